@@ -1,0 +1,38 @@
+# imagehub: `make up` brings the whole suite up, `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+.PHONY: up down status install infra services test test-unit bench seed
+
+up: install infra services seed
+	@bash scripts/services.sh status
+
+install:
+	@bash scripts/install.sh
+
+infra: install
+	@bash scripts/infra.sh start
+
+services: infra
+	@bash scripts/services.sh start
+
+seed: services
+	@bash scripts/seed-library.sh
+
+down:
+	@bash scripts/services.sh stop
+	@bash scripts/infra.sh stop
+
+status:
+	@bash scripts/infra.sh status
+	@bash scripts/services.sh status
+
+test: infra
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+test-unit: install
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+bench: up
+	$(VENV)/bin/python bench/push_to_catalog.py

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Starts (or stops) the infrastructure: RabbitMQ, PostgreSQL, the Docker engine and the registry.
+# Idempotent: starts what is not running and leaves alone what is.
+#   scripts/infra.sh start|stop|status
+source "$(dirname "$0")/lib.sh"
+
+rabbit_up() { rabbitmqctl -q status >/dev/null 2>&1; }
+start_rabbitmq() {
+  if ! port_open 5672; then
+    log "starting RabbitMQ"
+    # RabbitMQ listens on loopback only.
+    mkdir -p /etc/rabbitmq
+    [ -f /etc/rabbitmq/rabbitmq.conf ] || printf 'listeners.tcp.default = 127.0.0.1:5672\nmanagement.tcp.ip = 127.0.0.1\n' > /etc/rabbitmq/rabbitmq.conf
+    rabbitmq-server -detached >>"$VAR/log/rabbitmq.log" 2>&1 || true
+    wait_for 90 RabbitMQ port_open 5672
+    rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+  fi
+  # nameko's test fixtures create a vhost per test through the management API.
+  if ! port_open 15672; then
+    log "enabling rabbitmq_management"
+    rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+    wait_for 60 "RabbitMQ management" port_open 15672
+  fi
+}
+
+pg_version() { ls /etc/postgresql 2>/dev/null | sort -n | tail -1; }
+start_postgres() {
+  local v; v="$(pg_version)"
+  [ -n "$v" ] || { log "PostgreSQL not installed; skipping"; return; }
+  if ! port_open 5432; then
+    log "starting PostgreSQL $v"
+    pg_ctlcluster --skip-systemctl-redirect "$v" main start
+    wait_for 60 PostgreSQL port_open 5432
+  fi
+  # A role and databases for imagehub (dev and tests); password auth over 127.0.0.1.
+  runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='imagehub'" | grep -q 1 \
+    || runuser -u postgres -- psql -qc "CREATE ROLE imagehub LOGIN CREATEDB PASSWORD 'imagehub'"
+  for db in imagehub imagehub_test; do
+    runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+      || runuser -u postgres -- createdb -O imagehub "$db"
+  done
+}
+
+docker_up() { docker -H "unix://$1" version >/dev/null 2>&1; }
+start_dockerd() { # start_dockerd NAME SOCKET
+  local name=$1 sock=$2
+  if docker_up "$sock"; then return; fi
+  log "starting Docker engine $name ($sock)"
+  local extra=()
+  if [ "$name" != default ]; then
+    extra=(--data-root "$VAR/$name/data" --exec-root "$VAR/$name/exec" --pidfile "$VAR/run/$name.pid")
+    mkdir -p "$VAR/$name"
+  fi
+  # No bridge, no iptables: containers use host networking and nothing leaves loopback.
+  nohup dockerd --host "unix://$sock" --bridge=none --iptables=false --ip-forward=false \
+    --ip-masq=false "${extra[@]}" >>"$VAR/log/dockerd-$name.log" 2>&1 &
+  wait_for 60 "Docker engine $name" docker_up "$sock"
+}
+
+registry_up() { curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/" >/dev/null 2>&1; }
+start_registry() {
+  local conf="$VAR/registry/config.yml"
+  mkdir -p "$VAR/registry/storage"
+  local rendered
+  rendered="$(sed -e "s#@STORAGE@#$VAR/registry/storage#" -e "s#@PORT@#$REGISTRY_PORT#" \
+    -e "s#@WEBHOOK_URL@#http://127.0.0.1:$WEBHOOK_PORT/registry/events#" \
+    -e "s#@TOKEN@#$(webhook_token)#" "$ROOT/deploy/registry/config.yml.in")"
+  if registry_up; then
+    [ "$rendered" = "$(cat "$conf" 2>/dev/null)" ] || log "registry is running with an older config; 'make down' then 'make up' to apply"
+    return
+  fi
+  (umask 077; printf '%s\n' "$rendered" > "$conf")
+  log "starting registry on 127.0.0.1:$REGISTRY_PORT"
+  nohup docker-registry serve "$conf" >>"$VAR/log/registry.log" 2>&1 &
+  echo $! > "$VAR/run/registry.pid"
+  wait_for 30 registry registry_up
+}
+
+stop_pidfile() { # stop_pidfile FILE
+  if pid_alive "$1"; then
+    local pid; pid="$(cat "$1")"; kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}
+
+case "${1:-start}" in
+  start)
+    start_rabbitmq
+    start_postgres
+    start_dockerd default /var/run/docker.sock
+    start_registry
+    ;;
+  stop)
+    # Stops only what this project started itself: the registry. RabbitMQ, PostgreSQL and the
+    # Docker engine are machine-wide and may serve others.
+    stop_pidfile "$VAR/run/registry.pid"
+    ;;
+  status)
+    port_open 5672 && echo "rabbitmq   up   amqp://127.0.0.1:5672  (management http://127.0.0.1:15672)" || echo "rabbitmq   down"
+    port_open 5432 && echo "postgresql up   127.0.0.1:5432" || echo "postgresql down"
+    docker_up /var/run/docker.sock && echo "docker     up   unix:///var/run/docker.sock" || echo "docker     down"
+    registry_up && echo "registry   up   http://127.0.0.1:$REGISTRY_PORT" || echo "registry   down"
+    ;;
+  *) die "usage: $0 start|stop|status" ;;
+esac

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what is missing: OS packages and the Python virtualenv. Idempotent.
+source "$(dirname "$0")/lib.sh"
+
+OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl)
+missing=()
+for p in "${OS_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine may carry its own builds of these (checked by command rather than package).
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing OS packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages' own service units from starting on install: we start
+  # each component ourselves, on loopback, with our configuration.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$VAR/log/apt.log" 2>&1 \
+    || { tail -20 "$VAR/log/apt.log"; die "apt-get install failed"; }
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv in $VENV"
+  "$PY" -m venv "$VENV"
+fi
+stamp="$VENV/.requirements.sha"
+want="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing Python packages"
+  { "$VENV/bin/pip" install --disable-pip-version-check -r "$ROOT/requirements.txt" \
+    && "$VENV/bin/pip" install --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"; } \
+    >"$VAR/log/pip.log" 2>&1 || { tail -20 "$VAR/log/pip.log"; die "pip install failed"; }
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,34 @@
+# Sourced by the other scripts: paths and small helpers. Everything runs on 127.0.0.1.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VAR="${IMAGEHUB_VAR:-$ROOT/var}"
+VENV="${IMAGEHUB_VENV:-$ROOT/.venv}"
+mkdir -p "$VAR/log" "$VAR/run" "$VAR/secrets"
+
+log() { printf '[imagehub] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$end" ] || die "$what did not come up within ${secs}s"
+    sleep 0.3
+  done
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The webhook's bearer token: from the environment, else a development one made once per checkout.
+webhook_token() {
+  if [ -n "${WEBHOOK_TOKEN:-}" ]; then printf '%s' "$WEBHOOK_TOKEN"; return; fi
+  local f="$VAR/secrets/webhook_token"
+  [ -s "$f" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$f")
+  cat "$f"
+}
+
+REGISTRY_PORT="${REGISTRY_PORT:-5000}"
+WEBHOOK_PORT="${WEBHOOK_PORT:-8000}"
+export AMQP_URI="${AMQP_URI:-amqp://guest:guest@127.0.0.1:5672/}"

@@ -1,0 +1,1 @@
+"""Code common to every imagehub service: event contracts, typed errors, reference parsing."""

@@ -1,0 +1,52 @@
+"""Typed errors that cross nameko RPC as themselves.
+
+Each class is registered with nameko's ``deserialize_to_instance``, so a caller that imports
+this module gets ``NotFound`` (not a bare ``RemoteError``) back from ``rpc.catalog.get_tag``.
+Arguments are positional and JSON-safe: nameko rebuilds the exception as ``cls(*args)``.
+"""
+from nameko.exceptions import deserialize_to_instance
+
+
+class ImagehubError(Exception):
+    """Base of every error a caller is expected to handle."""
+
+    @property
+    def message(self):
+        return self.args[0] if self.args else self.__class__.__name__
+
+    def __str__(self):
+        return str(self.message)
+
+
+@deserialize_to_instance
+class NotFound(ImagehubError):
+    """The repository, tag, deployment or pool does not exist (or is not visible to the caller)."""
+
+
+@deserialize_to_instance
+class Forbidden(ImagehubError):
+    """The caller's tenant may not read or change this object."""
+
+
+@deserialize_to_instance
+class InvalidReference(ImagehubError):
+    """An image reference or repository name breaks the naming rules; the message names the rule."""
+
+
+@deserialize_to_instance
+class InvalidRequest(ImagehubError):
+    """An argument is malformed; the message says which one and why."""
+
+
+@deserialize_to_instance
+class Conflict(ImagehubError):
+    """The request contradicts current state (e.g. other tags share the digest being deleted)."""
+
+
+@deserialize_to_instance
+class RegistryUnavailable(ImagehubError):
+    """The registry could not be reached or answered 5xx: transient, worth retrying."""
+
+
+# Every class a service may raise to a caller, for nameko's ``expected_exceptions``.
+USER_ERRORS = (NotFound, Forbidden, InvalidReference, InvalidRequest, Conflict)

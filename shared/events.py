@@ -1,0 +1,127 @@
+"""Event contracts between the services (nameko events over AMQP).
+
+Each event type has a schema; producers build payloads with ``make_event`` (which stamps
+``event_id`` and ``occurred_at`` and validates), consumers ``load`` with the same schema. Unknown
+fields are ignored so that an additive change never breaks an older consumer; a breaking change
+gets a new event type (``<event>_v2``).
+"""
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from shared.errors import InvalidRequest
+
+# (source service, event type) pairs, the names other components subscribe to.
+WEBHOOK = "webhook"
+CATALOG = "catalog"
+DEPLOYER = "deployer"
+
+IMAGE_PUSHED = "image_pushed"
+IMAGE_DELETED = "image_deleted"
+EVENT_SET_ASIDE = "event_set_aside"
+TAG_INDEXED = "tag_indexed"
+TAG_REMOVED = "tag_removed"
+DEPLOYMENT_STATUS_CHANGED = "deployment_status_changed"
+
+
+def utcnow_iso():
+    return datetime.now(timezone.utc).isoformat()
+
+
+class EventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.UUID(required=True)
+    occurred_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class ImagePushed(EventSchema):
+    namespace = fields.String(required=True)
+    repository = fields.String(required=True)  # "<namespace>/<name>"
+    tag = fields.String(required=True, allow_none=True)
+    digest = fields.String(required=True)
+    media_type = fields.String(required=True)
+    size = fields.Integer(load_default=None, allow_none=True)
+    actor = fields.String(load_default=None, allow_none=True)
+    request_id = fields.String(load_default=None, allow_none=True)
+    source_event_id = fields.String(required=True)
+    # Registry-side time of the push, when the notification had one.
+    pushed_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+
+
+class ImageDeleted(EventSchema):
+    namespace = fields.String(required=True)
+    repository = fields.String(required=True)
+    digest = fields.String(required=True, allow_none=True)
+    tag = fields.String(required=True, allow_none=True)
+    actor = fields.String(load_default=None, allow_none=True)
+    request_id = fields.String(load_default=None, allow_none=True)
+    source_event_id = fields.String(required=True)
+
+
+class EventSetAside(EventSchema):
+    """A notification (or part of one) that could not be used: kept for an operator, not lost."""
+    source = fields.String(required=True)  # which service set it aside
+    reason = fields.String(required=True)
+    source_event_id = fields.String(load_default=None, allow_none=True)
+    action = fields.String(load_default=None, allow_none=True)
+    repository = fields.String(load_default=None, allow_none=True)
+    payload = fields.Raw(required=True)  # the original event, as received
+
+
+class TagIndexed(EventSchema):
+    namespace = fields.String(required=True)
+    repository = fields.String(required=True)
+    tag = fields.String(required=True)
+    digest = fields.String(required=True)
+    previous_digest = fields.String(required=True, allow_none=True)
+    image_id = fields.String(required=True, allow_none=True)
+    pushed_at = fields.AwareDateTime(required=True, format="iso")
+    is_ownbase = fields.Boolean(required=True)
+    actor = fields.String(load_default=None, allow_none=True)
+
+
+class TagRemoved(EventSchema):
+    namespace = fields.String(required=True)
+    repository = fields.String(required=True)
+    tag = fields.String(required=True)
+    digest = fields.String(required=True, allow_none=True)
+
+
+class DeploymentStatusChanged(EventSchema):
+    deployment_id = fields.String(required=True)
+    tenant_id = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    status = fields.String(required=True)
+    reason = fields.String(load_default=None, allow_none=True)
+
+
+SCHEMAS = {
+    (WEBHOOK, IMAGE_PUSHED): ImagePushed,
+    (WEBHOOK, IMAGE_DELETED): ImageDeleted,
+    (WEBHOOK, EVENT_SET_ASIDE): EventSetAside,
+    (CATALOG, TAG_INDEXED): TagIndexed,
+    (CATALOG, TAG_REMOVED): TagRemoved,
+    (DEPLOYER, DEPLOYMENT_STATUS_CHANGED): DeploymentStatusChanged,
+}
+
+
+def make_event(schema_cls, **values):
+    """Stamp ``event_id``/``occurred_at`` (unless given), validate, and return a JSON-safe dict."""
+    values.setdefault("event_id", str(uuid.uuid4()))
+    values.setdefault("occurred_at", utcnow_iso())
+    schema = schema_cls()
+    errors = schema.validate(values)
+    if errors:
+        raise InvalidRequest(f"{schema_cls.__name__} payload is invalid: {errors}")
+    return schema.dump(schema.load(values))
+
+
+def load_event(schema_cls, payload):
+    """Load a received payload; ``InvalidRequest`` says what is wrong with it."""
+    try:
+        return schema_cls().load(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(f"{schema_cls.__name__} payload is invalid: {exc.messages}") from exc

@@ -1,0 +1,265 @@
+"""Test helpers shared by the suites: real registries and real pushes, no mocks.
+
+``RegistryProcess`` runs a private Docker Distribution (``docker-registry``) on a loopback port
+with its own storage and notification endpoint, so a test run never touches the development
+registry. ``push_image`` pushes a small, real image through the registry's HTTP API (the same
+calls the docker CLI makes), which is far faster than building one with docker.
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from datetime import datetime, timezone
+
+import requests
+
+DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+notifications:
+  events:
+    includereferences: true
+  endpoints:
+    - name: imagehub-webhook
+      url: {webhook_url}
+      headers:
+        Authorization: [Bearer {token}]
+      timeout: 2s
+      threshold: 3
+      backoff: 1s
+      ignoredmediatypes: [application/octet-stream]
+      ignore:
+        actions: [pull, mount]
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the predicate may fail until the condition holds
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last_exc!r})")
+
+
+class RegistryProcess:
+    """A real ``docker-registry`` process on 127.0.0.1 for one test session."""
+
+    def __init__(self, webhook_url, token, port=None, workdir=None):
+        self.port = port or free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        self.webhook_url = webhook_url
+        self.token = token
+        self.workdir = workdir or tempfile.mkdtemp(prefix="imagehub-registry-")
+        self.storage = os.path.join(self.workdir, "storage")
+        self.config_path = os.path.join(self.workdir, "config.yml")
+        self.log_path = os.path.join(self.workdir, "registry.log")
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.storage, exist_ok=True)
+        with open(self.config_path, "w") as f:
+            f.write(REGISTRY_CONFIG.format(storage=self.storage, port=self.port,
+                                           webhook_url=self.webhook_url, token=self.token))
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([shutil.which("docker-registry") or "docker-registry", "serve",
+                                      self.config_path], stdout=log, stderr=log)
+        wait_until(self._answers, timeout=20, what=f"registry on {self.host}")
+        return self
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"registry exited: see {self.log_path}")
+        return requests.get(f"{self.url}/v2/", timeout=1).status_code == 200
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- registry HTTP API helpers for assertions --------------------------------------------
+    def tags(self, repository):
+        resp = requests.get(f"{self.url}/v2/{repository}/tags/list", timeout=5)
+        if resp.status_code == 404:
+            return []
+        resp.raise_for_status()
+        return sorted(resp.json().get("tags") or [])
+
+    def manifest_digest(self, repository, reference):
+        resp = requests.head(f"{self.url}/v2/{repository}/manifests/{reference}", timeout=5,
+                             headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST,
+                                                           OCI_MANIFEST, OCI_INDEX])})
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        return resp.headers["Docker-Content-Digest"]
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _layer(content):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(content)
+        info.mtime = 0
+        tar.addfile(info, io.BytesIO(content))
+    diff_id = sha256(raw.getvalue())
+    return gzip.compress(raw.getvalue(), mtime=0), diff_id
+
+
+def _upload_blob(session, registry_url, repository, data):
+    digest = sha256(data)
+    if session.head(f"{registry_url}/v2/{repository}/blobs/{digest}", timeout=10).status_code == 200:
+        return digest
+    resp = session.post(f"{registry_url}/v2/{repository}/blobs/uploads/", timeout=10)
+    resp.raise_for_status()
+    location = resp.headers["Location"]
+    if location.startswith("/"):
+        location = registry_url + location
+    sep = "&" if "?" in location else "?"
+    resp = session.put(f"{location}{sep}digest={digest}", data=data, timeout=30,
+                       headers={"Content-Type": "application/octet-stream"})
+    resp.raise_for_status()
+    return digest
+
+
+def push_image(registry_url, repository, tag, content=b"hello", author=None, created=None,
+               architecture="amd64", os_name="linux", session=None):
+    """Push a one-layer image (Docker schema 2) and return a dict describing what was pushed.
+
+    ``content`` decides the layer and so the digest: the same content gives the same digest.
+    ``tag`` may be None to push by digest only.
+    """
+    session = session or requests.Session()
+    created = created or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    layer, diff_id = _layer(content)
+    config = {"architecture": architecture, "os": os_name, "created": created,
+              "config": {"Cmd": ["/bin/sh"]},
+              "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "history": [{"created": created}]}
+    if author:
+        config["author"] = author
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    config_digest = _upload_blob(session, registry_url, repository, config_bytes)
+    layer_digest = _upload_blob(session, registry_url, repository, layer)
+    manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_V2,
+                "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": config_digest},
+                "layers": [{"mediaType": DOCKER_LAYER, "size": len(layer), "digest": layer_digest}]}
+    body = json.dumps(manifest, sort_keys=True).encode()
+    digest = sha256(body)
+    resp = session.put(f"{registry_url}/v2/{repository}/manifests/{tag or digest}", data=body,
+                       headers={"Content-Type": DOCKER_MANIFEST_V2}, timeout=30)
+    resp.raise_for_status()
+    return {"repository": repository, "tag": tag, "digest": digest, "image_id": config_digest,
+            "created": created, "size": len(body), "layers": [layer_digest],
+            "architecture": architecture, "os": os_name, "media_type": DOCKER_MANIFEST_V2}
+
+
+def push_index(registry_url, repository, tag, platforms=(("amd64", "linux"), ("arm64", "linux")),
+               content=b"multi", session=None):
+    """Push a multi-platform image: each platform manifest by digest, then the index by tag."""
+    session = session or requests.Session()
+    children = [push_image(registry_url, repository, None, content=content + arch.encode(),
+                           architecture=arch, os_name=os_name, session=session)
+                for arch, os_name in platforms]
+    index = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST,
+             "manifests": [{"mediaType": DOCKER_MANIFEST_V2, "size": c["size"], "digest": c["digest"],
+                            "platform": {"architecture": c["architecture"], "os": c["os"]}}
+                           for c in children]}
+    body = json.dumps(index, sort_keys=True).encode()
+    resp = session.put(f"{registry_url}/v2/{repository}/manifests/{tag}", data=body,
+                       headers={"Content-Type": DOCKER_MANIFEST_LIST}, timeout=30)
+    resp.raise_for_status()
+    return {"repository": repository, "tag": tag, "digest": sha256(body), "children": children,
+            "media_type": DOCKER_MANIFEST_LIST, "size": len(body)}
+
+
+def delete_manifest(registry_url, repository, digest):
+    resp = requests.delete(f"{registry_url}/v2/{repository}/manifests/{digest}", timeout=10)
+    resp.raise_for_status()
+
+
+def notification_envelope(*events):
+    return {"events": list(events)}
+
+
+def push_notification(repository, digest, tag=None, media_type=DOCKER_MANIFEST_V2, size=527,
+                      event_id=None, actor=None, registry_host="127.0.0.1:5000"):
+    """A manifest push event shaped as Docker Distribution 2.8 sends it."""
+    import uuid
+    event = {
+        "id": event_id or str(uuid.uuid4()),
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "action": "push",
+        "target": {"mediaType": media_type, "size": size, "digest": digest, "length": size,
+                   "repository": repository,
+                   "url": f"http://{registry_host}/v2/{repository}/manifests/{digest}"},
+        "request": {"id": str(uuid.uuid4()), "addr": "127.0.0.1:40000", "host": registry_host,
+                    "method": "PUT", "useragent": "docker/20.10.24"},
+        "actor": {"name": actor} if actor else {},
+        "source": {"addr": "imagehub:5000", "instanceID": str(uuid.uuid4())},
+    }
+    if tag:
+        event["target"]["tag"] = tag
+    return event
+
+
+def delete_notification(repository, digest=None, tag=None, event_id=None, request_id=None):
+    import uuid
+    target = {"repository": repository}
+    if digest:
+        target["digest"] = digest
+    if tag:
+        target["tag"] = tag
+    return {"id": event_id or str(uuid.uuid4()), "timestamp": datetime.now(timezone.utc).isoformat(),
+            "action": "delete", "target": target,
+            "request": {"id": request_id or str(uuid.uuid4()), "addr": "127.0.0.1:40000",
+                        "host": "127.0.0.1:5000", "method": "DELETE", "useragent": "curl"},
+            "actor": {}, "source": {"addr": "imagehub:5000", "instanceID": str(uuid.uuid4())}}

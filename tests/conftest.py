@@ -1,0 +1,55 @@
+"""Fixtures every suite may use: databases (SQLite and PostgreSQL) and real registries."""
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from shared.testing import RegistryProcess, free_port
+
+TEST_PG_URL = os.environ.get(
+    "IMAGEHUB_TEST_PG_URL", "postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub_test")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/test.db"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(TEST_PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in TEST_PG_URL else "?"
+    yield f"{TEST_PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path}/test.db"
+
+
+@pytest.fixture(scope="session")
+def webhook_token():
+    return "test-token-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def registry_factory(tmp_path_factory):
+    """Start real registries; each notifies the given webhook URL. Stopped after the module."""
+    started = []
+
+    def start(webhook_url=None, token="unused"):
+        url = webhook_url or f"http://127.0.0.1:{free_port()}/registry/events"
+        reg = RegistryProcess(url, token, workdir=str(tmp_path_factory.mktemp("registry")))
+        started.append(reg)
+        return reg.start()
+
+    yield start
+    for reg in started:
+        reg.cleanup()
