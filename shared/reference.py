@@ -93,6 +93,8 @@ def parse_repository(repository):
     if len(repository) > MAX_NAME_LENGTH:
         raise InvalidReference(f"repository name is longer than {MAX_NAME_LENGTH} characters")
     parts = repository.split("/")
+    if "" in parts:
+        raise InvalidReference(f"repository {repository!r} has an empty path component")
     if len(parts) != 2:
         raise InvalidReference(
             f"repository {repository!r} must be '<namespace>/<name>' (namespace = tenant ID or "
