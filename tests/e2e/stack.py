@@ -1,0 +1,112 @@
+"""The whole suite as real processes: a private RabbitMQ vhost, a real registry, and the
+services started with `nameko run` exactly as scripts/services.sh starts them."""
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from shared.testing import RegistryProcess, free_port, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+MANAGEMENT = "http://127.0.0.1:15672/api"
+GUEST = ("guest", "guest")
+
+
+def create_vhost(name):
+    requests.put(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10).raise_for_status()
+    requests.put(f"{MANAGEMENT}/permissions/{name}/guest", auth=GUEST, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+
+
+def delete_vhost(name):
+    requests.delete(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10)
+
+
+class ServiceProcess:
+    """One `nameko run` process; can be stopped, killed and started again."""
+
+    def __init__(self, name, env, log_dir):
+        self.name = name
+        self.env = env
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "nameko"), "run", "--config", f"services/{self.name}/config.yml",
+             f"{self.name}.service"], cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+class Stack:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.vhost = f"imagehub-e2e-{uuid.uuid4().hex[:8]}"
+        self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+        self.token = uuid.uuid4().hex
+        self.webhook_port = free_port()
+        self.webhook_url = f"http://127.0.0.1:{self.webhook_port}"
+        self.registry = RegistryProcess(f"{self.webhook_url}/registry/events", self.token,
+                                        workdir=os.path.join(workdir, "registry"))
+        self.env = dict(
+            os.environ,
+            AMQP_URI=self.amqp_uri,
+            WEBHOOK_TOKEN=self.token,
+            WEBHOOK_ADDRESS=f"127.0.0.1:{self.webhook_port}",
+            REGISTRY_URL=self.registry.url,
+            REGISTRY_PUBLIC_HOST=self.registry.host,
+            CATALOG_DB_URL=f"sqlite:///{workdir}/catalog.db",
+        )
+        self.services = {name: ServiceProcess(name, self.env, workdir) for name in ("catalog", "webhook")}
+
+    def start(self):
+        create_vhost(self.vhost)
+        subprocess.run([sys.executable, "-m", "catalog.migrate"], cwd=ROOT, env=self.env, check=True,
+                       timeout=60, capture_output=True)
+        for service in self.services.values():
+            service.start()
+        self.registry.start()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        wait_until(lambda: requests.get(f"{self.webhook_url}/health", timeout=1).ok, timeout=30,
+                   what="webhook /health")
+        wait_until(lambda: self.rpc("catalog", "list_public_repositories") is not None, timeout=30,
+                   what="catalog RPC")
+
+    def rpc(self, service, method, *args, **kwargs):
+        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as proxy:
+            return getattr(getattr(proxy, service), method)(*args, **kwargs)
+
+    def post_events(self, body, token=None, content_type="application/vnd.docker.distribution.events.v1+json"):
+        headers = {"Content-Type": content_type}
+        if token is not False:
+            headers["Authorization"] = f"Bearer {token or self.token}"
+        data = body if isinstance(body, (bytes, str)) else __import__("json").dumps(body)
+        return requests.post(f"{self.webhook_url}/registry/events", data=data, headers=headers, timeout=10)
+
+    def stop(self):
+        for service in self.services.values():
+            service.stop()
+        self.registry.stop()
+        delete_vhost(self.vhost)

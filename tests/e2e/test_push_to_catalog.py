@@ -1,0 +1,124 @@
+"""A real `docker push` into a tenant namespace shows up in the catalogue over RPC."""
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.testing import wait_until
+
+
+def parse_time(value):
+    """ISO-8601 with up to nanoseconds (docker's format) → aware datetime at microseconds."""
+    value = value.replace("Z", "+00:00")
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
+    return datetime.fromisoformat(value).astimezone(timezone.utc)
+
+
+def wait_for_tag(stack, tenant, repository, tag, digest=None, timeout=15):
+    def indexed():
+        try:
+            found = stack.rpc("catalog", "get_tag", tenant, repository, tag)
+        except NotFound:
+            return None
+        return found if digest is None or found["digest"] == digest else None
+    return wait_until(indexed, timeout=timeout, interval=0.1, what=f"{repository}:{tag} in the catalogue")
+
+
+class TestPushIsCatalogued:
+    def test_tag_appears_with_digest_image_id_and_created(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/nginx"
+        ref = docker_cli.build(repository, "v1")
+        digest = docker_cli.push(ref)
+        image = docker_cli.inspect(ref)
+
+        tag = wait_for_tag(stack, tenant, repository, "v1", digest)
+
+        assert tag["digest"] == digest == stack.registry.manifest_digest(repository, "v1")
+        assert tag["image_id"] == image["Id"]
+        assert parse_time(tag["created"]) == parse_time(image["Created"])
+        assert tag["architecture"] == image["Architecture"]
+        assert tag["os"] == "linux"
+        assert tag["layers"] == [layer for layer in tag["layers"] if layer.startswith("sha256:")]
+        assert len(tag["layers"]) == 1
+        assert tag["pull_command"] == f"docker pull {stack.registry.host}/{repository}:v1"
+        repo = stack.rpc("catalog", "get_repository", tenant, repository)
+        assert (repo["namespace"], repo["name"], repo["is_public"], repo["is_ownbase"]) == \
+            (tenant, "nginx", False, False)
+        assert repo["tag_count"] == 1
+        assert repo["latest_tag"] == "v1"
+
+    def test_second_tag_on_the_same_digest_is_a_second_version(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/app"
+        ref = docker_cli.build(repository, "1.0")
+        digest = docker_cli.push(ref)
+        latest = docker_cli.tag(ref, repository, "latest")
+        assert docker_cli.push(latest) == digest
+
+        wait_for_tag(stack, tenant, repository, "latest", digest)
+        tags = stack.rpc("catalog", "list_tags", tenant, repository)
+        assert sorted(item["tag"] for item in tags["items"]) == ["1.0", "latest"]
+        assert {item["digest"] for item in tags["items"]} == {digest}
+        assert tags["total"] == 2
+        assert stack.rpc("catalog", "get_tag", tenant, repository, "1.0")["other_tags"] == ["latest"]
+        assert stack.rpc("catalog", "get_repository", tenant, repository)["latest_tag"] == "latest"
+
+    def test_ownbase_image_is_listed_as_a_custom_base_image(self, stack, docker_cli, tenant):
+        base = docker_cli.build(f"{tenant}/java_ownbase", "1.0")
+        app = docker_cli.build(f"{tenant}/shop", "1.0")
+        docker_cli.push(base)
+        docker_cli.push(app)
+        wait_for_tag(stack, tenant, f"{tenant}/java_ownbase", "1.0")
+        wait_for_tag(stack, tenant, f"{tenant}/shop", "1.0")
+
+        ownbase = stack.rpc("catalog", "list_repositories", tenant, ownbase=True)
+        assert [r["repository"] for r in ownbase["items"]] == [f"{tenant}/java_ownbase"]
+        assert ownbase["items"][0]["is_ownbase"] is True
+        everything = stack.rpc("catalog", "list_repositories", tenant)
+        assert sorted(r["repository"] for r in everything["items"]) == \
+            [f"{tenant}/java_ownbase", f"{tenant}/shop"]
+
+    def test_another_tenant_cannot_see_it(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/secret"
+        docker_cli.push(docker_cli.build(repository, "v1"))
+        wait_for_tag(stack, tenant, repository, "v1")
+        with pytest.raises(Forbidden):
+            stack.rpc("catalog", "get_tag", "someone-else", repository, "v1")
+        assert stack.rpc("catalog", "list_repositories", "someone-else")["total"] == 0
+
+
+class TestDelete:
+    def test_delete_refuses_to_drop_sibling_tags_then_force_removes_all(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/web"
+        ref = docker_cli.build(repository, "v1")
+        digest = docker_cli.push(ref)
+        docker_cli.push(docker_cli.tag(ref, repository, "stable"))
+        other = docker_cli.build(repository, "v2")
+        other_digest = docker_cli.push(other)
+        wait_for_tag(stack, tenant, repository, "stable", digest)
+        wait_for_tag(stack, tenant, repository, "v2", other_digest)
+
+        with pytest.raises(Conflict) as exc:
+            stack.rpc("catalog", "delete_tag", tenant, repository, "v1")
+        assert "stable" in str(exc.value)
+        assert stack.registry.tags(repository) == ["stable", "v1", "v2"]
+
+        result = stack.rpc("catalog", "delete_tag", tenant, repository, "v1", force=True)
+        assert result["digest"] == digest
+        assert sorted(result["deleted_tags"]) == ["stable", "v1"]
+
+        # The registry and the catalogue agree, right away and after the registry's notifications.
+        assert stack.registry.tags(repository) == ["v2"]
+        assert stack.registry.manifest_digest(repository, digest) is None
+        catalogued = [t["tag"] for t in stack.rpc("catalog", "list_tags", tenant, repository)["items"]]
+        assert catalogued == ["v2"]
+        with pytest.raises(NotFound):
+            stack.rpc("catalog", "get_tag", tenant, repository, "v1")
+
+    def test_another_tenant_cannot_delete(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/keep"
+        docker_cli.push(docker_cli.build(repository, "v1"))
+        wait_for_tag(stack, tenant, repository, "v1")
+        with pytest.raises(Forbidden):
+            stack.rpc("catalog", "delete_tag", "intruder", repository, "v1")
+        assert stack.registry.tags(repository) == ["v1"]
