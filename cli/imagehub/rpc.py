@@ -1,0 +1,130 @@
+"""Every RPC call the CLI makes, and the one place that turns transport failures into messages.
+
+``Catalog`` names the catalog's methods with the contract's exact signatures; a deployer facade
+beside it is all the deploy commands will need. ``NamekoTransport`` talks to the broker through
+nameko's standalone ``ClusterRpcProxy``; tests hand the commands a fake with the same ``call``.
+
+Typed errors from ``shared.errors`` (``NotFound``, ``Conflict``, ...) arrive as themselves because
+importing that module registers them with nameko; they pass through untouched. Everything else
+that can go wrong on the way becomes ``Unavailable`` (nobody answered) or ``RpcFailure`` (the
+service answered with something that is not a user error), each with a message a person can act on.
+"""
+import re
+import warnings
+
+from amqp.exceptions import AMQPError
+from kombu.exceptions import OperationalError
+from nameko.exceptions import IncorrectSignature, MethodNotFound, RemoteError, RpcTimeout, UnknownService
+
+import shared.errors  # noqa: F401  registers the typed errors so they arrive as themselves
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_TIMEOUT = 10.0
+
+
+class Unavailable(Exception):
+    """The broker or the service could not be reached in time; the message says what to do."""
+
+
+class RpcFailure(Exception):
+    """The service failed in a way that is not the caller's mistake (a bug or version mismatch)."""
+
+
+def mask_password(amqp_uri):
+    """``amqp://guest:***@host/``: URIs end up in error messages and terminal scroll-back."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", amqp_uri)
+
+
+class NamekoTransport:
+    """One ``ClusterRpcProxy`` per CLI invocation, opened on the first call, closed by ``close()``."""
+
+    def __init__(self, amqp_uri, timeout):
+        self.amqp_uri = amqp_uri
+        self.timeout = timeout
+        self._cluster = None
+        self._proxy = None
+
+    def call(self, service, method, *args, **kwargs):
+        try:
+            proxy = self._connect()
+            return getattr(proxy[service], method)(*args, **kwargs)
+        except RpcTimeout:
+            raise Unavailable(
+                f"{service} service did not answer within {self.timeout:g} s; is it running? (make up)"
+            ) from None
+        except UnknownService:
+            # The broker knows no queue for the service: it has never been started on this broker.
+            raise Unavailable(
+                f"{service} service is not running (no RPC queue on the broker at "
+                f"{mask_password(self.amqp_uri)}); start it with `make up`"
+            ) from None
+        except (MethodNotFound, IncorrectSignature) as exc:
+            raise RpcFailure(
+                f"{service} service does not accept {method}() as called ({exc}); "
+                f"is the CLI newer than the running service?"
+            ) from None
+        except RemoteError as exc:
+            raise RpcFailure(f"{service}.{method} failed: {exc.exc_type}: {exc.value}") from None
+        except (OSError, AMQPError, OperationalError) as exc:
+            raise Unavailable(
+                f"cannot reach the message broker at {mask_password(self.amqp_uri)} ({exc}); "
+                f"is RabbitMQ running? (make up)"
+            ) from None
+
+    def _connect(self):
+        if self._proxy is None:
+            # Imported here: `imagehub --help` and usage errors should not pay for eventlet, and
+            # eventlet's deprecation banner on import is noise in a CLI's output.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+                from nameko.standalone.rpc import ClusterRpcProxy
+
+            cluster = ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=self.timeout)
+            self._proxy = cluster.start()
+            self._cluster = cluster
+        return self._proxy
+
+    def close(self):
+        if self._cluster is not None:
+            try:
+                self._cluster.stop()
+            except Exception:  # noqa: BLE001  the answer is already in hand; a broken close changes nothing
+                pass
+            self._cluster = self._proxy = None
+
+
+class Catalog:
+    """The catalog service's RPC methods, with the contract's signatures (see docs/cli.md)."""
+
+    service = "catalog"
+
+    def __init__(self, transport):
+        self._transport = transport
+
+    def _call(self, method, *args, **kwargs):
+        return self._transport.call(self.service, method, *args, **kwargs)
+
+    def list_public_repositories(self, query=None, page=1, page_size=50):
+        return self._call("list_public_repositories", query=query, page=page, page_size=page_size)
+
+    def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
+        return self._call(
+            "list_repositories", tenant_id, query=query, page=page, page_size=page_size, ownbase=ownbase)
+
+    def get_repository(self, tenant_id, repository):
+        return self._call("get_repository", tenant_id, repository)
+
+    def list_tags(self, tenant_id, repository, page=1, page_size=50):
+        return self._call("list_tags", tenant_id, repository, page=page, page_size=page_size)
+
+    def get_tag(self, tenant_id, repository, tag):
+        return self._call("get_tag", tenant_id, repository, tag)
+
+    def delete_tag(self, tenant_id, repository, tag, force=False):
+        return self._call("delete_tag", tenant_id, repository, tag, force=force)
+
+    def parse_reference(self, reference):
+        return self._call("parse_reference", reference)
+
+    def list_set_aside_events(self, page=1, page_size=50):
+        return self._call("list_set_aside_events", page=page, page_size=page_size)
