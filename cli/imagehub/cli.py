@@ -8,7 +8,6 @@ errors exit 2 (click's convention).
 import logging
 
 import click
-from rich.text import Text
 
 from imagehub import render
 from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, NamekoTransport, RpcFailure, Unavailable
@@ -176,13 +175,13 @@ def show_list(session, result, build, noun, empty):
     if session.as_json:
         render.print_json(result)
         return
-    console = render.make_console()
     footer = render.page_footer(result, noun)
     if footer is None:
-        render.emit(console, Text(empty))
+        click.echo(empty)
         return
+    console = render.make_console()
     render.emit(console, build(console, result))
-    render.emit(console, footer)
+    click.echo(footer)
 
 
 def matching(query):
@@ -317,8 +316,8 @@ def delete(session, reference, tag, force, yes):
         render.print_json(result)
         return
     deleted = render.joined(result.get("deleted_tags") or [tag])
-    render.emit(render.make_console(), Text(
-        f"Deleted from {result.get('repository', repository)}: {deleted} (digest {render.text(result.get('digest'))})"))
+    click.echo(f"Deleted from {result.get('repository', repository)}: {deleted} "
+               f"(digest {render.text(result.get('digest'))})")
 
 
 @cli.command()

@@ -126,6 +126,13 @@ def joined(values):
 
 # -- tables ---------------------------------------------------------------------------------------
 
+def _plain_table(*headers):
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
+    for header in headers:
+        table.add_column(header.rstrip(">"), no_wrap=True, justify="right" if header.endswith(">") else "left")
+    return table
+
+
 def fitted_table(console, headers, rows, flexible=None):
     """A borderless table in which only column ``flexible`` is shortened (with …) to fit the width.
 
@@ -142,12 +149,9 @@ def fitted_table(console, headers, rows, flexible=None):
             max([len(names[i])] + [len(row[i]) for row in cells])
             for i in range(len(names)) if i != index)
         flex_width = max(console.width - fixed - gap * (len(names) - 1), len(flexible), 10)
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
-    for header, name in zip(headers, names):
-        table.add_column(
-            name, no_wrap=True, overflow="ellipsis",
-            justify="right" if header.endswith(">") else "left",
-            max_width=flex_width if name == flexible else None)
+    table = _plain_table(*headers)
+    if flexible is not None:
+        table.columns[names.index(flexible)].max_width = flex_width
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     return table
@@ -163,7 +167,7 @@ def page_footer(result, noun):
     footer = f"{len(items)} of {total} {noun}, page {page} of {pages}"
     if page < pages:
         footer += f" (--page {page + 1} for more)"
-    return Text(footer, style="dim")
+    return footer
 
 
 def library_table(console, result):
@@ -252,14 +256,7 @@ def platform_name(platform):
 
 
 def platforms_text(platforms):
-    """One line per platform of a multi-arch image: ``linux/arm64/v8  sha256:…`` (full digest)."""
-    if not platforms:
-        return MISSING
-    lines = []
-    for platform in platforms:
-        digest = platform.get("digest") if isinstance(platform, dict) else None
-        lines.append(f"{platform_name(platform)}  {digest}" if digest else platform_name(platform))
-    return "\n".join(lines)
+    return joined([platform_name(p) for p in platforms]) if platforms else MISSING
 
 
 def layers_summary(layers):
@@ -277,16 +274,24 @@ def layers_table(layers):
     """Full layer digests and sizes; ``None`` when the service sent only a count."""
     if not isinstance(layers, list) or not layers:
         return None
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("LAYER DIGEST", no_wrap=True)
-    table.add_column("SIZE", justify="right", no_wrap=True)
+    table = _plain_table("#>", "LAYER DIGEST", "SIZE>")
     for number, layer in enumerate(layers, 1):
         if isinstance(layer, dict):
             digest, size = layer.get("digest"), human_size(layer.get("size"))
         else:
             digest, size = layer, MISSING
         table.add_row(Text(str(number)), Text(text(digest)), Text(size))
+    return table
+
+
+def platforms_table(platforms):
+    """The per-platform manifests of a multi-arch image, full digests; ``None`` when there are none."""
+    if not platforms or not any(isinstance(p, dict) and p.get("digest") for p in platforms):
+        return None
+    table = _plain_table("PLATFORM", "MANIFEST DIGEST")
+    for platform in platforms:
+        digest = platform.get("digest") if isinstance(platform, dict) else None
+        table.add_row(Text(platform_name(platform)), Text(text(digest)))
     return table
 
 
@@ -306,8 +311,8 @@ def tag_view(tag):
         ("Other tags", joined(tag.get("other_tags"))),
         ("Pull", tag.get("pull_command")),
     ])
-    layers = layers_table(tag.get("layers"))
-    return Group(panel, layers) if layers is not None else panel
+    tables = [platforms_table(tag.get("platforms")), layers_table(tag.get("layers"))]
+    return Group(panel, *(part for t in tables if t is not None for part in (Text(""), t)))
 
 
 def reference_view(reference, parsed):
