@@ -1,0 +1,172 @@
+"""Read side of the catalogue: repositories, tags, history and set-aside events as plain dicts.
+
+Each function checks the caller's access (``catalog.access``) and returns values a schema in
+``catalog.schemas`` dumps for RPC (datetimes stay datetimes until then).
+"""
+import sqlalchemy as sa
+
+from catalog import store
+from catalog.access import readable_repository
+from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
+from shared.errors import NotFound
+from shared.reference import PUBLIC_NAMESPACE, pull_command, validate_tag
+
+LATEST = "latest"
+
+
+def page_of(session, stmt, page, page_size):
+    """``(rows, total)`` of one page of ``stmt`` (which must be ordered)."""
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = list(session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)))
+    return rows, total
+
+
+def listing(items, total, page, page_size):
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+# -- repositories ------------------------------------------------------------------------------
+
+def _tag_summaries(session, repository_ids):
+    """``{repository_id: (tag_count, latest_tag)}``: ``latest`` if present, else the newest push."""
+    if not repository_ids:
+        return {}
+    preference = sa.case((Tag.name == LATEST, 0), else_=1)
+    ranked = (sa.select(Tag.repository_id, Tag.name,
+                        sa.func.count().over(partition_by=Tag.repository_id).label("tag_count"),
+                        sa.func.row_number().over(partition_by=Tag.repository_id,
+                                                  order_by=(preference, Tag.pushed_at.desc(), Tag.id.desc()))
+                        .label("rank"))
+              .where(Tag.repository_id.in_(repository_ids)).subquery())
+    rows = session.execute(sa.select(ranked.c.repository_id, ranked.c.tag_count, ranked.c.name)
+                           .where(ranked.c.rank == 1))
+    return {repository_id: (count, name) for repository_id, count, name in rows}
+
+
+def _repository_views(session, repositories, registry_host):
+    summaries = _tag_summaries(session, [r.id for r in repositories])
+    views = []
+    for repository in repositories:
+        tag_count, latest_tag = summaries.get(repository.id, (0, None))
+        views.append({
+            "repository": repository.full_name, "namespace": repository.namespace, "name": repository.name,
+            "is_public": repository.is_public, "is_ownbase": repository.is_ownbase,
+            "description": repository.description, "overview": repository.overview,
+            "tag_count": tag_count, "latest_tag": latest_tag,
+            "pull_command": pull_command(registry_host, repository.full_name, latest_tag) if latest_tag else None,
+            "created_at": repository.created_at, "updated_at": repository.updated_at,
+        })
+    return views
+
+
+def _list_namespace(session, namespace, query, page, page_size, registry_host, ownbase=None):
+    stmt = sa.select(Repository).where(Repository.namespace == namespace).order_by(Repository.name)
+    if query:
+        stmt = stmt.where(Repository.name.contains(query.lower(), autoescape=True))
+    if ownbase is not None:
+        stmt = stmt.where(Repository.is_ownbase == ownbase)
+    repositories, total = page_of(session, stmt, page, page_size)
+    return listing(_repository_views(session, repositories, registry_host), total, page, page_size)
+
+
+def list_public_repositories(session, query, page, page_size, registry_host):
+    return _list_namespace(session, PUBLIC_NAMESPACE, query, page, page_size, registry_host)
+
+
+def list_repositories(session, tenant_id, query, page, page_size, ownbase, registry_host):
+    return _list_namespace(session, tenant_id, query, page, page_size, registry_host, ownbase=ownbase)
+
+
+def _visible_repository(session, tenant_id, repository):
+    namespace, name = readable_repository(tenant_id, repository)
+    found = store.find_repository(session, namespace, name)
+    if found is None:
+        raise NotFound(f"repository {repository!r} not found")
+    return found
+
+
+def get_repository(session, tenant_id, repository, registry_host):
+    return _repository_views(session, [_visible_repository(session, tenant_id, repository)], registry_host)[0]
+
+
+# -- tags --------------------------------------------------------------------------------------
+
+def _platform_manifests(session, repository_id, manifests):
+    """``{digest: Manifest}`` of the platform manifests that ``manifests`` (indexes) list."""
+    digests = {p["digest"] for m in manifests if m.is_index for p in m.platforms}
+    if not digests:
+        return {}
+    return {m.digest: m for m in session.scalars(
+        sa.select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest.in_(digests)))}
+
+
+def _platforms(manifest, known):
+    return [dict(platform, size=known[platform["digest"]].size if platform["digest"] in known else None)
+            for platform in manifest.platforms]
+
+
+def _size(manifest, known):
+    """An image's download size; for an index, the sum over the platforms the catalogue knows."""
+    if not manifest.is_index:
+        return manifest.size
+    sizes = [p["size"] for p in _platforms(manifest, known) if p["size"] is not None]
+    return sum(sizes) if sizes else None
+
+
+def _tag_view(repository, tag, known, registry_host):
+    manifest = tag.manifest
+    return {
+        "repository": repository.full_name, "tag": tag.name, "digest": manifest.digest,
+        "image_id": manifest.image_id, "size": _size(manifest, known), "created": manifest.created,
+        "creator": manifest.creator, "pushed_at": tag.pushed_at, "updated_at": tag.updated_at,
+        "media_type": manifest.media_type, "architecture": manifest.architecture, "os": manifest.os,
+        "variant": manifest.variant, "pull_command": pull_command(registry_host, repository.full_name, tag.name),
+    }
+
+
+def list_tags(session, tenant_id, repository, page, page_size, registry_host):
+    """Tags, most recently pushed first."""
+    found = _visible_repository(session, tenant_id, repository)
+    stmt = (sa.select(Tag).where(Tag.repository_id == found.id)
+            .order_by(Tag.pushed_at.desc(), Tag.id.desc()))
+    tags, total = page_of(session, stmt, page, page_size)
+    known = _platform_manifests(session, found.id, [t.manifest for t in tags])
+    return listing([_tag_view(found, t, known, registry_host) for t in tags], total, page, page_size)
+
+
+def get_tag(session, tenant_id, repository, tag, registry_host):
+    found = _visible_repository(session, tenant_id, repository)
+    row = store.find_tag(session, found.id, validate_tag(tag))
+    if row is None:
+        raise NotFound(f"tag {tag!r} not found in {repository!r}")
+    manifest = row.manifest
+    known = _platform_manifests(session, found.id, [manifest])
+    view = _tag_view(found, row, known, registry_host)
+    view.update(layers=list(manifest.layers or []), manifest_size=manifest.manifest_size,
+                platforms=_platforms(manifest, known) if manifest.is_index else None,
+                other_tags=[t.name for t in store.tags_on_digest(session, found.id, manifest.digest)
+                            if t.name != row.name])
+    return view
+
+
+def list_tag_history(session, tenant_id, repository, tag, page, page_size):
+    """What happened to the repository's tags (or one tag), newest first; outlives deletions."""
+    readable_repository(tenant_id, repository)
+    stmt = sa.select(TagHistory).where(TagHistory.repository == repository)
+    if tag is not None:
+        stmt = stmt.where(TagHistory.tag == validate_tag(tag))
+    rows, total = page_of(session, stmt.order_by(TagHistory.id.desc()), page, page_size)
+    items = [{"repository": r.repository, "tag": r.tag, "action": r.action, "digest": r.digest,
+              "previous_digest": r.previous_digest, "actor": r.actor, "at": r.at, "event_id": r.event_id}
+             for r in rows]
+    return listing(items, total, page, page_size)
+
+
+def list_set_aside_events(session, page, page_size):
+    stmt = sa.select(SetAsideEvent).order_by(SetAsideEvent.id.desc())
+    rows, total = page_of(session, stmt, page, page_size)
+    items = [{"id": r.id, "source": r.source, "reason": r.reason, "source_event_id": r.source_event_id,
+              "action": r.action, "repository": r.repository, "payload": r.payload, "at": r.at,
+              "event_id": r.event_id}
+             for r in rows]
+    return listing(items, total, page, page_size)

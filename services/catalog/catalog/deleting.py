@@ -1,0 +1,42 @@
+"""Deleting a version (tag) on a caller's request, in the registry and in the catalogue at once."""
+from catalog import store
+from catalog.access import writable_repository
+from shared.errors import Conflict, NotFound
+from shared.reference import validate_tag
+
+
+def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
+    """Delete ``tag``'s manifest from the registry, then its tags from the catalogue.
+
+    Docker Distribution 2.8 deletes manifests by digest only, which removes every tag on that
+    digest: without ``force``, sibling tags are a ``Conflict`` naming them. The registry call
+    comes before any write (see ``catalog.indexing``); if it fails (``RegistryUnavailable``)
+    the catalogue is left as it was. A manifest the registry no longer has is removed from the
+    catalogue all the same (its notifications were lost).
+
+    Returns ``(result, outgoing_events)``.
+    """
+    now = now or store.utcnow()
+    namespace, name = writable_repository(tenant_id, repository)
+    validate_tag(tag)
+    found = store.find_repository(session, namespace, name)
+    if found is None:
+        raise NotFound(f"repository {repository!r} not found")
+    row = store.find_tag(session, found.id, tag)
+    if row is None:
+        raise NotFound(f"tag {tag!r} not found in {repository!r}")
+    digest = row.manifest.digest
+    siblings = [t.name for t in store.tags_on_digest(session, found.id, digest) if t.name != tag]
+    if siblings and not force:
+        raise Conflict(f"tag {tag!r} shares digest {digest} with {', '.join(map(repr, siblings))}; the "
+                       f"registry deletes by digest, so deleting it removes those too: pass force=True")
+
+    registry.delete_manifest(found.full_name, digest)
+
+    # The registry removed every tag on the digest, including any pushed since the check above.
+    doomed = store.tags_on_digest(session, found.id, digest)
+    outgoing = store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now)
+    store.delete_manifest(session, found.id, digest)
+    result = {"repository": found.full_name, "tag": tag, "digest": digest,
+              "deleted_tags": sorted(t.name for t in doomed)}
+    return result, outgoing

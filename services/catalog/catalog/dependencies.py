@@ -1,0 +1,109 @@
+"""Dependency providers: the registry HTTP client and the database, configured from config.yml."""
+import logging
+
+import requests
+from nameko.extensions import DependencyProvider
+from nameko_sqlalchemy import Database
+from nameko_sqlalchemy.database import Session
+from requests.adapters import HTTPAdapter
+from sqlalchemy.orm import sessionmaker
+
+from catalog import db
+from catalog.exceptions import NotInRegistry, UnusableManifest
+from catalog.manifests import MANIFEST_TYPES
+from shared.errors import RegistryUnavailable
+
+log = logging.getLogger(__name__)
+
+ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
+CONNECT_TIMEOUT = 3.0
+
+
+class RegistryClient:
+    """The calls the catalogue makes to a Docker Distribution registry (HTTP API v2).
+
+    Unreachable, 5xx, 429 and refused credentials are ``RegistryUnavailable`` (transient: an
+    operator or time fixes them); 404 is ``NotInRegistry``; any other answer is
+    ``UnusableManifest``.
+    """
+
+    def __init__(self, session, base_url, timeout):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (CONNECT_TIMEOUT, timeout)
+
+    def _request(self, method, path, what, **kwargs):
+        url = f"{self.base_url}/v2/{path}"
+        try:
+            resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise RegistryUnavailable(f"registry {self.base_url} unreachable ({what}): {exc}") from exc
+        if resp.status_code >= 500 or resp.status_code in (401, 403, 429):
+            raise RegistryUnavailable(
+                f"registry {self.base_url} answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
+        if resp.status_code == 404:
+            raise NotInRegistry(f"{what} is not in the registry (deleted since?)")
+        if resp.status_code == 405 and method == "DELETE":
+            raise RegistryUnavailable(f"registry {self.base_url} refuses deletes "
+                                      "(set storage.delete.enabled: true)")
+        if not 200 <= resp.status_code < 300:
+            raise UnusableManifest(f"registry answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
+        return resp
+
+    def get_manifest(self, repository, digest):
+        """``(content_type, body)`` of a manifest or index, fetched by digest."""
+        resp = self._request("GET", f"{repository}/manifests/{digest}", f"manifest {repository}@{digest}",
+                             headers={"Accept": ACCEPT_MANIFESTS})
+        content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
+        return content_type, resp.content
+
+    def get_blob(self, repository, digest):
+        return self._request("GET", f"{repository}/blobs/{digest}", f"blob {repository}@{digest}").content
+
+    def delete_manifest(self, repository, digest):
+        """Delete a manifest (and so every tag on it). False if the registry had it no more."""
+        try:
+            self._request("DELETE", f"{repository}/manifests/{digest}", f"manifest {repository}@{digest}")
+        except NotInRegistry:
+            return False
+        return True
+
+
+class Registry(DependencyProvider):
+    """Hands each worker the one ``RegistryClient`` of this container (a pooled session)."""
+
+    def setup(self):
+        config = self.container.config
+        self.session = requests.Session()
+        username, password = config.get("REGISTRY_USERNAME"), config.get("REGISTRY_PASSWORD")
+        if username:
+            self.session.auth = (username, password or "")
+        adapter = HTTPAdapter(pool_maxsize=max(10, config.get("max_workers") or 10))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.client = RegistryClient(self.session, config["REGISTRY_URL"],
+                                     float(config.get("REGISTRY_TIMEOUT") or 10))
+
+    def stop(self):
+        self.session.close()
+
+    def kill(self):
+        self.session.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.client
+
+
+class CatalogDatabase(Database):
+    """nameko-sqlalchemy's ``Database`` with engine options chosen per dialect.
+
+    ``Database`` takes engine options only at class definition, before the URL is known (and
+    1.5.0 ignores ``DB_ENGINE_OPTIONS``); SQLite needs a busy timeout and WAL, PostgreSQL
+    pre-ping, so the engine is rebuilt here once the URL is read.
+    """
+
+    def setup(self):
+        super().setup()
+        self.engine.dispose()
+        self.engine = db.create_engine(self.db_uri)
+        self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)

@@ -1,0 +1,201 @@
+"""Applying the webhook's events to the catalogue.
+
+Each ``record_*`` function runs inside one session (one transaction) and returns the events to
+dispatch once that transaction has committed, as ``[(event_type, payload)]``.
+
+Order inside a function matters: every read and every registry call comes before the first
+write. On SQLite a write takes the database lock until commit, and the lock wait blocks the
+whole eventlet process; a worker that yielded (on HTTP) while holding it would stall every
+other worker. Writes are therefore done in one stretch with no I/O but the database's.
+"""
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from catalog import store
+from catalog.exceptions import UnusableManifest
+from catalog.library import curation_for
+from catalog.manifests import ImageConfig, ParsedManifest, parse_image_config, parse_manifest
+from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
+from shared.errors import InvalidReference
+from shared.events import TAG_INDEXED, TagIndexed, make_event
+from shared.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
+
+log = logging.getLogger(__name__)
+
+CATALOG_SOURCE = "catalog"
+
+
+@dataclass
+class FetchedImage:
+    manifest: ParsedManifest
+    config: Optional[ImageConfig]
+
+
+def _event_repository(event):
+    """The event's repository as ``(namespace, name)``; ``InvalidReference`` if it breaks the rules."""
+    namespace, name = parse_repository(event["repository"])
+    if event.get("namespace") not in (None, namespace):
+        raise InvalidReference(f"namespace {event['namespace']!r} does not match repository "
+                               f"{event['repository']!r}")
+    return namespace, name
+
+
+def fetch_image(registry, repository, digest):
+    """Manifest (and image config) by digest: the push event fires before the tag is linked."""
+    media_type, body = registry.get_manifest(repository, digest)
+    actual = "sha256:" + hashlib.sha256(body).hexdigest()
+    if digest.startswith("sha256:") and actual != digest:
+        raise UnusableManifest(f"registry returned a manifest with digest {actual} for {digest}")
+    manifest = parse_manifest(media_type, body)
+    config = None
+    if manifest.wants_config:
+        config = parse_image_config(registry.get_blob(repository, manifest.config.digest))
+    return FetchedImage(manifest=manifest, config=config)
+
+
+def _new_repository(session, namespace, name, now):
+    curation = curation_for(name) if namespace == PUBLIC_NAMESPACE else {"description": "", "overview": ""}
+    repository = Repository(namespace=namespace, name=name, is_public=namespace == PUBLIC_NAMESPACE,
+                            is_ownbase=is_ownbase(name), created_at=now, updated_at=now, **curation)
+    session.add(repository)
+    session.flush()  # its id, and the unique (namespace, name) check now rather than at commit
+    return repository
+
+
+def _new_manifest(session, repository, digest, fetched, actor, now):
+    parsed, config = fetched.manifest, fetched.config or ImageConfig()
+    manifest = Manifest(
+        repository_id=repository.id, digest=digest, media_type=parsed.media_type,
+        manifest_size=parsed.manifest_size, size=parsed.size,
+        image_id=parsed.config.digest if parsed.config else None,
+        created=config.created, creator=actor or config.author,
+        architecture=config.architecture, os=config.os, variant=config.variant,
+        layers=[layer.digest for layer in parsed.layers], platforms=parsed.platforms, indexed_at=now)
+    session.add(manifest)
+    session.flush()
+    return manifest
+
+
+def record_push(session, registry, event, now=None):
+    """Index an ``image_pushed`` event; point its tag (if any) at the pushed digest.
+
+    Returns ``[(TAG_INDEXED, payload)]`` when a tag was created or moved, else ``[]``.
+    Raises ``InvalidReference``/``UnusableManifest``/``NotInRegistry`` (permanent) and
+    ``RegistryUnavailable`` (transient).
+    """
+    now = now or store.utcnow()
+    namespace, name = _event_repository(event)
+    full_name = f"{namespace}/{name}"
+    digest = validate_digest(event["digest"])
+    tag_name = validate_tag(event["tag"]) if event.get("tag") else None
+    event_id = str(event["event_id"])
+    if store.already_processed(session, event_id):
+        return []
+
+    repository = store.find_repository(session, namespace, name)
+    manifest = store.find_manifest(session, repository.id, digest) if repository else None
+    fetched = None if manifest else fetch_image(registry, full_name, digest)
+
+    # Writes from here on: no more network I/O.
+    store.mark_processed(session, event_id, now)
+    repository = repository or _new_repository(session, namespace, name, now)
+    actor = event.get("actor") or None
+    manifest = manifest or _new_manifest(session, repository, digest, fetched, actor, now)
+    if tag_name is None:
+        return []
+    return _point_tag(session, repository, tag_name, manifest, actor, event, now)
+
+
+def _point_tag(session, repository, tag_name, manifest, actor, event, now):
+    pushed_at = event.get("pushed_at") or event["occurred_at"]
+    tag = store.find_tag(session, repository.id, tag_name, for_update=True)
+    previous_digest = None
+    if tag is not None:
+        if tag.manifest_id == manifest.id:
+            return []  # a re-push of what the tag already points at
+        if tag.pushed_at > pushed_at:
+            log.info("ignoring a late push of %s:%s -> %s (pushed %s); the tag was moved at %s",
+                     repository.full_name, tag_name, manifest.digest, pushed_at, tag.pushed_at)
+            return []
+        previous_digest = tag.manifest.digest
+        tag.manifest, tag.pushed_at, tag.updated_at = manifest, pushed_at, now
+    else:
+        session.add(Tag(repository_id=repository.id, name=tag_name, manifest=manifest,
+                        pushed_at=pushed_at, updated_at=now))
+    repository.updated_at = now
+    session.add(TagHistory(repository=repository.full_name, tag=tag_name,
+                           action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
+                           digest=manifest.digest, previous_digest=previous_digest, actor=actor,
+                           at=now, event_id=str(event["event_id"])))
+    payload = make_event(TagIndexed, namespace=repository.namespace, repository=repository.full_name,
+                         tag=tag_name, digest=manifest.digest, previous_digest=previous_digest,
+                         image_id=manifest.image_id, pushed_at=pushed_at.isoformat(),
+                         is_ownbase=repository.is_ownbase, actor=actor)
+    return [(TAG_INDEXED, payload)]
+
+
+def record_delete(session, event, now=None):
+    """Apply an ``image_deleted`` event; returns a ``tag_removed`` event per tag removed.
+
+    ``{repository, tag}`` removes that tag only (if ``digest`` is given too, only while the tag
+    still points at it); ``{repository, digest}`` removes the manifest and every tag on it;
+    ``{repository}`` removes the repository. What is already gone is a no-op.
+    """
+    now = now or store.utcnow()
+    namespace, name = _event_repository(event)
+    digest = validate_digest(event["digest"]) if event.get("digest") else None
+    tag_name = validate_tag(event["tag"]) if event.get("tag") else None
+    event_id = str(event["event_id"])
+    if store.already_processed(session, event_id):
+        return []
+    store.mark_processed(session, event_id, now)
+    repository = store.find_repository(session, namespace, name)
+    if repository is None:
+        return []
+    actor = event.get("actor") or None
+
+    if tag_name is not None:
+        tag = store.find_tag(session, repository.id, tag_name, for_update=True)
+        doomed = [tag] if tag is not None and digest in (None, tag.manifest.digest) else []
+        return store.remove_tags(session, repository, doomed, actor, event_id, now)
+    if digest is not None:
+        outgoing = store.remove_tags(session, repository, store.tags_on_digest(session, repository.id, digest),
+                                     actor, event_id, now)
+        store.delete_manifest(session, repository.id, digest)
+        return outgoing
+    return _remove_repository(session, repository, actor, event_id, now)
+
+
+def _remove_repository(session, repository, actor, event_id, now):
+    outgoing = store.remove_tags(session, repository, store.tags_of_repository(session, repository.id),
+                                 actor, event_id, now)
+    store.delete_repository(session, repository)
+    return outgoing
+
+
+def record_set_aside(session, event, now=None):
+    """Keep an ``event_set_aside`` from another service for operators."""
+    event_id = str(event["event_id"])
+    set_aside(session, source=event["source"], reason=event["reason"], payload=event["payload"],
+              source_event_id=event.get("source_event_id"), action=event.get("action"),
+              repository=event.get("repository"), event_id=event_id, now=now)
+    return []
+
+
+def set_aside(session, source, reason, payload, source_event_id=None, action=None, repository=None,
+              event_id=None, now=None):
+    """Store an event that cannot be used, and mark it processed so a duplicate is not stored twice.
+
+    Returns False (storing nothing) when ``event_id`` was already processed.
+    """
+    now = now or store.utcnow()
+    if event_id is not None:
+        if store.already_processed(session, event_id):
+            return False
+        store.mark_processed(session, event_id, now)
+    session.add(SetAsideEvent(source=source, reason=reason, payload=payload,
+                              source_event_id=source_event_id, action=action, repository=repository,
+                              event_id=event_id, at=now))
+    return True

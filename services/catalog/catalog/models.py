@@ -1,0 +1,144 @@
+"""The catalogue's tables (SQLAlchemy 2). The schema itself is built by the Alembic migrations.
+
+Datetimes are stored as naive UTC (the one form SQLite and PostgreSQL agree on) and always come
+back aware in UTC, so the rest of the code never meets a naive datetime.
+"""
+from datetime import datetime, timezone
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names that Alembic (and batch mode on SQLite) can refer to later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+DIGEST_LENGTH = 100  # "sha256:" + 64 hex, with room for longer algorithms
+NAME_LENGTH = 255
+
+
+class UTCDateTime(TypeDecorator):
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given; the catalogue stores UTC only")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict: sa.JSON(), list: sa.JSON()}
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    __table_args__ = (sa.UniqueConstraint("namespace", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    namespace: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    is_public: Mapped[bool]
+    is_ownbase: Mapped[bool]
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    overview: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    @property
+    def full_name(self):
+        return f"{self.namespace}/{self.name}"
+
+
+class Manifest(Base):
+    """An image manifest or an index (manifest list), content-addressed within its repository."""
+    __tablename__ = "manifests"
+    __table_args__ = (sa.UniqueConstraint("repository_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("repositories.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(sa.String(DIGEST_LENGTH))
+    media_type: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    manifest_size: Mapped[int]
+    # Bytes a pull downloads: config + compressed layers. None for an index (see its platforms).
+    size: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+    image_id: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))  # config digest
+    created: Mapped[Optional[datetime]]
+    creator: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
+    architecture: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    os: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    variant: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    layers: Mapped[list] = mapped_column(default=list)  # layer digests, base first
+    # For an index: [{"digest", "architecture", "os", "variant"}]; None for an image manifest.
+    platforms: Mapped[Optional[list]]
+    indexed_at: Mapped[datetime]
+
+    @property
+    def is_index(self):
+        return self.platforms is not None
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (sa.UniqueConstraint("repository_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("repositories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    manifest_id: Mapped[int] = mapped_column(sa.ForeignKey("manifests.id"), index=True)
+    pushed_at: Mapped[datetime]  # when the tag was last pointed at its current digest
+    updated_at: Mapped[datetime]
+
+    manifest: Mapped[Manifest] = relationship(lazy="joined")
+
+
+class TagHistory(Base):
+    """What happened to a tag, kept by name so that it outlives the repository rows."""
+    __tablename__ = "tag_history"
+    __table_args__ = (sa.Index("ix_tag_history_repository_tag", "repository", "tag"),)
+
+    PUSHED, MOVED, REMOVED = "pushed", "moved", "removed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    tag: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    digest: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))
+    previous_digest: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))
+    actor: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
+    at: Mapped[datetime]
+    event_id: Mapped[Optional[str]] = mapped_column(sa.String(36))
+
+
+class ProcessedEvent(Base):
+    """Inserted in the same transaction as an event's changes: the event's idempotency key."""
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    processed_at: Mapped[datetime]
+
+
+class SetAsideEvent(Base):
+    """An event that could not be used, kept with the reason for an operator."""
+    __tablename__ = "set_aside_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(64))  # the service that set it aside
+    reason: Mapped[str] = mapped_column(sa.Text)
+    source_event_id: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
+    action: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    repository: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
+    payload: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    at: Mapped[datetime]
+    event_id: Mapped[Optional[str]] = mapped_column(sa.String(36))

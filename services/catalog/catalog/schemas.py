@@ -1,0 +1,179 @@
+"""RPC arguments in (checked, each error naming its argument) and results out (JSON-safe).
+
+Repository names, tags and tenant access are domain rules checked in ``catalog.access`` and
+``shared.reference``; these schemas check only the shape of the arguments.
+"""
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.errors import InvalidReference, InvalidRequest
+from shared.reference import PUBLIC_NAMESPACE, validate_path_component
+
+MAX_PAGE_SIZE = 200
+
+
+class StrictInteger(fields.Integer):
+    """An int and nothing else: not "5", not 5.0 (marshmallow already refuses True)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean, so that ``force="no"`` is refused rather than read as a truthy string."""
+    truthy = {True}
+    falsy = {False}
+
+
+def _tenant_id(value):
+    try:
+        validate_path_component(value, "tenant_id")
+    except InvalidReference as exc:  # reported as this argument's error
+        raise ValidationError(str(exc)) from exc
+    if value == PUBLIC_NAMESPACE:
+        raise ValidationError(f"{PUBLIC_NAMESPACE!r} is the public library, not a tenant")
+
+
+def _tenant_field(required):
+    messages = {"null": "is required", "required": "is required", "invalid": "must be a string"}
+    if required:
+        return fields.String(required=True, validate=_tenant_id, error_messages=messages)
+    return fields.String(load_default=None, allow_none=True, validate=_tenant_id, error_messages=messages)
+
+
+class Paging(Schema):
+    page = StrictInteger(load_default=1, validate=validate.Range(min=1, error="must be 1 or more, got {input}"),
+                         error_messages={"invalid": "must be an integer"})
+    page_size = StrictInteger(
+        load_default=50, error_messages={"invalid": "must be an integer"},
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"))
+
+
+class PublicRepositoryQuery(Paging):
+    query = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255),
+                          error_messages={"invalid": "must be a string"})
+
+
+class TenantRepositoryQuery(PublicRepositoryQuery):
+    tenant_id = _tenant_field(required=True)
+    ownbase = StrictBoolean(load_default=None, allow_none=True,
+                            error_messages={"invalid": "must be true, false or null"})
+
+
+class RepositoryRef(Schema):
+    tenant_id = _tenant_field(required=False)
+    repository = fields.Raw(required=True)  # checked by shared.reference (InvalidReference)
+
+
+class TagRef(RepositoryRef):
+    tag = fields.Raw(required=True)
+
+
+class TagPage(RepositoryRef, Paging):
+    pass
+
+
+class HistoryQuery(TagPage):
+    tag = fields.Raw(load_default=None)
+
+
+class DeleteTag(TagRef):
+    tenant_id = _tenant_field(required=True)
+    force = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
+
+
+def load_args(schema_cls, **arguments):
+    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why."""
+    try:
+        return schema_cls().load(arguments)
+    except ValidationError as exc:
+        problems = [_problem(name, message) for name, messages in sorted(exc.normalized_messages().items())
+                    for message in (messages if isinstance(messages, list) else [messages])]
+        raise InvalidRequest("; ".join(problems)) from exc
+
+
+def _problem(argument, message):
+    message = str(message)
+    return message if message.startswith(argument) else f"{argument} {message}"
+
+
+# -- results -----------------------------------------------------------------------------------
+
+class RepositoryOut(Schema):
+    repository = fields.String()
+    namespace = fields.String()
+    name = fields.String()
+    is_public = fields.Boolean()
+    is_ownbase = fields.Boolean()
+    description = fields.String()
+    overview = fields.String()
+    tag_count = fields.Integer()
+    latest_tag = fields.String(allow_none=True)
+    pull_command = fields.String(allow_none=True)
+    created_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+
+
+class PlatformOut(Schema):
+    digest = fields.String()
+    architecture = fields.String(allow_none=True)
+    os = fields.String(allow_none=True)
+    variant = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True)
+
+
+class TagOut(Schema):
+    repository = fields.String()
+    tag = fields.String()
+    digest = fields.String()
+    image_id = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    created = fields.DateTime(format="iso", allow_none=True)
+    creator = fields.String(allow_none=True)
+    pushed_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+    media_type = fields.String()
+    architecture = fields.String(allow_none=True)
+    os = fields.String(allow_none=True)
+    variant = fields.String(allow_none=True)
+    pull_command = fields.String()
+
+
+class TagDetailOut(TagOut):
+    layers = fields.List(fields.String())
+    manifest_size = fields.Integer()
+    platforms = fields.List(fields.Nested(PlatformOut), allow_none=True)
+    other_tags = fields.List(fields.String())
+
+
+class DeletedTagOut(Schema):
+    repository = fields.String()
+    tag = fields.String()
+    digest = fields.String()
+    deleted_tags = fields.List(fields.String())
+
+
+class HistoryOut(Schema):
+    repository = fields.String()
+    tag = fields.String()
+    action = fields.String()
+    digest = fields.String(allow_none=True)
+    previous_digest = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+    at = fields.DateTime(format="iso")
+    event_id = fields.String(allow_none=True)
+
+
+class SetAsideOut(Schema):
+    id = fields.Integer()
+    source = fields.String()
+    reason = fields.String()
+    source_event_id = fields.String(allow_none=True)
+    action = fields.String(allow_none=True)
+    repository = fields.String(allow_none=True)
+    payload = fields.Raw(allow_none=True)
+    at = fields.DateTime(format="iso")
+    event_id = fields.String(allow_none=True)
+
+
+def dump_page(item_schema_cls, listing):
+    return dict(listing, items=item_schema_cls(many=True).dump(listing["items"]))

@@ -1,0 +1,224 @@
+"""The catalog service: registry events in, the catalogue over RPC, ``tag_indexed``/``tag_removed`` out.
+
+Entrypoints only translate: load with a schema, run the logic in one session, dispatch events
+after the commit, dump with a schema. What happens when a handler fails is decided here, in one
+place (``_consume``): transient errors requeue the event, permanent ones set it aside.
+"""
+import logging
+import random
+import uuid
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.events import EventDispatcher, event_handler
+from nameko.rpc import rpc
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+
+from catalog import browsing, deleting, indexing, schemas
+from catalog.dependencies import CatalogDatabase, Registry
+from catalog.exceptions import UnusableEvent
+from catalog.models import Base
+from shared.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
+from shared.events import (EVENT_SET_ASIDE, IMAGE_DELETED, IMAGE_PUSHED, WEBHOOK, EventSetAside,
+                           ImageDeleted, ImagePushed, load_event)
+from shared.reference import parse_reference
+
+log = logging.getLogger(__name__)
+
+# Worth another try: the registry or the database is away (or its schema not migrated yet), or
+# a concurrent worker won a race on a unique constraint and a retry will find its row.
+TRANSIENT_ERRORS = (RegistryUnavailable, DBAPIError)
+# Retrying cannot help: the event is set aside with the reason. Anything unforeseen (a bug) is
+# set aside too, with its traceback logged: kept for an operator rather than redelivered forever.
+PERMANENT_ERRORS = (InvalidRequest, UnusableEvent, InvalidReference, DataError)
+
+DB_ATTEMPTS = 4  # in-process tries on a database race before the event goes back to the queue
+REQUEUE_DELAY = 1.0  # seconds a failed event waits before it is requeued (no hot redelivery loop)
+
+ACTIONS = {IMAGE_PUSHED: "push", IMAGE_DELETED: "delete", EVENT_SET_ASIDE: "set_aside"}
+
+
+class CatalogService:
+    name = "catalog"
+
+    db = CatalogDatabase(Base)
+    registry = Registry()
+    dispatch = EventDispatcher()
+    config = Config()
+
+    # -- events in -----------------------------------------------------------------------------
+
+    @event_handler(WEBHOOK, IMAGE_PUSHED, requeue_on_error=True)
+    def handle_image_pushed(self, payload):
+        self._consume(IMAGE_PUSHED, ImagePushed, payload,
+                      lambda session, event: indexing.record_push(session, self.registry, event))
+
+    @event_handler(WEBHOOK, IMAGE_DELETED, requeue_on_error=True)
+    def handle_image_deleted(self, payload):
+        self._consume(IMAGE_DELETED, ImageDeleted, payload, indexing.record_delete)
+
+    @event_handler(WEBHOOK, EVENT_SET_ASIDE, requeue_on_error=True)
+    def handle_event_set_aside(self, payload):
+        self._consume(EVENT_SET_ASIDE, EventSetAside, payload, indexing.record_set_aside)
+
+    def _consume(self, event_type, schema_cls, payload, apply):
+        try:
+            try:
+                event = load_event(schema_cls, payload)
+                outgoing = self._transaction(lambda session: apply(session, event))
+            except PERMANENT_ERRORS as exc:
+                self._set_aside(event_type, payload, exc)
+                return
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                log.exception("%s %s failed unexpectedly", event_type, _event_id(payload))
+                self._set_aside(event_type, payload, exc)
+                return
+        except TRANSIENT_ERRORS as exc:
+            log.warning("%s %s failed, requeued in %.1fs: %s", event_type, _event_id(payload), REQUEUE_DELAY,
+                        str(exc).splitlines()[0])
+            eventlet.sleep(REQUEUE_DELAY)
+            raise
+        self._dispatch_all(outgoing)
+
+    def _transaction(self, work):
+        """Run ``work(session)`` in one transaction, again if a concurrent worker won a race."""
+        for attempt in range(1, DB_ATTEMPTS + 1):
+            try:
+                with self.db.get_session(close_on_exit=True) as session:
+                    return work(session)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == DB_ATTEMPTS:
+                    raise
+                log.info("database conflict (attempt %d of %d), retrying: %s", attempt, DB_ATTEMPTS,
+                         str(exc).splitlines()[0])
+                eventlet.sleep(random.uniform(0.02, 0.1) * attempt)
+
+    def _set_aside(self, event_type, payload, exc):
+        reason = f"{type(exc).__name__}: {exc}"
+        fields = payload if isinstance(payload, dict) else {}
+        stored = self._transaction(lambda session: indexing.set_aside(
+            session, source=indexing.CATALOG_SOURCE, reason=reason, payload=payload,
+            source_event_id=_text(fields.get("source_event_id")), action=ACTIONS[event_type],
+            repository=_text(fields.get("repository")), event_id=_event_id(payload)))
+        if stored:
+            log.error("%s %s set aside: %s", event_type, _event_id(payload), reason)
+
+    def _dispatch_all(self, outgoing):
+        for event_type, event_payload in outgoing:
+            self.dispatch(event_type, event_payload)
+
+    # -- RPC -----------------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_public_repositories(self, query=None, page=1, page_size=50):
+        """Repositories of the public library (``library/*``) whose name contains ``query``.
+
+        Returns ``{"items": [repository], "total", "page", "page_size"}`` ordered by name;
+        ``InvalidRequest`` for a bad page, page size or query.
+        """
+        args = schemas.load_args(schemas.PublicRepositoryQuery, query=query, page=page, page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.list_public_repositories(session, registry_host=self._public_host(), **args)
+        return schemas.dump_page(schemas.RepositoryOut, found)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
+        """The tenant's own repositories, by name; ``ownbase`` True/False keeps only (or no)
+        custom base images. ``InvalidRequest`` for a missing tenant_id or a bad argument."""
+        args = schemas.load_args(schemas.TenantRepositoryQuery, tenant_id=tenant_id, query=query, page=page,
+                                 page_size=page_size, ownbase=ownbase)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.list_repositories(session, registry_host=self._public_host(), **args)
+        return schemas.dump_page(schemas.RepositoryOut, found)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_repository(self, tenant_id, repository):
+        """One repository with its tag count, latest tag and pull command.
+
+        ``InvalidReference`` for a bad name, ``Forbidden`` for another tenant's, ``NotFound``.
+        """
+        args = schemas.load_args(schemas.RepositoryRef, tenant_id=tenant_id, repository=repository)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.get_repository(session, registry_host=self._public_host(), **args)
+        return schemas.RepositoryOut().dump(found)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_tags(self, tenant_id, repository, page=1, page_size=50):
+        """The repository's tags (versions), most recently pushed first.
+
+        Errors as ``get_repository``, plus ``InvalidRequest`` for a bad page or page size.
+        """
+        args = schemas.load_args(schemas.TagPage, tenant_id=tenant_id, repository=repository, page=page,
+                                 page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.list_tags(session, registry_host=self._public_host(), **args)
+        return schemas.dump_page(schemas.TagOut, found)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_tag(self, tenant_id, repository, tag):
+        """A version's detail: digest, image ID, creation time, creator, size, platform, layers,
+        platforms (for a multi-arch index), pull command and the other tags on the same digest.
+
+        Errors as ``get_repository``; ``InvalidReference`` for a bad tag; ``NotFound``.
+        """
+        args = schemas.load_args(schemas.TagRef, tenant_id=tenant_id, repository=repository, tag=tag)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.get_tag(session, registry_host=self._public_host(), **args)
+        return schemas.TagDetailOut().dump(found)
+
+    @rpc(expected_exceptions=USER_ERRORS + (RegistryUnavailable,))
+    def delete_tag(self, tenant_id, repository, tag, force=False):
+        """Delete a version from the registry and the catalogue; returns
+        ``{repository, tag, digest, deleted_tags}``.
+
+        The registry deletes by digest: other tags on it make a ``Conflict`` naming them unless
+        ``force``, which deletes them all. ``Forbidden`` for another tenant's repository and for
+        the public library; ``NotFound``; ``RegistryUnavailable`` (nothing changed: retry later).
+        """
+        args = schemas.load_args(schemas.DeleteTag, tenant_id=tenant_id, repository=repository, tag=tag,
+                                 force=force)
+        with self.db.get_session(close_on_exit=True) as session:
+            result, outgoing = deleting.delete_tag(session, self.registry, **args)
+        self._dispatch_all(outgoing)
+        return schemas.DeletedTagOut().dump(result)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_tag_history(self, tenant_id, repository, tag=None, page=1, page_size=50):
+        """Pushes, moves and removals of the repository's tags (or one tag), newest first."""
+        args = schemas.load_args(schemas.HistoryQuery, tenant_id=tenant_id, repository=repository, tag=tag,
+                                 page=page, page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.list_tag_history(session, **args)
+        return schemas.dump_page(schemas.HistoryOut, found)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def parse_reference(self, reference):
+        """``{registry, namespace, name, repository, tag, digest, is_ownbase, is_public}``;
+        ``InvalidReference`` naming the broken rule."""
+        return parse_reference(reference).to_dict()
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_set_aside_events(self, page=1, page_size=50):
+        """For operators: events that could not be used, newest first, with the reason."""
+        args = schemas.load_args(schemas.Paging, page=page, page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            found = browsing.list_set_aside_events(session, **args)
+        return schemas.dump_page(schemas.SetAsideOut, found)
+
+    def _public_host(self):
+        return self.config["REGISTRY_PUBLIC_HOST"]
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+def _event_id(payload):
+    """The payload's event_id if it is a UUID (a payload may be malformed), else None."""
+    value = payload.get("event_id") if isinstance(payload, dict) else None
+    try:
+        return str(uuid.UUID(str(value))) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,78 @@
+"""Lookups and removals shared by indexing, browsing and deleting. Plain functions on a session."""
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
+from shared.events import TAG_REMOVED, TagRemoved, make_event
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def find_repository(session, namespace, name):
+    return session.scalar(sa.select(Repository).where(Repository.namespace == namespace,
+                                                      Repository.name == name))
+
+
+def find_manifest(session, repository_id, digest):
+    return session.scalar(sa.select(Manifest).where(Manifest.repository_id == repository_id,
+                                                    Manifest.digest == digest))
+
+
+def find_tag(session, repository_id, name, for_update=False):
+    stmt = sa.select(Tag).where(Tag.repository_id == repository_id, Tag.name == name)
+    if for_update:
+        # PostgreSQL: a concurrent push to the same tag waits here and then reads the winner's
+        # digest as its previous one. SQLite ignores it (one writer at a time anyway).
+        stmt = stmt.with_for_update(of=Tag)
+    return session.scalar(stmt)
+
+
+def tags_on_digest(session, repository_id, digest):
+    return list(session.scalars(
+        sa.select(Tag).join(Tag.manifest)
+        .where(Tag.repository_id == repository_id, Manifest.digest == digest)
+        .order_by(Tag.name)))
+
+
+def tags_of_repository(session, repository_id):
+    return list(session.scalars(sa.select(Tag).where(Tag.repository_id == repository_id).order_by(Tag.name)))
+
+
+def already_processed(session, event_id):
+    return session.get(ProcessedEvent, event_id) is not None
+
+
+def mark_processed(session, event_id, now):
+    """Record the event as handled; a concurrent duplicate fails on the primary key at commit."""
+    session.add(ProcessedEvent(event_id=event_id, processed_at=now))
+
+
+def remove_tags(session, repository, tags, actor, event_id, now):
+    """Delete ``tags`` of ``repository`` with a history row each; returns the ``tag_removed`` events."""
+    outgoing = []
+    for tag in tags:
+        digest = tag.manifest.digest
+        session.add(TagHistory(repository=repository.full_name, tag=tag.name, action=TagHistory.REMOVED,
+                               digest=digest, previous_digest=None, actor=actor, at=now,
+                               event_id=event_id))
+        outgoing.append((TAG_REMOVED, make_event(TagRemoved, namespace=repository.namespace,
+                                                 repository=repository.full_name, tag=tag.name,
+                                                 digest=digest)))
+    if tags:
+        session.execute(sa.delete(Tag).where(Tag.id.in_([tag.id for tag in tags])))
+        repository.updated_at = now
+    return outgoing
+
+
+def delete_manifest(session, repository_id, digest):
+    session.execute(sa.delete(Manifest).where(Manifest.repository_id == repository_id,
+                                              Manifest.digest == digest))
+
+
+def delete_repository(session, repository):
+    """Delete a repository whose tags are already removed, with its manifests."""
+    session.execute(sa.delete(Manifest).where(Manifest.repository_id == repository.id))
+    session.execute(sa.delete(Repository).where(Repository.id == repository.id))
