@@ -1,0 +1,133 @@
+"""Unit-test fixtures: a migrated SQLite database per test and a fake registry in memory."""
+import hashlib
+import json
+import shutil
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.orm import Session
+
+from catalog import db
+from catalog.exceptions import NotInRegistry
+from catalog.manifests import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
+from catalog.migrate import upgrade
+from shared.errors import RegistryUnavailable
+from shared.events import ImageDeleted, ImagePushed, load_event, make_event
+
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def at(seconds):
+    """A point in time ``seconds`` after T0."""
+    return T0 + timedelta(seconds=seconds)
+
+
+class FakeRegistry:
+    """Stands in for ``catalog.dependencies.RegistryClient``: same methods, same errors."""
+
+    def __init__(self):
+        self.manifests = {}  # (repository, digest) -> (content_type, body)
+        self.blobs = {}  # (repository, digest) -> body
+        self.deleted = []
+        self.calls = []
+        self.unavailable = False
+
+    def _check(self, call):
+        self.calls.append(call)
+        if self.unavailable:
+            raise RegistryUnavailable("registry http://fake unreachable")
+
+    def get_manifest(self, repository, digest):
+        self._check(("get_manifest", repository, digest))
+        if (repository, digest) not in self.manifests:
+            raise NotInRegistry(f"manifest {repository}@{digest} is not in the registry")
+        return self.manifests[repository, digest]
+
+    def get_blob(self, repository, digest):
+        self._check(("get_blob", repository, digest))
+        if (repository, digest) not in self.blobs:
+            raise NotInRegistry(f"blob {repository}@{digest} is not in the registry")
+        return self.blobs[repository, digest]
+
+    def delete_manifest(self, repository, digest):
+        self._check(("delete_manifest", repository, digest))
+        if self.manifests.pop((repository, digest), None) is None:
+            return False
+        self.deleted.append((repository, digest))
+        return True
+
+    # -- building content ------------------------------------------------------------------
+    def add_image(self, repository, content="hello", architecture="amd64", os_name="linux",
+                  created="2025-12-31T23:59:58Z", author=None, layer_size=1000):
+        config = {"architecture": architecture, "os": os_name, "created": created,
+                  "rootfs": {"type": "layers", "diff_ids": [sha256(content.encode())]}}
+        if author:
+            config["author"] = author
+        config_body = json.dumps(config).encode()
+        self.blobs[repository, sha256(config_body)] = config_body
+        layer_digest = sha256(b"layer:" + content.encode())
+        manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+                    "config": {"mediaType": DOCKER_CONFIG, "size": len(config_body),
+                               "digest": sha256(config_body)},
+                    "layers": [{"mediaType": DOCKER_LAYER, "size": layer_size, "digest": layer_digest}]}
+        digest = self.add_manifest(repository, DOCKER_MANIFEST, manifest)
+        return {"digest": digest, "image_id": sha256(config_body), "layers": [layer_digest],
+                "size": len(config_body) + layer_size}
+
+    def add_index(self, repository, children):
+        index = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST,
+                 "manifests": [{"mediaType": DOCKER_MANIFEST, "size": 500, "digest": c["digest"],
+                                "platform": {"architecture": c["architecture"], "os": "linux"}}
+                               for c in children]}
+        return self.add_manifest(repository, DOCKER_MANIFEST_LIST, index)
+
+    def add_manifest(self, repository, content_type, manifest):
+        body = json.dumps(manifest).encode()
+        self.manifests[repository, sha256(body)] = (content_type, body)
+        return sha256(body)
+
+
+@pytest.fixture
+def registry():
+    return FakeRegistry()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory):
+    """The schema is built by the migration once; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("catalog-template") / "catalog.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def session(migrated_template, tmp_path):
+    path = tmp_path / "catalog.db"
+    shutil.copy(migrated_template, path)
+    engine = db.create_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+def pushed(repository, digest, tag=None, actor=None, pushed_at=None, event_id=None):
+    """An ``image_pushed`` event as the service loads it."""
+    payload = make_event(ImagePushed, event_id=event_id or str(uuid.uuid4()),
+                         namespace=repository.split("/")[0], repository=repository, tag=tag, digest=digest,
+                         media_type=DOCKER_MANIFEST, size=500, actor=actor, source_event_id=str(uuid.uuid4()),
+                         pushed_at=(pushed_at or T0).isoformat())
+    return load_event(ImagePushed, payload)
+
+
+def deleted(repository, digest=None, tag=None, event_id=None):
+    payload = make_event(ImageDeleted, event_id=event_id or str(uuid.uuid4()),
+                         namespace=repository.split("/")[0], repository=repository, digest=digest, tag=tag,
+                         source_event_id=str(uuid.uuid4()))
+    return load_event(ImageDeleted, payload)
