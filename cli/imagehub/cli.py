@@ -338,7 +338,7 @@ def parse(session, reference):
 @session_options()
 @click.pass_obj
 def set_aside(session, page, page_size):
-    """List registry events set aside as unusable.
+    """List registry events set aside as unusable, newest first.
 
     Notifications the webhook or catalog could not use are kept, not dropped; this shows why.
     """

@@ -71,8 +71,8 @@ def human_size(size):
 
 
 def size_detail(size):
-    if size is None or size == "":
-        return MISSING
+    if size is None or size == "" or int(size) < 1024:
+        return human_size(size)
     return f"{human_size(size)} ({int(size):,} bytes)"
 
 
@@ -133,8 +133,9 @@ def _plain_table(*headers):
     return table
 
 
-def fitted_table(console, headers, rows, flexible=None):
-    """A borderless table in which only column ``flexible`` is shortened (with …) to fit the width.
+def fitted_table(console, headers, rows, flexible=None, wrap=False):
+    """A borderless table in which only column ``flexible`` gives way to fit the width: shortened
+    with … or, with ``wrap``, wrapped onto more lines (for text that must be read in full).
 
     Rich would otherwise squeeze every column, pull commands and digests included, or wrap rows
     onto several lines. ``headers`` name the columns; a header ending in ``>`` is right-aligned.
@@ -151,7 +152,10 @@ def fitted_table(console, headers, rows, flexible=None):
         flex_width = max(console.width - fixed - gap * (len(names) - 1), len(flexible), 10)
     table = _plain_table(*headers)
     if flexible is not None:
-        table.columns[names.index(flexible)].max_width = flex_width
+        column = table.columns[names.index(flexible)]
+        column.max_width = flex_width
+        if wrap:
+            column.no_wrap, column.overflow = False, "fold"
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     return table
@@ -216,22 +220,24 @@ def set_aside_table(console, result):
         for event in result.get("items") or []
     ]
     return fitted_table(
-        console, ["ID", "AT", "SOURCE", "ACTION", "REPOSITORY", "REASON"], rows, flexible="REASON")
+        console, ["ID", "AT", "SOURCE", "ACTION", "REPOSITORY", "REASON"], rows, flexible="REASON", wrap=True)
 
 
 # -- one object -----------------------------------------------------------------------------------
 
-def key_value_panel(title, pairs):
+def key_value_panel(title, pairs, expand=False):
     """A bordered panel of ``key  value`` lines; values are shown in full, wrapped if need be."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in pairs:
         grid.add_row(Text(key), value if isinstance(value, (Text, Table)) else Text(text(value)))
-    return Panel(grid, title=Text(title), title_align="left", box=box.ROUNDED, expand=False)
+    return Panel(grid, title=Text(title), title_align="left", box=box.ROUNDED, expand=expand)
 
 
 def repository_view(repo):
+    overview = repo.get("overview")
+    with_overview = bool(repo.get("is_public") or overview)
     panel = key_value_panel(repo.get("repository") or f"{repo.get('namespace')}/{repo.get('name')}", [
         ("Description", repo.get("description")),
         ("Visibility", "public library" if repo.get("is_public") else "private"),
@@ -240,9 +246,8 @@ def repository_view(repo):
         ("Latest", repo.get("latest_tag")),
         ("Pull", repo.get("pull_command")),
         ("Updated", time_long(repo.get("updated_at"))),
-    ])
-    overview = repo.get("overview")
-    if repo.get("is_public") or overview:
+    ], expand=with_overview)  # as wide as the overview below it
+    if with_overview:
         body = Markdown(overview) if overview else Text("(no overview)", style="dim")
         return Group(panel, Panel(body, title="Overview", title_align="left", box=box.ROUNDED))
     return panel
@@ -259,44 +264,29 @@ def platforms_text(platforms):
     return joined([platform_name(p) for p in platforms]) if platforms else MISSING
 
 
-def layers_summary(layers):
-    if not layers:
-        return MISSING
-    if isinstance(layers, int):
-        return str(layers)
-    sizes = [layer.get("size") for layer in layers if isinstance(layer, dict)]
-    if sizes and all(isinstance(s, int) for s in sizes):
-        return f"{len(layers)} ({human_size(sum(sizes))})"
-    return str(len(layers))
-
-
 def layers_table(layers):
-    """Full layer digests and sizes; ``None`` when the service sent only a count."""
-    if not isinstance(layers, list) or not layers:
+    """The image's layer digests, in full; ``None`` when there are none (a multi-arch index)."""
+    if not layers:
         return None
-    table = _plain_table("#>", "LAYER DIGEST", "SIZE>")
-    for number, layer in enumerate(layers, 1):
-        if isinstance(layer, dict):
-            digest, size = layer.get("digest"), human_size(layer.get("size"))
-        else:
-            digest, size = layer, MISSING
-        table.add_row(Text(str(number)), Text(text(digest)), Text(size))
+    table = _plain_table("#>", "LAYER DIGEST")
+    for number, digest in enumerate(layers, 1):
+        table.add_row(Text(str(number)), Text(text(digest)))
     return table
 
 
 def platforms_table(platforms):
-    """The per-platform manifests of a multi-arch image, full digests; ``None`` when there are none."""
-    if not platforms or not any(isinstance(p, dict) and p.get("digest") for p in platforms):
+    """The per-platform manifests of a multi-arch image, full digests; ``None`` for a single image."""
+    if not platforms:
         return None
-    table = _plain_table("PLATFORM", "MANIFEST DIGEST")
+    table = _plain_table("PLATFORM", "MANIFEST DIGEST", "SIZE>")
     for platform in platforms:
-        digest = platform.get("digest") if isinstance(platform, dict) else None
-        table.add_row(Text(platform_name(platform)), Text(text(digest)))
+        table.add_row(Text(platform_name(platform)), Text(text(platform.get("digest"))),
+                      Text(human_size(platform.get("size"))))
     return table
 
 
 def tag_view(tag):
-    platform = "/".join(str(p) for p in (tag.get("os"), tag.get("architecture")) if p)
+    platform = platform_name(tag)
     panel = key_value_panel(f"{tag.get('repository')}:{tag.get('tag')}", [
         ("Digest", tag.get("digest")),
         ("Image ID", tag.get("image_id")),
@@ -307,7 +297,7 @@ def tag_view(tag):
         ("Media type", tag.get("media_type")),
         ("Platform", platform),
         ("Platforms", platforms_text(tag.get("platforms"))),
-        ("Layers", layers_summary(tag.get("layers"))),
+        ("Layers", len(tag.get("layers") or []) or None),
         ("Other tags", joined(tag.get("other_tags"))),
         ("Pull", tag.get("pull_command")),
     ])

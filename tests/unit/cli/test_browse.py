@@ -34,9 +34,8 @@ TAG_1_0 = {
     "pull_command": "docker pull 127.0.0.1:5000/t1/app:1.0",
 }
 TAG_DETAIL = dict(
-    TAG_1_0, repository="t1/app", architecture="amd64", os="linux",
-    layers=[{"digest": LAYER, "size": 1234567}, {"digest": DIGEST, "size": 100}], platforms=[],
-    other_tags=["latest", "stable"],
+    TAG_1_0, repository="t1/app", architecture="amd64", os="linux", variant=None, layers=[LAYER, DIGEST],
+    manifest_size=528, platforms=None, other_tags=["latest", "stable"],
 )
 
 
@@ -148,7 +147,9 @@ class TestRepo:
         assert rpc.calls == [("catalog", "get_repository", (None, "library/busybox"), {})]
         out = lines(result.stdout)
         assert out[0].startswith("╭─ library/busybox ─")
-        assert "│ Description  The Swiss Army Knife of Embedded Linux, tiny and handy in every kind of container │" in out
+        assert {len(line) for line in out} == {100}  # both panels span the width, borders aligned
+        assert "│ Description  The Swiss Army Knife of Embedded Linux, tiny and handy in every kind of container " \
+            in result.stdout
         assert "│ Visibility   public library" in result.stdout
         assert "│ Custom base  no " in result.stdout
         assert "│ Tags         2 " in result.stdout
@@ -230,14 +231,14 @@ class TestTag:
             "│ Media type  application/vnd.docker.distribution.manifest.v2+json                    │",
             "│ Platform    linux/amd64                                                             │",
             "│ Platforms   -                                                                       │",
-            "│ Layers      2 (1.2 MiB)                                                             │",
+            "│ Layers      2                                                                       │",
             "│ Other tags  latest, stable                                                          │",
             "│ Pull        docker pull 127.0.0.1:5000/t1/app:1.0                                   │",
             "╰─────────────────────────────────────────────────────────────────────────────────────╯",
             "",
-            "#  LAYER DIGEST                                                                SIZE",
-            f"1  {LAYER}  1.2 MiB",
-            f"2  {DIGEST}    100 B",
+            "#  LAYER DIGEST",
+            f"1  {LAYER}",
+            f"2  {DIGEST}",
         ]
 
     def test_tag_as_a_second_argument(self, run, rpc):
@@ -254,22 +255,26 @@ class TestTag:
 
         assert rpc.calls == [("catalog", "get_tag", (None, "library/busybox", "latest"), {})]
 
-    def test_multi_arch_platforms_one_per_line(self, run, rpc):
-        platforms = [{"os": "linux", "architecture": "amd64", "digest": DIGEST},
-                     {"os": "linux", "architecture": "arm64", "variant": "v8", "digest": LAYER}]
-        rpc.answer("get_tag", dict(TAG_DETAIL, platforms=platforms, layers=3))
+    def test_multi_arch_index_lists_its_platform_manifests(self, run, rpc):
+        platforms = [{"os": "linux", "architecture": "amd64", "variant": None, "digest": DIGEST, "size": 2048},
+                     {"os": "linux", "architecture": "arm64", "variant": "v8", "digest": LAYER, "size": None}]
+        index = dict(TAG_DETAIL, platforms=platforms, layers=[], os=None, architecture=None,
+                     media_type="application/vnd.oci.image.index.v1+json")
+        rpc.answer("get_tag", index)
 
         result = run("tag", "t1/app:1.0")
 
         out = lines(result.stdout)
+        assert "│ Platform    -  " in result.stdout
         assert "│ Platforms   linux/amd64, linux/arm64/v8 " in result.stdout
-        assert "│ Layers      3 " in result.stdout
-        assert out[out.index("PLATFORM        MANIFEST DIGEST"):] == [
-            "PLATFORM        MANIFEST DIGEST",
-            f"linux/amd64     {DIGEST}",
-            f"linux/arm64/v8  {LAYER}",
+        assert "│ Layers      -  " in result.stdout
+        header = "PLATFORM        " + "MANIFEST DIGEST".ljust(len(DIGEST)) + "     SIZE"
+        assert out[out.index(header):] == [
+            header,
+            f"linux/amd64     {DIGEST}  2.0 KiB",
+            f"linux/arm64/v8  {LAYER}        -",
         ]
-        assert "LAYER DIGEST" not in result.stdout  # a count only: no layer table
+        assert "LAYER DIGEST" not in result.stdout
 
     def test_json(self, run, rpc):
         rpc.answer("get_tag", TAG_DETAIL)
@@ -334,6 +339,23 @@ class TestSetAside:
             "7   2024-05-01 10:00  webhook  push    Bad/Name    repository 'Bad/Name' breaks the naming rules",
             "8   2024-05-01 10:05  catalog  push    t1/app      manifest not found in the registry",
             "2 of 2 set-aside events, page 1 of 1",
+        ]
+
+    def test_a_long_reason_wraps_in_its_column_instead_of_being_cut(self, run, rpc):
+        reason = "NotInRegistry: manifest t1/ghost@sha256:" + "0" * 64 + " is not in the registry (deleted since?)"
+        rpc.answer("list_set_aside_events", page([
+            {"id": 1, "source": "catalog", "reason": reason, "source_event_id": None, "action": "push",
+             "repository": "t1/ghost", "payload": {}, "at": "2024-05-01T10:00:00Z"}]))
+
+        result = run("set-aside")
+
+        assert lines(result.stdout) == [
+            "ID  AT                SOURCE   ACTION  REPOSITORY  REASON",
+            "1   2024-05-01 10:00  catalog  push    t1/ghost    NotInRegistry: manifest",
+            "                                                   t1/ghost@sha256:000000000000000000000000000000000",
+            "                                                   0000000000000000000000000000000 is not in the",
+            "                                                   registry (deleted since?)",
+            "1 of 1 set-aside events, page 1 of 1",
         ]
 
     def test_empty(self, run, rpc):

@@ -16,6 +16,8 @@ def test_human_size(size, shown):
 
 def test_size_detail_keeps_the_bytes():
     assert render.size_detail(2412345) == "2.3 MiB (2,412,345 bytes)"
+    assert render.size_detail(429) == "429 B"
+    assert render.size_detail(None) == "-"
 
 
 @pytest.mark.parametrize("digest, shown", [
