@@ -75,7 +75,7 @@ class Session:
 
 def _override(attribute):
     def callback(ctx, param, value):
-        if value is not None and value is not False:
+        if value:  # not given (None, False); an empty --tenant "" is no tenant either
             setattr(ctx.find_object(Session), attribute, value)
     return callback
 
@@ -190,7 +190,8 @@ def matching(query):
 
 # -- commands -------------------------------------------------------------------------------------
 
-@click.group(name="imagehub", cls=ImagehubGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(name="imagehub", cls=ImagehubGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--amqp-uri", envvar="AMQP_URI", default=DEFAULT_AMQP_URI, metavar="URI", help=AMQP_HELP)
 @click.option("--timeout", envvar="IMAGEHUB_TIMEOUT", type=TIMEOUT_TYPE, default=DEFAULT_TIMEOUT,
               metavar="SECONDS", help=TIMEOUT_HELP)

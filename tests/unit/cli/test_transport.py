@@ -121,7 +121,8 @@ class TestFailures:
         result = run_real("library", "--timeout", "1", "--amqp-uri", f"amqp://guest:secret@127.0.0.1:{port}/")
 
         assert result.exit_code == 1
-        assert result.stderr.startswith(f"error: cannot reach the message broker at amqp://guest:***@127.0.0.1:{port}/ (")
+        assert result.stderr.startswith(
+            f"error: cannot reach the message broker at amqp://guest:***@127.0.0.1:{port}/ (")
         assert result.stderr.endswith("); is RabbitMQ running? (make up)\n")
         assert "secret" not in result.stderr
 
