@@ -135,8 +135,9 @@ def list_tags(session, tenant_id, repository, page, page_size, registry_host):
 
 
 def get_tag(session, tenant_id, repository, tag, registry_host):
+    validate_tag(tag)
     found = _visible_repository(session, tenant_id, repository)
-    row = store.find_tag(session, found.id, validate_tag(tag))
+    row = store.find_tag(session, found.id, tag)
     if row is None:
         raise NotFound(f"tag {tag!r} not found in {repository!r}")
     manifest = row.manifest

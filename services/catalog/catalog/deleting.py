@@ -17,8 +17,8 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
     Returns ``(result, outgoing_events)``.
     """
     now = now or store.utcnow()
-    namespace, name = writable_repository(tenant_id, repository)
     validate_tag(tag)
+    namespace, name = writable_repository(tenant_id, repository)
     found = store.find_repository(session, namespace, name)
     if found is None:
         raise NotFound(f"repository {repository!r} not found")

@@ -1,0 +1,152 @@
+"""The catalog service in a nameko container on the real broker, database and registry.
+
+Events are sent the way the webhook sends them (``event_dispatcher``, source ``webhook``); an
+observer service records what the catalog dispatches; RPC goes through ``ServiceRpcProxy``.
+"""
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from nameko.events import event_handler
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_waiter
+
+from catalog.migrate import upgrade
+from catalog.service import CatalogService
+from shared.events import (CATALOG, EVENT_SET_ASIDE, IMAGE_DELETED, IMAGE_PUSHED, TAG_INDEXED, TAG_REMOVED,
+                           WEBHOOK, ImageDeleted, ImagePushed, make_event)
+from shared.testing import DOCKER_MANIFEST_V2, push_image, wait_until
+
+HANDLERS = {IMAGE_PUSHED: "handle_image_pushed", IMAGE_DELETED: "handle_image_deleted",
+            EVENT_SET_ASIDE: "handle_event_set_aside"}
+AS_PUSHED = object()  # the tag the image was pushed with
+WAIT = 15  # seconds: generous for a loaded machine, well inside pytest-timeout
+
+
+@pytest.fixture
+def catalog_db_url(db_url):
+    """The test database, built by the migration (so the migration runs on both databases)."""
+    upgrade(db_url)
+    return db_url
+
+
+@pytest.fixture(scope="module")
+def registry(registry_factory):
+    return registry_factory()
+
+
+@pytest.fixture
+def tenant():
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def catalog_config(rabbit_config, catalog_db_url, registry):
+    return dict(rabbit_config, DB_URIS={"catalog:Base": catalog_db_url}, REGISTRY_URL=registry.url,
+                REGISTRY_PUBLIC_HOST=registry.host, REGISTRY_TIMEOUT=5, max_workers=4)
+
+
+class Observed:
+    """What the catalog dispatched, in arrival order: ``[(event_type, payload)]``."""
+
+    def __init__(self):
+        self.events = []
+
+    def of(self, event_type):
+        return [payload for kind, payload in self.events if kind == event_type]
+
+    def wait_for(self, event_type, count=1):
+        return wait_until(lambda: len(self.of(event_type)) >= count and self.of(event_type), timeout=WAIT,
+                          what=f"{count} {event_type} event(s)")
+
+
+@pytest.fixture
+def observed(container_factory, rabbit_config):
+    """Started before the catalog so that its queues exist before anything is dispatched."""
+    observed = Observed()
+
+    class Observer:
+        name = "observer"
+
+        @event_handler(CATALOG, TAG_INDEXED)
+        def on_tag_indexed(self, payload):
+            observed.events.append((TAG_INDEXED, payload))
+
+        @event_handler(CATALOG, TAG_REMOVED)
+        def on_tag_removed(self, payload):
+            observed.events.append((TAG_REMOVED, payload))
+
+    container = container_factory(Observer, dict(rabbit_config, max_workers=1))
+    container.start()
+    return observed
+
+
+@pytest.fixture
+def catalog(container_factory, catalog_config, observed):
+    container = container_factory(CatalogService, catalog_config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def rpc(catalog, rabbit_config):
+    with ServiceRpcProxy("catalog", rabbit_config, timeout=WAIT) as proxy:
+        yield proxy
+
+
+class Webhook:
+    """Sends events as the webhook does and waits until the catalog has handled each one."""
+
+    def __init__(self, container, config):
+        self.container = container
+        self.dispatch = event_dispatcher(config)
+
+    def send(self, event_type, payload, until_success=False, timeout=WAIT):
+        """Dispatch and wait for the catalog's worker for this event (its first successful one
+        with ``until_success``, e.g. while it is being requeued)."""
+        def this_event(worker_ctx, result, exc_info):
+            return worker_ctx.args[0] == payload and (exc_info is None or not until_success)
+
+        with entrypoint_waiter(self.container, HANDLERS[event_type], callback=this_event, timeout=timeout) as got:
+            self.dispatch(WEBHOOK, event_type, payload)
+        return got.get()
+
+    def pushed(self, image, tag=AS_PUSHED, actor=None, **overrides):
+        """An ``image_pushed`` payload for what ``shared.testing.push_image`` returned."""
+        repository = image["repository"]
+        values = dict(namespace=repository.split("/")[0], repository=repository,
+                      tag=image["tag"] if tag is AS_PUSHED else tag, digest=image["digest"],
+                      media_type=image.get("media_type", DOCKER_MANIFEST_V2), size=image["size"], actor=actor,
+                      request_id=str(uuid.uuid4()), source_event_id=str(uuid.uuid4()),
+                      pushed_at=datetime.now(timezone.utc).isoformat())
+        values.update(overrides)
+        return make_event(ImagePushed, **values)
+
+    def push(self, image, tag=AS_PUSHED, actor=None, **overrides):
+        payload = self.pushed(image, tag, actor, **overrides)
+        self.send(IMAGE_PUSHED, payload)
+        return payload
+
+    def delete(self, repository, digest=None, tag=None):
+        payload = make_event(ImageDeleted, namespace=repository.split("/")[0], repository=repository,
+                             digest=digest, tag=tag, source_event_id=str(uuid.uuid4()))
+        self.send(IMAGE_DELETED, payload)
+        return payload
+
+
+@pytest.fixture
+def webhook(catalog, rabbit_config):
+    return Webhook(catalog, rabbit_config)
+
+
+@pytest.fixture
+def app(registry, webhook, tenant):
+    """``<tenant>/app`` indexed: v1 and stable on digest A, v2 on digest B; returns (repository, A, B)."""
+    repository = f"{tenant}/app"
+    a = push_image(registry.url, repository, "v1", content=b"a" + tenant.encode())
+    webhook.push(a)
+    webhook.push(push_image(registry.url, repository, "stable", content=b"a" + tenant.encode()))
+    b = push_image(registry.url, repository, "v2", content=b"b" + tenant.encode())
+    webhook.push(b)
+    return repository, a["digest"], b["digest"]

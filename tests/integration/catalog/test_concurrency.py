@@ -1,0 +1,50 @@
+"""Several workers on one new repository and one tag at once, on both databases."""
+from datetime import datetime, timedelta, timezone
+
+from nameko.testing.services import entrypoint_waiter
+
+from shared.events import IMAGE_PUSHED, TAG_INDEXED, WEBHOOK
+from shared.testing import push_image
+
+
+def dispatch_together(catalog, webhook, payloads):
+    """Dispatch all at once; wait until every one has been handled successfully."""
+    pending = {p["event_id"] for p in payloads}
+
+    def all_done(worker_ctx, result, exc_info):
+        if exc_info is None:
+            pending.discard(worker_ctx.args[0]["event_id"])
+        return not pending
+
+    with entrypoint_waiter(catalog, "handle_image_pushed", callback=all_done, timeout=30):
+        for payload in payloads:
+            webhook.dispatch(WEBHOOK, IMAGE_PUSHED, payload)
+
+
+class TestConcurrentPushes:
+    def test_pushes_to_one_new_repository_make_one_repository_with_every_tag(self, registry, catalog, webhook,
+                                                                              observed, rpc, tenant):
+        repository = f"{tenant}/fresh"
+        images = [push_image(registry.url, repository, f"v{i}", content=f"{tenant}-{i}".encode()) for i in range(8)]
+        dispatch_together(catalog, webhook, [webhook.pushed(image) for image in images])
+
+        assert [r["repository"] for r in rpc.list_repositories(tenant)["items"]] == [repository]
+        listed = {t["tag"]: t["digest"] for t in rpc.list_tags(tenant, repository)["items"]}
+        assert listed == {image["tag"]: image["digest"] for image in images}
+        assert len(observed.wait_for(TAG_INDEXED, 8)) == 8
+
+    def test_pushes_to_one_tag_leave_it_on_the_newest_with_a_consistent_history(self, registry, catalog, webhook,
+                                                                                 rpc, tenant):
+        repository = f"{tenant}/busy"
+        images = [push_image(registry.url, repository, None, content=f"{tenant}-{i}".encode()) for i in range(6)]
+        start = datetime.now(timezone.utc)
+        payloads = [webhook.pushed(image, tag="latest", pushed_at=(start + timedelta(seconds=i)).isoformat())
+                    for i, image in enumerate(images)]
+        dispatch_together(catalog, webhook, payloads)
+
+        assert rpc.get_tag(tenant, repository, "latest")["digest"] == images[-1]["digest"]
+        history = list(reversed(rpc.list_tag_history(tenant, repository, "latest")["items"]))
+        assert history[0]["previous_digest"] is None
+        for before, after in zip(history, history[1:]):
+            assert after["previous_digest"] == before["digest"]
+        assert history[-1]["digest"] == images[-1]["digest"]
