@@ -7,8 +7,8 @@ import time
 import pytest
 from kombu.pools import connections
 
-from shared.testing import (DOCKER_MANIFEST_V2, delete_notification, free_port,
-                            notification_envelope, push_notification, wait_until)
+from shared.testing import (DOCKER_MANIFEST_V2, delete_manifest, delete_notification, free_port,
+                            notification_envelope, push_image, push_notification, wait_until)
 from tests.integration.webhook.helpers import EventListener
 from webhook.translate import event_id_for
 
@@ -279,3 +279,25 @@ class TestBrokerUnavailable:
             for key, pool in list(connections.items()):  # as nameko's own vhost teardown does
                 if isinstance(key, list) and key[4] == vhost:
                     pool.force_close_all()
+
+
+class TestRealRegistry:
+    """Docker Distribution 2.8 itself notifying the webhook: its real event shapes, end to end."""
+
+    def test_push_then_delete(self, webhook, listener, registry_factory, nothing_else_dispatched):
+        registry = registry_factory(f"{webhook.url}/registry/events", token=webhook.token)
+        pushed = push_image(registry.url, "acme/real", "v1", content=b"real registry", author="a")
+
+        received = listener.next(timeout=10)  # blob pushes are filtered (by registry and webhook)
+        assert received.event_type == "image_pushed"
+        payload = received.payload
+        assert {k: payload[k] for k in ("namespace", "repository", "tag", "digest", "media_type", "size")} \
+            == {"namespace": "acme", "repository": "acme/real", "tag": "v1", "digest": pushed["digest"],
+                "media_type": pushed["media_type"], "size": pushed["size"]}
+        assert payload["event_id"] == event_id_for(payload["source_event_id"], "image_pushed")
+
+        delete_manifest(registry.url, "acme/real", pushed["digest"])
+        deleted = {(r.event_type, r.payload["digest"], r.payload["tag"])
+                   for r in listener.next_events(2, timeout=10)}
+        assert deleted == {("image_deleted", pushed["digest"], None), ("image_deleted", None, "v1")}
+        nothing_else_dispatched()
