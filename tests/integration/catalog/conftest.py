@@ -22,6 +22,9 @@ HANDLERS = {IMAGE_PUSHED: "handle_image_pushed", IMAGE_DELETED: "handle_image_de
             EVENT_SET_ASIDE: "handle_event_set_aside"}
 AS_PUSHED = object()  # the tag the image was pushed with
 WAIT = 15  # seconds: generous for a loaded machine, well inside pytest-timeout
+# A fixed creation time: the same content then gives the same digest (push_image's default,
+# "now", changes the image config whenever the second ticks over between two pushes).
+CREATED = "2025-01-02T03:04:05Z"
 
 
 @pytest.fixture
@@ -102,11 +105,10 @@ class Webhook:
         self.container = container
         self.dispatch = event_dispatcher(config)
 
-    def send(self, event_type, payload, until_success=False, timeout=WAIT):
-        """Dispatch and wait for the catalog's worker for this event (its first successful one
-        with ``until_success``, e.g. while it is being requeued)."""
+    def send(self, event_type, payload, timeout=WAIT):
+        """Dispatch and wait for the catalog's worker for this event; its error is raised here."""
         def this_event(worker_ctx, result, exc_info):
-            return worker_ctx.args[0] == payload and (exc_info is None or not until_success)
+            return worker_ctx.args[0] == payload
 
         with entrypoint_waiter(self.container, HANDLERS[event_type], callback=this_event, timeout=timeout) as got:
             self.dispatch(WEBHOOK, event_type, payload)
@@ -144,9 +146,11 @@ def webhook(catalog, rabbit_config):
 def app(registry, webhook, tenant):
     """``<tenant>/app`` indexed: v1 and stable on digest A, v2 on digest B; returns (repository, A, B)."""
     repository = f"{tenant}/app"
-    a = push_image(registry.url, repository, "v1", content=b"a" + tenant.encode())
+    a = push_image(registry.url, repository, "v1", content=b"a" + tenant.encode(), created=CREATED)
     webhook.push(a)
-    webhook.push(push_image(registry.url, repository, "stable", content=b"a" + tenant.encode()))
-    b = push_image(registry.url, repository, "v2", content=b"b" + tenant.encode())
+    same = push_image(registry.url, repository, "stable", content=b"a" + tenant.encode(), created=CREATED)
+    assert same["digest"] == a["digest"]
+    webhook.push(same)
+    b = push_image(registry.url, repository, "v2", content=b"b" + tenant.encode(), created=CREATED)
     webhook.push(b)
     return repository, a["digest"], b["digest"]

@@ -11,6 +11,7 @@ from catalog.exceptions import NotInRegistry
 from catalog.manifests import DOCKER_MANIFEST_LIST
 from shared.errors import RegistryUnavailable
 from shared.testing import DOCKER_MANIFEST_V2, free_port, push_image, push_index
+from tests.integration.catalog.conftest import CREATED
 
 
 @pytest.fixture
@@ -45,8 +46,9 @@ class TestFetching:
 class TestDeleting:
     def test_delete_removes_every_tag_on_the_digest_and_says_if_it_was_there(self, client, registry, tenant):
         repository = f"{tenant}/app"
-        image = push_image(registry.url, repository, "v1", content=tenant.encode())
-        push_image(registry.url, repository, "stable", content=tenant.encode())
+        image = push_image(registry.url, repository, "v1", content=tenant.encode(), created=CREATED)
+        assert push_image(registry.url, repository, "stable", content=tenant.encode(),
+                          created=CREATED)["digest"] == image["digest"]
         assert client.delete_manifest(repository, image["digest"]) is True
         assert registry.tags(repository) == []
         assert client.delete_manifest(repository, image["digest"]) is False
