@@ -19,7 +19,8 @@ def readable_repository(tenant_id, repository):
     """Parse ``repository`` and check the caller may read it; returns ``(namespace, name)``."""
     namespace, name = parse_repository(repository)
     if namespace != PUBLIC_NAMESPACE and namespace != tenant_id:
-        raise Forbidden(f"{_caller(tenant_id)} may not read {repository!r}: it belongs to tenant {namespace!r}")
+        raise Forbidden(f"{_caller(tenant_id)} may not read {repository!r}: "
+                        f"it belongs to tenant {namespace!r}")
     return namespace, name
 
 
@@ -29,5 +30,6 @@ def writable_repository(tenant_id, repository):
     if namespace == PUBLIC_NAMESPACE:
         raise Forbidden(f"{repository!r} is in the public library, which is read-only over RPC")
     if namespace != tenant_id:
-        raise Forbidden(f"{_caller(tenant_id)} may not change {repository!r}: it belongs to tenant {namespace!r}")
+        raise Forbidden(f"{_caller(tenant_id)} may not change {repository!r}: "
+                        f"it belongs to tenant {namespace!r}")
     return namespace, name

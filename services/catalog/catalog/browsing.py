@@ -48,12 +48,13 @@ def _repository_views(session, repositories, registry_host):
     views = []
     for repository in repositories:
         tag_count, latest_tag = summaries.get(repository.id, (0, None))
+        pull = pull_command(registry_host, repository.full_name, latest_tag) if latest_tag else None
         views.append({
             "repository": repository.full_name, "namespace": repository.namespace, "name": repository.name,
             "is_public": repository.is_public, "is_ownbase": repository.is_ownbase,
             "description": repository.description, "overview": repository.overview,
             "tag_count": tag_count, "latest_tag": latest_tag,
-            "pull_command": pull_command(registry_host, repository.full_name, latest_tag) if latest_tag else None,
+            "pull_command": pull,
             "created_at": repository.created_at, "updated_at": repository.updated_at,
         })
     return views
@@ -120,7 +121,8 @@ def _tag_view(repository, tag, known, registry_host):
         "image_id": manifest.image_id, "size": _size(manifest, known), "created": manifest.created,
         "creator": manifest.creator, "pushed_at": tag.pushed_at, "updated_at": tag.updated_at,
         "media_type": manifest.media_type, "architecture": manifest.architecture, "os": manifest.os,
-        "variant": manifest.variant, "pull_command": pull_command(registry_host, repository.full_name, tag.name),
+        "variant": manifest.variant,
+        "pull_command": pull_command(registry_host, repository.full_name, tag.name),
     }
 
 

@@ -47,7 +47,8 @@ class RegistryClient:
             raise RegistryUnavailable(f"registry {self.base_url} refuses deletes "
                                       "(set storage.delete.enabled: true)")
         if not 200 <= resp.status_code < 300:
-            raise UnusableManifest(f"registry answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
+            raise UnusableManifest(
+                f"registry answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
         return resp
 
     def get_manifest(self, repository, digest):

@@ -16,7 +16,7 @@ from typing import Optional
 from catalog import store
 from catalog.exceptions import UnusableManifest
 from catalog.library import curation_for
-from catalog.manifests import ImageConfig, ParsedManifest, parse_image_config, parse_manifest
+from catalog.manifests import MANIFEST_TYPES, ImageConfig, ParsedManifest, parse_image_config, parse_manifest
 from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
 from shared.errors import InvalidReference
 from shared.events import TAG_INDEXED, TagIndexed, make_event
@@ -90,6 +90,8 @@ def record_push(session, registry, event, now=None):
     full_name = f"{namespace}/{name}"
     digest = validate_digest(event["digest"])
     tag_name = validate_tag(event["tag"]) if event.get("tag") else None
+    if event.get("media_type") and event["media_type"] not in MANIFEST_TYPES:
+        raise UnusableManifest(f"media type {event['media_type']!r} is not an image manifest or index")
     event_id = str(event["event_id"])
     if store.already_processed(session, event_id):
         return []
@@ -161,8 +163,8 @@ def record_delete(session, event, now=None):
         doomed = [tag] if tag is not None and digest in (None, tag.manifest.digest) else []
         return store.remove_tags(session, repository, doomed, actor, event_id, now)
     if digest is not None:
-        outgoing = store.remove_tags(session, repository, store.tags_on_digest(session, repository.id, digest),
-                                     actor, event_id, now)
+        doomed = store.tags_on_digest(session, repository.id, digest)
+        outgoing = store.remove_tags(session, repository, doomed, actor, event_id, now)
         store.delete_manifest(session, repository.id, digest)
         return outgoing
     return _remove_repository(session, repository, actor, event_id, now)

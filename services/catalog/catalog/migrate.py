@@ -51,7 +51,8 @@ def upgrade(url, revision="head"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Migrate the catalog database to the newest schema.")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="the service's config.yml (default: %(default)s)")
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help="the service's config.yml (default: %(default)s)")
     parser.add_argument("--revision", default="head", help="target revision (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -41,8 +41,8 @@ def _tenant_field(required):
 
 
 class Paging(Schema):
-    page = StrictInteger(load_default=1, validate=validate.Range(min=1, error="must be 1 or more, got {input}"),
-                         error_messages={"invalid": "must be an integer"})
+    page = StrictInteger(load_default=1, error_messages={"invalid": "must be an integer"},
+                         validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
     page_size = StrictInteger(
         load_default=50, error_messages={"invalid": "must be an integer"},
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"))
@@ -61,11 +61,11 @@ class TenantRepositoryQuery(PublicRepositoryQuery):
 
 class RepositoryRef(Schema):
     tenant_id = _tenant_field(required=False)
-    repository = fields.Raw(required=True)  # checked by shared.reference (InvalidReference)
+    repository = fields.Raw(required=True, allow_none=True)  # checked by shared.reference (InvalidReference)
 
 
 class TagRef(RepositoryRef):
-    tag = fields.Raw(required=True)
+    tag = fields.Raw(required=True, allow_none=True)
 
 
 class TagPage(RepositoryRef, Paging):

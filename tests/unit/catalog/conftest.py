@@ -117,11 +117,12 @@ def session(migrated_template, tmp_path):
     engine.dispose()
 
 
-def pushed(repository, digest, tag=None, actor=None, pushed_at=None, event_id=None):
+def pushed(repository, digest, tag=None, actor=None, pushed_at=None, event_id=None,
+           media_type=DOCKER_MANIFEST):
     """An ``image_pushed`` event as the service loads it."""
     payload = make_event(ImagePushed, event_id=event_id or str(uuid.uuid4()),
                          namespace=repository.split("/")[0], repository=repository, tag=tag, digest=digest,
-                         media_type=DOCKER_MANIFEST, size=500, actor=actor, source_event_id=str(uuid.uuid4()),
+                         media_type=media_type, size=500, actor=actor, source_event_id=str(uuid.uuid4()),
                          pushed_at=(pushed_at or T0).isoformat())
     return load_event(ImagePushed, payload)
 

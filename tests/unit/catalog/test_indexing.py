@@ -236,6 +236,12 @@ class TestUnusableEvents:
         with pytest.raises(UnusableManifest, match="digest"):
             indexing.record_push(session, registry, pushed("t1/app", image["digest"], tag="v1"))
 
+    def test_a_blob_is_not_taken_for_a_manifest(self, session, registry):
+        event = pushed("t1/app", "sha256:" + "a" * 64, media_type="application/octet-stream")
+        with pytest.raises(UnusableManifest, match="'application/octet-stream' is not an image manifest"):
+            indexing.record_push(session, registry, event)
+        assert registry.calls == []
+
     @pytest.mark.parametrize("repository", ["T1/App", "t1/app/extra", "t1/-app"])
     def test_repository_breaking_the_naming_rules_is_an_invalid_reference(self, session, registry, repository):
         with pytest.raises(InvalidReference):
