@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 ref="127.0.0.1:$REGISTRY_PORT/library/busybox"
 if curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/library/busybox/manifests/latest" \
-   -H 'Accept: application/vnd.docker.distribution.manifest.v2+json'; then
+   -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' 2>/dev/null; then
   exit 0
 fi
 version=$(busybox 2>/dev/null | head -1 | sed -n 's/^BusyBox v\([0-9.]*\).*/\1/p')
