@@ -140,6 +140,10 @@ class RegistryProcess:
         return resp.headers["Docker-Content-Digest"]
 
 
+# A fixed creation time by default, so that pushing the same content twice gives the same digest.
+FIXED_CREATED = "2026-01-02T03:04:05Z"
+
+
 def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -175,11 +179,11 @@ def push_image(registry_url, repository, tag, content=b"hello", author=None, cre
                architecture="amd64", os_name="linux", session=None):
     """Push a one-layer image (Docker schema 2) and return a dict describing what was pushed.
 
-    ``content`` decides the layer and so the digest: the same content gives the same digest.
-    ``tag`` may be None to push by digest only.
+    ``content`` (with ``created``, fixed by default) decides the digest: the same content gives
+    the same digest. ``tag`` may be None to push by digest only.
     """
     session = session or requests.Session()
-    created = created or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    created = created or FIXED_CREATED
     layer, diff_id = _layer(content)
     config = {"architecture": architecture, "os": os_name, "created": created,
               "config": {"Cmd": ["/bin/sh"]},
