@@ -44,11 +44,13 @@ def main():
         sh("bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, f"bench {tenant} {i}")
         refs.append(ref)
 
-    latencies = []
+    latencies, push_times = [], []
     with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=10) as rpc:
         for i, ref in enumerate(refs):
+            started = time.monotonic()
             out = sh("docker", "push", ref)
             pushed = time.monotonic()
+            push_times.append(pushed - started)
             digest = [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1]
             while True:
                 try:
@@ -67,9 +69,11 @@ def main():
 
     ms = sorted(x * 1000 for x in latencies)
     result = {"pushes": len(ms), "median_ms": round(statistics.median(ms), 1), "worst_ms": round(ms[-1], 1),
-              "best_ms": round(ms[0], 1), "mean_ms": round(statistics.mean(ms), 1), "all_ms": [round(x, 1) for x in ms]}
+              "best_ms": round(ms[0], 1), "mean_ms": round(statistics.mean(ms), 1), "all_ms": [round(x, 1) for x in ms],
+              "docker_push_median_ms": round(statistics.median(push_times) * 1000, 1)}
     print(f"push → visible in catalog.get_tag over {len(ms)} pushes: "
-          f"median {result['median_ms']} ms, worst {result['worst_ms']} ms, best {result['best_ms']} ms")
+          f"median {result['median_ms']} ms, worst {result['worst_ms']} ms, best {result['best_ms']} ms "
+          f"(for scale: `docker push` itself took a median {result['docker_push_median_ms']} ms)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
