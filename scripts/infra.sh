@@ -76,6 +76,14 @@ start_registry() {
   wait_for 30 registry registry_up
 }
 
+# The second engine is ours alone: stop its containers with it.
+stop_docker2() {
+  if docker_up "$DOCKER2_SOCK"; then
+    docker -H "unix://$DOCKER2_SOCK" ps -aq | xargs -r docker -H "unix://$DOCKER2_SOCK" rm -f >/dev/null
+  fi
+  stop_pidfile "$VAR/run/docker2.pid"
+}
+
 stop_pidfile() { # stop_pidfile FILE
   if pid_alive "$1"; then
     local pid; pid="$(cat "$1")"; kill "$pid"
@@ -90,17 +98,21 @@ case "${1:-start}" in
     start_rabbitmq
     start_postgres
     start_dockerd default /var/run/docker.sock
+    # A second engine on this machine: the other host of the two-host resource pool.
+    start_dockerd docker2 "$DOCKER2_SOCK"
     start_registry
     ;;
   stop)
     # Stops only what this project started itself: the registry. RabbitMQ, PostgreSQL and the
     # Docker engine are machine-wide and may serve others.
     stop_pidfile "$VAR/run/registry.pid"
+    stop_docker2
     ;;
   status)
     port_open 5672 && echo "rabbitmq   up   amqp://127.0.0.1:5672  (management http://127.0.0.1:15672)" || echo "rabbitmq   down"
     port_open 5432 && echo "postgresql up   127.0.0.1:5432" || echo "postgresql down"
     docker_up /var/run/docker.sock && echo "docker     up   unix:///var/run/docker.sock" || echo "docker     down"
+    docker_up "$DOCKER2_SOCK" && echo "docker2    up   unix://$DOCKER2_SOCK" || echo "docker2    down"
     registry_up && echo "registry   up   http://127.0.0.1:$REGISTRY_PORT" || echo "registry   down"
     ;;
   *) die "usage: $0 start|stop|status" ;;

@@ -31,4 +31,5 @@ webhook_token() {
 
 REGISTRY_PORT="${REGISTRY_PORT:-5000}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8000}"
+DOCKER2_SOCK="${DOCKER2_SOCK:-/var/run/imagehub-docker2.sock}"
 export AMQP_URI="${AMQP_URI:-amqp://guest:guest@127.0.0.1:5672/}"
