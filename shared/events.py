@@ -23,6 +23,9 @@ EVENT_SET_ASIDE = "event_set_aside"
 TAG_INDEXED = "tag_indexed"
 TAG_REMOVED = "tag_removed"
 DEPLOYMENT_STATUS_CHANGED = "deployment_status_changed"
+# Internal to the deployer: the work of a rollout, queued in the broker so that it survives a
+# restart of the deployer that accepted the request.
+ROLLOUT_REQUESTED = "rollout_requested"
 
 
 def utcnow_iso():
@@ -98,6 +101,20 @@ class DeploymentStatusChanged(EventSchema):
     reason = fields.String(load_default=None, allow_none=True)
 
 
+class RolloutRequested(EventSchema):
+    """The deployer asks itself to bring a deployment to a revision (or remove it).
+
+    ``operation_id`` is the deployment's lock at the time of the request: a handler that finds
+    another operation holding the lock drops the event as stale.
+    """
+    deployment_id = fields.String(required=True)
+    tenant_id = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    operation_id = fields.String(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(["rollout", "delete"]))
+    trigger = fields.String(load_default=None, allow_none=True)
+
+
 SCHEMAS = {
     (WEBHOOK, IMAGE_PUSHED): ImagePushed,
     (WEBHOOK, IMAGE_DELETED): ImageDeleted,
@@ -105,6 +122,7 @@ SCHEMAS = {
     (CATALOG, TAG_INDEXED): TagIndexed,
     (CATALOG, TAG_REMOVED): TagRemoved,
     (DEPLOYER, DEPLOYMENT_STATUS_CHANGED): DeploymentStatusChanged,
+    (DEPLOYER, ROLLOUT_REQUESTED): RolloutRequested,
 }
 
 

@@ -1,5 +1,8 @@
-"""The deployer service: resource pools, deployments, rollout and rollback.
+"""The deployer service: resource pools of Docker engines, deployments, revisions, rollouts.
 
-Not built yet (issue "Deployer: deploy any catalogued version onto a resource pool"); the package
-exists so the layout matches the design and the suite's packaging is complete.
+``deployer.service`` holds the nameko entrypoints; the rules live in plain modules:
+``spec`` (checking specs), ``placement`` (hosts and ports), ``deployments`` (the RPC side),
+``rollout`` (the worker that starts and stops containers), ``reconcile`` (records against
+engines). ``dependencies`` is the only module that speaks the docker SDK. docs/deployer-api.md
+describes the RPC contract.
 """

@@ -1,0 +1,227 @@
+"""Dependency providers: the resource pools' Docker engines, the database, and a configurable timer.
+
+``DockerEngine`` is the one place that speaks the docker SDK; it implements
+``deployer.engine.Engine`` and turns the SDK's exceptions into that module's errors.
+"""
+import logging
+
+import docker
+import eventlet
+import requests
+from docker import errors as docker_errors
+from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
+from nameko_sqlalchemy import Database
+from nameko_sqlalchemy.database import Session
+from sqlalchemy.orm import sessionmaker
+
+from deployer import db
+from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
+                             ImageNotFound, PullDenied)
+from deployer.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+# The SDK raises these (or subclasses) when the engine does not answer at all.
+UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError,
+               OSError)
+
+
+def _explain(exc):
+    explanation = getattr(exc, "explanation", None)
+    text = explanation.decode(errors="replace") if isinstance(explanation, bytes) else explanation
+    return str(text or exc).strip().splitlines()[0] if str(text or exc).strip() else type(exc).__name__
+
+
+def _pull_error(message):
+    lowered = message.lower()
+    if "unauthorized" in lowered or "denied" in lowered or "authentication required" in lowered:
+        return PullDenied(message)
+    if "not found" in lowered or "manifest unknown" in lowered or "does not exist" in lowered:
+        return ImageNotFound(message)
+    return EngineError(message)
+
+
+class DockerEngine:
+    """One host's Docker engine through the docker SDK (unix socket, or tcp with TLS)."""
+
+    def __init__(self, host, settings):
+        self.host = host
+        tls = False
+        if host.tls is not None:
+            cert = (host.tls.client_cert, host.tls.client_key) if host.tls.client_cert else None
+            tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=host.tls.ca_cert, verify=host.tls.verify)
+        # An explicit API version: the client then does not call the engine when it is built.
+        options = dict(base_url=host.base_url, version=settings.docker_api_version, tls=tls)
+        self.api = docker.APIClient(timeout=settings.engine_timeout, **options)
+        self.probe = docker.APIClient(timeout=settings.ping_timeout, **options)
+
+    def close(self):
+        self.api.close()
+        self.probe.close()
+
+    def _call(self, what, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except docker_errors.NotFound as exc:
+            raise ContainerNotFound(f"{what}: {_explain(exc)}") from None
+        except docker_errors.APIError as exc:
+            if exc.status_code and exc.status_code >= 500 and "connect" in _explain(exc).lower():
+                raise EngineUnavailable(f"{self.host.name}: {_explain(exc)}") from None
+            raise EngineError(f"{what}: {_explain(exc)}") from None
+        except docker_errors.DockerException as exc:
+            raise EngineUnavailable(f"{self.host.name} ({self.host.base_url}): {_explain(exc)}") from None
+        except UNREACHABLE as exc:
+            raise EngineUnavailable(f"{self.host.name} ({self.host.base_url}): {_explain(exc)}") from None
+
+    def ping(self):
+        self._call("ping", self.probe.ping)
+
+    def pull(self, image, auth):
+        repository, _, digest = image.partition("@")
+        try:
+            for chunk in self._call(f"pull {image}", self.api.pull, repository, tag=digest or None, stream=True,
+                                    decode=True, auth_config=auth):
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise _pull_error(str(chunk["error"]))
+        except ContainerNotFound as exc:  # the SDK's NotFound, here about the image (or access to it)
+            error = _pull_error(str(exc))
+            raise error if isinstance(error, PullDenied) else ImageNotFound(str(exc)) from None
+        except EngineUnavailable:
+            raise
+        except (ImageNotFound, PullDenied):
+            raise
+        except EngineError as exc:
+            raise _pull_error(str(exc)) from None
+        except UNREACHABLE as exc:  # while streaming
+            raise EngineUnavailable(f"{self.host.name}: {_explain(exc)}") from None
+
+    def run(self, spec):
+        policy = {"Name": "" if spec.restart_policy == "no" else spec.restart_policy}
+        bindings = {}
+        if spec.network_mode == "bridge":
+            bindings = {f"{p['container_port']}/tcp": p["host_port"] for p in spec.ports}
+        host_config = self.api.create_host_config(
+            network_mode=spec.network_mode, mem_limit=spec.memory, nano_cpus=int(round(spec.cpu * 1e9)),
+            restart_policy=policy, port_bindings=bindings or None)
+        created = self._call(f"create {spec.name}", self.api.create_container, image=spec.image,
+                             command=spec.command, environment=spec.env, labels=spec.labels, name=spec.name,
+                             host_config=host_config,
+                             ports=[f"{p['container_port']}/tcp" for p in spec.ports] if bindings else None)
+        container_id = created["Id"]
+        try:
+            self._call(f"start {spec.name}", self.api.start, container_id)
+        except EngineError:
+            try:
+                self._call(f"remove {spec.name}", self.api.remove_container, container_id, force=True)
+            except EngineError:
+                pass
+            raise
+        return container_id
+
+    def inspect(self, container_id):
+        data = self._call(f"inspect {container_id}", self.api.inspect_container, container_id)
+        state = data.get("State") or {}
+        return ContainerState(id=data["Id"], status=state.get("Status", ""), running=bool(state.get("Running")),
+                              exit_code=state.get("ExitCode"), restart_count=int(data.get("RestartCount") or 0),
+                              oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "")
+
+    def logs(self, container_id, tail):
+        raw = self._call(f"logs {container_id}", self.api.logs, container_id, stdout=True, stderr=True, tail=tail)
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+    def remove(self, container_id, stop_timeout):
+        try:
+            self._call(f"stop {container_id}", self.api.stop, container_id, timeout=stop_timeout)
+        except ContainerNotFound:
+            return False
+        except EngineUnavailable:
+            raise
+        except EngineError as exc:  # e.g. it is being removed already: removing settles it
+            log.debug("stop %s: %s", container_id, exc)
+        try:
+            self._call(f"remove {container_id}", self.api.remove_container, container_id, force=True)
+        except ContainerNotFound:
+            return False
+        except EngineUnavailable:
+            raise
+        except EngineError as exc:
+            if "already in progress" not in str(exc):
+                raise
+        return True
+
+    def list(self, labels):
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        found = self._call("list containers", self.api.containers, all=True, filters=filters)
+        return [ContainerSummary(id=c["Id"], name=(c.get("Names") or ["/"])[0].lstrip("/"),
+                                 status=c.get("State", ""), labels=c.get("Labels") or {}) for c in found]
+
+
+def http_ok(url, timeout):
+    """True if ``url`` answers GET with a 2xx or 3xx status (redirects are not followed)."""
+    try:
+        return requests.get(url, timeout=timeout, allow_redirects=False).status_code < 400
+    except requests.RequestException:
+        return False
+
+
+def run_all(fn, items):
+    """``[fn(item)]`` with the calls made concurrently (green threads), in order."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    return list(eventlet.GreenPool(len(items)).imap(fn, items))
+
+
+class ResourcePools(DependencyProvider):
+    """The deployer's settings and one ``DockerEngine`` per configured host, built at start-up.
+
+    Workers get this provider's ``Pools``: ``.settings`` and ``.engine(host_name)``.
+    """
+
+    def setup(self):
+        self.settings = load_settings(self.container.config)
+        self.engines = {host.name: DockerEngine(host, self.settings) for host in self.settings.all_hosts()}
+
+    def stop(self):
+        for engine in self.engines.values():
+            engine.close()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return Pools(self.settings, self.engines)
+
+
+class Pools:
+    def __init__(self, settings, engines):
+        self.settings = settings
+        self._engines = engines
+
+    def engine(self, host_name):
+        return self._engines[host_name]
+
+
+class DeployerDatabase(Database):
+    """nameko-sqlalchemy's ``Database`` on an engine built for the dialect (see ``deployer.db``)."""
+
+    def setup(self):
+        super().setup()
+        self.engine.dispose()
+        self.engine = db.create_engine(self.db_uri)
+        self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
+
+
+class ConfiguredTimer(Timer):
+    """nameko's ``@timer`` with its interval read from the config at setup (not at import)."""
+
+    def __init__(self, config_key, **kwargs):
+        self.config_key = config_key
+        super().__init__(interval=None, **kwargs)
+
+    def setup(self):
+        self.interval = float(self.container.config[self.config_key])
+        super().setup()
+
+
+configured_timer = ConfiguredTimer.decorator

@@ -1,0 +1,340 @@
+"""The RPC side of deployments: check, record, take the lock, and hand the work to a rollout.
+
+Each function returns at once. Changes to containers happen in the rollout worker
+(``deployer.rollout``), which the service starts through a ``rollout_requested`` event dispatched
+to itself after the commit here: the request then waits in the broker, and survives a restart
+of this deployer.
+
+Order inside a function: checks and remote calls (catalog, engine pings) first, then one short
+transaction, then events. No transaction stays open across a remote call.
+"""
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from deployer import spec as specs
+from deployer import store, views
+from deployer.engine import EngineUnavailable
+from deployer.models import DELETING, PENDING, RUNNING, SUPERSEDED, Deployment, Instance, Revision
+from deployer.placement import NoCapacity, place
+from deployer.units import format_memory
+from shared.errors import Conflict, NotFound
+from shared.events import ROLLOUT_REQUESTED, RolloutRequested, make_event
+
+log = logging.getLogger(__name__)
+
+ROLLOUT, DELETE = "rollout", "delete"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def ping_hosts(rt, hosts):
+    """``{host name: None if reachable, else the error}``, pinging every host at once."""
+    def ping(host):
+        try:
+            rt.engine(host.name).ping()
+            return host.name, None
+        except EngineUnavailable as exc:
+            return host.name, str(exc)
+    return dict(rt.run_all(ping, list(hosts)))
+
+
+def resolve_image(rt, tenant_id, reference):
+    """Pin a reference's tag to its digest through the catalogue (which applies the tenant rules:
+    the public library and the caller's own namespace). ``Forbidden``/``NotFound`` pass through."""
+    tag = rt.catalog.get_tag(tenant_id, reference.repository, reference.tag)
+    digest = tag["digest"]
+    return {"image": specs.describe_image(reference), "repository": reference.repository, "tag": reference.tag,
+            "digest": digest, "pull_ref": f"{rt.settings.registry_pull_host}/{reference.repository}@{digest}"}
+
+
+def rollout_request(deployment, operation_id, revision_number, action, trigger):
+    return (ROLLOUT_REQUESTED, make_event(RolloutRequested, deployment_id=deployment.id,
+                                          tenant_id=deployment.tenant_id, revision=revision_number,
+                                          operation_id=operation_id, action=action, trigger=trigger))
+
+
+def _publish(rt, outgoing):
+    for event in outgoing:
+        if event is not None:
+            rt.publish(*event)
+
+
+def _busy(deployment):
+    what = "removal" if deployment.operation == DELETE else f"{deployment.operation} of revision {deployment.revision}"
+    return Conflict(f"deployment {deployment.id} is busy ({what} in progress, status {deployment.status}); try again "
+                    f"once it is running, failed or rollout_failed")
+
+
+def _check_room(rt, session, pool, reachability, deployment_id, count, runtime):
+    """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now."""
+    if count <= 0:
+        return
+    loads = store.host_loads(session, pool, reachability, deployment_id)
+    try:
+        place(loads, count, runtime["cpu"], runtime["memory"], specs.fixed_ports(runtime))
+    except NoCapacity as exc:
+        raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): {exc}") from None
+
+
+def _lock_or_conflict(rt, session, deployment, operation, force=False):
+    operation_id = store.take_lock(session, deployment.id, operation, rt.now(), rt.settings.operation_stale_after,
+                                   force=force)
+    if operation_id is None:
+        raise _busy(store.find_deployment(session, deployment.id))
+    return store.find_deployment(session, deployment.id), operation_id
+
+
+def _load(rt, tenant_id, deployment_id, live=True):
+    """``(deployment, newest revision)`` read in a short session, checked for the tenant."""
+    with rt.transaction() as session:
+        deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=live)
+        newest = store.revision(session, deployment.id, deployment.revision)
+        session.expunge_all()
+        return deployment, newest
+
+
+def _view(rt, deployment_id):
+    with rt.transaction() as session:
+        return views.deployment_view(session, store.find_deployment(session, deployment_id), rt.settings)
+
+
+# -- create ----------------------------------------------------------------------------------------
+
+def create_deployment(rt, tenant_id, spec):
+    """Record a deployment at revision 1 (status ``pending``) and start its rollout."""
+    request = specs.check_create(spec, rt.settings)
+    image = resolve_image(rt, tenant_id, request.image)
+    pool = rt.settings.pools[request.pool]
+    reachability = ping_hosts(rt, pool.hosts)
+    now = rt.now()
+    try:
+        with rt.transaction() as session:
+            if store.live_deployment_named(session, tenant_id, request.name) is not None:
+                raise Conflict(f"tenant {tenant_id!r} already has a deployment named {request.name!r}")
+            _check_room(rt, session, pool, reachability, None, request.replicas, request.runtime)
+            operation_id = store.new_id()
+            deployment = Deployment(
+                id=store.new_id(), tenant_id=tenant_id, name=request.name, pool=pool.name,
+                replicas=request.replicas, revision=1, serving_revision=None, status=PENDING, reason=None,
+                auto_deploy=request.auto_deploy, operation=ROLLOUT, operation_id=operation_id, operation_at=now,
+                created_at=now, updated_at=now, deleted_at=None)
+            session.add(deployment)
+            session.add(Revision(deployment_id=deployment.id, number=1, spec=request.runtime, status=PENDING,
+                                 reason=None, trigger="create", rollback_to=None, created_at=now, **image))
+            outgoing = [store.status_event(deployment, PENDING, None, 1),
+                        rollout_request(deployment, operation_id, 1, ROLLOUT, "create")]
+            deployment_id = deployment.id
+    except IntegrityError:  # a concurrent create took the name between the check and the commit
+        raise Conflict(f"tenant {tenant_id!r} already has a deployment named {request.name!r}") from None
+    _publish(rt, outgoing)
+    return _view(rt, deployment_id)
+
+
+# -- new revisions: update and rollback -------------------------------------------------------------
+
+def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None):
+    """Record revision n+1 and start rolling it out; the deployment's view."""
+    pool = rt.settings.pools[deployment.pool]
+    if deployment.serving_revision is not None:
+        specs.check_rolling(old_runtime, runtime, deployment.replicas)
+    reachability = ping_hosts(rt, pool.hosts)
+    now = rt.now()
+    with rt.transaction() as session:
+        # One surge instance at a time: the new one starts before an old one stops.
+        surge = 1 if deployment.serving_revision is not None else deployment.replicas
+        _check_room(rt, session, pool, reachability, deployment.id, min(surge, deployment.replicas), runtime)
+        current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
+        number = current.revision + 1
+        session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
+                             trigger=trigger, rollback_to=rollback_to, created_at=now, **image))
+        current.revision = number
+        outgoing = [store.set_status(current, PENDING, None, number, now),
+                    rollout_request(current, operation_id, number, ROLLOUT, trigger)]
+    _publish(rt, outgoing)
+    return _view(rt, deployment.id)
+
+
+def update_deployment(rt, tenant_id, deployment_id, changes):
+    """A new revision from the newest one with ``changes`` applied, rolled out host by host.
+
+    Only ``auto_deploy`` changed: stored, no new revision.
+    """
+    deployment, newest = _load(rt, tenant_id, deployment_id)
+    if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+        raise _busy(deployment)
+    pool = rt.settings.pools[deployment.pool]
+    changed = specs.check_changes(changes, newest.repository, newest.spec, pool, deployment.replicas, rt.settings)
+    if changed.auto_deploy is not None:
+        with rt.transaction() as session:
+            row = store.find_deployment(session, deployment.id)
+            row.auto_deploy = changed.auto_deploy
+            row.updated_at = rt.now()
+    if not changed.needs_rollout:
+        return _view(rt, deployment.id)
+    if changed.image is not None:
+        image = resolve_image(rt, tenant_id, changed.image)
+    else:
+        image = {"image": newest.image, "repository": newest.repository, "tag": newest.tag,
+                 "digest": newest.digest, "pull_ref": newest.pull_ref}
+    old_runtime = _serving_runtime(rt, deployment) or newest.spec
+    return _new_revision(rt, deployment, old_runtime, image, changed.runtime, "update")
+
+
+def _serving_runtime(rt, deployment):
+    if deployment.serving_revision is None:
+        return None
+    with rt.transaction() as session:
+        return dict(store.revision(session, deployment.id, deployment.serving_revision).spec)
+
+
+def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
+    """A new revision that reuses an earlier revision's pinned digest and runtime.
+
+    ``revision`` None: the newest revision older than the serving one that ran successfully.
+    """
+    deployment, _ = _load(rt, tenant_id, deployment_id)
+    if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+        raise _busy(deployment)
+    with rt.transaction() as session:
+        if revision is None:
+            target = _previous_good(session, deployment)
+        else:
+            target = store.revision(session, deployment.id, revision)
+            if target is None:
+                raise NotFound(f"deployment {deployment.id} has no revision {revision} (its newest is "
+                               f"{deployment.revision})")
+        if target.number == deployment.serving_revision:
+            raise Conflict(f"revision {target.number} is the one serving already")
+        image = {"image": target.image, "repository": target.repository, "tag": target.tag,
+                 "digest": target.digest, "pull_ref": target.pull_ref}
+        runtime, number = dict(target.spec), target.number
+    old_runtime = _serving_runtime(rt, deployment) or runtime
+    # The pool may have shrunk since: the old runtime must still fit it.
+    problems = specs.Problems()
+    specs.check_fits_pool(runtime, deployment.replicas, rt.settings.pools[deployment.pool], problems)
+    problems.raise_if_any()
+    return _new_revision(rt, deployment, old_runtime, image, runtime, "rollback", rollback_to=number)
+
+
+def _previous_good(session, deployment):
+    if deployment.serving_revision is None:
+        raise Conflict(f"deployment {deployment.id} has no revision that ran: nothing to roll back to")
+    target = session.scalar(
+        sa.select(Revision).where(Revision.deployment_id == deployment.id,
+                                  Revision.number < deployment.serving_revision,
+                                  Revision.status.in_([RUNNING, SUPERSEDED]))
+        .order_by(Revision.number.desc()).limit(1))
+    if target is None:
+        raise Conflict(f"deployment {deployment.id} has no earlier revision that ran than revision "
+                       f"{deployment.serving_revision}: nothing to roll back to")
+    return target
+
+
+# -- scale and delete ------------------------------------------------------------------------------
+
+def scale_deployment(rt, tenant_id, deployment_id, replicas):
+    """Set the replica count and converge to it (0 stops every instance, status ``stopped``).
+
+    Runs the serving revision; a deployment that never ran retries its newest revision.
+    """
+    deployment, newest = _load(rt, tenant_id, deployment_id)
+    if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+        raise _busy(deployment)
+    problems = specs.Problems()
+    specs.check_replicas(replicas, rt.settings, problems)
+    problems.raise_if_any()
+    target_number = deployment.serving_revision or deployment.revision
+    pool = rt.settings.pools[deployment.pool]
+    with rt.transaction() as session:
+        target = store.revision(session, deployment.id, target_number)
+        runtime = dict(target.spec)
+        running = sum(1 for i in store.instances(session, deployment.id) if i.revision == target_number)
+    problems = specs.Problems()
+    specs.check_fits_pool(runtime, replicas, pool, problems)
+    problems.raise_if_any()
+    reachability = ping_hosts(rt, pool.hosts) if replicas > running else {}
+    now = rt.now()
+    with rt.transaction() as session:
+        _check_room(rt, session, pool, reachability, deployment.id, replicas - running, runtime)
+        current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
+        current.replicas = replicas
+        outgoing = [store.set_status(current, PENDING, None, target_number, now),
+                    rollout_request(current, operation_id, target_number, ROLLOUT, "scale")]
+    _publish(rt, outgoing)
+    return _view(rt, deployment.id)
+
+
+def delete_deployment(rt, tenant_id, deployment_id):
+    """Mark the deployment deleted (status ``deleting``) and start removing its containers on
+    every host; status ``deleted`` once they are gone. Deleting again changes nothing."""
+    deployment, _ = _load(rt, tenant_id, deployment_id, live=False)
+    if deployment.deleted_at is not None:
+        return _view(rt, deployment.id)
+    now = rt.now()
+    with rt.transaction() as session:
+        # Taken by force: a rollout in progress sees it lost its lock and stops.
+        current, operation_id = _lock_or_conflict(rt, session, deployment, DELETE, force=True)
+        current.deleted_at = now
+        outgoing = [store.set_status(current, DELETING, None, current.revision, now),
+                    rollout_request(current, operation_id, current.revision, DELETE, "delete")]
+    _publish(rt, outgoing)
+    return _view(rt, deployment.id)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def get_deployment(rt, tenant_id, deployment_id):
+    with rt.transaction() as session:
+        deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=False)
+        return views.deployment_view(session, deployment, rt.settings)
+
+
+def list_deployments(rt, tenant_id, page, page_size):
+    with rt.transaction() as session:
+        live = sa.and_(Deployment.tenant_id == tenant_id, Deployment.deleted_at.is_(None))
+        total = session.scalar(sa.select(sa.func.count()).select_from(Deployment).where(live))
+        rows = session.scalars(sa.select(Deployment).where(live).order_by(Deployment.name)
+                               .offset((page - 1) * page_size).limit(page_size))
+        items = [views.deployment_view(session, d, rt.settings) for d in rows]
+    return views.page(items, total, page, page_size)
+
+
+def list_revisions(rt, tenant_id, deployment_id, page, page_size):
+    with rt.transaction() as session:
+        deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=False)
+        every = store.revisions(session, deployment.id)
+        items = [views.revision_view(r) for r in every[(page - 1) * page_size:page * page_size]]
+    return views.page(items, len(every), page, page_size)
+
+
+def list_pools(rt):
+    """Every pool with its hosts' reachability, capacity and free capacity."""
+    pools = list(rt.settings.pools.values())
+    reachability = ping_hosts(rt, [h for pool in pools for h in pool.hosts])
+    items = []
+    with rt.transaction() as session:
+        for pool in pools:
+            loads = {load.name: load for load in store.host_loads(session, pool, reachability)}
+            counts = dict(session.execute(
+                sa.select(Instance.host, sa.func.count()).where(Instance.pool == pool.name)
+                .group_by(Instance.host)).all())
+            hosts = []
+            for host in pool.hosts:
+                load = loads[host.name]
+                hosts.append({
+                    "name": host.name, "base_url": host.base_url, "address": host.address,
+                    "reachable": load.reachable, "error": load.error,
+                    "capacity": {"cpus": host.cpus, "memory": format_memory(host.memory),
+                                 "memory_bytes": host.memory},
+                    "reserved": {"cpus": round(load.used_cpu, 6), "memory_bytes": load.used_memory},
+                    "free": {"cpus": round(load.free_cpu, 6), "memory": format_memory(load.free_memory),
+                             "memory_bytes": load.free_memory},
+                    "instances": counts.get(host.name, 0),
+                })
+            items.append({"name": pool.name, "network_mode": pool.network_mode,
+                          "shared_network_namespace": pool.shared_network_namespace,
+                          "default": pool.name == rt.settings.default_pool, "hosts": hosts})
+    return views.page(items, len(items), 1, max(len(items), 1))
+

@@ -1,0 +1,132 @@
+"""The deployer's tables (SQLAlchemy 2); the schema itself is built by the Alembic migration.
+
+A deployment has numbered revisions (each an image pinned by digest plus the runtime spec) and
+instances (one container each, on one host). The deployment row is also the lock that keeps
+one operation at a time per deployment (``operation``/``operation_id``/``operation_at``).
+
+Datetimes are stored naive in UTC and come back aware.
+"""
+from datetime import datetime, timezone
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ID_LENGTH = 36  # uuid4 as text
+NAME_LENGTH = 255
+DIGEST_LENGTH = 100
+
+
+class UTCDateTime(TypeDecorator):
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given; the deployer stores UTC only")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict: sa.JSON(), list: sa.JSON()}
+
+
+# Deployment statuses. The first four trace a rollout of ``Deployment.revision``; the rest are
+# where it ends up. ``rollout_failed``: the newest revision failed, an older one still serves.
+PENDING, PULLING, STARTING, RUNNING = "pending", "pulling", "starting", "running"
+FAILED, ROLLOUT_FAILED, DEGRADED, STOPPED = "failed", "rollout_failed", "degraded", "stopped"
+DELETING, DELETED = "deleting", "deleted"
+IN_PROGRESS = (PENDING, PULLING, STARTING)
+
+# Revision statuses: the rollout statuses, then ``superseded`` once a newer one took over.
+SUPERSEDED = "superseded"
+
+# Instance states.
+CREATING = "creating"  # recorded, container being created (the row comes first)
+# STARTING, RUNNING as above; an instance is RUNNING once its health check passed.
+UNKNOWN = "unknown"  # its host cannot be reached: kept, not replaced
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        # A name is unique among a tenant's live deployments; a deleted one frees its name.
+        sa.Index("uq_deployments_tenant_id_name_live", "tenant_id", "name", unique=True,
+                 sqlite_where=sa.text("deleted_at IS NULL"), postgresql_where=sa.text("deleted_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), index=True)
+    name: Mapped[str] = mapped_column(sa.String(63))
+    pool: Mapped[str] = mapped_column(sa.String(63))
+    replicas: Mapped[int]
+    revision: Mapped[int]  # the newest revision, the one the status is about
+    serving_revision: Mapped[Optional[int]]  # the revision whose instances serve; None before any did
+    status: Mapped[str] = mapped_column(sa.String(32))
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    auto_deploy: Mapped[dict]
+    # The per-deployment lock: what runs now, its id (carried by its rollout_requested event)
+    # and its last sign of life (a lock older than OPERATION_STALE_AFTER may be taken over).
+    operation: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    operation_id: Mapped[Optional[str]] = mapped_column(sa.String(ID_LENGTH))
+    operation_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[Optional[datetime]]
+
+
+class Revision(Base):
+    __tablename__ = "revisions"
+    __table_args__ = (sa.UniqueConstraint("deployment_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(sa.ForeignKey("deployments.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    image: Mapped[str] = mapped_column(sa.String(512))  # "<ns>/<name>:<tag>", as resolved
+    repository: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    tag: Mapped[str] = mapped_column(sa.String(128))
+    digest: Mapped[str] = mapped_column(sa.String(DIGEST_LENGTH))
+    pull_ref: Mapped[str] = mapped_column(sa.String(512))  # "<pull host>/<ns>/<name>@<digest>"
+    spec: Mapped[dict]  # the runtime spec: env, command, ports, cpu, memory, restart_policy, health
+    status: Mapped[str] = mapped_column(sa.String(32))
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    trigger: Mapped[str] = mapped_column(sa.String(32))  # create | update | rollback
+    rollback_to: Mapped[Optional[int]]  # for a rollback: the revision whose spec it reuses
+    created_at: Mapped[datetime]
+    finished_at: Mapped[Optional[datetime]]
+
+
+class Instance(Base):
+    """One container of a deployment. The row is written before the container is created and
+    deleted after it is removed, so every container the deployer makes has a row meanwhile."""
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(sa.ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int]
+    pool: Mapped[str] = mapped_column(sa.String(63))
+    host: Mapped[str] = mapped_column(sa.String(63), index=True)
+    container_name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    container_id: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    state: Mapped[str] = mapped_column(sa.String(32))
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    ports: Mapped[list]  # [{"container_port", "host_port"}], host ports as allocated
+    port_domain: Mapped[str] = mapped_column(sa.String(130))  # where its host ports collide
+    cpu: Mapped[float]
+    memory: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[Optional[datetime]]

@@ -1,0 +1,520 @@
+"""The rollout worker: bring a deployment to ``replicas`` healthy instances of one revision.
+
+One algorithm serves create, update, rollback, scale and the reconciler's restores: compare the
+instances recorded with the target, then
+
+1. remove what an interrupted earlier run left half-started;
+2. plan: each missing instance either *replaces* an instance of an older revision (placed on
+   that instance's host if it has room: "host by host") or is *added*;
+3. ``pulling``: pull the pinned digest on every host of the plan;
+4. ``starting``: each replacement in turn: start the new instance, wait until healthy, then stop
+   the old one. Additions start together and are waited for together;
+5. remove what is left over (older revisions, instances beyond ``replicas``); ``running``.
+
+A failure stops and removes the new revision's containers; an older revision that was serving
+keeps serving (``rollout_failed``), topped back up if a replacement already took some of its
+instances. The first revision of a deployment fails as ``failed``.
+
+Every write checks, in the same transaction, that this run still holds the deployment's lock:
+a delete (or a stale-lock takeover) makes the run stop at its next step and remove what it
+started. Nothing here holds a transaction open across an engine call.
+"""
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Optional
+
+from deployer import deployments, store
+from deployer.engine import (DEPLOYER, DEPLOYMENT, INSTANCE, MANAGED, REVISION, TENANT, ContainerNotFound,
+                             ContainerSpec, EngineError, EngineUnavailable, ImageNotFound, PullDenied)
+from deployer.models import (CREATING, DELETED, FAILED, PULLING, ROLLOUT_FAILED, RUNNING, STARTING, STOPPED,
+                             SUPERSEDED, UNKNOWN, DEGRADED, Instance)
+from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25  # between two looks at a starting container
+HEARTBEAT_SECONDS = 1.0  # how often a long wait proves the lock is still ours
+HTTP_ATTEMPT_SECONDS = 1.0
+LOG_TAIL = 5  # lines of a failed container's output kept in the reason
+REASON_LOG_CHARS = 300
+
+
+class Aborted(Exception):
+    """The run lost its lock (the deployment was deleted, or another run took over): stop."""
+
+
+class RolloutFailed(Exception):
+    """The revision cannot be brought up; the message is the reason callers see."""
+
+
+@dataclass
+class Live:
+    """An instance as a run tracks it (a plain copy of its row)."""
+    id: str
+    revision: int
+    host: str
+    container_name: str
+    container_id: Optional[str]
+    state: str
+    ports: list
+    cpu: float
+    memory: int
+    started: float = 0.0  # monotonic time the container was started
+
+    @classmethod
+    def of(cls, row):
+        return cls(id=row.id, revision=row.revision, host=row.host, container_name=row.container_name,
+                   container_id=row.container_id, state=row.state, ports=[dict(p) for p in row.ports],
+                   cpu=row.cpu, memory=row.memory)
+
+
+@dataclass
+class Target:
+    number: int
+    pull_ref: str
+    runtime: dict
+
+
+@dataclass
+class Step:
+    host: str
+    old: Optional[Live] = None  # the instance this one replaces
+
+
+@dataclass
+class Plan:
+    steps: list = field(default_factory=list)
+    removals: list = field(default_factory=list)
+
+
+def handle(rt, request):
+    """Carry out a ``rollout_requested`` event (already loaded with its schema)."""
+    if request["action"] == deployments.DELETE:
+        Teardown(rt, request["deployment_id"], request["operation_id"]).run()
+    else:
+        Rollout(rt, request["deployment_id"], request["operation_id"], request["revision"]).run()
+
+
+def container_name(tenant_id, name, revision, instance_id):
+    return f"ih-{tenant_id}-{name}-r{revision}-{instance_id[:8]}"
+
+
+class _Run:
+    def __init__(self, rt, deployment_id, operation_id):
+        self.rt = rt
+        self.settings = rt.settings
+        self.deployment_id = deployment_id
+        self.operation_id = operation_id
+
+    @contextmanager
+    def locked(self):
+        """A transaction in which the deployment is still ours; also this run's heartbeat."""
+        with self.rt.transaction() as session:
+            deployment = store.find_deployment(session, self.deployment_id)
+            if not store.holds_lock(deployment, self.operation_id):
+                raise Aborted(f"deployment {self.deployment_id} is no longer this run's "
+                              f"(deleted, or taken over by operation {getattr(deployment, 'operation_id', None)})")
+            deployment.operation_at = self.rt.now()
+            yield session, deployment
+
+    def publish(self, *events):
+        for event in events:
+            if event is not None:
+                self.rt.publish(*event)
+
+    def remove_containers(self, lives):
+        """Stop and remove each instance's container (all at once); failures are logged, not raised:
+        a container left behind has no row and is removed by the reconciler."""
+        def remove(live):
+            try:
+                self.rt.engine(live.host).remove(live.container_id or live.container_name, self.settings.stop_timeout)
+            except EngineError as exc:
+                log.warning("could not remove %s on %s (the reconciler will): %s", live.container_name, live.host, exc)
+        self.rt.run_all(remove, list(lives))
+
+    def delete_rows(self, session, lives):
+        for live in lives:
+            row = session.get(Instance, live.id)
+            if row is not None:
+                session.delete(row)
+
+
+class Rollout(_Run):
+    def __init__(self, rt, deployment_id, operation_id, revision_number):
+        super().__init__(rt, deployment_id, operation_id)
+        self.number = revision_number
+        self.started = []  # instances this run created: removed again if it fails or is aborted
+
+    def run(self):
+        try:
+            if not self.load():
+                return
+            self.clear_inflight()
+            plan = self.plan()
+            self.execute(plan)
+            self.succeed()
+        except Aborted as exc:
+            log.info("rollout of %s revision %s stopped: %s", self.deployment_id, self.number, exc)
+            self.remove_containers([s for s in self.started if s.revision == self.number])
+        except RolloutFailed as exc:
+            log.info("rollout of %s revision %s failed: %s", self.deployment_id, self.number, exc)
+            self.fail(str(exc))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def load(self):
+        with self.rt.transaction() as session:
+            deployment = store.find_deployment(session, self.deployment_id)
+            if not store.holds_lock(deployment, self.operation_id) or deployment.deleted_at is not None:
+                log.info("rollout_requested for %s (operation %s) is stale: dropped", self.deployment_id,
+                         self.operation_id)
+                return False
+            self.tenant_id, self.name = deployment.tenant_id, deployment.name
+            self.pool = self.settings.pools[deployment.pool]
+            self.replicas = deployment.replicas
+            self.serving = deployment.serving_revision
+            self.target = self.load_target(session, self.number)
+        return True
+
+    def load_target(self, session, number):
+        revision = store.revision(session, self.deployment_id, number)
+        return Target(number=number, pull_ref=revision.pull_ref, runtime=dict(revision.spec))
+
+    def current(self):
+        with self.locked() as (session, _):
+            return [Live.of(row) for row in store.instances(session, self.deployment_id)]
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def clear_inflight(self):
+        """A run that died mid-way leaves instances being created or started: start over."""
+        inflight = [i for i in self.current() if i.state in (CREATING, STARTING)]
+        if inflight:
+            self.remove_containers(inflight)
+            with self.locked() as (session, _):
+                self.delete_rows(session, inflight)
+
+    def plan(self):
+        lives = self.current()
+        reachability = deployments.ping_hosts(self.rt, self.pool.hosts)
+        with self.locked() as (session, _):
+            loads = {load.name: load for load in store.host_loads(session, self.pool, reachability,
+                                                                  self.deployment_id)}
+        target = self.target.number
+        # Keep running instances of the target first; then unknown ones (host unreachable).
+        keep = sorted((i for i in lives if i.revision == target and i.state in (RUNNING, UNKNOWN)),
+                      key=lambda i: (i.state != RUNNING, i.host))
+        extras, keep = keep[self.replicas:], keep[:self.replicas]
+        # Older revisions' instances, running ones first: each is replaced by a new instance.
+        old = sorted((i for i in lives if i not in keep and i not in extras),
+                     key=lambda i: (i.state != RUNNING, i.host, i.id))
+        runtime = self.target.runtime
+        plan = Plan()
+        for _ in range(self.replicas - len(keep)):
+            replaced = old.pop(0) if old else None
+            try:
+                host = place(list(loads.values()), 1, runtime["cpu"], runtime["memory"],
+                             _fixed(runtime), prefer=replaced.host if replaced else None)[0]
+            except NoCapacity as exc:
+                raise RolloutFailed(f"no room in pool {self.pool.name!r}: {exc}") from None
+            plan.steps.append(Step(host=host, old=replaced))
+            if replaced is not None and replaced.host in loads:
+                loads[replaced.host].release(replaced.cpu, replaced.memory, _host_ports(replaced.ports))
+        plan.removals = extras + old
+        return plan
+
+    # -- doing -----------------------------------------------------------------------------------
+
+    def execute(self, plan):
+        if plan.steps:
+            self.set_status(PULLING)
+            self.pull({step.host for step in plan.steps})
+            self.set_status(STARTING)
+        for step in (s for s in plan.steps if s.old is not None):
+            new = self.start(step.host)
+            self.wait_healthy([new])
+            self.retire([step.old])
+        additions = [self.start(step.host) for step in plan.steps if step.old is None]
+        if additions:
+            self.wait_healthy(additions)
+        self.retire(plan.removals)
+
+    def set_status(self, status, reason=None):
+        with self.locked() as (session, deployment):
+            event = store.set_status(deployment, status, reason, self.target.number, self.rt.now())
+            revision = store.revision(session, self.deployment_id, self.target.number)
+            if revision.status not in (RUNNING, SUPERSEDED):  # a scale does not re-open a finished one
+                revision.status = status
+        self.publish(event)
+
+    def pull(self, hosts):
+        for host in sorted(hosts):
+            try:
+                self.rt.engine(host).pull(self.target.pull_ref, self.settings.registry_auth)
+            except ImageNotFound as exc:
+                raise RolloutFailed(f"image not found: {self.target.pull_ref} ({exc})") from None
+            except PullDenied as exc:
+                raise RolloutFailed(f"pull denied: {self.target.pull_ref} ({exc})") from None
+            except EngineUnavailable as exc:
+                raise RolloutFailed(f"host {host} unreachable: {exc}") from None
+            except EngineError as exc:
+                raise RolloutFailed(f"pull of {self.target.pull_ref} on {host} failed: {exc}") from None
+
+    def start(self, host_name):
+        """Record, create and start one instance of the target on ``host_name``."""
+        host = self.settings.host(host_name)
+        runtime = self.target.runtime
+        instance_id = store.new_id()
+        name = container_name(self.tenant_id, self.name, self.target.number, instance_id)
+        now = self.rt.now()
+        with self.locked() as (session, _):
+            ports = self.assign_ports(session, host, runtime["ports"])
+            session.add(Instance(id=instance_id, deployment_id=self.deployment_id, revision=self.target.number,
+                                 pool=self.pool.name, host=host_name, container_name=name, container_id=None,
+                                 state=CREATING, reason=None, ports=ports,
+                                 port_domain=self.pool.port_domain(host_name), cpu=runtime["cpu"],
+                                 memory=runtime["memory"], created_at=now, updated_at=now, started_at=None))
+        live = Live(id=instance_id, revision=self.target.number, host=host_name, container_name=name,
+                    container_id=None, state=CREATING, ports=ports, cpu=runtime["cpu"], memory=runtime["memory"])
+        self.started.append(live)
+        try:
+            live.container_id = self.rt.engine(host_name).run(self.container_spec(live, runtime))
+        except EngineUnavailable as exc:
+            raise RolloutFailed(f"host {host_name} unreachable: {exc}") from None
+        except EngineError as exc:
+            raise RolloutFailed(_start_failure(host_name, exc)) from None
+        live.started = self.rt.monotonic()
+        live.state = STARTING
+        now = self.rt.now()
+        with self.locked() as (session, _):
+            row = session.get(Instance, instance_id)
+            row.container_id, row.state, row.started_at, row.updated_at = live.container_id, STARTING, now, now
+        return live
+
+    def assign_ports(self, session, host, wanted):
+        """Host ports for one instance: the fixed ones if free, the rest allocated from the range."""
+        in_use = store.ports_in_domain(session, self.pool, host.name)
+        ports = []
+        for port in wanted:
+            fixed = port["host_port"]
+            if fixed and (fixed in in_use or not self.rt.port_is_free(host, fixed)):
+                raise RolloutFailed(f"port taken: {host.address}:{fixed} is already in use (on {host.name})")
+            ports.append({"container_port": port["container_port"], "host_port": fixed})
+        free_needed = sum(1 for p in ports if not p["host_port"])
+        try:
+            allocated = allocate_ports(free_needed, in_use | _host_ports(ports), self.settings.port_range,
+                                       lambda p: self.rt.port_is_free(host, p), self.rt.rng)
+        except NoFreePort as exc:
+            raise RolloutFailed(f"port taken: {exc}") from None
+        for port in ports:
+            if not port["host_port"]:
+                port["host_port"] = allocated.pop(0)
+        return ports
+
+    def container_spec(self, live, runtime):
+        env = dict(runtime["env"])
+        # The port each instance must listen on: its host port with host networking, its
+        # container port behind a bridge (the engine maps host_port to it).
+        listen = [p["host_port"] if self.pool.network_mode == "host" else p["container_port"] for p in live.ports]
+        for index, port in enumerate(listen):
+            env[f"PORT{index}"] = str(port)
+        if listen:
+            env["PORT"] = str(listen[0])
+        labels = {MANAGED: "true", DEPLOYER: self.settings.deployer_id, TENANT: self.tenant_id,
+                  DEPLOYMENT: self.deployment_id, REVISION: str(live.revision), INSTANCE: live.id}
+        return ContainerSpec(name=live.container_name, image=self.target.pull_ref, command=runtime["command"],
+                             env=env, labels=labels, cpu=runtime["cpu"], memory=runtime["memory"],
+                             restart_policy=runtime["restart_policy"], network_mode=self.pool.network_mode,
+                             ports=live.ports)
+
+    def wait_healthy(self, lives):
+        pending = list(lives)
+        last_heartbeat = self.rt.monotonic()
+        while pending:
+            for live in list(pending):
+                if self.is_healthy(live):
+                    pending.remove(live)
+                    live.state = RUNNING
+                    with self.locked() as (session, _):
+                        row = session.get(Instance, live.id)
+                        row.state, row.reason, row.updated_at = RUNNING, None, self.rt.now()
+            if not pending:
+                return
+            if self.rt.monotonic() - last_heartbeat >= HEARTBEAT_SECONDS:
+                with self.locked():
+                    pass
+                last_heartbeat = self.rt.monotonic()
+            self.rt.sleep(POLL_SECONDS)
+
+    def is_healthy(self, live):
+        engine = self.rt.engine(live.host)
+        try:
+            state = engine.inspect(live.container_id)
+        except ContainerNotFound:
+            raise RolloutFailed(f"container {live.container_name} on {live.host} disappeared while starting") from None
+        except EngineUnavailable as exc:
+            raise RolloutFailed(f"host {live.host} unreachable: {exc}") from None
+        except EngineError as exc:
+            raise RolloutFailed(f"could not inspect {live.container_name} on {live.host}: {exc}") from None
+        if not state.running or state.restart_count > 0:
+            raise RolloutFailed(self.exit_reason(engine, live, state))
+        health = self.target.runtime["health"]
+        elapsed = self.rt.monotonic() - live.started
+        if health["type"] == "running":
+            return elapsed >= health["seconds"]
+        host = self.settings.host(live.host)
+        url = f"http://{host.address}:{live.ports[health['port_index']]['host_port']}{health['path']}"
+        if self.rt.http_ok(url, HTTP_ATTEMPT_SECONDS):
+            return True
+        if elapsed >= health["timeout"]:
+            raise RolloutFailed(f"health check failed: GET {url} gave no 2xx/3xx answer within "
+                                f"{health['timeout']:g}s (instance on {live.host})")
+        return False
+
+    def exit_reason(self, engine, live, state):
+        if state.running:
+            what = f"container exited with code {state.exit_code} and was restarted {state.restart_count} time(s)"
+        else:
+            what = f"container exited with code {state.exit_code}"
+        if state.oom_killed:
+            what += " (out of memory)"
+        if state.error:
+            what += f": {state.error}"
+        try:
+            output = " | ".join(engine.logs(live.container_id, LOG_TAIL).strip().splitlines())
+        except EngineError:
+            output = ""
+        if output:
+            what += f"; last output: {output[-REASON_LOG_CHARS:]}"
+        return f"{what} (instance on {live.host})"
+
+    def retire(self, lives):
+        """Stop and remove instances, then forget them."""
+        if not lives:
+            return
+        self.remove_containers(lives)
+        with self.locked() as (session, _):
+            self.delete_rows(session, lives)
+
+    # -- endings ---------------------------------------------------------------------------------
+
+    def succeed(self):
+        now = self.rt.now()
+        with self.locked() as (session, deployment):
+            revision = store.revision(session, self.deployment_id, self.target.number)
+            revision.status, revision.reason, revision.finished_at = RUNNING, None, revision.finished_at or now
+            if deployment.serving_revision not in (None, self.target.number):
+                previous = store.revision(session, self.deployment_id, deployment.serving_revision)
+                if previous.status == RUNNING:
+                    previous.status = SUPERSEDED
+            deployment.serving_revision = self.target.number
+            event = store.set_status(deployment, RUNNING if deployment.replicas else STOPPED, None,
+                                     self.target.number, now)
+            store.release_lock(deployment)
+        self.publish(event)
+
+    def fail(self, reason):
+        """Remove the failed revision's new containers, keep (or top up) what served, say so."""
+        failed, serving = self.target.number, self.serving
+        try:
+            lives = self.current()
+            if serving == failed:  # a scale or a restore: the healthy new ones stay
+                doomed = [i for i in lives if i.revision == failed and i.state != RUNNING]
+            else:
+                doomed = [i for i in lives if i.revision == failed]
+            self.retire(doomed)
+            status, reason = self.outcome(reason, failed, serving)
+            now = self.rt.now()
+            with self.locked() as (session, deployment):
+                revision = store.revision(session, self.deployment_id, failed)
+                if failed != serving:
+                    revision.status, revision.reason, revision.finished_at = FAILED, reason, now
+                event = store.set_status(deployment, status, reason, failed, now)
+                store.release_lock(deployment)
+            self.publish(event)
+        except Aborted as exc:
+            log.info("rollout of %s stopped while failing: %s", self.deployment_id, exc)
+            self.remove_containers([s for s in self.started if s.revision == failed])
+
+    def outcome(self, reason, failed, serving):
+        """The status and reason after a failure, topping the serving revision back up first."""
+        if serving is None:
+            return FAILED, reason
+        if failed == serving:
+            running = sum(1 for i in self.current() if i.revision == serving and i.state in (RUNNING, UNKNOWN))
+            return DEGRADED, f"{reason}; {running} of {self.replicas} instance(s) running"
+        restored = self.restore(serving)
+        message = f"revision {failed} failed: {reason}; revision {serving} is still serving"
+        if restored is not None:
+            return DEGRADED, f"{message}, but could not be brought back to {self.replicas} instance(s): {restored}"
+        return ROLLOUT_FAILED, message
+
+    def restore(self, serving):
+        """Bring the serving revision back to ``replicas`` (a replacement may have taken some of
+        its instances before the failure). None on success, else why not."""
+        with self.locked() as (session, _):
+            self.target = self.load_target(session, serving)
+        try:
+            plan = self.plan()
+            plan.removals = []  # nothing else is touched while failing
+            if plan.steps:
+                self.pull({step.host for step in plan.steps})
+                self.wait_healthy([self.start(step.host) for step in plan.steps])
+        except RolloutFailed as exc:
+            self.retire([i for i in self.current() if i.revision == serving and i.state != RUNNING])
+            return str(exc)
+        return None
+
+
+class Teardown(_Run):
+    """Remove every container of a deleted deployment on every host of its pool, rows or not."""
+
+    def run(self):
+        try:
+            with self.locked() as (_, deployment):
+                pool = self.settings.pools[deployment.pool]
+        except Aborted:
+            log.info("delete of %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id)
+            return
+        labels = {DEPLOYER: self.settings.deployer_id, DEPLOYMENT: self.deployment_id}
+
+        def sweep(host):
+            try:
+                found = self.rt.engine(host.name).list(labels)
+            except EngineUnavailable as exc:
+                return host.name, str(exc)
+            self.remove_containers([Live(id="", revision=0, host=host.name, container_name=c.name,
+                                         container_id=c.id, state="", ports=[], cpu=0, memory=0)
+                                    for c in found])
+            return host.name, None
+
+        unreachable = {name: error for name, error in self.rt.run_all(sweep, list(pool.hosts)) if error}
+        reason = None
+        if unreachable:
+            reason = (f"containers may remain on unreachable host(s) {', '.join(sorted(unreachable))}; the "
+                      f"reconciler removes them once the host answers")
+        try:
+            with self.locked() as (session, deployment):
+                for row in store.instances(session, self.deployment_id):
+                    session.delete(row)
+                event = store.set_status(deployment, DELETED, reason, deployment.revision, self.rt.now())
+                store.release_lock(deployment)
+        except Aborted:
+            return
+        self.publish(event)
+
+
+def _fixed(runtime):
+    return {p["host_port"] for p in runtime["ports"] if p["host_port"]}
+
+
+def _host_ports(ports):
+    return {p["host_port"] for p in ports if p.get("host_port")}
+
+
+def _start_failure(host_name, exc):
+    message = str(exc)
+    if "address already in use" in message or "port is already allocated" in message:
+        return f"port taken: {message} (on {host_name})"
+    return f"container could not start on {host_name}: {message}"

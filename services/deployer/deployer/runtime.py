@@ -1,0 +1,48 @@
+"""The outside world as the deployer's logic sees it: one object handed to every logic function.
+
+The service builds it from its dependency providers; unit tests build it from fakes. Nothing in
+here imports nameko or docker.
+"""
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def run_in_turn(fn, items):
+    return [fn(item) for item in items]
+
+
+def port_is_free(host, port):
+    """Whether ``port`` can be bound on the host. Known only for a host on this machine's
+    loopback; for any other the engine is the judge (a taken port fails the container)."""
+    if not host.is_loopback:
+        return True
+    with socket.socket() as sock:
+        try:
+            sock.bind((host.address, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class Runtime:
+    settings: Any  # deployer.settings.Settings
+    transaction: Callable  # () -> context manager: a session, committed on exit, rolled back on error
+    engine: Callable  # host name -> Engine
+    http_ok: Callable  # (url, timeout) -> True for a 2xx/3xx answer
+    catalog: Any = None  # .get_tag(tenant_id, repository, tag), as the catalog's RPC
+    publish: Callable = lambda event_type, payload: None  # dispatch an event (after a commit)
+    run_all: Callable = run_in_turn  # (fn, items) -> [fn(item)], concurrently where it can
+    port_is_free: Callable = port_is_free  # (host, port) -> bool
+    now: Callable = utcnow
+    monotonic: Callable = time.monotonic
+    sleep: Callable = time.sleep
+    rng: random.Random = field(default_factory=random.Random)

@@ -1,0 +1,86 @@
+"""RPC arguments in, checked for shape; each error names its argument.
+
+The spec of a deployment is checked field by field in ``deployer.spec``; results are plain dicts
+built in ``deployer.views``.
+"""
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.errors import InvalidReference, InvalidRequest
+from shared.reference import PUBLIC_NAMESPACE, validate_path_component
+
+MAX_PAGE_SIZE = 200
+
+
+class StrictInteger(fields.Integer):
+    """An int and nothing else: not "5", not 5.0 (marshmallow already refuses True)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+
+def _tenant_id(value):
+    try:
+        validate_path_component(value, "tenant_id")
+    except InvalidReference as exc:
+        raise ValidationError(str(exc)) from exc
+    if value == PUBLIC_NAMESPACE:
+        raise ValidationError(f"{PUBLIC_NAMESPACE!r} is the public library, not a tenant")
+
+
+REQUIRED = {"null": "is required", "required": "is required"}
+
+
+class Tenant(Schema):
+    tenant_id = fields.String(required=True, validate=_tenant_id,
+                              error_messages=dict(REQUIRED, invalid="must be a string"))
+
+
+class DeploymentRef(Tenant):
+    deployment_id = fields.UUID(required=True, error_messages=dict(REQUIRED, invalid="must be a deployment ID (a UUID)"))
+
+
+class Paging(Schema):
+    page = StrictInteger(load_default=1, error_messages={"invalid": "must be an integer"},
+                         validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
+    page_size = StrictInteger(
+        load_default=50, error_messages={"invalid": "must be an integer"},
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"))
+
+
+class CreateArgs(Tenant):
+    spec = fields.Dict(required=True, error_messages=dict(REQUIRED, invalid="must be a mapping of spec fields"))
+
+
+class UpdateArgs(DeploymentRef):
+    changes = fields.Dict(required=True, error_messages=dict(REQUIRED, invalid="must be a mapping of spec fields"))
+
+
+class ScaleArgs(DeploymentRef):
+    replicas = fields.Raw(required=True, allow_none=False, error_messages=REQUIRED)  # range: deployer.spec
+
+
+class RollbackArgs(DeploymentRef):
+    revision = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
+                             validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
+
+
+class TenantPage(Tenant, Paging):
+    pass
+
+
+class RevisionPage(DeploymentRef, Paging):
+    pass
+
+
+def load_args(schema_cls, **arguments):
+    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why."""
+    try:
+        loaded = schema_cls().load(arguments)
+    except ValidationError as exc:
+        problems = [message if str(message).startswith(name) else f"{name} {message}"
+                    for name, messages in sorted(exc.normalized_messages().items())
+                    for message in (messages if isinstance(messages, list) else [messages])]
+        raise InvalidRequest("; ".join(str(p) for p in problems)) from exc
+    if "deployment_id" in loaded:
+        loaded["deployment_id"] = str(loaded["deployment_id"])
+    return loaded

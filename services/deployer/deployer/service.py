@@ -1,0 +1,142 @@
+"""The deployer service: deployments over RPC, rollouts as events to itself, a reconciler on a timer.
+
+Entrypoints only translate: load the arguments with a schema, hand the logic a ``Runtime`` made
+of this worker's dependencies, return what it returns. Rollouts run in ``handle_rollout_requested``
+(an event this service dispatches to itself once a request is committed), so a request accepted
+by one deployer process is carried out even if that process stops: the event waits in its queue.
+"""
+import logging
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.events import EventDispatcher, event_handler
+from nameko.rpc import RpcProxy, rpc
+from sqlalchemy.exc import DBAPIError
+
+from deployer import deployments, reconcile, rollout, schemas
+from deployer.dependencies import DeployerDatabase, ResourcePools, configured_timer, http_ok, run_all
+from deployer.models import Base
+from deployer.runtime import Runtime
+from shared.errors import USER_ERRORS, InvalidRequest
+from shared.events import DEPLOYER, ROLLOUT_REQUESTED, RolloutRequested, load_event
+
+log = logging.getLogger(__name__)
+
+REQUEUE_DELAY = 1.0  # seconds before an event that met a database outage goes back to its queue
+
+
+class DeployerService:
+    name = "deployer"
+
+    db = DeployerDatabase(Base)
+    pools = ResourcePools()
+    catalog = RpcProxy("catalog")
+    dispatch = EventDispatcher()
+    config = Config()
+
+    def _runtime(self):
+        return Runtime(settings=self.pools.settings, transaction=lambda: self.db.get_session(close_on_exit=True),
+                       engine=self.pools.engine, http_ok=http_ok, catalog=self.catalog, publish=self.dispatch,
+                       run_all=run_all)
+
+    # -- RPC -----------------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_pools(self):
+        """Every resource pool: ``{"items": [{name, network_mode, shared_network_namespace, default,
+        hosts: [{name, base_url, address, reachable, error, capacity, reserved, free, instances}]}],
+        "total", "page", "page_size"}``. A host that does not answer is ``reachable: false`` with
+        the error; its capacity is still reported."""
+        return deployments.list_pools(self._runtime())
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def create_deployment(self, tenant_id, spec):
+        """Deploy an image version; returns the deployment (status ``pending``, revision 1) at once.
+
+        ``InvalidRequest`` naming each bad spec field; ``Forbidden``/``NotFound`` for an image the
+        tenant may not use or the catalogue does not have; ``Conflict`` for a name in use or a
+        pool without room for every replica.
+        """
+        args = schemas.load_args(schemas.CreateArgs, tenant_id=tenant_id, spec=spec)
+        return deployments.create_deployment(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_deployment(self, tenant_id, deployment_id):
+        """The deployment with its instances (host, container_id, state, address).
+        ``Forbidden`` for another tenant's, ``NotFound``. A deleted one shows status ``deleted``."""
+        args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
+        return deployments.get_deployment(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_deployments(self, tenant_id, page=1, page_size=50):
+        """The tenant's deployments (not deleted ones), by name, each as ``get_deployment``."""
+        args = schemas.load_args(schemas.TenantPage, tenant_id=tenant_id, page=page, page_size=page_size)
+        return deployments.list_deployments(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def update_deployment(self, tenant_id, deployment_id, changes):
+        """A new revision with ``changes`` (image or tag, env, command, ports, cpu, memory,
+        restart_policy, health, auto_deploy), rolled out host by host; returns the deployment
+        (status ``pending``). ``Conflict`` while another operation runs on it."""
+        args = schemas.load_args(schemas.UpdateArgs, tenant_id=tenant_id, deployment_id=deployment_id,
+                                 changes=changes)
+        return deployments.update_deployment(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def scale_deployment(self, tenant_id, deployment_id, replicas):
+        """Set the number of instances (0 stops them all); returns the deployment (``pending``)."""
+        args = schemas.load_args(schemas.ScaleArgs, tenant_id=tenant_id, deployment_id=deployment_id,
+                                 replicas=replicas)
+        return deployments.scale_deployment(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def rollback_deployment(self, tenant_id, deployment_id, revision=None):
+        """A new revision with an earlier one's digest and settings (by default the one that
+        served before the serving one). ``Conflict`` when there is none, ``NotFound`` for an
+        unknown revision number."""
+        args = schemas.load_args(schemas.RollbackArgs, tenant_id=tenant_id, deployment_id=deployment_id,
+                                 revision=revision)
+        return deployments.rollback_deployment(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_revisions(self, tenant_id, deployment_id, page=1, page_size=50):
+        """The deployment's revisions, newest first: image, digest, spec, status, reason, trigger."""
+        args = schemas.load_args(schemas.RevisionPage, tenant_id=tenant_id, deployment_id=deployment_id,
+                                 page=page, page_size=page_size)
+        return deployments.list_revisions(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def delete_deployment(self, tenant_id, deployment_id):
+        """Remove the deployment: status ``deleting`` at once, ``deleted`` once every container it
+        made is gone from every host. Deleting a deleted deployment returns it unchanged."""
+        args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
+        return deployments.delete_deployment(self._runtime(), **args)
+
+    # -- work ----------------------------------------------------------------------------------
+
+    @event_handler(DEPLOYER, ROLLOUT_REQUESTED, requeue_on_error=True)
+    def handle_rollout_requested(self, payload):
+        """Failures of the rollout itself are recorded on the deployment. A database outage
+        requeues the event (after a pause); anything else unforeseen is logged and the event
+        dropped: the reconciler requests the operation again once its lock goes stale."""
+        try:
+            request = load_event(RolloutRequested, payload)
+        except InvalidRequest:
+            log.error("unusable rollout_requested dropped: %r", payload)
+            return
+        try:
+            rollout.handle(self._runtime(), request)
+        except DBAPIError as exc:
+            log.warning("rollout of %s met a database error, requeued in %.1fs: %s", request["deployment_id"],
+                        REQUEUE_DELAY, str(exc).splitlines()[0])
+            eventlet.sleep(REQUEUE_DELAY)
+            raise
+        except Exception:
+            log.exception("rollout of %s failed unexpectedly", request["deployment_id"])
+
+    @configured_timer("RECONCILE_INTERVAL")
+    def reconcile_engines(self):
+        try:
+            reconcile.reconcile(self._runtime())
+        except Exception:  # the next tick tries again
+            log.exception("reconciler pass failed")

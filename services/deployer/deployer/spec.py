@@ -1,0 +1,427 @@
+"""Deployment specs: checked field by field, normalised, and checked against the pool.
+
+Every problem is reported at once in one ``InvalidRequest`` whose message names each field
+(``memory must be …; ports[0].host_port must be …``). What comes out is plain JSON-safe data:
+
+* the *runtime* of a revision: ``env``, ``command``, ``ports``, ``cpu``, ``memory`` (bytes),
+  ``restart_policy``, ``health`` — stored with each revision, so a rollback reuses it exactly;
+* the deployment's own fields: ``name``, ``image`` (a parsed reference), ``pool``, ``replicas``,
+  ``auto_deploy``.
+"""
+import math
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Optional
+
+from deployer.units import format_memory, parse_memory
+from shared.errors import InvalidReference, InvalidRequest
+from shared.reference import PUBLIC_NAMESPACE, parse_reference
+
+NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV = re.compile(r"PORT[0-9]*")  # handed out by the deployer
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+AUTO_DEPLOY_FIXED = ("never", "force", "semver:major", "semver:minor", "semver:patch")
+MIN_MEMORY = 6 * 1024 ** 2  # Docker refuses less
+MIN_CPU = 0.01  # Docker's smallest --cpus
+MAX_PORTS = 16
+MAX_ENV = 256
+MAX_HEALTH_SECONDS = 600
+
+CREATE_FIELDS = ("name", "image", "pool", "replicas", "env", "command", "ports", "cpu", "memory",
+                 "restart_policy", "health", "auto_deploy")
+RUNTIME_FIELDS = ("env", "command", "ports", "cpu", "memory", "restart_policy", "health")
+# What update_deployment may change; ``tag`` is a shorthand for the same image at another tag.
+CHANGE_FIELDS = ("image", "tag") + RUNTIME_FIELDS + ("auto_deploy",)
+
+
+class Problems:
+    """Collects ``field message`` lines; ``raise_if_any`` turns them into one InvalidRequest."""
+
+    def __init__(self):
+        self.lines = []
+
+    def add(self, field, message):
+        self.lines.append(f"{field} {message}")
+
+    def raise_if_any(self):
+        if self.lines:
+            raise InvalidRequest("; ".join(self.lines))
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    name: str
+    image: object  # shared.reference.Reference
+    pool: str
+    replicas: int
+    runtime: dict
+    auto_deploy: dict
+
+
+@dataclass(frozen=True)
+class Changes:
+    image: Optional[object]  # a new Reference, or None to keep the pinned digest
+    runtime: dict  # the whole new runtime (the old one with the changes applied)
+    auto_deploy: Optional[dict]
+
+    @property
+    def needs_rollout(self):
+        return self.image is not None or self.runtime_changed
+
+    runtime_changed: bool = False
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+# -- single fields --------------------------------------------------------------------------------
+
+def check_name(value, problems):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        problems.add("name", f"must be 1-63 lower-case letters, digits or '-', starting and ending with a "
+                             f"letter or digit (a DNS label), got {value!r}")
+        return None
+    return value
+
+
+def check_image(value, settings, problems):
+    if not isinstance(value, str) or not value:
+        problems.add("image", f"must be an image reference '[registry/]<namespace>/<name>:<tag>', got {value!r}")
+        return None
+    try:
+        reference = parse_reference(value)
+    except InvalidReference as exc:
+        problems.add("image", f"{value!r}: {exc}")
+        return None
+    if reference.digest is not None:
+        problems.add("image", f"{value!r}: give a tag, not a digest; the deployer resolves the tag through the "
+                              f"catalogue and pins its digest itself")
+        return None
+    if reference.registry is not None and reference.registry not in settings.registry_hosts:
+        problems.add("image", f"{value!r}: registry {reference.registry!r} is not this platform's registry "
+                              f"({', '.join(settings.registry_hosts)})")
+        return None
+    return reference
+
+
+def check_pool(value, settings, problems):
+    if value is None:
+        return settings.default_pool
+    if value not in settings.pools:
+        problems.add("pool", f"{value!r} is unknown; pools: {', '.join(sorted(settings.pools))}")
+        return None
+    return value
+
+
+def check_replicas(value, settings, problems):
+    if not _is_int(value) or not 0 <= value <= settings.max_replicas:
+        problems.add("replicas", f"must be a whole number from 0 to {settings.max_replicas}, got {value!r}")
+        return None
+    return value
+
+
+def check_env(value, problems):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add("env", f"must be a mapping of names to string values, got {type(value).__name__}")
+        return None
+    if len(value) > MAX_ENV:
+        problems.add("env", f"has {len(value)} variables; at most {MAX_ENV}")
+        return None
+    env = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not ENV_NAME.fullmatch(key):
+            problems.add("env", f"name {key!r} must be letters, digits and '_', not starting with a digit")
+        elif not isinstance(item, str):
+            problems.add(f"env.{key}", f"must be a string, got {type(item).__name__} {item!r}")
+        elif "\x00" in item:
+            problems.add(f"env.{key}", "must not contain a NUL character")
+        else:
+            env[key] = item
+    return env
+
+
+def check_command(value, problems):
+    """None (the image's own command), a list of strings, or a string split as a shell would."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            problems.add("command", f"cannot be split into words: {exc}")
+            return None
+    elif isinstance(value, list) and all(isinstance(word, str) for word in value):
+        words = list(value)
+    else:
+        problems.add("command", f"must be a list of strings or a string, got {value!r}")
+        return None
+    if not words:
+        problems.add("command", "is empty; leave it out to run the image's own command")
+        return None
+    return words
+
+
+def _port(value, field, problems, allow_zero):
+    low = 0 if allow_zero else 1
+    if not _is_int(value) or not low <= value <= 65535:
+        problems.add(field, f"must be a whole number from {low} to 65535, got {value!r}")
+        return None
+    return value
+
+
+def check_ports(value, problems):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add("ports", f"must be a list of {{\"container_port\", \"host_port\"}}, got {value!r}")
+        return None
+    if len(value) > MAX_PORTS:
+        problems.add("ports", f"lists {len(value)} ports; at most {MAX_PORTS}")
+        return None
+    ports, fixed = [], {}
+    for index, item in enumerate(value):
+        field = f"ports[{index}]"
+        if not isinstance(item, dict):
+            problems.add(field, f"must be {{\"container_port\", \"host_port\"}}, got {item!r}")
+            continue
+        unknown = sorted(set(item) - {"container_port", "host_port"})
+        if unknown:
+            problems.add(field, f"has unknown keys {unknown}; a port is {{\"container_port\", \"host_port\"}}")
+            continue
+        container_port = item.get("container_port")
+        if container_port is not None:
+            container_port = _port(container_port, f"{field}.container_port", problems, allow_zero=False)
+        host_port = item.get("host_port")
+        host_port = 0 if host_port is None else _port(host_port, f"{field}.host_port", problems, allow_zero=True)
+        if host_port:
+            if host_port in fixed:
+                problems.add(f"{field}.host_port", f"{host_port} is also ports[{fixed[host_port]}].host_port")
+            fixed[host_port] = index
+        ports.append({"container_port": container_port, "host_port": host_port})
+    return ports
+
+
+def check_cpu(value, settings, problems):
+    if value is None:
+        return settings.default_cpu
+    if not _is_number(value) or value < MIN_CPU:
+        problems.add("cpu", f"must be a number of CPUs of at least {MIN_CPU} (e.g. 0.5), got {value!r}")
+        return None
+    return float(value)
+
+
+def check_memory(value, settings, problems):
+    if value is None:
+        return settings.default_memory
+    try:
+        size = parse_memory(value)
+    except ValueError as exc:
+        problems.add("memory", str(exc))
+        return None
+    if size < MIN_MEMORY:
+        problems.add("memory", f"must be at least {format_memory(MIN_MEMORY)} (Docker's minimum), got {value!r}")
+        return None
+    return size
+
+
+def check_restart_policy(value, problems):
+    if value is None:
+        return "unless-stopped"
+    if value not in RESTART_POLICIES:
+        problems.add("restart_policy", f"must be one of {', '.join(RESTART_POLICIES)}, got {value!r}")
+        return None
+    return value
+
+
+def check_health(value, settings, problems):
+    if value is None:
+        return {"type": "running", "seconds": settings.health_seconds}
+    if not isinstance(value, dict) or value.get("type", "running") not in ("running", "http"):
+        problems.add("health", "must be {\"type\": \"running\", \"seconds\": N} or "
+                               f"{{\"type\": \"http\", \"path\", \"port_index\", \"timeout\"}}, got {value!r}")
+        return None
+    kind = value.get("type", "running")
+    allowed = {"type", "seconds"} if kind == "running" else {"type", "path", "port_index", "timeout"}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        problems.add("health", f"has unknown keys {unknown} for type {kind!r}")
+        return None
+    if kind == "running":
+        seconds = value.get("seconds", settings.health_seconds)
+        if not _is_number(seconds) or not 0 <= seconds <= MAX_HEALTH_SECONDS:
+            problems.add("health.seconds", f"must be a number from 0 to {MAX_HEALTH_SECONDS}, got {seconds!r}")
+            return None
+        return {"type": "running", "seconds": seconds}
+    path = value.get("path", "/")
+    port_index = value.get("port_index", 0)
+    timeout = value.get("timeout", settings.health_timeout)
+    ok = True
+    if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):
+        problems.add("health.path", f"must be a URL path starting with '/', got {path!r}")
+        ok = False
+    if not _is_int(port_index) or port_index < 0:
+        problems.add("health.port_index", f"must be the index of one of the spec's ports, got {port_index!r}")
+        ok = False
+    if not _is_number(timeout) or not 0 < timeout <= MAX_HEALTH_SECONDS:
+        problems.add("health.timeout", f"must be a number of seconds from 0 to {MAX_HEALTH_SECONDS}, got {timeout!r}")
+        ok = False
+    return {"type": "http", "path": path, "port_index": port_index, "timeout": timeout} if ok else None
+
+
+def check_auto_deploy(value, problems):
+    """Stored now; acting on pushes is a later feature."""
+    if value is None:
+        return {"policy": "never"}
+    policy = value.get("policy") if isinstance(value, dict) and set(value) == {"policy"} else None
+    if not isinstance(policy, str):
+        problems.add("auto_deploy", f"must be {{\"policy\": …}}, got {value!r}")
+        return None
+    if policy in AUTO_DEPLOY_FIXED:
+        return {"policy": policy}
+    kind, _, pattern = policy.partition(":")
+    if kind == "glob" and pattern:
+        return {"policy": policy}
+    if kind == "regexp" and pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.add("auto_deploy.policy", f"{policy!r} is not a valid regular expression: {exc}")
+            return None
+        return {"policy": policy}
+    problems.add("auto_deploy.policy", f"must be one of {', '.join(AUTO_DEPLOY_FIXED)}, 'glob:<pattern>' or "
+                                       f"'regexp:<expression>', got {policy!r}")
+    return None
+
+
+# -- whole specs ----------------------------------------------------------------------------------
+
+def _check_runtime(values, settings, problems):
+    return {
+        "env": check_env(values.get("env"), problems),
+        "command": check_command(values.get("command"), problems),
+        "ports": check_ports(values.get("ports"), problems),
+        "cpu": check_cpu(values.get("cpu"), settings, problems),
+        "memory": check_memory(values.get("memory"), settings, problems),
+        "restart_policy": check_restart_policy(values.get("restart_policy"), problems),
+        "health": check_health(values.get("health"), settings, problems),
+    }
+
+
+def check_fits_pool(runtime, replicas, pool, problems):
+    """Rules that depend on the pool: capacity, network mode, fixed host ports."""
+    if runtime["cpu"] is not None and runtime["cpu"] > pool.max_cpus:
+        problems.add("cpu", f"{runtime['cpu']:g} is more than any host of pool {pool.name!r} has "
+                            f"({pool.max_cpus:g} CPUs at most)")
+    if runtime["memory"] is not None and runtime["memory"] > pool.max_memory:
+        problems.add("memory", f"{format_memory(runtime['memory'])} is more than any host of pool {pool.name!r} "
+                               f"has ({format_memory(pool.max_memory)} at most)")
+    ports = runtime["ports"] or []
+    for index, port in enumerate(ports):
+        if pool.network_mode == "bridge" and port["container_port"] is None:
+            problems.add(f"ports[{index}].container_port", f"is required: pool {pool.name!r} publishes "
+                                                           f"host_port -> container_port (bridge networking)")
+        if port["host_port"] and replicas and replicas > 1 and (
+                pool.shared_network_namespace or len(pool.hosts) == 1):
+            problems.add(f"ports[{index}].host_port",
+                         f"{port['host_port']} is fixed, but {replicas} replicas cannot all have it: the hosts of "
+                         f"pool {pool.name!r} share one network namespace; leave host_port 0 (or out) to get a "
+                         f"free port per replica")
+    if ports and runtime["env"]:
+        for key in sorted(runtime["env"]):
+            if RESERVED_ENV.fullmatch(key):
+                problems.add(f"env.{key}", "is set by the deployer to the instance's port; choose another name")
+    health = runtime["health"]
+    if health and health["type"] == "http" and health["port_index"] >= len(ports):
+        problems.add("health.port_index", f"{health['port_index']} names no port: the spec has {len(ports)}")
+
+
+def _unknown(values, allowed, what, problems):
+    if not isinstance(values, dict):
+        raise InvalidRequest(f"{what} must be a mapping of fields, got {type(values).__name__}")
+    for key in sorted(set(values) - set(allowed), key=str):
+        problems.add(str(key), f"is not a {what} field; fields: {', '.join(allowed)}")
+
+
+def check_create(spec, settings):
+    """``CreateRequest`` for a create_deployment spec; ``InvalidRequest`` naming every bad field."""
+    problems = Problems()
+    _unknown(spec, CREATE_FIELDS, "spec", problems)
+    if "name" not in spec:
+        problems.add("name", "is required")
+    if "image" not in spec:
+        problems.add("image", "is required")
+    name = check_name(spec.get("name"), problems) if "name" in spec else None
+    image = check_image(spec.get("image"), settings, problems) if "image" in spec else None
+    pool_name = check_pool(spec.get("pool"), settings, problems)
+    replicas = check_replicas(spec.get("replicas", 1), settings, problems)
+    runtime = _check_runtime(spec, settings, problems)
+    auto_deploy = check_auto_deploy(spec.get("auto_deploy"), problems)
+    if pool_name is not None:
+        check_fits_pool(runtime, replicas, settings.pools[pool_name], problems)
+    problems.raise_if_any()
+    return CreateRequest(name=name, image=image, pool=pool_name, replicas=replicas, runtime=runtime,
+                         auto_deploy=auto_deploy)
+
+
+def check_changes(changes, current_image, current_runtime, pool, replicas, settings):
+    """``Changes`` for update_deployment: the given fields replace the current ones.
+
+    ``tag`` alone moves the current image to another tag; ``image`` and ``tag`` together are
+    refused. Fields left out keep their current values (``env`` is replaced as a whole).
+    """
+    problems = Problems()
+    _unknown(changes, CHANGE_FIELDS, "changes", problems)
+    if not changes:
+        problems.add("changes", f"is empty; give at least one of {', '.join(CHANGE_FIELDS)}")
+    image = None
+    if "image" in changes and "tag" in changes:
+        problems.add("tag", "cannot be given with image; put the tag in the image reference")
+    elif "image" in changes:
+        image = check_image(changes["image"], settings, problems)
+    elif "tag" in changes:
+        image = check_image(f"{current_image}:{changes['tag']}" if isinstance(changes["tag"], str) else None,
+                            settings, problems)
+    merged = dict(current_runtime)
+    merged.update({key: changes[key] for key in RUNTIME_FIELDS if key in changes})
+    # Normalised values pass their own checks again unchanged (memory as bytes, command as list).
+    runtime = _check_runtime(merged, settings, problems)
+    auto_deploy = check_auto_deploy(changes["auto_deploy"], problems) if "auto_deploy" in changes else None
+    check_fits_pool(runtime, replicas, pool, problems)
+    problems.raise_if_any()
+    return Changes(image=image, runtime=runtime, auto_deploy=auto_deploy,
+                   runtime_changed=runtime != current_runtime)
+
+
+def fixed_ports(runtime):
+    return {port["host_port"] for port in runtime.get("ports") or [] if port["host_port"]}
+
+
+def check_rolling(old_runtime, new_runtime, replicas):
+    """A rolling update starts each new instance before stopping an old one: a fixed host port
+    in both the old and the new runtime would be needed twice at once."""
+    if not replicas:
+        return
+    both = fixed_ports(old_runtime) & fixed_ports(new_runtime)
+    if both:
+        ports = ", ".join(str(p) for p in sorted(both))
+        raise InvalidRequest(f"ports host_port {ports} is fixed in the running revision and in the new one: a "
+                             f"rolling update starts the new instance before it stops the old, so it would need "
+                             f"the port twice; use host_port 0 (allocated per instance), or scale to 0 first")
+
+
+def describe_image(reference):
+    """``<namespace>/<name>:<tag>``: how a revision records the image it was asked for."""
+    return f"{reference.repository}:{reference.tag}"
+
+
+def is_public(reference):
+    return reference.namespace == PUBLIC_NAMESPACE

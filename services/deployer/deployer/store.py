@@ -1,0 +1,150 @@
+"""Reads and writes shared by the RPC logic, the rollout worker and the reconciler.
+
+Plain functions on a session. The per-deployment lock lives in the deployment row: it is taken
+with one conditional UPDATE (``operation IS NULL`` or stale), which both SQLite and PostgreSQL
+apply atomically, so two callers can never both hold it.
+"""
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from deployer.models import Deployment, Instance, Revision
+from deployer.placement import HostLoad
+from shared.errors import Forbidden, NotFound
+from shared.events import DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged, make_event
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+def find_deployment(session, deployment_id):
+    return session.get(Deployment, deployment_id)
+
+
+def tenant_deployment(session, tenant_id, deployment_id, live=True):
+    """The deployment, if the tenant owns it: ``NotFound``, or ``Forbidden`` for another tenant's
+    (saying nothing else about it). ``live`` refuses a deleted one as ``NotFound``."""
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise NotFound(f"deployment {deployment_id} does not exist")
+    if deployment.tenant_id != tenant_id:
+        raise Forbidden(f"deployment {deployment_id} belongs to another tenant")
+    if live and deployment.deleted_at is not None:
+        raise NotFound(f"deployment {deployment_id} was deleted")
+    return deployment
+
+
+def live_deployment_named(session, tenant_id, name):
+    return session.scalar(sa.select(Deployment).where(Deployment.tenant_id == tenant_id, Deployment.name == name,
+                                                      Deployment.deleted_at.is_(None)))
+
+
+def revision(session, deployment_id, number):
+    return session.scalar(sa.select(Revision).where(Revision.deployment_id == deployment_id,
+                                                    Revision.number == number))
+
+
+def revisions(session, deployment_id):
+    return list(session.scalars(sa.select(Revision).where(Revision.deployment_id == deployment_id)
+                                .order_by(Revision.number.desc())))
+
+
+def instances(session, deployment_id):
+    return list(session.scalars(sa.select(Instance).where(Instance.deployment_id == deployment_id)
+                                .order_by(Instance.host, Instance.created_at)))
+
+
+def pool_instances(session, pool_name):
+    return list(session.scalars(sa.select(Instance).where(Instance.pool == pool_name)))
+
+
+# -- the lock ---------------------------------------------------------------------------------
+
+def is_busy(deployment, now, stale_after):
+    return deployment.operation is not None and not _is_stale(deployment, now, stale_after)
+
+
+def _is_stale(deployment, now, stale_after):
+    return deployment.operation_at is None or deployment.operation_at < now - timedelta(seconds=stale_after)
+
+
+def take_lock(session, deployment_id, operation, now, stale_after, force=False):
+    """Take the deployment's lock for ``operation``; its new operation ID, or None if another
+    operation holds it (and is not stale). ``force`` takes it regardless (delete does)."""
+    operation_id = new_id()
+    condition = sa.true() if force else sa.or_(Deployment.operation.is_(None),
+                                               Deployment.operation_at.is_(None),
+                                               Deployment.operation_at < now - timedelta(seconds=stale_after))
+    result = session.execute(sa.update(Deployment).where(Deployment.id == deployment_id, condition)
+                             .values(operation=operation, operation_id=operation_id, operation_at=now)
+                             .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return None
+    session.expire_all()  # the row changed under the ORM's feet
+    return operation_id
+
+
+def holds_lock(deployment, operation_id):
+    return deployment is not None and deployment.operation_id == operation_id
+
+
+def release_lock(deployment):
+    deployment.operation = None
+    deployment.operation_id = None
+    deployment.operation_at = None
+
+
+# -- status ------------------------------------------------------------------------------------
+
+def set_status(deployment, status, reason, revision_number, now):
+    """Change the deployment's status; the ``deployment_status_changed`` event to dispatch after
+    the commit, or None if nothing changed."""
+    if deployment.status == status and deployment.reason == reason:
+        return None
+    deployment.status = status
+    deployment.reason = reason
+    deployment.updated_at = now
+    return status_event(deployment, status, reason, revision_number)
+
+
+def status_event(deployment, status, reason, revision_number):
+    return (DEPLOYMENT_STATUS_CHANGED,
+            make_event(DeploymentStatusChanged, deployment_id=deployment.id, tenant_id=deployment.tenant_id,
+                       revision=revision_number, status=status, reason=reason))
+
+
+# -- capacity ----------------------------------------------------------------------------------
+
+def host_loads(session, pool, reachability, deployment_id=None, exclude=()):
+    """A ``HostLoad`` per host of ``pool``: capacity minus the reservations of every instance
+    recorded there (all deployments), the count of ``deployment_id``'s own, and ports taken.
+
+    ``reachability`` maps host name to None (reachable) or the error; ``exclude`` leaves out
+    instance IDs (ones about to be removed).
+    """
+    port_sets = {}
+    loads = {}
+    for host in pool.hosts:
+        error = reachability.get(host.name)
+        ports = port_sets.setdefault(pool.port_domain(host.name), set())
+        loads[host.name] = HostLoad(name=host.name, cpus=host.cpus, memory=host.memory, reachable=error is None,
+                                    error=error, ports=ports)
+    for instance in pool_instances(session, pool.name):
+        load = loads.get(instance.host)
+        if load is None or instance.id in exclude:
+            continue
+        load.used_cpu += instance.cpu
+        load.used_memory += instance.memory
+        load.ports.update(p["host_port"] for p in instance.ports if p.get("host_port"))
+        if instance.deployment_id == deployment_id:
+            load.instances += 1
+    return [loads[host.name] for host in pool.hosts]
+
+
+def ports_in_domain(session, pool, host_name):
+    """Host ports recorded for instances whose ports collide with ``host_name``'s."""
+    domain = pool.port_domain(host_name)
+    rows = session.scalars(sa.select(Instance.ports).where(Instance.port_domain == domain))
+    return {p["host_port"] for ports in rows for p in ports if p.get("host_port")}

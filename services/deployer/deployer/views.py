@@ -1,0 +1,80 @@
+"""What callers get back: JSON-safe dicts built from the records inside their session."""
+from deployer import store
+from deployer.units import format_memory
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def runtime_view(runtime):
+    """A revision's runtime as a caller writes it (memory as '256m'; bytes alongside)."""
+    view = dict(runtime)
+    view["memory"] = format_memory(runtime["memory"])
+    view["memory_bytes"] = runtime["memory"]
+    return view
+
+
+def instance_view(instance, settings):
+    host = settings.host(instance.host)
+    port = next((p["host_port"] for p in instance.ports if p.get("host_port")), None)
+    return {
+        "id": instance.id,
+        "host": instance.host,
+        "container_id": instance.container_id,
+        "container_name": instance.container_name,
+        "state": instance.state,
+        "reason": instance.reason,
+        "revision": instance.revision,
+        "address": f"{host.address}:{port}" if host is not None and port else None,
+        "ports": [dict(p) for p in instance.ports],
+        "started_at": _iso(instance.started_at),
+    }
+
+
+def revision_view(revision):
+    return {
+        "revision": revision.number,
+        "image": revision.image,
+        "repository": revision.repository,
+        "tag": revision.tag,
+        "digest": revision.digest,
+        "pull_ref": revision.pull_ref,
+        "spec": runtime_view(revision.spec),
+        "status": revision.status,
+        "reason": revision.reason,
+        "trigger": revision.trigger,
+        "rollback_to": revision.rollback_to,
+        "created_at": _iso(revision.created_at),
+        "finished_at": _iso(revision.finished_at),
+    }
+
+
+def deployment_view(session, deployment, settings):
+    newest = store.revision(session, deployment.id, deployment.revision)
+    return {
+        "id": deployment.id,
+        "tenant_id": deployment.tenant_id,
+        "name": deployment.name,
+        "pool": deployment.pool,
+        "image": newest.image,
+        "repository": newest.repository,
+        "tag": newest.tag,
+        "digest": newest.digest,
+        "revision": deployment.revision,
+        "serving_revision": deployment.serving_revision,
+        "replicas": deployment.replicas,
+        "status": deployment.status,
+        "reason": deployment.reason,
+        "operation": deployment.operation,
+        "spec": runtime_view(newest.spec),
+        "auto_deploy": dict(deployment.auto_deploy),
+        "instances": [instance_view(i, settings) for i in store.instances(session, deployment.id)],
+        "created_at": _iso(deployment.created_at),
+        "updated_at": _iso(deployment.updated_at),
+        "deleted_at": _iso(deployment.deleted_at),
+    }
+
+
+def page(items, total, page_number, page_size):
+    return {"items": items, "total": total, "page": page_number, "page_size": page_size}
