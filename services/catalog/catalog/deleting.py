@@ -14,7 +14,7 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
     the catalogue is left as it was. A manifest the registry no longer has is removed from the
     catalogue all the same (its notifications were lost).
 
-    Returns ``(result, outgoing_events)``.
+    Returns ``(result, outgoing_events)``; the events are in the outbox, in the same transaction.
     """
     now = now or store.utcnow()
     validate_tag(tag)

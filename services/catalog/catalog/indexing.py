@@ -1,7 +1,8 @@
 """Applying the webhook's events to the catalogue.
 
-Each ``record_*`` function runs inside one session (one transaction) and returns the events to
-dispatch once that transaction has committed, as ``[(event_type, payload)]``.
+Each ``record_*`` function runs inside one session (one transaction), writes the events it makes
+to the outbox in that same transaction (``catalog.outbox``), and returns them as
+``[(event_type, payload)]`` for the service to send once the transaction has committed.
 
 Order inside a function matters: every read and every registry call comes before the first
 write. On SQLite a write takes the database lock until commit, and the lock wait blocks the
@@ -13,13 +14,13 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from catalog import store
+from catalog import outbox, store
 from catalog.exceptions import UnusableManifest
 from catalog.library import curation_for
 from catalog.manifests import MANIFEST_TYPES, ImageConfig, ParsedManifest, parse_image_config, parse_manifest
 from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
 from shared.errors import InvalidReference
-from shared.events import TAG_INDEXED, TagIndexed, make_event
+from shared.events import TAG_INDEXED, TagIndexed
 from shared.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def _new_manifest(session, repository, digest, fetched, actor, now):
 def record_push(session, registry, event, now=None):
     """Index an ``image_pushed`` event; point its tag (if any) at the pushed digest.
 
-    Returns ``[(TAG_INDEXED, payload)]`` when a tag was created or moved, else ``[]``.
+    Returns (and puts in the outbox) ``[(TAG_INDEXED, payload)]`` when a tag was created or moved,
+    else ``[]``.
     Raises ``InvalidReference``/``UnusableManifest``/``NotInRegistry`` (permanent) and
     ``RegistryUnavailable`` (transient).
     """
@@ -131,11 +133,10 @@ def _point_tag(session, repository, tag_name, manifest, actor, event, now):
                            action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
                            digest=manifest.digest, previous_digest=previous_digest, actor=actor,
                            at=now, event_id=str(event["event_id"])))
-    payload = make_event(TagIndexed, namespace=repository.namespace, repository=repository.full_name,
-                         tag=tag_name, digest=manifest.digest, previous_digest=previous_digest,
-                         image_id=manifest.image_id, pushed_at=pushed_at.isoformat(),
-                         is_ownbase=repository.is_ownbase, actor=actor)
-    return [(TAG_INDEXED, payload)]
+    return [outbox.emit(session, TAG_INDEXED, TagIndexed, namespace=repository.namespace,
+                        repository=repository.full_name, tag=tag_name, digest=manifest.digest,
+                        previous_digest=previous_digest, image_id=manifest.image_id,
+                        pushed_at=pushed_at.isoformat(), is_ownbase=repository.is_ownbase, actor=actor)]
 
 
 def record_delete(session, event, now=None):

@@ -142,3 +142,21 @@ class SetAsideEvent(Base):
     payload: Mapped[Optional[dict]] = mapped_column(sa.JSON)
     at: Mapped[datetime]
     event_id: Mapped[Optional[str]] = mapped_column(sa.String(36))
+
+
+class OutboxEvent(Base):
+    """An event to dispatch, written in the transaction of the change it reports (``catalog.outbox``).
+
+    Deleted once the broker has taken it, so the table holds only what is still pending: no
+    retention job, and the relay's scan stays small. What happened is kept in ``tag_history``.
+    """
+    __tablename__ = "outbox"
+    __table_args__ = (sa.UniqueConstraint("event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the order the relay sends in
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict]
+    event_id: Mapped[str] = mapped_column(sa.String(36))  # the payload's; the same on every re-send
+    # Stamped at INSERT (the flush, just before the commit) rather than when the logic started, since
+    # the relay's minimum age (the normal path's head start) is measured from it.
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(timezone.utc))

@@ -1,12 +1,17 @@
 """The catalog service: registry events in, the catalogue over RPC, ``tag_indexed``/``tag_removed`` out.
 
-Entrypoints only translate: load with a schema, run the logic in one session, dispatch events
+Entrypoints only translate: load with a schema, run the logic in one session, send the events
 after the commit, dump with a schema. What happens when a handler fails is decided here, in one
 place (``_consume``): transient errors requeue the event, permanent ones set it aside.
+
+Outgoing events go through the transactional outbox (``catalog.outbox``): the logic writes them
+in the transaction of the change; after the commit ``_send_outbox`` dispatches them, and the
+``relay_outbox`` timer sends whatever that left behind.
 """
 import logging
 import random
 import uuid
+from datetime import timedelta
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -14,8 +19,9 @@ from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from catalog import browsing, deleting, indexing, schemas
+from catalog import browsing, deleting, indexing, outbox, schemas
 from catalog.dependencies import CatalogDatabase, Registry
+from catalog.entrypoints import config_timer
 from catalog.exceptions import UnusableEvent
 from catalog.models import Base
 from shared.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
@@ -80,7 +86,7 @@ class CatalogService:
                         str(exc).splitlines()[0])
             eventlet.sleep(REQUEUE_DELAY)
             raise
-        self._dispatch_all(outgoing)
+        self._send_outbox(outgoing)
 
     def _transaction(self, work):
         """Run ``work(session)`` in one transaction, again if a concurrent worker won a race."""
@@ -105,9 +111,35 @@ class CatalogService:
         if stored:
             log.error("%s %s set aside: %s", event_type, _event_id(payload), reason)
 
-    def _dispatch_all(self, outgoing):
-        for event_type, event_payload in outgoing:
-            self.dispatch(event_type, event_payload)
+    def _send_outbox(self, outgoing):
+        """Dispatch the events a committed transaction put in the outbox.
+
+        Never raises for the broker or the database: the change is committed and its events are
+        safe in the outbox, so the incoming event is acked (or the RPC answered) all the same and
+        the relay sends what is left.
+        """
+        event_ids = [payload["event_id"] for _, payload in outgoing]
+        if not event_ids:
+            return
+        try:
+            with self.db.get_session(close_on_exit=True) as session:
+                outbox.send(session, self.dispatch, event_ids)
+        except DBAPIError as exc:
+            log.warning("outbox unreadable after the commit, %d event(s) left for the relay: %s", len(event_ids),
+                        str(exc).splitlines()[0])
+
+    # -- the outbox relay ----------------------------------------------------------------------
+
+    @config_timer("OUTBOX_RELAY_INTERVAL")
+    def relay_outbox(self):
+        """Send the events the normal path left in the outbox (broker down, process died), oldest
+        first, once they are ``OUTBOX_RELAY_MIN_AGE`` seconds old; the next tick retries a failure."""
+        min_age = timedelta(seconds=float(self.config["OUTBOX_RELAY_MIN_AGE"]))
+        try:
+            with self.db.get_session(close_on_exit=True) as session:
+                outbox.relay(session, self.dispatch, min_age)
+        except DBAPIError as exc:
+            log.warning("outbox relay: database unavailable, retrying next tick: %s", str(exc).splitlines()[0])
 
     # -- RPC -----------------------------------------------------------------------------------
 
@@ -181,7 +213,7 @@ class CatalogService:
                                  force=force)
         with self.db.get_session(close_on_exit=True) as session:
             result, outgoing = deleting.delete_tag(session, self.registry, **args)
-        self._dispatch_all(outgoing)
+        self._send_outbox(outgoing)
         return schemas.DeletedTagOut().dump(result)
 
     @rpc(expected_exceptions=USER_ERRORS)

@@ -3,8 +3,9 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
+from catalog import outbox
 from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
-from shared.events import TAG_REMOVED, TagRemoved, make_event
+from shared.events import TAG_REMOVED, TagRemoved
 
 
 def utcnow():
@@ -51,16 +52,16 @@ def mark_processed(session, event_id, now):
 
 
 def remove_tags(session, repository, tags, actor, event_id, now):
-    """Delete ``tags`` of ``repository`` with a history row each; returns the ``tag_removed`` events."""
+    """Delete ``tags`` of ``repository`` with a history row each and a ``tag_removed`` in the outbox;
+    returns those events."""
     outgoing = []
     for tag in tags:
         digest = tag.manifest.digest
         session.add(TagHistory(repository=repository.full_name, tag=tag.name, action=TagHistory.REMOVED,
                                digest=digest, previous_digest=None, actor=actor, at=now,
                                event_id=event_id))
-        outgoing.append((TAG_REMOVED, make_event(TagRemoved, namespace=repository.namespace,
-                                                 repository=repository.full_name, tag=tag.name,
-                                                 digest=digest)))
+        outgoing.append(outbox.emit(session, TAG_REMOVED, TagRemoved, namespace=repository.namespace,
+                                    repository=repository.full_name, tag=tag.name, digest=digest))
     if tags:
         session.execute(sa.delete(Tag).where(Tag.id.in_([tag.id for tag in tags])))
         repository.updated_at = now

@@ -5,10 +5,12 @@ import subprocess
 import sys
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from catalog import db
+from catalog.migrate import alembic_config, upgrade
 from catalog.models import Base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -32,9 +34,33 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002"
                 assert set(sa.inspect(connection).get_table_names()) >= {
-                    "repositories", "manifests", "tags", "tag_history", "processed_events", "set_aside_events"}
+                    "repositories", "manifests", "tags", "tag_history", "processed_events", "set_aside_events",
+                    "outbox"}
         finally:
             engine.dispose()
 
+    def test_0002_adds_the_outbox_to_a_0001_database_with_data_and_downgrades(self, db_url):
+        upgrade(db_url, "0001")
+        engine = db.create_engine(db_url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text(
+                    "INSERT INTO repositories (namespace, name, is_public, is_ownbase, description, overview, "
+                    "created_at, updated_at) VALUES ('t1', 'app', false, false, '', '', "
+                    "'2026-01-02 03:04:05', '2026-01-02 03:04:05')"))
+            upgrade(db_url)
+            with engine.connect() as connection:
+                assert connection.scalar(sa.text("SELECT count(*) FROM repositories")) == 1
+                assert connection.scalar(sa.text("SELECT count(*) FROM outbox")) == 0
+
+            with engine.begin() as connection:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.downgrade(config, "0001")
+            with engine.connect() as connection:
+                assert "outbox" not in sa.inspect(connection).get_table_names()
+                assert connection.scalar(sa.text("SELECT count(*) FROM repositories")) == 1
+        finally:
+            engine.dispose()
