@@ -81,9 +81,9 @@ def place(hosts, count, cpu, memory, fixed_ports=(), prefer=None):
     for _ in range(count):
         candidates = [h for h in hosts if h.fits(cpu, memory, fixed_ports)]
         if not candidates:
+            reasons = "; ".join(_why_not(h, cpu, memory, fixed_ports) for h in hosts)
             for host_name in chosen:  # all or nothing
                 next(h for h in hosts if h.name == host_name).release(cpu, memory, fixed_ports)
-            reasons = "; ".join(_why_not(h, cpu, memory, fixed_ports) for h in hosts)
             placed = f" ({len(chosen)} of {count} would fit)" if chosen else ""
             raise NoCapacity(f"no host can take another instance{placed}: {reasons}")
         preferred = [h for h in candidates if h.name == prefer]
@@ -99,6 +99,8 @@ def allocate_ports(count, in_use, port_range, is_free, rng):
     The scan starts at a random point so that deployers sharing a machine rarely race for the
     same port.
     """
+    if count == 0:
+        return []
     low, high = port_range
     size = high - low + 1
     start = rng.randrange(size)

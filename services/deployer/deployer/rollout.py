@@ -414,7 +414,7 @@ class Rollout(_Run):
             store.release_lock(deployment)
         self.publish(event)
 
-    def fail(self, reason):
+    def fail(self, cause):
         """Remove the failed revision's new containers, keep (or top up) what served, say so."""
         failed, serving = self.target.number, self.serving
         try:
@@ -424,12 +424,12 @@ class Rollout(_Run):
             else:
                 doomed = [i for i in lives if i.revision == failed]
             self.retire(doomed)
-            status, reason = self.outcome(reason, failed, serving)
+            status, reason = self.outcome(cause, failed, serving)
             now = self.rt.now()
             with self.locked() as (session, deployment):
                 revision = store.revision(session, self.deployment_id, failed)
                 if failed != serving:
-                    revision.status, revision.reason, revision.finished_at = FAILED, reason, now
+                    revision.status, revision.reason, revision.finished_at = FAILED, cause, now
                 event = store.set_status(deployment, status, reason, failed, now)
                 store.release_lock(deployment)
             self.publish(event)

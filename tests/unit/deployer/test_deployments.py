@@ -1,0 +1,224 @@
+"""The RPC side: what is recorded and published, tenant rules, conflicts. Rollouts are carried
+out by ``world.drain()`` as the service's event handler would."""
+import uuid
+
+import pytest
+
+from deployer import deployments as logic
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, DeploymentStatusChanged, load_event
+from tests.unit.deployer.conftest import DIGEST_V1, DIGEST_V2, PULL_HOST, web_spec
+
+
+def create(world, tenant="t1", **overrides):
+    return logic.create_deployment(world.rt, tenant, web_spec(**overrides))
+
+
+class TestCreate:
+    def test_returns_at_once_pending_and_pinned_by_digest(self, world):
+        created = create(world)
+        assert (created["status"], created["revision"], created["serving_revision"]) == ("pending", 1, None)
+        assert (created["image"], created["digest"], created["instances"]) == ("t1/web:v1", DIGEST_V1, [])
+        assert created["spec"]["memory"] == "256m"
+        assert world.containers() == []  # nothing started before the rollout runs
+
+    def test_publishes_pending_then_requests_the_rollout(self, world):
+        created = create(world)
+        kinds = [kind for kind, _ in world.events]
+        assert kinds == [DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED]
+        status = load_event(DeploymentStatusChanged, world.events[0][1])
+        assert (status["deployment_id"], status["tenant_id"], status["revision"], status["status"],
+                status["reason"]) == (created["id"], "t1", 1, "pending", None)
+        request = world.events[1][1]
+        assert (request["deployment_id"], request["revision"], request["action"], request["trigger"]) == \
+            (created["id"], 1, "rollout", "create")
+
+    def test_rollout_runs_two_replicas_one_per_host(self, world):
+        created = create(world)
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", created["id"])
+        assert (got["status"], got["serving_revision"]) == ("running", 1)
+        assert sorted(i["host"] for i in got["instances"]) == ["local-1", "local-2"]
+        assert all(i["state"] == "running" and i["address"].startswith("127.0.0.1:") for i in got["instances"])
+        images = {c["spec"].image for c in world.containers()}
+        assert images == {f"{PULL_HOST}/t1/web@{DIGEST_V1}"}
+
+    def test_public_library_images_are_deployable_by_any_tenant(self, world):
+        created = create(world, tenant="t2", image="library/nginx", ports=[])
+        assert created["repository"] == "library/nginx"
+
+    def test_another_tenants_image_is_forbidden(self, world):
+        with pytest.raises(Forbidden):
+            create(world, tenant="t2")
+        assert world.events == []
+
+    def test_an_unknown_tag_is_not_found(self, world):
+        with pytest.raises(NotFound, match="t1/web:v9"):
+            create(world, image="t1/web:v9")
+
+    def test_a_name_is_unique_per_tenant(self, world):
+        create(world)
+        with pytest.raises(Conflict, match="already has a deployment named 'web'"):
+            create(world)
+        world.tag("t2/web", "v1", DIGEST_V1)
+        assert create(world, tenant="t2", image="t2/web:v1")["name"] == "web"
+
+    def test_more_than_the_pool_can_take_is_refused_up_front(self, world):
+        with pytest.raises(Conflict, match=r"cannot take 5 more instance\(s\): no host can take another instance "
+                                           r"\(4 of 5 would fit\)"):
+            create(world, replicas=5, cpu=1)
+        assert world.events == []
+
+    def test_an_unreachable_host_leaves_the_other(self, world):
+        world.engines["local-2"].down = True
+        with pytest.raises(Conflict, match="local-2: unreachable"):
+            create(world, replicas=3, cpu=1)
+        created = create(world, replicas=2, cpu=1)
+        world.drain()
+        assert {i["host"] for i in logic.get_deployment(world.rt, "t1", created["id"])["instances"]} == {"local-1"}
+
+    def test_bad_specs_record_nothing(self, world):
+        with pytest.raises(InvalidRequest, match="memory must be a size"):
+            create(world, memory="12q")
+        assert logic.list_deployments(world.rt, "t1", 1, 50)["total"] == 0
+
+
+@pytest.fixture
+def running(world):
+    created = create(world)
+    world.drain()
+    return created["id"]
+
+
+class TestTenancy:
+    @pytest.mark.parametrize("call", [
+        lambda rt, d: logic.get_deployment(rt, "t2", d),
+        lambda rt, d: logic.update_deployment(rt, "t2", d, {"env": {"A": "1"}}),
+        lambda rt, d: logic.scale_deployment(rt, "t2", d, 3),
+        lambda rt, d: logic.rollback_deployment(rt, "t2", d),
+        lambda rt, d: logic.list_revisions(rt, "t2", d, 1, 50),
+        lambda rt, d: logic.delete_deployment(rt, "t2", d),
+    ])
+    def test_another_tenants_deployment_is_forbidden_and_untouched(self, world, running, call):
+        before = logic.get_deployment(world.rt, "t1", running)
+        with pytest.raises(Forbidden) as raised:
+            call(world.rt, running)
+        assert str(raised.value) == f"deployment {running} belongs to another tenant"
+        assert logic.get_deployment(world.rt, "t1", running) == before
+
+    def test_lists_show_only_the_callers_deployments(self, world, running):
+        assert [d["id"] for d in logic.list_deployments(world.rt, "t1", 1, 50)["items"]] == [running]
+        assert logic.list_deployments(world.rt, "t2", 1, 50) == {"items": [], "total": 0, "page": 1,
+                                                                 "page_size": 50}
+
+    def test_an_unknown_deployment_is_not_found(self, world):
+        with pytest.raises(NotFound):
+            logic.get_deployment(world.rt, "t1", str(uuid.uuid4()))
+
+
+class TestUpdate:
+    def test_makes_the_next_revision_and_keeps_the_pin_without_a_new_image(self, world, running):
+        updated = logic.update_deployment(world.rt, "t1", running, {"env": {"A": "1"}})
+        assert (updated["revision"], updated["serving_revision"], updated["status"]) == (2, 1, "pending")
+        assert (updated["digest"], updated["spec"]["env"]) == (DIGEST_V1, {"A": "1"})
+
+    def test_a_new_tag_is_resolved_again(self, world, running):
+        assert logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})["digest"] == DIGEST_V2
+
+    def test_a_second_update_while_rolling_out_is_a_conflict(self, world, running):
+        logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
+        with pytest.raises(Conflict, match="busy"):
+            logic.update_deployment(world.rt, "t1", running, {"env": {"A": "1"}})
+        with pytest.raises(Conflict, match="busy"):
+            logic.scale_deployment(world.rt, "t1", running, 1)
+        world.drain()
+        assert logic.update_deployment(world.rt, "t1", running, {"env": {"A": "1"}})["revision"] == 3
+
+    def test_auto_deploy_alone_is_stored_without_a_revision(self, world, running):
+        updated = logic.update_deployment(world.rt, "t1", running, {"auto_deploy": {"policy": "semver:patch"}})
+        assert (updated["revision"], updated["auto_deploy"]) == (1, {"policy": "semver:patch"})
+        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled:])
+
+    def test_fixed_port_in_both_revisions_is_refused(self, world):
+        created = create(world, replicas=1, ports=[{"host_port": 20500}])
+        world.drain()
+        with pytest.raises(InvalidRequest, match="would need the port twice"):
+            logic.update_deployment(world.rt, "t1", created["id"], {"env": {"A": "1"}})
+
+
+class TestRollback:
+    def test_returns_to_the_previous_good_revision_as_a_new_one(self, world, running):
+        logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
+        world.drain()
+        rolled = logic.rollback_deployment(world.rt, "t1", running)
+        assert (rolled["revision"], rolled["digest"], rolled["tag"]) == (3, DIGEST_V1, "v1")
+        world.drain()
+        revisions = logic.list_revisions(world.rt, "t1", running, 1, 50)["items"]
+        assert [(r["revision"], r["status"], r["trigger"], r["rollback_to"]) for r in revisions] == [
+            (3, "running", "rollback", 1), (2, "superseded", "update", None), (1, "superseded", "create", None)]
+
+    def test_keeps_the_pinned_digest_even_if_the_tag_moved(self, world, running):
+        logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
+        world.drain()
+        world.tag("t1/web", "v1", "sha256:" + "9" * 64)
+        assert logic.rollback_deployment(world.rt, "t1", running, revision=1)["digest"] == DIGEST_V1
+
+    def test_nothing_earlier_is_a_conflict(self, world, running):
+        with pytest.raises(Conflict, match="nothing to roll back to"):
+            logic.rollback_deployment(world.rt, "t1", running)
+
+    def test_the_serving_revision_is_a_conflict_and_unknown_ones_not_found(self, world, running):
+        with pytest.raises(Conflict, match="revision 1 is the one serving already"):
+            logic.rollback_deployment(world.rt, "t1", running, revision=1)
+        with pytest.raises(NotFound, match="has no revision 7"):
+            logic.rollback_deployment(world.rt, "t1", running, revision=7)
+
+
+class TestScaleAndDelete:
+    def test_scale_to_zero_stops_everything_and_back(self, world, running):
+        logic.scale_deployment(world.rt, "t1", running, 0)
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", running)
+        assert (got["status"], got["replicas"], got["instances"], world.containers()) == ("stopped", 0, [], [])
+        logic.scale_deployment(world.rt, "t1", running, 3)
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", running)
+        assert (got["status"], len(got["instances"]), len(world.containers(running))) == ("running", 3, 3)
+
+    @pytest.mark.parametrize("replicas", [-1, 51, "2", None])
+    def test_bad_replica_counts_are_refused(self, world, running, replicas):
+        with pytest.raises(InvalidRequest, match="replicas"):
+            logic.scale_deployment(world.rt, "t1", running, replicas)
+
+    def test_delete_removes_every_container_and_frees_the_name(self, world, running):
+        deleting = logic.delete_deployment(world.rt, "t1", running)
+        assert deleting["status"] == "deleting"
+        world.drain()
+        assert world.containers() == []
+        got = logic.get_deployment(world.rt, "t1", running)
+        assert (got["status"], got["instances"]) == ("deleted", [])
+        assert logic.list_deployments(world.rt, "t1", 1, 50)["total"] == 0
+        assert logic.delete_deployment(world.rt, "t1", running)["status"] == "deleted"  # again: unchanged
+        with pytest.raises(NotFound, match="was deleted"):
+            logic.scale_deployment(world.rt, "t1", running, 1)
+        assert create(world)["name"] == "web"
+
+    def test_delete_during_a_rollout_wins(self, world):
+        created = create(world)
+        logic.delete_deployment(world.rt, "t1", created["id"])
+        world.drain()  # the create's rollout finds its lock gone and does nothing
+        assert world.containers() == []
+        assert world.statuses(created["id"]) == [(1, "pending"), (1, "deleting"), (1, "deleted")]
+
+
+class TestListPools:
+    def test_reports_reachability_capacity_and_reservations(self, world, running):
+        world.engines["local-2"].down = True
+        pools = {p["name"]: p for p in logic.list_pools(world.rt)["items"]}
+        one, two = pools["default"]["hosts"]
+        assert (one["reachable"], one["instances"], one["reserved"], one["free"]["cpus"], one["free"]["memory"]) == \
+            (True, 1, {"cpus": 0.5, "memory_bytes": 256 * 1024 ** 2}, 1.5, "3840m")
+        # Unreachable: reported, and its recorded instance still counts against it.
+        assert (two["reachable"], two["error"], two["instances"], two["free"]["cpus"]) == \
+            (False, "local-2: connection refused", 1, 1.5)
+        assert pools["prod"]["network_mode"] == "bridge" and pools["default"]["default"] is True

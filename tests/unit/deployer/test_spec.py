@@ -1,0 +1,180 @@
+"""Deployment specs: each bad field is refused with an InvalidRequest naming it."""
+import pytest
+
+from deployer import spec as specs
+from shared.errors import InvalidRequest
+from tests.unit.deployer.conftest import web_spec
+
+
+def check(settings, **overrides):
+    return specs.check_create(web_spec(**overrides), settings)
+
+
+class TestDefaults:
+    def test_a_minimal_spec_gets_the_configured_defaults(self, settings):
+        request = specs.check_create({"name": "web", "image": "library/nginx"}, settings)
+        assert (request.name, request.pool, request.replicas) == ("web", "default", 1)
+        assert (request.image.repository, request.image.tag) == ("library/nginx", "latest")
+        assert request.runtime == {"env": {}, "command": None, "ports": [], "cpu": 0.25, "memory": 256 * 1024 ** 2,
+                                   "restart_policy": "unless-stopped", "health": {"type": "running", "seconds": 3}}
+        assert request.auto_deploy == {"policy": "never"}
+
+    def test_values_are_normalised(self, settings):
+        request = check(settings, memory="1g", command="sh -c 'echo hi'", ports=[{"container_port": 80},
+                                                                                 {"host_port": 0}],
+                        env={"A": "1"}, restart_policy="always", auto_deploy={"policy": "semver:minor"},
+                        image="127.0.0.1:5000/t1/web:v1")
+        assert request.runtime["memory"] == 1024 ** 3
+        assert request.runtime["command"] == ["sh", "-c", "echo hi"]
+        assert request.runtime["ports"] == [{"container_port": 80, "host_port": 0},
+                                            {"container_port": None, "host_port": 0}]
+        assert request.image.registry == "127.0.0.1:5000"
+        assert request.auto_deploy == {"policy": "semver:minor"}
+
+    def test_http_health_defaults(self, settings):
+        assert check(settings, health={"type": "http"}).runtime["health"] == \
+            {"type": "http", "path": "/", "port_index": 0, "timeout": 30}
+
+
+BAD_FIELDS = [
+    # (override, field named in the message, words of the message)
+    ({"name": "Web"}, "name", "DNS label"),
+    ({"name": "-web"}, "name", "DNS label"),
+    ({"name": "a" * 64}, "name", "DNS label"),
+    ({"name": 5}, "name", "DNS label"),
+    ({"image": "web"}, "image", "must be '<namespace>/<name>'"),
+    ({"image": "t1/Web:v1"}, "image", "lower-case"),
+    ({"image": "t1/web@sha256:" + "a" * 64}, "image", "give a tag, not a digest"),
+    ({"image": "docker.io/library/nginx:1"}, "image", "not this platform's registry"),
+    ({"image": None}, "image", "must be an image reference"),
+    ({"pool": "mars"}, "pool", "'mars' is unknown; pools: default, prod"),
+    ({"replicas": -1}, "replicas", "from 0 to 50"),
+    ({"replicas": 51}, "replicas", "from 0 to 50"),
+    ({"replicas": 1.5}, "replicas", "whole number"),
+    ({"replicas": "2"}, "replicas", "whole number"),
+    ({"replicas": True}, "replicas", "whole number"),
+    ({"env": ["A=1"]}, "env", "must be a mapping"),
+    ({"env": {"A": 1}}, "env.A", "must be a string"),
+    ({"env": {"1A": "x"}}, "env", "name '1A'"),
+    ({"env": {"PORT": "80"}}, "env.PORT", "set by the deployer"),
+    ({"command": []}, "command", "is empty"),
+    ({"command": ["sh", 1]}, "command", "list of strings or a string"),
+    ({"command": "sh -c 'unclosed"}, "command", "cannot be split"),
+    ({"ports": {"container_port": 80}}, "ports", "must be a list"),
+    ({"ports": [{"container_port": 0}]}, "ports[0].container_port", "from 1 to 65535"),
+    ({"ports": [{"container_port": 70000}]}, "ports[0].container_port", "from 1 to 65535"),
+    ({"ports": [{"host_port": 65536}]}, "ports[0].host_port", "from 0 to 65535"),
+    ({"ports": [{"host_port": -1}]}, "ports[0].host_port", "from 0 to 65535"),
+    ({"ports": [{"host_port": "80"}]}, "ports[0].host_port", "whole number"),
+    ({"ports": [{"port": 80}]}, "ports[0]", "unknown keys ['port']"),
+    ({"ports": [{"host_port": 9000}, {"host_port": 9000}], "replicas": 1}, "ports[1].host_port",
+     "also ports[0].host_port"),
+    ({"ports": [{"host_port": 9000}]}, "ports[0].host_port", "2 replicas cannot all have it"),
+    ({"cpu": 0}, "cpu", "at least 0.01"),
+    ({"cpu": -1}, "cpu", "at least 0.01"),
+    ({"cpu": "1"}, "cpu", "number of CPUs"),
+    ({"cpu": float("nan")}, "cpu", "number of CPUs"),
+    ({"cpu": 3}, "cpu", "more than any host of pool 'default' has (2 CPUs at most)"),
+    ({"memory": "12q"}, "memory", "must be a size"),
+    ({"memory": "1m"}, "memory", "at least 6m"),
+    ({"memory": "5g"}, "memory", "more than any host of pool 'default' has (4g at most)"),
+    ({"restart_policy": "sometimes"}, "restart_policy", "no, on-failure, always, unless-stopped"),
+    ({"health": {"type": "tcp"}}, "health", "must be"),
+    ({"health": {"type": "running", "seconds": -1}}, "health.seconds", "from 0 to 600"),
+    ({"health": {"type": "running", "path": "/"}}, "health", "unknown keys ['path']"),
+    ({"health": {"type": "http", "path": "health"}}, "health.path", "starting with '/'"),
+    ({"health": {"type": "http", "port_index": 1}}, "health.port_index", "names no port: the spec has 1"),
+    ({"health": {"type": "http", "timeout": 0}}, "health.timeout", "from 0 to 600"),
+    ({"auto_deploy": "force"}, "auto_deploy", "must be {\"policy\""),
+    ({"auto_deploy": {"policy": "sometimes"}}, "auto_deploy.policy", "must be one of never, force"),
+    ({"auto_deploy": {"policy": "semver:huge"}}, "auto_deploy.policy", "must be one of"),
+    ({"auto_deploy": {"policy": "glob:"}}, "auto_deploy.policy", "must be one of"),
+    ({"auto_deploy": {"policy": "regexp:v(1"}}, "auto_deploy.policy", "not a valid regular expression"),
+    ({"colour": "blue"}, "colour", "is not a spec field"),
+]
+
+
+class TestBadFields:
+    @pytest.mark.parametrize("override, field, words", BAD_FIELDS,
+                             ids=[f"{f}-{i}" for i, (_, f, _) in enumerate(BAD_FIELDS)])
+    def test_is_refused_naming_the_field(self, settings, override, field, words):
+        with pytest.raises(InvalidRequest) as raised:
+            check(settings, **override)
+        message = str(raised.value)
+        assert message.startswith(f"{field} "), message
+        assert words in message
+
+    def test_every_problem_is_reported_at_once(self, settings):
+        with pytest.raises(InvalidRequest) as raised:
+            check(settings, name="X", replicas=-1, memory="12q")
+        assert [line.split(" ")[0] for line in str(raised.value).split("; ")] == ["name", "replicas", "memory"]
+
+    @pytest.mark.parametrize("missing", ["name", "image"])
+    def test_name_and_image_are_required(self, settings, missing):
+        spec = web_spec()
+        del spec[missing]
+        with pytest.raises(InvalidRequest, match=f"{missing} is required"):
+            specs.check_create(spec, settings)
+
+    def test_a_spec_must_be_a_mapping(self, settings):
+        with pytest.raises(InvalidRequest, match="spec must be a mapping"):
+            specs.check_create(["web"], settings)
+
+
+class TestPoolRules:
+    def test_a_fixed_host_port_is_fine_for_one_replica(self, settings):
+        assert check(settings, replicas=1, ports=[{"host_port": 9000}]).runtime["ports"] == \
+            [{"container_port": None, "host_port": 9000}]
+
+    def test_bridge_pools_need_a_container_port(self, settings):
+        with pytest.raises(InvalidRequest, match=r"ports\[0\].container_port is required: pool 'prod' publishes"):
+            check(settings, pool="prod", ports=[{"host_port": 0}])
+
+    def test_bridge_pool_with_a_fixed_port_and_one_host_cannot_run_two(self, settings):
+        with pytest.raises(InvalidRequest, match="2 replicas cannot all have it"):
+            check(settings, pool="prod", ports=[{"container_port": 80, "host_port": 8080}])
+
+    def test_capacity_is_the_largest_host_of_the_chosen_pool(self, settings):
+        assert check(settings, pool="prod", cpu=6, memory="12g").runtime["cpu"] == 6.0
+
+
+class TestChanges:
+    def current(self, settings):
+        return specs.check_create(web_spec(), settings)
+
+    def test_fields_left_out_keep_their_values(self, settings):
+        current = self.current(settings)
+        changed = specs.check_changes({"env": {"A": "1"}}, "t1/web", current.runtime, settings.pools["default"], 2,
+                                      settings)
+        assert changed.runtime == dict(current.runtime, env={"A": "1"})
+        assert (changed.image, changed.needs_rollout, changed.auto_deploy) == (None, True, None)
+
+    def test_tag_moves_the_current_image(self, settings):
+        changed = specs.check_changes({"tag": "v2"}, "t1/web", self.current(settings).runtime,
+                                      settings.pools["default"], 2, settings)
+        assert (changed.image.repository, changed.image.tag, changed.needs_rollout) == ("t1/web", "v2", True)
+
+    def test_auto_deploy_alone_needs_no_rollout(self, settings):
+        changed = specs.check_changes({"auto_deploy": {"policy": "glob:v*"}}, "t1/web", self.current(settings).runtime,
+                                      settings.pools["default"], 2, settings)
+        assert (changed.needs_rollout, changed.auto_deploy) == (False, {"policy": "glob:v*"})
+
+    @pytest.mark.parametrize("changes, message", [
+        ({}, "changes is empty"),
+        ({"replicas": 3}, "replicas is not a changes field"),
+        ({"name": "other"}, "name is not a changes field"),
+        ({"image": "t1/web:v2", "tag": "v2"}, "tag cannot be given with image"),
+        ({"tag": "bad tag"}, "image 't1/web:bad tag'"),
+        ({"memory": "lots"}, "memory must be a size"),
+    ])
+    def test_bad_changes_are_refused(self, settings, changes, message):
+        with pytest.raises(InvalidRequest, match=message.replace("[", r"\[")):
+            specs.check_changes(changes, "t1/web", self.current(settings).runtime, settings.pools["default"], 2,
+                                settings)
+
+    def test_a_fixed_port_in_both_revisions_cannot_roll(self):
+        old = {"ports": [{"container_port": None, "host_port": 9000}]}
+        with pytest.raises(InvalidRequest, match="host_port 9000 is fixed in the running revision and in the new one"):
+            specs.check_rolling(old, old, 1)
+        specs.check_rolling(old, old, 0)  # nothing runs: nothing to roll
+        specs.check_rolling(old, {"ports": [{"container_port": None, "host_port": 0}]}, 1)
