@@ -1,6 +1,7 @@
 """Fixtures every suite may use: databases (SQLite and PostgreSQL) and real registries."""
 import os
 import uuid
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -12,21 +13,37 @@ TEST_PG_URL = os.environ.get(
     "IMAGEHUB_TEST_PG_URL", "postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub_test")
 
 
+@contextmanager
+def postgres_schema():
+    """A fresh PostgreSQL schema (as a URL whose search_path points at it), dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(TEST_PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in TEST_PG_URL else "?"
+    try:
+        yield f"{TEST_PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/test.db"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(TEST_PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in TEST_PG_URL else "?"
-    yield f"{TEST_PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url():
+    """An empty PostgreSQL schema, for behaviour only PostgreSQL has (row locks, SKIP LOCKED)."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from nameko.testing.utils import get_extension
 from sqlalchemy.orm import Session
 
 from catalog import db, outbox
+from catalog.migrate import upgrade
 from catalog.models import OutboxEvent
 from shared.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
 from shared.testing import push_image, wait_until
@@ -152,10 +153,11 @@ class TestRelayOrder:
 
 
 class TestSeveralInstances:
-    def test_a_row_one_relay_is_sending_is_skipped_by_another(self, catalog_db_url):
-        if catalog_db_url.startswith("sqlite"):
-            pytest.skip("SQLite has no row locks; it serves one catalog instance")
-        engine = db.create_engine(catalog_db_url)
+    @pytest.mark.postgres
+    def test_a_row_one_relay_is_sending_is_skipped_by_another(self, pg_url):
+        """PostgreSQL only: SQLite has no row locks, and serves a single catalog instance."""
+        upgrade(pg_url)
+        engine = db.create_engine(pg_url)
         later = datetime.now(timezone.utc) + timedelta(seconds=10)
         try:
             with Session(engine) as session:
