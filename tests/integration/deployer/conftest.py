@@ -1,0 +1,282 @@
+"""The deployer and the real catalog in nameko containers, on the real broker, database, registry
+and the machine's two Docker engines.
+
+Per module (and per database: SQLite, then PostgreSQL): a private RabbitMQ vhost, a registry,
+two busybox httpd images pushed to it with the docker CLI (``<tenant>/web:v1`` and ``:v2``, each
+serving its own marker), the catalog indexing them from ``image_pushed`` events, and the deployer
+with its own ``DEPLOYER_ID``. Every container carrying that ID is removed from both engines when
+the module ends, whatever happened, and so are the images pulled from the test registry.
+"""
+import os
+import subprocess
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+import docker
+import pytest
+import requests
+import sqlalchemy as sa
+from nameko.containers import ServiceContainer
+from nameko.events import event_handler
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from catalog.migrate import upgrade as upgrade_catalog
+from catalog.service import CatalogService
+from deployer.migrate import load_config
+from deployer.migrate import upgrade as upgrade_deployer
+from deployer.service import DeployerService
+from shared.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
+from shared.testing import DOCKER_MANIFEST_V2, wait_until
+from tests.conftest import TEST_PG_URL
+from tests.e2e.stack import ROOT, create_vhost, delete_vhost
+
+pytestmark = pytest.mark.docker
+
+ENGINES = {"local-1": "unix:///var/run/docker.sock", "local-2": "unix:///var/run/imagehub-docker2.sock"}
+WAIT = 40  # seconds for a rollout to settle: generous on a loaded machine, well inside pytest-timeout
+SETTLED = ("running", "failed", "rollout_failed", "stopped", "degraded", "deleted")
+# Small reservations so that every test's deployments fit in the pool together.
+SMALL = {"cpu": 0.1, "memory": "32m"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request, tmp_path_factory):
+    """``(deployer URL, catalog URL)``, both migrated: SQLite files, or fresh PostgreSQL schemas."""
+    if request.param == "sqlite":
+        folder = tmp_path_factory.mktemp("deployer-db")
+        urls = (f"sqlite:///{folder}/deployer.db", f"sqlite:///{folder}/catalog.db")
+        schemas = []
+    else:
+        schemas = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+        admin = sa.create_engine(TEST_PG_URL)
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in TEST_PG_URL else "?"
+        urls = tuple(f"{TEST_PG_URL}{sep}options={quote(f'-csearch_path={schema}')}" for schema in schemas)
+    upgrade_deployer(urls[0])
+    upgrade_catalog(urls[1])
+    yield urls
+    if schemas:
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def registry(registry_factory):
+    return registry_factory()
+
+
+@pytest.fixture(scope="module")
+def tenant():
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+def engines():
+    clients = {name: docker.DockerClient(base_url=url, version="1.41", timeout=30) for name, url in ENGINES.items()}
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def docker_cli(*args, timeout=120):
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"docker {' '.join(args)} failed: {result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def images(registry, tenant):
+    """``{"v1": (digest, marker), "v2": ...}``: busybox httpd images built here and pushed with
+    the docker CLI to ``<registry>/<tenant>/web``."""
+    pushed, built = {}, []
+    try:
+        for tag in ("v1", "v2"):
+            ref = f"{registry.host}/{tenant}/web:{tag}"
+            marker = f"web-{tag}-{uuid.uuid4().hex[:8]}"
+            subprocess.run(["bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, marker], check=True,
+                           capture_output=True, timeout=60)
+            built.append(ref)
+            out = docker_cli("push", ref)
+            digest = [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1]
+            pushed[tag] = (digest, marker)
+        yield pushed
+    finally:
+        if built:
+            subprocess.run(["docker", "rmi", "-f", *built], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def vhost_config():
+    vhost = f"imagehub-deployer-{uuid.uuid4().hex[:8]}"
+    create_vhost(vhost)
+    yield {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}"}
+    delete_vhost(vhost)
+
+
+@pytest.fixture(scope="module")
+def deployer_id():
+    return "it-" + uuid.uuid4().hex[:10]
+
+
+class StatusEvents:
+    """Every deployment_status_changed the deployer dispatched, in arrival order."""
+
+    def __init__(self):
+        self.received = []
+
+    def of(self, deployment_id):
+        return [(p["revision"], p["status"]) for p in self.received if p["deployment_id"] == deployment_id]
+
+
+@pytest.fixture(scope="module")
+def status_events(vhost_config):
+    events = StatusEvents()
+
+    class Observer:
+        name = "deployer_observer"
+
+        @event_handler(DEPLOYER, DEPLOYMENT_STATUS_CHANGED)
+        def on_status(self, payload):
+            events.received.append(payload)
+
+    container = ServiceContainer(Observer, dict(vhost_config, max_workers=1))
+    container.start()
+    yield events
+    container.kill()
+
+
+@pytest.fixture(scope="module")
+def services(vhost_config, database, registry, deployer_id, status_events, engines):
+    """The catalog and the deployer, configured from their own config.yml with test overrides."""
+    deployer_url, catalog_url = database
+    catalog_config = load_config(os.path.join(ROOT, "services/catalog/config.yml"))
+    catalog_config.update(vhost_config, DB_URIS={"catalog:Base": catalog_url}, REGISTRY_URL=registry.url,
+                          REGISTRY_PUBLIC_HOST=registry.host, REGISTRY_TIMEOUT=5)
+    deployer_config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
+    deployer_config.update(vhost_config, DB_URIS={"deployer:Base": deployer_url}, DEPLOYER_ID=deployer_id,
+                           REGISTRY_PULL_HOST=registry.host, REGISTRY_PUBLIC_HOST=registry.host, STOP_TIMEOUT=1,
+                           RECONCILE_INTERVAL=1, HEALTH_SECONDS=1, max_workers=10)
+    deployer_config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
+    deployer_config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
+    containers = [ServiceContainer(CatalogService, catalog_config),
+                  ServiceContainer(DeployerService, deployer_config)]
+    try:
+        for container in containers:
+            container.start()
+        yield deployer_config
+    finally:
+        for container in reversed(containers):
+            container.kill()
+        remove_everything(engines, deployer_id, registry.host)
+
+
+def remove_everything(engines, deployer_id, registry_host):
+    """Every container with this run's deployer ID, and the images pulled from the test registry."""
+    for client in engines.values():
+        for container in client.containers.list(all=True, filters={"label": f"imagehub.deployer={deployer_id}"}):
+            container.remove(force=True)
+        for image in client.images.list():
+            if any(ref.startswith(registry_host + "/") for ref in image.attrs.get("RepoDigests") or []) and \
+                    not image.tags:
+                try:
+                    client.images.remove(image.id, force=True)
+                except docker.errors.APIError:
+                    pass  # still used by another run's container: it goes with that run
+
+
+@pytest.fixture(scope="module")
+def rpc(services, vhost_config):
+    import shared.errors  # noqa: F401 - registers the typed errors, as a platform component would
+
+    with ClusterRpcProxy(vhost_config, timeout=20) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def indexed(services, rpc, vhost_config, images, tenant):
+    """The pushed tags, indexed by the real catalog from image_pushed events (as the webhook sends)."""
+    dispatch = event_dispatcher(vhost_config)
+    for tag, (digest, _) in images.items():
+        dispatch(WEBHOOK, IMAGE_PUSHED, make_event(
+            ImagePushed, namespace=tenant, repository=f"{tenant}/web", tag=tag, digest=digest,
+            media_type=DOCKER_MANIFEST_V2, size=500, actor="it", request_id=str(uuid.uuid4()),
+            source_event_id=str(uuid.uuid4()), pushed_at=datetime.now(timezone.utc).isoformat()))
+    for tag, (digest, _) in images.items():
+        wait_until(lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", tag)["digest"] == digest, timeout=20,
+                   what=f"{tenant}/web:{tag} in the catalog")
+    return images
+
+
+class Deployer:
+    """The deployer's RPC as a platform component calls it, with waits for its asynchronous work.
+
+    Deployments created here are deleted when the test ends (the module's teardown removes any
+    container left behind on the engines).
+    """
+
+    def __init__(self, rpc, tenant, images):
+        self.rpc = rpc
+        self.call = rpc.deployer
+        self.tenant = tenant
+        self.images = images
+        self.created = []
+
+    def create(self, name=None, **spec):
+        spec = dict({"name": name or f"web-{uuid.uuid4().hex[:6]}", "image": f"{self.tenant}/web:v1",
+                     "replicas": 2, "ports": [{}], "health": {"type": "http", "timeout": 15}}, **SMALL, **spec)
+        created = self.call.create_deployment(self.tenant, spec)
+        self.created.append(created["id"])
+        return created
+
+    def get(self, deployment_id):
+        return self.call.get_deployment(self.tenant, deployment_id)
+
+    def settle(self, deployment_id, timeout=WAIT):
+        """Wait until no operation runs on the deployment and its status is final; returns it."""
+        return wait_until(lambda: (lambda d: d if d["status"] in SETTLED and d["operation"] is None else None)(
+            self.get(deployment_id)), timeout=timeout, interval=0.1, what=f"deployment {deployment_id} to settle")
+
+    def running(self, timeout=WAIT, **spec):
+        deployment = self.settle(self.create(**spec)["id"], timeout)
+        assert deployment["status"] == "running", deployment
+        return deployment
+
+    def cleanup(self):
+        for deployment_id in self.created:
+            try:
+                self.call.delete_deployment(self.tenant, deployment_id)
+            except Exception:  # the module teardown removes whatever is left
+                pass
+
+
+@pytest.fixture
+def deployer(rpc, tenant, indexed):
+    client = Deployer(rpc, tenant, indexed)
+    yield client
+    client.cleanup()
+
+
+def answer(address, timeout=1.0):
+    """The body served at ``http://<address>/``, or None if nothing answers."""
+    try:
+        resp = requests.get(f"http://{address}/", timeout=timeout)
+    except requests.RequestException:
+        return None
+    return resp.text.strip() if resp.ok else None
+
+
+def labelled(engines, deployment_id, all_states=False):
+    """``{engine: [container]}`` carrying the deployment's label."""
+    return {name: client.containers.list(all=all_states, filters={"label": f"imagehub.deployment={deployment_id}"})
+            for name, client in engines.items()}
+
+
+def poll(predicate, timeout=WAIT, what="condition"):
+    return wait_until(predicate, timeout=timeout, interval=0.1, what=what)
+
