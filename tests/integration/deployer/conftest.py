@@ -178,9 +178,18 @@ def services(vhost_config, database, registry, deployer_id, status_events, engin
 
 def remove_everything(engines, deployer_id, registry_host):
     """Every container with this run's deployer ID, and the images pulled from the test registry."""
+    def leftovers():
+        found = [c for client in engines.values()
+                 for c in client.containers.list(all=True, filters={"label": f"imagehub.deployer={deployer_id}"})]
+        for container in found:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:  # gone meanwhile, or its removal already under way
+                pass
+        return not found
+
+    wait_until(leftovers, timeout=30, interval=0.2, what=f"no container labelled imagehub.deployer={deployer_id}")
     for client in engines.values():
-        for container in client.containers.list(all=True, filters={"label": f"imagehub.deployer={deployer_id}"}):
-            container.remove(force=True)
         for image in client.images.list():
             if any(ref.startswith(registry_host + "/") for ref in image.attrs.get("RepoDigests") or []) and \
                     not image.tags:
@@ -229,7 +238,7 @@ class Deployer:
 
     def create(self, name=None, **spec):
         spec = dict({"name": name or f"web-{uuid.uuid4().hex[:6]}", "image": f"{self.tenant}/web:v1",
-                     "replicas": 2, "ports": [{}], "health": {"type": "http", "timeout": 15}}, **SMALL, **spec)
+                     "replicas": 2, "ports": [{}], "health": {"type": "http", "timeout": 15}, **SMALL}, **spec)
         created = self.call.create_deployment(self.tenant, spec)
         self.created.append(created["id"])
         return created
