@@ -97,7 +97,8 @@ def handle(rt, request):
 
 
 def container_name(tenant_id, name, revision, instance_id):
-    return f"ih-{tenant_id}-{name}-r{revision}-{instance_id[:8]}"
+    """Readable and unique: ``ih-<tenant>-<name>-r<revision>-<instance id prefix>``."""
+    return f"ih-{tenant_id[:40]}-{name}-r{revision}-{instance_id[:8]}"
 
 
 class _Run:

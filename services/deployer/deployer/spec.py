@@ -16,7 +16,7 @@ from typing import Optional
 
 from deployer.units import format_memory, parse_memory
 from shared.errors import InvalidReference, InvalidRequest
-from shared.reference import PUBLIC_NAMESPACE, parse_reference
+from shared.reference import parse_reference
 
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -65,12 +65,11 @@ class Changes:
     image: Optional[object]  # a new Reference, or None to keep the pinned digest
     runtime: dict  # the whole new runtime (the old one with the changes applied)
     auto_deploy: Optional[dict]
+    runtime_changed: bool = False
 
     @property
     def needs_rollout(self):
         return self.image is not None or self.runtime_changed
-
-    runtime_changed: bool = False
 
 
 def _is_int(value):
@@ -422,6 +421,3 @@ def describe_image(reference):
     """``<namespace>/<name>:<tag>``: how a revision records the image it was asked for."""
     return f"{reference.repository}:{reference.tag}"
 
-
-def is_public(reference):
-    return reference.namespace == PUBLIC_NAMESPACE
