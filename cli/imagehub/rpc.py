@@ -1,8 +1,8 @@
 """Every RPC call the CLI makes, and the one place that turns transport failures into messages.
 
-``Catalog`` names the catalog's methods with the contract's exact signatures; a deployer facade
-beside it is all the deploy commands will need. ``NamekoTransport`` talks to the broker through
-nameko's standalone ``ClusterRpcProxy``; tests hand the commands a fake with the same ``call``.
+``Catalog`` and ``Deployer`` name the services' methods with the contract's exact signatures.
+``NamekoTransport`` talks to the broker through nameko's standalone ``ClusterRpcProxy``; tests
+hand the commands a fake with the same ``call``.
 
 Typed errors from ``shared.errors`` (``NotFound``, ``Conflict``, ...) arrive as themselves because
 importing that module registers them with nameko; they pass through untouched. Everything else
@@ -93,16 +93,22 @@ class NamekoTransport:
             self._cluster = self._proxy = None
 
 
-class Catalog:
-    """The catalog service's RPC methods, with the contract's signatures (see docs/cli.md)."""
+class _Service:
+    """The methods of one service, called through the invocation's transport."""
 
-    service = "catalog"
+    service = None
 
     def __init__(self, transport):
         self._transport = transport
 
     def _call(self, method, *args, **kwargs):
         return self._transport.call(self.service, method, *args, **kwargs)
+
+
+class Catalog(_Service):
+    """The catalog service's RPC methods, with the contract's signatures (see docs/cli.md)."""
+
+    service = "catalog"
 
     def list_public_repositories(self, query=None, page=1, page_size=50):
         return self._call("list_public_repositories", query=query, page=page, page_size=page_size)
@@ -128,3 +134,36 @@ class Catalog:
 
     def list_set_aside_events(self, page=1, page_size=50):
         return self._call("list_set_aside_events", page=page, page_size=page_size)
+
+
+class Deployer(_Service):
+    """The deployer service's RPC methods, with the contract's signatures (see docs/cli.md)."""
+
+    service = "deployer"
+
+    def list_pools(self):
+        return self._call("list_pools")
+
+    def create_deployment(self, tenant_id, spec):
+        return self._call("create_deployment", tenant_id, spec)
+
+    def get_deployment(self, tenant_id, deployment_id):
+        return self._call("get_deployment", tenant_id, deployment_id)
+
+    def list_deployments(self, tenant_id, page=1, page_size=50):
+        return self._call("list_deployments", tenant_id, page=page, page_size=page_size)
+
+    def update_deployment(self, tenant_id, deployment_id, changes):
+        return self._call("update_deployment", tenant_id, deployment_id, changes)
+
+    def scale_deployment(self, tenant_id, deployment_id, replicas):
+        return self._call("scale_deployment", tenant_id, deployment_id, replicas)
+
+    def rollback_deployment(self, tenant_id, deployment_id, revision=None):
+        return self._call("rollback_deployment", tenant_id, deployment_id, revision=revision)
+
+    def list_revisions(self, tenant_id, deployment_id, page=1, page_size=50):
+        return self._call("list_revisions", tenant_id, deployment_id, page=page, page_size=page_size)
+
+    def delete_deployment(self, tenant_id, deployment_id):
+        return self._call("delete_deployment", tenant_id, deployment_id)

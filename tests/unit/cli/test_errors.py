@@ -52,10 +52,10 @@ class TestTransportFailures:
 
 class TestUsageErrors:
     def test_unknown_command_exits_2(self, run, rpc):
-        result = run("deploy")
+        result = run("deploi")
 
         assert result.exit_code == 2
-        assert "No such command 'deploy'" in result.stderr
+        assert "No such command 'deploi'" in result.stderr
 
     def test_bad_page_exits_2_before_any_call(self, run, rpc):
         result = run("library", "--page", "0")

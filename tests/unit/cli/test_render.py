@@ -61,3 +61,25 @@ def test_piped_width_is_100_unless_columns_says_otherwise(monkeypatch):
     assert render.make_console().width == 100
     monkeypatch.setenv("COLUMNS", "132")
     assert render.make_console().width == 132
+
+
+@pytest.mark.parametrize("value, shown", [(30.0, "30"), (0.25, "0.25"), (2, "2"), (None, "-")])
+def test_numbers_without_a_needless_decimal(value, shown):
+    assert render.number(value) == shown
+
+
+@pytest.mark.parametrize("port, shown", [
+    ({"container_port": 8080, "host_port": 0}, "8080 -> host port allocated"),
+    ({"container_port": 8080, "host_port": 20001}, "8080 -> host 20001"),
+    ({"container_port": None, "host_port": 20001}, "host 20001"),
+])
+def test_port_text(port, shown):
+    assert render.port_text(port) == shown
+
+
+@pytest.mark.parametrize("elapsed, deployment, line", [
+    (0.04, {"status": "pending", "reason": None}, "   0.0s  pending"),
+    (123.45, {"status": "failed", "reason": "pull denied"}, " 123.5s  failed: pull denied"),
+])
+def test_progress_line(elapsed, deployment, line):
+    assert render.progress_line(elapsed, deployment) == line
