@@ -199,7 +199,10 @@ class Pools:
         self._engines = engines
 
     def engine(self, host_name):
-        return self._engines[host_name]
+        try:
+            return self._engines[host_name]
+        except KeyError:  # recorded on a host since removed from the configuration
+            raise EngineUnavailable(f"host {host_name} is not in the configuration any more") from None
 
 
 class DeployerDatabase(Database):

@@ -96,3 +96,12 @@ class TestPools:
         assert load_settings(config(REGISTRY_USERNAME="bot", REGISTRY_PASSWORD="s3")).registry_auth == \
             {"username": "bot", "password": "s3"}
         assert settings.registry_hosts == ("127.0.0.1:5000", "registry.example.com")
+
+
+class TestPoolsProvider:
+    def test_a_host_no_longer_configured_reads_as_unreachable(self, settings):
+        from deployer.dependencies import Pools
+        from deployer.engine import EngineUnavailable
+
+        with pytest.raises(EngineUnavailable, match="host gone-1 is not in the configuration any more"):
+            Pools(settings, {}).engine("gone-1")
