@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from deployer import spec as specs
 from deployer import store, views
-from deployer.engine import EngineUnavailable
+from deployer.engine import EngineError
 from deployer.models import DELETING, PENDING, RUNNING, SUPERSEDED, Deployment, Instance, Revision
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
@@ -35,7 +35,7 @@ def ping_hosts(rt, hosts):
         try:
             rt.engine(host.name).ping()
             return host.name, None
-        except EngineUnavailable as exc:
+        except EngineError as exc:  # unreachable, or answering with an error: not usable now
             return host.name, str(exc)
     return dict(rt.run_all(ping, list(hosts)))
 
@@ -67,7 +67,7 @@ def _busy(deployment):
                     f"once it is running, failed or rollout_failed")
 
 
-def _check_room(rt, session, pool, reachability, deployment_id, count, runtime):
+def _check_room(session, pool, reachability, deployment_id, count, runtime):
     """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now."""
     if count <= 0:
         return
@@ -113,7 +113,7 @@ def create_deployment(rt, tenant_id, spec):
         with rt.transaction() as session:
             if store.live_deployment_named(session, tenant_id, request.name) is not None:
                 raise Conflict(f"tenant {tenant_id!r} already has a deployment named {request.name!r}")
-            _check_room(rt, session, pool, reachability, None, request.replicas, request.runtime)
+            _check_room(session, pool, reachability, None, request.replicas, request.runtime)
             operation_id = store.new_id()
             deployment = Deployment(
                 id=store.new_id(), tenant_id=tenant_id, name=request.name, pool=pool.name,
@@ -144,7 +144,7 @@ def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback
     with rt.transaction() as session:
         # One surge instance at a time: the new one starts before an old one stops.
         surge = 1 if deployment.serving_revision is not None else deployment.replicas
-        _check_room(rt, session, pool, reachability, deployment.id, min(surge, deployment.replicas), runtime)
+        _check_room(session, pool, reachability, deployment.id, min(surge, deployment.replicas), runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
         number = current.revision + 1
         session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
@@ -257,7 +257,7 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
     reachability = ping_hosts(rt, pool.hosts) if replicas > running else {}
     now = rt.now()
     with rt.transaction() as session:
-        _check_room(rt, session, pool, reachability, deployment.id, replicas - running, runtime)
+        _check_room(session, pool, reachability, deployment.id, replicas - running, runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
         current.replicas = replicas
         outgoing = [store.set_status(current, PENDING, None, target_number, now),

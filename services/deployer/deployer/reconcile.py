@@ -21,7 +21,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from deployer import deployments, store
-from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError, EngineUnavailable
+from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError
 from deployer.models import (CREATING, DEGRADED, DELETING, IN_PROGRESS, RUNNING, STARTING, STOPPED, UNKNOWN,
                              Deployment, Instance)
 
@@ -104,7 +104,7 @@ class Reconciler:
         def look(host):
             try:
                 return host.name, self.rt.engine(host.name).list(labels), None
-            except EngineUnavailable as exc:
+            except EngineError as exc:  # not answering usefully: judged like an unreachable host
                 return host.name, None, str(exc)
         seen = self.rt.run_all(look, self.settings.all_hosts())
         return ({name: found for name, found, _ in seen if found is not None},

@@ -483,7 +483,7 @@ class Teardown(_Run):
         def sweep(host):
             try:
                 found = self.rt.engine(host.name).list(labels)
-            except EngineUnavailable as exc:
+            except EngineError as exc:
                 return host.name, str(exc)
             self.remove_containers([Live(id="", revision=0, host=host.name, container_name=c.name,
                                          container_id=c.id, state="", ports=[], cpu=0, memory=0)
