@@ -32,8 +32,6 @@ from shared.testing import DOCKER_MANIFEST_V2, wait_until
 from tests.conftest import TEST_PG_URL
 from tests.e2e.stack import ROOT, create_vhost, delete_vhost
 
-pytestmark = pytest.mark.docker
-
 ENGINES = {"local-1": "unix:///var/run/docker.sock", "local-2": "unix:///var/run/imagehub-docker2.sock"}
 WAIT = 40  # seconds for a rollout to settle: generous on a loaded machine, well inside pytest-timeout
 SETTLED = ("running", "failed", "rollout_failed", "stopped", "degraded", "deleted")

@@ -9,6 +9,8 @@ from deployer.engine import ContainerNotFound, ContainerSpec, EngineUnavailable,
 from deployer.settings import Host
 from shared.testing import free_port
 
+pytestmark = pytest.mark.docker
+
 
 @pytest.fixture(scope="module")
 def engine_settings():

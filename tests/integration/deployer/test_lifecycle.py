@@ -6,6 +6,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.integration.deployer.conftest import answer, docker_cli, labelled, poll
 
+pytestmark = pytest.mark.docker
+
 
 def markers(deployment):
     return sorted(answer(i["address"]) or "-" for i in deployment["instances"])

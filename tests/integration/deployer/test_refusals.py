@@ -8,6 +8,8 @@ from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.testing import free_port
 from tests.integration.deployer.conftest import labelled
 
+pytestmark = pytest.mark.docker
+
 
 @pytest.fixture
 def stranger():
