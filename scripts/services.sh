@@ -4,7 +4,7 @@
 # Idempotent: a service already running is left alone.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-SERVICES=(catalog webhook)
+SERVICES=(catalog webhook deployer)
 export WEBHOOK_TOKEN="$(webhook_token)"
 # Everything else comes from each service's config.yml (its ${VAR:default} values).
 
@@ -15,9 +15,9 @@ rpc_ready() { # rpc_ready SERVICE: a consumer is on the service's RPC queue
 start_one() {
   local svc=$1 pidfile="$VAR/run/$1.pid"
   if pid_alive "$pidfile"; then return; fi
-  if [ "$svc" = catalog ]; then
-    "$VENV/bin/python" -m catalog.migrate >>"$VAR/log/catalog.log" 2>&1 \
-      || { tail -20 "$VAR/log/catalog.log"; die "catalog migration failed"; }
+  if [ -f "services/$svc/$svc/migrate.py" ]; then
+    "$VENV/bin/python" -m "$svc.migrate" >>"$VAR/log/$svc.log" 2>&1 \
+      || { tail -20 "$VAR/log/$svc.log"; die "$svc migration failed"; }
   fi
   log "starting $svc"
   nohup "$VENV/bin/nameko" run --config "services/$svc/config.yml" "$svc.service" \
@@ -61,6 +61,8 @@ case "${1:-start}" in
     printf '\nwebhook endpoint   http://%s/registry/events\n' "${WEBHOOK_ADDRESS:-127.0.0.1:$WEBHOOK_PORT}"
     printf 'registry           %s\n' "${REGISTRY_URL:-http://127.0.0.1:$REGISTRY_PORT}"
     printf 'catalog database   %s\n' "${CATALOG_DB_URL:-sqlite:///var/catalog.db}"
+    printf 'deployer database  %s\n' "${DEPLOYER_DB_URL:-sqlite:///var/deployer.db}"
+    printf 'resource pool      default: unix:///var/run/docker.sock, unix://%s\n' "$DOCKER2_SOCK"
     printf 'CLI                %s/bin/imagehub --help\n' "$VENV"
     printf 'stop everything    make down\n'
     ;;

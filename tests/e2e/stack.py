@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
 MANAGEMENT = "http://127.0.0.1:15672/api"
 GUEST = ("guest", "guest")
+ENGINES = ("unix:///var/run/docker.sock", "unix:///var/run/imagehub-docker2.sock")
 
 
 def create_vhost(name):
@@ -75,13 +76,20 @@ class Stack:
             REGISTRY_URL=self.registry.url,
             REGISTRY_PUBLIC_HOST=self.registry.host,
             CATALOG_DB_URL=f"sqlite:///{workdir}/catalog.db",
+            DEPLOYER_DB_URL=f"sqlite:///{workdir}/deployer.db",
+            REGISTRY_PULL_HOST=self.registry.host,
+            # Its own ID: the reconciler touches only containers it made, not a `make up` suite's.
+            DEPLOYER_ID=self.vhost,
+            DEPLOYER_RECONCILE_INTERVAL="2",
         )
-        self.services = {name: ServiceProcess(name, self.env, workdir) for name in ("catalog", "webhook")}
+        self.services = {name: ServiceProcess(name, self.env, workdir)
+                         for name in ("catalog", "webhook", "deployer")}
 
     def start(self):
         create_vhost(self.vhost)
-        subprocess.run([sys.executable, "-m", "catalog.migrate"], cwd=ROOT, env=self.env, check=True,
-                       timeout=60, capture_output=True)
+        for service in ("catalog", "deployer"):
+            subprocess.run([sys.executable, "-m", f"{service}.migrate"], cwd=ROOT, env=self.env, check=True,
+                           timeout=60, capture_output=True)
         for service in self.services.values():
             service.start()
         self.registry.start()
@@ -93,6 +101,7 @@ class Stack:
                    what="webhook /health")
         wait_until(lambda: self.rpc("catalog", "list_public_repositories") is not None, timeout=30,
                    what="catalog RPC")
+        wait_until(lambda: self.rpc("deployer", "list_pools") is not None, timeout=30, what="deployer RPC")
 
     def rpc(self, service, method, *args, **kwargs):
         with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as proxy:
@@ -108,5 +117,12 @@ class Stack:
     def stop(self):
         for service in self.services.values():
             service.stop()
+        # Whatever a failed test left deployed: every container this stack's deployer made.
+        for sock in ENGINES:
+            ids = subprocess.run(["docker", "-H", sock, "ps", "-aq", "--filter",
+                                  f"label=imagehub.deployer={self.vhost}"],
+                                 capture_output=True, text=True, timeout=30).stdout.split()
+            if ids:
+                subprocess.run(["docker", "-H", sock, "rm", "-f", *ids], capture_output=True, timeout=60)
         self.registry.stop()
         delete_vhost(self.vhost)

@@ -1,0 +1,105 @@
+"""Push with the docker CLI, deploy with the imagehub CLI onto the two real engines, roll to a new
+version while replicas keep answering, undeploy: the whole suite as processes."""
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from shared.errors import Forbidden
+from shared.testing import wait_until
+from tests.e2e.stack import ENGINES
+from tests.e2e.test_cli import imagehub
+from tests.e2e.test_push_to_catalog import wait_for_tag
+
+
+def answers(address):
+    try:
+        return requests.get(f"http://{address}/", timeout=1).text.strip()
+    except requests.RequestException:
+        return None
+
+
+def containers(stack, deployment_id):
+    found = {}
+    for sock in ENGINES:
+        out = subprocess.run(["docker", "-H", sock, "ps", "-q", "--filter",
+                              f"label=imagehub.deployment={deployment_id}"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout.split()
+        found[sock] = out
+    return found
+
+
+class Prober(threading.Thread):
+    """Polls every serving address of a deployment while a rollout runs; records any moment at
+    which none of them answered."""
+
+    def __init__(self, stack, tenant, deployment_id):
+        super().__init__(daemon=True)
+        self.stack, self.tenant, self.deployment_id = stack, tenant, deployment_id
+        self.stop_event = threading.Event()
+        self.outages = []
+        self.seen = set()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            deployment = self.stack.rpc("deployer", "get_deployment", self.tenant, self.deployment_id)
+            bodies = [answers(i["address"]) for i in deployment["instances"] if i.get("address")]
+            alive = [b for b in bodies if b]
+            self.seen.update(alive)
+            if not alive:
+                self.outages.append(time.monotonic())
+            time.sleep(0.05)
+
+
+class TestDeployFromTheCatalogue:
+    def test_deploy_roll_and_undeploy(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/web"
+        v1 = docker_cli.build(repository, "v1", marker=f"web v1 {tenant}")
+        wait_for_tag(stack, tenant, repository, "v1", docker_cli.push(v1))
+
+        deployed = imagehub(stack, "--tenant", tenant, "--json", "deploy", v1, "--name", "web",
+                            "--replicas", "2", "--port", "8080", "--memory", "64m", "--health", "http:/",
+                            "--wait-timeout", "90")
+        deployment = json.loads(deployed.stdout)
+        assert deployment["status"] == "running"
+        assert sorted(i["host"] for i in deployment["instances"]) == ["local-1", "local-2"]
+        addresses = [i["address"] for i in deployment["instances"]]
+        assert len(set(addresses)) == 2
+        assert [answers(a) for a in addresses] == [f"web v1 {tenant}"] * 2
+        assert all(len(ids) == 1 for ids in containers(stack, deployment["id"]).values())
+
+        with pytest.raises(Forbidden):
+            stack.rpc("deployer", "get_deployment", "intruder", deployment["id"])
+
+        v2 = docker_cli.build(repository, "v2", marker=f"web v2 {tenant}")
+        wait_for_tag(stack, tenant, repository, "v2", docker_cli.push(v2))
+        prober = Prober(stack, tenant, deployment["id"])
+        prober.start()
+        try:
+            updated = json.loads(imagehub(stack, "--tenant", tenant, "--json", "update", deployment["id"],
+                                          "--tag", "v2", "--wait-timeout", "90").stdout)
+        finally:
+            prober.stop_event.set()
+            prober.join(10)
+        assert updated["status"] == "running"
+        assert updated["revision"] == 2
+        assert [answers(i["address"]) for i in updated["instances"]] == [f"web v2 {tenant}"] * 2
+        assert prober.outages == [], "no replica answered during the rolling update"
+        assert {f"web v1 {tenant}", f"web v2 {tenant}"} <= prober.seen
+
+        imagehub(stack, "--tenant", tenant, "undeploy", deployment["id"], "--yes")
+        assert containers(stack, deployment["id"]) == {sock: [] for sock in ENGINES}
+        wait_until(lambda: not any(answers(a) for a in addresses + [i["address"] for i in updated["instances"]]),
+                   timeout=10, what="no address answers after undeploy")
+
+    def test_another_tenants_private_image_cannot_be_deployed(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/private"
+        ref = docker_cli.build(repository, "v1")
+        wait_for_tag(stack, tenant, repository, "v1", docker_cli.push(ref))
+        refused = imagehub(stack, "--tenant", "intruder", "deploy", ref, "--name", "steal", check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("error:")
+        assert stack.rpc("deployer", "list_deployments", "intruder")["total"] == 0
