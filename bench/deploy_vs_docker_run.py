@@ -1,0 +1,119 @@
+"""Time from `deployer.create_deployment` to "running" for a one-replica deployment, next to
+`docker run` of the same image on the same engine, measured in the same run.
+
+Both sides end at the same point: the container answers HTTP on its port (the deployment uses
+the `http` health check, so "running" means exactly that; the `docker run` side polls the port
+itself after `docker run -d` returns). Runs against the suite brought up by `make up`.
+
+    .venv/bin/python bench/deploy_vs_docker_run.py [--rounds 10] [--json out.json]
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+import shared.errors  # noqa: F401  typed errors arrive as themselves
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
+
+
+def sh(*args, timeout=120):
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout).stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(address, deadline):
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://{address}/", timeout=0.5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.005)
+    raise SystemExit(f"{address} did not answer in time")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--registry", default=os.environ.get("REGISTRY_HOST", "127.0.0.1:5000"))
+    parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument("--engine", default="unix:///var/run/docker.sock",
+                        help="the engine `docker run` uses: the pool's first host")
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    args = parser.parse_args()
+
+    tenant = "bench" + uuid.uuid4().hex[:8]
+    repository = f"{tenant}/deploybench"
+    ref = f"{args.registry}/{repository}:v1"
+    sh("bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, f"deploy bench {tenant}")
+    sh("docker", "push", ref)
+
+    deploy_s, run_s = [], []
+    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
+        # Wait for the catalogue to have the tag (the notification path is measured elsewhere).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                rpc.catalog.get_tag(tenant, repository, "v1")
+                break
+            except shared.errors.NotFound:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the pushed tag never reached the catalogue")
+                time.sleep(0.05)
+
+        for i in range(args.rounds):
+            # The deployer: create → running (pull from the registry included, image cached after round 1).
+            spec = {"name": f"bench-{i}", "image": ref, "replicas": 1, "memory": "64m",
+                    "ports": [{"container_port": 8080}], "health": {"type": "http", "path": "/"}}
+            started = time.monotonic()
+            deployment = rpc.deployer.create_deployment(tenant, spec)
+            while deployment["status"] not in TERMINAL or deployment.get("operation"):
+                time.sleep(0.01)
+                deployment = rpc.deployer.get_deployment(tenant, deployment["id"])
+            deploy_s.append(time.monotonic() - started)
+            if deployment["status"] != "running":
+                raise SystemExit(f"deployment ended {deployment['status']}: {deployment.get('reason')}")
+            rpc.deployer.delete_deployment(tenant, deployment["id"])
+
+            # docker run of the same image (by the same pinned digest) on the same engine.
+            port = free_port()
+            pinned = f"{args.registry}/{repository}@{deployment['digest']}"
+            name = f"bench-run-{tenant}-{i}"
+            started = time.monotonic()
+            sh("docker", "-H", args.engine, "run", "-d", "--name", name, "--network", "host",
+               "--memory", "64m", "-e", f"PORT={port}", pinned)
+            wait_http(f"127.0.0.1:{port}", time.monotonic() + 30)
+            run_s.append(time.monotonic() - started)
+            sh("docker", "-H", args.engine, "rm", "-f", name)
+            print(f"round {i}: deployer {deploy_s[-1] * 1000:.0f} ms, docker run {run_s[-1] * 1000:.0f} ms",
+                  file=sys.stderr)
+
+    d, r = statistics.median(deploy_s) * 1000, statistics.median(run_s) * 1000
+    result = {"rounds": args.rounds, "deployer_median_ms": round(d, 1), "docker_run_median_ms": round(r, 1),
+              "ratio": round(d / r, 2), "deployer_ms": [round(x * 1000, 1) for x in deploy_s],
+              "docker_run_ms": [round(x * 1000, 1) for x in run_s]}
+    print(f"one replica to answering HTTP, median of {args.rounds}: create_deployment→running "
+          f"{result['deployer_median_ms']} ms, docker run {result['docker_run_median_ms']} ms "
+          f"(×{result['ratio']})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
