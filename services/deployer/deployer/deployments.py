@@ -157,15 +157,19 @@ def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback
 
 
 def update_deployment(rt, tenant_id, deployment_id, changes):
-    """A new revision from the newest one with ``changes`` applied, rolled out host by host.
+    """A new revision from the serving one with ``changes`` applied, rolled out host by host.
 
-    Only ``auto_deploy`` changed: stored, no new revision.
+    Changes apply on top of what serves, not of the newest revision: after a failed update the
+    next one does not inherit the broken settings. Only when nothing ever served (the first
+    revision failed) is the newest revision the base. Only ``auto_deploy`` changed, or changes
+    that leave the base as it is: no new revision.
     """
     deployment, newest = _load(rt, tenant_id, deployment_id)
     if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
+    base = _serving(rt, deployment) or newest
     pool = rt.settings.pools[deployment.pool]
-    changed = specs.check_changes(changes, newest.repository, newest.spec, pool, deployment.replicas, rt.settings)
+    changed = specs.check_changes(changes, base.repository, base.spec, pool, deployment.replicas, rt.settings)
     if changed.auto_deploy is not None:
         with rt.transaction() as session:
             row = store.find_deployment(session, deployment.id)
@@ -173,20 +177,24 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
             row.updated_at = rt.now()
     if not changed.needs_rollout:
         return _view(rt, deployment.id)
-    if changed.image is not None:
-        image = resolve_image(rt, tenant_id, changed.image)
-    else:
-        image = {"image": newest.image, "repository": newest.repository, "tag": newest.tag,
-                 "digest": newest.digest, "pull_ref": newest.pull_ref}
-    old_runtime = _serving_runtime(rt, deployment) or newest.spec
-    return _new_revision(rt, deployment, old_runtime, image, changed.runtime, "update")
+    image = resolve_image(rt, tenant_id, changed.image) if changed.image is not None else _pinned(base)
+    return _new_revision(rt, deployment, base.spec, image, changed.runtime, "update")
 
 
-def _serving_runtime(rt, deployment):
+def _serving(rt, deployment):
+    """The serving revision (detached), or None if no revision ever ran."""
     if deployment.serving_revision is None:
         return None
     with rt.transaction() as session:
-        return dict(store.revision(session, deployment.id, deployment.serving_revision).spec)
+        serving = store.revision(session, deployment.id, deployment.serving_revision)
+        session.expunge(serving)
+        return serving
+
+
+def _pinned(revision):
+    """A revision's image, pinned as it was: what a new revision reusing it records."""
+    return {"image": revision.image, "repository": revision.repository, "tag": revision.tag,
+            "digest": revision.digest, "pull_ref": revision.pull_ref}
 
 
 def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
@@ -207,10 +215,9 @@ def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
                                f"{deployment.revision})")
         if target.number == deployment.serving_revision:
             raise Conflict(f"revision {target.number} is the one serving already")
-        image = {"image": target.image, "repository": target.repository, "tag": target.tag,
-                 "digest": target.digest, "pull_ref": target.pull_ref}
-        runtime, number = dict(target.spec), target.number
-    old_runtime = _serving_runtime(rt, deployment) or runtime
+        image, runtime, number = _pinned(target), dict(target.spec), target.number
+    serving = _serving(rt, deployment)
+    old_runtime = serving.spec if serving is not None else runtime
     # The pool may have shrunk since: the old runtime must still fit it.
     problems = specs.Problems()
     specs.check_fits_pool(runtime, deployment.replicas, rt.settings.pools[deployment.pool], problems)

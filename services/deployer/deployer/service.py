@@ -75,9 +75,9 @@ class DeployerService:
 
     @rpc(expected_exceptions=USER_ERRORS)
     def update_deployment(self, tenant_id, deployment_id, changes):
-        """A new revision with ``changes`` (image or tag, env, command, ports, cpu, memory,
-        restart_policy, health, auto_deploy), rolled out host by host; returns the deployment
-        (status ``pending``). ``Conflict`` while another operation runs on it."""
+        """A new revision: the serving one with ``changes`` (image or tag, env, command, ports, cpu,
+        memory, restart_policy, health, auto_deploy) applied, rolled out host by host; returns the
+        deployment (status ``pending``). ``Conflict`` while another operation runs on it."""
         args = schemas.load_args(schemas.UpdateArgs, tenant_id=tenant_id, deployment_id=deployment_id,
                                  changes=changes)
         return deployments.update_deployment(self._runtime(), **args)

@@ -146,6 +146,58 @@ class TestUpdate:
             logic.update_deployment(world.rt, "t1", created["id"], {"env": {"A": "1"}})
 
 
+BROKEN = ["sh", "-c", "exit 3"]
+
+
+@pytest.fixture
+def failed_update(world, running):
+    """Revision 2 (a command that exits at once) failed; revision 1 still serves."""
+    world.exits.append(lambda spec: spec.command == BROKEN)
+    logic.update_deployment(world.rt, "t1", running, {"command": BROKEN, "env": {"B": "2"}})
+    world.drain()
+    got = logic.get_deployment(world.rt, "t1", running)
+    assert (got["status"], got["revision"], got["serving_revision"]) == ("rollout_failed", 2, 1)
+    return running
+
+
+class TestUpdateBuildsOnTheServingRevision:
+    def test_after_a_failed_update_a_new_tag_starts_from_what_serves(self, world, failed_update):
+        updated = logic.update_deployment(world.rt, "t1", failed_update, {"tag": "v2"})
+        assert (updated["revision"], updated["digest"]) == (3, DIGEST_V2)
+        # Not the failed revision's command and env: the serving revision's (the image's command, no env).
+        assert (updated["spec"]["command"], updated["spec"]["env"]) == (None, {})
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", failed_update)
+        assert (got["status"], got["revision"], got["serving_revision"]) == ("running", 3, 3)
+
+    def test_a_settings_change_keeps_the_serving_image_not_the_failed_ones(self, world, running):
+        world.registry[f"{PULL_HOST}/t1/web@{DIGEST_V2}"] = "denied"
+        logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", running)["status"] == "rollout_failed"
+        updated = logic.update_deployment(world.rt, "t1", running, {"env": {"A": "1"}})
+        assert (updated["revision"], updated["tag"], updated["digest"]) == (3, "v1", DIGEST_V1)
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", running)["status"] == "running"
+
+    def test_changes_that_leave_the_serving_revision_as_it_is_make_no_revision(self, world, failed_update):
+        unchanged = logic.update_deployment(world.rt, "t1", failed_update, {"env": {}})
+        assert (unchanged["revision"], unchanged["status"]) == (2, "rollout_failed")
+        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled:])
+
+    def test_when_nothing_ever_served_it_starts_from_the_newest_revision(self, world):
+        world.exits.append(lambda spec: spec.command == BROKEN)
+        created = create(world, command=BROKEN, env={"A": "1"})
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", created["id"])["status"] == "failed"
+        updated = logic.update_deployment(world.rt, "t1", created["id"], {"command": ["httpd", "-f"]})
+        assert (updated["revision"], updated["spec"]["command"], updated["spec"]["env"]) == \
+            (2, ["httpd", "-f"], {"A": "1"})
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", created["id"])
+        assert (got["status"], got["serving_revision"]) == ("running", 2)
+
+
 class TestRollback:
     def test_returns_to_the_previous_good_revision_as_a_new_one(self, world, running):
         logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
@@ -162,6 +214,26 @@ class TestRollback:
         world.drain()
         world.tag("t1/web", "v1", "sha256:" + "9" * 64)
         assert logic.rollback_deployment(world.rt, "t1", running, revision=1)["digest"] == DIGEST_V1
+
+    def test_after_a_failed_update_the_default_is_the_revision_before_the_serving_one(self, world, running):
+        logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
+        world.drain()  # revision 2 serves
+        world.exits.append(lambda spec: spec.command == BROKEN)
+        logic.update_deployment(world.rt, "t1", running, {"command": BROKEN})
+        world.drain()  # revision 3 failed; 2 still serves
+        rolled = logic.rollback_deployment(world.rt, "t1", running)
+        # Never the failed revision (it never ran), never the serving one: the one that served before.
+        assert (rolled["revision"], rolled["digest"], rolled["spec"]["command"]) == (4, DIGEST_V1, None)
+        assert logic.list_revisions(world.rt, "t1", running, 1, 50)["items"][0]["rollback_to"] == 1
+
+    def test_after_a_failed_then_a_good_update_the_default_skips_the_failed_revision(self, world, failed_update):
+        logic.update_deployment(world.rt, "t1", failed_update, {"tag": "v2"})
+        world.drain()  # revision 3 (from revision 1) serves; 2 failed
+        rolled = logic.rollback_deployment(world.rt, "t1", failed_update)
+        assert (rolled["revision"], rolled["digest"], rolled["spec"]["command"]) == (4, DIGEST_V1, None)
+        assert logic.list_revisions(world.rt, "t1", failed_update, 1, 50)["items"][0]["rollback_to"] == 1
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", failed_update)["status"] == "running"
 
     def test_nothing_earlier_is_a_conflict(self, world, running):
         with pytest.raises(Conflict, match="nothing to roll back to"):
