@@ -51,7 +51,13 @@ def revision_view(revision):
 
 
 def deployment_view(session, deployment, settings):
+    """``image``/``digest``/``spec`` are the newest revision's (the one ``status`` is about);
+    ``serving_image``/``serving_digest`` the serving revision's (None until one ran)."""
     newest = store.revision(session, deployment.id, deployment.revision)
+    serving = None
+    if deployment.serving_revision is not None:
+        serving = newest if deployment.serving_revision == newest.number else \
+            store.revision(session, deployment.id, deployment.serving_revision)
     return {
         "id": deployment.id,
         "tenant_id": deployment.tenant_id,
@@ -63,6 +69,8 @@ def deployment_view(session, deployment, settings):
         "digest": newest.digest,
         "revision": deployment.revision,
         "serving_revision": deployment.serving_revision,
+        "serving_image": serving.image if serving is not None else None,
+        "serving_digest": serving.digest if serving is not None else None,
         "replicas": deployment.replicas,
         "status": deployment.status,
         "reason": deployment.reason,

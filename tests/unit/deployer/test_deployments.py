@@ -19,6 +19,7 @@ class TestCreate:
         created = create(world)
         assert (created["status"], created["revision"], created["serving_revision"]) == ("pending", 1, None)
         assert (created["image"], created["digest"], created["instances"]) == ("t1/web:v1", DIGEST_V1, [])
+        assert (created["serving_image"], created["serving_digest"]) == (None, None)  # nothing serves yet
         assert created["spec"]["memory"] == "256m"
         assert world.containers() == []  # nothing started before the rollout runs
 
@@ -38,6 +39,7 @@ class TestCreate:
         world.drain()
         got = logic.get_deployment(world.rt, "t1", created["id"])
         assert (got["status"], got["serving_revision"]) == ("running", 1)
+        assert (got["serving_image"], got["serving_digest"]) == ("t1/web:v1", DIGEST_V1)
         assert sorted(i["host"] for i in got["instances"]) == ["local-1", "local-2"]
         assert all(i["state"] == "running" and i["address"].startswith("127.0.0.1:") for i in got["instances"])
         images = {c["spec"].image for c in world.containers()}
@@ -179,6 +181,16 @@ class TestUpdateBuildsOnTheServingRevision:
         assert (updated["revision"], updated["tag"], updated["digest"]) == (3, "v1", DIGEST_V1)
         world.drain()
         assert logic.get_deployment(world.rt, "t1", running)["status"] == "running"
+
+    def test_get_deployment_names_the_serving_image_beside_the_newest_one(self, world, running):
+        world.registry[f"{PULL_HOST}/t1/web@{DIGEST_V2}"] = "denied"
+        logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", running)
+        assert (got["revision"], got["image"], got["digest"]) == (2, "t1/web:v2", DIGEST_V2)
+        assert (got["serving_revision"], got["serving_image"], got["serving_digest"]) == (1, "t1/web:v1", DIGEST_V1)
+        listed = logic.list_deployments(world.rt, "t1", 1, 50)["items"][0]
+        assert (listed["serving_image"], listed["serving_digest"]) == ("t1/web:v1", DIGEST_V1)
 
     def test_changes_that_leave_the_serving_revision_as_it_is_make_no_revision(self, world, failed_update):
         unchanged = logic.update_deployment(world.rt, "t1", failed_update, {"env": {}})
