@@ -3,14 +3,11 @@ import logging
 
 import requests
 from nameko.extensions import DependencyProvider
-from nameko_sqlalchemy import Database
-from nameko_sqlalchemy.database import Session
 from requests.adapters import HTTPAdapter
-from sqlalchemy.orm import sessionmaker
 
-from catalog import db
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import MANIFEST_TYPES
+from shared.db import Database
 from shared.errors import RegistryUnavailable
 
 log = logging.getLogger(__name__)
@@ -95,16 +92,5 @@ class Registry(DependencyProvider):
         return self.client
 
 
-class CatalogDatabase(Database):
-    """nameko-sqlalchemy's ``Database`` with engine options chosen per dialect.
-
-    ``Database`` takes engine options only at class definition, before the URL is known (and
-    1.5.0 ignores ``DB_ENGINE_OPTIONS``); SQLite needs a busy timeout and WAL, PostgreSQL
-    pre-ping, so the engine is rebuilt here once the URL is read.
-    """
-
-    def setup(self):
-        super().setup()
-        self.engine.dispose()
-        self.engine = db.create_engine(self.db_uri)
-        self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
+# nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.db``).
+CatalogDatabase = Database

@@ -1,45 +1,23 @@
 """The catalogue's tables (SQLAlchemy 2). The schema itself is built by the Alembic migrations.
 
 Datetimes are stored as naive UTC (the one form SQLite and PostgreSQL agree on) and always come
-back aware in UTC, so the rest of the code never meets a naive datetime.
+back aware in UTC, so the rest of the code never meets a naive datetime (``shared.db.UTCDateTime``).
 """
 from datetime import datetime, timezone
 from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-# Constraint names that Alembic (and batch mode on SQLite) can refer to later.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from shared.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 
 DIGEST_LENGTH = 100  # "sha256:" + 64 hex, with room for longer algorithms
 NAME_LENGTH = 255
 
 
-class UTCDateTime(TypeDecorator):
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given; the catalogue stores UTC only")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict: sa.JSON(), list: sa.JSON()}
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class Repository(Base):

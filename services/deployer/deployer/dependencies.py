@@ -11,14 +11,11 @@ import requests
 from docker import errors as docker_errors
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
-from nameko_sqlalchemy import Database
-from nameko_sqlalchemy.database import Session
-from sqlalchemy.orm import sessionmaker
 
-from deployer import db
 from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
                              ImageNotFound, PullDenied)
 from deployer.settings import load_settings
+from shared.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -205,14 +202,8 @@ class Pools:
             raise EngineUnavailable(f"host {host_name} is not in the configuration any more") from None
 
 
-class DeployerDatabase(Database):
-    """nameko-sqlalchemy's ``Database`` on an engine built for the dialect (see ``deployer.db``)."""
-
-    def setup(self):
-        super().setup()
-        self.engine.dispose()
-        self.engine = db.create_engine(self.db_uri)
-        self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
+# nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.db``).
+DeployerDatabase = Database
 
 
 class ConfiguredTimer(Timer):

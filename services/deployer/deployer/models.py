@@ -4,44 +4,24 @@ A deployment has numbered revisions (each an image pinned by digest plus the run
 instances (one container each, on one host). The deployment row is also the lock that keeps
 one operation at a time per deployment (``operation``/``operation_id``/``operation_at``).
 
-Datetimes are stored naive in UTC and come back aware.
+Datetimes are stored naive in UTC and come back aware (``shared.db.UTCDateTime``).
 """
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from shared.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
+
 ID_LENGTH = 36  # uuid4 as text
 NAME_LENGTH = 255
 DIGEST_LENGTH = 100
 
 
-class UTCDateTime(TypeDecorator):
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given; the deployer stores UTC only")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict: sa.JSON(), list: sa.JSON()}
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 # Deployment statuses. The first four trace a rollout of ``Deployment.revision``; the rest are
