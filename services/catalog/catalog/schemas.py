@@ -7,15 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import InvalidReference, InvalidRequest
 from shared.reference import PUBLIC_NAMESPACE, validate_path_component
-
-MAX_PAGE_SIZE = 200
-
-
-class StrictInteger(fields.Integer):
-    """An int and nothing else: not "5", not 5.0 (marshmallow already refuses True)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(strict=True, **kwargs)
+from shared.schemas import Paging
 
 
 class StrictBoolean(fields.Boolean):
@@ -38,14 +30,6 @@ def _tenant_field(required):
     if required:
         return fields.String(required=True, validate=_tenant_id, error_messages=messages)
     return fields.String(load_default=None, allow_none=True, validate=_tenant_id, error_messages=messages)
-
-
-class Paging(Schema):
-    page = StrictInteger(load_default=1, error_messages={"invalid": "must be an integer"},
-                         validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
-    page_size = StrictInteger(
-        load_default=50, error_messages={"invalid": "must be an integer"},
-        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"))
 
 
 class PublicRepositoryQuery(Paging):
