@@ -1,8 +1,36 @@
 """RPC argument pieces that more than one service's ``schemas`` uses (event contracts are in
-``shared.events``): a strict integer field and the paging arguments of every listing."""
-from marshmallow import Schema, fields, validate
+``shared.events``): ``load_args`` and the checks and fields the argument schemas share."""
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.errors import InvalidReference, InvalidRequest
+from shared.reference import PUBLIC_NAMESPACE, validate_path_component
 
 MAX_PAGE_SIZE = 200
+
+
+def load_args(schema_cls, **arguments):
+    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why."""
+    try:
+        return schema_cls().load(arguments)
+    except ValidationError as exc:
+        problems = [_problem(name, message) for name, messages in sorted(exc.normalized_messages().items())
+                    for message in (messages if isinstance(messages, list) else [messages])]
+        raise InvalidRequest("; ".join(problems)) from exc
+
+
+def _problem(argument, message):
+    message = str(message)
+    return message if message.startswith(argument) else f"{argument} {message}"
+
+
+def validate_tenant_id(value):
+    """A ``tenant_id`` argument's check: a valid namespace, and not the public library."""
+    try:
+        validate_path_component(value, "tenant_id")
+    except InvalidReference as exc:  # reported as this argument's error
+        raise ValidationError(str(exc)) from exc
+    if value == PUBLIC_NAMESPACE:
+        raise ValidationError(f"{PUBLIC_NAMESPACE!r} is the public library, not a tenant")
 
 
 class StrictInteger(fields.Integer):

@@ -3,11 +3,9 @@
 Repository names, tags and tenant access are domain rules checked in ``catalog.access`` and
 ``shared.reference``; these schemas check only the shape of the arguments.
 """
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
-from shared.errors import InvalidReference, InvalidRequest
-from shared.reference import PUBLIC_NAMESPACE, validate_path_component
-from shared.schemas import Paging
+from shared.schemas import Paging, load_args, validate_tenant_id  # noqa: F401 (load_args: for service.py)
 
 
 class StrictBoolean(fields.Boolean):
@@ -16,20 +14,11 @@ class StrictBoolean(fields.Boolean):
     falsy = {False}
 
 
-def _tenant_id(value):
-    try:
-        validate_path_component(value, "tenant_id")
-    except InvalidReference as exc:  # reported as this argument's error
-        raise ValidationError(str(exc)) from exc
-    if value == PUBLIC_NAMESPACE:
-        raise ValidationError(f"{PUBLIC_NAMESPACE!r} is the public library, not a tenant")
-
-
 def _tenant_field(required):
     messages = {"null": "is required", "required": "is required", "invalid": "must be a string"}
     if required:
-        return fields.String(required=True, validate=_tenant_id, error_messages=messages)
-    return fields.String(load_default=None, allow_none=True, validate=_tenant_id, error_messages=messages)
+        return fields.String(required=True, validate=validate_tenant_id, error_messages=messages)
+    return fields.String(load_default=None, allow_none=True, validate=validate_tenant_id, error_messages=messages)
 
 
 class PublicRepositoryQuery(Paging):
@@ -63,21 +52,6 @@ class HistoryQuery(TagPage):
 class DeleteTag(TagRef):
     tenant_id = _tenant_field(required=True)
     force = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
-
-
-def load_args(schema_cls, **arguments):
-    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why."""
-    try:
-        return schema_cls().load(arguments)
-    except ValidationError as exc:
-        problems = [_problem(name, message) for name, messages in sorted(exc.normalized_messages().items())
-                    for message in (messages if isinstance(messages, list) else [messages])]
-        raise InvalidRequest("; ".join(problems)) from exc
-
-
-def _problem(argument, message):
-    message = str(message)
-    return message if message.startswith(argument) else f"{argument} {message}"
 
 
 # -- results -----------------------------------------------------------------------------------

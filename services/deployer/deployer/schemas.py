@@ -3,27 +3,17 @@
 The spec of a deployment is checked field by field in ``deployer.spec``; results are plain dicts
 built in ``deployer.views``.
 """
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
-from shared.errors import InvalidReference, InvalidRequest
-from shared.reference import PUBLIC_NAMESPACE, validate_path_component
-from shared.schemas import Paging, StrictInteger
-
-
-def _tenant_id(value):
-    try:
-        validate_path_component(value, "tenant_id")
-    except InvalidReference as exc:
-        raise ValidationError(str(exc)) from exc
-    if value == PUBLIC_NAMESPACE:
-        raise ValidationError(f"{PUBLIC_NAMESPACE!r} is the public library, not a tenant")
+from shared import schemas as shared_schemas
+from shared.schemas import Paging, StrictInteger, validate_tenant_id
 
 
 REQUIRED = {"null": "is required", "required": "is required"}
 
 
 class Tenant(Schema):
-    tenant_id = fields.String(required=True, validate=_tenant_id,
+    tenant_id = fields.String(required=True, validate=validate_tenant_id,
                               error_messages=dict(REQUIRED, invalid="must be a string"))
 
 
@@ -57,14 +47,8 @@ class RevisionPage(DeploymentRef, Paging):
 
 
 def load_args(schema_cls, **arguments):
-    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why."""
-    try:
-        loaded = schema_cls().load(arguments)
-    except ValidationError as exc:
-        problems = [message if str(message).startswith(name) else f"{name} {message}"
-                    for name, messages in sorted(exc.normalized_messages().items())
-                    for message in (messages if isinstance(messages, list) else [messages])]
-        raise InvalidRequest("; ".join(str(p) for p in problems)) from exc
+    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why (``shared.schemas``)."""
+    loaded = shared_schemas.load_args(schema_cls, **arguments)
     if "deployment_id" in loaded:
         loaded["deployment_id"] = str(loaded["deployment_id"])
     return loaded

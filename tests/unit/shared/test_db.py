@@ -49,8 +49,9 @@ class TestUTCDateTime:
         assert loaded.hour == 3
 
     def test_it_is_stored_naive_in_utc(self, engine):
+        plus_five = timezone(timedelta(hours=5))
         with Session(engine) as session:
-            session.add(Thing(id=1, name="a", at=datetime(2026, 1, 2, 8, 4, 5, tzinfo=timezone(timedelta(hours=5)))))
+            session.add(Thing(id=1, name="a", at=datetime(2026, 1, 2, 8, 4, 5, tzinfo=plus_five)))
             session.commit()
         with engine.connect() as connection:
             assert connection.scalar(sa.text("SELECT at FROM things")) == "2026-01-02 03:04:05.000000"

@@ -1,8 +1,49 @@
-"""shared.schemas: the paging arguments every listing takes, and the strict integer they use."""
+"""shared.schemas: loading RPC arguments, the tenant_id check, paging and the strict integer."""
 import pytest
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 
-from shared.schemas import MAX_PAGE_SIZE, Paging, StrictInteger
+from shared.errors import InvalidRequest
+from shared.schemas import MAX_PAGE_SIZE, Paging, StrictInteger, load_args, validate_tenant_id
+
+
+class Listing(Paging):
+    tenant_id = fields.String(required=True, validate=validate_tenant_id,
+                              error_messages={"required": "is required", "invalid": "must be a string"})
+
+
+class TestLoadArgs:
+    def test_arguments_come_back_loaded(self):
+        assert load_args(Listing, tenant_id="t1", page=2) == {"tenant_id": "t1", "page": 2, "page_size": 50}
+
+    def test_each_bad_argument_is_named_once_in_order(self):
+        with pytest.raises(InvalidRequest) as exc:
+            load_args(Listing, page=0, page_size="x")
+        assert str(exc.value) == ("page must be 1 or more, got 0; page_size must be an integer; "
+                                  "tenant_id is required")
+
+    def test_a_message_that_names_its_argument_is_not_prefixed_again(self):
+        with pytest.raises(InvalidRequest) as exc:
+            load_args(Listing, tenant_id="Acme")
+        assert str(exc.value).startswith("tenant_id 'Acme' must be lower-case")
+
+    def test_an_unknown_argument_is_refused(self):
+        with pytest.raises(InvalidRequest, match="^colour Unknown field"):
+            load_args(Listing, tenant_id="t1", colour="red")
+
+
+class TestTenantId:
+    @pytest.mark.parametrize("tenant_id", ["t1", "acme-corp"])
+    def test_a_namespace_is_a_tenant(self, tenant_id):
+        validate_tenant_id(tenant_id)
+
+    @pytest.mark.parametrize("tenant_id, message", [
+        ("", "tenant_id is empty"),
+        ("a/b", "tenant_id 'a/b' must be lower-case letters"),
+        ("library", "'library' is the public library, not a tenant"),
+    ])
+    def test_anything_else_is_refused(self, tenant_id, message):
+        with pytest.raises(ValidationError, match=message):
+            validate_tenant_id(tenant_id)
 
 
 class TestPaging:
@@ -25,10 +66,7 @@ class TestPaging:
         assert exc.value.normalized_messages() == errors
 
     def test_a_schema_extends_it_with_its_own_arguments(self):
-        class Listing(Paging):
-            pass
-
-        assert Listing().load({"page": 2}) == {"page": 2, "page_size": 50}
+        assert Listing().load({"tenant_id": "t1", "page": 2}) == {"tenant_id": "t1", "page": 2, "page_size": 50}
 
 
 class TestStrictInteger:
