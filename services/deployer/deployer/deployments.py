@@ -68,14 +68,18 @@ def _busy(deployment):
 
 
 def _check_room(session, pool, reachability, deployment_id, count, runtime):
-    """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now."""
+    """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now, beside
+    the instances recorded and those promised to rollouts in progress (accepted, not yet placed):
+    of two requests racing for the last room, the second is refused here, not in its rollout."""
     if count <= 0:
         return
     loads = store.host_loads(session, pool, reachability, deployment_id)
+    promised = store.reserve_promised(session, pool, loads, exclude=deployment_id)
     try:
         place(loads, count, runtime["cpu"], runtime["memory"], specs.fixed_ports(runtime))
     except NoCapacity as exc:
-        raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): {exc}") from None
+        counted = f" (counting {promised} instance(s) promised to rollouts in progress)" if promised else ""
+        raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): {exc}{counted}") from None
 
 
 def _lock_or_conflict(rt, session, deployment, operation, force=False):

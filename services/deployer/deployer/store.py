@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from deployer.models import Deployment, Instance, Revision
-from deployer.placement import HostLoad
+from deployer.models import IN_PROGRESS, Deployment, Instance, Revision
+from deployer.placement import HostLoad, NoCapacity, place
+from deployer.spec import fixed_ports
 from shared.errors import Forbidden, NotFound
 from shared.events import DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged, make_event
 
@@ -148,3 +149,56 @@ def ports_in_domain(session, pool, host_name):
     domain = pool.port_domain(host_name)
     rows = session.scalars(sa.select(Instance.ports).where(Instance.port_domain == domain))
     return {p["host_port"] for ports in rows for p in ports if p.get("host_port")}
+
+
+def promised(session, pool_name, exclude=None):
+    """What the rollouts in progress in the pool (deployments ``pending``/``pulling``/``starting``)
+    are still to place: ``[(runtime, count, per-host instance counts, preferred host)]``.
+
+    A rollout's target is its newest revision while that one is in progress (create, update,
+    rollback), else the serving one (scale, restore). It still needs ``replicas`` minus the
+    instances of the target already recorded (those count through their records). A rolling
+    replacement needs one instance at a time beside the old ones (on an old one's host first),
+    as its own up-front check asked; instances added beyond the old ones all count.
+    ``exclude`` leaves out one deployment (the one being checked).
+    """
+    found = []
+    rows = session.scalars(sa.select(Deployment).where(Deployment.pool == pool_name, Deployment.deleted_at.is_(None),
+                                                       Deployment.status.in_(IN_PROGRESS)))
+    for deployment in rows:
+        if deployment.id == exclude:
+            continue
+        newest = revision(session, deployment.id, deployment.revision)
+        number = newest.number if newest.status in IN_PROGRESS else (deployment.serving_revision or newest.number)
+        target = newest if number == newest.number else revision(session, deployment.id, number)
+        placed = instances(session, deployment.id)
+        remaining = max(deployment.replicas - sum(1 for i in placed if i.revision == number), 0)
+        old = [i for i in placed if i.revision != number]
+        replacements = min(remaining, len(old))
+        count = (1 if replacements else 0) + remaining - replacements
+        if count:
+            per_host = {}
+            for instance in placed:
+                per_host[instance.host] = per_host.get(instance.host, 0) + 1
+            found.append((dict(target.spec), count, per_host, old[0].host if replacements else None))
+    return found
+
+
+def reserve_promised(session, pool, loads, exclude=None):
+    """Reserve in ``loads`` (``host_loads``'s) what rollouts in progress are still to place,
+    placed as their rollouts would place them; how many instances that is. A promise that no
+    longer fits anywhere (a host went away) is skipped: that rollout will fail on its own."""
+    own = {load.name: load.instances for load in loads}
+    reserved = 0
+    for runtime, count, per_host, prefer in promised(session, pool.name, exclude):
+        for load in loads:  # spread as that deployment's rollout would
+            load.instances = per_host.get(load.name, 0)
+        for _ in range(count):
+            try:
+                place(loads, 1, runtime["cpu"], runtime["memory"], fixed_ports(runtime), prefer=prefer)
+            except NoCapacity:
+                break
+            reserved += 1
+    for load in loads:
+        load.instances = own[load.name]
+    return reserved

@@ -5,8 +5,10 @@ import uuid
 import pytest
 
 from deployer import deployments as logic
+from deployer import rollout
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, DeploymentStatusChanged, load_event
+from shared.events import (DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, DeploymentStatusChanged, RolloutRequested,
+                           load_event)
 from tests.unit.deployer.conftest import DIGEST_V1, DIGEST_V2, PULL_HOST, web_spec
 
 
@@ -83,6 +85,77 @@ class TestCreate:
         with pytest.raises(InvalidRequest, match="memory must be a size"):
             create(world, memory="12q")
         assert logic.list_deployments(world.rt, "t1", 1, 50)["total"] == 0
+
+
+class TestCapacityPromisedToRolloutsInProgress:
+    """The up-front check counts what accepted rollouts are still to place: of two requests for
+    the last room, the second is refused at once instead of failing in its rollout."""
+
+    def test_a_second_create_for_the_last_room_is_refused_up_front(self, world):
+        first = create(world, name="first", replicas=2, cpu=1.5)  # accepted, rollout not run yet
+        with pytest.raises(Conflict, match=r"cannot take 1 more instance\(s\): no host can take another instance.*"
+                                           r"2 instance\(s\) promised to rollouts in progress"):
+            create(world, name="second", replicas=1, cpu=1)
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", first["id"])["status"] == "running"
+        assert [d["name"] for d in logic.list_deployments(world.rt, "t1", 1, 50)["items"]] == ["first"]
+
+    def test_what_still_fits_beside_the_promise_is_accepted(self, world):
+        first = create(world, name="first", replicas=2, cpu=1.5)
+        second = create(world, name="second", replicas=2, cpu=0.5)
+        world.drain()
+        assert [logic.get_deployment(world.rt, "t1", d["id"])["status"] for d in (first, second)] == \
+            ["running", "running"]
+        # Once placed, the instances count through their records: not twice.
+        with pytest.raises(Conflict, match="no host can take another instance") as refused:
+            create(world, name="third", replicas=1, cpu=0.01)
+        assert "promised" not in str(refused.value)
+
+    def test_a_rollout_half_way_promises_only_what_it_has_not_placed(self, world):
+        first = create(world, name="first", replicas=2, cpu=1.5)
+        [request] = [p for k, p in world.events if k == ROLLOUT_REQUESTED]
+        world.handled = len(world.events)
+        engine = world.engines["local-1"]
+        real_run, seen = engine.run, {}
+
+        def run_then_look(spec):  # the first instance is recorded, the second not yet
+            seen["refused"] = pytest.raises(Conflict, create, world, name="second", replicas=1, cpu=1).value
+            seen["taken"] = create(world, name="small", replicas=1, cpu=0.5, ports=[])
+            return real_run(spec)
+        engine.run = run_then_look
+        rollout.handle(world.rt, load_event(RolloutRequested, request))
+        assert "1 instance(s) promised" in str(seen["refused"])
+        assert seen["taken"]["status"] == "pending"  # local-1's remaining 0.5 CPU is not promised
+        assert logic.get_deployment(world.rt, "t1", first["id"])["status"] == "running"
+
+    def test_a_scale_up_in_progress_is_counted(self, world, running):
+        logic.scale_deployment(world.rt, "t1", running, 8)  # 6 more of 0.5 CPU: the pool is full then
+        with pytest.raises(Conflict, match="promised to rollouts in progress"):
+            create(world, name="other", replicas=1, cpu=0.5)
+        world.drain()
+        assert len(world.containers(running)) == 8
+
+    def test_an_update_in_progress_is_counted_for_its_surge_instance(self, world, running):
+        logic.update_deployment(world.rt, "t1", running, {"cpu": 1.5})  # each new one starts beside an old one
+        with pytest.raises(Conflict, match=r"1 instance\(s\) promised to rollouts in progress"):
+            create(world, name="other", replicas=2, cpu=1)
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", running)["status"] == "running"
+
+    def test_a_fixed_host_port_promised_is_taken(self, world):
+        create(world, name="first", replicas=1, ports=[{"host_port": 20500}])
+        with pytest.raises(Conflict, match="host port 20500 already in use"):
+            create(world, name="second", replicas=1, ports=[{"host_port": 20500}])
+
+    def test_finished_failed_and_deleted_rollouts_promise_nothing(self, world):
+        world.registry.clear()
+        failed = create(world, name="failed", replicas=2, cpu=1.5)
+        world.drain()
+        assert logic.get_deployment(world.rt, "t1", failed["id"])["status"] == "failed"
+        world.tag("t1/web", "v1", DIGEST_V1)
+        deleted = create(world, name="deleted", replicas=2, cpu=1.5)
+        logic.delete_deployment(world.rt, "t1", deleted["id"])
+        assert create(world, name="fits", replicas=2, cpu=1.5)["status"] == "pending"
 
 
 @pytest.fixture
