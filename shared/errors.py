@@ -48,5 +48,13 @@ class RegistryUnavailable(ImagehubError):
     """The registry could not be reached or answered 5xx: transient, worth retrying."""
 
 
+@deserialize_to_instance
+class ServiceUnavailable(ImagehubError):
+    """A service this one depends on did not answer (down, or too slow): transient, worth retrying.
+
+    The message names the service and what was asked of it.
+    """
+
+
 # Every class a service may raise to a caller, for nameko's ``expected_exceptions``.
 USER_ERRORS = (NotFound, Forbidden, InvalidReference, InvalidRequest, Conflict)

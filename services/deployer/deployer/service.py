@@ -10,19 +10,22 @@ import logging
 import eventlet
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher, event_handler
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError
 
 from deployer import deployments, reconcile, rollout, schemas
+from deployer.bounded_rpc import BoundedRpcProxy
 from deployer.dependencies import DeployerDatabase, ResourcePools, configured_timer, http_ok, run_all
 from deployer.models import Base
 from deployer.runtime import Runtime
-from shared.errors import USER_ERRORS, InvalidRequest
+from shared.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
 from shared.events import DEPLOYER, ROLLOUT_REQUESTED, RolloutRequested, load_event
 
 log = logging.getLogger(__name__)
 
 REQUEUE_DELAY = 1.0  # seconds before an event that met a database outage goes back to its queue
+# The calls that ask the catalog: it may not answer (down) within CATALOG_RPC_TIMEOUT.
+CATALOG_ERRORS = USER_ERRORS + (ServiceUnavailable,)
 
 
 class DeployerService:
@@ -30,7 +33,7 @@ class DeployerService:
 
     db = DeployerDatabase(Base)
     pools = ResourcePools()
-    catalog = RpcProxy("catalog")
+    catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
     dispatch = EventDispatcher()
     config = Config()
 
@@ -49,13 +52,14 @@ class DeployerService:
         the error; its capacity is still reported."""
         return deployments.list_pools(self._runtime())
 
-    @rpc(expected_exceptions=USER_ERRORS)
+    @rpc(expected_exceptions=CATALOG_ERRORS)
     def create_deployment(self, tenant_id, spec):
         """Deploy an image version; returns the deployment (status ``pending``, revision 1) at once.
 
         ``InvalidRequest`` naming each bad spec field; ``Forbidden``/``NotFound`` for an image the
         tenant may not use or the catalogue does not have; ``Conflict`` for a name in use or a
-        pool without room for every replica.
+        pool without room for every replica; ``ServiceUnavailable`` when the catalog does not
+        answer within ``CATALOG_RPC_TIMEOUT`` (nothing is recorded: try again).
         """
         args = schemas.load_args(schemas.CreateArgs, tenant_id=tenant_id, spec=spec)
         return deployments.create_deployment(self._runtime(), **args)
@@ -73,11 +77,12 @@ class DeployerService:
         args = schemas.load_args(schemas.TenantPage, tenant_id=tenant_id, page=page, page_size=page_size)
         return deployments.list_deployments(self._runtime(), **args)
 
-    @rpc(expected_exceptions=USER_ERRORS)
+    @rpc(expected_exceptions=CATALOG_ERRORS)
     def update_deployment(self, tenant_id, deployment_id, changes):
         """A new revision: the serving one with ``changes`` (image or tag, env, command, ports, cpu,
         memory, restart_policy, health, auto_deploy) applied, rolled out host by host; returns the
-        deployment (status ``pending``). ``Conflict`` while another operation runs on it."""
+        deployment (status ``pending``). ``Conflict`` while another operation runs on it;
+        ``ServiceUnavailable`` when a new image or tag needs the catalog and it does not answer."""
         args = schemas.load_args(schemas.UpdateArgs, tenant_id=tenant_id, deployment_id=deployment_id,
                                  changes=changes)
         return deployments.update_deployment(self._runtime(), **args)

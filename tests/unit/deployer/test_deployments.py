@@ -6,7 +6,7 @@ import pytest
 
 from deployer import deployments as logic
 from deployer import rollout
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
 from shared.events import (DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, DeploymentStatusChanged, RolloutRequested,
                            load_event)
 from tests.unit.deployer.conftest import DIGEST_V1, DIGEST_V2, PULL_HOST, web_spec
@@ -55,6 +55,14 @@ class TestCreate:
         with pytest.raises(Forbidden):
             create(world, tenant="t2")
         assert world.events == []
+
+    def test_a_catalog_that_does_not_answer_records_nothing(self, world, monkeypatch):
+        def down(*args):
+            raise ServiceUnavailable("the catalog service did not answer catalog.get_tag within 10 s")
+        monkeypatch.setattr(world.catalog, "get_tag", down)
+        with pytest.raises(ServiceUnavailable, match="did not answer"):
+            create(world)
+        assert (world.events, logic.list_deployments(world.rt, "t1", 1, 50)["total"]) == ([], 0)
 
     def test_an_unknown_tag_is_not_found(self, world):
         with pytest.raises(NotFound, match="t1/web:v9"):
