@@ -98,9 +98,12 @@ class DockerEngine:
         bindings = {}
         if spec.network_mode == "bridge":
             bindings = {f"{p['container_port']}/tcp": p["host_port"] for p in spec.ports}
+        # init: docker's tini is PID 1, so the app gets SIGTERM like any process and is not left
+        # to a stop timeout because PID 1 ignores signals it has no handler for (and zombies are
+        # reaped). A rolling update waits for each old instance to stop: seconds saved per host.
         host_config = self.api.create_host_config(
             network_mode=spec.network_mode, mem_limit=spec.memory, nano_cpus=int(round(spec.cpu * 1e9)),
-            restart_policy=policy, port_bindings=bindings or None)
+            restart_policy=policy, port_bindings=bindings or None, init=True)
         created = self._call(f"create {spec.name}", self.api.create_container, image=spec.image,
                              command=spec.command, environment=spec.env, labels=spec.labels, name=spec.name,
                              host_config=host_config,

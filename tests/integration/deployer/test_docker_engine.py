@@ -7,7 +7,7 @@ import pytest
 from deployer.dependencies import DockerEngine
 from deployer.engine import ContainerNotFound, ContainerSpec, EngineUnavailable, ImageNotFound
 from deployer.settings import Host
-from shared.testing import free_port
+from shared.testing import free_port, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -82,3 +82,17 @@ class TestDockerEngine:
         assert engine.remove(container_id, 0) is False
         with pytest.raises(ContainerNotFound):
             engine.inspect(container_id)
+
+    def test_containers_run_under_an_init_so_a_stop_does_not_wait_for_the_timeout(self, engine, registry,
+                                                                                  tenant, images, label):
+        image = f"{registry.host}/{tenant}/web@{images['v1'][0]}"
+        engine.pull(image, None)
+        engine.pulled.append(image)
+        container_id = engine.run(spec(image, label))  # busybox httpd, which has no SIGTERM handler
+        engine.made.append(container_id)
+        details = engine.api.inspect_container(container_id)
+        assert details["HostConfig"]["Init"] is True
+        # As PID 1 without a handler, httpd would ignore SIGTERM for ever; under init it exits.
+        engine.api.kill(container_id, signal="SIGTERM")
+        wait_until(lambda: not engine.inspect(container_id).running, timeout=10,
+                   what="the container to exit on SIGTERM")
