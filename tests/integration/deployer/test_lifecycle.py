@@ -78,7 +78,8 @@ class TestRollingUpdate:
             ("running", 2, 2, images["v2"][0])
         assert markers(updated) == [v2, v2]
         assert sorted(i["host"] for i in updated["instances"]) == ["local-1", "local-2"]
-        assert len(samples) > 10
+        # The watcher really looked during the rollout (how often depends on the machine's load).
+        assert len(samples) >= 3
         assert all(samples), f"a moment with no replica answering: {samples}"
         assert any(v1 in s and v2 in s for s in samples), "old and new never served side by side"
         for name, containers in labelled(engines, deployment["id"], all_states=True).items():
