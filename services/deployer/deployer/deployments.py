@@ -9,6 +9,7 @@ Order inside a function: checks and remote calls (catalog, engine pings) first, 
 transaction, then events. No transaction stays open across a remote call.
 """
 import logging
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -16,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from deployer import spec as specs
 from deployer import store, views
 from deployer.engine import EngineError
-from deployer.models import DELETING, PENDING, RUNNING, SUPERSEDED, Deployment, Instance, Revision
+from deployer.models import (AUTO_DEPLOY, DELETING, FAILED, PENDING, ROLLED_BACK, RUNNING, SUPERSEDED, Deployment,
+                             Instance, Revision)
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.events import ROLLOUT_REQUESTED, RolloutRequested, make_event
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,26 @@ def ping_hosts(rt, hosts):
 
 def resolve_image(rt, tenant_id, reference):
     """Pin a reference's tag to its digest through the catalogue (which applies the tenant rules:
-    the public library and the caller's own namespace). ``Forbidden``/``NotFound`` pass through."""
+    the public library and the caller's own namespace). ``Forbidden``/``NotFound`` pass through.
+
+    ``(image, pushed_at)``: the image as a revision records it, and when the tag was pushed (None
+    if the catalogue did not say), from which on older pushes of it are stale for auto-deploy.
+    """
     tag = rt.catalog.get_tag(tenant_id, reference.repository, reference.tag)
-    digest = tag["digest"]
-    return {"image": specs.describe_image(reference), "repository": reference.repository, "tag": reference.tag,
-            "digest": digest, "pull_ref": f"{rt.settings.registry_pull_host}/{reference.repository}@{digest}"}
+    pushed_at = tag.get("pushed_at")
+    return (pinned_image(rt, reference.repository, reference.tag, tag["digest"]),
+            datetime.fromisoformat(pushed_at) if isinstance(pushed_at, str) else None)
+
+
+def pinned_image(rt, repository, tag, digest):
+    """The image fields of a revision: ``repository:tag`` as asked for, pinned to ``digest``."""
+    return {"image": f"{repository}:{tag}", "repository": repository, "tag": tag, "digest": digest,
+            "pull_ref": f"{rt.settings.registry_pull_host}/{repository}@{digest}"}
+
+
+def later(first, second):
+    """The later of two optional datetimes."""
+    return max((t for t in (first, second) if t is not None), default=None)
 
 
 def rollout_request(deployment, operation_id, revision_number, action, trigger):
@@ -64,7 +81,7 @@ def _publish(rt, outgoing):
 def _busy(deployment):
     what = "removal" if deployment.operation == DELETE else f"{deployment.operation} of revision {deployment.revision}"
     return Conflict(f"deployment {deployment.id} is busy ({what} in progress, status {deployment.status}); try again "
-                    f"once it is running, failed or rollout_failed")
+                    f"once it is running, failed, rollout_failed or rolled_back")
 
 
 def _check_room(session, pool, reachability, deployment_id, count, runtime):
@@ -109,7 +126,7 @@ def _view(rt, deployment_id):
 def create_deployment(rt, tenant_id, spec):
     """Record a deployment at revision 1 (status ``pending``) and start its rollout."""
     request = specs.check_create(spec, rt.settings)
-    image = resolve_image(rt, tenant_id, request.image)
+    image, pushed_at = resolve_image(rt, tenant_id, request.image)
     pool = rt.settings.pools[request.pool]
     reachability = ping_hosts(rt, pool.hosts)
     now = rt.now()
@@ -122,8 +139,8 @@ def create_deployment(rt, tenant_id, spec):
             deployment = Deployment(
                 id=store.new_id(), tenant_id=tenant_id, name=request.name, pool=pool.name,
                 replicas=request.replicas, revision=1, serving_revision=None, status=PENDING, reason=None,
-                auto_deploy=request.auto_deploy, operation=ROLLOUT, operation_id=operation_id, operation_at=now,
-                created_at=now, updated_at=now, deleted_at=None)
+                auto_deploy=request.auto_deploy, pending_push=None, last_pushed_at=pushed_at, operation=ROLLOUT,
+                operation_id=operation_id, operation_at=now, created_at=now, updated_at=now, deleted_at=None)
             session.add(deployment)
             session.add(Revision(deployment_id=deployment.id, number=1, spec=request.runtime, status=PENDING,
                                  reason=None, trigger="create", rollback_to=None, created_at=now, **image))
@@ -138,7 +155,7 @@ def create_deployment(rt, tenant_id, spec):
 
 # -- new revisions: update and rollback -------------------------------------------------------------
 
-def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None):
+def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None, pushed_at=None):
     """Record revision n+1 and start rolling it out; the deployment's view."""
     pool = rt.settings.pools[deployment.pool]
     if deployment.serving_revision is not None:
@@ -154,6 +171,7 @@ def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback
         session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
                              trigger=trigger, rollback_to=rollback_to, created_at=now, **image))
         current.revision = number
+        current.last_pushed_at = later(current.last_pushed_at, pushed_at)
         outgoing = [store.set_status(current, PENDING, None, number, now),
                     rollout_request(current, operation_id, number, ROLLOUT, trigger)]
     _publish(rt, outgoing)
@@ -175,14 +193,92 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
     pool = rt.settings.pools[deployment.pool]
     changed = specs.check_changes(changes, base.repository, base.spec, pool, deployment.replicas, rt.settings)
     if changed.auto_deploy is not None:
-        with rt.transaction() as session:
-            row = store.find_deployment(session, deployment.id)
-            row.auto_deploy = changed.auto_deploy
-            row.updated_at = rt.now()
+        _store_auto_deploy(rt, deployment.id, changed.auto_deploy)
     if not changed.needs_rollout:
         return _view(rt, deployment.id)
-    image = resolve_image(rt, tenant_id, changed.image) if changed.image is not None else _pinned(base)
-    return _new_revision(rt, deployment, base.spec, image, changed.runtime, "update")
+    image, pushed_at = resolve_image(rt, tenant_id, changed.image) if changed.image is not None else (_pinned(base),
+                                                                                                    None)
+    return _new_revision(rt, deployment, base.spec, image, changed.runtime, "update", pushed_at=pushed_at)
+
+
+def set_auto_deploy(rt, tenant_id, deployment_id, policy):
+    """Change the deployment's auto-deploy policy alone (even while an operation runs: the policy
+    is read when a push arrives, and again before a waiting push is rolled out)."""
+    deployment, _ = _load(rt, tenant_id, deployment_id)
+    problems = specs.Problems()
+    policy = specs.check_policy(policy, "policy", problems)
+    problems.raise_if_any()
+    _store_auto_deploy(rt, deployment.id, {"policy": policy})
+    return _view(rt, deployment.id)
+
+
+def _store_auto_deploy(rt, deployment_id, auto_deploy):
+    with rt.transaction() as session:
+        row = store.find_deployment(session, deployment_id)
+        row.auto_deploy = auto_deploy
+        row.updated_at = rt.now()
+
+
+def auto_update(rt, deployment, base, push):
+    """Revision n+1 for a push the policy follows: ``base`` (the serving revision, detached) with
+    the pushed digest, rolled out like an update (``trigger`` auto-deploy, ``push`` recorded).
+
+    ``deployment`` (detached) must carry ``push`` as its ``pending_push``; it is cleared in the
+    transaction that takes the lock. Returns the revision number, or None when the deployment is
+    busy (the push keeps waiting for the operation's end) or the push was dealt with meanwhile. A
+    revision that cannot start (no room in the pool, a fixed port the rolling update would need
+    twice) is recorded as failed at once: ``rolled_back`` (``failed`` if nothing served).
+    """
+    pool = rt.settings.pools[deployment.pool]
+    runtime = dict(base.spec)
+    refusal = None
+    if deployment.serving_revision is not None:
+        try:
+            specs.check_rolling(runtime, runtime, deployment.replicas)
+        except InvalidRequest as exc:
+            refusal = str(exc)
+    reachability = ping_hosts(rt, pool.hosts) if refusal is None else {}
+    now = rt.now()
+    with rt.transaction() as session:
+        current = store.find_deployment(session, deployment.id, for_update=True)
+        if current is None or current.deleted_at is not None or current.pending_push != push:
+            return None
+        if refusal is None:
+            surge = 1 if current.serving_revision is not None else current.replicas
+            try:
+                _check_room(session, pool, reachability, current.id, min(surge, current.replicas), runtime)
+            except Conflict as exc:
+                refusal = str(exc)
+        operation_id = store.take_lock(session, current.id, ROLLOUT, now, rt.settings.operation_stale_after)
+        if operation_id is None:
+            return None
+        current = store.find_deployment(session, deployment.id)
+        number = current.revision + 1
+        image = pinned_image(rt, base.repository, push["tag"], push["digest"])
+        session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
+                             trigger=AUTO_DEPLOY, rollback_to=None, push=dict(push, policy=current.auto_deploy["policy"]),
+                             created_at=now, **image))
+        current.revision, current.pending_push = number, None
+        current.last_pushed_at = later(current.last_pushed_at, datetime.fromisoformat(push["pushed_at"]))
+        if refusal is None:
+            outgoing = [store.set_status(current, PENDING, None, number, now),
+                        rollout_request(current, operation_id, number, ROLLOUT, AUTO_DEPLOY)]
+        else:
+            session.flush()
+            failed = store.revision(session, current.id, number)
+            failed.status, failed.reason, failed.finished_at = FAILED, refusal, now
+            serving = current.serving_revision
+            status = ROLLED_BACK if serving is not None else FAILED
+            reason = rolled_back_reason(number, image["image"], refusal, serving) if serving is not None else refusal
+            store.release_lock(current)
+            outgoing = [store.set_status(current, status, reason, number, now)]
+    _publish(rt, outgoing)
+    return number
+
+
+def rolled_back_reason(failed, image, cause, serving):
+    """Why a deployment is ``rolled_back``: which automatic revision failed, and what serves."""
+    return f"revision {failed} (auto-deploy of {image}) failed: {cause}; rolled back to revision {serving}"
 
 
 def _serving(rt, deployment):

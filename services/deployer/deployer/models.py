@@ -26,13 +26,19 @@ class Base(DeclarativeBase):
 
 # Deployment statuses. The first four trace a rollout of ``Deployment.revision``; the rest are
 # where it ends up. ``rollout_failed``: the newest revision failed, an older one still serves.
+# ``rolled_back``: the same for a revision an auto-deploy policy made: the deployer undid it by
+# itself, and the revision that served before serves again.
 PENDING, PULLING, STARTING, RUNNING = "pending", "pulling", "starting", "running"
 FAILED, ROLLOUT_FAILED, DEGRADED, STOPPED = "failed", "rollout_failed", "degraded", "stopped"
+ROLLED_BACK = "rolled_back"
 DELETING, DELETED = "deleting", "deleted"
 IN_PROGRESS = (PENDING, PULLING, STARTING)
 
 # Revision statuses: the rollout statuses, then ``superseded`` once a newer one took over.
 SUPERSEDED = "superseded"
+
+# Revision triggers: create, update, rollback, and a push that an auto-deploy policy followed.
+AUTO_DEPLOY = "auto-deploy"
 
 # Instance states.
 CREATING = "creating"  # recorded, container being created (the row comes first)
@@ -58,6 +64,12 @@ class Deployment(Base):
     status: Mapped[str] = mapped_column(sa.String(32))
     reason: Mapped[Optional[str]] = mapped_column(sa.Text)
     auto_deploy: Mapped[dict]
+    # A push the policy follows, waiting for the operation in progress to end (``autodeploy``):
+    # the tag_indexed fields it needs, one at a time (a better push replaces a waiting one).
+    pending_push: Mapped[Optional[dict]]
+    # ``pushed_at`` of the newest push the deployment was moved to (by a policy, or a create or
+    # update that resolved a tag): a tag_indexed pushed before it is stale.
+    last_pushed_at: Mapped[Optional[datetime]]
     # The per-deployment lock: what runs now, its id (carried by its rollout_requested event)
     # and its last sign of life (a lock older than OPERATION_STALE_AFTER may be taken over).
     operation: Mapped[Optional[str]] = mapped_column(sa.String(32))
@@ -83,8 +95,10 @@ class Revision(Base):
     spec: Mapped[dict]  # the runtime spec: env, command, ports, cpu, memory, restart_policy, health
     status: Mapped[str] = mapped_column(sa.String(32))
     reason: Mapped[Optional[str]] = mapped_column(sa.Text)
-    trigger: Mapped[str] = mapped_column(sa.String(32))  # create | update | rollback
+    trigger: Mapped[str] = mapped_column(sa.String(32))  # create | update | rollback | auto-deploy
     rollback_to: Mapped[Optional[int]]  # for a rollback: the revision whose spec it reuses
+    # For an auto-deploy: the push it follows (tag, digest, actor, pushed_at, event_id, policy).
+    push: Mapped[Optional[dict]]
     created_at: Mapped[datetime]
     finished_at: Mapped[Optional[datetime]]
 
@@ -110,3 +124,13 @@ class Instance(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     started_at: Mapped[Optional[datetime]]
+
+
+class ProcessedEvent(Base):
+    """An event already acted on (tag_indexed), inserted in the same transaction as what it
+    decided: a redelivery finds it and changes nothing."""
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    processed_at: Mapped[datetime]

@@ -12,7 +12,9 @@ Each pass (a nameko timer):
    them), stray containers are removed; if the serving revision then has fewer instances than
    ``replicas``, a restore rollout is requested (status ``degraded`` until it is ``running``);
 5. takes over a lock whose holder shows no sign of life for ``OPERATION_STALE_AFTER`` seconds
-   and requests the operation again (its worker died and its event was lost).
+   and requests the operation again (its worker died and its event was lost);
+6. starts the pushes an auto-deploy policy follows that still wait on an idle deployment (the
+   process that recorded one died before starting it: ``deployer.autodeploy``).
 """
 import logging
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from deployer import deployments, store
+from deployer import autodeploy, deployments, store
 from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError
 from deployer.models import (CREATING, DEGRADED, DELETING, IN_PROGRESS, RUNNING, STARTING, STOPPED, UNKNOWN,
                              Deployment, Instance)
@@ -97,6 +99,9 @@ class Reconciler:
             except Exception:  # one deployment's trouble must not stop the pass for the others
                 log.exception("reconciling deployment %s failed", deployment.id)
         self.resume_stale(now)
+        for deployment in live.values():
+            if deployment.pending_push is not None and deployment.operation is None:
+                autodeploy.start_safely(self.rt, deployment.id)
 
     def survey(self):
         labels = {MANAGED: "true", DEPLOYER: self.settings.deployer_id}

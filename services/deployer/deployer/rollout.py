@@ -13,7 +13,9 @@ instances recorded with the target, then
 
 A failure stops and removes the new revision's containers; an older revision that was serving
 keeps serving (``rollout_failed``), topped back up if a replacement already took some of its
-instances. The first revision of a deployment fails as ``failed``.
+instances: that is the rollback, so a revision an auto-deploy policy made ends ``rolled_back``.
+The first revision of a deployment fails as ``failed``. Once a run ends, a push the deployment's
+policy follows that waited for it is started (``deployer.autodeploy``).
 
 Every write checks, in the same transaction, that this run still holds the deployment's lock:
 a delete (or a stale-lock takeover) makes the run stop at its next step and remove what it
@@ -24,11 +26,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
-from deployer import deployments, store
+from deployer import autodeploy, deployments, store
 from deployer.engine import (DEPLOYER, DEPLOYMENT, INSTANCE, MANAGED, REVISION, TENANT, ContainerNotFound,
                              ContainerSpec, EngineError, EngineUnavailable, ImageNotFound, PullDenied)
-from deployer.models import (CREATING, DELETED, FAILED, PULLING, ROLLOUT_FAILED, RUNNING, STARTING, STOPPED,
-                             SUPERSEDED, UNKNOWN, DEGRADED, Instance)
+from deployer.models import (AUTO_DEPLOY, CREATING, DELETED, FAILED, PULLING, ROLLED_BACK, ROLLOUT_FAILED, RUNNING,
+                             STARTING, STOPPED, SUPERSEDED, UNKNOWN, DEGRADED, Instance)
 from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Target:
     number: int
     pull_ref: str
     runtime: dict
+    image: str = ""
+    trigger: str = ""
 
 
 @dataclass
@@ -158,9 +162,12 @@ class Rollout(_Run):
         except Aborted as exc:
             log.info("rollout of %s revision %s stopped: %s", self.deployment_id, self.number, exc)
             self.remove_containers([s for s in self.started if s.revision == self.number])
+            return
         except RolloutFailed as exc:
             log.info("rollout of %s revision %s failed: %s", self.deployment_id, self.number, exc)
-            self.fail(str(exc))
+            if not self.fail(str(exc)):
+                return
+        autodeploy.start_safely(self.rt, self.deployment_id)  # a push that waited for this run
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -180,7 +187,8 @@ class Rollout(_Run):
 
     def load_target(self, session, number):
         revision = store.revision(session, self.deployment_id, number)
-        return Target(number=number, pull_ref=revision.pull_ref, runtime=dict(revision.spec))
+        return Target(number=number, pull_ref=revision.pull_ref, runtime=dict(revision.spec), image=revision.image,
+                      trigger=revision.trigger)
 
     def current(self):
         with self.locked() as (session, _):
@@ -416,8 +424,9 @@ class Rollout(_Run):
         self.publish(event)
 
     def fail(self, cause):
-        """Remove the failed revision's new containers, keep (or top up) what served, say so."""
-        failed, serving = self.target.number, self.serving
+        """Remove the failed revision's new containers, keep (or top up) what served, say so.
+        False if the run lost its lock meanwhile."""
+        failed, serving, failed_target = self.target.number, self.serving, self.target
         try:
             lives = self.current()
             if serving == failed:  # a scale or a restore: the healthy new ones stay
@@ -425,7 +434,7 @@ class Rollout(_Run):
             else:
                 doomed = [i for i in lives if i.revision == failed]
             self.retire(doomed)
-            status, reason = self.outcome(cause, failed, serving)
+            status, reason = self.outcome(cause, failed_target, serving)
             now = self.rt.now()
             with self.locked() as (session, deployment):
                 revision = store.revision(session, self.deployment_id, failed)
@@ -434,22 +443,28 @@ class Rollout(_Run):
                 event = store.set_status(deployment, status, reason, failed, now)
                 store.release_lock(deployment)
             self.publish(event)
+            return True
         except Aborted as exc:
             log.info("rollout of %s stopped while failing: %s", self.deployment_id, exc)
             self.remove_containers([s for s in self.started if s.revision == failed])
+            return False
 
     def outcome(self, reason, failed, serving):
-        """The status and reason after a failure, topping the serving revision back up first."""
+        """The status and reason after ``failed`` (a ``Target``) failed, topping the serving revision
+        back up first. A revision made by a policy is rolled back by that: ``rolled_back``."""
         if serving is None:
             return FAILED, reason
-        if failed == serving:
+        if failed.number == serving:
             running = sum(1 for i in self.current() if i.revision == serving and i.state in (RUNNING, UNKNOWN))
             return DEGRADED, f"{reason}; {running} of {self.replicas} instance(s) running"
         restored = self.restore(serving)
-        message = f"revision {failed} failed: {reason}; revision {serving} is still serving"
+        if failed.trigger == AUTO_DEPLOY:
+            status, message = ROLLED_BACK, deployments.rolled_back_reason(failed.number, failed.image, reason, serving)
+        else:
+            status, message = ROLLOUT_FAILED, f"revision {failed.number} failed: {reason}; revision {serving} is still serving"
         if restored is not None:
             return DEGRADED, f"{message}, but could not be brought back to {self.replicas} instance(s): {restored}"
-        return ROLLOUT_FAILED, message
+        return status, message
 
     def restore(self, serving):
         """Bring the serving revision back to ``replicas`` (a replacement may have taken some of

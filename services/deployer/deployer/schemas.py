@@ -29,6 +29,10 @@ class UpdateArgs(DeploymentRef):
     changes = fields.Dict(required=True, error_messages=dict(REQUIRED, invalid="must be a mapping of spec fields"))
 
 
+class AutoDeployArgs(DeploymentRef):
+    policy = fields.Raw(required=True, allow_none=False, error_messages=REQUIRED)  # syntax: deployer.policy
+
+
 class ScaleArgs(DeploymentRef):
     replicas = fields.Raw(required=True, allow_none=False, error_messages=REQUIRED)  # range: deployer.spec
 

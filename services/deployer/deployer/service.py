@@ -1,9 +1,11 @@
-"""The deployer service: deployments over RPC, rollouts as events to itself, a reconciler on a timer.
+"""The deployer service: deployments over RPC, rollouts as events to itself, auto-deploy on the
+catalog's pushes, a reconciler on a timer.
 
 Entrypoints only translate: load the arguments with a schema, hand the logic a ``Runtime`` made
 of this worker's dependencies, return what it returns. Rollouts run in ``handle_rollout_requested``
 (an event this service dispatches to itself once a request is committed), so a request accepted
 by one deployer process is carried out even if that process stops: the event waits in its queue.
+``handle_tag_indexed`` moves the deployments whose auto-deploy policy follows a pushed tag.
 """
 import logging
 
@@ -13,13 +15,13 @@ from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError
 
-from deployer import deployments, reconcile, rollout, schemas
+from deployer import autodeploy, deployments, reconcile, rollout, schemas
 from deployer.bounded_rpc import BoundedRpcProxy
 from deployer.dependencies import DeployerDatabase, ResourcePools, configured_timer, http_ok, run_all
 from deployer.models import Base
 from deployer.runtime import Runtime
 from shared.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
-from shared.events import DEPLOYER, ROLLOUT_REQUESTED, RolloutRequested, load_event
+from shared.events import CATALOG, DEPLOYER, ROLLOUT_REQUESTED, TAG_INDEXED, RolloutRequested, TagIndexed, load_event
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,16 @@ class DeployerService:
         return deployments.update_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
+    def set_auto_deploy(self, tenant_id, deployment_id, policy):
+        """Set the deployment's auto-deploy policy (``"never"``, ``"force"``, ``"semver:minor"``,
+        ``"semver:patch+prerelease"``, ``"glob:v1.*"``, ``"regexp:…"``); returns the deployment. No
+        revision is made, and it is accepted while an operation runs; the next push is judged by
+        it. ``InvalidRequest`` for a policy that is not one, ``NotFound`` for a deleted deployment."""
+        args = schemas.load_args(schemas.AutoDeployArgs, tenant_id=tenant_id, deployment_id=deployment_id,
+                                 policy=policy)
+        return deployments.set_auto_deploy(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
     def scale_deployment(self, tenant_id, deployment_id, replicas):
         """Set the number of instances (0 stops them all); returns the deployment (``pending``)."""
         args = schemas.load_args(schemas.ScaleArgs, tenant_id=tenant_id, deployment_id=deployment_id,
@@ -124,20 +136,40 @@ class DeployerService:
         """Failures of the rollout itself are recorded on the deployment. A database outage
         requeues the event (after a pause); anything else unforeseen is logged and the event
         dropped: the reconciler requests the operation again once its lock goes stale."""
+        self._carry_out(RolloutRequested, payload, lambda request: rollout.handle(self._runtime(), request),
+                        lambda request: f"rollout of {request['deployment_id']}")
+
+    @event_handler(CATALOG, TAG_INDEXED, requeue_on_error=True)
+    def handle_tag_indexed(self, payload):
+        """Move the deployments whose auto-deploy policy follows the pushed tag.
+
+        ``requeue_on_error=True``: a push is not lost to a database outage. The decisions and the
+        event's ID are committed in one transaction, so an event requeued before that commit is
+        decided again in full, and one delivered again after it is recognised and ignored; a
+        failure starting one deployment's rollout after the commit is caught there (its push stays
+        pending for the reconciler) and never requeues the event. Anything else unforeseen is
+        logged and the event dropped rather than redelivered forever."""
+        self._carry_out(TagIndexed, payload, lambda event: autodeploy.handle_tag_indexed(self._runtime(), event),
+                        lambda event: f"tag_indexed {event['event_id']} ({event['repository']}:{event['tag']})")
+
+    @staticmethod
+    def _carry_out(schema, payload, work, describe):
+        """Load ``payload`` and do ``work`` on it: an unusable payload is logged and dropped, a
+        database error requeues the event after ``REQUEUE_DELAY``, anything else is logged."""
         try:
-            request = load_event(RolloutRequested, payload)
+            loaded = load_event(schema, payload)
         except InvalidRequest:
-            log.error("unusable rollout_requested dropped: %r", payload)
+            log.error("unusable %s dropped: %r", schema.__name__, payload)
             return
         try:
-            rollout.handle(self._runtime(), request)
+            work(loaded)
         except DBAPIError as exc:
-            log.warning("rollout of %s met a database error, requeued in %.1fs: %s", request["deployment_id"],
-                        REQUEUE_DELAY, str(exc).splitlines()[0])
+            log.warning("%s met a database error, requeued in %.1fs: %s", describe(loaded), REQUEUE_DELAY,
+                        str(exc).splitlines()[0])
             eventlet.sleep(REQUEUE_DELAY)
             raise
         except Exception:
-            log.exception("rollout of %s failed unexpectedly", request["deployment_id"])
+            log.exception("%s failed unexpectedly", describe(loaded))
 
     @configured_timer("RECONCILE_INTERVAL")
     def reconcile_engines(self):

@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
+from deployer.policy import NEVER, PolicyError, parse_policy
 from deployer.units import format_memory, parse_memory
 from shared.errors import InvalidReference, InvalidRequest
 from shared.reference import parse_reference
@@ -22,7 +23,6 @@ NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV = re.compile(r"PORT[0-9]*")  # handed out by the deployer
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
-AUTO_DEPLOY_FIXED = ("never", "force", "semver:major", "semver:minor", "semver:patch")
 MIN_MEMORY = 6 * 1024 ** 2  # Docker refuses less
 MIN_CPU = 0.01  # Docker's smallest --cpus
 MAX_PORTS = 16
@@ -277,28 +277,24 @@ def check_health(value, settings, problems):
 
 
 def check_auto_deploy(value, problems):
-    """Stored now; acting on pushes is a later feature."""
+    """``{"policy": …}``; the policy's syntax is ``deployer.policy``'s."""
     if value is None:
-        return {"policy": "never"}
+        return {"policy": NEVER}
     policy = value.get("policy") if isinstance(value, dict) and set(value) == {"policy"} else None
     if not isinstance(policy, str):
         problems.add("auto_deploy", f"must be {{\"policy\": …}}, got {value!r}")
         return None
-    if policy in AUTO_DEPLOY_FIXED:
-        return {"policy": policy}
-    kind, _, pattern = policy.partition(":")
-    if kind == "glob" and pattern:
-        return {"policy": policy}
-    if kind == "regexp" and pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            problems.add("auto_deploy.policy", f"{policy!r} is not a valid regular expression: {exc}")
-            return None
-        return {"policy": policy}
-    problems.add("auto_deploy.policy", f"must be one of {', '.join(AUTO_DEPLOY_FIXED)}, 'glob:<pattern>' or "
-                                       f"'regexp:<expression>', got {policy!r}")
-    return None
+    policy = check_policy(policy, "auto_deploy.policy", problems)
+    return None if policy is None else {"policy": policy}
+
+
+def check_policy(value, field, problems):
+    """An auto-deploy policy as text (``deployer.policy``), or None with the problem added."""
+    try:
+        return str(parse_policy(value))
+    except PolicyError as exc:
+        problems.add(field, str(exc))
+        return None
 
 
 # -- whole specs ----------------------------------------------------------------------------------
@@ -415,9 +411,4 @@ def check_rolling(old_runtime, new_runtime, replicas):
         raise InvalidRequest(f"ports host_port {ports} is fixed in the running revision and in the new one: a "
                              f"rolling update starts the new instance before it stops the old, so it would need "
                              f"the port twice; use host_port 0 (allocated per instance), or scale to 0 first")
-
-
-def describe_image(reference):
-    """``<namespace>/<name>:<tag>``: how a revision records the image it was asked for."""
-    return f"{reference.repository}:{reference.tag}"
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from deployer.models import IN_PROGRESS, Deployment, Instance, Revision
+from deployer.models import AUTO_DEPLOY, FAILED, IN_PROGRESS, Deployment, Instance, ProcessedEvent, Revision
 from deployer.placement import HostLoad, NoCapacity, place
 from deployer.spec import fixed_ports
 from shared.errors import Forbidden, NotFound
@@ -20,8 +20,10 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def find_deployment(session, deployment_id):
-    return session.get(Deployment, deployment_id)
+def find_deployment(session, deployment_id, for_update=False):
+    """The deployment row; ``for_update`` locks it until the commit (PostgreSQL; SQLite
+    serialises every write transaction anyway)."""
+    return session.get(Deployment, deployment_id, with_for_update=for_update or None)
 
 
 def tenant_deployment(session, tenant_id, deployment_id, live=True):
@@ -55,6 +57,41 @@ def revisions(session, deployment_id):
 def instances(session, deployment_id):
     return list(session.scalars(sa.select(Instance).where(Instance.deployment_id == deployment_id)
                                 .order_by(Instance.host, Instance.created_at)))
+
+
+def base_revision(session, deployment):
+    """What a change builds on: the serving revision, or the newest if none ever served."""
+    return revision(session, deployment.id, deployment.serving_revision or deployment.revision)
+
+
+def following(session, repository):
+    """``[(deployment, base revision)]`` of the live deployments whose base revision runs
+    ``repository``, rows locked for the transaction (concurrent pushes decide one at a time)."""
+    base_number = sa.func.coalesce(Deployment.serving_revision, Deployment.revision)
+    rows = session.execute(
+        sa.select(Deployment, Revision)
+        .join(Revision, sa.and_(Revision.deployment_id == Deployment.id, Revision.number == base_number))
+        .where(Deployment.deleted_at.is_(None), Revision.repository == repository)
+        .order_by(Deployment.id).with_for_update(of=Deployment))
+    return [(deployment, base) for deployment, base in rows]
+
+
+def failed_automatically(session, deployment_id, digest):
+    """Whether an auto-deploy of ``digest`` already failed on the deployment."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Revision).where(
+        Revision.deployment_id == deployment_id, Revision.digest == digest, Revision.trigger == AUTO_DEPLOY,
+        Revision.status == FAILED)) > 0
+
+
+def already_processed(session, event_id):
+    return session.get(ProcessedEvent, event_id) is not None
+
+
+def mark_processed(session, event_id, event_type, now):
+    """Record the event as acted on, at once (a concurrent duplicate then fails on the primary key
+    or, on PostgreSQL, waits for this transaction)."""
+    session.add(ProcessedEvent(event_id=event_id, event_type=event_type, processed_at=now))
+    session.flush()
 
 
 def pool_instances(session, pool_name):

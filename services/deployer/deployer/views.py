@@ -45,6 +45,8 @@ def revision_view(revision):
         "reason": revision.reason,
         "trigger": revision.trigger,
         "rollback_to": revision.rollback_to,
+        # auto-deploy: the push followed: tag, digest, actor (who pushed), pushed_at, event_id, policy
+        "push": dict(revision.push) if revision.push else None,
         "created_at": _iso(revision.created_at),
         "finished_at": _iso(revision.finished_at),
     }
@@ -77,6 +79,8 @@ def deployment_view(session, deployment, settings):
         "operation": deployment.operation,
         "spec": runtime_view(newest.spec),
         "auto_deploy": dict(deployment.auto_deploy),
+        # A push the policy follows, waiting for the operation in progress to end.
+        "pending_push": dict(deployment.pending_push) if deployment.pending_push else None,
         "instances": [instance_view(i, settings) for i in store.instances(session, deployment.id)],
         "created_at": _iso(deployment.created_at),
         "updated_at": _iso(deployment.updated_at),

@@ -6,6 +6,7 @@ the catalogue, the broker (published events, and ``drain`` to carry out rollout_
 service's handler would) and time (``sleep`` only moves a clock).
 """
 import itertools
+import json
 import random
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -14,14 +15,15 @@ import pytest
 from nameko_sqlalchemy.database import Session
 from sqlalchemy.orm import sessionmaker
 
-from deployer import db, rollout
+from deployer import autodeploy, db, rollout
 from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
                              ImageNotFound, PullDenied)
 from deployer.migrate import upgrade
 from deployer.runtime import Runtime
 from deployer.settings import load_settings
 from shared.errors import Forbidden, NotFound
-from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, RolloutRequested, load_event
+from shared.events import (DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, RolloutRequested, TagIndexed, load_event,
+                           make_event)
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 DIGEST_V1 = "sha256:" + "1" * 64
@@ -169,6 +171,7 @@ class FakeCatalog:
 
     def __init__(self):
         self.tags = {}  # (repository, tag) -> digest
+        self.pushed = {}  # (repository, tag) -> pushed_at (ISO-8601), when the test says
 
     def get_tag(self, tenant_id, repository, tag):
         namespace = repository.split("/")[0]
@@ -176,7 +179,8 @@ class FakeCatalog:
             raise Forbidden(f"tenant {tenant_id!r} may not read {repository!r}")
         if (repository, tag) not in self.tags:
             raise NotFound(f"tag {repository}:{tag} not found")
-        return {"repository": repository, "tag": tag, "digest": self.tags[repository, tag]}
+        return {"repository": repository, "tag": tag, "digest": self.tags[repository, tag],
+                "pushed_at": self.pushed.get((repository, tag))}
 
 
 class World:
@@ -211,9 +215,26 @@ class World:
                    and not any(predicate(c["spec"]) for predicate in self.no_http)
                    for engine in self.engines.values() for c in engine.containers.values())
 
-    def tag(self, repository, tag, digest, pullable="ok"):
+    def tag(self, repository, tag, digest, pullable="ok", pushed_at=None):
         self.catalog.tags[repository, tag] = digest
+        if pushed_at is not None:
+            self.catalog.pushed[repository, tag] = pushed_at.isoformat()
         self.registry[f"{PULL_HOST}/{repository}@{digest}"] = pullable
+
+    def tag_indexed(self, repository, tag, digest, pushed_at=None, actor="alice", event_id=None, previous=None):
+        """A ``tag_indexed`` payload as the catalog sends it (the digest made pullable); pushed now
+        by default. ``deliver`` hands it to the deployer."""
+        self.registry.setdefault(f"{PULL_HOST}/{repository}@{digest}", "ok")
+        fields = dict(namespace=repository.split("/")[0], repository=repository, tag=tag, digest=digest,
+                      previous_digest=previous, image_id="sha256:" + "9" * 64,
+                      pushed_at=(pushed_at or self.clock.now()).isoformat(), is_ownbase=False, actor=actor)
+        if event_id is not None:
+            fields["event_id"] = event_id
+        return json.loads(json.dumps(make_event(TagIndexed, **fields)))  # as it crosses AMQP
+
+    def deliver(self, payload):
+        """The deployer's handling of one tag_indexed delivery; its ``autodeploy.Outcome``."""
+        return autodeploy.handle_tag_indexed(self.rt, load_event(TagIndexed, payload))
 
     def statuses(self, deployment_id=None):
         return [(p["revision"], p["status"]) for kind, p in self.events

@@ -50,3 +50,9 @@ class TestArguments:
                                                                          "page_size": 50}
         with pytest.raises(InvalidRequest, match="page_size must be from 1 to 200"):
             schemas.load_args(schemas.TenantPage, tenant_id="t1", page_size=500)
+
+    def test_set_auto_deploy_needs_a_policy(self):
+        with pytest.raises(InvalidRequest, match="policy is required"):
+            schemas.load_args(schemas.AutoDeployArgs, tenant_id="t1", deployment_id=DEPLOYMENT)
+        assert schemas.load_args(schemas.AutoDeployArgs, tenant_id="t1", deployment_id=DEPLOYMENT,
+                                 policy="force")["policy"] == "force"

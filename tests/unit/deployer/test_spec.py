@@ -87,8 +87,9 @@ BAD_FIELDS = [
     ({"health": {"type": "http", "timeout": 0}}, "health.timeout", "from 0 to 600"),
     ({"auto_deploy": "force"}, "auto_deploy", "must be {\"policy\""),
     ({"auto_deploy": {"policy": "sometimes"}}, "auto_deploy.policy", "must be one of never, force"),
-    ({"auto_deploy": {"policy": "semver:huge"}}, "auto_deploy.policy", "must be one of"),
-    ({"auto_deploy": {"policy": "glob:"}}, "auto_deploy.policy", "must be one of"),
+    ({"auto_deploy": {"policy": "semver:huge"}}, "auto_deploy.policy", "a semver policy is semver:major"),
+    ({"auto_deploy": {"policy": "semver:minor+rc"}}, "auto_deploy.policy", "optionally followed by +prerelease"),
+    ({"auto_deploy": {"policy": "glob:"}}, "auto_deploy.policy", "give a pattern after 'glob:'"),
     ({"auto_deploy": {"policy": "regexp:v(1"}}, "auto_deploy.policy", "not a valid regular expression"),
     ({"colour": "blue"}, "colour", "is not a spec field"),
 ]
