@@ -450,6 +450,10 @@ def _auto_deploy(ctx, param, value):
     return None if value is None else {"policy": value}
 
 
+POLICIES = ("never, force, semver:major|minor|patch (+prerelease to take pre-releases, e.g. "
+            "semver:minor+prerelease), glob:PATTERN or regexp:EXPRESSION")
+
+
 # Options shared by `deploy` and `update`, each a field of the spec (or of the changes) by its name.
 RUNTIME_OPTIONS = [
     click.option("--env", multiple=True, metavar="KEY=VALUE", callback=_env,
@@ -463,8 +467,7 @@ RUNTIME_OPTIONS = [
                  help="no, on-failure, always or unless-stopped"),
     click.option("--health", metavar="running:SECONDS|http:PATH", callback=_health,
                  help="running when up for SECONDS, or when PATH answers 2xx on the first port"),
-    click.option("--auto-deploy", metavar="POLICY", callback=_auto_deploy,
-                 help="on a push: never, force, semver:major|minor|patch, glob:PATTERN or regexp:EXPRESSION"),
+    click.option("--auto-deploy", metavar="POLICY", callback=_auto_deploy, help=f"on a push: {POLICIES}"),
     click.option("--command", metavar="COMMAND", callback=_command,
                  help="run this instead of the image's command; split into words as a shell would"),
 ]
@@ -547,7 +550,8 @@ def watch_command(deployment, tenant):
     return f"imagehub deployment {deployment.get('id')} --wait --tenant {tenant}"
 
 
-FAILURES = {"failed": "failed", "rollout_failed": "could not roll out", "degraded": "is degraded",
+FAILURES = {"failed": "failed", "rollout_failed": "could not roll out", "rolled_back": "was rolled back",
+            "degraded": "is degraded",
             "deleting": "is being removed", "deleted": "was removed"}
 
 
@@ -715,6 +719,27 @@ def update(session, deployment, image, tag, no_wait, wait_timeout, **runtime):
     tenant, deployment_id = tenant_and_id(session, deployment)
     carry_out(session, tenant, lambda: session.deployer.update_deployment(tenant, deployment_id, changes),
               new_revision("Updating"), no_wait, wait_timeout)
+
+
+@cli.command("auto-deploy")
+@deployment_argument
+@click.argument("policy")
+@session_options(tenant=True)
+@click.pass_obj
+def auto_deploy(session, deployment, policy):
+    """Set which pushes roll the deployment out by themselves.
+
+    POLICY is never (the default), force (a re-push of the tag it runs), semver:major, semver:minor
+    or semver:patch (a higher version within that range; add +prerelease to take pre-releases,
+    e.g. semver:minor+prerelease), glob:PATTERN or regexp:EXPRESSION (a pushed tag that matches,
+    never a lower version). Takes effect at the next push; nothing is rolled out now.
+    """
+    tenant, deployment_id = tenant_and_id(session, deployment)
+    result = session.deployer.set_auto_deploy(tenant, deployment_id, policy)
+    if session.as_json:
+        render.print_json(result)
+        return
+    click.echo(f"Auto-deploy of {named(result)}: {render.text((result.get('auto_deploy') or {}).get('policy'))}")
 
 
 @cli.command()

@@ -415,6 +415,14 @@ def revision_text(deployment):
     return f"{revision} (revision {serving} serving)"
 
 
+def pending_push_pairs(push):
+    """A row for a push the policy follows that waits for the operation in progress, if any."""
+    if not push:
+        return []
+    return [("Pending", f"push of {text(push.get('tag'))} ({short_digest(push.get('digest'))}), rolled out when "
+                        f"the operation in progress ends")]
+
+
 def deployment_view(deployment):
     """The image and settings shown are the newest revision's, which is not always the serving one."""
     spec = deployment.get("spec") or {}
@@ -435,6 +443,7 @@ def deployment_view(deployment):
         ("Restart", spec.get("restart_policy")),
         ("Health", health_text(spec.get("health"))),
         ("Auto-deploy", (deployment.get("auto_deploy") or {}).get("policy")),
+        *pending_push_pairs(deployment.get("pending_push")),
         ("Created", time_long(deployment.get("created_at"))),
         ("Updated", time_long(deployment.get("updated_at"))),
     ]
@@ -448,8 +457,12 @@ def deployment_view(deployment):
 
 
 def trigger_text(revision):
+    """``update``, ``rollback to 1``, ``auto-deploy by alice`` (who pushed what it follows)."""
     if revision.get("rollback_to") is not None:
         return f"{text(revision.get('trigger'))} to {revision['rollback_to']}"
+    actor = (revision.get("push") or {}).get("actor")
+    if actor:
+        return f"{text(revision.get('trigger'))} by {actor}"
     return text(revision.get("trigger"))
 
 

@@ -156,6 +156,9 @@ class Deployer(_Service):
     def update_deployment(self, tenant_id, deployment_id, changes):
         return self._call("update_deployment", tenant_id, deployment_id, changes)
 
+    def set_auto_deploy(self, tenant_id, deployment_id, policy):
+        return self._call("set_auto_deploy", tenant_id, deployment_id, policy)
+
     def scale_deployment(self, tenant_id, deployment_id, replicas):
         return self._call("scale_deployment", tenant_id, deployment_id, replicas)
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tests.unit.cli.conftest import DEPLOYMENT_ID, DIGEST, LAYER, deployment, instance, page
 
 OTHER_ID = "9abc0d1e-0000-4000-8000-000000000001"
@@ -165,6 +165,29 @@ class TestDeployment:
         assert result.exit_code == 1
         assert json.loads(result.stdout)["status"] == "failed"
         assert result.stderr == "   0.0s  failed: pull denied\nerror: deployment web failed: pull denied\n"
+
+    def test_wait_exits_1_when_a_push_it_followed_was_rolled_back(self, run, rpc):
+        reason = ("revision 3 (auto-deploy of t1/app:1.2) failed: container exited with code 3 (instance on "
+                  "local-1); rolled back to revision 2")
+        rpc.answer_each("get_deployment", deployment(status="starting", revision=3, serving_revision=2),
+                        dict(RUNNING, status="rolled_back", reason=reason, revision=3, serving_revision=2))
+
+        result = run("deployment", DEPLOYMENT_ID, "--wait", "--tenant", "t1")
+
+        assert result.exit_code == 1
+        assert lines(result.stdout)[:2] == ["   0.0s  starting", f"   0.5s  rolled_back: {reason}"]
+        assert "│ Revision     3 (revision 2 serving) " in result.stdout
+        assert result.stderr == f"error: deployment web was rolled back: {reason}\n"
+
+    def test_a_push_waiting_for_the_operation_in_progress_is_shown(self, run, rpc):
+        rpc.answer("get_deployment", deployment(status="starting", auto_deploy={"policy": "semver:minor"},
+                                                pending_push={"tag": "1.2", "digest": DIGEST, "actor": "alice"}))
+
+        result = run("deployment", DEPLOYMENT_ID, "--tenant", "t1")
+
+        assert "│ Auto-deploy  semver:minor " in result.stdout
+        assert "│ Pending      push of 1.2 (sha256:a1a1a1a1a1a1), rolled out when the operation in progress ends " \
+            in result.stdout
 
     @pytest.mark.parametrize("error", [NotFound(f"deployment {DEPLOYMENT_ID} not found"),
                                        Forbidden("deployment belongs to another tenant")])
@@ -368,6 +391,21 @@ class TestUpdate:
 
 
 class TestRevisions:
+    def test_an_automatic_revision_says_who_pushed_what_it_follows(self, run, rpc):
+        pushed = dict(revision(2, "1.1", LAYER, "running", "auto-deploy"),
+                      push={"tag": "1.1", "digest": LAYER, "actor": "alice", "policy": "semver:minor"})
+        anonymous = dict(revision(3, "1.2", DIGEST, "failed", "auto-deploy"), push={"tag": "1.2", "actor": None})
+        rpc.answer("list_revisions", page([anonymous, pushed, revision(1, "1.0", DIGEST, "superseded", "create")]))
+
+        result = run("revisions", DEPLOYMENT_ID, "--tenant", "t1")
+
+        assert lines(result.stdout)[:4] == [
+            "REVISION  IMAGE       DIGEST               STATUS      TRIGGER               CREATED",
+            "       3  t1/app:1.2  sha256:a1a1a1a1a1a1  failed      auto-deploy           2024-06-01 10:00",
+            "       2  t1/app:1.1  sha256:c3c3c3c3c3c3  running     auto-deploy by alice  2024-06-01 10:00",
+            "       1  t1/app:1.0  sha256:a1a1a1a1a1a1  superseded  create                2024-06-01 10:00",
+        ]
+
     def test_newest_first_with_why_a_revision_failed(self, run, rpc):
         reason = "container exited with code 127 on local-1: sh: httpd: not found (last output: sh: httpd: not found)"
         rpc.answer("list_revisions", page([
@@ -388,6 +426,40 @@ class TestRevisions:
             f"revision 3: {reason}",
             "3 of 3 revisions, page 1 of 1",
         ]
+
+
+class TestAutoDeploy:
+    def test_sets_the_policy_and_says_so(self, run, rpc):
+        rpc.answer("set_auto_deploy", dict(RUNNING, auto_deploy={"policy": "semver:minor+prerelease"}))
+
+        result = run("auto-deploy", DEPLOYMENT_ID, "semver:minor+prerelease", "--tenant", "t1")
+
+        assert result.exit_code == 0, result.output
+        assert rpc.calls == [("deployer", "set_auto_deploy", ("t1", DEPLOYMENT_ID, "semver:minor+prerelease"), {})]
+        assert result.stdout == "Auto-deploy of web (3f2a9c1e): semver:minor+prerelease\n"
+
+    def test_by_name_with_json(self, run, rpc):
+        answer = dict(RUNNING, auto_deploy={"policy": "never"})
+        rpc.answer("list_deployments", page([RUNNING]))
+        rpc.answer("set_auto_deploy", answer)
+
+        result = run("auto-deploy", "web", "never", "--tenant", "t1", "--json")
+
+        assert rpc.calls[-1] == ("deployer", "set_auto_deploy", ("t1", DEPLOYMENT_ID, "never"), {})
+        assert json.loads(result.stdout) == answer
+
+    def test_a_policy_the_deployer_refuses(self, run, rpc):
+        message = "policy must be one of never, force, semver:major|minor|patch …; got 'sometimes'"
+        rpc.answer("set_auto_deploy", InvalidRequest(message))
+
+        result = run("auto-deploy", DEPLOYMENT_ID, "sometimes", "--tenant", "t1")
+
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {message}\n")
+
+    def test_needs_a_tenant_and_a_policy(self, run, rpc):
+        assert run("auto-deploy", DEPLOYMENT_ID, "force").exit_code == 2
+        assert run("auto-deploy", DEPLOYMENT_ID, "--tenant", "t1").exit_code == 2
+        assert rpc.opened_with is None
 
 
 class TestUndeploy:
