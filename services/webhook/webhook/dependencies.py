@@ -97,6 +97,10 @@ class ConfirmedEventDispatcher(EventDispatcher):
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
             use_confirms=True,
+            # A message no queue is bound for (the catalog not started yet on a fresh broker or
+            # vhost, a renamed handler) is confirmed *and dropped* by RabbitMQ: mandatory makes
+            # it come back as UndeliverableMessage, so the registry gets 503 and retries.
+            mandatory=True,
             retry=True,
             retry_policy=retry_policy,
             confirm_timeout=timeout,
