@@ -6,11 +6,17 @@ source "$(dirname "$0")/lib.sh"
 
 rabbit_up() { rabbitmqctl -q status >/dev/null 2>&1; }
 start_rabbitmq() {
+  # Everything of RabbitMQ's listens on loopback only: AMQP and management, epmd and the Erlang
+  # distribution port. Keys a machine already set are left as they are.
+  mkdir -p /etc/rabbitmq
+  local conf=/etc/rabbitmq/rabbitmq.conf env=/etc/rabbitmq/rabbitmq-env.conf
+  grep -qs '^listeners.tcp' "$conf" || echo 'listeners.tcp.default = 127.0.0.1:5672' >> "$conf"
+  grep -qs '^management.tcp.ip' "$conf" || echo 'management.tcp.ip = 127.0.0.1' >> "$conf"
+  grep -qs '^ERL_EPMD_ADDRESS' "$env" || echo 'ERL_EPMD_ADDRESS=127.0.0.1' >> "$env"
+  grep -qs 'inet_dist_use_interface' "$env" \
+    || echo 'export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"' >> "$env"
   if ! port_open 5672; then
     log "starting RabbitMQ"
-    # RabbitMQ listens on loopback only.
-    mkdir -p /etc/rabbitmq
-    [ -f /etc/rabbitmq/rabbitmq.conf ] || printf 'listeners.tcp.default = 127.0.0.1:5672\nmanagement.tcp.ip = 127.0.0.1\n' > /etc/rabbitmq/rabbitmq.conf
     rabbitmq-server -detached >>"$VAR/log/rabbitmq.log" 2>&1 || true
     wait_for 90 RabbitMQ port_open 5672
     rabbitmqctl -q await_startup >/dev/null 2>&1 || true
@@ -81,11 +87,11 @@ stop_docker2() {
   if docker_up "$DOCKER2_SOCK"; then
     docker -H "unix://$DOCKER2_SOCK" ps -aq | xargs -r docker -H "unix://$DOCKER2_SOCK" rm -f >/dev/null
   fi
-  stop_pidfile "$VAR/run/docker2.pid"
+  stop_pidfile "$VAR/run/docker2.pid" dockerd
 }
 
-stop_pidfile() { # stop_pidfile FILE
-  if pid_alive "$1"; then
+stop_pidfile() { # stop_pidfile FILE PATTERN
+  if pid_alive "$1" "$2"; then
     local pid; pid="$(cat "$1")"; kill "$pid"
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
@@ -105,7 +111,7 @@ case "${1:-start}" in
   stop)
     # Stops only what this project started itself: the registry. RabbitMQ, PostgreSQL and the
     # Docker engine are machine-wide and may serve others.
-    stop_pidfile "$VAR/run/registry.pid"
+    stop_pidfile "$VAR/run/registry.pid" docker-registry
     stop_docker2
     ;;
   status)

@@ -12,12 +12,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing OS packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # policy-rc.d keeps the packages' own service units from starting on install: we start
-  # each component ourselves, on loopback, with our configuration.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  # A policy-rc.d keeps the packages' own service units from starting on install: we start each
+  # component ourselves, on loopback, with our configuration. A machine's own policy stays.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$VAR/log/apt.log" 2>&1 \
     || { tail -20 "$VAR/log/apt.log"; die "apt-get install failed"; }
+  # Nor should they come back at the next boot: the packaged registry would take :5000 on every
+  # interface without notifications, and the packaged engine would make a bridge with iptables.
+  if command -v systemctl >/dev/null; then
+    units=()
+    for p in "${missing[@]}"; do
+      case "$p" in
+        docker-registry) units+=(docker-registry.service) ;;
+        docker.io) units+=(docker.service docker.socket) ;;
+      esac
+    done
+    [ ${#units[@]} -eq 0 ] || systemctl disable "${units[@]}" >/dev/null 2>&1 || true
+  fi
 fi
 
 PY="${PYTHON:-python3}"

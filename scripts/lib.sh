@@ -19,7 +19,14 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   done
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pidfile counts only while its process is alive *and* is what we started (its command line
+# contains PATTERN, `nameko run` by default): after a reboot the number may be someone else's.
+pid_alive() { # pid_alive PIDFILE [PATTERN]
+  [ -f "$1" ] || return 1
+  local pid; pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${2:-nameko run}"
+}
 
 # The webhook's bearer token: from the environment, else a development one made once per checkout.
 webhook_token() {
