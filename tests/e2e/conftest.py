@@ -11,9 +11,11 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(str(tmp_path_factory.mktemp("stack"))).start()
-    yield stack
-    stack.stop()
+    stack = Stack(str(tmp_path_factory.mktemp("stack")))
+    try:
+        yield stack.start()
+    finally:  # also when start() failed half-way: no process, registry or vhost left behind
+        stack.stop()
 
 
 @pytest.fixture

@@ -115,6 +115,7 @@ class Stack:
         return requests.post(f"{self.webhook_url}/registry/events", data=data, headers=headers, timeout=10)
 
     def stop(self):
+        """Stop whatever was started; safe after a start() that failed half-way."""
         for service in self.services.values():
             service.stop()
         # Whatever a failed test left deployed: every container this stack's deployer made.
@@ -124,5 +125,12 @@ class Stack:
                                  capture_output=True, text=True, timeout=30).stdout.split()
             if ids:
                 subprocess.run(["docker", "-H", sock, "rm", "-f", *ids], capture_output=True, timeout=60)
+            # ...and the images its engines pulled from this stack's registry.
+            images = subprocess.run(["docker", "-H", sock, "images", "--format", "{{.Repository}} {{.ID}}"],
+                                    capture_output=True, text=True, timeout=30).stdout.splitlines()
+            pulled = sorted({line.split()[1] for line in images
+                             if line.startswith(f"{self.registry.host}/")})
+            if pulled:
+                subprocess.run(["docker", "-H", sock, "rmi", "-f", *pulled], capture_output=True, timeout=60)
         self.registry.stop()
         delete_vhost(self.vhost)

@@ -39,7 +39,7 @@ class TestWalkThrough:
 
         denied = imagehub(stack, "--tenant", "other", "tags", repository, check=False)
         assert denied.returncode == 1
-        assert denied.stderr.startswith("error:")
+        assert denied.stderr.startswith(f"error: tenant 'other' may not read '{repository}'"), denied.stderr
 
         deleted = imagehub(stack, "--tenant", tenant, "delete", f"{repository}:v1", "--yes")
         assert stack.registry.tags(repository) == []

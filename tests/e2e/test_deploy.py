@@ -101,5 +101,5 @@ class TestDeployFromTheCatalogue:
         wait_for_tag(stack, tenant, repository, "v1", docker_cli.push(ref))
         refused = imagehub(stack, "--tenant", "intruder", "deploy", ref, "--name", "steal", check=False)
         assert refused.returncode == 1
-        assert refused.stderr.startswith("error:")
+        assert refused.stderr.startswith(f"error: tenant 'intruder' may not read '{repository}'"), refused.stderr
         assert stack.rpc("deployer", "list_deployments", "intruder")["total"] == 0
