@@ -6,6 +6,12 @@ from shared.errors import InvalidReference, InvalidRequest
 from shared.reference import PUBLIC_NAMESPACE, validate_path_component
 
 MAX_PAGE_SIZE = 200
+# Far past any real listing, and small enough that (page - 1) * page_size fits every database's
+# OFFSET (SQLite and PostgreSQL take a 64-bit integer).
+MAX_PAGE = 1_000_000
+# A tenant ID is a namespace: a path component of a repository name (at most 255 characters in
+# all); kept well inside every column that stores one.
+MAX_TENANT_ID_LENGTH = 128
 
 
 def load_args(schema_cls, **arguments):
@@ -25,6 +31,8 @@ def _problem(argument, message):
 
 def validate_tenant_id(value):
     """A ``tenant_id`` argument's check: a valid namespace, and not the public library."""
+    if isinstance(value, str) and len(value) > MAX_TENANT_ID_LENGTH:
+        raise ValidationError(f"must be at most {MAX_TENANT_ID_LENGTH} characters, got {len(value)}")
     try:
         validate_path_component(value, "tenant_id")
     except InvalidReference as exc:  # reported as this argument's error
@@ -43,7 +51,8 @@ class StrictInteger(fields.Integer):
 class Paging(Schema):
     """``page`` (from 1) and ``page_size`` (1 to ``MAX_PAGE_SIZE``), 1 and 50 when left out."""
     page = StrictInteger(load_default=1, error_messages={"invalid": "must be an integer"},
-                         validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
+                         validate=[validate.Range(min=1, error="must be 1 or more, got {input}"),
+                                   validate.Range(max=MAX_PAGE, error="must be at most {max}, got {input}")])
     page_size = StrictInteger(
         load_default=50, error_messages={"invalid": "must be an integer"},
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"))

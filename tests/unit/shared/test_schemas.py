@@ -80,3 +80,21 @@ class TestStrictInteger:
     def test_anything_else_is_refused(self, value):
         with pytest.raises(ValidationError):
             self.Count().load({"n": value})
+
+
+class TestBounds:
+    """Arguments that would overflow a database's OFFSET or a column get InvalidRequest, not a crash."""
+
+    def test_a_page_past_the_last_possible_one_is_refused(self):
+        from shared.schemas import MAX_PAGE, Paging, load_args
+        assert load_args(Paging, page=MAX_PAGE)["page"] == MAX_PAGE
+        with pytest.raises(InvalidRequest, match=r"page must be at most 1000000, got 1000000000000000000"):
+            load_args(Paging, page=10 ** 18)
+
+    def test_an_overlong_tenant_id_is_refused(self):
+        from marshmallow import ValidationError
+
+        from shared.schemas import MAX_TENANT_ID_LENGTH, validate_tenant_id
+        validate_tenant_id("a" * MAX_TENANT_ID_LENGTH)
+        with pytest.raises(ValidationError, match="at most 128 characters, got 300"):
+            validate_tenant_id("a" * 300)
