@@ -136,8 +136,8 @@ class DeployerService:
         """Failures of the rollout itself are recorded on the deployment. A database outage
         requeues the event (after a pause); anything else unforeseen is logged and the event
         dropped: the reconciler requests the operation again once its lock goes stale."""
-        self._carry_out(RolloutRequested, payload, lambda request: rollout.handle(self._runtime(), request),
-                        lambda request: f"rollout of {request['deployment_id']}")
+        return self._carry_out(RolloutRequested, payload, lambda request: rollout.handle(self._runtime(), request),
+                               lambda request: f"rollout of {request['deployment_id']}")
 
     @event_handler(CATALOG, TAG_INDEXED, requeue_on_error=True)
     def handle_tag_indexed(self, payload):
@@ -149,20 +149,21 @@ class DeployerService:
         failure starting one deployment's rollout after the commit is caught there (its push stays
         pending for the reconciler) and never requeues the event. Anything else unforeseen is
         logged and the event dropped rather than redelivered forever."""
-        self._carry_out(TagIndexed, payload, lambda event: autodeploy.handle_tag_indexed(self._runtime(), event),
-                        lambda event: f"tag_indexed {event['event_id']} ({event['repository']}:{event['tag']})")
+        return self._carry_out(TagIndexed, payload,
+                               lambda event: autodeploy.handle_tag_indexed(self._runtime(), event),
+                               lambda event: f"tag_indexed {event['event_id']} ({event['repository']}:{event['tag']})")
 
     @staticmethod
     def _carry_out(schema, payload, work, describe):
-        """Load ``payload`` and do ``work`` on it: an unusable payload is logged and dropped, a
-        database error requeues the event after ``REQUEUE_DELAY``, anything else is logged."""
+        """Load ``payload`` and return what ``work`` does with it: an unusable payload is logged and
+        dropped, a database error requeues the event after ``REQUEUE_DELAY``, anything else is logged."""
         try:
             loaded = load_event(schema, payload)
         except InvalidRequest:
             log.error("unusable %s dropped: %r", schema.__name__, payload)
             return
         try:
-            work(loaded)
+            return work(loaded)
         except DBAPIError as exc:
             log.warning("%s met a database error, requeued in %.1fs: %s", describe(loaded), REQUEUE_DELAY,
                         str(exc).splitlines()[0])

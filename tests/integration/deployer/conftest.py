@@ -34,7 +34,7 @@ from tests.e2e.stack import ROOT, create_vhost, delete_vhost
 
 ENGINES = {"local-1": "unix:///var/run/docker.sock", "local-2": "unix:///var/run/imagehub-docker2.sock"}
 WAIT = 40  # seconds for a rollout to settle: generous on a loaded machine, well inside pytest-timeout
-SETTLED = ("running", "failed", "rollout_failed", "stopped", "degraded", "deleted")
+SETTLED = ("running", "failed", "rollout_failed", "rolled_back", "stopped", "degraded", "deleted")
 # Small reservations so that every test's deployments fit in the pool together.
 SMALL = {"cpu": 0.1, "memory": "32m"}
 
@@ -88,22 +88,33 @@ def docker_cli(*args, timeout=120):
     return result.stdout
 
 
+def build_and_push(registry, tenant, tag, built):
+    """A busybox httpd image serving its own marker, built here and pushed with the docker CLI to
+    ``<registry>/<tenant>/web:<tag>``; ``(digest, marker)``. The reference is added to ``built``."""
+    ref = f"{registry.host}/{tenant}/web:{tag}"
+    marker = f"web-{tag}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, marker], check=True,
+                   capture_output=True, timeout=60)
+    built.append(ref)
+    out = docker_cli("push", ref)
+    return [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1], marker
+
+
+def announce_push(vhost_config, tenant, tag, digest):
+    """The ``image_pushed`` the webhook sends for a push (actor ``it``), to the catalog."""
+    event_dispatcher(vhost_config)(WEBHOOK, IMAGE_PUSHED, make_event(
+        ImagePushed, namespace=tenant, repository=f"{tenant}/web", tag=tag, digest=digest,
+        media_type=DOCKER_MANIFEST_V2, size=500, actor="it", request_id=str(uuid.uuid4()),
+        source_event_id=str(uuid.uuid4()), pushed_at=datetime.now(timezone.utc).isoformat()))
+
+
 @pytest.fixture(scope="module")
 def images(registry, tenant):
     """``{"v1": (digest, marker), "v2": ...}``: busybox httpd images built here and pushed with
     the docker CLI to ``<registry>/<tenant>/web``."""
-    pushed, built = {}, []
+    built = []
     try:
-        for tag in ("v1", "v2"):
-            ref = f"{registry.host}/{tenant}/web:{tag}"
-            marker = f"web-{tag}-{uuid.uuid4().hex[:8]}"
-            subprocess.run(["bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, marker], check=True,
-                           capture_output=True, timeout=60)
-            built.append(ref)
-            out = docker_cli("push", ref)
-            digest = [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1]
-            pushed[tag] = (digest, marker)
-        yield pushed
+        yield {tag: build_and_push(registry, tenant, tag, built) for tag in ("v1", "v2")}
     finally:
         if built:
             subprocess.run(["docker", "rmi", "-f", *built], capture_output=True, timeout=60)
@@ -150,8 +161,15 @@ def status_events(vhost_config):
 
 
 @pytest.fixture(scope="module")
-def services(vhost_config, database, registry, deployer_id, status_events, engines):
-    """The catalog and the deployer, configured from their own config.yml with test overrides."""
+def services(containers):
+    """The deployer's configuration, with the catalog and the deployer running."""
+    return containers["deployer"].config
+
+
+@pytest.fixture(scope="module")
+def containers(vhost_config, database, registry, deployer_id, status_events, engines):
+    """The catalog and the deployer (``{"catalog": …, "deployer": …}`` nameko containers),
+    configured from their own config.yml with test overrides."""
     deployer_url, catalog_url = database
     catalog_config = load_config(os.path.join(ROOT, "services/catalog/config.yml"))
     catalog_config.update(vhost_config, DB_URIS={"catalog:Base": catalog_url}, REGISTRY_URL=registry.url,
@@ -162,14 +180,14 @@ def services(vhost_config, database, registry, deployer_id, status_events, engin
                            RECONCILE_INTERVAL=1, HEALTH_SECONDS=1, max_workers=10)
     deployer_config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
     deployer_config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
-    containers = [ServiceContainer(CatalogService, catalog_config),
-                  ServiceContainer(DeployerService, deployer_config)]
+    started = {"catalog": ServiceContainer(CatalogService, catalog_config),
+               "deployer": ServiceContainer(DeployerService, deployer_config)}
     try:
-        for container in containers:
+        for container in started.values():
             container.start()
-        yield deployer_config
+        yield started
     finally:
-        for container in reversed(containers):
+        for container in reversed(list(started.values())):
             container.kill()
         remove_everything(engines, deployer_id, registry.host)
 
@@ -208,12 +226,8 @@ def rpc(services, vhost_config):
 @pytest.fixture(scope="module")
 def indexed(services, rpc, vhost_config, images, tenant):
     """The pushed tags, indexed by the real catalog from image_pushed events (as the webhook sends)."""
-    dispatch = event_dispatcher(vhost_config)
     for tag, (digest, _) in images.items():
-        dispatch(WEBHOOK, IMAGE_PUSHED, make_event(
-            ImagePushed, namespace=tenant, repository=f"{tenant}/web", tag=tag, digest=digest,
-            media_type=DOCKER_MANIFEST_V2, size=500, actor="it", request_id=str(uuid.uuid4()),
-            source_event_id=str(uuid.uuid4()), pushed_at=datetime.now(timezone.utc).isoformat()))
+        announce_push(vhost_config, tenant, tag, digest)
     for tag, (digest, _) in images.items():
         wait_until(lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", tag)["digest"] == digest, timeout=20,
                    what=f"{tenant}/web:{tag} in the catalog")
