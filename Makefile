@@ -37,3 +37,4 @@ test-unit: install
 bench: up
 	$(VENV)/bin/python bench/push_to_catalog.py
 	$(VENV)/bin/python bench/deploy_vs_docker_run.py
+	$(VENV)/bin/python bench/auto_deploy.py
