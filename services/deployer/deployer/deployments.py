@@ -255,9 +255,9 @@ def auto_update(rt, deployment, base, push):
         current = store.find_deployment(session, deployment.id)
         number = current.revision + 1
         image = pinned_image(rt, base.repository, push["tag"], push["digest"])
+        followed = dict(push, policy=current.auto_deploy["policy"])  # the trigger, as the history keeps it
         session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
-                             trigger=AUTO_DEPLOY, rollback_to=None, push=dict(push, policy=current.auto_deploy["policy"]),
-                             created_at=now, **image))
+                             trigger=AUTO_DEPLOY, rollback_to=None, push=followed, created_at=now, **image))
         current.revision, current.pending_push = number, None
         current.last_pushed_at = later(current.last_pushed_at, datetime.fromisoformat(push["pushed_at"]))
         if refusal is None:

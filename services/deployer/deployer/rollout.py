@@ -461,7 +461,8 @@ class Rollout(_Run):
         if failed.trigger == AUTO_DEPLOY:
             status, message = ROLLED_BACK, deployments.rolled_back_reason(failed.number, failed.image, reason, serving)
         else:
-            status, message = ROLLOUT_FAILED, f"revision {failed.number} failed: {reason}; revision {serving} is still serving"
+            status = ROLLOUT_FAILED
+            message = f"revision {failed.number} failed: {reason}; revision {serving} is still serving"
         if restored is not None:
             return DEGRADED, f"{message}, but could not be brought back to {self.replicas} instance(s): {restored}"
         return status, message
