@@ -11,9 +11,6 @@ digest → container started → health check → answering. Runs against the su
 
     .venv/bin/python bench/auto_deploy.py [--pushes 10] [--json out.json]
 """
-import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
@@ -23,24 +20,11 @@ import uuid
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
+import benchlib
 import shared.errors  # noqa: F401  typed errors arrive as themselves
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import build, push
 SETTLED = {"running", "failed", "rollout_failed", "rolled_back", "degraded", "stopped"}
 POLL = 0.005  # seconds between two looks
-
-
-def sh(*args, timeout=120):
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout).stdout
-
-
-def build(ref, marker):
-    sh("bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, marker)
-
-
-def push(ref):
-    out = sh("docker", "push", ref)
-    return [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1]
 
 
 def body(address):
@@ -62,12 +46,9 @@ def wait(what, predicate, timeout):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchlib.parser(__doc__)
     parser.add_argument("--pushes", type=int, default=10)
-    parser.add_argument("--registry", default=os.environ.get("REGISTRY_HOST", "127.0.0.1:5000"))
-    parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
     parser.add_argument("--timeout", type=float, default=60, help="seconds one round may take")
-    parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args()
 
     tenant = "bench" + uuid.uuid4().hex[:8]
@@ -141,9 +122,7 @@ def main():
           f"{result['answering_median_ms']} ms, worst {result['answering_worst_ms']} ms, best "
           f"{result['answering_best_ms']} ms (deployment running: median {result['running_median_ms']} ms; "
           f"docker push itself: median {result['docker_push_median_ms']} ms)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    benchlib.write_json(args.json, result)
 
 
 if __name__ == "__main__":

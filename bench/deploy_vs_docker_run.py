@@ -7,12 +7,7 @@ itself after `docker run -d` returns). Runs against the suite brought up by `mak
 
     .venv/bin/python bench/deploy_vs_docker_run.py [--rounds 10] [--json out.json]
 """
-import argparse
-import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -20,20 +15,12 @@ import uuid
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
+import benchlib
 import shared.errors  # noqa: F401  typed errors arrive as themselves
+from benchlib import sh
+from shared.testing import free_port
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
-
-
-def sh(*args, timeout=120):
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout).stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(address, deadline):
@@ -48,20 +35,17 @@ def wait_http(address, deadline):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchlib.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--registry", default=os.environ.get("REGISTRY_HOST", "127.0.0.1:5000"))
-    parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
     parser.add_argument("--engine", default="unix:///var/run/docker.sock",
                         help="the engine `docker run` uses: the pool's first host")
-    parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args()
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/deploybench"
     ref = f"{args.registry}/{repository}:v1"
-    sh("bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, f"deploy bench {tenant}")
-    sh("docker", "push", ref)
+    benchlib.build(ref, f"deploy bench {tenant}")
+    benchlib.push(ref)
 
     deploy_s, run_s = [], []
     with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
@@ -110,9 +94,7 @@ def main():
     print(f"one replica to answering HTTP, median of {args.rounds}: create_deployment→running "
           f"{result['deployer_median_ms']} ms, docker run {result['docker_run_median_ms']} ms "
           f"(×{result['ratio']})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    benchlib.write_json(args.json, result)
 
 
 if __name__ == "__main__":
