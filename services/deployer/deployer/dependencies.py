@@ -9,13 +9,16 @@ import docker
 import eventlet
 import requests
 from docker import errors as docker_errors
+from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
+from nameko.messaging import Publisher
+from nameko.standalone.events import get_event_exchange
 from nameko.timer import Timer
 
 from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
                              ImageNotFound, PullDenied)
-from deployer.settings import load_settings
-from shared.db import Database
+from deployer.settings import ConfigurationError, load_settings
+from shared.db import Database, create_engine
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +208,73 @@ class Pools:
             raise EngineUnavailable(f"host {host_name} is not in the configuration any more") from None
 
 
-# nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.db``).
-DeployerDatabase = Database
+class DeployerDatabase(Database):
+    """nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.db``),
+    configured under ``DB_URIS["<service_name>:<base>"]`` whatever the service class is called.
+
+    nameko-sqlalchemy keys the URL by the container's service name; the deployer runs as two
+    service classes (``deployer`` and ``deployer_worker``) on one database, so both read the
+    ``deployer:Base`` entry.
+    """
+
+    def __init__(self, declarative_base, service_name, **options):
+        super().__init__(declarative_base, **options)
+        self.service_name = service_name
+
+    def setup(self):
+        from nameko_sqlalchemy.database import DB_URIS_KEY, Session
+        from sqlalchemy.orm import sessionmaker
+
+        base_name = self.declarative_base.__name__
+        self.db_uri = self.container.config[DB_URIS_KEY][f"{self.service_name}:{base_name}"].format(
+            {"service_name": self.service_name, "declarative_base_name": base_name})
+        self.engine = create_engine(self.db_uri)
+        self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
+
+
+class SourceEventDispatcher(EventDispatcher):
+    """nameko's ``EventDispatcher`` publishing as ``source_service`` instead of the container's
+    service name: the worker's events (``deployment_status_changed``, ``rollout_requested``)
+    come from ``deployer``, as the consumers (and the contract) expect, whichever class sends them."""
+
+    def __init__(self, source_service, **options):
+        super().__init__(**options)
+        self.source_service = source_service
+
+    def setup(self):
+        self.exchange = get_event_exchange(self.source_service, self.container.config)
+        self.declare.append(self.exchange)
+        Publisher.setup(self)
+
+
+class WorkerPoolSize(DependencyProvider):
+    """This service's own number of concurrent workers, from ``config[config_key]``.
+
+    nameko 2.14 reads ``max_workers`` once per container, from a config shared by every service
+    class a ``nameko run`` starts. This sets the container's pool (and with it the prefetch count
+    of its queue consumer, read when it starts consuming) to ``config[config_key]`` at setup,
+    before any worker runs. Without the key the container keeps ``max_workers``.
+    """
+
+    def __init__(self, config_key):
+        self.config_key = config_key
+
+    def setup(self):
+        value = self.container.config.get(self.config_key)
+        if value is None or value == "":
+            return
+        try:
+            size = int(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{self.config_key} must be a whole number of workers, got {value!r}") from None
+        if size < 1:
+            raise ConfigurationError(f"{self.config_key} must be at least 1, got {value!r}")
+        self.container.max_workers = size
+        # Built in the container's __init__ from max_workers; resized before any worker is spawned.
+        self.container._worker_pool.resize(size)
+
+    def get_dependency(self, worker_ctx):
+        return self.container.max_workers
 
 
 class ConfiguredTimer(Timer):

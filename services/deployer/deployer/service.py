@@ -1,23 +1,34 @@
-"""The deployer service: deployments over RPC, rollouts as events to itself, auto-deploy on the
-catalog's pushes, a reconciler on a timer.
+"""The deployer: two nameko service classes, started together by
+``nameko run --config services/deployer/config.yml deployer.service`` (it starts every service
+class of the module), each with its own pool of workers.
+
+``DeployerService`` (``deployer``): deployments over RPC and the reconciler on a timer. Every call
+returns at once (checks, one short transaction, events), so its pool (``max_workers``) is always
+free to answer, and to read the catalog's replies to its own calls.
+
+``DeployerWorker`` (``deployer_worker``): the long work, on its own pool (``WORKER_MAX_WORKERS``).
+Rollouts run in ``handle_rollout_requested`` (an event the deployer dispatches once a request is
+committed), so a request accepted by one deployer process is carried out even if that process
+stops: the event waits in its queue. ``handle_tag_indexed`` moves the deployments whose
+auto-deploy policy follows a pushed tag. A rollout holds a worker for its whole length (pulls,
+health checks); in nameko 2.14 a container whose pool is full stops reading every queue it
+consumes, so these must not share a container with the RPC.
 
 Entrypoints only translate: load the arguments with a schema, hand the logic a ``Runtime`` made
-of this worker's dependencies, return what it returns. Rollouts run in ``handle_rollout_requested``
-(an event this service dispatches to itself once a request is committed), so a request accepted
-by one deployer process is carried out even if that process stops: the event waits in its queue.
-``handle_tag_indexed`` moves the deployments whose auto-deploy policy follows a pushed tag.
+of this worker's dependencies, return what it returns.
 """
 import logging
 
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError
 
 from deployer import autodeploy, deployments, reconcile, rollout, schemas
 from deployer.bounded_rpc import BoundedRpcProxy
-from deployer.dependencies import DeployerDatabase, ResourcePools, configured_timer, http_ok, run_all
+from deployer.dependencies import (DeployerDatabase, ResourcePools, SourceEventDispatcher, WorkerPoolSize,
+                                   configured_timer, http_ok, run_all)
 from deployer.models import Base
 from deployer.runtime import Runtime
 from shared.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
@@ -30,19 +41,27 @@ REQUEUE_DELAY = 1.0  # seconds before an event that met a database outage goes b
 CATALOG_ERRORS = USER_ERRORS + (ServiceUnavailable,)
 
 
-class DeployerService:
-    name = "deployer"
+class _Deployer:
+    """What both service classes are made of: the database (``DB_URIS["deployer:Base"]``), the
+    pools' engines, and events published as ``deployer``. No entrypoint: not a service itself."""
 
-    db = DeployerDatabase(Base)
+    db = DeployerDatabase(Base, service_name=DEPLOYER)
     pools = ResourcePools()
-    catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
-    dispatch = EventDispatcher()
+    dispatch = SourceEventDispatcher(DEPLOYER)
     config = Config()
+    catalog = None
 
     def _runtime(self):
         return Runtime(settings=self.pools.settings, transaction=lambda: self.db.get_session(close_on_exit=True),
                        engine=self.pools.engine, http_ok=http_ok, catalog=self.catalog, publish=self.dispatch,
                        run_all=run_all)
+
+
+class DeployerService(_Deployer):
+    """The RPC API and the reconciler: short work only, on the ``max_workers`` pool."""
+    name = DEPLOYER
+
+    catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
 
     # -- RPC -----------------------------------------------------------------------------------
 
@@ -129,6 +148,21 @@ class DeployerService:
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.delete_deployment(self._runtime(), **args)
 
+    @configured_timer("RECONCILE_INTERVAL")
+    def reconcile_engines(self):
+        try:
+            reconcile.reconcile(self._runtime())
+        except Exception:  # the next tick tries again
+            log.exception("reconciler pass failed")
+
+
+class DeployerWorker(_Deployer):
+    """Rollouts and auto-deploy, on their own pool of ``WORKER_MAX_WORKERS``: however many run,
+    the RPC answers. Asks nothing of the catalog (no RPC proxy: no replies to wait for)."""
+    name = "deployer_worker"
+
+    pool_size = WorkerPoolSize("WORKER_MAX_WORKERS")
+
     # -- work ----------------------------------------------------------------------------------
 
     @event_handler(DEPLOYER, ROLLOUT_REQUESTED, requeue_on_error=True)
@@ -171,10 +205,3 @@ class DeployerService:
             raise
         except Exception:
             log.exception("%s failed unexpectedly", describe(loaded))
-
-    @configured_timer("RECONCILE_INTERVAL")
-    def reconcile_engines(self):
-        try:
-            reconcile.reconcile(self._runtime())
-        except Exception:  # the next tick tries again
-            log.exception("reconciler pass failed")

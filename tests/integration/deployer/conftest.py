@@ -26,7 +26,7 @@ from catalog.migrate import upgrade as upgrade_catalog
 from catalog.service import CatalogService
 from deployer.migrate import load_config
 from deployer.migrate import upgrade as upgrade_deployer
-from deployer.service import DeployerService
+from deployer.service import DeployerService, DeployerWorker
 from shared.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
 from shared.testing import DOCKER_MANIFEST_V2, wait_until
 from tests.conftest import TEST_PG_URL
@@ -167,8 +167,15 @@ def services(containers):
 
 
 @pytest.fixture(scope="module")
-def containers(vhost_config, database, registry, deployer_id, status_events, engines):
-    """The catalog and the deployer (``{"catalog": …, "deployer": …}`` nameko containers),
+def deployer_overrides():
+    """Extra deployer configuration for a module's containers; a test module may override it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def containers(vhost_config, database, registry, deployer_id, status_events, engines, deployer_overrides):
+    """The catalog and the deployer's two service classes (``{"catalog": …, "deployer": …,
+    "deployer_worker": …}`` nameko containers, as ``nameko run deployer.service`` starts both),
     configured from their own config.yml with test overrides."""
     deployer_url, catalog_url = database
     catalog_config = load_config(os.path.join(ROOT, "services/catalog/config.yml"))
@@ -177,11 +184,12 @@ def containers(vhost_config, database, registry, deployer_id, status_events, eng
     deployer_config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
     deployer_config.update(vhost_config, DB_URIS={"deployer:Base": deployer_url}, DEPLOYER_ID=deployer_id,
                            REGISTRY_PULL_HOST=registry.host, REGISTRY_PUBLIC_HOST=registry.host, STOP_TIMEOUT=1,
-                           RECONCILE_INTERVAL=1, HEALTH_SECONDS=1, max_workers=10)
+                           RECONCILE_INTERVAL=1, HEALTH_SECONDS=1, max_workers=10, **deployer_overrides)
     deployer_config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
     deployer_config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
     started = {"catalog": ServiceContainer(CatalogService, catalog_config),
-               "deployer": ServiceContainer(DeployerService, deployer_config)}
+               "deployer": ServiceContainer(DeployerService, deployer_config),
+               "deployer_worker": ServiceContainer(DeployerWorker, deployer_config)}
     try:
         for container in started.values():
             container.start()

@@ -34,7 +34,8 @@ def push(registry, tenant, vhost_config, containers):
                 handled.update(payload=payload, outcome=result, error=exc_info)
                 return True
             return False
-        with entrypoint_waiter(containers["deployer"], "handle_tag_indexed", callback=for_this_push, timeout=HANDLED):
+        with entrypoint_waiter(containers["deployer_worker"], "handle_tag_indexed", callback=for_this_push,
+                               timeout=HANDLED):
             announce_push(vhost_config, tenant, tag, digest)
         assert handled["error"] is None
         return digest, marker, handled["payload"], handled["outcome"]
@@ -88,7 +89,8 @@ class TestDuplicates:
             if worker_ctx.args[0]["event_id"] == payload["event_id"]:
                 seen.append(result)
             return len(seen) == 2
-        with entrypoint_waiter(containers["deployer"], "handle_tag_indexed", callback=both_copies, timeout=HANDLED):
+        with entrypoint_waiter(containers["deployer_worker"], "handle_tag_indexed", callback=both_copies,
+                               timeout=HANDLED):
             dispatch = event_dispatcher(vhost_config)
             dispatch(CATALOG, TAG_INDEXED, payload)  # as the catalog's outbox relay may send it again
             dispatch(CATALOG, TAG_INDEXED, payload)

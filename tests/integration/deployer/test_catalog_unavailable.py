@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from deployer import db
 from deployer.migrate import load_config, upgrade
 from deployer.models import Deployment, Revision
-from deployer.service import DeployerService
+from deployer.service import DeployerService, DeployerWorker
 from shared.errors import ServiceUnavailable
 from shared.testing import wait_until
 from tests.e2e.stack import ROOT
@@ -54,15 +54,17 @@ def deployer(vhost_config, catalog_queue, deployer_url):
     config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
     config.update(vhost_config, DB_URIS={"deployer:Base": deployer_url}, CATALOG_RPC_TIMEOUT=TIMEOUT,
                   DEPLOYER_ID="it-" + uuid.uuid4().hex[:10], RECONCILE_INTERVAL=3600)
-    container = ServiceContainer(DeployerService, config)
-    container.start()
+    containers = [ServiceContainer(DeployerService, config), ServiceContainer(DeployerWorker, config)]
+    for container in containers:
+        container.start()
     try:
         import shared.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
         with ClusterRpcProxy(vhost_config, timeout=15) as proxy:  # far above TIMEOUT: a hang fails, bounded
             yield proxy.deployer
     finally:
-        container.kill()
+        for container in containers:
+            container.kill()
 
 
 @pytest.fixture

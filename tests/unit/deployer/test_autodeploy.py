@@ -491,10 +491,10 @@ def test_status_events_say_rolled_back_with_the_reason(web):
 
 
 class TestTheEventHandler:
-    """``DeployerService.handle_tag_indexed``: its queue name, and what happens on each kind of error."""
+    """``DeployerWorker.handle_tag_indexed``: its queue name, and what happens on each kind of error."""
 
     def test_consumes_the_catalogs_tag_indexed_and_requeues_on_error(self):
-        [entrypoint] = service.DeployerService.handle_tag_indexed.nameko_entrypoints
+        [entrypoint] = service.DeployerWorker.handle_tag_indexed.nameko_entrypoints
         assert (entrypoint.source_service, entrypoint.event_type, entrypoint.requeue_on_error) == \
             ("catalog", "tag_indexed", True)
 
@@ -506,12 +506,12 @@ class TestTheEventHandler:
         def database_down(event):
             raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
         with pytest.raises(sa.exc.OperationalError):
-            service.DeployerService._carry_out(TagIndexed, payload, database_down, lambda e: "push")
+            service.DeployerWorker._carry_out(TagIndexed, payload, database_down, lambda e: "push")
         assert slept == [service.REQUEUE_DELAY]
 
         def bug(event):
             raise KeyError("oops")
-        service.DeployerService._carry_out(TagIndexed, payload, bug, lambda e: "push")  # logged, acked
+        service.DeployerWorker._carry_out(TagIndexed, payload, bug, lambda e: "push")  # logged, acked
         done = []
-        service.DeployerService._carry_out(TagIndexed, {"event_id": "x"}, done.append, lambda e: "push")
+        service.DeployerWorker._carry_out(TagIndexed, {"event_id": "x"}, done.append, lambda e: "push")
         assert done == []  # unusable: dropped before any work
