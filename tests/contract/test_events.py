@@ -7,6 +7,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from catalog import indexing
 from catalog.service import CatalogService
+from deployer.service import DeployerService, DeployerWorker
 from shared import events
 from shared.testing import delete_notification, push_notification
 from tests.unit.catalog.conftest import FakeRegistry, deleted, pushed
@@ -48,6 +49,23 @@ def consumers():
     return found
 
 
+def queues(*service_classes):
+    """(source service, event type) → the queue names nameko declares, for every @event_handler
+    of these service classes, read from the handlers as nameko sets them up (no broker needed)."""
+    from nameko.containers import ServiceContainer
+    from nameko.events import EventHandler
+
+    found = {}
+    for service_cls in service_classes:
+        container = ServiceContainer(service_cls, {"AMQP_URI": "memory://"})
+        for entrypoint in container.entrypoints:
+            if isinstance(entrypoint, EventHandler):
+                entrypoint.setup()
+                found.setdefault((entrypoint.source_service, entrypoint.event_type), []).append(
+                    entrypoint.queue.name)
+    return found
+
+
 class TestDesignContract:
     @pytest.mark.parametrize("key", sorted(DESIGN_FIELDS))
     def test_schema_carries_the_design_fields(self, key):
@@ -60,6 +78,16 @@ class TestDesignContract:
             (events.WEBHOOK, events.IMAGE_PUSHED): ["handle_image_pushed"],
             (events.WEBHOOK, events.IMAGE_DELETED): ["handle_image_deleted"],
             (events.WEBHOOK, events.EVENT_SET_ASIDE): ["handle_event_set_aside"],
+        }
+
+    def test_the_deployers_queue_names_are_stable(self):
+        # nameko run deployer.service starts both classes; the long work is deployer_worker's,
+        # the RPC's class consumes no event. Renaming a class or a handler strands its queue.
+        assert queues(DeployerService) == {}
+        assert queues(DeployerWorker) == {
+            (events.DEPLOYER, events.ROLLOUT_REQUESTED):
+                ["evt-deployer-rollout_requested--deployer_worker.handle_rollout_requested"],
+            (events.CATALOG, events.TAG_INDEXED): ["evt-catalog-tag_indexed--deployer_worker.handle_tag_indexed"],
         }
 
 
