@@ -23,7 +23,9 @@ from tests.integration.deployer.conftest import poll
 pytestmark = pytest.mark.docker
 
 WORKERS = 2  # the worker pool: fewer than the rollouts asked for
-HEALTH = 25  # seconds each rollout waits on its "running" health check, holding its worker
+# Seconds each rollout waits on its "running" health check, holding its worker: far longer than
+# the test (which does not wait for them; the module's teardown removes their containers).
+HEALTH = 90
 ANSWER = 5  # seconds within which a call must return: a bound, not a benchmark
 
 
@@ -45,19 +47,20 @@ def test_the_worker_pool_has_its_own_size(containers):
 
 
 def test_rpc_answers_and_the_catalog_is_asked_while_rollouts_fill_the_worker_pool(deployer, vhost_config):
-    slow = {"replicas": 1, "ports": [], "health": {"type": "running", "seconds": HEALTH}}
+    slow = {"replicas": 1, "health": {"type": "running", "seconds": HEALTH}}
     ids = [deployer.create(**slow)["id"] for _ in range(WORKERS + 1)]
 
     def saturated():
         statuses = [deployer.get(i)["status"] for i in ids]
         return statuses if statuses.count("starting") == WORKERS else None
-    statuses = poll(saturated, timeout=HEALTH, what=f"{WORKERS} rollouts waiting on their health check")
+    statuses = poll(saturated, timeout=40, what=f"{WORKERS} rollouts waiting on their health check")
     assert statuses.count("pending") == 1, statuses  # the third waits for a worker
 
     assert bounded(vhost_config, lambda d: d.get_deployment(deployer.tenant, ids[0]))["id"] == ids[0]
     pools = bounded(vhost_config, lambda d: d.list_pools())
     assert "default" in [p["name"] for p in pools["items"]]
-    spec = {"name": f"busy-{uuid.uuid4().hex[:6]}", "image": f"{deployer.tenant}/web:v1", "replicas": 1, "ports": [],
+    spec = {"name": f"busy-{uuid.uuid4().hex[:6]}", "image": f"{deployer.tenant}/web:v1", "replicas": 1,
+            "ports": [{}],
             "cpu": 0.1, "memory": "32m"}
     created = bounded(vhost_config, lambda d: d.create_deployment(deployer.tenant, spec))
     deployer.created.append(created["id"])
