@@ -383,7 +383,9 @@ class Rollout(_Run):
 
     def exit_reason(self, engine, live, state):
         if state.running:
-            what = f"container exited with code {state.exit_code} and was restarted {state.restart_count} time(s)"
+            # Caught after its restart policy started it again: the engine reports the running
+            # attempt (exit code 0), so the code the previous attempt exited with is not known.
+            what = f"container kept exiting and was restarted {state.restart_count} time(s) by its restart policy"
         else:
             what = f"container exited with code {state.exit_code}"
         if state.oom_killed:

@@ -122,8 +122,9 @@ class FakeEngine:
             raise EngineError(f"Conflict. The container name {spec.name!r} is already in use")
         container_id = f"{self.name}-{next(self.world.ids):04d}"
         status, exit_code, logs = self.world.behaviour(spec)
+        restart_count = 1 if any(predicate(spec) for predicate in self.world.restarts) else 0
         self.containers[container_id] = {"spec": spec, "status": status, "exit_code": exit_code,
-                                         "restart_count": 0, "logs": logs}
+                                         "restart_count": restart_count, "logs": logs}
         return container_id
 
     def _find(self, ref):
@@ -196,6 +197,9 @@ class World:
         self.taken_ports = set()  # bound by someone else on the machine
         self.exits = []  # predicates on a ContainerSpec: such containers exit at once
         self.no_http = []  # predicates: such containers never answer HTTP
+        # predicates: such containers exited and were started again by their restart policy (the
+        # engine then reports the running attempt: exit code 0)
+        self.restarts = []
         self.rt = Runtime(settings=settings, transaction=transaction, engine=self.engines.__getitem__,
                           http_ok=self.http_ok, catalog=self.catalog, publish=self.publish,
                           port_is_free=lambda host, port: port not in self.taken_ports, now=self.clock.now,
@@ -207,6 +211,8 @@ class World:
     def behaviour(self, spec):
         if any(predicate(spec) for predicate in self.exits):
             return "exited", 3, "starting\nbye\n"
+        if any(predicate(spec) for predicate in self.restarts):
+            return "running", 0, "starting\nbye\nstarting\n"
         return "running", None, "listening\n"
 
     def http_ok(self, url, timeout):

@@ -95,6 +95,13 @@ class TestCreateFailures:
         world.drain()
         self.expect_failed(world, deployment_id, "container exited with code 3; last output: starting | bye")
 
+    def test_a_container_restarted_by_its_policy_fails_without_a_made_up_exit_code(self, world):
+        world.restarts.append(lambda spec: True)
+        deployment_id = create(world)
+        world.drain()
+        self.expect_failed(world, deployment_id, "container kept exiting and was restarted 1 time(s) by its "
+                                                 "restart policy; last output: starting | bye | starting")
+
     def test_health_check_never_answered(self, world):
         world.no_http.append(lambda spec: True)
         deployment_id = create(world, replicas=1, health={"type": "http", "timeout": 5})
