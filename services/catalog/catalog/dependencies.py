@@ -1,5 +1,7 @@
 """Dependency providers: the registry HTTP client and the database, configured from config.yml."""
+import hashlib
 import logging
+from urllib.parse import urljoin
 
 import requests
 from nameko.extensions import DependencyProvider
@@ -22,6 +24,10 @@ class RegistryClient:
     Unreachable, 5xx, 429 and refused credentials are ``RegistryUnavailable`` (transient: an
     operator or time fixes them); 404 is ``NotInRegistry``; any other answer is
     ``UnusableManifest``.
+
+    Listings (``repository_pages``, ``tag_pages``) ask for ``n`` entries a page and follow the
+    ``Link: <…>; rel="next"`` header until there is none, as the API describes; a registry that
+    ignores ``n`` (Distribution 2.8 for tags) answers everything in one page.
     """
 
     def __init__(self, session, base_url, timeout):
@@ -29,8 +35,8 @@ class RegistryClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = (CONNECT_TIMEOUT, timeout)
 
-    def _request(self, method, path, what, **kwargs):
-        url = f"{self.base_url}/v2/{path}"
+    def _request(self, method, path, what, url=None, **kwargs):
+        url = url or f"{self.base_url}/v2/{path}"
         try:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
@@ -57,6 +63,46 @@ class RegistryClient:
 
     def get_blob(self, repository, digest):
         return self._request("GET", f"{repository}/blobs/{digest}", f"blob {repository}@{digest}").content
+
+    def tag_digest(self, repository, tag):
+        """The digest ``tag`` points at now (``HEAD`` by tag, ``Docker-Content-Digest``), or None
+        if the registry has no such tag (or repository)."""
+        try:
+            resp = self._request("HEAD", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}",
+                                 headers={"Accept": ACCEPT_MANIFESTS})
+        except NotInRegistry:
+            return None
+        digest = resp.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        # A registry may leave the header out of HEAD answers; the GET body's hash is the digest.
+        body = self._request("GET", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}",
+                             headers={"Accept": ACCEPT_MANIFESTS}).content
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def repository_pages(self, page_size):
+        """The registry's repository names (``/v2/_catalog``), a list per page, in its order."""
+        return self._pages("_catalog", "repositories", page_size, "the registry's catalog")
+
+    def tag_pages(self, repository, page_size):
+        """``repository``'s tag names, a list per page; nothing if the registry has no such
+        repository (deleted since it was listed)."""
+        try:
+            yield from self._pages(f"{repository}/tags/list", "tags", page_size, f"tags of {repository}")
+        except NotInRegistry:
+            return
+
+    def _pages(self, path, key, page_size, what):
+        url = f"{self.base_url}/v2/{path}?n={int(page_size)}"
+        while url:
+            resp = self._request("GET", path, what, url=url)
+            try:
+                entries = resp.json().get(key)
+            except (ValueError, AttributeError) as exc:
+                raise UnusableManifest(f"registry answered GET {path} with no JSON object: {resp.text[:200]}") from exc
+            yield list(entries or [])  # Distribution answers "tags": null once every tag is deleted
+            following = resp.links.get("next", {}).get("url")
+            url = urljoin(f"{self.base_url}/", following) if following else None
 
     def delete_manifest(self, repository, digest):
         """Delete a manifest (and so every tag on it). False if the registry had it no more."""

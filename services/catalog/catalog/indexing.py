@@ -79,11 +79,12 @@ def _new_manifest(session, repository, digest, fetched, actor, now):
     return manifest
 
 
-def record_push(session, registry, event, now=None):
+def record_push(session, registry, event, now=None, fetched=None, indexed_event_id=None):
     """Index an ``image_pushed`` event; point its tag (if any) at the pushed digest.
 
     Returns (and puts in the outbox) ``[(TAG_INDEXED, payload)]`` when a tag was created or moved,
-    else ``[]``.
+    else ``[]``. ``fetched`` is the image if the caller has already fetched it (reconciliation
+    does, before its transaction); ``indexed_event_id`` fixes the ``tag_indexed``'s event_id.
     Raises ``InvalidReference``/``UnusableManifest``/``NotInRegistry`` (permanent) and
     ``RegistryUnavailable`` (transient).
     """
@@ -100,7 +101,7 @@ def record_push(session, registry, event, now=None):
 
     repository = store.find_repository(session, namespace, name)
     manifest = store.find_manifest(session, repository.id, digest) if repository else None
-    fetched = None if manifest else fetch_image(registry, full_name, digest)
+    fetched = None if manifest else (fetched or fetch_image(registry, full_name, digest))
 
     # Writes from here on: no more network I/O.
     store.mark_processed(session, event_id, now)
@@ -109,10 +110,10 @@ def record_push(session, registry, event, now=None):
     manifest = manifest or _new_manifest(session, repository, digest, fetched, actor, now)
     if tag_name is None:
         return []
-    return _point_tag(session, repository, tag_name, manifest, actor, event, now)
+    return _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id)
 
 
-def _point_tag(session, repository, tag_name, manifest, actor, event, now):
+def _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id=None):
     pushed_at = event.get("pushed_at") or event["occurred_at"]
     tag = store.find_tag(session, repository.id, tag_name, for_update=True)
     previous_digest = None
@@ -133,10 +134,12 @@ def _point_tag(session, repository, tag_name, manifest, actor, event, now):
                            action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
                            digest=manifest.digest, previous_digest=previous_digest, actor=actor,
                            at=now, event_id=str(event["event_id"])))
+    fixed_id = {"event_id": indexed_event_id} if indexed_event_id else {}
     return [outbox.emit(session, TAG_INDEXED, TagIndexed, namespace=repository.namespace,
                         repository=repository.full_name, tag=tag_name, digest=manifest.digest,
                         previous_digest=previous_digest, image_id=manifest.image_id,
-                        pushed_at=pushed_at.isoformat(), is_ownbase=repository.is_ownbase, actor=actor)]
+                        pushed_at=pushed_at.isoformat(), is_ownbase=repository.is_ownbase, actor=actor,
+                        **fixed_id)]
 
 
 def record_delete(session, event, now=None):
@@ -154,7 +157,9 @@ def record_delete(session, event, now=None):
     if store.already_processed(session, event_id):
         return []
     store.mark_processed(session, event_id, now)
-    repository = store.find_repository(session, namespace, name)
+    # Locked so that a reconciliation pass adding a tag waits for this delete, or this delete
+    # for it (and then removes what it added): see catalog.resync.
+    repository = store.find_repository(session, namespace, name, for_update=True)
     if repository is None:
         return []
     actor = event.get("actor") or None

@@ -138,3 +138,54 @@ class OutboxEvent(Base):
     # Stamped at INSERT (the flush, just before the commit) rather than when the logic started, since
     # the relay's minimum age (the normal path's head start) is measured from it.
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(timezone.utc))
+
+
+class ResyncPass(Base):
+    """One reconciliation pass of the catalogue against the registry (``catalog.resync``).
+
+    Its id is the pass number that ``resync_missing`` counts consecutive passes with. The counters
+    and ``report`` are saved as the pass goes, so that ``get_resync`` shows its progress.
+    """
+    __tablename__ = "resync_passes"
+
+    RUNNING, FINISHED, FAILED, INTERRUPTED, ABANDONED = "running", "finished", "failed", "interrupted", "abandoned"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    namespace: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))  # None: the whole registry
+    trigger: Mapped[str] = mapped_column(sa.String(16))  # "rpc" or "timer"
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[Optional[datetime]]
+    repositories_total: Mapped[Optional[int]]  # known once the registry's catalogue is listed
+    repositories_scanned: Mapped[int] = mapped_column(default=0)
+    tags_scanned: Mapped[int] = mapped_column(default=0)
+    # {"added": [...], "moved": [...], "removed": [...], "pending_removal": [...], "skipped": [...]}
+    report: Mapped[dict]
+    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+
+
+class ResyncLock(Base):
+    """One row (id 1): the pass that holds the right to run, and when it last showed progress.
+
+    Taken with a conditional UPDATE (``catalog.resync.start_pass``), which two callers cannot both
+    win on either database; a holder silent for longer than the stale limit may be replaced.
+    """
+    __tablename__ = "resync_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    pass_id: Mapped[Optional[int]]
+    heartbeat_at: Mapped[Optional[datetime]]
+
+
+class MissingTag(Base):
+    """A catalogue tag a pass did not find in the registry: removed only if the next pass that
+    looks at it misses it again (on the same digest)."""
+    __tablename__ = "resync_missing"
+    __table_args__ = (sa.UniqueConstraint("repository", "tag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    tag: Mapped[str] = mapped_column(sa.String(128))
+    digest: Mapped[str] = mapped_column(sa.String(DIGEST_LENGTH))  # the catalogue's digest when missed
+    first_missing_pass: Mapped[int]
+    first_missing_at: Mapped[datetime]

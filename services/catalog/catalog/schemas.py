@@ -3,9 +3,11 @@
 Repository names, tags and tenant access are domain rules checked in ``catalog.access`` and
 ``shared.reference``; these schemas check only the shape of the arguments.
 """
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.schemas import Paging, load_args, validate_tenant_id  # noqa: F401 (load_args: for service.py)
+from shared.errors import InvalidReference
+from shared.reference import validate_path_component
+from shared.schemas import Paging, StrictInteger, load_args, validate_tenant_id  # noqa: F401 (load_args: for service.py)
 
 
 class StrictBoolean(fields.Boolean):
@@ -52,6 +54,26 @@ class HistoryQuery(TagPage):
 class DeleteTag(TagRef):
     tenant_id = _tenant_field(required=True)
     force = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
+
+
+def validate_namespace(value):
+    """A namespace argument: a tenant ID or ``library``."""
+    try:
+        validate_path_component(value, "namespace")
+    except InvalidReference as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class ResyncArgs(Schema):
+    namespace = fields.String(load_default=None, allow_none=True, validate=validate_namespace,
+                              error_messages={"invalid": "must be a string or null"})
+    wait = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
+
+
+class ResyncQuery(Schema):
+    pass_id = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
+                            validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
+    items = StrictBoolean(load_default=True, error_messages={"invalid": "must be true or false"})
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -131,6 +153,26 @@ class SetAsideOut(Schema):
     payload = fields.Raw(allow_none=True)
     at = fields.DateTime(format="iso")
     event_id = fields.String(allow_none=True)
+
+
+class ResyncPassOut(Schema):
+    pass_id = fields.Integer()
+    namespace = fields.String(allow_none=True)
+    trigger = fields.String()
+    status = fields.String()
+    started_at = fields.DateTime(format="iso")
+    finished_at = fields.DateTime(format="iso", allow_none=True)
+    repositories_total = fields.Integer(allow_none=True)
+    repositories_scanned = fields.Integer()
+    tags_scanned = fields.Integer()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    # Lists of JSON-safe dicts as catalog.resync builds them; null when asked without items.
+    added = fields.List(fields.Dict(), allow_none=True)
+    moved = fields.List(fields.Dict(), allow_none=True)
+    removed = fields.List(fields.Dict(), allow_none=True)
+    pending_removal = fields.List(fields.Dict(), allow_none=True)
+    skipped = fields.List(fields.Dict(), allow_none=True)
+    error = fields.String(allow_none=True)
 
 
 def dump_page(item_schema_cls, listing):

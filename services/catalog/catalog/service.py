@@ -7,6 +7,9 @@ place (``_consume``): transient errors requeue the event, permanent ones set it 
 Outgoing events go through the transactional outbox (``catalog.outbox``): the logic writes them
 in the transaction of the change; after the commit ``_send_outbox`` dispatches them, and the
 ``relay_outbox`` timer sends whatever that left behind.
+
+Reconciliation passes (``catalog.resync``) run in a worker of ``run_resync``: started by its timer
+every ``RESYNC_INTERVAL`` seconds, or at once by the ``resync`` RPC.
 """
 import logging
 import random
@@ -18,10 +21,11 @@ from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
-from catalog import browsing, deleting, indexing, outbox, schemas
+from catalog import browsing, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, Registry
-from catalog.entrypoints import config_timer
+from catalog.entrypoints import JobStarter, config_timer, job_timer
 from catalog.exceptions import UnusableEvent
 from catalog.models import Base
 from shared.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
@@ -34,6 +38,10 @@ log = logging.getLogger(__name__)
 # Worth another try: the registry or the database is away (or its schema not migrated yet), or
 # a concurrent worker won a race on a unique constraint and a retry will find its row.
 TRANSIENT_ERRORS = (RegistryUnavailable, DBAPIError)
+# Races a transaction loses to a concurrent one, retried in-process: a unique key taken, a lock
+# or serialization failure, a row deleted under an UPDATE (a reconciliation pass removing a tag
+# an event is moving: the retry finds it gone and creates it).
+DB_RACES = (IntegrityError, OperationalError, StaleDataError)
 # Retrying cannot help: the event is set aside with the reason. Anything unforeseen (a bug) is
 # set aside too, with its traceback logged: kept for an operator rather than redelivered forever.
 PERMANENT_ERRORS = (InvalidRequest, UnusableEvent, InvalidReference, DataError)
@@ -51,6 +59,7 @@ class CatalogService:
     registry = Registry()
     dispatch = EventDispatcher()
     config = Config()
+    resync_jobs = JobStarter("run_resync")
 
     # -- events in -----------------------------------------------------------------------------
 
@@ -94,7 +103,7 @@ class CatalogService:
             try:
                 with self.db.get_session(close_on_exit=True) as session:
                     return work(session)
-            except (IntegrityError, OperationalError) as exc:
+            except DB_RACES as exc:
                 if attempt == DB_ATTEMPTS:
                     raise
                 log.info("database conflict (attempt %d of %d), retrying: %s", attempt, DB_ATTEMPTS,
@@ -238,6 +247,57 @@ class CatalogService:
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_set_aside_events(session, **args)
         return schemas.dump_page(schemas.SetAsideOut, found)
+
+    # -- reconciliation with the registry ------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def resync(self, namespace=None, wait=False):
+        """For operators (never exposed to tenants: the report names every tenant's repositories):
+        compare the catalogue with the registry, for one namespace or all, and repair it.
+
+        Starts a pass and returns it as ``get_resync`` shows it (``status: "running"``); the pass
+        runs in a worker of its own, ``get_resync(pass_id)`` follows it. With ``wait=True`` the
+        call runs the pass and returns its end (mind the RPC timeout on a large registry).
+        ``Conflict`` while another pass runs (one at a time); ``InvalidRequest`` for a bad argument.
+        """
+        args = schemas.load_args(schemas.ResyncArgs, namespace=namespace, wait=wait)
+        pass_id = self._transaction(lambda session: resync.start_pass(session, args["namespace"], resync.RPC))
+        if args["wait"]:
+            return schemas.ResyncPassOut().dump(self._run_pass(pass_id))
+        self.resync_jobs.start_job(pass_id)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.ResyncPassOut().dump(resync.get_pass(session, pass_id))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_resync(self, pass_id=None, items=True):
+        """A resync pass (the latest if ``pass_id`` is None): status (``running``, ``finished``,
+        ``failed``, ``interrupted``, ``abandoned``), progress counters, ``counts`` and, unless
+        ``items=False``, the lists ``added``, ``moved``, ``removed``, ``pending_removal``,
+        ``skipped``. ``NotFound``; ``InvalidRequest``."""
+        args = schemas.load_args(schemas.ResyncQuery, pass_id=pass_id, items=items)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.ResyncPassOut().dump(resync.get_pass(session, args["pass_id"], args["items"]))
+
+    @job_timer("RESYNC_INTERVAL", allow_disabled=True)
+    def run_resync(self, pass_id=None):
+        """A timer tick (``pass_id`` None: start a whole-registry pass unless one ran lately), or
+        the pass the ``resync`` RPC started."""
+        if pass_id is None:
+            interval = float(self.config["RESYNC_INTERVAL"])
+            try:
+                pass_id = self._transaction(lambda session: resync.start_periodic_pass(session, interval))
+            except DBAPIError as exc:
+                log.warning("periodic resync: database unavailable, retrying next tick: %s",
+                            str(exc).splitlines()[0])
+                return
+            if pass_id is None:
+                return
+        self._run_pass(pass_id)
+
+    def _run_pass(self, pass_id):
+        return resync.Pass(pass_id, self._transaction, self.registry, self._send_outbox,
+                           page_size=int(self.config["RESYNC_PAGE_SIZE"]),
+                           cancelled=self.resync_jobs.stopping).run()
 
     def _public_host(self):
         return self.config["REGISTRY_PUBLIC_HOST"]

@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from catalog import outbox
 from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
@@ -12,9 +13,13 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
-def find_repository(session, namespace, name):
-    return session.scalar(sa.select(Repository).where(Repository.namespace == namespace,
-                                                      Repository.name == name))
+def find_repository(session, namespace, name, for_update=False):
+    stmt = sa.select(Repository).where(Repository.namespace == namespace, Repository.name == name)
+    if for_update:
+        # PostgreSQL: deletes and reconciliation's writes of one repository take turns (see
+        # catalog.resync). SQLite ignores it.
+        stmt = stmt.with_for_update(of=Repository)
+    return session.scalar(stmt)
 
 
 def find_manifest(session, repository_id, digest):
@@ -26,8 +31,11 @@ def find_tag(session, repository_id, name, for_update=False):
     stmt = sa.select(Tag).where(Tag.repository_id == repository_id, Tag.name == name)
     if for_update:
         # PostgreSQL: a concurrent push to the same tag waits here and then reads the winner's
-        # digest as its previous one. SQLite ignores it (one writer at a time anyway).
-        stmt = stmt.with_for_update(of=Tag)
+        # digest as its previous one. SQLite ignores it (one writer at a time anyway). The manifest
+        # is loaded afterwards, by a statement of its own: joined to the locked row, it would be
+        # read in the snapshot from before the wait, where the winner's new manifest is not yet
+        # (the tag would come back with no manifest).
+        stmt = stmt.with_for_update(of=Tag).options(lazyload(Tag.manifest))
     return session.scalar(stmt)
 
 

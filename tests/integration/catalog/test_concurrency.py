@@ -48,3 +48,39 @@ class TestConcurrentPushes:
         for before, after in zip(history, history[1:]):
             assert after["previous_digest"] == before["digest"]
         assert history[-1]["digest"] == images[-1]["digest"]
+
+
+class TestTagRowLock:
+    def test_a_tag_read_for_update_after_a_concurrent_move_comes_with_the_new_manifest(self, pg_url, registry,
+                                                                                       tenant):
+        """PostgreSQL re-reads a row it waited for, but a join in the same statement stays in the
+        snapshot from before the wait: the winner's new manifest must be loaded afterwards."""
+        import eventlet
+        from sqlalchemy.orm import Session
+
+        from catalog import db, indexing, store
+        from catalog.migrate import upgrade
+        from tests.unit.catalog.conftest import FakeRegistry, pushed
+
+        upgrade(pg_url)
+        engine = db.create_engine(pg_url)
+        fake = FakeRegistry()
+        old, new = fake.add_image(f"{tenant}/app", content="old"), fake.add_image(f"{tenant}/app", content="new")
+        mover, reader = Session(engine), Session(engine)
+        try:
+            indexing.record_push(mover, fake, pushed(f"{tenant}/app", old["digest"], tag="v1"))
+            mover.commit()
+            indexing.record_push(mover, fake, pushed(f"{tenant}/app", new["digest"], tag="v1",
+                                                     pushed_at=datetime.now(timezone.utc)))
+            mover.flush()  # holds the tag row, moved to a manifest only this transaction sees yet
+            repository = store.find_repository(reader, tenant, "app")
+            waiting = eventlet.spawn(lambda: store.find_tag(reader, repository.id, "v1", for_update=True))
+            eventlet.sleep(0.3)  # the reader is blocked on the row lock
+            mover.commit()
+            tag = waiting.wait()
+            assert tag.manifest is not None and tag.manifest.digest == new["digest"]
+        finally:
+            for session in (mover, reader):
+                session.rollback()
+                session.close()
+            engine.dispose()

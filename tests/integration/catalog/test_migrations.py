@@ -34,10 +34,12 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
                 assert set(sa.inspect(connection).get_table_names()) >= {
                     "repositories", "manifests", "tags", "tag_history", "processed_events", "set_aside_events",
-                    "outbox"}
+                    "outbox", "resync_passes", "resync_lock", "resync_missing"}
+                # the second run did not add a second lock row
+                assert connection.execute(sa.text("SELECT id, pass_id FROM resync_lock")).all() == [(1, None)]
         finally:
             engine.dispose()
 
@@ -62,5 +64,23 @@ class TestMigration:
             with engine.connect() as connection:
                 assert "outbox" not in sa.inspect(connection).get_table_names()
                 assert connection.scalar(sa.text("SELECT count(*) FROM repositories")) == 1
+        finally:
+            engine.dispose()
+
+    def test_0003_adds_reconciliation_with_its_free_lock_and_downgrades(self, db_url):
+        upgrade(db_url, "0002")
+        upgrade(db_url)
+        engine = db.create_engine(db_url)
+        try:
+            with engine.connect() as connection:
+                assert connection.execute(sa.text("SELECT id, pass_id, heartbeat_at FROM resync_lock")).all() == [
+                    (1, None, None)]
+            with engine.begin() as connection:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.downgrade(config, "0002")
+            with engine.connect() as connection:
+                assert not {"resync_passes", "resync_lock", "resync_missing"} & set(
+                    sa.inspect(connection).get_table_names())
         finally:
             engine.dispose()

@@ -35,12 +35,16 @@ class FakeRegistry:
     def __init__(self):
         self.manifests = {}  # (repository, digest) -> (content_type, body)
         self.blobs = {}  # (repository, digest) -> body
+        self.tags = {}  # repository -> {tag: digest}; a repository with no tags is still listed
         self.deleted = []
         self.calls = []
         self.unavailable = False
+        self.on_call = None  # on_call(call): runs before each answer (an event landing mid-pass)
 
     def _check(self, call):
         self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
         if self.unavailable:
             raise RegistryUnavailable("registry http://fake unreachable")
 
@@ -61,9 +65,38 @@ class FakeRegistry:
         if self.manifests.pop((repository, digest), None) is None:
             return False
         self.deleted.append((repository, digest))
+        self.tags[repository] = {t: d for t, d in self.tags.get(repository, {}).items() if d != digest}
         return True
 
+    def tag_digest(self, repository, tag):
+        self._check(("tag_digest", repository, tag))
+        return self.tags.get(repository, {}).get(tag)
+
+    def repository_pages(self, page_size):
+        """Pages as Distribution's ``_catalog`` gives them: sorted, ``page_size`` a page."""
+        names = sorted(self.tags)
+        for start in range(0, max(len(names), 1), page_size):
+            self._check(("repository_page", names[start] if names else None))
+            yield names[start:start + page_size]
+
+    def tag_pages(self, repository, page_size):
+        if repository not in self.tags:
+            return
+        tags = sorted(self.tags[repository])
+        for start in range(0, max(len(tags), 1), page_size):
+            self._check(("tag_page", repository, tags[start] if tags else None))
+            yield tags[start:start + page_size]
+
     # -- building content ------------------------------------------------------------------
+    def push(self, repository, tag, content=None, **image):
+        """An image pushed with ``tag`` (content: the tag's name unless given); returns add_image's dict."""
+        added = self.add_image(repository, content=content or f"{repository}:{tag}", **image)
+        self.tags.setdefault(repository, {})[tag] = added["digest"]
+        return added
+
+    def untag(self, repository, tag):
+        self.tags[repository].pop(tag)
+
     def add_image(self, repository, content="hello", architecture="amd64", os_name="linux",
                   created="2025-12-31T23:59:58Z", author=None, layer_size=1000):
         config = {"architecture": architecture, "os": os_name, "created": created,

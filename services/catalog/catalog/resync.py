@@ -1,0 +1,516 @@
+"""Reconciliation: compare the catalogue with the registry and repair it.
+
+Notifications alone can be lost (the registry keeps its queue in memory), so a *pass* walks the
+registry and fixes what the catalogue got wrong. It lists the registry's repositories
+(``/v2/_catalog``, page by page), then, one repository at a time, its tags (``tags/list``) and
+each tag's digest (``HEAD`` of the manifest by tag), and compares them with the catalogue:
+
+* **added / moved** — a tag the catalogue lacks, or has on another digest, is indexed through the
+  path an ``image_pushed`` takes (``indexing.record_push``: manifest and config by digest, history,
+  ``tag_indexed`` in the outbox). Its event_id is derived from (repository, tag, digest) and the
+  tag's last history row, so a pass repeating the same repair (two passes that overlapped after a
+  stale lock was taken over) finds it processed and emits nothing; a real re-push of the same
+  digest after a delete has a new history row, and so a new id.
+* **pending_removal / removed** — a catalogue tag the registry lacks is marked in
+  ``resync_missing`` with the pass's number. It is removed (history, ``tag_removed``) only by a
+  later pass that misses it again on the same digest; a pass that finds it present drops the mark.
+  "Consecutive" counts the passes that looked at the tag: a pass limited to another namespace
+  leaves its mark alone.
+* **skipped** — what the pass left for an event or the next pass, with the reason.
+
+Events win (rules for changes that land while a pass runs):
+
+1. Every write re-checks, inside its transaction and after its last read, what it acts on: the tag
+   row as it is now, and the registry's digest for the tag now (a second ``HEAD``). If the registry
+   no longer says what the pass saw, the tag is skipped.
+2. A tag with a history row written since the pass started (pushed, moved or removed by an
+   event) is skipped: the event is newer news than the pass's listing.
+3. So a push landing during a pass is never removed (the re-check sees the tag in the registry, or
+   the tag row changed, or the push's transaction finds the tag gone and creates it again), and a
+   delete landing during a pass is not undone (the re-check sees the tag gone from the registry,
+   or the history row of the removal). On PostgreSQL the repository row is locked by the pass's
+   write and by a delete, so that the two take turns; SQLite has one writer at a time, and the
+   window left there (a registry delete between the re-check and the write, a few milliseconds)
+   is repaired by the next two passes.
+
+A tag gets ``pushed_at`` = the moment the pass saw it (the registry does not say when a tag was
+pushed): a delayed notification of an older push then does not move it back.
+
+One pass at a time: ``start_pass`` takes the single ``resync_lock`` row with a conditional UPDATE;
+a second caller gets ``Conflict``. A pass refreshes the lock as it progresses; a lock silent for
+longer than ``LOCK_STALE_AFTER`` (its process died) may be taken over, and its pass is marked
+``abandoned``.
+
+Plain functions and one class driven by callables, no framework: ``transaction(work)`` runs
+``work(session)`` in one transaction (retrying races), ``send(outgoing)`` dispatches a committed
+transaction's events, ``cancelled()`` says the service is stopping.
+"""
+import logging
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from catalog import indexing, store
+from catalog.exceptions import UnusableEvent
+from catalog.models import Manifest, MissingTag, Repository, ResyncLock, ResyncPass, Tag, TagHistory
+from shared.errors import Conflict, InvalidReference, NotFound, RegistryUnavailable
+from shared.reference import parse_repository, validate_tag
+
+log = logging.getLogger(__name__)
+
+LOCK_ID = 1
+# A running pass refreshes the lock at least this often (and saves its progress) ...
+PROGRESS_EVERY = timedelta(seconds=1)
+# ... so one silent for this long is dead (its process killed): another may take the lock over.
+LOCK_STALE_AFTER = timedelta(seconds=120)
+
+RPC, TIMER = "rpc", "timer"
+LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
+
+# uuid5 namespace of reconciliation's event ids (a fixed, random value).
+EVENT_ID_NAMESPACE = uuid.UUID("6b0d7c4e-2f1a-4c55-9a43-0d2f3e5b8c71")
+
+
+def resync_event_id(repository, tag, change, after_history_id):
+    """The id of the change a pass makes to ``repository:tag`` (``change``: the digest it points the
+    tag at, or ``removed <digest>``) in the state after the tag's history row ``after_history_id``
+    (0: none). The same repair gets the same id; the same digest pushed again after a delete does not."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{repository}:{tag}@{change}#{after_history_id}"))
+
+
+def derived_event_id(event_id, event_type):
+    """The id of the ``event_type`` a reconciliation change emits: fixed by the change's own id."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{event_type}:{event_id}"))
+
+
+class PassEnded(Exception):
+    """The pass stops early: ``status`` says why."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+# -- starting and looking at passes ------------------------------------------------------------
+
+def start_pass(session, namespace, trigger, now=None):
+    """Take the lock and record a new running pass; returns its id.
+
+    ``Conflict`` (naming the running pass) if another pass holds the lock and is alive.
+    """
+    now = now or store.utcnow()
+    lock = session.get(ResyncLock, LOCK_ID)
+    if lock is None:
+        raise RuntimeError("resync_lock has no row: is the catalog database migrated (python -m catalog.migrate)?")
+    running = _live_holder(session, lock, now)
+    if running is not None:
+        raise Conflict(_running_message(running))
+    row = ResyncPass(namespace=namespace, trigger=trigger, status=ResyncPass.RUNNING, started_at=now,
+                     repositories_scanned=0, tags_scanned=0, report=_empty_report())
+    session.add(row)
+    session.flush()
+    # Whoever updates the row second (after the first commits) finds it taken: Conflict.
+    taken = session.execute(
+        sa.update(ResyncLock)
+        .where(ResyncLock.id == LOCK_ID,
+               sa.or_(ResyncLock.pass_id.is_(None), ResyncLock.heartbeat_at < now - LOCK_STALE_AFTER))
+        .values(pass_id=row.id, heartbeat_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
+        session.rollback()
+        holder = session.get(ResyncLock, LOCK_ID)
+        running = session.get(ResyncPass, holder.pass_id) if holder.pass_id else None
+        raise Conflict(_running_message(running) if running else "another resync pass was starting at the same time")
+    if lock.pass_id is not None:
+        stale = session.get(ResyncPass, lock.pass_id)
+        if stale is not None and stale.status == ResyncPass.RUNNING:
+            log.warning("resync pass %d showed no progress since %s: abandoned, pass %d takes over",
+                        stale.id, lock.heartbeat_at, row.id)
+            stale.status, stale.finished_at = ResyncPass.ABANDONED, now
+            stale.error = f"no progress since {lock.heartbeat_at.isoformat()}; taken over by pass {row.id}"
+    return row.id
+
+
+def _live_holder(session, lock, now):
+    if lock.pass_id is None or lock.heartbeat_at < now - LOCK_STALE_AFTER:
+        return None
+    return session.get(ResyncPass, lock.pass_id)
+
+
+def _running_message(running):
+    scope = f"namespace {running.namespace!r}" if running.namespace else "the whole registry"
+    return (f"resync pass {running.id} ({scope}) is running since {running.started_at.isoformat()}; "
+            f"one pass at a time: follow it with get_resync({running.id})")
+
+
+def start_periodic_pass(session, interval, now=None):
+    """Start a whole-registry pass for the timer, unless one runs or one started less than half an
+    ``interval`` (seconds) ago (another instance's timer ran it). Returns its id, or None."""
+    now = now or store.utcnow()
+    latest = session.scalar(sa.select(ResyncPass.started_at).where(ResyncPass.namespace.is_(None))
+                            .order_by(ResyncPass.id.desc()).limit(1))
+    if latest is not None and latest > now - timedelta(seconds=interval / 2):
+        return None
+    try:
+        return start_pass(session, None, TIMER, now)
+    except Conflict as exc:
+        log.info("periodic resync skipped: %s", exc)
+        return None
+
+
+def get_pass(session, pass_id=None, items=True):
+    """The pass ``pass_id`` (None: the latest) as ``pass_view`` shows it; ``NotFound``."""
+    if pass_id is None:
+        row = session.scalar(sa.select(ResyncPass).order_by(ResyncPass.id.desc()).limit(1))
+        if row is None:
+            raise NotFound("no resync pass has run yet")
+    else:
+        row = session.get(ResyncPass, pass_id)
+        if row is None:
+            raise NotFound(f"resync pass {pass_id} not found")
+    return pass_view(row, items)
+
+
+def pass_view(row, items=True):
+    """What ``get_resync`` returns: status, progress, counts and (with ``items``) the changes."""
+    report = row.report or _empty_report()
+    view = {"pass_id": row.id, "namespace": row.namespace, "trigger": row.trigger, "status": row.status,
+            "started_at": row.started_at, "finished_at": row.finished_at,
+            "repositories_total": row.repositories_total, "repositories_scanned": row.repositories_scanned,
+            "tags_scanned": row.tags_scanned, "error": row.error,
+            "counts": {name: len(report.get(name) or []) for name in LISTS}}
+    for name in LISTS:
+        view[name] = list(report.get(name) or []) if items else None
+    return view
+
+
+def _empty_report():
+    return {name: [] for name in LISTS}
+
+
+# -- running a pass ----------------------------------------------------------------------------
+
+class Pass:
+    """One pass, run by ``run``. See the module's docstring for the rules."""
+
+    def __init__(self, pass_id, transaction, registry, send, page_size=100, cancelled=None, clock=None):
+        self.id = pass_id
+        self.transaction = transaction
+        self.registry = registry
+        self.send = send
+        self.page_size = page_size
+        self.cancelled = cancelled or (lambda: False)
+        self.clock = clock or store.utcnow
+        self.report = _empty_report()
+        self.repositories_total = None
+        self.repositories_scanned = 0
+        self.tags_scanned = 0
+        self.saved_at = None
+
+    def run(self):
+        """Run the pass to its end; returns its ``pass_view``. Never raises for the registry:
+        a pass it could not finish ends ``failed``, with what it did so far."""
+        self.namespace, self.started_at = self.transaction(
+            lambda session: session.execute(sa.select(ResyncPass.namespace, ResyncPass.started_at)
+                                            .where(ResyncPass.id == self.id)).one())
+        try:
+            self._scan()
+        except PassEnded as exc:
+            return self._finish(exc.status, str(exc))
+        except (RegistryUnavailable, UnusableEvent) as exc:
+            log.warning("resync pass %d failed: %s", self.id, exc)
+            return self._finish(ResyncPass.FAILED, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("resync pass %d failed unexpectedly", self.id)
+            try:
+                self._finish(ResyncPass.FAILED, f"{type(exc).__name__}: {exc}")
+            except Exception:  # noqa: BLE001  (the database is away too): the lock goes stale instead
+                log.exception("resync pass %d: could not record its failure", self.id)
+            raise
+        return self._finish(ResyncPass.FINISHED, None)
+
+    def _scan(self):
+        listed = self._registry_repositories()
+        in_catalogue = self.transaction(self._catalogue_repositories)
+        only_in_catalogue = sorted(set(in_catalogue) - set(listed))
+        self.repositories_total = len(listed) + len(only_in_catalogue)
+        self._progress(force=True)
+        for name in listed:
+            self._check_stop()
+            self._scan_repository(name)
+        for name in only_in_catalogue:
+            self._check_stop()
+            self._compare(name, *parse_repository(name), observed={})
+            self.repositories_scanned += 1
+            self._progress()
+        self.transaction(self._forget_marks_of_vanished_tags)
+
+    def _check_stop(self):
+        if self.cancelled():
+            raise PassEnded(ResyncPass.INTERRUPTED, "the catalog service stopped during the pass")
+
+    def _in_scope(self, repository):
+        return self.namespace is None or repository.split("/", 1)[0] == self.namespace
+
+    def _registry_repositories(self):
+        names = []
+        for page in self.registry.repository_pages(self.page_size):
+            names.extend(name for name in page if self._in_scope(name))
+            self._progress()
+        return names
+
+    def _catalogue_repositories(self, session):
+        stmt = sa.select(Repository.namespace, Repository.name).where(
+            sa.exists().where(Tag.repository_id == Repository.id))
+        if self.namespace is not None:
+            stmt = stmt.where(Repository.namespace == self.namespace)
+        return [f"{namespace}/{name}" for namespace, name in session.execute(stmt)]
+
+    # -- one repository ------------------------------------------------------------------------
+
+    def _scan_repository(self, full_name):
+        try:
+            namespace, name = parse_repository(full_name)
+        except InvalidReference as exc:
+            self._skip(full_name, None, f"not indexed: {exc}")
+            self.repositories_scanned += 1
+            return
+        observed = {}
+        try:
+            for page in self.registry.tag_pages(full_name, self.page_size):
+                for tag in page:
+                    digest = self._observe(full_name, tag)
+                    if digest is not None:
+                        observed[tag] = digest
+                self._progress()
+        except UnusableEvent as exc:  # an answer the pass cannot read: leave the repository as it is
+            self._skip(full_name, None, f"{type(exc).__name__}: {exc}")
+            self.repositories_scanned += 1
+            return
+        self._compare(full_name, namespace, name, observed)
+        self.repositories_scanned += 1
+        self._progress()
+
+    def _observe(self, full_name, tag):
+        self.tags_scanned += 1
+        try:
+            validate_tag(tag)
+        except InvalidReference as exc:
+            self._skip(full_name, tag, f"not indexed: {exc}")
+            return None
+        return self.registry.tag_digest(full_name, tag)  # None: deleted since it was listed
+
+    def _compare(self, full_name, namespace, name, observed):
+        catalogue, marks = self.transaction(
+            lambda session: (_catalogue_tags(session, namespace, name), _marks(session, full_name)))
+        for tag, digest in sorted(observed.items()):
+            if catalogue.get(tag) != digest:
+                self._index(full_name, namespace, name, tag, digest)
+        for tag in sorted(set(catalogue) - set(observed)):
+            mark = marks.get(tag)
+            if mark is not None and mark["pass"] < self.id and mark["digest"] == catalogue[tag]:
+                self._remove(full_name, namespace, name, tag, mark)
+        self.transaction(lambda session: self._update_marks(session, full_name, namespace, name, observed,
+                                                           catalogue, marks))
+
+    # -- adding and moving ---------------------------------------------------------------------
+
+    def _index(self, full_name, namespace, name, tag, digest):
+        try:
+            fetched = self.transaction(lambda session: self._fetch_unless_known(session, namespace, name, digest))
+            outcome = self.transaction(
+                lambda session: self._index_in(session, full_name, namespace, name, tag, digest, fetched))
+        except UnusableEvent as exc:
+            self._skip(full_name, tag, f"{type(exc).__name__}: {exc}")
+            return
+        kind, detail = outcome
+        if kind == "skipped":
+            self._skip(full_name, tag, detail)
+        elif kind in ("added", "moved"):
+            outgoing, previous = detail
+            self.send(outgoing)
+            entry = {"repository": full_name, "tag": tag, "digest": digest}
+            if kind == "moved":
+                entry["previous_digest"] = previous
+            self.report[kind].append(entry)
+
+    def _fetch_unless_known(self, session, namespace, name, digest):
+        repository = store.find_repository(session, namespace, name)
+        if repository is not None and store.find_manifest(session, repository.id, digest) is not None:
+            return None
+        return indexing.fetch_image(self.registry, f"{namespace}/{name}", digest)
+
+    def _index_in(self, session, full_name, namespace, name, tag, digest, fetched):
+        repository = store.find_repository(session, namespace, name, for_update=True)
+        row = store.find_tag(session, repository.id, tag, for_update=True) if repository else None
+        previous = row.manifest.digest if row else None
+        if previous == digest:
+            return "done", None  # an event got there first
+        if _touched_since(session, full_name, tag, self.started_at):
+            return "skipped", "changed by an event during the pass"
+        after = _last_history_id(session, full_name, tag)
+        if self.registry.tag_digest(full_name, tag) != digest:  # the last read before writing
+            return "skipped", "changed in the registry during the pass"
+        now = self.clock()
+        event_id = resync_event_id(full_name, tag, digest, after)
+        event = {"event_id": event_id, "namespace": namespace, "repository": full_name, "tag": tag,
+                 "digest": digest, "media_type": None, "actor": None, "occurred_at": now, "pushed_at": now}
+        outgoing = indexing.record_push(session, self.registry, event, now=now, fetched=fetched,
+                                        indexed_event_id=derived_event_id(event_id, "tag_indexed"))
+        if not outgoing:
+            return "skipped", ("already repaired by an earlier pass" if previous is None else
+                               "the catalogue's tag was pushed later than the pass saw the registry")
+        _drop_mark(session, full_name, tag)
+        return ("added" if previous is None else "moved"), (outgoing, previous)
+
+    # -- removing ------------------------------------------------------------------------------
+
+    def _remove(self, full_name, namespace, name, tag, mark):
+        try:
+            outcome, detail = self.transaction(
+                lambda session: self._remove_in(session, full_name, namespace, name, tag, mark))
+        except UnusableEvent as exc:  # the registry's answer about the tag could not be read
+            self._skip(full_name, tag, f"{type(exc).__name__}: {exc}")
+            return
+        if outcome == "removed":
+            self.send(detail)
+            self.report["removed"].append({"repository": full_name, "tag": tag, "digest": mark["digest"]})
+        elif outcome == "skipped":
+            self._skip(full_name, tag, detail)
+
+    def _remove_in(self, session, full_name, namespace, name, tag, mark):
+        repository = store.find_repository(session, namespace, name, for_update=True)
+        row = store.find_tag(session, repository.id, tag, for_update=True) if repository else None
+        if row is None:
+            _drop_mark(session, full_name, tag)
+            return "done", None  # an event removed it
+        if (_touched_since(session, full_name, tag, min(self.started_at, mark["at"]))
+                or row.manifest.digest != mark["digest"]):
+            _drop_mark(session, full_name, tag)
+            return "skipped", "changed by an event since it was found missing; looked at again next pass"
+        if self.registry.tag_digest(full_name, tag) is not None:  # the last read before writing
+            _drop_mark(session, full_name, tag)
+            return "skipped", "back in the registry"
+        now = self.clock()
+        event_id = resync_event_id(full_name, tag, f"removed {mark['digest']}",
+                                   _last_history_id(session, full_name, tag))
+        outgoing = store.remove_tags(session, repository, [row], actor=None, event_id=event_id, now=now)
+        _drop_mark(session, full_name, tag)
+        return "removed", outgoing
+
+    # -- missing marks ---------------------------------------------------------------------------
+
+    def _update_marks(self, session, full_name, namespace, name, observed, catalogue, marks):
+        """Mark the catalogue's tags the registry lacks (a first miss, or one on another digest);
+        drop the marks of tags found present or no longer in the catalogue."""
+        now = self.clock()
+        current = _catalogue_tags(session, namespace, name)  # as it is now: removals just done
+        for tag, digest in sorted(current.items()):
+            if tag in observed or tag not in catalogue:
+                continue  # present, or arrived during the pass (an event's)
+            mark = marks.get(tag)
+            if mark is not None and mark["pass"] < self.id and mark["digest"] == digest:
+                continue  # kept by a removal skipped above: it drops its mark itself when it must
+            if mark is not None and mark["pass"] == self.id:
+                continue
+            if _touched_since(session, full_name, tag, self.started_at):
+                continue  # an event's tag: not the pass's to judge
+            row = session.scalar(sa.select(MissingTag).where(MissingTag.repository == full_name,
+                                                              MissingTag.tag == tag))
+            if row is None:
+                session.add(MissingTag(repository=full_name, tag=tag, digest=digest, first_missing_pass=self.id,
+                                       first_missing_at=now))
+            else:
+                row.digest, row.first_missing_pass, row.first_missing_at = digest, self.id, now
+            self.report["pending_removal"].append(
+                {"repository": full_name, "tag": tag, "digest": digest, "missing_since_pass": self.id})
+        for tag in marks:
+            if tag in observed or tag not in current:
+                _drop_mark(session, full_name, tag)
+
+    def _forget_marks_of_vanished_tags(self, session):
+        """Marks whose tag is no longer in the catalogue at all (its repository was not visited)."""
+        in_catalogue = (sa.select(Tag.id).join(Repository, Tag.repository_id == Repository.id)
+                        .where(Repository.namespace + "/" + Repository.name == MissingTag.repository,
+                               Tag.name == MissingTag.tag))
+        stmt = sa.delete(MissingTag).where(~sa.exists(in_catalogue))
+        if self.namespace is not None:
+            stmt = stmt.where(MissingTag.repository.startswith(f"{self.namespace}/", autoescape=True))
+        session.execute(stmt.execution_options(synchronize_session=False))
+
+    # -- report and progress -------------------------------------------------------------------
+
+    def _skip(self, repository, tag, reason):
+        log.info("resync pass %d skipped %s%s: %s", self.id, repository, f":{tag}" if tag else "", reason)
+        self.report["skipped"].append({"repository": repository, "tag": tag, "reason": reason})
+
+    def _progress(self, force=False):
+        """Save the counters and the report so far, and refresh the lock, at most every
+        ``PROGRESS_EVERY``; ``PassEnded`` if another pass has taken the lock over."""
+        now = self.clock()
+        if not force and self.saved_at is not None and now - self.saved_at < PROGRESS_EVERY:
+            return
+        self.transaction(lambda session: self._save(session, now))
+        self.saved_at = now
+
+    def _save(self, session, now, status=None, error=None):
+        held = session.execute(
+            sa.update(ResyncLock).where(ResyncLock.id == LOCK_ID, ResyncLock.pass_id == self.id)
+            .values(heartbeat_at=now, pass_id=None if status else self.id)
+            .execution_options(synchronize_session=False)).rowcount
+        if not held:
+            raise PassEnded(ResyncPass.ABANDONED, "the lock was taken over by another pass")
+        row = session.get(ResyncPass, self.id)
+        row.repositories_total, row.repositories_scanned = self.repositories_total, self.repositories_scanned
+        row.tags_scanned = self.tags_scanned
+        row.report = {name: list(entries) for name, entries in self.report.items()}
+        if status:
+            row.status, row.finished_at, row.error = status, now, error
+        return pass_view(row)
+
+    def _finish(self, status, error):
+        now = self.clock()
+        try:
+            if status == ResyncPass.ABANDONED:
+                raise PassEnded(status, error)
+            view = self.transaction(lambda session: self._save(session, now, status, error))
+        except PassEnded as exc:  # not ours any more: the pass that took over marked it abandoned
+            log.warning("resync pass %d stopped: %s", self.id, exc)
+            return self.transaction(lambda session: get_pass(session, self.id))
+        counts = view["counts"]
+        log.info("resync pass %d %s: %d added, %d moved, %d removed, %d pending removal, %d skipped "
+                 "(%d repositories, %d tags)", self.id, status, counts["added"], counts["moved"],
+                 counts["removed"], counts["pending_removal"], counts["skipped"], self.repositories_scanned,
+                 self.tags_scanned)
+        return view
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+def _catalogue_tags(session, namespace, name):
+    """``{tag: digest}`` of a catalogue repository (empty if there is none)."""
+    return dict(session.execute(
+        sa.select(Tag.name, Manifest.digest).join(Tag.manifest).join(Repository, Tag.repository_id == Repository.id)
+        .where(Repository.namespace == namespace, Repository.name == name)).all())
+
+
+def _marks(session, repository):
+    return {m.tag: {"digest": m.digest, "pass": m.first_missing_pass, "at": m.first_missing_at}
+            for m in session.scalars(sa.select(MissingTag).where(MissingTag.repository == repository))}
+
+
+def _drop_mark(session, repository, tag):
+    session.execute(sa.delete(MissingTag).where(MissingTag.repository == repository, MissingTag.tag == tag)
+                    .execution_options(synchronize_session=False))
+
+
+def _touched_since(session, repository, tag, since):
+    """Whether an event (or anything else) changed ``repository:tag`` at or after ``since``."""
+    return session.scalar(sa.select(sa.exists().where(TagHistory.repository == repository, TagHistory.tag == tag,
+                                                      TagHistory.at >= since)))
+
+
+def _last_history_id(session, repository, tag):
+    return session.scalar(sa.select(sa.func.max(TagHistory.id)).where(TagHistory.repository == repository,
+                                                                      TagHistory.tag == tag)) or 0
