@@ -311,8 +311,9 @@ class Pass:
             mark = marks.get(tag)
             if mark is not None and mark["pass"] < self.id and mark["digest"] == catalogue[tag]:
                 self._remove(full_name, namespace, name, tag, mark)
-        self.transaction(lambda session: self._update_marks(session, full_name, namespace, name, observed,
-                                                           catalogue, marks))
+        if marks or set(catalogue) - set(observed):
+            self.transaction(lambda session: self._update_marks(session, full_name, namespace, name, observed,
+                                                               catalogue, marks))
 
     # -- adding and moving ---------------------------------------------------------------------
 

@@ -49,7 +49,8 @@ def catalog_config(rabbit_config, catalog_db_url, registry):
     return dict(rabbit_config, DB_URIS={"catalog:Base": catalog_db_url}, REGISTRY_URL=registry.url,
                 REGISTRY_PUBLIC_HOST=registry.host, REGISTRY_TIMEOUT=5, max_workers=4,
                 OUTBOX_RELAY_INTERVAL=0.5, OUTBOX_RELAY_MIN_AGE=2,
-                RESYNC_INTERVAL=0, RESYNC_PAGE_SIZE=100)  # passes only when a test asks for one
+                # passes only when a test asks for one, listing small pages (several per listing)
+                RESYNC_INTERVAL=0, RESYNC_PAGE_SIZE=25)
 
 
 class Observed:
