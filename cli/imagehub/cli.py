@@ -16,7 +16,7 @@ from imagehub import render, waiting
 from imagehub.rpc import (DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, Deployer, NamekoTransport, RpcFailure,
                           Unavailable)
 from shared.errors import Conflict, ImagehubError, InvalidReference
-from shared.reference import parse_reference, validate_tag
+from shared.reference import parse_reference, validate_path_component, validate_tag
 
 TENANT_ENV = "IMAGEHUB_TENANT"
 
@@ -799,6 +799,100 @@ def pools(session):
     """List the resource pools: each host, whether it answers, and its free capacity."""
     result = session.deployer.list_pools()
     show_list(session, result, render.pools_table, "pools", "no resource pools", notes=render.pool_notes)
+
+
+# -- reconciliation with the registry -------------------------------------------------------------
+# The catalog runs a pass in a worker of its own and answers at once; the CLI follows it with
+# get_resync (counters only while it runs), then fetches the report once.
+
+def resync_follow_hint(pass_id=None):
+    return f"follow it with `imagehub resync-status{'' if pass_id is None else f' {pass_id}'} --wait`"
+
+
+def resync_progress(report):
+    return (report.get("status"), report.get("repositories_total"), report.get("repositories_scanned"),
+            report.get("tags_scanned"), tuple(sorted((report.get("counts") or {}).items())))
+
+
+def follow_resync(session, answer, started, wait_timeout):
+    """Report the pass's progress until it ends, print its report, exit 1 unless it finished."""
+    catalog, pass_id = session.catalog, answer["pass_id"]
+    try:
+        outcome = waiting.watch(
+            lambda: catalog.get_resync(pass_id, items=False), answer,
+            lambda elapsed, report: say(session, render.resync_progress_line(elapsed, report)),
+            wait_timeout, waiting.CLOCK, started, done=lambda report: report.get("status") != "running",
+            state=resync_progress)
+    except KeyboardInterrupt:
+        raise CommandError(f"stopped watching resync pass {pass_id}; the catalog carries on",
+                           hint=resync_follow_hint(pass_id)) from None
+    if outcome.timed_out:
+        raise CommandError(f"resync pass {pass_id} is still running after {wait_timeout:g} s (--wait-timeout); "
+                           "the catalog carries on", hint=resync_follow_hint(pass_id))
+    show_resync(session, catalog.get_resync(pass_id))
+
+
+def show_resync(session, report):
+    if session.as_json:
+        render.print_json(report)
+    else:
+        click.echo(render.resync_summary(report))
+        if any((report.get("counts") or {}).values()):
+            console = render.make_console()
+            render.emit(console, render.resync_table(console, report))
+    if report.get("status") not in ("running", "finished"):
+        raise CommandError(f"resync pass {report.get('pass_id')} {report.get('status')}: "
+                           f"{render.text(report.get('error'))}")
+
+
+@cli.command()
+@click.argument("namespace", required=False)
+@click.option("--no-wait", is_flag=True, help="return once the pass has started")
+@wait_timeout_option
+@session_options()
+@click.pass_obj
+def resync(session, namespace, no_wait, wait_timeout):
+    """Compare the catalogue with the registry and repair it (operators).
+
+    Without NAMESPACE, the whole registry. Tags the catalogue missed are indexed, moved tags
+    follow the registry, and tags the registry no longer has are removed once two passes in a row
+    miss them. Shows the progress, then every change. Exit 1 if the pass failed or is still
+    running after --wait-timeout.
+    """
+    if namespace is not None:
+        try:
+            validate_path_component(namespace, "namespace")
+        except InvalidReference as exc:
+            raise click.BadParameter(str(exc), param_hint="'NAMESPACE'") from None
+    started = waiting.CLOCK.now()
+    try:
+        answer = session.catalog.resync(namespace)
+    except Conflict as exc:
+        raise CommandError(str(exc), hint=resync_follow_hint()) from exc
+    if no_wait:
+        if session.as_json:
+            render.print_json(answer)
+            return
+        click.echo(f"Resync pass {answer['pass_id']} ({render.resync_scope(answer)}) started; "
+                   f"{resync_follow_hint(answer['pass_id'])}")
+        return
+    say(session, f"Resync pass {answer['pass_id']} ({render.resync_scope(answer)})")
+    follow_resync(session, answer, started, wait_timeout)
+
+
+@cli.command("resync-status")
+@click.argument("pass_id", metavar="[PASS]", type=click.IntRange(min=1), required=False)
+@click.option("--wait", is_flag=True, help="first follow the pass until it ends")
+@wait_timeout_option
+@session_options()
+@click.pass_obj
+def resync_status(session, pass_id, wait, wait_timeout):
+    """Show a resync pass and what it changed (without PASS, the latest)."""
+    started = waiting.CLOCK.now()
+    if wait:
+        follow_resync(session, session.catalog.get_resync(pass_id, items=False), started, wait_timeout)
+        return
+    show_resync(session, session.catalog.get_resync(pass_id))
 
 
 def main():

@@ -505,3 +505,56 @@ def pool_notes(result):
             if host.get("reachable") is False:
                 notes.append(f"{host.get('name')} is unreachable: {text(host.get('error'))}")
     return notes
+
+
+# -- resync ---------------------------------------------------------------------------------------
+
+RESYNC_CHANGES = (("added", "added"), ("moved", "moved"), ("removed", "removed"),
+                  ("pending_removal", "pending removal"), ("skipped", "skipped"))
+
+
+def resync_scope(report):
+    namespace = report.get("namespace")
+    return f"namespace {namespace}" if namespace else "the whole registry"
+
+
+def resync_counts(report):
+    """``2 added, 0 moved, 0 removed, 1 pending removal, 0 skipped``."""
+    counts = report.get("counts") or {}
+    return ", ".join(f"{counts.get(key, 0)} {label}" for key, label in RESYNC_CHANGES)
+
+
+def resync_progress_line(elapsed, report):
+    """``   2.5s  running: repositories 40/120, tags 80; 3 added, …``: one line per change while waiting."""
+    total = report.get("repositories_total")
+    return (f"{elapsed:6.1f}s  {text(report.get('status'))}: repositories {report.get('repositories_scanned', 0)}/"
+            f"{'?' if total is None else total}, tags {report.get('tags_scanned', 0)}; {resync_counts(report)}")
+
+
+def resync_summary(report):
+    """``Resync pass 7 (the whole registry) finished in 3.2 s: 120 repositories, 240 tags; …``."""
+    started, finished = _parse_time(report.get("started_at")), _parse_time(report.get("finished_at"))
+    took = f" in {(finished - started).total_seconds():.1f} s" if started and finished else ""
+    return (f"Resync pass {text(report.get('pass_id'))} ({resync_scope(report)}) {text(report.get('status'))}{took}: "
+            f"{report.get('repositories_scanned', 0)} repositories, {report.get('tags_scanned', 0)} tags; "
+            f"{resync_counts(report)}")
+
+
+def _resync_detail(key, entry):
+    if key == "moved":
+        return f"was {short_digest(entry.get('previous_digest'))}"
+    if key == "pending_removal":
+        return (f"not in the registry (pass {text(entry.get('missing_since_pass'))}); "
+                "removed if the next pass misses it too")
+    if key == "skipped":
+        return entry.get("reason")
+    return None
+
+
+def resync_table(console, report):
+    """One row per change, in the order added, moved, removed, pending removal, skipped."""
+    rows = [(label, entry.get("repository"), entry.get("tag"), short_digest(entry.get("digest")),
+             _resync_detail(key, entry))
+            for key, label in RESYNC_CHANGES for entry in report.get(key) or []]
+    return fitted_table(console, ["CHANGE", "REPOSITORY", "TAG", "DIGEST", "DETAIL"], rows, flexible="DETAIL",
+                        wrap=True)

@@ -135,6 +135,12 @@ class Catalog(_Service):
     def list_set_aside_events(self, page=1, page_size=50):
         return self._call("list_set_aside_events", page=page, page_size=page_size)
 
+    def resync(self, namespace=None, wait=False):
+        return self._call("resync", namespace=namespace, wait=wait)
+
+    def get_resync(self, pass_id=None, items=True):
+        return self._call("get_resync", pass_id=pass_id, items=items)
+
 
 class Deployer(_Service):
     """The deployer service's RPC methods, with the contract's signatures (see docs/cli.md)."""

@@ -51,21 +51,28 @@ def settled(deployment):
     return deployment.get("status") not in IN_PROGRESS and not deployment.get("operation")
 
 
-def watch(fetch, first, report, timeout, clock, started, interval=POLL_INTERVAL):
-    """Poll ``fetch()`` from the answer ``first`` until its operation has ended, or ``timeout``
-    seconds after ``started`` (a ``clock.now()`` reading) have passed.
+def status_and_reason(deployment):
+    return deployment.get("status"), deployment.get("reason")
 
-    ``report(elapsed, deployment)`` is called for the first answer and for each answer whose
-    status or reason differs from the one before (one line each, however long the wait).
+
+def watch(fetch, first, report, timeout, clock, started, interval=POLL_INTERVAL, done=settled,
+          state=status_and_reason):
+    """Poll ``fetch()`` from the answer ``first`` until its operation has ended (``done(answer)``;
+    a deployment's by default), or ``timeout`` seconds after ``started`` (a ``clock.now()``
+    reading) have passed.
+
+    ``report(elapsed, answer)`` is called for the first answer and for each answer whose
+    ``state(answer)`` (status and reason by default) differs from the one before (one line each,
+    however long the wait).
     """
     current, shown = first, None
     while True:
         elapsed = clock.now() - started
-        change = (current.get("status"), current.get("reason"))
+        change = state(current)
         if change != shown:
             report(elapsed, current)
             shown = change
-        if settled(current):
+        if done(current):
             return Outcome(current, elapsed, timed_out=False)
         if elapsed >= timeout:
             return Outcome(current, elapsed, timed_out=True)
