@@ -413,8 +413,6 @@ class Pass:
             mark = marks.get(tag)
             if mark is not None and mark["pass"] < self.id and mark["digest"] == digest:
                 continue  # kept by a removal skipped above: it drops its mark itself when it must
-            if mark is not None and mark["pass"] == self.id:
-                continue
             if _touched_since(session, full_name, tag, self.started_at):
                 continue  # an event's tag: not the pass's to judge
             row = session.scalar(sa.select(MissingTag).where(MissingTag.repository == full_name,
