@@ -163,23 +163,40 @@ def record_delete(session, event, now=None):
     if repository is None:
         return []
     actor = event.get("actor") or None
+    # A delete the registry made before a tag was (re-)pushed must not remove it, when the catalog
+    # sees the two out of order: Distribution's tag delete names no digest, so only the times can
+    # tell (the same rule as a late push, see _point_tag).
+    deleted_at = event["occurred_at"]
 
     if tag_name is not None:
         tag = store.find_tag(session, repository.id, tag_name, for_update=True)
         doomed = [tag] if tag is not None and digest in (None, tag.manifest.digest) else []
-        return store.remove_tags(session, repository, doomed, actor, event_id, now)
+        return store.remove_tags(session, repository, _older(doomed, deleted_at), actor, event_id, now)
     if digest is not None:
-        doomed = store.tags_on_digest(session, repository.id, digest)
+        on_digest = store.tags_on_digest(session, repository.id, digest)
+        doomed = _older(on_digest, deleted_at)
         outgoing = store.remove_tags(session, repository, doomed, actor, event_id, now)
-        store.delete_manifest(session, repository.id, digest)
+        if len(doomed) == len(on_digest):
+            store.delete_manifest(session, repository.id, digest)
         return outgoing
-    return _remove_repository(session, repository, actor, event_id, now)
+    return _remove_repository(session, repository, actor, event_id, now, deleted_at)
 
 
-def _remove_repository(session, repository, actor, event_id, now):
-    outgoing = store.remove_tags(session, repository, store.tags_of_repository(session, repository.id),
-                                 actor, event_id, now)
-    store.delete_repository(session, repository)
+def _older(tags, deleted_at):
+    """The tags last pushed before the delete happened; the others were pushed after it."""
+    kept = [tag for tag in tags if tag.pushed_at > deleted_at]
+    for tag in kept:
+        log.info("ignoring a late delete of %s (deleted %s): it was pushed again at %s",
+                 tag.name, deleted_at, tag.pushed_at)
+    return [tag for tag in tags if tag.pushed_at <= deleted_at]
+
+
+def _remove_repository(session, repository, actor, event_id, now, deleted_at):
+    tags = store.tags_of_repository(session, repository.id)
+    doomed = _older(tags, deleted_at)
+    outgoing = store.remove_tags(session, repository, doomed, actor, event_id, now)
+    if len(doomed) == len(tags):
+        store.delete_repository(session, repository)
     return outgoing
 
 

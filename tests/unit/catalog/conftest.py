@@ -160,8 +160,10 @@ def pushed(repository, digest, tag=None, actor=None, pushed_at=None, event_id=No
     return load_event(ImagePushed, payload)
 
 
-def deleted(repository, digest=None, tag=None, event_id=None):
+def deleted(repository, digest=None, tag=None, event_id=None, occurred_at=None):
+    """An ``image_deleted`` event as the service loads it; ``occurred_at`` is the registry's time."""
+    stamp = {"occurred_at": occurred_at.isoformat()} if occurred_at else {}
     payload = make_event(ImageDeleted, event_id=event_id or str(uuid.uuid4()),
                          namespace=repository.split("/")[0], repository=repository, digest=digest, tag=tag,
-                         source_event_id=str(uuid.uuid4()))
+                         source_event_id=str(uuid.uuid4()), **stamp)
     return load_event(ImageDeleted, payload)

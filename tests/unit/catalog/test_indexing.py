@@ -210,6 +210,32 @@ class TestDeletes:
         assert session.scalar(sa.select(sa.func.count()).select_from(Manifest)) == 0
         assert len([h for h in history(session) if h[2] == "removed"]) == 3
 
+    def test_a_late_tag_delete_spares_the_tag_pushed_again_after_it(self, session, registry):
+        """Registry order: delete v1 (at 10 s), push v1 again (at 20 s); the catalog sees the push
+        first (another worker, or the delete was requeued). Distribution's tag delete carries no
+        digest, so only the times tell that the delete is older than what the tag now is."""
+        again = registry.add_image("t1/app", "again")
+        push(session, registry, "t1/app", again["digest"], tag="v1", pushed_at=at(20))
+        assert delete(session, "t1/app", tag="v1", occurred_at=at(10)) == []
+        assert tags_of(session, "t1/app") == {"v1": again["digest"]}
+
+    def test_a_late_manifest_delete_spares_a_tag_re_pushed_on_that_digest(self, session, registry):
+        image = registry.add_image("t1/app", "same")
+        push(session, registry, "t1/app", image["digest"], tag="old", pushed_at=at(5))
+        push(session, registry, "t1/app", image["digest"], tag="new", pushed_at=at(20))
+        outgoing = delete(session, "t1/app", digest=image["digest"], occurred_at=at(10))
+        assert [p["tag"] for _, p in outgoing] == ["old"]
+        assert tags_of(session, "t1/app") == {"new": image["digest"]}
+        assert session.scalars(sa.select(Manifest.digest)).all() == [image["digest"]]
+
+    def test_a_late_repository_delete_spares_tags_pushed_after_it(self, session, registry):
+        a, b = registry.add_image("t1/app", "a"), registry.add_image("t1/app", "b")
+        push(session, registry, "t1/app", a["digest"], tag="before", pushed_at=at(5))
+        push(session, registry, "t1/app", b["digest"], tag="after", pushed_at=at(20))
+        outgoing = delete(session, "t1/app", occurred_at=at(10))
+        assert [p["tag"] for _, p in outgoing] == ["before"]
+        assert tags_of(session, "t1/app") == {"after": b["digest"]}
+
     @pytest.mark.parametrize("target", [dict(tag="gone"), dict(digest="sha256:" + "f" * 64), {}])
     def test_deleting_what_is_gone_is_a_no_op(self, session, target):
         assert delete(session, "t1/nothing", **target) == []
