@@ -10,6 +10,7 @@ whole eventlet process; a worker that yielded (on HTTP) while holding it would s
 other worker. Writes are therefore done in one stretch with no I/O but the database's.
 """
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -18,7 +19,7 @@ from catalog import outbox, store
 from catalog.exceptions import UnusableManifest
 from catalog.library import curation_for
 from catalog.manifests import MANIFEST_TYPES, ImageConfig, ParsedManifest, parse_image_config, parse_manifest
-from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
+from catalog.models import NAME_LENGTH, Manifest, Repository, SetAsideEvent, Tag, TagHistory
 from shared.errors import InvalidReference
 from shared.events import TAG_INDEXED, TagIndexed
 from shared.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
@@ -220,7 +221,40 @@ def set_aside(session, source, reason, payload, source_event_id=None, action=Non
         if store.already_processed(session, event_id):
             return False
         store.mark_processed(session, event_id, now)
-    session.add(SetAsideEvent(source=source, reason=reason, payload=payload,
-                              source_event_id=source_event_id, action=action, repository=repository,
-                              event_id=event_id, at=now))
+    # What cannot be used is often what cannot be stored as it is either (an overlong id, NaN, a NUL
+    # character PostgreSQL refuses): a set-aside that failed to store would be retried for ever.
+    session.add(SetAsideEvent(source=_clip(source, 64), reason=_clip(reason, None), payload=_storable(payload),
+                              source_event_id=_clip(source_event_id, NAME_LENGTH), action=_clip(action, 64),
+                              repository=_clip(repository, NAME_LENGTH), event_id=event_id, at=now))
     return True
+
+
+MAX_UNSTORABLE_CHARS = 65536
+
+
+def _clip(value, length):
+    """A string any database stores: no NUL characters, at most ``length`` characters."""
+    if value is None:
+        return None
+    value = str(value).replace("\x00", "\\x00")
+    return value if length is None else value[:length]
+
+
+def _storable(payload):
+    """The payload as JSON every database takes: NUL characters escaped, and anything that is not
+    JSON (NaN, Infinity, non-string keys) kept as its text instead."""
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError):
+        return {"unstorable_payload": _clip(repr(payload), MAX_UNSTORABLE_CHARS)}
+    return _without_nul(payload)
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return _clip(value, None)
+    if isinstance(value, dict):
+        return {_clip(key, None): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value

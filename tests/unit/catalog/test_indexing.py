@@ -293,3 +293,27 @@ class TestUnusableEvents:
         [row] = session.scalars(sa.select(SetAsideEvent)).all()
         assert (row.source, row.reason, row.source_event_id, row.repository, row.payload, row.event_id) == \
             ("webhook", "not a manifest", "r-1", "t1/app", {"id": "r-1"}, payload["event_id"])
+
+
+class TestSetAsideStorage:
+    """What cannot be used is often what cannot be stored as it is: storing it must not fail, or the
+    event would be retried for ever instead of set aside."""
+
+    def test_overlong_fields_nul_characters_and_nan_are_stored_safely(self, session):
+        payload = {"id": "x" * 300, "action": "push\x00", "target": {"size": float("nan")}}
+        assert indexing.set_aside(session, source="webhook", reason="bad\x00reason", payload=payload,
+                                  source_event_id="x" * 300, action="a" * 100, repository="t1/app\x00")
+        session.commit()
+        row = session.scalars(sa.select(SetAsideEvent)).one()
+        assert (len(row.source_event_id), len(row.action)) == (255, 64)
+        assert row.repository == "t1/app\\x00"
+        assert row.reason == "bad\\x00reason"
+        assert row.payload["unstorable_payload"].startswith("{'id': 'xxx")
+        assert "nan" in row.payload["unstorable_payload"]
+
+    def test_a_json_payload_keeps_its_shape_with_nul_characters_escaped(self, session):
+        payload = {"events": [{"id": "e\x00", "n": 1, "ok": True, "none": None}], "k\x00": "v"}
+        indexing.set_aside(session, source="webhook", reason="r", payload=payload)
+        session.commit()
+        row = session.scalars(sa.select(SetAsideEvent)).one()
+        assert row.payload == {"events": [{"id": "e\\x00", "n": 1, "ok": True, "none": None}], "k\\x00": "v"}
