@@ -61,8 +61,19 @@ class RegistryClient:
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
         return content_type, resp.content
 
-    def get_blob(self, repository, digest):
-        return self._request("GET", f"{repository}/blobs/{digest}", f"blob {repository}@{digest}").content
+    def get_blob(self, repository, digest, max_bytes=None):
+        """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that)."""
+        what = f"blob {repository}@{digest}"
+        resp = self._request("GET", f"{repository}/blobs/{digest}", what, stream=True)
+        try:
+            body = resp.raw.read(max_bytes + 1, decode_content=True) if max_bytes else resp.content
+        except (requests.RequestException, OSError) as exc:
+            raise RegistryUnavailable(f"registry {self.base_url} unreachable ({what}): {exc}") from exc
+        finally:
+            resp.close()
+        if max_bytes and len(body) > max_bytes:
+            raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
+        return body
 
     def tag_digest(self, repository, tag):
         """The digest ``tag`` points at now (``HEAD`` by tag, ``Docker-Content-Digest``), or None

@@ -44,6 +44,9 @@ def _event_repository(event):
     return namespace, name
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
 def fetch_image(registry, repository, digest):
     """Manifest (and image config) by digest: the push event fires before the tag is linked."""
     media_type, body = registry.get_manifest(repository, digest)
@@ -53,7 +56,13 @@ def fetch_image(registry, repository, digest):
     manifest = parse_manifest(media_type, body)
     config = None
     if manifest.wants_config:
-        config = parse_image_config(registry.get_blob(repository, manifest.config.digest))
+        # An image config is a few KiB; a manifest may name any blob the tenant uploaded as its
+        # config, and reading a huge one would take the catalog down (and again on redelivery).
+        if manifest.config.size > MAX_CONFIG_BYTES:
+            raise UnusableManifest(f"image config {manifest.config.digest} is {manifest.config.size} bytes, "
+                                   f"more than the {MAX_CONFIG_BYTES} an image config may have")
+        config = parse_image_config(registry.get_blob(repository, manifest.config.digest,
+                                                      max_bytes=MAX_CONFIG_BYTES))
     return FetchedImage(manifest=manifest, config=config)
 
 

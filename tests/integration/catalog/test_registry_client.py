@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from catalog.dependencies import RegistryClient
-from catalog.exceptions import NotInRegistry
+from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import DOCKER_MANIFEST_LIST
 from shared.errors import RegistryUnavailable
 from shared.testing import DOCKER_MANIFEST_V2, free_port, push_image, push_index
@@ -37,6 +37,14 @@ class TestFetching:
     def test_config_blob(self, client, registry, tenant):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         assert sha256(client.get_blob(f"{tenant}/app", image["image_id"])) == image["image_id"]
+
+    def test_a_blob_past_the_limit_is_refused_without_reading_it_all(self, client, registry, tenant):
+        from shared.testing import _upload_blob
+        big = b"x" * (64 * 1024 + 1)
+        digest = _upload_blob(requests.Session(), registry.url, f"{tenant}/app", big)
+        assert client.get_blob(f"{tenant}/app", digest, max_bytes=len(big)) == big
+        with pytest.raises(UnusableManifest, match=f"larger than {64 * 1024} bytes"):
+            client.get_blob(f"{tenant}/app", digest, max_bytes=64 * 1024)
 
     def test_unknown_digest_is_not_in_registry(self, client, tenant):
         with pytest.raises(NotInRegistry):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from catalog import db
-from catalog.exceptions import NotInRegistry
+from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
 from catalog.migrate import upgrade
 from shared.errors import RegistryUnavailable
@@ -54,10 +54,12 @@ class FakeRegistry:
             raise NotInRegistry(f"manifest {repository}@{digest} is not in the registry")
         return self.manifests[repository, digest]
 
-    def get_blob(self, repository, digest):
+    def get_blob(self, repository, digest, max_bytes=None):
         self._check(("get_blob", repository, digest))
         if (repository, digest) not in self.blobs:
             raise NotInRegistry(f"blob {repository}@{digest} is not in the registry")
+        if max_bytes and len(self.blobs[repository, digest]) > max_bytes:
+            raise UnusableManifest(f"blob {repository}@{digest} is larger than {max_bytes} bytes")
         return self.blobs[repository, digest]
 
     def delete_manifest(self, repository, digest):

@@ -1,4 +1,5 @@
 """Applying push, delete and set-aside events: resulting catalogue state and outgoing events."""
+import json
 import uuid
 
 import pytest
@@ -293,6 +294,18 @@ class TestUnusableEvents:
         [row] = session.scalars(sa.select(SetAsideEvent)).all()
         assert (row.source, row.reason, row.source_event_id, row.repository, row.payload, row.event_id) == \
             ("webhook", "not a manifest", "r-1", "t1/app", {"id": "r-1"}, payload["event_id"])
+
+
+class TestOversizedConfig:
+    def test_a_manifest_naming_a_huge_config_is_unusable_without_fetching_it(self, session, registry):
+        image = registry.add_image("t1/app", "x")
+        content_type, body = registry.manifests["t1/app", image["digest"]]
+        manifest = json.loads(body)
+        manifest["config"]["size"] = indexing.MAX_CONFIG_BYTES + 1
+        digest = registry.add_manifest("t1/app", content_type, manifest)
+        with pytest.raises(UnusableManifest, match="more than the 4194304 an image config may have"):
+            indexing.record_push(session, registry, pushed("t1/app", digest, tag="v1"))
+        assert ("get_blob", "t1/app", image["image_id"]) not in registry.calls
 
 
 class TestSetAsideStorage:
