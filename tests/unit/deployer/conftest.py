@@ -48,7 +48,7 @@ CONFIG = {
              "memory": "4g"},
         ]},
         "prod": {"network_mode": "bridge", "hosts": [
-            {"name": "prod-1", "base_url": "tcp://10.0.0.5:2376", "address": "10.0.0.5", "cpus": 8, "memory": "16g",
+            {"name": "prod-1", "base_url": "tcp://prod-1.docker.example:2376", "address": "prod-1.docker.example", "cpus": 8, "memory": "16g",
              "tls": {"ca_cert": "/ca.pem", "client_cert": "/cert.pem", "client_key": "/key.pem"}},
         ]},
     },

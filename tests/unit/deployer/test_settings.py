@@ -49,7 +49,7 @@ class TestPools:
     def test_a_pools_file_replaces_the_inline_pools(self, tmp_path):
         path = tmp_path / "pools.yml"
         path.write_text(yaml.safe_dump({"edge": {"network_mode": "bridge", "hosts": [
-            {"name": "edge-1", "base_url": "tcp://10.1.0.1:2376", "cpus": 4, "memory": "8g"}]}}))
+            {"name": "edge-1", "base_url": "tcp://edge-1.docker.example:2376", "cpus": 4, "memory": "8g"}]}}))
         settings = load_settings(config(POOLS_FILE=str(path), DEFAULT_POOL="edge"))
         assert list(settings.pools) == ["edge"]
 
