@@ -89,7 +89,7 @@ def _new_manifest(session, repository, digest, fetched, actor, now):
     return manifest
 
 
-def record_push(session, registry, event, now=None, fetched=None, indexed_event_id=None):
+def record_push(session, registry, event, now=None, fetched=None, indexed_event_id=None, trigger="push"):
     """Index an ``image_pushed`` event; point its tag (if any) at the pushed digest.
 
     Returns (and puts in the outbox) ``[(TAG_INDEXED, payload)]`` when a tag was created or moved,
@@ -120,10 +120,10 @@ def record_push(session, registry, event, now=None, fetched=None, indexed_event_
     manifest = manifest or _new_manifest(session, repository, digest, fetched, actor, now)
     if tag_name is None:
         return []
-    return _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id)
+    return _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id, trigger)
 
 
-def _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id=None):
+def _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id=None, trigger="push"):
     pushed_at = event.get("pushed_at") or event["occurred_at"]
     tag = store.find_tag(session, repository.id, tag_name, for_update=True)
     previous_digest = None
@@ -149,7 +149,7 @@ def _point_tag(session, repository, tag_name, manifest, actor, event, now, index
                         repository=repository.full_name, tag=tag_name, digest=manifest.digest,
                         previous_digest=previous_digest, image_id=manifest.image_id,
                         pushed_at=pushed_at.isoformat(), is_ownbase=repository.is_ownbase, actor=actor,
-                        **fixed_id)]
+                        trigger=trigger, **fixed_id)]
 
 
 def record_delete(session, event, now=None):

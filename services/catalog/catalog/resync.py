@@ -358,7 +358,8 @@ class Pass:
         event = {"event_id": event_id, "namespace": namespace, "repository": full_name, "tag": tag,
                  "digest": digest, "media_type": None, "actor": None, "occurred_at": now, "pushed_at": now}
         outgoing = indexing.record_push(session, self.registry, event, now=now, fetched=fetched,
-                                        indexed_event_id=derived_event_id(event_id, "tag_indexed"))
+                                        indexed_event_id=derived_event_id(event_id, "tag_indexed"),
+                                        trigger="resync")
         if not outgoing:
             return "skipped", ("already repaired by an earlier pass" if previous is None else
                                "the catalogue's tag was pushed later than the pass saw the registry")

@@ -44,7 +44,7 @@ class TestPushIsIndexed:
         assert without_envelope(payload) == {
             "namespace": tenant, "repository": f"{tenant}/java_ownbase", "tag": "1.0", "digest": image["digest"],
             "previous_digest": None, "image_id": image["image_id"], "pushed_at": sent["pushed_at"],
-            "is_ownbase": True, "actor": "alice"}
+            "is_ownbase": True, "actor": "alice", "trigger": "push"}
 
     def test_same_event_twice_makes_one_history_row_and_one_tag_indexed(self, registry, webhook, observed, rpc,
                                                                         tenant):

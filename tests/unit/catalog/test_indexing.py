@@ -72,7 +72,7 @@ class TestPushIndexesTheImage:
         assert {k: v for k, v in payload.items() if k not in ("event_id", "occurred_at")} == {
             "namespace": "t1", "repository": "t1/java_ownbase", "tag": "1.0", "digest": image["digest"],
             "previous_digest": None, "image_id": image["image_id"], "pushed_at": at(10).isoformat(),
-            "is_ownbase": True, "actor": "alice"}
+            "is_ownbase": True, "actor": "alice", "trigger": "push"}
         assert loaded["event_id"] != event["event_id"]
         assert history(session) == [("t1/java_ownbase", "1.0", "pushed", image["digest"], None)]
 

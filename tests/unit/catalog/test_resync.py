@@ -104,6 +104,7 @@ class TestAddingWhatIsMissing:
         assert (loaded["repository"], loaded["tag"], loaded["digest"], loaded["previous_digest"],
                 loaded["image_id"], loaded["is_ownbase"], loaded["actor"]) == \
             ("t1/java_ownbase", "1.0", image["digest"], None, image["image_id"], True, None)
+        assert loaded["trigger"] == "resync"
         change = resync.resync_event_id("t1/java_ownbase", "1.0", image["digest"], 0)
         assert payload["event_id"] == resync.derived_event_id(change, TAG_INDEXED)
         assert session.scalars(sa.select(OutboxEvent.event_id)).all() == [payload["event_id"]]
