@@ -251,65 +251,58 @@ class TestBrokerUnavailable:
         assert listener.next().payload["source_event_id"] == "after"
         nothing_else_dispatched()
 
-    def test_vhost_deleted_mid_test_is_a_503_then_recovers(self, start_webhook, rabbit_manager):
+    @pytest.fixture
+    def own_vhost(self, rabbit_manager):
+        """A vhost of the test's own that it may delete and create again; (amqp_uri, create)."""
         vhost = f"webhook_test_{free_port()}_{int(time.time())}"
-        amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}"
 
-        def create_vhost():
+        def create():
             rabbit_manager.create_vhost(vhost)
             rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
 
-        create_vhost()
+        create()
+        yield f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}", create
+        rabbit_manager.delete_vhost(vhost)
+        for key, pool in list(connections.items()):  # as nameko's own vhost teardown does
+            if isinstance(key, list) and key[4] == vhost:
+                pool.force_close_all()
+
+    def test_vhost_deleted_mid_test_is_a_503_then_recovers(self, start_webhook, rabbit_manager, own_vhost):
+        amqp_uri, create_vhost = own_vhost
+        client = start_webhook(amqp_uri)
+        first = EventListener(amqp_uri)  # a bound queue: events are routable
         try:
-            client = start_webhook(amqp_uri)
-            first = EventListener(amqp_uri)  # a bound queue: events are routable
-            try:
-                assert client.post_events(notification_envelope(push())).status_code == 200
-            finally:
-                first.close()
-            rabbit_manager.delete_vhost(vhost)  # the broker drops the webhook's live connection
-            assert_quick_503(client)
-
-            create_vhost()
-            listener = EventListener(amqp_uri)
-            try:
-                resp = client.post_events(notification_envelope(push(event_id="after")))
-                assert resp.status_code == 200
-                assert listener.next().payload["source_event_id"] == "after"
-            finally:
-                listener.close()
+            assert client.post_events(notification_envelope(push())).status_code == 200
         finally:
-            rabbit_manager.delete_vhost(vhost)
-            for key, pool in list(connections.items()):  # as nameko's own vhost teardown does
-                if isinstance(key, list) and key[4] == vhost:
-                    pool.force_close_all()
+            first.close()
+        rabbit_manager.delete_vhost(amqp_uri.rsplit("/", 1)[1])  # the broker drops the live connection
+        assert_quick_503(client)
 
+        create_vhost()
+        listener = EventListener(amqp_uri)
+        try:
+            resp = client.post_events(notification_envelope(push(event_id="after")))
+            assert resp.status_code == 200
+            assert listener.next().payload["source_event_id"] == "after"
+        finally:
+            listener.close()
 
-    def test_an_event_no_queue_is_bound_for_is_a_503_not_a_silent_drop(self, start_webhook, rabbit_manager):
+    def test_an_event_no_queue_is_bound_for_is_a_503_not_a_silent_drop(self, start_webhook, own_vhost):
         """RabbitMQ confirms and drops a message nothing is bound for (the catalog never started on
         this vhost): the registry must hear 503 and keep the event, not 200."""
-        vhost = f"webhook_test_{free_port()}_{int(time.time())}"
-        amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}"
-        rabbit_manager.create_vhost(vhost)
-        rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
-        try:
-            client = start_webhook(amqp_uri)
-            resp = client.post_events(notification_envelope(push(event_id="unbound")))
-            assert resp.status_code == 503
-            assert "image_pushed" in resp.json()["error"]
+        amqp_uri, _ = own_vhost
+        client = start_webhook(amqp_uri)
+        resp = client.post_events(notification_envelope(push(event_id="unbound")))
+        assert resp.status_code == 503
+        assert "image_pushed" in resp.json()["error"]
 
-            listener = EventListener(amqp_uri)  # the consumer arrives: the registry's retry lands
-            try:
-                resp = client.post_events(notification_envelope(push(event_id="unbound")))
-                assert resp.status_code == 200
-                assert listener.next().payload["source_event_id"] == "unbound"
-            finally:
-                listener.close()
+        listener = EventListener(amqp_uri)  # the consumer arrives: the registry's retry lands
+        try:
+            resp = client.post_events(notification_envelope(push(event_id="unbound")))
+            assert resp.status_code == 200
+            assert listener.next().payload["source_event_id"] == "unbound"
         finally:
-            rabbit_manager.delete_vhost(vhost)
-            for key, pool in list(connections.items()):
-                if isinstance(key, list) and key[4] == vhost:
-                    pool.force_close_all()
+            listener.close()
 
 
 class TestRealRegistry:
