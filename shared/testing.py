@@ -144,6 +144,20 @@ class RegistryProcess:
 FIXED_CREATED = "2026-01-02T03:04:05Z"
 
 
+def migrated_sqlite_template(tmp_path_factory, name, upgrade):
+    """A SQLite file built once by a service's migrations (``upgrade(url)``); copy it per test."""
+    path = tmp_path_factory.mktemp(f"{name}-template") / f"{name}.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def sqlite_copy(template, tmp_path):
+    """The URL of a fresh copy of a migrated template: a migrated database in milliseconds."""
+    path = tmp_path / template.name
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
 def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

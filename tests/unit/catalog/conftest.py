@@ -1,7 +1,6 @@
 """Unit-test fixtures: a migrated SQLite database per test and a fake registry in memory."""
 import hashlib
 import json
-import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -14,6 +13,7 @@ from catalog.manifests import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
 from catalog.migrate import upgrade
 from shared.errors import RegistryUnavailable
 from shared.events import ImageDeleted, ImagePushed, load_event, make_event
+from shared.testing import migrated_sqlite_template, sqlite_copy
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -137,16 +137,12 @@ def registry():
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory):
     """The schema is built by the migration once; each test gets a copy of the file."""
-    path = tmp_path_factory.mktemp("catalog-template") / "catalog.db"
-    upgrade(f"sqlite:///{path}")
-    return path
+    return migrated_sqlite_template(tmp_path_factory, "catalog", upgrade)
 
 
 @pytest.fixture
 def session(migrated_template, tmp_path):
-    path = tmp_path / "catalog.db"
-    shutil.copy(migrated_template, path)
-    engine = db.create_engine(f"sqlite:///{path}")
+    engine = db.create_engine(sqlite_copy(migrated_template, tmp_path))
     with Session(engine) as session:
         yield session
     engine.dispose()

@@ -8,7 +8,6 @@ service's handler would) and time (``sleep`` only moves a clock).
 import itertools
 import json
 import random
-import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -24,6 +23,7 @@ from deployer.settings import load_settings
 from shared.errors import Forbidden, NotFound
 from shared.events import (DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, RolloutRequested, TagIndexed, load_event,
                            make_event)
+from shared.testing import migrated_sqlite_template, sqlite_copy
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 DIGEST_V1 = "sha256:" + "1" * 64
@@ -261,16 +261,12 @@ class World:
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory):
     """The migration builds the schema once; each test gets a copy of the file."""
-    path = tmp_path_factory.mktemp("deployer-template") / "deployer.db"
-    upgrade(f"sqlite:///{path}")
-    return path
+    return migrated_sqlite_template(tmp_path_factory, "deployer", upgrade)
 
 
 @pytest.fixture
 def transaction(migrated_template, tmp_path):
-    path = tmp_path / "deployer.db"
-    shutil.copy(migrated_template, path)
-    engine = db.create_engine(f"sqlite:///{path}")
+    engine = db.create_engine(sqlite_copy(migrated_template, tmp_path))
     factory = sessionmaker(bind=engine, class_=Session)
     yield lambda: factory(close_on_exit=True)
     engine.dispose()
