@@ -39,10 +39,10 @@ start_postgres() {
     wait_for 60 PostgreSQL port_open 5432
   fi
   # A role and databases for imagehub (dev and tests); password auth over 127.0.0.1.
-  runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='imagehub'" | grep -q 1 \
+  runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='imagehub'" | grep 1 >/dev/null \
     || runuser -u postgres -- psql -qc "CREATE ROLE imagehub LOGIN CREATEDB PASSWORD 'imagehub'"
   for db in imagehub imagehub_test; do
-    runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+    runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep 1 >/dev/null \
       || runuser -u postgres -- createdb -O imagehub "$db"
   done
 }

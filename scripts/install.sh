@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl)
 missing=()
 for p in "${OS_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 # A machine may carry its own builds of these (checked by command rather than package).
 if [ ${#missing[@]} -gt 0 ]; then

@@ -25,7 +25,7 @@ pid_alive() { # pid_alive PIDFILE [PATTERN]
   [ -f "$1" ] || return 1
   local pid; pid="$(cat "$1")"
   kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${2:-nameko run}"
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -- "${2:-nameko run}" >/dev/null
 }
 
 # The webhook's bearer token: from the environment, else a development one made once per checkout.

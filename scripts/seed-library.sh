@@ -7,7 +7,9 @@ if curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/library/busybox/ma
    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' 2>/dev/null; then
   exit 0
 fi
-version=$(busybox 2>/dev/null | head -1 | sed -n 's/^BusyBox v\([0-9.]*\).*/\1/p')
+# sed reads busybox's whole help text: `head -1` closed the pipe early, and under pipefail the
+# SIGPIPE busybox got failed `make up` (exit 141).
+version=$(busybox 2>/dev/null | sed -n '1s/^BusyBox v\([0-9.]*\).*/\1/p')
 version=${version:-1}
 log "pushing $ref:$version and :latest to the public library"
 bash "$ROOT/scripts/busybox-image.sh" "$ref:$version" "busybox $version" >/dev/null

@@ -9,7 +9,7 @@ export WEBHOOK_TOKEN="$(webhook_token)"
 # Everything else comes from each service's config.yml (its ${VAR:default} values).
 
 rpc_ready() { # rpc_ready SERVICE: a consumer is on the service's RPC queue
-  rabbitmqctl -q list_queues name consumers 2>/dev/null | grep -qE "^rpc-$1[[:space:]]+[1-9]"
+  rabbitmqctl -q list_queues name consumers 2>/dev/null | grep -E "^rpc-$1[[:space:]]+[1-9]" >/dev/null
 }
 
 start_one() {
