@@ -155,8 +155,10 @@ def create_deployment(rt, tenant_id, spec):
 
 # -- new revisions: update and rollback -------------------------------------------------------------
 
-def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None, pushed_at=None):
-    """Record revision n+1 and start rolling it out; the deployment's view."""
+def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None, pushed_at=None,
+                  auto_deploy=None):
+    """Record revision n+1 (and ``auto_deploy``, if given, with it) and start rolling it out; the
+    deployment's view."""
     pool = rt.settings.pools[deployment.pool]
     if deployment.serving_revision is not None:
         specs.check_rolling(old_runtime, runtime, deployment.replicas)
@@ -172,6 +174,8 @@ def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback
                              trigger=trigger, rollback_to=rollback_to, created_at=now, **image))
         current.revision = number
         current.last_pushed_at = later(current.last_pushed_at, pushed_at)
+        if auto_deploy is not None:
+            current.auto_deploy = auto_deploy
         outgoing = [store.set_status(current, PENDING, None, number, now),
                     rollout_request(current, operation_id, number, ROLLOUT, trigger)]
     _publish(rt, outgoing)
@@ -192,13 +196,16 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
     base = _serving(rt, deployment) or newest
     pool = rt.settings.pools[deployment.pool]
     changed = specs.check_changes(changes, base.repository, base.spec, pool, deployment.replicas, rt.settings)
-    if changed.auto_deploy is not None:
-        _store_auto_deploy(rt, deployment.id, changed.auto_deploy)
     if not changed.needs_rollout:
+        if changed.auto_deploy is not None:
+            _store_auto_deploy(rt, deployment.id, changed.auto_deploy)
         return _view(rt, deployment.id)
+    # The policy is stored with the new revision, in its transaction: an update refused on the way
+    # (another tenant's image, a tag not found, no room, busy) changes nothing at all.
     image, pushed_at = resolve_image(rt, tenant_id, changed.image) if changed.image is not None else (_pinned(base),
                                                                                                     None)
-    return _new_revision(rt, deployment, base.spec, image, changed.runtime, "update", pushed_at=pushed_at)
+    return _new_revision(rt, deployment, base.spec, image, changed.runtime, "update", pushed_at=pushed_at,
+                         auto_deploy=changed.auto_deploy)
 
 
 def set_auto_deploy(rt, tenant_id, deployment_id, policy):

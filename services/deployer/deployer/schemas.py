@@ -18,7 +18,9 @@ class Tenant(Schema):
 
 
 class DeploymentRef(Tenant):
-    deployment_id = fields.UUID(required=True, error_messages=dict(REQUIRED, invalid="must be a deployment ID (a UUID)"))
+    # marshmallow's UUID field reports a value that is not a UUID as "invalid_uuid".
+    deployment_id = fields.UUID(required=True, error_messages=dict(REQUIRED, invalid="must be a deployment ID (a UUID)",
+                                                                   invalid_uuid="must be a deployment ID (a UUID)"))
 
 
 class CreateArgs(Tenant):
