@@ -1,0 +1,1 @@
+"""The auth service: the registry's token service and the accounts API (see docs/auth-api.md)."""

@@ -1,0 +1,112 @@
+"""Who may do what in the registry: the grant rules. No framework imports.
+
+A token request names resources (``auth.scopes``); each is granted the actions the principal
+may take on it, and nothing else:
+
+* a developer account pulls and pushes in its own tenant's namespace (and deletes there if the
+  account was given delete rights);
+* a tenant's robot does what it was created for (pull only by default) in that namespace;
+* every authenticated principal pulls ``library/*``; an anonymous request does only when the
+  operator turned ``AUTH_ANONYMOUS_PULL`` on;
+* a platform admin pulls, pushes and deletes everywhere (the only ones who push to
+  ``library``) and lists the registry's ``_catalog``;
+* a platform robot (no tenant: the catalogue's own) does its actions in every namespace, and
+  lists ``_catalog`` if it was created with catalog access;
+* nothing else: no tenant reaches another tenant's namespace; names that are not
+  ``<namespace>/<name>`` (the platform's rule) and unknown resource types get nothing.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+from shared.errors import InvalidReference
+from shared.reference import PUBLIC_NAMESPACE, parse_repository
+
+PULL, PUSH, DELETE, ALL = "pull", "push", "delete", "*"
+REPOSITORY_ACTIONS = (PULL, PUSH, DELETE)  # canonical order of granted actions
+USER_ACTIONS = (PULL, PUSH)
+ROBOT_DEFAULT_ACTIONS = (PULL,)
+
+REPOSITORY = "repository"
+REGISTRY = "registry"
+CATALOG = "catalog"
+
+USER, ROBOT, ANONYMOUS = "user", "robot", "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: an account (user or robot), or nobody.
+
+    ``tenant_id`` None with ``kind == ROBOT`` is a platform robot (every namespace).
+    ``actions`` are what it may do in its own namespace(s); admins may do everything.
+    """
+    kind: str
+    name: Optional[str] = None
+    tenant_id: Optional[str] = None
+    is_admin: bool = False
+    actions: frozenset = field(default_factory=frozenset)
+    catalog: bool = False
+    # The stored account's credential generation (what a refresh token is bound to); None for
+    # anonymous and for short-lived robot credentials, which get no refresh token.
+    generation: Optional[int] = None
+
+    @property
+    def is_anonymous(self):
+        return self.kind == ANONYMOUS
+
+    @property
+    def is_platform_robot(self):
+        return self.kind == ROBOT and self.tenant_id is None
+
+
+ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS)
+
+
+def user_actions(can_delete):
+    return USER_ACTIONS + ((DELETE,) if can_delete else ())
+
+
+def namespace_actions(principal, namespace, anonymous_pull=False):
+    """The repository actions ``principal`` may take in ``namespace``."""
+    if principal.is_admin:
+        return frozenset(REPOSITORY_ACTIONS)
+    if principal.is_anonymous:
+        return frozenset({PULL}) if namespace == PUBLIC_NAMESPACE and anonymous_pull else frozenset()
+    if principal.is_platform_robot:
+        return frozenset(principal.actions)
+    allowed = set()
+    if namespace == principal.tenant_id:
+        allowed |= principal.actions
+    if namespace == PUBLIC_NAMESPACE:
+        allowed.add(PULL)
+    return frozenset(allowed)
+
+
+def grant(principal, scope, anonymous_pull=False):
+    """The ``access`` entry the token carries for ``scope`` (an ``auth.scopes.Scope``), or None
+    when nothing of it is granted. ``*`` asked for a repository means every action, and gets
+    those of them the principal has."""
+    if scope.type == REPOSITORY:
+        try:
+            namespace, _ = parse_repository(scope.name)
+        except InvalidReference:
+            return None
+        asked = set(REPOSITORY_ACTIONS) if ALL in scope.actions else set(scope.actions)
+        allowed = namespace_actions(principal, namespace, anonymous_pull)
+        actions = [action for action in REPOSITORY_ACTIONS if action in asked & allowed]
+    elif scope.type == REGISTRY and scope.name == CATALOG and scope.resource_class is None:
+        may_list = principal.is_admin or (principal.is_platform_robot and principal.catalog)
+        actions = [ALL] if may_list and ALL in scope.actions else []
+    else:
+        return None
+    if not actions:
+        return None
+    entry = {"type": scope.type, "name": scope.name, "actions": actions}
+    if scope.resource_class:
+        entry["class"] = scope.resource_class
+    return entry
+
+
+def grant_all(principal, scopes, anonymous_pull=False):
+    """The token's ``access`` claim for every requested scope: only what was granted."""
+    return [entry for entry in (grant(principal, scope, anonymous_pull) for scope in scopes) if entry]

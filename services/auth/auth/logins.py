@@ -1,0 +1,153 @@
+"""Logins: who the credentials of a token request belong to. No framework imports.
+
+Three kinds of credentials open an account:
+
+* a developer account's password, or a stored robot's secret (Argon2id hashes);
+* a robot credential (``issue_robot_credential``): a short-lived JWT of this service, used as
+  the password of ``<tenant>+<name>``;
+* a refresh token (``docker login`` stores one instead of the password), on ``POST /token``.
+
+A failed login is one answer whatever the reason (unknown name, wrong password, disabled account
+or tenant), costs the same time (an unknown name is checked against a dummy hash), and counts
+against the *submitted name* in ``login_failures`` (``auth.settings.LoginPolicy``): past the
+free failures, attempts for that name are refused unchecked until the delay is over. The
+failure is recorded in the caller's transaction, which must commit it before raising: so
+``authenticate`` returns a ``LoginOutcome`` rather than raising.
+"""
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from auth.accounts import ROBOT_SEPARATOR, find_account, is_usable
+from auth.exceptions import TooManyAttempts, Unauthorized
+from auth.grants import REPOSITORY_ACTIONS, ROBOT, Principal
+from auth.models import LOGIN_NAME_LENGTH, LoginFailure, Tenant
+from auth.passwords import MAX_PASSWORD_LENGTH
+from auth.tokens import REFRESH, BadToken, looks_like_jwt
+from auth.tokens import ROBOT as ROBOT_CREDENTIAL
+
+
+MAX_CREDENTIAL_LENGTH = 32 * 1024  # a robot credential with a long certificate chain
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    principal: Optional[Principal] = None
+    error: Optional[Exception] = None
+
+    def principal_or_raise(self):
+        if self.error is not None:
+            raise self.error
+        return self.principal
+
+
+def principal_of(account):
+    return Principal(kind=account.kind, name=account.name, tenant_id=account.tenant_id,
+                     is_admin=account.is_admin, actions=frozenset(account.actions), catalog=account.catalog,
+                     generation=account.credential_generation)
+
+
+def authenticate(session, hasher, issuer, policy, username, password, now):
+    """The ``LoginOutcome`` of a user name and password (or robot secret, or robot credential)."""
+    key = (username or "")[:LOGIN_NAME_LENGTH]
+    blocked_for = _blocked_for(session, key, now)
+    if blocked_for:
+        return LoginOutcome(error=TooManyAttempts(blocked_for))
+    principal = _check(session, hasher, issuer, username or "", password or "", now)
+    if principal is None:
+        _record_failure(session, key, policy, now)
+        return LoginOutcome(error=Unauthorized())
+    session.execute(sa.delete(LoginFailure).where(LoginFailure.name == key))
+    return LoginOutcome(principal=principal)
+
+
+def _check(session, hasher, issuer, username, password, now):
+    if ROBOT_SEPARATOR in username and looks_like_jwt(password):
+        # A JWT carries the certificate chain: longer than any password, and no hash to check.
+        if len(password) > MAX_CREDENTIAL_LENGTH:
+            return None
+        return _robot_credential(session, issuer, username, password, now)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        hasher.verify(None, "")  # same cost as any other refusal
+        return None
+    account = find_account(session, username) if username else None
+    if not hasher.verify(account.password_hash if account is not None else None, password):
+        return None
+    if not is_usable(account):
+        return None
+    if hasher.needs_rehash(account.password_hash):  # the parameters were raised since
+        account.password_hash = hasher.hash(password)
+    return principal_of(account)
+
+
+def _robot_credential(session, issuer, username, password, now):
+    try:
+        claims = issuer.read(password, ROBOT_CREDENTIAL, now)
+    except BadToken:
+        return None
+    tenant_id = claims.get("tenant")
+    if claims["sub"] != username or not isinstance(tenant_id, str):
+        return None
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None or tenant.disabled_at is not None:
+        return None
+    stored = find_account(session, username)
+    if stored is not None and not is_usable(stored):  # a disabled robot of that name stays shut
+        return None
+    actions = claims.get("actions") if isinstance(claims.get("actions"), list) else []
+    return Principal(kind=ROBOT, name=username, tenant_id=tenant_id,
+                     actions=frozenset(a for a in actions if a in REPOSITORY_ACTIONS))
+
+
+def refresh(session, issuer, refresh_token, now):
+    """The principal a refresh token stands for; ``Unauthorized`` if it is not ours, expired,
+    older than the account's last password change, or the account cannot log in any more."""
+    try:
+        claims = issuer.read(refresh_token or "", REFRESH, now)
+    except BadToken:
+        raise Unauthorized("invalid or expired refresh token: log in again") from None
+    account = find_account(session, claims["sub"])
+    if account is None or not is_usable(account) or claims.get("gen") != account.credential_generation:
+        raise Unauthorized("invalid or expired refresh token: log in again")
+    return principal_of(account)
+
+
+# -- slowing down repeated failures -------------------------------------------------------------
+
+def _blocked_for(session, key, now):
+    """Seconds before an attempt for ``key`` is checked again (0: now)."""
+    blocked_until = session.scalar(sa.select(LoginFailure.blocked_until).where(LoginFailure.name == key))
+    if blocked_until is None or blocked_until <= now:
+        return 0
+    return math.ceil((blocked_until - now).total_seconds())
+
+
+def _record_failure(session, key, policy, now):
+    window_start = now - timedelta(seconds=policy.window)
+    # Forget names whose last failure left the window (keeps a flood of made-up names bounded).
+    session.execute(sa.delete(LoginFailure).where(LoginFailure.last_failed_at < window_start,
+                                                   LoginFailure.name != key))
+    table = LoginFailure.__table__
+    insert = _insert_for(session)(table).values(name=key, failures=1, last_failed_at=now, blocked_until=None)
+    # One statement, so that two failures at once both count (no lost update, no duplicate key).
+    session.execute(insert.on_conflict_do_update(index_elements=[table.c.name], set_={
+        "failures": sa.case((table.c.last_failed_at < window_start, 1), else_=table.c.failures + 1),
+        "last_failed_at": now,
+    }))
+    failures = session.scalar(sa.select(LoginFailure.failures).where(LoginFailure.name == key))
+    delay = policy.delay_after(failures)
+    session.execute(sa.update(LoginFailure).where(LoginFailure.name == key).values(
+        blocked_until=now + timedelta(seconds=delay) if delay else None))
+
+
+def _insert_for(session):
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"login failures are counted on SQLite and PostgreSQL, not {dialect}")

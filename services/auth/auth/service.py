@@ -1,0 +1,268 @@
+"""The registry's token service (HTTP) and the accounts API (RPC).
+
+Docker Distribution delegates authentication here (``auth.token`` in its config): a client that
+the registry answers 401 asks ``GET /token`` (or ``POST /token``, the OAuth2 form) for a token
+covering the scopes it needs, with its credentials, and presents it to the registry. Other
+platform components manage tenants, accounts and robots over RPC.
+
+Entrypoints only translate: parse the request or load the arguments, run the rules
+(``auth.logins``, ``auth.issuing``, ``auth.accounts``) in one session, answer.
+"""
+import logging
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from nameko.rpc import rpc
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from auth import accounts, issuing, logins, schemas
+from auth.dependencies import AuthDatabase, CredentialTools
+from auth.entrypoints import http, json_response
+from auth.exceptions import EXPECTED_ERRORS, Unauthorized
+from auth.grants import ANONYMOUS_PRINCIPAL
+from auth.models import Base
+from auth.scopes import parse_scopes
+from shared.errors import USER_ERRORS, Conflict, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROBOT_CREDENTIAL_TTL = 600
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class AuthService:
+    name = "auth"
+
+    db = AuthDatabase(Base)
+    tools = CredentialTools()
+
+    # -- the registry's token endpoint ---------------------------------------------------------
+
+    @http("GET", "/token", expected_exceptions=EXPECTED_ERRORS)
+    def get_token(self, request):
+        """Distribution's token protocol: Basic credentials (or none: anonymous) and one
+        ``scope`` parameter per resource; ``offline_token=true`` adds a refresh token."""
+        settings = self.tools.settings
+        issuing.check_service(request.args.get("service"), settings.service)
+        scopes = parse_scopes(request.args.getlist("scope"))
+        principal = self._caller(request)
+        refresh_token = None
+        if issuing.wants_refresh_token(request.args.get("offline_token")):
+            refresh_token = self._refresh_token_for(principal)
+        return json_response(200, issuing.token_answer(self.tools.issuer, principal, scopes,
+                                                       settings.anonymous_pull, utcnow(), refresh_token))
+
+    @http("POST", "/token", expected_exceptions=EXPECTED_ERRORS)
+    def post_token(self, request):
+        """The OAuth2 form: ``grant_type=password`` (``username``, ``password``;
+        ``access_type=offline`` adds a refresh token) or ``grant_type=refresh_token``."""
+        settings = self.tools.settings
+        form = request.form
+        issuing.check_service(form.get("service"), settings.service)
+        grant_type = form.get("grant_type")
+        issuing.check_grant_type(grant_type, settings.refresh_token_ttl > 0)
+        scopes = parse_scopes(form.getlist("scope"))
+        refresh_token = None
+        if grant_type == issuing.PASSWORD_GRANT:
+            if not form.get("username") or not form.get("password"):
+                raise InvalidRequest("grant_type 'password' needs username and password")
+            principal = self._login(form["username"], form["password"])
+            if issuing.wants_refresh_token(form.get("access_type")):
+                refresh_token = self._refresh_token_for(principal)
+        else:
+            with self.db.get_session(close_on_exit=True) as session:
+                principal = logins.refresh(session, self.tools.issuer, form.get("refresh_token"), utcnow())
+        return json_response(200, issuing.token_answer(self.tools.issuer, principal, scopes,
+                                                       settings.anonymous_pull, utcnow(), refresh_token,
+                                                       oauth=True))
+
+    @http("GET", "/health")
+    def health(self, request):
+        """Always 200 while the service runs; ``database`` says whether it answered just now."""
+        try:
+            with self.db.get_session(close_on_exit=True) as session:
+                session.execute(sa.text("SELECT 1"))
+            database = {"reachable": True, "error": None}
+        except DBAPIError as exc:
+            database = {"reachable": False, "error": str(exc).splitlines()[0]}
+        key = self.tools.issuer.key
+        return json_response(200, {
+            "status": "ok", "database": database, "issuer": self.tools.settings.issuer,
+            "service": self.tools.settings.service, "algorithm": key.algorithm, "kid": key.kid,
+            "certificate_expires_at": key.certificates[0].not_valid_after_utc.isoformat()})
+
+    def _caller(self, request):
+        if not request.headers.get("Authorization"):
+            return ANONYMOUS_PRINCIPAL
+        credentials = request.authorization
+        if credentials is None or credentials.type != "basic":
+            raise Unauthorized("the token service takes HTTP Basic credentials (or none, for anonymous access)")
+        return self._login(credentials.username, credentials.password)
+
+    def _login(self, username, password):
+        tools = self.tools
+        with self.db.get_session(close_on_exit=True) as session:
+            outcome = logins.authenticate(session, tools.hasher, tools.issuer, tools.settings.login,
+                                          username, password, utcnow())
+        if outcome.error is not None:  # raised only now: the failure is committed
+            log.info("login refused for %r: %s", (username or "")[:64], outcome.error)
+        return outcome.principal_or_raise()
+
+    def _refresh_token_for(self, principal):
+        if principal.generation is None or self.tools.settings.refresh_token_ttl <= 0:
+            return None  # anonymous, a short-lived robot credential, or turned off
+        return self.tools.issuer.refresh_token(principal.name, principal.generation, utcnow())
+
+    # -- RPC: tenants --------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def create_tenant(self, tenant_id, display_name=None):
+        """Add a tenant (its namespace is ``tenant_id``). Returns the tenant;
+        ``Conflict`` if it exists, ``InvalidRequest`` for a bad ID."""
+        args = schemas.load_args(schemas.NewTenant, tenant_id=tenant_id, display_name=display_name)
+        return self._write(lambda session, now: schemas.TenantOut().dump(
+            accounts.create_tenant(session, now=now, **args)))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_tenant(self, tenant_id):
+        """The tenant; ``NotFound``."""
+        args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.TenantOut().dump(accounts.get_tenant(session, **args))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_tenants(self, page=1, page_size=50):
+        """Tenants by ID: ``{"items", "total", "page", "page_size"}``."""
+        args = schemas.load_args(schemas.TenantPage, page=page, page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.dump_page(schemas.TenantOut, accounts.list_tenants(session, **args))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def disable_tenant(self, tenant_id):
+        """No account or robot of the tenant logs in any more (tokens already issued lapse
+        within AUTH_TOKEN_TTL). Returns the tenant; ``NotFound``. Repeating it changes nothing."""
+        return self._set_tenant_disabled(tenant_id, True)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def enable_tenant(self, tenant_id):
+        """Undo ``disable_tenant``. Returns the tenant; ``NotFound``."""
+        return self._set_tenant_disabled(tenant_id, False)
+
+    def _set_tenant_disabled(self, tenant_id, disabled):
+        args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
+        return self._write(lambda session, now: schemas.TenantOut().dump(
+            accounts.set_tenant_disabled(session, disabled=disabled, now=now, **args)))
+
+    # -- RPC: accounts -------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def create_account(self, name, password, tenant_id=None, is_admin=False, can_delete=False, description=None):
+        """A developer account of ``tenant_id`` (pulls and pushes there; deletes too with
+        ``can_delete``), or a platform admin (``is_admin``: everything, everywhere). Returns the
+        account; ``NotFound`` for an unknown tenant, ``Conflict`` for a taken name or a disabled
+        tenant, ``InvalidRequest`` for a bad name, a password of under 8 characters, or no
+        tenant for a non-admin."""
+        args = schemas.load_args(schemas.NewAccount, name=name, password=password, tenant_id=tenant_id,
+                                 is_admin=is_admin, can_delete=can_delete, description=description)
+        return self._write(lambda session, now: schemas.AccountOut().dump(
+            accounts.create_account(session, self.tools.hasher, now=now, **args)))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_account(self, name):
+        """The account (user or robot), never its secret; ``NotFound``."""
+        args = schemas.load_args(schemas.AccountRef, name=name)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.AccountOut().dump(accounts.get_account(session, **args))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_accounts(self, tenant_id=None, kind=None, page=1, page_size=50):
+        """Accounts by name, of one tenant and/or one kind (``user``, ``robot``) if given:
+        ``{"items", "total", "page", "page_size"}``; ``NotFound`` for an unknown tenant."""
+        args = schemas.load_args(schemas.AccountQuery, tenant_id=tenant_id, kind=kind, page=page,
+                                 page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.dump_page(schemas.AccountOut, accounts.list_accounts(session, **args))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def disable_account(self, name):
+        """The account (user or robot) cannot log in any more, its refresh tokens are refused,
+        tokens already issued lapse within AUTH_TOKEN_TTL. Returns it; ``NotFound``."""
+        return self._set_account_disabled(name, True)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def enable_account(self, name):
+        """Undo ``disable_account``. Returns the account; ``NotFound``."""
+        return self._set_account_disabled(name, False)
+
+    def _set_account_disabled(self, name, disabled):
+        args = schemas.load_args(schemas.AccountRef, name=name)
+        return self._write(lambda session, now: schemas.AccountOut().dump(
+            accounts.set_account_disabled(session, disabled=disabled, now=now, **args)))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def set_password(self, name, password):
+        """A developer account's new password; every refresh token issued before stops working.
+        Returns the account; ``NotFound``, ``InvalidRequest`` (a robot, a short password)."""
+        args = schemas.load_args(schemas.NewPassword, name=name, password=password)
+        return self._write(lambda session, now: schemas.AccountOut().dump(
+            accounts.set_password(session, self.tools.hasher, now=now, **args)))
+
+    # -- RPC: robots ---------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def create_robot(self, tenant_id, name, actions=None, catalog=False, description=None):
+        """A machine account ``<tenant_id>+<name>`` that may do ``actions`` (default
+        ``["pull"]``) in its tenant's namespace (and pull ``library``); with ``tenant_id=None``,
+        a platform robot ``_platform+<name>`` whose actions apply to every namespace, and which
+        may list the registry's ``_catalog`` if ``catalog``.
+
+        Returns ``{"account", "username", "secret"}``: the secret is shown this once (only its
+        hash is kept). ``NotFound`` (tenant), ``Conflict`` (name taken, tenant disabled),
+        ``InvalidRequest``."""
+        args = schemas.load_args(schemas.NewRobot, tenant_id=tenant_id, name=name, actions=actions,
+                                 catalog=catalog, description=description)
+        return self._write(lambda session, now: schemas.dump_robot(
+            *accounts.create_robot(session, self.tools.hasher, now=now, **args)))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def rotate_robot_secret(self, name):
+        """A new secret for the robot ``name`` (the full ``<tenant>+<name>``); the old one stops
+        working at once. Returns ``{"account", "username", "secret"}``; ``NotFound``,
+        ``InvalidRequest`` (not a robot)."""
+        args = schemas.load_args(schemas.AccountRef, name=name)
+        return self._write(lambda session, now: schemas.dump_robot(
+            *accounts.rotate_robot_secret(session, self.tools.hasher, now=now, **args)))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def issue_robot_credential(self, tenant_id, name="deployer", actions=None, ttl=None):
+        """A short-lived credential of a robot of ``tenant_id``, nothing stored: a docker
+        ``username``/``password`` pair (``<tenant_id>+<name>``) that may do ``actions`` (default
+        ``["pull"]``) in the tenant's namespace (and pull ``library``) until ``expires_at``
+        (``ttl`` seconds, 600 by default, at most AUTH_ROBOT_CREDENTIAL_MAX_TTL).
+
+        Returns ``{"username", "password", "expires_at", "tenant_id", "actions"}``.
+        ``NotFound`` (tenant), ``Conflict`` (tenant disabled), ``InvalidRequest``."""
+        args = schemas.load_args(schemas.RobotCredentialRequest, tenant_id=tenant_id, name=name,
+                                 actions=actions, ttl=ttl)
+        settings = self.tools.settings
+        ttl = args["ttl"] or min(DEFAULT_ROBOT_CREDENTIAL_TTL, settings.robot_credential_max_ttl)
+        if ttl > settings.robot_credential_max_ttl:
+            raise InvalidRequest(f"ttl must be at most {settings.robot_credential_max_ttl} seconds, got {ttl}")
+        with self.db.get_session(close_on_exit=True) as session:
+            accounts.get_usable_tenant(session, args["tenant_id"])
+        return issuing.robot_credential(self.tools.issuer, args["tenant_id"], args["name"], args["actions"], ttl,
+                                        utcnow())
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _write(self, work):
+        """``work(session, now)`` in one transaction; a unique key lost to a concurrent call is
+        the same ``Conflict`` as one found taken."""
+        try:
+            with self.db.get_session(close_on_exit=True) as session:
+                return work(session, utcnow())
+        except IntegrityError as exc:
+            raise Conflict(f"already exists (made by a concurrent call): {str(exc.orig).splitlines()[0]}") from None
