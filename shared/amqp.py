@@ -1,0 +1,43 @@
+"""Settling a message on a connection that just died must not kill a service.
+
+nameko 2.14's ``QueueConsumer.ack_message`` / ``requeue_message`` check that the message's
+connection is still open and then catch ``amqp.exceptions.ConnectionError`` only. When the broker
+goes away while a worker is finishing, the check passes and the socket write raises
+``ConnectionResetError`` / ``BrokenPipeError`` (``OSError``) instead: it escapes the worker thread
+and nameko kills the whole container, so ``nameko run`` exits and the service stays down after the
+broker is back (seen in tests/e2e/test_faults.py: catalog and deployer both died when RabbitMQ was
+stopped during a burst of pushes).
+
+Nothing is lost by ignoring the failure: a message that was not acknowledged is redelivered by
+the broker when the connection closes, and every handler here is idempotent on its event id.
+``install()`` is called on import of ``shared`` so that every service gets it.
+"""
+import logging
+
+from amqp.exceptions import ConnectionError as AMQPConnectionError
+from nameko.messaging import QueueConsumer
+
+log = logging.getLogger(__name__)
+
+# What a settle on a lost connection raises: amqp's own errors, and the socket's.
+LOST_CONNECTION = (AMQPConnectionError, OSError)
+
+
+def _tolerant(settle, verb):
+    def tolerant(self, message):
+        try:
+            return settle(self, message)
+        except LOST_CONNECTION as exc:
+            log.warning("could not %s a message (delivery tag %s): the broker connection was lost "
+                        "(%r); the broker redelivers it", verb, getattr(message, "delivery_tag", "?"), exc)
+    tolerant.imagehub_tolerant = True
+    tolerant.__wrapped__ = settle
+    return tolerant
+
+
+def install():
+    """Idempotent: wraps ``QueueConsumer.ack_message`` and ``requeue_message`` once."""
+    for name, verb in (("ack_message", "acknowledge"), ("requeue_message", "requeue")):
+        method = getattr(QueueConsumer, name)
+        if not getattr(method, "imagehub_tolerant", False):
+            setattr(QueueConsumer, name, _tolerant(method, verb))
