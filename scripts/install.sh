@@ -2,7 +2,7 @@
 # Installs what is missing: OS packages and the Python virtualenv. Idempotent.
 source "$(dirname "$0")/lib.sh"
 
-OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl)
+OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl debootstrap)
 missing=()
 for p in "${OS_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
