@@ -6,11 +6,11 @@ from datetime import timedelta
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from auth.tokens import REFRESH, ROBOT, BadToken, KeyProblem, SigningKey, TokenIssuer, libtrust_key_id, looks_like_jwt
+from tests.unit.auth.certificates import certificate, pem
 from tests.unit.auth.conftest import ISSUER, SERVICE, T0, at
 
 # The public half of a fixed P-256 key and its libtrust key ID (a regression value: the real
@@ -21,19 +21,6 @@ oVOc0cXBAFNUmlyN+GVY5RCMwtAG5Fil+7lLYRZz8EhaRHsoxe4gg+GQrA==
 -----END PUBLIC KEY-----
 """
 FIXED_KID = "W2KJ:IQ4Y:KY4X:R73K:BF5E:OV5T:M4EE:IR3Z:R54X:GVAC:V4XP:DGDH"
-
-
-def certificate(key, not_before=T0 - timedelta(days=1), not_after=T0 + timedelta(days=30), signer=None):
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(not_before).not_valid_after(not_after)
-            .sign(signer or key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def pem(key):
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
 
 
 def header_of(token):

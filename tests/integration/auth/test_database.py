@@ -1,0 +1,95 @@
+"""The auth database on SQLite and PostgreSQL: the migration builds the models' schema,
+`python -m auth.migrate` finds the URL through config.yml, and logins (with their failure
+counting upsert) behave the same on both."""
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.orm import Session
+
+from auth import accounts, db, logins
+from auth.exceptions import TooManyAttempts, Unauthorized
+from auth.migrate import upgrade
+from auth.models import Base, LoginFailure
+from auth.passwords import Hasher
+from auth.settings import LoginPolicy
+from tests.integration.auth.helpers import ROOT
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def auth_db_url(db_url):
+    upgrade(db_url)
+    return db_url
+
+
+class TestMigration:
+    def test_schema_matches_the_models(self, auth_db_url):
+        engine = db.create_engine(auth_db_url)
+        try:
+            with engine.connect() as connection:
+                assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        finally:
+            engine.dispose()
+
+    def test_migrate_command_reads_the_url_from_config_and_is_repeatable(self, db_url):
+        env = dict(os.environ, AUTH_DB_URL=db_url)
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-m", "auth.migrate"], cwd=ROOT, env=env, timeout=60,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        engine = db.create_engine(db_url)
+        try:
+            with engine.connect() as connection:
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+                assert set(sa.inspect(connection).get_table_names()) == {
+                    "alembic_version", "tenants", "accounts", "login_failures"}
+        finally:
+            engine.dispose()
+
+    def test_downgrade_removes_every_table(self, auth_db_url):
+        from alembic import command
+        from auth.migrate import alembic_config
+        engine = db.create_engine(auth_db_url)
+        try:
+            with engine.begin() as connection:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.downgrade(config, "base")
+            with engine.connect() as connection:
+                assert set(sa.inspect(connection).get_table_names()) == {"alembic_version"}
+        finally:
+            engine.dispose()
+
+
+class TestLoginsOnEitherDatabase:
+    def test_failures_are_counted_and_slowed_down_and_a_success_clears_them(self, auth_db_url):
+        hasher = Hasher(time_cost=1, memory_cost=8192, parallelism=1)
+        policy = LoginPolicy(free_failures=2, max_delay=4, window=900)
+        engine = db.create_engine(auth_db_url)
+        try:
+            with Session(engine) as session:
+                accounts.create_tenant(session, "acme", "", T0)
+                accounts.create_account(session, hasher, "alice", "alice-secret", "acme", False, False, "", T0)
+                session.commit()
+
+                def attempt(password, seconds):
+                    outcome = logins.authenticate(session, hasher, None, policy, "alice", password,
+                                                  T0 + timedelta(seconds=seconds))
+                    session.commit()
+                    return type(outcome.error)
+
+                assert [attempt("wrong", s) for s in (0, 1, 2)] == [Unauthorized] * 3
+                assert session.execute(sa.select(LoginFailure.failures, LoginFailure.blocked_until)).one() == (
+                    3, T0 + timedelta(seconds=3))
+                assert attempt("alice-secret", 2.5) is TooManyAttempts
+                assert attempt("alice-secret", 3) is type(None)
+                assert session.scalar(sa.select(sa.func.count()).select_from(LoginFailure)) == 0
+        finally:
+            engine.dispose()
