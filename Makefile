@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: up down status install infra services test test-unit bench seed
+.PHONY: up down status install infra services test test-unit bench seed images
 
 up: install infra services seed
 	@bash scripts/services.sh status
@@ -33,6 +33,11 @@ test: infra
 
 test-unit: install
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+# One container image per service (deploy/images/Dockerfile) on a locally built Debian base;
+# content-keyed, so a second run builds nothing. Kubernetes: docs/kubernetes.md.
+images: infra
+	@bash scripts/images.sh
 
 bench: up
 	$(VENV)/bin/python bench/push_to_catalog.py
