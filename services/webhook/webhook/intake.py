@@ -49,7 +49,12 @@ def read_body(stream, content_length, max_bytes):
         raise PayloadTooLarge(f"body of {content_length} bytes exceeds the limit of {max_bytes} bytes")
     chunks, size = [], 0
     while size <= max_bytes:
-        chunk = stream.read(min(_READ_CHUNK, max_bytes + 1 - size))
+        try:
+            chunk = stream.read(min(_READ_CHUNK, max_bytes + 1 - size))
+        except (ValueError, OSError) as exc:
+            # The server cannot decode the body: a chunk size that is not hexadecimal (eventlet's
+            # ChunkReadError is a ValueError) or a chunked body cut short. The caller's mistake.
+            raise InvalidRequest(f"body could not be read: {exc}") from exc
         if not chunk:
             break
         chunks.append(chunk)

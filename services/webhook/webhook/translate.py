@@ -81,7 +81,7 @@ def _translate_guarded(event, now):
 def translate_event(event, now=None):
     """Decide what one registry event (a dict) becomes."""
     target = event.get("target")
-    action = _text(event.get("action"))
+    action = _unicode_text(event.get("action"))
     if action in NOISE_ACTIONS:
         return Decision(IGNORE, reason=f"{action} events are not catalogued")
     if isinstance(target, dict) and (_text(target.get("mediaType")) or "").lower() == BLOB_MEDIA_TYPE:
@@ -99,7 +99,7 @@ def translate_event(event, now=None):
 
 def set_aside(event, reason, now=None):
     """Keep an unusable event, with the reason, for the catalog's operators."""
-    source_event_id = _text(event.get("id"))
+    source_event_id = _unicode_text(event.get("id"))
     target = event.get("target") if isinstance(event.get("target"), dict) else {}
     key = source_event_id or "sha256:" + hashlib.sha256(
         json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -110,8 +110,8 @@ def set_aside(event, reason, now=None):
         source=contracts.WEBHOOK,
         reason=reason,
         source_event_id=source_event_id,
-        action=_text(event.get("action")),
-        repository=_text(target.get("repository")),
+        action=_unicode_text(event.get("action")),
+        repository=_unicode_text(target.get("repository")),
         payload=event,
     )
     return Decision(SET_ASIDE, contracts.EVENT_SET_ASIDE, payload, reason)
@@ -136,7 +136,7 @@ def _image_pushed(event):
     digest = _text(target.get("digest"))
     if digest is None:
         raise Unusable("manifest push has no target.digest")
-    media_type = _text(target.get("mediaType"))
+    media_type = _unicode_text(target.get("mediaType"))
     if media_type is None:
         raise Unusable("push has no target.mediaType: cannot tell a manifest from a blob")
     tag = _text(target.get("tag"))
@@ -167,7 +167,7 @@ def _image_deleted(event):
 
 def _common(event):
     """The fields every dispatched event carries; raises ``Unusable`` when one is missing."""
-    source_event_id = _text(event.get("id"))
+    source_event_id = _unicode_text(event.get("id"))
     if source_event_id is None:
         raise Unusable("event has no id (a non-empty string)")
     target = event.get("target")
@@ -181,8 +181,8 @@ def _common(event):
         target=target,
         namespace=namespace,
         repository=repository,
-        actor=_text(_object(event, "actor").get("name")),
-        request_id=_text(_object(event, "request").get("id")),
+        actor=_unicode_text(_object(event, "actor").get("name")),
+        request_id=_unicode_text(_object(event, "request").get("id")),
         source_event_id=source_event_id,
     )
 
@@ -197,6 +197,19 @@ def _checked(validate, value, where):
 def _text(value):
     """A non-empty string, or None: distribution 3.x sends "" where 2.x leaves a field out."""
     return value if isinstance(value, str) and value else None
+
+
+def _unicode_text(value):
+    """``_text`` that is also valid Unicode. JSON may carry a lone UTF-16 surrogate (``"\\ud800"``),
+    which no UTF-8 encoder, hash or database takes: such an id, action, media type, actor or
+    request id counts as absent. (Names, tags and digests with one break their own rules.)"""
+    value = _text(value)
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return value
 
 
 def _size(value):
@@ -218,11 +231,13 @@ def _timestamp(event):
         return None
     try:
         value = datetime.fromisoformat(text)  # 3.11+ reads 'Z' and nanoseconds
-    except ValueError:
+        if value.tzinfo is None:  # distribution always sends a zone; a bare time is taken as UTC
+            value = value.replace(tzinfo=timezone.utc)
+        # A time at the edge of the calendar whose UTC falls outside it (0001-01-01T00:00+05:00,
+        # 9999-12-31T23:59-05:00) cannot be converted: unreadable like any other bad time.
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    if value.tzinfo is None:  # distribution always sends a zone; a bare time is taken as UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def _occurred_at(event, now):
