@@ -43,3 +43,4 @@ bench: up
 	$(VENV)/bin/python bench/push_to_catalog.py
 	$(VENV)/bin/python bench/deploy_vs_docker_run.py
 	$(VENV)/bin/python bench/auto_deploy.py
+	$(VENV)/bin/python bench/resync.py
