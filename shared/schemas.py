@@ -29,6 +29,17 @@ def _problem(argument, message):
     return message if message.startswith(argument) else f"{argument} {message}"
 
 
+def validate_text(value):
+    """Text every database stores and compares: no NUL character (PostgreSQL refuses one) and no
+    lone UTF-16 surrogate (which JSON can carry, and no UTF-8 encoder takes)."""
+    if "\x00" in value:
+        raise ValidationError("must be text without NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("must be text without unpaired surrogates (not valid Unicode)") from None
+
+
 def validate_tenant_id(value):
     """A ``tenant_id`` argument's check: a valid namespace, and not the public library."""
     if isinstance(value, str) and len(value) > MAX_TENANT_ID_LENGTH:

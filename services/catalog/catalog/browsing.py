@@ -154,10 +154,12 @@ def get_tag(session, tenant_id, repository, tag, registry_host):
 
 def list_tag_history(session, tenant_id, repository, tag, page, page_size):
     """What happened to the repository's tags (or one tag), newest first; outlives deletions."""
+    if tag is not None:  # a malformed argument is reported before access, as get_tag does
+        validate_tag(tag)
     readable_repository(tenant_id, repository)
     stmt = sa.select(TagHistory).where(TagHistory.repository == repository)
     if tag is not None:
-        stmt = stmt.where(TagHistory.tag == validate_tag(tag))
+        stmt = stmt.where(TagHistory.tag == tag)
     rows, total = page_of(session, stmt.order_by(TagHistory.id.desc()), page, page_size)
     items = [{"repository": r.repository, "tag": r.tag, "action": r.action, "digest": r.digest,
               "previous_digest": r.previous_digest, "actor": r.actor, "at": r.at, "event_id": r.event_id}

@@ -7,13 +7,27 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import InvalidReference
 from shared.reference import validate_path_component
-from shared.schemas import Paging, StrictInteger, load_args, validate_tenant_id  # noqa: F401 (load_args: for service.py)
+from shared.schemas import (Paging, StrictInteger, load_args, validate_tenant_id,  # noqa: F401 (load_args: service.py)
+                            validate_text)
+
+# Past any row id either database hands out (PostgreSQL's INTEGER); SQLite cannot even compare a
+# Python int past 64 bits with a column.
+MAX_ID = 2 ** 31 - 1
+# A namespace is a path component of a repository name, which has at most 255 characters.
+MAX_NAMESPACE_LENGTH = 255
 
 
 class StrictBoolean(fields.Boolean):
-    """A JSON boolean, so that ``force="no"`` is refused rather than read as a truthy string."""
-    truthy = {True}
-    falsy = {False}
+    """A JSON boolean, so that ``force="no"`` is refused rather than read as a truthy string.
+
+    Checked by type: marshmallow's truthy/falsy sets would take 1, 0, 0.0 and Decimal(0) too,
+    since they are equal to True and False."""
+    default_error_messages = {"invalid": "must be true or false", "null": "must be true or false"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def _tenant_field(required):
@@ -24,7 +38,8 @@ def _tenant_field(required):
 
 
 class PublicRepositoryQuery(Paging):
-    query = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255),
+    query = fields.String(load_default=None, allow_none=True,
+                          validate=[validate.Length(max=255, error="must be at most {max} characters"), validate_text],
                           error_messages={"invalid": "must be a string"})
 
 
@@ -58,6 +73,8 @@ class DeleteTag(TagRef):
 
 def validate_namespace(value):
     """A namespace argument: a tenant ID or ``library``."""
+    if len(value) > MAX_NAMESPACE_LENGTH:
+        raise ValidationError(f"must be at most {MAX_NAMESPACE_LENGTH} characters, got {len(value)}")
     try:
         validate_path_component(value, "namespace")
     except InvalidReference as exc:
@@ -72,7 +89,8 @@ class ResyncArgs(Schema):
 
 class ResyncQuery(Schema):
     pass_id = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
-                            validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
+                            validate=[validate.Range(min=1, error="must be 1 or more, got {input}"),
+                                      validate.Range(max=MAX_ID, error="must be at most {max}, got {input}")])
     items = StrictBoolean(load_default=True, error_messages={"invalid": "must be true or false"})
 
 
