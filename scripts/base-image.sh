@@ -83,5 +83,8 @@ tar --numeric-owner -C "$root" -c . | $DOCKER import \
   --change 'ENV LANG=C.UTF-8' --change 'CMD ["/usr/bin/python3"]' \
   --message "debootstrap $SUITE minbase + $PACKAGES from $MIRROR" - "$TAG" >/dev/null
 $DOCKER tag "$TAG" "$REPO:$SUITE"
+# Bases of an earlier key are superseded (an image built on one keeps its layers).
+$DOCKER images --format '{{.Repository}}:{{.Tag}}' "$REPO" | grep -E ":$SUITE-[0-9a-f]{12}$" \
+  | grep -v ":$SUITE-$key$" | xargs -r $DOCKER rmi >/dev/null 2>&1 || true
 log "base image $TAG built in $((SECONDS - started))s"
 echo "$TAG"

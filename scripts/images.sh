@@ -68,5 +68,8 @@ for svc in "${services[@]}"; do
     log "built $image in $((SECONDS - started))s"
   fi
   $DOCKER tag "$image" "$PREFIX/$svc:dev"
+  # Earlier builds of this service are superseded: drop them (one still running stays).
+  $DOCKER images --format '{{.Repository}}:{{.Tag}}' "$PREFIX/$svc" \
+    | grep -E ":[0-9a-f]{12}$" | grep -v ":$key$" | xargs -r $DOCKER rmi >/dev/null 2>&1 || true
   printf '%s %s\n' "$svc" "$image"
 done
