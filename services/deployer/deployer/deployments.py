@@ -21,8 +21,9 @@ from deployer.models import (AUTO_DEPLOY, DELETING, FAILED, PENDING, ROLLED_BACK
                              Instance, Revision)
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.events import ROLLOUT_REQUESTED, RolloutRequested, make_event
+from shared.reference import PUBLIC_NAMESPACE
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,20 @@ def ping_hosts(rt, hosts):
 
 
 def resolve_image(rt, tenant_id, reference):
-    """Pin a reference's tag to its digest through the catalogue (which applies the tenant rules:
-    the public library and the caller's own namespace). ``Forbidden``/``NotFound`` pass through.
+    """Pin a reference's tag to its digest through the catalogue. ``Forbidden``/``NotFound`` pass
+    through.
+
+    The tenant rule (the public library and the caller's own namespace) is the catalogue's, and
+    checked here first as well, in the same words: the deployer pulls with the platform's registry
+    credentials, so it does not rest another tenant's images on one remote check, and does not ask
+    the catalogue about a namespace the caller may not use.
 
     ``(image, pushed_at)``: the image as a revision records it, and when the tag was pushed (None
     if the catalogue did not say), from which on older pushes of it are stale for auto-deploy.
     """
+    if reference.namespace not in (PUBLIC_NAMESPACE, tenant_id):
+        raise Forbidden(f"tenant {tenant_id!r} may not read {reference.repository!r}: it belongs to tenant "
+                        f"{reference.namespace!r}")
     tag = rt.catalog.get_tag(tenant_id, reference.repository, reference.tag)
     pushed_at = tag.get("pushed_at")
     return (pinned_image(rt, reference.repository, reference.tag, tag["digest"]),

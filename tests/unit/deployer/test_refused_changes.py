@@ -1,5 +1,5 @@
 """A refused call changes nothing: regressions found by the tenant-isolation matrix
-(tests/e2e/test_tenant_isolation.py)."""
+(tests/e2e/test_tenant_isolation.py), and the deployer's own tenant check on images."""
 import pytest
 
 from deployer import deployments as logic
@@ -45,6 +45,46 @@ class TestUpdateWithAutoDeployIsAllOrNothing:
     def test_a_policy_alone_is_still_stored_without_a_revision(self, world, running):
         updated = logic.update_deployment(world.rt, "t1", running, {"auto_deploy": FORCE})
         assert (updated["revision"], updated["auto_deploy"]) == (1, FORCE)
+
+
+class TestAnotherTenantsImageIsRefusedByTheDeployerItself:
+    """The catalogue refuses another tenant's tag; the deployer, which pulls with the platform's
+    registry credentials, refuses it too, before asking (a catalogue that answered is not enough)."""
+
+    @pytest.fixture
+    def permissive_catalog(self, world, monkeypatch):
+        asked = []
+
+        def get_tag(tenant_id, repository, tag):
+            asked.append(repository)
+            # What the catalogue has, whoever asks (DIGEST_V2 for anything else)
+            digest = world.catalog.tags.get((repository, tag), DIGEST_V2)
+            return {"repository": repository, "tag": tag, "digest": digest, "pushed_at": None}
+        monkeypatch.setattr(world.catalog, "get_tag", get_tag)
+        return asked
+
+    def test_create(self, world, permissive_catalog):
+        with pytest.raises(Forbidden) as raised:
+            logic.create_deployment(world.rt, "t2", web_spec(image="127.0.0.1:5000/t1/web:v2"))
+        assert str(raised.value) == "tenant 't2' may not read 't1/web': it belongs to tenant 't1'"
+        assert (permissive_catalog, world.events, logic.list_deployments(world.rt, "t2", 1, 50)["total"]) == \
+            ([], [], 0)
+
+    def test_update(self, world, permissive_catalog):
+        created = logic.create_deployment(world.rt, "t2", web_spec(image="library/nginx", ports=[]))
+        world.drain()
+        mine = logic.get_deployment(world.rt, "t2", created["id"])
+        assert (mine["status"], permissive_catalog) == ("running", ["library/nginx"])
+        permissive_catalog.clear()
+        with pytest.raises(Forbidden):
+            logic.update_deployment(world.rt, "t2", mine["id"], {"image": "t1/web:v2"})
+        assert permissive_catalog == []
+        assert logic.get_deployment(world.rt, "t2", mine["id"]) == mine
+
+    def test_the_library_and_the_callers_own_namespace_are_asked(self, world, permissive_catalog):
+        logic.create_deployment(world.rt, "t2", web_spec(name="lib", image="library/nginx:1", ports=[]))
+        logic.create_deployment(world.rt, "t2", web_spec(name="own", image="t2/app:1"))
+        assert permissive_catalog == ["library/nginx", "t2/app"]
 
 
 class TestMalformedDeploymentIds:
