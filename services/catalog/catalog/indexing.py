@@ -19,7 +19,7 @@ from catalog import outbox, store
 from catalog.exceptions import UnusableManifest
 from catalog.library import curation_for
 from catalog.manifests import MANIFEST_TYPES, ImageConfig, ParsedManifest, parse_image_config, parse_manifest
-from catalog.models import NAME_LENGTH, Manifest, Repository, SetAsideEvent, Tag, TagHistory
+from catalog.models import NAME_LENGTH, SHORT_LENGTH, Manifest, Repository, SetAsideEvent, Tag, TagHistory
 from shared.errors import InvalidReference
 from shared.events import TAG_INDEXED, TagIndexed
 from shared.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
@@ -77,12 +77,15 @@ def _new_repository(session, namespace, name, now):
 
 def _new_manifest(session, repository, digest, fetched, actor, now):
     parsed, config = fetched.manifest, fetched.config or ImageConfig()
+    # The image config is the tenant's own text: an overlong author or os, or one with a NUL
+    # character, must not cost the image its place in the catalogue (PostgreSQL refuses both).
     manifest = Manifest(
         repository_id=repository.id, digest=digest, media_type=parsed.media_type,
         manifest_size=parsed.manifest_size, size=parsed.size,
         image_id=parsed.config.digest if parsed.config else None,
-        created=config.created, creator=actor or config.author,
-        architecture=config.architecture, os=config.os, variant=config.variant,
+        created=config.created, creator=_clip(actor or config.author, NAME_LENGTH),
+        architecture=_clip(config.architecture, SHORT_LENGTH), os=_clip(config.os, SHORT_LENGTH),
+        variant=_clip(config.variant, SHORT_LENGTH),
         layers=[layer.digest for layer in parsed.layers], platforms=parsed.platforms, indexed_at=now)
     session.add(manifest)
     session.flush()
@@ -116,7 +119,7 @@ def record_push(session, registry, event, now=None, fetched=None, indexed_event_
     # Writes from here on: no more network I/O.
     store.mark_processed(session, event_id, now)
     repository = repository or _new_repository(session, namespace, name, now)
-    actor = event.get("actor") or None
+    actor = _actor(event)
     manifest = manifest or _new_manifest(session, repository, digest, fetched, actor, now)
     if tag_name is None:
         return []
@@ -172,7 +175,7 @@ def record_delete(session, event, now=None):
     repository = store.find_repository(session, namespace, name, for_update=True)
     if repository is None:
         return []
-    actor = event.get("actor") or None
+    actor = _actor(event)
     # A delete the registry made before a tag was (re-)pushed must not remove it, when the catalog
     # sees the two out of order: Distribution's tag delete names no digest, so only the times can
     # tell (the same rule as a late push, see _point_tag).
@@ -190,6 +193,12 @@ def record_delete(session, event, now=None):
             store.delete_manifest(session, repository.id, digest)
         return outgoing
     return _remove_repository(session, repository, actor, event_id, now, deleted_at)
+
+
+def _actor(event):
+    """Who pushed or deleted, as the registry's auth names them: descriptive text, stored (and
+    passed on in ``tag_indexed``) clipped to its column, never a reason to refuse the event."""
+    return _clip(event.get("actor") or None, NAME_LENGTH)
 
 
 def _older(tags, deleted_at):
@@ -242,10 +251,12 @@ MAX_UNSTORABLE_CHARS = 65536
 
 
 def _clip(value, length):
-    """A string any database stores: no NUL characters, at most ``length`` characters."""
+    """A string any database stores: no NUL characters, no unpaired surrogates (both escaped as
+    text), at most ``length`` characters."""
     if value is None:
         return None
     value = str(value).replace("\x00", "\\x00")
+    value = value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value if length is None else value[:length]
 
 

@@ -13,6 +13,7 @@ from shared.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 
 DIGEST_LENGTH = 100  # "sha256:" + 64 hex, with room for longer algorithms
 NAME_LENGTH = 255
+SHORT_LENGTH = 64  # architecture, os, variant, action, source
 
 
 class Base(DeclarativeBase):
@@ -54,9 +55,9 @@ class Manifest(Base):
     image_id: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))  # config digest
     created: Mapped[Optional[datetime]]
     creator: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
-    architecture: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    os: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    variant: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    architecture: Mapped[Optional[str]] = mapped_column(sa.String(SHORT_LENGTH))
+    os: Mapped[Optional[str]] = mapped_column(sa.String(SHORT_LENGTH))
+    variant: Mapped[Optional[str]] = mapped_column(sa.String(SHORT_LENGTH))
     layers: Mapped[list] = mapped_column(default=list)  # layer digests, base first
     # For an index: [{"digest", "architecture", "os", "variant"}]; None for an image manifest.
     platforms: Mapped[Optional[list]]
