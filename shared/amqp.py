@@ -10,7 +10,8 @@ stopped during a burst of pushes).
 
 Nothing is lost by ignoring the failure: a message that was not acknowledged is redelivered by
 the broker when the connection closes, and every handler here is idempotent on its event id.
-``install()`` is called on import of ``shared`` so that every service gets it.
+Each service package calls ``install()`` on import (not ``shared`` itself: the CLI imports
+``shared`` and must not pull in nameko and eventlet).
 """
 import logging
 

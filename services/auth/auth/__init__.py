@@ -1,1 +1,4 @@
 """The auth service: the registry's token service and the accounts API (see docs/auth-api.md)."""
+from shared.amqp import install as _install_amqp_fix
+
+_install_amqp_fix()  # a broker restart must not kill the service: see shared/amqp.py

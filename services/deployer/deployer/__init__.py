@@ -6,3 +6,6 @@
 engines). ``dependencies`` is the only module that speaks the docker SDK. docs/deployer-api.md
 describes the RPC contract.
 """
+from shared.amqp import install as _install_amqp_fix
+
+_install_amqp_fix()  # a broker restart must not kill the service: see shared/amqp.py

@@ -5,7 +5,7 @@ import pytest
 from amqp.exceptions import ConnectionForced, PreconditionFailed
 from nameko.messaging import QueueConsumer
 
-import shared  # noqa: F401  (installs the wrapper)
+import catalog  # noqa: F401  (a service package installs the wrapper)
 from shared import amqp
 
 
@@ -51,3 +51,24 @@ def test_installed_once_however_often_it_is_called():
     amqp.install()
     assert QueueConsumer.ack_message is before
     assert QueueConsumer.ack_message.__wrapped__.__module__ == "nameko.messaging"
+
+
+@pytest.mark.parametrize("service", ["catalog", "deployer", "webhook", "auth"])
+def test_every_service_package_installs_it(service):
+    """In a fresh interpreter, as `nameko run <service>.service` imports it."""
+    import subprocess
+    import sys
+    code = (f"import {service}; from nameko.messaging import QueueConsumer as Q; "
+            "print(getattr(Q.ack_message, 'imagehub_tolerant', False), getattr(Q.requeue_message, 'imagehub_tolerant', False))")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "True True"), out.stderr[-2000:]
+
+
+def test_importing_shared_does_not_import_eventlet():
+    """The CLI imports shared; eventlet (and its deprecation warning on stderr) only when it
+    makes an RPC call."""
+    import subprocess
+    import sys
+    code = "import sys, shared, shared.errors, shared.reference; print('eventlet' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip(), out.stderr) == (0, "False", "")
