@@ -16,19 +16,20 @@ class LoginPolicy:
     """How repeated failed logins for one user name are slowed down.
 
     The first ``free_failures`` failures within ``window`` seconds cost nothing; after the
-    n-th one beyond them no attempt for that name is checked for ``2**(n-1)`` seconds (at most
-    ``max_delay``) and each is answered 429 with ``Retry-After``. A success clears the count; so
-    does ``window`` seconds without a failure.
+    n-th one beyond them no attempt for that name is checked for ``first_delay * 2**(n-1)``
+    seconds (at most ``max_delay``) and each is answered 429 with ``Retry-After``. A success
+    clears the count; so does ``window`` seconds without a failure.
     """
     free_failures: int = 5
     max_delay: float = 60.0
     window: float = 900.0
+    first_delay: float = 1.0
 
     def delay_after(self, failures):
         beyond = failures - self.free_failures
         if beyond <= 0:
             return 0.0
-        return float(min(2 ** min(beyond - 1, 30), self.max_delay))
+        return float(min(self.first_delay * 2 ** min(beyond - 1, 30), self.max_delay))
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def load_settings(config):
             free_failures=_number(config, "AUTH_LOGIN_FREE_FAILURES", int, 0),
             max_delay=_number(config, "AUTH_LOGIN_MAX_DELAY", float, 0),
             window=_number(config, "AUTH_LOGIN_FAILURE_WINDOW", float, 1),
+            first_delay=_number(config, "AUTH_LOGIN_FIRST_DELAY", float, 0),
         ),
         **hash_parameters(config),
     )

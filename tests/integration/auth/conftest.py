@@ -25,8 +25,9 @@ CONFIG_PATH = os.path.join(ROOT, "services", "auth", "config.yml")
 MANAGEMENT = "http://127.0.0.1:15672/api"
 GUEST = ("guest", "guest")
 ISSUER, SERVICE = "imagehub-auth", "imagehub-registry"
-# Few free failures and short delays, so that the slow-down can be watched within a test.
-FREE_FAILURES, MAX_DELAY = 3, 2
+# Few free failures and short delays, so that the slow-down can be watched within a test; the
+# first delay long enough that the next request surely falls inside it on a loaded machine.
+FREE_FAILURES, FIRST_DELAY, MAX_DELAY = 3, 4, 8
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "dora": "dora-password", "root": "root-password"}
 
@@ -78,7 +79,8 @@ def auth_config(tmp_path_factory, key_files, vhost):
     upgrade(db_url)
     return load_service_config(dict(
         key_files, AMQP_URI=vhost, AUTH_ADDRESS=f"127.0.0.1:{free_port()}", AUTH_DB_URL=db_url,
-        AUTH_LOGIN_FREE_FAILURES=str(FREE_FAILURES), AUTH_LOGIN_MAX_DELAY=str(MAX_DELAY)))
+        AUTH_LOGIN_FREE_FAILURES=str(FREE_FAILURES), AUTH_LOGIN_FIRST_DELAY=str(FIRST_DELAY),
+        AUTH_LOGIN_MAX_DELAY=str(MAX_DELAY)))
 
 
 @pytest.fixture(scope="module")

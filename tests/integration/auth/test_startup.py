@@ -15,9 +15,14 @@ NAMEKO = os.path.join(os.path.dirname(sys.executable), "nameko")
 
 def run(env, tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
+    log = open(tmp_path / "auth.log", "w")
     return subprocess.Popen([NAMEKO, "run", "--config", "services/auth/config.yml", "auth.service"], cwd=ROOT,
                             env=dict(base, AUTH_DB_URL=f"sqlite:///{tmp_path}/auth.db", **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def output(tmp_path):
+    return (tmp_path / "auth.log").read_text()
 
 
 class TestNamekoRun:
@@ -32,10 +37,13 @@ class TestNamekoRun:
             assert (health["status"], health["database"]["reachable"]) == ("ok", True)
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise AssertionError(f"nameko run did not stop within 30 s of SIGTERM:\n{output(tmp_path)}")
 
     def test_refuses_to_start_without_a_key_pair(self, tmp_path, vhost):
         proc = run(dict(AMQP_URI=vhost, AUTH_ADDRESS=f"127.0.0.1:{free_port()}"), tmp_path)
-        output, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 1
-        assert "SettingMissing: setting AUTH_KEY_FILE is empty" in output
+        assert proc.wait(timeout=60) == 1
+        assert "SettingMissing: setting AUTH_KEY_FILE is empty" in output(tmp_path)

@@ -11,6 +11,7 @@ from auth import accounts, logins
 from auth.exceptions import LOGIN_FAILED, TooManyAttempts, Unauthorized
 from auth.grants import ROBOT, USER, Principal
 from auth.models import LoginFailure
+from auth.settings import LoginPolicy
 from tests.unit.auth.conftest import T0, at
 
 PASSWORD = "alice-secret"
@@ -234,3 +235,5 @@ class TestSlowingDown:
     def test_the_delay_schedule(self, policy):
         assert [policy.delay_after(n) for n in range(9)] == [0, 0, 0, 0, 1, 2, 4, 8, 8]
         assert policy.delay_after(10 ** 6) == 8
+        slower = LoginPolicy(free_failures=0, max_delay=20, window=900, first_delay=3)
+        assert [slower.delay_after(n) for n in range(5)] == [0, 3, 6, 12, 20]

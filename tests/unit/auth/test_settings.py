@@ -44,7 +44,7 @@ class TestDefaults:
         assert (settings.token_ttl, settings.refresh_token_ttl, settings.robot_credential_max_ttl) == (
             300, 2592000, 3600)
         assert settings.anonymous_pull is False
-        assert settings.login == LoginPolicy(free_failures=5, max_delay=60.0, window=900.0)
+        assert settings.login == LoginPolicy(free_failures=5, max_delay=60.0, window=900.0, first_delay=1.0)
         assert (settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism) == (3, 65536, 4)
 
     def test_every_value_is_only_a_default(self, config):
