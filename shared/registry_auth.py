@@ -21,6 +21,8 @@ from requests.auth import AuthBase
 
 # A token is renewed this many seconds before it expires (clock skew, a slow request).
 EXPIRY_MARGIN = 10
+# Who asks, in the token service's logs (docker sends its own name the same way).
+CLIENT_ID = "imagehub"
 # Distribution's default when the token service says nothing (docs: "expires_in ... 60").
 DEFAULT_EXPIRES_IN = 60
 
@@ -59,6 +61,7 @@ class RegistryTokenAuth(AuthBase):
         self.username, self.password = username, password
         self.timeout = timeout
         self.clock = clock
+        self.refresh_token = None
         self._tokens = {}      # scope -> (token, expires at)
         self._challenge = {}   # registry origin -> {realm, service} of its last challenge
         self._lock = threading.Lock()
@@ -107,9 +110,28 @@ class RegistryTokenAuth(AuthBase):
         return sent
 
     def fetch_token(self, realm, service, scope):
-        """``(token, expires at)`` from the token service; ``RegistryAuthError`` if refused."""
+        """``(token, expires at)`` from the token service; ``RegistryAuthError`` if refused.
+
+        The first fetch sends the account's password (HTTP Basic) and asks for a refresh token
+        (``offline_token=true``, as ``docker login`` does); later ones present the refresh token
+        (OAuth2 ``POST``, ``grant_type=refresh_token``), so the token service checks the password
+        (a deliberately slow hash) once per session, not once per repository. A refused refresh
+        token (password changed, account disabled) falls back to the password once."""
+        if self.refresh_token:
+            try:
+                resp = requests.post(realm, timeout=self.timeout, data={
+                    "grant_type": "refresh_token", "refresh_token": self.refresh_token,
+                    "service": service or "", "scope": scope or "", "client_id": CLIENT_ID})
+            except requests.RequestException as exc:
+                raise RegistryAuthError(f"token service {realm} unreachable: {exc}") from exc
+            if resp.status_code == 200:
+                return self._token_of(realm, resp)
+            self.refresh_token = None
         params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
-        auth = (self.username, self.password or "") if self.username else None
+        auth = None
+        if self.username:
+            auth = (self.username, self.password or "")
+            params.update(offline_token="true", client_id=CLIENT_ID)
         try:
             resp = requests.get(realm, params=params, auth=auth, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -117,10 +139,18 @@ class RegistryTokenAuth(AuthBase):
         if resp.status_code != 200:
             raise RegistryAuthError(f"token service {realm} refused {self.username or 'anonymous'} "
                                     f"for {scope or 'login'}: {resp.status_code} {resp.text[:200]}")
-        body = resp.json()
+        return self._token_of(realm, resp)
+
+    def _token_of(self, realm, resp):
+        try:
+            body = resp.json()
+        except ValueError:
+            raise RegistryAuthError(f"token service {realm} answered something that is not JSON") from None
         token = body.get("token") or body.get("access_token")
         if not token:
             raise RegistryAuthError(f"token service {realm} answered without a token")
+        if body.get("refresh_token"):
+            self.refresh_token = body["refresh_token"]
         expires_in = int(body.get("expires_in") or DEFAULT_EXPIRES_IN)
         return token, self.clock() + max(expires_in - EXPIRY_MARGIN, 1)
 

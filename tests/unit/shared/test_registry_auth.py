@@ -14,7 +14,8 @@ class FakeRegistry:
     """``/v2/...`` wants ``Bearer tok-<scope>`` for the scope its path needs; ``/token`` hands
     them out to alice:secret (and counts), refusing anyone else."""
 
-    def __init__(self, expires_in=300):
+    def __init__(self, expires_in=300, refresh_token=None):
+        self.refresh_token = refresh_token
         self.token_requests = []
         self.requests = []
         self.expires_in = expires_in
@@ -34,13 +35,24 @@ class FakeRegistry:
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/token"):
                     from urllib.parse import parse_qs, urlsplit
+                    if self.command == "POST":  # OAuth2 form: a refresh token only
+                        form = parse_qs(body.decode())
+                        outer.token_requests.append(("POST", form))
+                        if form.get("refresh_token") != [outer.refresh_token] or \
+                                form.get("grant_type") != ["refresh_token"]:
+                            return self._answer(400, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
+                        scope = form.get("scope", [""])[0]
+                        return self._answer(200, json.dumps({"access_token": f"tok-{scope}",
+                                                             "expires_in": outer.expires_in}).encode())
                     query = parse_qs(urlsplit(self.path).query)
                     outer.token_requests.append((self.headers.get("Authorization"), query))
                     if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"alice:secret").decode():
                         return self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
                     scope = query.get("scope", [""])[0]
-                    return self._answer(200, json.dumps({"token": f"tok-{scope}",
-                                                         "expires_in": outer.expires_in}).encode())
+                    answer = {"token": f"tok-{scope}", "expires_in": outer.expires_in}
+                    if query.get("offline_token") == ["true"] and outer.refresh_token:
+                        answer["refresh_token"] = outer.refresh_token
+                    return self._answer(200, json.dumps(answer).encode())
                 outer.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
                 scope = scope_for(self.command, self.path)
                 if self.headers.get("Authorization") != f"Bearer tok-{scope}":
@@ -112,7 +124,8 @@ class TestTokenDance:
         assert [r[2] for r in registry.requests] == [None, "Bearer tok-repository:t1/app:pull,push"]
         assert registry.requests[1][3] == b"manifest"  # the body went again
         [(basic, query)] = registry.token_requests
-        assert query == {"service": ["test-registry"], "scope": ["repository:t1/app:pull,push"]}
+        assert query == {"service": ["test-registry"], "scope": ["repository:t1/app:pull,push"],
+                         "offline_token": ["true"], "client_id": ["imagehub"]}
 
     def test_the_token_is_reused_for_the_same_scope_and_fetched_for_another(self, registry):
         s = session(RegistryTokenAuth("alice", "secret"))
@@ -177,3 +190,38 @@ class TestTokenDance:
         finally:
             server.shutdown()
             server.server_close()
+
+
+class TestRefreshTokens:
+    @pytest.fixture
+    def registry(self):
+        fake = FakeRegistry(refresh_token="rt-1")
+        yield fake
+        fake.close()
+
+    def test_the_password_is_sent_once_then_the_refresh_token(self, registry):
+        auth = RegistryTokenAuth("alice", "secret")
+        s = session(auth)
+        for repository in ("a", "b", "c"):
+            assert s.get(f"{registry.url}/v2/t1/{repository}/manifests/v1").status_code == 200
+        kinds = [kind if kind == "POST" else "Basic" for kind, _ in registry.token_requests]
+        assert kinds == ["Basic", "POST", "POST"]
+        assert [form["scope"] for kind, form in registry.token_requests[1:]] == [
+            ["repository:t1/b:pull"], ["repository:t1/c:pull"]]
+        assert auth.refresh_token == "rt-1"
+
+    def test_a_refused_refresh_token_falls_back_to_the_password(self, registry):
+        auth = RegistryTokenAuth("alice", "secret")
+        s = session(auth)
+        s.get(f"{registry.url}/v2/t1/a/manifests/v1")
+        registry.refresh_token = "rt-2"  # the old one was revoked (say, a password change)
+        assert s.get(f"{registry.url}/v2/t1/b/manifests/v1").status_code == 200
+        kinds = [kind if kind == "POST" else "Basic" for kind, _ in registry.token_requests]
+        assert kinds == ["Basic", "POST", "Basic"]
+        assert auth.refresh_token == "rt-2"
+
+    def test_anonymous_asks_for_no_refresh_token(self, registry):
+        s = session(RegistryTokenAuth())
+        with pytest.raises(RegistryAuthError):
+            s.get(f"{registry.url}/v2/library/x/manifests/v1")
+        assert "offline_token" not in registry.token_requests[0][1]
