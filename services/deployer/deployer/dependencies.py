@@ -15,6 +15,7 @@ from nameko.messaging import Publisher
 from nameko.standalone.events import get_event_exchange
 from nameko.timer import Timer
 
+from deployer import credentials
 from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
                              ImageNotFound, PullDenied)
 from deployer.settings import ConfigurationError, load_settings
@@ -194,6 +195,22 @@ class ResourcePools(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return Pools(self.settings, self.engines)
+
+
+class PullCredentials(DependencyProvider):
+    """What the engines pull with, per tenant: ``deployer.credentials`` as configured by
+    ``PULL_CREDENTIALS`` (one cache per container, shared by its workers)."""
+
+    def setup(self):
+        settings = load_settings(self.container.config)
+        if settings.pull_credentials == credentials.ROBOT:
+            self.credentials = credentials.RobotCredentials(
+                credentials.standalone_issuer(self.container.config["AMQP_URI"], settings.auth_rpc_timeout))
+        else:
+            self.credentials = credentials.StaticCredentials(settings.registry_auth)
+
+    def get_dependency(self, worker_ctx):
+        return self.credentials
 
 
 class Pools:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from deployer import autodeploy, deployments, store
+from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (DEPLOYER, DEPLOYMENT, INSTANCE, MANAGED, REVISION, TENANT, ContainerNotFound,
                              ContainerSpec, EngineError, EngineUnavailable, ImageNotFound, PullDenied)
 from deployer.models import (AUTO_DEPLOY, CREATING, DELETED, FAILED, PULLING, ROLLED_BACK, ROLLOUT_FAILED, RUNNING,
@@ -258,9 +259,13 @@ class Rollout(_Run):
         self.publish(event)
 
     def pull(self, hosts):
+        try:
+            auth = self.rt.pull_auth(self.tenant_id) if self.rt.pull_auth else self.settings.registry_auth
+        except CredentialsUnavailable as exc:
+            raise RolloutFailed(f"pull of {self.target.pull_ref} not attempted: {exc}") from None
         for host in sorted(hosts):
             try:
-                self.rt.engine(host).pull(self.target.pull_ref, self.settings.registry_auth)
+                self.rt.engine(host).pull(self.target.pull_ref, auth)
             except ImageNotFound as exc:
                 raise RolloutFailed(f"image not found: {self.target.pull_ref} ({exc})") from None
             except PullDenied as exc:

@@ -8,7 +8,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 def utcnow():
@@ -39,6 +39,9 @@ class Runtime:
     engine: Callable  # host name -> Engine
     http_ok: Callable  # (url, timeout) -> True for a 2xx/3xx answer
     catalog: Any = None  # .get_tag(tenant_id, repository, tag), as the catalog's RPC
+    # tenant_id -> docker auth_config for that tenant's pulls (deployer.credentials); None:
+    # settings.registry_auth for every pull
+    pull_auth: Optional[Callable] = None
     publish: Callable = lambda event_type, payload: None  # dispatch an event (after a commit)
     run_all: Callable = run_in_turn  # (fn, items) -> [fn(item)], concurrently where it can
     port_is_free: Callable = port_is_free  # (host, port) -> bool

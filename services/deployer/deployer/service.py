@@ -27,8 +27,8 @@ from sqlalchemy.exc import DBAPIError
 
 from deployer import autodeploy, deployments, reconcile, rollout, schemas
 from deployer.bounded_rpc import BoundedRpcProxy
-from deployer.dependencies import (DeployerDatabase, ResourcePools, SourceEventDispatcher, WorkerPoolSize,
-                                   configured_timer, http_ok, run_all)
+from deployer.dependencies import (DeployerDatabase, PullCredentials, ResourcePools, SourceEventDispatcher,
+                                   WorkerPoolSize, configured_timer, http_ok, run_all)
 from deployer.models import Base
 from deployer.runtime import Runtime
 from shared.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
@@ -47,6 +47,7 @@ class _Deployer:
 
     db = DeployerDatabase(Base, service_name=DEPLOYER)
     pools = ResourcePools()
+    pull_auth = PullCredentials()
     dispatch = SourceEventDispatcher(DEPLOYER)
     config = Config()
     catalog = None
@@ -54,7 +55,7 @@ class _Deployer:
     def _runtime(self):
         return Runtime(settings=self.pools.settings, transaction=lambda: self.db.get_session(close_on_exit=True),
                        engine=self.pools.engine, http_ok=http_ok, catalog=self.catalog, publish=self.dispatch,
-                       run_all=run_all)
+                       run_all=run_all, pull_auth=self.pull_auth)
 
 
 class DeployerService(_Deployer):

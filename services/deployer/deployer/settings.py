@@ -78,6 +78,8 @@ class Settings:
     registry_pull_host: str
     registry_hosts: tuple  # registry hosts a spec's image may name
     registry_auth: Optional[dict]
+    pull_credentials: str  # deployer.credentials.MODES
+    auth_rpc_timeout: float
     port_range: tuple
     default_cpu: float
     default_memory: int
@@ -113,6 +115,12 @@ def _number(value, key, minimum=0.0, integer=False):
     if number <= minimum:
         raise ConfigurationError(f"{key} must be more than {minimum}, got {value!r}")
     return number
+
+
+def _choice(value, key, choices):
+    if value not in choices:
+        raise ConfigurationError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _memory(value, key):
@@ -219,6 +227,8 @@ def load_settings(config):
         registry_pull_host=pull_host,
         registry_hosts=tuple(dict.fromkeys([pull_host, public_host])),
         registry_auth=auth,
+        pull_credentials=_choice(get("PULL_CREDENTIALS"), "PULL_CREDENTIALS", ("static", "robot")),
+        auth_rpc_timeout=_number(get("AUTH_RPC_TIMEOUT"), "AUTH_RPC_TIMEOUT"),
         port_range=_port_range(get("PORT_RANGE")),
         default_cpu=_number(get("DEFAULT_CPU"), "DEFAULT_CPU"),
         default_memory=_memory(get("DEFAULT_MEMORY"), "DEFAULT_MEMORY"),

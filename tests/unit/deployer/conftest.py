@@ -64,6 +64,8 @@ CONFIG = {
     "DOCKER_API_VERSION": "1.41",
     "RECONCILE_INTERVAL": 10,
     "OPERATION_STALE_AFTER": 300,
+    "PULL_CREDENTIALS": "static",
+    "AUTH_RPC_TIMEOUT": 5,
 }
 
 
@@ -94,6 +96,7 @@ class FakeEngine:
         self.world = world
         self.down = False
         self.images = set()
+        self.pull_auths = []  # the auth_config of each pull, in order
         self.containers = {}  # id -> {"spec", "status", "exit_code", "restart_count", "logs"}
         self.calls = []
 
@@ -107,6 +110,7 @@ class FakeEngine:
 
     def pull(self, image, auth):
         self._check(("pull", image))
+        self.pull_auths.append(auth)
         outcome = self.world.registry.get(image)
         if outcome is None:
             raise ImageNotFound(f"manifest for {image} not found: manifest unknown")

@@ -5,6 +5,7 @@ import pytest
 
 from deployer import deployments as logic
 from deployer import rollout
+from deployer.credentials import CredentialsUnavailable
 from deployer.engine import EngineError
 from shared.events import ROLLOUT_REQUESTED, RolloutRequested, load_event
 from tests.unit.deployer.conftest import DIGEST_V2, PULL_HOST, web_spec
@@ -82,6 +83,31 @@ class TestCreateFailures:
         deployment_id = create(world)
         world.drain()
         self.expect_failed(world, deployment_id, "image not found: 127.0.0.1:5000/t1/web@sha256:")
+
+    def test_no_registry_credential_for_the_tenant(self, world):
+        def unavailable(tenant_id):
+            raise CredentialsUnavailable(f"no registry credential for tenant {tenant_id} from the auth "
+                                         "service: RpcTimeout: 5")
+        world.rt.pull_auth = unavailable
+        deployment_id = create(world)
+        world.drain()
+        self.expect_failed(world, deployment_id, "not attempted: no registry credential for tenant t1")
+        assert [c for e in world.engines.values() for c in e.calls if c[0] == "pull"] == []
+
+    def test_pulls_use_the_deployments_tenant_credential(self, world):
+        world.rt.pull_auth = lambda tenant_id: {"username": f"{tenant_id}+deployer", "password": "x"}
+        deployment_id = create(world)
+        world.drain()
+        assert get(world, deployment_id)["status"] == "running"
+        auths = [a for e in world.engines.values() for a in e.pull_auths]
+        assert auths and all(a == {"username": "t1+deployer", "password": "x"} for a in auths)
+
+    def test_without_a_per_tenant_source_pulls_use_the_configured_account(self, world):
+        assert world.rt.pull_auth is None
+        create(world)
+        world.drain()
+        auths = [a for e in world.engines.values() for a in e.pull_auths]
+        assert auths and all(a == world.settings.registry_auth for a in auths)
 
     def test_pull_denied(self, world):
         world.registry[f"{PULL_HOST}/t1/web@sha256:" + "1" * 64] = "denied"
