@@ -62,6 +62,7 @@ class RegistryTokenAuth(AuthBase):
         self.timeout = timeout
         self.clock = clock
         self.refresh_token = None
+        self.token_requests = 0  # how often the token service was asked (logs, tests)
         self._tokens = {}      # scope -> (token, expires at)
         self._challenge = {}   # registry origin -> {realm, service} of its last challenge
         self._lock = threading.Lock()
@@ -117,6 +118,7 @@ class RegistryTokenAuth(AuthBase):
         (OAuth2 ``POST``, ``grant_type=refresh_token``), so the token service checks the password
         (a deliberately slow hash) once per session, not once per repository. A refused refresh
         token (password changed, account disabled) falls back to the password once."""
+        self.token_requests += 1
         if self.refresh_token:
             try:
                 resp = requests.post(realm, timeout=self.timeout, data={

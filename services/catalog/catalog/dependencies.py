@@ -11,6 +11,7 @@ from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import MANIFEST_TYPES
 from shared.db import Database
 from shared.errors import RegistryUnavailable
+from shared.registry_auth import RegistryAuthError, RegistryTokenAuth
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class RegistryClient:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise RegistryUnavailable(f"registry {self.base_url} unreachable ({what}): {exc}") from exc
+        except RegistryAuthError as exc:  # the token service refused or is down: an operator's fix
+            raise RegistryUnavailable(f"no registry token ({what}): {exc}") from exc
         if resp.status_code >= 500 or resp.status_code in (401, 403, 429):
             raise RegistryUnavailable(
                 f"registry {self.base_url} answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
@@ -130,9 +133,12 @@ class Registry(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.session = requests.Session()
+        # The registry's token auth (services/auth): a 401 Bearer challenge is answered with a
+        # token for the catalog's robot account, cached per scope and renewed with a refresh
+        # token. A registry without auth never challenges, so this is harmless there.
         username, password = config.get("REGISTRY_USERNAME"), config.get("REGISTRY_PASSWORD")
-        if username:
-            self.session.auth = (username, password or "")
+        self.session.auth = RegistryTokenAuth(username or None, password or "",
+                                              timeout=float(config.get("REGISTRY_TIMEOUT") or 10))
         adapter = HTTPAdapter(pool_maxsize=max(10, config.get("max_workers") or 10))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
