@@ -31,12 +31,20 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
         raise Conflict(f"tag {tag!r} shares digest {digest} with {', '.join(map(repr, siblings))}; the "
                        f"registry deletes by digest, so deleting it removes those too: pass force=True")
 
+    seen = {tag, *siblings}
+
     registry.delete_manifest(found.full_name, digest)
 
+    # The registry now sends its own delete notification, whose handler (record_delete) locks the
+    # repository row and then the tags. Take the locks in that same order — repository first —
+    # or the two deadlock on PostgreSQL (this transaction holding the tag rows, the handler the
+    # repository). If the handler got there first, the tags are already gone: nothing to do.
+    found = store.find_repository(session, namespace, name, for_update=True)
+    doomed = store.tags_on_digest(session, found.id, digest) if found is not None else []
     # The registry removed every tag on the digest, including any pushed since the check above.
-    doomed = store.tags_on_digest(session, found.id, digest)
-    outgoing = store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now)
-    store.delete_manifest(session, found.id, digest)
-    result = {"repository": found.full_name, "tag": tag, "digest": digest,
-              "deleted_tags": sorted(t.name for t in doomed)}
+    outgoing = store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now) if doomed else []
+    if found is not None:
+        store.delete_manifest(session, found.id, digest)
+    result = {"repository": f"{namespace}/{name}", "tag": tag, "digest": digest,
+              "deleted_tags": sorted(seen | {t.name for t in doomed})}
     return result, outgoing

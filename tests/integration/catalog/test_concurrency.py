@@ -84,3 +84,49 @@ class TestTagRowLock:
                 session.rollback()
                 session.close()
             engine.dispose()
+
+
+class TestDeleteTagLockOrder:
+    def test_delete_tag_waits_for_the_repository_before_it_touches_the_tags(self, pg_url, tenant):
+        """delete_tag against its own registry notification: the handler (record_delete) locks
+        the repository row, then the tags. delete_tag used to delete the tag rows first and then
+        wait for the repository row: a deadlock on PostgreSQL. It must wait on the repository
+        first, holding no tag lock meanwhile."""
+        import eventlet
+        import sqlalchemy as sa
+        from sqlalchemy.orm import Session
+
+        from catalog import db, deleting, indexing, store
+        from catalog.migrate import upgrade
+        from catalog.models import Repository, Tag
+        from tests.unit.catalog.conftest import FakeRegistry, pushed
+
+        upgrade(pg_url)
+        engine = db.create_engine(pg_url)
+        fake = FakeRegistry()
+        image = fake.add_image(f"{tenant}/app", content="v1")
+        fake.tags[f"{tenant}/app"] = {"v1": image["digest"]}
+        setup, holder, deleter, probe = (Session(engine) for _ in range(4))
+        try:
+            indexing.record_push(setup, fake, pushed(f"{tenant}/app", image["digest"], tag="v1"))
+            setup.commit()
+            tag_id = setup.scalar(sa.select(Tag.id).join(Repository, Repository.id == Tag.repository_id)
+                                  .where(Repository.namespace == tenant, Tag.name == "v1"))
+            # The notification's handler has the repository row (as record_delete takes it).
+            store.find_repository(holder, tenant, "app", for_update=True)
+            running = eventlet.spawn(deleting.delete_tag, deleter, fake, tenant, f"{tenant}/app", "v1", False)
+            eventlet.sleep(0.5)
+            assert not running.dead, "delete_tag did not wait for the repository row"
+            # ...and meanwhile it holds no lock on the tag row, which the handler is about to take.
+            probe.execute(sa.select(Tag.id).where(Tag.id == tag_id).with_for_update(nowait=True)).all()
+            probe.rollback()
+            holder.commit()
+            result, outgoing = running.wait()
+            deleter.commit()
+            assert (result["deleted_tags"], [e["tag"] for _, e in outgoing]) == (["v1"], ["v1"])
+            assert fake.deleted == [(f"{tenant}/app", image["digest"])]
+        finally:
+            for session in (setup, holder, deleter, probe):
+                session.rollback()
+                session.close()
+            engine.dispose()
