@@ -20,8 +20,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from hypothesis import given
+
 from shared.testing import free_port
-from tests.integration.webhook.test_fuzz import dispatched, post, unseeded_vhost_names  # noqa: F401 (fixtures)
+from tests.integration.webhook.test_fuzz import (dispatched, fuzz_settings, post, registry_events,  # noqa: F401
+                                                 unseeded_vhost_names)
 from webhook.exceptions import HTTP_STATUSES
 from webhook.intake import ACCEPTED_CONTENT_TYPES
 
@@ -184,6 +187,18 @@ class TestDocument:
                 assert all(not usable.is_valid(event) for event in events)
             elif body["accepted"] == len(events):
                 assert all(usable.is_valid(event) for event in events)
+
+    def test_the_fuzzers_events_before_mutation_are_registry_events_of_the_schema(self):
+        """test_fuzz.py generates its envelopes from this schema's shape, then mutates them."""
+        usable = validator(load(), pointer("components", "schemas", "RegistryEvent"))
+
+        @fuzz_settings(200)
+        @given(event=registry_events(mutate=False))
+        def run(event):
+            errors = [e.message for e in usable.iter_errors(event)]
+            assert not errors, errors
+
+        run()
 
     def test_a_document_breaking_the_rules_is_caught(self):
         """The checks above can fail: a few broken copies of the document."""
