@@ -10,7 +10,8 @@ Syntax of ``auto_deploy.policy``:
   (``semver:minor+prerelease``) lets pre-releases count; without it they are ignored;
 * ``glob:<pattern>`` — a pushed tag matching the shell-style pattern (``glob:v1.*``, ``*``, ``?``,
   ``[…]``; case-sensitive, the whole tag);
-* ``regexp:<expression>`` — a pushed tag that the Python regular expression matches in full.
+* ``regexp:<expression>`` — a pushed tag that the expression (RE2 syntax: linear time, no
+  backreferences or lookarounds) matches in full.
 
 Versions: ``[v]MAJOR[.MINOR[.PATCH]][-PRERELEASE]`` — a leading ``v`` or ``V`` is allowed, missing
 parts are 0 (``v1.2`` is 1.2.0), numbers have no leading zeros, PRERELEASE is dot-separated
@@ -22,12 +23,16 @@ Never lower: ``glob``/``regexp`` refuse a pushed tag that is a lower version tha
 when both are versions; ``semver`` only ever moves up; ``force`` keeps the tag.
 """
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 from typing import Optional
 
+import re2
+
 NEVER, FORCE, SEMVER, GLOB, REGEXP = "never", "force", "semver", "glob", "regexp"
 LEVELS = ("major", "minor", "patch")
+MAX_PATTERN = 256  # characters of a glob or regexp policy's pattern (a tag is at most 128)
 PRERELEASE = "prerelease"
 SYNTAX = ("never, force, semver:major|minor|patch (optionally +prerelease, e.g. 'semver:minor+prerelease'), "
           "glob:<pattern> or regexp:<expression>")
@@ -114,8 +119,13 @@ class Policy:
             return stay(f"force follows only the tag it runs ({running_tag})")
         if self.kind == SEMVER:
             return self._semver(running_tag, pushed_tag)
-        matched = (fnmatch.fnmatchcase(pushed_tag, self.pattern) if self.kind == GLOB
-                   else re.fullmatch(self.pattern, pushed_tag) is not None)
+        if self.kind == GLOB:
+            matched = fnmatch.fnmatchcase(pushed_tag, self.pattern)
+        else:
+            try:
+                matched = compile_regexp(self.pattern).fullmatch(pushed_tag) is not None
+            except PolicyError as exc:  # stored before RE2 was the engine: never follows
+                return stay(f"{self} is not a valid RE2 expression any more ({exc}): set the policy again")
         if not matched:
             return stay(f"{pushed_tag} does not match {self}")
         running, pushed = parse_version(running_tag), parse_version(pushed_tag)
@@ -158,9 +168,28 @@ def parse_policy(text):
         return Policy(SEMVER, level=level, prerelease=bool(plus))
     if not rest:
         raise PolicyError(f"{text!r}: give a pattern after '{kind}:'")
+    if len(rest) > MAX_PATTERN:
+        raise PolicyError(f"a {kind} policy's pattern is at most {MAX_PATTERN} characters, got {len(rest)}")
     if kind == REGEXP:
         try:
-            re.compile(rest)
-        except re.error as exc:
-            raise PolicyError(f"{text!r} is not a valid regular expression: {exc}") from None
+            compile_regexp(rest)
+        except PolicyError as exc:
+            raise PolicyError(f"{text!r} is not a valid regular expression (RE2 syntax): {exc}") from None
     return Policy(kind, pattern=rest)
+
+
+@functools.lru_cache(maxsize=256)
+def compile_regexp(pattern):
+    """The pattern compiled by RE2, whose matching time is linear in the tag's length.
+
+    Python's ``re`` backtracks: a policy such as ``(a+)+$`` takes minutes (and on a 128-character
+    tag, longer than the universe) on a pushed tag like ``aaaa…a-``, in the auto-deploy worker,
+    where eventlet's single thread cannot be interrupted. RE2 (the engine of Go, so of Keel's
+    regexp policies too) has no backreferences or lookarounds, and no catastrophic case."""
+    try:
+        return re2.compile(pattern)
+    except UnicodeEncodeError:  # RE2 takes UTF-8: a lone surrogate has no encoding
+        raise PolicyError("contains a character that is not valid Unicode (a lone surrogate)") from None
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise PolicyError(reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)) from None

@@ -40,8 +40,10 @@ class ScaleArgs(DeploymentRef):
 
 
 class RollbackArgs(DeploymentRef):
+    # At most a 64-bit integer, what a database compares (SQLite overflowed in the query on more).
     revision = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
-                             validate=validate.Range(min=1, error="must be 1 or more, got {input}"))
+                             validate=validate.Range(min=1, max=2 ** 63 - 1,
+                                                     error="must be between 1 and 2**63 - 1, got {input}"))
 
 
 class TenantPage(Tenant, Paging):

@@ -77,7 +77,14 @@ def _is_int(value):
 
 
 def _is_number(value):
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    """A finite int or float; an int too large for a float (``math.isfinite`` overflows on it)
+    is not a number anyone means for a CPU share or a number of seconds."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 # -- single fields --------------------------------------------------------------------------------
@@ -113,7 +120,7 @@ def check_image(value, settings, problems):
 def check_pool(value, settings, problems):
     if value is None:
         return settings.default_pool
-    if value not in settings.pools:
+    if not isinstance(value, str) or value not in settings.pools:
         problems.add("pool", f"{value!r} is unknown; pools: {', '.join(sorted(settings.pools))}")
         return None
     return value
@@ -383,8 +390,10 @@ def check_changes(changes, current_image, current_runtime, pool, replicas, setti
     elif "image" in changes:
         image = check_image(changes["image"], settings, problems)
     elif "tag" in changes:
-        image = check_image(f"{current_image}:{changes['tag']}" if isinstance(changes["tag"], str) else None,
-                            settings, problems)
+        if isinstance(changes["tag"], str) and changes["tag"]:
+            image = check_image(f"{current_image}:{changes['tag']}", settings, problems)
+        else:
+            problems.add("tag", f"must be a tag of the deployment's repository, such as 'v1.2', got {changes['tag']!r}")
     merged = dict(current_runtime)
     merged.update({key: changes[key] for key in RUNTIME_FIELDS if key in changes})
     # Normalised values pass their own checks again unchanged (memory as bytes, command as list).

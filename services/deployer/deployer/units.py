@@ -3,6 +3,7 @@
 Units are binary (``1k`` = 1024 bytes), as in ``docker run --memory``; a trailing ``b`` or
 ``ib`` is accepted (``256mb``, ``1GiB``).
 """
+import math
 import re
 
 UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
@@ -19,7 +20,10 @@ def parse_memory(value):
         match = MEMORY.fullmatch(value.strip())
         if not match:
             raise ValueError(f"must be a size such as '256m', '1g' or a number of bytes, got {value!r}")
-        size = int(float(match.group(1)) * UNITS[match.group(2).lower()])
+        scaled = float(match.group(1)) * UNITS[match.group(2).lower()]
+        if not math.isfinite(scaled):  # '9' * 400: past any float, and any machine
+            raise ValueError(f"is far larger than any host's memory, got {value[:40]!r}…")
+        size = int(scaled)
     else:
         raise ValueError(f"must be a size such as '256m', '1g' or a number of bytes, got {value!r}")
     if size <= 0:

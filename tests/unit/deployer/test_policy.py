@@ -141,7 +141,12 @@ class TestSyntax:
         ("semver:minor+", "optionally followed by +prerelease"),
         ("glob:", "give a pattern after 'glob:'"),
         ("regexp:", "give a pattern after 'regexp:'"),
-        ("regexp:v(1", "is not a valid regular expression: missing ), unterminated subpattern"),
+        ("regexp:v(1", "is not a valid regular expression (RE2 syntax): missing ): v(1"),
+        ("regexp:(v)\\1", "(RE2 syntax): invalid escape sequence: \\1"),  # a backreference
+        ("regexp:v(?=1)", "(RE2 syntax): invalid perl operator: (?="),  # a lookahead
+        ("regexp:\ud800", "(RE2 syntax): contains a character that is not valid Unicode"),
+        ("regexp:" + "a" * 257, "a regexp policy's pattern is at most 256 characters, got 257"),
+        ("glob:" + "*" * 257, "a glob policy's pattern is at most 256 characters, got 257"),
         ("tag:v1", "must be one of"),
         (None, "must be a string"),
         (3, "must be a string"),
@@ -150,3 +155,20 @@ class TestSyntax:
         with pytest.raises(PolicyError) as raised:
             parse_policy(text)
         assert message in str(raised.value)
+
+
+class TestRegexpsRunInLinearTime:
+    """Patterns that backtrack catastrophically in Python's re are accepted and answer at once:
+    RE2 does not backtrack (the fuzz suite's catastrophic cases, tests/integration/deployer)."""
+
+    @pytest.mark.timeout(20)  # with Python's re, each would run longer than the universe
+    @pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a|aa)+$", r"(a*)*b", r"(\w+\d*)+-x"])
+    def test_a_catastrophic_pattern_on_a_hostile_tag(self, pattern):
+        policy = parse_policy(f"regexp:{pattern}")
+        verdict = policy.wants("v1", "a" * 127 + "-")
+        assert (verdict.move, verdict.reason) == (False, f"{'a' * 127}- does not match regexp:{pattern}")
+
+    def test_a_stored_pattern_re2_refuses_never_follows(self):
+        from deployer.policy import Policy, REGEXP
+        verdict = Policy(REGEXP, pattern=r"(v)\1").wants("v1", "vv")
+        assert verdict.move is False and "not a valid RE2 expression any more" in verdict.reason
