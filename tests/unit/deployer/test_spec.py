@@ -167,6 +167,10 @@ class TestChanges:
         ({"image": "t1/web:v2", "tag": "v2"}, "tag cannot be given with image"),
         ({"tag": "bad tag"}, "image 't1/web:bad tag'"),
         ({"memory": "lots"}, "memory must be a size"),
+        ({"tag": 5}, "tag must be a tag of the deployment's repository, such as 'v1.2', got 5"),
+        ({"tag": ""}, "tag must be a tag of the deployment's repository"),
+        ({"cpu": 10 ** 400}, "cpu must be"),
+        ({"memory": "1" * 400 + "g"}, "memory is far larger than any host's memory"),
     ])
     def test_bad_changes_are_refused(self, settings, changes, message):
         with pytest.raises(InvalidRequest, match=message.replace("[", r"\[")):
@@ -179,3 +183,18 @@ class TestChanges:
             specs.check_rolling(old, old, 1)
         specs.check_rolling(old, old, 0)  # nothing runs: nothing to roll
         specs.check_rolling(old, {"ports": [{"container_port": None, "host_port": 0}]}, 1)
+
+
+class TestValuesPastAnyMachine:
+    """Found by fuzzing over RPC: each was a bare RemoteError (TypeError, OverflowError)."""
+
+    @pytest.mark.parametrize("overrides, message", [
+        ({"pool": ["default"]}, "pool ['default'] is unknown"),
+        ({"pool": {"default": 1}}, "pool {'default': 1} is unknown"),
+        ({"cpu": 10 ** 400}, "cpu must be"),
+        ({"memory": "9" * 400 + "t"}, "memory is far larger than any host's memory"),
+        ({"health": {"type": "running", "seconds": 10 ** 400}}, "health.seconds"),
+    ])
+    def test_refused_naming_the_field(self, settings, overrides, message):
+        with pytest.raises(InvalidRequest, match=message.replace("[", r"\[").replace("{", r"\{")):
+            check(settings, **overrides)
