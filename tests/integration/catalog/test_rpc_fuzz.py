@@ -199,7 +199,8 @@ def test_bad_arguments_get_typed_errors(rpc, method):
     def run(drawn):
         arguments, verdicts = drawn
         result, error = call(rpc, method, arguments)
-        seen[type(error).__name__] = seen.get(type(error).__name__, 0) + 1
+        key = type(error).__name__ if error is not None else "result"
+        seen[key] = seen.get(key, 0) + 1
         judge(method, arguments, verdicts, result, error)
 
     run()
