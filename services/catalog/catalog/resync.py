@@ -66,6 +66,22 @@ PROGRESS_EVERY = timedelta(seconds=1)
 LOCK_STALE_AFTER = timedelta(seconds=120)
 
 RPC, TIMER = "rpc", "timer"
+
+# A pass finding more than this share of the catalogue's repositories (in its scope) missing
+# from the registry's listing removes nothing: that is a registry on the wrong or an empty
+# storage, a wrong REGISTRY_URL, not deletes (RESYNC_MAX_REMOVAL_FRACTION; 1 turns it off) ...
+DEFAULT_MAX_REMOVAL_FRACTION = 0.5
+# ... once the catalogue has this many repositories there (a small one may really be emptied).
+REMOVAL_GUARD_MIN_REPOSITORIES = 10
+
+
+def removal_guard(in_catalogue, missing, max_fraction):
+    """Why a pass must not remove anything, or None."""
+    if max_fraction >= 1 or in_catalogue < REMOVAL_GUARD_MIN_REPOSITORIES or missing <= max_fraction * in_catalogue:
+        return None
+    return (f"removals held: {missing} of the catalogue's {in_catalogue} repositories are missing from the "
+            f"registry's listing, more than {max_fraction:.0%} (RESYNC_MAX_REMOVAL_FRACTION); is the registry "
+            f"on the right storage? Nothing is marked or removed while this holds; adds and moves go on")
 LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
 
 # uuid5 namespace of reconciliation's event ids (a fixed, random value).
@@ -194,8 +210,11 @@ def _empty_report():
 class Pass:
     """One pass, run by ``run``. See the module's docstring for the rules."""
 
-    def __init__(self, pass_id, transaction, registry, send, page_size=100, cancelled=None, clock=None):
+    def __init__(self, pass_id, transaction, registry, send, page_size=100, cancelled=None, clock=None,
+                 max_removal_fraction=DEFAULT_MAX_REMOVAL_FRACTION):
         self.id = pass_id
+        self.max_removal_fraction = max_removal_fraction
+        self.removals_held = None  # the reason, when this pass removes nothing (see _scan)
         self.transaction = transaction
         self.registry = registry
         self.send = send
@@ -234,6 +253,10 @@ class Pass:
         listed = self._registry_repositories()
         in_catalogue = self.transaction(self._catalogue_repositories)
         only_in_catalogue = sorted(set(in_catalogue) - set(listed))
+        self.removals_held = removal_guard(len(in_catalogue), len(only_in_catalogue), self.max_removal_fraction)
+        if self.removals_held:
+            log.warning("resync pass %d: %s", self.id, self.removals_held)
+            self._skip(self.namespace or "*", None, self.removals_held)
         self.repositories_total = len(listed) + len(only_in_catalogue)
         self._progress(force=True)
         for name in listed:
@@ -307,6 +330,8 @@ class Pass:
         for tag, digest in sorted(observed.items()):
             if catalogue.get(tag) != digest:
                 self._index(full_name, namespace, name, tag, digest)
+        if self.removals_held:
+            return  # adds and moves only: no removal, and no new marks that would lead to one
         for tag in sorted(set(catalogue) - set(observed)):
             mark = marks.get(tag)
             if mark is not None and mark["pass"] < self.id and mark["digest"] == catalogue[tag]:

@@ -297,7 +297,9 @@ class CatalogService:
     def _run_pass(self, pass_id):
         return resync.Pass(pass_id, self._transaction, self.registry, self._send_outbox,
                            page_size=int(self.config["RESYNC_PAGE_SIZE"]),
-                           cancelled=self.resync_jobs.stopping).run()
+                           cancelled=self.resync_jobs.stopping,
+                           max_removal_fraction=float(self.config.get("RESYNC_MAX_REMOVAL_FRACTION",
+                                                                      resync.DEFAULT_MAX_REMOVAL_FRACTION))).run()
 
     def _public_host(self):
         return self.config["REGISTRY_PUBLIC_HOST"]

@@ -34,10 +34,10 @@ class Passes:
         self.registry = registry
         self.sent = []
 
-    def run(self, namespace=None, page_size=100, cancelled=None):
+    def run(self, namespace=None, page_size=100, cancelled=None, **options):
         pass_id = self.transaction(lambda session: resync.start_pass(session, namespace, resync.RPC))
         return resync.Pass(pass_id, self.transaction, self.registry, self.sent.extend, page_size=page_size,
-                           cancelled=cancelled).run()
+                           cancelled=cancelled, **options).run()
 
     def of(self, event_type):
         return [payload for kind, payload in self.sent if kind == event_type]
@@ -257,6 +257,61 @@ class TestRemovingWhatVanished:
         third = passes.run(namespace="t1")
 
         assert entries(third, "removed") == [("t1/app", "v1", image["digest"])]
+
+
+class TestRemovalGuard:
+    """A registry that suddenly lists far fewer repositories than the catalogue holds is on the
+    wrong (or an empty) storage: two passes must not empty the catalogue."""
+
+    def catalogue_of(self, passes, registry, transaction, count):
+        images = {}
+        for n in range(count):
+            images[f"t1/app{n:02d}"] = registry.push(f"t1/app{n:02d}", "v1")
+            index(transaction, registry, f"t1/app{n:02d}", "v1", images[f"t1/app{n:02d}"]["digest"])
+        return images
+
+    def test_more_than_half_missing_removes_and_marks_nothing_but_still_adds(self, passes, registry, transaction,
+                                                                            session):
+        images = self.catalogue_of(passes, registry, transaction, 12)
+        for n in range(7):
+            del registry.tags[f"t1/app{n:02d}"]
+        new = registry.push("t1/fresh", "v1")
+
+        first, second = passes.run(), passes.run()
+
+        for report, total in ((first, 12), (second, 13)):  # t1/fresh was added by the first
+            assert (report["counts"]["removed"], report["counts"]["pending_removal"]) == (0, 0)
+            [held] = [e for e in report["skipped"] if e["reason"].startswith("removals held")]
+            assert held["reason"].startswith(f"removals held: 7 of the catalogue's {total} repositories are missing")
+        assert entries(first, "added") == [("t1/fresh", "v1", new["digest"])]
+        assert all(tags_of(session, name) == {"v1": image["digest"]} for name, image in images.items())
+
+    def test_half_missing_is_removed_in_two_passes_as_usual(self, passes, registry, transaction, session):
+        self.catalogue_of(passes, registry, transaction, 12)
+        for n in range(6):
+            del registry.tags[f"t1/app{n:02d}"]
+        passes.run()
+        second = passes.run()
+        assert second["counts"]["removed"] == 6
+        assert not [e for e in second["skipped"] if e["reason"].startswith("removals held")]
+
+    def test_a_small_catalogue_may_be_emptied(self, passes, registry, transaction, session):
+        self.catalogue_of(passes, registry, transaction, 9)
+        registry.tags.clear()
+        passes.run()
+        assert passes.run()["counts"]["removed"] == 9
+
+    def test_a_fraction_of_one_turns_the_guard_off(self, passes, registry, transaction, session):
+        self.catalogue_of(passes, registry, transaction, 12)
+        registry.tags.clear()
+        passes.run(max_removal_fraction=1)
+        assert passes.run(max_removal_fraction=1)["counts"]["removed"] == 12
+
+    @pytest.mark.parametrize("in_catalogue, missing, fraction, held", [
+        (10, 6, 0.5, True), (10, 5, 0.5, False), (9, 9, 0.5, False), (100, 11, 0.1, True), (100, 100, 1.0, False),
+    ])
+    def test_the_rule(self, in_catalogue, missing, fraction, held):
+        assert (resync.removal_guard(in_catalogue, missing, fraction) is not None) is held
 
 
 class TestEventsDuringThePass:
