@@ -2,8 +2,10 @@
 
 ``RegistryProcess`` runs a private Docker Distribution (``docker-registry``) on a loopback port
 with its own storage and notification endpoint, so a test run never touches the development
-registry. ``push_image`` pushes a small, real image through the registry's HTTP API (the same
-calls the docker CLI makes), which is far faster than building one with docker.
+registry; with ``auth=RegistryAuth(...)`` it delegates authentication to the token service
+(services/auth), as ``make up`` runs it. ``push_image`` pushes a small, real image through the
+registry's HTTP API (the same calls the docker CLI makes), which is far faster than building one
+with docker; give it a ``token_session`` when the registry wants tokens.
 """
 import gzip
 import hashlib
@@ -17,9 +19,13 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Optional
 
 import requests
+
+from shared.registry_auth import RegistryTokenAuth
 
 DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -55,6 +61,37 @@ notifications:
         actions: [pull, mount]
 """
 
+# The auth.token section, as deploy/registry/config-auth.yml.in has it.
+REGISTRY_AUTH_CONFIG = """\
+auth:
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {cert_file}
+"""
+
+
+@dataclass
+class RegistryAuth:
+    """A registry's ``auth.token`` settings (the token service's realm, its AUTH_SERVICE and
+    AUTH_ISSUER, the certificate of its signing key), and the account the test helpers read the
+    registry with (an admin: it may read every namespace and list ``_catalog``)."""
+    realm: str
+    service: str
+    issuer: str
+    cert_file: str
+    username: Optional[str] = None
+    password: Optional[str] = None
+
+
+def token_session(username=None, password=None):
+    """A ``requests`` session that answers a registry's Bearer challenges as ``username``
+    (``shared.registry_auth``: the password is checked once, then the refresh token is used)."""
+    session = requests.Session()
+    session.auth = RegistryTokenAuth(username, password)
+    return session
+
 
 def free_port():
     with socket.socket() as s:
@@ -78,9 +115,11 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
 
 
 class RegistryProcess:
-    """A real ``docker-registry`` process on 127.0.0.1 for one test session."""
+    """A real ``docker-registry`` process on 127.0.0.1 for one test session; with ``auth`` (a
+    ``RegistryAuth``) every request needs a token from the auth service, and the helpers below
+    read the registry as ``auth.username``."""
 
-    def __init__(self, webhook_url, token, port=None, workdir=None):
+    def __init__(self, webhook_url, token, port=None, workdir=None, auth=None):
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
@@ -90,13 +129,31 @@ class RegistryProcess:
         self.storage = os.path.join(self.workdir, "storage")
         self.config_path = os.path.join(self.workdir, "config.yml")
         self.log_path = os.path.join(self.workdir, "registry.log")
+        self.auth = auth
         self.proc = None
+        self._session = None
+
+    @property
+    def session(self):
+        """The session the assertion helpers read with: the admin's tokens when auth is on (made
+        at first use, so the admin may be created after the registry), a plain one otherwise."""
+        if self._session is None:
+            self._session = (token_session(self.auth.username, self.auth.password) if self.auth
+                             else requests.Session())
+        return self._session
+
+    def config(self):
+        config = REGISTRY_CONFIG.format(storage=self.storage, port=self.port, webhook_url=self.webhook_url,
+                                        token=self.token)
+        if self.auth:
+            config += REGISTRY_AUTH_CONFIG.format(realm=self.auth.realm, service=self.auth.service,
+                                                  issuer=self.auth.issuer, cert_file=self.auth.cert_file)
+        return config
 
     def start(self):
         os.makedirs(self.storage, exist_ok=True)
         with open(self.config_path, "w") as f:
-            f.write(REGISTRY_CONFIG.format(storage=self.storage, port=self.port,
-                                           webhook_url=self.webhook_url, token=self.token))
+            f.write(self.config())
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([shutil.which("docker-registry") or "docker-registry", "serve",
                                       self.config_path], stdout=log, stderr=log)
@@ -106,7 +163,8 @@ class RegistryProcess:
     def _answers(self):
         if self.proc.poll() is not None:
             raise RuntimeError(f"registry exited: see {self.log_path}")
-        return requests.get(f"{self.url}/v2/", timeout=1).status_code == 200
+        # With auth.token on, the base endpoint answers 401 with the Bearer challenge.
+        return requests.get(f"{self.url}/v2/", timeout=1).status_code == (401 if self.auth else 200)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -122,22 +180,42 @@ class RegistryProcess:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    # -- registry HTTP API helpers for assertions --------------------------------------------
+    # -- registry HTTP API helpers for assertions (as the admin when auth is on) -------------
     def tags(self, repository):
-        resp = requests.get(f"{self.url}/v2/{repository}/tags/list", timeout=5)
+        resp = self.session.get(f"{self.url}/v2/{repository}/tags/list", timeout=5)
         if resp.status_code == 404:
             return []
         resp.raise_for_status()
         return sorted(resp.json().get("tags") or [])
 
     def manifest_digest(self, repository, reference):
-        resp = requests.head(f"{self.url}/v2/{repository}/manifests/{reference}", timeout=5,
-                             headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST,
-                                                           OCI_MANIFEST, OCI_INDEX])})
+        resp = self.session.head(f"{self.url}/v2/{repository}/manifests/{reference}", timeout=5,
+                                 headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST,
+                                                               OCI_MANIFEST, OCI_INDEX])})
         if resp.status_code == 404:
             return None
         resp.raise_for_status()
         return resp.headers["Docker-Content-Digest"]
+
+    def manifest(self, repository, reference):
+        """The manifest as the registry serves it (a ``requests`` response, any status)."""
+        return self.session.get(f"{self.url}/v2/{repository}/manifests/{reference}", timeout=5,
+                                headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST,
+                                                              OCI_MANIFEST, OCI_INDEX])})
+
+    def repositories(self):
+        """Every repository name, from ``/v2/_catalog`` page by page."""
+        names, url = [], f"{self.url}/v2/_catalog?n=100"
+        while url:
+            resp = self.session.get(url, timeout=10)
+            resp.raise_for_status()
+            names += resp.json().get("repositories") or []
+            link = resp.headers.get("Link")
+            url = f"{self.url}{link.split(';')[0].strip('<> ')}" if link else None
+        return names
+
+    def delete_manifest(self, repository, digest):
+        delete_manifest(self.url, repository, digest, session=self.session)
 
 
 # A fixed creation time by default, so that pushing the same content twice gives the same digest.
@@ -239,8 +317,8 @@ def push_index(registry_url, repository, tag, platforms=(("amd64", "linux"), ("a
             "media_type": DOCKER_MANIFEST_LIST, "size": len(body)}
 
 
-def delete_manifest(registry_url, repository, digest):
-    resp = requests.delete(f"{registry_url}/v2/{repository}/manifests/{digest}", timeout=10)
+def delete_manifest(registry_url, repository, digest, session=None):
+    resp = (session or requests).delete(f"{registry_url}/v2/{repository}/manifests/{digest}", timeout=10)
     resp.raise_for_status()
 
 
