@@ -19,23 +19,39 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture
-def tenant():
-    """A fresh tenant ID per test, so tests never see each other's repositories."""
-    return str(uuid.uuid4().int)[:8]
+def tenant(stack):
+    """A fresh tenant per test, so tests never see each other's repositories: made in the auth
+    service with a developer account (``stack.accounts[tenant]``)."""
+    tenant_id = str(uuid.uuid4().int)[:8]
+    stack.add_tenant(tenant_id)
+    return tenant_id
 
 
 class DockerCLI:
-    """The real docker client against the machine's engine."""
+    """The real docker client against the machine's engine, with a configuration directory of its
+    own (``docker --config``): its logins never touch ~/.docker or another test's."""
 
-    def __init__(self, registry_host):
+    def __init__(self, registry_host, config_dir=None):
         self.registry_host = registry_host
+        self.config_dir = config_dir
         self.built = []
+        if config_dir:
+            os.makedirs(config_dir, mode=0o700, exist_ok=True)
 
-    def run(self, *args, timeout=120):
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    def command(self, *args):
+        return ["docker", *(["--config", self.config_dir] if self.config_dir else []), *args]
+
+    def run(self, *args, timeout=120, stdin=None):
+        result = subprocess.run(self.command(*args), input=stdin, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr}")
         return result.stdout
+
+    def login(self, username, password):
+        """`docker login` to the test registry; docker keeps the token service's refresh token
+        (identity token) and uses it for every later push, so the password is checked once."""
+        self.run("login", self.registry_host, "--username", username, "--password-stdin", stdin=password)
+        return self
 
     def build(self, repository, tag, marker=None):
         """Build a busybox image locally and tag it for the test registry; returns the reference."""
@@ -69,7 +85,9 @@ class DockerCLI:
 
 
 @pytest.fixture
-def docker_cli(stack):
-    cli = DockerCLI(stack.registry.host)
+def docker_cli(stack, tenant, tmp_path):
+    """The docker CLI logged in as the test tenant's developer account."""
+    cli = DockerCLI(stack.registry.host, config_dir=str(tmp_path / "docker-config"))
+    cli.login(*stack.accounts[tenant])
     yield cli
     cli.cleanup()

@@ -1,21 +1,35 @@
 """The whole suite as real processes: a private RabbitMQ vhost, a real registry, and the
-services started with `nameko run` exactly as scripts/services.sh starts them."""
+services started with `nameko run` exactly as scripts/services.sh starts them.
+
+Token authentication is on, as `make up` runs it: the auth service (its own SQLite database and a
+key pair made by scripts/auth-keys.sh in the stack's directory), the registry's ``auth.token``
+pointed at it, the platform admin and the catalogue's robot made with ``python -m auth.manage``,
+the catalogue reading the registry as that robot and the deployer pulling with a robot
+credential of each deployment's tenant. Tests push as a developer account of their tenant
+(``add_tenant``, ``session``, ``DockerCLI.login``) and read the registry as the admin
+(``registry.tags()`` and the other helpers).
+"""
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from collections import namedtuple
 
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import RegistryProcess, free_port, wait_until
+from shared.testing import RegistryAuth, RegistryProcess, free_port, token_session, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 MANAGEMENT = "http://127.0.0.1:15672/api"
 GUEST = ("guest", "guest")
 ENGINES = ("unix:///var/run/docker.sock", "unix:///var/run/imagehub-docker2.sock")
+ISSUER, SERVICE = "imagehub-auth", "imagehub-registry"
+ADMIN = "admin"
+
+Account = namedtuple("Account", "name password")
 
 
 def create_vhost(name):
@@ -29,24 +43,40 @@ def delete_vhost(name):
 
 
 class ServiceProcess:
-    """One `nameko run` process; can be stopped, killed and started again."""
+    """One `nameko run` process; can be stopped, killed and started again.
 
-    def __init__(self, name, env, log_dir):
+    It starts with the stack's shared ``env`` (read at each start, so a test may change it
+    before) plus ``own``: settings only this service gets, such as the catalogue's registry
+    credentials (the deployer's config.yml reads the same names)."""
+
+    def __init__(self, name, env, log_dir, own=None):
         self.name = name
         self.env = env
+        self.own = dict(own or {})
         self.log_path = os.path.join(log_dir, f"{name}.log")
         self.proc = None
+        self.signalled = None
+
+    def environment(self):
+        return dict(self.env, **self.own)
 
     def start(self):
+        self.signalled = None
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "nameko"), "run", "--config", f"services/{self.name}/config.yml",
-             f"{self.name}.service"], cwd=ROOT, env=self.env, stdout=log, stderr=log)
+             f"{self.name}.service"], cwd=ROOT, env=self.environment(), stdout=log, stderr=log)
         return self
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=signal.SIGTERM, wait=True):
+        """Send ``sig`` and wait for the process to end (killed after 15 s); ``wait=False``:
+        only send it."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if self.signalled != sig:  # once: a second SIGTERM would cut nameko's own stop short
+                self.proc.send_signal(sig)
+                self.signalled = sig
+            if not wait:
+                return
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -59,6 +89,8 @@ class ServiceProcess:
 
 
 class Stack:
+    SERVICES = ("auth", "catalog", "webhook", "deployer")
+
     def __init__(self, workdir):
         self.workdir = workdir
         self.vhost = f"imagehub-e2e-{uuid.uuid4().hex[:8]}"
@@ -66,10 +98,17 @@ class Stack:
         self.token = uuid.uuid4().hex
         self.webhook_port = free_port()
         self.webhook_url = f"http://127.0.0.1:{self.webhook_port}"
-        self.registry = RegistryProcess(f"{self.webhook_url}/registry/events", self.token,
-                                        workdir=os.path.join(workdir, "registry"))
+        self.auth_url = f"http://127.0.0.1:{free_port()}"
+        self.var = os.path.join(workdir, "var")  # scripts/auth-keys.sh's IMAGEHUB_VAR: keys in var/secrets
+        self.registry = RegistryProcess(
+            f"{self.webhook_url}/registry/events", self.token, workdir=os.path.join(workdir, "registry"),
+            auth=RegistryAuth(realm=f"{self.auth_url}/token", service=SERVICE, issuer=ISSUER,
+                              cert_file=os.path.join(self.var, "secrets", "auth-token.crt")))
+        # The caller's own settings for these would leak into the stack's services.
+        inherited = {k: v for k, v in os.environ.items()
+                     if not k.startswith(("AUTH_", "REGISTRY_", "DEPLOYER_", "CATALOG_", "WEBHOOK_"))}
         self.env = dict(
-            os.environ,
+            inherited,
             AMQP_URI=self.amqp_uri,
             WEBHOOK_TOKEN=self.token,
             WEBHOOK_ADDRESS=f"127.0.0.1:{self.webhook_port}",
@@ -81,27 +120,104 @@ class Stack:
             # Its own ID: the reconciler touches only containers it made, not a `make up` suite's.
             DEPLOYER_ID=self.vhost,
             DEPLOYER_RECONCILE_INTERVAL="2",
+            # Every pull with a short-lived robot credential of the deployment's tenant.
+            DEPLOYER_PULL_CREDENTIALS="robot",
+            AUTH_RPC_TIMEOUT="5",
         )
-        self.services = {name: ServiceProcess(name, self.env, workdir)
-                         for name in ("catalog", "webhook", "deployer")}
+        auth_env = dict(AUTH_ADDRESS=self.auth_url.removeprefix("http://"),
+                        AUTH_DB_URL=f"sqlite:///{workdir}/auth.db", AUTH_ISSUER=ISSUER, AUTH_SERVICE=SERVICE,
+                        AUTH_KEY_FILE=os.path.join(self.var, "secrets", "auth-token.key"),
+                        AUTH_CERT_FILE=self.registry.auth.cert_file)
+        self.services = {name: ServiceProcess(name, self.env, workdir, own=auth_env if name == "auth" else None)
+                         for name in self.SERVICES}
+        self.admin = None  # Account, once start() made it
+        self.accounts = {}  # tenant ID -> its developer Account
+        self._sessions = {}
 
     def start(self):
         create_vhost(self.vhost)
-        for service in ("catalog", "deployer"):
-            subprocess.run([sys.executable, "-m", f"{service}.migrate"], cwd=ROOT, env=self.env, check=True,
-                           timeout=60, capture_output=True)
+        self.bootstrap()
         for service in self.services.values():
             service.start()
         self.registry.start()
         self.wait_ready()
         return self
 
+    def bootstrap(self):
+        """As scripts/services.sh, before the services start: the token service's key pair
+        (scripts/auth-keys.sh, into the stack's var/), every database migrated, the platform admin
+        and the catalogue's robot (``auth.manage``). What does not depend on another step runs at
+        the same time."""
+        auth = self.services["auth"]
+        steps = {
+            "auth-keys.sh": self._popen(["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")],
+                                        dict(self.env, IMAGEHUB_VAR=self.var)),
+            "auth.migrate": self._popen([sys.executable, "-m", "auth.migrate"], auth.environment()),
+            **{f"{name}.migrate": self._popen([sys.executable, "-m", f"{name}.migrate"], self.env)
+               for name in ("catalog", "deployer")},
+        }
+        out = {name: self._finish(name, process) for name, process in steps.items()}
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in out["auth-keys.sh"].splitlines())
+        assert exported == {"AUTH_KEY_FILE": auth.own["AUTH_KEY_FILE"], "AUTH_CERT_FILE": auth.own["AUTH_CERT_FILE"]}
+
+        secrets = os.path.join(self.var, "secrets")
+        admin_file, robot_file = os.path.join(secrets, "admin-password"), os.path.join(secrets, "catalog-robot")
+        # auth.manage's two commands in one process (one interpreter start, not two).
+        commands = [["ensure-admin", ADMIN, "--password-file", admin_file],
+                    ["ensure-robot", "catalog", "--platform", "--actions", "pull,delete", "--catalog",
+                     "--secret-file", robot_file]]
+        names = self._finish("auth.manage", self._popen(
+            [sys.executable, "-c", f"from auth.manage import main\nfor argv in {commands!r}: main(argv)"],
+            auth.environment())).split()
+        assert names == [ADMIN, "_platform+catalog"], names
+        self.admin = Account(ADMIN, _read(admin_file))
+        self.registry.auth.username, self.registry.auth.password = self.admin
+        # The catalogue alone reads the registry as the robot.
+        self.services["catalog"].own.update(REGISTRY_USERNAME=names[1], REGISTRY_PASSWORD=_read(robot_file))
+
+    @staticmethod
+    def _popen(command, env):
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    @staticmethod
+    def _finish(name, process):
+        try:
+            out, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert process.returncode == 0, f"{name} failed: {err}"
+        return out
+
     def wait_ready(self):
+        wait_until(lambda: requests.get(f"{self.auth_url}/health", timeout=1).ok, timeout=30,
+                   what="auth /health")
         wait_until(lambda: requests.get(f"{self.webhook_url}/health", timeout=1).ok, timeout=30,
                    what="webhook /health")
         wait_until(lambda: self.rpc("catalog", "list_public_repositories") is not None, timeout=30,
                    what="catalog RPC")
         wait_until(lambda: self.rpc("deployer", "list_pools") is not None, timeout=30, what="deployer RPC")
+
+    # -- tenants and accounts -------------------------------------------------------------------
+    def add_tenant(self, tenant_id):
+        """Tenant ``tenant_id`` and a developer account of it (``dev-<tenant>``), made over the
+        auth RPC as other platform components make them; the account is returned (and kept)."""
+        if tenant_id not in self.accounts:
+            account = Account(f"dev-{tenant_id}".lower(), uuid.uuid4().hex)
+            self.rpc("auth", "create_tenant", tenant_id)
+            self.rpc("auth", "create_account", account.name, account.password, tenant_id=tenant_id)
+            self.accounts[tenant_id] = account
+        return self.accounts[tenant_id]
+
+    def session(self, tenant_id=None):
+        """A registry HTTP session (for ``push_image`` and the like) as the tenant's developer
+        account, or as the admin with ``None`` (the public library). One per account: its password
+        is checked once, later tokens come from its refresh token."""
+        if tenant_id not in self._sessions:
+            account = self.admin if tenant_id is None else self.add_tenant(tenant_id)
+            self._sessions[tenant_id] = token_session(*account)
+        return self._sessions[tenant_id]
 
     def rpc(self, service, method, *args, **kwargs):
         with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as proxy:
@@ -116,6 +232,8 @@ class Stack:
 
     def stop(self):
         """Stop whatever was started; safe after a start() that failed half-way."""
+        for service in self.services.values():  # all at once: each takes a couple of seconds
+            service.stop(wait=False)
         for service in self.services.values():
             service.stop()
         # Whatever a failed test left deployed: every container this stack's deployer made.
@@ -134,3 +252,8 @@ class Stack:
                 subprocess.run(["docker", "-H", sock, "rmi", "-f", *pulled], capture_output=True, timeout=60)
         self.registry.stop()
         delete_vhost(self.vhost)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read().strip()

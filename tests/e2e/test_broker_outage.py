@@ -26,6 +26,7 @@ def management_answers():
 class TestBrokerOutage:
     def test_503_while_down_then_registry_retry_indexes_the_push(self, stack, tenant):
         repository = f"{tenant}/outage"
+        session = stack.session(tenant)
         rabbitmqctl("stop_app")
         try:
             wait_until(lambda: not _answers_quietly(), timeout=30, what="broker down")
@@ -37,8 +38,8 @@ class TestBrokerOutage:
             assert elapsed < 2.0, f"503 took {elapsed:.2f}s; the registry gives up after 2s"
 
             # A real push while the broker is down: the registry's notification is refused (503)
-            # and stays in the registry's queue.
-            pushed = push_image(stack.registry.url, repository, "v1", content=b"during-outage")
+            # and stays in the registry's queue. The token service answers over HTTP meanwhile.
+            pushed = push_image(stack.registry.url, repository, "v1", content=b"during-outage", session=session)
             time.sleep(2)
         finally:
             rabbitmqctl("start_app")

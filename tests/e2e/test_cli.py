@@ -48,6 +48,7 @@ class TestWalkThrough:
         assert missing.returncode == 1
 
     def test_public_library_lists_a_pushed_library_image_with_its_curated_text(self, stack, docker_cli):
+        docker_cli.login(*stack.admin)  # only a platform admin may push to library/
         digest = docker_cli.push(docker_cli.build("library/busybox", "latest"))
         wait_for_tag(stack, None, "library/busybox", "latest", digest)
 

@@ -26,7 +26,7 @@ import requests
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import delete_manifest, free_port, push_image, wait_until
+from shared.testing import free_port, push_image, wait_until
 from tests.e2e.stack import Stack
 from tests.e2e.test_broker_outage import broker_answers, management_answers, rabbitmqctl
 
@@ -64,8 +64,10 @@ def fault_stack(tmp_path_factory):
 
 
 @pytest.fixture
-def tenant():
-    return str(uuid.uuid4().int)[:8]
+def tenant(fault_stack):
+    tenant_id = str(uuid.uuid4().int)[:8]
+    fault_stack.add_tenant(tenant_id)
+    return tenant_id
 
 
 class TagIndexedRecorder:
@@ -114,16 +116,10 @@ class TagIndexedRecorder:
 # -- the two states compared ------------------------------------------------------------------------
 
 def registry_state(registry, namespace):
-    """``{(repository, tag, digest)}`` of the namespace, read from the registry's own API."""
-    repositories, url = [], f"{registry.url}/v2/_catalog?n=100"
-    while url:
-        resp = requests.get(url, timeout=10)
-        resp.raise_for_status()
-        repositories += resp.json().get("repositories") or []
-        link = resp.headers.get("Link")
-        url = f"{registry.url}{link.split(';')[0].strip('<> ')}" if link else None
+    """``{(repository, tag, digest)}`` of the namespace, read from the registry's own API (as the
+    admin)."""
     state = set()
-    for repository in repositories:
+    for repository in registry.repositories():
         if repository.startswith(namespace + "/"):
             for tag in registry.tags(repository):
                 digest = registry.manifest_digest(repository, tag)
@@ -207,10 +203,13 @@ class Burst:
 
     Each worker pushes its first quarter, then waits at a gate (``wait_held``) until the test has
     broken something and calls ``release()``: so pushes are certain to happen during the fault,
-    however long breaking it took."""
+    however long breaking it took.
 
-    def __init__(self, registry, tenant, count=48, workers=4, tags_per_repository=3, interval=0.25):
-        self.registry, self.tenant = registry, tenant
+    The workers push as the tenant's developer account, sharing ``session``'s token auth (one
+    password check for the whole burst; it is thread-safe), each on a connection of its own."""
+
+    def __init__(self, registry, tenant, session, count=48, workers=4, tags_per_repository=3, interval=0.25):
+        self.registry, self.tenant, self.auth = registry, tenant, session.auth
         self.plan = [(f"{tenant}/burst{n % workers}", f"t{(n // workers) % tags_per_repository}", n)
                      for n in range(count)]
         self.workers, self.interval = workers, interval
@@ -243,6 +242,7 @@ class Burst:
 
     def _push(self, plan):
         session = requests.Session()
+        session.auth = self.auth
         for number, (repository, tag, n) in enumerate(plan):
             if number == len(plan) // 4:
                 self.held.release()
@@ -290,7 +290,7 @@ class TestCatalogKilled:
     def test_sigkill_during_a_burst_loses_and_doubles_nothing(self, fault_stack, tenant):
         stack = fault_stack
         catalog = stack.services["catalog"]
-        burst = Burst(stack.registry, tenant).start()
+        burst = Burst(stack.registry, tenant, stack.session(tenant)).start()
         killed_at = burst.wait_held()
         catalog.stop(signal.SIGKILL)
         burst.release()
@@ -311,7 +311,7 @@ class TestCatalogKilled:
 class TestBrokerStopped:
     def test_rabbitmq_stopped_during_a_burst(self, fault_stack, tenant):
         stack = fault_stack
-        burst = Burst(stack.registry, tenant).start()
+        burst = Burst(stack.registry, tenant, stack.session(tenant)).start()
         burst.wait_held()
         rabbitmqctl("stop_app")
         try:
@@ -343,16 +343,19 @@ class TestEventsLostWithTheRegistry:
         restarted with those events in its (in-memory) queue, so they are gone for good. The
         catalogue is then behind, and a resync pass brings it level."""
         stack = fault_stack
-        kept = push_image(stack.registry.url, f"{tenant}/app", "v1", content=f"{tenant}-kept".encode())
-        doomed = push_image(stack.registry.url, f"{tenant}/app", "old", content=f"{tenant}-doomed".encode())
+        session = stack.session(tenant)
+        kept = push_image(stack.registry.url, f"{tenant}/app", "v1", content=f"{tenant}-kept".encode(),
+                          session=session)
+        doomed = push_image(stack.registry.url, f"{tenant}/app", "old", content=f"{tenant}-doomed".encode(),
+                            session=session)
         wait_agree(stack, tenant, time.monotonic())
 
         webhook = stack.services["webhook"]
         webhook.stop()
         try:
             lost = [push_image(stack.registry.url, f"{tenant}/lost{n % 3}", f"v{n}",
-                               content=f"{tenant}-lost-{n}".encode()) for n in range(9)]
-            delete_manifest(stack.registry.url, f"{tenant}/app", doomed["digest"])
+                               content=f"{tenant}-lost-{n}".encode(), session=session) for n in range(9)]
+            stack.registry.delete_manifest(f"{tenant}/app", doomed["digest"])
             stack.registry.stop()  # its queue of undelivered events goes with it
             stack.registry.start()
         finally:
@@ -412,21 +415,24 @@ class TestDuplicatedReorderedLate:
         """The registry's own notifications for a sequence of pushes and deletes, recorded,
         then delivered to the webhook newest first, each twice, and once more after that."""
         stack = fault_stack
-        registry, recorder = stack.registry, Recorder()
+        registry, recorder, session = stack.registry, Recorder(), stack.session(tenant)
         webhook_url = registry.webhook_url
         registry.stop()
         registry.webhook_url = recorder.url
         registry.start()
         try:
             repo = f"{tenant}/order"
-            a = push_image(registry.url, repo, "t", content=f"{tenant}-a".encode())
-            b = push_image(registry.url, repo, "t", content=f"{tenant}-b".encode())  # t moves a -> b
-            c = push_image(registry.url, repo, "u", content=f"{tenant}-c".encode())
-            delete_manifest(registry.url, repo, c["digest"])                            # u gone ...
+
+            def push(tag, content):
+                return push_image(registry.url, repo, tag, content=f"{tenant}-{content}".encode(), session=session)
+            a = push("t", "a")
+            b = push("t", "b")                              # t moves a -> b
+            c = push("u", "c")
+            registry.delete_manifest(repo, c["digest"])     # u gone ...
             time.sleep(0.01)
-            c2 = push_image(registry.url, repo, "u", content=f"{tenant}-c".encode())   # ... and back
-            d = push_image(registry.url, repo, "v", content=f"{tenant}-d".encode())
-            delete_manifest(registry.url, repo, d["digest"])                            # v gone for good
+            c2 = push("u", "c")                             # ... and back
+            d = push("v", "d")
+            registry.delete_manifest(repo, d["digest"])     # v gone for good
             wait_until(lambda: len([e for e in recorder.events if e["action"] in ("push", "delete")
                                     and e["target"].get("mediaType") != "application/octet-stream"]) >= 9,
                        timeout=30, what="the registry's 9 notifications")
@@ -472,7 +478,7 @@ class TestDuplicatedReorderedLate:
 class TestDatabaseUnavailable:
     def test_catalog_database_closed_to_connections_during_a_burst(self, fault_stack, tenant):
         stack = fault_stack
-        burst = Burst(stack.registry, tenant).start()
+        burst = Burst(stack.registry, tenant, stack.session(tenant)).start()
         burst.wait_held()
         psql(f"ALTER DATABASE {stack.database} ALLOW_CONNECTIONS false")
         try:

@@ -22,8 +22,9 @@ class TestRedelivery:
     def test_same_envelope_twice_is_applied_once(self, stack, tenant):
         """A retried (late) envelope must not move a tag back to an older digest."""
         repository = f"{tenant}/retry"
-        first = push_image(stack.registry.url, repository, None, content=b"first")
-        second = push_image(stack.registry.url, repository, None, content=b"second")
+        session = stack.session(tenant)
+        first = push_image(stack.registry.url, repository, None, content=b"first", session=session)
+        second = push_image(stack.registry.url, repository, None, content=b"second", session=session)
         envelope_a = notification_envelope(push_notification(repository, first["digest"], tag="v1"))
         envelope_b = notification_envelope(push_notification(repository, second["digest"], tag="v1"))
 
@@ -34,7 +35,7 @@ class TestRedelivery:
         assert stack.post_events(envelope_a).status_code == 200  # the registry's retry
 
         # Wait until the catalogue has consumed everything it was sent, then check the tag.
-        marker = push_image(stack.registry.url, repository, "marker", content=b"marker")
+        marker = push_image(stack.registry.url, repository, "marker", content=b"marker", session=session)
         wait_for_tag(stack, tenant, repository, "marker", marker["digest"])
         assert stack.rpc("catalog", "get_tag", tenant, repository, "v1")["digest"] == second["digest"]
         history = stack.rpc("catalog", "list_tags", tenant, repository)
