@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from shared.errors import Forbidden
-from shared.testing import wait_until
+from shared.testing import token_session, wait_until
 from tests.e2e.stack import ENGINES
 from tests.e2e.test_cli import imagehub
 from tests.e2e.test_push_to_catalog import wait_for_tag
@@ -103,3 +103,59 @@ class TestDeployFromTheCatalogue:
         assert refused.returncode == 1
         assert refused.stderr.startswith(f"error: tenant 'intruder' may not read '{repository}'"), refused.stderr
         assert stack.rpc("deployer", "list_deployments", "intruder")["total"] == 0
+
+
+class TestPullsWithTheTenantsRobot:
+    """Token auth on: an engine pulls nothing without credentials. The deployer asks the auth
+    service for a short-lived credential of the deployment's tenant's robot and pulls with it;
+    that credential opens the tenant's own images (and the library), never another tenant's."""
+
+    def test_a_private_image_is_pulled_onto_both_engines_with_the_tenants_robot(self, stack, docker_cli, tenant,
+                                                                              tmp_path):
+        repository = f"{tenant}/robot"
+        ref = docker_cli.build(repository, "v1", marker=f"robot v1 {tenant}")
+        digest = docker_cli.push(ref)
+        wait_for_tag(stack, tenant, repository, "v1", digest)
+        docker_cli.run("rmi", ref)  # neither engine has it now: both must pull it from the registry
+        pinned = f"{stack.registry.host}/{repository}@{digest}"
+        anonymous = subprocess.run(["docker", "--config", str(tmp_path / "nobody"), "-H", ENGINES[1], "pull", pinned],
+                                   capture_output=True, text=True, timeout=60)
+        assert anonymous.returncode != 0
+        assert "pull access denied" in anonymous.stderr, anonymous.stderr
+
+        created = stack.rpc("deployer", "create_deployment", tenant, {
+            "name": "robot", "image": f"{repository}:v1", "replicas": 2, "cpu": 0.1, "memory": "32m",
+            "ports": [{}], "health": {"type": "http", "timeout": 30}})
+        running = wait_until(lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
+            stack.rpc("deployer", "get_deployment", tenant, created["id"])), timeout=90, interval=0.2,
+            what="the deployment running")
+        assert sorted(i["host"] for i in running["instances"]) == ["local-1", "local-2"]
+        assert [answers(i["address"]) for i in running["instances"]] == [f"robot v1 {tenant}"] * 2
+        for sock in ENGINES:  # each engine pulled the pinned image itself
+            inspected = subprocess.run(["docker", "-H", sock, "image", "inspect", pinned], capture_output=True,
+                                       text=True, timeout=30)
+            assert inspected.returncode == 0, f"{sock} has no {pinned}: {inspected.stderr}"
+        stack.rpc("deployer", "delete_deployment", tenant, created["id"])
+
+    def test_another_tenants_image_is_refused_and_its_robot_could_not_pull_it_either(self, stack, docker_cli,
+                                                                                    tenant):
+        repository = f"{tenant}/private"
+        digest = docker_cli.push(docker_cli.build(repository, "v1"))
+        wait_for_tag(stack, tenant, repository, "v1", digest)
+        intruder = f"i{tenant}"
+        stack.add_tenant(intruder)  # a real tenant of the platform, with a robot of its own
+
+        with pytest.raises(Forbidden):
+            stack.rpc("deployer", "create_deployment", intruder, {
+                "name": "steal", "image": f"{repository}:v1", "replicas": 1, "memory": "32m", "ports": [{}]})
+        assert stack.rpc("deployer", "list_deployments", intruder)["total"] == 0
+
+        # Below the deployer's own check, the registry: the credential the deployer would get for
+        # the intruder opens the intruder's namespace, not this tenant's.
+        issued = stack.rpc("auth", "issue_robot_credential", intruder)
+        session = token_session(issued["username"], issued["password"])
+        manifest = session.get(f"{stack.registry.url}/v2/{repository}/manifests/{digest}", timeout=10)
+        assert manifest.status_code == 401
+        own = session.get(f"{stack.registry.url}/v2/{intruder}/nothing/tags/list", timeout=10)
+        assert own.status_code == 404  # let in, and there is nothing there
+        assert stack.registry.manifest_digest(repository, "v1") == digest

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from shared.errors import Conflict, Forbidden, NotFound
-from shared.testing import wait_until
+from shared.testing import push_image, wait_until
 
 
 def parse_time(value):
@@ -85,6 +85,29 @@ class TestPushIsCatalogued:
         with pytest.raises(Forbidden):
             stack.rpc("catalog", "get_tag", "someone-else", repository, "v1")
         assert stack.rpc("catalog", "list_repositories", "someone-else")["total"] == 0
+
+
+class TestCreatorIsThePushingAccount:
+    """With token auth on, the registry names the account that pushed in its notification
+    (``actor.name``: the token's subject), and the catalogue keeps it as the version's creator."""
+
+    def test_docker_push_by_a_developer_account(self, stack, docker_cli, tenant):
+        repository = f"{tenant}/made"
+        digest = docker_cli.push(docker_cli.build(repository, "v1"))
+        tag = wait_for_tag(stack, tenant, repository, "v1", digest)
+        assert tag["creator"] == stack.accounts[tenant].name == f"dev-{tenant}"
+
+    def test_the_account_wins_over_the_image_author_and_each_push_names_its_own(self, stack, tenant):
+        repository = f"{tenant}/authored"
+        mine = push_image(stack.registry.url, repository, "v1", content=f"{tenant} v1".encode(),
+                          author="Somebody Else <else@example.com>", session=stack.session(tenant))
+        assert wait_for_tag(stack, tenant, repository, "v1", mine["digest"])["creator"] == f"dev-{tenant}"
+        # The platform admin pushes another version into the tenant's namespace: its own name.
+        admins = push_image(stack.registry.url, repository, "v2", content=f"{tenant} v2".encode(),
+                            session=stack.session(None))
+        assert wait_for_tag(stack, tenant, repository, "v2", admins["digest"])["creator"] == stack.admin.name
+        creators = {t["tag"]: t["creator"] for t in stack.rpc("catalog", "list_tags", tenant, repository)["items"]}
+        assert creators == {"v1": f"dev-{tenant}", "v2": "admin"}
 
 
 class TestDelete:
