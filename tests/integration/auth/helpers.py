@@ -1,21 +1,19 @@
 """Real processes and clients for the auth integration tests: a registry with token auth, a
-notification sink, the docker CLI with a configuration directory of its own, and a registry
-HTTP client that fetches bearer tokens as docker does."""
+notification sink, the docker CLI with a configuration directory of its own, and the token
+endpoint over plain HTTP. The registry HTTP client that fetches bearer tokens by itself, as docker
+does, is shared.registry_auth.RegistryTokenAuth (the catalogue's)."""
 import json
 import os
 import re
 import shutil
 import subprocess
-import time
-import urllib.parse
 import uuid
 
 import eventlet
 import eventlet.wsgi
 import requests
-import requests.auth
 
-from shared.testing import RegistryProcess, free_port
+from shared.testing import RegistryAuth, RegistryProcess, free_port, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TEMPLATE = os.path.join(ROOT, "deploy", "registry", "config-auth.yml.in")
@@ -29,7 +27,8 @@ class TokenAuthRegistry(RegistryProcess):
     """``docker-registry`` configured from deploy/registry/config-auth.yml.in, as make up will."""
 
     def __init__(self, webhook_url, token, realm, service, issuer, cert_file, workdir):
-        super().__init__(webhook_url, token, workdir=workdir)
+        super().__init__(webhook_url, token, workdir=workdir,
+                         auth=RegistryAuth(realm=realm, service=service, issuer=issuer, cert_file=cert_file))
         self.values = {"@STORAGE@": self.storage, "@PORT@": str(self.port), "@WEBHOOK_URL@": webhook_url,
                        "@TOKEN@": token, "@AUTH_REALM@": realm, "@AUTH_SERVICE@": service,
                        "@AUTH_ISSUER@": issuer, "@AUTH_CERT_FILE@": cert_file}
@@ -46,15 +45,8 @@ class TokenAuthRegistry(RegistryProcess):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([shutil.which("docker-registry") or "docker-registry", "serve",
                                       self.config_path], stdout=log, stderr=log)
-        from shared.testing import wait_until
-        wait_until(self._answers, timeout=20, what=f"registry on {self.host}")
+        wait_until(self._answers, timeout=20, what=f"registry on {self.host}")  # a 401 to no token
         return self
-
-    def _answers(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"registry exited: see {self.log_path}")
-        # With auth.token on, the base endpoint answers 401 with the Bearer challenge.
-        return requests.get(f"{self.url}/v2/", timeout=1).status_code == 401
 
 
 class NotificationSink:
@@ -168,76 +160,3 @@ class TokenClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return requests.request(method, f"{self.registry_url}/v2/{path}", headers=headers, timeout=10, **kwargs)
-
-
-class RegistryTokenAuth(requests.auth.AuthBase):
-    """``requests`` auth for a registry behind the token service, as a platform component (the
-    catalogue) needs it: on a 401 with a ``Bearer`` challenge, get a token for the challenged
-    scope and send the request again; keep each token for its lifetime (minus a margin), keyed by
-    repository and method, so that a run of reads costs one token request.
-
-    The first token request sends the credentials (Basic) with ``offline_token=true``; after
-    that, new tokens come from the refresh token (``POST`` ``grant_type=refresh_token``): no
-    password hash is checked again, which keeps a resync pass over many repositories cheap.
-    Written to move as it is into ``shared/`` (it imports nothing of the auth service).
-    """
-
-    MARGIN = 30  # seconds before a token's expiry when it is no longer used
-
-    def __init__(self, username, password, timeout=10):
-        self.username = username
-        self.password = password
-        self.timeout = timeout
-        self.tokens = {}  # key -> (token, monotonic expiry)
-        self.refresh_token = None
-        self.token_requests = 0  # for tests and logs: how many times the token service was asked
-
-    def __call__(self, request):
-        cached = self.tokens.get(self._key(request))
-        if cached and cached[1] > time.monotonic():
-            request.headers["Authorization"] = f"Bearer {cached[0]}"
-        request.register_hook("response", self._on_response)
-        return request
-
-    @staticmethod
-    def _key(request):
-        path = urllib.parse.urlsplit(request.url).path
-        match = re.match(r"^/v2/(.+)/(?:manifests|blobs|tags)/", path)
-        return (match.group(1) if match else path, request.method)
-
-    def _on_response(self, response, **kwargs):
-        challenge = response.headers.get("WWW-Authenticate", "")
-        if response.status_code != 401 or not challenge.lower().startswith("bearer ") \
-                or getattr(response.request, "_token_retried", False):
-            return response
-        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-        token, expires_in = self._fetch(params["realm"], params.get("service"), params.get("scope"))
-        self.tokens[self._key(response.request)] = (token, time.monotonic() + max(0, expires_in - self.MARGIN))
-        response.content  # drain, so that the connection can be reused
-        response.close()
-        retry = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {token}"
-        retry._token_retried = True
-        again = response.connection.send(retry, **kwargs)
-        again.history.append(response)
-        again.request = retry
-        return again
-
-    def _fetch(self, realm, service, scope):
-        self.token_requests += 1
-        if self.refresh_token:
-            resp = requests.post(realm, timeout=self.timeout, data={
-                "grant_type": "refresh_token", "refresh_token": self.refresh_token, "service": service or "",
-                "scope": scope or "", "client_id": "imagehub"})
-            if resp.status_code == 200:
-                body = resp.json()
-                return body["access_token"], int(body.get("expires_in") or 60)
-            self.refresh_token = None  # revoked (password changed, disabled): fall back to the secret
-        params = {"service": service, "offline_token": "true", "client_id": "imagehub"}
-        if scope:
-            params["scope"] = scope
-        resp = requests.get(realm, params=params, auth=(self.username, self.password), timeout=self.timeout)
-        resp.raise_for_status()
-        body = resp.json()
-        self.refresh_token = body.get("refresh_token") or self.refresh_token
-        return body.get("token") or body["access_token"], int(body.get("expires_in") or 60)

@@ -1,11 +1,13 @@
-"""RegistryTokenAuth (tests/integration/auth/helpers.py, to move into shared/ for the catalogue):
-a requests session that fetches, caches and renews registry tokens by itself."""
+"""shared.registry_auth.RegistryTokenAuth (the catalogue's registry client uses it) against the real
+registry and token service: a requests session that fetches, caches and renews registry tokens
+by itself."""
 import pytest
 import requests
 
+from shared.registry_auth import RegistryAuthError, RegistryTokenAuth
 from shared.testing import push_image
 from tests.integration.auth.conftest import PASSWORDS
-from tests.integration.auth.helpers import MANIFEST_TYPES, RegistryTokenAuth
+from tests.integration.auth.helpers import MANIFEST_TYPES
 
 
 @pytest.fixture
@@ -69,5 +71,5 @@ class TestTenantAccount:
 
     def test_wrong_credentials_raise_from_the_token_service(self, registry, images_of_two_tenants):
         session = session_for("alice", "wrong-password")
-        with pytest.raises(requests.HTTPError, match="401"):
+        with pytest.raises(RegistryAuthError, match="refused alice .*: 401 .*incorrect username or password"):
             session.get(f"{registry.url}/v2/{next(iter(images_of_two_tenants))}/tags/list", timeout=10)
