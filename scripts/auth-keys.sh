@@ -13,7 +13,8 @@ if [ -n "${AUTH_KEY_FILE:-}" ] || [ -n "${AUTH_CERT_FILE:-}" ]; then
   key=$AUTH_KEY_FILE cert=$AUTH_CERT_FILE
 else
   key="$VAR/secrets/auth-token.key" cert="$VAR/secrets/auth-token.crt"
-  (cd "$ROOT" && "$VENV/bin/python" -m auth.keys --key "$key" --cert "$cert") \
+  # (eventlet, imported on the way, prints its deprecation banner: cosmetic, and not ours to show)
+  (cd "$ROOT" && PYTHONWARNINGS=ignore::Warning "$VENV/bin/python" -m auth.keys --key "$key" --cert "$cert") \
     || die "could not make the development token-signing key pair"
 fi
 printf 'export AUTH_KEY_FILE=%q\nexport AUTH_CERT_FILE=%q\n' "$key" "$cert"

@@ -63,22 +63,47 @@ start_dockerd() { # start_dockerd NAME SOCKET
   wait_for 60 "Docker engine $name" docker_up "$sock"
 }
 
-registry_up() { curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/" >/dev/null 2>&1; }
+# With token authentication on, the base endpoint answers 401 (the Bearer challenge) to a client
+# without a token: that is the registry up. Anything else but 200 is not.
+registry_up() {
+  local code
+  code="$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REGISTRY_PORT/v2/" 2>/dev/null)" || return 1
+  [ "$code" = 401 ] || [ "$code" = 200 ]
+}
+registry_config() { # the registry's configuration, rendered from deploy/registry/config-auth.yml.in
+  sed -e "s#@STORAGE@#$VAR/registry/storage#" -e "s#@PORT@#$REGISTRY_PORT#" \
+    -e "s#@WEBHOOK_URL@#http://127.0.0.1:$WEBHOOK_PORT/registry/events#" \
+    -e "s#@TOKEN@#$(webhook_token)#" \
+    -e "s#@AUTH_REALM@#$AUTH_REALM#" -e "s#@AUTH_SERVICE@#$AUTH_SERVICE#" \
+    -e "s#@AUTH_ISSUER@#$AUTH_ISSUER#" -e "s#@AUTH_CERT_FILE@#$AUTH_CERT_FILE#" \
+    "$ROOT/deploy/registry/config-auth.yml.in"
+}
 start_registry() {
   local conf="$VAR/registry/config.yml"
   mkdir -p "$VAR/registry/storage"
+  # The token service's key pair (made once): the registry trusts its certificate.
+  eval "$(bash "$ROOT/scripts/auth-keys.sh")"
+  case "$AUTH_CERT_FILE" in /*) ;; *) AUTH_CERT_FILE="$PWD/$AUTH_CERT_FILE" ;; esac
   local rendered
-  rendered="$(sed -e "s#@STORAGE@#$VAR/registry/storage#" -e "s#@PORT@#$REGISTRY_PORT#" \
-    -e "s#@WEBHOOK_URL@#http://127.0.0.1:$WEBHOOK_PORT/registry/events#" \
-    -e "s#@TOKEN@#$(webhook_token)#" "$ROOT/deploy/registry/config.yml.in")"
+  rendered="$(registry_config)"
   if registry_up; then
-    [ "$rendered" = "$(cat "$conf" 2>/dev/null)" ] || log "registry is running with an older config; 'make down' then 'make up' to apply"
-    return
+    [ "$rendered" != "$(cat "$conf" 2>/dev/null)" ] || return 0
+    # Running with another configuration (an earlier `make up` before token authentication, or
+    # other ports, token or keys): ours is restarted with the new one; someone else's is left be.
+    if ! pid_alive "$VAR/run/registry.pid" docker-registry; then
+      log "a registry not started here answers on 127.0.0.1:$REGISTRY_PORT with another configuration; stop it, then 'make up'"
+      return 0
+    fi
+    log "restarting the registry: its configuration changed (now $conf, token auth at $AUTH_REALM)"
+    stop_pidfile "$VAR/run/registry.pid" docker-registry
+    wait_for 30 "registry port to close" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$REGISTRY_PORT)"
   fi
   (umask 077; printf '%s\n' "$rendered" > "$conf")
-  log "starting registry on 127.0.0.1:$REGISTRY_PORT"
+  log "starting registry on 127.0.0.1:$REGISTRY_PORT (token auth at $AUTH_REALM)"
   nohup docker-registry serve "$conf" >>"$VAR/log/registry.log" 2>&1 &
   echo $! > "$VAR/run/registry.pid"
+  # The registry does not need the auth service to start: tokens are checked against the
+  # certificate alone, and clients get the realm from the challenge.
   wait_for 30 registry registry_up
 }
 
@@ -119,7 +144,7 @@ case "${1:-start}" in
     port_open 5432 && echo "postgresql up   127.0.0.1:5432" || echo "postgresql down"
     docker_up /var/run/docker.sock && echo "docker     up   unix:///var/run/docker.sock" || echo "docker     down"
     docker_up "$DOCKER2_SOCK" && echo "docker2    up   unix://$DOCKER2_SOCK" || echo "docker2    down"
-    registry_up && echo "registry   up   http://127.0.0.1:$REGISTRY_PORT" || echo "registry   down"
+    registry_up && echo "registry   up   http://127.0.0.1:$REGISTRY_PORT  (token auth: $AUTH_REALM)" || echo "registry   down"
     ;;
   *) die "usage: $0 start|stop|status" ;;
 esac

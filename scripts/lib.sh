@@ -38,5 +38,19 @@ webhook_token() {
 
 REGISTRY_PORT="${REGISTRY_PORT:-5000}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8000}"
+# The token service the registry delegates authentication to (services/auth). services.sh hands
+# the auth service these same values (its config.yml reads AUTH_ADDRESS, AUTH_ISSUER and
+# AUTH_SERVICE), so the registry's auth.token section and the tokens it is given always agree.
+AUTH_PORT="${AUTH_PORT:-5001}"
+AUTH_ADDRESS="${AUTH_ADDRESS:-127.0.0.1:$AUTH_PORT}"
+AUTH_ISSUER="${AUTH_ISSUER:-imagehub-auth}"
+AUTH_SERVICE="${AUTH_SERVICE:-imagehub-registry}"
+AUTH_REALM="http://$AUTH_ADDRESS/token"
+# Secrets the bootstrap keeps (python -m auth.manage): the platform admin's password, the
+# catalogue's robot secret, and the docker CLI configuration seed-library.sh logs in with.
+ADMIN_USER="${IMAGEHUB_ADMIN:-admin}"
+ADMIN_PASSWORD_FILE="$VAR/secrets/auth-admin-password"
+CATALOG_ROBOT_SECRET_FILE="$VAR/secrets/catalog-robot"
+ADMIN_DOCKER_CONFIG="$VAR/secrets/docker-admin"
 DOCKER2_SOCK="${DOCKER2_SOCK:-/var/run/imagehub-docker2.sock}"
 export AMQP_URI="${AMQP_URI:-amqp://guest:guest@127.0.0.1:5672/}"
