@@ -53,6 +53,7 @@ def main():
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/autobench"
+    benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
     ref = f"{args.registry}/{repository}:latest"
     answering, running, pushing = [], [], []
     with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:

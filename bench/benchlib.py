@@ -1,9 +1,13 @@
 """What every benchmark script here shares: its standard arguments, the shell, building and
 pushing a busybox image with the real docker CLI, and writing the figures."""
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,6 +34,25 @@ def push(ref):
     """`docker push`; the manifest digest it printed."""
     out = sh("docker", "push", ref)
     return [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1]
+
+
+def login_tenant(amqp_uri, registry, tenant):
+    """With the registry's token auth on (`make up`): make ``tenant`` and a developer account of it
+    over the auth RPC, and `docker login` as that account into a docker configuration of this
+    run's own (``DOCKER_CONFIG`` for every docker command after this), so pushes go as it. The
+    password is checked once; docker then uses the token service's refresh token."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+    import shared.errors  # noqa: F401  (typed errors over RPC)
+
+    username, password = f"dev-{tenant}", uuid.uuid4().hex
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20) as rpc:
+        rpc.auth.create_tenant(tenant)
+        rpc.auth.create_account(username, password, tenant_id=tenant)
+    os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp(prefix="imagehub-bench-docker-")
+    atexit.register(shutil.rmtree, os.environ["DOCKER_CONFIG"], ignore_errors=True)
+    subprocess.run(["docker", "login", registry, "--username", username, "--password-stdin"], input=password,
+                   check=True, capture_output=True, text=True, timeout=60)
+    return username
 
 
 def write_json(path, result):

@@ -43,6 +43,7 @@ def main():
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/deploybench"
+    benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
     ref = f"{args.registry}/{repository}:v1"
     benchlib.build(ref, f"deploy bench {tenant}")
     benchlib.push(ref)

@@ -25,6 +25,7 @@ def main():
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/pushbench"
+    benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
     refs = []
     print(f"building {args.pushes} images for {args.registry}/{repository} ...", file=sys.stderr)
     for i in range(args.pushes):
