@@ -6,7 +6,6 @@ webhook Service, migrations gate the rollout, and the workloads are sized, probe
 import base64
 import os
 import re
-import shutil
 from urllib.parse import urlsplit
 
 import kubernetes_validate
@@ -261,15 +260,12 @@ def test_registry_notifies_the_webhook_service_with_the_webhooks_token(overlay):
     assert "endpoints" not in config["notifications"], "the endpoint (and its token) belongs in the environment"
 
 
-def test_registry_token_auth_patch_points_at_the_auth_service(tmp_path):
-    """registry-token-auth.yaml is not applied yet (the catalog speaks Basic auth only): render it
-    on top of prod anyway, so that it is ready and valid when it is."""
-    shutil.copy(os.path.join(K8S, "overlays", "prod", "registry-token-auth.yaml"), tmp_path)
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
-        "bases": [os.path.relpath(os.path.join(K8S, "overlays", "prod"), tmp_path)],
-        "patchesStrategicMerge": ["registry-token-auth.yaml"],
-    }))
-    docs = render(str(tmp_path))
+def test_prod_registry_token_auth_points_at_the_auth_service():
+    """prod runs the registry with token auth (registry-token-auth.yaml); the deployer pulls with
+    robot credentials of each tenant, the catalog with its robot account from the Secret."""
+    docs = list(rendered("prod"))
+    deployer_config = _by_base_name(docs, "ConfigMap", "deployer-config")["data"]
+    assert deployer_config["DEPLOYER_PULL_CREDENTIALS"] == "robot"
     deployment = one(docs, "Deployment", "registry")
     for version in KUBERNETES_VERSIONS:
         kubernetes_validate.validate(deployment, version, strict=True)
