@@ -7,5 +7,7 @@ engines). ``dependencies`` is the only module that speaks the docker SDK. docs/d
 describes the RPC contract.
 """
 from shared.amqp import install as _install_amqp_fix
+from shared.signals import install as _install_signal_wakeup
 
 _install_amqp_fix()  # a broker restart must not kill the service: see shared/amqp.py
+_install_signal_wakeup()  # SIGTERM stops the service at once: see shared/signals.py

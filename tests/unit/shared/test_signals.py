@@ -1,0 +1,48 @@
+"""shared.signals: a signal wakes eventlet's hub, so `nameko run`'s scheduled stop runs at once
+rather than at the hub's next timer."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import eventlet; eventlet.monkey_patch()
+    import os, signal, sys, time
+    if sys.argv[1] == "on":
+        import {package}  # noqa: F401  (a service package installs it, as nameko run imports it)
+    timer_due = time.monotonic() + 6
+    def stop():
+        print("stopped", "before the timer" if time.monotonic() < timer_due else "when the timer woke the hub",
+              flush=True)
+        os._exit(0)
+    def shutdown(signum, frame):  # what nameko run does: schedule the stop, return
+        eventlet.spawn_n(stop)
+    signal.signal(signal.SIGTERM, shutdown)
+    def next_timer():  # the hub's only other business: a timer, 6 s away
+        eventlet.sleep(6)
+    eventlet.spawn(next_timer)
+    print("ready", flush=True)
+    eventlet.sleep(60)
+""")
+
+
+def run(package, mode):
+    proc = subprocess.Popen([sys.executable, "-W", "ignore", "-c", SCRIPT.format(package=package), mode],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.terminate()
+    out, _ = proc.communicate(timeout=45)
+    return proc.returncode, out.strip()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("package", ["catalog", "deployer", "webhook", "auth"])
+def test_the_stop_runs_before_the_hubs_next_timer(package):
+    assert run(package, "on") == (0, "stopped before the timer")
+
+
+@pytest.mark.timeout(60)
+def test_without_it_the_stop_waits_for_the_timer():
+    """What the fix is for (and that this test can tell the difference)."""
+    assert run("shared", "off") == (0, "stopped when the timer woke the hub")
