@@ -28,7 +28,9 @@ status:
 	@bash scripts/infra.sh status
 	@bash scripts/services.sh status
 
-test: infra
+# The tests start their own registries and services: the shared infrastructure is all they need.
+test: install
+	@bash scripts/infra.sh base
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: install

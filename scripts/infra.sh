@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts (or stops) the infrastructure: RabbitMQ, PostgreSQL, the Docker engine and the registry.
+# Starts (or stops) the infrastructure: RabbitMQ, PostgreSQL, the Docker engines and the registry
+# (`base`: all but the registry, what `make test` needs).
 # Idempotent: starts what is not running and leaves alone what is.
-#   scripts/infra.sh start|stop|status
+#   scripts/infra.sh start|base|stop|status
 source "$(dirname "$0")/lib.sh"
 
 rabbit_up() { rabbitmqctl -q status >/dev/null 2>&1; }
@@ -124,14 +125,24 @@ stop_pidfile() { # stop_pidfile FILE PATTERN
   rm -f "$1"
 }
 
+start_base() {
+  start_rabbitmq
+  start_postgres
+  start_dockerd default /var/run/docker.sock
+  # A second engine on this machine: the other host of the two-host resource pool.
+  start_dockerd docker2 "$DOCKER2_SOCK"
+}
+
 case "${1:-start}" in
   start)
-    start_rabbitmq
-    start_postgres
-    start_dockerd default /var/run/docker.sock
-    # A second engine on this machine: the other host of the two-host resource pool.
-    start_dockerd docker2 "$DOCKER2_SOCK"
+    start_base
     start_registry
+    ;;
+  base)
+    # What the tests need (they run registries of their own): not the registry on
+    # $REGISTRY_PORT, which belongs to `make up` — a `make test` from another checkout must
+    # not start one there with its own keys.
+    start_base
     ;;
   stop)
     # Stops only what this project started itself: the registry. RabbitMQ, PostgreSQL and the
