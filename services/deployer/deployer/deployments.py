@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from deployer import spec as specs
-from deployer import store, views
+from deployer import outbox, store, views
 from deployer.engine import EngineError
 from deployer.models import (AUTO_DEPLOY, DELETING, FAILED, PENDING, ROLLED_BACK, RUNNING, SUPERSEDED, Deployment,
                              Instance, Revision)
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.events import ROLLOUT_REQUESTED, RolloutRequested, make_event
+from shared.events import ROLLOUT_REQUESTED, RolloutRequested
 from shared.reference import PUBLIC_NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -76,15 +76,15 @@ def later(first, second):
 
 
 def rollout_request(deployment, operation_id, revision_number, action, trigger):
-    return (ROLLOUT_REQUESTED, make_event(RolloutRequested, deployment_id=deployment.id,
-                                          tenant_id=deployment.tenant_id, revision=revision_number,
-                                          operation_id=operation_id, action=action, trigger=trigger))
+    """A ``rollout_requested``, added to the outbox in ``deployment``'s session."""
+    return outbox.emit(deployment, ROLLOUT_REQUESTED, RolloutRequested, deployment_id=deployment.id,
+                       tenant_id=deployment.tenant_id, revision=revision_number, operation_id=operation_id,
+                       action=action, trigger=trigger)
 
 
 def _publish(rt, outgoing):
-    for event in outgoing:
-        if event is not None:
-            rt.publish(*event)
+    """Send a committed transaction's events from the outbox (what fails is the relay's)."""
+    outbox.send(rt, outgoing)
 
 
 def _busy(deployment):

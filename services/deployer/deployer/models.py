@@ -6,7 +6,7 @@ one operation at a time per deployment (``operation``/``operation_id``/``operati
 
 Datetimes are stored naive in UTC and come back aware (``shared.db.UTCDateTime``).
 """
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 
 import sqlalchemy as sa
@@ -134,3 +134,23 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
     event_type: Mapped[str] = mapped_column(sa.String(64))
     processed_at: Mapped[datetime]
+
+
+class OutboxEvent(Base):
+    """An event to dispatch (``deployment_status_changed``, ``rollout_requested``), written in the
+    transaction of the change it reports (``deployer.outbox``, ``shared.outbox``).
+
+    The catalog's outbox table, plus ``ordering_key``: the deployment the event is about, so that
+    one deployment's events go out in the order they were committed. Deleted once the broker has
+    taken it: the table holds only what is still pending.
+    """
+    __tablename__ = "outbox"
+    __table_args__ = (sa.UniqueConstraint("event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the order the relay sends in
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict]
+    event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))  # the payload's; the same on every re-send
+    ordering_key: Mapped[Optional[str]] = mapped_column(sa.String(ID_LENGTH))  # the deployment ID
+    # Stamped at INSERT (the flush, just before the commit): the relay's minimum age counts from it.
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(timezone.utc))

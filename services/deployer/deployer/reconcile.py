@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from deployer import autodeploy, deployments, store
+from deployer import autodeploy, deployments, outbox, store
 from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError
 from deployer.models import (CREATING, DEGRADED, DELETING, IN_PROGRESS, RUNNING, STARTING, STOPPED, UNKNOWN,
                              Deployment, Instance)
@@ -198,9 +198,7 @@ class Reconciler:
                 self.rt.engine(host).remove(container, self.settings.stop_timeout)
             except EngineError:
                 pass
-        for event in outgoing:
-            if event is not None:
-                self.rt.publish(*event)
+        outbox.send(self.rt, outgoing)
 
     def still_dead(self, deployment_id, instance_id):
         with self.rt.transaction() as session:
@@ -263,8 +261,7 @@ class Reconciler:
                                                                 deployments.ROLLOUT, "resume"))
                 log.warning("deployment %s: operation with no sign of life taken over and requested again",
                             deployment_id)
-            for event in outgoing:
-                self.rt.publish(*event)
+            outbox.send(self.rt, outgoing)
 
 
 def reconcile(rt):

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
-from deployer import autodeploy, deployments, store
+from deployer import autodeploy, deployments, outbox, store
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (DEPLOYER, DEPLOYMENT, INSTANCE, MANAGED, REVISION, TENANT, ContainerNotFound,
                              ContainerSpec, EngineError, EngineUnavailable, ImageNotFound, PullDenied)
@@ -125,9 +125,8 @@ class _Run:
             yield session, deployment
 
     def publish(self, *events):
-        for event in events:
-            if event is not None:
-                self.rt.publish(*event)
+        """Send a committed transaction's events from the outbox (what fails is the relay's)."""
+        outbox.send(self.rt, events)
 
     def remove_containers(self, lives):
         """Stop and remove each instance's container (all at once); failures are logged, not raised:

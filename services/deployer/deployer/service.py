@@ -2,7 +2,8 @@
 ``nameko run --config services/deployer/config.yml deployer.service`` (it starts every service
 class of the module), each with its own pool of workers.
 
-``DeployerService`` (``deployer``): deployments over RPC and the reconciler on a timer. Every call
+``DeployerService`` (``deployer``): deployments over RPC, the reconciler and the outbox relay on
+timers. Every call
 returns at once (checks, one short transaction, events), so its pool (``max_workers``) is always
 free to answer, and to read the catalog's replies to its own calls.
 
@@ -14,10 +15,15 @@ auto-deploy policy follows a pushed tag. A rollout holds a worker for its whole 
 health checks); in nameko 2.14 a container whose pool is full stops reading every queue it
 consumes, so these must not share a container with the RPC.
 
+Events (``deployment_status_changed``, ``rollout_requested``) go through the transactional outbox
+(``deployer.outbox``): written in the transaction of the change they report, sent by whichever
+class committed it, and left-overs sent by the ``relay_outbox`` timer of ``DeployerService``.
+
 Entrypoints only translate: load the arguments with a schema, hand the logic a ``Runtime`` made
 of this worker's dependencies, return what it returns.
 """
 import logging
+from datetime import timedelta
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -25,7 +31,7 @@ from nameko.events import event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError
 
-from deployer import autodeploy, deployments, reconcile, rollout, schemas
+from deployer import autodeploy, deployments, outbox, reconcile, rollout, schemas
 from deployer.bounded_rpc import BoundedRpcProxy
 from deployer.dependencies import (DeployerDatabase, PullCredentials, ResourcePools, SourceEventDispatcher,
                                    WorkerPoolSize, configured_timer, http_ok, run_all)
@@ -148,6 +154,22 @@ class DeployerService(_Deployer):
         made is gone from every host. Deleting a deleted deployment returns it unchanged."""
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.delete_deployment(self._runtime(), **args)
+
+    @configured_timer("OUTBOX_RELAY_INTERVAL")
+    def relay_outbox(self):
+        """Send the events the normal path left in the outbox (broker down, process died), oldest
+        first, once they are ``OUTBOX_RELAY_MIN_AGE`` seconds old; the next tick retries a failure.
+
+        Here rather than in ``DeployerWorker``: this pool only ever runs short calls, so a tick
+        always finds a free worker, whereas every worker of ``deployer_worker`` may be held by long
+        rollouts (and a nameko timer waits for a free worker), which would hold back the very
+        ``rollout_requested`` events that let those queued operations proceed. Both classes
+        dispatch after their commits; on PostgreSQL the outbox's row locks keep each row to one
+        sender, however many deployer processes run a relay."""
+        try:
+            outbox.relay(self._runtime(), timedelta(seconds=self.pools.settings.outbox_relay_min_age))
+        except Exception:  # the next tick tries again
+            log.exception("outbox relay tick failed")
 
     @configured_timer("RECONCILE_INTERVAL")
     def reconcile_engines(self):

@@ -92,6 +92,8 @@ class Settings:
     docker_api_version: str
     reconcile_interval: float
     operation_stale_after: float
+    outbox_relay_interval: float
+    outbox_relay_min_age: float
 
     def pool(self, name):
         return self.pools.get(name)
@@ -241,4 +243,6 @@ def load_settings(config):
         docker_api_version=str(get("DOCKER_API_VERSION")),
         reconcile_interval=_number(get("RECONCILE_INTERVAL"), "RECONCILE_INTERVAL"),
         operation_stale_after=_number(get("OPERATION_STALE_AFTER"), "OPERATION_STALE_AFTER"),
+        outbox_relay_interval=_number(get("OUTBOX_RELAY_INTERVAL"), "OUTBOX_RELAY_INTERVAL"),
+        outbox_relay_min_age=_number(get("OUTBOX_RELAY_MIN_AGE"), "OUTBOX_RELAY_MIN_AGE", minimum=-1),
     )

@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from deployer import outbox
 from deployer.models import AUTO_DEPLOY, FAILED, IN_PROGRESS, Deployment, Instance, ProcessedEvent, Revision
 from deployer.placement import HostLoad, NoCapacity, place
 from deployer.spec import fixed_ports
 from shared.errors import Forbidden, NotFound
-from shared.events import DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged, make_event
+from shared.events import DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged
 
 
 def new_id():
@@ -137,8 +138,8 @@ def release_lock(deployment):
 # -- status ------------------------------------------------------------------------------------
 
 def set_status(deployment, status, reason, revision_number, now):
-    """Change the deployment's status; the ``deployment_status_changed`` event to dispatch after
-    the commit, or None if nothing changed."""
+    """Change the deployment's status; the ``deployment_status_changed`` event (in the outbox, to
+    send after the commit: ``deployer.outbox``), or None if nothing changed."""
     if deployment.status == status and deployment.reason == reason:
         return None
     deployment.status = status
@@ -148,9 +149,9 @@ def set_status(deployment, status, reason, revision_number, now):
 
 
 def status_event(deployment, status, reason, revision_number):
-    return (DEPLOYMENT_STATUS_CHANGED,
-            make_event(DeploymentStatusChanged, deployment_id=deployment.id, tenant_id=deployment.tenant_id,
-                       revision=revision_number, status=status, reason=reason))
+    """A ``deployment_status_changed``, added to the outbox in ``deployment``'s session."""
+    return outbox.emit(deployment, DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged, deployment_id=deployment.id,
+                       tenant_id=deployment.tenant_id, revision=revision_number, status=status, reason=reason)
 
 
 # -- capacity ----------------------------------------------------------------------------------
