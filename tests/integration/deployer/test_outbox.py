@@ -1,0 +1,160 @@
+"""The deployer's transactional outbox on the real broker and database (SQLite, then PostgreSQL).
+
+A deployment is deleted while the ``deployer`` service's event publisher cannot reach RabbitMQ:
+its publisher is pointed at a port of 127.0.0.1 where nothing listens, so every publish meets a
+real ``connection refused`` (nothing is stubbed: kombu, nameko and the kernel do the failing).
+The RPC answers all the same, the events stay in the outbox, and once the publisher reaches the
+broker again the relay sends them: the ``deleting`` status arrives once, with the event_id it was
+stored with, and the ``rollout_requested`` behind it gets the deletion carried out (``deleted``).
+
+The deployment is written straight into the deployer's database (a failed one, no containers):
+these tests are about the events, not about rollouts, so they need neither registry nor catalog.
+"""
+import os
+import socket
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.utils import get_extension
+from sqlalchemy.orm import Session
+
+from deployer import db
+from deployer.dependencies import SourceEventDispatcher
+from deployer.migrate import load_config
+from deployer.models import Deployment, OutboxEvent, Revision
+from deployer.service import DeployerService, DeployerWorker
+from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
+from shared.testing import wait_until
+from tests.e2e.stack import ROOT
+from tests.integration.deployer.conftest import ENGINES
+
+WAIT = 30  # seconds: refused publishes are retried by kombu for a few seconds each
+MIN_AGE = 0.5
+# A revision's runtime spec as the deployer stores it.
+SPEC = {"env": {}, "command": None, "ports": [], "cpu": 0.1, "memory": 32 * 1024 * 1024, "restart_policy": "no",
+        "health": {"type": "running", "seconds": 1}}
+
+
+def closed_port():
+    """A port of 127.0.0.1 with nothing listening (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def deployer(vhost_config, database, deployer_id, status_events):
+    """The deployer's two service classes, as ``nameko run deployer.service`` starts them, with a
+    relay that ticks every 0.2 s and takes events half a second old."""
+    config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
+    config.update(vhost_config, DB_URIS={"deployer:Base": database[0]}, DEPLOYER_ID=deployer_id, STOP_TIMEOUT=1,
+                  RECONCILE_INTERVAL=60, OUTBOX_RELAY_INTERVAL=0.2, OUTBOX_RELAY_MIN_AGE=MIN_AGE, max_workers=4,
+                  WORKER_MAX_WORKERS=2)
+    config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
+    config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
+    started = [ServiceContainer(DeployerService, config), ServiceContainer(DeployerWorker, config)]
+    try:
+        for container in started:
+            container.start()
+        yield started[0]
+    finally:
+        for container in reversed(started):
+            container.kill()
+
+
+@pytest.fixture(scope="module")
+def rpc(deployer, vhost_config):
+    import shared.errors  # noqa: F401 - registers the typed errors, as a platform component would
+
+    with ClusterRpcProxy(vhost_config, timeout=WAIT) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def engine(database):
+    engine = db.create_engine(database[0])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def deployment(engine):
+    """A failed deployment with no containers, of a tenant of its own; ``(tenant_id, deployment_id)``."""
+    tenant_id, deployment_id, now = "t" + uuid.uuid4().hex[:10], str(uuid.uuid4()), datetime.now(timezone.utc)
+    with Session(engine) as session:
+        session.add(Deployment(id=deployment_id, tenant_id=tenant_id, name="web", pool="default", replicas=1,
+                               revision=1, serving_revision=None, status="failed", reason="never started",
+                               auto_deploy={"policy": "never"}, created_at=now, updated_at=now))
+        session.flush()
+        session.add(Revision(deployment_id=deployment_id, number=1, image=f"{tenant_id}/web:v1",
+                             repository=f"{tenant_id}/web", tag="v1", digest="sha256:" + "1" * 64,
+                             pull_ref=f"127.0.0.1:5000/{tenant_id}/web@sha256:" + "1" * 64, spec=SPEC,
+                             status="failed", reason="never started", trigger="create", created_at=now))
+        session.commit()
+    return tenant_id, deployment_id
+
+
+@pytest.fixture
+def publisher(deployer):
+    """The ``deployer`` service's real event publisher, with ``unreachable()``/``reachable()``."""
+    real = get_extension(deployer, SourceEventDispatcher).publisher
+    good_uri = real.amqp_uri
+
+    class Control:
+        def unreachable(self):
+            real.amqp_uri = f"amqp://guest:guest@127.0.0.1:{closed_port()}/"
+
+        def reachable(self):
+            real.amqp_uri = good_uri
+
+    yield Control()
+    real.amqp_uri = good_uri
+
+
+def outbox_rows(engine, deployment_id):
+    with Session(engine) as session:
+        return [(r.event_type, r.event_id, r.payload, r.ordering_key) for r in session.scalars(
+            sa.select(OutboxEvent).where(OutboxEvent.ordering_key == deployment_id).order_by(OutboxEvent.id))]
+
+
+class TestBrokerRefusedAtDispatch:
+    def test_the_relay_delivers_the_status_change_once_with_its_event_id(self, rpc, deployment, publisher, engine,
+                                                                         status_events):
+        tenant_id, deployment_id = deployment
+        publisher.unreachable()
+        answer = rpc.deployer.delete_deployment(tenant_id, deployment_id)
+        assert answer["status"] == "deleting"  # the change is committed although nothing could be sent
+
+        rows = outbox_rows(engine, deployment_id)
+        assert [(kind, key) for kind, _, _, key in rows] == [(DEPLOYMENT_STATUS_CHANGED, deployment_id),
+                                                              (ROLLOUT_REQUESTED, deployment_id)]
+        stored_id = rows[0][1]
+        assert rows[0][2]["status"] == "deleting"
+        time.sleep(MIN_AGE * 3)  # several relay ticks meet the refused connection too
+        assert outbox_rows(engine, deployment_id) == rows
+        assert status_events.of(deployment_id) == []
+
+        publisher.reachable()
+        wait_until(lambda: (1, "deleted") in status_events.of(deployment_id), timeout=WAIT,
+                   what="the deletion carried out after the relay sent its request")
+        wait_until(lambda: outbox_rows(engine, deployment_id) == [], timeout=WAIT, what="the outbox emptied")
+        time.sleep(MIN_AGE * 3)  # room for a duplicate to show up, had there been one
+        received = [p for p in status_events.received if p["deployment_id"] == deployment_id]
+        assert [(p["status"], p["event_id"]) for p in received][:1] == [("deleting", stored_id)]
+        assert [p["status"] for p in received] == ["deleting", "deleted"]
+        assert received[0] == rows[0][2]  # the payload as stored, event_id and occurred_at included
+        assert rpc.deployer.get_deployment(tenant_id, deployment_id)["status"] == "deleted"
+
+    def test_with_the_broker_reachable_nothing_waits_for_the_relay(self, rpc, deployment, engine, status_events):
+        tenant_id, deployment_id = deployment
+        rpc.deployer.delete_deployment(tenant_id, deployment_id)
+        # Sent after the commit, before the answer: the outbox holds nothing of the RPC's events.
+        assert [(kind, payload.get("status")) for kind, _, payload, _ in outbox_rows(engine, deployment_id)
+                if kind == ROLLOUT_REQUESTED or payload.get("status") == "deleting"] == []
+        wait_until(lambda: status_events.of(deployment_id) == [(1, "deleting"), (1, "deleted")], timeout=WAIT,
+                   what="deleting then deleted")
