@@ -173,6 +173,31 @@ class Migrations:
         finally:
             engine.dispose()
 
+    def run_env(self, metadata):
+        """The body of every service's ``migrations/env.py`` (``context`` is Alembic's, set up
+        by whoever runs the scripts). ``upgrade`` hands over an open connection; from the
+        ``alembic`` command line the URL comes from the service's config.yml."""
+        from alembic import context
+
+        def run(connection):
+            # Batch mode lets later revisions ALTER tables on SQLite too.
+            context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+
+        if context.is_offline_mode():
+            raise SystemExit(f"offline (--sql) migrations are not supported; run python -m {self.package}.migrate")
+        connection = context.config.attributes.get("connection")
+        if connection is not None:
+            run(connection)
+            return
+        engine = create_engine(self.database_url())
+        try:
+            with engine.begin() as connection:
+                run(connection)
+        finally:
+            engine.dispose()
+
     def main(self, argv=None):
         """The ``python -m <service>.migrate [--config PATH] [--revision REV]`` command."""
         parser = argparse.ArgumentParser(description=f"Migrate the {self.package} database to the newest schema.")

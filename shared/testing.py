@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
+import eventlet
+import eventlet.wsgi
 import requests
 
 from shared.registry_auth import RegistryTokenAuth
@@ -220,6 +222,36 @@ class RegistryProcess:
 
 # A fixed creation time by default, so that pushing the same content twice gives the same digest.
 FIXED_CREATED = "2026-01-02T03:04:05Z"
+
+
+class NotificationSink:
+    """An endpoint a registry notifies instead of the webhook (checking its bearer token): it keeps
+    every event, so a test can look at what the registry sent or deliver it later itself."""
+
+    def __init__(self, token):
+        self.token = token
+        self.events = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/registry/events"
+        self.socket = eventlet.listen(("127.0.0.1", self.port))
+        self.thread = eventlet.spawn(eventlet.wsgi.server, self.socket, self._app, log_output=False)
+
+    def _app(self, environ, start_response):
+        if environ.get("HTTP_AUTHORIZATION") != f"Bearer {self.token}":
+            start_response("401 Unauthorized", [])
+            return [b""]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        self.events.extend(json.loads(body)["events"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    def pushes(self, repository):
+        """Manifest push events of ``repository`` (blob events are ignored by the config)."""
+        return [e for e in self.events if e.get("action") == "push" and e["target"].get("repository") == repository]
+
+    def close(self):
+        self.thread.kill()
+        self.socket.close()
 
 
 def migrated_sqlite_template(tmp_path_factory, name, upgrade):

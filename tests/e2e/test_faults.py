@@ -11,22 +11,19 @@ The stack runs its own vhost, registry and databases; only the broker scenario t
 process (RabbitMQ's app is stopped and started, as in test_broker_outage.py). Periodic resync is
 off, so what repairs the catalogue in scenarios 1, 2, 4 and 5 is the event path alone.
 """
-import json
-import os
 import signal
 import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import free_port, push_image, wait_until
+from shared.testing import NotificationSink, push_image, wait_until
 from tests.e2e.stack import Stack
 from tests.e2e.test_broker_outage import broker_answers, management_answers, rabbitmqctl
 
@@ -384,38 +381,12 @@ class TestEventsLostWithTheRegistry:
                 added=first["added"], removed=second["removed"], seconds_to_agree=f"{seconds:.2f}")
 
 
-class Recorder:
-    """An HTTP endpoint the registry notifies instead of the webhook: it keeps every envelope."""
-
-    def __init__(self):
-        self.events = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.events.extend(json.loads(body).get("events") or [])
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/registry/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class TestDuplicatedReorderedLate:
     def test_real_events_replayed_out_of_order_and_twice(self, fault_stack, tenant):
         """The registry's own notifications for a sequence of pushes and deletes, recorded,
         then delivered to the webhook newest first, each twice, and once more after that."""
         stack = fault_stack
-        registry, recorder, session = stack.registry, Recorder(), stack.session(tenant)
+        registry, recorder, session = stack.registry, NotificationSink(stack.registry.token), stack.session(tenant)
         webhook_url = registry.webhook_url
         registry.stop()
         registry.webhook_url = recorder.url
@@ -425,7 +396,7 @@ class TestDuplicatedReorderedLate:
 
             def push(tag, content):
                 return push_image(registry.url, repo, tag, content=f"{tenant}-{content}".encode(), session=session)
-            a = push("t", "a")
+            push("t", "a")
             b = push("t", "b")                              # t moves a -> b
             c = push("u", "c")
             registry.delete_manifest(repo, c["digest"])     # u gone ...

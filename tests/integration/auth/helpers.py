@@ -1,19 +1,16 @@
-"""Real processes and clients for the auth integration tests: a registry with token auth, a
-notification sink, the docker CLI with a configuration directory of its own, and the token
+"""Real processes and clients for the auth integration tests: a registry with token auth, the
+docker CLI with a configuration directory of its own, and the token
 endpoint over plain HTTP. The registry HTTP client that fetches bearer tokens by itself, as docker
 does, is shared.registry_auth.RegistryTokenAuth (the catalogue's)."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 
-import eventlet
-import eventlet.wsgi
 import requests
 
-from shared.testing import RegistryAuth, RegistryProcess, free_port, wait_until
+from shared.testing import RegistryAuth, RegistryProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TEMPLATE = os.path.join(ROOT, "deploy", "registry", "config-auth.yml.in")
@@ -33,49 +30,13 @@ class TokenAuthRegistry(RegistryProcess):
                        "@TOKEN@": token, "@AUTH_REALM@": realm, "@AUTH_SERVICE@": service,
                        "@AUTH_ISSUER@": issuer, "@AUTH_CERT_FILE@": cert_file}
 
-    def start(self):
+    def config(self):
         with open(TEMPLATE) as f:
             config = f.read()
         for placeholder, value in self.values.items():
             config = config.replace(placeholder, value)
         assert "@" not in re.sub(r"#.*", "", config), "a placeholder of the template was left unrendered"
-        os.makedirs(self.storage, exist_ok=True)
-        with open(self.config_path, "w") as f:
-            f.write(config.replace("level: info", "level: warn"))
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([shutil.which("docker-registry") or "docker-registry", "serve",
-                                      self.config_path], stdout=log, stderr=log)
-        wait_until(self._answers, timeout=20, what=f"registry on {self.host}")  # a 401 to no token
-        return self
-
-
-class NotificationSink:
-    """The registry's notification endpoint, recording every event (the webhook's stand-in)."""
-
-    def __init__(self, token):
-        self.token = token
-        self.events = []
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/registry/events"
-        self.socket = eventlet.listen(("127.0.0.1", self.port))
-        self.thread = eventlet.spawn(eventlet.wsgi.server, self.socket, self._app, log_output=False)
-
-    def _app(self, environ, start_response):
-        if environ.get("HTTP_AUTHORIZATION") != f"Bearer {self.token}":
-            start_response("401 Unauthorized", [])
-            return [b""]
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        self.events.extend(json.loads(body)["events"])
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [b"{}"]
-
-    def pushes(self, repository):
-        """Manifest push events of ``repository`` (blob events are ignored by the config)."""
-        return [e for e in self.events if e.get("action") == "push" and e["target"].get("repository") == repository]
-
-    def close(self):
-        self.thread.kill()
-        self.socket.close()
+        return config.replace("level: info", "level: warn")
 
 
 class DockerCLI:

@@ -1,31 +1,5 @@
-"""Alembic environment for the deployer database.
-
-``deployer.migrate`` hands over an open connection; from the ``alembic`` command line the URL
-comes from the service's config.yml.
-"""
-from alembic import context
-
-from deployer import db
+"""Alembic environment for the deployer database: ``shared.db.Migrations.run_env``."""
+from deployer.migrate import migrations
 from deployer.models import Base
 
-
-def run(connection):
-    # Batch mode lets later revisions ALTER tables on SQLite too.
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-if context.is_offline_mode():
-    raise SystemExit("offline (--sql) migrations are not supported; run python -m deployer.migrate")
-if context.config.attributes.get("connection") is not None:
-    run(context.config.attributes["connection"])
-else:
-    from deployer.migrate import DB_URI_KEY, load_config
-
-    engine = db.create_engine(load_config()["DB_URIS"][DB_URI_KEY])
-    try:
-        with engine.begin() as connection:
-            run(connection)
-    finally:
-        engine.dispose()
+migrations.run_env(Base.metadata)
