@@ -11,18 +11,20 @@ digest → container started → health check → answering. Runs against the su
 
     .venv/bin/python bench/auto_deploy.py [--pushes 10] [--json out.json]
 """
+
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 
+import benchlib
 import requests
+from benchlib import build, push
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import benchlib
 import shared.errors  # noqa: F401  typed errors arrive as themselves
-from benchlib import build, push
+
 SETTLED = {"running", "failed", "rollout_failed", "rolled_back", "degraded", "stopped"}
 POLL = 0.005  # seconds between two looks
 
@@ -57,6 +59,7 @@ def main():
     ref = f"{args.registry}/{repository}:latest"
     answering, running, pushing = [], [], []
     with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
+
         def get(deployment_id):
             return rpc.deployer.get_deployment(tenant, deployment_id)
 
@@ -68,11 +71,20 @@ def main():
                 return rpc.catalog.get_tag(tenant, repository, "latest")["digest"] == digest
             except shared.errors.NotFound:
                 return False
+
         wait("the first push in the catalogue", indexed, args.timeout)
-        deployment = rpc.deployer.create_deployment(tenant, {
-            "name": "autobench", "image": f"{repository}:latest", "replicas": 1, "memory": "32m",
-            "ports": [{"container_port": 8080}], "health": {"type": "http", "path": "/"},
-            "auto_deploy": {"policy": "force"}})
+        deployment = rpc.deployer.create_deployment(
+            tenant,
+            {
+                "name": "autobench",
+                "image": f"{repository}:latest",
+                "replicas": 1,
+                "memory": "32m",
+                "ports": [{"container_port": 8080}],
+                "health": {"type": "http", "path": "/"},
+                "auto_deploy": {"policy": "force"},
+            },
+        )
         deployment_id = deployment["id"]
         try:
             wait("the deployment running", lambda: get(deployment_id)["status"] == "running", args.timeout)
@@ -86,30 +98,41 @@ def main():
 
                 def new_one_answers():
                     current = get(deployment_id)
-                    if seen["running"] is None and current["status"] == "running" and \
-                            current["serving_digest"] == digest:
+                    if (
+                        seen["running"] is None
+                        and current["status"] == "running"
+                        and current["serving_digest"] == digest
+                    ):
                         seen["running"] = time.monotonic()
                     return any(body(inst["address"]) == marker for inst in current["instances"] if inst.get("address"))
+
                 wait(f"push {i} answering", new_one_answers, args.timeout)
                 answered = time.monotonic()
-                wait(f"push {i} settled", lambda: (lambda d: d["status"] in SETTLED and not d["operation"]
-                                                   and d["serving_digest"] == digest)(get(deployment_id)),
-                     args.timeout)
+                wait(
+                    f"push {i} settled",
+                    lambda: (lambda d: d["status"] in SETTLED and not d["operation"] and d["serving_digest"] == digest)(
+                        get(deployment_id)
+                    ),
+                    args.timeout,
+                )
                 final = get(deployment_id)
                 if final["status"] != "running":
                     raise SystemExit(f"push {i}: deployment ended {final['status']}: {final['reason']}")
                 pushing.append(pushed - started)
                 answering.append(answered - pushed)
                 running.append((seen["running"] or time.monotonic()) - pushed)
-                print(f"push {i}: docker push {pushing[-1] * 1000:.0f} ms; then new container answering "
-                      f"{answering[-1] * 1000:.0f} ms, deployment running {running[-1] * 1000:.0f} ms",
-                      file=sys.stderr)
+                print(
+                    f"push {i}: docker push {pushing[-1] * 1000:.0f} ms; then new container answering "
+                    f"{answering[-1] * 1000:.0f} ms, deployment running {running[-1] * 1000:.0f} ms",
+                    file=sys.stderr,
+                )
         finally:
             rpc.deployer.delete_deployment(tenant, deployment_id)
             subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, timeout=60)
 
     def ms(values):
         return [round(v * 1000, 1) for v in values]
+
     result = {
         "pushes": args.pushes,
         "answering_median_ms": round(statistics.median(answering) * 1000, 1),
@@ -117,12 +140,16 @@ def main():
         "answering_best_ms": round(min(answering) * 1000, 1),
         "running_median_ms": round(statistics.median(running) * 1000, 1),
         "docker_push_median_ms": round(statistics.median(pushing) * 1000, 1),
-        "answering_ms": ms(answering), "running_ms": ms(running), "docker_push_ms": ms(pushing),
+        "answering_ms": ms(answering),
+        "running_ms": ms(running),
+        "docker_push_ms": ms(pushing),
     }
-    print(f"docker push returned → new container answering, {args.pushes} pushes: median "
-          f"{result['answering_median_ms']} ms, worst {result['answering_worst_ms']} ms, best "
-          f"{result['answering_best_ms']} ms (deployment running: median {result['running_median_ms']} ms; "
-          f"docker push itself: median {result['docker_push_median_ms']} ms)")
+    print(
+        f"docker push returned → new container answering, {args.pushes} pushes: median "
+        f"{result['answering_median_ms']} ms, worst {result['answering_worst_ms']} ms, best "
+        f"{result['answering_best_ms']} ms (deployment running: median {result['running_median_ms']} ms; "
+        f"docker push itself: median {result['docker_push_median_ms']} ms)"
+    )
     benchlib.write_json(args.json, result)
 
 

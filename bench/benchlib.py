@@ -1,5 +1,6 @@
 """What every benchmark script here shares: its standard arguments, the shell, building and
 pushing a busybox image with the real docker CLI, and writing the figures."""
+
 import argparse
 import atexit
 import json
@@ -42,6 +43,7 @@ def login_tenant(amqp_uri, registry, tenant):
     run's own (``DOCKER_CONFIG`` for every docker command after this), so pushes go as it. The
     password is checked once; docker then uses the token service's refresh token."""
     from nameko.standalone.rpc import ClusterRpcProxy
+
     import shared.errors  # noqa: F401  (typed errors over RPC)
 
     username, password = f"dev-{tenant}", uuid.uuid4().hex
@@ -50,8 +52,14 @@ def login_tenant(amqp_uri, registry, tenant):
         rpc.auth.create_account(username, password, tenant_id=tenant)
     os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp(prefix="imagehub-bench-docker-")
     atexit.register(shutil.rmtree, os.environ["DOCKER_CONFIG"], ignore_errors=True)
-    subprocess.run(["docker", "login", registry, "--username", username, "--password-stdin"], input=password,
-                   check=True, capture_output=True, text=True, timeout=60)
+    subprocess.run(
+        ["docker", "login", registry, "--username", username, "--password-stdin"],
+        input=password,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return username
 
 

@@ -7,17 +7,18 @@ itself after `docker run -d` returns). Runs against the suite brought up by `mak
 
     .venv/bin/python bench/deploy_vs_docker_run.py [--rounds 10] [--json out.json]
 """
+
 import statistics
 import sys
 import time
 import uuid
 
+import benchlib
 import requests
+from benchlib import sh
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import benchlib
 import shared.errors  # noqa: F401  typed errors arrive as themselves
-from benchlib import sh
 from shared.testing import free_port
 
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
@@ -37,8 +38,9 @@ def wait_http(address, deadline):
 def main():
     parser = benchlib.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--engine", default="unix:///var/run/docker.sock",
-                        help="the engine `docker run` uses: the pool's first host")
+    parser.add_argument(
+        "--engine", default="unix:///var/run/docker.sock", help="the engine `docker run` uses: the pool's first host"
+    )
     args = parser.parse_args()
 
     tenant = "bench" + uuid.uuid4().hex[:8]
@@ -63,8 +65,14 @@ def main():
 
         for i in range(args.rounds):
             # The deployer: create → running (pull from the registry included, image cached after round 1).
-            spec = {"name": f"bench-{i}", "image": ref, "replicas": 1, "memory": "64m",
-                    "ports": [{"container_port": 8080}], "health": {"type": "http", "path": "/"}}
+            spec = {
+                "name": f"bench-{i}",
+                "image": ref,
+                "replicas": 1,
+                "memory": "64m",
+                "ports": [{"container_port": 8080}],
+                "health": {"type": "http", "path": "/"},
+            }
             started = time.monotonic()
             deployment = rpc.deployer.create_deployment(tenant, spec)
             while deployment["status"] not in TERMINAL or deployment.get("operation"):
@@ -80,21 +88,44 @@ def main():
             pinned = f"{args.registry}/{repository}@{deployment['digest']}"
             name = f"bench-run-{tenant}-{i}"
             started = time.monotonic()
-            sh("docker", "-H", args.engine, "run", "-d", "--name", name, "--network", "host",
-               "--memory", "64m", "-e", f"PORT={port}", pinned)
+            sh(
+                "docker",
+                "-H",
+                args.engine,
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "host",
+                "--memory",
+                "64m",
+                "-e",
+                f"PORT={port}",
+                pinned,
+            )
             wait_http(f"127.0.0.1:{port}", time.monotonic() + 30)
             run_s.append(time.monotonic() - started)
             sh("docker", "-H", args.engine, "rm", "-f", name)
-            print(f"round {i}: deployer {deploy_s[-1] * 1000:.0f} ms, docker run {run_s[-1] * 1000:.0f} ms",
-                  file=sys.stderr)
+            print(
+                f"round {i}: deployer {deploy_s[-1] * 1000:.0f} ms, docker run {run_s[-1] * 1000:.0f} ms",
+                file=sys.stderr,
+            )
 
     d, r = statistics.median(deploy_s) * 1000, statistics.median(run_s) * 1000
-    result = {"rounds": args.rounds, "deployer_median_ms": round(d, 1), "docker_run_median_ms": round(r, 1),
-              "ratio": round(d / r, 2), "deployer_ms": [round(x * 1000, 1) for x in deploy_s],
-              "docker_run_ms": [round(x * 1000, 1) for x in run_s]}
-    print(f"one replica to answering HTTP, median of {args.rounds}: create_deployment→running "
-          f"{result['deployer_median_ms']} ms, docker run {result['docker_run_median_ms']} ms "
-          f"(×{result['ratio']})")
+    result = {
+        "rounds": args.rounds,
+        "deployer_median_ms": round(d, 1),
+        "docker_run_median_ms": round(r, 1),
+        "ratio": round(d / r, 2),
+        "deployer_ms": [round(x * 1000, 1) for x in deploy_s],
+        "docker_run_ms": [round(x * 1000, 1) for x in run_s],
+    }
+    print(
+        f"one replica to answering HTTP, median of {args.rounds}: create_deployment→running "
+        f"{result['deployer_median_ms']} ms, docker run {result['docker_run_median_ms']} ms "
+        f"(×{result['ratio']})"
+    )
     benchlib.write_json(args.json, result)
 
 

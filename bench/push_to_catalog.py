@@ -6,14 +6,15 @@ docker CLI, then polls `catalog.get_tag` every 5 ms until it returns that digest
 
     .venv/bin/python bench/push_to_catalog.py [--pushes 20] [--json out.json]
 """
+
 import statistics
 import sys
 import time
 import uuid
 
+import benchlib
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import benchlib
 from shared.errors import NotFound
 
 
@@ -56,12 +57,20 @@ def main():
     benchlib.sh("docker", "rmi", "-f", *refs)
 
     ms = sorted(x * 1000 for x in latencies)
-    result = {"pushes": len(ms), "median_ms": round(statistics.median(ms), 1), "worst_ms": round(ms[-1], 1),
-              "best_ms": round(ms[0], 1), "mean_ms": round(statistics.mean(ms), 1), "all_ms": [round(x, 1) for x in ms],
-              "docker_push_median_ms": round(statistics.median(push_times) * 1000, 1)}
-    print(f"push → visible in catalog.get_tag over {len(ms)} pushes: "
-          f"median {result['median_ms']} ms, worst {result['worst_ms']} ms, best {result['best_ms']} ms "
-          f"(for scale: `docker push` itself took a median {result['docker_push_median_ms']} ms)")
+    result = {
+        "pushes": len(ms),
+        "median_ms": round(statistics.median(ms), 1),
+        "worst_ms": round(ms[-1], 1),
+        "best_ms": round(ms[0], 1),
+        "mean_ms": round(statistics.mean(ms), 1),
+        "all_ms": [round(x, 1) for x in ms],
+        "docker_push_median_ms": round(statistics.median(push_times) * 1000, 1),
+    }
+    print(
+        f"push → visible in catalog.get_tag over {len(ms)} pushes: "
+        f"median {result['median_ms']} ms, worst {result['worst_ms']} ms, best {result['best_ms']} ms "
+        f"(for scale: `docker push` itself took a median {result['docker_push_median_ms']} ms)"
+    )
     benchlib.write_json(args.json, result)
 
 

@@ -24,6 +24,7 @@ count or the final comparison is wrong, after printing the figures.
     .venv/bin/python bench/resync.py [--repos 200] [--tags 5] [--json out.json]
     .venv/bin/python bench/resync.py --db-url postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub
 """
+
 import argparse
 import os
 import random
@@ -40,11 +41,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
+import benchlib
 import requests
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import benchlib
 import shared.errors  # noqa: F401  typed errors arrive as themselves
 from imagehub import render
 from shared.errors import ImagehubError
@@ -62,6 +63,7 @@ def log(message):
 
 # -- RabbitMQ: our own vhost ----------------------------------------------------------------------
 
+
 def retrying(what, call, timeout=60.0):
     """``call()``, retried for ``timeout`` seconds: another agent's tests may restart RabbitMQ."""
     deadline = time.monotonic() + timeout
@@ -78,8 +80,13 @@ def retrying(what, call, timeout=60.0):
 def create_vhost(management, vhost):
     def create():
         requests.put(f"{management}/vhosts/{vhost}", auth=GUEST, timeout=10).raise_for_status()
-        requests.put(f"{management}/permissions/{vhost}/guest", auth=GUEST, timeout=10,
-                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        requests.put(
+            f"{management}/permissions/{vhost}/guest",
+            auth=GUEST,
+            timeout=10,
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+
     retrying(f"creating vhost {vhost}", create)
 
 
@@ -88,6 +95,7 @@ def delete_vhost(management, vhost):
         resp = requests.delete(f"{management}/vhosts/{vhost}", auth=GUEST, timeout=10)
         if resp.status_code not in (204, 404):
             resp.raise_for_status()
+
     retrying(f"deleting vhost {vhost}", delete)
 
 
@@ -136,8 +144,10 @@ class Rpc:
 
 # -- a throw-away PostgreSQL database (--db-url) --------------------------------------------------
 
+
 def create_database(server_url, name):
     import sqlalchemy as sa
+
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
@@ -149,6 +159,7 @@ def create_database(server_url, name):
 
 def drop_database(server_url, name):
     import sqlalchemy as sa
+
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
@@ -158,6 +169,7 @@ def drop_database(server_url, name):
 
 
 # -- the catalog process ----------------------------------------------------------------------------
+
 
 class CatalogProcess:
     def __init__(self, env, log_path):
@@ -169,7 +181,11 @@ class CatalogProcess:
         with open(self.log_path, "ab") as logfile:
             self.proc = subprocess.Popen(
                 [os.path.join(BIN, "nameko"), "run", "--config", "services/catalog/config.yml", "catalog.service"],
-                cwd=benchlib.ROOT, env=self.env, stdout=logfile, stderr=logfile)
+                cwd=benchlib.ROOT,
+                env=self.env,
+                stdout=logfile,
+                stderr=logfile,
+            )
         return self
 
     def alive(self):
@@ -243,6 +259,7 @@ class RssSampler(threading.Thread):
 
 # -- the registry, as the catalogue should see it -----------------------------------------------------
 
+
 def registry_repositories(registry):
     """Every repository of ``/v2/_catalog``, following the Link header."""
     names, url = [], f"{registry.url}/v2/_catalog?n=1000"
@@ -265,6 +282,7 @@ def registry_state(registry):
 
 def catalogue_state(rpc, tenants):
     """``{repository: {tag: digest}}`` by list_repositories and list_tags, every page."""
+
     def pages(method, *args):
         page = 1
         while True:
@@ -277,8 +295,9 @@ def catalogue_state(rpc, tenants):
     state = {}
     for tenant in tenants:
         for repo in pages("list_repositories", tenant):
-            state[repo["repository"]] = {tag["tag"]: tag["digest"]
-                                         for tag in pages("list_tags", tenant, repo["repository"])}
+            state[repo["repository"]] = {
+                tag["tag"]: tag["digest"] for tag in pages("list_tags", tenant, repo["repository"])
+            }
     return state
 
 
@@ -301,6 +320,7 @@ def compare(expected, actual, what):
 
 # -- steps ------------------------------------------------------------------------------------------
 
+
 def push_all(registry, repositories, tags, threads):
     """Push every repository:tag (distinct content, so distinct digests); ``{repo: {tag: digest}}``."""
     local = threading.local()
@@ -310,8 +330,9 @@ def push_all(registry, repositories, tags, threads):
         if not hasattr(local, "session"):
             local.session = requests.Session()
         repo, tag = job
-        pushed = push_image(registry.url, repo, tag, content=f"resync bench {repo}:{tag}".encode(),
-                            session=local.session)
+        pushed = push_image(
+            registry.url, repo, tag, content=f"resync bench {repo}:{tag}".encode(), session=local.session
+        )
         return repo, tag, pushed["digest"]
 
     pushed = {repo: {} for repo in repositories}
@@ -353,8 +374,12 @@ def run_pass(rpc, catalog, registry, label, timeout):
     while True:
         report = rpc.catalog("get_resync", pass_id, items=False)
         elapsed = time.monotonic() - started
-        state = (report["status"], report["repositories_scanned"], report["tags_scanned"],
-                 tuple(sorted(report["counts"].items())))
+        state = (
+            report["status"],
+            report["repositories_scanned"],
+            report["tags_scanned"],
+            tuple(sorted(report["counts"].items())),
+        )
         if state != last:
             log(render.resync_progress_line(elapsed, report))
             last = state
@@ -369,17 +394,24 @@ def run_pass(rpc, catalog, registry, label, timeout):
     rss_sampled = sampler.stop()
     hwm = proc_status_kib(pid, "VmHWM")
     seconds = seconds_between(report["started_at"], report["finished_at"]) if report["finished_at"] else None
-    return {"label": label, "pass_id": pass_id, "status": report["status"], "error": report["error"],
-            "seconds": round(seconds, 3) if seconds is not None else None, "wall_seconds": round(wall, 3),
-            "repositories_total": report["repositories_total"],
-            "repositories_scanned": report["repositories_scanned"], "tags_scanned": report["tags_scanned"],
-            "tags_per_s": round(report["tags_scanned"] / seconds, 1) if seconds else None,
-            "counts": report["counts"],
-            "catalog_cpu_seconds": round(cpu_seconds(pid) - cpu0, 2),
-            "registry_cpu_seconds": round(cpu_seconds(registry.proc.pid) - reg_cpu0, 2),
-            "peak_rss_kib": hwm if hwm_reset else max(rss_sampled, proc_status_kib(pid, "VmRSS") or 0),
-            "peak_rss_source": "VmHWM" if hwm_reset else "VmRSS sampled every 50 ms",
-            "peak_rss_sampled_kib": rss_sampled}
+    return {
+        "label": label,
+        "pass_id": pass_id,
+        "status": report["status"],
+        "error": report["error"],
+        "seconds": round(seconds, 3) if seconds is not None else None,
+        "wall_seconds": round(wall, 3),
+        "repositories_total": report["repositories_total"],
+        "repositories_scanned": report["repositories_scanned"],
+        "tags_scanned": report["tags_scanned"],
+        "tags_per_s": round(report["tags_scanned"] / seconds, 1) if seconds else None,
+        "counts": report["counts"],
+        "catalog_cpu_seconds": round(cpu_seconds(pid) - cpu0, 2),
+        "registry_cpu_seconds": round(cpu_seconds(registry.proc.pid) - reg_cpu0, 2),
+        "peak_rss_kib": hwm if hwm_reset else max(rss_sampled, proc_status_kib(pid, "VmRSS") or 0),
+        "peak_rss_source": "VmHWM" if hwm_reset else "VmRSS sampled every 50 ms",
+        "peak_rss_sampled_kib": rss_sampled,
+    }
 
 
 def check_pass(figures, expected, problems):
@@ -399,24 +431,49 @@ def mib(kib):
 
 def print_table(result):
     passes = result["passes"]
-    print(f"resync of {result['repositories']} repositories x {result['tags_per_repository']} tags = "
-          f"{result['tags']} tags ({result['database']}, RESYNC_PAGE_SIZE {result['page_size']}); "
-          f"pushed in {result['push_seconds']:.1f} s with {result['push_threads']} threads")
-    header = ("pass", "time", "wall", "tags/s", "added", "pend.", "removed", "other", "catalog CPU",
-              "registry CPU", "peak RSS")
+    print(
+        f"resync of {result['repositories']} repositories x {result['tags_per_repository']} tags = "
+        f"{result['tags']} tags ({result['database']}, RESYNC_PAGE_SIZE {result['page_size']}); "
+        f"pushed in {result['push_seconds']:.1f} s with {result['push_threads']} threads"
+    )
+    header = (
+        "pass",
+        "time",
+        "wall",
+        "tags/s",
+        "added",
+        "pend.",
+        "removed",
+        "other",
+        "catalog CPU",
+        "registry CPU",
+        "peak RSS",
+    )
     rows = []
     for p in passes:
         c = p["counts"]
-        rows.append((p["label"], f"{p['seconds']:.1f} s" if p["seconds"] is not None else "?",
-                     f"{p['wall_seconds']:.1f} s", f"{p['tags_per_s']:.0f}" if p["tags_per_s"] else "?",
-                     str(c["added"]), str(c["pending_removal"]), str(c["removed"]),
-                     str(c["moved"] + c["skipped"]), f"{p['catalog_cpu_seconds']:.1f} s",
-                     f"{p['registry_cpu_seconds']:.1f} s", mib(p["peak_rss_kib"])))
+        rows.append(
+            (
+                p["label"],
+                f"{p['seconds']:.1f} s" if p["seconds"] is not None else "?",
+                f"{p['wall_seconds']:.1f} s",
+                f"{p['tags_per_s']:.0f}" if p["tags_per_s"] else "?",
+                str(c["added"]),
+                str(c["pending_removal"]),
+                str(c["removed"]),
+                str(c["moved"] + c["skipped"]),
+                f"{p['catalog_cpu_seconds']:.1f} s",
+                f"{p['registry_cpu_seconds']:.1f} s",
+                mib(p["peak_rss_kib"]),
+            )
+        )
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
-    print(f"catalog RSS: {mib(result['rss_before_kib'])} before the passes, peak {mib(result['rss_peak_kib'])} "
-          f"over its whole life (VmHWM)")
+    print(
+        f"catalog RSS: {mib(result['rss_before_kib'])} before the passes, peak {mib(result['rss_peak_kib'])} "
+        f"over its whole life (VmHWM)"
+    )
     print("catalogue == registry: " + ("yes" if result["verified"] else "NO"))
 
 
@@ -430,12 +487,19 @@ def main():
     parser.add_argument("--repos", type=int, default=200, help="repositories to push (default 200)")
     parser.add_argument("--tags", type=int, default=5, help="tags per repository (default 5)")
     parser.add_argument("--tenants", type=int, default=10, help="namespaces the repositories are spread over")
-    parser.add_argument("--delete-fraction", type=float, default=0.1,
-                        help="share of the tags whose manifest is deleted before passes 3 and 4 (default 0.1)")
+    parser.add_argument(
+        "--delete-fraction",
+        type=float,
+        default=0.1,
+        help="share of the tags whose manifest is deleted before passes 3 and 4 (default 0.1)",
+    )
     parser.add_argument("--push-threads", type=int, default=4)
     parser.add_argument("--page-size", type=int, help="CATALOG_RESYNC_PAGE_SIZE (default: the config's)")
-    parser.add_argument("--db-url", help="a PostgreSQL server URL: the benchmark creates a database of its own "
-                                         "there and drops it at the end (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--db-url",
+        help="a PostgreSQL server URL: the benchmark creates a database of its own "
+        "there and drops it at the end (default: SQLite in a temp dir)",
+    )
     parser.add_argument("--management", default="http://127.0.0.1:15672/api", help="RabbitMQ management API")
     parser.add_argument("--pass-timeout", type=float, default=1800.0, help="give up on one pass after this")
     parser.add_argument("--seed", type=int, default=1, help="which tags get deleted")
@@ -451,8 +515,9 @@ def main():
     vhost = f"imagehub-bench-resync-{run}"
     workdir = tempfile.mkdtemp(prefix="imagehub-bench-resync-")
     dbname = f"imagehub_bench_resync_{run}" if args.db_url else None
-    registry = RegistryProcess(f"http://127.0.0.1:{free_port()}/registry/events", uuid.uuid4().hex,
-                               workdir=os.path.join(workdir, "registry"))
+    registry = RegistryProcess(
+        f"http://127.0.0.1:{free_port()}/registry/events", uuid.uuid4().hex, workdir=os.path.join(workdir, "registry")
+    )
     catalog = rpc = None
     vhost_created = db_created = failed = False
     problems = []
@@ -468,13 +533,26 @@ def main():
             db_url = f"sqlite:///{workdir}/catalog.db"
             database = "SQLite"
         registry.start()
-        env = dict(os.environ, AMQP_URI=amqp_uri, CATALOG_DB_URL=db_url, REGISTRY_URL=registry.url,
-                   REGISTRY_PUBLIC_HOST=registry.host, REGISTRY_USERNAME="", REGISTRY_PASSWORD="",
-                   CATALOG_RESYNC_INTERVAL="0")
+        env = dict(
+            os.environ,
+            AMQP_URI=amqp_uri,
+            CATALOG_DB_URL=db_url,
+            REGISTRY_URL=registry.url,
+            REGISTRY_PUBLIC_HOST=registry.host,
+            REGISTRY_USERNAME="",
+            REGISTRY_PASSWORD="",
+            CATALOG_RESYNC_INTERVAL="0",
+        )
         if args.page_size:
             env["CATALOG_RESYNC_PAGE_SIZE"] = str(args.page_size)
-        subprocess.run([sys.executable, "-m", "catalog.migrate"], cwd=benchlib.ROOT, env=env, check=True,
-                       timeout=120, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "catalog.migrate"],
+            cwd=benchlib.ROOT,
+            env=env,
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
         log(f"workdir {workdir}, vhost {vhost}, registry {registry.url}, catalog on {database}")
 
         tenants = [f"rsb{i:02d}" for i in range(min(args.tenants, args.repos))]
@@ -491,6 +569,7 @@ def main():
                 raise SystemExit(f"the catalog process exited at start:\n{catalog.log_tail()}")
             resp = requests.get(f"{args.management}/queues/{vhost}/rpc-catalog", auth=GUEST, timeout=5)
             return resp.ok and resp.json().get("consumers", 0) > 0
+
         try:
             wait_until(consuming, timeout=90, interval=0.5, what="the catalog consuming rpc-catalog")
         except TimeoutError:
@@ -508,8 +587,9 @@ def main():
         passes.append(second)
         check_pass(second, {}, problems)
 
-        victims = random.Random(args.seed).sample([(repo, tag) for repo in repositories for tag in tags],
-                                                  round(total * args.delete_fraction))
+        victims = random.Random(args.seed).sample(
+            [(repo, tag) for repo in repositories for tag in tags], round(total * args.delete_fraction)
+        )
         for repo, tag in victims:
             delete_manifest(registry.url, repo, pushed[repo].pop(tag))
         log(f"deleted {len(victims)} manifests in the registry")
@@ -525,14 +605,25 @@ def main():
         problems.extend(compare(pushed, in_registry, "registry vs what was pushed"))
         problems.extend(compare(in_registry, catalogue_state(rpc, tenants), "catalogue vs registry"))
 
-        result = {"repositories": args.repos, "tags_per_repository": args.tags, "tags": total,
-                  "tenants": len(tenants), "deleted": len(victims), "database": database,
-                  "page_size": int(env.get("CATALOG_RESYNC_PAGE_SIZE", 100)),
-                  "push_threads": args.push_threads, "push_seconds": round(push_seconds, 2),
-                  "pushes_per_s": round(total / push_seconds, 1), "passes": passes,
-                  "rss_before_kib": rss_before, "rss_peak_kib": proc_status_kib(catalog.proc.pid, "VmHWM"),
-                  "verified": not any(p.startswith("catalogue vs") for p in problems), "problems": problems,
-                  "nproc": os.cpu_count(), "when": datetime.now().astimezone().isoformat(timespec="seconds")}
+        result = {
+            "repositories": args.repos,
+            "tags_per_repository": args.tags,
+            "tags": total,
+            "tenants": len(tenants),
+            "deleted": len(victims),
+            "database": database,
+            "page_size": int(env.get("CATALOG_RESYNC_PAGE_SIZE", 100)),
+            "push_threads": args.push_threads,
+            "push_seconds": round(push_seconds, 2),
+            "pushes_per_s": round(total / push_seconds, 1),
+            "passes": passes,
+            "rss_before_kib": rss_before,
+            "rss_peak_kib": proc_status_kib(catalog.proc.pid, "VmHWM"),
+            "verified": not any(p.startswith("catalogue vs") for p in problems),
+            "problems": problems,
+            "nproc": os.cpu_count(),
+            "when": datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
         print_table(result)
         benchlib.write_json(args.json, result)
         if problems:

@@ -13,6 +13,7 @@ the broker when the connection closes, and every handler here is idempotent on i
 Each service package calls ``install()`` on import (not ``shared`` itself: the CLI imports
 ``shared`` and must not pull in nameko and eventlet).
 """
+
 import logging
 
 from amqp.exceptions import ConnectionError as AMQPConnectionError
@@ -29,8 +30,14 @@ def _tolerant(settle, verb):
         try:
             return settle(self, message)
         except LOST_CONNECTION as exc:
-            log.warning("could not %s a message (delivery tag %s): the broker connection was lost "
-                        "(%r); the broker redelivers it", verb, getattr(message, "delivery_tag", "?"), exc)
+            log.warning(
+                "could not %s a message (delivery tag %s): the broker connection was lost "
+                "(%r); the broker redelivers it",
+                verb,
+                getattr(message, "delivery_tag", "?"),
+                exc,
+            )
+
     tolerant.imagehub_tolerant = True
     tolerant.__wrapped__ = settle
     return tolerant

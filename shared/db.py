@@ -10,11 +10,12 @@
 
 The tables, the ``Base`` they hang on and the Alembic scripts stay in each service.
 """
+
 import argparse
 import functools
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from importlib import resources
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 5
 
 class UTCDateTime(TypeDecorator):
     """An aware datetime, stored as naive UTC; a naive one is refused rather than guessed at."""
+
     impl = sa.DateTime
     cache_ok = True
 
@@ -48,10 +50,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given; only aware datetimes are stored (in UTC)")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 # A declarative Base's ``type_annotation_map``: ``Mapped[datetime]`` is UTC, dicts and lists JSON.
@@ -59,6 +61,7 @@ TYPE_ANNOTATION_MAP = {datetime: UTCDateTime(), dict: sa.JSON(), list: sa.JSON()
 
 
 # -- engines -----------------------------------------------------------------------------------
+
 
 def engine_options(url):
     """Keyword arguments for ``sqlalchemy.create_engine`` that suit the database behind ``url``."""
@@ -94,6 +97,7 @@ def _ensure_sqlite_directory(url):
 
 # -- the nameko provider -----------------------------------------------------------------------
 
+
 def __getattr__(name):
     # ``Database`` subclasses a nameko extension, and importing nameko's extensions imports
     # eventlet (which prints its banner). The models, the migrations and the domain logic import
@@ -128,6 +132,7 @@ def _database_provider():
 
 
 # -- migrations --------------------------------------------------------------------------------
+
 
 def load_config(path):
     """A service's config.yml with the environment applied (``${VAR:default}``), as ``nameko run`` reads it."""
@@ -201,12 +206,14 @@ class Migrations:
     def main(self, argv=None):
         """The ``python -m <service>.migrate [--config PATH] [--revision REV]`` command."""
         parser = argparse.ArgumentParser(description=f"Migrate the {self.package} database to the newest schema.")
-        parser.add_argument("--config", default=self.default_config,
-                            help="the service's config.yml (default: %(default)s)")
+        parser.add_argument(
+            "--config", default=self.default_config, help="the service's config.yml (default: %(default)s)"
+        )
         parser.add_argument("--revision", default="head", help="target revision (default: %(default)s)")
         args = parser.parse_args(argv)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         url = self.database_url(args.config)
         logging.getLogger(f"{self.package}.migrate").info(
-            "migrating %s", make_url(url).render_as_string(hide_password=True))
+            "migrating %s", make_url(url).render_as_string(hide_password=True)
+        )
         self.upgrade(url, args.revision)

@@ -4,6 +4,7 @@ Each class is registered with nameko's ``deserialize_to_instance``, so a caller 
 this module gets ``NotFound`` (not a bare ``RemoteError``) back from ``rpc.catalog.get_tag``.
 Arguments are positional and JSON-safe: nameko rebuilds the exception as ``cls(*args)``.
 """
+
 from nameko.exceptions import deserialize_to_instance
 
 

@@ -5,8 +5,9 @@ Each event type has a schema; producers build payloads with ``make_event`` (whic
 fields are ignored so that an additive change never breaks an older consumer; a breaking change
 gets a new event type (``<event>_v2``).
 """
+
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -29,7 +30,7 @@ ROLLOUT_REQUESTED = "rollout_requested"
 
 
 def utcnow_iso():
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class EventSchema(Schema):
@@ -66,6 +67,7 @@ class ImageDeleted(EventSchema):
 
 class EventSetAside(EventSchema):
     """A notification (or part of one) that could not be used: kept for an operator, not lost."""
+
     source = fields.String(required=True)  # which service set it aside
     reason = fields.String(required=True)
     source_event_id = fields.String(load_default=None, allow_none=True)
@@ -110,6 +112,7 @@ class RolloutRequested(EventSchema):
     ``operation_id`` is the deployment's lock at the time of the request: a handler that finds
     another operation holding the lock drops the event as stale.
     """
+
     deployment_id = fields.String(required=True)
     tenant_id = fields.String(required=True)
     revision = fields.Integer(required=True)

@@ -28,8 +28,9 @@ row of that key is held by another sender (it waits for a later tick or send). W
 The dispatch callable is passed in (``dispatch(event_type, payload)``), so this module knows no
 framework.
 """
+
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import sqlalchemy as sa
 
@@ -79,7 +80,7 @@ def relay(session, model, dispatch, min_age, limit=RELAY_BATCH, now=None):
 
     Returns how many were sent.
     """
-    cutoff = (now or datetime.now(timezone.utc)) - min_age
+    cutoff = (now or datetime.now(UTC)) - min_age
     sent = _dispatch_rows(session, model, dispatch, model.created_at <= cutoff, limit=limit)
     if sent:
         log.info("outbox relay sent %d left-over event(s)", sent)
@@ -104,8 +105,13 @@ def _dispatch_rows(session, model, dispatch, condition, limit):
         # Whatever the broker client raises (connection refused, confirm timeout, unroutable): the
         # row stays, and so do the ones after it, so that they still go out in order.
         except Exception as exc:
-            log.warning("%s %s not dispatched, %d event(s) left in the outbox for the relay: %s",
-                        row.event_type, row.event_id, len(rows) - len(sent), exc)
+            log.warning(
+                "%s %s not dispatched, %d event(s) left in the outbox for the relay: %s",
+                row.event_type,
+                row.event_id,
+                len(rows) - len(sent),
+                exc,
+            )
             break
         sent.append(row.id)
     if sent:
@@ -118,8 +124,9 @@ def _held_elsewhere(session, model, condition, limit, taken):
     holds (PostgreSQL: locked, so skipped); always empty on SQLite, which has no row locks."""
     taken_ids = {row.id for row in taken}
     waiting = {}
-    for row_id, key in session.execute(sa.select(model.id, model.ordering_key).where(condition)
-                                       .order_by(model.id).limit(limit)):
+    for row_id, key in session.execute(
+        sa.select(model.id, model.ordering_key).where(condition).order_by(model.id).limit(limit)
+    ):
         if row_id not in taken_ids and key is not None:
             waiting.setdefault(key, row_id)
     return waiting

@@ -21,6 +21,7 @@ serving and the new ones wait.
 
 Exit status 0 when healthy, 1 when not, with one line saying why either way.
 """
+
 import argparse
 import os
 import socket
@@ -53,6 +54,7 @@ def load_amqp_uri(config_path):
     import warnings
 
     import yaml
+
     with warnings.catch_warnings():  # nameko's CLI module imports pkg_resources, which warns
         warnings.simplefilter("ignore")
         from nameko.cli.main import setup_yaml_parser
@@ -64,6 +66,7 @@ def load_amqp_uri(config_path):
 
 
 # -- /proc -------------------------------------------------------------------------------------
+
 
 def find_nameko_pid(proc="/proc"):
     """The pid of the ``nameko run`` process in this (container's) pid namespace."""
@@ -96,7 +99,7 @@ def socket_inodes(pid, proc="/proc"):
         except OSError:
             continue  # closed meanwhile
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     return inodes
 
 
@@ -109,8 +112,9 @@ def parse_tcp_table(text):
             continue
         _remote_ip, remote_port = fields[2].rsplit(":", 1)
         _tx_queue, rx_queue = fields[4].split(":")
-        rows.append({"remote_port": int(remote_port, 16), "state": fields[3],
-                     "rx_queue": int(rx_queue, 16), "inode": fields[9]})
+        rows.append(
+            {"remote_port": int(remote_port, 16), "state": fields[3], "rx_queue": int(rx_queue, 16), "inode": fields[9]}
+        )
     return rows
 
 
@@ -145,6 +149,7 @@ def broker_answers(host, port, timeout):
 
 # -- the checks --------------------------------------------------------------------------------
 
+
 def check_ready(pid, host, port, proc="/proc"):
     states = broker_connections(pid, port, proc)
     if not any(state == ESTABLISHED for state, _ in states.values()):
@@ -168,11 +173,14 @@ def check_live(pid, host, port, sample_seconds, timeout, proc="/proc", sleep=tim
             continue  # closed or drained and gone: the process is handling it
         state, rx = second[inode]
         if state == CLOSE_WAIT:
-            raise ProbeFailed(f"process {pid} has not noticed for {sample_seconds}s that the broker "
-                              f"closed its connection (CLOSE_WAIT): its event loop is stuck")
+            raise ProbeFailed(
+                f"process {pid} has not noticed for {sample_seconds}s that the broker "
+                f"closed its connection (CLOSE_WAIT): its event loop is stuck"
+            )
         if rx >= first[inode][1] > 0:
-            raise ProbeFailed(f"process {pid} left {rx} bytes from the broker unread for {sample_seconds}s: "
-                              f"its event loop is stuck")
+            raise ProbeFailed(
+                f"process {pid} left {rx} bytes from the broker unread for {sample_seconds}s: its event loop is stuck"
+            )
     return f"process {pid} reads its {len(second)} broker connection(s)"
 
 
@@ -197,8 +205,10 @@ def check_schema(service, config_path):
         engine.dispose()
     where = make_url(url).render_as_string(hide_password=True)
     if current != heads:
-        raise ProbeFailed(f"{service} database {where} is at {sorted(current) or 'no revision'}, "
-                          f"this image needs {sorted(heads)}: the migration Job has not run yet")
+        raise ProbeFailed(
+            f"{service} database {where} is at {sorted(current) or 'no revision'}, "
+            f"this image needs {sorted(heads)}: the migration Job has not run yet"
+        )
     return f"{service} database {where} is at {sorted(heads)}"
 
 
@@ -220,8 +230,9 @@ def main(argv=None):
     parser.add_argument("check", choices=("live", "ready", "schema"))
     parser.add_argument("service", nargs="?", help="schema: the service whose database to check (catalog, deployer)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="the service's config.yml (default: %(default)s)")
-    parser.add_argument("--sample", type=float, default=1.0,
-                        help="seconds to watch unread broker data before calling the process stuck")
+    parser.add_argument(
+        "--sample", type=float, default=1.0, help="seconds to watch unread broker data before calling the process stuck"
+    )
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the broker to answer")
     parser.add_argument("--wait", type=float, default=0.0, help="schema: seconds to keep trying before failing")
     args = parser.parse_args(argv)

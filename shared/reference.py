@@ -5,6 +5,7 @@ platform's rules: exactly two path components (namespace = tenant ID or ``librar
 ending in ``_ownbase`` marks a tenant's custom base image. Every broken rule is an
 ``InvalidReference`` whose message names the rule.
 """
+
 import re
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -25,11 +26,11 @@ DOMAIN = re.compile(rf"{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*(?::[0-9]+)?|\
 
 @dataclass(frozen=True)
 class Reference:
-    registry: Optional[str]
+    registry: str | None
     namespace: str
     name: str
-    tag: Optional[str]
-    digest: Optional[str]
+    tag: str | None
+    digest: str | None
 
     @property
     def repository(self):
@@ -74,8 +75,7 @@ def validate_path_component(value, what):
 def validate_tag(tag):
     if not isinstance(tag, str) or not TAG.fullmatch(tag):
         raise InvalidReference(
-            f"tag {tag!r} must be 1-128 characters of letters, digits, '_', '.' or '-', "
-            f"not starting with '.' or '-'"
+            f"tag {tag!r} must be 1-128 characters of letters, digits, '_', '.' or '-', not starting with '.' or '-'"
         )
     return tag
 
@@ -131,7 +131,7 @@ def parse_reference(reference):
     last_slash = remainder.rfind("/")
     colon = remainder.rfind(":")
     if colon > last_slash:
-        remainder, tag = remainder[:colon], remainder[colon + 1:]
+        remainder, tag = remainder[:colon], remainder[colon + 1 :]
         validate_tag(tag)
 
     namespace, name = parse_repository(remainder)

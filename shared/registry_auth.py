@@ -11,6 +11,7 @@ service once per repository and action rather than once per request.
 
 A registry without auth never answers 401, so the same session works against both.
 """
+
 import re
 import threading
 import time
@@ -63,8 +64,8 @@ class RegistryTokenAuth(AuthBase):
         self.clock = clock
         self.refresh_token = None
         self.token_requests = 0  # how often the token service was asked (logs, tests)
-        self._tokens = {}      # scope -> (token, expires at)
-        self._challenge = {}   # registry origin -> {realm, service} of its last challenge
+        self._tokens = {}  # scope -> (token, expires at)
+        self._challenge = {}  # registry origin -> {realm, service} of its last challenge
         self._lock = threading.Lock()
 
     def __call__(self, request):
@@ -121,9 +122,17 @@ class RegistryTokenAuth(AuthBase):
         self.token_requests += 1
         if self.refresh_token:
             try:
-                resp = requests.post(realm, timeout=self.timeout, data={
-                    "grant_type": "refresh_token", "refresh_token": self.refresh_token,
-                    "service": service or "", "scope": scope or "", "client_id": CLIENT_ID})
+                resp = requests.post(
+                    realm,
+                    timeout=self.timeout,
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": self.refresh_token,
+                        "service": service or "",
+                        "scope": scope or "",
+                        "client_id": CLIENT_ID,
+                    },
+                )
             except requests.RequestException as exc:
                 raise RegistryAuthError(f"token service {realm} unreachable: {exc}") from exc
             if resp.status_code == 200:
@@ -139,8 +148,10 @@ class RegistryTokenAuth(AuthBase):
         except requests.RequestException as exc:
             raise RegistryAuthError(f"token service {realm} unreachable: {exc}") from exc
         if resp.status_code != 200:
-            raise RegistryAuthError(f"token service {realm} refused {self.username or 'anonymous'} "
-                                    f"for {scope or 'login'}: {resp.status_code} {resp.text[:200]}")
+            raise RegistryAuthError(
+                f"token service {realm} refused {self.username or 'anonymous'} "
+                f"for {scope or 'login'}: {resp.status_code} {resp.text[:200]}"
+            )
         return self._token_of(realm, resp)
 
     def _token_of(self, realm, resp):

@@ -1,5 +1,6 @@
 """RPC argument pieces that more than one service's ``schemas`` uses (event contracts are in
 ``shared.events``): ``load_args`` and the checks and fields the argument schemas share."""
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import InvalidReference, InvalidRequest
@@ -19,8 +20,11 @@ def load_args(schema_cls, **arguments):
     try:
         return schema_cls().load(arguments)
     except ValidationError as exc:
-        problems = [_problem(name, message) for name, messages in sorted(exc.normalized_messages().items())
-                    for message in (messages if isinstance(messages, list) else [messages])]
+        problems = [
+            _problem(name, message)
+            for name, messages in sorted(exc.normalized_messages().items())
+            for message in (messages if isinstance(messages, list) else [messages])
+        ]
         raise InvalidRequest("; ".join(problems)) from exc
 
 
@@ -61,9 +65,17 @@ class StrictInteger(fields.Integer):
 
 class Paging(Schema):
     """``page`` (from 1) and ``page_size`` (1 to ``MAX_PAGE_SIZE``), 1 and 50 when left out."""
-    page = StrictInteger(load_default=1, error_messages={"invalid": "must be an integer"},
-                         validate=[validate.Range(min=1, error="must be 1 or more, got {input}"),
-                                   validate.Range(max=MAX_PAGE, error="must be at most {max}, got {input}")])
+
+    page = StrictInteger(
+        load_default=1,
+        error_messages={"invalid": "must be an integer"},
+        validate=[
+            validate.Range(min=1, error="must be 1 or more, got {input}"),
+            validate.Range(max=MAX_PAGE, error="must be at most {max}, got {input}"),
+        ],
+    )
     page_size = StrictInteger(
-        load_default=50, error_messages={"invalid": "must be an integer"},
-        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"))
+        load_default=50,
+        error_messages={"invalid": "must be an integer"},
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be from {min} to {max}, got {input}"),
+    )

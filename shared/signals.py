@@ -11,6 +11,7 @@ the hub watches: the hub wakes, runs the stop, and a service stops in well under
 ``install()`` is called on import by each service package (as ``shared.amqp``'s fix); it does
 nothing outside the main thread, and only once.
 """
+
 import os
 import signal
 

@@ -7,6 +7,7 @@ registry; with ``auth=RegistryAuth(...)`` it delegates authentication to the tok
 registry's HTTP API (the same calls the docker CLI makes), which is far faster than building one
 with docker; give it a ``token_session`` when the registry wants tokens.
 """
+
 import gzip
 import hashlib
 import io
@@ -20,7 +21,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Optional
 
 import eventlet
@@ -79,12 +80,13 @@ class RegistryAuth:
     """A registry's ``auth.token`` settings (the token service's realm, its AUTH_SERVICE and
     AUTH_ISSUER, the certificate of its signing key), and the account the test helpers read the
     registry with (an admin: it may read every namespace and list ``_catalog``)."""
+
     realm: str
     service: str
     issuer: str
     cert_file: str
-    username: Optional[str] = None
-    password: Optional[str] = None
+    username: str | None = None
+    password: str | None = None
 
 
 def token_session(username=None, password=None):
@@ -140,16 +142,17 @@ class RegistryProcess:
         """The session the assertion helpers read with: the admin's tokens when auth is on (made
         at first use, so the admin may be created after the registry), a plain one otherwise."""
         if self._session is None:
-            self._session = (token_session(self.auth.username, self.auth.password) if self.auth
-                             else requests.Session())
+            self._session = token_session(self.auth.username, self.auth.password) if self.auth else requests.Session()
         return self._session
 
     def config(self):
-        config = REGISTRY_CONFIG.format(storage=self.storage, port=self.port, webhook_url=self.webhook_url,
-                                        token=self.token)
+        config = REGISTRY_CONFIG.format(
+            storage=self.storage, port=self.port, webhook_url=self.webhook_url, token=self.token
+        )
         if self.auth:
-            config += REGISTRY_AUTH_CONFIG.format(realm=self.auth.realm, service=self.auth.service,
-                                                  issuer=self.auth.issuer, cert_file=self.auth.cert_file)
+            config += REGISTRY_AUTH_CONFIG.format(
+                realm=self.auth.realm, service=self.auth.service, issuer=self.auth.issuer, cert_file=self.auth.cert_file
+            )
         return config
 
     def start(self):
@@ -157,8 +160,9 @@ class RegistryProcess:
         with open(self.config_path, "w") as f:
             f.write(self.config())
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([shutil.which("docker-registry") or "docker-registry", "serve",
-                                      self.config_path], stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [shutil.which("docker-registry") or "docker-registry", "serve", self.config_path], stdout=log, stderr=log
+        )
         wait_until(self._answers, timeout=20, what=f"registry on {self.host}")
         return self
 
@@ -191,9 +195,11 @@ class RegistryProcess:
         return sorted(resp.json().get("tags") or [])
 
     def manifest_digest(self, repository, reference):
-        resp = self.session.head(f"{self.url}/v2/{repository}/manifests/{reference}", timeout=5,
-                                 headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST,
-                                                               OCI_MANIFEST, OCI_INDEX])})
+        resp = self.session.head(
+            f"{self.url}/v2/{repository}/manifests/{reference}",
+            timeout=5,
+            headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX])},
+        )
         if resp.status_code == 404:
             return None
         resp.raise_for_status()
@@ -201,9 +207,11 @@ class RegistryProcess:
 
     def manifest(self, repository, reference):
         """The manifest as the registry serves it (a ``requests`` response, any status)."""
-        return self.session.get(f"{self.url}/v2/{repository}/manifests/{reference}", timeout=5,
-                                headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST,
-                                                              OCI_MANIFEST, OCI_INDEX])})
+        return self.session.get(
+            f"{self.url}/v2/{repository}/manifests/{reference}",
+            timeout=5,
+            headers={"Accept": ", ".join([DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX])},
+        )
 
     def repositories(self):
         """Every repository name, from ``/v2/_catalog`` page by page."""
@@ -293,14 +301,24 @@ def _upload_blob(session, registry_url, repository, data):
     if location.startswith("/"):
         location = registry_url + location
     sep = "&" if "?" in location else "?"
-    resp = session.put(f"{location}{sep}digest={digest}", data=data, timeout=30,
-                       headers={"Content-Type": "application/octet-stream"})
+    resp = session.put(
+        f"{location}{sep}digest={digest}", data=data, timeout=30, headers={"Content-Type": "application/octet-stream"}
+    )
     resp.raise_for_status()
     return digest
 
 
-def push_image(registry_url, repository, tag, content=b"hello", author=None, created=None,
-               architecture="amd64", os_name="linux", session=None):
+def push_image(
+    registry_url,
+    repository,
+    tag,
+    content=b"hello",
+    author=None,
+    created=None,
+    architecture="amd64",
+    os_name="linux",
+    session=None,
+):
     """Push a one-layer image (Docker schema 2) and return a dict describing what was pushed.
 
     ``content`` (with ``created``, fixed by default) decides the digest: the same content gives
@@ -309,44 +327,94 @@ def push_image(registry_url, repository, tag, content=b"hello", author=None, cre
     session = session or requests.Session()
     created = created or FIXED_CREATED
     layer, diff_id = _layer(content)
-    config = {"architecture": architecture, "os": os_name, "created": created,
-              "config": {"Cmd": ["/bin/sh"]},
-              "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "history": [{"created": created}]}
+    config = {
+        "architecture": architecture,
+        "os": os_name,
+        "created": created,
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": created}],
+    }
     if author:
         config["author"] = author
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_digest = _upload_blob(session, registry_url, repository, config_bytes)
     layer_digest = _upload_blob(session, registry_url, repository, layer)
-    manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_V2,
-                "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": config_digest},
-                "layers": [{"mediaType": DOCKER_LAYER, "size": len(layer), "digest": layer_digest}]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_V2,
+        "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": config_digest},
+        "layers": [{"mediaType": DOCKER_LAYER, "size": len(layer), "digest": layer_digest}],
+    }
     body = json.dumps(manifest, sort_keys=True).encode()
     digest = sha256(body)
-    resp = session.put(f"{registry_url}/v2/{repository}/manifests/{tag or digest}", data=body,
-                       headers={"Content-Type": DOCKER_MANIFEST_V2}, timeout=30)
+    resp = session.put(
+        f"{registry_url}/v2/{repository}/manifests/{tag or digest}",
+        data=body,
+        headers={"Content-Type": DOCKER_MANIFEST_V2},
+        timeout=30,
+    )
     resp.raise_for_status()
-    return {"repository": repository, "tag": tag, "digest": digest, "image_id": config_digest,
-            "created": created, "size": len(body), "layers": [layer_digest],
-            "architecture": architecture, "os": os_name, "media_type": DOCKER_MANIFEST_V2}
+    return {
+        "repository": repository,
+        "tag": tag,
+        "digest": digest,
+        "image_id": config_digest,
+        "created": created,
+        "size": len(body),
+        "layers": [layer_digest],
+        "architecture": architecture,
+        "os": os_name,
+        "media_type": DOCKER_MANIFEST_V2,
+    }
 
 
-def push_index(registry_url, repository, tag, platforms=(("amd64", "linux"), ("arm64", "linux")),
-               content=b"multi", session=None):
+def push_index(
+    registry_url, repository, tag, platforms=(("amd64", "linux"), ("arm64", "linux")), content=b"multi", session=None
+):
     """Push a multi-platform image: each platform manifest by digest, then the index by tag."""
     session = session or requests.Session()
-    children = [push_image(registry_url, repository, None, content=content + arch.encode(),
-                           architecture=arch, os_name=os_name, session=session)
-                for arch, os_name in platforms]
-    index = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST,
-             "manifests": [{"mediaType": DOCKER_MANIFEST_V2, "size": c["size"], "digest": c["digest"],
-                            "platform": {"architecture": c["architecture"], "os": c["os"]}}
-                           for c in children]}
+    children = [
+        push_image(
+            registry_url,
+            repository,
+            None,
+            content=content + arch.encode(),
+            architecture=arch,
+            os_name=os_name,
+            session=session,
+        )
+        for arch, os_name in platforms
+    ]
+    index = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_LIST,
+        "manifests": [
+            {
+                "mediaType": DOCKER_MANIFEST_V2,
+                "size": c["size"],
+                "digest": c["digest"],
+                "platform": {"architecture": c["architecture"], "os": c["os"]},
+            }
+            for c in children
+        ],
+    }
     body = json.dumps(index, sort_keys=True).encode()
-    resp = session.put(f"{registry_url}/v2/{repository}/manifests/{tag}", data=body,
-                       headers={"Content-Type": DOCKER_MANIFEST_LIST}, timeout=30)
+    resp = session.put(
+        f"{registry_url}/v2/{repository}/manifests/{tag}",
+        data=body,
+        headers={"Content-Type": DOCKER_MANIFEST_LIST},
+        timeout=30,
+    )
     resp.raise_for_status()
-    return {"repository": repository, "tag": tag, "digest": sha256(body), "children": children,
-            "media_type": DOCKER_MANIFEST_LIST, "size": len(body)}
+    return {
+        "repository": repository,
+        "tag": tag,
+        "digest": sha256(body),
+        "children": children,
+        "media_type": DOCKER_MANIFEST_LIST,
+        "size": len(body),
+    }
 
 
 def delete_manifest(registry_url, repository, digest, session=None):
@@ -358,19 +426,38 @@ def notification_envelope(*events):
     return {"events": list(events)}
 
 
-def push_notification(repository, digest, tag=None, media_type=DOCKER_MANIFEST_V2, size=527,
-                      event_id=None, actor=None, registry_host="127.0.0.1:5000"):
+def push_notification(
+    repository,
+    digest,
+    tag=None,
+    media_type=DOCKER_MANIFEST_V2,
+    size=527,
+    event_id=None,
+    actor=None,
+    registry_host="127.0.0.1:5000",
+):
     """A manifest push event shaped as Docker Distribution 2.8 sends it."""
     import uuid
+
     event = {
         "id": event_id or str(uuid.uuid4()),
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "action": "push",
-        "target": {"mediaType": media_type, "size": size, "digest": digest, "length": size,
-                   "repository": repository,
-                   "url": f"http://{registry_host}/v2/{repository}/manifests/{digest}"},
-        "request": {"id": str(uuid.uuid4()), "addr": "127.0.0.1:40000", "host": registry_host,
-                    "method": "PUT", "useragent": "docker/20.10.24"},
+        "target": {
+            "mediaType": media_type,
+            "size": size,
+            "digest": digest,
+            "length": size,
+            "repository": repository,
+            "url": f"http://{registry_host}/v2/{repository}/manifests/{digest}",
+        },
+        "request": {
+            "id": str(uuid.uuid4()),
+            "addr": "127.0.0.1:40000",
+            "host": registry_host,
+            "method": "PUT",
+            "useragent": "docker/20.10.24",
+        },
         "actor": {"name": actor} if actor else {},
         "source": {"addr": "imagehub:5000", "instanceID": str(uuid.uuid4())},
     }
@@ -381,13 +468,24 @@ def push_notification(repository, digest, tag=None, media_type=DOCKER_MANIFEST_V
 
 def delete_notification(repository, digest=None, tag=None, event_id=None, request_id=None):
     import uuid
+
     target = {"repository": repository}
     if digest:
         target["digest"] = digest
     if tag:
         target["tag"] = tag
-    return {"id": event_id or str(uuid.uuid4()), "timestamp": datetime.now(timezone.utc).isoformat(),
-            "action": "delete", "target": target,
-            "request": {"id": request_id or str(uuid.uuid4()), "addr": "127.0.0.1:40000",
-                        "host": "127.0.0.1:5000", "method": "DELETE", "useragent": "curl"},
-            "actor": {}, "source": {"addr": "imagehub:5000", "instanceID": str(uuid.uuid4())}}
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).isoformat(),
+        "action": "delete",
+        "target": target,
+        "request": {
+            "id": request_id or str(uuid.uuid4()),
+            "addr": "127.0.0.1:40000",
+            "host": "127.0.0.1:5000",
+            "method": "DELETE",
+            "useragent": "curl",
+        },
+        "actor": {},
+        "source": {"addr": "imagehub:5000", "instanceID": str(uuid.uuid4())},
+    }

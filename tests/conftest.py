@@ -1,4 +1,5 @@
 """Fixtures every suite may use: databases (SQLite and PostgreSQL) and real registries."""
+
 import os
 import uuid
 from contextlib import contextmanager
@@ -9,8 +10,7 @@ import sqlalchemy as sa
 
 from shared.testing import RegistryProcess, free_port
 
-TEST_PG_URL = os.environ.get(
-    "IMAGEHUB_TEST_PG_URL", "postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub_test")
+TEST_PG_URL = os.environ.get("IMAGEHUB_TEST_PG_URL", "postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub_test")
 
 
 @contextmanager

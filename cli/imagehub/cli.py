@@ -6,6 +6,7 @@ JSON. Errors a user can act on print as ``error: <message>`` on stderr with exit
 errors exit 2 (click's convention). Deployer commands then follow the deployment until it
 settles (``imagehub.waiting``), unless told not to.
 """
+
 import logging
 import re
 import shlex
@@ -13,8 +14,7 @@ import shlex
 import click
 
 from imagehub import render, waiting
-from imagehub.rpc import (DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, Deployer, NamekoTransport, RpcFailure,
-                          Unavailable)
+from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, Deployer, NamekoTransport, RpcFailure, Unavailable
 from shared.errors import Conflict, ImagehubError, InvalidReference
 from shared.reference import parse_reference, validate_path_component, validate_tag
 
@@ -84,10 +84,12 @@ class Session:
 # `imagehub --tenant t1 tags t1/app` and `imagehub tags t1/app --tenant t1` both work: the group
 # reads the environment and defaults, a command's own option (when given) overrides them.
 
+
 def _override(attribute):
     def callback(ctx, param, value):
         if value:  # not given (None, False); an empty --tenant "" is no tenant either
             setattr(ctx.find_object(Session), attribute, value)
+
     return callback
 
 
@@ -101,30 +103,45 @@ TIMEOUT_TYPE = click.FloatRange(min=0, min_open=True)
 def session_options(tenant=False):
     def decorate(command):
         options = [
-            click.option("--amqp-uri", metavar="URI", help=AMQP_HELP, expose_value=False,
-                         callback=_override("amqp_uri")),
-            click.option("--timeout", metavar="SECONDS", type=TIMEOUT_TYPE, help=TIMEOUT_HELP,
-                         expose_value=False, callback=_override("timeout")),
-            click.option("--json", "as_json", is_flag=True, help=JSON_HELP, expose_value=False,
-                         callback=_override("as_json")),
+            click.option(
+                "--amqp-uri", metavar="URI", help=AMQP_HELP, expose_value=False, callback=_override("amqp_uri")
+            ),
+            click.option(
+                "--timeout",
+                metavar="SECONDS",
+                type=TIMEOUT_TYPE,
+                help=TIMEOUT_HELP,
+                expose_value=False,
+                callback=_override("timeout"),
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help=JSON_HELP, expose_value=False, callback=_override("as_json")
+            ),
         ]
         if tenant:
-            options.append(click.option("--tenant", metavar="TENANT", help=TENANT_HELP,
-                                        expose_value=False, callback=_override("tenant")))
+            options.append(
+                click.option(
+                    "--tenant", metavar="TENANT", help=TENANT_HELP, expose_value=False, callback=_override("tenant")
+                )
+            )
         for option in reversed(options):
             command = option(command)
         return command
+
     return decorate
 
 
 def paging_options(command):
-    command = click.option("--page-size", type=click.IntRange(min=1), default=50, show_default=True,
-                           help="items per page")(command)
-    return click.option("--page", type=click.IntRange(min=1), default=1, show_default=True,
-                        help="page number, from 1")(command)
+    command = click.option(
+        "--page-size", type=click.IntRange(min=1), default=50, show_default=True, help="items per page"
+    )(command)
+    return click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="page number, from 1")(
+        command
+    )
 
 
 # -- reference arguments --------------------------------------------------------------------------
+
 
 def _has_tag(reference):
     # A ':' after the last '/' (and before any '@') is a tag; one before it is a registry's port.
@@ -143,7 +160,8 @@ def repository_argument(reference):
     parsed = _parse(reference, "'NS/NAME'")
     if _has_tag(reference) or parsed.digest:
         raise click.BadParameter(
-            f"{reference!r} names a version; give the repository only (NS/NAME)", param_hint="'NS/NAME'")
+            f"{reference!r} names a version; give the repository only (NS/NAME)", param_hint="'NS/NAME'"
+        )
     return parsed.repository
 
 
@@ -157,11 +175,13 @@ def tag_argument(reference, tag, default_latest):
     if parsed.digest:
         raise click.BadParameter(
             f"{reference!r} names a digest; give a tag (`imagehub tags {parsed.repository}` lists them)",
-            param_hint="'NS/NAME:TAG'")
+            param_hint="'NS/NAME:TAG'",
+        )
     if tag is not None:
         if _has_tag(reference):
             raise click.BadParameter(
-                f"the tag is given twice ({parsed.tag!r} in {reference!r}, and {tag!r})", param_hint="'TAG'")
+                f"the tag is given twice ({parsed.tag!r} in {reference!r}, and {tag!r})", param_hint="'TAG'"
+            )
         try:
             return parsed.repository, validate_tag(tag)
         except InvalidReference as exc:
@@ -172,6 +192,7 @@ def tag_argument(reference, tag, default_latest):
 
 
 # -- output ---------------------------------------------------------------------------------------
+
 
 def show(session, result, view):
     """JSON for scripts, else the panel ``view(result)`` builds."""
@@ -204,11 +225,21 @@ def matching(query):
 
 # -- commands -------------------------------------------------------------------------------------
 
-@click.group(name="imagehub", cls=ImagehubGroup,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    name="imagehub",
+    cls=ImagehubGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option("--amqp-uri", envvar="AMQP_URI", default=DEFAULT_AMQP_URI, metavar="URI", help=AMQP_HELP)
-@click.option("--timeout", envvar="IMAGEHUB_TIMEOUT", type=TIMEOUT_TYPE, default=DEFAULT_TIMEOUT,
-              metavar="SECONDS", help=TIMEOUT_HELP)
+@click.option(
+    "--timeout",
+    envvar="IMAGEHUB_TIMEOUT",
+    type=TIMEOUT_TYPE,
+    default=DEFAULT_TIMEOUT,
+    metavar="SECONDS",
+    help=TIMEOUT_HELP,
+)
 @click.option("--tenant", envvar=TENANT_ENV, metavar="TENANT", help=TENANT_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
@@ -234,14 +265,14 @@ def library(session, query, page, page_size):
     Public images live in the namespace `library` and are readable by every tenant.
     """
     result = session.catalog.list_public_repositories(query=query, page=page, page_size=page_size)
-    show_list(session, result, render.library_table, "public repositories",
-              f"no public repositories{matching(query)}")
+    show_list(session, result, render.library_table, "public repositories", f"no public repositories{matching(query)}")
 
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("--ownbase/--no-ownbase", default=None,
-              help="only custom base images (*_ownbase) / only the others [default: all]")
+@click.option(
+    "--ownbase/--no-ownbase", default=None, help="only custom base images (*_ownbase) / only the others [default: all]"
+)
 @paging_options
 @session_options(tenant=True)
 @click.pass_obj
@@ -251,10 +282,14 @@ def repos(session, query, ownbase, page, page_size):
     KIND says `custom base` for the tenant's own base images (names ending in `_ownbase`).
     """
     tenant = session.require_tenant("repositories are listed for one tenant")
-    result = session.catalog.list_repositories(
-        tenant, query=query, page=page, page_size=page_size, ownbase=ownbase)
-    show_list(session, result, render.repositories_table, "repositories",
-              f"no repositories{matching(query)} for tenant {tenant}")
+    result = session.catalog.list_repositories(tenant, query=query, page=page, page_size=page_size, ownbase=ownbase)
+    show_list(
+        session,
+        result,
+        render.repositories_table,
+        "repositories",
+        f"no repositories{matching(query)} for tenant {tenant}",
+    )
 
 
 @cli.command()
@@ -324,15 +359,20 @@ def delete(session, reference, tag, force, yes):
     try:
         result = catalog.delete_tag(tenant, repository, tag, force=force)
     except Conflict as exc:
-        raise CommandError(str(exc), hint=(
-            "other tags point at the same image digest, and deleting a tag deletes that image for "
-            f"all of them; `imagehub delete {repository}:{tag} --force` deletes them all")) from exc
+        raise CommandError(
+            str(exc),
+            hint=(
+                "other tags point at the same image digest, and deleting a tag deletes that image for "
+                f"all of them; `imagehub delete {repository}:{tag} --force` deletes them all"
+            ),
+        ) from exc
     if session.as_json:
         render.print_json(result)
         return
     deleted = render.joined(result.get("deleted_tags") or [tag])
-    click.echo(f"Deleted from {result.get('repository', repository)}: {deleted} "
-               f"(digest {render.text(result.get('digest'))})")
+    click.echo(
+        f"Deleted from {result.get('repository', repository)}: {deleted} (digest {render.text(result.get('digest'))})"
+    )
 
 
 @cli.command()
@@ -375,7 +415,8 @@ def image_argument(reference, param_hint):
     if parsed.digest:
         raise click.BadParameter(
             f"{reference!r} names a digest; give a tag (the deployer pins the tag's digest itself)",
-            param_hint=param_hint)
+            param_hint=param_hint,
+        )
     return reference
 
 
@@ -391,8 +432,7 @@ def _env(ctx, param, values):
 
 def _port_number(text, item, low, param):
     if not text.isdigit() or not low <= int(text) <= 65535:
-        raise click.BadParameter(
-            f"{item!r}: {text!r} is not a port number from {low} to 65535", param=param)
+        raise click.BadParameter(f"{item!r}: {text!r} is not a port number from {low} to 65535", param=param)
     return int(text)
 
 
@@ -400,8 +440,12 @@ def _ports(ctx, param, values):
     ports = []
     for item in values:
         container, sep, host = item.partition(":")
-        ports.append({"container_port": _port_number(container, item, 1, param),
-                      "host_port": _port_number(host, item, 0, param) if sep else 0})
+        ports.append(
+            {
+                "container_port": _port_number(container, item, 1, param),
+                "host_port": _port_number(host, item, 0, param) if sep else 0,
+            }
+        )
     return ports if values else None
 
 
@@ -420,7 +464,8 @@ def _health(ctx, param, value):
             return {"type": "running", "seconds": int(seconds) if seconds.is_integer() else seconds}
     raise click.BadParameter(
         f"{value!r} is neither running:SECONDS (a number, 0 or more) nor http:PATH (a path starting with '/')",
-        param=param)
+        param=param,
+    )
 
 
 def _command(ctx, param, value):
@@ -450,26 +495,46 @@ def _auto_deploy(ctx, param, value):
     return None if value is None else {"policy": value}
 
 
-POLICIES = ("never, force, semver:major|minor|patch (+prerelease to take pre-releases, e.g. "
-            "semver:minor+prerelease), glob:PATTERN or regexp:EXPRESSION")
+POLICIES = (
+    "never, force, semver:major|minor|patch (+prerelease to take pre-releases, e.g. "
+    "semver:minor+prerelease), glob:PATTERN or regexp:EXPRESSION"
+)
 
 
 # Options shared by `deploy` and `update`, each a field of the spec (or of the changes) by its name.
 RUNTIME_OPTIONS = [
-    click.option("--env", multiple=True, metavar="KEY=VALUE", callback=_env,
-                 help="an environment variable (repeat for more; on update, the whole new set)"),
-    click.option("--port", "ports", multiple=True, metavar="CONTAINER_PORT[:HOST_PORT]", callback=_ports,
-                 help="a port (repeat for more; on update, the whole new set); without HOST_PORT, or 0, "
-                      "the deployer allocates a free host port. Note the order: container port first"),
+    click.option(
+        "--env",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_env,
+        help="an environment variable (repeat for more; on update, the whole new set)",
+    ),
+    click.option(
+        "--port",
+        "ports",
+        multiple=True,
+        metavar="CONTAINER_PORT[:HOST_PORT]",
+        callback=_ports,
+        help="a port (repeat for more; on update, the whole new set); without HOST_PORT, or 0, "
+        "the deployer allocates a free host port. Note the order: container port first",
+    ),
     click.option("--cpu", type=float, metavar="CPUS", help="CPUs per instance, e.g. 0.5"),
     click.option("--memory", metavar="SIZE", help="memory per instance: 256m, 1g, or bytes"),
-    click.option("--restart", "restart_policy", metavar="POLICY",
-                 help="no, on-failure, always or unless-stopped"),
-    click.option("--health", metavar="running:SECONDS|http:PATH", callback=_health,
-                 help="running when up for SECONDS, or when PATH answers 2xx on the first port"),
+    click.option("--restart", "restart_policy", metavar="POLICY", help="no, on-failure, always or unless-stopped"),
+    click.option(
+        "--health",
+        metavar="running:SECONDS|http:PATH",
+        callback=_health,
+        help="running when up for SECONDS, or when PATH answers 2xx on the first port",
+    ),
     click.option("--auto-deploy", metavar="POLICY", callback=_auto_deploy, help=f"on a push: {POLICIES}"),
-    click.option("--command", metavar="COMMAND", callback=_command,
-                 help="run this instead of the image's command; split into words as a shell would"),
+    click.option(
+        "--command",
+        metavar="COMMAND",
+        callback=_command,
+        help="run this instead of the image's command; split into words as a shell would",
+    ),
 ]
 
 
@@ -485,13 +550,19 @@ def given(**fields):
 
 
 wait_timeout_option = click.option(
-    "--wait-timeout", type=TIMEOUT_TYPE, default=waiting.DEFAULT_WAIT_TIMEOUT, show_default=True,
-    metavar="SECONDS", help="stop waiting after this long (the operation itself goes on)")
+    "--wait-timeout",
+    type=TIMEOUT_TYPE,
+    default=waiting.DEFAULT_WAIT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="stop waiting after this long (the operation itself goes on)",
+)
 
 
 def wait_options(command):
-    return click.option("--no-wait", is_flag=True,
-                        help="return once the deployer has accepted the request")(wait_timeout_option(command))
+    return click.option("--no-wait", is_flag=True, help="return once the deployer has accepted the request")(
+        wait_timeout_option(command)
+    )
 
 
 def deployment_argument(command):
@@ -533,13 +604,16 @@ def resolve_deployment(session, tenant, given_id):
     if len(starting) == 1:
         return starting[0]["id"]
     if not starting:
-        raise CommandError(f"tenant {tenant} has no deployment named {given_id!r} or with an ID starting with it",
-                           hint=f"`imagehub deployments --tenant {tenant}` lists them")
+        raise CommandError(
+            f"tenant {tenant} has no deployment named {given_id!r} or with an ID starting with it",
+            hint=f"`imagehub deployments --tenant {tenant}` lists them",
+        )
     names = ", ".join(f"{item.get('name')} ({item['id']})" for item in starting)
     raise CommandError(f"{given_id!r} starts the ID of {len(starting)} deployments: {names}; give more of the ID")
 
 
 # -- deployments: following one -------------------------------------------------------------------
+
 
 def say(session, line):
     """Progress is the output of a command, unless --json: then stdout is kept for the JSON."""
@@ -550,9 +624,14 @@ def watch_command(deployment, tenant):
     return f"imagehub deployment {deployment.get('id')} --wait --tenant {tenant}"
 
 
-FAILURES = {"failed": "failed", "rollout_failed": "could not roll out", "rolled_back": "was rolled back",
-            "degraded": "is degraded",
-            "deleting": "is being removed", "deleted": "was removed"}
+FAILURES = {
+    "failed": "failed",
+    "rollout_failed": "could not roll out",
+    "rolled_back": "was rolled back",
+    "degraded": "is degraded",
+    "deleting": "is being removed",
+    "deleted": "was removed",
+}
 
 
 def outcome_error(outcome, tenant, wait_timeout):
@@ -562,7 +641,9 @@ def outcome_error(outcome, tenant, wait_timeout):
     if outcome.timed_out:
         return CommandError(
             f"deployment {name} is still {status} after {wait_timeout:g} s (--wait-timeout); the deployer "
-            f"carries on in the background", hint=f"keep watching with `{watch_command(deployment, tenant)}`")
+            f"carries on in the background",
+            hint=f"keep watching with `{watch_command(deployment, tenant)}`",
+        )
     message = f"deployment {name} {FAILURES.get(status, f'is {status}')}"
     return CommandError(f"{message}: {deployment['reason']}" if deployment.get("reason") else message)
 
@@ -573,12 +654,18 @@ def follow(session, tenant, answer, started, wait_timeout, succeeded, view):
     deployer = session.deployer
     try:
         outcome = waiting.watch(
-            lambda: deployer.get_deployment(tenant, answer["id"]), answer,
+            lambda: deployer.get_deployment(tenant, answer["id"]),
+            answer,
             lambda elapsed, deployment: say(session, render.progress_line(elapsed, deployment)),
-            wait_timeout, waiting.CLOCK, started)
+            wait_timeout,
+            waiting.CLOCK,
+            started,
+        )
     except KeyboardInterrupt:
-        raise CommandError(f"stopped watching deployment {answer.get('name')}; the deployer carries on",
-                           hint=f"keep watching with `{watch_command(answer, tenant)}`") from None
+        raise CommandError(
+            f"stopped watching deployment {answer.get('name')}; the deployer carries on",
+            hint=f"keep watching with `{watch_command(answer, tenant)}`",
+        ) from None
     if session.as_json:
         render.print_json(outcome.deployment)
     elif (shown := view(outcome.deployment)) is not None:
@@ -610,15 +697,20 @@ def named(deployment):
 
 def new_revision(verb):
     def headline(answer):
-        return (f"{verb} {named(answer)}: revision {render.text(answer.get('revision'))}, "
-                f"{render.text(answer.get('image'))}")
+        return (
+            f"{verb} {named(answer)}: revision {render.text(answer.get('revision'))}, "
+            f"{render.text(answer.get('image'))}"
+        )
+
     return headline
 
 
 def deploying(answer):
-    return (f"Deploying {render.text(answer.get('image'))} as {render.text(answer.get('name'))} "
-            f"(id {render.text(answer.get('id'))}): revision {render.text(answer.get('revision'))}, "
-            f"{render.text(answer.get('replicas'))} replica(s) on pool {render.text(answer.get('pool'))}")
+    return (
+        f"Deploying {render.text(answer.get('image'))} as {render.text(answer.get('name'))} "
+        f"(id {render.text(answer.get('id'))}): revision {render.text(answer.get('revision'))}, "
+        f"{render.text(answer.get('replicas'))} replica(s) on pool {render.text(answer.get('pool'))}"
+    )
 
 
 # -- deployments: commands ------------------------------------------------------------------------
@@ -643,8 +735,9 @@ def deploy(session, image, name, pool, replicas, no_wait, wait_timeout, **runtim
     image = image_argument(image, "'NS/NAME[:TAG]'")
     tenant = session.require_tenant(TENANT_OWNS)
     spec = dict(name=name, image=image, **given(pool=pool, replicas=replicas, **runtime))
-    carry_out(session, tenant, lambda: session.deployer.create_deployment(tenant, spec), deploying,
-              no_wait, wait_timeout)
+    carry_out(
+        session, tenant, lambda: session.deployer.create_deployment(tenant, spec), deploying, no_wait, wait_timeout
+    )
 
 
 @cli.command()
@@ -677,8 +770,9 @@ def deployment(session, deployment, wait, wait_timeout):
     started = waiting.CLOCK.now()
     result = session.deployer.get_deployment(tenant, deployment_id)
     if wait:
-        follow(session, tenant, result, started, wait_timeout, waiting.ROLLED_OUT + waiting.REMOVED,
-               render.deployment_view)
+        follow(
+            session, tenant, result, started, wait_timeout, waiting.ROLLED_OUT + waiting.REMOVED, render.deployment_view
+        )
         return
     show(session, result, render.deployment_view)
 
@@ -692,8 +786,14 @@ def deployment(session, deployment, wait, wait_timeout):
 def scale(session, deployment, replicas, no_wait, wait_timeout):
     """Run REPLICAS instances of the serving revision (0 stops them all)."""
     tenant, deployment_id = tenant_and_id(session, deployment)
-    carry_out(session, tenant, lambda: session.deployer.scale_deployment(tenant, deployment_id, replicas),
-              lambda answer: f"Scaling {named(answer)} to {replicas} replica(s)", no_wait, wait_timeout)
+    carry_out(
+        session,
+        tenant,
+        lambda: session.deployer.scale_deployment(tenant, deployment_id, replicas),
+        lambda answer: f"Scaling {named(answer)} to {replicas} replica(s)",
+        no_wait,
+        wait_timeout,
+    )
 
 
 @cli.command()
@@ -717,8 +817,14 @@ def update(session, deployment, image, tag, no_wait, wait_timeout, **runtime):
     if not changes:
         raise click.UsageError("nothing to change: give --image, --tag or a setting (--env, --port, …)")
     tenant, deployment_id = tenant_and_id(session, deployment)
-    carry_out(session, tenant, lambda: session.deployer.update_deployment(tenant, deployment_id, changes),
-              new_revision("Updating"), no_wait, wait_timeout)
+    carry_out(
+        session,
+        tenant,
+        lambda: session.deployer.update_deployment(tenant, deployment_id, changes),
+        new_revision("Updating"),
+        no_wait,
+        wait_timeout,
+    )
 
 
 @cli.command("auto-deploy")
@@ -744,16 +850,26 @@ def auto_deploy(session, deployment, policy):
 
 @cli.command()
 @deployment_argument
-@click.option("--revision", type=click.IntRange(min=1), metavar="N",
-              help="the revision to return to [default: the one that served before the serving one]")
+@click.option(
+    "--revision",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="the revision to return to [default: the one that served before the serving one]",
+)
 @wait_options
 @session_options(tenant=True)
 @click.pass_obj
 def rollback(session, deployment, revision, no_wait, wait_timeout):
     """Return to an earlier revision's image and settings (as a new revision)."""
     tenant, deployment_id = tenant_and_id(session, deployment)
-    carry_out(session, tenant, lambda: session.deployer.rollback_deployment(tenant, deployment_id, revision=revision),
-              new_revision("Rolling back"), no_wait, wait_timeout)
+    carry_out(
+        session,
+        tenant,
+        lambda: session.deployer.rollback_deployment(tenant, deployment_id, revision=revision),
+        new_revision("Rolling back"),
+        no_wait,
+        wait_timeout,
+    )
 
 
 @cli.command()
@@ -784,12 +900,21 @@ def undeploy(session, deployment, yes, no_wait, wait_timeout):
     deployer = session.deployer
     if not yes:
         current = deployer.get_deployment(tenant, deployment_id)
-        click.confirm(f"Remove deployment {named(current)}: {len(current.get('instances') or [])} instance(s) of "
-                      f"{render.text(current.get('image'))} on pool {render.text(current.get('pool'))}?",
-                      abort=True, err=True)
-    carry_out(session, tenant, lambda: deployer.delete_deployment(tenant, deployment_id),
-              lambda answer: f"Removing {named(answer)} and every container it made", no_wait, wait_timeout,
-              succeeded=waiting.REMOVED)
+        click.confirm(
+            f"Remove deployment {named(current)}: {len(current.get('instances') or [])} instance(s) of "
+            f"{render.text(current.get('image'))} on pool {render.text(current.get('pool'))}?",
+            abort=True,
+            err=True,
+        )
+    carry_out(
+        session,
+        tenant,
+        lambda: deployer.delete_deployment(tenant, deployment_id),
+        lambda answer: f"Removing {named(answer)} and every container it made",
+        no_wait,
+        wait_timeout,
+        succeeded=waiting.REMOVED,
+    )
 
 
 @cli.command()
@@ -805,13 +930,19 @@ def pools(session):
 # The catalog runs a pass in a worker of its own and answers at once; the CLI follows it with
 # get_resync (counters only while it runs), then fetches the report once.
 
+
 def resync_follow_hint(pass_id=None):
     return f"follow it with `imagehub resync-status{'' if pass_id is None else f' {pass_id}'} --wait`"
 
 
 def resync_progress(report):
-    return (report.get("status"), report.get("repositories_total"), report.get("repositories_scanned"),
-            report.get("tags_scanned"), tuple(sorted((report.get("counts") or {}).items())))
+    return (
+        report.get("status"),
+        report.get("repositories_total"),
+        report.get("repositories_scanned"),
+        report.get("tags_scanned"),
+        tuple(sorted((report.get("counts") or {}).items())),
+    )
 
 
 def follow_resync(session, answer, started, wait_timeout):
@@ -819,16 +950,24 @@ def follow_resync(session, answer, started, wait_timeout):
     catalog, pass_id = session.catalog, answer["pass_id"]
     try:
         outcome = waiting.watch(
-            lambda: catalog.get_resync(pass_id, items=False), answer,
+            lambda: catalog.get_resync(pass_id, items=False),
+            answer,
             lambda elapsed, report: say(session, render.resync_progress_line(elapsed, report)),
-            wait_timeout, waiting.CLOCK, started, done=lambda report: report.get("status") != "running",
-            state=resync_progress)
+            wait_timeout,
+            waiting.CLOCK,
+            started,
+            done=lambda report: report.get("status") != "running",
+            state=resync_progress,
+        )
     except KeyboardInterrupt:
-        raise CommandError(f"stopped watching resync pass {pass_id}; the catalog carries on",
-                           hint=resync_follow_hint(pass_id)) from None
+        raise CommandError(
+            f"stopped watching resync pass {pass_id}; the catalog carries on", hint=resync_follow_hint(pass_id)
+        ) from None
     if outcome.timed_out:
-        raise CommandError(f"resync pass {pass_id} is still running after {wait_timeout:g} s (--wait-timeout); "
-                           "the catalog carries on", hint=resync_follow_hint(pass_id))
+        raise CommandError(
+            f"resync pass {pass_id} is still running after {wait_timeout:g} s (--wait-timeout); the catalog carries on",
+            hint=resync_follow_hint(pass_id),
+        )
     show_resync(session, catalog.get_resync(pass_id))
 
 
@@ -841,8 +980,9 @@ def show_resync(session, report):
             console = render.make_console()
             render.emit(console, render.resync_table(console, report))
     if report.get("status") not in ("running", "finished"):
-        raise CommandError(f"resync pass {report.get('pass_id')} {report.get('status')}: "
-                           f"{render.text(report.get('error'))}")
+        raise CommandError(
+            f"resync pass {report.get('pass_id')} {report.get('status')}: {render.text(report.get('error'))}"
+        )
 
 
 @cli.command()
@@ -873,8 +1013,10 @@ def resync(session, namespace, no_wait, wait_timeout):
         if session.as_json:
             render.print_json(answer)
             return
-        click.echo(f"Resync pass {answer['pass_id']} ({render.resync_scope(answer)}) started; "
-                   f"{resync_follow_hint(answer['pass_id'])}")
+        click.echo(
+            f"Resync pass {answer['pass_id']} ({render.resync_scope(answer)}) started; "
+            f"{resync_follow_hint(answer['pass_id'])}"
+        )
         return
     say(session, f"Resync pass {answer['pass_id']} ({render.resync_scope(answer)})")
     follow_resync(session, answer, started, wait_timeout)

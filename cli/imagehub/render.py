@@ -6,11 +6,12 @@ description or a reason) gives way when the terminal is narrow, and never the pu
 Every value is printed as plain text (``rich.text.Text``): a description containing ``[red]`` is
 shown as written, not taken as markup.
 """
+
 import json
 import os
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from rich import box
 from rich.console import Console, Group
@@ -52,6 +53,7 @@ def print_json(data):
 
 
 # -- values ---------------------------------------------------------------------------------------
+
 
 def text(value):
     return MISSING if value is None or value == "" else str(value)
@@ -98,8 +100,8 @@ def _parse_time(value):
     except ValueError:
         return None
     if moment.tzinfo is None:  # the services store UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def time_short(value):
@@ -127,6 +129,7 @@ def joined(values):
 
 # -- tables ---------------------------------------------------------------------------------------
 
+
 def _plain_table(*headers):
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
     for header in headers:
@@ -147,9 +150,7 @@ def fitted_table(console, headers, rows, flexible=None, wrap=False):
     flex_width = None
     if flexible is not None:
         index = names.index(flexible)
-        fixed = sum(
-            max([len(names[i])] + [len(row[i]) for row in cells])
-            for i in range(len(names)) if i != index)
+        fixed = sum(max([len(names[i])] + [len(row[i]) for row in cells]) for i in range(len(names)) if i != index)
         flex_width = max(console.width - fixed - gap * (len(names) - 1), len(flexible), 10)
     table = _plain_table(*headers)
     if flexible is not None:
@@ -177,12 +178,18 @@ def page_footer(result, noun):
 
 def library_table(console, result):
     rows = [
-        (repo.get("name"), repo.get("description"), repo.get("latest_tag"), repo.get("tag_count"),
-         repo.get("pull_command"))
+        (
+            repo.get("name"),
+            repo.get("description"),
+            repo.get("latest_tag"),
+            repo.get("tag_count"),
+            repo.get("pull_command"),
+        )
         for repo in result.get("items") or []
     ]
     return fitted_table(
-        console, ["NAME", "DESCRIPTION", "LATEST", "TAGS>", "PULL COMMAND"], rows, flexible="DESCRIPTION")
+        console, ["NAME", "DESCRIPTION", "LATEST", "TAGS>", "PULL COMMAND"], rows, flexible="DESCRIPTION"
+    )
 
 
 def repository_kind(repo):
@@ -193,38 +200,58 @@ def repository_kind(repo):
 
 def repositories_table(console, result):
     rows = [
-        (repo.get("repository"), repository_kind(repo), repo.get("tag_count"), repo.get("latest_tag"),
-         time_short(repo.get("updated_at")), repo.get("description"))
+        (
+            repo.get("repository"),
+            repository_kind(repo),
+            repo.get("tag_count"),
+            repo.get("latest_tag"),
+            time_short(repo.get("updated_at")),
+            repo.get("description"),
+        )
         for repo in result.get("items") or []
     ]
     return fitted_table(
-        console, ["REPOSITORY", "KIND", "TAGS>", "LATEST", "UPDATED", "DESCRIPTION"], rows,
-        flexible="DESCRIPTION")
+        console, ["REPOSITORY", "KIND", "TAGS>", "LATEST", "UPDATED", "DESCRIPTION"], rows, flexible="DESCRIPTION"
+    )
 
 
 def tags_table(console, result):
     rows = [
-        (tag.get("tag"), short_digest(tag.get("digest")), short_id(tag.get("image_id")),
-         human_size(tag.get("size")), time_short(tag.get("created")), time_short(tag.get("pushed_at")),
-         tag.get("creator"))
+        (
+            tag.get("tag"),
+            short_digest(tag.get("digest")),
+            short_id(tag.get("image_id")),
+            human_size(tag.get("size")),
+            time_short(tag.get("created")),
+            time_short(tag.get("pushed_at")),
+            tag.get("creator"),
+        )
         for tag in result.get("items") or []
     ]
     return fitted_table(
-        console, ["TAG", "DIGEST", "IMAGE ID", "SIZE>", "CREATED", "PUSHED", "CREATOR"], rows,
-        flexible="CREATOR")
+        console, ["TAG", "DIGEST", "IMAGE ID", "SIZE>", "CREATED", "PUSHED", "CREATOR"], rows, flexible="CREATOR"
+    )
 
 
 def set_aside_table(console, result):
     rows = [
-        (event.get("id"), time_short(event.get("at")), event.get("source"), event.get("action"),
-         event.get("repository"), event.get("reason"))
+        (
+            event.get("id"),
+            time_short(event.get("at")),
+            event.get("source"),
+            event.get("action"),
+            event.get("repository"),
+            event.get("reason"),
+        )
         for event in result.get("items") or []
     ]
     return fitted_table(
-        console, ["ID", "AT", "SOURCE", "ACTION", "REPOSITORY", "REASON"], rows, flexible="REASON", wrap=True)
+        console, ["ID", "AT", "SOURCE", "ACTION", "REPOSITORY", "REASON"], rows, flexible="REASON", wrap=True
+    )
 
 
 # -- one object -----------------------------------------------------------------------------------
+
 
 def key_value_panel(title, pairs, expand=False):
     """A bordered panel of ``key  value`` lines; values are shown in full, wrapped if need be."""
@@ -239,15 +266,19 @@ def key_value_panel(title, pairs, expand=False):
 def repository_view(repo):
     overview = repo.get("overview")
     with_overview = bool(repo.get("is_public") or overview)
-    panel = key_value_panel(repo.get("repository") or f"{repo.get('namespace')}/{repo.get('name')}", [
-        ("Description", repo.get("description")),
-        ("Visibility", "public library" if repo.get("is_public") else "private"),
-        ("Custom base", yes_no(repo.get("is_ownbase"))),
-        ("Tags", repo.get("tag_count")),
-        ("Latest", repo.get("latest_tag")),
-        ("Pull", repo.get("pull_command")),
-        ("Updated", time_long(repo.get("updated_at"))),
-    ], expand=with_overview)  # as wide as the overview below it
+    panel = key_value_panel(
+        repo.get("repository") or f"{repo.get('namespace')}/{repo.get('name')}",
+        [
+            ("Description", repo.get("description")),
+            ("Visibility", "public library" if repo.get("is_public") else "private"),
+            ("Custom base", yes_no(repo.get("is_ownbase"))),
+            ("Tags", repo.get("tag_count")),
+            ("Latest", repo.get("latest_tag")),
+            ("Pull", repo.get("pull_command")),
+            ("Updated", time_long(repo.get("updated_at"))),
+        ],
+        expand=with_overview,
+    )  # as wide as the overview below it
     if with_overview:
         body = Markdown(overview) if overview else Text("(no overview)", style="dim")
         return Group(panel, Panel(body, title="Overview", title_align="left", box=box.ROUNDED))
@@ -281,41 +312,48 @@ def platforms_table(platforms):
         return None
     table = _plain_table("PLATFORM", "MANIFEST DIGEST", "SIZE>")
     for platform in platforms:
-        table.add_row(Text(platform_name(platform)), Text(text(platform.get("digest"))),
-                      Text(human_size(platform.get("size"))))
+        table.add_row(
+            Text(platform_name(platform)), Text(text(platform.get("digest"))), Text(human_size(platform.get("size")))
+        )
     return table
 
 
 def tag_view(tag):
     platform = platform_name(tag)
-    panel = key_value_panel(f"{tag.get('repository')}:{tag.get('tag')}", [
-        ("Digest", tag.get("digest")),
-        ("Image ID", tag.get("image_id")),
-        ("Created", time_long(tag.get("created"))),
-        ("Creator", tag.get("creator")),
-        ("Pushed", time_long(tag.get("pushed_at"))),
-        ("Size", size_detail(tag.get("size"))),
-        ("Media type", tag.get("media_type")),
-        ("Platform", platform),
-        ("Platforms", platforms_text(tag.get("platforms"))),
-        ("Layers", len(tag.get("layers") or []) or None),
-        ("Other tags", joined(tag.get("other_tags"))),
-        ("Pull", tag.get("pull_command")),
-    ])
+    panel = key_value_panel(
+        f"{tag.get('repository')}:{tag.get('tag')}",
+        [
+            ("Digest", tag.get("digest")),
+            ("Image ID", tag.get("image_id")),
+            ("Created", time_long(tag.get("created"))),
+            ("Creator", tag.get("creator")),
+            ("Pushed", time_long(tag.get("pushed_at"))),
+            ("Size", size_detail(tag.get("size"))),
+            ("Media type", tag.get("media_type")),
+            ("Platform", platform),
+            ("Platforms", platforms_text(tag.get("platforms"))),
+            ("Layers", len(tag.get("layers") or []) or None),
+            ("Other tags", joined(tag.get("other_tags"))),
+            ("Pull", tag.get("pull_command")),
+        ],
+    )
     tables = [platforms_table(tag.get("platforms")), layers_table(tag.get("layers"))]
     return Group(panel, *(part for t in tables if t is not None for part in (Text(""), t)))
 
 
 def reference_view(reference, parsed):
-    return key_value_panel(reference, [
-        ("Registry", parsed.get("registry")),
-        ("Namespace", parsed.get("namespace")),
-        ("Name", parsed.get("name")),
-        ("Tag", parsed.get("tag")),
-        ("Digest", parsed.get("digest")),
-        ("Public", yes_no(parsed.get("is_public"))),
-        ("Custom base", yes_no(parsed.get("is_ownbase"))),
-    ])
+    return key_value_panel(
+        reference,
+        [
+            ("Registry", parsed.get("registry")),
+            ("Namespace", parsed.get("namespace")),
+            ("Name", parsed.get("name")),
+            ("Tag", parsed.get("tag")),
+            ("Digest", parsed.get("digest")),
+            ("Public", yes_no(parsed.get("is_public"))),
+            ("Custom base", yes_no(parsed.get("is_ownbase"))),
+        ],
+    )
 
 
 # -- deployments ----------------------------------------------------------------------------------
@@ -373,19 +411,29 @@ def health_text(health):
     if not health:
         return MISSING
     if health.get("type") == "http":
-        return (f"http GET {health.get('path')} on ports[{health.get('port_index')}], answered within "
-                f"{number(health.get('timeout'))} s")
+        return (
+            f"http GET {health.get('path')} on ports[{health.get('port_index')}], answered within "
+            f"{number(health.get('timeout'))} s"
+        )
     return f"running for {number(health.get('seconds'))} s"
 
 
 def deployments_table(console, result):
     rows = [
-        (short_uuid(d.get("id")), d.get("name"), d.get("image"), d.get("revision"), replicas_text(d),
-         d.get("status"), time_short(d.get("updated_at")))
+        (
+            short_uuid(d.get("id")),
+            d.get("name"),
+            d.get("image"),
+            d.get("revision"),
+            replicas_text(d),
+            d.get("status"),
+            time_short(d.get("updated_at")),
+        )
         for d in result.get("items") or []
     ]
     return fitted_table(
-        console, ["ID", "NAME", "IMAGE", "REVISION>", "REPLICAS>", "STATUS", "UPDATED"], rows, flexible="IMAGE")
+        console, ["ID", "NAME", "IMAGE", "REVISION>", "REPLICAS>", "STATUS", "UPDATED"], rows, flexible="IMAGE"
+    )
 
 
 def instances_table(instances):
@@ -394,9 +442,19 @@ def instances_table(instances):
     reason = table.columns[-1]
     reason.no_wrap, reason.overflow = False, "fold"
     for instance in instances:
-        table.add_row(*(Text(text(cell)) for cell in (
-            instance.get("host"), instance.get("address"), instance.get("state"), instance.get("revision"),
-            short_id(instance.get("container_id")), instance.get("reason"))))
+        table.add_row(
+            *(
+                Text(text(cell))
+                for cell in (
+                    instance.get("host"),
+                    instance.get("address"),
+                    instance.get("state"),
+                    instance.get("revision"),
+                    short_id(instance.get("container_id")),
+                    instance.get("reason"),
+                )
+            )
+        )
     return table
 
 
@@ -419,8 +477,13 @@ def pending_push_pairs(push):
     """A row for a push the policy follows that waits for the operation in progress, if any."""
     if not push:
         return []
-    return [("Pending", f"push of {text(push.get('tag'))} ({short_digest(push.get('digest'))}), rolled out when "
-                        f"the operation in progress ends")]
+    return [
+        (
+            "Pending",
+            f"push of {text(push.get('tag'))} ({short_digest(push.get('digest'))}), rolled out when "
+            f"the operation in progress ends",
+        )
+    ]
 
 
 def deployment_view(deployment):
@@ -468,12 +531,19 @@ def trigger_text(revision):
 
 def revisions_table(console, result):
     rows = [
-        (r.get("revision"), r.get("image"), short_digest(r.get("digest")), r.get("status"), trigger_text(r),
-         time_short(r.get("created_at")))
+        (
+            r.get("revision"),
+            r.get("image"),
+            short_digest(r.get("digest")),
+            r.get("status"),
+            trigger_text(r),
+            time_short(r.get("created_at")),
+        )
         for r in result.get("items") or []
     ]
     return fitted_table(
-        console, ["REVISION>", "IMAGE", "DIGEST", "STATUS", "TRIGGER", "CREATED"], rows, flexible="IMAGE")
+        console, ["REVISION>", "IMAGE", "DIGEST", "STATUS", "TRIGGER", "CREATED"], rows, flexible="IMAGE"
+    )
 
 
 def revision_notes(result):
@@ -487,14 +557,20 @@ def pools_table(console, result):
     for pool in result.get("items") or []:
         for host in pool.get("hosts") or []:
             capacity, free = host.get("capacity") or {}, host.get("free") or {}
-            rows.append((
-                pool.get("name"), host.get("name"), host.get("address"), yes_no(host.get("reachable")),
-                free_of_total(free.get("cpus"), capacity.get("cpus"), number),
-                free_of_total(free.get("memory_bytes"), capacity.get("memory_bytes"), human_size),
-                host.get("instances")))
+            rows.append(
+                (
+                    pool.get("name"),
+                    host.get("name"),
+                    host.get("address"),
+                    yes_no(host.get("reachable")),
+                    free_of_total(free.get("cpus"), capacity.get("cpus"), number),
+                    free_of_total(free.get("memory_bytes"), capacity.get("memory_bytes"), human_size),
+                    host.get("instances"),
+                )
+            )
     return fitted_table(
-        console, ["POOL", "HOST", "ADDRESS", "REACHABLE", "CPUS FREE/TOTAL>", "MEMORY FREE/TOTAL>", "INSTANCES>"],
-        rows)
+        console, ["POOL", "HOST", "ADDRESS", "REACHABLE", "CPUS FREE/TOTAL>", "MEMORY FREE/TOTAL>", "INSTANCES>"], rows
+    )
 
 
 def pool_notes(result):
@@ -509,8 +585,13 @@ def pool_notes(result):
 
 # -- resync ---------------------------------------------------------------------------------------
 
-RESYNC_CHANGES = (("added", "added"), ("moved", "moved"), ("removed", "removed"),
-                  ("pending_removal", "pending removal"), ("skipped", "skipped"))
+RESYNC_CHANGES = (
+    ("added", "added"),
+    ("moved", "moved"),
+    ("removed", "removed"),
+    ("pending_removal", "pending removal"),
+    ("skipped", "skipped"),
+)
 
 
 def resync_scope(report):
@@ -527,25 +608,31 @@ def resync_counts(report):
 def resync_progress_line(elapsed, report):
     """``   2.5s  running: repositories 40/120, tags 80; 3 added, …``: one line per change while waiting."""
     total = report.get("repositories_total")
-    return (f"{elapsed:6.1f}s  {text(report.get('status'))}: repositories {report.get('repositories_scanned', 0)}/"
-            f"{'?' if total is None else total}, tags {report.get('tags_scanned', 0)}; {resync_counts(report)}")
+    return (
+        f"{elapsed:6.1f}s  {text(report.get('status'))}: repositories {report.get('repositories_scanned', 0)}/"
+        f"{'?' if total is None else total}, tags {report.get('tags_scanned', 0)}; {resync_counts(report)}"
+    )
 
 
 def resync_summary(report):
     """``Resync pass 7 (the whole registry) finished in 3.2 s: 120 repositories, 240 tags; …``."""
     started, finished = _parse_time(report.get("started_at")), _parse_time(report.get("finished_at"))
     took = f" in {(finished - started).total_seconds():.1f} s" if started and finished else ""
-    return (f"Resync pass {text(report.get('pass_id'))} ({resync_scope(report)}) {text(report.get('status'))}{took}: "
-            f"{report.get('repositories_scanned', 0)} repositories, {report.get('tags_scanned', 0)} tags; "
-            f"{resync_counts(report)}")
+    return (
+        f"Resync pass {text(report.get('pass_id'))} ({resync_scope(report)}) {text(report.get('status'))}{took}: "
+        f"{report.get('repositories_scanned', 0)} repositories, {report.get('tags_scanned', 0)} tags; "
+        f"{resync_counts(report)}"
+    )
 
 
 def _resync_detail(key, entry):
     if key == "moved":
         return f"was {short_digest(entry.get('previous_digest'))}"
     if key == "pending_removal":
-        return (f"not in the registry (pass {text(entry.get('missing_since_pass'))}); "
-                "removed if the next pass misses it too")
+        return (
+            f"not in the registry (pass {text(entry.get('missing_since_pass'))}); "
+            "removed if the next pass misses it too"
+        )
     if key == "skipped":
         return entry.get("reason")
     return None
@@ -553,8 +640,17 @@ def _resync_detail(key, entry):
 
 def resync_table(console, report):
     """One row per change, in the order added, moved, removed, pending removal, skipped."""
-    rows = [(label, entry.get("repository"), entry.get("tag"), short_digest(entry.get("digest")),
-             _resync_detail(key, entry))
-            for key, label in RESYNC_CHANGES for entry in report.get(key) or []]
-    return fitted_table(console, ["CHANGE", "REPOSITORY", "TAG", "DIGEST", "DETAIL"], rows, flexible="DETAIL",
-                        wrap=True)
+    rows = [
+        (
+            label,
+            entry.get("repository"),
+            entry.get("tag"),
+            short_digest(entry.get("digest")),
+            _resync_detail(key, entry),
+        )
+        for key, label in RESYNC_CHANGES
+        for entry in report.get(key) or []
+    ]
+    return fitted_table(
+        console, ["CHANGE", "REPOSITORY", "TAG", "DIGEST", "DETAIL"], rows, flexible="DETAIL", wrap=True
+    )

@@ -9,6 +9,7 @@ importing that module registers them with nameko; they pass through untouched. E
 that can go wrong on the way becomes ``Unavailable`` (nobody answered) or ``RpcFailure`` (the
 service answered with something that is not a user error), each with a message a person can act on.
 """
+
 import re
 import warnings
 
@@ -114,8 +115,7 @@ class Catalog(_Service):
         return self._call("list_public_repositories", query=query, page=page, page_size=page_size)
 
     def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
-        return self._call(
-            "list_repositories", tenant_id, query=query, page=page, page_size=page_size, ownbase=ownbase)
+        return self._call("list_repositories", tenant_id, query=query, page=page, page_size=page_size, ownbase=ownbase)
 
     def get_repository(self, tenant_id, repository):
         return self._call("get_repository", tenant_id, repository)

@@ -9,6 +9,7 @@ one transaction when it finishes; a reconciler's restore runs while the status s
 No click and no RPC here: the caller hands in ``fetch`` and ``report``, and a clock, so tests
 run the loop on a clock that only pretends to sleep.
 """
+
 import time
 from dataclasses import dataclass
 
@@ -55,8 +56,7 @@ def status_and_reason(deployment):
     return deployment.get("status"), deployment.get("reason")
 
 
-def watch(fetch, first, report, timeout, clock, started, interval=POLL_INTERVAL, done=settled,
-          state=status_and_reason):
+def watch(fetch, first, report, timeout, clock, started, interval=POLL_INTERVAL, done=settled, state=status_and_reason):
     """Poll ``fetch()`` from the answer ``first`` until its operation has ended (``done(answer)``;
     a deployment's by default), or ``timeout`` seconds after ``started`` (a ``clock.now()``
     reading) have passed.

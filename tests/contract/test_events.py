@@ -1,5 +1,6 @@
 """Event contracts: what each producer emits is what the design promises and what every consumer
 loads. A failure here means a change would break another service or a platform component."""
+
 import json
 
 import pytest
@@ -17,15 +18,38 @@ DIGEST = "sha256:" + "c" * 64
 
 # The key fields of each event, as ../shared/design.md names them (plus event_id, occurred_at).
 DESIGN_FIELDS = {
-    (events.WEBHOOK, events.IMAGE_PUSHED): {"namespace", "repository", "tag", "digest", "media_type", "size",
-                                            "actor", "request_id", "source_event_id"},
-    (events.WEBHOOK, events.IMAGE_DELETED): {"namespace", "repository", "digest", "tag", "actor", "request_id",
-                                             "source_event_id"},
-    (events.CATALOG, events.TAG_INDEXED): {"namespace", "repository", "tag", "digest", "previous_digest",
-                                           "image_id", "pushed_at", "is_ownbase"},
+    (events.WEBHOOK, events.IMAGE_PUSHED): {
+        "namespace",
+        "repository",
+        "tag",
+        "digest",
+        "media_type",
+        "size",
+        "actor",
+        "request_id",
+        "source_event_id",
+    },
+    (events.WEBHOOK, events.IMAGE_DELETED): {
+        "namespace",
+        "repository",
+        "digest",
+        "tag",
+        "actor",
+        "request_id",
+        "source_event_id",
+    },
+    (events.CATALOG, events.TAG_INDEXED): {
+        "namespace",
+        "repository",
+        "tag",
+        "digest",
+        "previous_digest",
+        "image_id",
+        "pushed_at",
+        "is_ownbase",
+    },
     (events.CATALOG, events.TAG_REMOVED): {"namespace", "repository", "tag", "digest"},
-    (events.DEPLOYER, events.DEPLOYMENT_STATUS_CHANGED): {"deployment_id", "tenant_id", "revision", "status",
-                                                          "reason"},
+    (events.DEPLOYER, events.DEPLOYMENT_STATUS_CHANGED): {"deployment_id", "tenant_id", "revision", "status", "reason"},
 }
 
 # Every registry event the webhook dispatches, in the shapes Distribution sends.
@@ -61,8 +85,7 @@ def queues(*service_classes):
         for entrypoint in container.entrypoints:
             if isinstance(entrypoint, EventHandler):
                 entrypoint.setup()
-                found.setdefault((entrypoint.source_service, entrypoint.event_type), []).append(
-                    entrypoint.queue.name)
+                found.setdefault((entrypoint.source_service, entrypoint.event_type), []).append(entrypoint.queue.name)
     return found
 
 
@@ -85,8 +108,9 @@ class TestDesignContract:
         # the RPC's class consumes no event. Renaming a class or a handler strands its queue.
         assert queues(DeployerService) == {}
         assert queues(DeployerWorker) == {
-            (events.DEPLOYER, events.ROLLOUT_REQUESTED):
-                ["evt-deployer-rollout_requested--deployer_worker.handle_rollout_requested"],
+            (events.DEPLOYER, events.ROLLOUT_REQUESTED): [
+                "evt-deployer-rollout_requested--deployer_worker.handle_rollout_requested"
+            ],
             (events.CATALOG, events.TAG_INDEXED): ["evt-catalog-tag_indexed--deployer_worker.handle_tag_indexed"],
         }
 
@@ -110,8 +134,9 @@ class TestCatalogOutput:
     def test_tag_indexed_and_tag_removed_load_with_their_schemas(self, session):
         registry = FakeRegistry()
         image = registry.add_image("t1/java_ownbase", content="base")
-        out = indexing.record_push(session, registry, pushed("t1/java_ownbase", image["digest"], tag="1.0",
-                                                             actor="alice"))
+        out = indexing.record_push(
+            session, registry, pushed("t1/java_ownbase", image["digest"], tag="1.0", actor="alice")
+        )
         session.commit()
         out += indexing.record_delete(session, deleted("t1/java_ownbase", tag="1.0"))
         session.commit()
@@ -123,6 +148,11 @@ class TestCatalogOutput:
             events.load_event(events.SCHEMAS[key], payload)
             assert DESIGN_FIELDS[key] <= set(payload)
         indexed = out[0][1]
-        assert (indexed["repository"], indexed["tag"], indexed["digest"], indexed["image_id"],
-                indexed["is_ownbase"], indexed["previous_digest"]) == \
-            ("t1/java_ownbase", "1.0", image["digest"], image["image_id"], True, None)
+        assert (
+            indexed["repository"],
+            indexed["tag"],
+            indexed["digest"],
+            indexed["image_id"],
+            indexed["is_ownbase"],
+            indexed["previous_digest"],
+        ) == ("t1/java_ownbase", "1.0", image["digest"], image["image_id"], True, None)

@@ -56,9 +56,17 @@ class DockerCLI:
     def build(self, repository, tag, marker=None):
         """Build a busybox image locally and tag it for the test registry; returns the reference."""
         ref = f"{self.registry_host}/{repository}:{tag}"
-        subprocess.run(["bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref,
-                        marker or f"{repository}:{tag}:{uuid.uuid4()}"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                "bash",
+                os.path.join(ROOT, "scripts/busybox-image.sh"),
+                ref,
+                marker or f"{repository}:{tag}:{uuid.uuid4()}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         self.built.append(ref)
         return ref
 
@@ -77,6 +85,7 @@ class DockerCLI:
 
     def inspect(self, ref):
         import json
+
         return json.loads(self.run("image", "inspect", ref))[0]
 
     def cleanup(self):

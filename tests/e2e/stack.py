@@ -9,6 +9,7 @@ credential of each deployment's tenant. Tests push as a developer account of the
 (``add_tenant``, ``session``, ``DockerCLI.login``) and read the registry as the admin
 (``registry.tags()`` and the other helpers).
 """
+
 import os
 import signal
 import subprocess
@@ -34,8 +35,12 @@ Account = namedtuple("Account", "name password")
 
 def create_vhost(name):
     requests.put(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/permissions/{name}/guest", auth=GUEST, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    requests.put(
+        f"{MANAGEMENT}/permissions/{name}/guest",
+        auth=GUEST,
+        timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
 
 
 def delete_vhost(name):
@@ -64,8 +69,18 @@ class ServiceProcess:
         self.signalled = None
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "nameko"), "run", "--config", f"services/{self.name}/config.yml",
-             f"{self.name}.service"], cwd=ROOT, env=self.environment(), stdout=log, stderr=log)
+            [
+                os.path.join(BIN, "nameko"),
+                "run",
+                "--config",
+                f"services/{self.name}/config.yml",
+                f"{self.name}.service",
+            ],
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=log,
+            stderr=log,
+        )
         return self
 
     def stop(self, sig=signal.SIGTERM, wait=True):
@@ -101,12 +116,22 @@ class Stack:
         self.auth_url = f"http://127.0.0.1:{free_port()}"
         self.var = os.path.join(workdir, "var")  # scripts/auth-keys.sh's IMAGEHUB_VAR: keys in var/secrets
         self.registry = RegistryProcess(
-            f"{self.webhook_url}/registry/events", self.token, workdir=os.path.join(workdir, "registry"),
-            auth=RegistryAuth(realm=f"{self.auth_url}/token", service=SERVICE, issuer=ISSUER,
-                              cert_file=os.path.join(self.var, "secrets", "auth-token.crt")))
+            f"{self.webhook_url}/registry/events",
+            self.token,
+            workdir=os.path.join(workdir, "registry"),
+            auth=RegistryAuth(
+                realm=f"{self.auth_url}/token",
+                service=SERVICE,
+                issuer=ISSUER,
+                cert_file=os.path.join(self.var, "secrets", "auth-token.crt"),
+            ),
+        )
         # The caller's own settings for these would leak into the stack's services.
-        inherited = {k: v for k, v in os.environ.items()
-                     if not k.startswith(("AUTH_", "REGISTRY_", "DEPLOYER_", "CATALOG_", "WEBHOOK_"))}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AUTH_", "REGISTRY_", "DEPLOYER_", "CATALOG_", "WEBHOOK_"))
+        }
         self.env = dict(
             inherited,
             AMQP_URI=self.amqp_uri,
@@ -124,12 +149,18 @@ class Stack:
             DEPLOYER_PULL_CREDENTIALS="robot",
             AUTH_RPC_TIMEOUT="5",
         )
-        auth_env = dict(AUTH_ADDRESS=self.auth_url.removeprefix("http://"),
-                        AUTH_DB_URL=f"sqlite:///{workdir}/auth.db", AUTH_ISSUER=ISSUER, AUTH_SERVICE=SERVICE,
-                        AUTH_KEY_FILE=os.path.join(self.var, "secrets", "auth-token.key"),
-                        AUTH_CERT_FILE=self.registry.auth.cert_file)
-        self.services = {name: ServiceProcess(name, self.env, workdir, own=auth_env if name == "auth" else None)
-                         for name in self.SERVICES}
+        auth_env = dict(
+            AUTH_ADDRESS=self.auth_url.removeprefix("http://"),
+            AUTH_DB_URL=f"sqlite:///{workdir}/auth.db",
+            AUTH_ISSUER=ISSUER,
+            AUTH_SERVICE=SERVICE,
+            AUTH_KEY_FILE=os.path.join(self.var, "secrets", "auth-token.key"),
+            AUTH_CERT_FILE=self.registry.auth.cert_file,
+        )
+        self.services = {
+            name: ServiceProcess(name, self.env, workdir, own=auth_env if name == "auth" else None)
+            for name in self.SERVICES
+        }
         self.admin = None  # Account, once start() made it
         self.accounts = {}  # tenant ID -> its developer Account
         self._sessions = {}
@@ -150,11 +181,14 @@ class Stack:
         the same time."""
         auth = self.services["auth"]
         steps = {
-            "auth-keys.sh": self._popen(["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")],
-                                        dict(self.env, IMAGEHUB_VAR=self.var)),
+            "auth-keys.sh": self._popen(
+                ["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")], dict(self.env, IMAGEHUB_VAR=self.var)
+            ),
             "auth.migrate": self._popen([sys.executable, "-m", "auth.migrate"], auth.environment()),
-            **{f"{name}.migrate": self._popen([sys.executable, "-m", f"{name}.migrate"], self.env)
-               for name in ("catalog", "deployer")},
+            **{
+                f"{name}.migrate": self._popen([sys.executable, "-m", f"{name}.migrate"], self.env)
+                for name in ("catalog", "deployer")
+            },
         }
         out = {name: self._finish(name, process) for name, process in steps.items()}
         exported = dict(line.removeprefix("export ").split("=", 1) for line in out["auth-keys.sh"].splitlines())
@@ -163,12 +197,26 @@ class Stack:
         secrets = os.path.join(self.var, "secrets")
         admin_file, robot_file = os.path.join(secrets, "admin-password"), os.path.join(secrets, "catalog-robot")
         # auth.manage's two commands in one process (one interpreter start, not two).
-        commands = [["ensure-admin", ADMIN, "--password-file", admin_file],
-                    ["ensure-robot", "catalog", "--platform", "--actions", "pull,delete", "--catalog",
-                     "--secret-file", robot_file]]
-        names = self._finish("auth.manage", self._popen(
-            [sys.executable, "-c", f"from auth.manage import main\nfor argv in {commands!r}: main(argv)"],
-            auth.environment())).split()
+        commands = [
+            ["ensure-admin", ADMIN, "--password-file", admin_file],
+            [
+                "ensure-robot",
+                "catalog",
+                "--platform",
+                "--actions",
+                "pull,delete",
+                "--catalog",
+                "--secret-file",
+                robot_file,
+            ],
+        ]
+        names = self._finish(
+            "auth.manage",
+            self._popen(
+                [sys.executable, "-c", f"from auth.manage import main\nfor argv in {commands!r}: main(argv)"],
+                auth.environment(),
+            ),
+        ).split()
         assert names == [ADMIN, "_platform+catalog"], names
         self.admin = Account(ADMIN, _read(admin_file))
         self.registry.auth.username, self.registry.auth.password = self.admin
@@ -177,8 +225,7 @@ class Stack:
 
     @staticmethod
     def _popen(command, env):
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     @staticmethod
     def _finish(name, process):
@@ -191,12 +238,9 @@ class Stack:
         return out
 
     def wait_ready(self):
-        wait_until(lambda: requests.get(f"{self.auth_url}/health", timeout=1).ok, timeout=30,
-                   what="auth /health")
-        wait_until(lambda: requests.get(f"{self.webhook_url}/health", timeout=1).ok, timeout=30,
-                   what="webhook /health")
-        wait_until(lambda: self.rpc("catalog", "list_public_repositories") is not None, timeout=30,
-                   what="catalog RPC")
+        wait_until(lambda: requests.get(f"{self.auth_url}/health", timeout=1).ok, timeout=30, what="auth /health")
+        wait_until(lambda: requests.get(f"{self.webhook_url}/health", timeout=1).ok, timeout=30, what="webhook /health")
+        wait_until(lambda: self.rpc("catalog", "list_public_repositories") is not None, timeout=30, what="catalog RPC")
         wait_until(lambda: self.rpc("deployer", "list_pools") is not None, timeout=30, what="deployer RPC")
 
     # -- tenants and accounts -------------------------------------------------------------------
@@ -238,16 +282,22 @@ class Stack:
             service.stop()
         # Whatever a failed test left deployed: every container this stack's deployer made.
         for sock in ENGINES:
-            ids = subprocess.run(["docker", "-H", sock, "ps", "-aq", "--filter",
-                                  f"label=imagehub.deployer={self.vhost}"],
-                                 capture_output=True, text=True, timeout=30).stdout.split()
+            ids = subprocess.run(
+                ["docker", "-H", sock, "ps", "-aq", "--filter", f"label=imagehub.deployer={self.vhost}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.split()
             if ids:
                 subprocess.run(["docker", "-H", sock, "rm", "-f", *ids], capture_output=True, timeout=60)
             # ...and the images its engines pulled from this stack's registry.
-            images = subprocess.run(["docker", "-H", sock, "images", "--format", "{{.Repository}} {{.ID}}"],
-                                    capture_output=True, text=True, timeout=30).stdout.splitlines()
-            pulled = sorted({line.split()[1] for line in images
-                             if line.startswith(f"{self.registry.host}/")})
+            images = subprocess.run(
+                ["docker", "-H", sock, "images", "--format", "{{.Repository}} {{.ID}}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.splitlines()
+            pulled = sorted({line.split()[1] for line in images if line.startswith(f"{self.registry.host}/")})
             if pulled:
                 subprocess.run(["docker", "-H", sock, "rmi", "-f", *pulled], capture_output=True, timeout=60)
         self.registry.stop()

@@ -2,6 +2,7 @@
 the catalog's tag_indexed, and the deployer rolling the following deployments onto the two
 engines, all as `nameko run` processes. No RPC asks for any of these rollouts: the tests only
 read (get_deployment, list_revisions), and push."""
+
 import json
 import uuid
 
@@ -57,28 +58,46 @@ class Web:
 
     def until(self, deployment_id, predicate, what, timeout=WAIT):
         """The deployment once no operation runs on it and ``predicate`` holds."""
+
         def check():
             deployment = self.rpc("get_deployment", deployment_id)
             settled = deployment["status"] in SETTLED and deployment["operation"] is None
             return deployment if settled and predicate(deployment) else None
+
         return wait_until(check, timeout=timeout, interval=0.1, what=f"deployment {deployment_id} {what}")
 
     def serving(self, deployment_id, tag):
         """Wait until the deployment serves ``tag`` as pushed, answering with its marker."""
         digest, marker = self.pushed[tag]
-        return self.until(deployment_id, lambda d: d["status"] == "running" and d["serving_digest"] == digest
-                          and [answers(i["address"]) for i in d["instances"]] == [marker], f"serving {tag}")
+        return self.until(
+            deployment_id,
+            lambda d: (
+                d["status"] == "running"
+                and d["serving_digest"] == digest
+                and [answers(i["address"]) for i in d["instances"]] == [marker]
+            ),
+            f"serving {tag}",
+        )
 
     def revisions(self, deployment_id):
-        return [(r["revision"], r["tag"], r["status"], r["trigger"])
-                for r in self.rpc("list_revisions", deployment_id)["items"]]
+        return [
+            (r["revision"], r["tag"], r["status"], r["trigger"])
+            for r in self.rpc("list_revisions", deployment_id)["items"]
+        ]
 
     def decided(self, tag, deployment_id):
         """The deployer's log line on what the push of ``tag`` did to the deployment (once handled)."""
+
         def line():
-            return next((entry for entry in self.stack.services["deployer"].log().splitlines()
-                         if f"({self.repository}:{tag} -> " in entry and f"deployment {deployment_id} " in entry),
-                        None)
+            return next(
+                (
+                    entry
+                    for entry in self.stack.services["deployer"].log().splitlines()
+                    if f"({self.repository}:{tag} -> " in entry and f"deployment {deployment_id} " in entry
+                ),
+                None,
+            )
+
         return wait_until(line, timeout=WAIT, interval=0.1, what=f"the deployer's decision on {tag}")
 
 
@@ -116,29 +135,38 @@ class TestPoliciesFollowPushes:
         assert (moved["revision"], moved["serving_revision"]) == (2, 2)
 
         web.push("v2.0")
-        assert web.decided("v2.0", minor).endswith("stays: v2.0 is outside semver:minor of v1.1 (another major "
-                                                   "version)")
+        assert web.decided("v2.0", minor).endswith(
+            "stays: v2.0 is outside semver:minor of v1.1 (another major version)"
+        )
         assert web.rpc("get_deployment", minor)["serving_digest"] == web.pushed["v1.1"][0]
 
         web.push("v1.2", broken=True)
         back = web.until(minor, lambda d: d["status"] == "rolled_back", "rolled back")
         assert (back["revision"], back["serving_revision"], back["serving_digest"]) == (3, 2, web.pushed["v1.1"][0])
         # Seen exited, or caught after its restart policy had started it again (a loaded machine).
-        assert back["reason"].startswith((f"revision 3 (auto-deploy of {web.repository}:v1.2) failed: container "
-                                          f"exited with code 3",
-                                          f"revision 3 (auto-deploy of {web.repository}:v1.2) failed: container "
-                                          f"kept exiting and was restarted")), back["reason"]
+        assert back["reason"].startswith(
+            (
+                f"revision 3 (auto-deploy of {web.repository}:v1.2) failed: container exited with code 3",
+                f"revision 3 (auto-deploy of {web.repository}:v1.2) failed: container kept exiting and was restarted",
+            )
+        ), back["reason"]
         assert "broken" in back["reason"] and back["reason"].endswith("rolled back to revision 2")
         assert [answers(i["address"]) for i in back["instances"]] == [web.pushed["v1.1"][1]]
-        assert web.revisions(minor) == [(3, "v1.2", "failed", "auto-deploy"), (2, "v1.1", "running", "auto-deploy"),
-                                        (1, "v1.0", "superseded", "create")]
+        assert web.revisions(minor) == [
+            (3, "v1.2", "failed", "auto-deploy"),
+            (2, "v1.1", "running", "auto-deploy"),
+            (1, "v1.0", "superseded", "create"),
+        ]
         [pushed] = [r["push"] for r in web.rpc("list_revisions", minor)["items"] if r["revision"] == 2]
         assert (pushed["tag"], pushed["digest"], pushed["policy"]) == ("v1.1", web.pushed["v1.1"][0], "semver:minor")
 
         # `never` saw every push and stayed.
         unmoved = web.rpc("get_deployment", never)
-        assert (unmoved["revision"], unmoved["status"], unmoved["serving_digest"]) == \
-            (1, "running", web.pushed["v1.0"][0])
+        assert (unmoved["revision"], unmoved["status"], unmoved["serving_digest"]) == (
+            1,
+            "running",
+            web.pushed["v1.0"][0],
+        )
         assert [answers(i["address"]) for i in unmoved["instances"]] == [web.pushed["v1.0"][1]]
         table = imagehub(stack, "--tenant", web.tenant, "revisions", "minor").stdout
         assert " failed      auto-deploy" in table and " running     auto-deploy" in table
@@ -160,28 +188,52 @@ class TestDuplicates:
         patch = web.deploy("patch", "1.0.0", "semver:patch")["id"]
         digest = web.push("1.0.1")
         web.serving(patch, "1.0.1")
-        [payload] = wait_until(lambda: [p for p in tag_indexed if p["digest"] == digest], timeout=WAIT,
-                               what="the catalog's tag_indexed for 1.0.1")
+        [payload] = wait_until(
+            lambda: [p for p in tag_indexed if p["digest"] == digest],
+            timeout=WAIT,
+            what="the catalog's tag_indexed for 1.0.1",
+        )
 
         dispatch = event_dispatcher({"AMQP_URI": stack.amqp_uri})
         dispatch(CATALOG, TAG_INDEXED, payload)  # as the catalog's outbox relay may send it again
         dispatch(CATALOG, TAG_INDEXED, payload)
 
         duplicate = f"tag_indexed {payload['event_id']} ({web.repository}:1.0.1 -> {digest[:19]}): duplicate"
-        wait_until(lambda: stack.services["deployer"].log().count(duplicate) == 2, timeout=WAIT,
-                   what="both copies recognised as duplicates")
+        wait_until(
+            lambda: stack.services["deployer"].log().count(duplicate) == 2,
+            timeout=WAIT,
+            what="both copies recognised as duplicates",
+        )
         after = web.rpc("get_deployment", patch)
         assert (after["revision"], after["status"], after["serving_digest"]) == (2, "running", digest)
         assert web.revisions(patch) == [(2, "1.0.1", "running", "auto-deploy"), (1, "1.0.0", "superseded", "create")]
-        assert json.loads(imagehub(stack, "--tenant", web.tenant, "--json", "deployment", "patch").stdout)[
-            "revision"] == 2
+        assert (
+            json.loads(imagehub(stack, "--tenant", web.tenant, "--json", "deployment", "patch").stdout)["revision"] == 2
+        )
 
 
 def test_the_cli_sets_a_policy_that_the_next_push_follows(stack, web):
     web.push("v1.0")
-    deployed = json.loads(imagehub(stack, "--tenant", web.tenant, "--json", "deploy", f"{web.repository}:v1.0",
-                                   "--name", "cli", "--port", "8080", "--memory", "32m", "--health", "http:/",
-                                   "--wait-timeout", str(WAIT)).stdout)
+    deployed = json.loads(
+        imagehub(
+            stack,
+            "--tenant",
+            web.tenant,
+            "--json",
+            "deploy",
+            f"{web.repository}:v1.0",
+            "--name",
+            "cli",
+            "--port",
+            "8080",
+            "--memory",
+            "32m",
+            "--health",
+            "http:/",
+            "--wait-timeout",
+            str(WAIT),
+        ).stdout
+    )
     assert deployed["auto_deploy"] == {"policy": "never"}
 
     said = imagehub(stack, "--tenant", web.tenant, "auto-deploy", "cli", "glob:v1.*").stdout
@@ -190,9 +242,11 @@ def test_the_cli_sets_a_policy_that_the_next_push_follows(stack, web):
     web.push("v1.1")
     web.serving(deployed["id"], "v1.1")
     refused = imagehub(stack, "--tenant", web.tenant, "auto-deploy", "cli", "sometimes", check=False)
-    assert (refused.returncode, refused.stderr.splitlines()[0]) == \
-        (1, "error: policy must be one of never, force, semver:major|minor|patch (optionally +prerelease, e.g. "
-            "'semver:minor+prerelease'), glob:<pattern> or regexp:<expression>; got 'sometimes'")
+    assert (refused.returncode, refused.stderr.splitlines()[0]) == (
+        1,
+        "error: policy must be one of never, force, semver:major|minor|patch (optionally +prerelease, e.g. "
+        "'semver:minor+prerelease'), glob:<pattern> or regexp:<expression>; got 'sometimes'",
+    )
 
 
 @pytest.fixture(autouse=True)

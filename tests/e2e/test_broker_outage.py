@@ -1,5 +1,6 @@
 """RabbitMQ stopped: the webhook answers 503 so the registry keeps the event and retries; once the
 broker is back the registry's retry gets the push indexed. Nothing is lost."""
+
 import subprocess
 import time
 
@@ -15,6 +16,7 @@ def rabbitmqctl(*args):
 
 def broker_answers():
     import socket
+
     with socket.create_connection(("127.0.0.1", 5672), timeout=1):
         return True
 
@@ -31,8 +33,9 @@ class TestBrokerOutage:
         try:
             wait_until(lambda: not _answers_quietly(), timeout=30, what="broker down")
             started = time.monotonic()
-            resp = stack.post_events(notification_envelope(
-                push_notification(repository, "sha256:" + "0" * 64, tag="never")))
+            resp = stack.post_events(
+                notification_envelope(push_notification(repository, "sha256:" + "0" * 64, tag="never"))
+            )
             elapsed = time.monotonic() - started
             assert resp.status_code == 503
             assert elapsed < 2.0, f"503 took {elapsed:.2f}s; the registry gives up after 2s"

@@ -1,4 +1,5 @@
 """The README walk-through: push with the docker CLI, browse and delete with the imagehub CLI."""
+
 import json
 import os
 import subprocess

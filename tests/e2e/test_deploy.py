@@ -1,5 +1,6 @@
 """Push with the docker CLI, deploy with the imagehub CLI onto the two real engines, roll to a new
 version while replicas keep answering, undeploy: the whole suite as processes."""
+
 import json
 import subprocess
 import threading
@@ -25,9 +26,13 @@ def answers(address):
 def containers(stack, deployment_id):
     found = {}
     for sock in ENGINES:
-        out = subprocess.run(["docker", "-H", sock, "ps", "-q", "--filter",
-                              f"label=imagehub.deployment={deployment_id}"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout.split()
+        out = subprocess.run(
+            ["docker", "-H", sock, "ps", "-q", "--filter", f"label=imagehub.deployment={deployment_id}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
         found[sock] = out
     return found
 
@@ -60,9 +65,26 @@ class TestDeployFromTheCatalogue:
         v1 = docker_cli.build(repository, "v1", marker=f"web v1 {tenant}")
         wait_for_tag(stack, tenant, repository, "v1", docker_cli.push(v1))
 
-        deployed = imagehub(stack, "--tenant", tenant, "--json", "deploy", v1, "--name", "web",
-                            "--replicas", "2", "--port", "8080", "--memory", "64m", "--health", "http:/",
-                            "--wait-timeout", "90")
+        deployed = imagehub(
+            stack,
+            "--tenant",
+            tenant,
+            "--json",
+            "deploy",
+            v1,
+            "--name",
+            "web",
+            "--replicas",
+            "2",
+            "--port",
+            "8080",
+            "--memory",
+            "64m",
+            "--health",
+            "http:/",
+            "--wait-timeout",
+            "90",
+        )
         deployment = json.loads(deployed.stdout)
         assert deployment["status"] == "running"
         assert sorted(i["host"] for i in deployment["instances"]) == ["local-1", "local-2"]
@@ -79,8 +101,20 @@ class TestDeployFromTheCatalogue:
         prober = Prober(stack, tenant, deployment["id"])
         prober.start()
         try:
-            updated = json.loads(imagehub(stack, "--tenant", tenant, "--json", "update", deployment["id"],
-                                          "--tag", "v2", "--wait-timeout", "90").stdout)
+            updated = json.loads(
+                imagehub(
+                    stack,
+                    "--tenant",
+                    tenant,
+                    "--json",
+                    "update",
+                    deployment["id"],
+                    "--tag",
+                    "v2",
+                    "--wait-timeout",
+                    "90",
+                ).stdout
+            )
         finally:
             prober.stop_event.set()
             prober.join(10)
@@ -92,8 +126,11 @@ class TestDeployFromTheCatalogue:
 
         imagehub(stack, "--tenant", tenant, "undeploy", deployment["id"], "--yes")
         assert containers(stack, deployment["id"]) == {sock: [] for sock in ENGINES}
-        wait_until(lambda: not any(answers(a) for a in addresses + [i["address"] for i in updated["instances"]]),
-                   timeout=10, what="no address answers after undeploy")
+        wait_until(
+            lambda: not any(answers(a) for a in addresses + [i["address"] for i in updated["instances"]]),
+            timeout=10,
+            what="no address answers after undeploy",
+        )
 
     def test_another_tenants_private_image_cannot_be_deployed(self, stack, docker_cli, tenant):
         repository = f"{tenant}/private"
@@ -110,35 +147,56 @@ class TestPullsWithTheTenantsRobot:
     service for a short-lived credential of the deployment's tenant's robot and pulls with it;
     that credential opens the tenant's own images (and the library), never another tenant's."""
 
-    def test_a_private_image_is_pulled_onto_both_engines_with_the_tenants_robot(self, stack, docker_cli, tenant,
-                                                                              tmp_path):
+    def test_a_private_image_is_pulled_onto_both_engines_with_the_tenants_robot(
+        self, stack, docker_cli, tenant, tmp_path
+    ):
         repository = f"{tenant}/robot"
         ref = docker_cli.build(repository, "v1", marker=f"robot v1 {tenant}")
         digest = docker_cli.push(ref)
         wait_for_tag(stack, tenant, repository, "v1", digest)
         docker_cli.run("rmi", ref)  # neither engine has it now: both must pull it from the registry
         pinned = f"{stack.registry.host}/{repository}@{digest}"
-        anonymous = subprocess.run(["docker", "--config", str(tmp_path / "nobody"), "-H", ENGINES[1], "pull", pinned],
-                                   capture_output=True, text=True, timeout=60)
+        anonymous = subprocess.run(
+            ["docker", "--config", str(tmp_path / "nobody"), "-H", ENGINES[1], "pull", pinned],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert anonymous.returncode != 0
         assert "pull access denied" in anonymous.stderr, anonymous.stderr
 
-        created = stack.rpc("deployer", "create_deployment", tenant, {
-            "name": "robot", "image": f"{repository}:v1", "replicas": 2, "cpu": 0.1, "memory": "32m",
-            "ports": [{}], "health": {"type": "http", "timeout": 30}})
-        running = wait_until(lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
-            stack.rpc("deployer", "get_deployment", tenant, created["id"])), timeout=90, interval=0.2,
-            what="the deployment running")
+        created = stack.rpc(
+            "deployer",
+            "create_deployment",
+            tenant,
+            {
+                "name": "robot",
+                "image": f"{repository}:v1",
+                "replicas": 2,
+                "cpu": 0.1,
+                "memory": "32m",
+                "ports": [{}],
+                "health": {"type": "http", "timeout": 30},
+            },
+        )
+        running = wait_until(
+            lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
+                stack.rpc("deployer", "get_deployment", tenant, created["id"])
+            ),
+            timeout=90,
+            interval=0.2,
+            what="the deployment running",
+        )
         assert sorted(i["host"] for i in running["instances"]) == ["local-1", "local-2"]
         assert [answers(i["address"]) for i in running["instances"]] == [f"robot v1 {tenant}"] * 2
         for sock in ENGINES:  # each engine pulled the pinned image itself
-            inspected = subprocess.run(["docker", "-H", sock, "image", "inspect", pinned], capture_output=True,
-                                       text=True, timeout=30)
+            inspected = subprocess.run(
+                ["docker", "-H", sock, "image", "inspect", pinned], capture_output=True, text=True, timeout=30
+            )
             assert inspected.returncode == 0, f"{sock} has no {pinned}: {inspected.stderr}"
         stack.rpc("deployer", "delete_deployment", tenant, created["id"])
 
-    def test_another_tenants_image_is_refused_and_its_robot_could_not_pull_it_either(self, stack, docker_cli,
-                                                                                    tenant):
+    def test_another_tenants_image_is_refused_and_its_robot_could_not_pull_it_either(self, stack, docker_cli, tenant):
         repository = f"{tenant}/private"
         digest = docker_cli.push(docker_cli.build(repository, "v1"))
         wait_for_tag(stack, tenant, repository, "v1", digest)
@@ -146,8 +204,12 @@ class TestPullsWithTheTenantsRobot:
         stack.add_tenant(intruder)  # a real tenant of the platform, with a robot of its own
 
         with pytest.raises(Forbidden):
-            stack.rpc("deployer", "create_deployment", intruder, {
-                "name": "steal", "image": f"{repository}:v1", "replicas": 1, "memory": "32m", "ports": [{}]})
+            stack.rpc(
+                "deployer",
+                "create_deployment",
+                intruder,
+                {"name": "steal", "image": f"{repository}:v1", "replicas": 1, "memory": "32m", "ports": [{}]},
+            )
         assert stack.rpc("deployer", "list_deployments", intruder)["total"] == 0
 
         # Below the deployer's own check, the registry: the credential the deployer would get for

@@ -11,6 +11,7 @@ The stack runs its own vhost, registry and databases; only the broker scenario t
 process (RabbitMQ's app is stopped and started, as in test_broker_outage.py). Periodic resync is
 off, so what repairs the catalogue in scenarios 1, 2, 4 and 5 is the event path alone.
 """
+
 import signal
 import subprocess
 import threading
@@ -34,9 +35,14 @@ AGREE_TIMEOUT = 90
 
 # -- the stack: its catalogue on a PostgreSQL database of its own ---------------------------------
 
+
 def psql(sql, database="postgres"):
-    subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-qAt", "-v", "ON_ERROR_STOP=1",
-                    "-d", database, "-c", sql], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-qAt", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +51,9 @@ def fault_stack(tmp_path_factory):
     psql(f"CREATE DATABASE {database} OWNER imagehub")
     stack = Stack(str(tmp_path_factory.mktemp("faults")))
     # The services share this dict: what is set here is what they start with.
-    stack.env.update(CATALOG_DB_URL=f"postgresql://imagehub:imagehub@127.0.0.1:5432/{database}",
-                     CATALOG_RESYNC_INTERVAL="0")
+    stack.env.update(
+        CATALOG_DB_URL=f"postgresql://imagehub:imagehub@127.0.0.1:5432/{database}", CATALOG_RESYNC_INTERVAL="0"
+    )
     stack.database = database
     try:
         stack.start()
@@ -74,8 +81,13 @@ class TagIndexedRecorder:
     def __init__(self, amqp_uri):
         self.amqp_uri = amqp_uri
         exchange = Exchange("catalog.events", type="topic", durable=True, passive=True)
-        self.queue = Queue(f"faults-tag-indexed-{uuid.uuid4().hex[:8]}", exchange,
-                           routing_key="tag_indexed", durable=True, auto_delete=False)
+        self.queue = Queue(
+            f"faults-tag-indexed-{uuid.uuid4().hex[:8]}",
+            exchange,
+            routing_key="tag_indexed",
+            durable=True,
+            auto_delete=False,
+        )
         with Connection(amqp_uri) as connection:
             self.queue(connection.default_channel).declare()
         self.events = []
@@ -112,6 +124,7 @@ class TagIndexedRecorder:
 
 # -- the two states compared ------------------------------------------------------------------------
 
+
 def registry_state(registry, namespace):
     """``{(repository, tag, digest)}`` of the namespace, read from the registry's own API (as the
     admin)."""
@@ -136,14 +149,19 @@ def pages(stack, method, *args):
 
 
 def catalogue_state(stack, tenant):
-    return {(tag["repository"], tag["tag"], tag["digest"])
-            for repository in pages(stack, "list_repositories", tenant)
-            for tag in pages(stack, "list_tags", tenant, repository["repository"])}
+    return {
+        (tag["repository"], tag["tag"], tag["digest"])
+        for repository in pages(stack, "list_repositories", tenant)
+        for tag in pages(stack, "list_tags", tenant, repository["repository"])
+    }
 
 
 def history(stack, tenant):
-    return [row for repository in pages(stack, "list_repositories", tenant)
-            for row in pages(stack, "list_tag_history", tenant, repository["repository"])]
+    return [
+        row
+        for repository in pages(stack, "list_repositories", tenant)
+        for row in pages(stack, "list_tag_history", tenant, repository["repository"])
+    ]
 
 
 def wait_agree(stack, tenant, since, timeout=AGREE_TIMEOUT):
@@ -155,12 +173,14 @@ def wait_agree(stack, tenant, since, timeout=AGREE_TIMEOUT):
             return catalogue_state(stack, tenant) == expected
         except Exception:  # the catalog restarting, the broker coming back: keep asking
             return False
+
     try:
         wait_until(agree, timeout=timeout, interval=0.25, what="catalogue == registry")
     except TimeoutError:
         got = catalogue_state(stack, tenant)
-        raise AssertionError(f"catalogue != registry after {timeout}s: missing {sorted(expected - got)}, "
-                             f"extra {sorted(got - expected)}") from None
+        raise AssertionError(
+            f"catalogue != registry after {timeout}s: missing {sorted(expected - got)}, extra {sorted(got - expected)}"
+        ) from None
     return expected, time.monotonic() - since
 
 
@@ -193,6 +213,7 @@ def figures(scenario, **values):
 
 # -- a burst of pushes through the registry's HTTP API, in the background ---------------------------
 
+
 class Burst:
     """``count`` pushes of distinct content over a few repositories and tags (tags are re-pushed,
     so tags move), made by ``workers`` threads, each on its own repository so that the order of
@@ -207,8 +228,9 @@ class Burst:
 
     def __init__(self, registry, tenant, session, count=48, workers=4, tags_per_repository=3, interval=0.25):
         self.registry, self.tenant, self.auth = registry, tenant, session.auth
-        self.plan = [(f"{tenant}/burst{n % workers}", f"t{(n // workers) % tags_per_repository}", n)
-                     for n in range(count)]
+        self.plan = [
+            (f"{tenant}/burst{n % workers}", f"t{(n // workers) % tags_per_repository}", n) for n in range(count)
+        ]
         self.workers, self.interval = workers, interval
         self.done = Counter()
         self.errors = []
@@ -245,8 +267,9 @@ class Burst:
                 self.held.release()
                 self.gate.wait(120)
             try:
-                push_image(self.registry.url, repository, tag, content=f"burst-{self.tenant}-{n}".encode(),
-                           session=session)
+                push_image(
+                    self.registry.url, repository, tag, content=f"burst-{self.tenant}-{n}".encode(), session=session
+                )
                 self.done[repository] += 1
             except Exception as exc:  # recorded and asserted on, never swallowed
                 self.errors.append(f"{repository}:{tag} #{n}: {exc!r}")
@@ -274,14 +297,17 @@ def check_indexed(stack, tenant, rows):
     def distinct():
         events = {e["event_id"]: e for e in stack.indexed.for_namespace(tenant)}
         return Counter((e["repository"], e["tag"], e["digest"]) for e in events.values())
-    wait_until(lambda: set(distinct()) >= set(applied), timeout=30, interval=0.25,
-               what="a tag_indexed per applied push")
+
+    wait_until(
+        lambda: set(distinct()) >= set(applied), timeout=30, interval=0.25, what="a tag_indexed per applied push"
+    )
     assert distinct() == applied
     events = stack.indexed.for_namespace(tenant)
     return len(events), len(events) - len({e["event_id"] for e in events})
 
 
 # -- the scenarios ------------------------------------------------------------------------------------
+
 
 class TestCatalogKilled:
     def test_sigkill_during_a_burst_loses_and_doubles_nothing(self, fault_stack, tenant):
@@ -300,9 +326,17 @@ class TestCatalogKilled:
         rows = assert_applied_once(stack, tenant, burst.pushes_per_tag())
         delivered, redelivered = check_indexed(stack, tenant, rows)
         assert during > 0
-        figures("catalog-sigkill", pushes=len(burst.plan), pushed_while_dead=during,
-                history_rows=len(rows), tag_indexed=delivered, tag_indexed_redelivered=redelivered,
-                lost=0, applied_twice=0, seconds_to_agree=f"{seconds:.2f}")
+        figures(
+            "catalog-sigkill",
+            pushes=len(burst.plan),
+            pushed_while_dead=during,
+            history_rows=len(rows),
+            tag_indexed=delivered,
+            tag_indexed_redelivered=redelivered,
+            lost=0,
+            applied_twice=0,
+            seconds_to_agree=f"{seconds:.2f}",
+        )
 
 
 class TestBrokerStopped:
@@ -329,9 +363,17 @@ class TestBrokerStopped:
         # A worker that acknowledged on the dying connection used to kill its container (and the
         # `nameko run` process with it): see shared/amqp.py.
         assert {name: s.proc.poll() for name, s in stack.services.items()} == dict.fromkeys(stack.services)
-        figures("broker-stopped", pushes=len(burst.plan), pushed_while_down=during,
-                history_rows=len(rows), tag_indexed=delivered, tag_indexed_redelivered=redelivered,
-                lost=0, applied_twice=0, seconds_to_agree=f"{seconds:.2f}")
+        figures(
+            "broker-stopped",
+            pushes=len(burst.plan),
+            pushed_while_down=during,
+            history_rows=len(rows),
+            tag_indexed=delivered,
+            tag_indexed_redelivered=redelivered,
+            lost=0,
+            applied_twice=0,
+            seconds_to_agree=f"{seconds:.2f}",
+        )
 
 
 class TestEventsLostWithTheRegistry:
@@ -341,24 +383,33 @@ class TestEventsLostWithTheRegistry:
         catalogue is then behind, and a resync pass brings it level."""
         stack = fault_stack
         session = stack.session(tenant)
-        kept = push_image(stack.registry.url, f"{tenant}/app", "v1", content=f"{tenant}-kept".encode(),
-                          session=session)
-        doomed = push_image(stack.registry.url, f"{tenant}/app", "old", content=f"{tenant}-doomed".encode(),
-                            session=session)
+        kept = push_image(stack.registry.url, f"{tenant}/app", "v1", content=f"{tenant}-kept".encode(), session=session)
+        doomed = push_image(
+            stack.registry.url, f"{tenant}/app", "old", content=f"{tenant}-doomed".encode(), session=session
+        )
         wait_agree(stack, tenant, time.monotonic())
 
         webhook = stack.services["webhook"]
         webhook.stop()
         try:
-            lost = [push_image(stack.registry.url, f"{tenant}/lost{n % 3}", f"v{n}",
-                               content=f"{tenant}-lost-{n}".encode(), session=session) for n in range(9)]
+            lost = [
+                push_image(
+                    stack.registry.url,
+                    f"{tenant}/lost{n % 3}",
+                    f"v{n}",
+                    content=f"{tenant}-lost-{n}".encode(),
+                    session=session,
+                )
+                for n in range(9)
+            ]
             stack.registry.delete_manifest(f"{tenant}/app", doomed["digest"])
             stack.registry.stop()  # its queue of undelivered events goes with it
             stack.registry.start()
         finally:
             webhook.start()
-            wait_until(lambda: requests.get(f"{stack.webhook_url}/health", timeout=1).ok, timeout=30,
-                       what="webhook back")
+            wait_until(
+                lambda: requests.get(f"{stack.webhook_url}/health", timeout=1).ok, timeout=30, what="webhook back"
+            )
 
         expected = registry_state(stack.registry, tenant)
         time.sleep(2)  # time enough for anything still in flight to arrive: nothing should
@@ -377,8 +428,14 @@ class TestEventsLostWithTheRegistry:
         assert {(f"{tenant}/lost{n % 3}", f"v{n}", p["digest"]) for n, p in enumerate(lost)} <= state
         third = resync(stack, tenant)
         assert (third["added"], third["moved"], third["removed"], third["pending_removal"]) == (0, 0, 0, 0)
-        figures("registry-restart-resync", events_lost=len(missing) + len(extra), resync_passes=2,
-                added=first["added"], removed=second["removed"], seconds_to_agree=f"{seconds:.2f}")
+        figures(
+            "registry-restart-resync",
+            events_lost=len(missing) + len(extra),
+            resync_passes=2,
+            added=first["added"],
+            removed=second["removed"],
+            seconds_to_agree=f"{seconds:.2f}",
+        )
 
 
 class TestDuplicatedReorderedLate:
@@ -396,29 +453,53 @@ class TestDuplicatedReorderedLate:
 
             def push(tag, content):
                 return push_image(registry.url, repo, tag, content=f"{tenant}-{content}".encode(), session=session)
+
             push("t", "a")
-            b = push("t", "b")                              # t moves a -> b
+            b = push("t", "b")  # t moves a -> b
             c = push("u", "c")
-            registry.delete_manifest(repo, c["digest"])     # u gone ...
+            registry.delete_manifest(repo, c["digest"])  # u gone ...
             time.sleep(0.01)
-            c2 = push("u", "c")                             # ... and back
+            c2 = push("u", "c")  # ... and back
             d = push("v", "d")
-            registry.delete_manifest(repo, d["digest"])     # v gone for good
-            wait_until(lambda: len([e for e in recorder.events if e["action"] in ("push", "delete")
-                                    and e["target"].get("mediaType") != "application/octet-stream"]) >= 9,
-                       timeout=30, what="the registry's 9 notifications")
+            registry.delete_manifest(repo, d["digest"])  # v gone for good
+            wait_until(
+                lambda: (
+                    len(
+                        [
+                            e
+                            for e in recorder.events
+                            if e["action"] in ("push", "delete")
+                            and e["target"].get("mediaType") != "application/octet-stream"
+                        ]
+                    )
+                    >= 9
+                ),
+                timeout=30,
+                what="the registry's 9 notifications",
+            )
         finally:
             registry.stop()
             registry.webhook_url = webhook_url
             registry.start()
             recorder.close()
         assert c2["digest"] == c["digest"]
-        events = [e for e in recorder.events if e["action"] in ("push", "delete")
-                  and e["target"].get("mediaType") != "application/octet-stream"]
+        events = [
+            e
+            for e in recorder.events
+            if e["action"] in ("push", "delete") and e["target"].get("mediaType") != "application/octet-stream"
+        ]
         # A manifest delete is told twice by Distribution: by digest, then once per tag it removed.
         assert [(e["action"], "tag" in e["target"] and e["target"]["tag"]) for e in events] == [
-            ("push", "t"), ("push", "t"), ("push", "u"), ("delete", False), ("delete", "u"),
-            ("push", "u"), ("push", "v"), ("delete", False), ("delete", "v")]
+            ("push", "t"),
+            ("push", "t"),
+            ("push", "u"),
+            ("delete", False),
+            ("delete", "u"),
+            ("push", "u"),
+            ("push", "v"),
+            ("delete", False),
+            ("delete", "v"),
+        ]
 
         started = time.monotonic()
         replay = list(reversed(events))
@@ -442,8 +523,14 @@ class TestDuplicatedReorderedLate:
         rows = history(stack, tenant)
         by_event = Counter(r["event_id"] for r in rows)
         assert [e for e, n in by_event.items() if n > 1] == []
-        figures("duplicated-reordered-late", registry_events=len(events), deliveries=posted,
-                history_rows=len(rows), applied_twice=0, seconds_to_agree=f"{seconds:.2f}")
+        figures(
+            "duplicated-reordered-late",
+            registry_events=len(events),
+            deliveries=posted,
+            history_rows=len(rows),
+            applied_twice=0,
+            seconds_to_agree=f"{seconds:.2f}",
+        )
 
 
 class TestDatabaseUnavailable:
@@ -467,6 +554,14 @@ class TestDatabaseUnavailable:
         delivered, redelivered = check_indexed(stack, tenant, rows)
         assert during > 0
         assert stack.services["catalog"].proc.poll() is None, "the catalog died with its database"
-        figures("database-unavailable", pushes=len(burst.plan), pushed_while_down=during,
-                history_rows=len(rows), tag_indexed=delivered, tag_indexed_redelivered=redelivered,
-                lost=0, applied_twice=0, seconds_to_agree=f"{seconds:.2f}")
+        figures(
+            "database-unavailable",
+            pushes=len(burst.plan),
+            pushed_while_down=during,
+            history_rows=len(rows),
+            tag_indexed=delivered,
+            tag_indexed_redelivered=redelivered,
+            lost=0,
+            applied_twice=0,
+            seconds_to_agree=f"{seconds:.2f}",
+        )

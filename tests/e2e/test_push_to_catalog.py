@@ -1,6 +1,7 @@
 """A real `docker push` into a tenant namespace shows up in the catalogue over RPC."""
+
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
@@ -12,7 +13,7 @@ def parse_time(value):
     """ISO-8601 with up to nanoseconds (docker's format) → aware datetime at microseconds."""
     value = value.replace("Z", "+00:00")
     value = re.sub(r"(\.\d{6})\d+", r"\1", value)
-    return datetime.fromisoformat(value).astimezone(timezone.utc)
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def wait_for_tag(stack, tenant, repository, tag, digest=None, timeout=15):
@@ -22,6 +23,7 @@ def wait_for_tag(stack, tenant, repository, tag, digest=None, timeout=15):
         except NotFound:
             return None
         return found if digest is None or found["digest"] == digest else None
+
     return wait_until(indexed, timeout=timeout, interval=0.1, what=f"{repository}:{tag} in the catalogue")
 
 
@@ -43,8 +45,12 @@ class TestPushIsCatalogued:
         assert len(tag["layers"]) == 1
         assert tag["pull_command"] == f"docker pull {stack.registry.host}/{repository}:v1"
         repo = stack.rpc("catalog", "get_repository", tenant, repository)
-        assert (repo["namespace"], repo["name"], repo["is_public"], repo["is_ownbase"]) == \
-            (tenant, "nginx", False, False)
+        assert (repo["namespace"], repo["name"], repo["is_public"], repo["is_ownbase"]) == (
+            tenant,
+            "nginx",
+            False,
+            False,
+        )
         assert repo["tag_count"] == 1
         assert repo["latest_tag"] == "v1"
 
@@ -75,8 +81,7 @@ class TestPushIsCatalogued:
         assert [r["repository"] for r in ownbase["items"]] == [f"{tenant}/java_ownbase"]
         assert ownbase["items"][0]["is_ownbase"] is True
         everything = stack.rpc("catalog", "list_repositories", tenant)
-        assert sorted(r["repository"] for r in everything["items"]) == \
-            [f"{tenant}/java_ownbase", f"{tenant}/shop"]
+        assert sorted(r["repository"] for r in everything["items"]) == [f"{tenant}/java_ownbase", f"{tenant}/shop"]
 
     def test_another_tenant_cannot_see_it(self, stack, docker_cli, tenant):
         repository = f"{tenant}/secret"
@@ -99,12 +104,19 @@ class TestCreatorIsThePushingAccount:
 
     def test_the_account_wins_over_the_image_author_and_each_push_names_its_own(self, stack, tenant):
         repository = f"{tenant}/authored"
-        mine = push_image(stack.registry.url, repository, "v1", content=f"{tenant} v1".encode(),
-                          author="Somebody Else <else@example.com>", session=stack.session(tenant))
+        mine = push_image(
+            stack.registry.url,
+            repository,
+            "v1",
+            content=f"{tenant} v1".encode(),
+            author="Somebody Else <else@example.com>",
+            session=stack.session(tenant),
+        )
         assert wait_for_tag(stack, tenant, repository, "v1", mine["digest"])["creator"] == f"dev-{tenant}"
         # The platform admin pushes another version into the tenant's namespace: its own name.
-        admins = push_image(stack.registry.url, repository, "v2", content=f"{tenant} v2".encode(),
-                            session=stack.session(None))
+        admins = push_image(
+            stack.registry.url, repository, "v2", content=f"{tenant} v2".encode(), session=stack.session(None)
+        )
         assert wait_for_tag(stack, tenant, repository, "v2", admins["digest"])["creator"] == stack.admin.name
         creators = {t["tag"]: t["creator"] for t in stack.rpc("catalog", "list_tags", tenant, repository)["items"]}
         assert creators == {"v1": f"dev-{tenant}", "v2": "admin"}

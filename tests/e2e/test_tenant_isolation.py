@@ -51,12 +51,14 @@ move A's ``web`` (policy ``semver:minor``), while A's own ``v1.1`` does.
 The figures (checks, refusals by type) are printed at the end of the module:
 ``.venv/bin/python -m pytest tests/e2e/test_tenant_isolation.py -q``.
 """
+
 import json
 import re
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Tuple
+from typing import Tuple
 
 import amqp.exceptions
 import kombu.exceptions
@@ -80,6 +82,7 @@ SMALL = {"cpu": 0.1, "memory": "32m", "ports": [{}], "health": {"type": "http", 
 
 
 # -- the stack, the RPC client and the world ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
@@ -144,12 +147,18 @@ class World:
         self.A, self.B = f"ta{hex_id()}", f"tb{hex_id()}"
         self.a_web = f"{self.A}/web"
         self.web = f"{self.B}/web"
-        self.base_name, self.ledger_name, self.ghost_name = (f"vault{hex_id(6)}_ownbase", f"ledger{hex_id(6)}",
-                                                             f"ghost{hex_id(6)}")
-        self.base, self.ledger, self.ghost = (f"{self.B}/{n}" for n in (self.base_name, self.ledger_name,
-                                                                          self.ghost_name))
+        self.base_name, self.ledger_name, self.ghost_name = (
+            f"vault{hex_id(6)}_ownbase",
+            f"ledger{hex_id(6)}",
+            f"ghost{hex_id(6)}",
+        )
+        self.base, self.ledger, self.ghost = (
+            f"{self.B}/{n}" for n in (self.base_name, self.ledger_name, self.ghost_name)
+        )
         self.rel, self.stable = f"rel-{hex_id(6)}", f"stable-{hex_id(6)}"
-        self.nested = f"{self.B}/nested{hex_id(6)}/x"  # three path components: refused by auth, set aside by the webhook
+        self.nested = (
+            f"{self.B}/nested{hex_id(6)}/x"  # three path components: refused by auth, set aside by the webhook
+        )
         self.gone_name = f"gone{hex_id(6)}"
         self.lib = f"library/pub{hex_id(6)}"
         self.d = {}  # B's digests by name
@@ -176,6 +185,7 @@ class World:
                 return self.catalog("get_tag", tenant, repository, tag)["digest"] == digest
             except NotFound:
                 return False
+
         wait_until(check, timeout=WAIT, interval=0.1, what=f"{repository}:{tag} -> {digest} in the catalogue")
 
     def build_and_push(self, repository, tag, owner):
@@ -187,8 +197,9 @@ class World:
         return ref, digest
 
     def http_push(self, repository, tag, owner, content):
-        digest = push_image(self.registry.url, repository, tag, content=content,
-                            session=self.stack.session(owner))["digest"]
+        digest = push_image(self.registry.url, repository, tag, content=content, session=self.stack.session(owner))[
+            "digest"
+        ]
         self.indexed(owner, repository, tag, digest)
         return digest
 
@@ -211,6 +222,7 @@ class World:
                 self.catalog("get_tag", tenant, repository, tag)
             except NotFound:
                 return True
+
         wait_until(removed, timeout=WAIT, interval=0.1, what=f"{repository}:{tag} removed by its delete event")
         return None
 
@@ -218,6 +230,7 @@ class World:
         def check():
             found = self.deployer("get_deployment", tenant, deployment_id)
             return found if found["status"] in SETTLED and found["operation"] is None else None
+
         found = wait_until(check, timeout=WAIT, interval=0.1, what=f"deployment {deployment_id} settled")
         assert found["status"] == status, found
         return found
@@ -252,18 +265,28 @@ class World:
         self.d["ghost"] = "sha256:" + uuid.uuid4().hex * 2
         self.d["nested"] = "sha256:" + uuid.uuid4().hex * 2
         for repository, digest in ((self.ghost, self.d["ghost"]), (self.nested, self.d["nested"])):
-            answer = self.stack.post_events(notification_envelope(
-                push_notification(repository, digest, tag="v1", registry_host=self.reg)))
+            answer = self.stack.post_events(
+                notification_envelope(push_notification(repository, digest, tag="v1", registry_host=self.reg))
+            )
             assert answer.status_code < 300, answer.text
-        wait_until(lambda: {self.ghost, self.nested} <= {e["repository"] for e in
-                                                         self.catalog("list_set_aside_events")["items"]},
-                   timeout=WAIT, interval=0.2, what=f"{self.ghost} and {self.nested} set aside")
+        wait_until(
+            lambda: (
+                {self.ghost, self.nested} <= {e["repository"] for e in self.catalog("list_set_aside_events")["items"]}
+            ),
+            timeout=WAIT,
+            interval=0.2,
+            what=f"{self.ghost} and {self.nested} set aside",
+        )
 
         b_dep = self.deployer("create_deployment", B, dict(SMALL, name="web", image=f"{self.web}:v1", replicas=2))
-        a_dep = self.deployer("create_deployment", A, dict(SMALL, name="web", image=f"{self.a_web}:v1", replicas=1,
-                                                            auto_deploy={"policy": "semver:minor"}))
-        gone = self.deployer("create_deployment", B, dict(SMALL, name=self.gone_name, image=f"{self.web}:v1",
-                                                           replicas=0))
+        a_dep = self.deployer(
+            "create_deployment",
+            A,
+            dict(SMALL, name="web", image=f"{self.a_web}:v1", replicas=1, auto_deploy={"policy": "semver:minor"}),
+        )
+        gone = self.deployer(
+            "create_deployment", B, dict(SMALL, name=self.gone_name, image=f"{self.web}:v1", replicas=0)
+        )
         self.b_dep, self.a_dep, self.b_gone = b_dep["id"], a_dep["id"], gone["id"]
         self.settle(B, self.b_dep, "running")
         self.deployer("update_deployment", B, self.b_dep, {"tag": "v2"})
@@ -280,8 +303,22 @@ class World:
     def collect_secrets(self):
         """Every identifier of B's that A's calls must not be told (unless they supplied it)."""
         B = self.B
-        found = {B, self.web, self.base, self.ledger, self.ghost, self.base_name, self.ledger_name, self.ghost_name,
-                 self.nested, self.nested.split("/")[1], self.rel, self.stable, self.gone_name, f"ih-{B}"}
+        found = {
+            B,
+            self.web,
+            self.base,
+            self.ledger,
+            self.ghost,
+            self.base_name,
+            self.ledger_name,
+            self.ghost_name,
+            self.nested,
+            self.nested.split("/")[1],
+            self.rel,
+            self.stable,
+            self.gone_name,
+            f"ih-{B}",
+        }
         digests = set(self.d.values())
         for repository in (self.web, self.base, self.ledger):
             for tag in self.catalog("list_tags", B, repository)["items"]:
@@ -294,8 +331,15 @@ class World:
         for deployment_id in (self.b_dep, self.b_gone):
             found.update([deployment_id, deployment_id[:8]])
             for instance in self.deployer("get_deployment", B, deployment_id)["instances"]:
-                found.update([instance["id"], instance["id"][:8], instance["container_id"],
-                              instance["container_id"][:12], instance["container_name"]])
+                found.update(
+                    [
+                        instance["id"],
+                        instance["id"][:8],
+                        instance["container_id"],
+                        instance["container_id"][:12],
+                        instance["container_name"],
+                    ]
+                )
             for revision in self.deployer("list_revisions", B, deployment_id)["items"]:
                 digests.add(revision["digest"])
         for digest in digests:
@@ -315,18 +359,27 @@ def _repository(w, owner, repository):
     tags = sorted((t["tag"], t["digest"]) for t in w.catalog("list_tags", owner, repository, page_size=200)["items"])
     in_registry = {tag: w.registry.manifest_digest(repository, tag) for tag in w.registry.tags(repository)}
     history = w.catalog("list_tag_history", owner, repository, page_size=200)["items"]
-    return {"catalogue": tags, "registry": in_registry,
-            "history": [(h["tag"], h["action"], h["digest"]) for h in history]}
+    return {
+        "catalogue": tags,
+        "registry": in_registry,
+        "history": [(h["tag"], h["action"], h["digest"]) for h in history],
+    }
 
 
 SNAPSHOTS = {
-    "B.dep": lambda w: (_deployment(w.deployer("get_deployment", w.B, w.b_dep)),
-                        w.deployer("list_revisions", w.B, w.b_dep)),
-    "B.gone": lambda w: (_deployment(w.deployer("get_deployment", w.B, w.b_gone)),
-                         w.deployer("list_revisions", w.B, w.b_gone)),
+    "B.dep": lambda w: (
+        _deployment(w.deployer("get_deployment", w.B, w.b_dep)),
+        w.deployer("list_revisions", w.B, w.b_dep),
+    ),
+    "B.gone": lambda w: (
+        _deployment(w.deployer("get_deployment", w.B, w.b_gone)),
+        w.deployer("list_revisions", w.B, w.b_gone),
+    ),
     "A.dep": lambda w: _deployment(w.deployer("get_deployment", w.A, w.a_dep)),
-    "deployments": lambda w: ([d["id"] for d in w.deployer("list_deployments", w.A)["items"]],
-                              [d["id"] for d in w.deployer("list_deployments", w.B)["items"]]),
+    "deployments": lambda w: (
+        [d["id"] for d in w.deployer("list_deployments", w.A)["items"]],
+        [d["id"] for d in w.deployer("list_deployments", w.B)["items"]],
+    ),
     "B.web": lambda w: _repository(w, w.B, w.web),
     "B.base": lambda w: _repository(w, w.B, w.base),
     "B.ledger": lambda w: _repository(w, w.B, w.ledger),
@@ -348,13 +401,14 @@ def world(stack):
 
 # -- the matrix -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Case:
     service: str
     method: str
     arguments: Callable  # world -> (args, kwargs)
     expect: object  # an error class, or a function (world, result) asserting the answer
-    touches: Tuple[str, ...] = ()  # SNAPSHOTS keys that must not change
+    touches: tuple[str, ...] = ()  # SNAPSHOTS keys that must not change
     match: str = None  # a regular expression the error message must match
 
 
@@ -365,25 +419,30 @@ def case(case_id, service, method, arguments, expect, touches=(), match=None, xf
 
 def repositories(*names):
     """The answer is a list holding exactly these repositories (world attribute names)."""
+
     def check(w, result):
         expected = sorted(getattr(w, n) for n in names)
         assert sorted(i["repository"] for i in result["items"]) == expected
         assert result["total"] == len(expected)
+
     return check
 
 
 def empty_page(total):
     def check(w, result):
         assert (result["items"], result["total"]) == ([], total)
+
     return check
 
 
 def parsed(**expected):
     """parse_reference echoes the reference it was given and looks nothing up."""
+
     def check(w, result):
         want = {k: (v(w) if callable(v) else v) for k, v in expected.items()}
         assert {k: result[k] for k in want} == want
         assert (result["is_public"], result["is_ownbase"]) == (False, False)
+
     return check
 
 
@@ -402,8 +461,9 @@ def pools(w, result):
 
 def spec(**fields):
     """A small spec named ``probe``; ``fields`` override it (callables get the world)."""
-    return lambda w: dict(SMALL, name="probe", replicas=1) | {k: (v(w) if callable(v) else v)
-                                                              for k, v in fields.items()}
+    return lambda w: (
+        dict(SMALL, name="probe", replicas=1) | {k: (v(w) if callable(v) else v) for k, v in fields.items()}
+    )
 
 
 TENANT_VARIANTS = {  # B's tenant ID forged or mangled as the caller's tenant_id
@@ -447,142 +507,401 @@ TENANT_MESSAGE = r"^tenant_id "
 def catalog_cases():
     rows = [
         # list_public_repositories: the library only, whatever the query
-        case("list_public_repositories[no query]", "catalog", "list_public_repositories",
-             lambda w: ((), {}), repositories("lib")),
-        case("list_public_repositories[query=B]", "catalog", "list_public_repositories",
-             lambda w: ((), {"query": w.B}), empty_page(0)),
-        case("list_public_repositories[query=web]", "catalog", "list_public_repositories",
-             lambda w: ((), {"query": "web"}), empty_page(0)),
-        case("list_public_repositories[query=B/ledger name]", "catalog", "list_public_repositories",
-             lambda w: ((), {"query": w.ledger_name}), empty_page(0)),
-        case("list_public_repositories[query=_ownbase]", "catalog", "list_public_repositories",
-             lambda w: ((), {"query": "_ownbase"}), empty_page(0)),
+        case(
+            "list_public_repositories[no query]",
+            "catalog",
+            "list_public_repositories",
+            lambda w: ((), {}),
+            repositories("lib"),
+        ),
+        case(
+            "list_public_repositories[query=B]",
+            "catalog",
+            "list_public_repositories",
+            lambda w: ((), {"query": w.B}),
+            empty_page(0),
+        ),
+        case(
+            "list_public_repositories[query=web]",
+            "catalog",
+            "list_public_repositories",
+            lambda w: ((), {"query": "web"}),
+            empty_page(0),
+        ),
+        case(
+            "list_public_repositories[query=B/ledger name]",
+            "catalog",
+            "list_public_repositories",
+            lambda w: ((), {"query": w.ledger_name}),
+            empty_page(0),
+        ),
+        case(
+            "list_public_repositories[query=_ownbase]",
+            "catalog",
+            "list_public_repositories",
+            lambda w: ((), {"query": "_ownbase"}),
+            empty_page(0),
+        ),
         # list_repositories: A's own, whatever the query
         case("list_repositories[A]", "catalog", "list_repositories", lambda w: ((w.A,), {}), repositories("a_web")),
-        case("list_repositories[A, query=B]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": w.B}), empty_page(0)),
-        case("list_repositories[A, query=B/]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": f"{w.B}/"}), empty_page(0)),
-        case("list_repositories[A, query=B/web]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": w.web}), empty_page(0)),
-        case("list_repositories[A, query=web]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": "web"}), repositories("a_web")),
-        case("list_repositories[A, query=B's ownbase name]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": w.base_name}), empty_page(0)),
-        case("list_repositories[A, query=_ownbase]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": "_ownbase"}), empty_page(0)),
-        case("list_repositories[A, query=B's ledger name]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": w.ledger_name}), empty_page(0)),
-        case("list_repositories[A, query=%]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": "%"}), empty_page(0)),
-        case("list_repositories[A, query=_]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"query": "_"}), empty_page(0)),
-        case("list_repositories[A, ownbase=True]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"ownbase": True}), empty_page(0)),
-        case("list_repositories[A, ownbase=False]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"ownbase": False}), repositories("a_web")),
-        case("list_repositories[A, page=2]", "catalog", "list_repositories",
-             lambda w: ((w.A,), {"page": 2}), empty_page(1)),
-        case("list_repositories[None]", "catalog", "list_repositories", lambda w: ((None,), {}),
-             InvalidRequest, match=r"^tenant_id is required"),
+        case(
+            "list_repositories[A, query=B]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": w.B}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=B/]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": f"{w.B}/"}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=B/web]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": w.web}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=web]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": "web"}),
+            repositories("a_web"),
+        ),
+        case(
+            "list_repositories[A, query=B's ownbase name]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": w.base_name}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=_ownbase]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": "_ownbase"}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=B's ledger name]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": w.ledger_name}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=%]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": "%"}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, query=_]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"query": "_"}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, ownbase=True]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"ownbase": True}),
+            empty_page(0),
+        ),
+        case(
+            "list_repositories[A, ownbase=False]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"ownbase": False}),
+            repositories("a_web"),
+        ),
+        case(
+            "list_repositories[A, page=2]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((w.A,), {"page": 2}),
+            empty_page(1),
+        ),
+        case(
+            "list_repositories[None]",
+            "catalog",
+            "list_repositories",
+            lambda w: ((None,), {}),
+            InvalidRequest,
+            match=r"^tenant_id is required",
+        ),
         # get_repository / list_tags / get_tag / list_tag_history: Forbidden, existing or not
-        *[case(f"get_repository[{who}, {label}]", "catalog", "get_repository",
-               lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, target(w)), {}),
-               Forbidden, match=r"may not read")
-          for who in ("A", "anonymous")
-          for label, target in (("B/web", lambda w: w.web), ("B/ownbase", lambda w: w.base),
-                                ("B/ledger", lambda w: w.ledger), ("B/ghost", lambda w: w.ghost),
-                                ("B/nosuch", lambda w: f"{w.B}/nosuch"))],
-        *[case(f"list_tags[{who}, {label}]", "catalog", "list_tags",
-               lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, target(w)), {}),
-               Forbidden, match=r"may not read")
-          for who in ("A", "anonymous")
-          for label, target in (("B/web", lambda w: w.web), ("B/ownbase", lambda w: w.base),
-                                ("B/nosuch", lambda w: f"{w.B}/nosuch"))],
-        case("list_tags[A, B/web, page=2, page_size=1]", "catalog", "list_tags",
-             lambda w: ((w.A, w.web), {"page": 2, "page_size": 1}), Forbidden, match=r"may not read"),
-        *[case(f"get_tag[{who}, {label}]", "catalog", "get_tag",
-               lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, *target(w)), {}),
-               Forbidden, match=r"may not read")
-          for who in ("A", "anonymous")
-          for label, target in (("B/web:v1", lambda w: (w.web, "v1")), ("B/web:latest", lambda w: (w.web, "latest")),
-                                ("B/web:old (deleted)", lambda w: (w.web, "old")),
-                                ("B/web:nosuch", lambda w: (w.web, "nosuch")),
-                                ("B/ownbase:1.0", lambda w: (w.base, "1.0")),
-                                ("B/ledger:rel", lambda w: (w.ledger, w.rel)))],
-        case("get_tag[A, B/web, tag=../v1]", "catalog", "get_tag", lambda w: ((w.A, w.web, "../v1"), {}),
-             InvalidReference),
-        *[case(f"list_tag_history[{who}, {label}]", "catalog", "list_tag_history",
-               lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, *target(w)), {}),
-               Forbidden, match=r"may not read")
-          for who in ("A", "anonymous")
-          for label, target in (("B/web", lambda w: (w.web,)), ("B/web, tag=latest", lambda w: (w.web, "latest")),
-                                ("B/web, tag=old (deleted)", lambda w: (w.web, "old")),
-                                ("B/ledger", lambda w: (w.ledger,)), ("B/nosuch", lambda w: (f"{w.B}/nosuch",)))],
+        *[
+            case(
+                f"get_repository[{who}, {label}]",
+                "catalog",
+                "get_repository",
+                lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, target(w)), {}),
+                Forbidden,
+                match=r"may not read",
+            )
+            for who in ("A", "anonymous")
+            for label, target in (
+                ("B/web", lambda w: w.web),
+                ("B/ownbase", lambda w: w.base),
+                ("B/ledger", lambda w: w.ledger),
+                ("B/ghost", lambda w: w.ghost),
+                ("B/nosuch", lambda w: f"{w.B}/nosuch"),
+            )
+        ],
+        *[
+            case(
+                f"list_tags[{who}, {label}]",
+                "catalog",
+                "list_tags",
+                lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, target(w)), {}),
+                Forbidden,
+                match=r"may not read",
+            )
+            for who in ("A", "anonymous")
+            for label, target in (
+                ("B/web", lambda w: w.web),
+                ("B/ownbase", lambda w: w.base),
+                ("B/nosuch", lambda w: f"{w.B}/nosuch"),
+            )
+        ],
+        case(
+            "list_tags[A, B/web, page=2, page_size=1]",
+            "catalog",
+            "list_tags",
+            lambda w: ((w.A, w.web), {"page": 2, "page_size": 1}),
+            Forbidden,
+            match=r"may not read",
+        ),
+        *[
+            case(
+                f"get_tag[{who}, {label}]",
+                "catalog",
+                "get_tag",
+                lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, *target(w)), {}),
+                Forbidden,
+                match=r"may not read",
+            )
+            for who in ("A", "anonymous")
+            for label, target in (
+                ("B/web:v1", lambda w: (w.web, "v1")),
+                ("B/web:latest", lambda w: (w.web, "latest")),
+                ("B/web:old (deleted)", lambda w: (w.web, "old")),
+                ("B/web:nosuch", lambda w: (w.web, "nosuch")),
+                ("B/ownbase:1.0", lambda w: (w.base, "1.0")),
+                ("B/ledger:rel", lambda w: (w.ledger, w.rel)),
+            )
+        ],
+        case(
+            "get_tag[A, B/web, tag=../v1]",
+            "catalog",
+            "get_tag",
+            lambda w: ((w.A, w.web, "../v1"), {}),
+            InvalidReference,
+        ),
+        *[
+            case(
+                f"list_tag_history[{who}, {label}]",
+                "catalog",
+                "list_tag_history",
+                lambda w, who=who, target=target: ((None if who == "anonymous" else w.A, *target(w)), {}),
+                Forbidden,
+                match=r"may not read",
+            )
+            for who in ("A", "anonymous")
+            for label, target in (
+                ("B/web", lambda w: (w.web,)),
+                ("B/web, tag=latest", lambda w: (w.web, "latest")),
+                ("B/web, tag=old (deleted)", lambda w: (w.web, "old")),
+                ("B/ledger", lambda w: (w.ledger,)),
+                ("B/nosuch", lambda w: (f"{w.B}/nosuch",)),
+            )
+        ],
         # delete_tag: Forbidden before any lookup (so no Conflict naming B's sibling tags), force or not
-        *[case(f"delete_tag[A, {label}, force={force}]", "catalog", "delete_tag",
-               lambda w, target=target, force=force: ((w.A, *target(w)), {"force": force}),
-               Forbidden, touches=touches, match=r"may not change")
-          for label, target, touches in (
-              ("B/web:v1", lambda w: (w.web, "v1"), ("B.web",)),
-              ("B/web:latest", lambda w: (w.web, "latest"), ("B.web",)),
-              ("B/ownbase:1.0", lambda w: (w.base, "1.0"), ("B.base",)),
-              ("B/ledger:rel (shares its digest)", lambda w: (w.ledger, w.rel), ("B.ledger",)),
-              ("B/nosuch:v1", lambda w: (f"{w.B}/nosuch", "v1"), ("B.repositories",)))
-          for force in (False, True)],
-        case("delete_tag[A, library:1.0, force=True]", "catalog", "delete_tag",
-             lambda w: ((w.A, w.lib, "1.0"), {"force": True}), Forbidden, touches=("library",),
-             match=r"public library, which is read-only"),
-        case("delete_tag[library as tenant, library:1.0]", "catalog", "delete_tag",
-             lambda w: (("library", w.lib, "1.0"), {"force": True}), InvalidRequest, touches=("library",),
-             match=r"^tenant_id 'library' is the public library, not a tenant"),
-        case("delete_tag[None, library:1.0]", "catalog", "delete_tag",
-             lambda w: ((None, w.lib, "1.0"), {"force": True}), InvalidRequest, touches=("library",),
-             match=r"^tenant_id is required"),
-        case("delete_tag[None, B/web:v1]", "catalog", "delete_tag",
-             lambda w: ((None, w.web, "v1"), {"force": True}), InvalidRequest, touches=("B.web",),
-             match=r"^tenant_id is required"),
+        *[
+            case(
+                f"delete_tag[A, {label}, force={force}]",
+                "catalog",
+                "delete_tag",
+                lambda w, target=target, force=force: ((w.A, *target(w)), {"force": force}),
+                Forbidden,
+                touches=touches,
+                match=r"may not change",
+            )
+            for label, target, touches in (
+                ("B/web:v1", lambda w: (w.web, "v1"), ("B.web",)),
+                ("B/web:latest", lambda w: (w.web, "latest"), ("B.web",)),
+                ("B/ownbase:1.0", lambda w: (w.base, "1.0"), ("B.base",)),
+                ("B/ledger:rel (shares its digest)", lambda w: (w.ledger, w.rel), ("B.ledger",)),
+                ("B/nosuch:v1", lambda w: (f"{w.B}/nosuch", "v1"), ("B.repositories",)),
+            )
+            for force in (False, True)
+        ],
+        case(
+            "delete_tag[A, library:1.0, force=True]",
+            "catalog",
+            "delete_tag",
+            lambda w: ((w.A, w.lib, "1.0"), {"force": True}),
+            Forbidden,
+            touches=("library",),
+            match=r"public library, which is read-only",
+        ),
+        case(
+            "delete_tag[library as tenant, library:1.0]",
+            "catalog",
+            "delete_tag",
+            lambda w: (("library", w.lib, "1.0"), {"force": True}),
+            InvalidRequest,
+            touches=("library",),
+            match=r"^tenant_id 'library' is the public library, not a tenant",
+        ),
+        case(
+            "delete_tag[None, library:1.0]",
+            "catalog",
+            "delete_tag",
+            lambda w: ((None, w.lib, "1.0"), {"force": True}),
+            InvalidRequest,
+            touches=("library",),
+            match=r"^tenant_id is required",
+        ),
+        case(
+            "delete_tag[None, B/web:v1]",
+            "catalog",
+            "delete_tag",
+            lambda w: ((None, w.web, "v1"), {"force": True}),
+            InvalidRequest,
+            touches=("B.web",),
+            match=r"^tenant_id is required",
+        ),
         # parse_reference: no tenant, no lookup: it echoes what it was given
-        case("parse_reference[registry/B/web:v1]", "catalog", "parse_reference",
-             lambda w: ((f"{w.reg}/{w.B}/web:v1",), {}),
-             parsed(registry=lambda w: w.reg, namespace=lambda w: w.B, name="web", tag="v1", digest=None)),
-        case("parse_reference[B/web@digest]", "catalog", "parse_reference",
-             lambda w: ((f"{w.B}/web@{w.d['v1']}",), {}),
-             parsed(namespace=lambda w: w.B, name="web", tag=None, digest=lambda w: w.d["v1"])),
-        case("parse_reference[B-upper/web]", "catalog", "parse_reference",
-             lambda w: ((f"{w.B.upper()}/web",), {}), InvalidReference, match=r"must be lower-case"),
+        case(
+            "parse_reference[registry/B/web:v1]",
+            "catalog",
+            "parse_reference",
+            lambda w: ((f"{w.reg}/{w.B}/web:v1",), {}),
+            parsed(registry=lambda w: w.reg, namespace=lambda w: w.B, name="web", tag="v1", digest=None),
+        ),
+        case(
+            "parse_reference[B/web@digest]",
+            "catalog",
+            "parse_reference",
+            lambda w: ((f"{w.B}/web@{w.d['v1']}",), {}),
+            parsed(namespace=lambda w: w.B, name="web", tag=None, digest=lambda w: w.d["v1"]),
+        ),
+        case(
+            "parse_reference[B-upper/web]",
+            "catalog",
+            "parse_reference",
+            lambda w: ((f"{w.B.upper()}/web",), {}),
+            InvalidReference,
+            match=r"must be lower-case",
+        ),
     ]
     for label, variant in REPOSITORY_VARIANTS.items():
         rows += [
-            case(f"get_repository[A, repository={label}]", "catalog", "get_repository",
-                 lambda w, v=variant: ((w.A, v(w)), {}), InvalidReference),
-            case(f"list_tags[A, repository={label}]", "catalog", "list_tags",
-                 lambda w, v=variant: ((w.A, v(w)), {}), InvalidReference),
-            case(f"get_tag[A, repository={label}]", "catalog", "get_tag",
-                 lambda w, v=variant: ((w.A, v(w), "v1"), {}), InvalidReference),
-            case(f"list_tag_history[A, repository={label}]", "catalog", "list_tag_history",
-                 lambda w, v=variant: ((w.A, v(w)), {}), InvalidReference),
-            case(f"delete_tag[A, repository={label}, force=True]", "catalog", "delete_tag",
-                 lambda w, v=variant: ((w.A, v(w), "v1"), {"force": True}), InvalidReference, touches=("B.web",)),
+            case(
+                f"get_repository[A, repository={label}]",
+                "catalog",
+                "get_repository",
+                lambda w, v=variant: ((w.A, v(w)), {}),
+                InvalidReference,
+            ),
+            case(
+                f"list_tags[A, repository={label}]",
+                "catalog",
+                "list_tags",
+                lambda w, v=variant: ((w.A, v(w)), {}),
+                InvalidReference,
+            ),
+            case(
+                f"get_tag[A, repository={label}]",
+                "catalog",
+                "get_tag",
+                lambda w, v=variant: ((w.A, v(w), "v1"), {}),
+                InvalidReference,
+            ),
+            case(
+                f"list_tag_history[A, repository={label}]",
+                "catalog",
+                "list_tag_history",
+                lambda w, v=variant: ((w.A, v(w)), {}),
+                InvalidReference,
+            ),
+            case(
+                f"delete_tag[A, repository={label}, force=True]",
+                "catalog",
+                "delete_tag",
+                lambda w, v=variant: ((w.A, v(w), "v1"), {"force": True}),
+                InvalidReference,
+                touches=("B.web",),
+            ),
         ]
     for label, variant in TENANT_VARIANTS.items():
         rows += [
-            case(f"list_repositories[tenant={label}]", "catalog", "list_repositories",
-                 lambda w, v=variant: ((v(w),), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"get_repository[tenant={label}, B/web]", "catalog", "get_repository",
-                 lambda w, v=variant: ((v(w), w.web), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"list_tags[tenant={label}, B/web]", "catalog", "list_tags",
-                 lambda w, v=variant: ((v(w), w.web), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"get_tag[tenant={label}, B/web:v1]", "catalog", "get_tag",
-                 lambda w, v=variant: ((v(w), w.web, "v1"), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"list_tag_history[tenant={label}, B/web]", "catalog", "list_tag_history",
-                 lambda w, v=variant: ((v(w), w.web), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"delete_tag[tenant={label}, B/web:v1, force=True]", "catalog", "delete_tag",
-                 lambda w, v=variant: ((v(w), w.web, "v1"), {"force": True}), InvalidRequest, touches=("B.web",),
-                 match=TENANT_MESSAGE),
-            case(f"delete_tag[tenant={label}, library:1.0, force=True]", "catalog", "delete_tag",
-                 lambda w, v=variant: ((v(w), w.lib, "1.0"), {"force": True}), InvalidRequest, touches=("library",),
-                 match=TENANT_MESSAGE),
+            case(
+                f"list_repositories[tenant={label}]",
+                "catalog",
+                "list_repositories",
+                lambda w, v=variant: ((v(w),), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"get_repository[tenant={label}, B/web]",
+                "catalog",
+                "get_repository",
+                lambda w, v=variant: ((v(w), w.web), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"list_tags[tenant={label}, B/web]",
+                "catalog",
+                "list_tags",
+                lambda w, v=variant: ((v(w), w.web), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"get_tag[tenant={label}, B/web:v1]",
+                "catalog",
+                "get_tag",
+                lambda w, v=variant: ((v(w), w.web, "v1"), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"list_tag_history[tenant={label}, B/web]",
+                "catalog",
+                "list_tag_history",
+                lambda w, v=variant: ((v(w), w.web), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"delete_tag[tenant={label}, B/web:v1, force=True]",
+                "catalog",
+                "delete_tag",
+                lambda w, v=variant: ((v(w), w.web, "v1"), {"force": True}),
+                InvalidRequest,
+                touches=("B.web",),
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"delete_tag[tenant={label}, library:1.0, force=True]",
+                "catalog",
+                "delete_tag",
+                lambda w, v=variant: ((v(w), w.lib, "1.0"), {"force": True}),
+                InvalidRequest,
+                touches=("library",),
+                match=TENANT_MESSAGE,
+            ),
         ]
     return rows
 
@@ -602,10 +921,21 @@ def deployer_cases():
     rows = [
         case("list_pools[]", "deployer", "list_pools", lambda w: ((), {}), pools),
         case("list_deployments[A]", "deployer", "list_deployments", lambda w: ((w.A,), {}), only_a_deployments),
-        case("list_deployments[A, page=2, page_size=1]", "deployer", "list_deployments",
-             lambda w: ((w.A,), {"page": 2, "page_size": 1}), empty_page(1)),
-        case("list_deployments[None]", "deployer", "list_deployments", lambda w: ((None,), {}), InvalidRequest,
-             match=r"^tenant_id is required"),
+        case(
+            "list_deployments[A, page=2, page_size=1]",
+            "deployer",
+            "list_deployments",
+            lambda w: ((w.A,), {"page": 2, "page_size": 1}),
+            empty_page(1),
+        ),
+        case(
+            "list_deployments[None]",
+            "deployer",
+            "list_deployments",
+            lambda w: ((None,), {}),
+            InvalidRequest,
+            match=r"^tenant_id is required",
+        ),
     ]
     # create_deployment with B's images, in every reference form
     images = {
@@ -627,17 +957,44 @@ def deployer_cases():
         "other-registry/B/web:v1": (lambda w: f"registry.example.com/{w.B}/web:v1", InvalidRequest),
     }
     for label, (image, expect) in images.items():
-        rows.append(case(f"create_deployment[A, image={label}]", "deployer", "create_deployment",
-                         lambda w, image=image: ((w.A, spec(image=image)(w)), {}), expect,
-                         touches=("deployments",), match=r"may not read" if expect is Forbidden else r"^image "))
+        rows.append(
+            case(
+                f"create_deployment[A, image={label}]",
+                "deployer",
+                "create_deployment",
+                lambda w, image=image: ((w.A, spec(image=image)(w)), {}),
+                expect,
+                touches=("deployments",),
+                match=r"may not read" if expect is Forbidden else r"^image ",
+            )
+        )
     rows += [
-        case("create_deployment[A, name of B's, host_port of B's instance]", "deployer", "create_deployment",
-             lambda w: ((w.A, spec(name="web2", image=lambda w: f"{w.A}/web:v1",
-                                   ports=lambda w: [{"host_port": w.b_ports[0]}])(w)), {}),
-             Conflict, touches=("deployments", "B.dep"), match=r"host port \d+ already in use"),
-        case("create_deployment[None, B/web:v1]", "deployer", "create_deployment",
-             lambda w: ((None, spec(image=lambda w: f"{w.B}/web:v1")(w)), {}), InvalidRequest,
-             touches=("deployments",), match=r"^tenant_id is required"),
+        case(
+            "create_deployment[A, name of B's, host_port of B's instance]",
+            "deployer",
+            "create_deployment",
+            lambda w: (
+                (
+                    w.A,
+                    spec(name="web2", image=lambda w: f"{w.A}/web:v1", ports=lambda w: [{"host_port": w.b_ports[0]}])(
+                        w
+                    ),
+                ),
+                {},
+            ),
+            Conflict,
+            touches=("deployments", "B.dep"),
+            match=r"host port \d+ already in use",
+        ),
+        case(
+            "create_deployment[None, B/web:v1]",
+            "deployer",
+            "create_deployment",
+            lambda w: ((None, spec(image=lambda w: f"{w.B}/web:v1")(w)), {}),
+            InvalidRequest,
+            touches=("deployments",),
+            match=r"^tenant_id is required",
+        ),
     ]
     # Calls on B's deployment by ID: Forbidden, whatever else is wrong with the call
     on_b = {
@@ -660,35 +1017,85 @@ def deployer_cases():
     }
     for label, arguments in on_b.items():
         method = label.split("{")[0]
-        rows.append(case(f"{method}[A, B's deployment{label[len(method):]}]", "deployer", method,
-                         lambda w, a=arguments: (a(w, w.b_dep), {}), Forbidden, touches=("B.dep",),
-                         match=FORBIDDEN_DEPLOYMENT))
-        rows.append(case(f"{method}[A, B's deleted deployment{label[len(method):]}]", "deployer", method,
-                         lambda w, a=arguments: (a(w, w.b_gone), {}), Forbidden, touches=("B.gone",),
-                         match=FORBIDDEN_DEPLOYMENT))
+        rows.append(
+            case(
+                f"{method}[A, B's deployment{label[len(method) :]}]",
+                "deployer",
+                method,
+                lambda w, a=arguments: (a(w, w.b_dep), {}),
+                Forbidden,
+                touches=("B.dep",),
+                match=FORBIDDEN_DEPLOYMENT,
+            )
+        )
+        rows.append(
+            case(
+                f"{method}[A, B's deleted deployment{label[len(method) :]}]",
+                "deployer",
+                method,
+                lambda w, a=arguments: (a(w, w.b_gone), {}),
+                Forbidden,
+                touches=("B.gone",),
+                match=FORBIDDEN_DEPLOYMENT,
+            )
+        )
     for form, deployment_id in B_DEP_FORMS.items():
         if form == "id":
             continue
         for method in ("get_deployment", "delete_deployment"):
-            rows.append(case(f"{method}[A, B's deployment as {form}]", "deployer", method,
-                             lambda w, d=deployment_id: ((w.A, d(w)), {}), Forbidden, touches=("B.dep",),
-                             match=FORBIDDEN_DEPLOYMENT))
+            rows.append(
+                case(
+                    f"{method}[A, B's deployment as {form}]",
+                    "deployer",
+                    method,
+                    lambda w, d=deployment_id: ((w.A, d(w)), {}),
+                    Forbidden,
+                    touches=("B.dep",),
+                    match=FORBIDDEN_DEPLOYMENT,
+                )
+            )
     rows += [
-        case("get_deployment[A, unknown id]", "deployer", "get_deployment",
-             lambda w: ((w.A, str(uuid.uuid4())), {}), NotFound, match=r"^deployment [0-9a-f-]{36} does not exist$"),
-        case("get_deployment[A, B's id prefix]", "deployer", "get_deployment",
-             lambda w: ((w.A, w.b_dep[:8]), {}), InvalidRequest, match=r"^deployment_id must be a deployment ID"),
-        case("get_deployment[A, B's id with a space]", "deployer", "get_deployment",
-             lambda w: ((w.A, f" {w.b_dep}"), {}), InvalidRequest, match=r"^deployment_id must be a deployment ID"),
-        case("get_deployment[None, B's deployment]", "deployer", "get_deployment",
-             lambda w: ((None, w.b_dep), {}), InvalidRequest, match=r"^tenant_id is required"),
+        case(
+            "get_deployment[A, unknown id]",
+            "deployer",
+            "get_deployment",
+            lambda w: ((w.A, str(uuid.uuid4())), {}),
+            NotFound,
+            match=r"^deployment [0-9a-f-]{36} does not exist$",
+        ),
+        case(
+            "get_deployment[A, B's id prefix]",
+            "deployer",
+            "get_deployment",
+            lambda w: ((w.A, w.b_dep[:8]), {}),
+            InvalidRequest,
+            match=r"^deployment_id must be a deployment ID",
+        ),
+        case(
+            "get_deployment[A, B's id with a space]",
+            "deployer",
+            "get_deployment",
+            lambda w: ((w.A, f" {w.b_dep}"), {}),
+            InvalidRequest,
+            match=r"^deployment_id must be a deployment ID",
+        ),
+        case(
+            "get_deployment[None, B's deployment]",
+            "deployer",
+            "get_deployment",
+            lambda w: ((None, w.b_dep), {}),
+            InvalidRequest,
+            match=r"^tenant_id is required",
+        ),
     ]
     # A's own deployment moved onto B's image: refused, and A's deployment left exactly as it was
     own = {
         "image: B/web:v2": ({"image": lambda w: f"{w.B}/web:v2"}, Forbidden),
         "image: registry/B/web:v1": ({"image": lambda w: f"{w.reg}/{w.B}/web:v1"}, Forbidden),
-        "image: B/web:v2 + auto_deploy: force": ({"image": lambda w: f"{w.B}/web:v2",
-                                                  "auto_deploy": {"policy": "force"}}, Forbidden),
+        "image: B/web:v2 + auto_deploy: force": (
+            {"image": lambda w: f"{w.B}/web:v2", "auto_deploy": {"policy": "force"}},
+            Forbidden,
+        ),
         "image: B/web:v2 + env": ({"image": lambda w: f"{w.B}/web:v2", "env": {"X": "1"}}, Forbidden),
         "image: B/ownbase:1.0": ({"image": lambda w: f"{w.base}:1.0"}, Forbidden),
         "image: B/web:nosuch": ({"image": lambda w: f"{w.B}/web:nosuch"}, Forbidden),
@@ -697,36 +1104,97 @@ def deployer_cases():
         "tag: v1@B's digest": ({"tag": lambda w: f"v1@{w.d['v1']}"}, InvalidRequest),
     }
     for label, (changes, expect) in own.items():
-        rows.append(case(f"update_deployment[A, A's deployment, {label}]", "deployer", "update_deployment",
-                         lambda w, c=changes: ((w.A, w.a_dep, {k: (v(w) if callable(v) else v) for k, v in c.items()}),
-                                               {}),
-                         expect, touches=("A.dep", "B.dep"), match=r"may not read" if expect is Forbidden else None))
+        rows.append(
+            case(
+                f"update_deployment[A, A's deployment, {label}]",
+                "deployer",
+                "update_deployment",
+                lambda w, c=changes: ((w.A, w.a_dep, {k: (v(w) if callable(v) else v) for k, v in c.items()}), {}),
+                expect,
+                touches=("A.dep", "B.dep"),
+                match=r"may not read" if expect is Forbidden else None,
+            )
+        )
     for label, variant in TENANT_VARIANTS.items():
         rows += [
-            case(f"create_deployment[tenant={label}, B/web:v1]", "deployer", "create_deployment",
-                 lambda w, v=variant: ((v(w), spec(image=lambda w: f"{w.B}/web:v1")(w)), {}), InvalidRequest,
-                 touches=("deployments",), match=TENANT_MESSAGE),
-            case(f"list_deployments[tenant={label}]", "deployer", "list_deployments",
-                 lambda w, v=variant: ((v(w),), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"get_deployment[tenant={label}, B's deployment]", "deployer", "get_deployment",
-                 lambda w, v=variant: ((v(w), w.b_dep), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"list_revisions[tenant={label}, B's deployment]", "deployer", "list_revisions",
-                 lambda w, v=variant: ((v(w), w.b_dep), {}), InvalidRequest, match=TENANT_MESSAGE),
-            case(f"update_deployment[tenant={label}, B's deployment]", "deployer", "update_deployment",
-                 lambda w, v=variant: ((v(w), w.b_dep, {"tag": "v1"}), {}), InvalidRequest, touches=("B.dep",),
-                 match=TENANT_MESSAGE),
-            case(f"set_auto_deploy[tenant={label}, B's deployment]", "deployer", "set_auto_deploy",
-                 lambda w, v=variant: ((v(w), w.b_dep, "force"), {}), InvalidRequest, touches=("B.dep",),
-                 match=TENANT_MESSAGE),
-            case(f"scale_deployment[tenant={label}, B's deployment]", "deployer", "scale_deployment",
-                 lambda w, v=variant: ((v(w), w.b_dep, 0), {}), InvalidRequest, touches=("B.dep",),
-                 match=TENANT_MESSAGE),
-            case(f"rollback_deployment[tenant={label}, B's deployment]", "deployer", "rollback_deployment",
-                 lambda w, v=variant: ((v(w), w.b_dep), {}), InvalidRequest, touches=("B.dep",),
-                 match=TENANT_MESSAGE),
-            case(f"delete_deployment[tenant={label}, B's deployment]", "deployer", "delete_deployment",
-                 lambda w, v=variant: ((v(w), w.b_dep), {}), InvalidRequest, touches=("B.dep",),
-                 match=TENANT_MESSAGE),
+            case(
+                f"create_deployment[tenant={label}, B/web:v1]",
+                "deployer",
+                "create_deployment",
+                lambda w, v=variant: ((v(w), spec(image=lambda w: f"{w.B}/web:v1")(w)), {}),
+                InvalidRequest,
+                touches=("deployments",),
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"list_deployments[tenant={label}]",
+                "deployer",
+                "list_deployments",
+                lambda w, v=variant: ((v(w),), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"get_deployment[tenant={label}, B's deployment]",
+                "deployer",
+                "get_deployment",
+                lambda w, v=variant: ((v(w), w.b_dep), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"list_revisions[tenant={label}, B's deployment]",
+                "deployer",
+                "list_revisions",
+                lambda w, v=variant: ((v(w), w.b_dep), {}),
+                InvalidRequest,
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"update_deployment[tenant={label}, B's deployment]",
+                "deployer",
+                "update_deployment",
+                lambda w, v=variant: ((v(w), w.b_dep, {"tag": "v1"}), {}),
+                InvalidRequest,
+                touches=("B.dep",),
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"set_auto_deploy[tenant={label}, B's deployment]",
+                "deployer",
+                "set_auto_deploy",
+                lambda w, v=variant: ((v(w), w.b_dep, "force"), {}),
+                InvalidRequest,
+                touches=("B.dep",),
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"scale_deployment[tenant={label}, B's deployment]",
+                "deployer",
+                "scale_deployment",
+                lambda w, v=variant: ((v(w), w.b_dep, 0), {}),
+                InvalidRequest,
+                touches=("B.dep",),
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"rollback_deployment[tenant={label}, B's deployment]",
+                "deployer",
+                "rollback_deployment",
+                lambda w, v=variant: ((v(w), w.b_dep), {}),
+                InvalidRequest,
+                touches=("B.dep",),
+                match=TENANT_MESSAGE,
+            ),
+            case(
+                f"delete_deployment[tenant={label}, B's deployment]",
+                "deployer",
+                "delete_deployment",
+                lambda w, v=variant: ((v(w), w.b_dep), {}),
+                InvalidRequest,
+                touches=("B.dep",),
+                match=TENANT_MESSAGE,
+            ),
         ]
     return rows
 
@@ -774,10 +1242,13 @@ def summary(request):
             reporter.write_line(
                 f"tenant isolation: {len(RESULTS)} RPC x case checks passed: {refusals} refusals "
                 f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()) if k != 'answer')}), "
-                f"{kinds.get('answer', 0)} answers holding none of B's data; leaks 0")
+                f"{kinds.get('answer', 0)} answers holding none of B's data; leaks 0"
+            )
             if DEADLOCKS:
-                reporter.write_line(f"catalog delete_tag deadlocked against its own delete notification "
-                                    f"{len(DEADLOCKS)} time(s): {', '.join(DEADLOCKS)}")
+                reporter.write_line(
+                    f"catalog delete_tag deadlocked against its own delete notification "
+                    f"{len(DEADLOCKS)} time(s): {', '.join(DEADLOCKS)}"
+                )
 
 
 def run_case(w, c, case_id):
@@ -819,19 +1290,24 @@ class TestRefusalsSayNothingAboutExistence:
     """The catalogue refuses by namespace: the message for a repository or tag of B's that exists
     is the one for a name that does not, word for word but the name."""
 
-    @pytest.mark.parametrize("method, existing, missing", [
-        ("get_repository", lambda w: (w.web,), lambda w: (f"{w.B}/nosuch",)),
-        ("list_tags", lambda w: (w.base,), lambda w: (f"{w.B}/nosuch_ownbase",)),
-        ("get_tag", lambda w: (w.web, "v1"), lambda w: (w.web, "nosuch")),
-        ("get_tag", lambda w: (w.web, "old"), lambda w: (w.web, "nosuch")),
-        ("list_tag_history", lambda w: (w.web,), lambda w: (f"{w.B}/nosuch",)),
-        ("delete_tag", lambda w: (w.ledger, w.rel), lambda w: (w.ledger, "nosuch")),
-    ], ids=["get_repository", "list_tags", "get_tag", "get_tag[deleted]", "list_tag_history", "delete_tag"])
+    @pytest.mark.parametrize(
+        "method, existing, missing",
+        [
+            ("get_repository", lambda w: (w.web,), lambda w: (f"{w.B}/nosuch",)),
+            ("list_tags", lambda w: (w.base,), lambda w: (f"{w.B}/nosuch_ownbase",)),
+            ("get_tag", lambda w: (w.web, "v1"), lambda w: (w.web, "nosuch")),
+            ("get_tag", lambda w: (w.web, "old"), lambda w: (w.web, "nosuch")),
+            ("list_tag_history", lambda w: (w.web,), lambda w: (f"{w.B}/nosuch",)),
+            ("delete_tag", lambda w: (w.ledger, w.rel), lambda w: (w.ledger, "nosuch")),
+        ],
+        ids=["get_repository", "list_tags", "get_tag", "get_tag[deleted]", "list_tag_history", "delete_tag"],
+    )
     def test_same_refusal_for_existing_and_missing(self, world, method, existing, missing):
         def refusal(arguments):
             with pytest.raises(Forbidden) as raised:
                 world.catalog(method, world.A, *arguments)
             return str(raised.value)
+
         first, second = existing(world), missing(world)
         assert refusal(first).replace(first[0], "<repo>") == refusal(second).replace(second[0], "<repo>")
 
@@ -885,16 +1361,22 @@ class TestSameContentInTwoTenants:
         assert world.http_push(copy, "x", world.A, world.ledger_content) == world.d["ledger"]
         engine = sa.create_engine(world.stack.catalog_db)
         try:
+
             def processed():
                 with engine.connect() as conn:
                     return conn.execute(sa.text("SELECT count(*) FROM processed_events")).scalar()
+
             before = processed()
             deleted = world.delete_own_tag(world.A, copy, "x")
             assert deleted is None or (deleted["digest"], deleted["deleted_tags"]) == (world.d["ledger"], ["x"])
             assert world.registry.tags(copy) == []
             assert world.catalog("list_tags", world.A, copy)["items"] == []
-            wait_until(lambda: processed() > before, timeout=WAIT, interval=0.1,
-                       what="the registry's delete notification handled by the catalog")
+            wait_until(
+                lambda: processed() > before,
+                timeout=WAIT,
+                interval=0.1,
+                what="the registry's delete notification handled by the catalog",
+            )
         finally:
             engine.dispose()
         assert world.snapshot("B.ledger") == world.initial["B.ledger"]
@@ -912,13 +1394,26 @@ class TestBIsUntouched:
             assert answered == world.markers[world.d["v2"]]
         containers = {}
         for sock in ENGINES:
-            out = subprocess.run(["docker", "-H", sock, "ps", "-q", "--no-trunc", "--filter",
-                                  f"label=imagehub.deployment={world.b_dep}"],
-                                 capture_output=True, text=True, timeout=30, check=True).stdout.split()
+            out = subprocess.run(
+                [
+                    "docker",
+                    "-H",
+                    sock,
+                    "ps",
+                    "-q",
+                    "--no-trunc",
+                    "--filter",
+                    f"label=imagehub.deployment={world.b_dep}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout.split()
             containers[sock] = out
-        assert sorted(c for ids in containers.values() for c in ids) == \
-            sorted(i["container_id"] for i in deployment["instances"])
-
+        assert sorted(c for ids in containers.values() for c in ids) == sorted(
+            i["container_id"] for i in deployment["instances"]
+        )
 
 
 class TestAutoDeployStaysInItsTenant:
@@ -930,9 +1425,14 @@ class TestAutoDeployStaysInItsTenant:
         before = world.deployer("get_deployment", A, world.a_dep)
         b_digest = world.http_push(world.web, "v1.1", B, f"b v1.1 {hex_id()}".encode())
         log = world.stack.services["deployer"].log
-        decided = wait_until(lambda: [line for line in log().splitlines()
-                                      if f"({world.web}:v1.1 -> " in line and " deployment " in line],
-                             timeout=WAIT, interval=0.1, what="the deployer's decisions on B/web:v1.1")
+        decided = wait_until(
+            lambda: [
+                line for line in log().splitlines() if f"({world.web}:v1.1 -> " in line and " deployment " in line
+            ],
+            timeout=WAIT,
+            interval=0.1,
+            what="the deployer's decisions on B/web:v1.1",
+        )
         assert [line.split(" deployment ")[1].split()[0] for line in decided] == [world.b_dep]
         assert f"deployment {world.b_dep} stays" in decided[0]
         after = world.deployer("get_deployment", A, world.a_dep)
@@ -940,18 +1440,29 @@ class TestAutoDeployStaysInItsTenant:
         assert after["pending_push"] is None
 
         _, a_digest = world.build_and_push(world.a_web, "v1.1", A)
-        moved = wait_until(lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None
-                                    and d["serving_revision"] == 2 else None)(
-            world.deployer("get_deployment", A, world.a_dep)), timeout=WAIT, interval=0.2,
-            what="A's web on v1.1")
+        moved = wait_until(
+            lambda: (
+                lambda d: (
+                    d if d["status"] == "running" and d["operation"] is None and d["serving_revision"] == 2 else None
+                )
+            )(world.deployer("get_deployment", A, world.a_dep)),
+            timeout=WAIT,
+            interval=0.2,
+            what="A's web on v1.1",
+        )
         assert (moved["serving_image"], moved["serving_digest"]) == (f"{world.a_web}:v1.1", a_digest)
         revisions = world.deployer("list_revisions", A, world.a_dep)["items"]
-        assert [(r["revision"], r["image"], r["trigger"]) for r in revisions] == \
-            [(2, f"{world.a_web}:v1.1", "auto-deploy"), (1, f"{world.a_web}:v1", "create")]
+        assert [(r["revision"], r["image"], r["trigger"]) for r in revisions] == [
+            (2, f"{world.a_web}:v1.1", "auto-deploy"),
+            (1, f"{world.a_web}:v1", "create"),
+        ]
         assert b_digest not in serialized(revisions) and b_digest not in serialized(moved)
         assert leaks(world, [], serialized([moved, revisions])) == []
         # Every decision on B's push was logged in one go, long before A's push: still B's deployment only.
-        assert [line.split(" deployment ")[1].split()[0] for line in log().splitlines()
-                if f"({world.web}:v1.1 -> " in line and " deployment " in line] == [world.b_dep]
+        assert [
+            line.split(" deployment ")[1].split()[0]
+            for line in log().splitlines()
+            if f"({world.web}:v1.1 -> " in line and " deployment " in line
+        ] == [world.b_dep]
         b_after = world.deployer("get_deployment", B, world.b_dep)
         assert (b_after["revision"], b_after["serving_digest"], b_after["status"]) == (2, world.d["v2"], "running")

@@ -1,4 +1,5 @@
 """Fixtures of the Kubernetes tests: the kustomize that renders deploy/k8s, and its renders."""
+
 import functools
 import os
 import re
@@ -11,15 +12,21 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 K8S = os.path.join(ROOT, "deploy", "k8s")
 OVERLAYS = ("dev", "prod")
-SERVICES = tuple(sorted(name for name in os.listdir(os.path.join(ROOT, "services"))
-                        if os.path.isfile(os.path.join(ROOT, "services", name, "config.yml"))))
+SERVICES = tuple(
+    sorted(
+        name
+        for name in os.listdir(os.path.join(ROOT, "services"))
+        if os.path.isfile(os.path.join(ROOT, "services", name, "config.yml"))
+    )
+)
 
 
 @functools.cache
 def project_kubectl():
     """The kubectl the project installs for rendering (deploy/k8s/kustomize.sh --path)."""
-    out = subprocess.run([os.path.join(K8S, "kustomize.sh"), "--path"], check=True,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [os.path.join(K8S, "kustomize.sh"), "--path"], check=True, capture_output=True, text=True, timeout=300
+    )
     return out.stdout.strip()
 
 
@@ -33,8 +40,9 @@ def machine_kubectls():
 
 def render(path, kubectl=None):
     """The documents `kubectl kustomize path` prints, as dicts."""
-    out = subprocess.run([kubectl or project_kubectl(), "kustomize", path], check=True,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [kubectl or project_kubectl(), "kustomize", path], check=True, capture_output=True, text=True, timeout=120
+    )
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 

@@ -13,6 +13,7 @@ The build is content-keyed: a machine builds the base image once and the service
 only when what goes into them changes, so a warm run costs seconds (docs/kubernetes.md has the
 figures).
 """
+
 import datetime
 import json
 import os
@@ -44,8 +45,13 @@ def docker(*args, timeout=120, check=True):
 @pytest.fixture(scope="module")
 def images():
     started = time.monotonic()
-    out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "images.sh")], cwd=ROOT, capture_output=True,
-                         text=True, timeout=BUILD_TIMEOUT)
+    out = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "images.sh")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     built = dict(line.split() for line in out.stdout.splitlines() if line.strip())
     print(f"scripts/images.sh: {time.monotonic() - started:.1f}s\n{out.stderr}")
@@ -89,12 +95,20 @@ def _auth_keys(directory):
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagehub-auth test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    (directory / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -125,7 +139,8 @@ class Run:
             # One host that does not answer: list_pools reports it, nothing is started anywhere.
             (pools / "pools.yml").write_text(
                 "default:\n  network_mode: host\n  hosts:\n"
-                f"    - {{name: nowhere, base_url: 'tcp://127.0.0.1:{free_port()}', address: 127.0.0.1, cpus: 1, memory: 1g}}\n")
+                f"    - {{name: nowhere, base_url: 'tcp://127.0.0.1:{free_port()}', address: 127.0.0.1, cpus: 1, memory: 1g}}\n"
+            )
             self.mounts.append((pools, "/etc/imagehub/pools"))
         if service == "auth":
             keys = tmp_path / "auth-keys"
@@ -138,9 +153,24 @@ class Run:
                 os.chmod(f, 0o644)
 
     def _args(self, name, detach):
-        args = ["run", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
-                "--tmpfs", "/app/var:uid=10001,gid=10001", "--cap-drop", "ALL",
-                "--security-opt", "no-new-privileges", "--label", "imagehub.test=k8s-images"]
+        args = [
+            "run",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/app/var:uid=10001,gid=10001",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--label",
+            "imagehub.test=k8s-images",
+        ]
         args += ["-d"] if detach else ["--rm"]
         for key, value in sorted(self.env.items()):
             args += ["-e", f"{key}={value}"]
@@ -265,8 +295,10 @@ def test_liveness_probe_fails_for_a_stuck_process(run, rabbit_config):
     try:
         with Connection(rabbit_config["AMQP_URI"]) as connection:
             Producer(connection, exchange=Exchange("nameko-rpc", type="topic", durable=True)).publish(
-                {"args": [], "kwargs": {"reference": "library/busybox"}}, routing_key="catalog.parse_reference",
-                serializer="json")
+                {"args": [], "kwargs": {"reference": "library/busybox"}},
+                routing_key="catalog.parse_reference",
+                serializer="json",
+            )
         deadline = time.monotonic() + 10
         while r.probe(container["livenessProbe"]):
             assert time.monotonic() < deadline, "liveness still passes for a stopped process"

@@ -3,6 +3,7 @@ schema (kubernetes-validate, strict: unknown fields are errors), and for what th
 say: every setting a service reads is set, every reference resolves, the registry notifies the
 webhook Service, migrations gate the rollout, and the workloads are sized, probed and locked down.
 """
+
 import base64
 import os
 import re
@@ -12,8 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.k8s.conftest import (K8S, ROOT, SERVICES, config_variables, find, machine_kubectls, one, render,
-                                rendered)
+from tests.k8s.conftest import K8S, ROOT, SERVICES, config_variables, find, machine_kubectls, one, render, rendered
 
 # The oldest Kubernetes these manifests are for (autoscaling/v2, policy/v1, Job TTLs are GA) and the
 # newest that kubernetes-validate knows.
@@ -76,6 +76,7 @@ def _env_names(docs, container):
 
 # -- the schema ----------------------------------------------------------------------------------
 
+
 def test_overlay_renders_and_validates_against_the_kubernetes_schema(overlay):
     docs = rendered(overlay)
     assert docs, f"{overlay} renders nothing"
@@ -126,20 +127,26 @@ def test_newer_kustomize_renders_the_same(overlay):
 
 # -- settings ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_variable_config_yml_reads_is_set_in_the_deployment(overlay, service):
     docs = rendered(overlay)
     wanted = config_variables(service)
     deployment = one(docs, "Deployment", service)
-    containers = [c for c in _containers(deployment) if c["image"].split("@")[0].rsplit(":", 1)[0].endswith(f"/{service}")
-                  or c["name"] == service]
+    containers = [
+        c
+        for c in _containers(deployment)
+        if c["image"].split("@")[0].rsplit(":", 1)[0].endswith(f"/{service}") or c["name"] == service
+    ]
     assert any(c["name"] == service for c in containers), f"no container {service} in Deployment/{service}"
     for container in containers:
         missing = wanted - _env_names(docs, container)
         assert not missing, f"Deployment/{service} container {container['name']} does not set {sorted(missing)}"
 
 
-@pytest.mark.parametrize("service", [s for s in SERVICES if os.path.exists(os.path.join(ROOT, "services", s, s, "migrate.py"))])
+@pytest.mark.parametrize(
+    "service", [s for s in SERVICES if os.path.exists(os.path.join(ROOT, "services", s, s, "migrate.py"))]
+)
 def test_migration_job_migrates_each_database_before_the_rollout(overlay, service):
     docs = rendered(overlay)
     job = one(docs, "Job", "imagehub-migrate")
@@ -229,6 +236,7 @@ def test_docs_name_every_secret_key_production_needs():
 
 # -- the registry --------------------------------------------------------------------------------
 
+
 def test_registry_notifies_the_webhook_service_with_the_webhooks_token(overlay):
     docs = rendered(overlay)
     registry = next(c for c in _containers(one(docs, "Deployment", "registry")) if c["name"] == "registry")
@@ -245,7 +253,9 @@ def test_registry_notifies_the_webhook_service_with_the_webhooks_token(overlay):
     labels = webhook["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items(), "the Service does not select the webhook's pods"
     container = next(c for c in _containers(webhook, init=False) if c["name"] == "webhook")
-    assert port["targetPort"] in {p["name"] for p in container["ports"]} | {p["containerPort"] for p in container["ports"]}
+    assert port["targetPort"] in {p["name"] for p in container["ports"]} | {
+        p["containerPort"] for p in container["ports"]
+    }
     # The same token on both ends: the registry's header is expanded from the webhook's Secret key.
     assert endpoint["headers"]["Authorization"] == ["Bearer $(WEBHOOK_TOKEN)"]
     assert order.index("WEBHOOK_TOKEN") < order.index("REGISTRY_NOTIFICATIONS_ENDPOINTS")
@@ -254,7 +264,11 @@ def test_registry_notifies_the_webhook_service_with_the_webhooks_token(overlay):
     # What the development registry ignores, this one ignores too (deploy/registry/config.yml.in).
     assert endpoint["ignoredmediatypes"] == ["application/octet-stream"]
     assert endpoint["ignore"]["actions"] == ["pull", "mount"]
-    config = yaml.safe_load(one(docs, "ConfigMap", _by_base_name(docs, "ConfigMap", "registry-config")["metadata"]["name"])["data"]["config.yml"])
+    config = yaml.safe_load(
+        one(docs, "ConfigMap", _by_base_name(docs, "ConfigMap", "registry-config")["metadata"]["name"])["data"][
+            "config.yml"
+        ]
+    )
     assert config["storage"]["delete"]["enabled"] is True
     assert config["notifications"]["events"]["includereferences"] is True
     assert "endpoints" not in config["notifications"], "the endpoint (and its token) belongs in the environment"
@@ -279,12 +293,15 @@ def test_prod_registry_token_auth_points_at_the_auth_service():
     rule = next(r for r in ingress["spec"]["rules"] if r["host"] == realm.hostname)
     path = next(p for p in rule["http"]["paths"] if p["path"] == realm.path)
     assert path["backend"]["service"]["name"] == "auth"
-    mount = next(m for m in registry["volumeMounts"] if env["REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE"].startswith(m["mountPath"]))
+    mount = next(
+        m for m in registry["volumeMounts"] if env["REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE"].startswith(m["mountPath"])
+    )
     volume = next(v for v in _pod_spec(deployment)["volumes"] if v["name"] == mount["name"])
     assert [i["key"] for i in volume["secret"]["items"]] == ["tls.crt"], "the registry gets the certificate only"
 
 
 # -- workloads -----------------------------------------------------------------------------------
+
 
 def test_workloads_are_sized_probed_and_locked_down(overlay):
     docs = rendered(overlay)
@@ -345,7 +362,10 @@ def test_dev_runs_its_broker_and_database_prod_asks_the_operators():
     assert not find(prod, "StatefulSet")
     assert find(prod, "RabbitmqCluster") and find(prod, "Cluster")
     # The dev connection settings name the dev StatefulSets' Services.
-    assert urlsplit(_secret_value(dev, "imagehub-secrets", "AMQP_URI")).hostname == one(dev, "Service", "rabbitmq")["metadata"]["name"]
+    assert (
+        urlsplit(_secret_value(dev, "imagehub-secrets", "AMQP_URI")).hostname
+        == one(dev, "Service", "rabbitmq")["metadata"]["name"]
+    )
     init_sql = one(dev, "ConfigMap", _by_base_name(dev, "ConfigMap", "postgres-init")["metadata"]["name"])["data"]
     created = set(re.findall(r"CREATE DATABASE (\w+)", " ".join(init_sql.values())))
     postgres = one(dev, "StatefulSet", "postgres")
@@ -355,5 +375,7 @@ def test_dev_runs_its_broker_and_database_prod_asks_the_operators():
         assert url.hostname == "postgres" and url.path.lstrip("/") in created, key
     # Each service its own database in production too (their Alembic histories are separate).
     bootstrap = one(prod, "Cluster", "imagehub-db")["spec"]["bootstrap"]["initdb"]
-    prod_dbs = {bootstrap["database"]} | set(re.findall(r"CREATE DATABASE (\w+)", " ".join(bootstrap["postInitApplicationSQL"])))
+    prod_dbs = {bootstrap["database"]} | set(
+        re.findall(r"CREATE DATABASE (\w+)", " ".join(bootstrap["postInitApplicationSQL"]))
+    )
     assert prod_dbs == {"catalog", "deployer", "auth"}

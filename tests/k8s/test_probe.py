@@ -3,6 +3,7 @@
 The same probe runs for real inside the images in test_images.py (and catches a stopped process
 there); these cases cover the states that are hard to bring about on purpose.
 """
+
 import os
 
 import pytest
@@ -13,17 +14,30 @@ TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when
 
 
 def tcp_row(remote_port, state, rx_queue, inode, sl=0):
-    return (f"   {sl}: 0100007F:D431 0100007F:{remote_port:04X} {state} 00000000:{rx_queue:08X} "
-            f"00:00000000 00000000 10001        0 {inode} 1 0000000000000000 20 4 30 10 -1\n")
+    return (
+        f"   {sl}: 0100007F:D431 0100007F:{remote_port:04X} {state} 00000000:{rx_queue:08X} "
+        f"00:00000000 00000000 10001        0 {inode} 1 0000000000000000 20 4 30 10 -1\n"
+    )
 
 
 @pytest.fixture
 def proc(tmp_path):
     """A /proc with a nameko process (pid 7) holding sockets 100 and 101, and a bystander (pid 9)."""
     root = tmp_path / "proc"
-    for pid, argv in ((7, ["/opt/imagehub/bin/python3", "/opt/imagehub/bin/nameko", "run", "--config",
-                           "/app/config.yml", "catalog.service"]),
-                      (9, ["sleep", "100"])):
+    for pid, argv in (
+        (
+            7,
+            [
+                "/opt/imagehub/bin/python3",
+                "/opt/imagehub/bin/nameko",
+                "run",
+                "--config",
+                "/app/config.yml",
+                "catalog.service",
+            ],
+        ),
+        (9, ["sleep", "100"]),
+    ):
         (root / str(pid) / "fd").mkdir(parents=True)
         (root / str(pid) / "net").mkdir()
         (root / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
@@ -55,8 +69,12 @@ def test_no_nameko_process_fails(proc):
 
 
 def test_only_the_processs_own_sockets_to_the_broker_count(proc):
-    write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 0, 100), tcp_row(5432, probe.ESTABLISHED, 0, 101),
-              tcp_row(5672, probe.ESTABLISHED, 0, 555))  # someone else's (host network)
+    write_tcp(
+        proc,
+        tcp_row(5672, probe.ESTABLISHED, 0, 100),
+        tcp_row(5432, probe.ESTABLISHED, 0, 101),
+        tcp_row(5672, probe.ESTABLISHED, 0, 555),
+    )  # someone else's (host network)
     assert probe.broker_connections(7, 5672, str(proc)) == {"100": (probe.ESTABLISHED, 0)}
 
 
@@ -73,15 +91,23 @@ def test_live_when_the_process_reads_what_the_broker_sends(proc):
     assert "reads" in probe.check_live(7, "rabbitmq", 5672, 1, 1, str(proc), sleep=pytest.fail)
     # Bytes waiting at one look but read by the next: a busy process, not a stuck one.
     write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 40, 100))
-    assert "reads" in probe.check_live(7, "rabbitmq", 5672, 1, 1, str(proc),
-                                       sleep=lambda s: write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 0, 100)))
+    assert "reads" in probe.check_live(
+        7, "rabbitmq", 5672, 1, 1, str(proc), sleep=lambda s: write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 0, 100))
+    )
 
 
 def test_stuck_when_broker_bytes_stay_unread(proc):
     write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 40, 100))
     with pytest.raises(probe.ProbeFailed, match="unread"):
-        probe.check_live(7, "rabbitmq", 5672, 1, 1, str(proc),
-                         sleep=lambda s: write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 48, 100)))
+        probe.check_live(
+            7,
+            "rabbitmq",
+            5672,
+            1,
+            1,
+            str(proc),
+            sleep=lambda s: write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 48, 100)),
+        )
 
 
 def test_stuck_when_a_closed_connection_goes_unnoticed(proc):
@@ -89,8 +115,9 @@ def test_stuck_when_a_closed_connection_goes_unnoticed(proc):
     with pytest.raises(probe.ProbeFailed, match="CLOSE_WAIT"):
         probe.check_live(7, "rabbitmq", 5672, 1, 1, str(proc), sleep=lambda s: None)
     # ... unless the process closes it meanwhile (it is reconnecting).
-    assert probe.check_live(7, "rabbitmq", 5672, 1, 1, str(proc),
-                            sleep=lambda s: write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 0, 101)))
+    assert probe.check_live(
+        7, "rabbitmq", 5672, 1, 1, str(proc), sleep=lambda s: write_tcp(proc, tcp_row(5672, probe.ESTABLISHED, 0, 101))
+    )
 
 
 def test_no_connection_is_the_processs_fault_only_when_the_broker_answers(proc, monkeypatch):
@@ -112,9 +139,16 @@ def test_wait_for_retries_until_the_deadline():
             raise probe.ProbeFailed("not yet")
         return "done"
 
-    assert probe.wait_for(check, 10, interval=2, sleep=lambda s: now.__setitem__(0, now[0] + s),
-                          clock=lambda: now[0]) == "done"
+    assert (
+        probe.wait_for(check, 10, interval=2, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+        == "done"
+    )
     assert attempts == [0.0, 2.0, 4.0]
     with pytest.raises(probe.ProbeFailed, match="never"):
-        probe.wait_for(lambda: (_ for _ in ()).throw(RuntimeError("never")), 3, interval=2,
-                       sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+        probe.wait_for(
+            lambda: (_ for _ in ()).throw(RuntimeError("never")),
+            3,
+            interval=2,
+            sleep=lambda s: now.__setitem__(0, now[0] + s),
+            clock=lambda: now[0],
+        )

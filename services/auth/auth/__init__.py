@@ -1,4 +1,5 @@
 """The auth service: the registry's token service and the accounts API (see docs/auth-api.md)."""
+
 from shared.amqp import install as _install_amqp_fix
 from shared.signals import install as _install_signal_wakeup
 

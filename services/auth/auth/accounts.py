@@ -11,6 +11,7 @@ Names:
   ``+`` never appears in an account name and ``_`` never starts a tenant ID, so the three never
   collide, and a robot's tenant can be read from its name.
 """
+
 import uuid
 
 import sqlalchemy as sa
@@ -39,6 +40,7 @@ def _page(session, stmt, page, page_size):
 
 
 # -- tenants -----------------------------------------------------------------------------------
+
 
 def create_tenant(session, tenant_id, display_name, now):
     if session.get(Tenant, tenant_id) is not None:
@@ -72,6 +74,7 @@ def set_tenant_disabled(session, tenant_id, disabled, now):
 
 # -- accounts ----------------------------------------------------------------------------------
 
+
 def get_usable_tenant(session, tenant_id):
     """The tenant; ``NotFound``, or ``Conflict`` if it is disabled."""
     tenant = get_tenant(session, tenant_id)
@@ -97,9 +100,19 @@ def create_account(session, hasher, name, password, tenant_id, is_admin, can_del
     if tenant_id is not None:
         get_usable_tenant(session, tenant_id)
     actions = REPOSITORY_ACTIONS if is_admin else user_actions(can_delete)
-    return _new_account(session, name, kind=USER, tenant_id=tenant_id, is_admin=is_admin, actions=list(actions),
-                        catalog=is_admin, description=description or "", password_hash=hasher.hash(password),
-                        created_at=now, updated_at=now)
+    return _new_account(
+        session,
+        name,
+        kind=USER,
+        tenant_id=tenant_id,
+        is_admin=is_admin,
+        actions=list(actions),
+        catalog=is_admin,
+        description=description or "",
+        password_hash=hasher.hash(password),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def create_robot(session, hasher, tenant_id, name, actions, catalog, description, now):
@@ -111,9 +124,19 @@ def create_robot(session, hasher, tenant_id, name, actions, catalog, description
             raise InvalidRequest("catalog access is for platform robots only (tenant_id None)")
     actions = [a for a in REPOSITORY_ACTIONS if a in set(actions or ROBOT_DEFAULT_ACTIONS)]
     secret = new_robot_secret()
-    account = _new_account(session, robot_account_name(tenant_id, name), kind=ROBOT, tenant_id=tenant_id,
-                           is_admin=False, actions=actions, catalog=bool(catalog), description=description or "",
-                           password_hash=hasher.hash(secret), created_at=now, updated_at=now)
+    account = _new_account(
+        session,
+        robot_account_name(tenant_id, name),
+        kind=ROBOT,
+        tenant_id=tenant_id,
+        is_admin=False,
+        actions=actions,
+        catalog=bool(catalog),
+        description=description or "",
+        password_hash=hasher.hash(secret),
+        created_at=now,
+        updated_at=now,
+    )
     return account, secret
 
 

@@ -1,4 +1,5 @@
 """Providers of the auth service: its database, and the keys and hasher it signs and checks with."""
+
 from dataclasses import dataclass
 
 from eventlet import tpool
@@ -21,6 +22,7 @@ HASH_CONCURRENCY = 4
 @dataclass(frozen=True)
 class Credentials:
     """What a worker needs to check credentials and sign tokens."""
+
     settings: Settings
     issuer: TokenIssuer
     hasher: Hasher
@@ -37,7 +39,8 @@ class CredentialTools(DependencyProvider):
         except KeyProblem as exc:
             raise SettingMissing(
                 f"AUTH_KEY_FILE={settings.key_file!r} / AUTH_CERT_FILE={settings.cert_file!r}: {exc} "
-                f"(scripts/auth-keys.sh makes a development pair)") from None
+                f"(scripts/auth-keys.sh makes a development pair)"
+            ) from None
         issuer = TokenIssuer(key, settings.issuer, settings.service, settings.token_ttl, settings.refresh_token_ttl)
         semaphore = Semaphore(HASH_CONCURRENCY)
 
@@ -47,8 +50,12 @@ class CredentialTools(DependencyProvider):
             with semaphore:
                 return tpool.execute(function, *args)
 
-        hasher = Hasher(time_cost=settings.hash_time_cost, memory_cost=settings.hash_memory_kib,
-                        parallelism=settings.hash_parallelism, run=in_thread)
+        hasher = Hasher(
+            time_cost=settings.hash_time_cost,
+            memory_cost=settings.hash_memory_kib,
+            parallelism=settings.hash_parallelism,
+            run=in_thread,
+        )
         self.tools = Credentials(settings, issuer, hasher)
 
     def get_dependency(self, worker_ctx):

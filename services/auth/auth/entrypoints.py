@@ -3,6 +3,7 @@
 Error bodies carry what each client reads: the registry's ``errors`` list and ``details`` (the
 docker client prints them), and for the OAuth2 form the RFC 6749 ``error`` code.
 """
+
 import json
 
 from nameko.web.handlers import HttpRequestHandler
@@ -27,7 +28,6 @@ def error_body(exc, status, code):
 
 
 class HttpEntrypoint(HttpRequestHandler):
-
     def response_from_exception(self, exc):
         status, code = http_status_for(exc)
         headers = getattr(exc, "headers", None) if isinstance(exc, ImagehubError) else None

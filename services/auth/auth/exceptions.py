@@ -4,6 +4,7 @@ The errors a platform component sees over RPC are ``shared.errors``' (``NotFound
 ``Conflict``, ``InvalidRequest``, ...). These ones are the HTTP edge's: the docker client reads
 a 401 as "wrong credentials", a 429 as "slow down".
 """
+
 from shared.errors import ImagehubError, InvalidRequest
 
 # One answer for every failed login: the same words whether the account exists, is disabled,

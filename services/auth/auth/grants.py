@@ -15,6 +15,7 @@ may take on it, and nothing else:
 * nothing else: no tenant reaches another tenant's namespace; names that are not
   ``<namespace>/<name>`` (the platform's rule) and unknown resource types get nothing.
 """
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -40,15 +41,16 @@ class Principal:
     ``tenant_id`` None with ``kind == ROBOT`` is a platform robot (every namespace).
     ``actions`` are what it may do in its own namespace(s); admins may do everything.
     """
+
     kind: str
-    name: Optional[str] = None
-    tenant_id: Optional[str] = None
+    name: str | None = None
+    tenant_id: str | None = None
     is_admin: bool = False
     actions: frozenset = field(default_factory=frozenset)
     catalog: bool = False
     # The stored account's credential generation (what a refresh token is bound to); None for
     # anonymous and for short-lived robot credentials, which get no refresh token.
-    generation: Optional[int] = None
+    generation: int | None = None
 
     @property
     def is_anonymous(self):

@@ -5,8 +5,9 @@
 a refresh token. Both answer with a registry token granting what ``auth.grants`` allows for the
 requested scopes, and nothing for the rest (the registry then refuses the request).
 """
-from auth.exceptions import UnsupportedGrantType
+
 from auth.accounts import robot_account_name
+from auth.exceptions import UnsupportedGrantType
 from auth.grants import REPOSITORY_ACTIONS, ROBOT_DEFAULT_ACTIONS, grant_all
 from shared.errors import InvalidRequest
 
@@ -28,8 +29,10 @@ def check_grant_type(grant_type, refresh_tokens_enabled):
     if not grant_type:
         raise InvalidRequest("grant_type is required: 'password' or 'refresh_token'")
     if grant_type == REFRESH_GRANT and not refresh_tokens_enabled:
-        raise UnsupportedGrantType("refresh tokens are turned off here (AUTH_REFRESH_TOKEN_TTL=0): "
-                                   "use grant_type 'password' or GET /token with Basic credentials")
+        raise UnsupportedGrantType(
+            "refresh tokens are turned off here (AUTH_REFRESH_TOKEN_TTL=0): "
+            "use grant_type 'password' or GET /token with Basic credentials"
+        )
     if grant_type not in (PASSWORD_GRANT, REFRESH_GRANT):
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported: use 'password' or 'refresh_token'")
 
@@ -39,8 +42,12 @@ def token_answer(issuer, principal, scopes, anonymous_pull, now, refresh_token=N
     ``access_token``: clients read either), its lifetime, and a refresh token when one was made."""
     access = grant_all(principal, scopes, anonymous_pull)
     token, claims = issuer.access_token(principal.name, access, now)
-    body = {"token": token, "access_token": token, "expires_in": issuer.ttl,
-            "issued_at": now.isoformat().replace("+00:00", "Z")}
+    body = {
+        "token": token,
+        "access_token": token,
+        "expires_in": issuer.ttl,
+        "issued_at": now.isoformat().replace("+00:00", "Z"),
+    }
     if refresh_token:
         body["refresh_token"] = refresh_token
     if oauth:
@@ -58,5 +65,10 @@ def robot_credential(issuer, tenant_id, name, actions, ttl, now):
     username = robot_account_name(tenant_id, name)
     actions = [a for a in REPOSITORY_ACTIONS if a in set(actions or ROBOT_DEFAULT_ACTIONS)]
     password, expires_at = issuer.robot_credential(username, tenant_id, actions, ttl, now)
-    return {"username": username, "password": password, "expires_at": expires_at.isoformat(),
-            "tenant_id": tenant_id, "actions": actions}
+    return {
+        "username": username,
+        "password": password,
+        "expires_at": expires_at.isoformat(),
+        "tenant_id": tenant_id,
+        "actions": actions,
+    }

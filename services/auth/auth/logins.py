@@ -14,6 +14,7 @@ free failures, attempts for that name are refused unchecked until the delay is o
 failure is recorded in the caller's transaction, which must commit it before raising: so
 ``authenticate`` returns a ``LoginOutcome`` rather than raising.
 """
+
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,14 +31,13 @@ from auth.passwords import MAX_PASSWORD_LENGTH
 from auth.tokens import REFRESH, BadToken, looks_like_jwt
 from auth.tokens import ROBOT as ROBOT_CREDENTIAL
 
-
 MAX_CREDENTIAL_LENGTH = 32 * 1024  # a robot credential with a long certificate chain
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    principal: Optional[Principal] = None
-    error: Optional[Exception] = None
+    principal: Principal | None = None
+    error: Exception | None = None
 
     def principal_or_raise(self):
         if self.error is not None:
@@ -46,9 +46,15 @@ class LoginOutcome:
 
 
 def principal_of(account):
-    return Principal(kind=account.kind, name=account.name, tenant_id=account.tenant_id,
-                     is_admin=account.is_admin, actions=frozenset(account.actions), catalog=account.catalog,
-                     generation=account.credential_generation)
+    return Principal(
+        kind=account.kind,
+        name=account.name,
+        tenant_id=account.tenant_id,
+        is_admin=account.is_admin,
+        actions=frozenset(account.actions),
+        catalog=account.catalog,
+        generation=account.credential_generation,
+    )
 
 
 def authenticate(session, hasher, issuer, policy, username, password, now):
@@ -99,8 +105,9 @@ def _robot_credential(session, issuer, username, password, now):
     if stored is not None and not is_usable(stored):  # a disabled robot of that name stays shut
         return None
     actions = claims.get("actions") if isinstance(claims.get("actions"), list) else []
-    return Principal(kind=ROBOT, name=username, tenant_id=tenant_id,
-                     actions=frozenset(a for a in actions if a in REPOSITORY_ACTIONS))
+    return Principal(
+        kind=ROBOT, name=username, tenant_id=tenant_id, actions=frozenset(a for a in actions if a in REPOSITORY_ACTIONS)
+    )
 
 
 def refresh(session, issuer, refresh_token, now):
@@ -118,6 +125,7 @@ def refresh(session, issuer, refresh_token, now):
 
 # -- slowing down repeated failures -------------------------------------------------------------
 
+
 def _blocked_for(session, key, now):
     """Seconds before an attempt for ``key`` is checked again (0: now)."""
     blocked_until = session.scalar(sa.select(LoginFailure.blocked_until).where(LoginFailure.name == key))
@@ -129,19 +137,26 @@ def _blocked_for(session, key, now):
 def _record_failure(session, key, policy, now):
     window_start = now - timedelta(seconds=policy.window)
     # Forget names whose last failure left the window (keeps a flood of made-up names bounded).
-    session.execute(sa.delete(LoginFailure).where(LoginFailure.last_failed_at < window_start,
-                                                   LoginFailure.name != key))
+    session.execute(sa.delete(LoginFailure).where(LoginFailure.last_failed_at < window_start, LoginFailure.name != key))
     table = LoginFailure.__table__
     insert = _insert_for(session)(table).values(name=key, failures=1, last_failed_at=now, blocked_until=None)
     # One statement, so that two failures at once both count (no lost update, no duplicate key).
-    session.execute(insert.on_conflict_do_update(index_elements=[table.c.name], set_={
-        "failures": sa.case((table.c.last_failed_at < window_start, 1), else_=table.c.failures + 1),
-        "last_failed_at": now,
-    }))
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[table.c.name],
+            set_={
+                "failures": sa.case((table.c.last_failed_at < window_start, 1), else_=table.c.failures + 1),
+                "last_failed_at": now,
+            },
+        )
+    )
     failures = session.scalar(sa.select(LoginFailure.failures).where(LoginFailure.name == key))
     delay = policy.delay_after(failures)
-    session.execute(sa.update(LoginFailure).where(LoginFailure.name == key).values(
-        blocked_until=now + timedelta(seconds=delay) if delay else None))
+    session.execute(
+        sa.update(LoginFailure)
+        .where(LoginFailure.name == key)
+        .values(blocked_until=now + timedelta(seconds=delay) if delay else None)
+    )
 
 
 def _insert_for(session):

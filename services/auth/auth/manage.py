@@ -14,11 +14,12 @@ tenant named with ``--tenant`` is made if it does not exist.
 Runs where the service runs (same config.yml, same AUTH_DB_URL), after ``python -m auth.migrate``;
 the running service needs no restart. Everything else goes through the RPC API.
 """
+
 import argparse
 import os
 import secrets
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from sqlalchemy.orm import Session
 
@@ -111,10 +112,13 @@ def main(argv=None):
 
     config = load_config(args.config)
     params = hash_parameters(config)
-    hasher = Hasher(time_cost=params["hash_time_cost"], memory_cost=params["hash_memory_kib"],
-                    parallelism=params["hash_parallelism"])
+    hasher = Hasher(
+        time_cost=params["hash_time_cost"],
+        memory_cost=params["hash_memory_kib"],
+        parallelism=params["hash_parallelism"],
+    )
     engine = db.create_engine(config["DB_URIS"][DB_URI_KEY])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         with Session(engine) as session, session.begin():
             if args.command == "ensure-robot":
@@ -122,11 +126,26 @@ def main(argv=None):
                 unknown = sorted(set(actions) - set(REPOSITORY_ACTIONS))
                 if unknown:
                     raise SystemExit(f"unknown action(s) {', '.join(unknown)}: use pull, push, delete")
-                account = ensure_robot(session, hasher, args.name, None if args.platform else args.tenant, actions,
-                                       args.catalog, args.secret_file, now)
+                account = ensure_robot(
+                    session,
+                    hasher,
+                    args.name,
+                    None if args.platform else args.tenant,
+                    actions,
+                    args.catalog,
+                    args.secret_file,
+                    now,
+                )
             else:
-                account = ensure_user(session, hasher, args.name, getattr(args, "tenant", None),
-                                      args.command == "ensure-admin", args.password_file, now)
+                account = ensure_user(
+                    session,
+                    hasher,
+                    args.name,
+                    getattr(args, "tenant", None),
+                    args.command == "ensure-admin",
+                    args.password_file,
+                    now,
+                )
             name = account.name
     except Exception as exc:  # the shared errors' messages say what is wrong; no traceback
         if isinstance(exc, SystemExit):

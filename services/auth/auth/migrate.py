@@ -4,6 +4,7 @@ The URL is the service's own (``DB_URIS["auth:Base"]`` in config.yml, read with 
 ``${VAR:default}`` loader), so ``AUTH_DB_URL`` moves the service and its migrations together.
 The work is ``shared.db.Migrations``'.
 """
+
 import os
 
 from shared.db import Migrations

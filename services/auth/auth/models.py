@@ -10,6 +10,7 @@
 
 Datetimes are stored naive in UTC and come back aware (``shared.db.UTCDateTime``).
 """
+
 from datetime import datetime
 from typing import Optional
 
@@ -36,7 +37,7 @@ class Tenant(Base):
     display_name: Mapped[str] = mapped_column(sa.String(255), default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    disabled_at: Mapped[Optional[datetime]]
+    disabled_at: Mapped[datetime | None]
 
 
 class Account(Base):
@@ -46,8 +47,9 @@ class Account(Base):
     name: Mapped[str] = mapped_column(sa.String(ACCOUNT_NAME_LENGTH), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(16))  # "user" or "robot"
     # None: a platform admin with no tenant, or a platform robot (every namespace).
-    tenant_id: Mapped[Optional[str]] = mapped_column(
-        sa.String(MAX_TENANT_ID_LENGTH), sa.ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[str | None] = mapped_column(
+        sa.String(MAX_TENANT_ID_LENGTH), sa.ForeignKey("tenants.id"), index=True
+    )
     is_admin: Mapped[bool] = mapped_column(default=False)
     # Repository actions in its own namespace(s) ("pull", "push", "delete").
     actions: Mapped[list] = mapped_column(default=list)
@@ -58,9 +60,9 @@ class Account(Base):
     credential_generation: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    disabled_at: Mapped[Optional[datetime]]
+    disabled_at: Mapped[datetime | None]
 
-    tenant: Mapped[Optional[Tenant]] = relationship(lazy="joined")
+    tenant: Mapped[Tenant | None] = relationship(lazy="joined")
 
 
 class LoginFailure(Base):
@@ -70,4 +72,4 @@ class LoginFailure(Base):
     failures: Mapped[int]
     last_failed_at: Mapped[datetime] = mapped_column(index=True)
     # No attempt for this name is checked before then: answered 429 at once.
-    blocked_until: Mapped[Optional[datetime]]
+    blocked_until: Mapped[datetime | None]

@@ -7,6 +7,7 @@ to store a fresh one (after a successful login) so that raising them takes effec
 ``verify`` on an account that does not exist is run against ``dummy_hash`` so that a login for an
 unknown name costs the same time as one with a wrong password.
 """
+
 import secrets
 
 from argon2 import PasswordHasher

@@ -4,12 +4,14 @@ Existence, conflicts and disabled tenants are domain rules (``auth.accounts``); 
 check only the shape of the arguments. No secret is ever dumped: accounts come out without
 their hash, and a robot's secret is returned once, by the method that made it.
 """
+
 import re
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, USER
 from auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
 # load_args: for service.py and auth.manage
 from shared.schemas import Paging, StrictInteger, load_args, validate_tenant_id  # noqa: F401
 
@@ -24,6 +26,7 @@ ACCOUNT_NAME_MAX = 200
 
 class StrictBoolean(fields.Boolean):
     """A JSON boolean, so that ``is_admin="no"`` is refused rather than read as a truthy string."""
+
     truthy = {True}
     falsy = {False}
 
@@ -32,14 +35,15 @@ def _validate_user_name(value):
     if not USER_NAME.fullmatch(value):
         raise ValidationError(
             f"{value!r} must be 1-64 lower-case letters, digits, '.', '_', '@' or '-', starting and "
-            f"ending with a letter or digit")
+            f"ending with a letter or digit"
+        )
 
 
 def _validate_robot_name(value):
     if len(value) > MAX_ROBOT_NAME_LENGTH or not ROBOT_NAME.fullmatch(value):
         raise ValidationError(
-            f"{value!r} must be 1-{MAX_ROBOT_NAME_LENGTH} lower-case letters and digits, separated by "
-            f"single '_' or '-'")
+            f"{value!r} must be 1-{MAX_ROBOT_NAME_LENGTH} lower-case letters and digits, separated by single '_' or '-'"
+        )
 
 
 def _string(required=True, **kwargs):
@@ -54,9 +58,13 @@ def _flag():
 
 
 def _password():
-    return _string(validate=validate.Length(
-        min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
-        error=f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"))
+    return _string(
+        validate=validate.Length(
+            min=MIN_PASSWORD_LENGTH,
+            max=MAX_PASSWORD_LENGTH,
+            error=f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+        )
+    )
 
 
 def _description():
@@ -66,10 +74,15 @@ def _description():
 def _actions():
     action = fields.String(
         validate=validate.OneOf(REPOSITORY_ACTIONS, error="{input!r} is not one of pull, push, delete"),
-        error_messages={"invalid": "must be a string"})
-    return fields.List(action, load_default=None, allow_none=True,
-                       validate=validate.Length(min=1, error="must name at least one action"),
-                       error_messages={"invalid": "must be a list of actions"})
+        error_messages={"invalid": "must be a string"},
+    )
+    return fields.List(
+        action,
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, error="must name at least one action"),
+        error_messages={"invalid": "must be a list of actions"},
+    )
 
 
 class TenantRef(Schema):
@@ -119,11 +132,16 @@ class RobotCredentialRequest(Schema):
     tenant_id = _string(validate=validate_tenant_id)
     name = _string(validate=_validate_robot_name)
     actions = _actions()
-    ttl = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
-                        validate=validate.Range(min=1, error="must be 1 or more seconds, got {input}"))
+    ttl = StrictInteger(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": "must be an integer"},
+        validate=validate.Range(min=1, error="must be 1 or more seconds, got {input}"),
+    )
 
 
 # -- results -----------------------------------------------------------------------------------
+
 
 class TenantOut(Schema):
     tenant_id = fields.String(attribute="id")

@@ -16,6 +16,7 @@ Anything that breaks the grammar is ``InvalidScope`` (an ``InvalidRequest``: 400
 scope and the rule. A well-formed scope for a resource or action nobody may have (an unknown
 type, ``repository:a/b:fly``) is not an error: it is simply not granted (``auth.grants``).
 """
+
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -42,7 +43,7 @@ class Scope:
     type: str
     name: str
     actions: tuple  # in the order asked, without repeats
-    resource_class: Optional[str] = None
+    resource_class: str | None = None
 
     def __str__(self):
         kind = f"{self.type}({self.resource_class})" if self.resource_class else self.type
@@ -81,11 +82,15 @@ def parse_scope(text):
     name, actions_text = rest.rsplit(":", 1)
     match = RESOURCE_TYPE.fullmatch(kind)
     if not match:
-        raise InvalidScope(f"scope {shown!r}: resource type {kind!r} must be lower-case letters and digits, "
-                           f"optionally followed by a class in parentheses, e.g. 'repository(plugin)'")
+        raise InvalidScope(
+            f"scope {shown!r}: resource type {kind!r} must be lower-case letters and digits, "
+            f"optionally followed by a class in parentheses, e.g. 'repository(plugin)'"
+        )
     if not RESOURCE_NAME.fullmatch(name):
-        raise InvalidScope(f"scope {shown!r}: resource name {name!r} must be '[host[:port]/]component[/component]*' "
-                           f"of lower-case letters and digits separated by '.', '_', '__' or '-'")
+        raise InvalidScope(
+            f"scope {shown!r}: resource name {name!r} must be '[host[:port]/]component[/component]*' "
+            f"of lower-case letters and digits separated by '.', '_', '__' or '-'"
+        )
     actions = []
     for action in actions_text.split(","):
         if not ACTION.fullmatch(action):

@@ -8,8 +8,9 @@ platform components manage tenants, accounts and robots over RPC.
 Entrypoints only translate: parse the request or load the arguments, run the rules
 (``auth.logins``, ``auth.issuing``, ``auth.accounts``) in one session, answer.
 """
+
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import sqlalchemy as sa
 from nameko.rpc import rpc
@@ -30,7 +31,7 @@ DEFAULT_ROBOT_CREDENTIAL_TTL = 600
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class AuthService:
@@ -52,8 +53,12 @@ class AuthService:
         refresh_token = None
         if issuing.wants_refresh_token(request.args.get("offline_token")):
             refresh_token = self._refresh_token_for(principal)
-        return json_response(200, issuing.token_answer(self.tools.issuer, principal, scopes,
-                                                       settings.anonymous_pull, utcnow(), refresh_token))
+        return json_response(
+            200,
+            issuing.token_answer(
+                self.tools.issuer, principal, scopes, settings.anonymous_pull, utcnow(), refresh_token
+            ),
+        )
 
     @http("POST", "/token", expected_exceptions=EXPECTED_ERRORS)
     def post_token(self, request):
@@ -75,9 +80,12 @@ class AuthService:
         else:
             with self.db.get_session(close_on_exit=True) as session:
                 principal = logins.refresh(session, self.tools.issuer, form.get("refresh_token"), utcnow())
-        return json_response(200, issuing.token_answer(self.tools.issuer, principal, scopes,
-                                                       settings.anonymous_pull, utcnow(), refresh_token,
-                                                       oauth=True))
+        return json_response(
+            200,
+            issuing.token_answer(
+                self.tools.issuer, principal, scopes, settings.anonymous_pull, utcnow(), refresh_token, oauth=True
+            ),
+        )
 
     @http("GET", "/health")
     def health(self, request):
@@ -89,10 +97,18 @@ class AuthService:
         except DBAPIError as exc:
             database = {"reachable": False, "error": str(exc).splitlines()[0]}
         key = self.tools.issuer.key
-        return json_response(200, {
-            "status": "ok", "database": database, "issuer": self.tools.settings.issuer,
-            "service": self.tools.settings.service, "algorithm": key.algorithm, "kid": key.kid,
-            "certificate_expires_at": key.certificates[0].not_valid_after_utc.isoformat()})
+        return json_response(
+            200,
+            {
+                "status": "ok",
+                "database": database,
+                "issuer": self.tools.settings.issuer,
+                "service": self.tools.settings.service,
+                "algorithm": key.algorithm,
+                "kid": key.kid,
+                "certificate_expires_at": key.certificates[0].not_valid_after_utc.isoformat(),
+            },
+        )
 
     def _caller(self, request):
         if not request.headers.get("Authorization"):
@@ -105,8 +121,9 @@ class AuthService:
     def _login(self, username, password):
         tools = self.tools
         with self.db.get_session(close_on_exit=True) as session:
-            outcome = logins.authenticate(session, tools.hasher, tools.issuer, tools.settings.login,
-                                          username, password, utcnow())
+            outcome = logins.authenticate(
+                session, tools.hasher, tools.issuer, tools.settings.login, username, password, utcnow()
+            )
         if outcome.error is not None:  # raised only now: the failure is committed
             log.info("login refused for %r: %s", (username or "")[:64], outcome.error)
         return outcome.principal_or_raise()
@@ -123,8 +140,9 @@ class AuthService:
         """Add a tenant (its namespace is ``tenant_id``). Returns the tenant;
         ``Conflict`` if it exists, ``InvalidRequest`` for a bad ID."""
         args = schemas.load_args(schemas.NewTenant, tenant_id=tenant_id, display_name=display_name)
-        return self._write(lambda session, now: schemas.TenantOut().dump(
-            accounts.create_tenant(session, now=now, **args)))
+        return self._write(
+            lambda session, now: schemas.TenantOut().dump(accounts.create_tenant(session, now=now, **args))
+        )
 
     @rpc(expected_exceptions=USER_ERRORS)
     def get_tenant(self, tenant_id):
@@ -153,8 +171,11 @@ class AuthService:
 
     def _set_tenant_disabled(self, tenant_id, disabled):
         args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
-        return self._write(lambda session, now: schemas.TenantOut().dump(
-            accounts.set_tenant_disabled(session, disabled=disabled, now=now, **args)))
+        return self._write(
+            lambda session, now: schemas.TenantOut().dump(
+                accounts.set_tenant_disabled(session, disabled=disabled, now=now, **args)
+            )
+        )
 
     # -- RPC: accounts -------------------------------------------------------------------------
 
@@ -165,10 +186,20 @@ class AuthService:
         account; ``NotFound`` for an unknown tenant, ``Conflict`` for a taken name or a disabled
         tenant, ``InvalidRequest`` for a bad name, a password of under 8 characters, or no
         tenant for a non-admin."""
-        args = schemas.load_args(schemas.NewAccount, name=name, password=password, tenant_id=tenant_id,
-                                 is_admin=is_admin, can_delete=can_delete, description=description)
-        return self._write(lambda session, now: schemas.AccountOut().dump(
-            accounts.create_account(session, self.tools.hasher, now=now, **args)))
+        args = schemas.load_args(
+            schemas.NewAccount,
+            name=name,
+            password=password,
+            tenant_id=tenant_id,
+            is_admin=is_admin,
+            can_delete=can_delete,
+            description=description,
+        )
+        return self._write(
+            lambda session, now: schemas.AccountOut().dump(
+                accounts.create_account(session, self.tools.hasher, now=now, **args)
+            )
+        )
 
     @rpc(expected_exceptions=USER_ERRORS)
     def get_account(self, name):
@@ -181,8 +212,7 @@ class AuthService:
     def list_accounts(self, tenant_id=None, kind=None, page=1, page_size=50):
         """Accounts by name, of one tenant and/or one kind (``user``, ``robot``) if given:
         ``{"items", "total", "page", "page_size"}``; ``NotFound`` for an unknown tenant."""
-        args = schemas.load_args(schemas.AccountQuery, tenant_id=tenant_id, kind=kind, page=page,
-                                 page_size=page_size)
+        args = schemas.load_args(schemas.AccountQuery, tenant_id=tenant_id, kind=kind, page=page, page_size=page_size)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.dump_page(schemas.AccountOut, accounts.list_accounts(session, **args))
 
@@ -199,16 +229,22 @@ class AuthService:
 
     def _set_account_disabled(self, name, disabled):
         args = schemas.load_args(schemas.AccountRef, name=name)
-        return self._write(lambda session, now: schemas.AccountOut().dump(
-            accounts.set_account_disabled(session, disabled=disabled, now=now, **args)))
+        return self._write(
+            lambda session, now: schemas.AccountOut().dump(
+                accounts.set_account_disabled(session, disabled=disabled, now=now, **args)
+            )
+        )
 
     @rpc(expected_exceptions=USER_ERRORS)
     def set_password(self, name, password):
         """A developer account's new password; every refresh token issued before stops working.
         Returns the account; ``NotFound``, ``InvalidRequest`` (a robot, a short password)."""
         args = schemas.load_args(schemas.NewPassword, name=name, password=password)
-        return self._write(lambda session, now: schemas.AccountOut().dump(
-            accounts.set_password(session, self.tools.hasher, now=now, **args)))
+        return self._write(
+            lambda session, now: schemas.AccountOut().dump(
+                accounts.set_password(session, self.tools.hasher, now=now, **args)
+            )
+        )
 
     # -- RPC: robots ---------------------------------------------------------------------------
 
@@ -222,10 +258,12 @@ class AuthService:
         Returns ``{"account", "username", "secret"}``: the secret is shown this once (only its
         hash is kept). ``NotFound`` (tenant), ``Conflict`` (name taken, tenant disabled),
         ``InvalidRequest``."""
-        args = schemas.load_args(schemas.NewRobot, tenant_id=tenant_id, name=name, actions=actions,
-                                 catalog=catalog, description=description)
-        return self._write(lambda session, now: schemas.dump_robot(
-            *accounts.create_robot(session, self.tools.hasher, now=now, **args)))
+        args = schemas.load_args(
+            schemas.NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog, description=description
+        )
+        return self._write(
+            lambda session, now: schemas.dump_robot(*accounts.create_robot(session, self.tools.hasher, now=now, **args))
+        )
 
     @rpc(expected_exceptions=USER_ERRORS)
     def rotate_robot_secret(self, name):
@@ -233,8 +271,11 @@ class AuthService:
         working at once. Returns ``{"account", "username", "secret"}``; ``NotFound``,
         ``InvalidRequest`` (not a robot)."""
         args = schemas.load_args(schemas.AccountRef, name=name)
-        return self._write(lambda session, now: schemas.dump_robot(
-            *accounts.rotate_robot_secret(session, self.tools.hasher, now=now, **args)))
+        return self._write(
+            lambda session, now: schemas.dump_robot(
+                *accounts.rotate_robot_secret(session, self.tools.hasher, now=now, **args)
+            )
+        )
 
     @rpc(expected_exceptions=USER_ERRORS)
     def issue_robot_credential(self, tenant_id, name="deployer", actions=None, ttl=None):
@@ -245,16 +286,18 @@ class AuthService:
 
         Returns ``{"username", "password", "expires_at", "tenant_id", "actions"}``.
         ``NotFound`` (tenant), ``Conflict`` (tenant disabled), ``InvalidRequest``."""
-        args = schemas.load_args(schemas.RobotCredentialRequest, tenant_id=tenant_id, name=name,
-                                 actions=actions, ttl=ttl)
+        args = schemas.load_args(
+            schemas.RobotCredentialRequest, tenant_id=tenant_id, name=name, actions=actions, ttl=ttl
+        )
         settings = self.tools.settings
         ttl = args["ttl"] or min(DEFAULT_ROBOT_CREDENTIAL_TTL, settings.robot_credential_max_ttl)
         if ttl > settings.robot_credential_max_ttl:
             raise InvalidRequest(f"ttl must be at most {settings.robot_credential_max_ttl} seconds, got {ttl}")
         with self.db.get_session(close_on_exit=True) as session:
             accounts.get_usable_tenant(session, args["tenant_id"])
-        return issuing.robot_credential(self.tools.issuer, args["tenant_id"], args["name"], args["actions"], ttl,
-                                        utcnow())
+        return issuing.robot_credential(
+            self.tools.issuer, args["tenant_id"], args["name"], args["actions"], ttl, utcnow()
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 Plain values in, a checked ``Settings`` out, ``SettingMissing`` naming the key otherwise: no
 nameko imports, so every rule is testable without a container.
 """
+
 from dataclasses import dataclass
 
 from auth.exceptions import SettingMissing
@@ -20,6 +21,7 @@ class LoginPolicy:
     seconds (at most ``max_delay``) and each is answered 429 with ``Retry-After``. A success
     clears the count; so does ``window`` seconds without a failure.
     """
+
     free_failures: int = 5
     max_delay: float = 60.0
     window: float = 900.0

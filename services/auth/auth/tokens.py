@@ -21,11 +21,12 @@ are JWTs of the same key for this service alone: their audience is ``<issuer>#re
 ``<issuer>#robot``, never the registry's, and ``token_use`` says which they are, so none of the
 three is accepted in place of another.
 """
+
 import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import jwt
 from cryptography import x509
@@ -50,7 +51,7 @@ def libtrust_key_id(public_key):
     first 240 bits, base32 without padding, in 12 groups of 4 joined by ':'."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
-    return ":".join(encoded[i:i + 4] for i in range(0, len(encoded), 4))
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
 
 
 def _public_der(public_key):
@@ -78,21 +79,25 @@ class SigningKey:
         leaf = certificates[0]
         if _public_der(leaf.public_key()) != _public_der(private_key.public_key()):
             raise KeyProblem("the certificate (the first in the file) is not the signing key's")
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             raise KeyProblem(
                 f"the certificate is valid from {leaf.not_valid_before_utc.isoformat()} to "
-                f"{leaf.not_valid_after_utc.isoformat()}, not now: the registry would refuse every token")
+                f"{leaf.not_valid_after_utc.isoformat()}, not now: the registry would refuse every token"
+            )
         if isinstance(private_key, rsa.RSAPrivateKey):
             if private_key.key_size < MIN_RSA_BITS:
-                raise KeyProblem(f"an RSA signing key needs at least {MIN_RSA_BITS} bits, this one has "
-                                 f"{private_key.key_size}")
+                raise KeyProblem(
+                    f"an RSA signing key needs at least {MIN_RSA_BITS} bits, this one has {private_key.key_size}"
+                )
             algorithm = "RS256"
         elif isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name in EC_ALGORITHMS:
             algorithm = EC_ALGORITHMS[private_key.curve.name]
         else:
-            raise KeyProblem(f"unsupported signing key type {type(private_key).__name__}: use RSA "
-                             f"(>= {MIN_RSA_BITS} bits) or EC P-256/P-384/P-521")
+            raise KeyProblem(
+                f"unsupported signing key type {type(private_key).__name__}: use RSA "
+                f"(>= {MIN_RSA_BITS} bits) or EC P-256/P-384/P-521"
+            )
         return cls(private_key, certificates, algorithm, libtrust_key_id(private_key.public_key()))
 
     @classmethod
@@ -112,8 +117,7 @@ class SigningKey:
 
     @property
     def headers(self):
-        chain = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-                 for cert in self.certificates]
+        chain = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode() for cert in self.certificates]
         return {"kid": self.kid, "x5c": chain}
 
 
@@ -138,36 +142,69 @@ class TokenIssuer:
         """``(token, claims)``: a registry bearer token for ``subject`` (None: anonymous)
         granting ``access``, valid AUTH_TOKEN_TTL seconds."""
         claims = {
-            "iss": self.issuer, "sub": subject or "", "aud": self.service,
-            "exp": _epoch(now) + self.ttl, "nbf": _epoch(now), "iat": _epoch(now),
-            "jti": uuid.uuid4().hex, "access": list(access),
+            "iss": self.issuer,
+            "sub": subject or "",
+            "aud": self.service,
+            "exp": _epoch(now) + self.ttl,
+            "nbf": _epoch(now),
+            "iat": _epoch(now),
+            "jti": uuid.uuid4().hex,
+            "access": list(access),
         }
         return self._sign(claims), claims
 
     def refresh_token(self, subject, generation, now):
         """A long-lived token that stands for ``subject``'s password until the password changes
         (``generation``), the account is disabled, or AUTH_REFRESH_TOKEN_TTL passes."""
-        return self._sign({"iss": self.issuer, "sub": subject, "aud": f"{self.issuer}#{REFRESH}",
-                           "token_use": REFRESH, "gen": generation, "iat": _epoch(now),
-                           "exp": _epoch(now) + self.refresh_ttl, "jti": uuid.uuid4().hex})
+        return self._sign(
+            {
+                "iss": self.issuer,
+                "sub": subject,
+                "aud": f"{self.issuer}#{REFRESH}",
+                "token_use": REFRESH,
+                "gen": generation,
+                "iat": _epoch(now),
+                "exp": _epoch(now) + self.refresh_ttl,
+                "jti": uuid.uuid4().hex,
+            }
+        )
 
     def robot_credential(self, username, tenant_id, actions, ttl, now):
         """``(password, expires_at)``: a password for ``username`` alone, good for ``ttl``
         seconds, letting a robot of ``tenant_id`` do ``actions`` in its namespace."""
         expires_at = now + timedelta(seconds=int(ttl))
-        token = self._sign({"iss": self.issuer, "sub": username, "aud": f"{self.issuer}#{ROBOT}",
-                            "token_use": ROBOT, "tenant": tenant_id, "actions": list(actions),
-                            "iat": _epoch(now), "exp": _epoch(expires_at), "jti": uuid.uuid4().hex})
+        token = self._sign(
+            {
+                "iss": self.issuer,
+                "sub": username,
+                "aud": f"{self.issuer}#{ROBOT}",
+                "token_use": ROBOT,
+                "tenant": tenant_id,
+                "actions": list(actions),
+                "iat": _epoch(now),
+                "exp": _epoch(expires_at),
+                "jti": uuid.uuid4().hex,
+            }
+        )
         return token, expires_at
 
     def read(self, token, use, now):
         """The claims of one of our own ``use`` tokens (REFRESH or ROBOT); ``BadToken`` if it is
         not ours, not that kind, or expired at ``now``."""
         try:
-            claims = jwt.decode(token, self.key.public_key, algorithms=[self.key.algorithm],
-                                audience=f"{self.issuer}#{use}", issuer=self.issuer,
-                                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                                         "require": ["exp", "sub", "aud", "iss"]})
+            claims = jwt.decode(
+                token,
+                self.key.public_key,
+                algorithms=[self.key.algorithm],
+                audience=f"{self.issuer}#{use}",
+                issuer=self.issuer,
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["exp", "sub", "aud", "iss"],
+                },
+            )
         except jwt.PyJWTError as exc:
             raise BadToken(f"not a valid {use} token: {exc}") from None
         if claims.get("token_use") != use:

@@ -1,4 +1,5 @@
 """The catalog service (see docs/catalog-api.md)."""
+
 from shared.amqp import install as _install_amqp_fix
 from shared.signals import install as _install_signal_wakeup
 

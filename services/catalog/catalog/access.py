@@ -7,6 +7,7 @@ RPC: it is curated by operators, who push to and delete from the registry direct
 A repository outside the caller's reach is ``Forbidden`` whether it exists or not, so that
 probing another tenant's names tells nothing.
 """
+
 from shared.errors import Forbidden
 from shared.reference import PUBLIC_NAMESPACE, parse_repository
 
@@ -19,8 +20,7 @@ def readable_repository(tenant_id, repository):
     """Parse ``repository`` and check the caller may read it; returns ``(namespace, name)``."""
     namespace, name = parse_repository(repository)
     if namespace != PUBLIC_NAMESPACE and namespace != tenant_id:
-        raise Forbidden(f"{_caller(tenant_id)} may not read {repository!r}: "
-                        f"it belongs to tenant {namespace!r}")
+        raise Forbidden(f"{_caller(tenant_id)} may not read {repository!r}: it belongs to tenant {namespace!r}")
     return namespace, name
 
 
@@ -30,6 +30,5 @@ def writable_repository(tenant_id, repository):
     if namespace == PUBLIC_NAMESPACE:
         raise Forbidden(f"{repository!r} is in the public library, which is read-only over RPC")
     if namespace != tenant_id:
-        raise Forbidden(f"{_caller(tenant_id)} may not change {repository!r}: "
-                        f"it belongs to tenant {namespace!r}")
+        raise Forbidden(f"{_caller(tenant_id)} may not change {repository!r}: it belongs to tenant {namespace!r}")
     return namespace, name

@@ -3,6 +3,7 @@
 Each function checks the caller's access (``catalog.access``) and returns values a schema in
 ``catalog.schemas`` dumps for RPC (datetimes stay datetimes until then).
 """
+
 import sqlalchemy as sa
 
 from catalog import store
@@ -27,19 +28,27 @@ def listing(items, total, page, page_size):
 
 # -- repositories ------------------------------------------------------------------------------
 
+
 def _tag_summaries(session, repository_ids):
     """``{repository_id: (tag_count, latest_tag)}``: ``latest`` if present, else the newest push."""
     if not repository_ids:
         return {}
     preference = sa.case((Tag.name == LATEST, 0), else_=1)
-    ranked = (sa.select(Tag.repository_id, Tag.name,
-                        sa.func.count().over(partition_by=Tag.repository_id).label("tag_count"),
-                        sa.func.row_number().over(partition_by=Tag.repository_id,
-                                                  order_by=(preference, Tag.pushed_at.desc(), Tag.id.desc()))
-                        .label("rank"))
-              .where(Tag.repository_id.in_(repository_ids)).subquery())
-    rows = session.execute(sa.select(ranked.c.repository_id, ranked.c.tag_count, ranked.c.name)
-                           .where(ranked.c.rank == 1))
+    ranked = (
+        sa.select(
+            Tag.repository_id,
+            Tag.name,
+            sa.func.count().over(partition_by=Tag.repository_id).label("tag_count"),
+            sa.func.row_number()
+            .over(partition_by=Tag.repository_id, order_by=(preference, Tag.pushed_at.desc(), Tag.id.desc()))
+            .label("rank"),
+        )
+        .where(Tag.repository_id.in_(repository_ids))
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(ranked.c.repository_id, ranked.c.tag_count, ranked.c.name).where(ranked.c.rank == 1)
+    )
     return {repository_id: (count, name) for repository_id, count, name in rows}
 
 
@@ -49,14 +58,22 @@ def _repository_views(session, repositories, registry_host):
     for repository in repositories:
         tag_count, latest_tag = summaries.get(repository.id, (0, None))
         pull = pull_command(registry_host, repository.full_name, latest_tag) if latest_tag else None
-        views.append({
-            "repository": repository.full_name, "namespace": repository.namespace, "name": repository.name,
-            "is_public": repository.is_public, "is_ownbase": repository.is_ownbase,
-            "description": repository.description, "overview": repository.overview,
-            "tag_count": tag_count, "latest_tag": latest_tag,
-            "pull_command": pull,
-            "created_at": repository.created_at, "updated_at": repository.updated_at,
-        })
+        views.append(
+            {
+                "repository": repository.full_name,
+                "namespace": repository.namespace,
+                "name": repository.name,
+                "is_public": repository.is_public,
+                "is_ownbase": repository.is_ownbase,
+                "description": repository.description,
+                "overview": repository.overview,
+                "tag_count": tag_count,
+                "latest_tag": latest_tag,
+                "pull_command": pull,
+                "created_at": repository.created_at,
+                "updated_at": repository.updated_at,
+            }
+        )
     return views
 
 
@@ -92,18 +109,25 @@ def get_repository(session, tenant_id, repository, registry_host):
 
 # -- tags --------------------------------------------------------------------------------------
 
+
 def _platform_manifests(session, repository_id, manifests):
     """``{digest: Manifest}`` of the platform manifests that ``manifests`` (indexes) list."""
     digests = {p["digest"] for m in manifests if m.is_index for p in m.platforms}
     if not digests:
         return {}
-    return {m.digest: m for m in session.scalars(
-        sa.select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest.in_(digests)))}
+    return {
+        m.digest: m
+        for m in session.scalars(
+            sa.select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest.in_(digests))
+        )
+    }
 
 
 def _platforms(manifest, known):
-    return [dict(platform, size=known[platform["digest"]].size if platform["digest"] in known else None)
-            for platform in manifest.platforms]
+    return [
+        dict(platform, size=known[platform["digest"]].size if platform["digest"] in known else None)
+        for platform in manifest.platforms
+    ]
 
 
 def _size(manifest, known):
@@ -117,10 +141,18 @@ def _size(manifest, known):
 def _tag_view(repository, tag, known, registry_host):
     manifest = tag.manifest
     return {
-        "repository": repository.full_name, "tag": tag.name, "digest": manifest.digest,
-        "image_id": manifest.image_id, "size": _size(manifest, known), "created": manifest.created,
-        "creator": manifest.creator, "pushed_at": tag.pushed_at, "updated_at": tag.updated_at,
-        "media_type": manifest.media_type, "architecture": manifest.architecture, "os": manifest.os,
+        "repository": repository.full_name,
+        "tag": tag.name,
+        "digest": manifest.digest,
+        "image_id": manifest.image_id,
+        "size": _size(manifest, known),
+        "created": manifest.created,
+        "creator": manifest.creator,
+        "pushed_at": tag.pushed_at,
+        "updated_at": tag.updated_at,
+        "media_type": manifest.media_type,
+        "architecture": manifest.architecture,
+        "os": manifest.os,
         "variant": manifest.variant,
         "pull_command": pull_command(registry_host, repository.full_name, tag.name),
     }
@@ -129,8 +161,7 @@ def _tag_view(repository, tag, known, registry_host):
 def list_tags(session, tenant_id, repository, page, page_size, registry_host):
     """Tags, most recently pushed first."""
     found = _visible_repository(session, tenant_id, repository)
-    stmt = (sa.select(Tag).where(Tag.repository_id == found.id)
-            .order_by(Tag.pushed_at.desc(), Tag.id.desc()))
+    stmt = sa.select(Tag).where(Tag.repository_id == found.id).order_by(Tag.pushed_at.desc(), Tag.id.desc())
     tags, total = page_of(session, stmt, page, page_size)
     known = _platform_manifests(session, found.id, [t.manifest for t in tags])
     return listing([_tag_view(found, t, known, registry_host) for t in tags], total, page, page_size)
@@ -145,10 +176,12 @@ def get_tag(session, tenant_id, repository, tag, registry_host):
     manifest = row.manifest
     known = _platform_manifests(session, found.id, [manifest])
     view = _tag_view(found, row, known, registry_host)
-    view.update(layers=list(manifest.layers or []), manifest_size=manifest.manifest_size,
-                platforms=_platforms(manifest, known) if manifest.is_index else None,
-                other_tags=[t.name for t in store.tags_on_digest(session, found.id, manifest.digest)
-                            if t.name != row.name])
+    view.update(
+        layers=list(manifest.layers or []),
+        manifest_size=manifest.manifest_size,
+        platforms=_platforms(manifest, known) if manifest.is_index else None,
+        other_tags=[t.name for t in store.tags_on_digest(session, found.id, manifest.digest) if t.name != row.name],
+    )
     return view
 
 
@@ -161,17 +194,37 @@ def list_tag_history(session, tenant_id, repository, tag, page, page_size):
     if tag is not None:
         stmt = stmt.where(TagHistory.tag == tag)
     rows, total = page_of(session, stmt.order_by(TagHistory.id.desc()), page, page_size)
-    items = [{"repository": r.repository, "tag": r.tag, "action": r.action, "digest": r.digest,
-              "previous_digest": r.previous_digest, "actor": r.actor, "at": r.at, "event_id": r.event_id}
-             for r in rows]
+    items = [
+        {
+            "repository": r.repository,
+            "tag": r.tag,
+            "action": r.action,
+            "digest": r.digest,
+            "previous_digest": r.previous_digest,
+            "actor": r.actor,
+            "at": r.at,
+            "event_id": r.event_id,
+        }
+        for r in rows
+    ]
     return listing(items, total, page, page_size)
 
 
 def list_set_aside_events(session, page, page_size):
     stmt = sa.select(SetAsideEvent).order_by(SetAsideEvent.id.desc())
     rows, total = page_of(session, stmt, page, page_size)
-    items = [{"id": r.id, "source": r.source, "reason": r.reason, "source_event_id": r.source_event_id,
-              "action": r.action, "repository": r.repository, "payload": r.payload, "at": r.at,
-              "event_id": r.event_id}
-             for r in rows]
+    items = [
+        {
+            "id": r.id,
+            "source": r.source,
+            "reason": r.reason,
+            "source_event_id": r.source_event_id,
+            "action": r.action,
+            "repository": r.repository,
+            "payload": r.payload,
+            "at": r.at,
+            "event_id": r.event_id,
+        }
+        for r in rows
+    ]
     return listing(items, total, page, page_size)

@@ -1,4 +1,5 @@
 """Deleting a version (tag) on a caller's request, in the registry and in the catalogue at once."""
+
 from catalog import store
 from catalog.access import writable_repository
 from shared.errors import Conflict, NotFound
@@ -28,8 +29,10 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
     digest = row.manifest.digest
     siblings = [t.name for t in store.tags_on_digest(session, found.id, digest) if t.name != tag]
     if siblings and not force:
-        raise Conflict(f"tag {tag!r} shares digest {digest} with {', '.join(map(repr, siblings))}; the "
-                       f"registry deletes by digest, so deleting it removes those too: pass force=True")
+        raise Conflict(
+            f"tag {tag!r} shares digest {digest} with {', '.join(map(repr, siblings))}; the "
+            f"registry deletes by digest, so deleting it removes those too: pass force=True"
+        )
 
     seen = {tag, *siblings}
 
@@ -45,6 +48,10 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
     outgoing = store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now) if doomed else []
     if found is not None:
         store.delete_manifest(session, found.id, digest)
-    result = {"repository": f"{namespace}/{name}", "tag": tag, "digest": digest,
-              "deleted_tags": sorted(seen | {t.name for t in doomed})}
+    result = {
+        "repository": f"{namespace}/{name}",
+        "tag": tag,
+        "digest": digest,
+        "deleted_tags": sorted(seen | {t.name for t in doomed}),
+    }
     return result, outgoing

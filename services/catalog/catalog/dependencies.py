@@ -1,4 +1,5 @@
 """Dependency providers: the registry HTTP client and the database, configured from config.yml."""
+
 import hashlib
 import logging
 from urllib.parse import urljoin
@@ -46,21 +47,24 @@ class RegistryClient:
             raise RegistryUnavailable(f"no registry token ({what}): {exc}") from exc
         if resp.status_code >= 500 or resp.status_code in (401, 403, 429):
             raise RegistryUnavailable(
-                f"registry {self.base_url} answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
+                f"registry {self.base_url} answered {resp.status_code} to {method} {path}: {resp.text[:200]}"
+            )
         if resp.status_code == 404:
             raise NotInRegistry(f"{what} is not in the registry (deleted since?)")
         if resp.status_code == 405 and method == "DELETE":
-            raise RegistryUnavailable(f"registry {self.base_url} refuses deletes "
-                                      "(set storage.delete.enabled: true)")
+            raise RegistryUnavailable(f"registry {self.base_url} refuses deletes (set storage.delete.enabled: true)")
         if not 200 <= resp.status_code < 300:
-            raise UnusableManifest(
-                f"registry answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
+            raise UnusableManifest(f"registry answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
         return resp
 
     def get_manifest(self, repository, digest):
         """``(content_type, body)`` of a manifest or index, fetched by digest."""
-        resp = self._request("GET", f"{repository}/manifests/{digest}", f"manifest {repository}@{digest}",
-                             headers={"Accept": ACCEPT_MANIFESTS})
+        resp = self._request(
+            "GET",
+            f"{repository}/manifests/{digest}",
+            f"manifest {repository}@{digest}",
+            headers={"Accept": ACCEPT_MANIFESTS},
+        )
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
         return content_type, resp.content
 
@@ -82,16 +86,18 @@ class RegistryClient:
         """The digest ``tag`` points at now (``HEAD`` by tag, ``Docker-Content-Digest``), or None
         if the registry has no such tag (or repository)."""
         try:
-            resp = self._request("HEAD", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}",
-                                 headers={"Accept": ACCEPT_MANIFESTS})
+            resp = self._request(
+                "HEAD", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}", headers={"Accept": ACCEPT_MANIFESTS}
+            )
         except NotInRegistry:
             return None
         digest = resp.headers.get("Docker-Content-Digest")
         if digest:
             return digest
         # A registry may leave the header out of HEAD answers; the GET body's hash is the digest.
-        body = self._request("GET", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}",
-                             headers={"Accept": ACCEPT_MANIFESTS}).content
+        body = self._request(
+            "GET", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}", headers={"Accept": ACCEPT_MANIFESTS}
+        ).content
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def repository_pages(self, page_size):
@@ -137,13 +143,13 @@ class Registry(DependencyProvider):
         # token for the catalog's robot account, cached per scope and renewed with a refresh
         # token. A registry without auth never challenges, so this is harmless there.
         username, password = config.get("REGISTRY_USERNAME"), config.get("REGISTRY_PASSWORD")
-        self.session.auth = RegistryTokenAuth(username or None, password or "",
-                                              timeout=float(config.get("REGISTRY_TIMEOUT") or 10))
+        self.session.auth = RegistryTokenAuth(
+            username or None, password or "", timeout=float(config.get("REGISTRY_TIMEOUT") or 10)
+        )
         adapter = HTTPAdapter(pool_maxsize=max(10, config.get("max_workers") or 10))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.client = RegistryClient(self.session, config["REGISTRY_URL"],
-                                     float(config.get("REGISTRY_TIMEOUT") or 10))
+        self.client = RegistryClient(self.session, config["REGISTRY_URL"], float(config.get("REGISTRY_TIMEOUT") or 10))
 
     def stop(self):
         self.session.close()

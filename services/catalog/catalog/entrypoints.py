@@ -1,5 +1,6 @@
 """Entrypoints nameko lacks: a timer whose interval comes from the service's config, and a job
 timer that can also be started at once by a worker (``JobStarter``)."""
+
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 

@@ -9,6 +9,7 @@ write. On SQLite a write takes the database lock until commit, and the lock wait
 whole eventlet process; a worker that yielded (on HTTP) while holding it would stall every
 other worker. Writes are therefore done in one stretch with no I/O but the database's.
 """
+
 import hashlib
 import json
 import logging
@@ -32,15 +33,14 @@ CATALOG_SOURCE = "catalog"
 @dataclass
 class FetchedImage:
     manifest: ParsedManifest
-    config: Optional[ImageConfig]
+    config: ImageConfig | None
 
 
 def _event_repository(event):
     """The event's repository as ``(namespace, name)``; ``InvalidReference`` if it breaks the rules."""
     namespace, name = parse_repository(event["repository"])
     if event.get("namespace") not in (None, namespace):
-        raise InvalidReference(f"namespace {event['namespace']!r} does not match repository "
-                               f"{event['repository']!r}")
+        raise InvalidReference(f"namespace {event['namespace']!r} does not match repository {event['repository']!r}")
     return namespace, name
 
 
@@ -59,17 +59,25 @@ def fetch_image(registry, repository, digest):
         # An image config is a few KiB; a manifest may name any blob the tenant uploaded as its
         # config, and reading a huge one would take the catalog down (and again on redelivery).
         if manifest.config.size > MAX_CONFIG_BYTES:
-            raise UnusableManifest(f"image config {manifest.config.digest} is {manifest.config.size} bytes, "
-                                   f"more than the {MAX_CONFIG_BYTES} an image config may have")
-        config = parse_image_config(registry.get_blob(repository, manifest.config.digest,
-                                                      max_bytes=MAX_CONFIG_BYTES))
+            raise UnusableManifest(
+                f"image config {manifest.config.digest} is {manifest.config.size} bytes, "
+                f"more than the {MAX_CONFIG_BYTES} an image config may have"
+            )
+        config = parse_image_config(registry.get_blob(repository, manifest.config.digest, max_bytes=MAX_CONFIG_BYTES))
     return FetchedImage(manifest=manifest, config=config)
 
 
 def _new_repository(session, namespace, name, now):
     curation = curation_for(name) if namespace == PUBLIC_NAMESPACE else {"description": "", "overview": ""}
-    repository = Repository(namespace=namespace, name=name, is_public=namespace == PUBLIC_NAMESPACE,
-                            is_ownbase=is_ownbase(name), created_at=now, updated_at=now, **curation)
+    repository = Repository(
+        namespace=namespace,
+        name=name,
+        is_public=namespace == PUBLIC_NAMESPACE,
+        is_ownbase=is_ownbase(name),
+        created_at=now,
+        updated_at=now,
+        **curation,
+    )
     session.add(repository)
     session.flush()  # its id, and the unique (namespace, name) check now rather than at commit
     return repository
@@ -80,13 +88,21 @@ def _new_manifest(session, repository, digest, fetched, actor, now):
     # The image config is the tenant's own text: an overlong author or os, or one with a NUL
     # character, must not cost the image its place in the catalogue (PostgreSQL refuses both).
     manifest = Manifest(
-        repository_id=repository.id, digest=digest, media_type=parsed.media_type,
-        manifest_size=parsed.manifest_size, size=parsed.size,
+        repository_id=repository.id,
+        digest=digest,
+        media_type=parsed.media_type,
+        manifest_size=parsed.manifest_size,
+        size=parsed.size,
         image_id=parsed.config.digest if parsed.config else None,
-        created=config.created, creator=_clip(actor or config.author, NAME_LENGTH),
-        architecture=_clip(config.architecture, SHORT_LENGTH), os=_clip(config.os, SHORT_LENGTH),
+        created=config.created,
+        creator=_clip(actor or config.author, NAME_LENGTH),
+        architecture=_clip(config.architecture, SHORT_LENGTH),
+        os=_clip(config.os, SHORT_LENGTH),
         variant=_clip(config.variant, SHORT_LENGTH),
-        layers=[layer.digest for layer in parsed.layers], platforms=parsed.platforms, indexed_at=now)
+        layers=[layer.digest for layer in parsed.layers],
+        platforms=parsed.platforms,
+        indexed_at=now,
+    )
     session.add(manifest)
     session.flush()
     return manifest
@@ -134,25 +150,53 @@ def _point_tag(session, repository, tag_name, manifest, actor, event, now, index
         if tag.manifest_id == manifest.id:
             return []  # a re-push of what the tag already points at
         if tag.pushed_at > pushed_at:
-            log.info("ignoring a late push of %s:%s -> %s (pushed %s); the tag was moved at %s",
-                     repository.full_name, tag_name, manifest.digest, pushed_at, tag.pushed_at)
+            log.info(
+                "ignoring a late push of %s:%s -> %s (pushed %s); the tag was moved at %s",
+                repository.full_name,
+                tag_name,
+                manifest.digest,
+                pushed_at,
+                tag.pushed_at,
+            )
             return []
         previous_digest = tag.manifest.digest
         tag.manifest, tag.pushed_at, tag.updated_at = manifest, pushed_at, now
     else:
-        session.add(Tag(repository_id=repository.id, name=tag_name, manifest=manifest,
-                        pushed_at=pushed_at, updated_at=now))
+        session.add(
+            Tag(repository_id=repository.id, name=tag_name, manifest=manifest, pushed_at=pushed_at, updated_at=now)
+        )
     repository.updated_at = now
-    session.add(TagHistory(repository=repository.full_name, tag=tag_name,
-                           action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
-                           digest=manifest.digest, previous_digest=previous_digest, actor=actor,
-                           at=now, event_id=str(event["event_id"])))
+    session.add(
+        TagHistory(
+            repository=repository.full_name,
+            tag=tag_name,
+            action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
+            digest=manifest.digest,
+            previous_digest=previous_digest,
+            actor=actor,
+            at=now,
+            event_id=str(event["event_id"]),
+        )
+    )
     fixed_id = {"event_id": indexed_event_id} if indexed_event_id else {}
-    return [outbox.emit(session, TAG_INDEXED, TagIndexed, namespace=repository.namespace,
-                        repository=repository.full_name, tag=tag_name, digest=manifest.digest,
-                        previous_digest=previous_digest, image_id=manifest.image_id,
-                        pushed_at=pushed_at.isoformat(), is_ownbase=repository.is_ownbase, actor=actor,
-                        trigger=trigger, **fixed_id)]
+    return [
+        outbox.emit(
+            session,
+            TAG_INDEXED,
+            TagIndexed,
+            namespace=repository.namespace,
+            repository=repository.full_name,
+            tag=tag_name,
+            digest=manifest.digest,
+            previous_digest=previous_digest,
+            image_id=manifest.image_id,
+            pushed_at=pushed_at.isoformat(),
+            is_ownbase=repository.is_ownbase,
+            actor=actor,
+            trigger=trigger,
+            **fixed_id,
+        )
+    ]
 
 
 def record_delete(session, event, now=None):
@@ -205,8 +249,9 @@ def _older(tags, deleted_at):
     """The tags last pushed before the delete happened; the others were pushed after it."""
     kept = [tag for tag in tags if tag.pushed_at > deleted_at]
     for tag in kept:
-        log.info("ignoring a late delete of %s (deleted %s): it was pushed again at %s",
-                 tag.name, deleted_at, tag.pushed_at)
+        log.info(
+            "ignoring a late delete of %s (deleted %s): it was pushed again at %s", tag.name, deleted_at, tag.pushed_at
+        )
     return [tag for tag in tags if tag.pushed_at <= deleted_at]
 
 
@@ -222,14 +267,23 @@ def _remove_repository(session, repository, actor, event_id, now, deleted_at):
 def record_set_aside(session, event, now=None):
     """Keep an ``event_set_aside`` from another service for operators."""
     event_id = str(event["event_id"])
-    set_aside(session, source=event["source"], reason=event["reason"], payload=event["payload"],
-              source_event_id=event.get("source_event_id"), action=event.get("action"),
-              repository=event.get("repository"), event_id=event_id, now=now)
+    set_aside(
+        session,
+        source=event["source"],
+        reason=event["reason"],
+        payload=event["payload"],
+        source_event_id=event.get("source_event_id"),
+        action=event.get("action"),
+        repository=event.get("repository"),
+        event_id=event_id,
+        now=now,
+    )
     return []
 
 
-def set_aside(session, source, reason, payload, source_event_id=None, action=None, repository=None,
-              event_id=None, now=None):
+def set_aside(
+    session, source, reason, payload, source_event_id=None, action=None, repository=None, event_id=None, now=None
+):
     """Store an event that cannot be used, and mark it processed so a duplicate is not stored twice.
 
     Returns False (storing nothing) when ``event_id`` was already processed.
@@ -241,9 +295,18 @@ def set_aside(session, source, reason, payload, source_event_id=None, action=Non
         store.mark_processed(session, event_id, now)
     # What cannot be used is often what cannot be stored as it is either (an overlong id, NaN, a NUL
     # character PostgreSQL refuses): a set-aside that failed to store would be retried for ever.
-    session.add(SetAsideEvent(source=_clip(source, 64), reason=_clip(reason, None), payload=_storable(payload),
-                              source_event_id=_clip(source_event_id, NAME_LENGTH), action=_clip(action, 64),
-                              repository=_clip(repository, NAME_LENGTH), event_id=event_id, at=now))
+    session.add(
+        SetAsideEvent(
+            source=_clip(source, 64),
+            reason=_clip(reason, None),
+            payload=_storable(payload),
+            source_event_id=_clip(source_event_id, NAME_LENGTH),
+            action=_clip(action, 64),
+            repository=_clip(repository, NAME_LENGTH),
+            event_id=event_id,
+            at=now,
+        )
+    )
     return True
 
 

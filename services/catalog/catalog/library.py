@@ -1,4 +1,5 @@
 """The curated public library (``library.yml``): description and overview per image name."""
+
 import functools
 from importlib import resources
 
@@ -10,9 +11,13 @@ def curated_library():
     """``{name: {"description": str, "overview": str}}``, read once from the package."""
     text = resources.files("catalog").joinpath("library.yml").read_text(encoding="utf-8")
     entries = yaml.safe_load(text) or {}
-    return {name: {"description": (entry.get("description") or "").strip(),
-                   "overview": (entry.get("overview") or "").strip()}
-            for name, entry in entries.items()}
+    return {
+        name: {
+            "description": (entry.get("description") or "").strip(),
+            "overview": (entry.get("overview") or "").strip(),
+        }
+        for name, entry in entries.items()
+    }
 
 
 def curation_for(name):

@@ -3,9 +3,10 @@
 Pure functions over bytes: no HTTP, no database. Anything the catalogue cannot read is an
 ``UnusableManifest`` whose message says what is wrong.
 """
+
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Optional
 
 from catalog.exceptions import UnusableManifest
@@ -21,8 +22,7 @@ MANIFEST_TYPES = IMAGE_MANIFEST_TYPES + INDEX_TYPES
 
 # Config blobs that are image configs (architecture, os, created, author); an OCI artifact's
 # config (a Helm chart's, a signature's) is something else and is not fetched.
-IMAGE_CONFIG_TYPES = ("application/vnd.docker.container.image.v1+json",
-                      "application/vnd.oci.image.config.v1+json")
+IMAGE_CONFIG_TYPES = ("application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json")
 
 # buildx stores attestations in the index as pseudo-platforms: not something one can run.
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
@@ -31,7 +31,7 @@ ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 @dataclass
 class Descriptor:
     digest: str
-    media_type: Optional[str]
+    media_type: str | None
     size: int
 
 
@@ -39,9 +39,9 @@ class Descriptor:
 class ParsedManifest:
     media_type: str
     manifest_size: int
-    config: Optional[Descriptor] = None  # image manifests only
+    config: Descriptor | None = None  # image manifests only
     layers: list = field(default_factory=list)  # [Descriptor]
-    platforms: Optional[list] = None  # indexes only: [{"digest", "architecture", "os", "variant"}]
+    platforms: list | None = None  # indexes only: [{"digest", "architecture", "os", "variant"}]
 
     @property
     def is_index(self):
@@ -61,11 +61,11 @@ class ParsedManifest:
 
 @dataclass
 class ImageConfig:
-    architecture: Optional[str] = None
-    os: Optional[str] = None
-    variant: Optional[str] = None
-    created: Optional[datetime] = None
-    author: Optional[str] = None
+    architecture: str | None = None
+    os: str | None = None
+    variant: str | None = None
+    created: datetime | None = None
+    author: str | None = None
 
 
 def _json_object(body, what):
@@ -92,8 +92,9 @@ def parse_manifest(media_type, body):
     data = _json_object(body, "manifest")
     media_type = media_type or data.get("mediaType")
     if media_type not in MANIFEST_TYPES:
-        raise UnusableManifest(f"media type {media_type!r} is not an image manifest or index "
-                               f"(supported: {', '.join(MANIFEST_TYPES)})")
+        raise UnusableManifest(
+            f"media type {media_type!r} is not an image manifest or index (supported: {', '.join(MANIFEST_TYPES)})"
+        )
     if data.get("schemaVersion") != 2:
         raise UnusableManifest(f"schemaVersion {data.get('schemaVersion')!r} is not supported")
     if media_type in INDEX_TYPES:
@@ -106,15 +107,24 @@ def parse_manifest(media_type, body):
             if ATTESTATION_ANNOTATION in (child.get("annotations") or {}):
                 continue
             platform = child.get("platform") or {}
-            platforms.append({"digest": descriptor.digest, "architecture": platform.get("architecture"),
-                              "os": platform.get("os"), "variant": platform.get("variant")})
+            platforms.append(
+                {
+                    "digest": descriptor.digest,
+                    "architecture": platform.get("architecture"),
+                    "os": platform.get("os"),
+                    "variant": platform.get("variant"),
+                }
+            )
         return ParsedManifest(media_type=media_type, manifest_size=len(body), platforms=platforms)
     layers = data.get("layers")
     if not isinstance(layers, list):
         raise UnusableManifest("manifest has no 'layers' list")
-    return ParsedManifest(media_type=media_type, manifest_size=len(body),
-                          config=_descriptor(data.get("config"), "manifest config"),
-                          layers=[_descriptor(layer, f"layer {i}") for i, layer in enumerate(layers)])
+    return ParsedManifest(
+        media_type=media_type,
+        manifest_size=len(body),
+        config=_descriptor(data.get("config"), "manifest config"),
+        layers=[_descriptor(layer, f"layer {i}") for i, layer in enumerate(layers)],
+    )
 
 
 def parse_time(value):
@@ -124,9 +134,9 @@ def parse_time(value):
     try:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         # 0001-01-01T00:00:00+05:00 is a valid time whose UTC is outside the calendar.
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
@@ -137,6 +147,10 @@ def _text(value):
 
 def parse_image_config(body):
     data = _json_object(body, "image config")
-    return ImageConfig(architecture=_text(data.get("architecture")), os=_text(data.get("os")),
-                       variant=_text(data.get("variant")), created=parse_time(data.get("created")),
-                       author=_text(data.get("author")))
+    return ImageConfig(
+        architecture=_text(data.get("architecture")),
+        os=_text(data.get("os")),
+        variant=_text(data.get("variant")),
+        created=parse_time(data.get("created")),
+        author=_text(data.get("author")),
+    )

@@ -4,6 +4,7 @@ The database URL comes from the service's own ``config.yml`` (``DB_URIS["catalog
 with nameko's ``${VAR:default}`` loader, so the service and its migrations share one set of
 defaults: ``CATALOG_DB_URL`` overrides both. The work is ``shared.db.Migrations``'.
 """
+
 import os
 
 from shared.db import Migrations

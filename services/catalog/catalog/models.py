@@ -3,7 +3,8 @@
 Datetimes are stored as naive UTC (the one form SQLite and PostgreSQL agree on) and always come
 back aware in UTC, so the rest of the code never meets a naive datetime (``shared.db.UTCDateTime``).
 """
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime, timezone
 from typing import Optional
 
 import sqlalchemy as sa
@@ -42,6 +43,7 @@ class Repository(Base):
 
 class Manifest(Base):
     """An image manifest or an index (manifest list), content-addressed within its repository."""
+
     __tablename__ = "manifests"
     __table_args__ = (sa.UniqueConstraint("repository_id", "digest"),)
 
@@ -51,16 +53,16 @@ class Manifest(Base):
     media_type: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
     manifest_size: Mapped[int]
     # Bytes a pull downloads: config + compressed layers. None for an index (see its platforms).
-    size: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
-    image_id: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))  # config digest
-    created: Mapped[Optional[datetime]]
-    creator: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
-    architecture: Mapped[Optional[str]] = mapped_column(sa.String(SHORT_LENGTH))
-    os: Mapped[Optional[str]] = mapped_column(sa.String(SHORT_LENGTH))
-    variant: Mapped[Optional[str]] = mapped_column(sa.String(SHORT_LENGTH))
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    image_id: Mapped[str | None] = mapped_column(sa.String(DIGEST_LENGTH))  # config digest
+    created: Mapped[datetime | None]
+    creator: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
+    architecture: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))
+    os: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))
+    variant: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))
     layers: Mapped[list] = mapped_column(default=list)  # layer digests, base first
     # For an index: [{"digest", "architecture", "os", "variant"}]; None for an image manifest.
-    platforms: Mapped[Optional[list]]
+    platforms: Mapped[list | None]
     indexed_at: Mapped[datetime]
 
     @property
@@ -84,6 +86,7 @@ class Tag(Base):
 
 class TagHistory(Base):
     """What happened to a tag, kept by name so that it outlives the repository rows."""
+
     __tablename__ = "tag_history"
     __table_args__ = (sa.Index("ix_tag_history_repository_tag", "repository", "tag"),)
 
@@ -93,15 +96,16 @@ class TagHistory(Base):
     repository: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
     tag: Mapped[str] = mapped_column(sa.String(128))
     action: Mapped[str] = mapped_column(sa.String(16))
-    digest: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))
-    previous_digest: Mapped[Optional[str]] = mapped_column(sa.String(DIGEST_LENGTH))
-    actor: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
+    digest: Mapped[str | None] = mapped_column(sa.String(DIGEST_LENGTH))
+    previous_digest: Mapped[str | None] = mapped_column(sa.String(DIGEST_LENGTH))
+    actor: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
     at: Mapped[datetime]
-    event_id: Mapped[Optional[str]] = mapped_column(sa.String(36))
+    event_id: Mapped[str | None] = mapped_column(sa.String(36))
 
 
 class ProcessedEvent(Base):
     """Inserted in the same transaction as an event's changes: the event's idempotency key."""
+
     __tablename__ = "processed_events"
 
     event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
@@ -110,17 +114,18 @@ class ProcessedEvent(Base):
 
 class SetAsideEvent(Base):
     """An event that could not be used, kept with the reason for an operator."""
+
     __tablename__ = "set_aside_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(sa.String(64))  # the service that set it aside
     reason: Mapped[str] = mapped_column(sa.Text)
-    source_event_id: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
-    action: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    repository: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))
-    payload: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    source_event_id: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
+    action: Mapped[str | None] = mapped_column(sa.String(64))
+    repository: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
+    payload: Mapped[dict | None] = mapped_column(sa.JSON)
     at: Mapped[datetime]
-    event_id: Mapped[Optional[str]] = mapped_column(sa.String(36))
+    event_id: Mapped[str | None] = mapped_column(sa.String(36))
 
 
 class OutboxEvent(Base):
@@ -129,6 +134,7 @@ class OutboxEvent(Base):
     Deleted once the broker has taken it, so the table holds only what is still pending: no
     retention job, and the relay's scan stays small. What happened is kept in ``tag_history``.
     """
+
     __tablename__ = "outbox"
     __table_args__ = (sa.UniqueConstraint("event_id"),)
 
@@ -138,7 +144,7 @@ class OutboxEvent(Base):
     event_id: Mapped[str] = mapped_column(sa.String(36))  # the payload's; the same on every re-send
     # Stamped at INSERT (the flush, just before the commit) rather than when the logic started, since
     # the relay's minimum age (the normal path's head start) is measured from it.
-    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(timezone.utc))
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
 
 
 class ResyncPass(Base):
@@ -147,22 +153,23 @@ class ResyncPass(Base):
     Its id is the pass number that ``resync_missing`` counts consecutive passes with. The counters
     and ``report`` are saved as the pass goes, so that ``get_resync`` shows its progress.
     """
+
     __tablename__ = "resync_passes"
 
     RUNNING, FINISHED, FAILED, INTERRUPTED, ABANDONED = "running", "finished", "failed", "interrupted", "abandoned"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    namespace: Mapped[Optional[str]] = mapped_column(sa.String(NAME_LENGTH))  # None: the whole registry
+    namespace: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))  # None: the whole registry
     trigger: Mapped[str] = mapped_column(sa.String(16))  # "rpc" or "timer"
     status: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[datetime]
-    finished_at: Mapped[Optional[datetime]]
-    repositories_total: Mapped[Optional[int]]  # known once the registry's catalogue is listed
+    finished_at: Mapped[datetime | None]
+    repositories_total: Mapped[int | None]  # known once the registry's catalogue is listed
     repositories_scanned: Mapped[int] = mapped_column(default=0)
     tags_scanned: Mapped[int] = mapped_column(default=0)
     # {"added": [...], "moved": [...], "removed": [...], "pending_removal": [...], "skipped": [...]}
     report: Mapped[dict]
-    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class ResyncLock(Base):
@@ -171,16 +178,18 @@ class ResyncLock(Base):
     Taken with a conditional UPDATE (``catalog.resync.start_pass``), which two callers cannot both
     win on either database; a holder silent for longer than the stale limit may be replaced.
     """
+
     __tablename__ = "resync_lock"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    pass_id: Mapped[Optional[int]]
-    heartbeat_at: Mapped[Optional[datetime]]
+    pass_id: Mapped[int | None]
+    heartbeat_at: Mapped[datetime | None]
 
 
 class MissingTag(Base):
     """A catalogue tag a pass did not find in the registry: removed only if the next pass that
     looks at it misses it again (on the same digest)."""
+
     __tablename__ = "resync_missing"
     __table_args__ = (sa.UniqueConstraint("repository", "tag"),)
 

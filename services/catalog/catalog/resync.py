@@ -45,6 +45,7 @@ Plain functions and one class driven by callables, no framework: ``transaction(w
 ``work(session)`` in one transaction (retrying races), ``send(outgoing)`` dispatches a committed
 transaction's events, ``cancelled()`` says the service is stopping.
 """
+
 import logging
 import uuid
 from datetime import timedelta
@@ -79,9 +80,13 @@ def removal_guard(in_catalogue, missing, max_fraction):
     """Why a pass must not remove anything, or None."""
     if max_fraction >= 1 or in_catalogue < REMOVAL_GUARD_MIN_REPOSITORIES or missing <= max_fraction * in_catalogue:
         return None
-    return (f"removals held: {missing} of the catalogue's {in_catalogue} repositories are missing from the "
-            f"registry's listing, more than {max_fraction:.0%} (RESYNC_MAX_REMOVAL_FRACTION); is the registry "
-            f"on the right storage? Nothing is marked or removed while this holds; adds and moves go on")
+    return (
+        f"removals held: {missing} of the catalogue's {in_catalogue} repositories are missing from the "
+        f"registry's listing, more than {max_fraction:.0%} (RESYNC_MAX_REMOVAL_FRACTION); is the registry "
+        f"on the right storage? Nothing is marked or removed while this holds; adds and moves go on"
+    )
+
+
 LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
 
 # uuid5 namespace of reconciliation's event ids (a fixed, random value).
@@ -110,6 +115,7 @@ class PassEnded(Exception):
 
 # -- starting and looking at passes ------------------------------------------------------------
 
+
 def start_pass(session, namespace, trigger, now=None):
     """Take the lock and record a new running pass; returns its id.
 
@@ -122,17 +128,27 @@ def start_pass(session, namespace, trigger, now=None):
     running = _live_holder(session, lock, now)
     if running is not None:
         raise Conflict(_running_message(running))
-    row = ResyncPass(namespace=namespace, trigger=trigger, status=ResyncPass.RUNNING, started_at=now,
-                     repositories_scanned=0, tags_scanned=0, report=_empty_report())
+    row = ResyncPass(
+        namespace=namespace,
+        trigger=trigger,
+        status=ResyncPass.RUNNING,
+        started_at=now,
+        repositories_scanned=0,
+        tags_scanned=0,
+        report=_empty_report(),
+    )
     session.add(row)
     session.flush()
     # Whoever updates the row second (after the first commits) finds it taken: Conflict.
     taken = session.execute(
         sa.update(ResyncLock)
-        .where(ResyncLock.id == LOCK_ID,
-               sa.or_(ResyncLock.pass_id.is_(None), ResyncLock.heartbeat_at < now - LOCK_STALE_AFTER))
+        .where(
+            ResyncLock.id == LOCK_ID,
+            sa.or_(ResyncLock.pass_id.is_(None), ResyncLock.heartbeat_at < now - LOCK_STALE_AFTER),
+        )
         .values(pass_id=row.id, heartbeat_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if taken != 1:
         session.rollback()
         holder = session.get(ResyncLock, LOCK_ID)
@@ -141,8 +157,12 @@ def start_pass(session, namespace, trigger, now=None):
     if lock.pass_id is not None:
         stale = session.get(ResyncPass, lock.pass_id)
         if stale is not None and stale.status == ResyncPass.RUNNING:
-            log.warning("resync pass %d showed no progress since %s: abandoned, pass %d takes over",
-                        stale.id, lock.heartbeat_at, row.id)
+            log.warning(
+                "resync pass %d showed no progress since %s: abandoned, pass %d takes over",
+                stale.id,
+                lock.heartbeat_at,
+                row.id,
+            )
             stale.status, stale.finished_at = ResyncPass.ABANDONED, now
             stale.error = f"no progress since {lock.heartbeat_at.isoformat()}; taken over by pass {row.id}"
     return row.id
@@ -156,16 +176,19 @@ def _live_holder(session, lock, now):
 
 def _running_message(running):
     scope = f"namespace {running.namespace!r}" if running.namespace else "the whole registry"
-    return (f"resync pass {running.id} ({scope}) is running since {running.started_at.isoformat()}; "
-            f"one pass at a time: follow it with get_resync({running.id})")
+    return (
+        f"resync pass {running.id} ({scope}) is running since {running.started_at.isoformat()}; "
+        f"one pass at a time: follow it with get_resync({running.id})"
+    )
 
 
 def start_periodic_pass(session, interval, now=None):
     """Start a whole-registry pass for the timer, unless one runs or one started less than half an
     ``interval`` (seconds) ago (another instance's timer ran it). Returns its id, or None."""
     now = now or store.utcnow()
-    latest = session.scalar(sa.select(ResyncPass.started_at).where(ResyncPass.namespace.is_(None))
-                            .order_by(ResyncPass.id.desc()).limit(1))
+    latest = session.scalar(
+        sa.select(ResyncPass.started_at).where(ResyncPass.namespace.is_(None)).order_by(ResyncPass.id.desc()).limit(1)
+    )
     if latest is not None and latest > now - timedelta(seconds=interval / 2):
         return None
     try:
@@ -191,11 +214,19 @@ def get_pass(session, pass_id=None, items=True):
 def pass_view(row, items=True):
     """What ``get_resync`` returns: status, progress, counts and (with ``items``) the changes."""
     report = row.report or _empty_report()
-    view = {"pass_id": row.id, "namespace": row.namespace, "trigger": row.trigger, "status": row.status,
-            "started_at": row.started_at, "finished_at": row.finished_at,
-            "repositories_total": row.repositories_total, "repositories_scanned": row.repositories_scanned,
-            "tags_scanned": row.tags_scanned, "error": row.error,
-            "counts": {name: len(report.get(name) or []) for name in LISTS}}
+    view = {
+        "pass_id": row.id,
+        "namespace": row.namespace,
+        "trigger": row.trigger,
+        "status": row.status,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "repositories_total": row.repositories_total,
+        "repositories_scanned": row.repositories_scanned,
+        "tags_scanned": row.tags_scanned,
+        "error": row.error,
+        "counts": {name: len(report.get(name) or []) for name in LISTS},
+    }
     for name in LISTS:
         view[name] = list(report.get(name) or []) if items else None
     return view
@@ -207,11 +238,21 @@ def _empty_report():
 
 # -- running a pass ----------------------------------------------------------------------------
 
+
 class Pass:
     """One pass, run by ``run``. See the module's docstring for the rules."""
 
-    def __init__(self, pass_id, transaction, registry, send, page_size=100, cancelled=None, clock=None,
-                 max_removal_fraction=DEFAULT_MAX_REMOVAL_FRACTION):
+    def __init__(
+        self,
+        pass_id,
+        transaction,
+        registry,
+        send,
+        page_size=100,
+        cancelled=None,
+        clock=None,
+        max_removal_fraction=DEFAULT_MAX_REMOVAL_FRACTION,
+    ):
         self.id = pass_id
         self.max_removal_fraction = max_removal_fraction
         self.removals_held = None  # the reason, when this pass removes nothing (see _scan)
@@ -231,8 +272,10 @@ class Pass:
         """Run the pass to its end; returns its ``pass_view``. Never raises for the registry:
         a pass it could not finish ends ``failed``, with what it did so far."""
         self.namespace, self.started_at = self.transaction(
-            lambda session: session.execute(sa.select(ResyncPass.namespace, ResyncPass.started_at)
-                                            .where(ResyncPass.id == self.id)).one())
+            lambda session: session.execute(
+                sa.select(ResyncPass.namespace, ResyncPass.started_at).where(ResyncPass.id == self.id)
+            ).one()
+        )
         try:
             self._scan()
         except PassEnded as exc:
@@ -285,7 +328,8 @@ class Pass:
 
     def _catalogue_repositories(self, session):
         stmt = sa.select(Repository.namespace, Repository.name).where(
-            sa.exists().where(Tag.repository_id == Repository.id))
+            sa.exists().where(Tag.repository_id == Repository.id)
+        )
         if self.namespace is not None:
             stmt = stmt.where(Repository.namespace == self.namespace)
         return [f"{namespace}/{name}" for namespace, name in session.execute(stmt)]
@@ -326,7 +370,8 @@ class Pass:
 
     def _compare(self, full_name, namespace, name, observed):
         catalogue, marks = self.transaction(
-            lambda session: (_catalogue_tags(session, namespace, name), _marks(session, full_name)))
+            lambda session: (_catalogue_tags(session, namespace, name), _marks(session, full_name))
+        )
         for tag, digest in sorted(observed.items()):
             if catalogue.get(tag) != digest:
                 self._index(full_name, namespace, name, tag, digest)
@@ -337,8 +382,9 @@ class Pass:
             if mark is not None and mark["pass"] < self.id and mark["digest"] == catalogue[tag]:
                 self._remove(full_name, namespace, name, tag, mark)
         if marks or set(catalogue) - set(observed):
-            self.transaction(lambda session: self._update_marks(session, full_name, namespace, name, observed,
-                                                               catalogue, marks))
+            self.transaction(
+                lambda session: self._update_marks(session, full_name, namespace, name, observed, catalogue, marks)
+            )
 
     # -- adding and moving ---------------------------------------------------------------------
 
@@ -346,7 +392,8 @@ class Pass:
         try:
             fetched = self.transaction(lambda session: self._fetch_unless_known(session, namespace, name, digest))
             outcome = self.transaction(
-                lambda session: self._index_in(session, full_name, namespace, name, tag, digest, fetched))
+                lambda session: self._index_in(session, full_name, namespace, name, tag, digest, fetched)
+            )
         except UnusableEvent as exc:
             self._skip(full_name, tag, f"{type(exc).__name__}: {exc}")
             return
@@ -380,14 +427,32 @@ class Pass:
             return "skipped", "changed in the registry during the pass"
         now = self.clock()
         event_id = resync_event_id(full_name, tag, digest, after)
-        event = {"event_id": event_id, "namespace": namespace, "repository": full_name, "tag": tag,
-                 "digest": digest, "media_type": None, "actor": None, "occurred_at": now, "pushed_at": now}
-        outgoing = indexing.record_push(session, self.registry, event, now=now, fetched=fetched,
-                                        indexed_event_id=derived_event_id(event_id, "tag_indexed"),
-                                        trigger="resync")
+        event = {
+            "event_id": event_id,
+            "namespace": namespace,
+            "repository": full_name,
+            "tag": tag,
+            "digest": digest,
+            "media_type": None,
+            "actor": None,
+            "occurred_at": now,
+            "pushed_at": now,
+        }
+        outgoing = indexing.record_push(
+            session,
+            self.registry,
+            event,
+            now=now,
+            fetched=fetched,
+            indexed_event_id=derived_event_id(event_id, "tag_indexed"),
+            trigger="resync",
+        )
         if not outgoing:
-            return "skipped", ("already repaired by an earlier pass" if previous is None else
-                               "the catalogue's tag was pushed later than the pass saw the registry")
+            return "skipped", (
+                "already repaired by an earlier pass"
+                if previous is None
+                else "the catalogue's tag was pushed later than the pass saw the registry"
+            )
         _drop_mark(session, full_name, tag)
         return ("added" if previous is None else "moved"), (outgoing, previous)
 
@@ -396,7 +461,8 @@ class Pass:
     def _remove(self, full_name, namespace, name, tag, mark):
         try:
             outcome, detail = self.transaction(
-                lambda session: self._remove_in(session, full_name, namespace, name, tag, mark))
+                lambda session: self._remove_in(session, full_name, namespace, name, tag, mark)
+            )
         except UnusableEvent as exc:  # the registry's answer about the tag could not be read
             self._skip(full_name, tag, f"{type(exc).__name__}: {exc}")
             return
@@ -412,16 +478,19 @@ class Pass:
         if row is None:
             _drop_mark(session, full_name, tag)
             return "done", None  # an event removed it
-        if (_touched_since(session, full_name, tag, min(self.started_at, mark["at"]))
-                or row.manifest.digest != mark["digest"]):
+        if (
+            _touched_since(session, full_name, tag, min(self.started_at, mark["at"]))
+            or row.manifest.digest != mark["digest"]
+        ):
             _drop_mark(session, full_name, tag)
             return "skipped", "changed by an event since it was found missing; looked at again next pass"
         if self.registry.tag_digest(full_name, tag) is not None:  # the last read before writing
             _drop_mark(session, full_name, tag)
             return "skipped", "back in the registry"
         now = self.clock()
-        event_id = resync_event_id(full_name, tag, f"removed {mark['digest']}",
-                                   _last_history_id(session, full_name, tag))
+        event_id = resync_event_id(
+            full_name, tag, f"removed {mark['digest']}", _last_history_id(session, full_name, tag)
+        )
         outgoing = store.remove_tags(session, repository, [row], actor=None, event_id=event_id, now=now)
         _drop_mark(session, full_name, tag)
         return "removed", outgoing
@@ -441,24 +510,29 @@ class Pass:
                 continue  # kept by a removal skipped above: it drops its mark itself when it must
             if _touched_since(session, full_name, tag, self.started_at):
                 continue  # an event's tag: not the pass's to judge
-            row = session.scalar(sa.select(MissingTag).where(MissingTag.repository == full_name,
-                                                              MissingTag.tag == tag))
+            row = session.scalar(sa.select(MissingTag).where(MissingTag.repository == full_name, MissingTag.tag == tag))
             if row is None:
-                session.add(MissingTag(repository=full_name, tag=tag, digest=digest, first_missing_pass=self.id,
-                                       first_missing_at=now))
+                session.add(
+                    MissingTag(
+                        repository=full_name, tag=tag, digest=digest, first_missing_pass=self.id, first_missing_at=now
+                    )
+                )
             else:
                 row.digest, row.first_missing_pass, row.first_missing_at = digest, self.id, now
             self.report["pending_removal"].append(
-                {"repository": full_name, "tag": tag, "digest": digest, "missing_since_pass": self.id})
+                {"repository": full_name, "tag": tag, "digest": digest, "missing_since_pass": self.id}
+            )
         for tag in marks:
             if tag in observed or tag not in current:
                 _drop_mark(session, full_name, tag)
 
     def _forget_marks_of_vanished_tags(self, session):
         """Marks whose tag is no longer in the catalogue at all (its repository was not visited)."""
-        in_catalogue = (sa.select(Tag.id).join(Repository, Tag.repository_id == Repository.id)
-                        .where(Repository.namespace + "/" + Repository.name == MissingTag.repository,
-                               Tag.name == MissingTag.tag))
+        in_catalogue = (
+            sa.select(Tag.id)
+            .join(Repository, Tag.repository_id == Repository.id)
+            .where(Repository.namespace + "/" + Repository.name == MissingTag.repository, Tag.name == MissingTag.tag)
+        )
         stmt = sa.delete(MissingTag).where(~sa.exists(in_catalogue))
         if self.namespace is not None:
             stmt = stmt.where(MissingTag.repository.startswith(f"{self.namespace}/", autoescape=True))
@@ -481,9 +555,11 @@ class Pass:
 
     def _save(self, session, now, status=None, error=None):
         held = session.execute(
-            sa.update(ResyncLock).where(ResyncLock.id == LOCK_ID, ResyncLock.pass_id == self.id)
+            sa.update(ResyncLock)
+            .where(ResyncLock.id == LOCK_ID, ResyncLock.pass_id == self.id)
             .values(heartbeat_at=now, pass_id=None if status else self.id)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if not held:
             raise PassEnded(ResyncPass.ABANDONED, "the lock was taken over by another pass")
         row = session.get(ResyncPass, self.id)
@@ -504,38 +580,63 @@ class Pass:
             log.warning("resync pass %d stopped: %s", self.id, exc)
             return self.transaction(lambda session: get_pass(session, self.id))
         counts = view["counts"]
-        log.info("resync pass %d %s: %d added, %d moved, %d removed, %d pending removal, %d skipped "
-                 "(%d repositories, %d tags)", self.id, status, counts["added"], counts["moved"],
-                 counts["removed"], counts["pending_removal"], counts["skipped"], self.repositories_scanned,
-                 self.tags_scanned)
+        log.info(
+            "resync pass %d %s: %d added, %d moved, %d removed, %d pending removal, %d skipped "
+            "(%d repositories, %d tags)",
+            self.id,
+            status,
+            counts["added"],
+            counts["moved"],
+            counts["removed"],
+            counts["pending_removal"],
+            counts["skipped"],
+            self.repositories_scanned,
+            self.tags_scanned,
+        )
         return view
 
 
 # -- queries -----------------------------------------------------------------------------------
 
+
 def _catalogue_tags(session, namespace, name):
     """``{tag: digest}`` of a catalogue repository (empty if there is none)."""
-    return dict(session.execute(
-        sa.select(Tag.name, Manifest.digest).join(Tag.manifest).join(Repository, Tag.repository_id == Repository.id)
-        .where(Repository.namespace == namespace, Repository.name == name)).all())
+    return dict(
+        session.execute(
+            sa.select(Tag.name, Manifest.digest)
+            .join(Tag.manifest)
+            .join(Repository, Tag.repository_id == Repository.id)
+            .where(Repository.namespace == namespace, Repository.name == name)
+        ).all()
+    )
 
 
 def _marks(session, repository):
-    return {m.tag: {"digest": m.digest, "pass": m.first_missing_pass, "at": m.first_missing_at}
-            for m in session.scalars(sa.select(MissingTag).where(MissingTag.repository == repository))}
+    return {
+        m.tag: {"digest": m.digest, "pass": m.first_missing_pass, "at": m.first_missing_at}
+        for m in session.scalars(sa.select(MissingTag).where(MissingTag.repository == repository))
+    }
 
 
 def _drop_mark(session, repository, tag):
-    session.execute(sa.delete(MissingTag).where(MissingTag.repository == repository, MissingTag.tag == tag)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        sa.delete(MissingTag)
+        .where(MissingTag.repository == repository, MissingTag.tag == tag)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _touched_since(session, repository, tag, since):
     """Whether an event (or anything else) changed ``repository:tag`` at or after ``since``."""
-    return session.scalar(sa.select(sa.exists().where(TagHistory.repository == repository, TagHistory.tag == tag,
-                                                      TagHistory.at >= since)))
+    return session.scalar(
+        sa.select(sa.exists().where(TagHistory.repository == repository, TagHistory.tag == tag, TagHistory.at >= since))
+    )
 
 
 def _last_history_id(session, repository, tag):
-    return session.scalar(sa.select(sa.func.max(TagHistory.id)).where(TagHistory.repository == repository,
-                                                                      TagHistory.tag == tag)) or 0
+    return (
+        session.scalar(
+            sa.select(sa.func.max(TagHistory.id)).where(TagHistory.repository == repository, TagHistory.tag == tag)
+        )
+        or 0
+    )

@@ -3,16 +3,16 @@
 Repository names, tags and tenant access are domain rules checked in ``catalog.access`` and
 ``shared.reference``; these schemas check only the shape of the arguments.
 """
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import InvalidReference
 from shared.reference import validate_path_component
-from shared.schemas import (Paging, StrictInteger, load_args, validate_tenant_id,  # noqa: F401 (load_args: service.py)
-                            validate_text)
+from shared.schemas import Paging, StrictInteger, load_args, validate_tenant_id, validate_text  # noqa: F401 (load_args: service.py)
 
 # Past any row id either database hands out (PostgreSQL's INTEGER); SQLite cannot even compare a
 # Python int past 64 bits with a column.
-MAX_ID = 2 ** 31 - 1
+MAX_ID = 2**31 - 1
 # A namespace is a path component of a repository name, which has at most 255 characters.
 MAX_NAMESPACE_LENGTH = 255
 
@@ -22,6 +22,7 @@ class StrictBoolean(fields.Boolean):
 
     Checked by type: marshmallow's truthy/falsy sets would take 1, 0, 0.0 and Decimal(0) too,
     since they are equal to True and False."""
+
     default_error_messages = {"invalid": "must be true or false", "null": "must be true or false"}
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -38,15 +39,19 @@ def _tenant_field(required):
 
 
 class PublicRepositoryQuery(Paging):
-    query = fields.String(load_default=None, allow_none=True,
-                          validate=[validate.Length(max=255, error="must be at most {max} characters"), validate_text],
-                          error_messages={"invalid": "must be a string"})
+    query = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(max=255, error="must be at most {max} characters"), validate_text],
+        error_messages={"invalid": "must be a string"},
+    )
 
 
 class TenantRepositoryQuery(PublicRepositoryQuery):
     tenant_id = _tenant_field(required=True)
-    ownbase = StrictBoolean(load_default=None, allow_none=True,
-                            error_messages={"invalid": "must be true, false or null"})
+    ownbase = StrictBoolean(
+        load_default=None, allow_none=True, error_messages={"invalid": "must be true, false or null"}
+    )
 
 
 class RepositoryRef(Schema):
@@ -82,19 +87,30 @@ def validate_namespace(value):
 
 
 class ResyncArgs(Schema):
-    namespace = fields.String(load_default=None, allow_none=True, validate=validate_namespace,
-                              error_messages={"invalid": "must be a string or null"})
+    namespace = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate_namespace,
+        error_messages={"invalid": "must be a string or null"},
+    )
     wait = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
 
 
 class ResyncQuery(Schema):
-    pass_id = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
-                            validate=[validate.Range(min=1, error="must be 1 or more, got {input}"),
-                                      validate.Range(max=MAX_ID, error="must be at most {max}, got {input}")])
+    pass_id = StrictInteger(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": "must be an integer"},
+        validate=[
+            validate.Range(min=1, error="must be 1 or more, got {input}"),
+            validate.Range(max=MAX_ID, error="must be at most {max}, got {input}"),
+        ],
+    )
     items = StrictBoolean(load_default=True, error_messages={"invalid": "must be true or false"})
 
 
 # -- results -----------------------------------------------------------------------------------
+
 
 class RepositoryOut(Schema):
     repository = fields.String()

@@ -11,6 +11,7 @@ in the transaction of the change; after the commit ``_send_outbox`` dispatches t
 Reconciliation passes (``catalog.resync``) run in a worker of ``run_resync``: started by its timer
 every ``RESYNC_INTERVAL`` seconds, or at once by the ``resync`` RPC.
 """
+
 import logging
 import random
 import uuid
@@ -29,8 +30,16 @@ from catalog.entrypoints import JobStarter, config_timer, job_timer
 from catalog.exceptions import UnusableEvent
 from catalog.models import Base
 from shared.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
-from shared.events import (EVENT_SET_ASIDE, IMAGE_DELETED, IMAGE_PUSHED, WEBHOOK, EventSetAside,
-                           ImageDeleted, ImagePushed, load_event)
+from shared.events import (
+    EVENT_SET_ASIDE,
+    IMAGE_DELETED,
+    IMAGE_PUSHED,
+    WEBHOOK,
+    EventSetAside,
+    ImageDeleted,
+    ImagePushed,
+    load_event,
+)
 from shared.reference import parse_reference
 
 log = logging.getLogger(__name__)
@@ -65,8 +74,12 @@ class CatalogService:
 
     @event_handler(WEBHOOK, IMAGE_PUSHED, requeue_on_error=True)
     def handle_image_pushed(self, payload):
-        self._consume(IMAGE_PUSHED, ImagePushed, payload,
-                      lambda session, event: indexing.record_push(session, self.registry, event))
+        self._consume(
+            IMAGE_PUSHED,
+            ImagePushed,
+            payload,
+            lambda session, event: indexing.record_push(session, self.registry, event),
+        )
 
     @event_handler(WEBHOOK, IMAGE_DELETED, requeue_on_error=True)
     def handle_image_deleted(self, payload):
@@ -91,8 +104,13 @@ class CatalogService:
                 self._set_aside(event_type, payload, exc)
                 return
         except TRANSIENT_ERRORS as exc:
-            log.warning("%s %s failed, requeued in %.1fs: %s", event_type, _event_id(payload), REQUEUE_DELAY,
-                        str(exc).splitlines()[0])
+            log.warning(
+                "%s %s failed, requeued in %.1fs: %s",
+                event_type,
+                _event_id(payload),
+                REQUEUE_DELAY,
+                str(exc).splitlines()[0],
+            )
             eventlet.sleep(REQUEUE_DELAY)
             raise
         self._send_outbox(outgoing)
@@ -106,17 +124,26 @@ class CatalogService:
             except DB_RACES as exc:
                 if attempt == DB_ATTEMPTS:
                     raise
-                log.info("database conflict (attempt %d of %d), retrying: %s", attempt, DB_ATTEMPTS,
-                         str(exc).splitlines()[0])
+                log.info(
+                    "database conflict (attempt %d of %d), retrying: %s", attempt, DB_ATTEMPTS, str(exc).splitlines()[0]
+                )
                 eventlet.sleep(random.uniform(0.02, 0.1) * attempt)
 
     def _set_aside(self, event_type, payload, exc):
         reason = f"{type(exc).__name__}: {exc}"
         fields = payload if isinstance(payload, dict) else {}
-        stored = self._transaction(lambda session: indexing.set_aside(
-            session, source=indexing.CATALOG_SOURCE, reason=reason, payload=payload,
-            source_event_id=_text(fields.get("source_event_id")), action=ACTIONS[event_type],
-            repository=_text(fields.get("repository")), event_id=_event_id(payload)))
+        stored = self._transaction(
+            lambda session: indexing.set_aside(
+                session,
+                source=indexing.CATALOG_SOURCE,
+                reason=reason,
+                payload=payload,
+                source_event_id=_text(fields.get("source_event_id")),
+                action=ACTIONS[event_type],
+                repository=_text(fields.get("repository")),
+                event_id=_event_id(payload),
+            )
+        )
         if stored:
             log.error("%s %s set aside: %s", event_type, _event_id(payload), reason)
 
@@ -134,8 +161,11 @@ class CatalogService:
             with self.db.get_session(close_on_exit=True) as session:
                 outbox.send(session, self.dispatch, event_ids)
         except DBAPIError as exc:
-            log.warning("outbox unreadable after the commit, %d event(s) left for the relay: %s", len(event_ids),
-                        str(exc).splitlines()[0])
+            log.warning(
+                "outbox unreadable after the commit, %d event(s) left for the relay: %s",
+                len(event_ids),
+                str(exc).splitlines()[0],
+            )
 
     # -- the outbox relay ----------------------------------------------------------------------
 
@@ -168,8 +198,14 @@ class CatalogService:
     def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
         """The tenant's own repositories, by name; ``ownbase`` True/False keeps only (or no)
         custom base images. ``InvalidRequest`` for a missing tenant_id or a bad argument."""
-        args = schemas.load_args(schemas.TenantRepositoryQuery, tenant_id=tenant_id, query=query, page=page,
-                                 page_size=page_size, ownbase=ownbase)
+        args = schemas.load_args(
+            schemas.TenantRepositoryQuery,
+            tenant_id=tenant_id,
+            query=query,
+            page=page,
+            page_size=page_size,
+            ownbase=ownbase,
+        )
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_repositories(session, registry_host=self._public_host(), **args)
         return schemas.dump_page(schemas.RepositoryOut, found)
@@ -191,8 +227,9 @@ class CatalogService:
 
         Errors as ``get_repository``, plus ``InvalidRequest`` for a bad page or page size.
         """
-        args = schemas.load_args(schemas.TagPage, tenant_id=tenant_id, repository=repository, page=page,
-                                 page_size=page_size)
+        args = schemas.load_args(
+            schemas.TagPage, tenant_id=tenant_id, repository=repository, page=page, page_size=page_size
+        )
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_tags(session, registry_host=self._public_host(), **args)
         return schemas.dump_page(schemas.TagOut, found)
@@ -218,8 +255,7 @@ class CatalogService:
         ``force``, which deletes them all. ``Forbidden`` for another tenant's repository and for
         the public library; ``NotFound``; ``RegistryUnavailable`` (nothing changed: retry later).
         """
-        args = schemas.load_args(schemas.DeleteTag, tenant_id=tenant_id, repository=repository, tag=tag,
-                                 force=force)
+        args = schemas.load_args(schemas.DeleteTag, tenant_id=tenant_id, repository=repository, tag=tag, force=force)
         with self.db.get_session(close_on_exit=True) as session:
             result, outgoing = deleting.delete_tag(session, self.registry, **args)
         self._send_outbox(outgoing)
@@ -228,8 +264,9 @@ class CatalogService:
     @rpc(expected_exceptions=USER_ERRORS)
     def list_tag_history(self, tenant_id, repository, tag=None, page=1, page_size=50):
         """Pushes, moves and removals of the repository's tags (or one tag), newest first."""
-        args = schemas.load_args(schemas.HistoryQuery, tenant_id=tenant_id, repository=repository, tag=tag,
-                                 page=page, page_size=page_size)
+        args = schemas.load_args(
+            schemas.HistoryQuery, tenant_id=tenant_id, repository=repository, tag=tag, page=page, page_size=page_size
+        )
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_tag_history(session, **args)
         return schemas.dump_page(schemas.HistoryOut, found)
@@ -287,19 +324,24 @@ class CatalogService:
             try:
                 pass_id = self._transaction(lambda session: resync.start_periodic_pass(session, interval))
             except DBAPIError as exc:
-                log.warning("periodic resync: database unavailable, retrying next tick: %s",
-                            str(exc).splitlines()[0])
+                log.warning("periodic resync: database unavailable, retrying next tick: %s", str(exc).splitlines()[0])
                 return
             if pass_id is None:
                 return
         self._run_pass(pass_id)
 
     def _run_pass(self, pass_id):
-        return resync.Pass(pass_id, self._transaction, self.registry, self._send_outbox,
-                           page_size=int(self.config["RESYNC_PAGE_SIZE"]),
-                           cancelled=self.resync_jobs.stopping,
-                           max_removal_fraction=float(self.config.get("RESYNC_MAX_REMOVAL_FRACTION",
-                                                                      resync.DEFAULT_MAX_REMOVAL_FRACTION))).run()
+        return resync.Pass(
+            pass_id,
+            self._transaction,
+            self.registry,
+            self._send_outbox,
+            page_size=int(self.config["RESYNC_PAGE_SIZE"]),
+            cancelled=self.resync_jobs.stopping,
+            max_removal_fraction=float(
+                self.config.get("RESYNC_MAX_REMOVAL_FRACTION", resync.DEFAULT_MAX_REMOVAL_FRACTION)
+            ),
+        ).run()
 
     def _public_host(self):
         return self.config["REGISTRY_PUBLIC_HOST"]

@@ -1,5 +1,6 @@
 """Lookups and removals shared by indexing, browsing and deleting. Plain functions on a session."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import lazyload
@@ -10,7 +11,7 @@ from shared.events import TAG_REMOVED, TagRemoved
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def find_repository(session, namespace, name, for_update=False):
@@ -23,8 +24,7 @@ def find_repository(session, namespace, name, for_update=False):
 
 
 def find_manifest(session, repository_id, digest):
-    return session.scalar(sa.select(Manifest).where(Manifest.repository_id == repository_id,
-                                                    Manifest.digest == digest))
+    return session.scalar(sa.select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest == digest))
 
 
 def find_tag(session, repository_id, name, for_update=False):
@@ -40,10 +40,14 @@ def find_tag(session, repository_id, name, for_update=False):
 
 
 def tags_on_digest(session, repository_id, digest):
-    return list(session.scalars(
-        sa.select(Tag).join(Tag.manifest)
-        .where(Tag.repository_id == repository_id, Manifest.digest == digest)
-        .order_by(Tag.name)))
+    return list(
+        session.scalars(
+            sa.select(Tag)
+            .join(Tag.manifest)
+            .where(Tag.repository_id == repository_id, Manifest.digest == digest)
+            .order_by(Tag.name)
+        )
+    )
 
 
 def tags_of_repository(session, repository_id):
@@ -65,11 +69,29 @@ def remove_tags(session, repository, tags, actor, event_id, now):
     outgoing = []
     for tag in tags:
         digest = tag.manifest.digest
-        session.add(TagHistory(repository=repository.full_name, tag=tag.name, action=TagHistory.REMOVED,
-                               digest=digest, previous_digest=None, actor=actor, at=now,
-                               event_id=event_id))
-        outgoing.append(outbox.emit(session, TAG_REMOVED, TagRemoved, namespace=repository.namespace,
-                                    repository=repository.full_name, tag=tag.name, digest=digest))
+        session.add(
+            TagHistory(
+                repository=repository.full_name,
+                tag=tag.name,
+                action=TagHistory.REMOVED,
+                digest=digest,
+                previous_digest=None,
+                actor=actor,
+                at=now,
+                event_id=event_id,
+            )
+        )
+        outgoing.append(
+            outbox.emit(
+                session,
+                TAG_REMOVED,
+                TagRemoved,
+                namespace=repository.namespace,
+                repository=repository.full_name,
+                tag=tag.name,
+                digest=digest,
+            )
+        )
     if tags:
         session.execute(sa.delete(Tag).where(Tag.id.in_([tag.id for tag in tags])))
         repository.updated_at = now
@@ -77,8 +99,7 @@ def remove_tags(session, repository, tags, actor, event_id, now):
 
 
 def delete_manifest(session, repository_id, digest):
-    session.execute(sa.delete(Manifest).where(Manifest.repository_id == repository_id,
-                                              Manifest.digest == digest))
+    session.execute(sa.delete(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest == digest))
 
 
 def delete_repository(session, repository):

@@ -6,6 +6,7 @@
 engines). ``dependencies`` is the only module that speaks the docker SDK. docs/deployer-api.md
 describes the RPC contract.
 """
+
 from shared.amqp import install as _install_amqp_fix
 from shared.signals import install as _install_signal_wakeup
 

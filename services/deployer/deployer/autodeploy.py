@@ -25,6 +25,7 @@ A push moves a deployment when all of these hold (``consider``):
 Everything is decided again when a pending push starts: the policy, the base or the deployment
 may have changed while it waited.
 """
+
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,7 @@ class Decision:
 class Outcome:
     """What one tag_indexed did: ``duplicate`` (already processed), else a decision per
     deployment of the repository, and the revisions started (``{deployment_id: number}``)."""
+
     duplicate: bool = False
     decisions: tuple = ()
     started: tuple = ()
@@ -61,9 +63,15 @@ class Outcome:
 
 def push_record(event):
     """The fields of a tag_indexed a waiting push and an auto-deploy revision keep (JSON-safe)."""
-    return {"event_id": str(event["event_id"]), "namespace": event["namespace"], "repository": event["repository"],
-            "tag": event["tag"], "digest": event["digest"], "actor": event.get("actor"),
-            "pushed_at": event["pushed_at"].isoformat()}
+    return {
+        "event_id": str(event["event_id"]),
+        "namespace": event["namespace"],
+        "repository": event["repository"],
+        "tag": event["tag"],
+        "digest": event["digest"],
+        "actor": event.get("actor"),
+        "pushed_at": event["pushed_at"].isoformat(),
+    }
 
 
 def consider(session, deployment, base, push):
@@ -78,8 +86,10 @@ def consider(session, deployment, base, push):
         return stay(f"it runs {push['digest']} already")
     pushed_at = datetime.fromisoformat(push["pushed_at"])
     if deployment.last_pushed_at is not None and pushed_at < deployment.last_pushed_at:
-        return stay(f"stale: pushed at {push['pushed_at']}, before the push it was last moved to "
-                    f"({deployment.last_pushed_at.isoformat()})")
+        return stay(
+            f"stale: pushed at {push['pushed_at']}, before the push it was last moved to "
+            f"({deployment.last_pushed_at.isoformat()})"
+        )
     verdict = policy.wants(base.tag, push["tag"])
     if not verdict.move:
         return verdict
@@ -116,8 +126,13 @@ def handle_tag_indexed(rt, event):
         log.info("%s: duplicate, processed concurrently: ignored", what)
         return Outcome(duplicate=True)
     for decision in decisions:
-        log.info("%s: deployment %s %s: %s", what, decision.deployment_id,
-                 "follows" if decision.verdict.move else "stays", decision.verdict.reason)
+        log.info(
+            "%s: deployment %s %s: %s",
+            what,
+            decision.deployment_id,
+            "follows" if decision.verdict.move else "stays",
+            decision.verdict.reason,
+        )
     moved = [d.deployment_id for d in decisions if d.verdict.move]
     started = rt.run_all(lambda deployment_id: (deployment_id, start_safely(rt, deployment_id)), moved)
     return Outcome(decisions=tuple(decisions), started=tuple((i, n) for i, n in started if n is not None))
@@ -147,8 +162,13 @@ def start_pending(rt, deployment_id):
         deployment.pending_push = None  # judged again as a newcomer, not against itself
         verdict = consider(session, deployment, base, push) if deployment.deleted_at is None else stay("deleted")
         if not verdict.move:
-            log.info("pending push %s:%s dropped for deployment %s: %s", push["repository"], push["tag"],
-                     deployment_id, verdict.reason)
+            log.info(
+                "pending push %s:%s dropped for deployment %s: %s",
+                push["repository"],
+                push["tag"],
+                deployment_id,
+                verdict.reason,
+            )
             return None
         deployment.pending_push = push
         session.flush()

@@ -8,6 +8,7 @@ queued when its caller gives up expires in the broker (message TTL = the timeout
 coming back does not work through requests nobody waits for any more. A target with no queue at
 all (never started on this broker) is ``ServiceUnavailable`` at once.
 """
+
 import eventlet
 from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy
@@ -55,8 +56,10 @@ class BoundedServiceProxy:
             try:
                 reply = method.call_async(*args, **kwargs)
             except UnknownService:
-                raise ServiceUnavailable(f"the {service} service is not running (no queue for its RPC on the "
-                                         f"broker): {what} could not be asked; try again later") from None
+                raise ServiceUnavailable(
+                    f"the {service} service is not running (no queue for its RPC on the "
+                    f"broker): {what} could not be asked; try again later"
+                ) from None
             timer = eventlet.Timeout(timeout)
             try:
                 return reply.result()
@@ -64,8 +67,10 @@ class BoundedServiceProxy:
                 if exc is not timer:
                     raise
                 _forget(listener, reply)
-                raise ServiceUnavailable(f"the {service} service did not answer {what} within {timeout:g} s "
-                                         f"(down or overloaded); try again later") from None
+                raise ServiceUnavailable(
+                    f"the {service} service did not answer {what} within {timeout:g} s "
+                    f"(down or overloaded); try again later"
+                ) from None
             finally:
                 timer.cancel()
 

@@ -14,6 +14,7 @@ The auth service is asked with a standalone RPC client (its own connection and r
 a nameko ``RpcProxy``: the rollout worker's container must not wait on replies read by its own
 consumer, which stops reading when its pool is full (see deployer.service).
 """
+
 import logging
 import threading
 import time
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 STATIC, ROBOT = "static", "robot"
 MODES = (STATIC, ROBOT)
 ROBOT_NAME = "deployer"
-CREDENTIAL_TTL = 600       # seconds asked for
-REFRESH_MARGIN = 60        # seconds before expiry when a cached credential is no longer handed out
+CREDENTIAL_TTL = 600  # seconds asked for
+REFRESH_MARGIN = 60  # seconds before expiry when a cached credential is no longer handed out
 
 
 class CredentialsUnavailable(Exception):
@@ -57,8 +58,9 @@ class RobotCredentials:
         try:
             issued = self.issue(tenant_id, ROBOT_NAME, CREDENTIAL_TTL)
         except Exception as exc:  # any failure of the call: the pull cannot be authorised
-            raise CredentialsUnavailable(f"no registry credential for tenant {tenant_id} from the auth "
-                                         f"service: {type(exc).__name__}: {exc}") from exc
+            raise CredentialsUnavailable(
+                f"no registry credential for tenant {tenant_id} from the auth service: {type(exc).__name__}: {exc}"
+            ) from exc
         auth = {"username": issued["username"], "password": issued["password"]}
         expires = _timestamp(issued.get("expires_at")) or (self.clock() + CREDENTIAL_TTL)
         with self._lock:
@@ -77,8 +79,11 @@ def _timestamp(value):
 
 def standalone_issuer(amqp_uri, timeout):
     """``issue(tenant_id, name, ttl)`` through a short-lived standalone RPC client."""
+
     def issue(tenant_id, name, ttl):
         from nameko.standalone.rpc import ClusterRpcProxy
+
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout) as proxy:
             return proxy.auth.issue_robot_credential(tenant_id, name=name, ttl=ttl)
+
     return issue

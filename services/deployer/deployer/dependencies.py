@@ -3,6 +3,7 @@
 ``DockerEngine`` is the one place that speaks the docker SDK; it implements
 ``deployer.engine.Engine`` and turns the SDK's exceptions into that module's errors.
 """
+
 import logging
 
 import docker
@@ -16,16 +17,22 @@ from nameko.standalone.events import get_event_exchange
 from nameko.timer import Timer
 
 from deployer import credentials
-from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
-                             ImageNotFound, PullDenied)
+from deployer.engine import (
+    ContainerNotFound,
+    ContainerState,
+    ContainerSummary,
+    EngineError,
+    EngineUnavailable,
+    ImageNotFound,
+    PullDenied,
+)
 from deployer.settings import ConfigurationError, load_settings
 from shared.db import Database, create_engine
 
 log = logging.getLogger(__name__)
 
 # The SDK raises these (or subclasses) when the engine does not answer at all.
-UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError,
-               OSError)
+UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError, OSError)
 
 
 def _explain(exc):
@@ -81,8 +88,15 @@ class DockerEngine:
     def pull(self, image, auth):
         repository, _, digest = image.partition("@")
         try:
-            for chunk in self._call(f"pull {image}", self.api.pull, repository, tag=digest or None, stream=True,
-                                    decode=True, auth_config=auth):
+            for chunk in self._call(
+                f"pull {image}",
+                self.api.pull,
+                repository,
+                tag=digest or None,
+                stream=True,
+                decode=True,
+                auth_config=auth,
+            ):
                 if isinstance(chunk, dict) and chunk.get("error"):
                     raise _pull_error(str(chunk["error"]))
         except ContainerNotFound as exc:  # the SDK's NotFound, here about the image (or access to it)
@@ -106,12 +120,24 @@ class DockerEngine:
         # to a stop timeout because PID 1 ignores signals it has no handler for (and zombies are
         # reaped). A rolling update waits for each old instance to stop: seconds saved per host.
         host_config = self.api.create_host_config(
-            network_mode=spec.network_mode, mem_limit=spec.memory, nano_cpus=int(round(spec.cpu * 1e9)),
-            restart_policy=policy, port_bindings=bindings or None, init=True)
-        created = self._call(f"create {spec.name}", self.api.create_container, image=spec.image,
-                             command=spec.command, environment=spec.env, labels=spec.labels, name=spec.name,
-                             host_config=host_config,
-                             ports=[f"{p['container_port']}/tcp" for p in spec.ports] if bindings else None)
+            network_mode=spec.network_mode,
+            mem_limit=spec.memory,
+            nano_cpus=int(round(spec.cpu * 1e9)),
+            restart_policy=policy,
+            port_bindings=bindings or None,
+            init=True,
+        )
+        created = self._call(
+            f"create {spec.name}",
+            self.api.create_container,
+            image=spec.image,
+            command=spec.command,
+            environment=spec.env,
+            labels=spec.labels,
+            name=spec.name,
+            host_config=host_config,
+            ports=[f"{p['container_port']}/tcp" for p in spec.ports] if bindings else None,
+        )
         container_id = created["Id"]
         try:
             self._call(f"start {spec.name}", self.api.start, container_id)
@@ -126,9 +152,15 @@ class DockerEngine:
     def inspect(self, container_id):
         data = self._call(f"inspect {container_id}", self.api.inspect_container, container_id)
         state = data.get("State") or {}
-        return ContainerState(id=data["Id"], status=state.get("Status", ""), running=bool(state.get("Running")),
-                              exit_code=state.get("ExitCode"), restart_count=int(data.get("RestartCount") or 0),
-                              oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "")
+        return ContainerState(
+            id=data["Id"],
+            status=state.get("Status", ""),
+            running=bool(state.get("Running")),
+            exit_code=state.get("ExitCode"),
+            restart_count=int(data.get("RestartCount") or 0),
+            oom_killed=bool(state.get("OOMKilled")),
+            error=state.get("Error") or "",
+        )
 
     def logs(self, container_id, tail):
         raw = self._call(f"logs {container_id}", self.api.logs, container_id, stdout=True, stderr=True, tail=tail)
@@ -157,8 +189,15 @@ class DockerEngine:
     def list(self, labels):
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         found = self._call("list containers", self.api.containers, all=True, filters=filters)
-        return [ContainerSummary(id=c["Id"], name=(c.get("Names") or ["/"])[0].lstrip("/"),
-                                 status=c.get("State", ""), labels=c.get("Labels") or {}) for c in found]
+        return [
+            ContainerSummary(
+                id=c["Id"],
+                name=(c.get("Names") or ["/"])[0].lstrip("/"),
+                status=c.get("State", ""),
+                labels=c.get("Labels") or {},
+            )
+            for c in found
+        ]
 
 
 def http_ok(url, timeout):
@@ -205,7 +244,8 @@ class PullCredentials(DependencyProvider):
         settings = load_settings(self.container.config)
         if settings.pull_credentials == credentials.ROBOT:
             self.credentials = credentials.RobotCredentials(
-                credentials.standalone_issuer(self.container.config["AMQP_URI"], settings.auth_rpc_timeout))
+                credentials.standalone_issuer(self.container.config["AMQP_URI"], settings.auth_rpc_timeout)
+            )
         else:
             self.credentials = credentials.StaticCredentials(settings.registry_auth)
 
@@ -244,7 +284,8 @@ class DeployerDatabase(Database):
 
         base_name = self.declarative_base.__name__
         self.db_uri = self.container.config[DB_URIS_KEY][f"{self.service_name}:{base_name}"].format(
-            {"service_name": self.service_name, "declarative_base_name": base_name})
+            {"service_name": self.service_name, "declarative_base_name": base_name}
+        )
         self.engine = create_engine(self.db_uri)
         self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
 

@@ -8,17 +8,28 @@ of this deployer.
 Order inside a function: checks and remote calls (catalog, engine pings) first, then one short
 transaction, then events. No transaction stays open across a remote call.
 """
+
 import logging
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from deployer import spec as specs
 from deployer import outbox, store, views
+from deployer import spec as specs
 from deployer.engine import EngineError
-from deployer.models import (AUTO_DEPLOY, DELETING, FAILED, PENDING, ROLLED_BACK, RUNNING, SUPERSEDED, Deployment,
-                             Instance, Revision)
+from deployer.models import (
+    AUTO_DEPLOY,
+    DELETING,
+    FAILED,
+    PENDING,
+    ROLLED_BACK,
+    RUNNING,
+    SUPERSEDED,
+    Deployment,
+    Instance,
+    Revision,
+)
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -32,14 +43,17 @@ ROLLOUT, DELETE = "rollout", "delete"
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+
 def ping_hosts(rt, hosts):
     """``{host name: None if reachable, else the error}``, pinging every host at once."""
+
     def ping(host):
         try:
             rt.engine(host.name).ping()
             return host.name, None
         except EngineError as exc:  # unreachable, or answering with an error: not usable now
             return host.name, str(exc)
+
     return dict(rt.run_all(ping, list(hosts)))
 
 
@@ -56,18 +70,26 @@ def resolve_image(rt, tenant_id, reference):
     if the catalogue did not say), from which on older pushes of it are stale for auto-deploy.
     """
     if reference.namespace not in (PUBLIC_NAMESPACE, tenant_id):
-        raise Forbidden(f"tenant {tenant_id!r} may not read {reference.repository!r}: it belongs to tenant "
-                        f"{reference.namespace!r}")
+        raise Forbidden(
+            f"tenant {tenant_id!r} may not read {reference.repository!r}: it belongs to tenant {reference.namespace!r}"
+        )
     tag = rt.catalog.get_tag(tenant_id, reference.repository, reference.tag)
     pushed_at = tag.get("pushed_at")
-    return (pinned_image(rt, reference.repository, reference.tag, tag["digest"]),
-            datetime.fromisoformat(pushed_at) if isinstance(pushed_at, str) else None)
+    return (
+        pinned_image(rt, reference.repository, reference.tag, tag["digest"]),
+        datetime.fromisoformat(pushed_at) if isinstance(pushed_at, str) else None,
+    )
 
 
 def pinned_image(rt, repository, tag, digest):
     """The image fields of a revision: ``repository:tag`` as asked for, pinned to ``digest``."""
-    return {"image": f"{repository}:{tag}", "repository": repository, "tag": tag, "digest": digest,
-            "pull_ref": f"{rt.settings.registry_pull_host}/{repository}@{digest}"}
+    return {
+        "image": f"{repository}:{tag}",
+        "repository": repository,
+        "tag": tag,
+        "digest": digest,
+        "pull_ref": f"{rt.settings.registry_pull_host}/{repository}@{digest}",
+    }
 
 
 def later(first, second):
@@ -77,9 +99,17 @@ def later(first, second):
 
 def rollout_request(deployment, operation_id, revision_number, action, trigger):
     """A ``rollout_requested``, added to the outbox in ``deployment``'s session."""
-    return outbox.emit(deployment, ROLLOUT_REQUESTED, RolloutRequested, deployment_id=deployment.id,
-                       tenant_id=deployment.tenant_id, revision=revision_number, operation_id=operation_id,
-                       action=action, trigger=trigger)
+    return outbox.emit(
+        deployment,
+        ROLLOUT_REQUESTED,
+        RolloutRequested,
+        deployment_id=deployment.id,
+        tenant_id=deployment.tenant_id,
+        revision=revision_number,
+        operation_id=operation_id,
+        action=action,
+        trigger=trigger,
+    )
 
 
 def _publish(rt, outgoing):
@@ -89,8 +119,10 @@ def _publish(rt, outgoing):
 
 def _busy(deployment):
     what = "removal" if deployment.operation == DELETE else f"{deployment.operation} of revision {deployment.revision}"
-    return Conflict(f"deployment {deployment.id} is busy ({what} in progress, status {deployment.status}); try again "
-                    f"once it is running, failed, rollout_failed or rolled_back")
+    return Conflict(
+        f"deployment {deployment.id} is busy ({what} in progress, status {deployment.status}); try again "
+        f"once it is running, failed, rollout_failed or rolled_back"
+    )
 
 
 def _check_room(session, pool, reachability, deployment_id, count, runtime):
@@ -109,8 +141,9 @@ def _check_room(session, pool, reachability, deployment_id, count, runtime):
 
 
 def _lock_or_conflict(rt, session, deployment, operation, force=False):
-    operation_id = store.take_lock(session, deployment.id, operation, rt.now(), rt.settings.operation_stale_after,
-                                   force=force)
+    operation_id = store.take_lock(
+        session, deployment.id, operation, rt.now(), rt.settings.operation_stale_after, force=force
+    )
     if operation_id is None:
         raise _busy(store.find_deployment(session, deployment.id))
     return store.find_deployment(session, deployment.id), operation_id
@@ -132,6 +165,7 @@ def _view(rt, deployment_id):
 
 # -- create ----------------------------------------------------------------------------------------
 
+
 def create_deployment(rt, tenant_id, spec):
     """Record a deployment at revision 1 (status ``pending``) and start its rollout."""
     request = specs.check_create(spec, rt.settings)
@@ -146,15 +180,43 @@ def create_deployment(rt, tenant_id, spec):
             _check_room(session, pool, reachability, None, request.replicas, request.runtime)
             operation_id = store.new_id()
             deployment = Deployment(
-                id=store.new_id(), tenant_id=tenant_id, name=request.name, pool=pool.name,
-                replicas=request.replicas, revision=1, serving_revision=None, status=PENDING, reason=None,
-                auto_deploy=request.auto_deploy, pending_push=None, last_pushed_at=pushed_at, operation=ROLLOUT,
-                operation_id=operation_id, operation_at=now, created_at=now, updated_at=now, deleted_at=None)
+                id=store.new_id(),
+                tenant_id=tenant_id,
+                name=request.name,
+                pool=pool.name,
+                replicas=request.replicas,
+                revision=1,
+                serving_revision=None,
+                status=PENDING,
+                reason=None,
+                auto_deploy=request.auto_deploy,
+                pending_push=None,
+                last_pushed_at=pushed_at,
+                operation=ROLLOUT,
+                operation_id=operation_id,
+                operation_at=now,
+                created_at=now,
+                updated_at=now,
+                deleted_at=None,
+            )
             session.add(deployment)
-            session.add(Revision(deployment_id=deployment.id, number=1, spec=request.runtime, status=PENDING,
-                                 reason=None, trigger="create", rollback_to=None, created_at=now, **image))
-            outgoing = [store.status_event(deployment, PENDING, None, 1),
-                        rollout_request(deployment, operation_id, 1, ROLLOUT, "create")]
+            session.add(
+                Revision(
+                    deployment_id=deployment.id,
+                    number=1,
+                    spec=request.runtime,
+                    status=PENDING,
+                    reason=None,
+                    trigger="create",
+                    rollback_to=None,
+                    created_at=now,
+                    **image,
+                )
+            )
+            outgoing = [
+                store.status_event(deployment, PENDING, None, 1),
+                rollout_request(deployment, operation_id, 1, ROLLOUT, "create"),
+            ]
             deployment_id = deployment.id
     except IntegrityError:  # a concurrent create took the name between the check and the commit
         raise Conflict(f"tenant {tenant_id!r} already has a deployment named {request.name!r}") from None
@@ -164,8 +226,10 @@ def create_deployment(rt, tenant_id, spec):
 
 # -- new revisions: update and rollback -------------------------------------------------------------
 
-def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None, pushed_at=None,
-                  auto_deploy=None):
+
+def _new_revision(
+    rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None, pushed_at=None, auto_deploy=None
+):
     """Record revision n+1 (and ``auto_deploy``, if given, with it) and start rolling it out; the
     deployment's view."""
     pool = rt.settings.pools[deployment.pool]
@@ -179,14 +243,27 @@ def _new_revision(rt, deployment, old_runtime, image, runtime, trigger, rollback
         _check_room(session, pool, reachability, deployment.id, min(surge, deployment.replicas), runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
         number = current.revision + 1
-        session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
-                             trigger=trigger, rollback_to=rollback_to, created_at=now, **image))
+        session.add(
+            Revision(
+                deployment_id=current.id,
+                number=number,
+                spec=runtime,
+                status=PENDING,
+                reason=None,
+                trigger=trigger,
+                rollback_to=rollback_to,
+                created_at=now,
+                **image,
+            )
+        )
         current.revision = number
         current.last_pushed_at = later(current.last_pushed_at, pushed_at)
         if auto_deploy is not None:
             current.auto_deploy = auto_deploy
-        outgoing = [store.set_status(current, PENDING, None, number, now),
-                    rollout_request(current, operation_id, number, ROLLOUT, trigger)]
+        outgoing = [
+            store.set_status(current, PENDING, None, number, now),
+            rollout_request(current, operation_id, number, ROLLOUT, trigger),
+        ]
     _publish(rt, outgoing)
     return _view(rt, deployment.id)
 
@@ -211,10 +288,19 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
         return _view(rt, deployment.id)
     # The policy is stored with the new revision, in its transaction: an update refused on the way
     # (another tenant's image, a tag not found, no room, busy) changes nothing at all.
-    image, pushed_at = resolve_image(rt, tenant_id, changed.image) if changed.image is not None else (_pinned(base),
-                                                                                                    None)
-    return _new_revision(rt, deployment, base.spec, image, changed.runtime, "update", pushed_at=pushed_at,
-                         auto_deploy=changed.auto_deploy)
+    image, pushed_at = (
+        resolve_image(rt, tenant_id, changed.image) if changed.image is not None else (_pinned(base), None)
+    )
+    return _new_revision(
+        rt,
+        deployment,
+        base.spec,
+        image,
+        changed.runtime,
+        "update",
+        pushed_at=pushed_at,
+        auto_deploy=changed.auto_deploy,
+    )
 
 
 def set_auto_deploy(rt, tenant_id, deployment_id, policy):
@@ -272,13 +358,27 @@ def auto_update(rt, deployment, base, push):
         number = current.revision + 1
         image = pinned_image(rt, base.repository, push["tag"], push["digest"])
         followed = dict(push, policy=current.auto_deploy["policy"])  # the trigger, as the history keeps it
-        session.add(Revision(deployment_id=current.id, number=number, spec=runtime, status=PENDING, reason=None,
-                             trigger=AUTO_DEPLOY, rollback_to=None, push=followed, created_at=now, **image))
+        session.add(
+            Revision(
+                deployment_id=current.id,
+                number=number,
+                spec=runtime,
+                status=PENDING,
+                reason=None,
+                trigger=AUTO_DEPLOY,
+                rollback_to=None,
+                push=followed,
+                created_at=now,
+                **image,
+            )
+        )
         current.revision, current.pending_push = number, None
         current.last_pushed_at = later(current.last_pushed_at, datetime.fromisoformat(push["pushed_at"]))
         if refusal is None:
-            outgoing = [store.set_status(current, PENDING, None, number, now),
-                        rollout_request(current, operation_id, number, ROLLOUT, AUTO_DEPLOY)]
+            outgoing = [
+                store.set_status(current, PENDING, None, number, now),
+                rollout_request(current, operation_id, number, ROLLOUT, AUTO_DEPLOY),
+            ]
         else:
             session.flush()
             failed = store.revision(session, current.id, number)
@@ -309,8 +409,13 @@ def _serving(rt, deployment):
 
 def _pinned(revision):
     """A revision's image, pinned as it was: what a new revision reusing it records."""
-    return {"image": revision.image, "repository": revision.repository, "tag": revision.tag,
-            "digest": revision.digest, "pull_ref": revision.pull_ref}
+    return {
+        "image": revision.image,
+        "repository": revision.repository,
+        "tag": revision.tag,
+        "digest": revision.digest,
+        "pull_ref": revision.pull_ref,
+    }
 
 
 def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
@@ -327,8 +432,9 @@ def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
         else:
             target = store.revision(session, deployment.id, revision)
             if target is None:
-                raise NotFound(f"deployment {deployment.id} has no revision {revision} (its newest is "
-                               f"{deployment.revision})")
+                raise NotFound(
+                    f"deployment {deployment.id} has no revision {revision} (its newest is {deployment.revision})"
+                )
         if target.number == deployment.serving_revision:
             raise Conflict(f"revision {target.number} is the one serving already")
         image, runtime, number = _pinned(target), dict(target.spec), target.number
@@ -345,17 +451,25 @@ def _previous_good(session, deployment):
     if deployment.serving_revision is None:
         raise Conflict(f"deployment {deployment.id} has no revision that ran: nothing to roll back to")
     target = session.scalar(
-        sa.select(Revision).where(Revision.deployment_id == deployment.id,
-                                  Revision.number < deployment.serving_revision,
-                                  Revision.status.in_([RUNNING, SUPERSEDED]))
-        .order_by(Revision.number.desc()).limit(1))
+        sa.select(Revision)
+        .where(
+            Revision.deployment_id == deployment.id,
+            Revision.number < deployment.serving_revision,
+            Revision.status.in_([RUNNING, SUPERSEDED]),
+        )
+        .order_by(Revision.number.desc())
+        .limit(1)
+    )
     if target is None:
-        raise Conflict(f"deployment {deployment.id} has no earlier revision that ran than revision "
-                       f"{deployment.serving_revision}: nothing to roll back to")
+        raise Conflict(
+            f"deployment {deployment.id} has no earlier revision that ran than revision "
+            f"{deployment.serving_revision}: nothing to roll back to"
+        )
     return target
 
 
 # -- scale and delete ------------------------------------------------------------------------------
+
 
 def scale_deployment(rt, tenant_id, deployment_id, replicas):
     """Set the replica count and converge to it (0 stops every instance, status ``stopped``).
@@ -383,8 +497,10 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
         _check_room(session, pool, reachability, deployment.id, replicas - running, runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
         current.replicas = replicas
-        outgoing = [store.set_status(current, PENDING, None, target_number, now),
-                    rollout_request(current, operation_id, target_number, ROLLOUT, "scale")]
+        outgoing = [
+            store.set_status(current, PENDING, None, target_number, now),
+            rollout_request(current, operation_id, target_number, ROLLOUT, "scale"),
+        ]
     _publish(rt, outgoing)
     return _view(rt, deployment.id)
 
@@ -400,13 +516,16 @@ def delete_deployment(rt, tenant_id, deployment_id):
         # Taken by force: a rollout in progress sees it lost its lock and stops.
         current, operation_id = _lock_or_conflict(rt, session, deployment, DELETE, force=True)
         current.deleted_at = now
-        outgoing = [store.set_status(current, DELETING, None, current.revision, now),
-                    rollout_request(current, operation_id, current.revision, DELETE, "delete")]
+        outgoing = [
+            store.set_status(current, DELETING, None, current.revision, now),
+            rollout_request(current, operation_id, current.revision, DELETE, "delete"),
+        ]
     _publish(rt, outgoing)
     return _view(rt, deployment.id)
 
 
 # -- reading ---------------------------------------------------------------------------------------
+
 
 def get_deployment(rt, tenant_id, deployment_id):
     with rt.transaction() as session:
@@ -418,8 +537,9 @@ def list_deployments(rt, tenant_id, page, page_size):
     with rt.transaction() as session:
         live = sa.and_(Deployment.tenant_id == tenant_id, Deployment.deleted_at.is_(None))
         total = session.scalar(sa.select(sa.func.count()).select_from(Deployment).where(live))
-        rows = session.scalars(sa.select(Deployment).where(live).order_by(Deployment.name)
-                               .offset((page - 1) * page_size).limit(page_size))
+        rows = session.scalars(
+            sa.select(Deployment).where(live).order_by(Deployment.name).offset((page - 1) * page_size).limit(page_size)
+        )
         items = [views.deployment_view(session, d, rt.settings) for d in rows]
     return views.page(items, total, page, page_size)
 
@@ -428,7 +548,7 @@ def list_revisions(rt, tenant_id, deployment_id, page, page_size):
     with rt.transaction() as session:
         deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=False)
         every = store.revisions(session, deployment.id)
-        items = [views.revision_view(r) for r in every[(page - 1) * page_size:page * page_size]]
+        items = [views.revision_view(r) for r in every[(page - 1) * page_size : page * page_size]]
     return views.page(items, len(every), page, page_size)
 
 
@@ -440,24 +560,42 @@ def list_pools(rt):
     with rt.transaction() as session:
         for pool in pools:
             loads = {load.name: load for load in store.host_loads(session, pool, reachability)}
-            counts = dict(session.execute(
-                sa.select(Instance.host, sa.func.count()).where(Instance.pool == pool.name)
-                .group_by(Instance.host)).all())
+            counts = dict(
+                session.execute(
+                    sa.select(Instance.host, sa.func.count()).where(Instance.pool == pool.name).group_by(Instance.host)
+                ).all()
+            )
             hosts = []
             for host in pool.hosts:
                 load = loads[host.name]
-                hosts.append({
-                    "name": host.name, "base_url": host.base_url, "address": host.address,
-                    "reachable": load.reachable, "error": load.error,
-                    "capacity": {"cpus": host.cpus, "memory": format_memory(host.memory),
-                                 "memory_bytes": host.memory},
-                    "reserved": {"cpus": round(load.used_cpu, 6), "memory_bytes": load.used_memory},
-                    "free": {"cpus": round(load.free_cpu, 6), "memory": format_memory(load.free_memory),
-                             "memory_bytes": load.free_memory},
-                    "instances": counts.get(host.name, 0),
-                })
-            items.append({"name": pool.name, "network_mode": pool.network_mode,
-                          "shared_network_namespace": pool.shared_network_namespace,
-                          "default": pool.name == rt.settings.default_pool, "hosts": hosts})
+                hosts.append(
+                    {
+                        "name": host.name,
+                        "base_url": host.base_url,
+                        "address": host.address,
+                        "reachable": load.reachable,
+                        "error": load.error,
+                        "capacity": {
+                            "cpus": host.cpus,
+                            "memory": format_memory(host.memory),
+                            "memory_bytes": host.memory,
+                        },
+                        "reserved": {"cpus": round(load.used_cpu, 6), "memory_bytes": load.used_memory},
+                        "free": {
+                            "cpus": round(load.free_cpu, 6),
+                            "memory": format_memory(load.free_memory),
+                            "memory_bytes": load.free_memory,
+                        },
+                        "instances": counts.get(host.name, 0),
+                    }
+                )
+            items.append(
+                {
+                    "name": pool.name,
+                    "network_mode": pool.network_mode,
+                    "shared_network_namespace": pool.shared_network_namespace,
+                    "default": pool.name == rt.settings.default_pool,
+                    "hosts": hosts,
+                }
+            )
     return views.page(items, len(items), 1, max(len(items), 1))
-

@@ -4,6 +4,7 @@
 with the same methods and errors. Every method may raise ``EngineUnavailable`` (the host cannot
 be reached), which the logic reports and never reads as "no containers there".
 """
+
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
@@ -40,7 +41,7 @@ class ContainerNotFound(EngineError):
 class ContainerSpec:
     name: str
     image: str  # "<registry>/<ns>/<name>@<digest>"
-    command: Optional[list]
+    command: list | None
     env: dict
     labels: dict
     cpu: float
@@ -55,7 +56,7 @@ class ContainerState:
     id: str
     status: str  # created | running | restarting | paused | exited | dead | removing
     running: bool
-    exit_code: Optional[int] = None
+    exit_code: int | None = None
     restart_count: int = 0
     oom_killed: bool = False
     error: str = ""
@@ -72,7 +73,7 @@ class ContainerSummary:
 class Engine(Protocol):
     def ping(self) -> None: ...
 
-    def pull(self, image: str, auth: Optional[dict]) -> None: ...
+    def pull(self, image: str, auth: dict | None) -> None: ...
 
     def run(self, spec: ContainerSpec) -> str:
         """Create and start a container; its ID. A container that could not start is removed."""

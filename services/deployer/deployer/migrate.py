@@ -4,6 +4,7 @@ The URL is the service's own (``DB_URIS["deployer:Base"]`` in config.yml, read w
 ``${VAR:default}`` loader), so ``DEPLOYER_DB_URL`` moves the service and its migrations together.
 The work is ``shared.db.Migrations``'.
 """
+
 import os
 
 from shared.db import Migrations

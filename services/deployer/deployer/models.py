@@ -6,7 +6,8 @@ one operation at a time per deployment (``operation``/``operation_id``/``operati
 
 Datetimes are stored naive in UTC and come back aware (``shared.db.UTCDateTime``).
 """
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime, timezone
 from typing import Optional
 
 import sqlalchemy as sa
@@ -50,8 +51,14 @@ class Deployment(Base):
     __tablename__ = "deployments"
     __table_args__ = (
         # A name is unique among a tenant's live deployments; a deleted one frees its name.
-        sa.Index("uq_deployments_tenant_id_name_live", "tenant_id", "name", unique=True,
-                 sqlite_where=sa.text("deleted_at IS NULL"), postgresql_where=sa.text("deleted_at IS NULL")),
+        sa.Index(
+            "uq_deployments_tenant_id_name_live",
+            "tenant_id",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
@@ -60,24 +67,24 @@ class Deployment(Base):
     pool: Mapped[str] = mapped_column(sa.String(63))
     replicas: Mapped[int]
     revision: Mapped[int]  # the newest revision, the one the status is about
-    serving_revision: Mapped[Optional[int]]  # the revision whose instances serve; None before any did
+    serving_revision: Mapped[int | None]  # the revision whose instances serve; None before any did
     status: Mapped[str] = mapped_column(sa.String(32))
-    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     auto_deploy: Mapped[dict]
     # A push the policy follows, waiting for the operation in progress to end (``autodeploy``):
     # the tag_indexed fields it needs, one at a time (a better push replaces a waiting one).
-    pending_push: Mapped[Optional[dict]]
+    pending_push: Mapped[dict | None]
     # ``pushed_at`` of the newest push the deployment was moved to (by a policy, or a create or
     # update that resolved a tag): a tag_indexed pushed before it is stale.
-    last_pushed_at: Mapped[Optional[datetime]]
+    last_pushed_at: Mapped[datetime | None]
     # The per-deployment lock: what runs now, its id (carried by its rollout_requested event)
     # and its last sign of life (a lock older than OPERATION_STALE_AFTER may be taken over).
-    operation: Mapped[Optional[str]] = mapped_column(sa.String(32))
-    operation_id: Mapped[Optional[str]] = mapped_column(sa.String(ID_LENGTH))
-    operation_at: Mapped[Optional[datetime]]
+    operation: Mapped[str | None] = mapped_column(sa.String(32))
+    operation_id: Mapped[str | None] = mapped_column(sa.String(ID_LENGTH))
+    operation_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    deleted_at: Mapped[Optional[datetime]]
+    deleted_at: Mapped[datetime | None]
 
 
 class Revision(Base):
@@ -94,18 +101,19 @@ class Revision(Base):
     pull_ref: Mapped[str] = mapped_column(sa.String(512))  # "<pull host>/<ns>/<name>@<digest>"
     spec: Mapped[dict]  # the runtime spec: env, command, ports, cpu, memory, restart_policy, health
     status: Mapped[str] = mapped_column(sa.String(32))
-    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     trigger: Mapped[str] = mapped_column(sa.String(32))  # create | update | rollback | auto-deploy
-    rollback_to: Mapped[Optional[int]]  # for a rollback: the revision whose spec it reuses
+    rollback_to: Mapped[int | None]  # for a rollback: the revision whose spec it reuses
     # For an auto-deploy: the push it follows (tag, digest, actor, pushed_at, event_id, policy).
-    push: Mapped[Optional[dict]]
+    push: Mapped[dict | None]
     created_at: Mapped[datetime]
-    finished_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[datetime | None]
 
 
 class Instance(Base):
     """One container of a deployment. The row is written before the container is created and
     deleted after it is removed, so every container the deployer makes has a row meanwhile."""
+
     __tablename__ = "instances"
 
     id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
@@ -114,21 +122,22 @@ class Instance(Base):
     pool: Mapped[str] = mapped_column(sa.String(63))
     host: Mapped[str] = mapped_column(sa.String(63), index=True)
     container_name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
-    container_id: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    container_id: Mapped[str | None] = mapped_column(sa.String(80))
     state: Mapped[str] = mapped_column(sa.String(32))
-    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     ports: Mapped[list]  # [{"container_port", "host_port"}], host ports as allocated
     port_domain: Mapped[str] = mapped_column(sa.String(130))  # where its host ports collide
     cpu: Mapped[float]
     memory: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    started_at: Mapped[Optional[datetime]]
+    started_at: Mapped[datetime | None]
 
 
 class ProcessedEvent(Base):
     """An event already acted on (tag_indexed), inserted in the same transaction as what it
     decided: a redelivery finds it and changes nothing."""
+
     __tablename__ = "processed_events"
 
     event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
@@ -144,6 +153,7 @@ class OutboxEvent(Base):
     one deployment's events go out in the order they were committed. Deleted once the broker has
     taken it: the table holds only what is still pending.
     """
+
     __tablename__ = "outbox"
     __table_args__ = (sa.UniqueConstraint("event_id"),)
 
@@ -151,6 +161,6 @@ class OutboxEvent(Base):
     event_type: Mapped[str] = mapped_column(sa.String(64))
     payload: Mapped[dict]
     event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))  # the payload's; the same on every re-send
-    ordering_key: Mapped[Optional[str]] = mapped_column(sa.String(ID_LENGTH))  # the deployment ID
+    ordering_key: Mapped[str | None] = mapped_column(sa.String(ID_LENGTH))  # the deployment ID
     # Stamped at INSERT (the flush, just before the commit): the relay's minimum age counts from it.
-    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(timezone.utc))
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))

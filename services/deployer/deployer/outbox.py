@@ -8,6 +8,7 @@ commit and the dispatch) the relay (``relay``, on the ``deployer`` service's tim
 oldest first. One deployment's events go out in the order they were committed (``shared.outbox``:
 ordering key). At least once: consumers dedupe on ``event_id``, which a re-send keeps.
 """
+
 import logging
 
 from sqlalchemy.exc import DBAPIError
@@ -25,8 +26,10 @@ def emit(deployment, event_type, schema_cls, **values):
     to the outbox in that session; ``(event_type, payload)``."""
     session = object_session(deployment)
     if session is None:
-        raise RuntimeError(f"{event_type} for deployment {deployment.id}: the row is not in a session, so the event "
-                           f"cannot be written with the change")
+        raise RuntimeError(
+            f"{event_type} for deployment {deployment.id}: the row is not in a session, so the event "
+            f"cannot be written with the change"
+        )
     return _outbox.emit(session, OutboxEvent, event_type, schema_cls, ordering_key=deployment.id, **values)
 
 
@@ -41,15 +44,18 @@ def send(rt, events):
         with rt.transaction() as session:
             return _outbox.send(session, OutboxEvent, rt.publish, event_ids)
     except DBAPIError as exc:
-        log.warning("outbox unreadable after the commit, %d event(s) left for the relay: %s", len(event_ids),
-                    str(exc).splitlines()[0])
+        log.warning(
+            "outbox unreadable after the commit, %d event(s) left for the relay: %s",
+            len(event_ids),
+            str(exc).splitlines()[0],
+        )
         return 0
 
 
 def relay(rt, min_age, limit=RELAY_BATCH, now=None):
     """Send the events left in the outbox that are at least ``min_age`` (a timedelta) old, oldest
-    first, through ``rt.publish``; how many went. Ages are by the wall clock (``created_at`` is
-stamped with it), not ``rt.now``. A database outage is logged: the next tick retries."""
+        first, through ``rt.publish``; how many went. Ages are by the wall clock (``created_at`` is
+    stamped with it), not ``rt.now``. A database outage is logged: the next tick retries."""
     try:
         with rt.transaction() as session:
             return _outbox.relay(session, OutboxEvent, rt.publish, min_age, limit=limit, now=now)

@@ -6,6 +6,7 @@ the most free memory, then by name (so the choice is stable). Reservations come 
 deployer's own instance records, not from what the engine reports: capacity is what the pool's
 configuration says a host may give to the platform.
 """
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -28,7 +29,7 @@ class HostLoad:
     cpus: float
     memory: int
     reachable: bool = True
-    error: Optional[str] = None
+    error: str | None = None
     used_cpu: float = 0.0
     used_memory: int = 0
     instances: int = 0  # instances of the deployment being placed
@@ -45,8 +46,12 @@ class HostLoad:
         return max(self.memory - self.used_memory, 0)
 
     def fits(self, cpu, memory, fixed_ports=()):
-        return (self.reachable and self.free_cpu + EPSILON >= cpu and self.free_memory >= memory
-                and not set(fixed_ports) & self.ports)
+        return (
+            self.reachable
+            and self.free_cpu + EPSILON >= cpu
+            and self.free_memory >= memory
+            and not set(fixed_ports) & self.ports
+        )
 
     def reserve(self, cpu, memory, fixed_ports=()):
         self.used_cpu += cpu
@@ -67,8 +72,10 @@ def _why_not(host, cpu, memory, fixed_ports):
     taken = sorted(set(fixed_ports) & host.ports)
     if taken:
         return f"{host.name}: host port {', '.join(map(str, taken))} already in use"
-    return (f"{host.name}: {host.free_cpu:g} CPU and {format_memory(host.free_memory)} free "
-            f"(needs {cpu:g} CPU and {format_memory(memory)})")
+    return (
+        f"{host.name}: {host.free_cpu:g} CPU and {format_memory(host.free_memory)} free "
+        f"(needs {cpu:g} CPU and {format_memory(memory)})"
+    )
 
 
 def place(hosts, count, cpu, memory, fixed_ports=(), prefer=None):

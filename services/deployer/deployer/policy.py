@@ -22,6 +22,7 @@ when both are numbers. Docker tags cannot carry ``+``, so there is no build meta
 Never lower: ``glob``/``regexp`` refuse a pushed tag that is a lower version than the running one
 when both are versions; ``semver`` only ever moves up; ``force`` keeps the tag.
 """
+
 import fnmatch
 import functools
 import re
@@ -34,11 +35,15 @@ NEVER, FORCE, SEMVER, GLOB, REGEXP = "never", "force", "semver", "glob", "regexp
 LEVELS = ("major", "minor", "patch")
 MAX_PATTERN = 256  # characters of a glob or regexp policy's pattern (a tag is at most 128)
 PRERELEASE = "prerelease"
-SYNTAX = ("never, force, semver:major|minor|patch (optionally +prerelease, e.g. 'semver:minor+prerelease'), "
-          "glob:<pattern> or regexp:<expression>")
+SYNTAX = (
+    "never, force, semver:major|minor|patch (optionally +prerelease, e.g. 'semver:minor+prerelease'), "
+    "glob:<pattern> or regexp:<expression>"
+)
 
-VERSION = re.compile(r"[vV]?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?"
-                     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?")
+VERSION = re.compile(
+    r"[vV]?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
 
 
 class PolicyError(ValueError):
@@ -83,6 +88,7 @@ def parse_version(tag):
 @dataclass(frozen=True)
 class Verdict:
     """Whether to move, and why (or why not): the reason is logged and shown to operators."""
+
     move: bool
     reason: str
 
@@ -98,9 +104,9 @@ def stay(reason):
 @dataclass(frozen=True)
 class Policy:
     kind: str
-    level: Optional[str] = None  # semver
+    level: str | None = None  # semver
     prerelease: bool = False  # semver
-    pattern: Optional[str] = None  # glob, regexp
+    pattern: str | None = None  # glob, regexp
 
     def __str__(self):
         if self.kind == SEMVER:
@@ -163,8 +169,10 @@ def parse_policy(text):
     if kind == SEMVER:
         level, plus, option = rest.partition("+")
         if level not in LEVELS or (plus and option != PRERELEASE):
-            raise PolicyError(f"{text!r}: a semver policy is semver:major, semver:minor or semver:patch, "
-                              f"optionally followed by +{PRERELEASE}")
+            raise PolicyError(
+                f"{text!r}: a semver policy is semver:major, semver:minor or semver:patch, "
+                f"optionally followed by +{PRERELEASE}"
+            )
         return Policy(SEMVER, level=level, prerelease=bool(plus))
     if not rest:
         raise PolicyError(f"{text!r}: give a pattern after '{kind}:'")

@@ -16,6 +16,7 @@ Each pass (a nameko timer):
 6. starts the pushes an auto-deploy policy follows that still wait on an idle deployment (the
    process that recorded one died before starting it: ``deployer.autodeploy``).
 """
+
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,8 +25,18 @@ import sqlalchemy as sa
 
 from deployer import autodeploy, deployments, outbox, store
 from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError
-from deployer.models import (CREATING, DEGRADED, DELETING, IN_PROGRESS, RUNNING, STARTING, STOPPED, UNKNOWN,
-                             Deployment, Instance)
+from deployer.models import (
+    CREATING,
+    DEGRADED,
+    DELETING,
+    IN_PROGRESS,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    UNKNOWN,
+    Deployment,
+    Instance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +122,15 @@ class Reconciler:
                 return host.name, self.rt.engine(host.name).list(labels), None
             except EngineError as exc:  # not answering usefully: judged like an unreachable host
                 return host.name, None, str(exc)
+
         seen = self.rt.run_all(look, self.settings.all_hosts())
-        return ({name: found for name, found, _ in seen if found is not None},
-                {name: error for name, _, error in seen if error is not None})
+        return (
+            {name: found for name, found, _ in seen if found is not None},
+            {name: error for name, _, error in seen if error is not None},
+        )
 
     def remove_orphans(self, containers, live):
-        orphans = [(host, c) for host, seen in containers.items() for c in seen
-                   if c.labels.get(DEPLOYMENT) not in live]
+        orphans = [(host, c) for host, seen in containers.items() for c in seen if c.labels.get(DEPLOYMENT) not in live]
         if orphans:
             log.info("removing %d container(s) of deleted or unknown deployments", len(orphans))
             self.remove(orphans)
@@ -129,6 +142,7 @@ class Reconciler:
                 self.rt.engine(host).remove(container.id, self.settings.stop_timeout)
             except EngineError as exc:
                 log.warning("could not remove %s on %s: %s", container.name, host, exc)
+
         self.rt.run_all(remove, pairs)
 
     def check(self, deployment, rows, containers, unreachable, now):
@@ -137,12 +151,14 @@ class Reconciler:
         findings = diagnose(rows, deployment.id, containers, unreachable)
         retry_after = timedelta(seconds=RESTORE_RETRY_INTERVALS * self.settings.reconcile_interval)
         restore_due = self.needs_restore(deployment, rows) and (
-            deployment.status != DEGRADED or deployment.updated_at < now - retry_after)
+            deployment.status != DEGRADED or deployment.updated_at < now - retry_after
+        )
         if not findings and not restore_due and not self.recovered(deployment, rows):
             return
         with self.rt.transaction() as session:
-            operation_id = store.take_lock(session, deployment.id, "reconcile", now,
-                                           self.settings.operation_stale_after)
+            operation_id = store.take_lock(
+                session, deployment.id, "reconcile", now, self.settings.operation_stale_after
+            )
         if operation_id is None:
             return  # an RPC took it meanwhile: look again next pass
         try:
@@ -163,13 +179,19 @@ class Reconciler:
 
     def recovered(self, deployment, rows):
         """Degraded only by unreachable hosts that now answer: back to running."""
-        return (deployment.status == DEGRADED and not self.needs_restore(deployment, rows)
-                and all(r.state == RUNNING for r in rows))
+        return (
+            deployment.status == DEGRADED
+            and not self.needs_restore(deployment, rows)
+            and all(r.state == RUNNING for r in rows)
+        )
 
     def fix(self, deployment, findings, unreachable, operation_id):
         # Look again, one container at a time, now that no rollout can start meanwhile.
-        dead = [(instance_id, reason) for instance_id, reason in findings.dead
-                if self.still_dead(deployment.id, instance_id)]
+        dead = [
+            (instance_id, reason)
+            for instance_id, reason in findings.dead
+            if self.still_dead(deployment.id, instance_id)
+        ]
         self.remove(findings.strays)
         now = self.rt.now()
         with self.rt.transaction() as session:
@@ -223,11 +245,14 @@ class Reconciler:
             notes.append(f"host(s) {', '.join(unknown)} unreachable: {count} instance(s) unknown")
         if self.needs_restore(deployment, rows):
             deployment.operation = deployments.ROLLOUT
-            missing = deployment.replicas - sum(1 for r in rows if r.revision == serving
-                                                and r.state in (RUNNING, UNKNOWN))
+            missing = deployment.replicas - sum(
+                1 for r in rows if r.revision == serving and r.state in (RUNNING, UNKNOWN)
+            )
             reason = "; ".join(notes + [f"restoring {missing} instance(s)"])
-            return [store.set_status(deployment, DEGRADED, reason, serving, now),
-                    deployments.rollout_request(deployment, operation_id, serving, deployments.ROLLOUT, "restore")]
+            return [
+                store.set_status(deployment, DEGRADED, reason, serving, now),
+                deployments.rollout_request(deployment, operation_id, serving, deployments.ROLLOUT, "restore"),
+            ]
         store.release_lock(deployment)
         if notes and serving is not None:
             return [store.set_status(deployment, DEGRADED, "; ".join(notes), serving, now)]
@@ -238,32 +263,43 @@ class Reconciler:
     def resume_stale(self, now):
         """Request again the operations whose worker vanished (their lock went stale)."""
         with self.rt.transaction() as session:
-            stale = [d.id for d in session.scalars(sa.select(Deployment).where(Deployment.operation.is_not(None)))
-                     if not store.is_busy(d, now, self.settings.operation_stale_after)]
+            stale = [
+                d.id
+                for d in session.scalars(sa.select(Deployment).where(Deployment.operation.is_not(None)))
+                if not store.is_busy(d, now, self.settings.operation_stale_after)
+            ]
         for deployment_id in stale:
             outgoing = []
             with self.rt.transaction() as session:
                 deployment = store.find_deployment(session, deployment_id)
-                operation_id = store.take_lock(session, deployment_id, deployments.ROLLOUT, now,
-                                               self.settings.operation_stale_after)
+                operation_id = store.take_lock(
+                    session, deployment_id, deployments.ROLLOUT, now, self.settings.operation_stale_after
+                )
                 if operation_id is None:
                     continue
                 deployment = store.find_deployment(session, deployment_id)
                 if deployment.status == DELETING:
                     deployment.operation = deployments.DELETE
-                    outgoing.append(deployments.rollout_request(deployment, operation_id, deployment.revision,
-                                                                deployments.DELETE, "resume"))
+                    outgoing.append(
+                        deployments.rollout_request(
+                            deployment, operation_id, deployment.revision, deployments.DELETE, "resume"
+                        )
+                    )
                 else:
                     newest = store.revision(session, deployment_id, deployment.revision)
-                    number = (deployment.revision if newest.status in IN_PROGRESS or deployment.serving_revision is None
-                              else deployment.serving_revision)
-                    outgoing.append(deployments.rollout_request(deployment, operation_id, number,
-                                                                deployments.ROLLOUT, "resume"))
-                log.warning("deployment %s: operation with no sign of life taken over and requested again",
-                            deployment_id)
+                    number = (
+                        deployment.revision
+                        if newest.status in IN_PROGRESS or deployment.serving_revision is None
+                        else deployment.serving_revision
+                    )
+                    outgoing.append(
+                        deployments.rollout_request(deployment, operation_id, number, deployments.ROLLOUT, "resume")
+                    )
+                log.warning(
+                    "deployment %s: operation with no sign of life taken over and requested again", deployment_id
+                )
             outbox.send(self.rt, outgoing)
 
 
 def reconcile(rt):
     Reconciler(rt).run()
-

@@ -21,6 +21,7 @@ Every write checks, in the same transaction, that this run still holds the deplo
 a delete (or a stale-lock takeover) makes the run stop at its next step and remove what it
 started. Nothing here holds a transaction open across an engine call.
 """
+
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,10 +29,36 @@ from typing import Optional
 
 from deployer import autodeploy, deployments, outbox, store
 from deployer.credentials import CredentialsUnavailable
-from deployer.engine import (DEPLOYER, DEPLOYMENT, INSTANCE, MANAGED, REVISION, TENANT, ContainerNotFound,
-                             ContainerSpec, EngineError, EngineUnavailable, ImageNotFound, PullDenied)
-from deployer.models import (AUTO_DEPLOY, CREATING, DELETED, FAILED, PULLING, ROLLED_BACK, ROLLOUT_FAILED, RUNNING,
-                             STARTING, STOPPED, SUPERSEDED, UNKNOWN, DEGRADED, Instance)
+from deployer.engine import (
+    DEPLOYER,
+    DEPLOYMENT,
+    INSTANCE,
+    MANAGED,
+    REVISION,
+    TENANT,
+    ContainerNotFound,
+    ContainerSpec,
+    EngineError,
+    EngineUnavailable,
+    ImageNotFound,
+    PullDenied,
+)
+from deployer.models import (
+    AUTO_DEPLOY,
+    CREATING,
+    DEGRADED,
+    DELETED,
+    FAILED,
+    PULLING,
+    ROLLED_BACK,
+    ROLLOUT_FAILED,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    SUPERSEDED,
+    UNKNOWN,
+    Instance,
+)
 from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
 
 log = logging.getLogger(__name__)
@@ -54,11 +81,12 @@ class RolloutFailed(Exception):
 @dataclass
 class Live:
     """An instance as a run tracks it (a plain copy of its row)."""
+
     id: str
     revision: int
     host: str
     container_name: str
-    container_id: Optional[str]
+    container_id: str | None
     state: str
     ports: list
     cpu: float
@@ -67,9 +95,17 @@ class Live:
 
     @classmethod
     def of(cls, row):
-        return cls(id=row.id, revision=row.revision, host=row.host, container_name=row.container_name,
-                   container_id=row.container_id, state=row.state, ports=[dict(p) for p in row.ports],
-                   cpu=row.cpu, memory=row.memory)
+        return cls(
+            id=row.id,
+            revision=row.revision,
+            host=row.host,
+            container_name=row.container_name,
+            container_id=row.container_id,
+            state=row.state,
+            ports=[dict(p) for p in row.ports],
+            cpu=row.cpu,
+            memory=row.memory,
+        )
 
 
 @dataclass
@@ -84,7 +120,7 @@ class Target:
 @dataclass
 class Step:
     host: str
-    old: Optional[Live] = None  # the instance this one replaces
+    old: Live | None = None  # the instance this one replaces
 
 
 @dataclass
@@ -119,8 +155,10 @@ class _Run:
         with self.rt.transaction() as session:
             deployment = store.find_deployment(session, self.deployment_id)
             if not store.holds_lock(deployment, self.operation_id):
-                raise Aborted(f"deployment {self.deployment_id} is no longer this run's "
-                              f"(deleted, or taken over by operation {getattr(deployment, 'operation_id', None)})")
+                raise Aborted(
+                    f"deployment {self.deployment_id} is no longer this run's "
+                    f"(deleted, or taken over by operation {getattr(deployment, 'operation_id', None)})"
+                )
             deployment.operation_at = self.rt.now()
             yield session, deployment
 
@@ -131,11 +169,13 @@ class _Run:
     def remove_containers(self, lives):
         """Stop and remove each instance's container (all at once); failures are logged, not raised:
         a container left behind has no row and is removed by the reconciler."""
+
         def remove(live):
             try:
                 self.rt.engine(live.host).remove(live.container_id or live.container_name, self.settings.stop_timeout)
             except EngineError as exc:
                 log.warning("could not remove %s on %s (the reconciler will): %s", live.container_name, live.host, exc)
+
         self.rt.run_all(remove, list(lives))
 
     def delete_rows(self, session, lives):
@@ -175,8 +215,9 @@ class Rollout(_Run):
         with self.rt.transaction() as session:
             deployment = store.find_deployment(session, self.deployment_id)
             if not store.holds_lock(deployment, self.operation_id) or deployment.deleted_at is not None:
-                log.info("rollout_requested for %s (operation %s) is stale: dropped", self.deployment_id,
-                         self.operation_id)
+                log.info(
+                    "rollout_requested for %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id
+                )
                 return False
             self.tenant_id, self.name = deployment.tenant_id, deployment.name
             self.pool = self.settings.pools[deployment.pool]
@@ -187,8 +228,13 @@ class Rollout(_Run):
 
     def load_target(self, session, number):
         revision = store.revision(session, self.deployment_id, number)
-        return Target(number=number, pull_ref=revision.pull_ref, runtime=dict(revision.spec), image=revision.image,
-                      trigger=revision.trigger)
+        return Target(
+            number=number,
+            pull_ref=revision.pull_ref,
+            runtime=dict(revision.spec),
+            image=revision.image,
+            trigger=revision.trigger,
+        )
 
     def current(self):
         with self.locked() as (session, _):
@@ -208,23 +254,31 @@ class Rollout(_Run):
         lives = self.current()
         reachability = deployments.ping_hosts(self.rt, self.pool.hosts)
         with self.locked() as (session, _):
-            loads = {load.name: load for load in store.host_loads(session, self.pool, reachability,
-                                                                  self.deployment_id)}
+            loads = {load.name: load for load in store.host_loads(session, self.pool, reachability, self.deployment_id)}
         target = self.target.number
         # Keep running instances of the target first; then unknown ones (host unreachable).
-        keep = sorted((i for i in lives if i.revision == target and i.state in (RUNNING, UNKNOWN)),
-                      key=lambda i: (i.state != RUNNING, i.host))
-        extras, keep = keep[self.replicas:], keep[:self.replicas]
+        keep = sorted(
+            (i for i in lives if i.revision == target and i.state in (RUNNING, UNKNOWN)),
+            key=lambda i: (i.state != RUNNING, i.host),
+        )
+        extras, keep = keep[self.replicas :], keep[: self.replicas]
         # Older revisions' instances, running ones first: each is replaced by a new instance.
-        old = sorted((i for i in lives if i not in keep and i not in extras),
-                     key=lambda i: (i.state != RUNNING, i.host, i.id))
+        old = sorted(
+            (i for i in lives if i not in keep and i not in extras), key=lambda i: (i.state != RUNNING, i.host, i.id)
+        )
         runtime = self.target.runtime
         plan = Plan()
         for _ in range(self.replicas - len(keep)):
             replaced = old.pop(0) if old else None
             try:
-                host = place(list(loads.values()), 1, runtime["cpu"], runtime["memory"],
-                             _fixed(runtime), prefer=replaced.host if replaced else None)[0]
+                host = place(
+                    list(loads.values()),
+                    1,
+                    runtime["cpu"],
+                    runtime["memory"],
+                    _fixed(runtime),
+                    prefer=replaced.host if replaced else None,
+                )[0]
             except NoCapacity as exc:
                 raise RolloutFailed(f"no room in pool {self.pool.name!r}: {exc}") from None
             plan.steps.append(Step(host=host, old=replaced))
@@ -283,13 +337,37 @@ class Rollout(_Run):
         now = self.rt.now()
         with self.locked() as (session, _):
             ports = self.assign_ports(session, host, runtime["ports"])
-            session.add(Instance(id=instance_id, deployment_id=self.deployment_id, revision=self.target.number,
-                                 pool=self.pool.name, host=host_name, container_name=name, container_id=None,
-                                 state=CREATING, reason=None, ports=ports,
-                                 port_domain=self.pool.port_domain(host_name), cpu=runtime["cpu"],
-                                 memory=runtime["memory"], created_at=now, updated_at=now, started_at=None))
-        live = Live(id=instance_id, revision=self.target.number, host=host_name, container_name=name,
-                    container_id=None, state=CREATING, ports=ports, cpu=runtime["cpu"], memory=runtime["memory"])
+            session.add(
+                Instance(
+                    id=instance_id,
+                    deployment_id=self.deployment_id,
+                    revision=self.target.number,
+                    pool=self.pool.name,
+                    host=host_name,
+                    container_name=name,
+                    container_id=None,
+                    state=CREATING,
+                    reason=None,
+                    ports=ports,
+                    port_domain=self.pool.port_domain(host_name),
+                    cpu=runtime["cpu"],
+                    memory=runtime["memory"],
+                    created_at=now,
+                    updated_at=now,
+                    started_at=None,
+                )
+            )
+        live = Live(
+            id=instance_id,
+            revision=self.target.number,
+            host=host_name,
+            container_name=name,
+            container_id=None,
+            state=CREATING,
+            ports=ports,
+            cpu=runtime["cpu"],
+            memory=runtime["memory"],
+        )
         self.started.append(live)
         try:
             live.container_id = self.rt.engine(host_name).run(self.container_spec(live, runtime))
@@ -316,8 +394,13 @@ class Rollout(_Run):
             ports.append({"container_port": port["container_port"], "host_port": fixed})
         free_needed = sum(1 for p in ports if not p["host_port"])
         try:
-            allocated = allocate_ports(free_needed, in_use | _host_ports(ports), self.settings.port_range,
-                                       lambda p: self.rt.port_is_free(host, p), self.rt.rng)
+            allocated = allocate_ports(
+                free_needed,
+                in_use | _host_ports(ports),
+                self.settings.port_range,
+                lambda p: self.rt.port_is_free(host, p),
+                self.rt.rng,
+            )
         except NoFreePort as exc:
             raise RolloutFailed(f"port taken: {exc}") from None
         for port in ports:
@@ -334,12 +417,26 @@ class Rollout(_Run):
             env[f"PORT{index}"] = str(port)
         if listen:
             env["PORT"] = str(listen[0])
-        labels = {MANAGED: "true", DEPLOYER: self.settings.deployer_id, TENANT: self.tenant_id,
-                  DEPLOYMENT: self.deployment_id, REVISION: str(live.revision), INSTANCE: live.id}
-        return ContainerSpec(name=live.container_name, image=self.target.pull_ref, command=runtime["command"],
-                             env=env, labels=labels, cpu=runtime["cpu"], memory=runtime["memory"],
-                             restart_policy=runtime["restart_policy"], network_mode=self.pool.network_mode,
-                             ports=live.ports)
+        labels = {
+            MANAGED: "true",
+            DEPLOYER: self.settings.deployer_id,
+            TENANT: self.tenant_id,
+            DEPLOYMENT: self.deployment_id,
+            REVISION: str(live.revision),
+            INSTANCE: live.id,
+        }
+        return ContainerSpec(
+            name=live.container_name,
+            image=self.target.pull_ref,
+            command=runtime["command"],
+            env=env,
+            labels=labels,
+            cpu=runtime["cpu"],
+            memory=runtime["memory"],
+            restart_policy=runtime["restart_policy"],
+            network_mode=self.pool.network_mode,
+            ports=live.ports,
+        )
 
     def wait_healthy(self, lives):
         pending = list(lives)
@@ -381,8 +478,10 @@ class Rollout(_Run):
         if self.rt.http_ok(url, HTTP_ATTEMPT_SECONDS):
             return True
         if elapsed >= health["timeout"]:
-            raise RolloutFailed(f"health check failed: GET {url} gave no 2xx/3xx answer within "
-                                f"{health['timeout']:g}s (instance on {live.host})")
+            raise RolloutFailed(
+                f"health check failed: GET {url} gave no 2xx/3xx answer within "
+                f"{health['timeout']:g}s (instance on {live.host})"
+            )
         return False
 
     def exit_reason(self, engine, live, state):
@@ -424,8 +523,9 @@ class Rollout(_Run):
                 if previous.status == RUNNING:
                     previous.status = SUPERSEDED
             deployment.serving_revision = self.target.number
-            event = store.set_status(deployment, RUNNING if deployment.replicas else STOPPED, None,
-                                     self.target.number, now)
+            event = store.set_status(
+                deployment, RUNNING if deployment.replicas else STOPPED, None, self.target.number, now
+            )
             store.release_lock(deployment)
         self.publish(event)
 
@@ -507,16 +607,31 @@ class Teardown(_Run):
                 found = self.rt.engine(host.name).list(labels)
             except EngineError as exc:
                 return host.name, str(exc)
-            self.remove_containers([Live(id="", revision=0, host=host.name, container_name=c.name,
-                                         container_id=c.id, state="", ports=[], cpu=0, memory=0)
-                                    for c in found])
+            self.remove_containers(
+                [
+                    Live(
+                        id="",
+                        revision=0,
+                        host=host.name,
+                        container_name=c.name,
+                        container_id=c.id,
+                        state="",
+                        ports=[],
+                        cpu=0,
+                        memory=0,
+                    )
+                    for c in found
+                ]
+            )
             return host.name, None
 
         unreachable = {name: error for name, error in self.rt.run_all(sweep, list(pool.hosts)) if error}
         reason = None
         if unreachable:
-            reason = (f"containers may remain on unreachable host(s) {', '.join(sorted(unreachable))}; the "
-                      f"reconciler removes them once the host answers")
+            reason = (
+                f"containers may remain on unreachable host(s) {', '.join(sorted(unreachable))}; the "
+                f"reconciler removes them once the host answers"
+            )
         try:
             with self.locked() as (session, deployment):
                 for row in store.instances(session, self.deployment_id):

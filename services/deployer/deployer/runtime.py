@@ -3,16 +3,18 @@
 The service builds it from its dependency providers; unit tests build it from fakes. Nothing in
 here imports nameko or docker.
 """
+
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from datetime import UTC, datetime, timezone
+from typing import Any, Optional
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def run_in_turn(fn, items):
@@ -41,7 +43,7 @@ class Runtime:
     catalog: Any = None  # .get_tag(tenant_id, repository, tag), as the catalog's RPC
     # tenant_id -> docker auth_config for that tenant's pulls (deployer.credentials); None:
     # settings.registry_auth for every pull
-    pull_auth: Optional[Callable] = None
+    pull_auth: Callable | None = None
     publish: Callable = lambda event_type, payload: None  # dispatch an event (after a commit)
     run_all: Callable = run_in_turn  # (fn, items) -> [fn(item)], concurrently where it can
     port_is_free: Callable = port_is_free  # (host, port) -> bool

@@ -3,24 +3,29 @@
 The spec of a deployment is checked field by field in ``deployer.spec``; results are plain dicts
 built in ``deployer.views``.
 """
+
 from marshmallow import Schema, fields, validate
 
 from shared import schemas as shared_schemas
 from shared.schemas import Paging, StrictInteger, validate_tenant_id
 
-
 REQUIRED = {"null": "is required", "required": "is required"}
 
 
 class Tenant(Schema):
-    tenant_id = fields.String(required=True, validate=validate_tenant_id,
-                              error_messages=dict(REQUIRED, invalid="must be a string"))
+    tenant_id = fields.String(
+        required=True, validate=validate_tenant_id, error_messages=dict(REQUIRED, invalid="must be a string")
+    )
 
 
 class DeploymentRef(Tenant):
     # marshmallow's UUID field reports a value that is not a UUID as "invalid_uuid".
-    deployment_id = fields.UUID(required=True, error_messages=dict(REQUIRED, invalid="must be a deployment ID (a UUID)",
-                                                                   invalid_uuid="must be a deployment ID (a UUID)"))
+    deployment_id = fields.UUID(
+        required=True,
+        error_messages=dict(
+            REQUIRED, invalid="must be a deployment ID (a UUID)", invalid_uuid="must be a deployment ID (a UUID)"
+        ),
+    )
 
 
 class CreateArgs(Tenant):
@@ -41,9 +46,12 @@ class ScaleArgs(DeploymentRef):
 
 class RollbackArgs(DeploymentRef):
     # At most a 64-bit integer, what a database compares (SQLite overflowed in the query on more).
-    revision = StrictInteger(load_default=None, allow_none=True, error_messages={"invalid": "must be an integer"},
-                             validate=validate.Range(min=1, max=2 ** 63 - 1,
-                                                     error="must be between 1 and 2**63 - 1, got {input}"))
+    revision = StrictInteger(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": "must be an integer"},
+        validate=validate.Range(min=1, max=2**63 - 1, error="must be between 1 and 2**63 - 1, got {input}"),
+    )
 
 
 class TenantPage(Tenant, Paging):

@@ -22,6 +22,7 @@ class committed it, and left-overs sent by the ``relay_outbox`` timer of ``Deplo
 Entrypoints only translate: load the arguments with a schema, hand the logic a ``Runtime`` made
 of this worker's dependencies, return what it returns.
 """
+
 import logging
 from datetime import timedelta
 
@@ -33,8 +34,16 @@ from sqlalchemy.exc import DBAPIError
 
 from deployer import autodeploy, deployments, outbox, reconcile, rollout, schemas
 from deployer.bounded_rpc import BoundedRpcProxy
-from deployer.dependencies import (DeployerDatabase, PullCredentials, ResourcePools, SourceEventDispatcher,
-                                   WorkerPoolSize, configured_timer, http_ok, run_all)
+from deployer.dependencies import (
+    DeployerDatabase,
+    PullCredentials,
+    ResourcePools,
+    SourceEventDispatcher,
+    WorkerPoolSize,
+    configured_timer,
+    http_ok,
+    run_all,
+)
 from deployer.models import Base
 from deployer.runtime import Runtime
 from shared.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
@@ -59,13 +68,21 @@ class _Deployer:
     catalog = None
 
     def _runtime(self):
-        return Runtime(settings=self.pools.settings, transaction=lambda: self.db.get_session(close_on_exit=True),
-                       engine=self.pools.engine, http_ok=http_ok, catalog=self.catalog, publish=self.dispatch,
-                       run_all=run_all, pull_auth=self.pull_auth)
+        return Runtime(
+            settings=self.pools.settings,
+            transaction=lambda: self.db.get_session(close_on_exit=True),
+            engine=self.pools.engine,
+            http_ok=http_ok,
+            catalog=self.catalog,
+            publish=self.dispatch,
+            run_all=run_all,
+            pull_auth=self.pull_auth,
+        )
 
 
 class DeployerService(_Deployer):
     """The RPC API and the reconciler: short work only, on the ``max_workers`` pool."""
+
     name = DEPLOYER
 
     catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
@@ -111,8 +128,7 @@ class DeployerService(_Deployer):
         memory, restart_policy, health, auto_deploy) applied, rolled out host by host; returns the
         deployment (status ``pending``). ``Conflict`` while another operation runs on it;
         ``ServiceUnavailable`` when a new image or tag needs the catalog and it does not answer."""
-        args = schemas.load_args(schemas.UpdateArgs, tenant_id=tenant_id, deployment_id=deployment_id,
-                                 changes=changes)
+        args = schemas.load_args(schemas.UpdateArgs, tenant_id=tenant_id, deployment_id=deployment_id, changes=changes)
         return deployments.update_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
@@ -121,15 +137,15 @@ class DeployerService(_Deployer):
         ``"semver:patch+prerelease"``, ``"glob:v1.*"``, ``"regexp:…"``); returns the deployment. No
         revision is made, and it is accepted while an operation runs; the next push is judged by
         it. ``InvalidRequest`` for a policy that is not one, ``NotFound`` for a deleted deployment."""
-        args = schemas.load_args(schemas.AutoDeployArgs, tenant_id=tenant_id, deployment_id=deployment_id,
-                                 policy=policy)
+        args = schemas.load_args(
+            schemas.AutoDeployArgs, tenant_id=tenant_id, deployment_id=deployment_id, policy=policy
+        )
         return deployments.set_auto_deploy(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def scale_deployment(self, tenant_id, deployment_id, replicas):
         """Set the number of instances (0 stops them all); returns the deployment (``pending``)."""
-        args = schemas.load_args(schemas.ScaleArgs, tenant_id=tenant_id, deployment_id=deployment_id,
-                                 replicas=replicas)
+        args = schemas.load_args(schemas.ScaleArgs, tenant_id=tenant_id, deployment_id=deployment_id, replicas=replicas)
         return deployments.scale_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
@@ -137,15 +153,17 @@ class DeployerService(_Deployer):
         """A new revision with an earlier one's digest and settings (by default the one that
         served before the serving one). ``Conflict`` when there is none, ``NotFound`` for an
         unknown revision number."""
-        args = schemas.load_args(schemas.RollbackArgs, tenant_id=tenant_id, deployment_id=deployment_id,
-                                 revision=revision)
+        args = schemas.load_args(
+            schemas.RollbackArgs, tenant_id=tenant_id, deployment_id=deployment_id, revision=revision
+        )
         return deployments.rollback_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def list_revisions(self, tenant_id, deployment_id, page=1, page_size=50):
         """The deployment's revisions, newest first: image, digest, spec, status, reason, trigger."""
-        args = schemas.load_args(schemas.RevisionPage, tenant_id=tenant_id, deployment_id=deployment_id,
-                                 page=page, page_size=page_size)
+        args = schemas.load_args(
+            schemas.RevisionPage, tenant_id=tenant_id, deployment_id=deployment_id, page=page, page_size=page_size
+        )
         return deployments.list_revisions(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
@@ -182,6 +200,7 @@ class DeployerService(_Deployer):
 class DeployerWorker(_Deployer):
     """Rollouts and auto-deploy, on their own pool of ``WORKER_MAX_WORKERS``: however many run,
     the RPC answers. Asks nothing of the catalog (no RPC proxy: no replies to wait for)."""
+
     name = "deployer_worker"
 
     pool_size = WorkerPoolSize("WORKER_MAX_WORKERS")
@@ -193,8 +212,12 @@ class DeployerWorker(_Deployer):
         """Failures of the rollout itself are recorded on the deployment. A database outage
         requeues the event (after a pause); anything else unforeseen is logged and the event
         dropped: the reconciler requests the operation again once its lock goes stale."""
-        return self._carry_out(RolloutRequested, payload, lambda request: rollout.handle(self._runtime(), request),
-                               lambda request: f"rollout of {request['deployment_id']}")
+        return self._carry_out(
+            RolloutRequested,
+            payload,
+            lambda request: rollout.handle(self._runtime(), request),
+            lambda request: f"rollout of {request['deployment_id']}",
+        )
 
     @event_handler(CATALOG, TAG_INDEXED, requeue_on_error=True)
     def handle_tag_indexed(self, payload):
@@ -206,9 +229,12 @@ class DeployerWorker(_Deployer):
         failure starting one deployment's rollout after the commit is caught there (its push stays
         pending for the reconciler) and never requeues the event. Anything else unforeseen is
         logged and the event dropped rather than redelivered forever."""
-        return self._carry_out(TagIndexed, payload,
-                               lambda event: autodeploy.handle_tag_indexed(self._runtime(), event),
-                               lambda event: f"tag_indexed {event['event_id']} ({event['repository']}:{event['tag']})")
+        return self._carry_out(
+            TagIndexed,
+            payload,
+            lambda event: autodeploy.handle_tag_indexed(self._runtime(), event),
+            lambda event: f"tag_indexed {event['event_id']} ({event['repository']}:{event['tag']})",
+        )
 
     @staticmethod
     def _carry_out(schema, payload, work, describe):
@@ -222,8 +248,12 @@ class DeployerWorker(_Deployer):
         try:
             return work(loaded)
         except DBAPIError as exc:
-            log.warning("%s met a database error, requeued in %.1fs: %s", describe(loaded), REQUEUE_DELAY,
-                        str(exc).splitlines()[0])
+            log.warning(
+                "%s met a database error, requeued in %.1fs: %s",
+                describe(loaded),
+                REQUEUE_DELAY,
+                str(exc).splitlines()[0],
+            )
             eventlet.sleep(REQUEUE_DELAY)
             raise
         except Exception:

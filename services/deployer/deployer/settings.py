@@ -4,6 +4,7 @@ Resource pools come from ``POOLS`` in config.yml, or from the YAML file named by
 (same shape) when it is set. Every mistake in them stops the service at start-up with a message
 naming the key, rather than surfacing later as a failed deployment.
 """
+
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -23,9 +24,9 @@ class ConfigurationError(ValueError):
 
 @dataclass(frozen=True)
 class TLSSettings:
-    ca_cert: Optional[str] = None
-    client_cert: Optional[str] = None
-    client_key: Optional[str] = None
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     verify: bool = True
 
 
@@ -37,7 +38,7 @@ class Host:
     address: str  # where the host's ports answer (health checks, instance addresses)
     cpus: float
     memory: int  # bytes
-    tls: Optional[TLSSettings] = None
+    tls: TLSSettings | None = None
 
     @property
     def is_loopback(self):
@@ -72,12 +73,13 @@ class Pool:
 @dataclass(frozen=True)
 class Settings:
     """Everything the logic needs from config.yml; the defaults live there, and only there."""
+
     deployer_id: str
     pools: dict
     default_pool: str
     registry_pull_host: str
     registry_hosts: tuple  # registry hosts a spec's image may name
-    registry_auth: Optional[dict]
+    registry_auth: dict | None
     pull_credentials: str  # deployer.credentials.MODES
     auth_rpc_timeout: float
     port_range: tuple
@@ -142,8 +144,12 @@ def _tls(value, key):
         raise ConfigurationError(f"{key} has unknown keys {sorted(unknown)}")
     if bool(value.get("client_cert")) != bool(value.get("client_key")):
         raise ConfigurationError(f"{key} needs client_cert and client_key together")
-    return TLSSettings(ca_cert=value.get("ca_cert") or None, client_cert=value.get("client_cert") or None,
-                       client_key=value.get("client_key") or None, verify=value.get("verify", True) is not False)
+    return TLSSettings(
+        ca_cert=value.get("ca_cert") or None,
+        client_cert=value.get("client_cert") or None,
+        client_key=value.get("client_key") or None,
+        verify=value.get("verify", True) is not False,
+    )
 
 
 def _host(pool_name, index, value, seen):
@@ -162,9 +168,15 @@ def _host(pool_name, index, value, seen):
     base_url = str(value.get("base_url") or "")
     if not base_url.startswith(("unix://", "tcp://", "http://", "https://", "ssh://")):
         raise ConfigurationError(f"{key}.base_url must be unix://…, tcp://… or https://…, got {base_url!r}")
-    return Host(name=name, pool=pool_name, base_url=base_url, address=str(value.get("address") or "127.0.0.1"),
-                cpus=_number(value.get("cpus"), f"{key}.cpus"), memory=_memory(value.get("memory"), f"{key}.memory"),
-                tls=_tls(value.get("tls"), f"{key}.tls"))
+    return Host(
+        name=name,
+        pool=pool_name,
+        base_url=base_url,
+        address=str(value.get("address") or "127.0.0.1"),
+        cpus=_number(value.get("cpus"), f"{key}.cpus"),
+        memory=_memory(value.get("memory"), f"{key}.memory"),
+        tls=_tls(value.get("tls"), f"{key}.tls"),
+    )
 
 
 def load_pools(value):
@@ -187,9 +199,12 @@ def load_pools(value):
         hosts = spec.get("hosts")
         if not isinstance(hosts, list) or not hosts:
             raise ConfigurationError(f"POOLS.{name}.hosts must list at least one host")
-        pools[name] = Pool(name=name, network_mode=mode,
-                           hosts=tuple(_host(name, i, h, seen) for i, h in enumerate(hosts)),
-                           shared_network_namespace=spec.get("shared_network_namespace", False) is True)
+        pools[name] = Pool(
+            name=name,
+            network_mode=mode,
+            hosts=tuple(_host(name, i, h, seen) for i, h in enumerate(hosts)),
+            shared_network_namespace=spec.get("shared_network_namespace", False) is True,
+        )
     return pools
 
 
@@ -205,6 +220,7 @@ def load_settings(config):
 
     A missing key is a ``ConfigurationError``: the defaults are config.yml's, never a second set.
     """
+
     def get(key):
         if key not in config:
             raise ConfigurationError(f"{key} is missing from the configuration (see services/deployer/config.yml)")

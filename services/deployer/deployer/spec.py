@@ -8,6 +8,7 @@ Every problem is reported at once in one ``InvalidRequest`` whose message names 
 * the deployment's own fields: ``name``, ``image`` (a parsed reference), ``pool``, ``replicas``,
   ``auto_deploy``.
 """
+
 import math
 import re
 import shlex
@@ -23,14 +24,26 @@ NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV = re.compile(r"PORT[0-9]*")  # handed out by the deployer
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
-MIN_MEMORY = 6 * 1024 ** 2  # Docker refuses less
+MIN_MEMORY = 6 * 1024**2  # Docker refuses less
 MIN_CPU = 0.01  # Docker's smallest --cpus
 MAX_PORTS = 16
 MAX_ENV = 256
 MAX_HEALTH_SECONDS = 600
 
-CREATE_FIELDS = ("name", "image", "pool", "replicas", "env", "command", "ports", "cpu", "memory",
-                 "restart_policy", "health", "auto_deploy")
+CREATE_FIELDS = (
+    "name",
+    "image",
+    "pool",
+    "replicas",
+    "env",
+    "command",
+    "ports",
+    "cpu",
+    "memory",
+    "restart_policy",
+    "health",
+    "auto_deploy",
+)
 RUNTIME_FIELDS = ("env", "command", "ports", "cpu", "memory", "restart_policy", "health")
 # What update_deployment may change; ``tag`` is a shorthand for the same image at another tag.
 CHANGE_FIELDS = ("image", "tag") + RUNTIME_FIELDS + ("auto_deploy",)
@@ -62,9 +75,9 @@ class CreateRequest:
 
 @dataclass(frozen=True)
 class Changes:
-    image: Optional[object]  # a new Reference, or None to keep the pinned digest
+    image: object | None  # a new Reference, or None to keep the pinned digest
     runtime: dict  # the whole new runtime (the old one with the changes applied)
-    auto_deploy: Optional[dict]
+    auto_deploy: dict | None
     runtime_changed: bool = False
 
     @property
@@ -89,10 +102,14 @@ def _is_number(value):
 
 # -- single fields --------------------------------------------------------------------------------
 
+
 def check_name(value, problems):
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        problems.add("name", f"must be 1-63 lower-case letters, digits or '-', starting and ending with a "
-                             f"letter or digit (a DNS label), got {value!r}")
+        problems.add(
+            "name",
+            f"must be 1-63 lower-case letters, digits or '-', starting and ending with a "
+            f"letter or digit (a DNS label), got {value!r}",
+        )
         return None
     return value
 
@@ -107,12 +124,18 @@ def check_image(value, settings, problems):
         problems.add("image", f"{value!r}: {exc}")
         return None
     if reference.digest is not None:
-        problems.add("image", f"{value!r}: give a tag, not a digest; the deployer resolves the tag through the "
-                              f"catalogue and pins its digest itself")
+        problems.add(
+            "image",
+            f"{value!r}: give a tag, not a digest; the deployer resolves the tag through the "
+            f"catalogue and pins its digest itself",
+        )
         return None
     if reference.registry is not None and reference.registry not in settings.registry_hosts:
-        problems.add("image", f"{value!r}: registry {reference.registry!r} is not this platform's registry "
-                              f"({', '.join(settings.registry_hosts)})")
+        problems.add(
+            "image",
+            f"{value!r}: registry {reference.registry!r} is not this platform's registry "
+            f"({', '.join(settings.registry_hosts)})",
+        )
         return None
     return reference
 
@@ -188,7 +211,7 @@ def check_ports(value, problems):
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.add("ports", f"must be a list of {{\"container_port\", \"host_port\"}}, got {value!r}")
+        problems.add("ports", f'must be a list of {{"container_port", "host_port"}}, got {value!r}')
         return None
     if len(value) > MAX_PORTS:
         problems.add("ports", f"lists {len(value)} ports; at most {MAX_PORTS}")
@@ -197,11 +220,11 @@ def check_ports(value, problems):
     for index, item in enumerate(value):
         field = f"ports[{index}]"
         if not isinstance(item, dict):
-            problems.add(field, f"must be {{\"container_port\", \"host_port\"}}, got {item!r}")
+            problems.add(field, f'must be {{"container_port", "host_port"}}, got {item!r}')
             continue
         unknown = sorted(set(item) - {"container_port", "host_port"})
         if unknown:
-            problems.add(field, f"has unknown keys {unknown}; a port is {{\"container_port\", \"host_port\"}}")
+            problems.add(field, f'has unknown keys {unknown}; a port is {{"container_port", "host_port"}}')
             continue
         container_port = item.get("container_port")
         if container_port is not None:
@@ -252,8 +275,11 @@ def check_health(value, settings, problems):
     if value is None:
         return {"type": "running", "seconds": settings.health_seconds}
     if not isinstance(value, dict) or value.get("type", "running") not in ("running", "http"):
-        problems.add("health", "must be {\"type\": \"running\", \"seconds\": N} or "
-                               f"{{\"type\": \"http\", \"path\", \"port_index\", \"timeout\"}}, got {value!r}")
+        problems.add(
+            "health",
+            'must be {"type": "running", "seconds": N} or '
+            f'{{"type": "http", "path", "port_index", "timeout"}}, got {value!r}',
+        )
         return None
     kind = value.get("type", "running")
     allowed = {"type", "seconds"} if kind == "running" else {"type", "path", "port_index", "timeout"}
@@ -289,7 +315,7 @@ def check_auto_deploy(value, problems):
         return {"policy": NEVER}
     policy = value.get("policy") if isinstance(value, dict) and set(value) == {"policy"} else None
     if not isinstance(policy, str):
-        problems.add("auto_deploy", f"must be {{\"policy\": …}}, got {value!r}")
+        problems.add("auto_deploy", f'must be {{"policy": …}}, got {value!r}')
         return None
     policy = check_policy(policy, "auto_deploy.policy", problems)
     return None if policy is None else {"policy": policy}
@@ -306,6 +332,7 @@ def check_policy(value, field, problems):
 
 # -- whole specs ----------------------------------------------------------------------------------
 
+
 def _check_runtime(values, settings, problems):
     return {
         "env": check_env(values.get("env"), problems),
@@ -321,22 +348,30 @@ def _check_runtime(values, settings, problems):
 def check_fits_pool(runtime, replicas, pool, problems):
     """Rules that depend on the pool: capacity, network mode, fixed host ports."""
     if runtime["cpu"] is not None and runtime["cpu"] > pool.max_cpus:
-        problems.add("cpu", f"{runtime['cpu']:g} is more than any host of pool {pool.name!r} has "
-                            f"({pool.max_cpus:g} CPUs at most)")
+        problems.add(
+            "cpu",
+            f"{runtime['cpu']:g} is more than any host of pool {pool.name!r} has ({pool.max_cpus:g} CPUs at most)",
+        )
     if runtime["memory"] is not None and runtime["memory"] > pool.max_memory:
-        problems.add("memory", f"{format_memory(runtime['memory'])} is more than any host of pool {pool.name!r} "
-                               f"has ({format_memory(pool.max_memory)} at most)")
+        problems.add(
+            "memory",
+            f"{format_memory(runtime['memory'])} is more than any host of pool {pool.name!r} "
+            f"has ({format_memory(pool.max_memory)} at most)",
+        )
     ports = runtime["ports"] or []
     for index, port in enumerate(ports):
         if pool.network_mode == "bridge" and port["container_port"] is None:
-            problems.add(f"ports[{index}].container_port", f"is required: pool {pool.name!r} publishes "
-                                                           f"host_port -> container_port (bridge networking)")
-        if port["host_port"] and replicas and replicas > 1 and (
-                pool.shared_network_namespace or len(pool.hosts) == 1):
-            problems.add(f"ports[{index}].host_port",
-                         f"{port['host_port']} is fixed, but {replicas} replicas cannot all have it: the hosts of "
-                         f"pool {pool.name!r} share one network namespace; leave host_port 0 (or out) to get a "
-                         f"free port per replica")
+            problems.add(
+                f"ports[{index}].container_port",
+                f"is required: pool {pool.name!r} publishes host_port -> container_port (bridge networking)",
+            )
+        if port["host_port"] and replicas and replicas > 1 and (pool.shared_network_namespace or len(pool.hosts) == 1):
+            problems.add(
+                f"ports[{index}].host_port",
+                f"{port['host_port']} is fixed, but {replicas} replicas cannot all have it: the hosts of "
+                f"pool {pool.name!r} share one network namespace; leave host_port 0 (or out) to get a "
+                f"free port per replica",
+            )
     if ports and runtime["env"]:
         for key in sorted(runtime["env"]):
             if RESERVED_ENV.fullmatch(key):
@@ -370,8 +405,9 @@ def check_create(spec, settings):
     if pool_name is not None:
         check_fits_pool(runtime, replicas, settings.pools[pool_name], problems)
     problems.raise_if_any()
-    return CreateRequest(name=name, image=image, pool=pool_name, replicas=replicas, runtime=runtime,
-                         auto_deploy=auto_deploy)
+    return CreateRequest(
+        name=name, image=image, pool=pool_name, replicas=replicas, runtime=runtime, auto_deploy=auto_deploy
+    )
 
 
 def check_changes(changes, current_image, current_runtime, pool, replicas, settings):
@@ -401,8 +437,7 @@ def check_changes(changes, current_image, current_runtime, pool, replicas, setti
     auto_deploy = check_auto_deploy(changes["auto_deploy"], problems) if "auto_deploy" in changes else None
     check_fits_pool(runtime, replicas, pool, problems)
     problems.raise_if_any()
-    return Changes(image=image, runtime=runtime, auto_deploy=auto_deploy,
-                   runtime_changed=runtime != current_runtime)
+    return Changes(image=image, runtime=runtime, auto_deploy=auto_deploy, runtime_changed=runtime != current_runtime)
 
 
 def fixed_ports(runtime):
@@ -417,7 +452,8 @@ def check_rolling(old_runtime, new_runtime, replicas):
     both = fixed_ports(old_runtime) & fixed_ports(new_runtime)
     if both:
         ports = ", ".join(str(p) for p in sorted(both))
-        raise InvalidRequest(f"ports host_port {ports} is fixed in the running revision and in the new one: a "
-                             f"rolling update starts the new instance before it stops the old, so it would need "
-                             f"the port twice; use host_port 0 (allocated per instance), or scale to 0 first")
-
+        raise InvalidRequest(
+            f"ports host_port {ports} is fixed in the running revision and in the new one: a "
+            f"rolling update starts the new instance before it stops the old, so it would need "
+            f"the port twice; use host_port 0 (allocated per instance), or scale to 0 first"
+        )

@@ -4,6 +4,7 @@ Plain functions on a session. The per-deployment lock lives in the deployment ro
 with one conditional UPDATE (``operation IS NULL`` or stale), which both SQLite and PostgreSQL
 apply atomically, so two callers can never both hold it.
 """
+
 import uuid
 from datetime import timedelta
 
@@ -41,23 +42,33 @@ def tenant_deployment(session, tenant_id, deployment_id, live=True):
 
 
 def live_deployment_named(session, tenant_id, name):
-    return session.scalar(sa.select(Deployment).where(Deployment.tenant_id == tenant_id, Deployment.name == name,
-                                                      Deployment.deleted_at.is_(None)))
+    return session.scalar(
+        sa.select(Deployment).where(
+            Deployment.tenant_id == tenant_id, Deployment.name == name, Deployment.deleted_at.is_(None)
+        )
+    )
 
 
 def revision(session, deployment_id, number):
-    return session.scalar(sa.select(Revision).where(Revision.deployment_id == deployment_id,
-                                                    Revision.number == number))
+    return session.scalar(sa.select(Revision).where(Revision.deployment_id == deployment_id, Revision.number == number))
 
 
 def revisions(session, deployment_id):
-    return list(session.scalars(sa.select(Revision).where(Revision.deployment_id == deployment_id)
-                                .order_by(Revision.number.desc())))
+    return list(
+        session.scalars(
+            sa.select(Revision).where(Revision.deployment_id == deployment_id).order_by(Revision.number.desc())
+        )
+    )
 
 
 def instances(session, deployment_id):
-    return list(session.scalars(sa.select(Instance).where(Instance.deployment_id == deployment_id)
-                                .order_by(Instance.host, Instance.created_at)))
+    return list(
+        session.scalars(
+            sa.select(Instance)
+            .where(Instance.deployment_id == deployment_id)
+            .order_by(Instance.host, Instance.created_at)
+        )
+    )
 
 
 def base_revision(session, deployment):
@@ -73,15 +84,27 @@ def following(session, repository):
         sa.select(Deployment, Revision)
         .join(Revision, sa.and_(Revision.deployment_id == Deployment.id, Revision.number == base_number))
         .where(Deployment.deleted_at.is_(None), Revision.repository == repository)
-        .order_by(Deployment.id).with_for_update(of=Deployment))
+        .order_by(Deployment.id)
+        .with_for_update(of=Deployment)
+    )
     return [(deployment, base) for deployment, base in rows]
 
 
 def failed_automatically(session, deployment_id, digest):
     """Whether an auto-deploy of ``digest`` already failed on the deployment."""
-    return session.scalar(sa.select(sa.func.count()).select_from(Revision).where(
-        Revision.deployment_id == deployment_id, Revision.digest == digest, Revision.trigger == AUTO_DEPLOY,
-        Revision.status == FAILED)) > 0
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Revision)
+            .where(
+                Revision.deployment_id == deployment_id,
+                Revision.digest == digest,
+                Revision.trigger == AUTO_DEPLOY,
+                Revision.status == FAILED,
+            )
+        )
+        > 0
+    )
 
 
 def already_processed(session, event_id):
@@ -101,6 +124,7 @@ def pool_instances(session, pool_name):
 
 # -- the lock ---------------------------------------------------------------------------------
 
+
 def is_busy(deployment, now, stale_after):
     return deployment.operation is not None and not _is_stale(deployment, now, stale_after)
 
@@ -113,12 +137,21 @@ def take_lock(session, deployment_id, operation, now, stale_after, force=False):
     """Take the deployment's lock for ``operation``; its new operation ID, or None if another
     operation holds it (and is not stale). ``force`` takes it regardless (delete does)."""
     operation_id = new_id()
-    condition = sa.true() if force else sa.or_(Deployment.operation.is_(None),
-                                               Deployment.operation_at.is_(None),
-                                               Deployment.operation_at < now - timedelta(seconds=stale_after))
-    result = session.execute(sa.update(Deployment).where(Deployment.id == deployment_id, condition)
-                             .values(operation=operation, operation_id=operation_id, operation_at=now)
-                             .execution_options(synchronize_session=False))
+    condition = (
+        sa.true()
+        if force
+        else sa.or_(
+            Deployment.operation.is_(None),
+            Deployment.operation_at.is_(None),
+            Deployment.operation_at < now - timedelta(seconds=stale_after),
+        )
+    )
+    result = session.execute(
+        sa.update(Deployment)
+        .where(Deployment.id == deployment_id, condition)
+        .values(operation=operation, operation_id=operation_id, operation_at=now)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         return None
     session.expire_all()  # the row changed under the ORM's feet
@@ -137,6 +170,7 @@ def release_lock(deployment):
 
 # -- status ------------------------------------------------------------------------------------
 
+
 def set_status(deployment, status, reason, revision_number, now):
     """Change the deployment's status; the ``deployment_status_changed`` event (in the outbox, to
     send after the commit: ``deployer.outbox``), or None if nothing changed."""
@@ -150,11 +184,20 @@ def set_status(deployment, status, reason, revision_number, now):
 
 def status_event(deployment, status, reason, revision_number):
     """A ``deployment_status_changed``, added to the outbox in ``deployment``'s session."""
-    return outbox.emit(deployment, DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged, deployment_id=deployment.id,
-                       tenant_id=deployment.tenant_id, revision=revision_number, status=status, reason=reason)
+    return outbox.emit(
+        deployment,
+        DEPLOYMENT_STATUS_CHANGED,
+        DeploymentStatusChanged,
+        deployment_id=deployment.id,
+        tenant_id=deployment.tenant_id,
+        revision=revision_number,
+        status=status,
+        reason=reason,
+    )
 
 
 # -- capacity ----------------------------------------------------------------------------------
+
 
 def host_loads(session, pool, reachability, deployment_id=None, exclude=()):
     """A ``HostLoad`` per host of ``pool``: capacity minus the reservations of every instance
@@ -168,8 +211,9 @@ def host_loads(session, pool, reachability, deployment_id=None, exclude=()):
     for host in pool.hosts:
         error = reachability.get(host.name)
         ports = port_sets.setdefault(pool.port_domain(host.name), set())
-        loads[host.name] = HostLoad(name=host.name, cpus=host.cpus, memory=host.memory, reachable=error is None,
-                                    error=error, ports=ports)
+        loads[host.name] = HostLoad(
+            name=host.name, cpus=host.cpus, memory=host.memory, reachable=error is None, error=error, ports=ports
+        )
     for instance in pool_instances(session, pool.name):
         load = loads.get(instance.host)
         if load is None or instance.id in exclude:
@@ -201,8 +245,11 @@ def promised(session, pool_name, exclude=None):
     ``exclude`` leaves out one deployment (the one being checked).
     """
     found = []
-    rows = session.scalars(sa.select(Deployment).where(Deployment.pool == pool_name, Deployment.deleted_at.is_(None),
-                                                       Deployment.status.in_(IN_PROGRESS)))
+    rows = session.scalars(
+        sa.select(Deployment).where(
+            Deployment.pool == pool_name, Deployment.deleted_at.is_(None), Deployment.status.in_(IN_PROGRESS)
+        )
+    )
     for deployment in rows:
         if deployment.id == exclude:
             continue

@@ -3,10 +3,11 @@
 Units are binary (``1k`` = 1024 bytes), as in ``docker run --memory``; a trailing ``b`` or
 ``ib`` is accepted (``256mb``, ``1GiB``).
 """
+
 import math
 import re
 
-UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 
 

@@ -1,4 +1,5 @@
 """What callers get back: JSON-safe dicts built from the records inside their session."""
+
 from deployer import store
 from deployer.units import format_memory
 
@@ -58,8 +59,11 @@ def deployment_view(session, deployment, settings):
     newest = store.revision(session, deployment.id, deployment.revision)
     serving = None
     if deployment.serving_revision is not None:
-        serving = newest if deployment.serving_revision == newest.number else \
-            store.revision(session, deployment.id, deployment.serving_revision)
+        serving = (
+            newest
+            if deployment.serving_revision == newest.number
+            else store.revision(session, deployment.id, deployment.serving_revision)
+        )
     return {
         "id": deployment.id,
         "tenant_id": deployment.tenant_id,

@@ -1,4 +1,5 @@
 """The webhook service (see docs/webhook-api.md)."""
+
 from shared.amqp import install as _install_amqp_fix
 from shared.signals import install as _install_signal_wakeup
 

@@ -1,7 +1,8 @@
 """Providers of the webhook: its settings, a fail-fast confirmed event dispatcher, a broker probe."""
+
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import eventlet
 from amqp.exceptions import AMQPError
@@ -56,7 +57,8 @@ class WebhookSettings(DependencyProvider):
             raise SettingMissing(
                 f"{TOKEN_KEY} is empty: set the {TOKEN_KEY} environment variable to the bearer "
                 f"token the registry sends (notifications.endpoints[].headers.Authorization); "
-                f"the webhook does not run unauthenticated")
+                f"the webhook does not run unauthenticated"
+            )
         max_body_bytes = setting(config, MAX_BODY_BYTES_KEY, int)
         if max_body_bytes <= 0:
             raise SettingMissing(f"{MAX_BODY_BYTES_KEY} must be a positive number of bytes")
@@ -85,8 +87,7 @@ class ConfirmedEventDispatcher(EventDispatcher):
         config = self.container.config
         timeout = setting(config, PUBLISH_TIMEOUT_KEY, float)
         retries = setting(config, PUBLISH_RETRIES_KEY, int)
-        retry_policy = {"max_retries": retries, "interval_start": 0, "interval_step": 0.1,
-                        "interval_max": 0.1}
+        retry_policy = {"max_retries": retries, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
         self.exchange = get_event_exchange(self.container.service_name, config)
         self.declare.append(self.exchange)
         self.publisher = self.publisher_cls(
@@ -104,13 +105,13 @@ class ConfirmedEventDispatcher(EventDispatcher):
             retry=True,
             retry_policy=retry_policy,
             confirm_timeout=timeout,
-            **self.options
+            **self.options,
         )
         # Connection settings of the pooled publisher connections. kombu merges the retry policy
         # into them on every publish, so they hold the same values and the pool key stays stable.
         self.publisher.transport_options = dict(
-            retry_policy, confirm_publish=True, connect_timeout=timeout, read_timeout=timeout,
-            write_timeout=timeout)
+            retry_policy, confirm_publish=True, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
+        )
 
     def get_dependency(self, worker_ctx):
         dispatch = super().get_dependency(worker_ctx)
@@ -120,8 +121,7 @@ class ConfirmedEventDispatcher(EventDispatcher):
             try:
                 dispatch(event_type, event_data)
             except BROKER_ERRORS as exc:
-                raise BrokerUnavailable(
-                    f"the broker did not take {event_type}: {type(exc).__name__}: {exc}") from exc
+                raise BrokerUnavailable(f"the broker did not take {event_type}: {type(exc).__name__}: {exc}") from exc
 
         return dispatch_confirmed
 
@@ -170,8 +170,12 @@ class BrokerHealth(DependencyProvider):
             with eventlet.Timeout(self.timeout):
                 if self._connection is None:
                     self._connection = Connection(
-                        self.amqp_uri, ssl=self.ssl, login_method=self.login_method,
-                        connect_timeout=self.timeout, transport_options={"max_retries": 0})
+                        self.amqp_uri,
+                        ssl=self.ssl,
+                        login_method=self.login_method,
+                        connect_timeout=self.timeout,
+                        transport_options={"max_retries": 0},
+                    )
                 self._connection.default_channel.exchange_declare("amq.topic", "topic", passive=True)
         except eventlet.Timeout:
             error = f"no answer within {self.timeout}s"
@@ -183,8 +187,7 @@ class BrokerHealth(DependencyProvider):
                 log.warning("broker unreachable: %s", error)
         elif self.state["reachable"] is False:
             log.info("broker reachable again")
-        self.state = {"reachable": error is None, "error": error,
-                      "checked_at": datetime.now(timezone.utc).isoformat()}
+        self.state = {"reachable": error is None, "error": error, "checked_at": datetime.now(UTC).isoformat()}
 
     def _close(self, polite=False):
         connection, self._connection = self._connection, None

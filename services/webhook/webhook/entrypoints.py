@@ -1,4 +1,5 @@
 """nameko's ``@http`` with JSON bodies, errors included, statuses from one table."""
+
 import json
 
 from nameko.web.handlers import HttpRequestHandler
@@ -13,7 +14,6 @@ def json_response(status, body, headers=None):
 
 
 class HttpEntrypoint(HttpRequestHandler):
-
     def response_from_exception(self, exc):
         status = http_status_for(exc)
         # A 500 is our bug: the details go to the log (nameko logs it), not to the caller.

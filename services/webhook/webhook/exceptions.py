@@ -5,6 +5,7 @@ it: 4xx only for a request that is not a notification from our registry at all (
 wrong content type, too big, not an envelope), 503 when the broker could not take the events.
 An unusable *event* inside a good envelope is never an error here: it is set aside (2xx).
 """
+
 from shared.errors import ImagehubError, InvalidRequest
 
 

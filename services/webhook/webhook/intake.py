@@ -4,17 +4,20 @@ Plain values in (header strings, bytes, a file-like body), typed errors out; no 
 imports, so every rule is testable without a server. Authentication comes first: a caller
 without the token learns nothing about what else is wrong with its request.
 """
+
 import hmac
 import json
 
 from shared.errors import InvalidRequest
 from webhook.exceptions import PayloadTooLarge, Unauthorized, UnsupportedMediaType
 
-ACCEPTED_CONTENT_TYPES = frozenset({
-    "application/vnd.docker.distribution.events.v1+json",  # distribution 2.x
-    "application/vnd.docker.distribution.events.v2+json",  # distribution 3.x
-    "application/json",
-})
+ACCEPTED_CONTENT_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.events.v1+json",  # distribution 2.x
+        "application/vnd.docker.distribution.events.v2+json",  # distribution 3.x
+        "application/json",
+    }
+)
 
 _READ_CHUNK = 64 * 1024
 
@@ -36,7 +39,8 @@ def check_content_type(content_type):
     if media_type not in ACCEPTED_CONTENT_TYPES:
         raise UnsupportedMediaType(
             f"Content-Type {content_type or '(none)'!r} is not a registry notification; expected "
-            f"one of {', '.join(sorted(ACCEPTED_CONTENT_TYPES))}")
+            f"one of {', '.join(sorted(ACCEPTED_CONTENT_TYPES))}"
+        )
 
 
 def read_body(stream, content_length, max_bytes):
@@ -71,8 +75,7 @@ def parse_envelope(body):
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
     if not isinstance(envelope, dict):
-        raise InvalidRequest(
-            f"body must be a JSON object with an 'events' list, not {_json_type(envelope)}")
+        raise InvalidRequest(f"body must be a JSON object with an 'events' list, not {_json_type(envelope)}")
     if "events" not in envelope:
         raise InvalidRequest("body has no 'events' list")
     events = envelope["events"]
@@ -85,6 +88,13 @@ def parse_envelope(body):
 
 
 def _json_type(value):
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-             int: "a number", float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)

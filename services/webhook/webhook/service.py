@@ -3,6 +3,7 @@
 The registry keeps an envelope and retries it until it gets a 2xx, so the answer is 200 only
 once the broker has confirmed every dispatched event, and 503 when it has not.
 """
+
 import logging
 
 from webhook.dependencies import BrokerHealth, ConfirmedEventDispatcher, WebhookSettings
@@ -27,15 +28,13 @@ class WebhookService:
         check_content_type(request.headers.get("Content-Type"))
         # eventlet's input stops at Content-Length and decodes chunked bodies; werkzeug's
         # request.stream would be empty for a chunked body (eventlet sets no wsgi.input_terminated).
-        body = read_body(request.environ["wsgi.input"], request.content_length,
-                         self.settings.max_body_bytes)
+        body = read_body(request.environ["wsgi.input"], request.content_length, self.settings.max_body_bytes)
         decisions = translate_envelope(parse_envelope(body))
 
         dispatched = 0
         for decision in decisions:
             if decision.outcome == SET_ASIDE:
-                log.warning("registry event %s set aside: %s",
-                            decision.payload["source_event_id"], decision.reason)
+                log.warning("registry event %s set aside: %s", decision.payload["source_event_id"], decision.reason)
             if not decision.dispatches:
                 continue
             try:
@@ -43,8 +42,12 @@ class WebhookService:
             except BrokerUnavailable as exc:
                 # The registry retries the whole envelope; the events already dispatched go
                 # out again with the same event_id and the consumers drop the duplicates.
-                log.warning("answering 503 (%d of %d events dispatched): %s",
-                            dispatched, sum(d.dispatches for d in decisions), exc)
+                log.warning(
+                    "answering 503 (%d of %d events dispatched): %s",
+                    dispatched,
+                    sum(d.dispatches for d in decisions),
+                    exc,
+                )
                 raise
             dispatched += 1
         return json_response(200, summarize(decisions))

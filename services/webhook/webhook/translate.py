@@ -13,11 +13,12 @@ Every registry event gets exactly one ``Decision``:
 Every ``event_id`` is derived from the registry event's ``id``: the registry re-sends the same
 envelope until it gets a 2xx, and the consumers are idempotent on ``event_id``.
 """
+
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Optional
 
 from shared import events as contracts
@@ -38,10 +39,11 @@ IGNORE = "ignore"
 @dataclass(frozen=True)
 class Decision:
     """What to do with one registry event; ``payload`` is the JSON-safe event to dispatch."""
+
     outcome: str
-    event_type: Optional[str] = None
-    payload: Optional[dict] = None
-    reason: Optional[str] = None
+    event_type: str | None = None
+    payload: dict | None = None
+    reason: str | None = None
 
     @property
     def dispatches(self):
@@ -90,8 +92,7 @@ def translate_event(event, now=None):
         if action == "push":
             return _dispatch(contracts.IMAGE_PUSHED, contracts.ImagePushed, _image_pushed(event), event, now)
         if action == "delete":
-            return _dispatch(contracts.IMAGE_DELETED, contracts.ImageDeleted, _image_deleted(event), event,
-                             now)
+            return _dispatch(contracts.IMAGE_DELETED, contracts.ImageDeleted, _image_deleted(event), event, now)
         raise Unusable(f"unknown action {action!r}" if action else "event has no action")
     except Unusable as exc:
         return set_aside(event, str(exc), now)
@@ -101,8 +102,10 @@ def set_aside(event, reason, now=None):
     """Keep an unusable event, with the reason, for the catalog's operators."""
     source_event_id = _unicode_text(event.get("id"))
     target = event.get("target") if isinstance(event.get("target"), dict) else {}
-    key = source_event_id or "sha256:" + hashlib.sha256(
-        json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    key = (
+        source_event_id
+        or "sha256:" + hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    )
     payload = contracts.make_event(
         contracts.EventSetAside,
         event_id=event_id_for(key, contracts.EVENT_SET_ASIDE),
@@ -232,10 +235,10 @@ def _timestamp(event):
     try:
         value = datetime.fromisoformat(text)  # 3.11+ reads 'Z' and nanoseconds
         if value.tzinfo is None:  # distribution always sends a zone; a bare time is taken as UTC
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         # A time at the edge of the calendar whose UTC falls outside it (0001-01-01T00:00+05:00,
         # 9999-12-31T23:59-05:00) cannot be converted: unreadable like any other bad time.
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
@@ -245,4 +248,4 @@ def _occurred_at(event, now):
     timestamp = _timestamp(event)
     if timestamp is not None:
         return timestamp.isoformat()
-    return (now or datetime.now(timezone.utc)).isoformat()
+    return (now or datetime.now(UTC)).isoformat()

@@ -4,6 +4,7 @@
 Everything is started once per module: a registry, a database and a set of accounts, which the
 tests share with names of their own (each test pushes to repositories no other test uses).
 """
+
 import os
 import subprocess
 import uuid
@@ -54,11 +55,19 @@ def key_files(tmp_path_factory):
     """A development key pair made by scripts/auth-keys.sh, as `make up` will make it."""
     var = tmp_path_factory.mktemp("var")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
-    done = subprocess.run(["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")], env=dict(env, IMAGEHUB_VAR=str(var)),
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")],
+        env=dict(env, IMAGEHUB_VAR=str(var)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
-    assert exports == {"AUTH_KEY_FILE": f"{var}/secrets/auth-token.key",
-                       "AUTH_CERT_FILE": f"{var}/secrets/auth-token.crt"}
+    assert exports == {
+        "AUTH_KEY_FILE": f"{var}/secrets/auth-token.key",
+        "AUTH_CERT_FILE": f"{var}/secrets/auth-token.crt",
+    }
     return exports
 
 
@@ -66,8 +75,12 @@ def key_files(tmp_path_factory):
 def vhost():
     name = f"imagehub-auth-{uuid.uuid4().hex[:8]}"
     requests.put(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/permissions/{name}/guest", auth=GUEST, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    requests.put(
+        f"{MANAGEMENT}/permissions/{name}/guest",
+        auth=GUEST,
+        timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
     yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
     requests.delete(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10)
 
@@ -76,10 +89,17 @@ def vhost():
 def auth_config(tmp_path_factory, key_files, vhost):
     db_url = f"sqlite:///{tmp_path_factory.mktemp('auth-db')}/auth.db"
     upgrade(db_url)
-    return load_service_config(dict(
-        key_files, AMQP_URI=vhost, AUTH_ADDRESS=f"127.0.0.1:{free_port()}", AUTH_DB_URL=db_url,
-        AUTH_LOGIN_FREE_FAILURES=str(FREE_FAILURES), AUTH_LOGIN_FIRST_DELAY=str(FIRST_DELAY),
-        AUTH_LOGIN_MAX_DELAY=str(MAX_DELAY)))
+    return load_service_config(
+        dict(
+            key_files,
+            AMQP_URI=vhost,
+            AUTH_ADDRESS=f"127.0.0.1:{free_port()}",
+            AUTH_DB_URL=db_url,
+            AUTH_LOGIN_FREE_FAILURES=str(FREE_FAILURES),
+            AUTH_LOGIN_FIRST_DELAY=str(FIRST_DELAY),
+            AUTH_LOGIN_MAX_DELAY=str(MAX_DELAY),
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +121,15 @@ def sink():
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory, auth_service, key_files, sink):
-    registry = TokenAuthRegistry(sink.url, sink.token, realm=f"{auth_service}/token", service=SERVICE,
-                                 issuer=ISSUER, cert_file=key_files["AUTH_CERT_FILE"],
-                                 workdir=str(tmp_path_factory.mktemp("registry")))
+    registry = TokenAuthRegistry(
+        sink.url,
+        sink.token,
+        realm=f"{auth_service}/token",
+        service=SERVICE,
+        issuer=ISSUER,
+        cert_file=key_files["AUTH_CERT_FILE"],
+        workdir=str(tmp_path_factory.mktemp("registry")),
+    )
     yield registry.start()
     registry.cleanup()
 
@@ -149,12 +175,14 @@ def base_image(images):
 def docker(tmp_path, registry):
     """``docker(user)``: the docker CLI logged in as ``user`` (None: not logged in), each with a
     DOCKER_CONFIG of its own."""
+
     def make(username=None, password=None):
         cli = DockerCLI(str(tmp_path / f"docker-{uuid.uuid4().hex[:8]}"), registry.host)
         if username:
             done = cli.login(username, password)
             assert done.returncode == 0, done.stderr
         return cli
+
     return make
 
 

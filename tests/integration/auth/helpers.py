@@ -2,6 +2,7 @@
 docker CLI with a configuration directory of its own, and the token
 endpoint over plain HTTP. The registry HTTP client that fetches bearer tokens by itself, as docker
 does, is shared.registry_auth.RegistryTokenAuth (the catalogue's)."""
+
 import json
 import os
 import re
@@ -14,21 +15,36 @@ from shared.testing import RegistryAuth, RegistryProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TEMPLATE = os.path.join(ROOT, "deploy", "registry", "config-auth.yml.in")
-MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"])
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
 
 
 class TokenAuthRegistry(RegistryProcess):
     """``docker-registry`` configured from deploy/registry/config-auth.yml.in, as make up will."""
 
     def __init__(self, webhook_url, token, realm, service, issuer, cert_file, workdir):
-        super().__init__(webhook_url, token, workdir=workdir,
-                         auth=RegistryAuth(realm=realm, service=service, issuer=issuer, cert_file=cert_file))
-        self.values = {"@STORAGE@": self.storage, "@PORT@": str(self.port), "@WEBHOOK_URL@": webhook_url,
-                       "@TOKEN@": token, "@AUTH_REALM@": realm, "@AUTH_SERVICE@": service,
-                       "@AUTH_ISSUER@": issuer, "@AUTH_CERT_FILE@": cert_file}
+        super().__init__(
+            webhook_url,
+            token,
+            workdir=workdir,
+            auth=RegistryAuth(realm=realm, service=service, issuer=issuer, cert_file=cert_file),
+        )
+        self.values = {
+            "@STORAGE@": self.storage,
+            "@PORT@": str(self.port),
+            "@WEBHOOK_URL@": webhook_url,
+            "@TOKEN@": token,
+            "@AUTH_REALM@": realm,
+            "@AUTH_SERVICE@": service,
+            "@AUTH_ISSUER@": issuer,
+            "@AUTH_CERT_FILE@": cert_file,
+        }
 
     def config(self):
         with open(TEMPLATE) as f:
@@ -48,8 +64,14 @@ class DockerCLI:
         os.makedirs(config_dir, exist_ok=True)
 
     def run(self, *args, stdin=None, timeout=90):
-        return subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True, timeout=timeout,
-                              env=dict(os.environ, DOCKER_CONFIG=self.config_dir))
+        return subprocess.run(
+            ["docker", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(os.environ, DOCKER_CONFIG=self.config_dir),
+        )
 
     def login(self, username, password):
         return self.run("login", self.registry_host, "--username", username, "--password-stdin", stdin=password)
@@ -73,8 +95,12 @@ class LocalImages:
 
     def build(self, repository, tag="v1"):
         ref = f"{self.registry_host}/{repository}:{tag}"
-        subprocess.run(["bash", os.path.join(ROOT, "scripts", "busybox-image.sh"), ref, f"{ref} {uuid.uuid4()}"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["bash", os.path.join(ROOT, "scripts", "busybox-image.sh"), ref, f"{ref} {uuid.uuid4()}"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         return ref
 
     def tag(self, source, repository, tag="v1"):
@@ -89,8 +115,9 @@ class LocalImages:
         return subprocess.run(["docker", "image", "inspect", ref], capture_output=True, timeout=30).returncode == 0
 
     def cleanup(self):
-        listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
-                                text=True, timeout=30).stdout.split()
+        listed = subprocess.run(
+            ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, timeout=30
+        ).stdout.split()
         mine = [ref for ref in listed if ref.startswith(f"{self.registry_host}/")]
         if mine:
             subprocess.run(["docker", "rmi", "-f", *mine], capture_output=True, timeout=120)
@@ -105,8 +132,9 @@ class TokenClient:
         self.registry_url = registry_url
 
     def get(self, *scopes, auth=None, **params):
-        return requests.get(self.realm, params={"service": self.service, "scope": list(scopes), **params},
-                            auth=auth, timeout=10)
+        return requests.get(
+            self.realm, params={"service": self.service, "scope": list(scopes), **params}, auth=auth, timeout=10
+        )
 
     def post(self, **form):
         return requests.post(self.realm, data={"service": self.service, "client_id": "tests", **form}, timeout=10)

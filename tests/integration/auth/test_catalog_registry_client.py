@@ -1,5 +1,6 @@
 """The catalogue's registry client (catalog.dependencies.Registry, as the service sets it up)
 against a real registry with token auth on and the real token service."""
+
 import types
 
 import pytest
@@ -16,9 +17,15 @@ from tests.integration.auth.conftest import PASSWORDS
 def catalog_client(registry, username, password):
     """``Registry.setup()`` on the catalog's own settings, as ``nameko run`` would give them."""
     provider = Registry()
-    provider.container = types.SimpleNamespace(config={
-        "REGISTRY_URL": registry.url, "REGISTRY_USERNAME": username, "REGISTRY_PASSWORD": password,
-        "REGISTRY_TIMEOUT": 5, "max_workers": 4})
+    provider.container = types.SimpleNamespace(
+        config={
+            "REGISTRY_URL": registry.url,
+            "REGISTRY_USERNAME": username,
+            "REGISTRY_PASSWORD": password,
+            "REGISTRY_TIMEOUT": 5,
+            "max_workers": 4,
+        }
+    )
     provider.setup()
     return provider
 
@@ -30,8 +37,7 @@ def pushed(registry, accounts, name):
     for repository, user in ((f"acme/{name}", "alice"), (f"globex/{name}", "bob")):
         session = requests.Session()
         session.auth = RegistryTokenAuth(user, PASSWORDS[user])
-        images[repository] = push_image(registry.url, repository, "v1", content=repository.encode(),
-                                        session=session)
+        images[repository] = push_image(registry.url, repository, "v1", content=repository.encode(), session=session)
     return images
 
 

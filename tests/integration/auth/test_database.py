@@ -1,10 +1,11 @@
 """The auth database on SQLite and PostgreSQL: the migration builds the models' schema,
 `python -m auth.migrate` finds the URL through config.yml, and logins (with their failure
 counting upsert) behave the same on both."""
+
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from auth.passwords import Hasher
 from auth.settings import LoginPolicy
 from tests.integration.auth.helpers import ROOT
 
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -41,21 +42,28 @@ class TestMigration:
     def test_migrate_command_reads_the_url_from_config_and_is_repeatable(self, db_url):
         env = dict(os.environ, AUTH_DB_URL=db_url)
         for _ in range(2):
-            done = subprocess.run([sys.executable, "-m", "auth.migrate"], cwd=ROOT, env=env, timeout=60,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "auth.migrate"], cwd=ROOT, env=env, timeout=60, capture_output=True, text=True
+            )
             assert done.returncode == 0, done.stderr
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
                 assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
                 assert set(sa.inspect(connection).get_table_names()) == {
-                    "alembic_version", "tenants", "accounts", "login_failures"}
+                    "alembic_version",
+                    "tenants",
+                    "accounts",
+                    "login_failures",
+                }
         finally:
             engine.dispose()
 
     def test_downgrade_removes_every_table(self, auth_db_url):
         from alembic import command
+
         from auth.migrate import alembic_config
+
         engine = db.create_engine(auth_db_url)
         try:
             with engine.begin() as connection:
@@ -80,14 +88,17 @@ class TestLoginsOnEitherDatabase:
                 session.commit()
 
                 def attempt(password, seconds):
-                    outcome = logins.authenticate(session, hasher, None, policy, "alice", password,
-                                                  T0 + timedelta(seconds=seconds))
+                    outcome = logins.authenticate(
+                        session, hasher, None, policy, "alice", password, T0 + timedelta(seconds=seconds)
+                    )
                     session.commit()
                     return type(outcome.error)
 
                 assert [attempt("wrong", s) for s in (0, 1, 2)] == [Unauthorized] * 3
                 assert session.execute(sa.select(LoginFailure.failures, LoginFailure.blocked_until)).one() == (
-                    3, T0 + timedelta(seconds=3))
+                    3,
+                    T0 + timedelta(seconds=3),
+                )
                 assert attempt("alice-secret", 2.5) is TooManyAttempts
                 assert attempt("alice-secret", 3) is type(None)
                 assert session.scalar(sa.select(sa.func.count()).select_from(LoginFailure)) == 0

@@ -1,5 +1,6 @@
 """The real docker CLI and engine against a real registry whose authentication is the auth service:
 logins, pushes and pulls, each checked against the tenant of the account."""
+
 import docker as docker_sdk
 import pytest
 
@@ -21,8 +22,9 @@ def registry_tags(tokens, repository):
 
 
 class TestDockerLogin:
-    def test_succeeds_with_the_right_password_and_keeps_a_refresh_token_not_the_password(self, docker, registry,
-                                                                                           accounts):
+    def test_succeeds_with_the_right_password_and_keeps_a_refresh_token_not_the_password(
+        self, docker, registry, accounts
+    ):
         cli = docker()
         done = cli.login("alice", PASSWORDS["alice"])
         assert done.returncode == 0, done.stderr
@@ -31,12 +33,14 @@ class TestDockerLogin:
         assert entry["identitytoken"].count(".") == 2  # the refresh token
         assert PASSWORDS["alice"] not in str(cli.config())
 
-    @pytest.mark.parametrize("username, password", [
-        ("alice", "not-her-password"),
-        ("nobody-at-all", "whatever-password"),
-    ])
-    def test_fails_with_a_wrong_password_or_unknown_account_saying_the_same(self, docker, accounts, username,
-                                                                            password):
+    @pytest.mark.parametrize(
+        "username, password",
+        [
+            ("alice", "not-her-password"),
+            ("nobody-at-all", "whatever-password"),
+        ],
+    )
+    def test_fails_with_a_wrong_password_or_unknown_account_saying_the_same(self, docker, accounts, username, password):
         done = docker().login(username, password)
         assert done.returncode != 0
         assert "unauthorized: incorrect username or password" in done.stderr
@@ -54,19 +58,22 @@ class TestDockerLogin:
 
 
 class TestPush:
-    def test_an_account_pushes_to_its_tenant_and_is_the_events_actor(self, logged_in, images, base_image, tokens,
-                                                                     sink, name):
+    def test_an_account_pushes_to_its_tenant_and_is_the_events_actor(
+        self, logged_in, images, base_image, tokens, sink, name
+    ):
         ref = images.tag(base_image, f"acme/{name}")
         done = logged_in("alice").push(ref)
         assert done.returncode == 0, done.stderr
         assert registry_tags(tokens, f"acme/{name}") == ["v1"]
         from shared.testing import wait_until
+
         pushes = wait_until(lambda: sink.pushes(f"acme/{name}"), timeout=15, what="the push notification")
         assert {event["actor"].get("name") for event in pushes} == {"alice"}
 
     @pytest.mark.parametrize("namespace", ["globex", "library"])
-    def test_an_account_is_denied_another_tenants_namespace_and_the_library(self, logged_in, images, base_image,
-                                                                            tokens, name, namespace):
+    def test_an_account_is_denied_another_tenants_namespace_and_the_library(
+        self, logged_in, images, base_image, tokens, name, namespace
+    ):
         ref = images.tag(base_image, f"{namespace}/{name}")
         done = logged_in("alice").push(ref)
         assert done.returncode != 0
@@ -115,16 +122,14 @@ class TestPull:
         assert "pull access denied" in done.stderr and DENIED in done.stderr
         assert not images.exists(globex_private)
 
-    def test_the_own_tenants_image_and_the_library_are_pulled(self, logged_in, images, globex_private,
-                                                              library_image):
+    def test_the_own_tenants_image_and_the_library_are_pulled(self, logged_in, images, globex_private, library_image):
         bob = logged_in("bob")
         for ref in (globex_private, library_image):
             done = bob.pull(ref)
             assert done.returncode == 0, done.stderr
             assert images.exists(ref)
 
-    def test_without_login_nothing_is_pulled_not_even_the_library(self, docker, images, library_image,
-                                                                 acme_private):
+    def test_without_login_nothing_is_pulled_not_even_the_library(self, docker, images, library_image, acme_private):
         anonymous = docker()
         for ref in (library_image, acme_private):
             done = anonymous.pull(ref)

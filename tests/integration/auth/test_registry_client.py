@@ -1,6 +1,7 @@
 """shared.registry_auth.RegistryTokenAuth (the catalogue's registry client uses it) against the real
 registry and token service: a requests session that fetches, caches and renews registry tokens
 by itself."""
+
 import pytest
 import requests
 
@@ -17,8 +18,9 @@ def images_of_two_tenants(tokens, accounts, name):
         session = requests.Session()
         token = tokens.token(f"repository:{repository}:pull,push", auth=(user, PASSWORDS[user]))
         session.headers["Authorization"] = f"Bearer {token}"
-        pushed[repository] = push_image(tokens.registry_url, repository, "v1", content=repository.encode(),
-                                        session=session)
+        pushed[repository] = push_image(
+            tokens.registry_url, repository, "v1", content=repository.encode(), session=session
+        )
     return pushed
 
 
@@ -29,12 +31,16 @@ def session_for(username, password):
 
 
 class TestCatalogueRobot:
-    def test_reads_manifests_and_blobs_of_every_tenant_lists_and_deletes(self, registry, accounts,
-                                                                        images_of_two_tenants):
+    def test_reads_manifests_and_blobs_of_every_tenant_lists_and_deletes(
+        self, registry, accounts, images_of_two_tenants
+    ):
         session = session_for("_platform+catalog", accounts["_platform+catalog"])
         for repository, image in images_of_two_tenants.items():
-            manifest = session.get(f"{registry.url}/v2/{repository}/manifests/{image['digest']}",
-                                   headers={"Accept": MANIFEST_TYPES}, timeout=10)
+            manifest = session.get(
+                f"{registry.url}/v2/{repository}/manifests/{image['digest']}",
+                headers={"Accept": MANIFEST_TYPES},
+                timeout=10,
+            )
             assert manifest.status_code == 200
             assert manifest.json()["config"]["digest"] == image["image_id"]
             config = session.get(f"{registry.url}/v2/{repository}/blobs/{image['image_id']}", timeout=10)
@@ -46,7 +52,8 @@ class TestCatalogueRobot:
         assert deleted.status_code == 202
 
     def test_a_token_is_asked_for_once_per_repository_and_method_then_renewed_without_the_secret(
-            self, registry, accounts, images_of_two_tenants):
+        self, registry, accounts, images_of_two_tenants
+    ):
         auth = RegistryTokenAuth("_platform+catalog", accounts["_platform+catalog"])
         session = requests.Session()
         session.auth = auth

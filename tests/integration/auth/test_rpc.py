@@ -1,4 +1,5 @@
 """The accounts API over real nameko RPC: results, and typed errors that arrive as themselves."""
+
 import re
 import uuid
 
@@ -18,7 +19,11 @@ class TestTenants:
     def test_made_read_disabled_and_listed(self, rpc, tenant):
         got = rpc.auth.get_tenant(tenant)
         assert {k: got[k] for k in ("tenant_id", "display_name", "disabled", "disabled_at")} == {
-            "tenant_id": tenant, "display_name": "Test tenant", "disabled": False, "disabled_at": None}
+            "tenant_id": tenant,
+            "display_name": "Test tenant",
+            "disabled": False,
+            "disabled_at": None,
+        }
         disabled = rpc.auth.disable_tenant(tenant)
         assert disabled["disabled"] is True and disabled["disabled_at"] is not None
         assert rpc.auth.enable_tenant(tenant)["disabled"] is False
@@ -41,24 +46,45 @@ class TestAccounts:
     def test_an_account_comes_back_without_any_secret(self, rpc, tenant):
         name = f"u{uuid.uuid4().hex[:8]}"
         made = rpc.auth.create_account(name, "a-long-password", tenant_id=tenant, description="dev")
-        assert {k: made[k] for k in ("name", "kind", "tenant_id", "is_admin", "actions", "catalog", "description",
-                                     "disabled")} == {
-            "name": name, "kind": "user", "tenant_id": tenant, "is_admin": False, "actions": ["pull", "push"],
-            "catalog": False, "description": "dev", "disabled": False}
+        assert {
+            k: made[k]
+            for k in ("name", "kind", "tenant_id", "is_admin", "actions", "catalog", "description", "disabled")
+        } == {
+            "name": name,
+            "kind": "user",
+            "tenant_id": tenant,
+            "is_admin": False,
+            "actions": ["pull", "push"],
+            "catalog": False,
+            "description": "dev",
+            "disabled": False,
+        }
         assert made == rpc.auth.get_account(name)
         assert "a-long-password" not in str(made) and "argon2" not in str(made)
 
-    @pytest.mark.parametrize("kwargs, error, message", [
-        ({"name": "Upper", "password": "a-long-password"}, InvalidRequest, "name 'Upper' must be"),
-        ({"name": "has+plus", "password": "a-long-password"}, InvalidRequest, "name 'has+plus' must be"),
-        ({"name": "shorty", "password": "short"}, InvalidRequest, "password must be 8 to 1024 characters"),
-        ({"name": "noten", "password": "a-long-password", "tenant_id": None}, InvalidRequest,
-         "tenant_id is required"),
-        ({"name": "flag", "password": "a-long-password", "is_admin": "yes"}, InvalidRequest,
-         "is_admin must be true or false"),
-        ({"name": "ghost", "password": "a-long-password", "tenant_id": "no-such-tenant"}, NotFound,
-         "tenant 'no-such-tenant' does not exist"),
-    ])
+    @pytest.mark.parametrize(
+        "kwargs, error, message",
+        [
+            ({"name": "Upper", "password": "a-long-password"}, InvalidRequest, "name 'Upper' must be"),
+            ({"name": "has+plus", "password": "a-long-password"}, InvalidRequest, "name 'has+plus' must be"),
+            ({"name": "shorty", "password": "short"}, InvalidRequest, "password must be 8 to 1024 characters"),
+            (
+                {"name": "noten", "password": "a-long-password", "tenant_id": None},
+                InvalidRequest,
+                "tenant_id is required",
+            ),
+            (
+                {"name": "flag", "password": "a-long-password", "is_admin": "yes"},
+                InvalidRequest,
+                "is_admin must be true or false",
+            ),
+            (
+                {"name": "ghost", "password": "a-long-password", "tenant_id": "no-such-tenant"},
+                NotFound,
+                "tenant 'no-such-tenant' does not exist",
+            ),
+        ],
+    )
     def test_refusals(self, rpc, tenant, kwargs, error, message):
         kwargs.setdefault("tenant_id", tenant)
         with pytest.raises(error, match=re.escape(message)):
@@ -105,7 +131,10 @@ class TestRobots:
     def test_an_issued_credential_is_bounded_in_time(self, rpc, tenant):
         credential = rpc.auth.issue_robot_credential(tenant, name="ci", actions=["push", "pull"], ttl=30)
         assert (credential["username"], credential["tenant_id"], credential["actions"]) == (
-            f"{tenant}+ci", tenant, ["pull", "push"])
+            f"{tenant}+ci",
+            tenant,
+            ["pull", "push"],
+        )
         with pytest.raises(InvalidRequest, match="ttl must be at most 3600 seconds, got 3601"):
             rpc.auth.issue_robot_credential(tenant, ttl=3601)
         rpc.auth.disable_tenant(tenant)

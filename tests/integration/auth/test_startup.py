@@ -1,5 +1,6 @@
 """`nameko run` of the service as scripts/services.sh will start it: it answers with a key pair,
 and refuses to start (status 1, saying why) without one."""
+
 import os
 import signal
 import subprocess
@@ -16,9 +17,14 @@ NAMEKO = os.path.join(os.path.dirname(sys.executable), "nameko")
 def run(env, tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
     log = open(tmp_path / "auth.log", "w")
-    return subprocess.Popen([NAMEKO, "run", "--config", "services/auth/config.yml", "auth.service"], cwd=ROOT,
-                            env=dict(base, AUTH_DB_URL=f"sqlite:///{tmp_path}/auth.db", **env),
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [NAMEKO, "run", "--config", "services/auth/config.yml", "auth.service"],
+        cwd=ROOT,
+        env=dict(base, AUTH_DB_URL=f"sqlite:///{tmp_path}/auth.db", **env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def output(tmp_path):
@@ -27,13 +33,20 @@ def output(tmp_path):
 
 class TestNamekoRun:
     def test_answers_on_its_address_with_a_key_pair(self, tmp_path, key_files, vhost):
-        subprocess.run([sys.executable, "-m", "auth.migrate"], cwd=ROOT, check=True, timeout=60, capture_output=True,
-                       env=dict(os.environ, AUTH_DB_URL=f"sqlite:///{tmp_path}/auth.db"))
+        subprocess.run(
+            [sys.executable, "-m", "auth.migrate"],
+            cwd=ROOT,
+            check=True,
+            timeout=60,
+            capture_output=True,
+            env=dict(os.environ, AUTH_DB_URL=f"sqlite:///{tmp_path}/auth.db"),
+        )
         address = f"127.0.0.1:{free_port()}"
         proc = run(dict(key_files, AMQP_URI=vhost, AUTH_ADDRESS=address), tmp_path)
         try:
-            health = wait_until(lambda: requests.get(f"http://{address}/health", timeout=1).json(), timeout=30,
-                                what="auth /health")
+            health = wait_until(
+                lambda: requests.get(f"http://{address}/health", timeout=1).json(), timeout=30, what="auth /health"
+            )
             assert (health["status"], health["database"]["reachable"]) == ("ok", True)
         finally:
             proc.send_signal(signal.SIGTERM)

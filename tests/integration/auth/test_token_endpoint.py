@@ -1,11 +1,12 @@
 """The token endpoint over plain HTTP, and what the real registry makes of its tokens: the token
 format it accepts, one repository's token not opening another, _catalog and deletes, the OAuth2
 form, failed logins and their slow-down, disabled accounts and tenants."""
+
 import base64
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import jwt
 import pytest
@@ -46,8 +47,9 @@ def pushed(tokens, accounts, name):
     for suffix in ("a", "b"):
         repository = f"acme/{name}-{suffix}"
         token = tokens.token(f"repository:{repository}:pull,push", auth=ALICE)
-        digests[repository] = push_image(tokens.registry_url, repository, "v1", content=suffix.encode(),
-                                         session=bearer_session(token))["digest"]
+        digests[repository] = push_image(
+            tokens.registry_url, repository, "v1", content=suffix.encode(), session=bearer_session(token)
+        )["digest"]
     return digests
 
 
@@ -69,53 +71,78 @@ class TestTokenFormat:
     @pytest.mark.parametrize("keep", [{"x5c"}, {"kid"}], ids=["x5c-only", "kid-only"])
     def test_either_header_alone_finds_the_key(self, tokens, pushed, key_files, keep):
         repository = next(iter(pushed))
-        token = self.resign(tokens.token(f"repository:{repository}:pull", auth=ALICE),
-                            key_files["AUTH_KEY_FILE"], keep)
+        token = self.resign(tokens.token(f"repository:{repository}:pull", auth=ALICE), key_files["AUTH_KEY_FILE"], keep)
         assert tokens.registry("GET", f"{repository}/tags/list", token).status_code == 200
 
     def test_without_either_the_token_is_refused(self, tokens, pushed, key_files):
         repository = next(iter(pushed))
-        token = self.resign(tokens.token(f"repository:{repository}:pull", auth=ALICE),
-                            key_files["AUTH_KEY_FILE"], set())
+        token = self.resign(
+            tokens.token(f"repository:{repository}:pull", auth=ALICE), key_files["AUTH_KEY_FILE"], set()
+        )
         assert tokens.registry("GET", f"{repository}/tags/list", token).status_code == 401
 
     def test_a_token_signed_by_another_key_is_refused_whatever_its_header_says(self, tokens, pushed):
         repository = next(iter(pushed))
         genuine = tokens.token(f"repository:{repository}:pull", auth=ALICE)
         other_key, _ = generate(days=1)
-        forged = jwt.encode(claims_of(genuine), other_key, algorithm="RS256", headers={
-            k: v for k, v in header_of(genuine).items() if k in ("kid", "x5c")})
+        forged = jwt.encode(
+            claims_of(genuine),
+            other_key,
+            algorithm="RS256",
+            headers={k: v for k, v in header_of(genuine).items() if k in ("kid", "x5c")},
+        )
         assert tokens.registry("GET", f"{repository}/tags/list", forged).status_code == 401
 
-    @pytest.mark.parametrize("change", [{"aud": "another-registry"}, {"iss": "someone-else"},
-                                        {"exp": int(time.time()) - 3600}])
+    @pytest.mark.parametrize(
+        "change", [{"aud": "another-registry"}, {"iss": "someone-else"}, {"exp": int(time.time()) - 3600}]
+    )
     def test_a_token_for_another_audience_issuer_or_time_is_refused(self, tokens, pushed, key_files, change):
         repository = next(iter(pushed))
         genuine = tokens.token(f"repository:{repository}:pull", auth=ALICE)
         with open(key_files["AUTH_KEY_FILE"], "rb") as f:
-            token = jwt.encode(dict(claims_of(genuine), **change), f.read(), algorithm="RS256",
-                               headers={k: v for k, v in header_of(genuine).items() if k in ("kid", "x5c")})
+            token = jwt.encode(
+                dict(claims_of(genuine), **change),
+                f.read(),
+                algorithm="RS256",
+                headers={k: v for k, v in header_of(genuine).items() if k in ("kid", "x5c")},
+            )
         assert tokens.registry("GET", f"{repository}/tags/list", token).status_code == 401
 
     def test_an_ec_key_signs_es256_tokens_a_registry_trusting_it_accepts(self, tokens, sink, tmp_path):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         key = ec.generate_private_key(ec.SECP256R1())
         (tmp_path / "ec.key").write_bytes(pem(key))
         (tmp_path / "ec.crt").write_bytes(certificate(key, now - timedelta(minutes=1), now + timedelta(days=1)))
-        issuer = TokenIssuer(SigningKey.from_files(str(tmp_path / "ec.key"), str(tmp_path / "ec.crt")), ISSUER,
-                             SERVICE, 300, 0)
-        registry = TokenAuthRegistry(sink.url, sink.token, realm=tokens.realm, service=SERVICE, issuer=ISSUER,
-                                     cert_file=str(tmp_path / "ec.crt"), workdir=str(tmp_path / "registry"))
+        issuer = TokenIssuer(
+            SigningKey.from_files(str(tmp_path / "ec.key"), str(tmp_path / "ec.crt")), ISSUER, SERVICE, 300, 0
+        )
+        registry = TokenAuthRegistry(
+            sink.url,
+            sink.token,
+            realm=tokens.realm,
+            service=SERVICE,
+            issuer=ISSUER,
+            cert_file=str(tmp_path / "ec.crt"),
+            workdir=str(tmp_path / "registry"),
+        )
         try:
             registry.start()
             token, _ = issuer.access_token("alice", [], now)
             assert header_of(token)["alg"] == "ES256"
-            assert requests.get(f"{registry.url}/v2/", headers={"Authorization": f"Bearer {token}"},
-                                timeout=10).status_code == 200
+            assert (
+                requests.get(
+                    f"{registry.url}/v2/", headers={"Authorization": f"Bearer {token}"}, timeout=10
+                ).status_code
+                == 200
+            )
             # ...and a token of the RSA key it does not trust is refused there.
             rsa_token = tokens.token(auth=ALICE)
-            assert requests.get(f"{registry.url}/v2/", headers={"Authorization": f"Bearer {rsa_token}"},
-                                timeout=10).status_code == 401
+            assert (
+                requests.get(
+                    f"{registry.url}/v2/", headers={"Authorization": f"Bearer {rsa_token}"}, timeout=10
+                ).status_code
+                == 401
+            )
         finally:
             registry.cleanup()
 
@@ -137,11 +164,17 @@ class TestScopes:
             push_image(tokens.registry_url, repository, "v2", content=b"other", session=bearer_session(token))
 
     def test_the_token_grants_only_the_allowed_part_of_what_was_asked(self, tokens, accounts):
-        resp = tokens.get("repository:acme/x:pull,push,delete", "repository:globex/x:pull",
-                          "repository:library/x:pull,push", "registry:catalog:*", auth=ALICE)
+        resp = tokens.get(
+            "repository:acme/x:pull,push,delete",
+            "repository:globex/x:pull",
+            "repository:library/x:pull,push",
+            "registry:catalog:*",
+            auth=ALICE,
+        )
         assert claims_of(resp.json()["token"])["access"] == [
             {"type": "repository", "name": "acme/x", "actions": ["pull", "push"]},
-            {"type": "repository", "name": "library/x", "actions": ["pull"]}]
+            {"type": "repository", "name": "library/x", "actions": ["pull"]},
+        ]
 
 
 class TestCatalogAndDeletes:
@@ -163,8 +196,7 @@ class TestCatalogAndDeletes:
         assert tokens.registry("DELETE", f"{first}/manifests/{first_digest}", alice).status_code == 401
         dora = tokens.token(f"repository:{first}:delete", auth=("dora", PASSWORDS["dora"]))
         assert tokens.registry("DELETE", f"{first}/manifests/{first_digest}", dora).status_code == 202
-        robot = tokens.token(f"repository:{second}:delete",
-                             auth=("_platform+catalog", accounts["_platform+catalog"]))
+        robot = tokens.token(f"repository:{second}:delete", auth=("_platform+catalog", accounts["_platform+catalog"]))
         assert tokens.registry("DELETE", f"{second}/manifests/{second_digest}", robot).status_code == 202
         admin = tokens.token(f"repository:{first}:pull repository:{second}:pull", auth=ROOT_ADMIN)
         for repository in pushed:
@@ -213,12 +245,18 @@ class TestTokenRequests:
 
 class TestOAuthForm:
     def test_password_then_refresh_token(self, tokens, accounts):
-        first = tokens.post(grant_type="password", username="alice", password=PASSWORDS["alice"],
-                            access_type="offline", scope="repository:acme/x:pull,push repository:globex/x:pull")
+        first = tokens.post(
+            grant_type="password",
+            username="alice",
+            password=PASSWORDS["alice"],
+            access_type="offline",
+            scope="repository:acme/x:pull,push repository:globex/x:pull",
+        )
         assert first.status_code == 200, first.text
         assert first.json()["scope"] == "repository:acme/x:pull,push"
-        again = tokens.post(grant_type="refresh_token", refresh_token=first.json()["refresh_token"],
-                            scope="repository:acme/y:pull")
+        again = tokens.post(
+            grant_type="refresh_token", refresh_token=first.json()["refresh_token"], scope="repository:acme/y:pull"
+        )
         assert again.status_code == 200, again.text
         assert "refresh_token" not in again.json()
         assert claims_of(again.json()["access_token"])["sub"] == "alice"
@@ -226,21 +264,25 @@ class TestOAuthForm:
 
     def test_a_refresh_token_dies_with_a_password_change(self, tokens, rpc, accounts):
         rpc.auth.create_account("frank", "frank-password", tenant_id="acme")
-        refresh = tokens.post(grant_type="password", username="frank", password="frank-password",
-                              access_type="offline").json()["refresh_token"]
+        refresh = tokens.post(
+            grant_type="password", username="frank", password="frank-password", access_type="offline"
+        ).json()["refresh_token"]
         assert tokens.post(grant_type="refresh_token", refresh_token=refresh).status_code == 200
         rpc.auth.set_password("frank", "frank-new-password")
         resp = tokens.post(grant_type="refresh_token", refresh_token=refresh)
         assert (resp.status_code, resp.json()["error"]) == (401, "invalid_grant")
         assert "log in again" in resp.json()["details"]
 
-    @pytest.mark.parametrize("form, status, error", [
-        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
-        ({}, 400, "invalid_request"),
-        ({"grant_type": "password", "username": "alice"}, 400, "invalid_request"),
-        ({"grant_type": "password", "username": "alice", "password": "nope"}, 401, "invalid_grant"),
-        ({"grant_type": "refresh_token", "refresh_token": "nope"}, 401, "invalid_grant"),
-    ])
+    @pytest.mark.parametrize(
+        "form, status, error",
+        [
+            ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+            ({}, 400, "invalid_request"),
+            ({"grant_type": "password", "username": "alice"}, 400, "invalid_request"),
+            ({"grant_type": "password", "username": "alice", "password": "nope"}, 401, "invalid_grant"),
+            ({"grant_type": "refresh_token", "refresh_token": "nope"}, 401, "invalid_grant"),
+        ],
+    )
     def test_refusals_carry_oauth_error_codes(self, tokens, accounts, form, status, error):
         resp = tokens.post(**form)
         assert (resp.status_code, resp.json()["error"]) == (status, error)

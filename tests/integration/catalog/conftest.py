@@ -3,8 +3,9 @@
 Events are sent the way the webhook sends them (``event_dispatcher``, source ``webhook``); an
 observer service records what the catalog dispatches; RPC goes through ``ServiceRpcProxy``.
 """
+
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 from nameko.events import event_handler
@@ -14,12 +15,25 @@ from nameko.testing.services import entrypoint_waiter
 
 from catalog.migrate import upgrade
 from catalog.service import CatalogService
-from shared.events import (CATALOG, EVENT_SET_ASIDE, IMAGE_DELETED, IMAGE_PUSHED, TAG_INDEXED, TAG_REMOVED,
-                           WEBHOOK, ImageDeleted, ImagePushed, make_event)
+from shared.events import (
+    CATALOG,
+    EVENT_SET_ASIDE,
+    IMAGE_DELETED,
+    IMAGE_PUSHED,
+    TAG_INDEXED,
+    TAG_REMOVED,
+    WEBHOOK,
+    ImageDeleted,
+    ImagePushed,
+    make_event,
+)
 from shared.testing import DOCKER_MANIFEST_V2, push_image, wait_until
 
-HANDLERS = {IMAGE_PUSHED: "handle_image_pushed", IMAGE_DELETED: "handle_image_deleted",
-            EVENT_SET_ASIDE: "handle_event_set_aside"}
+HANDLERS = {
+    IMAGE_PUSHED: "handle_image_pushed",
+    IMAGE_DELETED: "handle_image_deleted",
+    EVENT_SET_ASIDE: "handle_event_set_aside",
+}
 AS_PUSHED = object()  # the tag the image was pushed with
 WAIT = 15  # seconds: generous for a loaded machine, well inside pytest-timeout
 # A fixed creation time: the same content then gives the same digest (push_image's default,
@@ -46,11 +60,19 @@ def tenant():
 
 @pytest.fixture
 def catalog_config(rabbit_config, catalog_db_url, registry):
-    return dict(rabbit_config, DB_URIS={"catalog:Base": catalog_db_url}, REGISTRY_URL=registry.url,
-                REGISTRY_PUBLIC_HOST=registry.host, REGISTRY_TIMEOUT=5, max_workers=4,
-                OUTBOX_RELAY_INTERVAL=0.5, OUTBOX_RELAY_MIN_AGE=2,
-                # passes only when a test asks for one, listing small pages (several per listing)
-                RESYNC_INTERVAL=0, RESYNC_PAGE_SIZE=25)
+    return dict(
+        rabbit_config,
+        DB_URIS={"catalog:Base": catalog_db_url},
+        REGISTRY_URL=registry.url,
+        REGISTRY_PUBLIC_HOST=registry.host,
+        REGISTRY_TIMEOUT=5,
+        max_workers=4,
+        OUTBOX_RELAY_INTERVAL=0.5,
+        OUTBOX_RELAY_MIN_AGE=2,
+        # passes only when a test asks for one, listing small pages (several per listing)
+        RESYNC_INTERVAL=0,
+        RESYNC_PAGE_SIZE=25,
+    )
 
 
 class Observed:
@@ -63,8 +85,11 @@ class Observed:
         return [payload for kind, payload in self.events if kind == event_type]
 
     def wait_for(self, event_type, count=1):
-        return wait_until(lambda: len(self.of(event_type)) >= count and self.of(event_type), timeout=WAIT,
-                          what=f"{count} {event_type} event(s)")
+        return wait_until(
+            lambda: len(self.of(event_type)) >= count and self.of(event_type),
+            timeout=WAIT,
+            what=f"{count} {event_type} event(s)",
+        )
 
 
 @pytest.fixture
@@ -110,6 +135,7 @@ class Webhook:
 
     def send(self, event_type, payload, timeout=WAIT):
         """Dispatch and wait for the catalog's worker for this event; its error is raised here."""
+
         def this_event(worker_ctx, result, exc_info):
             return worker_ctx.args[0] == payload
 
@@ -120,11 +146,18 @@ class Webhook:
     def pushed(self, image, tag=AS_PUSHED, actor=None, **overrides):
         """An ``image_pushed`` payload for what ``shared.testing.push_image`` returned."""
         repository = image["repository"]
-        values = dict(namespace=repository.split("/")[0], repository=repository,
-                      tag=image["tag"] if tag is AS_PUSHED else tag, digest=image["digest"],
-                      media_type=image.get("media_type", DOCKER_MANIFEST_V2), size=image["size"], actor=actor,
-                      request_id=str(uuid.uuid4()), source_event_id=str(uuid.uuid4()),
-                      pushed_at=datetime.now(timezone.utc).isoformat())
+        values = dict(
+            namespace=repository.split("/")[0],
+            repository=repository,
+            tag=image["tag"] if tag is AS_PUSHED else tag,
+            digest=image["digest"],
+            media_type=image.get("media_type", DOCKER_MANIFEST_V2),
+            size=image["size"],
+            actor=actor,
+            request_id=str(uuid.uuid4()),
+            source_event_id=str(uuid.uuid4()),
+            pushed_at=datetime.now(UTC).isoformat(),
+        )
         values.update(overrides)
         return make_event(ImagePushed, **values)
 
@@ -134,8 +167,14 @@ class Webhook:
         return payload
 
     def delete(self, repository, digest=None, tag=None):
-        payload = make_event(ImageDeleted, namespace=repository.split("/")[0], repository=repository,
-                             digest=digest, tag=tag, source_event_id=str(uuid.uuid4()))
+        payload = make_event(
+            ImageDeleted,
+            namespace=repository.split("/")[0],
+            repository=repository,
+            digest=digest,
+            tag=tag,
+            source_event_id=str(uuid.uuid4()),
+        )
         self.send(IMAGE_DELETED, payload)
         return payload
 

@@ -1,5 +1,6 @@
 """Several workers on one new repository and one tag at once, on both databases."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 from nameko.testing.services import entrypoint_waiter
 
@@ -22,8 +23,9 @@ def dispatch_together(catalog, webhook, payloads):
 
 
 class TestConcurrentPushes:
-    def test_pushes_to_one_new_repository_make_one_repository_with_every_tag(self, registry, catalog, webhook,
-                                                                              observed, rpc, tenant):
+    def test_pushes_to_one_new_repository_make_one_repository_with_every_tag(
+        self, registry, catalog, webhook, observed, rpc, tenant
+    ):
         repository = f"{tenant}/fresh"
         images = [push_image(registry.url, repository, f"v{i}", content=f"{tenant}-{i}".encode()) for i in range(8)]
         dispatch_together(catalog, webhook, [webhook.pushed(image) for image in images])
@@ -33,13 +35,16 @@ class TestConcurrentPushes:
         assert listed == {image["tag"]: image["digest"] for image in images}
         assert len(observed.wait_for(TAG_INDEXED, 8)) == 8
 
-    def test_pushes_to_one_tag_leave_it_on_the_newest_with_a_consistent_history(self, registry, catalog, webhook,
-                                                                                 rpc, tenant):
+    def test_pushes_to_one_tag_leave_it_on_the_newest_with_a_consistent_history(
+        self, registry, catalog, webhook, rpc, tenant
+    ):
         repository = f"{tenant}/busy"
         images = [push_image(registry.url, repository, None, content=f"{tenant}-{i}".encode()) for i in range(6)]
-        start = datetime.now(timezone.utc)
-        payloads = [webhook.pushed(image, tag="latest", pushed_at=(start + timedelta(seconds=i)).isoformat())
-                    for i, image in enumerate(images)]
+        start = datetime.now(UTC)
+        payloads = [
+            webhook.pushed(image, tag="latest", pushed_at=(start + timedelta(seconds=i)).isoformat())
+            for i, image in enumerate(images)
+        ]
         dispatch_together(catalog, webhook, payloads)
 
         assert rpc.get_tag(tenant, repository, "latest")["digest"] == images[-1]["digest"]
@@ -51,8 +56,7 @@ class TestConcurrentPushes:
 
 
 class TestTagRowLock:
-    def test_a_tag_read_for_update_after_a_concurrent_move_comes_with_the_new_manifest(self, pg_url, registry,
-                                                                                       tenant):
+    def test_a_tag_read_for_update_after_a_concurrent_move_comes_with_the_new_manifest(self, pg_url, registry, tenant):
         """PostgreSQL re-reads a row it waited for, but a join in the same statement stays in the
         snapshot from before the wait: the winner's new manifest must be loaded afterwards."""
         import eventlet
@@ -70,8 +74,9 @@ class TestTagRowLock:
         try:
             indexing.record_push(mover, fake, pushed(f"{tenant}/app", old["digest"], tag="v1"))
             mover.commit()
-            indexing.record_push(mover, fake, pushed(f"{tenant}/app", new["digest"], tag="v1",
-                                                     pushed_at=datetime.now(timezone.utc)))
+            indexing.record_push(
+                mover, fake, pushed(f"{tenant}/app", new["digest"], tag="v1", pushed_at=datetime.now(UTC))
+            )
             mover.flush()  # holds the tag row, moved to a manifest only this transaction sees yet
             repository = store.find_repository(reader, tenant, "app")
             waiting = eventlet.spawn(lambda: store.find_tag(reader, repository.id, "v1", for_update=True))
@@ -110,8 +115,11 @@ class TestDeleteTagLockOrder:
         try:
             indexing.record_push(setup, fake, pushed(f"{tenant}/app", image["digest"], tag="v1"))
             setup.commit()
-            tag_id = setup.scalar(sa.select(Tag.id).join(Repository, Repository.id == Tag.repository_id)
-                                  .where(Repository.namespace == tenant, Tag.name == "v1"))
+            tag_id = setup.scalar(
+                sa.select(Tag.id)
+                .join(Repository, Repository.id == Tag.repository_id)
+                .where(Repository.namespace == tenant, Tag.name == "v1")
+            )
             # The notification's handler has the repository row (as record_delete takes it).
             store.find_repository(holder, tenant, "app", for_update=True)
             running = eventlet.spawn(deleting.delete_tag, deleter, fake, tenant, f"{tenant}/app", "v1", False)

@@ -1,4 +1,5 @@
 """Registry events through the real broker into the catalog, against a real registry."""
+
 from datetime import datetime
 
 import pytest
@@ -17,18 +18,37 @@ def without_envelope(payload):
 
 class TestPushIsIndexed:
     def test_tag_detail_matches_what_was_pushed(self, registry, webhook, rpc, tenant):
-        image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode(), author="builder",
-                           architecture="arm64", created="2025-06-07T08:09:10Z")
+        image = push_image(
+            registry.url,
+            f"{tenant}/app",
+            "v1",
+            content=tenant.encode(),
+            author="builder",
+            architecture="arm64",
+            created="2025-06-07T08:09:10Z",
+        )
         webhook.push(image, actor="alice")
 
         tag = rpc.get_tag(tenant, f"{tenant}/app", "v1")
-        assert (tag["repository"], tag["tag"], tag["digest"], tag["image_id"]) == \
-            (f"{tenant}/app", "v1", image["digest"], image["image_id"])
+        assert (tag["repository"], tag["tag"], tag["digest"], tag["image_id"]) == (
+            f"{tenant}/app",
+            "v1",
+            image["digest"],
+            image["image_id"],
+        )
         assert parsed(tag["created"]) == parsed(image["created"])
-        assert (tag["creator"], tag["architecture"], tag["os"], tag["layers"]) == \
-            ("alice", "arm64", "linux", image["layers"])
-        assert (tag["media_type"], tag["manifest_size"], tag["platforms"], tag["other_tags"]) == \
-            (image["media_type"], image["size"], None, [])
+        assert (tag["creator"], tag["architecture"], tag["os"], tag["layers"]) == (
+            "alice",
+            "arm64",
+            "linux",
+            image["layers"],
+        )
+        assert (tag["media_type"], tag["manifest_size"], tag["platforms"], tag["other_tags"]) == (
+            image["media_type"],
+            image["size"],
+            None,
+            [],
+        )
         assert tag["pull_command"] == f"docker pull {registry.host}/{tenant}/app:v1"
 
     def test_creator_falls_back_to_the_image_author(self, registry, webhook, rpc, tenant):
@@ -42,12 +62,19 @@ class TestPushIsIndexed:
 
         [payload] = observed.wait_for(TAG_INDEXED)
         assert without_envelope(payload) == {
-            "namespace": tenant, "repository": f"{tenant}/java_ownbase", "tag": "1.0", "digest": image["digest"],
-            "previous_digest": None, "image_id": image["image_id"], "pushed_at": sent["pushed_at"],
-            "is_ownbase": True, "actor": "alice", "trigger": "push"}
+            "namespace": tenant,
+            "repository": f"{tenant}/java_ownbase",
+            "tag": "1.0",
+            "digest": image["digest"],
+            "previous_digest": None,
+            "image_id": image["image_id"],
+            "pushed_at": sent["pushed_at"],
+            "is_ownbase": True,
+            "actor": "alice",
+            "trigger": "push",
+        }
 
-    def test_same_event_twice_makes_one_history_row_and_one_tag_indexed(self, registry, webhook, observed, rpc,
-                                                                        tenant):
+    def test_same_event_twice_makes_one_history_row_and_one_tag_indexed(self, registry, webhook, observed, rpc, tenant):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         payload = webhook.pushed(image)
         webhook.send(IMAGE_PUSHED, payload)
@@ -59,11 +86,11 @@ class TestPushIsIndexed:
         indexed = observed.wait_for(TAG_INDEXED, 2)
         assert sorted(p["tag"] for p in indexed) == ["marker", "v1"]
         history = rpc.list_tag_history(tenant, f"{tenant}/app", "v1")
-        assert [(h["action"], h["digest"], h["event_id"]) for h in history["items"]] == \
-            [("pushed", image["digest"], payload["event_id"])]
+        assert [(h["action"], h["digest"], h["event_id"]) for h in history["items"]] == [
+            ("pushed", image["digest"], payload["event_id"])
+        ]
 
-    def test_a_replayed_event_is_not_applied_again_after_later_changes(self, registry, webhook, observed, rpc,
-                                                                       tenant):
+    def test_a_replayed_event_is_not_applied_again_after_later_changes(self, registry, webhook, observed, rpc, tenant):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         payload = webhook.pushed(image)
         webhook.send(IMAGE_PUSHED, payload)
@@ -83,8 +110,11 @@ class TestPushIsIndexed:
         webhook.push(new)
 
         moved = observed.wait_for(TAG_INDEXED, 2)[1]
-        assert (moved["digest"], moved["previous_digest"], moved["image_id"]) == \
-            (new["digest"], old["digest"], new["image_id"])
+        assert (moved["digest"], moved["previous_digest"], moved["image_id"]) == (
+            new["digest"],
+            old["digest"],
+            new["image_id"],
+        )
         assert rpc.get_tag(tenant, f"{tenant}/app", "latest")["digest"] == new["digest"]
         history = rpc.list_tag_history(tenant, f"{tenant}/app")["items"]
         assert [(h["action"], h["previous_digest"]) for h in history] == [("moved", old["digest"]), ("pushed", None)]
@@ -97,8 +127,9 @@ class TestPushIsIndexed:
 
         tag = rpc.get_tag(tenant, f"{tenant}/multi", "2.0")
         assert (tag["digest"], tag["media_type"], tag["image_id"]) == (index["digest"], index["media_type"], None)
-        assert [(p["digest"], p["architecture"], p["os"]) for p in tag["platforms"]] == \
-            [(c["digest"], c["architecture"], c["os"]) for c in index["children"]]
+        assert [(p["digest"], p["architecture"], p["os"]) for p in tag["platforms"]] == [
+            (c["digest"], c["architecture"], c["os"]) for c in index["children"]
+        ]
         assert all(p["size"] > 0 for p in tag["platforms"])
         assert [t["tag"] for t in rpc.list_tags(tenant, f"{tenant}/multi")["items"]] == ["2.0"]
         [payload] = observed.wait_for(TAG_INDEXED)
@@ -139,8 +170,12 @@ class TestSetAside:
         payload = webhook.push(image)
 
         [kept] = [e for e in rpc.list_set_aside_events(page_size=200)["items"] if e["event_id"] == payload["event_id"]]
-        assert (kept["source"], kept["action"], kept["repository"], kept["payload"]) == \
-            ("catalog", "push", f"{tenant}/app", payload)
+        assert (kept["source"], kept["action"], kept["repository"], kept["payload"]) == (
+            "catalog",
+            "push",
+            f"{tenant}/app",
+            payload,
+        )
         assert kept["reason"].startswith("NotInRegistry:")
         assert rpc.list_repositories(tenant)["total"] == 0
 
@@ -157,10 +192,18 @@ class TestSetAside:
         assert "lower-case" in kept["reason"]
 
     def test_the_webhooks_set_aside_events_are_kept(self, webhook, rpc):
-        payload = make_event(EventSetAside, source="webhook", reason="blob push is not an image",
-                             source_event_id="reg-1", action="push", repository="t1/app", payload={"id": "reg-1"})
+        payload = make_event(
+            EventSetAside,
+            source="webhook",
+            reason="blob push is not an image",
+            source_event_id="reg-1",
+            action="push",
+            repository="t1/app",
+            payload={"id": "reg-1"},
+        )
         webhook.send(EVENT_SET_ASIDE, payload)
         webhook.send(EVENT_SET_ASIDE, payload)
         kept = [e for e in rpc.list_set_aside_events()["items"] if e["event_id"] == payload["event_id"]]
-        assert [(e["source"], e["reason"], e["payload"]) for e in kept] == \
-            [("webhook", "blob push is not an image", {"id": "reg-1"})]
+        assert [(e["source"], e["reason"], e["payload"]) for e in kept] == [
+            ("webhook", "blob push is not an image", {"id": "reg-1"})
+        ]

@@ -1,5 +1,6 @@
 """The migration builds exactly the models' schema, and `python -m catalog.migrate` finds the URL
 through the service's config.yml."""
+
 import os
 import subprocess
 import sys
@@ -28,16 +29,26 @@ class TestMigration:
     def test_migrate_command_reads_the_url_from_config_and_is_repeatable(self, db_url):
         env = dict(os.environ, CATALOG_DB_URL=db_url)
         for _ in range(2):
-            done = subprocess.run([sys.executable, "-m", "catalog.migrate"], cwd=ROOT, env=env, timeout=60,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "catalog.migrate"], cwd=ROOT, env=env, timeout=60, capture_output=True, text=True
+            )
             assert done.returncode == 0, done.stderr
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
                 assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
                 assert set(sa.inspect(connection).get_table_names()) >= {
-                    "repositories", "manifests", "tags", "tag_history", "processed_events", "set_aside_events",
-                    "outbox", "resync_passes", "resync_lock", "resync_missing"}
+                    "repositories",
+                    "manifests",
+                    "tags",
+                    "tag_history",
+                    "processed_events",
+                    "set_aside_events",
+                    "outbox",
+                    "resync_passes",
+                    "resync_lock",
+                    "resync_missing",
+                }
                 # the second run did not add a second lock row
                 assert connection.execute(sa.text("SELECT id, pass_id FROM resync_lock")).all() == [(1, None)]
         finally:
@@ -48,10 +59,13 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.begin() as connection:
-                connection.execute(sa.text(
-                    "INSERT INTO repositories (namespace, name, is_public, is_ownbase, description, overview, "
-                    "created_at, updated_at) VALUES ('t1', 'app', false, false, '', '', "
-                    "'2026-01-02 03:04:05', '2026-01-02 03:04:05')"))
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO repositories (namespace, name, is_public, is_ownbase, description, overview, "
+                        "created_at, updated_at) VALUES ('t1', 'app', false, false, '', '', "
+                        "'2026-01-02 03:04:05', '2026-01-02 03:04:05')"
+                    )
+                )
             upgrade(db_url)
             with engine.connect() as connection:
                 assert connection.scalar(sa.text("SELECT count(*) FROM repositories")) == 1
@@ -74,13 +88,15 @@ class TestMigration:
         try:
             with engine.connect() as connection:
                 assert connection.execute(sa.text("SELECT id, pass_id, heartbeat_at FROM resync_lock")).all() == [
-                    (1, None, None)]
+                    (1, None, None)
+                ]
             with engine.begin() as connection:
                 config = alembic_config()
                 config.attributes["connection"] = connection
                 command.downgrade(config, "0002")
             with engine.connect() as connection:
                 assert not {"resync_passes", "resync_lock", "resync_missing"} & set(
-                    sa.inspect(connection).get_table_names())
+                    sa.inspect(connection).get_table_names()
+                )
         finally:
             engine.dispose()

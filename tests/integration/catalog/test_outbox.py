@@ -1,5 +1,6 @@
 """The outbox on the real broker and both databases: events survive a failed dispatch after the commit."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ class Broker:
         self.attempts = []  # (event_id, sent, when)
 
     def publish(self, payload, **kwargs):
-        when = datetime.now(timezone.utc)
+        when = datetime.now(UTC)
         if self.down:
             self.attempts.append((payload["event_id"], False, when))
             raise OperationalError("[Errno 111] Connection refused (injected: broker down)")
@@ -73,8 +74,9 @@ def pending(catalog_db_url):
 
 
 class TestNormalPath:
-    def test_each_event_is_dispatched_once_and_nothing_stays_pending(self, registry, webhook, observed, rpc,
-                                                                    broker, pending, tenant):
+    def test_each_event_is_dispatched_once_and_nothing_stays_pending(
+        self, registry, webhook, observed, rpc, broker, pending, tenant
+    ):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         webhook.push(image)  # returns once the handler is done: its commit and its send
         assert pending() == []
@@ -91,7 +93,8 @@ class TestNormalPath:
 
 class TestDispatchFailsAfterTheCommit:
     def test_the_event_stays_pending_and_the_relay_sends_it_with_the_same_event_id(
-            self, registry, webhook, observed, rpc, broker, pending, tenant):
+        self, registry, webhook, observed, rpc, broker, pending, tenant
+    ):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         broker.down = True
         webhook.push(image)  # the handler succeeds all the same: nothing to redeliver
@@ -100,8 +103,11 @@ class TestDispatchFailsAfterTheCommit:
         [row] = pending()
         assert (row.event_type, row.payload["tag"], row.payload["digest"]) == (TAG_INDEXED, "v1", image["digest"])
         # The relay keeps trying on later ticks while the broker is away, and the row stays.
-        wait_until(lambda: len(broker.failures_after(row.event_id, row.created_at + MIN_AGE)) >= 2, timeout=WAIT,
-                   what="two relay attempts while the broker is away")
+        wait_until(
+            lambda: len(broker.failures_after(row.event_id, row.created_at + MIN_AGE)) >= 2,
+            timeout=WAIT,
+            what="two relay attempts while the broker is away",
+        )
         assert [r.event_id for r in pending()] == [row.event_id]
         assert observed.events == []
 
@@ -111,8 +117,9 @@ class TestDispatchFailsAfterTheCommit:
         wait_until(lambda: pending() == [], timeout=WAIT, what="the outbox emptied")
         assert broker.outcomes(row.event_id)[-1] is True and broker.outcomes(row.event_id).count(True) == 1
 
-    def test_a_delete_tag_answers_and_its_tag_removed_follows(self, registry, webhook, observed, rpc, broker,
-                                                            pending, tenant):
+    def test_a_delete_tag_answers_and_its_tag_removed_follows(
+        self, registry, webhook, observed, rpc, broker, pending, tenant
+    ):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         webhook.push(image)
         broker.down = True
@@ -141,8 +148,11 @@ class TestRelayOrder:
         # Two relay attempts after every row was old enough (the second tick's query surely ran
         # after that): each tried the oldest row only and stopped at its failure.
         oldest, newest = rows[0], rows[-1]
-        wait_until(lambda: len(broker.failures_after(oldest.event_id, newest.created_at + MIN_AGE)) >= 2,
-                   timeout=WAIT, what="two relay attempts with every row due")
+        wait_until(
+            lambda: len(broker.failures_after(oldest.event_id, newest.created_at + MIN_AGE)) >= 2,
+            timeout=WAIT,
+            what="two relay attempts with every row due",
+        )
         assert [len(broker.outcomes(r.event_id)) for r in rows[1:]] == [1, 1]  # their own normal path only
 
         broker.down = False
@@ -158,11 +168,21 @@ class TestSeveralInstances:
         """PostgreSQL only: SQLite has no row locks, and serves a single catalog instance."""
         upgrade(pg_url)
         engine = db.create_engine(pg_url)
-        later = datetime.now(timezone.utc) + timedelta(seconds=10)
+        later = datetime.now(UTC) + timedelta(seconds=10)
         try:
             with Session(engine) as session:
-                ids = [outbox.emit(session, TAG_REMOVED, TagRemoved, namespace="t1", repository="t1/app",
-                                   tag=f"v{i}", digest="sha256:" + "a" * 64)[1]["event_id"] for i in range(3)]
+                ids = [
+                    outbox.emit(
+                        session,
+                        TAG_REMOVED,
+                        TagRemoved,
+                        namespace="t1",
+                        repository="t1/app",
+                        tag=f"v{i}",
+                        digest="sha256:" + "a" * 64,
+                    )[1]["event_id"]
+                    for i in range(3)
+                ]
                 session.commit()
             with Session(engine) as first, Session(engine) as second:
                 # Had the relay waited for the lock instead of skipping, fail here rather than hang.

@@ -1,4 +1,5 @@
 """The real RegistryClient against a real registry: the port the handlers and the fake rely on."""
+
 import hashlib
 import http.server
 import threading
@@ -40,6 +41,7 @@ class TestFetching:
 
     def test_a_blob_past_the_limit_is_refused_without_reading_it_all(self, client, registry, tenant):
         from shared.testing import _upload_blob
+
         big = b"x" * (64 * 1024 + 1)
         digest = _upload_blob(requests.Session(), registry.url, f"{tenant}/app", big)
         assert client.get_blob(f"{tenant}/app", digest, max_bytes=len(big)) == big
@@ -55,8 +57,10 @@ class TestDeleting:
     def test_delete_removes_every_tag_on_the_digest_and_says_if_it_was_there(self, client, registry, tenant):
         repository = f"{tenant}/app"
         image = push_image(registry.url, repository, "v1", content=tenant.encode(), created=CREATED)
-        assert push_image(registry.url, repository, "stable", content=tenant.encode(),
-                          created=CREATED)["digest"] == image["digest"]
+        assert (
+            push_image(registry.url, repository, "stable", content=tenant.encode(), created=CREATED)["digest"]
+            == image["digest"]
+        )
         assert client.delete_manifest(repository, image["digest"]) is True
         assert registry.tags(repository) == []
         assert client.delete_manifest(repository, image["digest"]) is False

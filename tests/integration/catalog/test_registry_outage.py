@@ -1,4 +1,5 @@
 """The registry goes away: events are requeued, not lost, and deletes change nothing."""
+
 import eventlet
 import pytest
 from nameko.testing.services import entrypoint_waiter

@@ -1,8 +1,9 @@
 """Resync over RPC against a real registry whose notifications go nowhere (registry_factory points
 them at a dead URL): what it adds, moves and removes, on SQLite and PostgreSQL."""
+
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 import requests
@@ -21,8 +22,12 @@ def run_pass(rpc, namespace, timeout=60):
     """Start a pass as the CLI does, follow it with get_resync until it ends; its final report."""
     started = rpc.resync(namespace)
     assert (started["status"], started["namespace"], started["trigger"]) == ("running", namespace, "rpc")
-    wait_until(lambda: rpc.get_resync(started["pass_id"], items=False)["status"] != "running", timeout=timeout,
-               interval=0.1, what=f"resync pass {started['pass_id']} to end")
+    wait_until(
+        lambda: rpc.get_resync(started["pass_id"], items=False)["status"] != "running",
+        timeout=timeout,
+        interval=0.1,
+        what=f"resync pass {started['pass_id']} to end",
+    )
     return rpc.get_resync(started["pass_id"])
 
 
@@ -38,29 +43,41 @@ def settle(observed, event_type, count):
 
 
 class TestAddingWhatNotificationsMissed:
-    def test_images_pushed_without_notifications_are_indexed_with_their_digests(self, rpc, registry, tenant,
-                                                                              observed):
-        v1 = push_image(registry.url, f"{tenant}/app", "v1", content=b"1" + tenant.encode(), created=CREATED,
-                        author="builder")
+    def test_images_pushed_without_notifications_are_indexed_with_their_digests(self, rpc, registry, tenant, observed):
+        v1 = push_image(
+            registry.url, f"{tenant}/app", "v1", content=b"1" + tenant.encode(), created=CREATED, author="builder"
+        )
         v2 = push_image(registry.url, f"{tenant}/app", "v2", content=b"2" + tenant.encode(), created=CREATED)
         multi = push_index(registry.url, f"{tenant}/multi", "1.0", content=tenant.encode())
 
         report = run_pass(rpc, tenant)
 
         assert report["status"] == "finished"
-        assert changes(report, "added") == sorted([(f"{tenant}/app", "v1", v1["digest"]),
-                                                   (f"{tenant}/app", "v2", v2["digest"]),
-                                                   (f"{tenant}/multi", "1.0", multi["digest"])])
+        assert changes(report, "added") == sorted(
+            [
+                (f"{tenant}/app", "v1", v1["digest"]),
+                (f"{tenant}/app", "v2", v2["digest"]),
+                (f"{tenant}/multi", "1.0", multi["digest"]),
+            ]
+        )
         assert (report["repositories_total"], report["repositories_scanned"], report["tags_scanned"]) == (2, 2, 3)
         tag = rpc.get_tag(tenant, f"{tenant}/app", "v1")
         assert (tag["digest"], tag["image_id"], tag["creator"], tag["layers"]) == (
-            v1["digest"], v1["image_id"], "builder", v1["layers"])
+            v1["digest"],
+            v1["image_id"],
+            "builder",
+            v1["layers"],
+        )
         assert [p["architecture"] for p in rpc.get_tag(tenant, f"{tenant}/multi", "1.0")["platforms"]] == [
-            "amd64", "arm64"]
+            "amd64",
+            "arm64",
+        ]
 
     def test_tag_indexed_is_emitted_once_however_many_passes(self, rpc, registry, tenant, observed):
-        images = [push_image(registry.url, f"{tenant}/app", tag, content=tag.encode() + tenant.encode(),
-                             created=CREATED) for tag in ("v1", "v2")]
+        images = [
+            push_image(registry.url, f"{tenant}/app", tag, content=tag.encode() + tenant.encode(), created=CREATED)
+            for tag in ("v1", "v2")
+        ]
 
         first = run_pass(rpc, tenant)
         second = run_pass(rpc, tenant)
@@ -69,7 +86,9 @@ class TestAddingWhatNotificationsMissed:
         assert second["counts"] == {"added": 0, "moved": 0, "removed": 0, "pending_removal": 0, "skipped": 0}
         indexed = settle(observed, TAG_INDEXED, 2)
         assert sorted((e["tag"], e["digest"], e["actor"]) for e in indexed) == [
-            ("v1", images[0]["digest"], None), ("v2", images[1]["digest"], None)]
+            ("v1", images[0]["digest"], None),
+            ("v2", images[1]["digest"], None),
+        ]
         assert len({e["event_id"] for e in indexed}) == 2
 
     def test_a_tag_moved_without_notification_follows_the_registry(self, rpc, registry, webhook, tenant, observed):
@@ -79,16 +98,18 @@ class TestAddingWhatNotificationsMissed:
 
         report = run_pass(rpc, tenant)
 
-        assert report["moved"] == [{"repository": f"{tenant}/app", "tag": "latest", "digest": new["digest"],
-                                    "previous_digest": old["digest"]}]
+        assert report["moved"] == [
+            {"repository": f"{tenant}/app", "tag": "latest", "digest": new["digest"], "previous_digest": old["digest"]}
+        ]
         assert rpc.get_tag(tenant, f"{tenant}/app", "latest")["digest"] == new["digest"]
         moved = settle(observed, TAG_INDEXED, 2)[-1]
         assert (moved["digest"], moved["previous_digest"]) == (new["digest"], old["digest"])
 
 
 class TestRemovingWhatTheRegistryLost:
-    def test_a_deleted_manifest_is_pending_after_one_pass_and_removed_after_two(self, rpc, registry, webhook,
-                                                                               tenant, observed):
+    def test_a_deleted_manifest_is_pending_after_one_pass_and_removed_after_two(
+        self, rpc, registry, webhook, tenant, observed
+    ):
         repository = f"{tenant}/app"
         keep = push_image(registry.url, repository, "v1", content=b"keep" + tenant.encode(), created=CREATED)
         gone = push_image(registry.url, repository, "v2", content=b"gone" + tenant.encode(), created=CREATED)
@@ -98,8 +119,9 @@ class TestRemovingWhatTheRegistryLost:
 
         first = run_pass(rpc, tenant)
 
-        assert first["pending_removal"] == [{"repository": repository, "tag": "v2", "digest": gone["digest"],
-                                             "missing_since_pass": first["pass_id"]}]
+        assert first["pending_removal"] == [
+            {"repository": repository, "tag": "v2", "digest": gone["digest"], "missing_since_pass": first["pass_id"]}
+        ]
         assert first["removed"] == []
         assert rpc.get_tag(tenant, repository, "v2")["digest"] == gone["digest"]
 
@@ -121,15 +143,18 @@ class TestStartingAndFollowing:
         push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode(), created=CREATED)
 
         started = rpc.resync(tenant)
-        ended = wait_until(lambda: (lambda p: p["status"] != "running" and p)(rpc.get_resync(started["pass_id"])),
-                           timeout=WAIT, what="the pass to end")
+        ended = wait_until(
+            lambda: (lambda p: p["status"] != "running" and p)(rpc.get_resync(started["pass_id"])),
+            timeout=WAIT,
+            what="the pass to end",
+        )
 
         assert started["added"] == [] and started["finished_at"] is None
         assert (ended["status"], ended["counts"]["added"]) == ("finished", 1)
         assert rpc.get_resync()["pass_id"] == started["pass_id"]  # the latest
         summary = rpc.get_resync(started["pass_id"], items=False)
         assert (summary["added"], summary["counts"]["added"]) == (None, 1)
-        assert datetime.fromisoformat(summary["finished_at"]) <= datetime.now(timezone.utc)
+        assert datetime.fromisoformat(summary["finished_at"]) <= datetime.now(UTC)
 
     def test_wait_runs_the_pass_in_the_call(self, rpc, registry, tenant):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode(), created=CREATED)
@@ -142,17 +167,25 @@ class TestStartingAndFollowing:
         engine = db.create_engine(catalog_db_url)
         try:  # a pass that holds the lock and showed progress just now (as a running one does)
             with engine.begin() as connection:
-                connection.execute(sa.text(
-                    "INSERT INTO resync_passes (id, namespace, trigger, status, started_at, repositories_scanned, "
-                    "tags_scanned, report) VALUES (41, NULL, 'timer', 'running', :now, 0, 0, '{}')"),
-                    {"now": datetime.now(timezone.utc).replace(tzinfo=None)})
-                connection.execute(sa.text("UPDATE resync_lock SET pass_id = 41, heartbeat_at = :now"),
-                                   {"now": datetime.now(timezone.utc).replace(tzinfo=None)})
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO resync_passes (id, namespace, trigger, status, started_at, repositories_scanned, "
+                        "tags_scanned, report) VALUES (41, NULL, 'timer', 'running', :now, 0, 0, '{}')"
+                    ),
+                    {"now": datetime.now(UTC).replace(tzinfo=None)},
+                )
+                connection.execute(
+                    sa.text("UPDATE resync_lock SET pass_id = 41, heartbeat_at = :now"),
+                    {"now": datetime.now(UTC).replace(tzinfo=None)},
+                )
         finally:
             engine.dispose()
 
-        with pytest.raises(Conflict, match=r"resync pass 41 \(the whole registry\) is running since .*"
-                                           r"follow it with get_resync\(41\)"):
+        with pytest.raises(
+            Conflict,
+            match=r"resync pass 41 \(the whole registry\) is running since .*"
+            r"follow it with get_resync\(41\)",
+        ):
             rpc.resync(tenant)
 
     def test_bad_arguments_are_invalid_requests(self, rpc):
@@ -176,15 +209,17 @@ def big_namespace(registry):
     for number in range(BIG_REPOSITORIES):
         repository = f"{namespace}/app{number:03d}"
         for tag in ("v1", "latest"):  # same content: one digest, two tags
-            image = push_image(registry.url, repository, tag, content=repository.encode(), created=CREATED,
-                               session=session)
+            image = push_image(
+                registry.url, repository, tag, content=repository.encode(), created=CREATED, session=session
+            )
             pushed[repository, tag] = image["digest"]
     return namespace, pushed
 
 
 class TestALargeRegistry:
-    def test_every_page_of_the_catalog_is_read_and_each_tag_indexed_once(self, rpc, big_namespace, observed,
-                                                                        registry, tenant):
+    def test_every_page_of_the_catalog_is_read_and_each_tag_indexed_once(
+        self, rpc, big_namespace, observed, registry, tenant
+    ):
         namespace, pushed = big_namespace
         push_image(registry.url, f"{tenant}/other", "v1", content=tenant.encode())  # another namespace: left alone
 
@@ -192,13 +227,15 @@ class TestALargeRegistry:
 
         assert report["status"] == "finished", report["error"]
         assert (report["repositories_total"], report["repositories_scanned"], report["tags_scanned"]) == (
-            BIG_REPOSITORIES, BIG_REPOSITORIES, 2 * BIG_REPOSITORIES)
+            BIG_REPOSITORIES,
+            BIG_REPOSITORIES,
+            2 * BIG_REPOSITORIES,
+        )
         assert {(e["repository"], e["tag"]): e["digest"] for e in report["added"]} == pushed
         listed = rpc.list_repositories(namespace, page_size=200)
         assert listed["total"] == BIG_REPOSITORIES
         assert all(r["tag_count"] == 2 for r in listed["items"])
-        assert len({e["event_id"] for e in settle(observed, TAG_INDEXED, 2 * BIG_REPOSITORIES)}) == \
-            2 * BIG_REPOSITORIES
+        assert len({e["event_id"] for e in settle(observed, TAG_INDEXED, 2 * BIG_REPOSITORIES)}) == 2 * BIG_REPOSITORIES
         with pytest.raises(NotFound):
             rpc.get_repository(tenant, f"{tenant}/other")
 

@@ -1,4 +1,5 @@
 """The RPC contract as another platform component sees it: results, and errors as their own types."""
+
 import pytest
 
 from shared.errors import Conflict, Forbidden, InvalidReference, InvalidRequest, NotFound
@@ -14,11 +15,30 @@ def nginx(registry, webhook):
 class TestBrowsing:
     def test_repository_detail(self, app, rpc, registry, tenant):
         repository = rpc.get_repository(tenant, app[0])
-        assert {k: repository[k] for k in ("repository", "namespace", "name", "is_public", "is_ownbase",
-                                           "description", "tag_count", "latest_tag", "pull_command")} == {
-            "repository": app[0], "namespace": tenant, "name": "app", "is_public": False, "is_ownbase": False,
-            "description": "", "tag_count": 3, "latest_tag": "v2",
-            "pull_command": f"docker pull {registry.host}/{app[0]}:v2"}
+        assert {
+            k: repository[k]
+            for k in (
+                "repository",
+                "namespace",
+                "name",
+                "is_public",
+                "is_ownbase",
+                "description",
+                "tag_count",
+                "latest_tag",
+                "pull_command",
+            )
+        } == {
+            "repository": app[0],
+            "namespace": tenant,
+            "name": "app",
+            "is_public": False,
+            "is_ownbase": False,
+            "description": "",
+            "tag_count": 3,
+            "latest_tag": "v2",
+            "pull_command": f"docker pull {registry.host}/{app[0]}:v2",
+        }
         assert repository["updated_at"].endswith("+00:00")
 
     def test_public_library_is_curated_and_readable_by_anyone(self, nginx, rpc, registry):
@@ -36,22 +56,46 @@ class TestBrowsing:
         second = rpc.list_tags(tenant, app[0], page=2, page_size=2)
         assert [t["tag"] for t in first["items"] + second["items"]] == ["v2", "stable", "v1"]
         assert (first["total"], second["page"]) == (3, 2)
-        assert set(first["items"][0]) == {"repository", "tag", "digest", "image_id", "size", "created", "creator",
-                                          "pushed_at", "updated_at", "media_type", "architecture", "os",
-                                          "variant", "pull_command"}
+        assert set(first["items"][0]) == {
+            "repository",
+            "tag",
+            "digest",
+            "image_id",
+            "size",
+            "created",
+            "creator",
+            "pushed_at",
+            "updated_at",
+            "media_type",
+            "architecture",
+            "os",
+            "variant",
+            "pull_command",
+        }
 
     def test_parse_reference(self, catalog, rpc):
         assert rpc.parse_reference("127.0.0.1:5000/t1/java_ownbase:1.0") == {
-            "registry": "127.0.0.1:5000", "namespace": "t1", "name": "java_ownbase", "repository": "t1/java_ownbase",
-            "tag": "1.0", "digest": None, "is_ownbase": True, "is_public": False}
+            "registry": "127.0.0.1:5000",
+            "namespace": "t1",
+            "name": "java_ownbase",
+            "repository": "t1/java_ownbase",
+            "tag": "1.0",
+            "digest": None,
+            "is_ownbase": True,
+            "is_public": False,
+        }
         with pytest.raises(InvalidReference, match="lower-case"):
             rpc.parse_reference("t1/Java")
 
 
 class TestCallerErrors:
     def test_another_tenant_is_forbidden(self, app, rpc, tenant):
-        for call in (lambda: rpc.get_repository("intruder", app[0]), lambda: rpc.list_tags("intruder", app[0]),
-                     lambda: rpc.get_tag("intruder", app[0], "v1"), lambda: rpc.get_tag(None, app[0], "v1")):
+        for call in (
+            lambda: rpc.get_repository("intruder", app[0]),
+            lambda: rpc.list_tags("intruder", app[0]),
+            lambda: rpc.get_tag("intruder", app[0], "v1"),
+            lambda: rpc.get_tag(None, app[0], "v1"),
+        ):
             with pytest.raises(Forbidden):
                 call()
         assert rpc.list_repositories("intruder")["total"] == 0

@@ -14,6 +14,7 @@ docs/catalog-api.md says which arguments are bad; then:
   ``RemoteError``/``UnexpectedError``, never a timeout;
 * the service still answers afterwards.
 """
+
 import decimal
 import re
 
@@ -22,28 +23,74 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from nameko.exceptions import RemoteError
 
-from shared.errors import (Conflict, Forbidden, ImagehubError, InvalidReference, InvalidRequest, NotFound,
-                           RegistryUnavailable)
-from tests.integration.webhook.test_fuzz import (COMPONENT, HOSTILE_NAMES, HOSTILE_TAGS, TAG, fuzz_settings,
-                                                 unseeded_vhost_names, valid_repository)
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    ImagehubError,
+    InvalidReference,
+    InvalidRequest,
+    NotFound,
+    RegistryUnavailable,
+)
+from tests.integration.webhook.test_fuzz import (
+    COMPONENT,
+    HOSTILE_NAMES,
+    HOSTILE_TAGS,
+    TAG,
+    fuzz_settings,
+    unseeded_vhost_names,
+    valid_repository,
+)
 
 assert unseeded_vhost_names  # an autouse fixture of this module too
 
 MAX_PAGE = 1_000_000
 MAX_PAGE_SIZE = 200
-MAX_ID = 2 ** 31 - 1
+MAX_ID = 2**31 - 1
 BAD, GOOD, UNKNOWN = False, True, None
 
 # -- junk ------------------------------------------------------------------------------------------
 
 junk = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(-2 ** 200, -1), st.integers(2 ** 63 - 2, 2 ** 200),
-    st.just(0), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([float("nan"), float("inf")]),
-    st.decimals(allow_nan=True, allow_infinity=True), st.binary(max_size=16), st.uuids(), st.datetimes(),
-    st.text(max_size=20), st.text(min_size=256, max_size=600).map(lambda s: (s * 3)[:600]),
-    st.sampled_from(["", " ", "\x00", "t1\x00", "\ud800", "t1\ud800", "LIBRARY", "library", "-", "../..",
-                     "' OR 1=1 --", "%", "_", "\\", "a" * 129, "a" * 256, "a" * 10000, "\u00e9", "\U0001f600"]),
-    st.sampled_from(HOSTILE_NAMES), st.sampled_from(HOSTILE_TAGS),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(-(2**200), -1),
+    st.integers(2**63 - 2, 2**200),
+    st.just(0),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([float("nan"), float("inf")]),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.binary(max_size=16),
+    st.uuids(),
+    st.datetimes(),
+    st.text(max_size=20),
+    st.text(min_size=256, max_size=600).map(lambda s: (s * 3)[:600]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "t1\x00",
+            "\ud800",
+            "t1\ud800",
+            "LIBRARY",
+            "library",
+            "-",
+            "../..",
+            "' OR 1=1 --",
+            "%",
+            "_",
+            "\\",
+            "a" * 129,
+            "a" * 256,
+            "a" * 10000,
+            "\u00e9",
+            "\U0001f600",
+        ]
+    ),
+    st.sampled_from(HOSTILE_NAMES),
+    st.sampled_from(HOSTILE_TAGS),
     st.lists(st.integers() | st.text(max_size=3), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers() | st.none(), max_size=3),
 )
@@ -54,6 +101,7 @@ queries = st.none() | st.text(alphabet="abc_%-.", max_size=10)
 
 
 # -- the oracle: one check per kind of argument, from docs/catalog-api.md ---------------------------
+
 
 def _bytes_or(check):
     """kombu's JSON carries bytes as bytes, and marshmallow reads bytes as text for a string
@@ -77,23 +125,30 @@ def tenant_check(required):
     def check(value):
         if value is None:
             return not required
-        return (isinstance(value, str) and len(value) <= 128 and value != "library"
-                and COMPONENT.fullmatch(value) is not None)
+        return (
+            isinstance(value, str)
+            and len(value) <= 128
+            and value != "library"
+            and COMPONENT.fullmatch(value) is not None
+        )
+
     return _bytes_or(check)
 
 
 SHAPE_CHECKS = {  # InvalidRequest naming the argument
     "page": _int_in(1, MAX_PAGE),
     "page_size": _int_in(1, MAX_PAGE_SIZE),
-    "query": _bytes_or(lambda v: v is None or (isinstance(v, str) and len(v) <= 255 and "\x00" not in v
-                                                and _unicode(v))),
+    "query": _bytes_or(
+        lambda v: v is None or (isinstance(v, str) and len(v) <= 255 and "\x00" not in v and _unicode(v))
+    ),
     "ownbase": lambda v: v is None or type(v) is bool,
     "force": lambda v: type(v) is bool,
     "wait": lambda v: type(v) is bool,
     "items": lambda v: type(v) is bool,
     "pass_id": lambda v: v is None or (type(v) is int and 1 <= v <= MAX_ID),
-    "namespace": _bytes_or(lambda v: v is None or (isinstance(v, str) and len(v) <= 255
-                                                   and COMPONENT.fullmatch(v) is not None)),
+    "namespace": _bytes_or(
+        lambda v: v is None or (isinstance(v, str) and len(v) <= 255 and COMPONENT.fullmatch(v) is not None)
+    ),
 }
 NAME_CHECKS = {  # InvalidReference
     "repository": lambda v: isinstance(v, str) and valid_repository(v),
@@ -104,27 +159,52 @@ NAME_CHECKS = {  # InvalidReference
 
 # method -> {argument: (check name, strategy of its valid values)}
 METHODS = {
-    "list_public_repositories": {"query": ("query", queries), "page": ("page", pages),
-                                 "page_size": ("page_size", page_sizes)},
-    "list_repositories": {"tenant_id": ("tenant_id", tenants), "query": ("query", queries),
-                          "page": ("page", pages), "page_size": ("page_size", page_sizes),
-                          "ownbase": ("ownbase", st.none() | st.booleans())},
-    "get_repository": {"tenant_id": ("optional_tenant_id", st.none() | tenants),
-                       "repository": ("repository", st.sampled_from(["t1/app", "library/nginx", "t2/x_ownbase"]))},
-    "list_tags": {"tenant_id": ("optional_tenant_id", st.none() | tenants),
-                  "repository": ("repository", st.sampled_from(["t1/app", "library/nginx"])),
-                  "page": ("page", pages), "page_size": ("page_size", page_sizes)},
-    "get_tag": {"tenant_id": ("optional_tenant_id", st.none() | tenants),
-                "repository": ("repository", st.sampled_from(["t1/app", "library/nginx"])),
-                "tag": ("tag", st.sampled_from(["v1", "latest", "1.0-rc.1"]))},
-    "delete_tag": {"tenant_id": ("tenant_id", tenants), "repository": ("repository", st.just("t1/app")),
-                   "tag": ("tag", st.just("v1")), "force": ("force", st.booleans())},
-    "list_tag_history": {"tenant_id": ("optional_tenant_id", st.none() | tenants),
-                         "repository": ("repository", st.just("t1/app")),
-                         "tag": ("history_tag", st.none() | st.just("v1")),
-                         "page": ("page", pages), "page_size": ("page_size", page_sizes)},
-    "parse_reference": {"reference": ("reference", st.sampled_from(
-        ["t1/app", "127.0.0.1:5000/t1/java_ownbase:1.0", "library/nginx@sha256:" + "a" * 64]))},
+    "list_public_repositories": {
+        "query": ("query", queries),
+        "page": ("page", pages),
+        "page_size": ("page_size", page_sizes),
+    },
+    "list_repositories": {
+        "tenant_id": ("tenant_id", tenants),
+        "query": ("query", queries),
+        "page": ("page", pages),
+        "page_size": ("page_size", page_sizes),
+        "ownbase": ("ownbase", st.none() | st.booleans()),
+    },
+    "get_repository": {
+        "tenant_id": ("optional_tenant_id", st.none() | tenants),
+        "repository": ("repository", st.sampled_from(["t1/app", "library/nginx", "t2/x_ownbase"])),
+    },
+    "list_tags": {
+        "tenant_id": ("optional_tenant_id", st.none() | tenants),
+        "repository": ("repository", st.sampled_from(["t1/app", "library/nginx"])),
+        "page": ("page", pages),
+        "page_size": ("page_size", page_sizes),
+    },
+    "get_tag": {
+        "tenant_id": ("optional_tenant_id", st.none() | tenants),
+        "repository": ("repository", st.sampled_from(["t1/app", "library/nginx"])),
+        "tag": ("tag", st.sampled_from(["v1", "latest", "1.0-rc.1"])),
+    },
+    "delete_tag": {
+        "tenant_id": ("tenant_id", tenants),
+        "repository": ("repository", st.just("t1/app")),
+        "tag": ("tag", st.just("v1")),
+        "force": ("force", st.booleans()),
+    },
+    "list_tag_history": {
+        "tenant_id": ("optional_tenant_id", st.none() | tenants),
+        "repository": ("repository", st.just("t1/app")),
+        "tag": ("history_tag", st.none() | st.just("v1")),
+        "page": ("page", pages),
+        "page_size": ("page_size", page_sizes),
+    },
+    "parse_reference": {
+        "reference": (
+            "reference",
+            st.sampled_from(["t1/app", "127.0.0.1:5000/t1/java_ownbase:1.0", "library/nginx@sha256:" + "a" * 64]),
+        )
+    },
     "list_set_aside_events": {"page": ("page", pages), "page_size": ("page_size", page_sizes)},
     # Only bad values for resync's arguments: a good call would start a pass over the registry.
     "resync": {"namespace": ("namespace", st.nothing()), "wait": ("wait", st.nothing())},
@@ -220,7 +300,7 @@ class TestRegressions:
                 getattr(rpc, method)(*args, query=query)
 
     @pytest.mark.timeout(60)
-    @pytest.mark.parametrize("pass_id", [2 ** 31, 2 ** 63, 2 ** 100])
+    @pytest.mark.parametrize("pass_id", [2**31, 2**63, 2**100])
     def test_a_pass_id_past_any_pass_is_an_invalid_request(self, rpc, pass_id):
         with pytest.raises(InvalidRequest, match=f"^pass_id must be at most {MAX_ID}, got {pass_id}$"):
             rpc.get_resync(pass_id)

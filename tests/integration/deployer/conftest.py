@@ -7,10 +7,11 @@ serving its own marker), the catalog indexing them from ``image_pushed`` events,
 with its own ``DEPLOYER_ID``. Every container carrying that ID is removed from both engines when
 the module ends, whatever happened, and so are the images pulled from the test registry.
 """
+
 import os
 import subprocess
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from urllib.parse import quote
 
 import docker
@@ -93,8 +94,12 @@ def build_and_push(registry, tenant, tag, built):
     ``<registry>/<tenant>/web:<tag>``; ``(digest, marker)``. The reference is added to ``built``."""
     ref = f"{registry.host}/{tenant}/web:{tag}"
     marker = f"web-{tag}-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, marker], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts/busybox-image.sh"), ref, marker],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     built.append(ref)
     out = docker_cli("push", ref)
     return [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1], marker
@@ -102,10 +107,23 @@ def build_and_push(registry, tenant, tag, built):
 
 def announce_push(vhost_config, tenant, tag, digest):
     """The ``image_pushed`` the webhook sends for a push (actor ``it``), to the catalog."""
-    event_dispatcher(vhost_config)(WEBHOOK, IMAGE_PUSHED, make_event(
-        ImagePushed, namespace=tenant, repository=f"{tenant}/web", tag=tag, digest=digest,
-        media_type=DOCKER_MANIFEST_V2, size=500, actor="it", request_id=str(uuid.uuid4()),
-        source_event_id=str(uuid.uuid4()), pushed_at=datetime.now(timezone.utc).isoformat()))
+    event_dispatcher(vhost_config)(
+        WEBHOOK,
+        IMAGE_PUSHED,
+        make_event(
+            ImagePushed,
+            namespace=tenant,
+            repository=f"{tenant}/web",
+            tag=tag,
+            digest=digest,
+            media_type=DOCKER_MANIFEST_V2,
+            size=500,
+            actor="it",
+            request_id=str(uuid.uuid4()),
+            source_event_id=str(uuid.uuid4()),
+            pushed_at=datetime.now(UTC).isoformat(),
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -179,17 +197,33 @@ def containers(vhost_config, database, registry, deployer_id, status_events, eng
     configured from their own config.yml with test overrides."""
     deployer_url, catalog_url = database
     catalog_config = load_config(os.path.join(ROOT, "services/catalog/config.yml"))
-    catalog_config.update(vhost_config, DB_URIS={"catalog:Base": catalog_url}, REGISTRY_URL=registry.url,
-                          REGISTRY_PUBLIC_HOST=registry.host, REGISTRY_TIMEOUT=5)
+    catalog_config.update(
+        vhost_config,
+        DB_URIS={"catalog:Base": catalog_url},
+        REGISTRY_URL=registry.url,
+        REGISTRY_PUBLIC_HOST=registry.host,
+        REGISTRY_TIMEOUT=5,
+    )
     deployer_config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
-    deployer_config.update(vhost_config, DB_URIS={"deployer:Base": deployer_url}, DEPLOYER_ID=deployer_id,
-                           REGISTRY_PULL_HOST=registry.host, REGISTRY_PUBLIC_HOST=registry.host, STOP_TIMEOUT=1,
-                           RECONCILE_INTERVAL=1, HEALTH_SECONDS=1, max_workers=10, **deployer_overrides)
+    deployer_config.update(
+        vhost_config,
+        DB_URIS={"deployer:Base": deployer_url},
+        DEPLOYER_ID=deployer_id,
+        REGISTRY_PULL_HOST=registry.host,
+        REGISTRY_PUBLIC_HOST=registry.host,
+        STOP_TIMEOUT=1,
+        RECONCILE_INTERVAL=1,
+        HEALTH_SECONDS=1,
+        max_workers=10,
+        **deployer_overrides,
+    )
     deployer_config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
     deployer_config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
-    started = {"catalog": ServiceContainer(CatalogService, catalog_config),
-               "deployer": ServiceContainer(DeployerService, deployer_config),
-               "deployer_worker": ServiceContainer(DeployerWorker, deployer_config)}
+    started = {
+        "catalog": ServiceContainer(CatalogService, catalog_config),
+        "deployer": ServiceContainer(DeployerService, deployer_config),
+        "deployer_worker": ServiceContainer(DeployerWorker, deployer_config),
+    }
     try:
         for container in started.values():
             container.start()
@@ -202,9 +236,13 @@ def containers(vhost_config, database, registry, deployer_id, status_events, eng
 
 def remove_everything(engines, deployer_id, registry_host):
     """Every container with this run's deployer ID, and the images pulled from the test registry."""
+
     def leftovers():
-        found = [c for client in engines.values()
-                 for c in client.containers.list(all=True, filters={"label": f"imagehub.deployer={deployer_id}"})]
+        found = [
+            c
+            for client in engines.values()
+            for c in client.containers.list(all=True, filters={"label": f"imagehub.deployer={deployer_id}"})
+        ]
         for container in found:
             try:
                 container.remove(force=True)
@@ -215,8 +253,10 @@ def remove_everything(engines, deployer_id, registry_host):
     wait_until(leftovers, timeout=30, interval=0.2, what=f"no container labelled imagehub.deployer={deployer_id}")
     for client in engines.values():
         for image in client.images.list():
-            if any(ref.startswith(registry_host + "/") for ref in image.attrs.get("RepoDigests") or []) and \
-                    not image.tags:
+            if (
+                any(ref.startswith(registry_host + "/") for ref in image.attrs.get("RepoDigests") or [])
+                and not image.tags
+            ):
                 try:
                     client.images.remove(image.id, force=True)
                 except docker.errors.APIError:
@@ -237,8 +277,11 @@ def indexed(services, rpc, vhost_config, images, tenant):
     for tag, (digest, _) in images.items():
         announce_push(vhost_config, tenant, tag, digest)
     for tag, (digest, _) in images.items():
-        wait_until(lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", tag)["digest"] == digest, timeout=20,
-                   what=f"{tenant}/web:{tag} in the catalog")
+        wait_until(
+            lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", tag)["digest"] == digest,
+            timeout=20,
+            what=f"{tenant}/web:{tag} in the catalog",
+        )
     return images
 
 
@@ -257,8 +300,17 @@ class Deployer:
         self.created = []
 
     def create(self, name=None, **spec):
-        spec = dict({"name": name or f"web-{uuid.uuid4().hex[:6]}", "image": f"{self.tenant}/web:v1",
-                     "replicas": 2, "ports": [{}], "health": {"type": "http", "timeout": 15}, **SMALL}, **spec)
+        spec = dict(
+            {
+                "name": name or f"web-{uuid.uuid4().hex[:6]}",
+                "image": f"{self.tenant}/web:v1",
+                "replicas": 2,
+                "ports": [{}],
+                "health": {"type": "http", "timeout": 15},
+                **SMALL,
+            },
+            **spec,
+        )
         created = self.call.create_deployment(self.tenant, spec)
         self.created.append(created["id"])
         return created
@@ -268,8 +320,14 @@ class Deployer:
 
     def settle(self, deployment_id, timeout=WAIT):
         """Wait until no operation runs on the deployment and its status is final; returns it."""
-        return wait_until(lambda: (lambda d: d if d["status"] in SETTLED and d["operation"] is None else None)(
-            self.get(deployment_id)), timeout=timeout, interval=0.1, what=f"deployment {deployment_id} to settle")
+        return wait_until(
+            lambda: (lambda d: d if d["status"] in SETTLED and d["operation"] is None else None)(
+                self.get(deployment_id)
+            ),
+            timeout=timeout,
+            interval=0.1,
+            what=f"deployment {deployment_id} to settle",
+        )
 
     def running(self, timeout=WAIT, **spec):
         deployment = self.settle(self.create(**spec)["id"], timeout)
@@ -302,10 +360,11 @@ def answer(address, timeout=1.0):
 
 def labelled(engines, deployment_id, all_states=False):
     """``{engine: [container]}`` carrying the deployment's label."""
-    return {name: client.containers.list(all=all_states, filters={"label": f"imagehub.deployment={deployment_id}"})
-            for name, client in engines.items()}
+    return {
+        name: client.containers.list(all=all_states, filters={"label": f"imagehub.deployment={deployment_id}"})
+        for name, client in engines.items()
+    }
 
 
 def poll(predicate, timeout=WAIT, what="condition"):
     return wait_until(predicate, timeout=timeout, interval=0.1, what=what)
-

@@ -1,6 +1,7 @@
 """Auto-deploy for real: a push with the docker CLI, indexed by the real catalog, whose tag_indexed
 moves a following deployment on the two engines; the same tag_indexed delivered again moves
 nothing (on SQLite and PostgreSQL, as every module here)."""
+
 import subprocess
 
 import pytest
@@ -34,8 +35,10 @@ def push(registry, tenant, vhost_config, containers):
                 handled.update(payload=payload, outcome=result, error=exc_info)
                 return True
             return False
-        with entrypoint_waiter(containers["deployer_worker"], "handle_tag_indexed", callback=for_this_push,
-                               timeout=HANDLED):
+
+        with entrypoint_waiter(
+            containers["deployer_worker"], "handle_tag_indexed", callback=for_this_push, timeout=HANDLED
+        ):
             announce_push(vhost_config, tenant, tag, digest)
         assert handled["error"] is None
         return digest, marker, handled["payload"], handled["outcome"]
@@ -50,8 +53,7 @@ def markers(deployment):
 
 
 class TestAPushRollsOut:
-    def test_a_following_deployment_runs_the_pushed_version_without_being_asked(self, deployer, push, engines,
-                                                                               images):
+    def test_a_following_deployment_runs_the_pushed_version_without_being_asked(self, deployer, push, engines, images):
         follows = deployer.running(auto_deploy={"policy": "semver:major"})
         stays = deployer.running(auto_deploy={"policy": "never"})
 
@@ -59,25 +61,38 @@ class TestAPushRollsOut:
 
         assert outcome.moved == [follows["id"]]
         moved = deployer.settle(follows["id"])
-        assert (moved["status"], moved["revision"], moved["serving_revision"], moved["serving_digest"]) == \
-            ("running", 2, 2, digest)
+        assert (moved["status"], moved["revision"], moved["serving_revision"], moved["serving_digest"]) == (
+            "running",
+            2,
+            2,
+            digest,
+        )
         assert markers(moved) == [marker, marker]
         assert sorted(i["host"] for i in moved["instances"]) == ["local-1", "local-2"]
         for name, found in labelled(engines, follows["id"], all_states=True).items():
             assert [c.labels["imagehub.revision"] for c in found] == ["2"], name
         newest = deployer.call.list_revisions(deployer.tenant, follows["id"])["items"][0]
-        assert (newest["trigger"], newest["image"], newest["digest"]) == \
-            ("auto-deploy", f"{deployer.tenant}/web:v3", digest)
-        assert {k: newest["push"][k] for k in ("event_id", "tag", "digest", "actor", "policy")} == \
-            {"event_id": payload["event_id"], "tag": "v3", "digest": digest, "actor": "it", "policy": "semver:major"}
+        assert (newest["trigger"], newest["image"], newest["digest"]) == (
+            "auto-deploy",
+            f"{deployer.tenant}/web:v3",
+            digest,
+        )
+        assert {k: newest["push"][k] for k in ("event_id", "tag", "digest", "actor", "policy")} == {
+            "event_id": payload["event_id"],
+            "tag": "v3",
+            "digest": digest,
+            "actor": "it",
+            "policy": "semver:major",
+        }
         unmoved = deployer.get(stays["id"])
         assert (unmoved["revision"], unmoved["serving_digest"]) == (1, images["v1"][0])
         assert markers(unmoved) == [images["v1"][1]] * 2
 
 
 class TestDuplicates:
-    def test_the_same_tag_indexed_delivered_twice_more_rolls_out_once(self, deployer, push, containers, vhost_config,
-                                                                      database):
+    def test_the_same_tag_indexed_delivered_twice_more_rolls_out_once(
+        self, deployer, push, containers, vhost_config, database
+    ):
         deployment = deployer.running(auto_deploy={"policy": "semver:major"})
         digest, marker, payload, first = push("v4")
         assert first.moved == [deployment["id"]]
@@ -89,8 +104,10 @@ class TestDuplicates:
             if worker_ctx.args[0]["event_id"] == payload["event_id"]:
                 seen.append(result)
             return len(seen) == 2
-        with entrypoint_waiter(containers["deployer_worker"], "handle_tag_indexed", callback=both_copies,
-                               timeout=HANDLED):
+
+        with entrypoint_waiter(
+            containers["deployer_worker"], "handle_tag_indexed", callback=both_copies, timeout=HANDLED
+        ):
             dispatch = event_dispatcher(vhost_config)
             dispatch(CATALOG, TAG_INDEXED, payload)  # as the catalog's outbox relay may send it again
             dispatch(CATALOG, TAG_INDEXED, payload)
@@ -102,7 +119,8 @@ class TestDuplicates:
         engine = db.create_engine(database[0])
         try:
             with engine.connect() as connection:
-                assert connection.execute(sa.text("SELECT event_type FROM processed_events WHERE event_id = :id"),
-                                          {"id": payload["event_id"]}).scalars().all() == ["tag_indexed"]
+                assert connection.execute(
+                    sa.text("SELECT event_type FROM processed_events WHERE event_id = :id"), {"id": payload["event_id"]}
+                ).scalars().all() == ["tag_indexed"]
         finally:
             engine.dispose()

@@ -4,10 +4,11 @@ A real deployer in a nameko container on a private vhost where the catalog's RPC
 (as it does once the catalog has run on a broker) but nothing consumes it: the catalog is down.
 No catalog and no engine are involved: the deployer gives up before it would ping a host.
 """
+
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 from kombu import Connection, Exchange, Queue
@@ -31,14 +32,19 @@ DIGEST = "sha256:" + "1" * 64
 @pytest.fixture(scope="module")
 def catalog_queue(vhost_config):
     """The catalog's RPC queue, bound as nameko binds it, with no consumer: ``message_count()``."""
-    queue = Queue("rpc-catalog", exchange=Exchange("nameko-rpc", type="topic", durable=True),
-                  routing_key="catalog.*", durable=True)
+    queue = Queue(
+        "rpc-catalog",
+        exchange=Exchange("nameko-rpc", type="topic", durable=True),
+        routing_key="catalog.*",
+        durable=True,
+    )
     with Connection(vhost_config["AMQP_URI"], connect_timeout=5) as conn:
         queue(conn.default_channel).declare()
 
     def message_count():
         with Connection(vhost_config["AMQP_URI"], connect_timeout=5) as conn:
             return queue(conn.default_channel).queue_declare(passive=True).message_count
+
     return message_count
 
 
@@ -52,8 +58,13 @@ def deployer_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def deployer(vhost_config, catalog_queue, deployer_url):
     config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
-    config.update(vhost_config, DB_URIS={"deployer:Base": deployer_url}, CATALOG_RPC_TIMEOUT=TIMEOUT,
-                  DEPLOYER_ID="it-" + uuid.uuid4().hex[:10], RECONCILE_INTERVAL=3600)
+    config.update(
+        vhost_config,
+        DB_URIS={"deployer:Base": deployer_url},
+        CATALOG_RPC_TIMEOUT=TIMEOUT,
+        DEPLOYER_ID="it-" + uuid.uuid4().hex[:10],
+        RECONCILE_INTERVAL=3600,
+    )
     containers = [ServiceContainer(DeployerService, config), ServiceContainer(DeployerWorker, config)]
     for container in containers:
         container.start()
@@ -72,19 +83,55 @@ def recorded(deployer_url):
     """A deployment at revision 1 written straight into the deployer's database (creating one
     would need the catalog)."""
     engine = db.create_engine(deployer_url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     deployment_id = str(uuid.uuid4())
     with sessionmaker(bind=engine, class_=Session)() as session, session.begin():
-        session.add(Deployment(id=deployment_id, tenant_id="t1", name=f"web-{deployment_id[:6]}", pool="default",
-                               replicas=0, revision=1, serving_revision=1, status="stopped", reason=None,
-                               auto_deploy={"policy": "never"}, operation=None, operation_id=None,
-                               operation_at=None, created_at=now, updated_at=now, deleted_at=None))
-        session.add(Revision(deployment_id=deployment_id, number=1, image="t1/web:v1", repository="t1/web",
-                             tag="v1", digest=DIGEST, pull_ref=f"127.0.0.1:5000/t1/web@{DIGEST}",
-                             spec={"env": {}, "command": None, "ports": [], "cpu": 0.1, "memory": 32 * 1024 ** 2,
-                                   "restart_policy": "unless-stopped", "health": {"type": "running", "seconds": 1}},
-                             status="running", reason=None, trigger="create", rollback_to=None, created_at=now,
-                             finished_at=now))
+        session.add(
+            Deployment(
+                id=deployment_id,
+                tenant_id="t1",
+                name=f"web-{deployment_id[:6]}",
+                pool="default",
+                replicas=0,
+                revision=1,
+                serving_revision=1,
+                status="stopped",
+                reason=None,
+                auto_deploy={"policy": "never"},
+                operation=None,
+                operation_id=None,
+                operation_at=None,
+                created_at=now,
+                updated_at=now,
+                deleted_at=None,
+            )
+        )
+        session.add(
+            Revision(
+                deployment_id=deployment_id,
+                number=1,
+                image="t1/web:v1",
+                repository="t1/web",
+                tag="v1",
+                digest=DIGEST,
+                pull_ref=f"127.0.0.1:5000/t1/web@{DIGEST}",
+                spec={
+                    "env": {},
+                    "command": None,
+                    "ports": [],
+                    "cpu": 0.1,
+                    "memory": 32 * 1024**2,
+                    "restart_policy": "unless-stopped",
+                    "health": {"type": "running", "seconds": 1},
+                },
+                status="running",
+                reason=None,
+                trigger="create",
+                rollback_to=None,
+                created_at=now,
+                finished_at=now,
+            )
+        )
     engine.dispose()
     return deployment_id
 
@@ -113,5 +160,6 @@ class TestCatalogDown:
         assert (got["revision"], got["status"], got["operation"]) == (1, "stopped", None)
 
     def test_the_deployer_keeps_answering_what_needs_no_catalog(self, deployer, recorded):
-        assert deployer.update_deployment("t1", recorded, {"auto_deploy": {"policy": "force"}})["auto_deploy"] == \
-            {"policy": "force"}
+        assert deployer.update_deployment("t1", recorded, {"auto_deploy": {"policy": "force"}})["auto_deploy"] == {
+            "policy": "force"
+        }

@@ -1,5 +1,6 @@
 """``DockerEngine`` on the real engines honours ``deployer.engine.Engine``: the same results and
 errors the unit tests' fake engine gives."""
+
 import uuid
 
 import pytest
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def engine_settings():
     from types import SimpleNamespace
+
     return SimpleNamespace(docker_api_version="1.41", engine_timeout=30, ping_timeout=2)
 
 
@@ -26,8 +28,17 @@ def label():
 
 @pytest.fixture
 def engine(engine_settings):
-    engine = DockerEngine(Host(name="local-2", pool="default", base_url="unix:///var/run/imagehub-docker2.sock",
-                               address="127.0.0.1", cpus=2, memory=1024 ** 3), engine_settings)
+    engine = DockerEngine(
+        Host(
+            name="local-2",
+            pool="default",
+            base_url="unix:///var/run/imagehub-docker2.sock",
+            address="127.0.0.1",
+            cpus=2,
+            memory=1024**3,
+        ),
+        engine_settings,
+    )
     engine.made, engine.pulled = [], []
     yield engine
     for container_id in engine.made:
@@ -41,18 +52,34 @@ def engine(engine_settings):
 
 
 def spec(image, label, **overrides):
-    values = dict(name=f"ih-engine-test-{uuid.uuid4().hex[:8]}", image=image, command=None,
-                  env={"PORT": str(free_port())}, labels={"imagehub.managed": "true", "imagehub.deployer": label,
-                                                          "imagehub.deployment": "engine-test"},
-                  cpu=0.1, memory=32 * 1024 ** 2, restart_policy="no", network_mode="host")
+    values = dict(
+        name=f"ih-engine-test-{uuid.uuid4().hex[:8]}",
+        image=image,
+        command=None,
+        env={"PORT": str(free_port())},
+        labels={"imagehub.managed": "true", "imagehub.deployer": label, "imagehub.deployment": "engine-test"},
+        cpu=0.1,
+        memory=32 * 1024**2,
+        restart_policy="no",
+        network_mode="host",
+    )
     values.update(overrides)
     return ContainerSpec(**values)
 
 
 class TestDockerEngine:
     def test_a_missing_socket_is_unavailable(self, engine_settings):
-        gone = DockerEngine(Host(name="gone", pool="p", base_url="unix:///var/run/no-such-engine.sock",
-                                 address="127.0.0.1", cpus=1, memory=1024 ** 3), engine_settings)
+        gone = DockerEngine(
+            Host(
+                name="gone",
+                pool="p",
+                base_url="unix:///var/run/no-such-engine.sock",
+                address="127.0.0.1",
+                cpus=1,
+                memory=1024**3,
+            ),
+            engine_settings,
+        )
         with pytest.raises(EngineUnavailable, match="gone"):
             gone.ping()
         with pytest.raises(EngineUnavailable):
@@ -71,8 +98,9 @@ class TestDockerEngine:
         engine.made.append(container_id)
         # 50 back-to-back inspects took less time than the container needs to exit on a loaded
         # CI machine: wait on the clock instead.
-        wait_until(lambda: not engine.inspect(container_id).running, timeout=30,
-                   what="the container to exit with code 3")
+        wait_until(
+            lambda: not engine.inspect(container_id).running, timeout=30, what="the container to exit with code 3"
+        )
         state = engine.inspect(container_id)
         assert (state.id, state.running, state.exit_code, state.restart_count) == (container_id, False, 3, 0)
         assert engine.logs(container_id, 5).strip() == "hello"
@@ -83,8 +111,9 @@ class TestDockerEngine:
         with pytest.raises(ContainerNotFound):
             engine.inspect(container_id)
 
-    def test_containers_run_under_an_init_so_a_stop_does_not_wait_for_the_timeout(self, engine, registry,
-                                                                                  tenant, images, label):
+    def test_containers_run_under_an_init_so_a_stop_does_not_wait_for_the_timeout(
+        self, engine, registry, tenant, images, label
+    ):
         image = f"{registry.host}/{tenant}/web@{images['v1'][0]}"
         engine.pull(image, None)
         engine.pulled.append(image)
@@ -94,5 +123,6 @@ class TestDockerEngine:
         assert details["HostConfig"]["Init"] is True
         # As PID 1 without a handler, httpd would ignore SIGTERM for ever; under init it exits.
         engine.api.kill(container_id, signal="SIGTERM")
-        wait_until(lambda: not engine.inspect(container_id).running, timeout=10,
-                   what="the container to exit on SIGTERM")
+        wait_until(
+            lambda: not engine.inspect(container_id).running, timeout=10, what="the container to exit on SIGTERM"
+        )

@@ -1,5 +1,6 @@
 """Deployments on the two real engines: create, rolling update, failed update, rollback, scale,
 delete and the reconciler, each checked by what answers on 127.0.0.1 and what the engines run."""
+
 import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -14,13 +15,11 @@ def markers(deployment):
 
 
 class TestCreate:
-    def test_two_replicas_run_one_per_engine_each_answering_on_its_port(self, deployer, engines, images,
-                                                                       status_events):
+    def test_two_replicas_run_one_per_engine_each_answering_on_its_port(self, deployer, engines, images, status_events):
         deployment = deployer.running()
         instances = deployment["instances"]
         assert sorted(i["host"] for i in instances) == ["local-1", "local-2"]
-        assert (deployment["revision"], deployment["serving_revision"], deployment["digest"]) == \
-            (1, 1, images["v1"][0])
+        assert (deployment["revision"], deployment["serving_revision"], deployment["digest"]) == (1, 1, images["v1"][0])
         addresses = [i["address"] for i in instances]
         assert len(set(addresses)) == 2 and all(a.startswith("127.0.0.1:") for a in addresses)
         assert [answer(a) for a in addresses] == [images["v1"][1]] * 2
@@ -32,11 +31,15 @@ class TestCreate:
             assert container.labels["imagehub.tenant"] == deployer.tenant
             assert container.labels["imagehub.revision"] == "1"
             assert container.attrs["HostConfig"]["NetworkMode"] == "host"
-            assert container.attrs["HostConfig"]["Memory"] == 32 * 1024 ** 2
+            assert container.attrs["HostConfig"]["Memory"] == 32 * 1024**2
             assert f"PORT={instance['address'].split(':')[1]}" in container.attrs["Config"]["Env"]
             assert container.attrs["Config"]["Image"].endswith(f"/{deployer.tenant}/web@{images['v1'][0]}")
-        poll(lambda: status_events.of(deployment["id"]) == [(1, "pending"), (1, "pulling"), (1, "starting"),
-                                                            (1, "running")], what="the four status events")
+        poll(
+            lambda: (
+                status_events.of(deployment["id"]) == [(1, "pending"), (1, "pulling"), (1, "starting"), (1, "running")]
+            ),
+            what="the four status events",
+        )
 
     def test_pools_report_both_engines_and_the_reservations(self, deployer):
         deployment = deployer.running(replicas=1)
@@ -50,8 +53,7 @@ class TestCreate:
 
 
 class TestRollingUpdate:
-    def test_a_new_tag_replaces_host_by_host_with_no_moment_unanswered(self, deployer, engines, images,
-                                                                       vhost_config):
+    def test_a_new_tag_replaces_host_by_host_with_no_moment_unanswered(self, deployer, engines, images, vhost_config):
         deployment = deployer.running()
         samples, stop = [], []
 
@@ -61,8 +63,10 @@ class TestRollingUpdate:
             seen = {i["address"] for i in deployment["instances"]}
             with ClusterRpcProxy(vhost_config, timeout=10) as rpc:
                 while not stop:
-                    seen.update(i["address"] for i in rpc.deployer.get_deployment(deployer.tenant,
-                                                                                  deployment["id"])["instances"])
+                    seen.update(
+                        i["address"]
+                        for i in rpc.deployer.get_deployment(deployer.tenant, deployment["id"])["instances"]
+                    )
                     samples.append(sorted(filter(None, (answer(a, timeout=0.5) for a in sorted(seen)))))
                     eventlet.sleep(0.05)
 
@@ -74,8 +78,12 @@ class TestRollingUpdate:
             stop.append(True)
             watcher.wait()
         v1, v2 = images["v1"][1], images["v2"][1]
-        assert (updated["status"], updated["revision"], updated["serving_revision"], updated["digest"]) == \
-            ("running", 2, 2, images["v2"][0])
+        assert (updated["status"], updated["revision"], updated["serving_revision"], updated["digest"]) == (
+            "running",
+            2,
+            2,
+            images["v2"][0],
+        )
         assert markers(updated) == [v2, v2]
         assert sorted(i["host"] for i in updated["instances"]) == ["local-1", "local-2"]
         # The watcher really looked during the rollout (how often depends on the machine's load).
@@ -87,18 +95,22 @@ class TestRollingUpdate:
 
     def test_a_broken_version_fails_and_the_previous_keeps_serving(self, deployer, engines, images):
         deployment = deployer.running()
-        deployer.call.update_deployment(deployer.tenant, deployment["id"],
-                                        {"command": ["sh", "-c", "echo broken; exit 3"]})
+        deployer.call.update_deployment(
+            deployer.tenant, deployment["id"], {"command": ["sh", "-c", "echo broken; exit 3"]}
+        )
         failed = deployer.settle(deployment["id"])
         assert (failed["status"], failed["revision"], failed["serving_revision"]) == ("rollout_failed", 2, 1)
         # Seen exited, or (on a loaded machine) caught after its restart policy started it again.
-        assert ("container exited with code 3" in failed["reason"]
-                or "container kept exiting and was restarted" in failed["reason"]), failed["reason"]
+        assert (
+            "container exited with code 3" in failed["reason"]
+            or "container kept exiting and was restarted" in failed["reason"]
+        ), failed["reason"]
         assert "broken" in failed["reason"]
         assert "revision 1 is still serving" in failed["reason"]
         assert markers(failed) == [images["v1"][1]] * 2
-        assert sorted(i["container_id"] for i in failed["instances"]) == \
-            sorted(i["container_id"] for i in deployment["instances"])
+        assert sorted(i["container_id"] for i in failed["instances"]) == sorted(
+            i["container_id"] for i in deployment["instances"]
+        )
         for name, containers in labelled(engines, deployment["id"], all_states=True).items():
             assert [c.labels["imagehub.revision"] for c in containers] == ["1"], name
         revisions = deployer.call.list_revisions(deployer.tenant, deployment["id"])["items"]
@@ -115,7 +127,10 @@ class TestRollingUpdate:
         assert markers(back) == [images["v1"][1]]
         revisions = deployer.call.list_revisions(deployer.tenant, deployment["id"])["items"]
         assert [(r["revision"], r["status"], r["trigger"], r["rollback_to"]) for r in revisions] == [
-            (3, "running", "rollback", 1), (2, "superseded", "update", None), (1, "superseded", "create", None)]
+            (3, "running", "rollback", 1),
+            (2, "superseded", "update", None),
+            (1, "superseded", "create", None),
+        ]
 
 
 class TestScaleAndDelete:
@@ -148,11 +163,21 @@ class TestReconciler:
         deployment = deployer.running(restart_policy="no")
         victim = next(i for i in deployment["instances"] if i["host"] == "local-2")
         docker_cli("-H", services["POOLS"]["default"]["hosts"][1]["base_url"], "kill", victim["container_id"])
-        restored = poll(lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None and
-                                 victim["container_id"] not in [i["container_id"] for i in d["instances"]]
-                                 and len(d["instances"]) == 2 else None)(deployer.get(deployment["id"])),
-                        what="the reconciler to replace the killed container")
+        restored = poll(
+            lambda: (
+                lambda d: (
+                    d
+                    if d["status"] == "running"
+                    and d["operation"] is None
+                    and victim["container_id"] not in [i["container_id"] for i in d["instances"]]
+                    and len(d["instances"]) == 2
+                    else None
+                )
+            )(deployer.get(deployment["id"])),
+            what="the reconciler to replace the killed container",
+        )
         assert markers(restored) == [images["v1"][1]] * 2
         assert sorted(i["host"] for i in restored["instances"]) == ["local-1", "local-2"]
-        assert [c.id for c in labelled(engines, deployment["id"], all_states=True)["local-2"]] == \
-            [i["container_id"] for i in restored["instances"] if i["host"] == "local-2"]
+        assert [c.id for c in labelled(engines, deployment["id"], all_states=True)["local-2"]] == [
+            i["container_id"] for i in restored["instances"] if i["host"] == "local-2"
+        ]

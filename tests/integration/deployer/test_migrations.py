@@ -1,5 +1,6 @@
 """The migration builds exactly the models' schema, and ``python -m deployer.migrate`` finds the
 URL through the service's config.yml (``DEPLOYER_DB_URL``)."""
+
 import os
 import subprocess
 import sys
@@ -17,8 +18,14 @@ class TestMigration:
     def test_migrate_command_builds_the_models_schema_repeatably(self, db_url):
         env = dict(os.environ, DEPLOYER_DB_URL=db_url)
         for _ in range(2):
-            done = subprocess.run([sys.executable, "-m", "deployer.migrate"], cwd=ROOT, env=env, timeout=60,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "deployer.migrate"],
+                cwd=ROOT,
+                env=env,
+                timeout=60,
+                capture_output=True,
+                text=True,
+            )
             assert done.returncode == 0, done.stderr
         engine = db.create_engine(db_url)
         try:
@@ -32,12 +39,20 @@ class TestMigration:
 
     def test_a_deleted_deployments_name_is_free_again(self, db_url):
         """The partial unique index: one live deployment per tenant and name, any number deleted."""
-        subprocess.run([sys.executable, "-m", "deployer.migrate"], cwd=ROOT, timeout=60, check=True,
-                       capture_output=True, env=dict(os.environ, DEPLOYER_DB_URL=db_url))
+        subprocess.run(
+            [sys.executable, "-m", "deployer.migrate"],
+            cwd=ROOT,
+            timeout=60,
+            check=True,
+            capture_output=True,
+            env=dict(os.environ, DEPLOYER_DB_URL=db_url),
+        )
         engine = db.create_engine(db_url)
-        row = ("INSERT INTO deployments (id, tenant_id, name, pool, replicas, revision, status, auto_deploy, "
-               "created_at, updated_at, deleted_at) VALUES (:id, 't1', 'web', 'default', 1, 1, 'deleted', '{}', "
-               "'2026-01-01', '2026-01-01', :deleted)")
+        row = (
+            "INSERT INTO deployments (id, tenant_id, name, pool, replicas, revision, status, auto_deploy, "
+            "created_at, updated_at, deleted_at) VALUES (:id, 't1', 'web', 'default', 1, 1, 'deleted', '{}', "
+            "'2026-01-01', '2026-01-01', :deleted)"
+        )
         try:
             with engine.begin() as connection:
                 connection.execute(sa.text(row), {"id": "a", "deleted": "2026-01-02"})

@@ -10,11 +10,12 @@ stored with, and the ``rollout_requested`` behind it gets the deletion carried o
 The deployment is written straight into the deployer's database (a failed one, no containers):
 these tests are about the events, not about rollouts, so they need neither registry nor catalog.
 """
+
 import os
 import socket
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -36,8 +37,15 @@ from tests.integration.deployer.conftest import ENGINES
 WAIT = 30  # seconds: refused publishes are retried by kombu for a few seconds each
 MIN_AGE = 0.5
 # A revision's runtime spec as the deployer stores it.
-SPEC = {"env": {}, "command": None, "ports": [], "cpu": 0.1, "memory": 32 * 1024 * 1024, "restart_policy": "no",
-        "health": {"type": "running", "seconds": 1}}
+SPEC = {
+    "env": {},
+    "command": None,
+    "ports": [],
+    "cpu": 0.1,
+    "memory": 32 * 1024 * 1024,
+    "restart_policy": "no",
+    "health": {"type": "running", "seconds": 1},
+}
 
 
 def closed_port():
@@ -52,9 +60,17 @@ def deployer(vhost_config, database, deployer_id, status_events):
     """The deployer's two service classes, as ``nameko run deployer.service`` starts them, with a
     relay that ticks every 0.2 s and takes events half a second old."""
     config = load_config(os.path.join(ROOT, "services/deployer/config.yml"))
-    config.update(vhost_config, DB_URIS={"deployer:Base": database[0]}, DEPLOYER_ID=deployer_id, STOP_TIMEOUT=1,
-                  RECONCILE_INTERVAL=60, OUTBOX_RELAY_INTERVAL=0.2, OUTBOX_RELAY_MIN_AGE=MIN_AGE, max_workers=4,
-                  WORKER_MAX_WORKERS=2)
+    config.update(
+        vhost_config,
+        DB_URIS={"deployer:Base": database[0]},
+        DEPLOYER_ID=deployer_id,
+        STOP_TIMEOUT=1,
+        RECONCILE_INTERVAL=60,
+        OUTBOX_RELAY_INTERVAL=0.2,
+        OUTBOX_RELAY_MIN_AGE=MIN_AGE,
+        max_workers=4,
+        WORKER_MAX_WORKERS=2,
+    )
     config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
     config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
     started = [ServiceContainer(DeployerService, config), ServiceContainer(DeployerWorker, config)]
@@ -85,16 +101,41 @@ def engine(database):
 @pytest.fixture
 def deployment(engine):
     """A failed deployment with no containers, of a tenant of its own; ``(tenant_id, deployment_id)``."""
-    tenant_id, deployment_id, now = "t" + uuid.uuid4().hex[:10], str(uuid.uuid4()), datetime.now(timezone.utc)
+    tenant_id, deployment_id, now = "t" + uuid.uuid4().hex[:10], str(uuid.uuid4()), datetime.now(UTC)
     with Session(engine) as session:
-        session.add(Deployment(id=deployment_id, tenant_id=tenant_id, name="web", pool="default", replicas=1,
-                               revision=1, serving_revision=None, status="failed", reason="never started",
-                               auto_deploy={"policy": "never"}, created_at=now, updated_at=now))
+        session.add(
+            Deployment(
+                id=deployment_id,
+                tenant_id=tenant_id,
+                name="web",
+                pool="default",
+                replicas=1,
+                revision=1,
+                serving_revision=None,
+                status="failed",
+                reason="never started",
+                auto_deploy={"policy": "never"},
+                created_at=now,
+                updated_at=now,
+            )
+        )
         session.flush()
-        session.add(Revision(deployment_id=deployment_id, number=1, image=f"{tenant_id}/web:v1",
-                             repository=f"{tenant_id}/web", tag="v1", digest="sha256:" + "1" * 64,
-                             pull_ref=f"127.0.0.1:5000/{tenant_id}/web@sha256:" + "1" * 64, spec=SPEC,
-                             status="failed", reason="never started", trigger="create", created_at=now))
+        session.add(
+            Revision(
+                deployment_id=deployment_id,
+                number=1,
+                image=f"{tenant_id}/web:v1",
+                repository=f"{tenant_id}/web",
+                tag="v1",
+                digest="sha256:" + "1" * 64,
+                pull_ref=f"127.0.0.1:5000/{tenant_id}/web@sha256:" + "1" * 64,
+                spec=SPEC,
+                status="failed",
+                reason="never started",
+                trigger="create",
+                created_at=now,
+            )
+        )
         session.commit()
     return tenant_id, deployment_id
 
@@ -118,21 +159,28 @@ def publisher(deployer):
 
 def outbox_rows(engine, deployment_id):
     with Session(engine) as session:
-        return [(r.event_type, r.event_id, r.payload, r.ordering_key) for r in session.scalars(
-            sa.select(OutboxEvent).where(OutboxEvent.ordering_key == deployment_id).order_by(OutboxEvent.id))]
+        return [
+            (r.event_type, r.event_id, r.payload, r.ordering_key)
+            for r in session.scalars(
+                sa.select(OutboxEvent).where(OutboxEvent.ordering_key == deployment_id).order_by(OutboxEvent.id)
+            )
+        ]
 
 
 class TestBrokerRefusedAtDispatch:
-    def test_the_relay_delivers_the_status_change_once_with_its_event_id(self, rpc, deployment, publisher, engine,
-                                                                         status_events):
+    def test_the_relay_delivers_the_status_change_once_with_its_event_id(
+        self, rpc, deployment, publisher, engine, status_events
+    ):
         tenant_id, deployment_id = deployment
         publisher.unreachable()
         answer = rpc.deployer.delete_deployment(tenant_id, deployment_id)
         assert answer["status"] == "deleting"  # the change is committed although nothing could be sent
 
         rows = outbox_rows(engine, deployment_id)
-        assert [(kind, key) for kind, _, _, key in rows] == [(DEPLOYMENT_STATUS_CHANGED, deployment_id),
-                                                              (ROLLOUT_REQUESTED, deployment_id)]
+        assert [(kind, key) for kind, _, _, key in rows] == [
+            (DEPLOYMENT_STATUS_CHANGED, deployment_id),
+            (ROLLOUT_REQUESTED, deployment_id),
+        ]
         stored_id = rows[0][1]
         assert rows[0][2]["status"] == "deleting"
         time.sleep(MIN_AGE * 3)  # several relay ticks meet the refused connection too
@@ -140,8 +188,11 @@ class TestBrokerRefusedAtDispatch:
         assert status_events.of(deployment_id) == []
 
         publisher.reachable()
-        wait_until(lambda: (1, "deleted") in status_events.of(deployment_id), timeout=WAIT,
-                   what="the deletion carried out after the relay sent its request")
+        wait_until(
+            lambda: (1, "deleted") in status_events.of(deployment_id),
+            timeout=WAIT,
+            what="the deletion carried out after the relay sent its request",
+        )
         wait_until(lambda: outbox_rows(engine, deployment_id) == [], timeout=WAIT, what="the outbox emptied")
         time.sleep(MIN_AGE * 3)  # room for a duplicate to show up, had there been one
         received = [p for p in status_events.received if p["deployment_id"] == deployment_id]
@@ -154,7 +205,13 @@ class TestBrokerRefusedAtDispatch:
         tenant_id, deployment_id = deployment
         rpc.deployer.delete_deployment(tenant_id, deployment_id)
         # Sent after the commit, before the answer: the outbox holds nothing of the RPC's events.
-        assert [(kind, payload.get("status")) for kind, _, payload, _ in outbox_rows(engine, deployment_id)
-                if kind == ROLLOUT_REQUESTED or payload.get("status") == "deleting"] == []
-        wait_until(lambda: status_events.of(deployment_id) == [(1, "deleting"), (1, "deleted")], timeout=WAIT,
-                   what="deleting then deleted")
+        assert [
+            (kind, payload.get("status"))
+            for kind, _, payload, _ in outbox_rows(engine, deployment_id)
+            if kind == ROLLOUT_REQUESTED or payload.get("status") == "deleting"
+        ] == []
+        wait_until(
+            lambda: status_events.of(deployment_id) == [(1, "deleting"), (1, "deleted")],
+            timeout=WAIT,
+            what="deleting then deleted",
+        )

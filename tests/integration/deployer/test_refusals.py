@@ -1,4 +1,5 @@
 """What the deployer refuses over real RPC, each error arriving as its own type."""
+
 import socket
 import uuid
 
@@ -20,12 +21,14 @@ class TestTenancy:
     def test_another_tenants_deployment_is_forbidden_for_every_call(self, deployer, stranger):
         deployment = deployer.running(replicas=1)
         call, target = deployer.call, deployment["id"]
-        for attempt in (lambda: call.get_deployment(stranger, target),
-                        lambda: call.update_deployment(stranger, target, {"tag": "v2"}),
-                        lambda: call.scale_deployment(stranger, target, 0),
-                        lambda: call.rollback_deployment(stranger, target),
-                        lambda: call.list_revisions(stranger, target),
-                        lambda: call.delete_deployment(stranger, target)):
+        for attempt in (
+            lambda: call.get_deployment(stranger, target),
+            lambda: call.update_deployment(stranger, target, {"tag": "v2"}),
+            lambda: call.scale_deployment(stranger, target, 0),
+            lambda: call.rollback_deployment(stranger, target),
+            lambda: call.list_revisions(stranger, target),
+            lambda: call.delete_deployment(stranger, target),
+        ):
             with pytest.raises(Forbidden, match="belongs to another tenant"):
                 attempt()
         assert call.list_deployments(stranger)["total"] == 0
@@ -46,14 +49,20 @@ class TestTenancy:
 
 
 class TestBadRequests:
-    @pytest.mark.parametrize("override, message", [
-        ({"pool": "mars"}, "pool 'mars' is unknown; pools: default"),
-        ({"replicas": -1}, "replicas must be a whole number from 0"),
-        ({"memory": "12q"}, "memory must be a size"),
-        ({"ports": [{"host_port": 70000}]}, r"ports\[0\].host_port must be a whole number from 0 to 65535"),
-        ({"ports": [{"host_port": 20999}]}, r"ports\[0\].host_port 20999 is fixed, but 2 replicas cannot all have it"),
-        ({"cpu": 64}, "cpu 64 is more than any host of pool 'default' has"),
-    ])
+    @pytest.mark.parametrize(
+        "override, message",
+        [
+            ({"pool": "mars"}, "pool 'mars' is unknown; pools: default"),
+            ({"replicas": -1}, "replicas must be a whole number from 0"),
+            ({"memory": "12q"}, "memory must be a size"),
+            ({"ports": [{"host_port": 70000}]}, r"ports\[0\].host_port must be a whole number from 0 to 65535"),
+            (
+                {"ports": [{"host_port": 20999}]},
+                r"ports\[0\].host_port 20999 is fixed, but 2 replicas cannot all have it",
+            ),
+            ({"cpu": 64}, "cpu 64 is more than any host of pool 'default' has"),
+        ],
+    )
     def test_bad_specs_name_the_field(self, deployer, override, message):
         with pytest.raises(InvalidRequest, match=message):
             deployer.create(**override)

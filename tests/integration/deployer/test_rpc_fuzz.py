@@ -13,6 +13,7 @@ docs/deployer-api.md says which are certainly bad:
 
 The deployments these calls touch have ``replicas: 0``: no container is ever started.
 """
+
 import re
 import subprocess
 import sys
@@ -35,12 +36,11 @@ pytestmark = pytest.mark.docker
 
 BAD, UNKNOWN = False, None
 MAX_REPLICAS = 50  # DEPLOYER_MAX_REPLICAS's default
-POOL_CPUS, POOL_MEMORY = 2, 4 * 1024 ** 3  # the largest host of the test pool
+POOL_CPUS, POOL_MEMORY = 2, 4 * 1024**3  # the largest host of the test pool
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 # Text Python's re would backtrack on for ever; RE2 runs it in linear time (deployer.policy).
-CATASTROPHIC_REGEXPS = ["regexp:(a+)+$", "regexp:(a|a)*b", "regexp:(a*)*b", "regexp:^(\\w+\\s?)*$",
-                        "regexp:(.*a){20}"]
+CATASTROPHIC_REGEXPS = ["regexp:(a+)+$", "regexp:(a|a)*b", "regexp:(a*)*b", "regexp:^(\\w+\\s?)*$", "regexp:(.*a){20}"]
 
 
 def _int(value):
@@ -73,6 +73,7 @@ def uuid_ok(value):
 
 # -- spec fields: certainly bad (False) or not known (None), from docs/deployer-api.md -------------
 
+
 def spec_field_verdict(field, value):
     if value is None:
         return BAD if field in ("name", "image") else UNKNOWN  # the others have defaults
@@ -95,7 +96,7 @@ def spec_field_verdict(field, value):
     if field == "memory":
         if isinstance(value, str):
             return UNKNOWN
-        return UNKNOWN if _int(value) and 6 * 1024 ** 2 <= value <= POOL_MEMORY else BAD
+        return UNKNOWN if _int(value) and 6 * 1024**2 <= value <= POOL_MEMORY else BAD
     if field == "restart_policy":
         return UNKNOWN if value in ("no", "on-failure", "always", "unless-stopped") else BAD
     if field in ("health", "auto_deploy"):
@@ -105,23 +106,63 @@ def spec_field_verdict(field, value):
     return BAD  # not a field at all
 
 
-SPEC_FIELDS = ("name", "image", "pool", "replicas", "env", "command", "ports", "cpu", "memory", "restart_policy",
-               "health", "auto_deploy")
-CHANGE_FIELDS = ("image", "tag", "env", "command", "ports", "cpu", "memory", "restart_policy", "health",
-                 "auto_deploy")
+SPEC_FIELDS = (
+    "name",
+    "image",
+    "pool",
+    "replicas",
+    "env",
+    "command",
+    "ports",
+    "cpu",
+    "memory",
+    "restart_policy",
+    "health",
+    "auto_deploy",
+)
+CHANGE_FIELDS = ("image", "tag", "env", "command", "ports", "cpu", "memory", "restart_policy", "health", "auto_deploy")
 
 spec_junk = st.one_of(
-    junk, st.sampled_from([-1, 0, 51, 2 ** 63, 10 ** 400, float("nan"), float("-inf"), 1e308, 0.001]),
+    junk,
+    st.sampled_from([-1, 0, 51, 2**63, 10**400, float("nan"), float("-inf"), 1e308, 0.001]),
     st.sampled_from(["9" * 400 + "t", "1" * 5000, "1e400", "-1m", "0", "5m", "12q", "1.5.5g", " ", "\x00"]),
-    st.sampled_from([{"type": "http", "timeout": 10 ** 400}, {"type": "running", "seconds": 10 ** 400},
-                     {"type": "running", "seconds": float("nan")}, {"type": ["http"]}, {"type": None},
-                     {"type": "http", "path": "/\x00", "port_index": 2 ** 70}, {"policy": None},
-                     {"policy": ["never"]}, {"policy": "regexp:("}, {"policy": "regexp:" + "(" * 500},
-                     {"policy": "semver:huge"}, {"policy": "glob:"}, {"policy": "never", "x": 1},
-                     {"PORT": "1"}, {"A": 1}, {"A": "x\x00"}, {"1A": "x"}, {"": "x"}]),
-    st.sampled_from([[{"host_port": 2 ** 70}], [{"container_port": -1}], [{"x": 1}], [1], [None],
-                     [{"host_port": 20000}, {"host_port": 20000}], [{}] * 17, ["sh", 1], [[]], "sh -c '",
-                     ""]),
+    st.sampled_from(
+        [
+            {"type": "http", "timeout": 10**400},
+            {"type": "running", "seconds": 10**400},
+            {"type": "running", "seconds": float("nan")},
+            {"type": ["http"]},
+            {"type": None},
+            {"type": "http", "path": "/\x00", "port_index": 2**70},
+            {"policy": None},
+            {"policy": ["never"]},
+            {"policy": "regexp:("},
+            {"policy": "regexp:" + "(" * 500},
+            {"policy": "semver:huge"},
+            {"policy": "glob:"},
+            {"policy": "never", "x": 1},
+            {"PORT": "1"},
+            {"A": 1},
+            {"A": "x\x00"},
+            {"1A": "x"},
+            {"": "x"},
+        ]
+    ),
+    st.sampled_from(
+        [
+            [{"host_port": 2**70}],
+            [{"container_port": -1}],
+            [{"x": 1}],
+            [1],
+            [None],
+            [{"host_port": 20000}, {"host_port": 20000}],
+            [{}] * 17,
+            ["sh", 1],
+            [[]],
+            "sh -c '",
+            "",
+        ]
+    ),
 )
 
 
@@ -131,12 +172,19 @@ def target(services, rpc, registry, tenant, vhost_config):
     real catalog from an ``image_pushed`` (pushed over the registry's HTTP API, as a client does)."""
     image = push_image(registry.url, f"{tenant}/web", "fuzz", content=b"fuzz " + tenant.encode())
     announce_push(vhost_config, tenant, "fuzz", image["digest"])
-    wait_until(lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", "fuzz")["digest"] == image["digest"],
-               timeout=20, what="the image in the catalog")
-    created = rpc.deployer.create_deployment(tenant, {"name": "fuzz-target", "image": f"{tenant}/web:fuzz",
-                                                      "replicas": 0, "cpu": 0.1, "memory": "32m"})
-    wait_until(lambda: rpc.deployer.get_deployment(tenant, created["id"])["status"] == "stopped", timeout=30,
-               what="the deployment stopped")
+    wait_until(
+        lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", "fuzz")["digest"] == image["digest"],
+        timeout=20,
+        what="the image in the catalog",
+    )
+    created = rpc.deployer.create_deployment(
+        tenant, {"name": "fuzz-target", "image": f"{tenant}/web:fuzz", "replicas": 0, "cpu": 0.1, "memory": "32m"}
+    )
+    wait_until(
+        lambda: rpc.deployer.get_deployment(tenant, created["id"])["status"] == "stopped",
+        timeout=30,
+        what="the deployment stopped",
+    )
     yield created["id"]
     rpc.deployer.delete_deployment(tenant, created["id"])
 
@@ -148,16 +196,20 @@ def mostly(value):
 
 
 def valid_spec(tenant):
-    return {"name": f"fz-{uuid.uuid4().hex[:8]}", "image": f"{tenant}/web:fuzz", "replicas": 0, "cpu": 0.1,
-            "memory": "32m"}
+    return {
+        "name": f"fz-{uuid.uuid4().hex[:8]}",
+        "image": f"{tenant}/web:fuzz",
+        "replicas": 0,
+        "cpu": 0.1,
+        "memory": "32m",
+    }
 
 
 @st.composite
 def bad_specs(draw, base, fields):
     """``(spec, {field: verdict})``: the base with one or more fields junk (or unknown keys)."""
     spec = dict(base)
-    names = draw(st.sampled_from(fields).map(lambda f: {f}) | st.sets(st.sampled_from(fields), min_size=1,
-                                                                       max_size=3))
+    names = draw(st.sampled_from(fields).map(lambda f: {f}) | st.sets(st.sampled_from(fields), min_size=1, max_size=3))
     verdicts = {}
     for name in names:
         spec[name] = draw(spec_junk)
@@ -206,8 +258,10 @@ class Seen:
         self.answers[key] = self.answers.get(key, 0) + 1
 
     def report(self):
-        print(f"\n[fuzz] deployer.{self.name}: {sum(self.answers.values())} calls, answers "
-              f"{dict(sorted(self.answers.items()))}")
+        print(
+            f"\n[fuzz] deployer.{self.name}: {sum(self.answers.values())} calls, answers "
+            f"{dict(sorted(self.answers.items()))}"
+        )
 
 
 @pytest.fixture
@@ -226,8 +280,11 @@ def assert_still_answers(rpc, tenant, target):
 class TestBadArguments:
     def test_create_deployment(self, rpc, tenant, target, seen):
         @fuzz_settings(300)
-        @given(tenant_id=mostly(tenant), drawn=bad_specs(valid_spec(tenant), SPEC_FIELDS) | junk.map(
-            lambda spec: (spec, {"spec": BAD if not isinstance(spec, dict) else UNKNOWN})))
+        @given(
+            tenant_id=mostly(tenant),
+            drawn=bad_specs(valid_spec(tenant), SPEC_FIELDS)
+            | junk.map(lambda spec: (spec, {"spec": BAD if not isinstance(spec, dict) else UNKNOWN})),
+        )
         def run(tenant_id, drawn):
             spec, verdicts = drawn
             result, error = outcome(lambda: rpc.deployer.create_deployment(tenant_id, spec))
@@ -252,37 +309,62 @@ class TestBadArguments:
             changes, verdicts = drawn
             result, error = outcome(lambda: rpc.deployer.update_deployment(tenant, deployment_id, changes))
             seen.add(error)
-            bad = ["deployment_id"] if deployment_id != target and uuid_ok(deployment_id) is BAD else \
-                [name for name, ok in verdicts.items() if ok is BAD and deployment_id == target]
+            bad = (
+                ["deployment_id"]
+                if deployment_id != target and uuid_ok(deployment_id) is BAD
+                else [name for name, ok in verdicts.items() if ok is BAD and deployment_id == target]
+            )
             judge(f"update_deployment({deployment_id!r}, {changes!r})", result, error, bad)
 
         run()
         assert seen.answers.get("InvalidRequest")
         assert_still_answers(rpc, tenant, target)
 
-    @pytest.mark.parametrize("method, argument, good", [
-        ("set_auto_deploy", "policy", st.sampled_from(["never", "force", "semver:minor", "glob:v*"])),
-        ("scale_deployment", "replicas", st.just(0)),
-        ("rollback_deployment", "revision", st.none() | st.just(1)),
-    ])
+    @pytest.mark.parametrize(
+        "method, argument, good",
+        [
+            ("set_auto_deploy", "policy", st.sampled_from(["never", "force", "semver:minor", "glob:v*"])),
+            ("scale_deployment", "replicas", st.just(0)),
+            ("rollback_deployment", "revision", st.none() | st.just(1)),
+        ],
+    )
     def test_deployment_changes(self, rpc, tenant, target, seen, method, argument, good):
-        checks = {"policy": lambda v: UNKNOWN if isinstance(v, str) and v else BAD,
-                  "replicas": lambda v: UNKNOWN if _int(v) and 0 <= v <= MAX_REPLICAS else BAD,
-                  "revision": lambda v: UNKNOWN if v is None or (_int(v) and v >= 1) else BAD}
+        checks = {
+            "policy": lambda v: UNKNOWN if isinstance(v, str) and v else BAD,
+            "replicas": lambda v: UNKNOWN if _int(v) and 0 <= v <= MAX_REPLICAS else BAD,
+            "revision": lambda v: UNKNOWN if v is None or (_int(v) and v >= 1) else BAD,
+        }
 
         @fuzz_settings(100)
-        @given(tenant_id=mostly(tenant), deployment_id=mostly(target),
-               value=good | junk | st.sampled_from(["regexp:(", "regexp:" + "a" * 10000, "glob:\x00", "regexp:\ud800",
-                                                    2 ** 63, 2 ** 64 + 1, 10 ** 30]))
+        @given(
+            tenant_id=mostly(tenant),
+            deployment_id=mostly(target),
+            value=good
+            | junk
+            | st.sampled_from(
+                ["regexp:(", "regexp:" + "a" * 10000, "glob:\x00", "regexp:\ud800", 2**63, 2**64 + 1, 10**30]
+            ),
+        )
         def run(tenant_id, deployment_id, value):
             result, error = outcome(lambda: getattr(rpc.deployer, method)(tenant_id, deployment_id, value))
             seen.add(error)
             # First the arguments' shapes (all named at once), then, on the target, the value's rules.
-            shape_bad = [name for name, ok in (("tenant_id", tenant_ok(tenant_id)),
-                                               ("deployment_id", uuid_ok(deployment_id)),
-                                               (argument, BAD if value is None and argument != "revision" else
-                                                checks[argument](value) if argument == "revision" else UNKNOWN))
-                         if ok is BAD]
+            shape_bad = [
+                name
+                for name, ok in (
+                    ("tenant_id", tenant_ok(tenant_id)),
+                    ("deployment_id", uuid_ok(deployment_id)),
+                    (
+                        argument,
+                        BAD
+                        if value is None and argument != "revision"
+                        else checks[argument](value)
+                        if argument == "revision"
+                        else UNKNOWN,
+                    ),
+                )
+                if ok is BAD
+            ]
             on_target = tenant_id == tenant and deployment_id == target
             bad = shape_bad or ([argument] if on_target and checks[argument](value) is BAD else [])
             judge(f"{method}({tenant_id!r}, {deployment_id!r}, {value!r})", result, error, bad)
@@ -291,15 +373,17 @@ class TestBadArguments:
         assert seen.answers.get("InvalidRequest")
         assert_still_answers(rpc, tenant, target)
 
-    @pytest.mark.parametrize("method", ["get_deployment", "delete_deployment", "list_revisions",
-                                        "list_deployments"])
+    @pytest.mark.parametrize("method", ["get_deployment", "delete_deployment", "list_revisions", "list_deployments"])
     def test_reads_and_delete(self, rpc, tenant, target, seen, method):
         paged = method in ("list_revisions", "list_deployments")
 
         @fuzz_settings(50)
-        @given(tenant_id=st.sampled_from([tenant, "someone-else"]) | junk,
-               deployment_id=st.just(str(uuid.uuid4())) | junk,
-               page=st.just(1) | junk, page_size=st.just(50) | junk)
+        @given(
+            tenant_id=st.sampled_from([tenant, "someone-else"]) | junk,
+            deployment_id=st.just(str(uuid.uuid4())) | junk,
+            page=st.just(1) | junk,
+            page_size=st.just(50) | junk,
+        )
         def run(tenant_id, deployment_id, page, page_size):
             args = (tenant_id,) if method == "list_deployments" else (tenant_id, deployment_id)
             kwargs = {"page": page, "page_size": page_size} if paged else {}
@@ -311,8 +395,12 @@ class TestBadArguments:
             if paged:
                 verdicts["page"] = UNKNOWN if _int(page) and 1 <= page <= 1_000_000 else BAD
                 verdicts["page_size"] = UNKNOWN if _int(page_size) and 1 <= page_size <= 200 else BAD
-            judge(f"{method}({args!r}, {kwargs!r})", result, error,
-                  [name for name, ok in verdicts.items() if ok is BAD or ok is False])
+            judge(
+                f"{method}({args!r}, {kwargs!r})",
+                result,
+                error,
+                [name for name, ok in verdicts.items() if ok is BAD or ok is False],
+            )
 
         run()
         assert seen.answers.get("InvalidRequest")
@@ -330,8 +418,9 @@ def decides_quickly(policy):
     regular expressions ignore signals, and eventlet's single thread would stall every service)."""
     code = "import sys; from deployer.policy import parse_policy; parse_policy(sys.argv[1]).wants('1.0.0', sys.argv[2])"
     try:
-        subprocess.run([sys.executable, "-c", code, policy, PROBE_TAG], timeout=PROBE_SECONDS, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", code, policy, PROBE_TAG], timeout=PROBE_SECONDS, check=True, capture_output=True
+        )
         return True
     except subprocess.TimeoutExpired:
         return False
@@ -367,7 +456,7 @@ class TestCatastrophicRegexps:
 
 
 # Inputs the fuzzing singled out, each checked on its own: what the deployer must answer.
-HUGE = 10 ** 400  # an integer past any float: math.isfinite() cannot take it
+HUGE = 10**400  # an integer past any float: math.isfinite() cannot take it
 EXPLICIT = [
     ("update", {"tag": 5}, "tag"),
     ("update", {"tag": ""}, "tag"),
@@ -383,24 +472,30 @@ EXPLICIT = [
     ("update", {"memory": "1" * 400 + "g"}, "memory"),
     ("update", {"health": {"type": "running", "seconds": HUGE}}, "health.seconds"),
     ("scale", HUGE, "replicas"),
-    ("rollback", 2 ** 63, "revision"),  # past any database's integer
-    ("rollback", 2 ** 63 - 1, None),  # NotFound: no such revision
-    ("rollback", 2 ** 31, None),
+    ("rollback", 2**63, "revision"),  # past any database's integer
+    ("rollback", 2**63 - 1, None),  # NotFound: no such revision
+    ("rollback", 2**31, None),
     ("policy", "glob:\x00", None),  # a policy that can never match: accepted, stored
     ("policy", "regexp:\ud800", "policy"),  # RE2 takes UTF-8: refused, naming the field
 ]
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("call, value, named_field", EXPLICIT,
-                         ids=[f"{c}-{f or type(v).__name__}-{i}" for i, (c, v, f) in enumerate(EXPLICIT)])
+@pytest.mark.parametrize(
+    "call, value, named_field",
+    EXPLICIT,
+    ids=[f"{c}-{f or type(v).__name__}-{i}" for i, (c, v, f) in enumerate(EXPLICIT)],
+)
 def test_explicit_bad_input(rpc, tenant, target, call, value, named_field):
     deployer = rpc.deployer
     created = None
     # A generated change that happened to be good may still be rolling out on the target: such a
     # call would be a Conflict (busy) before its arguments are looked at.
-    wait_until(lambda: deployer.get_deployment(tenant, target)["operation"] is None, timeout=30,
-               what="the target deployment idle")
+    wait_until(
+        lambda: deployer.get_deployment(tenant, target)["operation"] is None,
+        timeout=30,
+        what="the target deployment idle",
+    )
     try:
         if call == "create":
             created, error = outcome(lambda: deployer.create_deployment(tenant, dict(valid_spec(tenant), **value)))

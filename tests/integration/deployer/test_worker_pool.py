@@ -12,6 +12,7 @@ Here the worker pool has 2 workers and 3 rollouts are asked for, each waiting ou
 through the catalog, each well within a bound far below the proxy's own timeout. The module's
 teardown removes every container this deployer made, rollouts in progress included.
 """
+
 import uuid
 
 import eventlet
@@ -36,9 +37,8 @@ def deployer_overrides():
 
 def bounded(vhost_config, call):
     """What ``call(deployer proxy)`` returns, asked on a fresh proxy; fails past ``ANSWER`` seconds."""
-    with ClusterRpcProxy(vhost_config, timeout=ANSWER + 10) as proxy:
-        with eventlet.Timeout(ANSWER, False):
-            return call(proxy.deployer)
+    with ClusterRpcProxy(vhost_config, timeout=ANSWER + 10) as proxy, eventlet.Timeout(ANSWER, False):
+        return call(proxy.deployer)
     pytest.fail(f"no answer within {ANSWER} s while the worker pool is full")
 
 
@@ -53,15 +53,21 @@ def test_rpc_answers_and_the_catalog_is_asked_while_rollouts_fill_the_worker_poo
     def saturated():
         statuses = [deployer.get(i)["status"] for i in ids]
         return statuses if statuses.count("starting") == WORKERS else None
+
     statuses = poll(saturated, timeout=40, what=f"{WORKERS} rollouts waiting on their health check")
     assert statuses.count("pending") == 1, statuses  # the third waits for a worker
 
     assert bounded(vhost_config, lambda d: d.get_deployment(deployer.tenant, ids[0]))["id"] == ids[0]
     pools = bounded(vhost_config, lambda d: d.list_pools())
     assert "default" in [p["name"] for p in pools["items"]]
-    spec = {"name": f"busy-{uuid.uuid4().hex[:6]}", "image": f"{deployer.tenant}/web:v1", "replicas": 1,
-            "ports": [{}],
-            "cpu": 0.1, "memory": "32m"}
+    spec = {
+        "name": f"busy-{uuid.uuid4().hex[:6]}",
+        "image": f"{deployer.tenant}/web:v1",
+        "replicas": 1,
+        "ports": [{}],
+        "cpu": 0.1,
+        "memory": "32m",
+    }
     created = bounded(vhost_config, lambda d: d.create_deployment(deployer.tenant, spec))
     deployer.created.append(created["id"])
     assert (created["status"], created["revision"], created["digest"]) == ("pending", 1, deployer.images["v1"][0])

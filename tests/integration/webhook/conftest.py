@@ -1,4 +1,5 @@
 """The webhook in a real nameko container against the real RabbitMQ, and a listener on its events."""
+
 import os
 import warnings
 
@@ -36,6 +37,7 @@ def service_config(monkeypatch, webhook_token):
 @pytest.fixture
 def start_webhook(container_factory, service_config, webhook_token):
     """Start the webhook service against ``amqp_uri``; returns a client for its HTTP address."""
+
     def start(amqp_uri):
         config = service_config(amqp_uri)
         container = container_factory(WebhookService, config)
@@ -61,6 +63,7 @@ def listener(rabbit_config):
 def nothing_else_dispatched(webhook, listener):
     """Check that nothing was dispatched since the last event read: a marker event posted now
     must be the very next one the listener gets (one publisher, one queue: order is kept)."""
+
     def check():
         event = push_notification("acme/marker", "sha256:" + "f" * 64, tag="marker")
         assert webhook.post_events(notification_envelope(event)).status_code == 200

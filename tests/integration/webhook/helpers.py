@@ -1,4 +1,5 @@
 """A registry-like HTTP client for the webhook, and a listener on the events it dispatches."""
+
 import json
 import uuid
 from dataclasses import dataclass
@@ -42,16 +43,14 @@ class EventListener:
     def __init__(self, amqp_uri):
         self.connection = Connection(amqp_uri)
         exchange = Exchange("webhook.events", type="topic", durable=True)  # as nameko declares it
-        queue = Queue(f"test-webhook-{uuid.uuid4().hex}", exchange, routing_key="#",
-                      exclusive=True, auto_delete=True)
+        queue = Queue(f"test-webhook-{uuid.uuid4().hex}", exchange, routing_key="#", exclusive=True, auto_delete=True)
         self.queue = self.connection.SimpleQueue(queue)
 
     def next(self, timeout=5):
         """The next dispatched event; ``SimpleQueue.Empty`` after ``timeout`` seconds."""
         message = self.queue.get(block=True, timeout=timeout)
         message.ack()
-        return Received(message.delivery_info["routing_key"], message.payload,
-                        message.properties["delivery_mode"])
+        return Received(message.delivery_info["routing_key"], message.payload, message.properties["delivery_mode"])
 
     def next_events(self, count, timeout=5):
         return [self.next(timeout) for _ in range(count)]

@@ -17,6 +17,7 @@ this file, written from docs/webhook-api.md and not from the service's code. For
 Examples are derandomized (a fixed sequence per test, no example database), so CI sees the same
 requests on every run. ``FUZZ_EXAMPLES`` scales every example count (1 by default).
 """
+
 import hashlib
 import json
 import os
@@ -24,12 +25,12 @@ import random
 import re
 import socket
 import uuid
-from datetime import timezone
+from datetime import UTC, timezone
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
-from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from kombu import Connection, Exchange, Queue
 
 from shared.testing import DOCKER_MANIFEST_V2, OCI_INDEX
@@ -48,10 +49,19 @@ PHASES = tuple(Phase) if os.environ.get("FUZZ_SHRINK", "1") != "0" else (Phase.e
 
 
 def fuzz_settings(examples):
-    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None, derandomize=True, database=None,
-                    phases=PHASES,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large, HealthCheck.large_base_example])
+    return settings(
+        max_examples=max(1, int(examples * SCALE)),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=PHASES,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -134,18 +144,31 @@ def expected_event(event):
     source_event_id = usable_text(event.get("id"))
     if kind == SET_ASIDE:
         key = source_event_id or "sha256:" + hashlib.sha256(canonical(event).encode()).hexdigest()
-        return SET_ASIDE, {"event_id": event_id(key, SET_ASIDE), "source": "webhook",
-                           "source_event_id": source_event_id, "action": usable_text(event.get("action")),
-                           "repository": usable_text(target.get("repository")), "payload": canonical(event)}
+        return SET_ASIDE, {
+            "event_id": event_id(key, SET_ASIDE),
+            "source": "webhook",
+            "source_event_id": source_event_id,
+            "action": usable_text(event.get("action")),
+            "repository": usable_text(target.get("repository")),
+            "payload": canonical(event),
+        }
     actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
     request = event.get("request") if isinstance(event.get("request"), dict) else {}
-    fields = {"event_id": event_id(source_event_id, kind), "namespace": target["repository"].split("/")[0],
-              "repository": target["repository"], "tag": text(target.get("tag")),
-              "digest": text(target.get("digest")), "actor": usable_text(actor.get("name")),
-              "request_id": usable_text(request.get("id")), "source_event_id": source_event_id}
+    fields = {
+        "event_id": event_id(source_event_id, kind),
+        "namespace": target["repository"].split("/")[0],
+        "repository": target["repository"],
+        "tag": text(target.get("tag")),
+        "digest": text(target.get("digest")),
+        "actor": usable_text(actor.get("name")),
+        "request_id": usable_text(request.get("id")),
+        "source_event_id": source_event_id,
+    }
     if kind == PUSHED:
-        fields.update(media_type=usable_text(target.get("mediaType")),
-                      size=positive_int(target.get("size")) or positive_int(target.get("length")))
+        fields.update(
+            media_type=usable_text(target.get("mediaType")),
+            size=positive_int(target.get("size")) or positive_int(target.get("length")),
+        )
     return kind, fields
 
 
@@ -186,29 +209,116 @@ def type_ok(content_type):
 component = st.from_regex(r"[a-z0-9]{1,6}(?:(?:[._]|__|-{1,2})[a-z0-9]{1,6}){0,2}", fullmatch=True)
 valid_repository_names = st.tuples(component, component).map("/".join).filter(lambda r: len(r) <= 255)
 valid_tags = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}", fullmatch=True) | st.sampled_from(
-    ["latest", "v1.0", "1.25-alpine", "_", "A" * 128])
+    ["latest", "v1.0", "1.25-alpine", "_", "A" * 128]
+)
 valid_digests = st.binary(min_size=1, max_size=8).map(lambda b: "sha256:" + hashlib.sha256(b).hexdigest())
 
 HOSTILE_NAMES = [
-    "../etc/passwd", "acme/../library", "acme/..", "acme/.", "..", ".", "/acme/app", "acme/app/", "acme//app",
-    "/", "//", "acme", "acme/team/app", "library/../../x", "Acme/app", "acme/App", "ACME/APP",
-    "acme/app\x00", "acme/ap\x00p", "\x00/app", "acme/app;rm -rf /", "acme/app' OR '1'='1", "acme/$(reboot)",
-    "acme/`id`", "acme/app|cat", "acme/app&&ls", "acme/app>x", "ac me/app", "acme/app\n", "acme/app\r\n",
-    "acme/\u00e9t\u00e9", "acme/app\u202e", "acme/\ud800", "acme/\U0001f600", "acme/\uff41pp", ".acme/app",
-    "acme/.app", "acme/app.", "acme/-app", "-acme/app", "_acme/app", "acme/app-", "acme/a..b", "acme/a._b",
-    "acme/" + "a" * 251, "a" * 256 + "/b", "acme\\app", "acme/app%00", "acme/%2e%2e", "acme/app:tag",
-    "acme/app@sha256:" + "a" * 64, "acme/app\t", " acme/app", "acme/app ", "acme/*", "acme/app?x=1",
-    "acme/app#x", "c:\\windows/app", "acme/app\u0000\u0000", "acme/" + "\u00e4" * 300,
+    "../etc/passwd",
+    "acme/../library",
+    "acme/..",
+    "acme/.",
+    "..",
+    ".",
+    "/acme/app",
+    "acme/app/",
+    "acme//app",
+    "/",
+    "//",
+    "acme",
+    "acme/team/app",
+    "library/../../x",
+    "Acme/app",
+    "acme/App",
+    "ACME/APP",
+    "acme/app\x00",
+    "acme/ap\x00p",
+    "\x00/app",
+    "acme/app;rm -rf /",
+    "acme/app' OR '1'='1",
+    "acme/$(reboot)",
+    "acme/`id`",
+    "acme/app|cat",
+    "acme/app&&ls",
+    "acme/app>x",
+    "ac me/app",
+    "acme/app\n",
+    "acme/app\r\n",
+    "acme/\u00e9t\u00e9",
+    "acme/app\u202e",
+    "acme/\ud800",
+    "acme/\U0001f600",
+    "acme/\uff41pp",
+    ".acme/app",
+    "acme/.app",
+    "acme/app.",
+    "acme/-app",
+    "-acme/app",
+    "_acme/app",
+    "acme/app-",
+    "acme/a..b",
+    "acme/a._b",
+    "acme/" + "a" * 251,
+    "a" * 256 + "/b",
+    "acme\\app",
+    "acme/app%00",
+    "acme/%2e%2e",
+    "acme/app:tag",
+    "acme/app@sha256:" + "a" * 64,
+    "acme/app\t",
+    " acme/app",
+    "acme/app ",
+    "acme/*",
+    "acme/app?x=1",
+    "acme/app#x",
+    "c:\\windows/app",
+    "acme/app\u0000\u0000",
+    "acme/" + "\u00e4" * 300,
 ]
 HOSTILE_TAGS = [
-    "-v1", ".v1", "v1/..", "../v1", "..", ".", "v1\x00", "V1;rm -rf /", "a" * 129, "v1 ", " v1", "tag$(id)",
-    "\u00fc", "v1\n", ":", "@", "v1:latest", "v1@sha256", "v1/v2", "`id`", "v1'--", "\ud800", "\uff56\uff11",
-    "v1\u202e", "*", "v1?", "%00",
+    "-v1",
+    ".v1",
+    "v1/..",
+    "../v1",
+    "..",
+    ".",
+    "v1\x00",
+    "V1;rm -rf /",
+    "a" * 129,
+    "v1 ",
+    " v1",
+    "tag$(id)",
+    "\u00fc",
+    "v1\n",
+    ":",
+    "@",
+    "v1:latest",
+    "v1@sha256",
+    "v1/v2",
+    "`id`",
+    "v1'--",
+    "\ud800",
+    "\uff56\uff11",
+    "v1\u202e",
+    "*",
+    "v1?",
+    "%00",
 ]
 HOSTILE_DIGESTS = [
-    "sha256:xyz", "sha256:" + "A" * 64, "sha256:" + "a" * 63, "sha256:" + "a" * 65, "sha512:" + "a" * 128,
-    "sha256:../../etc/passwd", "sha256:" + "a" * 63 + "\x00", "md5:" + "a" * 32, "sha256:", ":" + "a" * 64,
-    "sha256:" + "g" * 64, "sha256 :" + "a" * 64, "sha256:" + "a" * 64 + "\n", "\ud800",
+    "sha256:xyz",
+    "sha256:" + "A" * 64,
+    "sha256:" + "a" * 63,
+    "sha256:" + "a" * 65,
+    "sha512:" + "a" * 128,
+    "sha256:../../etc/passwd",
+    "sha256:" + "a" * 63 + "\x00",
+    "md5:" + "a" * 32,
+    "sha256:",
+    ":" + "a" * 64,
+    "sha256:" + "g" * 64,
+    "sha256 :" + "a" * 64,
+    "sha256:" + "a" * 64 + "\n",
+    "\ud800",
 ]
 
 hostile_text = st.one_of(
@@ -220,26 +330,63 @@ hostile_text = st.one_of(
 
 # Any JSON value of the wrong type, NaN and the infinities included (Python's JSON reads them).
 wrong_values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=10 ** 18, max_value=10 ** 40),
-    st.floats(allow_nan=True, allow_infinity=True), st.just(""), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**18, max_value=10**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.just(""),
+    st.text(max_size=12),
     st.text(min_size=300, max_size=2000).map(lambda s: (s * 5)[:2000]),
     st.lists(st.integers() | st.text(max_size=3), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers() | st.none(), max_size=3),
 )
 timestamps = st.one_of(
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
-    st.sampled_from(["2026-01-02T03:04:05.987654321Z", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00",
-                     "0001-01-01T00:00:00", "9999-12-31T23:59:59.999999999-23:59", "not a time", "",
-                     "2026-13-45T99:99:99Z", "2026-01-02T03:04:05+24:00"]),
+    st.sampled_from(
+        [
+            "2026-01-02T03:04:05.987654321Z",
+            "9999-12-31T23:59:59-05:00",
+            "0001-01-01T00:00:00+05:00",
+            "0001-01-01T00:00:00",
+            "9999-12-31T23:59:59.999999999-23:59",
+            "not a time",
+            "",
+            "2026-13-45T99:99:99Z",
+            "2026-01-02T03:04:05+24:00",
+        ]
+    ),
     wrong_values,
 )
-manifest_types = st.sampled_from([DOCKER_MANIFEST_V2, OCI_INDEX, "application/vnd.oci.image.manifest.v1+json",
-                                  "application/vnd.docker.distribution.manifest.list.v2+json"])
-media_types = st.one_of(manifest_types, st.sampled_from(
-    ["application/octet-stream", "APPLICATION/OCTET-STREAM", "text/html", "application/x-unknown+json", " ",
-     "application/vnd.docker.distribution.manifest.v1+prettyjws", "a" * 1000, "\x00"]), wrong_values)
-actions = st.one_of(st.sampled_from(["push", "delete", "pull", "mount"]), st.sampled_from(
-    ["PUSH", "Push", "push ", "delete\x00", "archive", "", "DELETE", "purge", "\ud800"]), wrong_values)
+manifest_types = st.sampled_from(
+    [
+        DOCKER_MANIFEST_V2,
+        OCI_INDEX,
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+media_types = st.one_of(
+    manifest_types,
+    st.sampled_from(
+        [
+            "application/octet-stream",
+            "APPLICATION/OCTET-STREAM",
+            "text/html",
+            "application/x-unknown+json",
+            " ",
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            "a" * 1000,
+            "\x00",
+        ]
+    ),
+    wrong_values,
+)
+actions = st.one_of(
+    st.sampled_from(["push", "delete", "pull", "mount"]),
+    st.sampled_from(["PUSH", "Push", "push ", "delete\x00", "archive", "", "DELETE", "purge", "\ud800"]),
+    wrong_values,
+)
 
 
 @st.composite
@@ -251,7 +398,7 @@ def registry_events(draw, mutate=True):
         target["digest"] = draw(valid_digests)
     if action == "push":
         target["mediaType"] = draw(manifest_types)
-        target["size"] = target["length"] = draw(st.integers(0, 10 ** 9))
+        target["size"] = target["length"] = draw(st.integers(0, 10**9))
     if action != "delete" or draw(st.booleans()):
         if draw(st.booleans()):
             target["tag"] = draw(valid_tags)
@@ -259,13 +406,21 @@ def registry_events(draw, mutate=True):
         for key in ("tag", "digest", "mediaType", "url"):
             target.setdefault(key, "")
         target.setdefault("size", 0)
-    event = {"id": draw(st.uuids().map(str) | st.text(min_size=1, max_size=20)), "action": action,
-             "timestamp": draw(st.datetimes(timezones=st.just(timezone.utc)).map(lambda d: d.isoformat())),
-             "target": target,
-             "request": {"id": draw(st.uuids().map(str)), "addr": "127.0.0.1:40000", "host": "127.0.0.1:5000",
-                         "method": "PUT", "useragent": "docker/24.0"},
-             "actor": {"name": draw(st.sampled_from(["alice", "", "bob"]))},
-             "source": {"addr": "imagehub:5000", "instanceID": "i-1"}}
+    event = {
+        "id": draw(st.uuids().map(str) | st.text(min_size=1, max_size=20)),
+        "action": action,
+        "timestamp": draw(st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())),
+        "target": target,
+        "request": {
+            "id": draw(st.uuids().map(str)),
+            "addr": "127.0.0.1:40000",
+            "host": "127.0.0.1:5000",
+            "method": "PUT",
+            "useragent": "docker/24.0",
+        },
+        "actor": {"name": draw(st.sampled_from(["alice", "", "bob"]))},
+        "source": {"addr": "imagehub:5000", "instanceID": "i-1"},
+    }
     for _ in range(draw(st.integers(0, 2)) if mutate else 0):
         draw(mutations)(event)
     return event
@@ -279,6 +434,7 @@ def _set(path, value):
                 holder[key] = {}
             holder = holder[key]
         holder[path[-1]] = value
+
     return apply
 
 
@@ -288,13 +444,29 @@ def _drop(path):
         for key in path[:-1]:
             holder = holder.get(key) if isinstance(holder.get(key), dict) else {}
         holder.pop(path[-1], None)
+
     return apply
 
 
-FIELDS = [("id",), ("action",), ("timestamp",), ("target",), ("request",), ("actor",), ("source",),
-          ("target", "repository"), ("target", "digest"), ("target", "tag"), ("target", "mediaType"),
-          ("target", "size"), ("target", "length"), ("target", "url"), ("target", "references"),
-          ("actor", "name"), ("request", "id")]
+FIELDS = [
+    ("id",),
+    ("action",),
+    ("timestamp",),
+    ("target",),
+    ("request",),
+    ("actor",),
+    ("source",),
+    ("target", "repository"),
+    ("target", "digest"),
+    ("target", "tag"),
+    ("target", "mediaType"),
+    ("target", "size"),
+    ("target", "length"),
+    ("target", "url"),
+    ("target", "references"),
+    ("actor", "name"),
+    ("request", "id"),
+]
 
 mutations = st.one_of(
     st.tuples(st.sampled_from(FIELDS), wrong_values).map(lambda p: _set(*p)),  # wrong types everywhere
@@ -311,27 +483,53 @@ mutations = st.one_of(
     hostile_text.map(lambda v: _set(("id",), v)),
 )
 
-envelopes = st.builds(lambda events, extra: dict(extra, events=events),
-                      st.lists(registry_events(), max_size=5),
-                      st.dictionaries(st.sampled_from(["version", "meta", "x"]), wrong_values, max_size=2))
+envelopes = st.builds(
+    lambda events, extra: dict(extra, events=events),
+    st.lists(registry_events(), max_size=5),
+    st.dictionaries(st.sampled_from(["version", "meta", "x"]), wrong_values, max_size=2),
+)
 
 # Bodies that are not an envelope: not JSON, not UTF-8, the wrong JSON type at every level.
 not_envelopes = st.one_of(
     st.binary(max_size=64),
     st.text(max_size=40).map(str.encode),
-    st.sampled_from([b"", b"{", b'{"events": [', b'{"events": [}', b"\xff\xfe{}", b'{"events": [{]}', b"null",
-                     b"[]", b"{}", b'"events"', b"1e999", b'{"events": null}', b'{"events": {}}', b"NaN",
-                     b'{"Events": []}', b'{"events": "[]"}', b"\xef\xbb\xbf{\"events\": []}",
-                     b'{"events": [{}], }', b"[" * 100000 + b"]" * 100000, b'{"a":' * 50000 + b"1" + b"}" * 50000,
-                     b'{"events": [' + b"9" * 5000 + b"]}", b"\x00" * 16, b'{"events": []}\x00']),
+    st.sampled_from(
+        [
+            b"",
+            b"{",
+            b'{"events": [',
+            b'{"events": [}',
+            b"\xff\xfe{}",
+            b'{"events": [{]}',
+            b"null",
+            b"[]",
+            b"{}",
+            b'"events"',
+            b"1e999",
+            b'{"events": null}',
+            b'{"events": {}}',
+            b"NaN",
+            b'{"Events": []}',
+            b'{"events": "[]"}',
+            b'\xef\xbb\xbf{"events": []}',
+            b'{"events": [{}], }',
+            b"[" * 100000 + b"]" * 100000,
+            b'{"a":' * 50000 + b"1" + b"}" * 50000,
+            b'{"events": [' + b"9" * 5000 + b"]}",
+            b"\x00" * 16,
+            b'{"events": []}\x00',
+        ]
+    ),
     wrong_values.map(lambda v: json.dumps(v).encode()),
-    st.lists(wrong_values.filter(lambda v: not isinstance(v, dict)), min_size=1, max_size=3)
-    .map(lambda items: json.dumps({"events": items}).encode()),
+    st.lists(wrong_values.filter(lambda v: not isinstance(v, dict)), min_size=1, max_size=3).map(
+        lambda items: json.dumps({"events": items}).encode()
+    ),
     wrong_values.filter(lambda v: not isinstance(v, list)).map(lambda v: json.dumps({"events": v}).encode()),
 )
 
 
 # -- the service, and what it dispatched -----------------------------------------------------------
+
 
 class Dispatched:
     """A queue bound to every event of the webhook's exchange, read with basic.get: once the
@@ -341,8 +539,9 @@ class Dispatched:
     def __init__(self, amqp_uri):
         self.connection = Connection(amqp_uri)
         exchange = Exchange("webhook.events", type="topic", durable=True)  # as nameko declares it
-        self.queue = Queue(f"test-fuzz-{uuid.uuid4().hex}", exchange, routing_key="#", exclusive=True,
-                           auto_delete=True)(self.connection.default_channel)
+        self.queue = Queue(
+            f"test-fuzz-{uuid.uuid4().hex}", exchange, routing_key="#", exclusive=True, auto_delete=True
+        )(self.connection.default_channel)
         self.queue.declare()
 
     def take_all(self):
@@ -378,8 +577,10 @@ class Stats:
             self.events[kind] = self.events.get(kind, 0) + 1
 
     def report(self):
-        print(f"\n[fuzz] {self.name}: {self.requests} requests, statuses {dict(sorted(self.statuses.items()))}, "
-              f"events {dict(sorted(self.events.items()))}")
+        print(
+            f"\n[fuzz] {self.name}: {self.requests} requests, statuses {dict(sorted(self.statuses.items()))}, "
+            f"events {dict(sorted(self.events.items()))}"
+        )
 
 
 def post(webhook, body, content_type=NOTIFICATION_V1, authorization=None, chunked=False):
@@ -388,7 +589,7 @@ def post(webhook, body, content_type=NOTIFICATION_V1, authorization=None, chunke
         headers["Content-Type"] = content_type
     if authorization is False:
         del headers["Authorization"]
-    data = iter([body[i:i + 65536] for i in range(0, len(body), 65536)] or [b""]) if chunked else body
+    data = iter([body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]) if chunked else body
     return webhook.session.post(f"{webhook.url}/registry/events", data=data, headers=headers, timeout=10)
 
 
@@ -399,8 +600,7 @@ def assert_documented_error(resp, status):
     assert list(body) == ["error"] and isinstance(body["error"], str) and body["error"]
 
 
-def check_answer(webhook, dispatched, stats, body, content_type=NOTIFICATION_V1, authorization=None,
-                 chunked=False):
+def check_answer(webhook, dispatched, stats, body, content_type=NOTIFICATION_V1, authorization=None, chunked=False):
     """Post, and check the status, the body and the events dispatched against the oracle."""
     dispatched.take_all()  # nothing left over from an earlier example (or a failed one while shrinking)
     resp = post(webhook, body, content_type, authorization, chunked)
@@ -431,9 +631,11 @@ def check_answer(webhook, dispatched, stats, body, content_type=NOTIFICATION_V1,
         return resp, got
     expected = [e for e in map(expected_event, events) if e is not None]
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"accepted": sum(kind in (PUSHED, DELETED) for kind, _ in expected),
-                           "set_aside": sum(kind == SET_ASIDE for kind, _ in expected),
-                           "ignored": len(events) - len(expected)}
+    assert resp.json() == {
+        "accepted": sum(kind in (PUSHED, DELETED) for kind, _ in expected),
+        "set_aside": sum(kind == SET_ASIDE for kind, _ in expected),
+        "ignored": len(events) - len(expected),
+    }
     assert [kind for kind, _ in got] == [kind for kind, _ in expected]
     for (kind, payload), (_, fields) in zip(got, expected):
         assert received_fields(kind, payload, fields) == fields
@@ -447,9 +649,17 @@ def check_answer(webhook, dispatched, stats, body, content_type=NOTIFICATION_V1,
 def assert_still_serving(webhook, dispatched):
     health = webhook.health()
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    good = {"id": "still-serving", "timestamp": "2026-01-02T03:04:05Z", "action": "push",
-            "target": {"repository": "acme/app", "tag": "v1", "digest": "sha256:" + "e" * 64,
-                       "mediaType": DOCKER_MANIFEST_V2}}
+    good = {
+        "id": "still-serving",
+        "timestamp": "2026-01-02T03:04:05Z",
+        "action": "push",
+        "target": {
+            "repository": "acme/app",
+            "tag": "v1",
+            "digest": "sha256:" + "e" * 64,
+            "mediaType": DOCKER_MANIFEST_V2,
+        },
+    }
     dispatched.take_all()
     resp = post(webhook, json.dumps({"events": [good]}).encode())
     assert (resp.status_code, resp.json()) == (200, {"accepted": 1, "set_aside": 0, "ignored": 0})
@@ -466,12 +676,18 @@ def stats(request):
 
 # -- the tests -------------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(180)
 class TestGeneratedEnvelopes:
     def test_every_event_is_dispatched_set_aside_or_ignored_as_documented(self, webhook, dispatched, stats):
         @fuzz_settings(300)
-        @given(envelope=envelopes, content_type=st.sampled_from(ACCEPTED_TYPES + (
-            "application/json; charset=utf-8", "Application/VND.docker.distribution.events.v1+JSON")))
+        @given(
+            envelope=envelopes,
+            content_type=st.sampled_from(
+                ACCEPTED_TYPES
+                + ("application/json; charset=utf-8", "Application/VND.docker.distribution.events.v1+JSON")
+            ),
+        )
         def run(envelope, content_type):
             body = json.dumps(envelope).encode()  # NaN and Infinity as Python writes them
             check_answer(webhook, dispatched, stats, body, content_type)
@@ -483,12 +699,19 @@ class TestGeneratedEnvelopes:
 
     def test_hostile_names_tags_and_digests_are_set_aside_never_pushed(self, webhook, dispatched, stats):
         @fuzz_settings(150)
-        @given(repository=hostile_text | valid_repository_names, tag=st.sampled_from(HOSTILE_TAGS) | valid_tags,
-               digest=st.sampled_from(HOSTILE_DIGESTS) | valid_digests, action=st.sampled_from(["push", "delete"]))
+        @given(
+            repository=hostile_text | valid_repository_names,
+            tag=st.sampled_from(HOSTILE_TAGS) | valid_tags,
+            digest=st.sampled_from(HOSTILE_DIGESTS) | valid_digests,
+            action=st.sampled_from(["push", "delete"]),
+        )
         def run(repository, tag, digest, action):
-            event = {"id": str(uuid.uuid4()), "timestamp": "2026-01-02T03:04:05Z", "action": action,
-                     "target": {"repository": repository, "tag": tag, "digest": digest,
-                                "mediaType": DOCKER_MANIFEST_V2}}
+            event = {
+                "id": str(uuid.uuid4()),
+                "timestamp": "2026-01-02T03:04:05Z",
+                "action": action,
+                "target": {"repository": repository, "tag": tag, "digest": digest, "mediaType": DOCKER_MANIFEST_V2},
+            }
             _, got = check_answer(webhook, dispatched, stats, json.dumps({"events": [event]}).encode())
             if not (valid_repository(repository) and TAG.fullmatch(tag) and DIGEST.fullmatch(digest)):
                 assert [kind for kind, _ in got] == [SET_ASIDE]
@@ -512,23 +735,47 @@ class TestGeneratedEnvelopes:
 @pytest.mark.timeout(120)
 class TestGeneratedHeaders:
     def test_token_and_content_type_are_checked_first(self, webhook, dispatched, stats):
-        tokens = st.one_of(st.none(), st.just(False), st.sampled_from(
-            ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer", "Token x", "Bearer wrong"]),
+        tokens = st.one_of(
+            st.none(),
+            st.just(False),
+            st.sampled_from(["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer", "Token x", "Bearer wrong"]),
             st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=40),
-            st.tuples(st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", ""]),
-                      st.sampled_from([" ", "  ", "\t"]), st.sampled_from(["", "x", "wrong"])).map("".join))
-        content_types = st.one_of(st.none(), st.sampled_from(ACCEPTED_TYPES), st.sampled_from(
-            ["", "text/plain", "application/jsonx", "application/json-patch+json", "multipart/form-data",
-             "application/vnd.docker.distribution.events.v3+json", "json", ";", "application/json;;;",
-             "application/json \t", "APPLICATION/JSON; charset=latin-1"]),
-            st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30))
+            st.tuples(
+                st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", ""]),
+                st.sampled_from([" ", "  ", "\t"]),
+                st.sampled_from(["", "x", "wrong"]),
+            ).map("".join),
+        )
+        content_types = st.one_of(
+            st.none(),
+            st.sampled_from(ACCEPTED_TYPES),
+            st.sampled_from(
+                [
+                    "",
+                    "text/plain",
+                    "application/jsonx",
+                    "application/json-patch+json",
+                    "multipart/form-data",
+                    "application/vnd.docker.distribution.events.v3+json",
+                    "json",
+                    ";",
+                    "application/json;;;",
+                    "application/json \t",
+                    "APPLICATION/JSON; charset=latin-1",
+                ]
+            ),
+            st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+        )
         # A header value cannot start with white space on the wire (requests refuses to send one).
         tokens = tokens.filter(lambda v: not isinstance(v, str) or v == v.lstrip())
         content_types = content_types.filter(lambda v: v is None or v == v.lstrip())
 
         @fuzz_settings(150)
-        @given(authorization=tokens, content_type=content_types, body=envelopes.map(lambda e: json.dumps(e).encode())
-               | not_envelopes)
+        @given(
+            authorization=tokens,
+            content_type=content_types,
+            body=envelopes.map(lambda e: json.dumps(e).encode()) | not_envelopes,
+        )
         def run(authorization, content_type, body):
             if authorization is None:
                 authorization = f"Bearer {webhook.token}"
@@ -543,9 +790,14 @@ class TestGeneratedHeaders:
 class TestBodySizeLimit:
     def test_bodies_around_the_limit(self, webhook, dispatched, stats):
         """Exactly at the limit is read and answered; one byte over is 413, declared or chunked."""
+
         @fuzz_settings(16)
-        @given(size=st.sampled_from([LIMIT, LIMIT + 1]) | st.integers(LIMIT - 4096, LIMIT + 4096)
-               | st.integers(LIMIT + 1, 4 * LIMIT), chunked=st.booleans())
+        @given(
+            size=st.sampled_from([LIMIT, LIMIT + 1])
+            | st.integers(LIMIT - 4096, LIMIT + 4096)
+            | st.integers(LIMIT + 1, 4 * LIMIT),
+            chunked=st.booleans(),
+        )
         def run(size, chunked):
             event = {"id": "big", "action": "pull", "target": {"repository": "acme/app"}}  # noise: ignored
             head = json.dumps({"events": [event]}).encode()
@@ -589,16 +841,21 @@ class TestBrokenFraming:
     itself (400, empty body) before the webhook runs; a broken chunked body reaches the webhook,
     which must answer 400, not 500."""
 
-    @pytest.mark.parametrize("chunks", [
-        b"zz\r\n{}\r\n0\r\n\r\n",  # a chunk size that is not hexadecimal
-        b"5\r\n{\"ev\r\n" + b"ffffffffffffffffffff\r\n",  # a chunk larger than any body
-        b"10\r\n{\"events\"",  # the body ends inside a chunk
-        b"-5\r\n{}\r\n0\r\n\r\n",
-    ])
+    @pytest.mark.parametrize(
+        "chunks",
+        [
+            b"zz\r\n{}\r\n0\r\n\r\n",  # a chunk size that is not hexadecimal
+            b'5\r\n{"ev\r\n' + b"ffffffffffffffffffff\r\n",  # a chunk larger than any body
+            b'10\r\n{"events"',  # the body ends inside a chunk
+            b"-5\r\n{}\r\n0\r\n\r\n",
+        ],
+    )
     def test_a_broken_chunked_body_is_400(self, webhook, dispatched, chunks):
         address = webhook.url.split("//", 1)[1]
-        request = (f"POST /registry/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {webhook.token}\r\n"
-                   f"Content-Type: {NOTIFICATION_V1}\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + chunks
+        request = (
+            f"POST /registry/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {webhook.token}\r\n"
+            f"Content-Type: {NOTIFICATION_V1}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode() + chunks
         status, headers, body = raw_request(address, request)
         assert status == 400, body
         assert headers["content-type"].startswith("application/json")
@@ -609,8 +866,10 @@ class TestBrokenFraming:
     @pytest.mark.parametrize("length", ["abc", "-1", "1.5", "0x10"])
     def test_a_malformed_content_length_is_refused_by_the_server(self, webhook, dispatched, length):
         address = webhook.url.split("//", 1)[1]
-        request = (f"POST /registry/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {webhook.token}\r\n"
-                   f"Content-Type: {NOTIFICATION_V1}\r\nContent-Length: {length}\r\n\r\n{{\"events\": []}}").encode()
+        request = (
+            f"POST /registry/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {webhook.token}\r\n"
+            f'Content-Type: {NOTIFICATION_V1}\r\nContent-Length: {length}\r\n\r\n{{"events": []}}'
+        ).encode()
         status, _, body = raw_request(address, request)
         assert (status, body) == (400, b"")
         assert dispatched.take_all() == []
@@ -619,8 +878,10 @@ class TestBrokenFraming:
     def test_a_declared_length_longer_than_the_body_is_answered(self, webhook, dispatched):
         """The client stops sending early: the webhook reads what came and answers (400: not JSON)."""
         address = webhook.url.split("//", 1)[1]
-        request = (f"POST /registry/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {webhook.token}\r\n"
-                   f"Content-Type: {NOTIFICATION_V1}\r\nContent-Length: 500\r\n\r\n{{\"events\": [").encode()
+        request = (
+            f"POST /registry/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {webhook.token}\r\n"
+            f'Content-Type: {NOTIFICATION_V1}\r\nContent-Length: 500\r\n\r\n{{"events": ['
+        ).encode()
         status, _, body = raw_request(address, request)
         assert status == 400 and json.loads(body)["error"].startswith("body is not valid JSON")
         assert_still_serving(webhook, dispatched)
@@ -629,8 +890,11 @@ class TestBrokenFraming:
 def test_oracle_agrees_with_the_documented_examples():
     """The oracle itself, on the documented cases (so that a wrong oracle cannot pass everything)."""
     digest = "sha256:" + "d" * 64
-    push = {"id": "a", "action": "push", "target": {"repository": "acme/app", "digest": digest,
-                                                     "mediaType": DOCKER_MANIFEST_V2, "tag": "v1"}}
+    push = {
+        "id": "a",
+        "action": "push",
+        "target": {"repository": "acme/app", "digest": digest, "mediaType": DOCKER_MANIFEST_V2, "tag": "v1"},
+    }
     assert outcome(push) == PUSHED
     assert outcome(dict(push, action="pull")) == IGNORED
     assert outcome(dict(push, target=dict(push["target"], mediaType="application/octet-stream"))) == IGNORED

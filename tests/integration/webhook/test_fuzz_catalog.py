@@ -10,9 +10,10 @@ model: its repositories are exactly the real ones pushed so far, each tag points
 its latest push, every event the webhook set aside is stored as set aside, and so is every push
 the catalog could not index. A hostile name never becomes a repository.
 """
+
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -20,14 +21,24 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from shared.testing import DOCKER_MANIFEST_V2, push_image, wait_until
-from tests.integration.catalog.conftest import (catalog, catalog_config, catalog_db_url,  # noqa: F401 (fixtures)
-                                                observed, registry)
-from tests.integration.webhook.test_fuzz import (HOSTILE_NAMES, HOSTILE_TAGS, NOTIFICATION_V1, PUSHED, SET_ASIDE,
-                                                 dispatched, fuzz_settings, hostile_text, post,  # noqa: F401
-                                                 registry_events, unseeded_vhost_names, valid_repository,
-                                                 valid_tags)
+from tests.integration.catalog.conftest import catalog, catalog_config, catalog_db_url, observed, registry  # noqa: F401 (fixtures)
+from tests.integration.webhook.test_fuzz import (
+    HOSTILE_NAMES,
+    HOSTILE_TAGS,
+    NOTIFICATION_V1,
+    PUSHED,
+    SET_ASIDE,
+    dispatched,  # noqa: F401
+    fuzz_settings,
+    hostile_text,
+    post,
+    registry_events,
+    unseeded_vhost_names,
+    valid_repository,
+    valid_tags,
+)
 
-BASE_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 WAIT = 20
 
 
@@ -35,9 +46,11 @@ WAIT = 20
 def real_images(registry):
     """Two images in the registry under repositories of a fresh tenant, and one in the library."""
     tenant = "t" + uuid.uuid4().hex[:10]
-    images = [push_image(registry.url, f"{tenant}/app", "seed", content=tenant.encode() + b"1"),
-              push_image(registry.url, f"{tenant}/base_ownbase", "seed", content=tenant.encode() + b"2"),
-              push_image(registry.url, f"library/fuzz-{tenant}", "seed", content=tenant.encode() + b"3")]
+    images = [
+        push_image(registry.url, f"{tenant}/app", "seed", content=tenant.encode() + b"1"),
+        push_image(registry.url, f"{tenant}/base_ownbase", "seed", content=tenant.encode() + b"2"),
+        push_image(registry.url, f"library/fuzz-{tenant}", "seed", content=tenant.encode() + b"3"),
+    ]
     return [(image["repository"], image["digest"]) for image in images]
 
 
@@ -59,9 +72,13 @@ class Catalogue:
         return {f"{ns}/{name}" for ns, name in self.rows("SELECT namespace, name FROM repositories")}
 
     def tags(self):
-        return {(f"{ns}/{name}", tag): digest for ns, name, tag, digest in self.rows(
-            "SELECT r.namespace, r.name, t.name, m.digest FROM tags t JOIN repositories r ON t.repository_id = r.id "
-            "JOIN manifests m ON t.manifest_id = m.id")}
+        return {
+            (f"{ns}/{name}", tag): digest
+            for ns, name, tag, digest in self.rows(
+                "SELECT r.namespace, r.name, t.name, m.digest FROM tags t JOIN repositories r ON t.repository_id = r.id "
+                "JOIN manifests m ON t.manifest_id = m.id"
+            )
+        }
 
     def set_aside(self):
         return {event_id: source for event_id, source in self.rows("SELECT event_id, source FROM set_aside_events")}
@@ -82,27 +99,50 @@ actors = st.none() | st.text(max_size=12) | st.sampled_from(ODD_ACTORS)
 def envelope_parts(real):
     """Each part: ("real", image index, tag), ("hostile", image index, name, tag) or ("fuzz", event)."""
     index = st.integers(0, len(real) - 1)
-    return st.lists(st.one_of(
-        st.tuples(st.just("real"), index, valid_tags, actors),
-        st.tuples(st.just("hostile"), index, hostile_text | st.sampled_from(HOSTILE_NAMES),
-                  valid_tags | st.sampled_from(HOSTILE_TAGS)),
-        st.tuples(st.just("fuzz"), registry_events()),
-    ), min_size=1, max_size=6)
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("real"), index, valid_tags, actors),
+            st.tuples(
+                st.just("hostile"),
+                index,
+                hostile_text | st.sampled_from(HOSTILE_NAMES),
+                valid_tags | st.sampled_from(HOSTILE_TAGS),
+            ),
+            st.tuples(st.just("fuzz"), registry_events()),
+        ),
+        min_size=1,
+        max_size=6,
+    )
 
 
 @pytest.mark.timeout(240)
-def test_fuzzed_pushes_leave_no_wrong_entry_in_the_catalogue(webhook, dispatched, catalog, catalogue,  # noqa: F811
-                                                             real_images):
+def test_fuzzed_pushes_leave_no_wrong_entry_in_the_catalogue(
+    webhook,
+    dispatched,
+    catalog,
+    catalogue,  # noqa: F811
+    real_images,
+):
     real_repositories = {repository for repository, _ in real_images}
     expected_tags = {}  # (repository, tag) -> digest of its latest push
-    clock = iter(range(1, 10 ** 9))  # every push gets a later time than the one before
+    clock = iter(range(1, 10**9))  # every push gets a later time than the one before
     stats = {"events": 0, "indexed": 0, "set_aside_by_webhook": 0, "set_aside_by_catalog": 0}
 
     def push_event(repository, digest, tag, actor=None):
         at = (BASE_TIME + timedelta(seconds=next(clock))).isoformat()
-        return {"id": str(uuid.uuid4()), "timestamp": at, "action": "push", "actor": {"name": actor},
-                "target": {"repository": repository, "digest": digest, "tag": tag, "mediaType": DOCKER_MANIFEST_V2,
-                           "size": 500}}
+        return {
+            "id": str(uuid.uuid4()),
+            "timestamp": at,
+            "action": "push",
+            "actor": {"name": actor},
+            "target": {
+                "repository": repository,
+                "digest": digest,
+                "tag": tag,
+                "mediaType": DOCKER_MANIFEST_V2,
+                "size": 500,
+            },
+        }
 
     @fuzz_settings(40)
     @given(parts=envelope_parts(real_images))
@@ -123,8 +163,11 @@ def test_fuzzed_pushes_leave_no_wrong_entry_in_the_catalogue(webhook, dispatched
         resp = post(webhook, json.dumps({"events": events}).encode(), NOTIFICATION_V1)
         assert resp.status_code == 200, resp.text
         published = dispatched.take_all()
-        wait_until(lambda: catalogue.processed(p["event_id"] for _, p in published), timeout=WAIT,
-                   what="the catalog to process every event the webhook dispatched")
+        wait_until(
+            lambda: catalogue.processed(p["event_id"] for _, p in published),
+            timeout=WAIT,
+            what="the catalog to process every event the webhook dispatched",
+        )
         for event in events:  # a real push under a valid name that the webhook took is now expected
             target = event.get("target") if isinstance(event.get("target"), dict) else {}
             key = (target.get("repository"), target.get("tag"))

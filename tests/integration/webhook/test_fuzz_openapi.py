@@ -11,20 +11,19 @@
   request example gets its ``x-expected-response``, each response example is what its
   ``x-request`` gets — and every answer matches the documented schema.
 """
+
 import json
 import os
 
 import pytest
 import yaml
+from hypothesis import given
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from hypothesis import given
-
 from shared.testing import free_port
-from tests.integration.webhook.test_fuzz import (dispatched, fuzz_settings, post, registry_events,  # noqa: F401
-                                                 unseeded_vhost_names)
+from tests.integration.webhook.test_fuzz import dispatched, fuzz_settings, post, registry_events, unseeded_vhost_names  # noqa: F401
 from webhook.exceptions import HTTP_STATUSES
 from webhook.intake import ACCEPTED_CONTENT_TYPES
 
@@ -50,49 +49,109 @@ def validator(doc, json_pointer):
 
 # The part of the OpenAPI 3.1 meta-schema this document uses, as strict as the specification.
 _REF = {"type": "object", "required": ["$ref"], "properties": {"$ref": {"type": "string"}}}
-_EXAMPLE = {"type": "object", "properties": {"summary": {"type": "string"}, "description": {"type": "string"},
-                                             "value": {}}, "patternProperties": {"^x-": {}},
-            "additionalProperties": False}
-_MEDIA = {"type": "object", "properties": {"schema": {"type": ["object", "boolean"]}, "example": {},
-                                           "examples": {"type": "object", "additionalProperties": _EXAMPLE}},
-          "patternProperties": {"^x-": {}}, "additionalProperties": False}
+_EXAMPLE = {
+    "type": "object",
+    "properties": {"summary": {"type": "string"}, "description": {"type": "string"}, "value": {}},
+    "patternProperties": {"^x-": {}},
+    "additionalProperties": False,
+}
+_MEDIA = {
+    "type": "object",
+    "properties": {
+        "schema": {"type": ["object", "boolean"]},
+        "example": {},
+        "examples": {"type": "object", "additionalProperties": _EXAMPLE},
+    },
+    "patternProperties": {"^x-": {}},
+    "additionalProperties": False,
+}
 _CONTENT = {"type": "object", "propertyNames": {"pattern": "^[a-z]+/[a-z0-9.+-]+$"}, "additionalProperties": _MEDIA}
-_HEADER = {"type": "object", "properties": {"description": {"type": "string"}, "required": {"type": "boolean"},
-                                            "schema": {"type": "object"}}, "additionalProperties": False}
-_RESPONSE = {"type": "object", "required": ["description"],
-             "properties": {"description": {"type": "string"}, "content": _CONTENT,
-                            "headers": {"type": "object", "additionalProperties": _HEADER}},
-             "patternProperties": {"^x-": {}}, "additionalProperties": False}
-_OPERATION = {"type": "object", "required": ["responses"],
-              "properties": {"operationId": {"type": "string"}, "summary": {"type": "string"},
-                             "description": {"type": "string"}, "tags": {"type": "array"},
-                             "security": {"type": "array", "items": {"type": "object", "additionalProperties": {
-                                 "type": "array", "items": {"type": "string"}}}},
-                             "requestBody": {"type": "object", "required": ["content"], "properties": {
-                                 "description": {"type": "string"}, "required": {"type": "boolean"},
-                                 "content": _CONTENT}, "additionalProperties": False},
-                             "responses": {"type": "object", "minProperties": 1,
-                                           "propertyNames": {"pattern": "^([1-5][0-9X]{2}|default)$"},
-                                           "additionalProperties": {"oneOf": [_RESPONSE, _REF]}}},
-              "patternProperties": {"^x-": {}}, "additionalProperties": False}
+_HEADER = {
+    "type": "object",
+    "properties": {"description": {"type": "string"}, "required": {"type": "boolean"}, "schema": {"type": "object"}},
+    "additionalProperties": False,
+}
+_RESPONSE = {
+    "type": "object",
+    "required": ["description"],
+    "properties": {
+        "description": {"type": "string"},
+        "content": _CONTENT,
+        "headers": {"type": "object", "additionalProperties": _HEADER},
+    },
+    "patternProperties": {"^x-": {}},
+    "additionalProperties": False,
+}
+_OPERATION = {
+    "type": "object",
+    "required": ["responses"],
+    "properties": {
+        "operationId": {"type": "string"},
+        "summary": {"type": "string"},
+        "description": {"type": "string"},
+        "tags": {"type": "array"},
+        "security": {
+            "type": "array",
+            "items": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        },
+        "requestBody": {
+            "type": "object",
+            "required": ["content"],
+            "properties": {"description": {"type": "string"}, "required": {"type": "boolean"}, "content": _CONTENT},
+            "additionalProperties": False,
+        },
+        "responses": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^([1-5][0-9X]{2}|default)$"},
+            "additionalProperties": {"oneOf": [_RESPONSE, _REF]},
+        },
+    },
+    "patternProperties": {"^x-": {}},
+    "additionalProperties": False,
+}
 OPENAPI_SUBSET = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object", "required": ["openapi", "info", "paths"],
+    "type": "object",
+    "required": ["openapi", "info", "paths"],
     "properties": {
         "openapi": {"type": "string", "pattern": r"^3\.1\.\d+(-.+)?$"},
-        "info": {"type": "object", "required": ["title", "version"],
-                 "properties": {"title": {"type": "string"}, "version": {"type": "string"},
-                                "summary": {"type": "string"}, "description": {"type": "string"}}},
+        "info": {
+            "type": "object",
+            "required": ["title", "version"],
+            "properties": {
+                "title": {"type": "string"},
+                "version": {"type": "string"},
+                "summary": {"type": "string"},
+                "description": {"type": "string"},
+            },
+        },
         "servers": {"type": "array", "items": {"type": "object", "required": ["url"]}},
-        "paths": {"type": "object", "propertyNames": {"pattern": "^/"}, "additionalProperties": {
-            "type": "object", "properties": {m: _OPERATION for m in METHODS},
-            "patternProperties": {"^x-": {}}, "additionalProperties": False}},
-        "components": {"type": "object", "properties": {
-            "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
-            "securitySchemes": {"type": "object", "additionalProperties": {
-                "type": "object", "required": ["type"], "properties": {
-                    "type": {"enum": ["apiKey", "http", "mutualTLS", "oauth2", "openIdConnect"]}}}}},
-            "additionalProperties": False},
+        "paths": {
+            "type": "object",
+            "propertyNames": {"pattern": "^/"},
+            "additionalProperties": {
+                "type": "object",
+                "properties": dict.fromkeys(METHODS, _OPERATION),
+                "patternProperties": {"^x-": {}},
+                "additionalProperties": False,
+            },
+        },
+        "components": {
+            "type": "object",
+            "properties": {
+                "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
+                "securitySchemes": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"enum": ["apiKey", "http", "mutualTLS", "oauth2", "openIdConnect"]}},
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
     },
     "patternProperties": {"^x-": {}},
     "additionalProperties": False,
@@ -140,12 +199,17 @@ def examples(doc):
     """``(schema pointer, name, example)`` for every example of a request or response body."""
     for path, method, operation in operations(doc):
         places = [(("requestBody",), operation.get("requestBody", {}))] + [
-            (("responses", status), response) for status, response in operation["responses"].items()]
+            (("responses", status), response) for status, response in operation["responses"].items()
+        ]
         for where, holder in places:
             for media, media_object in holder.get("content", {}).items():
                 for name, example in media_object.get("examples", {}).items():
-                    yield (pointer("paths", path, method, *where, "content", media, "schema"), name, example,
-                           (path, method, where, media))
+                    yield (
+                        pointer("paths", path, method, *where, "content", media, "schema"),
+                        name,
+                        example,
+                        (path, method, where, media),
+                    )
 
 
 class TestDocument:
@@ -210,8 +274,14 @@ class TestDocument:
             assert list(Draft202012Validator(OPENAPI_SUBSET).iter_errors(bad))
         doc = load()
         example = doc["paths"]["/registry/events"]["post"]["responses"]["200"]["content"]["application/json"]
-        assert list(validator(doc, pointer("paths", "/registry/events", "post", "responses", "200", "content",
-                                           "application/json", "schema")).iter_errors({"accepted": -1}))
+        assert list(
+            validator(
+                doc,
+                pointer(
+                    "paths", "/registry/events", "post", "responses", "200", "content", "application/json", "schema"
+                ),
+            ).iter_errors({"accepted": -1})
+        )
         assert example["examples"]
 
     def test_it_says_what_the_service_accepts_and_answers(self):
@@ -224,18 +294,23 @@ class TestDocument:
 
 # -- the examples, replayed against the real service -------------------------------------------
 
+
 def replay_request(webhook, request):
     """The response to an ``x-request``: ``body`` or ``bodyBytes`` (spaces, so that only the size
     matters), ``contentType``, ``authorization`` (null: none), ``chunked``."""
     body = request["body"].encode() if "body" in request else b" " * request["bodyBytes"]
     authorization = request.get("authorization", f"Bearer {webhook.token}")
-    return post(webhook, body, request.get("contentType", "application/vnd.docker.distribution.events.v1+json"),
-                authorization if authorization is not None else False, request.get("chunked", False))
+    return post(
+        webhook,
+        body,
+        request.get("contentType", "application/vnd.docker.distribution.events.v1+json"),
+        authorization if authorization is not None else False,
+        request.get("chunked", False),
+    )
 
 
 def response_validator(doc, path, method, status):
-    return validator(doc, pointer("paths", path, method, "responses", status, "content", "application/json",
-                                  "schema"))
+    return validator(doc, pointer("paths", path, method, "responses", status, "content", "application/json", "schema"))
 
 
 @pytest.mark.timeout(60)
@@ -272,12 +347,27 @@ class TestTheServiceDoesWhatItSays:
     def test_the_broker_down_example(self, start_webhook):
         doc = load()
         example = doc["paths"]["/registry/events"]["post"]["responses"]["503"]["content"]["application/json"][
-            "examples"]["brokerDown"]
+            "examples"
+        ]["brokerDown"]
         client = start_webhook(f"amqp://guest:guest@127.0.0.1:{free_port()}/")  # nothing listens there
-        resp = post(client, json.dumps({"events": [{
-            "id": "x", "action": "push", "target": {
-                "repository": "acme/app", "digest": "sha256:" + "d" * 64,
-                "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}}]}).encode())
+        resp = post(
+            client,
+            json.dumps(
+                {
+                    "events": [
+                        {
+                            "id": "x",
+                            "action": "push",
+                            "target": {
+                                "repository": "acme/app",
+                                "digest": "sha256:" + "d" * 64,
+                                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                            },
+                        }
+                    ]
+                }
+            ).encode(),
+        )
         assert (resp.status_code, resp.json()) == (503, example["value"])
         response_validator(doc, "/registry/events", "post", "503").validate(resp.json())
 

@@ -1,4 +1,5 @@
 """The webhook service in a nameko container, against the real RabbitMQ."""
+
 import json
 import socket
 import threading
@@ -7,8 +8,16 @@ import time
 import pytest
 from kombu.pools import connections
 
-from shared.testing import (DOCKER_MANIFEST_V2, delete_manifest, delete_notification, free_port,
-                            notification_envelope, push_image, push_notification, wait_until)
+from shared.testing import (
+    DOCKER_MANIFEST_V2,
+    delete_manifest,
+    delete_notification,
+    free_port,
+    notification_envelope,
+    push_image,
+    push_notification,
+    wait_until,
+)
 from tests.integration.webhook.helpers import EventListener
 from webhook.translate import event_id_for
 
@@ -46,8 +55,9 @@ class TestRefusedRequests:
         assert resp.status_code == 415
         assert "'text/plain' is not a registry notification" in resp.json()["error"]
 
-    @pytest.mark.parametrize("content_type", [
-        "application/vnd.docker.distribution.events.v2+json", "application/json; charset=utf-8"])
+    @pytest.mark.parametrize(
+        "content_type", ["application/vnd.docker.distribution.events.v2+json", "application/json; charset=utf-8"]
+    )
     def test_3x_and_plain_json_types_are_accepted(self, webhook, content_type):
         resp = webhook.post_events(notification_envelope(), content_type=content_type)
         assert resp.status_code == 200
@@ -69,13 +79,18 @@ class TestRefusedRequests:
         assert (resp.status_code, resp.json()) == (200, {"accepted": 1, "set_aside": 0, "ignored": 0})
         assert listener.next().event_type == "image_pushed"
 
-    @pytest.mark.parametrize("body, error", [
-        (b"{not json", "body is not valid JSON: Expecting property name enclosed in double quotes: "
-                       "line 1 column 2 (char 1)"),
-        (b"[]", "body must be a JSON object with an 'events' list, not a list"),
-        (b'{"events": "nope"}', "'events' must be a list, not a string"),
-        (b'{"events": [1]}', "events[0] must be an object, not a number"),
-    ])
+    @pytest.mark.parametrize(
+        "body, error",
+        [
+            (
+                b"{not json",
+                "body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+            ),
+            (b"[]", "body must be a JSON object with an 'events' list, not a list"),
+            (b'{"events": "nope"}', "'events' must be a list, not a string"),
+            (b'{"events": [1]}', "events[0] must be an object, not a number"),
+        ],
+    )
     def test_not_an_envelope_is_400_saying_why(self, webhook, nothing_else_dispatched, body, error):
         resp = webhook.post_events(body)
         assert (resp.status_code, resp.json()) == (400, {"error": error})
@@ -123,15 +138,34 @@ class TestTranslation:
         assert {r.event_type for r in received} == {"image_deleted"}
         common = {"namespace": "acme", "repository": "acme/app", "actor": None}
         assert [{k: v for k, v in r.payload.items() if k != "occurred_at"} for r in received] == [
-            dict(common, event_id=event_id_for("del-m", "image_deleted"), digest=DIGEST, tag=None,
-                 request_id="r", source_event_id="del-m"),
-            dict(common, event_id=event_id_for("del-t", "image_deleted"), digest=None, tag="v1",
-                 request_id="r", source_event_id="del-t"),
-            dict(common, event_id=event_id_for("del-r", "image_deleted"), digest=None, tag=None,
-                 request_id="r2", source_event_id="del-r"),
+            dict(
+                common,
+                event_id=event_id_for("del-m", "image_deleted"),
+                digest=DIGEST,
+                tag=None,
+                request_id="r",
+                source_event_id="del-m",
+            ),
+            dict(
+                common,
+                event_id=event_id_for("del-t", "image_deleted"),
+                digest=None,
+                tag="v1",
+                request_id="r",
+                source_event_id="del-t",
+            ),
+            dict(
+                common,
+                event_id=event_id_for("del-r", "image_deleted"),
+                digest=None,
+                tag=None,
+                request_id="r2",
+                source_event_id="del-r",
+            ),
         ]
         assert [r.payload["occurred_at"] for r in received] == [
-            d["timestamp"] for d in deletes]  # UTC "+00:00" both ways
+            d["timestamp"] for d in deletes
+        ]  # UTC "+00:00" both ways
 
     def test_unusable_event_is_set_aside(self, webhook, listener):
         odd = push(repository="acme/team/app", event_id="odd-1")
@@ -144,7 +178,7 @@ class TestTranslation:
             "occurred_at": TIMESTAMP_UTC,
             "source": "webhook",
             "reason": "target.repository: repository 'acme/team/app' must be '<namespace>/<name>' "
-                      "(namespace = tenant ID or 'library'), found 3 path component(s)",
+            "(namespace = tenant ID or 'library'), found 3 path component(s)",
             "source_event_id": "odd-1",
             "action": "push",
             "repository": "acme/team/app",
@@ -153,8 +187,9 @@ class TestTranslation:
         assert pushed.payload["source_event_id"] == "push-2"
 
     def test_same_envelope_twice_gives_the_same_event_ids(self, webhook, listener):
-        envelope = notification_envelope(push(), delete_notification("acme/app", tag="v0"),
-                                         push(repository="BAD/app", event_id="odd-2"))
+        envelope = notification_envelope(
+            push(), delete_notification("acme/app", tag="v0"), push(repository="BAD/app", event_id="odd-2")
+        )
         first = webhook.post_events(envelope)
         again = webhook.post_events(envelope)
         assert first.status_code == again.status_code == 200
@@ -167,8 +202,10 @@ class TestHealth:
     def test_ok_and_broker_reachable(self, webhook):
         resp = wait_until(lambda: probed(webhook), timeout=5, what="first broker probe")
         assert resp.status_code == 200
-        assert resp.json() == {"status": "ok", "broker": {
-            "reachable": True, "error": None, "checked_at": resp.json()["broker"]["checked_at"]}}
+        assert resp.json() == {
+            "status": "ok",
+            "broker": {"reachable": True, "error": None, "checked_at": resp.json()["broker"]["checked_at"]},
+        }
 
 
 def probed(client):
@@ -228,23 +265,36 @@ class TestBrokerUnavailable:
             silent.close()
 
     def test_connection_dropped_between_envelopes_is_reopened_without_a_503(
-            self, webhook, listener, rabbit_config, rabbit_manager, nothing_else_dispatched):
+        self, webhook, listener, rabbit_config, rabbit_manager, nothing_else_dispatched
+    ):
         assert webhook.post_events(notification_envelope(push(event_id="before"))).status_code == 200
         assert listener.next().payload["source_event_id"] == "before"
 
         # As a broker restart or a load balancer would: the pooled publisher connection dies.
         listener_port = listener.connection.connection.sock.getsockname()[1]
-        webhook_connections = wait_until(lambda: [
-            c["name"] for c in rabbit_manager.get_connections()
-            if c["vhost"] == rabbit_config["vhost"] and c["peer_port"] != listener_port],
-            timeout=10, what="the webhook's connections listed by the management API")
+        webhook_connections = wait_until(
+            lambda: [
+                c["name"]
+                for c in rabbit_manager.get_connections()
+                if c["vhost"] == rabbit_config["vhost"] and c["peer_port"] != listener_port
+            ],
+            timeout=10,
+            what="the webhook's connections listed by the management API",
+        )
         for name in webhook_connections:
             rabbit_manager.delete_connection(name)
         # The broker has told the client its connection is closed once it stops listing it as
         # running (the management API refreshes connection states every few seconds).
-        wait_until(lambda: not any(c["name"] in webhook_connections and c["state"] == "running"
-                                   for c in rabbit_manager.get_connections()),
-                   timeout=15, what="the webhook's connections closed by the broker")
+        wait_until(
+            lambda: (
+                not any(
+                    c["name"] in webhook_connections and c["state"] == "running"
+                    for c in rabbit_manager.get_connections()
+                )
+            ),
+            timeout=15,
+            what="the webhook's connections closed by the broker",
+        )
 
         resp = webhook.post_events(notification_envelope(push(event_id="after")))
         assert resp.status_code == 200
@@ -315,13 +365,17 @@ class TestRealRegistry:
         received = listener.next(timeout=10)  # blob pushes are filtered (by registry and webhook)
         assert received.event_type == "image_pushed"
         payload = received.payload
-        assert {k: payload[k] for k in ("namespace", "repository", "tag", "digest", "media_type", "size")} \
-            == {"namespace": "acme", "repository": "acme/real", "tag": "v1", "digest": pushed["digest"],
-                "media_type": pushed["media_type"], "size": pushed["size"]}
+        assert {k: payload[k] for k in ("namespace", "repository", "tag", "digest", "media_type", "size")} == {
+            "namespace": "acme",
+            "repository": "acme/real",
+            "tag": "v1",
+            "digest": pushed["digest"],
+            "media_type": pushed["media_type"],
+            "size": pushed["size"],
+        }
         assert payload["event_id"] == event_id_for(payload["source_event_id"], "image_pushed")
 
         delete_manifest(registry.url, "acme/real", pushed["digest"])
-        deleted = {(r.event_type, r.payload["digest"], r.payload["tag"])
-                   for r in listener.next_events(2, timeout=10)}
+        deleted = {(r.event_type, r.payload["digest"], r.payload["tag"]) for r in listener.next_events(2, timeout=10)}
         assert deleted == {("image_deleted", pushed["digest"], None), ("image_deleted", None, "v1")}
         nothing_else_dispatched()

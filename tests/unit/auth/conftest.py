@@ -1,5 +1,6 @@
 """Unit-test fixtures: a migrated SQLite database per test, a cheap hasher, a signing key."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from auth.settings import LoginPolicy
 from auth.tokens import SigningKey, TokenIssuer
 from shared.testing import migrated_sqlite_template, sqlite_copy
 
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ISSUER, SERVICE = "test-issuer", "test-registry"
 
 

@@ -1,4 +1,5 @@
 """Tenants, developer accounts and robots: what the RPC API's rules keep and refuse."""
+
 import pytest
 
 from auth import accounts
@@ -16,8 +17,12 @@ def user(session, hasher, name, tenant_id="acme", is_admin=False, can_delete=Fal
 class TestTenants:
     def test_a_tenant_is_made_once(self, session):
         tenant = accounts.create_tenant(session, "acme", "ACME Corp", T0)
-        assert (tenant.id, tenant.display_name, tenant.created_at, tenant.disabled_at) == ("acme", "ACME Corp", T0,
-                                                                                           None)
+        assert (tenant.id, tenant.display_name, tenant.created_at, tenant.disabled_at) == (
+            "acme",
+            "ACME Corp",
+            T0,
+            None,
+        )
         with pytest.raises(Conflict, match="tenant 'acme' already exists"):
             accounts.create_tenant(session, "acme", "", T0)
 
@@ -52,7 +57,11 @@ class TestDeveloperAccounts:
     def test_an_admin_may_have_no_tenant_and_may_do_everything(self, session, hasher):
         admin = user(session, hasher, "root", tenant_id=None, is_admin=True)
         assert (admin.tenant_id, admin.is_admin, admin.actions, admin.catalog) == (
-            None, True, ["pull", "push", "delete"], True)
+            None,
+            True,
+            ["pull", "push", "delete"],
+            True,
+        )
 
     def test_anyone_else_needs_a_tenant(self, session, hasher):
         with pytest.raises(InvalidRequest, match="tenant_id is required"):
@@ -104,8 +113,14 @@ class TestDeveloperAccounts:
 class TestRobots:
     def test_a_tenant_robot_is_named_after_its_tenant_and_pulls_by_default(self, session, hasher, acme):
         account, secret = accounts.create_robot(session, hasher, "acme", "deployer", None, False, "deploys", T0)
-        assert (account.name, account.kind, account.tenant_id, account.actions, account.catalog,
-                account.description) == ("acme+deployer", "robot", "acme", ["pull"], False, "deploys")
+        assert (
+            account.name,
+            account.kind,
+            account.tenant_id,
+            account.actions,
+            account.catalog,
+            account.description,
+        ) == ("acme+deployer", "robot", "acme", ["pull"], False, "deploys")
         assert hasher.verify(account.password_hash, secret) and len(secret) == 43
 
     def test_actions_are_kept_in_canonical_order(self, session, hasher, acme):
@@ -115,7 +130,11 @@ class TestRobots:
     def test_a_platform_robot_has_no_tenant_and_may_list_the_catalog(self, session, hasher):
         account, _ = accounts.create_robot(session, hasher, None, "catalog", ["pull", "delete"], True, "", T0)
         assert (account.name, account.tenant_id, account.actions, account.catalog) == (
-            "_platform+catalog", None, ["pull", "delete"], True)
+            "_platform+catalog",
+            None,
+            ["pull", "delete"],
+            True,
+        )
 
     def test_only_platform_robots_list_the_catalog(self, session, hasher, acme):
         with pytest.raises(InvalidRequest, match="catalog access is for platform robots only"):
@@ -156,7 +175,12 @@ class TestListing:
 
     def test_by_name_with_filters(self, session, everyone):
         assert self.names(accounts.list_accounts(session, None, None, 1, 50)) == [
-            "acme+ci", "alice", "bob", "carol", "root"]
+            "acme+ci",
+            "alice",
+            "bob",
+            "carol",
+            "root",
+        ]
         assert self.names(accounts.list_accounts(session, "acme", None, 1, 50)) == ["acme+ci", "alice", "carol"]
         assert self.names(accounts.list_accounts(session, "acme", "user", 1, 50)) == ["alice", "carol"]
         assert self.names(accounts.list_accounts(session, None, "robot", 1, 50)) == ["acme+ci"]

@@ -1,4 +1,5 @@
 """The grant rules: who gets which actions on which resource, for every kind of principal."""
+
 import pytest
 
 from auth.grants import ANONYMOUS_PRINCIPAL, ROBOT, USER, Principal, grant, grant_all, user_actions
@@ -25,14 +26,17 @@ def granted(principal, scope_text, anonymous_pull=False):
 
 
 class TestOwnTenant:
-    @pytest.mark.parametrize("principal, actions", [
-        (ALICE, ["pull", "push"]),
-        (DORA, ["pull", "push", "delete"]),
-        (PULL_ROBOT, ["pull"]),
-        (CI_ROBOT, ["pull", "push"]),
-        (BOB, []),  # another tenant's account
-        (ANON, []),
-    ])
+    @pytest.mark.parametrize(
+        "principal, actions",
+        [
+            (ALICE, ["pull", "push"]),
+            (DORA, ["pull", "push", "delete"]),
+            (PULL_ROBOT, ["pull"]),
+            (CI_ROBOT, ["pull", "push"]),
+            (BOB, []),  # another tenant's account
+            (ANON, []),
+        ],
+    )
     def test_gets_what_the_account_may_do_there(self, principal, actions):
         assert granted(principal, f"repository:acme/app:{ALL_ASKED}") == actions
 
@@ -94,13 +98,23 @@ class TestPlatformWide:
 
 
 class TestCatalog:
-    @pytest.mark.parametrize("principal, allowed", [
-        (ADMIN, True), (CATALOG_ROBOT, True), (READER_ROBOT, False), (TENANT_ROBOT_WITH_CATALOG, False),
-        (ALICE, False), (DORA, False), (PULL_ROBOT, False), (ANON, False),
-    ])
+    @pytest.mark.parametrize(
+        "principal, allowed",
+        [
+            (ADMIN, True),
+            (CATALOG_ROBOT, True),
+            (READER_ROBOT, False),
+            (TENANT_ROBOT_WITH_CATALOG, False),
+            (ALICE, False),
+            (DORA, False),
+            (PULL_ROBOT, False),
+            (ANON, False),
+        ],
+    )
     def test_listing_the_catalog_is_for_admins_and_catalog_robots(self, principal, allowed):
         assert grant(principal, parse_scope("registry:catalog:*"), anonymous_pull=True) == (
-            {"type": "registry", "name": "catalog", "actions": ["*"]} if allowed else None)
+            {"type": "registry", "name": "catalog", "actions": ["*"]} if allowed else None
+        )
 
     def test_only_the_star_action_is_granted_on_the_catalog(self):
         assert granted(ADMIN, "registry:catalog:pull") == []
@@ -110,13 +124,16 @@ class TestCatalog:
 
 
 class TestNamesOutsideThePlatformRules:
-    @pytest.mark.parametrize("name", [
-        "app",  # no namespace
-        "acme/team/app",  # three components
-        "127.0.0.1:5000/acme/app",  # a host inside the name
-        "Acme/app",  # a host-like first component: the scope grammar reads it, the platform does not
-        "acme/" + "a" * 251,  # over 255 characters
-    ])
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "app",  # no namespace
+            "acme/team/app",  # three components
+            "127.0.0.1:5000/acme/app",  # a host inside the name
+            "Acme/app",  # a host-like first component: the scope grammar reads it, the platform does not
+            "acme/" + "a" * 251,  # over 255 characters
+        ],
+    )
     def test_get_nothing_even_for_an_admin(self, name):
         assert granted(ADMIN, f"repository:{name}:pull") == []
 
@@ -126,8 +143,15 @@ class TestNamesOutsideThePlatformRules:
 
 class TestAccessClaim:
     def test_lists_only_what_was_granted_in_the_order_asked(self):
-        scopes = [parse_scope(s) for s in ("repository:globex/app:pull", "repository:acme/app:push,pull",
-                                           "repository:library/base:pull", "registry:catalog:*")]
+        scopes = [
+            parse_scope(s)
+            for s in (
+                "repository:globex/app:pull",
+                "repository:acme/app:push,pull",
+                "repository:library/base:pull",
+                "registry:catalog:*",
+            )
+        ]
         assert grant_all(ALICE, scopes) == [
             {"type": "repository", "name": "acme/app", "actions": ["pull", "push"]},
             {"type": "repository", "name": "library/base", "actions": ["pull"]},
@@ -135,7 +159,8 @@ class TestAccessClaim:
 
     def test_keeps_the_resource_class(self):
         assert grant_all(ALICE, [parse_scope("repository(plugin):acme/app:pull")]) == [
-            {"type": "repository", "name": "acme/app", "actions": ["pull"], "class": "plugin"}]
+            {"type": "repository", "name": "acme/app", "actions": ["pull"], "class": "plugin"}
+        ]
 
     def test_is_empty_when_nothing_is_granted(self):
         assert grant_all(ANON, [parse_scope("repository:acme/app:pull")]) == []

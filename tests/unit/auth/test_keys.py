@@ -1,4 +1,5 @@
 """The development key pair: made when missing or unusable, kept otherwise."""
+
 import os
 from datetime import timedelta
 

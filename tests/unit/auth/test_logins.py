@@ -4,6 +4,7 @@ Every refusal is the same ``Unauthorized`` whatever its reason; repeated failure
 are answered ``TooManyAttempts`` until their delay is over, for made-up names exactly as for
 real ones.
 """
+
 import pytest
 import sqlalchemy as sa
 
@@ -31,25 +32,30 @@ def login(session, hasher, issuer, policy, username, password, now=T0):
 
 
 def failures(session, name):
-    return session.execute(sa.select(LoginFailure.failures, LoginFailure.blocked_until)
-                           .where(LoginFailure.name == name)).one_or_none()
+    return session.execute(
+        sa.select(LoginFailure.failures, LoginFailure.blocked_until).where(LoginFailure.name == name)
+    ).one_or_none()
 
 
 class TestPasswords:
     def test_the_right_password_gives_the_accounts_principal(self, session, hasher, issuer, policy, alice):
         outcome = login(session, hasher, issuer, policy, "alice", PASSWORD)
         assert outcome.error is None
-        assert outcome.principal_or_raise() == Principal(USER, "alice", "acme", actions=frozenset({"pull", "push"}),
-                                                         generation=1)
+        assert outcome.principal_or_raise() == Principal(
+            USER, "alice", "acme", actions=frozenset({"pull", "push"}), generation=1
+        )
 
-    @pytest.mark.parametrize("username, password", [
-        ("alice", "wrong-password"),  # wrong password
-        ("alice", ""),  # none
-        ("nobody", PASSWORD),  # no such account
-        ("", ""),  # nothing at all
-        ("Alice", PASSWORD),  # names are exact
-        ("alice", PASSWORD + "x" * 2000),  # past the longest password: not even hashed
-    ])
+    @pytest.mark.parametrize(
+        "username, password",
+        [
+            ("alice", "wrong-password"),  # wrong password
+            ("alice", ""),  # none
+            ("nobody", PASSWORD),  # no such account
+            ("", ""),  # nothing at all
+            ("Alice", PASSWORD),  # names are exact
+            ("alice", PASSWORD + "x" * 2000),  # past the longest password: not even hashed
+        ],
+    )
     def test_every_refusal_is_the_same_answer(self, session, hasher, issuer, policy, alice, username, password):
         outcome = login(session, hasher, issuer, policy, username, password)
         assert outcome.principal is None
@@ -73,6 +79,7 @@ class TestPasswords:
 
     def test_an_unknown_name_costs_a_hash_like_a_known_one(self, session, issuer, policy, alice):
         from auth.passwords import Hasher
+
         verified = []
 
         def runner(function, *args):
@@ -85,6 +92,7 @@ class TestPasswords:
 
     def test_a_hash_with_old_parameters_is_redone_at_login(self, session, issuer, policy, alice):
         from auth.passwords import Hasher
+
         stronger = Hasher(time_cost=2, memory_cost=8192, parallelism=1)
         assert login(session, stronger, issuer, policy, "alice", PASSWORD).error is None
         stored = accounts.get_account(session, "alice").password_hash
@@ -116,8 +124,7 @@ class TestRobots:
         password, _ = issuer.robot_credential("acme+deployer", "acme", ["pull"], 60, T0)
         assert login(session, hasher, issuer, policy, "acme+other", password).error is not None
 
-    def test_a_robot_credential_of_a_disabled_or_unknown_tenant_is_refused(self, session, hasher, issuer, policy,
-                                                                           acme):
+    def test_a_robot_credential_of_a_disabled_or_unknown_tenant_is_refused(self, session, hasher, issuer, policy, acme):
         unknown, _ = issuer.robot_credential("globex+deployer", "globex", ["pull"], 60, T0)
         assert login(session, hasher, issuer, policy, "globex+deployer", unknown).error is not None
         password, _ = issuer.robot_credential("acme+deployer", "acme", ["pull"], 60, T0)
@@ -125,8 +132,9 @@ class TestRobots:
         session.commit()
         assert login(session, hasher, issuer, policy, "acme+deployer", password).error is not None
 
-    def test_a_disabled_stored_robot_of_the_same_name_keeps_its_credentials_shut(self, session, hasher, issuer,
-                                                                                  policy, acme):
+    def test_a_disabled_stored_robot_of_the_same_name_keeps_its_credentials_shut(
+        self, session, hasher, issuer, policy, acme
+    ):
         accounts.create_robot(session, hasher, "acme", "deployer", None, False, "", T0)
         accounts.set_account_disabled(session, "acme+deployer", True, T0)
         session.commit()
@@ -183,8 +191,9 @@ class TestSlowingDown:
         return login(session, hasher, issuer, policy, name, "wrong-password", now).error
 
     @pytest.mark.parametrize("name", ["alice", "nobody"])
-    def test_free_failures_then_growing_delays_for_real_and_unknown_names_alike(self, session, hasher, issuer,
-                                                                                 policy, alice, name):
+    def test_free_failures_then_growing_delays_for_real_and_unknown_names_alike(
+        self, session, hasher, issuer, policy, alice, name
+    ):
         for second in range(3):
             assert type(self.fail(session, hasher, issuer, policy, name, at(second))) is Unauthorized
         assert failures(session, name) == (3, None)
@@ -234,6 +243,6 @@ class TestSlowingDown:
 
     def test_the_delay_schedule(self, policy):
         assert [policy.delay_after(n) for n in range(9)] == [0, 0, 0, 0, 1, 2, 4, 8, 8]
-        assert policy.delay_after(10 ** 6) == 8
+        assert policy.delay_after(10**6) == 8
         slower = LoginPolicy(free_failures=0, max_delay=20, window=900, first_delay=3)
         assert [slower.delay_after(n) for n in range(5)] == [0, 3, 6, 12, 20]

@@ -1,4 +1,5 @@
 """auth.manage: bootstrap accounts whose secrets live in files, idempotently."""
+
 import pytest
 
 from auth import accounts, manage

@@ -1,4 +1,5 @@
 """Password and robot-secret hashing: Argon2id, verify, rehash, the dummy hash."""
+
 from auth.passwords import Hasher, new_robot_secret
 
 

@@ -1,4 +1,5 @@
 """The service's settings: config.yml's defaults, and clear refusals of unusable values."""
+
 import os
 import warnings
 
@@ -40,18 +41,37 @@ class TestDefaults:
         assert loaded["WEB_SERVER_ADDRESS"] == "127.0.0.1:5001"
         assert loaded["DB_URIS"] == {"auth:Base": "sqlite:///var/auth.db"}
         assert (settings.issuer, settings.service, settings.key_file, settings.cert_file) == (
-            "imagehub-auth", "imagehub-registry", "/keys/token.key", "/keys/token.crt")
+            "imagehub-auth",
+            "imagehub-registry",
+            "/keys/token.key",
+            "/keys/token.crt",
+        )
         assert (settings.token_ttl, settings.refresh_token_ttl, settings.robot_credential_max_ttl) == (
-            300, 2592000, 3600)
+            300,
+            2592000,
+            3600,
+        )
         assert settings.anonymous_pull is False
         assert settings.login == LoginPolicy(free_failures=5, max_delay=60.0, window=900.0, first_delay=1.0)
         assert (settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism) == (3, 65536, 4)
 
     def test_every_value_is_only_a_default(self, config):
-        settings = load_settings(config(AUTH_ISSUER="iss", AUTH_SERVICE="svc", AUTH_TOKEN_TTL="60",
-                                        AUTH_REFRESH_TOKEN_TTL="0", AUTH_LOGIN_FREE_FAILURES="0"))
-        assert (settings.issuer, settings.service, settings.token_ttl, settings.refresh_token_ttl,
-                settings.login.free_failures) == ("iss", "svc", 60, 0, 0)
+        settings = load_settings(
+            config(
+                AUTH_ISSUER="iss",
+                AUTH_SERVICE="svc",
+                AUTH_TOKEN_TTL="60",
+                AUTH_REFRESH_TOKEN_TTL="0",
+                AUTH_LOGIN_FREE_FAILURES="0",
+            )
+        )
+        assert (
+            settings.issuer,
+            settings.service,
+            settings.token_ttl,
+            settings.refresh_token_ttl,
+            settings.login.free_failures,
+        ) == ("iss", "svc", 60, 0, 0)
 
 
 class TestRefusals:
@@ -62,13 +82,16 @@ class TestRefusals:
         with pytest.raises(SettingMissing, match=f"setting {missing} is empty"):
             load_settings(loaded)
 
-    @pytest.mark.parametrize("key, value, message", [
-        ("AUTH_TOKEN_TTL", "0", "must be at least 1, got 0"),
-        ("AUTH_TOKEN_TTL", "soon", "is not a number"),
-        ("AUTH_REFRESH_TOKEN_TTL", "-1", "must be at least 0"),
-        ("AUTH_HASH_MEMORY_KIB", "1024", "must be at least 8192"),
-        ("AUTH_ANONYMOUS_PULL", "maybe", "must be true or false"),
-    ])
+    @pytest.mark.parametrize(
+        "key, value, message",
+        [
+            ("AUTH_TOKEN_TTL", "0", "must be at least 1, got 0"),
+            ("AUTH_TOKEN_TTL", "soon", "is not a number"),
+            ("AUTH_REFRESH_TOKEN_TTL", "-1", "must be at least 0"),
+            ("AUTH_HASH_MEMORY_KIB", "1024", "must be at least 8192"),
+            ("AUTH_ANONYMOUS_PULL", "maybe", "must be true or false"),
+        ],
+    )
     def test_an_unusable_value_is_named(self, config, key, value, message):
         with pytest.raises(SettingMissing, match=f"{key}.*{message}"):
             load_settings(config(**{key: value}))
@@ -79,8 +102,20 @@ class TestRefusals:
         with pytest.raises(SettingMissing, match="setting AUTH_TOKEN_TTL is missing"):
             load_settings(loaded)
 
-    @pytest.mark.parametrize("value, expected", [
-        ("true", True), ("yes", True), ("on", True), ("1", True), ("TRUE", True),
-        ("false", False), ("no", False), ("off", False), ("0", False), ("", False)])
+    @pytest.mark.parametrize(
+        "value, expected",
+        [
+            ("true", True),
+            ("yes", True),
+            ("on", True),
+            ("1", True),
+            ("TRUE", True),
+            ("false", False),
+            ("no", False),
+            ("off", False),
+            ("0", False),
+            ("", False),
+        ],
+    )
     def test_anonymous_pull_reads_the_usual_words(self, config, value, expected):
         assert load_settings(config(AUTH_ANONYMOUS_PULL=value)).anonymous_pull is expected

@@ -1,4 +1,5 @@
 """Token format: what the registry verifies (header, claims, signature) and our own tokens."""
+
 import base64
 import json
 from datetime import timedelta
@@ -32,12 +33,23 @@ class TestRegistryToken:
     def test_claims_are_what_distribution_checks(self, issuer):
         access = [{"type": "repository", "name": "acme/app", "actions": ["pull", "push"]}]
         token, claims = issuer.access_token("alice", access, T0)
-        decoded = jwt.decode(token, issuer.key.public_key, algorithms=["RS256"], audience=SERVICE,
-                             options={"verify_exp": False, "verify_nbf": False, "verify_iat": False})
+        decoded = jwt.decode(
+            token,
+            issuer.key.public_key,
+            algorithms=["RS256"],
+            audience=SERVICE,
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
         assert decoded == claims
         assert {k: v for k, v in decoded.items() if k != "jti"} == {
-            "iss": ISSUER, "sub": "alice", "aud": SERVICE, "exp": int(T0.timestamp()) + 300,
-            "nbf": int(T0.timestamp()), "iat": int(T0.timestamp()), "access": access}
+            "iss": ISSUER,
+            "sub": "alice",
+            "aud": SERVICE,
+            "exp": int(T0.timestamp()) + 300,
+            "nbf": int(T0.timestamp()),
+            "iat": int(T0.timestamp()),
+            "access": access,
+        }
         assert isinstance(decoded["aud"], str)  # 2.8 unmarshals aud into a string: a list is refused
         assert len(decoded["jti"]) == 32
 
@@ -65,8 +77,16 @@ class TestRegistryToken:
         signing_key = SigningKey.from_pem(pem(key), certificate(key), now=T0)
         token, _ = TokenIssuer(signing_key, ISSUER, SERVICE, 300, 0).access_token("alice", [], T0)
         assert header_of(token)["alg"] == "ES256"
-        assert jwt.decode(token, key.public_key(), algorithms=["ES256"], audience=SERVICE,
-                          options={"verify_exp": False, "verify_nbf": False, "verify_iat": False})["sub"] == "alice"
+        assert (
+            jwt.decode(
+                token,
+                key.public_key(),
+                algorithms=["ES256"],
+                audience=SERVICE,
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+            )["sub"]
+            == "alice"
+        )
 
     def test_a_chain_is_sent_leaf_first(self):
         ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -99,8 +119,11 @@ class TestSigningKeyProblems:
 
     def test_an_encrypted_key_is_refused(self):
         key = ec.generate_private_key(ec.SECP256R1())
-        encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.BestAvailableEncryption(b"secret"))
+        encrypted = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
         with pytest.raises(KeyProblem, match="not an unencrypted PEM private key"):
             SigningKey.from_pem(encrypted, certificate(key), now=T0)
 

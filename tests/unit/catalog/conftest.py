@@ -1,8 +1,9 @@
 """Unit-test fixtures: a migrated SQLite database per test and a fake registry in memory."""
+
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from shared.testing import migrated_sqlite_template, sqlite_copy
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def sha256(data):
@@ -79,7 +80,7 @@ class FakeRegistry:
         names = sorted(self.tags)
         for start in range(0, max(len(names), 1), page_size):
             self._check(("repository_page", names[start] if names else None))
-            yield names[start:start + page_size]
+            yield names[start : start + page_size]
 
     def tag_pages(self, repository, page_size):
         if repository not in self.tags:
@@ -87,7 +88,7 @@ class FakeRegistry:
         tags = sorted(self.tags[repository])
         for start in range(0, max(len(tags), 1), page_size):
             self._check(("tag_page", repository, tags[start] if tags else None))
-            yield tags[start:start + page_size]
+            yield tags[start : start + page_size]
 
     # -- building content ------------------------------------------------------------------
     def push(self, repository, tag, content=None, **image):
@@ -99,28 +100,55 @@ class FakeRegistry:
     def untag(self, repository, tag):
         self.tags[repository].pop(tag)
 
-    def add_image(self, repository, content="hello", architecture="amd64", os_name="linux",
-                  created="2025-12-31T23:59:58Z", author=None, layer_size=1000):
-        config = {"architecture": architecture, "os": os_name, "created": created,
-                  "rootfs": {"type": "layers", "diff_ids": [sha256(content.encode())]}}
+    def add_image(
+        self,
+        repository,
+        content="hello",
+        architecture="amd64",
+        os_name="linux",
+        created="2025-12-31T23:59:58Z",
+        author=None,
+        layer_size=1000,
+    ):
+        config = {
+            "architecture": architecture,
+            "os": os_name,
+            "created": created,
+            "rootfs": {"type": "layers", "diff_ids": [sha256(content.encode())]},
+        }
         if author:
             config["author"] = author
         config_body = json.dumps(config).encode()
         self.blobs[repository, sha256(config_body)] = config_body
         layer_digest = sha256(b"layer:" + content.encode())
-        manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                    "config": {"mediaType": DOCKER_CONFIG, "size": len(config_body),
-                               "digest": sha256(config_body)},
-                    "layers": [{"mediaType": DOCKER_LAYER, "size": layer_size, "digest": layer_digest}]}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "size": len(config_body), "digest": sha256(config_body)},
+            "layers": [{"mediaType": DOCKER_LAYER, "size": layer_size, "digest": layer_digest}],
+        }
         digest = self.add_manifest(repository, DOCKER_MANIFEST, manifest)
-        return {"digest": digest, "image_id": sha256(config_body), "layers": [layer_digest],
-                "size": len(config_body) + layer_size}
+        return {
+            "digest": digest,
+            "image_id": sha256(config_body),
+            "layers": [layer_digest],
+            "size": len(config_body) + layer_size,
+        }
 
     def add_index(self, repository, children):
-        index = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST,
-                 "manifests": [{"mediaType": DOCKER_MANIFEST, "size": 500, "digest": c["digest"],
-                                "platform": {"architecture": c["architecture"], "os": "linux"}}
-                               for c in children]}
+        index = {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST_LIST,
+            "manifests": [
+                {
+                    "mediaType": DOCKER_MANIFEST,
+                    "size": 500,
+                    "digest": c["digest"],
+                    "platform": {"architecture": c["architecture"], "os": "linux"},
+                }
+                for c in children
+            ],
+        }
         return self.add_manifest(repository, DOCKER_MANIFEST_LIST, index)
 
     def add_manifest(self, repository, content_type, manifest):
@@ -148,20 +176,35 @@ def session(migrated_template, tmp_path):
     engine.dispose()
 
 
-def pushed(repository, digest, tag=None, actor=None, pushed_at=None, event_id=None,
-           media_type=DOCKER_MANIFEST):
+def pushed(repository, digest, tag=None, actor=None, pushed_at=None, event_id=None, media_type=DOCKER_MANIFEST):
     """An ``image_pushed`` event as the service loads it."""
-    payload = make_event(ImagePushed, event_id=event_id or str(uuid.uuid4()),
-                         namespace=repository.split("/")[0], repository=repository, tag=tag, digest=digest,
-                         media_type=media_type, size=500, actor=actor, source_event_id=str(uuid.uuid4()),
-                         pushed_at=(pushed_at or T0).isoformat())
+    payload = make_event(
+        ImagePushed,
+        event_id=event_id or str(uuid.uuid4()),
+        namespace=repository.split("/")[0],
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        media_type=media_type,
+        size=500,
+        actor=actor,
+        source_event_id=str(uuid.uuid4()),
+        pushed_at=(pushed_at or T0).isoformat(),
+    )
     return load_event(ImagePushed, payload)
 
 
 def deleted(repository, digest=None, tag=None, event_id=None, occurred_at=None):
     """An ``image_deleted`` event as the service loads it; ``occurred_at`` is the registry's time."""
     stamp = {"occurred_at": occurred_at.isoformat()} if occurred_at else {}
-    payload = make_event(ImageDeleted, event_id=event_id or str(uuid.uuid4()),
-                         namespace=repository.split("/")[0], repository=repository, digest=digest, tag=tag,
-                         source_event_id=str(uuid.uuid4()), **stamp)
+    payload = make_event(
+        ImageDeleted,
+        event_id=event_id or str(uuid.uuid4()),
+        namespace=repository.split("/")[0],
+        repository=repository,
+        digest=digest,
+        tag=tag,
+        source_event_id=str(uuid.uuid4()),
+        **stamp,
+    )
     return load_event(ImageDeleted, payload)

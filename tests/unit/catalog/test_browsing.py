@@ -1,4 +1,5 @@
 """Reading the catalogue: latest-tag choice, tenant rules, pages, tag views."""
+
 import pytest
 
 from catalog import browsing, indexing
@@ -15,6 +16,7 @@ def push(session, registry):
         indexing.record_push(session, registry, pushed(repository, image["digest"], tag=tag, pushed_at=at(seconds)))
         session.commit()
         return image
+
     return push
 
 
@@ -48,8 +50,10 @@ class TestLatestTag:
         push("t1/app", "latest", "a", seconds=2)
         push("t1/web", "v9", "w", seconds=3)
         items = browsing.list_repositories(session, "t1", None, 1, 50, None, HOST)["items"]
-        assert [(i["repository"], i["tag_count"], i["latest_tag"]) for i in items] == \
-            [("t1/app", 2, "latest"), ("t1/web", 1, "v9")]
+        assert [(i["repository"], i["tag_count"], i["latest_tag"]) for i in items] == [
+            ("t1/app", 2, "latest"),
+            ("t1/web", 1, "v9"),
+        ]
         assert items[0] == get_repository(session, "t1", "t1/app")
 
 
@@ -94,8 +98,12 @@ class TestListing:
 
     def test_pages_split_the_list_and_report_the_total(self, session, five_repositories):
         pages = [browsing.list_repositories(session, "t1", None, page, 2, None, HOST) for page in (1, 2, 3, 4)]
-        assert [[i["name"] for i in p["items"]] for p in pages] == \
-            [["alpha", "beta"], ["gamma", "java_ownbase"], ["node_ownbase"], []]
+        assert [[i["name"] for i in p["items"]] for p in pages] == [
+            ["alpha", "beta"],
+            ["gamma", "java_ownbase"],
+            ["node_ownbase"],
+            [],
+        ]
         assert {(p["total"], p["page_size"]) for p in pages} == {(5, 2)}
         assert [p["page"] for p in pages] == [1, 2, 3, 4]
 
@@ -126,22 +134,30 @@ class TestTags:
         push("t1/app", "2.0", "other")
         detail = browsing.get_tag(session, "t1", "t1/app", "1.0", HOST)
         assert detail["other_tags"] == ["latest"]
-        assert (detail["digest"], detail["image_id"], detail["layers"], detail["creator"]) == \
-            (image["digest"], image["image_id"], image["layers"], "ci")
+        assert (detail["digest"], detail["image_id"], detail["layers"], detail["creator"]) == (
+            image["digest"],
+            image["image_id"],
+            image["layers"],
+            "ci",
+        )
         assert detail["pull_command"] == f"docker pull {HOST}/t1/app:1.0"
         assert detail["platforms"] is None
 
     def test_index_detail_lists_its_platforms_with_their_sizes(self, session, registry):
-        children = [dict(registry.add_image("t1/multi", arch, architecture=arch, layer_size=size), architecture=arch)
-                    for arch, size in (("amd64", 1000), ("arm64", 2000))]
+        children = [
+            dict(registry.add_image("t1/multi", arch, architecture=arch, layer_size=size), architecture=arch)
+            for arch, size in (("amd64", 1000), ("arm64", 2000))
+        ]
         index = registry.add_index("t1/multi", children)
         for digest, tag in [(c["digest"], None) for c in children] + [(index, "1.0")]:
             indexing.record_push(session, registry, pushed("t1/multi", digest, tag=tag))
         session.commit()
 
         detail = browsing.get_tag(session, "t1", "t1/multi", "1.0", HOST)
-        assert [(p["architecture"], p["size"]) for p in detail["platforms"]] == \
-            [("amd64", children[0]["size"]), ("arm64", children[1]["size"])]
+        assert [(p["architecture"], p["size"]) for p in detail["platforms"]] == [
+            ("amd64", children[0]["size"]),
+            ("arm64", children[1]["size"]),
+        ]
         assert detail["size"] == children[0]["size"] + children[1]["size"]
         [listed] = browsing.list_tags(session, "t1", "t1/multi", 1, 50, HOST)["items"]
         assert listed["size"] == detail["size"]

@@ -1,4 +1,5 @@
 """services/catalog/config.yml as `nameko run` reads it, and the timers that take their interval from it."""
+
 import os
 
 import pytest

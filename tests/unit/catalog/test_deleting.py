@@ -1,4 +1,5 @@
 """delete_tag: who may delete, sibling tags, and registry and catalogue afterwards."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -58,8 +59,10 @@ class TestSiblingTags:
         assert result == {"repository": "t1/app", "tag": "v1", "digest": app[0], "deleted_tags": ["stable", "v1"]}
         assert registry.deleted == [("t1/app", app[0])]
         assert catalogued(session) == ["v2"]
-        assert sorted((event_type, p["tag"]) for event_type, p in outgoing) == \
-            [(TAG_REMOVED, "stable"), (TAG_REMOVED, "v1")]
+        assert sorted((event_type, p["tag"]) for event_type, p in outgoing) == [
+            (TAG_REMOVED, "stable"),
+            (TAG_REMOVED, "v1"),
+        ]
         assert session.scalars(sa.select(Manifest.digest)).all() == [app[1]]
         removed = session.scalars(sa.select(TagHistory).where(TagHistory.action == "removed")).all()
         assert {(h.tag, h.actor) for h in removed} == {("v1", "t1"), ("stable", "t1")}

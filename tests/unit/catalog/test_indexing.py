@@ -1,4 +1,5 @@
 """Applying push, delete and set-aside events: resulting catalogue state and outgoing events."""
+
 import json
 import uuid
 
@@ -27,14 +28,21 @@ def delete(session, *args, **kwargs):
 
 def tags_of(session, repository):
     namespace, name = repository.split("/")
-    return dict(session.execute(
-        sa.select(Tag.name, Manifest.digest).join(Tag.manifest).join(Repository, Tag.repository_id == Repository.id)
-        .where(Repository.namespace == namespace, Repository.name == name)).all())
+    return dict(
+        session.execute(
+            sa.select(Tag.name, Manifest.digest)
+            .join(Tag.manifest)
+            .join(Repository, Tag.repository_id == Repository.id)
+            .where(Repository.namespace == namespace, Repository.name == name)
+        ).all()
+    )
 
 
 def history(session):
-    return [(h.repository, h.tag, h.action, h.digest, h.previous_digest)
-            for h in session.scalars(sa.select(TagHistory).order_by(TagHistory.id))]
+    return [
+        (h.repository, h.tag, h.action, h.digest, h.previous_digest)
+        for h in session.scalars(sa.select(TagHistory).order_by(TagHistory.id))
+    ]
 
 
 class TestPushIndexesTheImage:
@@ -43,8 +51,11 @@ class TestPushIndexesTheImage:
         push(session, registry, "t1/app", image["digest"], tag="v1")
 
         manifest = session.scalar(sa.select(Manifest))
-        assert (manifest.digest, manifest.image_id, manifest.layers) == (image["digest"], image["image_id"],
-                                                                         image["layers"])
+        assert (manifest.digest, manifest.image_id, manifest.layers) == (
+            image["digest"],
+            image["image_id"],
+            image["layers"],
+        )
         assert (manifest.architecture, manifest.os, manifest.size) == ("arm64", "linux", image["size"])
         assert manifest.created.isoformat() == "2025-12-31T23:59:58+00:00"
         assert manifest.creator == "builder@example.com"
@@ -70,9 +81,17 @@ class TestPushIndexesTheImage:
         assert event_type == TAG_INDEXED
         loaded = load_event(TagIndexed, payload)
         assert {k: v for k, v in payload.items() if k not in ("event_id", "occurred_at")} == {
-            "namespace": "t1", "repository": "t1/java_ownbase", "tag": "1.0", "digest": image["digest"],
-            "previous_digest": None, "image_id": image["image_id"], "pushed_at": at(10).isoformat(),
-            "is_ownbase": True, "actor": "alice", "trigger": "push"}
+            "namespace": "t1",
+            "repository": "t1/java_ownbase",
+            "tag": "1.0",
+            "digest": image["digest"],
+            "previous_digest": None,
+            "image_id": image["image_id"],
+            "pushed_at": at(10).isoformat(),
+            "is_ownbase": True,
+            "actor": "alice",
+            "trigger": "push",
+        }
         assert loaded["event_id"] != event["event_id"]
         assert history(session) == [("t1/java_ownbase", "1.0", "pushed", image["digest"], None)]
 
@@ -80,8 +99,12 @@ class TestPushIndexesTheImage:
         image = registry.add_image("t1/java_ownbase")
         push(session, registry, "t1/java_ownbase", image["digest"], tag="1.0")
         repository = session.scalar(sa.select(Repository))
-        assert (repository.namespace, repository.name, repository.is_public, repository.is_ownbase) == \
-            ("t1", "java_ownbase", False, True)
+        assert (repository.namespace, repository.name, repository.is_public, repository.is_ownbase) == (
+            "t1",
+            "java_ownbase",
+            False,
+            True,
+        )
 
     def test_library_repository_gets_its_curated_description(self, session, registry):
         for name in ("nginx", "unheard-of"):
@@ -162,8 +185,10 @@ class TestIdempotency:
 
 class TestMultiArch:
     def test_platform_manifests_then_index_make_one_version_with_platforms(self, session, registry):
-        children = [dict(registry.add_image("t1/multi", arch, architecture=arch), architecture=arch)
-                    for arch in ("amd64", "arm64")]
+        children = [
+            dict(registry.add_image("t1/multi", arch, architecture=arch), architecture=arch)
+            for arch in ("amd64", "arm64")
+        ]
         index = registry.add_index("t1/multi", children)
         for child in children:
             assert push(session, registry, "t1/multi", child["digest"]) == []
@@ -173,7 +198,8 @@ class TestMultiArch:
         stored = session.scalar(sa.select(Manifest).where(Manifest.digest == index))
         assert stored.platforms == [
             {"digest": children[0]["digest"], "architecture": "amd64", "os": "linux", "variant": None},
-            {"digest": children[1]["digest"], "architecture": "arm64", "os": "linux", "variant": None}]
+            {"digest": children[1]["digest"], "architecture": "arm64", "os": "linux", "variant": None},
+        ]
         assert (stored.image_id, stored.architecture, payload["image_id"]) == (None, None, None)
         assert session.scalar(sa.select(sa.func.count()).select_from(Manifest)) == 3
 
@@ -276,24 +302,43 @@ class TestUnusableEvents:
 
     def test_set_aside_is_stored_once_per_event(self, session):
         event_id = str(uuid.uuid4())
-        assert indexing.set_aside(session, "catalog", "NotInRegistry: gone", {"x": 1}, action="push",
-                                  event_id=event_id, now=T0)
+        assert indexing.set_aside(
+            session, "catalog", "NotInRegistry: gone", {"x": 1}, action="push", event_id=event_id, now=T0
+        )
         assert not indexing.set_aside(session, "catalog", "NotInRegistry: gone", {"x": 1}, event_id=event_id)
         session.commit()
         [row] = session.scalars(sa.select(SetAsideEvent)).all()
-        assert (row.source, row.reason, row.payload, row.action, row.at) == \
-            ("catalog", "NotInRegistry: gone", {"x": 1}, "push", T0)
+        assert (row.source, row.reason, row.payload, row.action, row.at) == (
+            "catalog",
+            "NotInRegistry: gone",
+            {"x": 1},
+            "push",
+            T0,
+        )
 
     def test_webhook_set_aside_event_is_kept(self, session):
-        payload = make_event(EventSetAside, source="webhook", reason="not a manifest", source_event_id="r-1",
-                             action="push", repository="t1/app", payload={"id": "r-1"})
+        payload = make_event(
+            EventSetAside,
+            source="webhook",
+            reason="not a manifest",
+            source_event_id="r-1",
+            action="push",
+            repository="t1/app",
+            payload={"id": "r-1"},
+        )
         event = load_event(EventSetAside, payload)
         indexing.record_set_aside(session, event)
         indexing.record_set_aside(session, event)
         session.commit()
         [row] = session.scalars(sa.select(SetAsideEvent)).all()
-        assert (row.source, row.reason, row.source_event_id, row.repository, row.payload, row.event_id) == \
-            ("webhook", "not a manifest", "r-1", "t1/app", {"id": "r-1"}, payload["event_id"])
+        assert (row.source, row.reason, row.source_event_id, row.repository, row.payload, row.event_id) == (
+            "webhook",
+            "not a manifest",
+            "r-1",
+            "t1/app",
+            {"id": "r-1"},
+            payload["event_id"],
+        )
 
 
 class TestOversizedConfig:
@@ -314,8 +359,15 @@ class TestSetAsideStorage:
 
     def test_overlong_fields_nul_characters_and_nan_are_stored_safely(self, session):
         payload = {"id": "x" * 300, "action": "push\x00", "target": {"size": float("nan")}}
-        assert indexing.set_aside(session, source="webhook", reason="bad\x00reason", payload=payload,
-                                  source_event_id="x" * 300, action="a" * 100, repository="t1/app\x00")
+        assert indexing.set_aside(
+            session,
+            source="webhook",
+            reason="bad\x00reason",
+            payload=payload,
+            source_event_id="x" * 300,
+            action="a" * 100,
+            repository="t1/app\x00",
+        )
         session.commit()
         row = session.scalars(sa.select(SetAsideEvent)).one()
         assert (len(row.source_event_id), len(row.action)) == (255, 64)

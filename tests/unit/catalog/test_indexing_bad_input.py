@@ -1,6 +1,7 @@
 """Regressions found by feeding the catalog fuzzed pushes (tests/integration/webhook/
 test_fuzz_catalog.py): a real image whose push or config carried odd text was set aside, not
 indexed, on PostgreSQL (value too long, NUL character)."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -18,14 +19,18 @@ def push(session, registry, *args, **kwargs):
 
 
 class TestOddActors:
-    @pytest.mark.parametrize("actor, stored", [
-        ("a" * 300, "a" * 255),
-        ("al\x00ice", "al\\x00ice"),
-        ("bob\ud800", "bob\\ud800"),
-        ("\u00e9ve", "\u00e9ve"),
-    ])
+    @pytest.mark.parametrize(
+        "actor, stored",
+        [
+            ("a" * 300, "a" * 255),
+            ("al\x00ice", "al\\x00ice"),
+            ("bob\ud800", "bob\\ud800"),
+            ("\u00e9ve", "\u00e9ve"),
+        ],
+    )
     def test_the_image_is_indexed_with_the_actor_clipped_to_what_every_database_stores(
-            self, session, registry, actor, stored):
+        self, session, registry, actor, stored
+    ):
         image = registry.add_image("t1/app")
         [(kind, payload)] = push(session, registry, "t1/app", image["digest"], tag="v1", actor=actor)
         assert (kind, payload["actor"]) == (TAG_INDEXED, stored)

@@ -1,5 +1,6 @@
 """The transactional outbox: events are written with the change they report, and sent after it."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -64,9 +65,13 @@ class TestEventsAreWrittenWithTheChange:
         [tag] = committed(observer, Tag)
         [row] = committed(observer, OutboxEvent)
         [(event_type, payload)] = outgoing
-        assert (tag.name, row.event_type, row.event_id, row.payload) == ("v1", TAG_INDEXED, payload["event_id"],
-                                                                          payload)
-        assert row.created_at.tzinfo is timezone.utc
+        assert (tag.name, row.event_type, row.event_id, row.payload) == (
+            "v1",
+            TAG_INDEXED,
+            payload["event_id"],
+            payload,
+        )
+        assert row.created_at.tzinfo is UTC
 
     def test_a_rolled_back_change_leaves_no_event(self, session, registry, image):
         indexing.record_push(session, registry, pushed("t1/app", image["digest"], tag="v1"))
@@ -108,23 +113,33 @@ class TestANoOpWritesNoEvent:
         session.commit()
         return event
 
-    @pytest.mark.parametrize("change", [
-        "the same event again", "a re-push of the same digest", "a push by digest without a tag",
-        "a late push of another digest", "a delete of a missing tag", "a tag delete for another digest",
-        "a delete in an unknown repository"])
+    @pytest.mark.parametrize(
+        "change",
+        [
+            "the same event again",
+            "a re-push of the same digest",
+            "a push by digest without a tag",
+            "a late push of another digest",
+            "a delete of a missing tag",
+            "a tag delete for another digest",
+            "a delete in an unknown repository",
+        ],
+    )
     def test_nothing_is_written(self, session, registry, indexed, change):
         other = registry.add_image("t1/app", "b")["digest"]
         apply = {
             "the same event again": lambda: indexing.record_push(session, registry, indexed),
             "a re-push of the same digest": lambda: indexing.record_push(
-                session, registry, pushed("t1/app", indexed["digest"], tag="v1", pushed_at=at(20))),
-            "a push by digest without a tag": lambda: indexing.record_push(session, registry,
-                                                                           pushed("t1/app", other)),
+                session, registry, pushed("t1/app", indexed["digest"], tag="v1", pushed_at=at(20))
+            ),
+            "a push by digest without a tag": lambda: indexing.record_push(session, registry, pushed("t1/app", other)),
             "a late push of another digest": lambda: indexing.record_push(
-                session, registry, pushed("t1/app", other, tag="v1", pushed_at=at(5))),
+                session, registry, pushed("t1/app", other, tag="v1", pushed_at=at(5))
+            ),
             "a delete of a missing tag": lambda: indexing.record_delete(session, deleted("t1/app", tag="v9")),
             "a tag delete for another digest": lambda: indexing.record_delete(
-                session, deleted("t1/app", tag="v1", digest=other)),
+                session, deleted("t1/app", tag="v1", digest=other)
+            ),
             "a delete in an unknown repository": lambda: indexing.record_delete(session, deleted("t1/nope")),
         }[change]
         assert apply() == []
@@ -132,22 +147,37 @@ class TestANoOpWritesNoEvent:
         assert pending(session) == []
 
     def test_a_set_aside_event_writes_nothing(self, session):
-        indexing.set_aside(session, source="catalog", reason="NotInRegistry: gone", payload={"id": "x"},
-                           event_id="6f1b0c4e-8d0a-4a57-9d0e-3f1b2c4d5e6f")
+        indexing.set_aside(
+            session,
+            source="catalog",
+            reason="NotInRegistry: gone",
+            payload={"id": "x"},
+            event_id="6f1b0c4e-8d0a-4a57-9d0e-3f1b2c4d5e6f",
+        )
         session.commit()
         assert pending(session) == []
 
 
 def add_events(session, count):
     """``count`` tag_removed events in the outbox, committed; returns their event_ids in order."""
-    outgoing = [outbox.emit(session, TAG_REMOVED, TagRemoved, namespace="t1", repository="t1/app", tag=f"v{i}",
-                            digest="sha256:" + "a" * 64) for i in range(count)]
+    outgoing = [
+        outbox.emit(
+            session,
+            TAG_REMOVED,
+            TagRemoved,
+            namespace="t1",
+            repository="t1/app",
+            tag=f"v{i}",
+            digest="sha256:" + "a" * 64,
+        )
+        for i in range(count)
+    ]
     session.commit()
     return [payload["event_id"] for _, payload in outgoing]
 
 
 def later(seconds=10):
-    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 class TestSend:

@@ -1,5 +1,6 @@
 """RegistryClient's listings and tag lookups, on answers shaped as Docker Distribution gives them
 (a fake HTTP session; the real registry is in tests/integration/catalog/test_registry_client.py)."""
+
 import hashlib
 import json
 
@@ -41,11 +42,15 @@ def client(routes):
 
 class TestRepositoryPages:
     def test_follows_the_link_header_until_there_is_none(self):
-        registry, http = client({
-            ("GET", f"{BASE}/v2/_catalog?n=2"): answer(body={"repositories": ["t1/a", "t1/b"]}, headers={
-                "Link": '</v2/_catalog?last=t1%2Fb&n=2>; rel="next"'}),
-            ("GET", f"{BASE}/v2/_catalog?last=t1%2Fb&n=2"): answer(body={"repositories": ["t2/c"]}),
-        })
+        registry, http = client(
+            {
+                ("GET", f"{BASE}/v2/_catalog?n=2"): answer(
+                    body={"repositories": ["t1/a", "t1/b"]},
+                    headers={"Link": '</v2/_catalog?last=t1%2Fb&n=2>; rel="next"'},
+                ),
+                ("GET", f"{BASE}/v2/_catalog?last=t1%2Fb&n=2"): answer(body={"repositories": ["t2/c"]}),
+            }
+        )
 
         assert list(registry.repository_pages(2)) == [["t1/a", "t1/b"], ["t2/c"]]
         assert [url for _, url, _ in http.calls] == [f"{BASE}/v2/_catalog?n=2", f"{BASE}/v2/_catalog?last=t1%2Fb&n=2"]
@@ -65,26 +70,33 @@ class TestRepositoryPages:
 
 class TestTagPages:
     def test_pages_as_distribution_3_gives_them(self):
-        registry, _ = client({
-            ("GET", f"{BASE}/v2/t1/app/tags/list?n=1"): answer(body={"name": "t1/app", "tags": ["v1"]}, headers={
-                "Link": f'<{BASE}/v2/t1/app/tags/list?last=v1&n=1>; rel="next"'}),
-            ("GET", f"{BASE}/v2/t1/app/tags/list?last=v1&n=1"): answer(body={"name": "t1/app", "tags": ["v2"]}),
-        })
+        registry, _ = client(
+            {
+                ("GET", f"{BASE}/v2/t1/app/tags/list?n=1"): answer(
+                    body={"name": "t1/app", "tags": ["v1"]},
+                    headers={"Link": f'<{BASE}/v2/t1/app/tags/list?last=v1&n=1>; rel="next"'},
+                ),
+                ("GET", f"{BASE}/v2/t1/app/tags/list?last=v1&n=1"): answer(body={"name": "t1/app", "tags": ["v2"]}),
+            }
+        )
         assert list(registry.tag_pages("t1/app", 1)) == [["v1"], ["v2"]]
 
     def test_every_tag_deleted_is_null_tags_and_an_unknown_repository_nothing(self):
-        registry, _ = client({
-            ("GET", f"{BASE}/v2/t1/app/tags/list?n=10"): answer(body={"name": "t1/app", "tags": None}),
-            ("GET", f"{BASE}/v2/t1/gone/tags/list?n=10"): answer(404, {"errors": [{"code": "NAME_UNKNOWN"}]}),
-        })
+        registry, _ = client(
+            {
+                ("GET", f"{BASE}/v2/t1/app/tags/list?n=10"): answer(body={"name": "t1/app", "tags": None}),
+                ("GET", f"{BASE}/v2/t1/gone/tags/list?n=10"): answer(404, {"errors": [{"code": "NAME_UNKNOWN"}]}),
+            }
+        )
         assert list(registry.tag_pages("t1/app", 10)) == [[]]
         assert list(registry.tag_pages("t1/gone", 10)) == []
 
 
 class TestTagDigest:
     def test_the_digest_header_of_a_head_by_tag_accepting_every_manifest_type(self):
-        registry, http = client({("HEAD", f"{BASE}/v2/t1/app/manifests/v1"): answer(
-            headers={"Docker-Content-Digest": DIGEST})})
+        registry, http = client(
+            {("HEAD", f"{BASE}/v2/t1/app/manifests/v1"): answer(headers={"Docker-Content-Digest": DIGEST})}
+        )
         assert registry.tag_digest("t1/app", "v1") == DIGEST
         assert http.calls == [("HEAD", f"{BASE}/v2/t1/app/manifests/v1", ACCEPT_MANIFESTS)]
 
@@ -94,6 +106,10 @@ class TestTagDigest:
 
     def test_without_the_header_the_body_is_hashed(self):
         body = b'{"schemaVersion": 2}'
-        registry, _ = client({("HEAD", f"{BASE}/v2/t1/app/manifests/v1"): answer(),
-                              ("GET", f"{BASE}/v2/t1/app/manifests/v1"): answer(body=body)})
+        registry, _ = client(
+            {
+                ("HEAD", f"{BASE}/v2/t1/app/manifests/v1"): answer(),
+                ("GET", f"{BASE}/v2/t1/app/manifests/v1"): answer(body=body),
+            }
+        )
         assert registry.tag_digest("t1/app", "v1") == "sha256:" + hashlib.sha256(body).hexdigest()

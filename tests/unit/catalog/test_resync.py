@@ -1,6 +1,7 @@
 """Reconciliation passes against the fake registry: what a pass adds, moves, marks and removes,
 and how it yields to events that land while it runs."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ def transaction(session):
             result = work(own)
             own.commit()
             return result
+
     return run
 
 
@@ -36,8 +38,15 @@ class Passes:
 
     def run(self, namespace=None, page_size=100, cancelled=None, **options):
         pass_id = self.transaction(lambda session: resync.start_pass(session, namespace, resync.RPC))
-        return resync.Pass(pass_id, self.transaction, self.registry, self.sent.extend, page_size=page_size,
-                           cancelled=cancelled, **options).run()
+        return resync.Pass(
+            pass_id,
+            self.transaction,
+            self.registry,
+            self.sent.extend,
+            page_size=page_size,
+            cancelled=cancelled,
+            **options,
+        ).run()
 
     def of(self, event_type):
         return [payload for kind, payload in self.sent if kind == event_type]
@@ -50,8 +59,11 @@ def passes(transaction, registry):
 
 def index(transaction, registry, repository, tag, digest, actor=None):
     """The webhook's path: an ``image_pushed`` applied now (a notification that was not lost)."""
-    return transaction(lambda session: indexing.record_push(
-        session, registry, pushed(repository, digest, tag=tag, actor=actor, pushed_at=datetime.now(timezone.utc))))
+    return transaction(
+        lambda session: indexing.record_push(
+            session, registry, pushed(repository, digest, tag=tag, actor=actor, pushed_at=datetime.now(UTC))
+        )
+    )
 
 
 def delete(transaction, repository, tag):
@@ -61,9 +73,14 @@ def delete(transaction, repository, tag):
 def tags_of(session, repository):
     session.expire_all()
     namespace, name = repository.split("/")
-    return dict(session.execute(
-        sa.select(Tag.name, Manifest.digest).join(Tag.manifest).join(Repository, Tag.repository_id == Repository.id)
-        .where(Repository.namespace == namespace, Repository.name == name)).all())
+    return dict(
+        session.execute(
+            sa.select(Tag.name, Manifest.digest)
+            .join(Tag.manifest)
+            .join(Repository, Tag.repository_id == Repository.id)
+            .where(Repository.namespace == namespace, Repository.name == name)
+        ).all()
+    )
 
 
 def entries(report, name):
@@ -72,10 +89,12 @@ def entries(report, name):
 
 def during_pass(registry, call, action):
     """Run ``action()`` once, when the pass makes the registry call ``call``: an event landing mid-pass."""
+
     def hook(made):
         if made == call:
             registry.on_call = None
             action()
+
     registry.on_call = hook
 
 
@@ -89,10 +108,14 @@ class TestAddingWhatIsMissing:
         assert entries(report, "added") == [("t1/app", "v1", image["digest"])]
         assert tags_of(session, "t1/app") == {"v1": image["digest"]}
         manifest = session.scalar(sa.select(Manifest))
-        assert (manifest.image_id, manifest.creator, manifest.layers) == (image["image_id"], "builder@example.com",
-                                                                           image["layers"])
+        assert (manifest.image_id, manifest.creator, manifest.layers) == (
+            image["image_id"],
+            "builder@example.com",
+            image["layers"],
+        )
         assert [(h.tag, h.action, h.digest, h.actor) for h in session.scalars(sa.select(TagHistory))] == [
-            ("v1", "pushed", image["digest"], None)]
+            ("v1", "pushed", image["digest"], None)
+        ]
 
     def test_tag_indexed_goes_through_the_outbox_with_a_deterministic_id(self, passes, registry, session):
         image = registry.push("t1/java_ownbase", "1.0")
@@ -101,9 +124,15 @@ class TestAddingWhatIsMissing:
 
         [payload] = passes.of(TAG_INDEXED)
         loaded = load_event(TagIndexed, payload)
-        assert (loaded["repository"], loaded["tag"], loaded["digest"], loaded["previous_digest"],
-                loaded["image_id"], loaded["is_ownbase"], loaded["actor"]) == \
-            ("t1/java_ownbase", "1.0", image["digest"], None, image["image_id"], True, None)
+        assert (
+            loaded["repository"],
+            loaded["tag"],
+            loaded["digest"],
+            loaded["previous_digest"],
+            loaded["image_id"],
+            loaded["is_ownbase"],
+            loaded["actor"],
+        ) == ("t1/java_ownbase", "1.0", image["digest"], None, image["image_id"], True, None)
         assert loaded["trigger"] == "resync"
         change = resync.resync_event_id("t1/java_ownbase", "1.0", image["digest"], 0)
         assert payload["event_id"] == resync.derived_event_id(change, TAG_INDEXED)
@@ -118,7 +147,9 @@ class TestAddingWhatIsMissing:
         again = passes.run()
 
         assert (again["counts"], again["tags_scanned"]) == (
-            {"added": 0, "moved": 0, "removed": 0, "pending_removal": 0, "skipped": 0}, 2)
+            {"added": 0, "moved": 0, "removed": 0, "pending_removal": 0, "skipped": 0},
+            2,
+        )
         assert len(passes.of(TAG_INDEXED)) == 2
 
     def test_a_tag_already_indexed_by_its_notification_is_left_alone(self, passes, registry, transaction, session):
@@ -132,8 +163,10 @@ class TestAddingWhatIsMissing:
         assert session.scalar(sa.select(Manifest.creator)) == "alice"
 
     def test_a_multi_arch_index_is_indexed_as_the_tag(self, passes, registry, session):
-        children = [registry.add_image("t1/multi", content=arch, architecture=arch) | {"architecture": arch}
-                    for arch in ("amd64", "arm64")]
+        children = [
+            registry.add_image("t1/multi", content=arch, architecture=arch) | {"architecture": arch}
+            for arch in ("amd64", "arm64")
+        ]
         digest = registry.add_index("t1/multi", children)
         registry.tags["t1/multi"] = {"1.0": digest}
 
@@ -141,8 +174,8 @@ class TestAddingWhatIsMissing:
 
         assert entries(report, "added") == [("t1/multi", "1.0", digest)]
         assert session.scalar(sa.select(Manifest.platforms).where(Manifest.digest == digest)) == [
-            {"digest": c["digest"], "architecture": c["architecture"], "os": "linux", "variant": None}
-            for c in children]
+            {"digest": c["digest"], "architecture": c["architecture"], "os": "linux", "variant": None} for c in children
+        ]
 
 
 class TestMovingWhatChanged:
@@ -153,19 +186,19 @@ class TestMovingWhatChanged:
 
         report = passes.run()
 
-        assert report["moved"] == [{"repository": "t1/app", "tag": "latest", "digest": new["digest"],
-                                    "previous_digest": old["digest"]}]
+        assert report["moved"] == [
+            {"repository": "t1/app", "tag": "latest", "digest": new["digest"], "previous_digest": old["digest"]}
+        ]
         assert tags_of(session, "t1/app") == {"latest": new["digest"]}
         [payload] = passes.of(TAG_INDEXED)
         assert (payload["digest"], payload["previous_digest"]) == (new["digest"], old["digest"])
 
-    def test_a_late_notification_of_the_older_push_does_not_move_it_back(self, passes, registry, transaction,
-                                                                         session):
+    def test_a_late_notification_of_the_older_push_does_not_move_it_back(self, passes, registry, transaction, session):
         old = registry.push("t1/app", "latest", content="old")
         new = registry.push("t1/app", "latest", content="new")
         passes.run()
 
-        late = pushed("t1/app", old["digest"], tag="latest", pushed_at=datetime.now(timezone.utc) - timedelta(hours=1))
+        late = pushed("t1/app", old["digest"], tag="latest", pushed_at=datetime.now(UTC) - timedelta(hours=1))
         assert transaction(lambda s: indexing.record_push(s, registry, late)) == []
         assert tags_of(session, "t1/app") == {"latest": new["digest"]}
 
@@ -180,8 +213,9 @@ class TestRemovingWhatVanished:
 
         first = passes.run()
 
-        assert first["pending_removal"] == [{"repository": "t1/app", "tag": "v2", "digest": gone["digest"],
-                                             "missing_since_pass": first["pass_id"]}]
+        assert first["pending_removal"] == [
+            {"repository": "t1/app", "tag": "v2", "digest": gone["digest"], "missing_since_pass": first["pass_id"]}
+        ]
         assert first["removed"] == []
         assert tags_of(session, "t1/app") == {"v1": keep["digest"], "v2": gone["digest"]}
         assert passes.of(TAG_REMOVED) == []
@@ -202,8 +236,9 @@ class TestRemovingWhatVanished:
         assert session.scalar(sa.select(sa.func.count()).select_from(MissingTag)) == 0
         assert session.scalar(sa.select(TagHistory.action).order_by(TagHistory.id.desc()).limit(1)) == "removed"
 
-    def test_a_tag_back_in_the_registry_between_passes_starts_counting_again(self, passes, registry, transaction,
-                                                                             session):
+    def test_a_tag_back_in_the_registry_between_passes_starts_counting_again(
+        self, passes, registry, transaction, session
+    ):
         image = registry.push("t1/app", "v1")
         index(transaction, registry, "t1/app", "v1", image["digest"])
         registry.untag("t1/app", "v1")
@@ -217,8 +252,9 @@ class TestRemovingWhatVanished:
         assert entries(third, "pending_removal") == [("t1/app", "v1", image["digest"])]
         assert tags_of(session, "t1/app") == {"v1": image["digest"]}
 
-    def test_a_repository_the_registry_no_longer_lists_loses_its_tags_in_two_passes(self, passes, registry,
-                                                                                   transaction, session):
+    def test_a_repository_the_registry_no_longer_lists_loses_its_tags_in_two_passes(
+        self, passes, registry, transaction, session
+    ):
         image = registry.push("t1/old", "v1")
         index(transaction, registry, "t1/old", "v1", image["digest"])
         del registry.tags["t1/old"]
@@ -230,8 +266,9 @@ class TestRemovingWhatVanished:
         assert entries(second, "removed") == [("t1/old", "v1", image["digest"])]
         assert session.scalar(sa.select(Repository.name)) == "old"  # repositories stay, as after a delete
 
-    def test_a_tag_moved_by_an_event_between_the_passes_starts_counting_again(self, passes, registry, transaction,
-                                                                             session):
+    def test_a_tag_moved_by_an_event_between_the_passes_starts_counting_again(
+        self, passes, registry, transaction, session
+    ):
         old = registry.push("t1/app", "v1", content="old")
         index(transaction, registry, "t1/app", "v1", old["digest"])
         registry.untag("t1/app", "v1")
@@ -245,8 +282,9 @@ class TestRemovingWhatVanished:
         assert entries(second, "pending_removal") == [("t1/app", "v1", new["digest"])]
         assert tags_of(session, "t1/app") == {"v1": new["digest"]}
 
-    def test_a_pass_over_another_namespace_in_between_does_not_break_the_run(self, passes, registry, transaction,
-                                                                            session):
+    def test_a_pass_over_another_namespace_in_between_does_not_break_the_run(
+        self, passes, registry, transaction, session
+    ):
         image = registry.push("t1/app", "v1")
         registry.push("t2/app", "v1")
         index(transaction, registry, "t1/app", "v1", image["digest"])
@@ -270,8 +308,9 @@ class TestRemovalGuard:
             index(transaction, registry, f"t1/app{n:02d}", "v1", images[f"t1/app{n:02d}"]["digest"])
         return images
 
-    def test_more_than_half_missing_removes_and_marks_nothing_but_still_adds(self, passes, registry, transaction,
-                                                                            session):
+    def test_more_than_half_missing_removes_and_marks_nothing_but_still_adds(
+        self, passes, registry, transaction, session
+    ):
         images = self.catalogue_of(passes, registry, transaction, 12)
         for n in range(7):
             del registry.tags[f"t1/app{n:02d}"]
@@ -307,9 +346,16 @@ class TestRemovalGuard:
         passes.run(max_removal_fraction=1)
         assert passes.run(max_removal_fraction=1)["counts"]["removed"] == 12
 
-    @pytest.mark.parametrize("in_catalogue, missing, fraction, held", [
-        (10, 6, 0.5, True), (10, 5, 0.5, False), (9, 9, 0.5, False), (100, 11, 0.1, True), (100, 100, 1.0, False),
-    ])
+    @pytest.mark.parametrize(
+        "in_catalogue, missing, fraction, held",
+        [
+            (10, 6, 0.5, True),
+            (10, 5, 0.5, False),
+            (9, 9, 0.5, False),
+            (100, 11, 0.1, True),
+            (100, 100, 1.0, False),
+        ],
+    )
     def test_the_rule(self, in_catalogue, missing, fraction, held):
         assert (resync.removal_guard(in_catalogue, missing, fraction) is not None) is held
 
@@ -325,6 +371,7 @@ class TestEventsDuringThePass:
         def push_v1():  # pushed again (and notified) just as the pass re-checks the tag to remove it
             registry.tags["t1/app"]["v1"] = new["digest"]
             index(transaction, registry, "t1/app", "v1", new["digest"])
+
         during_pass(registry, ("tag_digest", "t1/app", "v1"), push_v1)
 
         second = passes.run()
@@ -333,14 +380,16 @@ class TestEventsDuringThePass:
         assert tags_of(session, "t1/app") == {"v1": new["digest"]}
         assert passes.of(TAG_REMOVED) == []
 
-    def test_a_push_registered_only_in_the_registry_before_the_removal_keeps_the_tag(self, passes, registry,
-                                                                                    transaction, session):
+    def test_a_push_registered_only_in_the_registry_before_the_removal_keeps_the_tag(
+        self, passes, registry, transaction, session
+    ):
         image = registry.push("t1/app", "v1")
         index(transaction, registry, "t1/app", "v1", image["digest"])
         registry.untag("t1/app", "v1")
         passes.run()
-        during_pass(registry, ("tag_digest", "t1/app", "v1"),
-                    lambda: registry.tags["t1/app"].update(v1=image["digest"]))
+        during_pass(
+            registry, ("tag_digest", "t1/app", "v1"), lambda: registry.tags["t1/app"].update(v1=image["digest"])
+        )
 
         second = passes.run()
 
@@ -358,13 +407,15 @@ class TestEventsDuringThePass:
                 registry.on_call = None
                 registry.untag("t1/app", "v1")
                 delete(transaction, "t1/app", "v1")
+
         registry.on_call = hook
 
         report = passes.run()
 
         assert report["added"] == []
         assert [(s["tag"], s["reason"]) for s in report["skipped"]] == [
-            ("v1", "changed in the registry during the pass")]
+            ("v1", "changed in the registry during the pass")
+        ]
         assert tags_of(session, "t1/app") == {}
         assert passes.of(TAG_INDEXED) == []
         assert image["digest"] not in [d for d in registry.tags["t1/app"].values()]
@@ -385,8 +436,7 @@ class TestEventsDuringThePass:
         assert [p["tag"] for p in passes.of(TAG_INDEXED)] == ["b"]
         assert registry.tags["t1/app"]["a"] == new["digest"]  # the next pass (or the push's event) adds it
 
-    def test_a_tag_moved_by_an_event_during_the_pass_is_left_to_the_event(self, passes, registry, transaction,
-                                                                         session):
+    def test_a_tag_moved_by_an_event_during_the_pass_is_left_to_the_event(self, passes, registry, transaction, session):
         first = registry.push("t1/app", "a", content="first")
         index(transaction, registry, "t1/app", "a", first["digest"])
         registry.push("t1/app", "a", content="second")  # moved: notification lost
@@ -396,6 +446,7 @@ class TestEventsDuringThePass:
         def push_third():
             registry.tags["t1/app"]["a"] = third["digest"]
             index(transaction, registry, "t1/app", "a", third["digest"])
+
         during_pass(registry, ("tag_digest", "t1/app", "b"), push_third)
 
         report = passes.run()
@@ -404,14 +455,20 @@ class TestEventsDuringThePass:
         assert [(s["tag"], s["reason"]) for s in report["skipped"]] == [("a", "changed by an event during the pass")]
         assert tags_of(session, "t1/app")["a"] == third["digest"]
 
-    def test_a_tag_created_by_an_event_during_the_pass_is_not_marked_missing(self, passes, registry, transaction,
-                                                                            session):
+    def test_a_tag_created_by_an_event_during_the_pass_is_not_marked_missing(
+        self, passes, registry, transaction, session
+    ):
         registry.push("t1/app", "a")
         late = registry.add_image("t1/app", content="late")
         # Pushed after the pass listed the tags: the registry listing has no `late`, the catalogue has.
-        during_pass(registry, ("tag_digest", "t1/app", "a"),
-                    lambda: (registry.tags["t1/app"].update(late=late["digest"]),
-                             index(transaction, registry, "t1/app", "late", late["digest"])))
+        during_pass(
+            registry,
+            ("tag_digest", "t1/app", "a"),
+            lambda: (
+                registry.tags["t1/app"].update(late=late["digest"]),
+                index(transaction, registry, "t1/app", "late", late["digest"]),
+            ),
+        )
 
         report = passes.run()
 
@@ -447,9 +504,14 @@ class TestScope:
         assert (report["repositories_total"], report["repositories_scanned"], report["tags_scanned"]) == (5, 5, 15)
         assert report["counts"]["added"] == 15
         assert [c for c in registry.calls if c[0] == "repository_page"] == [
-            ("repository_page", "t1/app0"), ("repository_page", "t1/app2"), ("repository_page", "t1/app4")]
+            ("repository_page", "t1/app0"),
+            ("repository_page", "t1/app2"),
+            ("repository_page", "t1/app4"),
+        ]
         assert [c for c in registry.calls if c[:2] == ("tag_page", "t1/app0")] == [
-            ("tag_page", "t1/app0", "v1"), ("tag_page", "t1/app0", "v3")]
+            ("tag_page", "t1/app0", "v1"),
+            ("tag_page", "t1/app0", "v3"),
+        ]
         assert all(len(tags_of(session, f"t1/app{number}")) == 3 for number in range(5))
 
     def test_names_the_catalogue_cannot_take_are_reported_not_indexed(self, passes, registry, session):
@@ -486,12 +548,15 @@ class TestOnePassAtATime:
         failed = passes.run()
         registry.unavailable = False
 
-        assert (failed["status"], failed["error"]) == ("failed", "RegistryUnavailable: registry http://fake unreachable")
+        assert (failed["status"], failed["error"]) == (
+            "failed",
+            "RegistryUnavailable: registry http://fake unreachable",
+        )
         assert passes.run()["status"] == "finished"
         assert session.scalar(sa.select(ResyncLock.pass_id)) is None
 
     def test_a_pass_silent_for_too_long_is_taken_over_and_marked_abandoned(self, transaction, session):
-        long_ago = datetime.now(timezone.utc) - resync.LOCK_STALE_AFTER - timedelta(seconds=1)
+        long_ago = datetime.now(UTC) - resync.LOCK_STALE_AFTER - timedelta(seconds=1)
         dead = transaction(lambda s: resync.start_pass(s, None, resync.TIMER, now=long_ago))
 
         fresh = transaction(lambda s: resync.start_pass(s, None, resync.RPC))
@@ -506,9 +571,13 @@ class TestOnePassAtATime:
         registry.push("t1/b", "v1")
 
         def take_over():
-            transaction(lambda s: s.execute(sa.update(ResyncLock).values(
-                heartbeat_at=datetime.now(timezone.utc) - resync.LOCK_STALE_AFTER * 2)))
+            transaction(
+                lambda s: s.execute(
+                    sa.update(ResyncLock).values(heartbeat_at=datetime.now(UTC) - resync.LOCK_STALE_AFTER * 2)
+                )
+            )
             transaction(lambda s: resync.start_pass(s, None, resync.RPC))
+
         during_pass(registry, ("tag_digest", "t1/a", "v1"), take_over)
         monkeypatch.setattr(resync, "PROGRESS_EVERY", timedelta(0))  # save (and find the lock gone) at every step
 
@@ -535,7 +604,7 @@ class TestPeriodicPass:
         assert transaction(lambda s: resync.start_periodic_pass(s, interval=300)) is None
 
     def test_runs_when_the_last_whole_pass_is_old_enough(self, transaction):
-        long_ago = datetime.now(timezone.utc) - timedelta(seconds=200)
+        long_ago = datetime.now(UTC) - timedelta(seconds=200)
         first = transaction(lambda s: resync.start_pass(s, None, resync.TIMER, now=long_ago))
         transaction(lambda s: s.execute(sa.update(ResyncLock).values(pass_id=None)))
 

@@ -1,4 +1,5 @@
 """The CLI against a fake RPC transport: what it sends, and what it prints for each answer."""
+
 import pytest
 from click.testing import CliRunner
 
@@ -94,28 +95,38 @@ def run(rpc, clean_env):
 
     def invoke(*args, input=None, env=None):
         return runner.invoke(cli, list(args), obj=rpc, input=input, env=env)
+
     return invoke
 
 
 @pytest.fixture
 def run_real(clean_env):
     """The CLI with its real transport (no fake handed in as ``obj``)."""
+
     def invoke(*args):
         return CliRunner().invoke(cli, list(args))
+
     return invoke
 
 
 def page(items, total=None, page=1, page_size=50):
-    return {"items": items, "total": len(items) if total is None else total, "page": page,
-            "page_size": page_size}
+    return {"items": items, "total": len(items) if total is None else total, "page": page, "page_size": page_size}
 
 
 def instance(host, port, state="running", revision=1, reason=None, container="c0ffee"):
     """One of a deployment's instances as the deployer reports it (deployer.views.instance_view)."""
-    return {"id": f"{host}-{port}", "host": host, "container_id": (container * 11)[:64],
-            "container_name": f"imagehub-web-{port}", "state": state, "reason": reason, "revision": revision,
-            "address": f"127.0.0.1:{port}" if port else None, "ports": [{"container_port": 8080, "host_port": port}],
-            "started_at": "2024-06-01T10:00:05+00:00"}
+    return {
+        "id": f"{host}-{port}",
+        "host": host,
+        "container_id": (container * 11)[:64],
+        "container_name": f"imagehub-web-{port}",
+        "state": state,
+        "reason": reason,
+        "revision": revision,
+        "address": f"127.0.0.1:{port}" if port else None,
+        "ports": [{"container_port": 8080, "host_port": port}],
+        "started_at": "2024-06-01T10:00:05+00:00",
+    }
 
 
 OPERATIONS = {"pending": "rollout", "pulling": "rollout", "starting": "rollout", "deleting": "delete"}
@@ -125,13 +136,36 @@ def deployment(**fields):
     """A get_deployment answer as the deployer builds it (deployer.views.deployment_view); unless
     given, ``operation`` is what runs while the deployer reports that status (None once it ends)."""
     fields.setdefault("operation", OPERATIONS.get(fields.get("status", "pending")))
-    return dict({
-        "id": DEPLOYMENT_ID, "tenant_id": "t1", "name": "web", "pool": "default", "image": "t1/app:1.0",
-        "repository": "t1/app", "tag": "1.0", "digest": DIGEST, "revision": 1, "serving_revision": None,
-        "replicas": 2, "status": "pending", "reason": None,
-        "spec": {"env": {}, "command": None, "ports": [{"container_port": 8080, "host_port": 0}], "cpu": 0.25,
-                 "memory": "256m", "memory_bytes": 268435456, "restart_policy": "unless-stopped",
-                 "health": {"type": "running", "seconds": 3}},
-        "auto_deploy": {"policy": "never"}, "instances": [],
-        "created_at": "2024-06-01T10:00:00+00:00", "updated_at": "2024-06-01T10:00:00+00:00", "deleted_at": None,
-    }, **fields)
+    return dict(
+        {
+            "id": DEPLOYMENT_ID,
+            "tenant_id": "t1",
+            "name": "web",
+            "pool": "default",
+            "image": "t1/app:1.0",
+            "repository": "t1/app",
+            "tag": "1.0",
+            "digest": DIGEST,
+            "revision": 1,
+            "serving_revision": None,
+            "replicas": 2,
+            "status": "pending",
+            "reason": None,
+            "spec": {
+                "env": {},
+                "command": None,
+                "ports": [{"container_port": 8080, "host_port": 0}],
+                "cpu": 0.25,
+                "memory": "256m",
+                "memory_bytes": 268435456,
+                "restart_policy": "unless-stopped",
+                "health": {"type": "running", "seconds": 3},
+            },
+            "auto_deploy": {"policy": "never"},
+            "instances": [],
+            "created_at": "2024-06-01T10:00:00+00:00",
+            "updated_at": "2024-06-01T10:00:00+00:00",
+            "deleted_at": None,
+        },
+        **fields,
+    )

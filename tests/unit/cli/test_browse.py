@@ -1,41 +1,82 @@
 """Read commands: the exact RPC each one makes and the exact rows it prints (piped, 100 columns)."""
+
 import json
 
 from tests.unit.cli.conftest import DIGEST, IMAGE_ID, LAYER, page
 
 BUSYBOX = {
-    "repository": "library/busybox", "name": "busybox", "namespace": "library", "is_public": True,
+    "repository": "library/busybox",
+    "name": "busybox",
+    "namespace": "library",
+    "is_public": True,
     "is_ownbase": False,
     "description": "The Swiss Army Knife of Embedded Linux, tiny and handy in every kind of container",
-    "overview": "# BusyBox\n\nSmall **utilities** in one binary.", "tag_count": 2, "latest_tag": "1.36.1",
+    "overview": "# BusyBox\n\nSmall **utilities** in one binary.",
+    "tag_count": 2,
+    "latest_tag": "1.36.1",
     "pull_command": "docker pull 127.0.0.1:5000/library/busybox:1.36.1",
     "updated_at": "2024-05-01T12:34:56.123456+00:00",
 }
 NGINX = {
-    "repository": "library/nginx", "name": "nginx", "namespace": "library", "is_public": True,
-    "is_ownbase": False, "description": "[red]web[/red] server", "overview": "", "tag_count": 12,
-    "latest_tag": "latest", "pull_command": "docker pull 127.0.0.1:5000/library/nginx:latest",
+    "repository": "library/nginx",
+    "name": "nginx",
+    "namespace": "library",
+    "is_public": True,
+    "is_ownbase": False,
+    "description": "[red]web[/red] server",
+    "overview": "",
+    "tag_count": 12,
+    "latest_tag": "latest",
+    "pull_command": "docker pull 127.0.0.1:5000/library/nginx:latest",
     "updated_at": "2024-05-01T12:34:56",
 }
 JAVA_BASE = {
-    "repository": "t1/java_ownbase", "name": "java_ownbase", "namespace": "t1", "is_public": False,
-    "is_ownbase": True, "description": "JRE 17 base", "overview": None, "tag_count": 1, "latest_tag": "1.0",
-    "pull_command": "docker pull 127.0.0.1:5000/t1/java_ownbase:1.0", "updated_at": "2024-06-02T08:00:00Z",
+    "repository": "t1/java_ownbase",
+    "name": "java_ownbase",
+    "namespace": "t1",
+    "is_public": False,
+    "is_ownbase": True,
+    "description": "JRE 17 base",
+    "overview": None,
+    "tag_count": 1,
+    "latest_tag": "1.0",
+    "pull_command": "docker pull 127.0.0.1:5000/t1/java_ownbase:1.0",
+    "updated_at": "2024-06-02T08:00:00Z",
 }
 APP = {
-    "repository": "t1/app", "name": "app", "namespace": "t1", "is_public": False, "is_ownbase": False,
-    "description": None, "overview": None, "tag_count": 3, "latest_tag": "2.1",
-    "pull_command": "docker pull 127.0.0.1:5000/t1/app:2.1", "updated_at": "2024-06-03T09:30:00+02:00",
+    "repository": "t1/app",
+    "name": "app",
+    "namespace": "t1",
+    "is_public": False,
+    "is_ownbase": False,
+    "description": None,
+    "overview": None,
+    "tag_count": 3,
+    "latest_tag": "2.1",
+    "pull_command": "docker pull 127.0.0.1:5000/t1/app:2.1",
+    "updated_at": "2024-06-03T09:30:00+02:00",
 }
 TAG_1_0 = {
-    "tag": "1.0", "digest": DIGEST, "image_id": IMAGE_ID, "size": 2412345, "created": "2024-05-01T10:00:00Z",
-    "creator": "alice", "pushed_at": "2024-05-01T11:00:00+02:00",
+    "tag": "1.0",
+    "digest": DIGEST,
+    "image_id": IMAGE_ID,
+    "size": 2412345,
+    "created": "2024-05-01T10:00:00Z",
+    "creator": "alice",
+    "pushed_at": "2024-05-01T11:00:00+02:00",
     "media_type": "application/vnd.docker.distribution.manifest.v2+json",
     "pull_command": "docker pull 127.0.0.1:5000/t1/app:1.0",
 }
 TAG_DETAIL = dict(
-    TAG_1_0, repository="t1/app", architecture="amd64", os="linux", variant=None, layers=[LAYER, DIGEST],
-    manifest_size=528, platforms=None, other_tags=["latest", "stable"],
+    TAG_1_0,
+    repository="t1/app",
+    architecture="amd64",
+    os="linux",
+    variant=None,
+    layers=[LAYER, DIGEST],
+    manifest_size=528,
+    platforms=None,
+    other_tags=["latest", "stable"],
 )
 
 
@@ -91,7 +132,8 @@ class TestLibrary:
         result = run("library", env={"COLUMNS": "90"})
 
         assert lines(result.stdout)[1] == (
-            "busybox  The Swiss Army …  1.36.1     2  docker pull 127.0.0.1:5000/library/busybox:1.36.1")
+            "busybox  The Swiss Army …  1.36.1     2  docker pull 127.0.0.1:5000/library/busybox:1.36.1"
+        )
         assert max(len(line) for line in lines(result.stdout)) <= 90
 
 
@@ -102,8 +144,9 @@ class TestRepos:
         result = run("repos", "--tenant", "t1")
 
         assert result.exit_code == 0, result.output
-        assert rpc.calls == [("catalog", "list_repositories", ("t1",),
-                              {"query": None, "page": 1, "page_size": 50, "ownbase": None})]
+        assert rpc.calls == [
+            ("catalog", "list_repositories", ("t1",), {"query": None, "page": 1, "page_size": 50, "ownbase": None})
+        ]
         assert lines(result.stdout) == [
             "REPOSITORY       KIND         TAGS  LATEST  UPDATED           DESCRIPTION",
             "t1/app           private         3  2.1     2024-06-03 07:30  -",
@@ -148,8 +191,10 @@ class TestRepo:
         out = lines(result.stdout)
         assert out[0].startswith("╭─ library/busybox ─")
         assert {len(line) for line in out} == {100}  # both panels span the width, borders aligned
-        assert "│ Description  The Swiss Army Knife of Embedded Linux, tiny and handy in every kind of container " \
+        assert (
+            "│ Description  The Swiss Army Knife of Embedded Linux, tiny and handy in every kind of container "
             in result.stdout
+        )
         assert "│ Visibility   public library" in result.stdout
         assert "│ Custom base  no " in result.stdout
         assert "│ Tags         2 " in result.stdout
@@ -256,10 +301,18 @@ class TestTag:
         assert rpc.calls == [("catalog", "get_tag", (None, "library/busybox", "latest"), {})]
 
     def test_multi_arch_index_lists_its_platform_manifests(self, run, rpc):
-        platforms = [{"os": "linux", "architecture": "amd64", "variant": None, "digest": DIGEST, "size": 2048},
-                     {"os": "linux", "architecture": "arm64", "variant": "v8", "digest": LAYER, "size": None}]
-        index = dict(TAG_DETAIL, platforms=platforms, layers=[], os=None, architecture=None,
-                     media_type="application/vnd.oci.image.index.v1+json")
+        platforms = [
+            {"os": "linux", "architecture": "amd64", "variant": None, "digest": DIGEST, "size": 2048},
+            {"os": "linux", "architecture": "arm64", "variant": "v8", "digest": LAYER, "size": None},
+        ]
+        index = dict(
+            TAG_DETAIL,
+            platforms=platforms,
+            layers=[],
+            os=None,
+            architecture=None,
+            media_type="application/vnd.oci.image.index.v1+json",
+        )
         rpc.answer("get_tag", index)
 
         result = run("tag", "t1/app:1.0")
@@ -269,7 +322,7 @@ class TestTag:
         assert "│ Platforms   linux/amd64, linux/arm64/v8 " in result.stdout
         assert "│ Layers      -  " in result.stdout
         header = "PLATFORM        " + "MANIFEST DIGEST".ljust(len(DIGEST)) + "     SIZE"
-        assert out[out.index(header):] == [
+        assert out[out.index(header) :] == [
             header,
             f"linux/amd64     {DIGEST}  2.0 KiB",
             f"linux/arm64/v8  {LAYER}        -",
@@ -286,8 +339,15 @@ class TestTag:
 
 class TestParse:
     def test_shows_the_catalogs_reading(self, run, rpc):
-        parsed = {"registry": "127.0.0.1:5000", "namespace": "t1", "name": "java_ownbase", "tag": "1.0",
-                  "digest": None, "is_ownbase": True, "is_public": False}
+        parsed = {
+            "registry": "127.0.0.1:5000",
+            "namespace": "t1",
+            "name": "java_ownbase",
+            "tag": "1.0",
+            "digest": None,
+            "is_ownbase": True,
+            "is_public": False,
+        }
         rpc.answer("parse_reference", parsed)
 
         result = run("parse", "127.0.0.1:5000/t1/java_ownbase:1.0")
@@ -309,6 +369,7 @@ class TestParse:
     def test_leaves_the_verdict_to_the_catalog(self, run, rpc):
         # No local check: `parse` exists to show what the catalog makes of a reference.
         from shared.errors import InvalidReference
+
         rpc.answer("parse_reference", InvalidReference("image name 'App' must be lower-case"))
 
         result = run("parse", "t1/App")
@@ -321,12 +382,26 @@ class TestParse:
 class TestSetAside:
     def test_lists_events_with_their_reason(self, run, rpc):
         events = [
-            {"id": 7, "source": "webhook", "reason": "repository 'Bad/Name' breaks the naming rules",
-             "source_event_id": "e-1", "action": "push", "repository": "Bad/Name", "payload": {"x": 1},
-             "at": "2024-05-01T10:00:00Z"},
-            {"id": 8, "source": "catalog", "reason": "manifest not found in the registry",
-             "source_event_id": "e-2", "action": "push", "repository": "t1/app", "payload": {},
-             "at": "2024-05-01T10:05:00Z"},
+            {
+                "id": 7,
+                "source": "webhook",
+                "reason": "repository 'Bad/Name' breaks the naming rules",
+                "source_event_id": "e-1",
+                "action": "push",
+                "repository": "Bad/Name",
+                "payload": {"x": 1},
+                "at": "2024-05-01T10:00:00Z",
+            },
+            {
+                "id": 8,
+                "source": "catalog",
+                "reason": "manifest not found in the registry",
+                "source_event_id": "e-2",
+                "action": "push",
+                "repository": "t1/app",
+                "payload": {},
+                "at": "2024-05-01T10:05:00Z",
+            },
         ]
         rpc.answer("list_set_aside_events", page(events))
 
@@ -343,9 +418,23 @@ class TestSetAside:
 
     def test_a_long_reason_wraps_in_its_column_instead_of_being_cut(self, run, rpc):
         reason = "NotInRegistry: manifest t1/ghost@sha256:" + "0" * 64 + " is not in the registry (deleted since?)"
-        rpc.answer("list_set_aside_events", page([
-            {"id": 1, "source": "catalog", "reason": reason, "source_event_id": None, "action": "push",
-             "repository": "t1/ghost", "payload": {}, "at": "2024-05-01T10:00:00Z"}]))
+        rpc.answer(
+            "list_set_aside_events",
+            page(
+                [
+                    {
+                        "id": 1,
+                        "source": "catalog",
+                        "reason": reason,
+                        "source_event_id": None,
+                        "action": "push",
+                        "repository": "t1/ghost",
+                        "payload": {},
+                        "at": "2024-05-01T10:00:00Z",
+                    }
+                ]
+            ),
+        )
 
         result = run("set-aside")
 

@@ -1,4 +1,5 @@
 """`imagehub delete`: confirmation, --force, and what a refused delete explains."""
+
 import json
 
 from shared.errors import Conflict, NotFound
@@ -60,10 +61,11 @@ class TestConfirmation:
 
         assert plain.stderr.startswith(
             "Delete t1/app:1.0 (sha256:a1a1a1a1a1a1); tags sharing its digest: latest, stable "
-            "(without --force the delete is refused)? [y/N]: n\n")
+            "(without --force the delete is refused)? [y/N]: n\n"
+        )
         assert forced.stderr == (
-            "Delete t1/app:1.0 (sha256:a1a1a1a1a1a1); tags sharing its digest: latest, stable "
-            "(deleted too)? [y/N]: y\n")
+            "Delete t1/app:1.0 (sha256:a1a1a1a1a1a1); tags sharing its digest: latest, stable (deleted too)? [y/N]: y\n"
+        )
         assert rpc.calls[-1] == ("catalog", "delete_tag", ("t1", "t1/app", "1.0"), {"force": True})
         assert forced.stdout == f"Deleted from t1/app: 1.0, latest, stable (digest {DIGEST})\n"
 
@@ -79,7 +81,8 @@ class TestConflict:
         assert result.stderr == (
             f"error: tags latest, stable share digest {DIGEST}\n"
             "hint: other tags point at the same image digest, and deleting a tag deletes that image "
-            "for all of them; `imagehub delete t1/app:1.0 --force` deletes them all\n")
+            "for all of them; `imagehub delete t1/app:1.0 --force` deletes them all\n"
+        )
 
 
 class TestArguments:
@@ -94,8 +97,9 @@ class TestArguments:
         result = run("delete", "t1/app:1.0", "--yes")
 
         assert result.exit_code == 2
-        assert "Error: --tenant (or $IMAGEHUB_TENANT) is required: a tag is deleted on behalf of a tenant" \
-            in result.stderr
+        assert (
+            "Error: --tenant (or $IMAGEHUB_TENANT) is required: a tag is deleted on behalf of a tenant" in result.stderr
+        )
         assert rpc.calls == []
 
 

@@ -3,6 +3,7 @@
 The fake clock (conftest) makes each poll 0.5 s later than the one before without sleeping, so
 the progress lines are pinned to the tenth of a second.
 """
+
 import json
 
 import pytest
@@ -11,9 +12,13 @@ from shared.errors import Conflict, InvalidRequest
 from tests.unit.cli.conftest import DEPLOYMENT_ID, deployment, instance
 
 GET = ("deployer", "get_deployment", ("t1", DEPLOYMENT_ID), {})
-HEADLINE = (f"Deploying t1/app:1.0 as web (id {DEPLOYMENT_ID}): revision 1, 2 replica(s) on pool default")
-RUNNING = deployment(status="running", serving_revision=1, operation=None,
-                     instances=[instance("local-1", 20000), instance("local-2", 20001)])
+HEADLINE = f"Deploying t1/app:1.0 as web (id {DEPLOYMENT_ID}): revision 1, 2 replica(s) on pool default"
+RUNNING = deployment(
+    status="running",
+    serving_revision=1,
+    operation=None,
+    instances=[instance("local-1", 20000), instance("local-2", 20001)],
+)
 INSTANCES = [
     "HOST     ADDRESS          STATE    REVISION  CONTAINER     REASON",
     "local-1  127.0.0.1:20000  running         1  c0ffeec0ffee  -",
@@ -43,22 +48,59 @@ class TestSpec:
     def test_every_option_becomes_its_spec_field(self, run, rpc):
         rpc.answer("create_deployment", deployment())
 
-        result = deploy(run, "--pool", "edge", "--replicas", "3", "--env", "GREETING=hello world",
-                        "--env", "URL=http://x/?a=b", "--env", "EMPTY=", "--port", "8080", "--port", "9090:20001",
-                        "--port", "9091:0", "--cpu", "0.5", "--memory", "512m", "--restart", "always",
-                        "--health", "http:/healthz", "--auto-deploy", "semver:minor",
-                        "--command", "httpd -f -p '8080' -h /www", "--no-wait")
+        result = deploy(
+            run,
+            "--pool",
+            "edge",
+            "--replicas",
+            "3",
+            "--env",
+            "GREETING=hello world",
+            "--env",
+            "URL=http://x/?a=b",
+            "--env",
+            "EMPTY=",
+            "--port",
+            "8080",
+            "--port",
+            "9090:20001",
+            "--port",
+            "9091:0",
+            "--cpu",
+            "0.5",
+            "--memory",
+            "512m",
+            "--restart",
+            "always",
+            "--health",
+            "http:/healthz",
+            "--auto-deploy",
+            "semver:minor",
+            "--command",
+            "httpd -f -p '8080' -h /www",
+            "--no-wait",
+        )
 
         assert result.exit_code == 0, result.output
         [(_, _, (tenant, spec), _)] = rpc.calls
         assert tenant == "t1"
         assert spec == {
-            "name": "web", "image": "t1/app:1.0", "pool": "edge", "replicas": 3,
+            "name": "web",
+            "image": "t1/app:1.0",
+            "pool": "edge",
+            "replicas": 3,
             "env": {"GREETING": "hello world", "URL": "http://x/?a=b", "EMPTY": ""},
-            "ports": [{"container_port": 8080, "host_port": 0}, {"container_port": 9090, "host_port": 20001},
-                      {"container_port": 9091, "host_port": 0}],
-            "cpu": 0.5, "memory": "512m", "restart_policy": "always", "health": {"type": "http", "path": "/healthz"},
-            "auto_deploy": {"policy": "semver:minor"}, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+            "ports": [
+                {"container_port": 8080, "host_port": 0},
+                {"container_port": 9090, "host_port": 20001},
+                {"container_port": 9091, "host_port": 0},
+            ],
+            "cpu": 0.5,
+            "memory": "512m",
+            "restart_policy": "always",
+            "health": {"type": "http", "path": "/healthz"},
+            "auto_deploy": {"policy": "semver:minor"},
+            "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
         }
 
     def test_the_last_value_of_a_variable_wins_as_with_docker_run(self, run, rpc):
@@ -68,12 +110,15 @@ class TestSpec:
 
         assert rpc.calls[0][2][1]["env"] == {"A": "2"}
 
-    @pytest.mark.parametrize("health, sent", [
-        ("running:10", {"type": "running", "seconds": 10}),
-        ("running:2.5", {"type": "running", "seconds": 2.5}),
-        ("running:0", {"type": "running", "seconds": 0}),
-        ("http:/", {"type": "http", "path": "/"}),
-    ])
+    @pytest.mark.parametrize(
+        "health, sent",
+        [
+            ("running:10", {"type": "running", "seconds": 10}),
+            ("running:2.5", {"type": "running", "seconds": 2.5}),
+            ("running:0", {"type": "running", "seconds": 0}),
+            ("http:/", {"type": "http", "path": "/"}),
+        ],
+    )
     def test_health_checks(self, run, rpc, health, sent):
         rpc.answer("create_deployment", deployment())
 
@@ -146,12 +191,18 @@ class TestProgress:
             "   1.5s  running",
         ]
 
-    @pytest.mark.parametrize("status, reason, message", [
-        ("degraded", "local-2 is unreachable; 1 of 2 instance(s) running",
-         "deployment web is degraded: local-2 is unreachable; 1 of 2 instance(s) running"),
-        ("deleted", None, "deployment web was removed"),
-        ("paused", None, "deployment web is paused"),  # a status this CLI does not know yet
-    ])
+    @pytest.mark.parametrize(
+        "status, reason, message",
+        [
+            (
+                "degraded",
+                "local-2 is unreachable; 1 of 2 instance(s) running",
+                "deployment web is degraded: local-2 is unreachable; 1 of 2 instance(s) running",
+            ),
+            ("deleted", None, "deployment web was removed"),
+            ("paused", None, "deployment web is paused"),  # a status this CLI does not know yet
+        ],
+    )
     def test_any_other_end_exits_1(self, run, rpc, status, reason, message):
         created(rpc, deployment(status=status, reason=reason))
 
@@ -170,7 +221,8 @@ class TestProgress:
         assert result.stderr == (
             "error: deployment web is still pulling after 1.2 s (--wait-timeout); the deployer carries on in the "
             "background\n"
-            f"hint: keep watching with `imagehub deployment {DEPLOYMENT_ID} --wait --tenant t1`\n")
+            f"hint: keep watching with `imagehub deployment {DEPLOYMENT_ID} --wait --tenant t1`\n"
+        )
         assert clock.sleeps == [0.5, 0.5, pytest.approx(0.2)]  # the last poll falls on the deadline
         assert len(rpc.calls) == 1 + 3
 
@@ -178,6 +230,7 @@ class TestProgress:
         def slow_create():
             clock.time += 1.0  # the deployer took a second to answer
             return deployment()
+
         rpc.answer("create_deployment", slow_create)
         rpc.answer("get_deployment", deployment(status="pulling"))
 
@@ -191,6 +244,7 @@ class TestProgress:
 
         def interrupted(seconds):
             raise KeyboardInterrupt
+
         clock.sleep = interrupted
 
         result = deploy(run)
@@ -198,7 +252,8 @@ class TestProgress:
         assert result.exit_code == 1
         assert result.stderr == (
             "error: stopped watching deployment web; the deployer carries on\n"
-            f"hint: keep watching with `imagehub deployment {DEPLOYMENT_ID} --wait --tenant t1`\n")
+            f"hint: keep watching with `imagehub deployment {DEPLOYMENT_ID} --wait --tenant t1`\n"
+        )
         assert [call[1] for call in rpc.calls] == ["create_deployment"]
 
     def test_no_replicas_ends_stopped(self, run, rpc):
@@ -253,8 +308,13 @@ class TestJson:
 
 
 class TestRefusals:
-    @pytest.mark.parametrize("error", [InvalidRequest("memory must be a size such as '256m'; pool 'x' is unknown"),
-                                       Conflict("tenant 't1' already has a deployment named 'web'")])
+    @pytest.mark.parametrize(
+        "error",
+        [
+            InvalidRequest("memory must be a size such as '256m'; pool 'x' is unknown"),
+            Conflict("tenant 't1' already has a deployment named 'web'"),
+        ],
+    )
     def test_the_deployers_message_exit_1(self, run, rpc, error):
         rpc.answer("create_deployment", error)
 
@@ -270,34 +330,58 @@ def usage_error(result):
 
 
 class TestUsageErrors:
-    @pytest.mark.parametrize("options, message", [
-        (["--env", "DEBUG"], "Error: Invalid value for '--env': 'DEBUG' is not KEY=VALUE"),
-        (["--env", "=1"], "Error: Invalid value for '--env': '=1' is not KEY=VALUE"),
-        (["--port", "http"], "Error: Invalid value for '--port': 'http': 'http' is not a port number from 1 to 65535"),
-        (["--port", "0"], "Error: Invalid value for '--port': '0': '0' is not a port number from 1 to 65535"),
-        (["--port", "70000"], "Error: Invalid value for '--port': '70000': '70000' is not a port number from 1 to "
-                              "65535"),
-        (["--port", "8080:"], "Error: Invalid value for '--port': '8080:': '' is not a port number from 0 to 65535"),
-        (["--port", "8080:65536"], "Error: Invalid value for '--port': '8080:65536': '65536' is not a port number "
-                                   "from 0 to 65535"),
-        (["--port", "-1"], None),  # click takes it for an option: a usage error all the same
-        (["--health", "tcp:80"], "Error: Invalid value for '--health': 'tcp:80' is neither running:SECONDS (a number, "
-                                 "0 or more) nor http:PATH (a path starting with '/')"),
-        (["--health", "running:soon"], "Error: Invalid value for '--health': 'running:soon' is neither "
-                                       "running:SECONDS (a number, 0 or more) nor http:PATH (a path starting with "
-                                       "'/')"),
-        (["--health", "running:-1"], None),
-        (["--health", "running:inf"], None),
-        (["--health", "http:healthz"], None),
-        (["--command", ""], "Error: Invalid value for '--command': is empty; leave it out to run the image's own "
-                            "command"),
-        (["--command", "sh -c 'echo"], "Error: Invalid value for '--command': \"sh -c 'echo\" cannot be split into "
-                                       "words: No closing quotation"),
-        (["--replicas", "-1"], None),
-        (["--replicas", "two"], None),
-        (["--cpu", "half"], None),
-        (["--wait-timeout", "0"], None),
-    ])
+    @pytest.mark.parametrize(
+        "options, message",
+        [
+            (["--env", "DEBUG"], "Error: Invalid value for '--env': 'DEBUG' is not KEY=VALUE"),
+            (["--env", "=1"], "Error: Invalid value for '--env': '=1' is not KEY=VALUE"),
+            (
+                ["--port", "http"],
+                "Error: Invalid value for '--port': 'http': 'http' is not a port number from 1 to 65535",
+            ),
+            (["--port", "0"], "Error: Invalid value for '--port': '0': '0' is not a port number from 1 to 65535"),
+            (
+                ["--port", "70000"],
+                "Error: Invalid value for '--port': '70000': '70000' is not a port number from 1 to 65535",
+            ),
+            (
+                ["--port", "8080:"],
+                "Error: Invalid value for '--port': '8080:': '' is not a port number from 0 to 65535",
+            ),
+            (
+                ["--port", "8080:65536"],
+                "Error: Invalid value for '--port': '8080:65536': '65536' is not a port number from 0 to 65535",
+            ),
+            (["--port", "-1"], None),  # click takes it for an option: a usage error all the same
+            (
+                ["--health", "tcp:80"],
+                "Error: Invalid value for '--health': 'tcp:80' is neither running:SECONDS (a number, "
+                "0 or more) nor http:PATH (a path starting with '/')",
+            ),
+            (
+                ["--health", "running:soon"],
+                "Error: Invalid value for '--health': 'running:soon' is neither "
+                "running:SECONDS (a number, 0 or more) nor http:PATH (a path starting with "
+                "'/')",
+            ),
+            (["--health", "running:-1"], None),
+            (["--health", "running:inf"], None),
+            (["--health", "http:healthz"], None),
+            (
+                ["--command", ""],
+                "Error: Invalid value for '--command': is empty; leave it out to run the image's own command",
+            ),
+            (
+                ["--command", "sh -c 'echo"],
+                "Error: Invalid value for '--command': \"sh -c 'echo\" cannot be split into "
+                "words: No closing quotation",
+            ),
+            (["--replicas", "-1"], None),
+            (["--replicas", "two"], None),
+            (["--cpu", "half"], None),
+            (["--wait-timeout", "0"], None),
+        ],
+    )
     def test_option_shapes_are_checked_before_any_call(self, run, rpc, options, message):
         line = usage_error(deploy(run, *options))
 
@@ -305,12 +389,19 @@ class TestUsageErrors:
             assert line == message
         assert rpc.opened_with is None
 
-    @pytest.mark.parametrize("image, message", [
-        ("t1/app@sha256:" + "0" * 64, "Error: Invalid value for 'NS/NAME[:TAG]': 't1/app@sha256:" + "0" * 64
-                                      + "' names a digest; give a tag (the deployer pins the tag's digest itself)"),
-        ("T1/app:1.0", "Error: Invalid value for 'NS/NAME[:TAG]': namespace 'T1' must be lower-case"),
-        ("app", None),
-    ])
+    @pytest.mark.parametrize(
+        "image, message",
+        [
+            (
+                "t1/app@sha256:" + "0" * 64,
+                "Error: Invalid value for 'NS/NAME[:TAG]': 't1/app@sha256:"
+                + "0" * 64
+                + "' names a digest; give a tag (the deployer pins the tag's digest itself)",
+            ),
+            ("T1/app:1.0", "Error: Invalid value for 'NS/NAME[:TAG]': namespace 'T1' must be lower-case"),
+            ("app", None),
+        ],
+    )
     def test_the_image_reference_is_checked(self, run, rpc, image, message):
         line = usage_error(run("deploy", image, "--name", "web", "--tenant", "t1"))
 

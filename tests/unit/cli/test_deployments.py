@@ -1,5 +1,6 @@
 """The deployer commands besides `deploy`: lists, the detail view, operations that are followed to
 their end like a deploy, and DEPLOYMENT given as an ID, the start of one, or a name."""
+
 import json
 
 import pytest
@@ -8,8 +9,12 @@ from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tests.unit.cli.conftest import DEPLOYMENT_ID, DIGEST, LAYER, deployment, instance, page
 
 OTHER_ID = "9abc0d1e-0000-4000-8000-000000000001"
-RUNNING = deployment(status="running", serving_revision=1, operation=None,
-                     instances=[instance("local-1", 20000), instance("local-2", 20001)])
+RUNNING = deployment(
+    status="running",
+    serving_revision=1,
+    operation=None,
+    instances=[instance("local-1", 20000), instance("local-2", 20001)],
+)
 GET = ("deployer", "get_deployment", ("t1", DEPLOYMENT_ID), {})
 
 
@@ -18,22 +23,49 @@ def lines(output):
 
 
 def revision(number, tag, digest, status, trigger, reason=None, rollback_to=None, created="2024-06-01T10:00:00Z"):
-    return {"revision": number, "image": f"t1/app:{tag}", "repository": "t1/app", "tag": tag, "digest": digest,
-            "pull_ref": f"127.0.0.1:5000/t1/app@{digest}", "spec": {}, "status": status, "reason": reason,
-            "trigger": trigger, "rollback_to": rollback_to, "created_at": created, "finished_at": None}
+    return {
+        "revision": number,
+        "image": f"t1/app:{tag}",
+        "repository": "t1/app",
+        "tag": tag,
+        "digest": digest,
+        "pull_ref": f"127.0.0.1:5000/t1/app@{digest}",
+        "spec": {},
+        "status": status,
+        "reason": reason,
+        "trigger": trigger,
+        "rollback_to": rollback_to,
+        "created_at": created,
+        "finished_at": None,
+    }
 
 
-def host(name, reachable=True, free_cpus=1.5, free_memory=3584 * 1024 ** 2, instances=2, error=None):
-    return {"name": name, "base_url": f"unix:///run/{name}.sock", "address": "127.0.0.1", "reachable": reachable,
-            "error": error, "capacity": {"cpus": 2.0, "memory": "4g", "memory_bytes": 4 * 1024 ** 3},
-            "reserved": {"cpus": 2.0 - free_cpus, "memory_bytes": 4 * 1024 ** 3 - free_memory},
-            "free": {"cpus": free_cpus, "memory": "3584m", "memory_bytes": free_memory}, "instances": instances}
+def host(name, reachable=True, free_cpus=1.5, free_memory=3584 * 1024**2, instances=2, error=None):
+    return {
+        "name": name,
+        "base_url": f"unix:///run/{name}.sock",
+        "address": "127.0.0.1",
+        "reachable": reachable,
+        "error": error,
+        "capacity": {"cpus": 2.0, "memory": "4g", "memory_bytes": 4 * 1024**3},
+        "reserved": {"cpus": 2.0 - free_cpus, "memory_bytes": 4 * 1024**3 - free_memory},
+        "free": {"cpus": free_cpus, "memory": "3584m", "memory_bytes": free_memory},
+        "instances": instances,
+    }
 
 
 class TestDeployments:
     def test_lists_the_tenants_deployments_as_rows(self, run, rpc):
-        failed = deployment(id=OTHER_ID, name="api", image="library/busybox:1.36", revision=4, replicas=1,
-                            status="failed", reason="image not found", updated_at="2024-06-02T08:15:00+02:00")
+        failed = deployment(
+            id=OTHER_ID,
+            name="api",
+            image="library/busybox:1.36",
+            revision=4,
+            replicas=1,
+            status="failed",
+            reason="image not found",
+            updated_at="2024-06-02T08:15:00+02:00",
+        )
         rpc.answer("list_deployments", page([failed, RUNNING]))
 
         result = run("deployments", "--tenant", "t1")
@@ -70,15 +102,31 @@ class TestDeployment:
     def test_detail_with_settings_and_instances(self, run, rpc):
         reason = "revision 3 failed: container exited with code 127 on local-2; revision 2 is still serving"
         unreachable = "host local-2 cannot be reached: Error while fetching server API version: connection refused"
-        rpc.answer("get_deployment", deployment(
-            status="rollout_failed", reason=reason, revision=3, serving_revision=2, operation=None,
-            spec={"env": {"B": "2", "A": "x y"}, "command": ["sh", "-c", "httpd -f -p $PORT"],
-                  "ports": [{"container_port": 8080, "host_port": 0}, {"container_port": None, "host_port": 20005}],
-                  "cpu": 1.0, "memory": "1g", "memory_bytes": 1024 ** 3, "restart_policy": "always",
-                  "health": {"type": "http", "path": "/healthz", "port_index": 0, "timeout": 30.0}},
-            auto_deploy={"policy": "glob:v*"},
-            instances=[instance("local-1", 20000, revision=2),
-                       instance("local-2", None, state="unknown", revision=2, reason=unreachable)]))
+        rpc.answer(
+            "get_deployment",
+            deployment(
+                status="rollout_failed",
+                reason=reason,
+                revision=3,
+                serving_revision=2,
+                operation=None,
+                spec={
+                    "env": {"B": "2", "A": "x y"},
+                    "command": ["sh", "-c", "httpd -f -p $PORT"],
+                    "ports": [{"container_port": 8080, "host_port": 0}, {"container_port": None, "host_port": 20005}],
+                    "cpu": 1.0,
+                    "memory": "1g",
+                    "memory_bytes": 1024**3,
+                    "restart_policy": "always",
+                    "health": {"type": "http", "path": "/healthz", "port_index": 0, "timeout": 30.0},
+                },
+                auto_deploy={"policy": "glob:v*"},
+                instances=[
+                    instance("local-1", 20000, revision=2),
+                    instance("local-2", None, state="unknown", revision=2, reason=unreachable),
+                ],
+            ),
+        )
 
         result = run("deployment", DEPLOYMENT_ID, "--tenant", "t1")
 
@@ -147,14 +195,23 @@ class TestDeployment:
 
     def test_wait_follows_a_restore_that_starts_as_degraded(self, run, rpc):
         reason = "container ih-t1-web-r1-45671f5d on local-1 exited"
-        rpc.answer_each("get_deployment", deployment(status="degraded", reason=reason, operation="rollout"),
-                        deployment(status="pulling"), deployment(status="starting"), RUNNING)
+        rpc.answer_each(
+            "get_deployment",
+            deployment(status="degraded", reason=reason, operation="rollout"),
+            deployment(status="pulling"),
+            deployment(status="starting"),
+            RUNNING,
+        )
 
         result = run("deployment", DEPLOYMENT_ID, "--wait", "--tenant", "t1", "--json")
 
         assert result.exit_code == 0, result.output
         assert result.stderr.splitlines() == [
-            f"   0.0s  degraded: {reason}", "   0.5s  pulling", "   1.0s  starting", "   1.5s  running"]
+            f"   0.0s  degraded: {reason}",
+            "   0.5s  pulling",
+            "   1.0s  starting",
+            "   1.5s  running",
+        ]
         assert json.loads(result.stdout) == RUNNING
 
     def test_wait_exits_1_when_it_ends_failed(self, run, rpc):
@@ -167,10 +224,15 @@ class TestDeployment:
         assert result.stderr == "   0.0s  failed: pull denied\nerror: deployment web failed: pull denied\n"
 
     def test_wait_exits_1_when_a_push_it_followed_was_rolled_back(self, run, rpc):
-        reason = ("revision 3 (auto-deploy of t1/app:1.2) failed: container exited with code 3 (instance on "
-                  "local-1); rolled back to revision 2")
-        rpc.answer_each("get_deployment", deployment(status="starting", revision=3, serving_revision=2),
-                        dict(RUNNING, status="rolled_back", reason=reason, revision=3, serving_revision=2))
+        reason = (
+            "revision 3 (auto-deploy of t1/app:1.2) failed: container exited with code 3 (instance on "
+            "local-1); rolled back to revision 2"
+        )
+        rpc.answer_each(
+            "get_deployment",
+            deployment(status="starting", revision=3, serving_revision=2),
+            dict(RUNNING, status="rolled_back", reason=reason, revision=3, serving_revision=2),
+        )
 
         result = run("deployment", DEPLOYMENT_ID, "--wait", "--tenant", "t1")
 
@@ -180,17 +242,26 @@ class TestDeployment:
         assert result.stderr == f"error: deployment web was rolled back: {reason}\n"
 
     def test_a_push_waiting_for_the_operation_in_progress_is_shown(self, run, rpc):
-        rpc.answer("get_deployment", deployment(status="starting", auto_deploy={"policy": "semver:minor"},
-                                                pending_push={"tag": "1.2", "digest": DIGEST, "actor": "alice"}))
+        rpc.answer(
+            "get_deployment",
+            deployment(
+                status="starting",
+                auto_deploy={"policy": "semver:minor"},
+                pending_push={"tag": "1.2", "digest": DIGEST, "actor": "alice"},
+            ),
+        )
 
         result = run("deployment", DEPLOYMENT_ID, "--tenant", "t1")
 
         assert "│ Auto-deploy  semver:minor " in result.stdout
-        assert "│ Pending      push of 1.2 (sha256:a1a1a1a1a1a1), rolled out when the operation in progress ends " \
+        assert (
+            "│ Pending      push of 1.2 (sha256:a1a1a1a1a1a1), rolled out when the operation in progress ends "
             in result.stdout
+        )
 
-    @pytest.mark.parametrize("error", [NotFound(f"deployment {DEPLOYMENT_ID} not found"),
-                                       Forbidden("deployment belongs to another tenant")])
+    @pytest.mark.parametrize(
+        "error", [NotFound(f"deployment {DEPLOYMENT_ID} not found"), Forbidden("deployment belongs to another tenant")]
+    )
     def test_refusals(self, run, rpc, error):
         rpc.answer("get_deployment", error)
 
@@ -231,25 +302,30 @@ class TestDeploymentArgument:
         result = run("scale", "nope", "2", "--tenant", "t1")
 
         assert result.exit_code == 1
-        assert result.stderr == ("error: tenant t1 has no deployment named 'nope' or with an ID starting with it\n"
-                                 "hint: `imagehub deployments --tenant t1` lists them\n")
+        assert result.stderr == (
+            "error: tenant t1 has no deployment named 'nope' or with an ID starting with it\n"
+            "hint: `imagehub deployments --tenant t1` lists them\n"
+        )
         assert [call[1] for call in rpc.calls] == ["list_deployments"]
 
     def test_an_ambiguous_start(self, run, rpc):
-        rpc.answer("list_deployments", page([deployment(id="3f2a0000-0000-4000-8000-000000000000", name="api"),
-                                             RUNNING]))
+        rpc.answer(
+            "list_deployments", page([deployment(id="3f2a0000-0000-4000-8000-000000000000", name="api"), RUNNING])
+        )
 
         result = run("undeploy", "3f2a", "--yes", "--tenant", "t1")
 
         assert result.exit_code == 1
         assert result.stderr == (
             "error: '3f2a' starts the ID of 2 deployments: api (3f2a0000-0000-4000-8000-000000000000), "
-            f"web ({DEPLOYMENT_ID}); give more of the ID\n")
+            f"web ({DEPLOYMENT_ID}); give more of the ID\n"
+        )
 
     def test_every_page_is_searched(self, run, rpc):
         first = [deployment(id=f"00000000-0000-4000-8000-{n:012d}", name=f"d{n}") for n in range(200)]
-        rpc.answer_each("list_deployments", page(first, total=201, page_size=200),
-                        page([RUNNING], total=201, page=2, page_size=200))
+        rpc.answer_each(
+            "list_deployments", page(first, total=201, page_size=200), page([RUNNING], total=201, page=2, page_size=200)
+        )
         rpc.answer("list_revisions", page([]))
 
         run("revisions", "web", "--tenant", "t1")
@@ -260,8 +336,17 @@ class TestDeploymentArgument:
             ("deployer", "list_revisions", ("t1", DEPLOYMENT_ID), {"page": 1, "page_size": 50}),
         ]
 
-    @pytest.mark.parametrize("command", [["deployment"], ["scale", "1"], ["rollback"], ["revisions"],
-                                         ["undeploy", "--yes"], ["update", "--tag", "2.0"]])
+    @pytest.mark.parametrize(
+        "command",
+        [
+            ["deployment"],
+            ["scale", "1"],
+            ["rollback"],
+            ["revisions"],
+            ["undeploy", "--yes"],
+            ["update", "--tag", "2.0"],
+        ],
+    )
     def test_every_deployment_command_needs_a_tenant(self, run, rpc, command):
         result = run(command[0], DEPLOYMENT_ID, *command[1:])
 
@@ -280,7 +365,11 @@ class TestScale:
         assert result.exit_code == 0, result.output
         assert rpc.calls == [("deployer", "scale_deployment", ("t1", DEPLOYMENT_ID, 2), {}), GET, GET]
         assert lines(result.stdout)[:4] == [
-            "Scaling web (3f2a9c1e) to 2 replica(s)", "   0.0s  pending", "   0.5s  starting", "   1.0s  running"]
+            "Scaling web (3f2a9c1e) to 2 replica(s)",
+            "   0.0s  pending",
+            "   0.5s  starting",
+            "   1.0s  running",
+        ]
 
     def test_to_zero_ends_stopped(self, run, rpc):
         rpc.answer("scale_deployment", deployment(status="pending", replicas=0))
@@ -305,7 +394,9 @@ class TestScale:
         result = run("scale", DEPLOYMENT_ID, "3", "--tenant", "t1")
 
         assert (result.exit_code, result.stderr) == (
-            1, "error: deployment is busy (rollout of revision 2 in progress)\n")
+            1,
+            "error: deployment is busy (rollout of revision 2 in progress)\n",
+        )
 
     @pytest.mark.parametrize("replicas", ["-1", "two"])
     def test_replicas_must_be_a_count(self, run, rpc, replicas):
@@ -329,8 +420,9 @@ class TestRollback:
     def test_to_a_given_revision_that_fails_leaves_the_serving_one(self, run, rpc):
         reason = "revision 4 failed: health check failed on local-1; revision 3 is still serving"
         rpc.answer("rollback_deployment", deployment(revision=4, serving_revision=3))
-        rpc.answer("get_deployment", dict(RUNNING, revision=4, serving_revision=3, status="rollout_failed",
-                                          reason=reason))
+        rpc.answer(
+            "get_deployment", dict(RUNNING, revision=4, serving_revision=3, status="rollout_failed", reason=reason)
+        )
 
         result = run("rollback", DEPLOYMENT_ID, "--revision", "1", "--tenant", "t1")
 
@@ -353,35 +445,80 @@ class TestUpdate:
         rpc.answer("update_deployment", deployment(revision=2, serving_revision=1, image="t1/app:2.0"))
         rpc.answer("get_deployment", dict(RUNNING, revision=2, serving_revision=2, image="t1/app:2.0"))
 
-        result = run("update", DEPLOYMENT_ID, "--tag", "2.0", "--env", "MODE=prod", "--memory", "1g",
-                     "--tenant", "t1")
+        result = run("update", DEPLOYMENT_ID, "--tag", "2.0", "--env", "MODE=prod", "--memory", "1g", "--tenant", "t1")
 
         assert result.exit_code == 0, result.output
-        assert rpc.calls[0] == ("deployer", "update_deployment",
-                                ("t1", DEPLOYMENT_ID, {"tag": "2.0", "env": {"MODE": "prod"}, "memory": "1g"}), {})
+        assert rpc.calls[0] == (
+            "deployer",
+            "update_deployment",
+            ("t1", DEPLOYMENT_ID, {"tag": "2.0", "env": {"MODE": "prod"}, "memory": "1g"}),
+            {},
+        )
         assert lines(result.stdout)[:2] == ["Updating web (3f2a9c1e): revision 2, t1/app:2.0", "   0.0s  pending"]
 
     def test_every_setting(self, run, rpc):
         rpc.answer("update_deployment", deployment(revision=2))
 
-        run("update", DEPLOYMENT_ID, "--image", "library/busybox:1.36", "--port", "80:8080", "--cpu", "2",
-            "--restart", "no", "--health", "running:5", "--auto-deploy", "never", "--command", "sleep 1",
-            "--no-wait", "--tenant", "t1")
+        run(
+            "update",
+            DEPLOYMENT_ID,
+            "--image",
+            "library/busybox:1.36",
+            "--port",
+            "80:8080",
+            "--cpu",
+            "2",
+            "--restart",
+            "no",
+            "--health",
+            "running:5",
+            "--auto-deploy",
+            "never",
+            "--command",
+            "sleep 1",
+            "--no-wait",
+            "--tenant",
+            "t1",
+        )
 
-        assert rpc.calls == [("deployer", "update_deployment", ("t1", DEPLOYMENT_ID, {
-            "image": "library/busybox:1.36", "ports": [{"container_port": 80, "host_port": 8080}], "cpu": 2.0,
-            "restart_policy": "no", "health": {"type": "running", "seconds": 5}, "auto_deploy": {"policy": "never"},
-            "command": ["sleep", "1"]}), {})]
+        assert rpc.calls == [
+            (
+                "deployer",
+                "update_deployment",
+                (
+                    "t1",
+                    DEPLOYMENT_ID,
+                    {
+                        "image": "library/busybox:1.36",
+                        "ports": [{"container_port": 80, "host_port": 8080}],
+                        "cpu": 2.0,
+                        "restart_policy": "no",
+                        "health": {"type": "running", "seconds": 5},
+                        "auto_deploy": {"policy": "never"},
+                        "command": ["sleep", "1"],
+                    },
+                ),
+                {},
+            )
+        ]
 
-    @pytest.mark.parametrize("options, message", [
-        ([], "Error: nothing to change: give --image, --tag or a setting (--env, --port, …)"),
-        (["--image", "t1/app:2.0", "--tag", "2.0"],
-         "Error: give --image or --tag, not both (put the tag in the image reference)"),
-        (["--tag", "bad tag"], "Error: Invalid value for '--tag': tag 'bad tag' must be 1-128 characters of letters, "
-                               "digits, '_', '.' or '-', not starting with '.' or '-'"),
-        (["--image", "t1/App"], "Error: Invalid value for '--image': image name 'App' must be lower-case"),
-        (["--env", "X"], "Error: Invalid value for '--env': 'X' is not KEY=VALUE"),
-    ])
+    @pytest.mark.parametrize(
+        "options, message",
+        [
+            ([], "Error: nothing to change: give --image, --tag or a setting (--env, --port, …)"),
+            (
+                ["--image", "t1/app:2.0", "--tag", "2.0"],
+                "Error: give --image or --tag, not both (put the tag in the image reference)",
+            ),
+            (
+                ["--tag", "bad tag"],
+                "Error: Invalid value for '--tag': tag 'bad tag' must be 1-128 characters of letters, "
+                "digits, '_', '.' or '-', not starting with '.' or '-'",
+            ),
+            (["--image", "t1/App"], "Error: Invalid value for '--image': image name 'App' must be lower-case"),
+            (["--env", "X"], "Error: Invalid value for '--env': 'X' is not KEY=VALUE"),
+        ],
+    )
     def test_usage_errors(self, run, rpc, options, message):
         result = run("update", DEPLOYMENT_ID, *options, "--tenant", "t1")
 
@@ -392,8 +529,10 @@ class TestUpdate:
 
 class TestRevisions:
     def test_an_automatic_revision_says_who_pushed_what_it_follows(self, run, rpc):
-        pushed = dict(revision(2, "1.1", LAYER, "running", "auto-deploy"),
-                      push={"tag": "1.1", "digest": LAYER, "actor": "alice", "policy": "semver:minor"})
+        pushed = dict(
+            revision(2, "1.1", LAYER, "running", "auto-deploy"),
+            push={"tag": "1.1", "digest": LAYER, "actor": "alice", "policy": "semver:minor"},
+        )
         anonymous = dict(revision(3, "1.2", DIGEST, "failed", "auto-deploy"), push={"tag": "1.2", "actor": None})
         rpc.answer("list_revisions", page([anonymous, pushed, revision(1, "1.0", DIGEST, "superseded", "create")]))
 
@@ -408,11 +547,16 @@ class TestRevisions:
 
     def test_newest_first_with_why_a_revision_failed(self, run, rpc):
         reason = "container exited with code 127 on local-1: sh: httpd: not found (last output: sh: httpd: not found)"
-        rpc.answer("list_revisions", page([
-            revision(3, "2.0", LAYER, "failed", "update", reason=reason, created="2024-06-01T11:00:00Z"),
-            revision(2, "1.0", DIGEST, "running", "rollback", rollback_to=1, created="2024-06-01T10:30:00Z"),
-            revision(1, "1.0", DIGEST, "superseded", "create"),
-        ]))
+        rpc.answer(
+            "list_revisions",
+            page(
+                [
+                    revision(3, "2.0", LAYER, "failed", "update", reason=reason, created="2024-06-01T11:00:00Z"),
+                    revision(2, "1.0", DIGEST, "running", "rollback", rollback_to=1, created="2024-06-01T10:30:00Z"),
+                    revision(1, "1.0", DIGEST, "superseded", "create"),
+                ]
+            ),
+        )
 
         result = run("revisions", DEPLOYMENT_ID, "--tenant", "t1")
 
@@ -464,8 +608,12 @@ class TestAutoDeploy:
 
 class TestUndeploy:
     def test_asks_then_removes_and_waits_until_deleted(self, run, rpc):
-        rpc.answer_each("get_deployment", RUNNING, deployment(status="deleting"),
-                        deployment(status="deleted", deleted_at="2024-06-01T12:00:00Z"))
+        rpc.answer_each(
+            "get_deployment",
+            RUNNING,
+            deployment(status="deleting"),
+            deployment(status="deleted", deleted_at="2024-06-01T12:00:00Z"),
+        )
         rpc.answer("delete_deployment", deployment(status="deleting"))
 
         result = run("undeploy", DEPLOYMENT_ID, "--tenant", "t1", input="y\n")
@@ -473,9 +621,13 @@ class TestUndeploy:
         assert result.exit_code == 0, result.output
         assert rpc.calls == [GET, ("deployer", "delete_deployment", ("t1", DEPLOYMENT_ID), {}), GET, GET]
         assert result.stderr == (
-            "Remove deployment web (3f2a9c1e): 2 instance(s) of t1/app:1.0 on pool default? [y/N]: y\n")
+            "Remove deployment web (3f2a9c1e): 2 instance(s) of t1/app:1.0 on pool default? [y/N]: y\n"
+        )
         assert lines(result.stdout) == [
-            "Removing web (3f2a9c1e) and every container it made", "   0.0s  deleting", "   1.0s  deleted"]
+            "Removing web (3f2a9c1e) and every container it made",
+            "   0.0s  deleting",
+            "   1.0s  deleted",
+        ]
 
     def test_no_keeps_it(self, run, rpc):
         rpc.answer("get_deployment", RUNNING)
@@ -497,8 +649,9 @@ class TestUndeploy:
         assert json.loads(result.stdout)["status"] == "deleted"
 
     def test_a_deleted_deployment_with_a_warning_still_exits_0(self, run, rpc):
-        warning = ("containers may remain on unreachable host(s) local-2; the reconciler removes them once the "
-                   "host answers")
+        warning = (
+            "containers may remain on unreachable host(s) local-2; the reconciler removes them once the host answers"
+        )
         rpc.answer("delete_deployment", deployment(status="deleting"))
         rpc.answer("get_deployment", deployment(status="deleted", reason=warning))
 
@@ -514,7 +667,8 @@ class TestUndeploy:
 
         assert [call[1] for call in rpc.calls] == ["delete_deployment"]
         assert lines(result.stdout)[1] == (
-            f"status deleting; follow it with `imagehub deployment {DEPLOYMENT_ID} --wait --tenant t1`")
+            f"status deleting; follow it with `imagehub deployment {DEPLOYMENT_ID} --wait --tenant t1`"
+        )
 
     def test_gives_up_after_the_wait_timeout(self, run, rpc):
         rpc.answer("delete_deployment", deployment(status="deleting"))
@@ -528,12 +682,33 @@ class TestUndeploy:
 
 class TestPools:
     def test_one_row_per_host_with_free_and_total_capacity(self, run, rpc):
-        rpc.answer("list_pools", {"items": [{
-            "name": "default", "network_mode": "host", "shared_network_namespace": True, "default": True,
-            "hosts": [host("local-1"),
-                      host("local-2", reachable=False, free_cpus=2.0, free_memory=4 * 1024 ** 3, instances=0,
-                           error="Error while fetching server API version: connection refused")]}],
-            "total": 1, "page": 1, "page_size": 1})
+        rpc.answer(
+            "list_pools",
+            {
+                "items": [
+                    {
+                        "name": "default",
+                        "network_mode": "host",
+                        "shared_network_namespace": True,
+                        "default": True,
+                        "hosts": [
+                            host("local-1"),
+                            host(
+                                "local-2",
+                                reachable=False,
+                                free_cpus=2.0,
+                                free_memory=4 * 1024**3,
+                                instances=0,
+                                error="Error while fetching server API version: connection refused",
+                            ),
+                        ],
+                    }
+                ],
+                "total": 1,
+                "page": 1,
+                "page_size": 1,
+            },
+        )
 
         result = run("pools")
 

@@ -1,4 +1,5 @@
 """Every way a call can end badly: typed errors, no answer, no broker, usage mistakes."""
+
 import pytest
 
 from imagehub.rpc import RpcFailure, Unavailable
@@ -6,8 +7,9 @@ from shared.errors import Conflict, Forbidden, InvalidReference, InvalidRequest,
 
 
 class TestTypedErrors:
-    @pytest.mark.parametrize("error", [NotFound, Forbidden, InvalidRequest, InvalidReference, Conflict,
-                                       RegistryUnavailable])
+    @pytest.mark.parametrize(
+        "error", [NotFound, Forbidden, InvalidRequest, InvalidReference, Conflict, RegistryUnavailable]
+    )
     def test_print_their_message_and_exit_1(self, run, rpc, error):
         rpc.answer("get_repository", error("something about t2/app"))
 
@@ -27,8 +29,10 @@ class TestTypedErrors:
 
 class TestTransportFailures:
     def test_no_answer_in_time(self, run, rpc):
-        rpc.answer("list_public_repositories",
-                   Unavailable("catalog service did not answer within 10 s; is it running? (make up)"))
+        rpc.answer(
+            "list_public_repositories",
+            Unavailable("catalog service did not answer within 10 s; is it running? (make up)"),
+        )
 
         result = run("library")
 

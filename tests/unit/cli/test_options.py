@@ -1,4 +1,5 @@
 """Where the broker URI, timeout, tenant and --json come from, before or after the command."""
+
 import json
 
 from imagehub.rpc import DEFAULT_AMQP_URI
@@ -60,8 +61,15 @@ class TestTenant:
 
 class TestJson:
     def test_before_the_command_too(self, run, rpc):
-        answer = {"registry": None, "namespace": "library", "name": "busybox", "tag": "latest",
-                  "digest": None, "is_ownbase": False, "is_public": True}
+        answer = {
+            "registry": None,
+            "namespace": "library",
+            "name": "busybox",
+            "tag": "latest",
+            "digest": None,
+            "is_ownbase": False,
+            "is_public": True,
+        }
         rpc.answer("parse_reference", answer)
 
         result = run("--json", "parse", "library/busybox")

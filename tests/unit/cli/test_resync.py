@@ -1,5 +1,6 @@
 """`imagehub resync` and `imagehub resync-status`: the RPC calls, the progress lines while a pass
 runs, the report table, and the exit code of a pass that did not finish."""
+
 import json
 
 from shared.errors import Conflict, NotFound
@@ -12,16 +13,32 @@ COUNTS = {"added": 0, "moved": 0, "removed": 0, "pending_removal": 0, "skipped":
 
 def resync_pass(status="running", scanned=0, total=None, tags=0, items=False, namespace=None, **counts):
     """A get_resync answer as the catalog builds it (catalog.resync.pass_view)."""
-    lists = {"added": [{"repository": "t1/app", "tag": "v2", "digest": DIGEST}],
-             "moved": [{"repository": "t1/app", "tag": "latest", "digest": DIGEST, "previous_digest": OLD}],
-             "removed": [],
-             "pending_removal": [{"repository": "t2/old", "tag": "1.0", "digest": OLD, "missing_since_pass": 7}],
-             "skipped": [{"repository": "noslash", "tag": None,
-                          "reason": "not indexed: repository 'noslash' must be '<namespace>/<name>'"}]}
-    answer = {"pass_id": 7, "namespace": namespace, "trigger": "rpc", "status": status, "started_at": STARTED,
-              "finished_at": None if status == "running" else "2024-06-01T10:00:03.250000+00:00",
-              "repositories_total": total, "repositories_scanned": scanned, "tags_scanned": tags, "error": None,
-              "counts": dict(COUNTS, **counts)}
+    lists = {
+        "added": [{"repository": "t1/app", "tag": "v2", "digest": DIGEST}],
+        "moved": [{"repository": "t1/app", "tag": "latest", "digest": DIGEST, "previous_digest": OLD}],
+        "removed": [],
+        "pending_removal": [{"repository": "t2/old", "tag": "1.0", "digest": OLD, "missing_since_pass": 7}],
+        "skipped": [
+            {
+                "repository": "noslash",
+                "tag": None,
+                "reason": "not indexed: repository 'noslash' must be '<namespace>/<name>'",
+            }
+        ],
+    }
+    answer = {
+        "pass_id": 7,
+        "namespace": namespace,
+        "trigger": "rpc",
+        "status": status,
+        "started_at": STARTED,
+        "finished_at": None if status == "running" else "2024-06-01T10:00:03.250000+00:00",
+        "repositories_total": total,
+        "repositories_scanned": scanned,
+        "tags_scanned": tags,
+        "error": None,
+        "counts": dict(COUNTS, **counts),
+    }
     for name in lists:
         answer[name] = (lists[name] if answer["counts"][name] else []) if items else None
     return answer
@@ -44,7 +61,8 @@ class TestFollowingAPass:
         assert result.exit_code == 0, result.output
         assert rpc.calls[0] == ("catalog", "resync", (), {"namespace": None, "wait": False})
         assert rpc.calls[1:] == [("catalog", "get_resync", (), {"pass_id": 7, "items": False})] * 4 + [
-            ("catalog", "get_resync", (), {"pass_id": 7, "items": True})]
+            ("catalog", "get_resync", (), {"pass_id": 7, "items": True})
+        ]
         assert result.stdout.splitlines() == [
             "Resync pass 7 (the whole registry)",
             "   0.0s  running: repositories 0/?, tags 0; 0 added, 0 moved, 0 removed, 0 pending removal, 0 skipped",
@@ -65,8 +83,11 @@ class TestFollowingAPass:
 
     def test_a_namespace_is_passed_on_and_named(self, run, rpc):
         rpc.answer("resync", resync_pass(namespace="t1"))
-        rpc.answer_each("get_resync", resync_pass("finished", namespace="t1", scanned=3, total=3, tags=5),
-                        resync_pass("finished", namespace="t1", scanned=3, total=3, tags=5, items=True))
+        rpc.answer_each(
+            "get_resync",
+            resync_pass("finished", namespace="t1", scanned=3, total=3, tags=5),
+            resync_pass("finished", namespace="t1", scanned=3, total=3, tags=5, items=True),
+        )
 
         result = run("resync", "t1")
 
@@ -76,7 +97,8 @@ class TestFollowingAPass:
         # Nothing changed: the summary says so, and there is no table.
         assert result.stdout.splitlines()[-1] == (
             "Resync pass 7 (namespace t1) finished in 3.2 s: 3 repositories, 5 tags; 0 added, 0 moved, 0 removed, "
-            "0 pending removal, 0 skipped")
+            "0 pending removal, 0 skipped"
+        )
 
     def test_json_keeps_stdout_for_the_report(self, run, rpc):
         rpc.answer("resync", STARTING)
@@ -89,8 +111,10 @@ class TestFollowingAPass:
         assert result.stderr.splitlines()[0] == "Resync pass 7 (the whole registry)"
 
     def test_a_failed_pass_shows_what_it_did_and_exits_1(self, run, rpc):
-        failed = dict(resync_pass("failed", scanned=40, total=120, tags=80, items=True, added=1),
-                      error="RegistryUnavailable: registry http://127.0.0.1:5000 unreachable")
+        failed = dict(
+            resync_pass("failed", scanned=40, total=120, tags=80, items=True, added=1),
+            error="RegistryUnavailable: registry http://127.0.0.1:5000 unreachable",
+        )
         rpc.answer("resync", STARTING)
         rpc.answer_each("get_resync", dict(failed, added=None), failed)
 
@@ -101,9 +125,11 @@ class TestFollowingAPass:
             "Resync pass 7 (the whole registry) failed in 3.2 s: 40 repositories, 80 tags; 1 added, 0 moved, "
             "0 removed, 0 pending removal, 0 skipped",
             "CHANGE  REPOSITORY  TAG  DIGEST               DETAIL",
-            "added   t1/app      v2   sha256:a1a1a1a1a1a1  -"]
-        assert result.stderr == ("error: resync pass 7 failed: RegistryUnavailable: registry http://127.0.0.1:5000 "
-                                 "unreachable\n")
+            "added   t1/app      v2   sha256:a1a1a1a1a1a1  -",
+        ]
+        assert result.stderr == (
+            "error: resync pass 7 failed: RegistryUnavailable: registry http://127.0.0.1:5000 unreachable\n"
+        )
 
     def test_still_running_after_the_wait_timeout_exits_1_with_a_way_to_follow_it(self, run, rpc):
         rpc.answer("resync", STARTING)
@@ -112,8 +138,10 @@ class TestFollowingAPass:
         result = run("resync", "--wait-timeout", "2")
 
         assert result.exit_code == 1
-        assert result.stderr == ("error: resync pass 7 is still running after 2 s (--wait-timeout); the catalog "
-                                 "carries on\nhint: follow it with `imagehub resync-status 7 --wait`\n")
+        assert result.stderr == (
+            "error: resync pass 7 is still running after 2 s (--wait-timeout); the catalog "
+            "carries on\nhint: follow it with `imagehub resync-status 7 --wait`\n"
+        )
         assert [call[2:] for call in rpc.calls[1:]] == [((), {"pass_id": 7, "items": False})] * 4
 
 
@@ -125,12 +153,18 @@ class TestStarting:
 
         assert result.exit_code == 0, result.output
         assert [call[1] for call in rpc.calls] == ["resync"]
-        assert result.stdout == ("Resync pass 7 (the whole registry) started; follow it with "
-                                 "`imagehub resync-status 7 --wait`\n")
+        assert result.stdout == (
+            "Resync pass 7 (the whole registry) started; follow it with `imagehub resync-status 7 --wait`\n"
+        )
 
     def test_a_pass_already_running_is_an_error_with_a_way_to_follow_it(self, run, rpc):
-        rpc.answer("resync", Conflict("resync pass 6 (the whole registry) is running since 2024-06-01T09:59:00+00:00; "
-                                      "one pass at a time: follow it with get_resync(6)"))
+        rpc.answer(
+            "resync",
+            Conflict(
+                "resync pass 6 (the whole registry) is running since 2024-06-01T09:59:00+00:00; "
+                "one pass at a time: follow it with get_resync(6)"
+            ),
+        )
 
         result = run("resync", "t1")
 
@@ -138,7 +172,8 @@ class TestStarting:
         assert result.stderr.splitlines() == [
             "error: resync pass 6 (the whole registry) is running since 2024-06-01T09:59:00+00:00; one pass at a "
             "time: follow it with get_resync(6)",
-            "hint: follow it with `imagehub resync-status --wait`"]
+            "hint: follow it with `imagehub resync-status --wait`",
+        ]
 
     def test_a_bad_namespace_is_a_usage_error_before_any_call(self, run, rpc):
         result = run("resync", "T1")
@@ -164,8 +199,10 @@ class TestStatus:
         result = run("resync-status", "7")
 
         assert result.exit_code == 0, result.output
-        assert result.stdout.splitlines()[0] == ("Resync pass 7 (the whole registry) running: 60 repositories, "
-                                                 "118 tags; 1 added, 0 moved, 0 removed, 0 pending removal, 0 skipped")
+        assert result.stdout.splitlines()[0] == (
+            "Resync pass 7 (the whole registry) running: 60 repositories, "
+            "118 tags; 1 added, 0 moved, 0 removed, 0 pending removal, 0 skipped"
+        )
 
     def test_wait_follows_it_to_its_end(self, run, rpc):
         rpc.answer_each("get_resync", HALFWAY, FINISHED, REPORT)
@@ -173,7 +210,9 @@ class TestStatus:
         result = run("resync-status", "7", "--wait")
 
         assert result.exit_code == 0, result.output
-        assert [call[2:] for call in rpc.calls] == [((), {"pass_id": 7, "items": False})] * 2 + [((), {"pass_id": 7, "items": True})]
+        assert [call[2:] for call in rpc.calls] == [((), {"pass_id": 7, "items": False})] * 2 + [
+            ((), {"pass_id": 7, "items": True})
+        ]
         assert result.stdout.splitlines()[0].startswith("   0.0s  running: repositories 60/120")
 
     def test_an_unknown_pass(self, run, rpc):

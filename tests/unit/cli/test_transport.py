@@ -3,6 +3,7 @@
 The nameko proxy is replaced by a stand-in that raises what nameko raises; one test reaches for a
 closed loopback port to see the real "no broker" path.
 """
+
 import socket
 
 import pytest
@@ -39,7 +40,9 @@ class StandInProxy:
                     if isinstance(proxy.outcome, BaseException):
                         raise proxy.outcome
                     return proxy.outcome
+
                 return call
+
         return Service()
 
 
@@ -69,8 +72,10 @@ class TestCalls:
         [proxy] = stand_in.instances
         assert proxy.config == {"AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/"}
         assert proxy.timeout == 2.5
-        assert proxy.calls == [("catalog", "get_tag", ("t1", "t1/app", "1.0"), {}),
-                               ("catalog", "list_tags", ("t1", "t1/app"), {"page": 2})]
+        assert proxy.calls == [
+            ("catalog", "get_tag", ("t1", "t1/app", "1.0"), {}),
+            ("catalog", "list_tags", ("t1", "t1/app"), {"page": 2}),
+        ]
         assert proxy.stopped
 
     def test_typed_errors_pass_through(self, stand_in):
@@ -81,20 +86,31 @@ class TestCalls:
 
 
 class TestFailures:
-    @pytest.mark.parametrize("raised, kind, message", [
-        (RpcTimeout(10), Unavailable,
-         "catalog service did not answer within 10 s; is it running? (make up)"),
-        (UnknownService("catalog"), Unavailable,
-         "catalog service is not running (no RPC queue on the broker at amqp://guest:***@127.0.0.1:5672/); "
-         "start it with `make up`"),
-        (MethodNotFound("get_tag"), RpcFailure,
-         "catalog service does not accept get_tag() as called (get_tag); is the CLI newer than the running "
-         "service?"),
-        (RemoteError("KeyError", "'digest'"), RpcFailure, "catalog.get_tag failed: KeyError: 'digest'"),
-        (ConnectionResetError(104, "Connection reset by peer"), Unavailable,
-         "cannot reach the message broker at amqp://guest:***@127.0.0.1:5672/ ([Errno 104] Connection reset "
-         "by peer); is RabbitMQ running? (make up)"),
-    ])
+    @pytest.mark.parametrize(
+        "raised, kind, message",
+        [
+            (RpcTimeout(10), Unavailable, "catalog service did not answer within 10 s; is it running? (make up)"),
+            (
+                UnknownService("catalog"),
+                Unavailable,
+                "catalog service is not running (no RPC queue on the broker at amqp://guest:***@127.0.0.1:5672/); "
+                "start it with `make up`",
+            ),
+            (
+                MethodNotFound("get_tag"),
+                RpcFailure,
+                "catalog service does not accept get_tag() as called (get_tag); is the CLI newer than the running "
+                "service?",
+            ),
+            (RemoteError("KeyError", "'digest'"), RpcFailure, "catalog.get_tag failed: KeyError: 'digest'"),
+            (
+                ConnectionResetError(104, "Connection reset by peer"),
+                Unavailable,
+                "cannot reach the message broker at amqp://guest:***@127.0.0.1:5672/ ([Errno 104] Connection reset "
+                "by peer); is RabbitMQ running? (make up)",
+            ),
+        ],
+    )
     def test_become_messages(self, stand_in, raised, kind, message):
         stand_in.next_outcome = raised
 
@@ -122,15 +138,19 @@ class TestFailures:
 
         assert result.exit_code == 1
         assert result.stderr.startswith(
-            f"error: cannot reach the message broker at amqp://guest:***@127.0.0.1:{port}/ (")
+            f"error: cannot reach the message broker at amqp://guest:***@127.0.0.1:{port}/ ("
+        )
         assert result.stderr.endswith("); is RabbitMQ running? (make up)\n")
         assert "secret" not in result.stderr
 
 
-@pytest.mark.parametrize("uri, masked", [
-    ("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
-    ("amqp://127.0.0.1:5672/", "amqp://127.0.0.1:5672/"),
-    ("amqp://guest@127.0.0.1/", "amqp://guest@127.0.0.1/"),
-])
+@pytest.mark.parametrize(
+    "uri, masked",
+    [
+        ("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
+        ("amqp://127.0.0.1:5672/", "amqp://127.0.0.1:5672/"),
+        ("amqp://guest@127.0.0.1/", "amqp://guest@127.0.0.1/"),
+    ],
+)
 def test_mask_password(uri, masked):
     assert mask_password(uri) == masked

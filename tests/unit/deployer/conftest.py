@@ -5,27 +5,41 @@ same methods and errors as ``deployer.dependencies.DockerEngine``), the registry
 the catalogue, the broker (published events, and ``drain`` to carry out rollout_requested as the
 service's handler would) and time (``sleep`` only moves a clock).
 """
+
 import itertools
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from nameko_sqlalchemy.database import Session
 from sqlalchemy.orm import sessionmaker
 
 from deployer import autodeploy, db, rollout
-from deployer.engine import (ContainerNotFound, ContainerState, ContainerSummary, EngineError, EngineUnavailable,
-                             ImageNotFound, PullDenied)
+from deployer.engine import (
+    ContainerNotFound,
+    ContainerState,
+    ContainerSummary,
+    EngineError,
+    EngineUnavailable,
+    ImageNotFound,
+    PullDenied,
+)
 from deployer.migrate import upgrade
 from deployer.runtime import Runtime
 from deployer.settings import load_settings
 from shared.errors import Forbidden, NotFound
-from shared.events import (DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, RolloutRequested, TagIndexed, load_event,
-                           make_event)
+from shared.events import (
+    DEPLOYMENT_STATUS_CHANGED,
+    ROLLOUT_REQUESTED,
+    RolloutRequested,
+    TagIndexed,
+    load_event,
+    make_event,
+)
 from shared.testing import migrated_sqlite_template, sqlite_copy
 
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 DIGEST_V1 = "sha256:" + "1" * 64
 DIGEST_V2 = "sha256:" + "2" * 64
 PULL_HOST = "127.0.0.1:5000"
@@ -41,16 +55,39 @@ CONFIG = {
     "POOLS_FILE": None,
     "DEFAULT_POOL": "default",
     "POOLS": {
-        "default": {"network_mode": "host", "shared_network_namespace": True, "hosts": [
-            {"name": "local-1", "base_url": "unix:///run/one.sock", "address": "127.0.0.1", "cpus": 2,
-             "memory": "4g"},
-            {"name": "local-2", "base_url": "unix:///run/two.sock", "address": "127.0.0.1", "cpus": 2,
-             "memory": "4g"},
-        ]},
-        "prod": {"network_mode": "bridge", "hosts": [
-            {"name": "prod-1", "base_url": "tcp://prod-1.docker.example:2376", "address": "prod-1.docker.example", "cpus": 8, "memory": "16g",
-             "tls": {"ca_cert": "/ca.pem", "client_cert": "/cert.pem", "client_key": "/key.pem"}},
-        ]},
+        "default": {
+            "network_mode": "host",
+            "shared_network_namespace": True,
+            "hosts": [
+                {
+                    "name": "local-1",
+                    "base_url": "unix:///run/one.sock",
+                    "address": "127.0.0.1",
+                    "cpus": 2,
+                    "memory": "4g",
+                },
+                {
+                    "name": "local-2",
+                    "base_url": "unix:///run/two.sock",
+                    "address": "127.0.0.1",
+                    "cpus": 2,
+                    "memory": "4g",
+                },
+            ],
+        },
+        "prod": {
+            "network_mode": "bridge",
+            "hosts": [
+                {
+                    "name": "prod-1",
+                    "base_url": "tcp://prod-1.docker.example:2376",
+                    "address": "prod-1.docker.example",
+                    "cpus": 8,
+                    "memory": "16g",
+                    "tls": {"ca_cert": "/ca.pem", "client_cert": "/cert.pem", "client_key": "/key.pem"},
+                },
+            ],
+        },
     },
     "PORT_RANGE": "20000-20099",
     "DEFAULT_CPU": 0.25,
@@ -129,8 +166,13 @@ class FakeEngine:
         container_id = f"{self.name}-{next(self.world.ids):04d}"
         status, exit_code, logs = self.world.behaviour(spec)
         restart_count = 1 if any(predicate(spec) for predicate in self.world.restarts) else 0
-        self.containers[container_id] = {"spec": spec, "status": status, "exit_code": exit_code,
-                                         "restart_count": restart_count, "logs": logs}
+        self.containers[container_id] = {
+            "spec": spec,
+            "status": status,
+            "exit_code": exit_code,
+            "restart_count": restart_count,
+            "logs": logs,
+        }
         return container_id
 
     def _find(self, ref):
@@ -142,9 +184,13 @@ class FakeEngine:
     def inspect(self, container_id):
         self._check(("inspect", container_id))
         found = self.containers[self._find(container_id)]
-        return ContainerState(id=self._find(container_id), status=found["status"],
-                              running=found["status"] == "running", exit_code=found["exit_code"],
-                              restart_count=found["restart_count"])
+        return ContainerState(
+            id=self._find(container_id),
+            status=found["status"],
+            running=found["status"] == "running",
+            exit_code=found["exit_code"],
+            restart_count=found["restart_count"],
+        )
 
     def logs(self, container_id, tail):
         self._check(("logs", container_id))
@@ -160,14 +206,20 @@ class FakeEngine:
 
     def list(self, labels):
         self._check(("list",))
-        return [ContainerSummary(id=cid, name=c["spec"].name, status=c["status"], labels=dict(c["spec"].labels))
-                for cid, c in self.containers.items()
-                if all(c["spec"].labels.get(k) == v for k, v in labels.items())]
+        return [
+            ContainerSummary(id=cid, name=c["spec"].name, status=c["status"], labels=dict(c["spec"].labels))
+            for cid, c in self.containers.items()
+            if all(c["spec"].labels.get(k) == v for k, v in labels.items())
+        ]
 
     # -- for assertions ----------------------------------------------------------------------
     def running(self, deployment_id=None):
-        return [c for c in self.containers.values() if c["status"] == "running"
-                and (deployment_id is None or c["spec"].labels["imagehub.deployment"] == deployment_id)]
+        return [
+            c
+            for c in self.containers.values()
+            if c["status"] == "running"
+            and (deployment_id is None or c["spec"].labels["imagehub.deployment"] == deployment_id)
+        ]
 
     def kill(self, container_id, exit_code=137):
         self.containers[container_id].update(status="exited", exit_code=exit_code)
@@ -186,8 +238,12 @@ class FakeCatalog:
             raise Forbidden(f"tenant {tenant_id!r} may not read {repository!r}")
         if (repository, tag) not in self.tags:
             raise NotFound(f"tag {repository}:{tag} not found")
-        return {"repository": repository, "tag": tag, "digest": self.tags[repository, tag],
-                "pushed_at": self.pushed.get((repository, tag))}
+        return {
+            "repository": repository,
+            "tag": tag,
+            "digest": self.tags[repository, tag],
+            "pushed_at": self.pushed.get((repository, tag)),
+        }
 
 
 class World:
@@ -206,10 +262,19 @@ class World:
         # predicates: such containers exited and were started again by their restart policy (the
         # engine then reports the running attempt: exit code 0)
         self.restarts = []
-        self.rt = Runtime(settings=settings, transaction=transaction, engine=self.engines.__getitem__,
-                          http_ok=self.http_ok, catalog=self.catalog, publish=self.publish,
-                          port_is_free=lambda host, port: port not in self.taken_ports, now=self.clock.now,
-                          monotonic=self.clock.monotonic, sleep=self.clock.sleep, rng=random.Random(7))
+        self.rt = Runtime(
+            settings=settings,
+            transaction=transaction,
+            engine=self.engines.__getitem__,
+            http_ok=self.http_ok,
+            catalog=self.catalog,
+            publish=self.publish,
+            port_is_free=lambda host, port: port not in self.taken_ports,
+            now=self.clock.now,
+            monotonic=self.clock.monotonic,
+            sleep=self.clock.sleep,
+            rng=random.Random(7),
+        )
 
     def publish(self, event_type, payload):
         self.events.append((event_type, payload))
@@ -223,9 +288,13 @@ class World:
 
     def http_ok(self, url, timeout):
         port = int(url.split(":")[2].split("/")[0])
-        return any(c["status"] == "running" and c["spec"].env.get("PORT") == str(port)
-                   and not any(predicate(c["spec"]) for predicate in self.no_http)
-                   for engine in self.engines.values() for c in engine.containers.values())
+        return any(
+            c["status"] == "running"
+            and c["spec"].env.get("PORT") == str(port)
+            and not any(predicate(c["spec"]) for predicate in self.no_http)
+            for engine in self.engines.values()
+            for c in engine.containers.values()
+        )
 
     def tag(self, repository, tag, digest, pullable="ok", pushed_at=None):
         self.catalog.tags[repository, tag] = digest
@@ -237,9 +306,17 @@ class World:
         """A ``tag_indexed`` payload as the catalog sends it (the digest made pullable); pushed now
         by default. ``deliver`` hands it to the deployer."""
         self.registry.setdefault(f"{PULL_HOST}/{repository}@{digest}", "ok")
-        fields = dict(namespace=repository.split("/")[0], repository=repository, tag=tag, digest=digest,
-                      previous_digest=previous, image_id="sha256:" + "9" * 64,
-                      pushed_at=(pushed_at or self.clock.now()).isoformat(), is_ownbase=False, actor=actor)
+        fields = dict(
+            namespace=repository.split("/")[0],
+            repository=repository,
+            tag=tag,
+            digest=digest,
+            previous_digest=previous,
+            image_id="sha256:" + "9" * 64,
+            pushed_at=(pushed_at or self.clock.now()).isoformat(),
+            is_ownbase=False,
+            actor=actor,
+        )
         if event_id is not None:
             fields["event_id"] = event_id
         return json.loads(json.dumps(make_event(TagIndexed, **fields)))  # as it crosses AMQP
@@ -249,8 +326,11 @@ class World:
         return autodeploy.handle_tag_indexed(self.rt, load_event(TagIndexed, payload))
 
     def statuses(self, deployment_id=None):
-        return [(p["revision"], p["status"]) for kind, p in self.events
-                if kind == DEPLOYMENT_STATUS_CHANGED and deployment_id in (None, p["deployment_id"])]
+        return [
+            (p["revision"], p["status"])
+            for kind, p in self.events
+            if kind == DEPLOYMENT_STATUS_CHANGED and deployment_id in (None, p["deployment_id"])
+        ]
 
     def drain(self):
         """Carry out every rollout_requested published so far (and those they publish)."""
@@ -288,7 +368,14 @@ def world(settings, transaction):
 
 
 def web_spec(**overrides):
-    spec = {"name": "web", "image": "t1/web:v1", "replicas": 2, "ports": [{"container_port": 8080}],
-            "health": {"type": "running", "seconds": 1}, "cpu": 0.5, "memory": "256m"}
+    spec = {
+        "name": "web",
+        "image": "t1/web:v1",
+        "replicas": 2,
+        "ports": [{"container_port": 8080}],
+        "health": {"type": "running", "seconds": 1},
+        "cpu": 0.5,
+        "memory": "256m",
+    }
     spec.update(overrides)
     return spec

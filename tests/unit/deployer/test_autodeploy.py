@@ -1,6 +1,7 @@
 """Auto-deploy on the catalog's ``tag_indexed``: which deployments a push moves, through the same
 rolling update as a manual one; duplicates, stale events, tenants, serialising with the operation
 in progress, automatic rollback, and the history each automatic change leaves."""
+
 from datetime import timedelta
 
 import pytest
@@ -89,12 +90,25 @@ class TestAPushMovesWhatFollowsIt:
         web.drain()
 
         newest, first = revisions(web, deployment_id)
-        assert (newest["revision"], newest["image"], newest["tag"], newest["digest"], newest["status"],
-                newest["trigger"]) == (2, "t1/web:v1.1", "v1.1", D11, "running", "auto-deploy")
+        assert (
+            newest["revision"],
+            newest["image"],
+            newest["tag"],
+            newest["digest"],
+            newest["status"],
+            newest["trigger"],
+        ) == (2, "t1/web:v1.1", "v1.1", D11, "running", "auto-deploy")
         assert newest["pull_ref"] == f"{PULL_HOST}/t1/web@{D11}"
-        assert newest["push"] == {"event_id": event["event_id"], "namespace": "t1", "repository": "t1/web",
-                                  "tag": "v1.1", "digest": D11, "actor": "alice",
-                                  "pushed_at": later(60).isoformat(), "policy": "semver:minor"}
+        assert newest["push"] == {
+            "event_id": event["event_id"],
+            "namespace": "t1",
+            "repository": "t1/web",
+            "tag": "v1.1",
+            "digest": D11,
+            "actor": "alice",
+            "pushed_at": later(60).isoformat(),
+            "policy": "semver:minor",
+        }
         assert newest["spec"] == first["spec"]  # the serving revision's settings, only the image moves
         assert (first["status"], first["trigger"], first["push"]) == ("superseded", "create", None)
 
@@ -203,8 +217,9 @@ class TestEachEventOnce:
         assert (first.duplicate, first.moved) == (False, [deployment_id])
         assert (again.duplicate, again.decisions, again.started) == (True, (), ())
         assert [r["revision"] for r in revisions(web, deployment_id)] == [2, 1]
-        assert [(p["revision"], p["trigger"]) for kind, p in web.events if kind == ROLLOUT_REQUESTED][-1:] == \
-            [(2, "auto-deploy")]
+        assert [(p["revision"], p["trigger"]) for kind, p in web.events if kind == ROLLOUT_REQUESTED][-1:] == [
+            (2, "auto-deploy")
+        ]
         with web.rt.transaction() as session:
             assert session.scalars(sa.select(ProcessedEvent.event_id)).all() == [event["event_id"]]
 
@@ -276,10 +291,17 @@ class TestOneOperationAtATime:
         assert (pending["tag"], pending["digest"]) == ("v1.1", D11)
         web.drain()
         got = get(web, deployment_id)
-        assert (got["status"], got["serving_revision"], got["serving_digest"], got["pending_push"]) == \
-            ("running", 3, D11, None)
-        assert [(r["revision"], r["trigger"], r["spec"]["env"]) for r in revisions(web, deployment_id)] == \
-            [(3, "auto-deploy", {"MODE": "b"}), (2, "update", {"MODE": "b"}), (1, "create", {})]
+        assert (got["status"], got["serving_revision"], got["serving_digest"], got["pending_push"]) == (
+            "running",
+            3,
+            D11,
+            None,
+        )
+        assert [(r["revision"], r["trigger"], r["spec"]["env"]) for r in revisions(web, deployment_id)] == [
+            (3, "auto-deploy", {"MODE": "b"}),
+            (2, "update", {"MODE": "b"}),
+            (1, "create", {}),
+        ]
 
     def test_a_better_push_replaces_the_waiting_one(self, web):
         deployment_id = deploy(web, "semver:minor")
@@ -289,10 +311,14 @@ class TestOneOperationAtATime:
         lower = web.deliver(web.tag_indexed("t1/web", "v1.1.5", D13, pushed_at=later(70)))
         web.drain()
 
-        assert lower.decisions[0].verdict.reason == \
-            "the waiting push of v1.2 is preferred: v1.1.5 is not higher than v1.2"
-        assert [(r["revision"], r["tag"]) for r in revisions(web, deployment_id)] == \
-            [(3, "v1.2"), (2, "v1.0"), (1, "v1.0")]
+        assert (
+            lower.decisions[0].verdict.reason == "the waiting push of v1.2 is preferred: v1.1.5 is not higher than v1.2"
+        )
+        assert [(r["revision"], r["tag"]) for r in revisions(web, deployment_id)] == [
+            (3, "v1.2"),
+            (2, "v1.0"),
+            (1, "v1.0"),
+        ]
 
     def test_a_later_push_of_the_tag_replaces_the_waiting_one(self, web):
         deployment_id = deploy(web, "force", tag="latest")
@@ -344,14 +370,19 @@ class TestFailures:
         push(web, "v1.2", D12)
 
         got = get(web, deployment_id)
-        assert (got["status"], got["revision"], got["serving_revision"], got["serving_digest"]) == \
-            ("rolled_back", 2, 1, D10)
-        assert got["reason"] == ("revision 2 (auto-deploy of t1/web:v1.2) failed: container exited with code 3; "
-                                 "last output: starting | bye (instance on local-1); rolled back to revision 1")
+        assert (got["status"], got["revision"], got["serving_revision"], got["serving_digest"]) == (
+            "rolled_back",
+            2,
+            1,
+            D10,
+        )
+        assert got["reason"] == (
+            "revision 2 (auto-deploy of t1/web:v1.2) failed: container exited with code 3; "
+            "last output: starting | bye (instance on local-1); rolled back to revision 1"
+        )
         assert sorted(c["spec"].name for c in web.containers(deployment_id)) == before  # never stopped
         assert web.statuses(deployment_id)[-1] == (2, "rolled_back")
-        assert [(r["revision"], r["status"]) for r in revisions(web, deployment_id)] == \
-            [(2, "failed"), (1, "running")]
+        assert [(r["revision"], r["status"]) for r in revisions(web, deployment_id)] == [(2, "failed"), (1, "running")]
 
     def test_a_rollback_after_a_replacement_brings_the_previous_revision_back(self, web):
         """The first new instance passed and replaced an old one; the second failed: the deployer
@@ -362,6 +393,7 @@ class TestFailures:
             if spec.image.endswith(D12):
                 started.append(spec.name)
             return len(started) == 2 and spec.name == started[1]
+
         web.exits.append(second_new_one_exits)
         deployment_id = deploy(web, "semver:minor")
 
@@ -402,6 +434,7 @@ class TestFailures:
             if deployment.id == first:
                 raise RuntimeError("engine client exploded")
             return real(rt, deployment, base, push)
+
         monkeypatch.setattr(logic, "auto_update", auto_update)
 
         outcome = push(web, "v1.1", D11)
@@ -421,17 +454,18 @@ class TestFailures:
 
         got = get(web, deployment_id)
         assert (got["status"], got["serving_revision"], got["operation"]) == ("rolled_back", 1, None)
-        assert got["reason"].startswith("revision 2 (auto-deploy of t1/web:v1.1) failed: pool 'default' cannot "
-                                        "take 1 more instance(s)")
+        assert got["reason"].startswith(
+            "revision 2 (auto-deploy of t1/web:v1.1) failed: pool 'default' cannot take 1 more instance(s)"
+        )
         assert got["reason"].endswith("; rolled back to revision 1")
-        assert [(r["revision"], r["status"]) for r in revisions(web, deployment_id)] == \
-            [(2, "failed"), (1, "running")]
+        assert [(r["revision"], r["status"]) for r in revisions(web, deployment_id)] == [(2, "failed"), (1, "running")]
         assert web.statuses(deployment_id)[-1] == (2, "rolled_back")
 
     def test_a_deployment_that_never_ran_is_retried_and_fails_as_failed(self, web):
         web.exits.append(lambda spec: True)
-        deployment_id = logic.create_deployment(web.rt, "t1", web_spec(image="t1/web:v1.0",
-                                                                        auto_deploy={"policy": "semver:minor"}))["id"]
+        deployment_id = logic.create_deployment(
+            web.rt, "t1", web_spec(image="t1/web:v1.0", auto_deploy={"policy": "semver:minor"})
+        )["id"]
         web.drain()
         push(web, "v1.1", D11)
         got = get(web, deployment_id)
@@ -445,8 +479,11 @@ class TestSettingThePolicy:
 
         got = logic.set_auto_deploy(web.rt, "t1", deployment_id, "semver:minor+prerelease")
 
-        assert (got["auto_deploy"], got["revision"], got["status"]) == ({"policy": "semver:minor+prerelease"}, 1,
-                                                                        "running")
+        assert (got["auto_deploy"], got["revision"], got["status"]) == (
+            {"policy": "semver:minor+prerelease"},
+            1,
+            "running",
+        )
         assert len(web.events) == before
         push(web, "v1.1.0-rc.1", D11)
         assert serving(web, deployment_id)[2] == D11
@@ -461,12 +498,18 @@ class TestSettingThePolicy:
         got = logic.update_deployment(web.rt, "t1", deployment_id, {"auto_deploy": {"policy": "glob:v1.*"}})
         assert (got["auto_deploy"], got["revision"]) == ({"policy": "glob:v1.*"}, 1)
 
-    @pytest.mark.parametrize("policy, message", [
-        ("sometimes", "policy must be one of never, force, semver:major|minor|patch"),
-        ("semver:minor+rc", "policy 'semver:minor+rc': a semver policy is semver:major, semver:minor or "
-                            "semver:patch, optionally followed by +prerelease"),
-        ({"policy": "force"}, "policy must be a string"),
-    ])
+    @pytest.mark.parametrize(
+        "policy, message",
+        [
+            ("sometimes", "policy must be one of never, force, semver:major|minor|patch"),
+            (
+                "semver:minor+rc",
+                "policy 'semver:minor+rc': a semver policy is semver:major, semver:minor or "
+                "semver:patch, optionally followed by +prerelease",
+            ),
+            ({"policy": "force"}, "policy must be a string"),
+        ],
+    )
     def test_a_bad_policy_is_refused(self, web, policy, message):
         deployment_id = deploy(web, "never")
         with pytest.raises(InvalidRequest) as raised:
@@ -495,8 +538,11 @@ class TestTheEventHandler:
 
     def test_consumes_the_catalogs_tag_indexed_and_requeues_on_error(self):
         [entrypoint] = service.DeployerWorker.handle_tag_indexed.nameko_entrypoints
-        assert (entrypoint.source_service, entrypoint.event_type, entrypoint.requeue_on_error) == \
-            ("catalog", "tag_indexed", True)
+        assert (entrypoint.source_service, entrypoint.event_type, entrypoint.requeue_on_error) == (
+            "catalog",
+            "tag_indexed",
+            True,
+        )
 
     def test_a_database_error_goes_back_to_the_queue_and_anything_else_is_dropped(self, world, monkeypatch):
         slept = []
@@ -505,12 +551,14 @@ class TestTheEventHandler:
 
         def database_down(event):
             raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
         with pytest.raises(sa.exc.OperationalError):
             service.DeployerWorker._carry_out(TagIndexed, payload, database_down, lambda e: "push")
         assert slept == [service.REQUEUE_DELAY]
 
         def bug(event):
             raise KeyError("oops")
+
         service.DeployerWorker._carry_out(TagIndexed, payload, bug, lambda e: "push")  # logged, acked
         done = []
         service.DeployerWorker._carry_out(TagIndexed, {"event_id": "x"}, done.append, lambda e: "push")

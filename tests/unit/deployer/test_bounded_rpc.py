@@ -1,6 +1,7 @@
 """The catalog proxy's timeout: read from the config, checked at start-up, listed in the RPCs'
 expected errors. The waiting itself is tested on the real broker
 (tests/integration/deployer/test_catalog_unavailable.py)."""
+
 from types import SimpleNamespace
 
 import pytest

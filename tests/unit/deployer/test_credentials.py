@@ -1,5 +1,6 @@
 """deployer.credentials: what the engines pull with, per tenant."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -18,9 +19,14 @@ class Issuer:
         self.calls.append((tenant_id, name, ttl))
         if self.fail:
             raise self.fail
-        expires = datetime.fromtimestamp(self.now[0], timezone.utc) + timedelta(seconds=self.ttl)
-        return {"username": f"{tenant_id}+{name}", "password": f"pw-{len(self.calls)}",
-                "expires_at": expires.isoformat(), "tenant_id": tenant_id, "actions": ["pull"]}
+        expires = datetime.fromtimestamp(self.now[0], UTC) + timedelta(seconds=self.ttl)
+        return {
+            "username": f"{tenant_id}+{name}",
+            "password": f"pw-{len(self.calls)}",
+            "expires_at": expires.isoformat(),
+            "tenant_id": tenant_id,
+            "actions": ["pull"],
+        }
 
 
 class TestRobotCredentials:
@@ -32,8 +38,10 @@ class TestRobotCredentials:
         now[0] += 500  # under ttl - margin (540)
         assert robot("t1") == {"username": "t1+deployer", "password": "pw-1"}
         assert robot("t2") == {"username": "t2+deployer", "password": "pw-2"}
-        assert issue.calls == [("t1", "deployer", credentials.CREDENTIAL_TTL),
-                               ("t2", "deployer", credentials.CREDENTIAL_TTL)]
+        assert issue.calls == [
+            ("t1", "deployer", credentials.CREDENTIAL_TTL),
+            ("t2", "deployer", credentials.CREDENTIAL_TTL),
+        ]
 
     def test_renewed_within_the_margin_before_expiry(self):
         now = [1_000_000.0]

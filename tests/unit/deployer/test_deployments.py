@@ -1,5 +1,6 @@
 """The RPC side: what is recorded and published, tenant rules, conflicts. Rollouts are carried
 out by ``world.drain()`` as the service's event handler would."""
+
 import uuid
 
 import pytest
@@ -7,8 +8,13 @@ import pytest
 from deployer import deployments as logic
 from deployer import rollout
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
-from shared.events import (DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, DeploymentStatusChanged, RolloutRequested,
-                           load_event)
+from shared.events import (
+    DEPLOYMENT_STATUS_CHANGED,
+    ROLLOUT_REQUESTED,
+    DeploymentStatusChanged,
+    RolloutRequested,
+    load_event,
+)
 from tests.unit.deployer.conftest import DIGEST_V1, DIGEST_V2, PULL_HOST, web_spec
 
 
@@ -30,11 +36,20 @@ class TestCreate:
         kinds = [kind for kind, _ in world.events]
         assert kinds == [DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED]
         status = load_event(DeploymentStatusChanged, world.events[0][1])
-        assert (status["deployment_id"], status["tenant_id"], status["revision"], status["status"],
-                status["reason"]) == (created["id"], "t1", 1, "pending", None)
+        assert (
+            status["deployment_id"],
+            status["tenant_id"],
+            status["revision"],
+            status["status"],
+            status["reason"],
+        ) == (created["id"], "t1", 1, "pending", None)
         request = world.events[1][1]
-        assert (request["deployment_id"], request["revision"], request["action"], request["trigger"]) == \
-            (created["id"], 1, "rollout", "create")
+        assert (request["deployment_id"], request["revision"], request["action"], request["trigger"]) == (
+            created["id"],
+            1,
+            "rollout",
+            "create",
+        )
 
     def test_rollout_runs_two_replicas_one_per_host(self, world):
         created = create(world)
@@ -59,6 +74,7 @@ class TestCreate:
     def test_a_catalog_that_does_not_answer_records_nothing(self, world, monkeypatch):
         def down(*args):
             raise ServiceUnavailable("the catalog service did not answer catalog.get_tag within 10 s")
+
         monkeypatch.setattr(world.catalog, "get_tag", down)
         with pytest.raises(ServiceUnavailable, match="did not answer"):
             create(world)
@@ -76,8 +92,11 @@ class TestCreate:
         assert create(world, tenant="t2", image="t2/web:v1")["name"] == "web"
 
     def test_more_than_the_pool_can_take_is_refused_up_front(self, world):
-        with pytest.raises(Conflict, match=r"cannot take 5 more instance\(s\): no host can take another instance "
-                                           r"\(4 of 5 would fit\)"):
+        with pytest.raises(
+            Conflict,
+            match=r"cannot take 5 more instance\(s\): no host can take another instance "
+            r"\(4 of 5 would fit\)",
+        ):
             create(world, replicas=5, cpu=1)
         assert world.events == []
 
@@ -101,8 +120,11 @@ class TestCapacityPromisedToRolloutsInProgress:
 
     def test_a_second_create_for_the_last_room_is_refused_up_front(self, world):
         first = create(world, name="first", replicas=2, cpu=1.5)  # accepted, rollout not run yet
-        with pytest.raises(Conflict, match=r"cannot take 1 more instance\(s\): no host can take another instance.*"
-                                           r"2 instance\(s\) promised to rollouts in progress"):
+        with pytest.raises(
+            Conflict,
+            match=r"cannot take 1 more instance\(s\): no host can take another instance.*"
+            r"2 instance\(s\) promised to rollouts in progress",
+        ):
             create(world, name="second", replicas=1, cpu=1)
         world.drain()
         assert logic.get_deployment(world.rt, "t1", first["id"])["status"] == "running"
@@ -112,8 +134,10 @@ class TestCapacityPromisedToRolloutsInProgress:
         first = create(world, name="first", replicas=2, cpu=1.5)
         second = create(world, name="second", replicas=2, cpu=0.5)
         world.drain()
-        assert [logic.get_deployment(world.rt, "t1", d["id"])["status"] for d in (first, second)] == \
-            ["running", "running"]
+        assert [logic.get_deployment(world.rt, "t1", d["id"])["status"] for d in (first, second)] == [
+            "running",
+            "running",
+        ]
         # Once placed, the instances count through their records: not twice.
         with pytest.raises(Conflict, match="no host can take another instance") as refused:
             create(world, name="third", replicas=1, cpu=0.01)
@@ -130,6 +154,7 @@ class TestCapacityPromisedToRolloutsInProgress:
             seen["refused"] = pytest.raises(Conflict, create, world, name="second", replicas=1, cpu=1).value
             seen["taken"] = create(world, name="small", replicas=1, cpu=0.5, ports=[])
             return real_run(spec)
+
         engine.run = run_then_look
         rollout.handle(world.rt, load_event(RolloutRequested, request))
         assert "1 instance(s) promised" in str(seen["refused"])
@@ -174,14 +199,17 @@ def running(world):
 
 
 class TestTenancy:
-    @pytest.mark.parametrize("call", [
-        lambda rt, d: logic.get_deployment(rt, "t2", d),
-        lambda rt, d: logic.update_deployment(rt, "t2", d, {"env": {"A": "1"}}),
-        lambda rt, d: logic.scale_deployment(rt, "t2", d, 3),
-        lambda rt, d: logic.rollback_deployment(rt, "t2", d),
-        lambda rt, d: logic.list_revisions(rt, "t2", d, 1, 50),
-        lambda rt, d: logic.delete_deployment(rt, "t2", d),
-    ])
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda rt, d: logic.get_deployment(rt, "t2", d),
+            lambda rt, d: logic.update_deployment(rt, "t2", d, {"env": {"A": "1"}}),
+            lambda rt, d: logic.scale_deployment(rt, "t2", d, 3),
+            lambda rt, d: logic.rollback_deployment(rt, "t2", d),
+            lambda rt, d: logic.list_revisions(rt, "t2", d, 1, 50),
+            lambda rt, d: logic.delete_deployment(rt, "t2", d),
+        ],
+    )
     def test_another_tenants_deployment_is_forbidden_and_untouched(self, world, running, call):
         before = logic.get_deployment(world.rt, "t1", running)
         with pytest.raises(Forbidden) as raised:
@@ -191,8 +219,7 @@ class TestTenancy:
 
     def test_lists_show_only_the_callers_deployments(self, world, running):
         assert [d["id"] for d in logic.list_deployments(world.rt, "t1", 1, 50)["items"]] == [running]
-        assert logic.list_deployments(world.rt, "t2", 1, 50) == {"items": [], "total": 0, "page": 1,
-                                                                 "page_size": 50}
+        assert logic.list_deployments(world.rt, "t2", 1, 50) == {"items": [], "total": 0, "page": 1, "page_size": 50}
 
     def test_an_unknown_deployment_is_not_found(self, world):
         with pytest.raises(NotFound):
@@ -220,7 +247,7 @@ class TestUpdate:
     def test_auto_deploy_alone_is_stored_without_a_revision(self, world, running):
         updated = logic.update_deployment(world.rt, "t1", running, {"auto_deploy": {"policy": "semver:patch"}})
         assert (updated["revision"], updated["auto_deploy"]) == (1, {"policy": "semver:patch"})
-        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled:])
+        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled :])
 
     def test_fixed_port_in_both_revisions_is_refused(self, world):
         created = create(world, replicas=1, ports=[{"host_port": 20500}])
@@ -276,7 +303,7 @@ class TestUpdateBuildsOnTheServingRevision:
     def test_changes_that_leave_the_serving_revision_as_it_is_make_no_revision(self, world, failed_update):
         unchanged = logic.update_deployment(world.rt, "t1", failed_update, {"env": {}})
         assert (unchanged["revision"], unchanged["status"]) == (2, "rollout_failed")
-        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled:])
+        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled :])
 
     def test_when_nothing_ever_served_it_starts_from_the_newest_revision(self, world):
         world.exits.append(lambda spec: spec.command == BROKEN)
@@ -284,8 +311,11 @@ class TestUpdateBuildsOnTheServingRevision:
         world.drain()
         assert logic.get_deployment(world.rt, "t1", created["id"])["status"] == "failed"
         updated = logic.update_deployment(world.rt, "t1", created["id"], {"command": ["httpd", "-f"]})
-        assert (updated["revision"], updated["spec"]["command"], updated["spec"]["env"]) == \
-            (2, ["httpd", "-f"], {"A": "1"})
+        assert (updated["revision"], updated["spec"]["command"], updated["spec"]["env"]) == (
+            2,
+            ["httpd", "-f"],
+            {"A": "1"},
+        )
         world.drain()
         got = logic.get_deployment(world.rt, "t1", created["id"])
         assert (got["status"], got["serving_revision"]) == ("running", 2)
@@ -300,7 +330,10 @@ class TestRollback:
         world.drain()
         revisions = logic.list_revisions(world.rt, "t1", running, 1, 50)["items"]
         assert [(r["revision"], r["status"], r["trigger"], r["rollback_to"]) for r in revisions] == [
-            (3, "running", "rollback", 1), (2, "superseded", "update", None), (1, "superseded", "create", None)]
+            (3, "running", "rollback", 1),
+            (2, "superseded", "update", None),
+            (1, "superseded", "create", None),
+        ]
 
     def test_keeps_the_pinned_digest_even_if_the_tag_moved(self, world, running):
         logic.update_deployment(world.rt, "t1", running, {"tag": "v2"})
@@ -381,9 +414,18 @@ class TestListPools:
         world.engines["local-2"].down = True
         pools = {p["name"]: p for p in logic.list_pools(world.rt)["items"]}
         one, two = pools["default"]["hosts"]
-        assert (one["reachable"], one["instances"], one["reserved"], one["free"]["cpus"], one["free"]["memory"]) == \
-            (True, 1, {"cpus": 0.5, "memory_bytes": 256 * 1024 ** 2}, 1.5, "3840m")
+        assert (one["reachable"], one["instances"], one["reserved"], one["free"]["cpus"], one["free"]["memory"]) == (
+            True,
+            1,
+            {"cpus": 0.5, "memory_bytes": 256 * 1024**2},
+            1.5,
+            "3840m",
+        )
         # Unreachable: reported, and its recorded instance still counts against it.
-        assert (two["reachable"], two["error"], two["instances"], two["free"]["cpus"]) == \
-            (False, "local-2: connection refused", 1, 1.5)
+        assert (two["reachable"], two["error"], two["instances"], two["free"]["cpus"]) == (
+            False,
+            "local-2: connection refused",
+            1,
+            1.5,
+        )
         assert pools["prod"]["network_mode"] == "bridge" and pools["default"]["default"] is True

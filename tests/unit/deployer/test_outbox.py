@@ -1,6 +1,7 @@
 """The deployer's events go through the outbox: written with the change, sent after the commit,
 left for the relay when the broker refuses them, in order per deployment, same event_id."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from shared.errors import Conflict
 from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
 from tests.unit.deployer.conftest import web_spec
 
-LATER = datetime.now(timezone.utc) + timedelta(hours=1)  # every row is old enough for the relay
+LATER = datetime.now(UTC) + timedelta(hours=1)  # every row is old enough for the relay
 MIN_AGE = timedelta(seconds=2)
 
 
@@ -24,6 +25,7 @@ class BrokerDown(ConnectionRefusedError):
 def broker(world):
     """``world.rt.publish`` refusing while ``down`` is set, as nameko's publisher does when
     RabbitMQ is away; what does go out is recorded in ``world.events`` as usual."""
+
     class Broker:
         down = False
         refused = []
@@ -41,8 +43,10 @@ def broker(world):
 
 def pending(world):
     with world.rt.transaction() as session:
-        return [(r.event_type, r.event_id, r.ordering_key) for r in
-                session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.id))]
+        return [
+            (r.event_type, r.event_id, r.ordering_key)
+            for r in session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.id))
+        ]
 
 
 def relay(world):
@@ -80,8 +84,10 @@ class TestBrokerDown:
         broker.down = True
         created = create(world)  # answers: the change is committed
         assert created["status"] == "pending"
-        assert [(kind, key) for kind, _, key in pending(world)] == [(DEPLOYMENT_STATUS_CHANGED, created["id"]),
-                                                                   (ROLLOUT_REQUESTED, created["id"])]
+        assert [(kind, key) for kind, _, key in pending(world)] == [
+            (DEPLOYMENT_STATUS_CHANGED, created["id"]),
+            (ROLLOUT_REQUESTED, created["id"]),
+        ]
         assert world.events == []
         assert len(broker.refused) == 1  # the first refusal stops the send: the rest stay in order
 
@@ -113,8 +119,12 @@ class TestBrokerDown:
         logic.delete_deployment(world.rt, "t1", first["id"])  # its own two events, after the two left over
         sent = [(p["deployment_id"], kind, p.get("status")) for kind, p in world.events]
         assert [p["event_id"] for _, p in world.events][:2] == older
-        assert sent == [(first["id"], DEPLOYMENT_STATUS_CHANGED, "pending"), (first["id"], ROLLOUT_REQUESTED, None),
-                        (first["id"], DEPLOYMENT_STATUS_CHANGED, "deleting"), (first["id"], ROLLOUT_REQUESTED, None)]
+        assert sent == [
+            (first["id"], DEPLOYMENT_STATUS_CHANGED, "pending"),
+            (first["id"], ROLLOUT_REQUESTED, None),
+            (first["id"], DEPLOYMENT_STATUS_CHANGED, "deleting"),
+            (first["id"], ROLLOUT_REQUESTED, None),
+        ]
         # Another deployment's left-overs are not this transaction's business: the relay's.
         assert [key for _, _, key in pending(world)] == [other["id"], other["id"]]
 
@@ -141,6 +151,5 @@ class TestRolloutEvents:
         assert [status for _, status in world.statuses(created["id"])] == ["pending"]
         broker.down = False
         relay(world)
-        assert [status for _, status in world.statuses(created["id"])] == ["pending", "pulling", "starting",
-                                                                          "running"]
+        assert [status for _, status in world.statuses(created["id"])] == ["pending", "pulling", "starting", "running"]
         assert len({p["event_id"] for _, p in world.events}) == len(world.events)

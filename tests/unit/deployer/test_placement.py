@@ -1,16 +1,19 @@
 """Placement spreads instances over hosts with room; ports come from the range, free ones only."""
+
 import random
 
 import pytest
 
 from deployer.placement import HostLoad, NoCapacity, NoFreePort, allocate_ports, place
 
-G = 1024 ** 3
+G = 1024**3
 
 
 def hosts(*specs):
-    return [HostLoad(name=f"h{i + 1}", cpus=cpus, memory=memory * G, **extra)
-            for i, (cpus, memory, extra) in enumerate(specs)]
+    return [
+        HostLoad(name=f"h{i + 1}", cpus=cpus, memory=memory * G, **extra)
+        for i, (cpus, memory, extra) in enumerate(specs)
+    ]
 
 
 class TestPlace:

@@ -1,4 +1,5 @@
 """Auto-deploy policies on tags alone: the syntax, version order, and which push each one follows."""
+
 import pytest
 
 from deployer.policy import PolicyError, Version, parse_policy, parse_version
@@ -73,49 +74,74 @@ TABLE = [
 
 
 class TestWants:
-    @pytest.mark.parametrize("policy, running, pushed, moves", TABLE,
-                             ids=[f"{p}:{r}->{t}" for p, r, t, _ in TABLE])
+    @pytest.mark.parametrize("policy, running, pushed, moves", TABLE, ids=[f"{p}:{r}->{t}" for p, r, t, _ in TABLE])
     def test_table(self, policy, running, pushed, moves):
         verdict = parse_policy(policy).wants(running, pushed)
         assert verdict.move is moves, verdict.reason
         assert verdict.reason
 
-    @pytest.mark.parametrize("policy, running, pushed, reason", [
-        ("never", "v1", "v2", "policy never"),
-        ("force", "latest", "v1", "force follows only the tag it runs (latest)"),
-        ("semver:minor", "v1.0", "v2.0", "v2.0 is outside semver:minor of v1.0 (another major version)"),
-        ("semver:patch", "1.2.3", "1.3.0", "1.3.0 is outside semver:patch of 1.2.3 (another minor version)"),
-        ("semver:minor", "v1.0", "v1.1-rc.1", "v1.1-rc.1 is a pre-release (semver:minor leaves them out; "
-                                              "add +prerelease)"),
-        ("semver:minor", "latest", "v1.1", "the running tag latest is not a version"),
-        ("semver:minor", "v1.0", "edge", "edge is not a version"),
-        ("semver:minor", "v1.1", "v1.0", "v1.0 is not higher than v1.1"),
-        ("glob:v1.*", "v1.1", "v1.0", "v1.0 is a lower version than v1.1"),
-        ("glob:v1.*", "v1.1", "v2.0", "v2.0 does not match glob:v1.*"),
-        ("semver:minor", "v1.0", "v1.1", "v1.1 is higher than v1.0 within semver:minor"),
-    ])
+    @pytest.mark.parametrize(
+        "policy, running, pushed, reason",
+        [
+            ("never", "v1", "v2", "policy never"),
+            ("force", "latest", "v1", "force follows only the tag it runs (latest)"),
+            ("semver:minor", "v1.0", "v2.0", "v2.0 is outside semver:minor of v1.0 (another major version)"),
+            ("semver:patch", "1.2.3", "1.3.0", "1.3.0 is outside semver:patch of 1.2.3 (another minor version)"),
+            (
+                "semver:minor",
+                "v1.0",
+                "v1.1-rc.1",
+                "v1.1-rc.1 is a pre-release (semver:minor leaves them out; add +prerelease)",
+            ),
+            ("semver:minor", "latest", "v1.1", "the running tag latest is not a version"),
+            ("semver:minor", "v1.0", "edge", "edge is not a version"),
+            ("semver:minor", "v1.1", "v1.0", "v1.0 is not higher than v1.1"),
+            ("glob:v1.*", "v1.1", "v1.0", "v1.0 is a lower version than v1.1"),
+            ("glob:v1.*", "v1.1", "v2.0", "v2.0 does not match glob:v1.*"),
+            ("semver:minor", "v1.0", "v1.1", "v1.1 is higher than v1.0 within semver:minor"),
+        ],
+    )
     def test_says_why(self, policy, running, pushed, reason):
         assert parse_policy(policy).wants(running, pushed).reason == reason
 
 
 class TestVersions:
-    @pytest.mark.parametrize("tag, version", [
-        ("v1", Version(1, 0, 0)), ("1.2", Version(1, 2, 0)), ("V1.2.3", Version(1, 2, 3)),
-        ("0.0.0", Version(0, 0, 0)), ("1.2.3-rc.1", Version(1, 2, 3, ("rc", "1"))),
-        ("1.25-alpine", Version(1, 25, 0, ("alpine",))), ("10.20.30-x-y.7", Version(10, 20, 30, ("x-y", "7"))),
-    ])
+    @pytest.mark.parametrize(
+        "tag, version",
+        [
+            ("v1", Version(1, 0, 0)),
+            ("1.2", Version(1, 2, 0)),
+            ("V1.2.3", Version(1, 2, 3)),
+            ("0.0.0", Version(0, 0, 0)),
+            ("1.2.3-rc.1", Version(1, 2, 3, ("rc", "1"))),
+            ("1.25-alpine", Version(1, 25, 0, ("alpine",))),
+            ("10.20.30-x-y.7", Version(10, 20, 30, ("x-y", "7"))),
+        ],
+    )
     def test_parsed(self, tag, version):
         assert parse_version(tag) == version
 
-    @pytest.mark.parametrize("tag", ["latest", "", "v", "vv1", "1.", "01.2", "1.02", "1.2.3.4", "1.2.3-",
-                                     "1.2.3-rc..1", "x1.2", "1.2_3"])
+    @pytest.mark.parametrize(
+        "tag", ["latest", "", "v", "vv1", "1.", "01.2", "1.02", "1.2.3.4", "1.2.3-", "1.2.3-rc..1", "x1.2", "1.2_3"]
+    )
     def test_not_versions(self, tag):
         assert parse_version(tag) is None
 
     def test_semver_precedence(self):
         # The example order of semver.org, 11: each lower than the next.
-        tags = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-                "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0"]
+        tags = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1",
+            "1.1.0",
+            "2.0.0",
+        ]
         versions = [parse_version(t) for t in tags]
         assert all(a < b and b > a for a, b in zip(versions, versions[1:]))
         assert sorted(reversed(versions), key=lambda v: v.key) == versions
@@ -125,32 +151,47 @@ class TestVersions:
 
 
 class TestSyntax:
-    @pytest.mark.parametrize("text", ["never", "force", "semver:major", "semver:minor", "semver:patch",
-                                      "semver:major+prerelease", "semver:patch+prerelease", "glob:v*",
-                                      "glob:*", r"regexp:^v\d+$"])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "never",
+            "force",
+            "semver:major",
+            "semver:minor",
+            "semver:patch",
+            "semver:major+prerelease",
+            "semver:patch+prerelease",
+            "glob:v*",
+            "glob:*",
+            r"regexp:^v\d+$",
+        ],
+    )
     def test_accepted_as_written(self, text):
         assert str(parse_policy(text)) == text
 
-    @pytest.mark.parametrize("text, message", [
-        ("sometimes", "must be one of never, force, semver:major|minor|patch (optionally +prerelease"),
-        ("Never", "must be one of"),
-        ("semver", "must be one of"),
-        ("semver:", "a semver policy is semver:major, semver:minor or semver:patch"),
-        ("semver:huge", "a semver policy is"),
-        ("semver:minor+rc", "optionally followed by +prerelease"),
-        ("semver:minor+", "optionally followed by +prerelease"),
-        ("glob:", "give a pattern after 'glob:'"),
-        ("regexp:", "give a pattern after 'regexp:'"),
-        ("regexp:v(1", "is not a valid regular expression (RE2 syntax): missing ): v(1"),
-        ("regexp:(v)\\1", "(RE2 syntax): invalid escape sequence: \\1"),  # a backreference
-        ("regexp:v(?=1)", "(RE2 syntax): invalid perl operator: (?="),  # a lookahead
-        ("regexp:\ud800", "(RE2 syntax): contains a character that is not valid Unicode"),
-        ("regexp:" + "a" * 257, "a regexp policy's pattern is at most 256 characters, got 257"),
-        ("glob:" + "*" * 257, "a glob policy's pattern is at most 256 characters, got 257"),
-        ("tag:v1", "must be one of"),
-        (None, "must be a string"),
-        (3, "must be a string"),
-    ])
+    @pytest.mark.parametrize(
+        "text, message",
+        [
+            ("sometimes", "must be one of never, force, semver:major|minor|patch (optionally +prerelease"),
+            ("Never", "must be one of"),
+            ("semver", "must be one of"),
+            ("semver:", "a semver policy is semver:major, semver:minor or semver:patch"),
+            ("semver:huge", "a semver policy is"),
+            ("semver:minor+rc", "optionally followed by +prerelease"),
+            ("semver:minor+", "optionally followed by +prerelease"),
+            ("glob:", "give a pattern after 'glob:'"),
+            ("regexp:", "give a pattern after 'regexp:'"),
+            ("regexp:v(1", "is not a valid regular expression (RE2 syntax): missing ): v(1"),
+            ("regexp:(v)\\1", "(RE2 syntax): invalid escape sequence: \\1"),  # a backreference
+            ("regexp:v(?=1)", "(RE2 syntax): invalid perl operator: (?="),  # a lookahead
+            ("regexp:\ud800", "(RE2 syntax): contains a character that is not valid Unicode"),
+            ("regexp:" + "a" * 257, "a regexp policy's pattern is at most 256 characters, got 257"),
+            ("glob:" + "*" * 257, "a glob policy's pattern is at most 256 characters, got 257"),
+            ("tag:v1", "must be one of"),
+            (None, "must be a string"),
+            (3, "must be a string"),
+        ],
+    )
     def test_refused_saying_why(self, text, message):
         with pytest.raises(PolicyError) as raised:
             parse_policy(text)
@@ -169,6 +210,7 @@ class TestRegexpsRunInLinearTime:
         assert (verdict.move, verdict.reason) == (False, f"{'a' * 127}- does not match regexp:{pattern}")
 
     def test_a_stored_pattern_re2_refuses_never_follows(self):
-        from deployer.policy import Policy, REGEXP
+        from deployer.policy import REGEXP, Policy
+
         verdict = Policy(REGEXP, pattern=r"(v)\1").wants("v1", "vv")
         assert verdict.move is False and "not a valid RE2 expression any more" in verdict.reason

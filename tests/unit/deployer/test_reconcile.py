@@ -1,5 +1,6 @@
 """The reconciler against fake engines: dead and vanished instances, unreachable hosts, strays,
 orphans, and operations whose worker vanished."""
+
 from deployer import deployments as logic
 from deployer.engine import ContainerSpec
 from deployer.reconcile import diagnose, reconcile
@@ -19,13 +20,21 @@ def get(world, deployment_id):
 
 def container_on(world, host, deployment_id):
     engine = world.engines[host]
-    return next(cid for cid, c in engine.containers.items()
-                if c["spec"].labels["imagehub.deployment"] == deployment_id)
+    return next(cid for cid, c in engine.containers.items() if c["spec"].labels["imagehub.deployment"] == deployment_id)
 
 
 def foreign(name, labels):
-    return ContainerSpec(name=name, image="x", command=None, env={}, labels=labels, cpu=0.1, memory=6 * 1024 ** 2,
-                         restart_policy="no", network_mode="host")
+    return ContainerSpec(
+        name=name,
+        image="x",
+        command=None,
+        env={},
+        labels=labels,
+        cpu=0.1,
+        memory=6 * 1024**2,
+        restart_policy="no",
+        network_mode="host",
+    )
 
 
 class TestRestore:
@@ -36,15 +45,15 @@ class TestRestore:
         reconcile(world.rt)
         got = get(world, deployment_id)
         assert got["status"] == "degraded"
-        assert got["reason"] == (f"container {got['reason'].split()[1]} on local-2 disappeared; "
-                                 f"restoring 1 instance(s)")
+        assert got["reason"] == (
+            f"container {got['reason'].split()[1]} on local-2 disappeared; restoring 1 instance(s)"
+        )
         assert [i["host"] for i in got["instances"]] == ["local-1"]
         world.drain()
         got = get(world, deployment_id)
         assert (got["status"], sorted(i["host"] for i in got["instances"])) == ("running", ["local-1", "local-2"])
         assert gone not in {i["container_id"] for i in got["instances"]}
-        assert world.statuses(deployment_id)[-4:] == [(1, "degraded"), (1, "pulling"), (1, "starting"),
-                                                      (1, "running")]
+        assert world.statuses(deployment_id)[-4:] == [(1, "degraded"), (1, "pulling"), (1, "starting"), (1, "running")]
 
     def test_an_exited_container_is_removed_and_replaced(self, world):
         deployment_id = serving(world)
@@ -90,7 +99,7 @@ class TestUnreachableHosts:
         assert states["local-1"] == ("running", None)
         assert states["local-2"] == ("unknown", "host unreachable: local-2: connection refused")
         assert (got["status"], got["reason"]) == ("degraded", "host(s) local-2 unreachable: 1 instance(s) unknown")
-        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled:])
+        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled :])
         assert len(world.engines["local-1"].running(deployment_id)) == 1  # no replacement started
 
     def test_a_host_that_answers_again_brings_them_back(self, world):
@@ -109,10 +118,12 @@ class TestStrangers:
         deployment_id = serving(world)
         engine = world.engines["local-1"]
         engine.images.add("x")
-        orphan = engine.run(foreign("old", {"imagehub.managed": "true", "imagehub.deployer": "unit",
-                                            "imagehub.deployment": "gone"}))
-        elsewhere = engine.run(foreign("theirs", {"imagehub.managed": "true", "imagehub.deployer": "other",
-                                                  "imagehub.deployment": "gone"}))
+        orphan = engine.run(
+            foreign("old", {"imagehub.managed": "true", "imagehub.deployer": "unit", "imagehub.deployment": "gone"})
+        )
+        elsewhere = engine.run(
+            foreign("theirs", {"imagehub.managed": "true", "imagehub.deployer": "other", "imagehub.deployment": "gone"})
+        )
         reconcile(world.rt)
         assert orphan not in engine.containers
         assert elsewhere in engine.containers
@@ -122,8 +133,11 @@ class TestStrangers:
         deployment_id = serving(world)
         engine = world.engines["local-2"]
         engine.images.add("x")
-        stray = engine.run(foreign("stray", {"imagehub.managed": "true", "imagehub.deployer": "unit",
-                                             "imagehub.deployment": deployment_id}))
+        stray = engine.run(
+            foreign(
+                "stray", {"imagehub.managed": "true", "imagehub.deployer": "unit", "imagehub.deployment": deployment_id}
+            )
+        )
         reconcile(world.rt)
         assert stray not in engine.containers
         assert get(world, deployment_id)["status"] == "running"
@@ -134,10 +148,10 @@ class TestStaleOperations:
         deployment_id = logic.create_deployment(world.rt, "t1", web_spec())["id"]
         world.handled = len(world.events)  # the rollout_requested is lost
         reconcile(world.rt)
-        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled:])  # not stale yet
+        assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled :])  # not stale yet
         world.clock.sleep(301)
         reconcile(world.rt)
-        resumed = [p for k, p in world.events[world.handled:] if k == ROLLOUT_REQUESTED]
+        resumed = [p for k, p in world.events[world.handled :] if k == ROLLOUT_REQUESTED]
         assert [(p["revision"], p["trigger"]) for p in resumed] == [(1, "resume")]
         world.drain()
         assert get(world, deployment_id)["status"] == "running"
@@ -147,4 +161,5 @@ class TestDiagnose:
     def test_instances_being_started_are_not_judged(self, world):
         class Row:
             id, host, container_id, container_name, state, revision = "i1", "local-1", None, "ih-x", "creating", 1
+
         assert not diagnose([Row()], "d1", {"local-1": []}, {})

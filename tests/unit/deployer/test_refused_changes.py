@@ -1,5 +1,6 @@
 """A refused call changes nothing: regressions found by the tenant-isolation matrix
 (tests/e2e/test_tenant_isolation.py), and the deployer's own tenant check on images."""
+
 import pytest
 
 from deployer import deployments as logic
@@ -22,11 +23,15 @@ class TestUpdateWithAutoDeployIsAllOrNothing:
     """update_deployment with a new image and a policy used to store the policy before resolving the
     image: refused (another tenant's image, a missing tag, busy, no room), it still changed it."""
 
-    @pytest.mark.parametrize("changes, error", [
-        ({"image": "t2/web:v1", "auto_deploy": FORCE}, Forbidden),
-        ({"tag": "v9", "auto_deploy": FORCE}, NotFound),
-        ({"cpu": 1.9, "auto_deploy": FORCE}, Conflict),  # no room for the surge instance beside 2 x 0.5
-    ], ids=["another tenant's image", "unknown tag", "no room"])
+    @pytest.mark.parametrize(
+        "changes, error",
+        [
+            ({"image": "t2/web:v1", "auto_deploy": FORCE}, Forbidden),
+            ({"tag": "v9", "auto_deploy": FORCE}, NotFound),
+            ({"cpu": 1.9, "auto_deploy": FORCE}, Conflict),  # no room for the surge instance beside 2 x 0.5
+        ],
+        ids=["another tenant's image", "unknown tag", "no room"],
+    )
     def test_a_refused_update_leaves_the_policy_and_revision(self, world, running, changes, error):
         world.tag("t2/web", "v1", DIGEST_V2)  # exists, but in another tenant's namespace
         before = logic.get_deployment(world.rt, "t1", running)
@@ -40,7 +45,7 @@ class TestUpdateWithAutoDeployIsAllOrNothing:
     def test_an_accepted_update_stores_the_policy_with_its_revision(self, world, running):
         updated = logic.update_deployment(world.rt, "t1", running, {"tag": "v2", "auto_deploy": FORCE})
         assert (updated["revision"], updated["digest"], updated["auto_deploy"]) == (2, DIGEST_V2, FORCE)
-        assert [kind for kind, _ in world.events[world.handled:]].count(ROLLOUT_REQUESTED) == 1
+        assert [kind for kind, _ in world.events[world.handled :]].count(ROLLOUT_REQUESTED) == 1
 
     def test_a_policy_alone_is_still_stored_without_a_revision(self, world, running):
         updated = logic.update_deployment(world.rt, "t1", running, {"auto_deploy": FORCE})
@@ -60,6 +65,7 @@ class TestAnotherTenantsImageIsRefusedByTheDeployerItself:
             # What the catalogue has, whoever asks (DIGEST_V2 for anything else)
             digest = world.catalog.tags.get((repository, tag), DIGEST_V2)
             return {"repository": repository, "tag": tag, "digest": digest, "pushed_at": None}
+
         monkeypatch.setattr(world.catalog, "get_tag", get_tag)
         return asked
 
@@ -67,8 +73,7 @@ class TestAnotherTenantsImageIsRefusedByTheDeployerItself:
         with pytest.raises(Forbidden) as raised:
             logic.create_deployment(world.rt, "t2", web_spec(image="127.0.0.1:5000/t1/web:v2"))
         assert str(raised.value) == "tenant 't2' may not read 't1/web': it belongs to tenant 't1'"
-        assert (permissive_catalog, world.events, logic.list_deployments(world.rt, "t2", 1, 50)["total"]) == \
-            ([], [], 0)
+        assert (permissive_catalog, world.events, logic.list_deployments(world.rt, "t2", 1, 50)["total"]) == ([], [], 0)
 
     def test_update(self, world, permissive_catalog):
         created = logic.create_deployment(world.rt, "t2", web_spec(image="library/nginx", ports=[]))

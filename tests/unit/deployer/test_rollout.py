@@ -1,4 +1,5 @@
 """The rollout worker against fake engines: statuses, containers, failures, rolling order."""
+
 import itertools
 
 import pytest
@@ -28,24 +29,36 @@ class TestCreateRollout:
         deployment_id = create(world)
         world.drain()
         assert world.statuses(deployment_id) == [(1, "pending"), (1, "pulling"), (1, "starting"), (1, "running")]
-        assert [r["status"] for r in logic.list_revisions(world.rt, "t1", deployment_id, 1, 50)["items"]] == \
-            ["running"]
+        assert [r["status"] for r in logic.list_revisions(world.rt, "t1", deployment_id, 1, 50)["items"]] == ["running"]
 
     def test_containers_are_labelled_named_limited_and_told_their_port(self, world):
-        deployment_id = create(world, env={"GREETING": "hi"}, ports=[{"container_port": 8080}, {}],
-                               health={"type": "running", "seconds": 1})
+        deployment_id = create(
+            world,
+            env={"GREETING": "hi"},
+            ports=[{"container_port": 8080}, {}],
+            health={"type": "running", "seconds": 1},
+        )
         world.drain()
         instances = {i["container_id"]: i for i in get(world, deployment_id)["instances"]}
         for engine in world.engines.values():
             for container_id, container in engine.containers.items():
                 spec, instance = container["spec"], instances[container_id]
-                assert spec.labels == {"imagehub.managed": "true", "imagehub.deployer": "unit",
-                                       "imagehub.tenant": "t1", "imagehub.deployment": deployment_id,
-                                       "imagehub.revision": "1", "imagehub.instance": instance["id"]}
+                assert spec.labels == {
+                    "imagehub.managed": "true",
+                    "imagehub.deployer": "unit",
+                    "imagehub.tenant": "t1",
+                    "imagehub.deployment": deployment_id,
+                    "imagehub.revision": "1",
+                    "imagehub.instance": instance["id"],
+                }
                 assert spec.name == instance["container_name"]
                 assert spec.name.startswith("ih-t1-web-r1-")
-                assert (spec.network_mode, spec.cpu, spec.memory, spec.restart_policy) == \
-                    ("host", 0.5, 256 * 1024 ** 2, "unless-stopped")
+                assert (spec.network_mode, spec.cpu, spec.memory, spec.restart_policy) == (
+                    "host",
+                    0.5,
+                    256 * 1024**2,
+                    "unless-stopped",
+                )
                 assert spec.image == f"{PULL_HOST}/t1/web@sha256:" + "1" * 64
                 first, second = (p["host_port"] for p in instance["ports"])
                 assert spec.env == {"GREETING": "hi", "PORT": str(first), "PORT0": str(first), "PORT1": str(second)}
@@ -58,8 +71,10 @@ class TestCreateRollout:
         world.taken_ports.update(range(20000, 20098))
         deployment_id = create(world)
         world.drain()
-        assert sorted(i["address"] for i in get(world, deployment_id)["instances"]) == \
-            ["127.0.0.1:20098", "127.0.0.1:20099"]
+        assert sorted(i["address"] for i in get(world, deployment_id)["instances"]) == [
+            "127.0.0.1:20098",
+            "127.0.0.1:20099",
+        ]
 
     def test_http_health_waits_for_an_answer(self, world):
         deployment_id = create(world, replicas=1, health={"type": "http", "path": "/ready", "timeout": 5})
@@ -86,8 +101,10 @@ class TestCreateFailures:
 
     def test_no_registry_credential_for_the_tenant(self, world):
         def unavailable(tenant_id):
-            raise CredentialsUnavailable(f"no registry credential for tenant {tenant_id} from the auth "
-                                         "service: RpcTimeout: 5")
+            raise CredentialsUnavailable(
+                f"no registry credential for tenant {tenant_id} from the auth service: RpcTimeout: 5"
+            )
+
         world.rt.pull_auth = unavailable
         deployment_id = create(world)
         world.drain()
@@ -125,8 +142,12 @@ class TestCreateFailures:
         world.restarts.append(lambda spec: True)
         deployment_id = create(world)
         world.drain()
-        self.expect_failed(world, deployment_id, "container kept exiting and was restarted 1 time(s) by its "
-                                                 "restart policy; last output: starting | bye | starting")
+        self.expect_failed(
+            world,
+            deployment_id,
+            "container kept exiting and was restarted 1 time(s) by its "
+            "restart policy; last output: starting | bye | starting",
+        )
 
     def test_health_check_never_answered(self, world):
         world.no_http.append(lambda spec: True)
@@ -144,6 +165,7 @@ class TestCreateFailures:
     def test_engine_refusing_the_container(self, world):
         def refuse(spec):
             raise EngineError("Conflict. The container name is already in use")
+
         world.engines["local-1"].run = refuse
         deployment_id = create(world)
         world.drain()
@@ -172,13 +194,13 @@ class TestRollingUpdate:
             def recording(container_id, stop_timeout, remove=remove, engine=engine):
                 seen.append((engine.name, by_revision(world, serving)))
                 return remove(container_id, stop_timeout)
+
             engine.remove = recording
         logic.update_deployment(world.rt, "t1", serving, {"tag": "v2"})
         world.drain()
         assert seen == [("local-1", [1, 1, 2]), ("local-2", [1, 2, 2])]
         got = get(world, serving)
-        assert (got["status"], got["revision"], got["serving_revision"], got["digest"]) == \
-            ("running", 2, 2, DIGEST_V2)
+        assert (got["status"], got["revision"], got["serving_revision"], got["digest"]) == ("running", 2, 2, DIGEST_V2)
         assert sorted((i["host"], i["revision"]) for i in got["instances"]) == [("local-1", 2), ("local-2", 2)]
         assert world.statuses(serving)[-4:] == [(2, "pending"), (2, "pulling"), (2, "starting"), (2, "running")]
 
@@ -218,6 +240,7 @@ class TestRollingUpdate:
         def crash(spec):
             real_run(spec)  # the container exists, then the worker dies before recording it
             raise RuntimeError("worker killed")
+
         engine.run = crash
         with pytest.raises(RuntimeError):
             rollout.handle(world.rt, request)
@@ -235,6 +258,7 @@ class TestRollingUpdate:
             world.rt.sleep = sleep
             logic.delete_deployment(world.rt, "t1", serving)
             sleep(seconds)
+
         world.rt.sleep = delete_then_sleep
         world.drain()
         assert world.containers() == []

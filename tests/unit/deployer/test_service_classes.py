@@ -1,5 +1,6 @@
 """The deployer's two service classes: what each runs, and what they share (no broker needed:
 the extensions are set up in a container that is never started)."""
+
 import pytest
 from nameko.containers import ServiceContainer
 from nameko.events import EventHandler
@@ -11,8 +12,9 @@ from deployer.settings import ConfigurationError
 
 
 def container(service_cls, **config):
-    return ServiceContainer(service_cls, dict({"AMQP_URI": "memory://",
-                                               "DB_URIS": {"deployer:Base": "sqlite://"}}, **config))
+    return ServiceContainer(
+        service_cls, dict({"AMQP_URI": "memory://", "DB_URIS": {"deployer:Base": "sqlite://"}}, **config)
+    )
 
 
 def extension(built, kind):
@@ -45,8 +47,10 @@ def test_both_publish_as_deployer_on_the_deployers_database(service_cls):
 
 
 def test_the_worker_pool_has_its_own_size():
-    worker, rpc = container(DeployerWorker, max_workers=10, WORKER_MAX_WORKERS=2), \
-        container(DeployerService, max_workers=10, WORKER_MAX_WORKERS=2)
+    worker, rpc = (
+        container(DeployerWorker, max_workers=10, WORKER_MAX_WORKERS=2),
+        container(DeployerService, max_workers=10, WORKER_MAX_WORKERS=2),
+    )
     extension(worker, WorkerPoolSize).setup()
     assert (worker.max_workers, worker._worker_pool.size, worker._worker_pool.free()) == (2, 2, 2)
     assert rpc.max_workers == 10

@@ -1,4 +1,5 @@
 """Pool configuration: the service refuses to start on a mistake, naming the key."""
+
 import copy
 
 import pytest
@@ -17,30 +18,41 @@ def config(**changes):
 
 class TestShippedConfig:
     def test_default_pool_is_the_two_local_engines_with_host_networking(self, monkeypatch):
-        for name in ("DEPLOYER_HOST1_URL", "DEPLOYER_HOST2_URL", "DEPLOYER_POOL_NETWORK_MODE", "DEPLOYER_POOLS_FILE",
-                     "DEPLOYER_DEFAULT_POOL", "DEPLOYER_POOL_SHARED_NETWORK"):
+        for name in (
+            "DEPLOYER_HOST1_URL",
+            "DEPLOYER_HOST2_URL",
+            "DEPLOYER_POOL_NETWORK_MODE",
+            "DEPLOYER_POOLS_FILE",
+            "DEPLOYER_DEFAULT_POOL",
+            "DEPLOYER_POOL_SHARED_NETWORK",
+        ):
             monkeypatch.delenv(name, raising=False)
         settings = load_settings(load_config())
         pool = settings.pools["default"]
         assert (settings.default_pool, pool.network_mode, pool.shared_network_namespace) == ("default", "host", True)
         assert [(h.name, h.base_url, h.address) for h in pool.hosts] == [
             ("local-1", "unix:///var/run/docker.sock", "127.0.0.1"),
-            ("local-2", "unix:///var/run/imagehub-docker2.sock", "127.0.0.1")]
+            ("local-2", "unix:///var/run/imagehub-docker2.sock", "127.0.0.1"),
+        ]
 
     def test_each_host_is_overridable_from_the_environment(self, monkeypatch):
         monkeypatch.setenv("DEPLOYER_HOST2_URL", "tcp://127.0.0.1:2376")
         monkeypatch.setenv("DEPLOYER_HOST2_MEMORY", "8g")
         monkeypatch.delenv("DEPLOYER_POOLS_FILE", raising=False)
         host = load_settings(load_config()).host("local-2")
-        assert (host.base_url, host.memory) == ("tcp://127.0.0.1:2376", 8 * 1024 ** 3)
+        assert (host.base_url, host.memory) == ("tcp://127.0.0.1:2376", 8 * 1024**3)
 
 
 class TestPools:
     def test_hosts_carry_capacity_and_tls(self, settings):
         host = settings.host("prod-1")
-        assert (host.pool, host.cpus, host.memory, host.is_loopback) == ("prod", 8.0, 16 * 1024 ** 3, False)
-        assert (host.tls.ca_cert, host.tls.client_cert, host.tls.client_key, host.tls.verify) == \
-            ("/ca.pem", "/cert.pem", "/key.pem", True)
+        assert (host.pool, host.cpus, host.memory, host.is_loopback) == ("prod", 8.0, 16 * 1024**3, False)
+        assert (host.tls.ca_cert, host.tls.client_cert, host.tls.client_key, host.tls.verify) == (
+            "/ca.pem",
+            "/cert.pem",
+            "/key.pem",
+            True,
+        )
 
     def test_port_domain_is_the_pool_when_hosts_share_a_namespace(self, settings):
         assert settings.pools["default"].port_domain("local-1") == settings.pools["default"].port_domain("local-2")
@@ -48,30 +60,92 @@ class TestPools:
 
     def test_a_pools_file_replaces_the_inline_pools(self, tmp_path):
         path = tmp_path / "pools.yml"
-        path.write_text(yaml.safe_dump({"edge": {"network_mode": "bridge", "hosts": [
-            {"name": "edge-1", "base_url": "tcp://edge-1.docker.example:2376", "cpus": 4, "memory": "8g"}]}}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "edge": {
+                        "network_mode": "bridge",
+                        "hosts": [
+                            {
+                                "name": "edge-1",
+                                "base_url": "tcp://edge-1.docker.example:2376",
+                                "cpus": 4,
+                                "memory": "8g",
+                            }
+                        ],
+                    }
+                }
+            )
+        )
         settings = load_settings(config(POOLS_FILE=str(path), DEFAULT_POOL="edge"))
         assert list(settings.pools) == ["edge"]
 
-    @pytest.mark.parametrize("pools, message", [
-        ({}, "POOLS must map at least one pool"),
-        ({"Bad_Name": {"network_mode": "host", "hosts": []}}, "pool name 'Bad_Name'"),
-        ({"p": {"network_mode": "overlay", "hosts": []}}, r"POOLS.p.network_mode must be one of"),
-        ({"p": {"network_mode": "host", "hosts": []}}, "POOLS.p.hosts must list at least one host"),
-        ({"p": {"network_mode": "host", "hosts": [{"name": "h", "base_url": "ftp://x", "cpus": 1, "memory": "1g"}]}},
-         r"POOLS.p.hosts\[0\].base_url"),
-        ({"p": {"network_mode": "host", "hosts": [{"name": "h", "base_url": "unix:///s", "cpus": 0, "memory": "1g"}]}},
-         r"hosts\[0\].cpus must be more than 0"),
-        ({"p": {"network_mode": "host", "hosts": [{"name": "h", "base_url": "unix:///s", "cpus": 1, "memory": "lots"}]}},
-         r"hosts\[0\].memory must be a size"),
-        ({"p": {"network_mode": "host", "hosts": [{"name": "h", "base_url": "unix:///s", "cpus": 1, "memory": "1g",
-                                                   "tls": {"client_cert": "/c"}}]}},
-         "needs client_cert and client_key together"),
-        ({"p": {"network_mode": "host", "hosts": [
-            {"name": "h", "base_url": "unix:///a", "cpus": 1, "memory": "1g"},
-            {"name": "h", "base_url": "unix:///b", "cpus": 1, "memory": "1g"}]}}, "'h' is used twice"),
-        ({"p": {"network_mode": "host", "speed": 3, "hosts": []}}, r"unknown keys \['speed'\]"),
-    ])
+    @pytest.mark.parametrize(
+        "pools, message",
+        [
+            ({}, "POOLS must map at least one pool"),
+            ({"Bad_Name": {"network_mode": "host", "hosts": []}}, "pool name 'Bad_Name'"),
+            ({"p": {"network_mode": "overlay", "hosts": []}}, r"POOLS.p.network_mode must be one of"),
+            ({"p": {"network_mode": "host", "hosts": []}}, "POOLS.p.hosts must list at least one host"),
+            (
+                {
+                    "p": {
+                        "network_mode": "host",
+                        "hosts": [{"name": "h", "base_url": "ftp://x", "cpus": 1, "memory": "1g"}],
+                    }
+                },
+                r"POOLS.p.hosts\[0\].base_url",
+            ),
+            (
+                {
+                    "p": {
+                        "network_mode": "host",
+                        "hosts": [{"name": "h", "base_url": "unix:///s", "cpus": 0, "memory": "1g"}],
+                    }
+                },
+                r"hosts\[0\].cpus must be more than 0",
+            ),
+            (
+                {
+                    "p": {
+                        "network_mode": "host",
+                        "hosts": [{"name": "h", "base_url": "unix:///s", "cpus": 1, "memory": "lots"}],
+                    }
+                },
+                r"hosts\[0\].memory must be a size",
+            ),
+            (
+                {
+                    "p": {
+                        "network_mode": "host",
+                        "hosts": [
+                            {
+                                "name": "h",
+                                "base_url": "unix:///s",
+                                "cpus": 1,
+                                "memory": "1g",
+                                "tls": {"client_cert": "/c"},
+                            }
+                        ],
+                    }
+                },
+                "needs client_cert and client_key together",
+            ),
+            (
+                {
+                    "p": {
+                        "network_mode": "host",
+                        "hosts": [
+                            {"name": "h", "base_url": "unix:///a", "cpus": 1, "memory": "1g"},
+                            {"name": "h", "base_url": "unix:///b", "cpus": 1, "memory": "1g"},
+                        ],
+                    }
+                },
+                "'h' is used twice",
+            ),
+            ({"p": {"network_mode": "host", "speed": 3, "hosts": []}}, r"unknown keys \['speed'\]"),
+        ],
+    )
     def test_mistakes_name_the_key(self, pools, message):
         with pytest.raises(ConfigurationError, match=message):
             load_settings(config(POOLS=pools, DEFAULT_POOL="p"))
@@ -93,8 +167,10 @@ class TestPools:
 
     def test_registry_credentials_are_optional(self, settings):
         assert settings.registry_auth is None
-        assert load_settings(config(REGISTRY_USERNAME="bot", REGISTRY_PASSWORD="s3")).registry_auth == \
-            {"username": "bot", "password": "s3"}
+        assert load_settings(config(REGISTRY_USERNAME="bot", REGISTRY_PASSWORD="s3")).registry_auth == {
+            "username": "bot",
+            "password": "s3",
+        }
         assert settings.registry_hosts == ("127.0.0.1:5000", "registry.example.com")
 
 

@@ -1,4 +1,5 @@
 """Deployment specs: each bad field is refused with an InvalidRequest naming it."""
+
 import pytest
 
 from deployer import spec as specs
@@ -15,25 +16,44 @@ class TestDefaults:
         request = specs.check_create({"name": "web", "image": "library/nginx"}, settings)
         assert (request.name, request.pool, request.replicas) == ("web", "default", 1)
         assert (request.image.repository, request.image.tag) == ("library/nginx", "latest")
-        assert request.runtime == {"env": {}, "command": None, "ports": [], "cpu": 0.25, "memory": 256 * 1024 ** 2,
-                                   "restart_policy": "unless-stopped", "health": {"type": "running", "seconds": 3}}
+        assert request.runtime == {
+            "env": {},
+            "command": None,
+            "ports": [],
+            "cpu": 0.25,
+            "memory": 256 * 1024**2,
+            "restart_policy": "unless-stopped",
+            "health": {"type": "running", "seconds": 3},
+        }
         assert request.auto_deploy == {"policy": "never"}
 
     def test_values_are_normalised(self, settings):
-        request = check(settings, memory="1g", command="sh -c 'echo hi'", ports=[{"container_port": 80},
-                                                                                 {"host_port": 0}],
-                        env={"A": "1"}, restart_policy="always", auto_deploy={"policy": "semver:minor"},
-                        image="127.0.0.1:5000/t1/web:v1")
-        assert request.runtime["memory"] == 1024 ** 3
+        request = check(
+            settings,
+            memory="1g",
+            command="sh -c 'echo hi'",
+            ports=[{"container_port": 80}, {"host_port": 0}],
+            env={"A": "1"},
+            restart_policy="always",
+            auto_deploy={"policy": "semver:minor"},
+            image="127.0.0.1:5000/t1/web:v1",
+        )
+        assert request.runtime["memory"] == 1024**3
         assert request.runtime["command"] == ["sh", "-c", "echo hi"]
-        assert request.runtime["ports"] == [{"container_port": 80, "host_port": 0},
-                                            {"container_port": None, "host_port": 0}]
+        assert request.runtime["ports"] == [
+            {"container_port": 80, "host_port": 0},
+            {"container_port": None, "host_port": 0},
+        ]
         assert request.image.registry == "127.0.0.1:5000"
         assert request.auto_deploy == {"policy": "semver:minor"}
 
     def test_http_health_defaults(self, settings):
-        assert check(settings, health={"type": "http"}).runtime["health"] == \
-            {"type": "http", "path": "/", "port_index": 0, "timeout": 30}
+        assert check(settings, health={"type": "http"}).runtime["health"] == {
+            "type": "http",
+            "path": "/",
+            "port_index": 0,
+            "timeout": 30,
+        }
 
 
 BAD_FIELDS = [
@@ -67,8 +87,11 @@ BAD_FIELDS = [
     ({"ports": [{"host_port": -1}]}, "ports[0].host_port", "from 0 to 65535"),
     ({"ports": [{"host_port": "80"}]}, "ports[0].host_port", "whole number"),
     ({"ports": [{"port": 80}]}, "ports[0]", "unknown keys ['port']"),
-    ({"ports": [{"host_port": 9000}, {"host_port": 9000}], "replicas": 1}, "ports[1].host_port",
-     "also ports[0].host_port"),
+    (
+        {"ports": [{"host_port": 9000}, {"host_port": 9000}], "replicas": 1},
+        "ports[1].host_port",
+        "also ports[0].host_port",
+    ),
     ({"ports": [{"host_port": 9000}]}, "ports[0].host_port", "2 replicas cannot all have it"),
     ({"cpu": 0}, "cpu", "at least 0.01"),
     ({"cpu": -1}, "cpu", "at least 0.01"),
@@ -85,7 +108,7 @@ BAD_FIELDS = [
     ({"health": {"type": "http", "path": "health"}}, "health.path", "starting with '/'"),
     ({"health": {"type": "http", "port_index": 1}}, "health.port_index", "names no port: the spec has 1"),
     ({"health": {"type": "http", "timeout": 0}}, "health.timeout", "from 0 to 600"),
-    ({"auto_deploy": "force"}, "auto_deploy", "must be {\"policy\""),
+    ({"auto_deploy": "force"}, "auto_deploy", 'must be {"policy"'),
     ({"auto_deploy": {"policy": "sometimes"}}, "auto_deploy.policy", "must be one of never, force"),
     ({"auto_deploy": {"policy": "semver:huge"}}, "auto_deploy.policy", "a semver policy is semver:major"),
     ({"auto_deploy": {"policy": "semver:minor+rc"}}, "auto_deploy.policy", "optionally followed by +prerelease"),
@@ -96,8 +119,9 @@ BAD_FIELDS = [
 
 
 class TestBadFields:
-    @pytest.mark.parametrize("override, field, words", BAD_FIELDS,
-                             ids=[f"{f}-{i}" for i, (_, f, _) in enumerate(BAD_FIELDS)])
+    @pytest.mark.parametrize(
+        "override, field, words", BAD_FIELDS, ids=[f"{f}-{i}" for i, (_, f, _) in enumerate(BAD_FIELDS)]
+    )
     def test_is_refused_naming_the_field(self, settings, override, field, words):
         with pytest.raises(InvalidRequest) as raised:
             check(settings, **override)
@@ -124,8 +148,9 @@ class TestBadFields:
 
 class TestPoolRules:
     def test_a_fixed_host_port_is_fine_for_one_replica(self, settings):
-        assert check(settings, replicas=1, ports=[{"host_port": 9000}]).runtime["ports"] == \
-            [{"container_port": None, "host_port": 9000}]
+        assert check(settings, replicas=1, ports=[{"host_port": 9000}]).runtime["ports"] == [
+            {"container_port": None, "host_port": 9000}
+        ]
 
     def test_bridge_pools_need_a_container_port(self, settings):
         with pytest.raises(InvalidRequest, match=r"ports\[0\].container_port is required: pool 'prod' publishes"):
@@ -145,37 +170,49 @@ class TestChanges:
 
     def test_fields_left_out_keep_their_values(self, settings):
         current = self.current(settings)
-        changed = specs.check_changes({"env": {"A": "1"}}, "t1/web", current.runtime, settings.pools["default"], 2,
-                                      settings)
+        changed = specs.check_changes(
+            {"env": {"A": "1"}}, "t1/web", current.runtime, settings.pools["default"], 2, settings
+        )
         assert changed.runtime == dict(current.runtime, env={"A": "1"})
         assert (changed.image, changed.needs_rollout, changed.auto_deploy) == (None, True, None)
 
     def test_tag_moves_the_current_image(self, settings):
-        changed = specs.check_changes({"tag": "v2"}, "t1/web", self.current(settings).runtime,
-                                      settings.pools["default"], 2, settings)
+        changed = specs.check_changes(
+            {"tag": "v2"}, "t1/web", self.current(settings).runtime, settings.pools["default"], 2, settings
+        )
         assert (changed.image.repository, changed.image.tag, changed.needs_rollout) == ("t1/web", "v2", True)
 
     def test_auto_deploy_alone_needs_no_rollout(self, settings):
-        changed = specs.check_changes({"auto_deploy": {"policy": "glob:v*"}}, "t1/web", self.current(settings).runtime,
-                                      settings.pools["default"], 2, settings)
+        changed = specs.check_changes(
+            {"auto_deploy": {"policy": "glob:v*"}},
+            "t1/web",
+            self.current(settings).runtime,
+            settings.pools["default"],
+            2,
+            settings,
+        )
         assert (changed.needs_rollout, changed.auto_deploy) == (False, {"policy": "glob:v*"})
 
-    @pytest.mark.parametrize("changes, message", [
-        ({}, "changes is empty"),
-        ({"replicas": 3}, "replicas is not a changes field"),
-        ({"name": "other"}, "name is not a changes field"),
-        ({"image": "t1/web:v2", "tag": "v2"}, "tag cannot be given with image"),
-        ({"tag": "bad tag"}, "image 't1/web:bad tag'"),
-        ({"memory": "lots"}, "memory must be a size"),
-        ({"tag": 5}, "tag must be a tag of the deployment's repository, such as 'v1.2', got 5"),
-        ({"tag": ""}, "tag must be a tag of the deployment's repository"),
-        ({"cpu": 10 ** 400}, "cpu must be"),
-        ({"memory": "1" * 400 + "g"}, "memory is far larger than any host's memory"),
-    ])
+    @pytest.mark.parametrize(
+        "changes, message",
+        [
+            ({}, "changes is empty"),
+            ({"replicas": 3}, "replicas is not a changes field"),
+            ({"name": "other"}, "name is not a changes field"),
+            ({"image": "t1/web:v2", "tag": "v2"}, "tag cannot be given with image"),
+            ({"tag": "bad tag"}, "image 't1/web:bad tag'"),
+            ({"memory": "lots"}, "memory must be a size"),
+            ({"tag": 5}, "tag must be a tag of the deployment's repository, such as 'v1.2', got 5"),
+            ({"tag": ""}, "tag must be a tag of the deployment's repository"),
+            ({"cpu": 10**400}, "cpu must be"),
+            ({"memory": "1" * 400 + "g"}, "memory is far larger than any host's memory"),
+        ],
+    )
     def test_bad_changes_are_refused(self, settings, changes, message):
         with pytest.raises(InvalidRequest, match=message.replace("[", r"\[")):
-            specs.check_changes(changes, "t1/web", self.current(settings).runtime, settings.pools["default"], 2,
-                                settings)
+            specs.check_changes(
+                changes, "t1/web", self.current(settings).runtime, settings.pools["default"], 2, settings
+            )
 
     def test_a_fixed_port_in_both_revisions_cannot_roll(self):
         old = {"ports": [{"container_port": None, "host_port": 9000}]}
@@ -188,13 +225,16 @@ class TestChanges:
 class TestValuesPastAnyMachine:
     """Found by fuzzing over RPC: each was a bare RemoteError (TypeError, OverflowError)."""
 
-    @pytest.mark.parametrize("overrides, message", [
-        ({"pool": ["default"]}, "pool ['default'] is unknown"),
-        ({"pool": {"default": 1}}, "pool {'default': 1} is unknown"),
-        ({"cpu": 10 ** 400}, "cpu must be"),
-        ({"memory": "9" * 400 + "t"}, "memory is far larger than any host's memory"),
-        ({"health": {"type": "running", "seconds": 10 ** 400}}, "health.seconds"),
-    ])
+    @pytest.mark.parametrize(
+        "overrides, message",
+        [
+            ({"pool": ["default"]}, "pool ['default'] is unknown"),
+            ({"pool": {"default": 1}}, "pool {'default': 1} is unknown"),
+            ({"cpu": 10**400}, "cpu must be"),
+            ({"memory": "9" * 400 + "t"}, "memory is far larger than any host's memory"),
+            ({"health": {"type": "running", "seconds": 10**400}}, "health.seconds"),
+        ],
+    )
     def test_refused_naming_the_field(self, settings, overrides, message):
         with pytest.raises(InvalidRequest, match=message.replace("[", r"\[").replace("{", r"\{")):
             check(settings, **overrides)

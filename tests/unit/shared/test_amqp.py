@@ -1,4 +1,5 @@
 """shared.amqp: a settle on a lost connection is logged, not raised (it killed the container)."""
+
 from unittest import mock
 
 import pytest
@@ -18,8 +19,9 @@ def message_failing_with(exc):
 
 
 @pytest.mark.parametrize("method", ["ack_message", "requeue_message"])
-@pytest.mark.parametrize("exc", [ConnectionResetError(104, "Connection reset by peer"),
-                                 BrokenPipeError(32, "Broken pipe")])
+@pytest.mark.parametrize(
+    "exc", [ConnectionResetError(104, "Connection reset by peer"), BrokenPipeError(32, "Broken pipe")]
+)
 def test_a_lost_connection_is_logged_not_raised(method, exc, caplog):
     message = message_failing_with(exc)
     assert getattr(QueueConsumer, method)(mock.Mock(), message) is None
@@ -58,8 +60,11 @@ def test_every_service_package_installs_it(service):
     """In a fresh interpreter, as `nameko run <service>.service` imports it."""
     import subprocess
     import sys
-    code = (f"import {service}; from nameko.messaging import QueueConsumer as Q; "
-            "print(getattr(Q.ack_message, 'imagehub_tolerant', False), getattr(Q.requeue_message, 'imagehub_tolerant', False))")
+
+    code = (
+        f"import {service}; from nameko.messaging import QueueConsumer as Q; "
+        "print(getattr(Q.ack_message, 'imagehub_tolerant', False), getattr(Q.requeue_message, 'imagehub_tolerant', False))"
+    )
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip()) == (0, "True True"), out.stderr[-2000:]
 
@@ -69,6 +74,7 @@ def test_importing_shared_does_not_import_eventlet():
     makes an RPC call."""
     import subprocess
     import sys
+
     code = "import sys, shared, shared.errors, shared.reference; print('eventlet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip(), out.stderr) == (0, "False", "")

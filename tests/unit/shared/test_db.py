@@ -1,7 +1,8 @@
 """shared.db on real SQLite: the UTC column type, engines per dialect, the provider, the migrations."""
+
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -45,7 +46,7 @@ class TestUTCDateTime:
         with Session(engine) as session:
             loaded = session.get(Thing, 1).at
         assert loaded == at
-        assert loaded.tzinfo is timezone.utc
+        assert loaded.tzinfo is UTC
         assert loaded.hour == 3
 
     def test_it_is_stored_naive_in_utc(self, engine):
@@ -141,9 +142,9 @@ class TestDatabaseProvider:
             worker_ctx = WorkerContext(container, None, None)
             wrapper = provider.get_dependency(worker_ctx)
             with wrapper.get_session() as session:  # commits on exit
-                session.add(Thing(id=1, name="a", at=datetime(2026, 1, 2, tzinfo=timezone.utc)))
+                session.add(Thing(id=1, name="a", at=datetime(2026, 1, 2, tzinfo=UTC)))
             with wrapper.get_session() as session:
-                assert session.get(Thing, 1).at == datetime(2026, 1, 2, tzinfo=timezone.utc)
+                assert session.get(Thing, 1).at == datetime(2026, 1, 2, tzinfo=UTC)
                 assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             provider.worker_teardown(worker_ctx)
         finally:
@@ -160,7 +161,7 @@ class TestDatabaseProvider:
             db.Nothing  # noqa: B018
 
 
-MIGRATION = '''\
+MIGRATION = """\
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -176,16 +177,16 @@ def upgrade():
 
 def downgrade():
     op.drop_table("things")
-'''
+"""
 
-ENV = '''\
+ENV = """\
 from alembic import context
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=None)
 with context.begin_transaction():
     context.run_migrations()
-'''
+"""
 
 
 @pytest.fixture
@@ -197,11 +198,13 @@ def migrations(tmp_path, monkeypatch):
     (package / "migrations" / "env.py").write_text(ENV)
     (package / "migrations" / "versions" / "0001_things.py").write_text(MIGRATION)
     config = tmp_path / "config.yml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         AMQP_URI: ${{AMQP_URI:pyamqp://guest:guest@localhost}}
         DB_URIS:
           "things:Base": ${{THINGS_DB_URL:sqlite:///{tmp_path}/var/things.db}}
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
     monkeypatch.delenv("THINGS_DB_URL", raising=False)
     yield db.Migrations("things", "things:Base", str(config))
@@ -212,8 +215,10 @@ def tables_and_version(url):
     engine = db.create_engine(url)
     try:
         with engine.connect() as connection:
-            return (sorted(sa.inspect(connection).get_table_names()),
-                    connection.scalar(sa.text("SELECT version_num FROM alembic_version")))
+            return (
+                sorted(sa.inspect(connection).get_table_names()),
+                connection.scalar(sa.text("SELECT version_num FROM alembic_version")),
+            )
     finally:
         engine.dispose()
 

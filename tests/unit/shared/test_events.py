@@ -5,9 +5,17 @@ import pytest
 from shared.errors import InvalidRequest
 from shared.events import ImageDeleted, ImagePushed, TagIndexed, load_event, make_event
 
-PUSH = dict(namespace="t1", repository="t1/app", tag="v1", digest="sha256:" + "a" * 64,
-            media_type="application/vnd.docker.distribution.manifest.v2+json", size=527,
-            actor="alice", request_id="r1", source_event_id="e1")
+PUSH = dict(
+    namespace="t1",
+    repository="t1/app",
+    tag="v1",
+    digest="sha256:" + "a" * 64,
+    media_type="application/vnd.docker.distribution.manifest.v2+json",
+    size=527,
+    actor="alice",
+    request_id="r1",
+    source_event_id="e1",
+)
 
 
 class TestMakeEvent:
@@ -29,17 +37,27 @@ class TestMakeEvent:
 
     def test_round_trip_is_json_safe(self):
         import json
-        event = make_event(TagIndexed, namespace="t1", repository="t1/app", tag="v1",
-                           digest=PUSH["digest"], previous_digest=None, image_id=None,
-                           pushed_at="2026-01-02T03:04:05Z", is_ownbase=False)
+
+        event = make_event(
+            TagIndexed,
+            namespace="t1",
+            repository="t1/app",
+            tag="v1",
+            digest=PUSH["digest"],
+            previous_digest=None,
+            image_id=None,
+            pushed_at="2026-01-02T03:04:05Z",
+            is_ownbase=False,
+        )
         assert json.loads(json.dumps(event)) == event
         assert event["pushed_at"] == "2026-01-02T03:04:05+00:00"
 
 
 class TestLoadEvent:
     def test_unknown_fields_are_ignored(self):
-        event = make_event(ImageDeleted, namespace="t1", repository="t1/app", digest=None, tag="v1",
-                           source_event_id="e2")
+        event = make_event(
+            ImageDeleted, namespace="t1", repository="t1/app", digest=None, tag="v1", source_event_id="e2"
+        )
         event["added_in_a_later_version"] = 1
         loaded = load_event(ImageDeleted, event)
         assert "added_in_a_later_version" not in loaded

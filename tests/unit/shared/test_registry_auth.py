@@ -1,4 +1,5 @@
 """shared.registry_auth against a small HTTP server playing registry and token service."""
+
 import base64
 import json
 import threading
@@ -35,15 +36,18 @@ class FakeRegistry:
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/token"):
                     from urllib.parse import parse_qs, urlsplit
+
                     if self.command == "POST":  # OAuth2 form: a refresh token only
                         form = parse_qs(body.decode())
                         outer.token_requests.append(("POST", form))
-                        if form.get("refresh_token") != [outer.refresh_token] or \
-                                form.get("grant_type") != ["refresh_token"]:
+                        if form.get("refresh_token") != [outer.refresh_token] or form.get("grant_type") != [
+                            "refresh_token"
+                        ]:
                             return self._answer(400, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
                         scope = form.get("scope", [""])[0]
-                        return self._answer(200, json.dumps({"access_token": f"tok-{scope}",
-                                                             "expires_in": outer.expires_in}).encode())
+                        return self._answer(
+                            200, json.dumps({"access_token": f"tok-{scope}", "expires_in": outer.expires_in}).encode()
+                        )
                     query = parse_qs(urlsplit(self.path).query)
                     outer.token_requests.append((self.headers.get("Authorization"), query))
                     if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"alice:secret").decode():
@@ -56,8 +60,11 @@ class FakeRegistry:
                 outer.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
                 scope = scope_for(self.command, self.path)
                 if self.headers.get("Authorization") != f"Bearer tok-{scope}":
-                    challenge = (f'Bearer realm="{outer.url}/token",service="test-registry",scope="{scope}"'
-                                 if scope else f'Bearer realm="{outer.url}/token",service="test-registry"')
+                    challenge = (
+                        f'Bearer realm="{outer.url}/token",service="test-registry",scope="{scope}"'
+                        if scope
+                        else f'Bearer realm="{outer.url}/token",service="test-registry"'
+                    )
                     return self._answer(401, b'{"errors":[]}', [("WWW-Authenticate", challenge)])
                 return self._answer(200, b"ok:" + body)
 
@@ -89,29 +96,37 @@ def session(auth):
 
 
 class TestScopes:
-    @pytest.mark.parametrize("method,path,scope", [
-        ("GET", "/v2/t1/app/manifests/v1", "repository:t1/app:pull"),
-        ("HEAD", "/v2/t1/app/blobs/sha256:abc", "repository:t1/app:pull"),
-        ("GET", "/v2/t1/app/tags/list?n=5", "repository:t1/app:pull"),
-        ("PUT", "/v2/t1/app/manifests/v1", "repository:t1/app:pull,push"),
-        ("POST", "/v2/t1/a/b/blobs/uploads/", "repository:t1/a/b:pull,push"),
-        ("DELETE", "/v2/t1/app/manifests/sha256:abc", "repository:t1/app:delete"),
-        ("GET", "/v2/_catalog?n=100", "registry:catalog:*"),
-        ("GET", "/v2/", None),
-        ("GET", "/v2/t1/app", None),
-    ])
+    @pytest.mark.parametrize(
+        "method,path,scope",
+        [
+            ("GET", "/v2/t1/app/manifests/v1", "repository:t1/app:pull"),
+            ("HEAD", "/v2/t1/app/blobs/sha256:abc", "repository:t1/app:pull"),
+            ("GET", "/v2/t1/app/tags/list?n=5", "repository:t1/app:pull"),
+            ("PUT", "/v2/t1/app/manifests/v1", "repository:t1/app:pull,push"),
+            ("POST", "/v2/t1/a/b/blobs/uploads/", "repository:t1/a/b:pull,push"),
+            ("DELETE", "/v2/t1/app/manifests/sha256:abc", "repository:t1/app:delete"),
+            ("GET", "/v2/_catalog?n=100", "registry:catalog:*"),
+            ("GET", "/v2/", None),
+            ("GET", "/v2/t1/app", None),
+        ],
+    )
     def test_scope_from_the_path(self, method, path, scope):
         assert scope_for(method, f"http://127.0.0.1:5000{path}") == scope
 
-    @pytest.mark.parametrize("header,expected", [
-        ('Bearer realm="http://127.0.0.1:5001/token",service="reg",scope="repository:a/b:pull"',
-         {"realm": "http://127.0.0.1:5001/token", "service": "reg", "scope": "repository:a/b:pull"}),
-        ('bearer realm="http://x/token"', {"realm": "http://x/token"}),
-        ('Basic realm="registry"', None),
-        ('Bearer service="reg"', None),
-        ("", None),
-        (None, None),
-    ])
+    @pytest.mark.parametrize(
+        "header,expected",
+        [
+            (
+                'Bearer realm="http://127.0.0.1:5001/token",service="reg",scope="repository:a/b:pull"',
+                {"realm": "http://127.0.0.1:5001/token", "service": "reg", "scope": "repository:a/b:pull"},
+            ),
+            ('bearer realm="http://x/token"', {"realm": "http://x/token"}),
+            ('Basic realm="registry"', None),
+            ('Bearer service="reg"', None),
+            ("", None),
+            (None, None),
+        ],
+    )
     def test_challenge_parsing(self, header, expected):
         assert parse_challenge(header) == expected
 
@@ -124,8 +139,12 @@ class TestTokenDance:
         assert [r[2] for r in registry.requests] == [None, "Bearer tok-repository:t1/app:pull,push"]
         assert registry.requests[1][3] == b"manifest"  # the body went again
         [(basic, query)] = registry.token_requests
-        assert query == {"service": ["test-registry"], "scope": ["repository:t1/app:pull,push"],
-                         "offline_token": ["true"], "client_id": ["imagehub"]}
+        assert query == {
+            "service": ["test-registry"],
+            "scope": ["repository:t1/app:pull,push"],
+            "offline_token": ["true"],
+            "client_id": ["imagehub"],
+        }
 
     def test_the_token_is_reused_for_the_same_scope_and_fetched_for_another(self, registry):
         s = session(RegistryTokenAuth("alice", "secret"))
@@ -134,7 +153,10 @@ class TestTokenDance:
         assert s.get(f"{registry.url}/v2/t1/other/tags/list").status_code == 200
         assert s.delete(f"{registry.url}/v2/t1/app/manifests/sha256:ab").status_code == 200
         assert [q["scope"][0] for _, q in registry.token_requests] == [
-            "repository:t1/app:pull", "repository:t1/other:pull", "repository:t1/app:delete"]
+            "repository:t1/app:pull",
+            "repository:t1/other:pull",
+            "repository:t1/app:delete",
+        ]
         # one 401 per scope, then straight through
         assert [r[2] is None for r in registry.requests] == [True, False, False, False, True, False, True, False]
 
@@ -145,7 +167,7 @@ class TestTokenDance:
         s.get(f"{registry.url}/v2/_catalog")
         now[0] += 49  # within expires_in - margin
         s.get(f"{registry.url}/v2/_catalog")
-        now[0] += 2   # past it
+        now[0] += 2  # past it
         assert s.get(f"{registry.url}/v2/_catalog").status_code == 200
         assert len(registry.token_requests) == 2
 
@@ -166,6 +188,7 @@ class TestTokenDance:
         class Stale(RegistryTokenAuth):
             def fetch_token(self, realm, service, scope):
                 return "not-the-right-token", self.clock() + 300
+
         s = session(Stale("alice", "secret"))
         resp = s.get(f"{registry_url}/v2/t1/app/manifests/v1")
         assert resp.status_code == 401
@@ -181,11 +204,13 @@ class TestTokenDance:
 
             def log_message(self, *args):
                 pass
+
         server = ThreadingHTTPServer(("127.0.0.1", 0), Open)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             resp = session(RegistryTokenAuth("alice", "secret")).get(
-                f"http://127.0.0.1:{server.server_address[1]}/v2/t1/app/tags/list")
+                f"http://127.0.0.1:{server.server_address[1]}/v2/t1/app/tags/list"
+            )
             assert (resp.status_code, resp.json(), "Authorization" in resp.request.headers) == (200, {}, False)
         finally:
             server.shutdown()
@@ -207,7 +232,9 @@ class TestRefreshTokens:
         kinds = [kind if kind == "POST" else "Basic" for kind, _ in registry.token_requests]
         assert kinds == ["Basic", "POST", "POST"]
         assert [form["scope"] for kind, form in registry.token_requests[1:]] == [
-            ["repository:t1/b:pull"], ["repository:t1/c:pull"]]
+            ["repository:t1/b:pull"],
+            ["repository:t1/c:pull"],
+        ]
         assert auth.refresh_token == "rt-1"
 
     def test_a_refused_refresh_token_falls_back_to_the_password(self, registry):

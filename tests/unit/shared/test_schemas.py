@@ -1,4 +1,5 @@
 """shared.schemas: loading RPC arguments, the tenant_id check, paging and the strict integer."""
+
 import pytest
 from marshmallow import Schema, ValidationError, fields
 
@@ -7,8 +8,11 @@ from shared.schemas import MAX_PAGE_SIZE, Paging, StrictInteger, load_args, vali
 
 
 class Listing(Paging):
-    tenant_id = fields.String(required=True, validate=validate_tenant_id,
-                              error_messages={"required": "is required", "invalid": "must be a string"})
+    tenant_id = fields.String(
+        required=True,
+        validate=validate_tenant_id,
+        error_messages={"required": "is required", "invalid": "must be a string"},
+    )
 
 
 class TestLoadArgs:
@@ -18,8 +22,7 @@ class TestLoadArgs:
     def test_each_bad_argument_is_named_once_in_order(self):
         with pytest.raises(InvalidRequest) as exc:
             load_args(Listing, page=0, page_size="x")
-        assert str(exc.value) == ("page must be 1 or more, got 0; page_size must be an integer; "
-                                  "tenant_id is required")
+        assert str(exc.value) == ("page must be 1 or more, got 0; page_size must be an integer; tenant_id is required")
 
     def test_a_message_that_names_its_argument_is_not_prefixed_again(self):
         with pytest.raises(InvalidRequest) as exc:
@@ -36,11 +39,14 @@ class TestTenantId:
     def test_a_namespace_is_a_tenant(self, tenant_id):
         validate_tenant_id(tenant_id)
 
-    @pytest.mark.parametrize("tenant_id, message", [
-        ("", "tenant_id is empty"),
-        ("a/b", "tenant_id 'a/b' must be lower-case letters"),
-        ("library", "'library' is the public library, not a tenant"),
-    ])
+    @pytest.mark.parametrize(
+        "tenant_id, message",
+        [
+            ("", "tenant_id is empty"),
+            ("a/b", "tenant_id 'a/b' must be lower-case letters"),
+            ("library", "'library' is the public library, not a tenant"),
+        ],
+    )
     def test_anything_else_is_refused(self, tenant_id, message):
         with pytest.raises(ValidationError, match=message):
             validate_tenant_id(tenant_id)
@@ -54,12 +60,15 @@ class TestPaging:
     def test_bounds_are_inclusive(self, page_size):
         assert Paging().load({"page": 7, "page_size": page_size}) == {"page": 7, "page_size": page_size}
 
-    @pytest.mark.parametrize("arguments, errors", [
-        ({"page": 0}, {"page": ["must be 1 or more, got 0"]}),
-        ({"page_size": 0}, {"page_size": ["must be from 1 to 200, got 0"]}),
-        ({"page_size": 201}, {"page_size": ["must be from 1 to 200, got 201"]}),
-        ({"page": "2", "page_size": 2.5}, {"page": ["must be an integer"], "page_size": ["must be an integer"]}),
-    ])
+    @pytest.mark.parametrize(
+        "arguments, errors",
+        [
+            ({"page": 0}, {"page": ["must be 1 or more, got 0"]}),
+            ({"page_size": 0}, {"page_size": ["must be from 1 to 200, got 0"]}),
+            ({"page_size": 201}, {"page_size": ["must be from 1 to 200, got 201"]}),
+            ({"page": "2", "page_size": 2.5}, {"page": ["must be an integer"], "page_size": ["must be an integer"]}),
+        ],
+    )
     def test_out_of_range_or_not_an_int_is_refused(self, arguments, errors):
         with pytest.raises(ValidationError) as exc:
             Paging().load(arguments)
@@ -87,14 +96,16 @@ class TestBounds:
 
     def test_a_page_past_the_last_possible_one_is_refused(self):
         from shared.schemas import MAX_PAGE, Paging, load_args
+
         assert load_args(Paging, page=MAX_PAGE)["page"] == MAX_PAGE
         with pytest.raises(InvalidRequest, match=r"page must be at most 1000000, got 1000000000000000000"):
-            load_args(Paging, page=10 ** 18)
+            load_args(Paging, page=10**18)
 
     def test_an_overlong_tenant_id_is_refused(self):
         from marshmallow import ValidationError
 
         from shared.schemas import MAX_TENANT_ID_LENGTH, validate_tenant_id
+
         validate_tenant_id("a" * MAX_TENANT_ID_LENGTH)
         with pytest.raises(ValidationError, match="at most 128 characters, got 300"):
             validate_tenant_id("a" * 300)

@@ -1,5 +1,6 @@
 """shared.signals: a signal wakes eventlet's hub, so `nameko run`'s scheduled stop runs at once
 rather than at the hub's next timer."""
+
 import subprocess
 import sys
 import textwrap
@@ -28,8 +29,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(package, mode):
-    proc = subprocess.Popen([sys.executable, "-W", "ignore", "-c", SCRIPT.format(package=package), mode],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", SCRIPT.format(package=package), mode], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     proc.terminate()
     out, _ = proc.communicate(timeout=45)

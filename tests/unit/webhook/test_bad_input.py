@@ -1,5 +1,6 @@
 """Regressions found by fuzzing the webhook (tests/integration/webhook/test_fuzz.py): bad input
 that made it answer 500, which the registry retries for ever."""
+
 import pytest
 
 from shared.errors import InvalidRequest
@@ -11,13 +12,18 @@ DIGEST = "sha256:" + "a" * 64
 
 
 def push(timestamp, **target):
-    return {"id": "ev-1", "timestamp": timestamp, "action": "push",
-            "target": dict({"repository": "acme/app", "digest": DIGEST, "mediaType": DOCKER_MANIFEST_V2}, **target)}
+    return {
+        "id": "ev-1",
+        "timestamp": timestamp,
+        "action": "push",
+        "target": dict({"repository": "acme/app", "digest": DIGEST, "mediaType": DOCKER_MANIFEST_V2}, **target),
+    }
 
 
 class TestTimestampsAtTheEdgeOfTheCalendar:
-    @pytest.mark.parametrize("timestamp", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00",
-                                           "9999-12-31T23:59:59.999999999-23:59"])
+    @pytest.mark.parametrize(
+        "timestamp", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59.999999999-23:59"]
+    )
     def test_a_time_outside_the_calendar_in_utc_is_unreadable_not_a_crash(self, timestamp):
         [decision] = translate_envelope([push(timestamp)])
         assert decision.outcome == DISPATCH
@@ -39,8 +45,13 @@ class BrokenStream:
 
 
 class TestUnreadableBody:
-    @pytest.mark.parametrize("exc", [ValueError("invalid literal for int() with base 16: b'zz'"),
-                                     OSError("unexpected end of file while parsing chunked data")])
+    @pytest.mark.parametrize(
+        "exc",
+        [
+            ValueError("invalid literal for int() with base 16: b'zz'"),
+            OSError("unexpected end of file while parsing chunked data"),
+        ],
+    )
     def test_a_body_the_server_cannot_decode_is_an_invalid_request(self, exc):
         with pytest.raises(InvalidRequest, match="^body could not be read: "):
             read_body(BrokenStream(exc), None, max_bytes=100)

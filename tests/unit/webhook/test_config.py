@@ -1,4 +1,5 @@
 """services/webhook/config.yml as `nameko run` reads it, and the settings the service takes from it."""
+
 import os
 import warnings
 
@@ -9,8 +10,15 @@ from webhook.dependencies import ConfirmedEventDispatcher, WebhookSettings
 from webhook.exceptions import SettingMissing
 
 CONFIG_PATH = os.path.join(os.path.dirname(__file__), "../../../services/webhook/config.yml")
-ENV_VARS = ("AMQP_URI", "WEBHOOK_ADDRESS", "WEBHOOK_TOKEN", "WEBHOOK_MAX_BODY_BYTES",
-            "WEBHOOK_PUBLISH_TIMEOUT", "WEBHOOK_PUBLISH_RETRIES", "WEBHOOK_BROKER_PROBE_INTERVAL")
+ENV_VARS = (
+    "AMQP_URI",
+    "WEBHOOK_ADDRESS",
+    "WEBHOOK_TOKEN",
+    "WEBHOOK_MAX_BODY_BYTES",
+    "WEBHOOK_PUBLISH_TIMEOUT",
+    "WEBHOOK_PUBLISH_RETRIES",
+    "WEBHOOK_BROKER_PROBE_INTERVAL",
+)
 
 
 @pytest.fixture
@@ -35,6 +43,7 @@ def load_config(monkeypatch):
 @pytest.fixture
 def set_up(mock_container):
     """Bind a provider to a container with this config and run its setup (no broker needed)."""
+
     def set_up(provider, config):
         mock_container.config = config
         mock_container.service_name = "webhook"
@@ -59,10 +68,17 @@ class TestDefaults:
         }
 
     def test_environment_overrides(self, load_config):
-        config = load_config(WEBHOOK_TOKEN="t", AMQP_URI="amqp://u:p@127.0.0.1:5673/v",
-                             WEBHOOK_ADDRESS="127.0.0.1:9000", WEBHOOK_MAX_BODY_BYTES="2048")
+        config = load_config(
+            WEBHOOK_TOKEN="t",
+            AMQP_URI="amqp://u:p@127.0.0.1:5673/v",
+            WEBHOOK_ADDRESS="127.0.0.1:9000",
+            WEBHOOK_MAX_BODY_BYTES="2048",
+        )
         assert (config["AMQP_URI"], config["WEB_SERVER_ADDRESS"], config["WEBHOOK_MAX_BODY_BYTES"]) == (
-            "amqp://u:p@127.0.0.1:5673/v", "127.0.0.1:9000", 2048)
+            "amqp://u:p@127.0.0.1:5673/v",
+            "127.0.0.1:9000",
+            2048,
+        )
 
 
 class TestToken:
@@ -89,8 +105,9 @@ class TestSettings:
         settings = set_up(WebhookSettings(), load_config(WEBHOOK_TOKEN=" tok \n")).settings
         assert (settings.token, settings.max_body_bytes) == ("tok", 1048576)
 
-    @pytest.mark.parametrize("value, message", [
-        ("0", "must be a positive number of bytes"), ("lots", "'lots' is not valid")])
+    @pytest.mark.parametrize(
+        "value, message", [("0", "must be a positive number of bytes"), ("lots", "'lots' is not valid")]
+    )
     def test_bad_body_limit_is_refused(self, load_config, value, message, set_up):
         with pytest.raises(SettingMissing, match=message):
             set_up(WebhookSettings(), load_config(WEBHOOK_TOKEN="t", WEBHOOK_MAX_BODY_BYTES=value))
@@ -106,9 +123,13 @@ class TestDispatcherSettings:
     def test_publishes_persistent_confirmed_with_a_short_bounded_retry(self, load_config, set_up):
         publisher = set_up(ConfirmedEventDispatcher(), load_config(WEBHOOK_TOKEN="t")).publisher
         assert (publisher.use_confirms, publisher.delivery_mode, publisher.retry) == (True, 2, True)
-        assert publisher.retry_policy == {"max_retries": 1, "interval_start": 0, "interval_step": 0.1,
-                                          "interval_max": 0.1}
+        assert publisher.retry_policy == {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.1,
+            "interval_max": 0.1,
+        }
         assert publisher.publish_kwargs["confirm_timeout"] == 0.5
         assert publisher.transport_options == dict(
-            publisher.retry_policy, confirm_publish=True, connect_timeout=0.5, read_timeout=0.5,
-            write_timeout=0.5)
+            publisher.retry_policy, confirm_publish=True, connect_timeout=0.5, read_timeout=0.5, write_timeout=0.5
+        )

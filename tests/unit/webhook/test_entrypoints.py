@@ -1,25 +1,28 @@
 """One table maps errors to HTTP statuses; every error answer is a JSON body."""
+
 import json
 
 import pytest
 
 from shared.errors import InvalidReference, InvalidRequest, NotFound
 from webhook.entrypoints import HttpEntrypoint
-from webhook.exceptions import (BrokerUnavailable, PayloadTooLarge, Unauthorized,
-                                UnsupportedMediaType, http_status_for)
+from webhook.exceptions import BrokerUnavailable, PayloadTooLarge, Unauthorized, UnsupportedMediaType, http_status_for
 
 
 class TestStatusTable:
-    @pytest.mark.parametrize("exc, status", [
-        (Unauthorized("no token"), 401),
-        (InvalidRequest("not an envelope"), 400),
-        (PayloadTooLarge("too big"), 413),
-        (UnsupportedMediaType("text/plain"), 415),
-        (BrokerUnavailable("refused"), 503),
-        (InvalidReference("bad name"), 500),  # never raised at this edge: a bug if it is
-        (NotFound("x"), 500),
-        (KeyError("x"), 500),
-    ])
+    @pytest.mark.parametrize(
+        "exc, status",
+        [
+            (Unauthorized("no token"), 401),
+            (InvalidRequest("not an envelope"), 400),
+            (PayloadTooLarge("too big"), 413),
+            (UnsupportedMediaType("text/plain"), 415),
+            (BrokerUnavailable("refused"), 503),
+            (InvalidReference("bad name"), 500),  # never raised at this edge: a bug if it is
+            (NotFound("x"), 500),
+            (KeyError("x"), 500),
+        ],
+    )
     def test_status(self, exc, status):
         assert http_status_for(exc) == status
 
@@ -37,7 +40,10 @@ class TestErrorResponses:
     def test_unauthorized_carries_the_bearer_challenge(self):
         status, headers, body = self.respond(Unauthorized("invalid bearer token", 'Bearer error="x"'))
         assert (status, headers["WWW-Authenticate"], body) == (
-            401, 'Bearer error="x"', {"error": "invalid bearer token"})
+            401,
+            'Bearer error="x"',
+            {"error": "invalid bearer token"},
+        )
 
     def test_a_bug_does_not_leak_its_details(self):
         status, headers, body = self.respond(KeyError("internal detail"))

@@ -1,4 +1,5 @@
 """Checks on the request itself: token, content type, size and envelope shape (no server)."""
+
 import io
 import json
 
@@ -16,14 +17,17 @@ class TestToken:
     def test_right_token_passes(self, header):
         assert check_token(header, TOKEN) is None
 
-    @pytest.mark.parametrize("header, message", [
-        (None, "missing Authorization header"),
-        ("", "missing Authorization header"),
-        ("Bearer", "must be 'Bearer <token>'"),
-        ("Bearer   ", "must be 'Bearer <token>'"),
-        (f"Basic {TOKEN}", "must be 'Bearer <token>'"),
-        (TOKEN, "must be 'Bearer <token>'"),
-    ])
+    @pytest.mark.parametrize(
+        "header, message",
+        [
+            (None, "missing Authorization header"),
+            ("", "missing Authorization header"),
+            ("Bearer", "must be 'Bearer <token>'"),
+            ("Bearer   ", "must be 'Bearer <token>'"),
+            (f"Basic {TOKEN}", "must be 'Bearer <token>'"),
+            (TOKEN, "must be 'Bearer <token>'"),
+        ],
+    )
     def test_missing_or_malformed_header_is_a_plain_challenge(self, header, message):
         with pytest.raises(Unauthorized, match=message) as caught:
             check_token(header, TOKEN)
@@ -37,20 +41,31 @@ class TestToken:
 
 
 class TestContentType:
-    @pytest.mark.parametrize("content_type", [
-        "application/vnd.docker.distribution.events.v1+json",
-        "application/vnd.docker.distribution.events.v2+json",
-        "application/json",
-        "application/json; charset=utf-8",
-        "Application/VND.docker.distribution.events.v1+JSON",
-    ])
+    @pytest.mark.parametrize(
+        "content_type",
+        [
+            "application/vnd.docker.distribution.events.v1+json",
+            "application/vnd.docker.distribution.events.v2+json",
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/VND.docker.distribution.events.v1+JSON",
+        ],
+    )
     def test_notification_types_pass(self, content_type):
         assert check_content_type(content_type) is None
 
-    @pytest.mark.parametrize("content_type", [
-        None, "", "text/plain", "application/x-www-form-urlencoded", "application/jsonx",
-        "application/vnd.docker.distribution.events.v3+json", "json",
-    ])
+    @pytest.mark.parametrize(
+        "content_type",
+        [
+            None,
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "application/vnd.docker.distribution.events.v3+json",
+            "json",
+        ],
+    )
     def test_anything_else_is_unsupported(self, content_type):
         with pytest.raises(UnsupportedMediaType, match="is not a registry notification"):
             check_content_type(content_type)
@@ -93,20 +108,35 @@ class TestEnvelope:
     def test_empty_events_list_is_fine(self):
         assert parse_envelope(b'{"events": []}') == []
 
-    @pytest.mark.parametrize("body, message", [
-        (b"", "body is not valid JSON"),
-        (b"{not json", "body is not valid JSON"),
-        (b"\xff\xfe\x00garbage", "body is not valid JSON"),
-        (b"[" * 100000 + b"]" * 100000, "body is not valid JSON"),
-        (b'[{"events": []}]', "body must be a JSON object with an 'events' list, not a list"),
-        (b'"events"', "not a string"),
-        (b"{}", "body has no 'events' list"),
-        (b'{"events": "nope"}', "'events' must be a list, not a string"),
-        (b'{"events": null}', "'events' must be a list, not null"),
-        (b'{"events": {"id": "1"}}', "'events' must be a list, not an object"),
-        (b'{"events": [{"id": "1"}, 7]}', r"events\[1\] must be an object, not a number"),
-    ], ids=["empty", "garbage", "not utf-8", "too deep", "list", "string", "no events",
-            "events a string", "events null", "events an object", "event not an object"])
+    @pytest.mark.parametrize(
+        "body, message",
+        [
+            (b"", "body is not valid JSON"),
+            (b"{not json", "body is not valid JSON"),
+            (b"\xff\xfe\x00garbage", "body is not valid JSON"),
+            (b"[" * 100000 + b"]" * 100000, "body is not valid JSON"),
+            (b'[{"events": []}]', "body must be a JSON object with an 'events' list, not a list"),
+            (b'"events"', "not a string"),
+            (b"{}", "body has no 'events' list"),
+            (b'{"events": "nope"}', "'events' must be a list, not a string"),
+            (b'{"events": null}', "'events' must be a list, not null"),
+            (b'{"events": {"id": "1"}}', "'events' must be a list, not an object"),
+            (b'{"events": [{"id": "1"}, 7]}', r"events\[1\] must be an object, not a number"),
+        ],
+        ids=[
+            "empty",
+            "garbage",
+            "not utf-8",
+            "too deep",
+            "list",
+            "string",
+            "no events",
+            "events a string",
+            "events null",
+            "events an object",
+            "event not an object",
+        ],
+    )
     def test_not_an_envelope_is_an_invalid_request(self, body, message):
         with pytest.raises(InvalidRequest, match=message):
             parse_envelope(body)

@@ -1,4 +1,5 @@
 """The entrypoints with fake dependencies: what is answered, what is dispatched, in what order."""
+
 import json
 import logging
 
@@ -37,8 +38,7 @@ def make_request(body, token=TOKEN, content_type=V1, method="POST"):
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return Request(EnvironBuilder(path="/registry/events", method=method, data=data,
-                                  headers=headers).get_environ())
+    return Request(EnvironBuilder(path="/registry/events", method=method, data=data, headers=headers).get_environ())
 
 
 @pytest.fixture
@@ -48,9 +48,12 @@ def dispatcher():
 
 @pytest.fixture
 def service(dispatcher):
-    return worker_factory(WebhookService, settings=Settings(token=TOKEN, max_body_bytes=4096),
-                          dispatch=dispatcher,
-                          broker=lambda: {"reachable": True, "error": None, "checked_at": "t"})
+    return worker_factory(
+        WebhookService,
+        settings=Settings(token=TOKEN, max_body_bytes=4096),
+        dispatch=dispatcher,
+        broker=lambda: {"reachable": True, "error": None, "checked_at": "t"},
+    )
 
 
 def answer(response):
@@ -63,8 +66,7 @@ class TestReceiveRegistryEvents:
         tag_delete = delete_notification("acme/app", tag="old", event_id="d1")
         blob = push_notification("acme/app", DIGEST, media_type="application/octet-stream")
         odd = push_notification("acme/team/app", DIGEST, event_id="x1")
-        response = service.receive_registry_events(
-            make_request(notification_envelope(push, blob, tag_delete, odd)))
+        response = service.receive_registry_events(make_request(notification_envelope(push, blob, tag_delete, odd)))
 
         assert answer(response) == (200, {"accepted": 2, "set_aside": 1, "ignored": 1})
         assert [(t, p["event_id"]) for t, p in dispatcher.dispatched] == [
@@ -80,15 +82,13 @@ class TestReceiveRegistryEvents:
         odd = push_notification("Acme/app", DIGEST, event_id="x2")
         with caplog.at_level(logging.WARNING, logger="webhook.service"):
             service.receive_registry_events(make_request(notification_envelope(odd)))
-        assert "registry event x2 set aside: target.repository: namespace 'Acme' must be lower-case" \
-            in caplog.text
+        assert "registry event x2 set aside: target.repository: namespace 'Acme' must be lower-case" in caplog.text
 
     def test_broker_failure_stops_the_envelope_and_raises(self, service, dispatcher, caplog):
         dispatcher.fail_at = 2
         events = [push_notification("acme/app", DIGEST, tag=f"v{i}") for i in range(3)]
-        with caplog.at_level(logging.WARNING, logger="webhook.service"):
-            with pytest.raises(BrokerUnavailable):
-                service.receive_registry_events(make_request(notification_envelope(*events)))
+        with caplog.at_level(logging.WARNING, logger="webhook.service"), pytest.raises(BrokerUnavailable):
+            service.receive_registry_events(make_request(notification_envelope(*events)))
         assert len(dispatcher.dispatched) == 1
         assert "answering 503 (1 of 3 events dispatched)" in caplog.text
 
@@ -117,4 +117,6 @@ class TestReceiveRegistryEvents:
 class TestHealth:
     def test_reports_ok_and_the_broker_state(self, service):
         assert answer(service.health(make_request(b"", method="GET"))) == (
-            200, {"status": "ok", "broker": {"reachable": True, "error": None, "checked_at": "t"}})
+            200,
+            {"status": "ok", "broker": {"reachable": True, "error": None, "checked_at": "t"}},
+        )

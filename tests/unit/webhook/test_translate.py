@@ -1,19 +1,18 @@
 """The translation table: every kind of registry event, 2.x and 3.x shapes, and what it becomes."""
+
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
 from shared.events import SCHEMAS, WEBHOOK, load_event
-from shared.testing import (DOCKER_MANIFEST_V2, OCI_INDEX, delete_notification,
-                            notification_envelope, push_notification)
+from shared.testing import DOCKER_MANIFEST_V2, OCI_INDEX, delete_notification, notification_envelope, push_notification
 from webhook import translate
-from webhook.translate import (DISPATCH, IGNORE, SET_ASIDE, event_id_for, summarize,
-                               translate_envelope, translate_event)
+from webhook.translate import DISPATCH, IGNORE, SET_ASIDE, event_id_for, summarize, translate_envelope, translate_event
 
 DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "b" * 64
-NOW = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 TIMESTAMP = "2026-01-02T03:04:05.123456789Z"  # distribution writes nanoseconds
 TIMESTAMP_UTC = "2026-01-02T03:04:05.123456+00:00"
 
@@ -100,8 +99,7 @@ class TestManifestPushBecomesImagePushed:
         event["target"]["size"] = 0
         event["request"]["id"] = ""
         payload = decide(event).payload
-        assert (payload["tag"], payload["actor"], payload["size"], payload["request_id"]) == (
-            None, None, None, None)
+        assert (payload["tag"], payload["actor"], payload["size"], payload["request_id"]) == (None, None, None, None)
         assert payload["digest"] == DIGEST
 
     def test_size_falls_back_to_length(self):
@@ -125,8 +123,9 @@ class TestManifestPushBecomesImagePushed:
 
 class TestDeletesBecomeImageDeleted:
     @pytest.mark.parametrize("shape", [lambda e: e, v3], ids=["2.x", "3.x"])
-    @pytest.mark.parametrize("digest, tag", [(DIGEST, None), (None, "v1"), (None, None)],
-                             ids=["manifest", "tag", "repository"])
+    @pytest.mark.parametrize(
+        "digest, tag", [(DIGEST, None), (None, "v1"), (None, None)], ids=["manifest", "tag", "repository"]
+    )
     def test_the_three_kinds(self, shape, digest, tag):
         decision = decide(shape(delete(digest=digest, tag=tag)))
         assert decision.outcome == DISPATCH
@@ -175,17 +174,16 @@ UNUSABLE = {
     "empty id (3.x)": (with_value(push(), "", "id"), "event has no id"),
     "numeric id": (with_value(delete(tag="v1"), 7, "id"), "event has no id"),
     "no target": (without(push(), "target"), "event has no target object"),
-    "target not an object": (with_value(delete(tag="v1"), "acme/app", "target"),
-                             "event has no target object"),
+    "target not an object": (with_value(delete(tag="v1"), "acme/app", "target"), "event has no target object"),
     "no repository": (without(push(), "target", "repository"), "event has no target.repository"),
-    "three path components": (push(repository="acme/team/app"),
-                              "target.repository: repository 'acme/team/app' must be "
-                              "'<namespace>/<name>'"),
+    "three path components": (
+        push(repository="acme/team/app"),
+        "target.repository: repository 'acme/team/app' must be '<namespace>/<name>'",
+    ),
     "one path component": (delete(repository="app", tag="v1"), "found 1 path component"),
     "upper case": (push(repository="Acme/app"), "namespace 'Acme' must be lower-case"),
     "push without digest": (without(push(), "target", "digest"), "manifest push has no target.digest"),
-    "push with empty digest (3.x)": (with_value(push(), "", "target", "digest"),
-                                     "manifest push has no target.digest"),
+    "push with empty digest (3.x)": (with_value(push(), "", "target", "digest"), "manifest push has no target.digest"),
     "push with a bad digest": (push(digest="sha256:xyz"), "target.digest: digest 'sha256:xyz'"),
     "push without media type": (without(push(), "target", "mediaType"), "push has no target.mediaType"),
     "bad tag": (push(tag="-v1"), "target.tag: tag '-v1'"),
@@ -233,12 +231,14 @@ class TestEventIdsAreDeterministic:
         assert event_id_for("abc", "image_pushed") == "a17b30d1-ca67-5ba0-8562-9dcc340db908"
         assert event_id_for("abc", "image_deleted") == "93ee2809-42a6-5a43-bc90-48f3416e8199"
 
-    @pytest.mark.parametrize("event", [push(), delete(tag="v1"), push(repository="acme/a/b"),
-                                       without(without(push(), "id"), "timestamp")],
-                             ids=["push", "delete", "set aside", "set aside without id or time"])
+    @pytest.mark.parametrize(
+        "event",
+        [push(), delete(tag="v1"), push(repository="acme/a/b"), without(without(push(), "id"), "timestamp")],
+        ids=["push", "delete", "set aside", "set aside without id or time"],
+    )
     def test_a_retried_delivery_gives_the_same_event_id(self, event):
         first = translate_event(copy.deepcopy(event), now=NOW)
-        retried = translate_event(copy.deepcopy(event), now=datetime.now(timezone.utc))
+        retried = translate_event(copy.deepcopy(event), now=datetime.now(UTC))
         assert first.payload["event_id"] == retried.payload["event_id"]
 
     def test_a_retried_delivery_with_a_timestamp_is_identical(self):
@@ -246,21 +246,31 @@ class TestEventIdsAreDeterministic:
         assert translate_event(event, now=NOW) == translate_event(copy.deepcopy(event))
 
     def test_different_events_get_different_ids(self):
-        ids = {translate_event(event, now=NOW).payload["event_id"] for event in [
-            push(), with_value(push(), "ev-9", "id"), delete(tag="v1"),
-            without(push(repository="a/b/c"), "id"), without(push(repository="a/b/d"), "id")]}
+        ids = {
+            translate_event(event, now=NOW).payload["event_id"]
+            for event in [
+                push(),
+                with_value(push(), "ev-9", "id"),
+                delete(tag="v1"),
+                without(push(repository="a/b/c"), "id"),
+                without(push(repository="a/b/d"), "id"),
+            ]
+        }
         assert len(ids) == 5
 
 
 class TestEnvelope:
     def test_decisions_in_order_and_counts(self):
         events = notification_envelope(
-            push(), push(media_type="application/octet-stream"), delete(tag="v1"),
-            with_value(push(), "pull", "action"), with_value(push(), "bogus", "action"))["events"]
+            push(),
+            push(media_type="application/octet-stream"),
+            delete(tag="v1"),
+            with_value(push(), "pull", "action"),
+            with_value(push(), "bogus", "action"),
+        )["events"]
         decisions = translate_envelope(events, now=NOW)
         assert [d.outcome for d in decisions] == [DISPATCH, IGNORE, DISPATCH, IGNORE, SET_ASIDE]
-        assert [d.event_type for d in decisions] == [
-            "image_pushed", None, "image_deleted", None, "event_set_aside"]
+        assert [d.event_type for d in decisions] == ["image_pushed", None, "image_deleted", None, "event_set_aside"]
         assert summarize(decisions) == {"accepted": 2, "set_aside": 1, "ignored": 2}
 
     def test_empty_envelope(self):

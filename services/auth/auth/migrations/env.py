@@ -1,4 +1,5 @@
 """Alembic environment for the auth database: ``shared.db.Migrations.run_env``."""
+
 from auth.migrate import migrations
 from auth.models import Base
 

@@ -1,4 +1,5 @@
 """Alembic environment for the catalog database: ``shared.db.Migrations.run_env``."""
+
 from catalog.migrate import migrations
 from catalog.models import Base
 
