@@ -42,7 +42,7 @@ images: infra
 	@bash scripts/images.sh
 
 bench: up
-	$(VENV)/bin/python bench/push_to_catalog.py
-	$(VENV)/bin/python bench/deploy_vs_docker_run.py
-	$(VENV)/bin/python bench/auto_deploy.py
-	$(VENV)/bin/python bench/resync.py
+	$(VENV)/bin/python -m bench.push_to_catalog
+	$(VENV)/bin/python -m bench.deploy_vs_docker_run
+	$(VENV)/bin/python -m bench.auto_deploy
+	$(VENV)/bin/python -m bench.resync

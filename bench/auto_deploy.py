@@ -9,7 +9,7 @@ The path: registry notification → webhook → `image_pushed` → catalog (mani
 digest) → `tag_indexed` → deployer (decision, revision, its own `rollout_requested`) → pull by
 digest → container started → health check → answering. Runs against the suite `make up` started.
 
-    .venv/bin/python bench/auto_deploy.py [--pushes 10] [--json out.json]
+    .venv/bin/python -m bench.auto_deploy [--pushes 10] [--json out.json]
 """
 
 import statistics
@@ -18,12 +18,12 @@ import sys
 import time
 import uuid
 
-import benchlib
 import requests
-from benchlib import build, push
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import shared.errors  # noqa: F401  typed errors arrive as themselves
+import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
+from bench import benchlib
+from bench.benchlib import build, push
 
 SETTLED = {"running", "failed", "rollout_failed", "rolled_back", "degraded", "stopped"}
 POLL = 0.005  # seconds between two looks
@@ -69,7 +69,7 @@ def main():
         def indexed():
             try:
                 return rpc.catalog.get_tag(tenant, repository, "latest")["digest"] == digest
-            except shared.errors.NotFound:
+            except shared.contracts.errors.NotFound:
                 return False
 
         wait("the first push in the catalogue", indexed, args.timeout)

@@ -44,7 +44,7 @@ def login_tenant(amqp_uri, registry, tenant):
     password is checked once; docker then uses the token service's refresh token."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    import shared.errors  # noqa: F401  (typed errors over RPC)
+    import shared.contracts.errors  # noqa: F401  (typed errors over RPC)
 
     username, password = f"dev-{tenant}", uuid.uuid4().hex
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20) as rpc:

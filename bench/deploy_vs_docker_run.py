@@ -5,7 +5,7 @@ Both sides end at the same point: the container answers HTTP on its port (the de
 the `http` health check, so "running" means exactly that; the `docker run` side polls the port
 itself after `docker run -d` returns). Runs against the suite brought up by `make up`.
 
-    .venv/bin/python bench/deploy_vs_docker_run.py [--rounds 10] [--json out.json]
+    .venv/bin/python -m bench.deploy_vs_docker_run [--rounds 10] [--json out.json]
 """
 
 import statistics
@@ -13,13 +13,13 @@ import sys
 import time
 import uuid
 
-import benchlib
 import requests
-from benchlib import sh
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import shared.errors  # noqa: F401  typed errors arrive as themselves
-from shared.testing import free_port
+import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
+from bench import benchlib
+from bench.benchlib import sh
+from tests.support import free_port
 
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
 
@@ -58,7 +58,7 @@ def main():
             try:
                 rpc.catalog.get_tag(tenant, repository, "v1")
                 break
-            except shared.errors.NotFound:
+            except shared.contracts.errors.NotFound:
                 if time.monotonic() > deadline:
                     raise SystemExit("the pushed tag never reached the catalogue")
                 time.sleep(0.05)

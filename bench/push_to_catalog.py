@@ -4,7 +4,7 @@ Runs against the suite brought up by `make up` (registry 127.0.0.1:5000, service
 vhost). Each round pushes a freshly built image (new digest) into a throw-away tenant with the real
 docker CLI, then polls `catalog.get_tag` every 5 ms until it returns that digest.
 
-    .venv/bin/python bench/push_to_catalog.py [--pushes 20] [--json out.json]
+    .venv/bin/python -m bench.push_to_catalog [--pushes 20] [--json out.json]
 """
 
 import statistics
@@ -12,10 +12,10 @@ import sys
 import time
 import uuid
 
-import benchlib
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.errors import NotFound
+from bench import benchlib
+from shared.contracts.errors import NotFound
 
 
 def main():

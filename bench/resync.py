@@ -1,7 +1,7 @@
 """Catalogue reconciliation (`catalog.resync`) on a large registry: time, throughput and memory.
 
 Self-contained: it never touches the suite `make up` started. It runs its own RabbitMQ vhost, its
-own `docker-registry` (shared.testing.RegistryProcess, notifications sent to a loopback port
+own `docker-registry` (tests.support.RegistryProcess, notifications sent to a loopback port
 nothing listens on, so the catalogue learns nothing from events), and its own catalog service
 (`nameko run`, as scripts/services.sh starts it) on a migrated SQLite file in a temp dir, or with
 --db-url on a throw-away database it creates on that PostgreSQL server and drops afterwards.
@@ -21,8 +21,8 @@ catalog's peak RSS during the pass (VmHWM, reset before the pass through /proc/<
 At the end the catalogue must equal the registry (repositories, tags and digests). Exits 1 if a
 count or the final comparison is wrong, after printing the figures.
 
-    .venv/bin/python bench/resync.py [--repos 200] [--tags 5] [--json out.json]
-    .venv/bin/python bench/resync.py --db-url postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub
+    .venv/bin/python -m bench.resync [--repos 200] [--tags 5] [--json out.json]
+    .venv/bin/python -m bench.resync --db-url postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub
 """
 
 import argparse
@@ -41,15 +41,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
-import benchlib
 import requests
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import shared.errors  # noqa: F401  typed errors arrive as themselves
+import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
+from bench import benchlib
 from imagehub import render
-from shared.errors import ImagehubError
-from shared.testing import RegistryProcess, delete_manifest, free_port, push_image, wait_until
+from shared.contracts.errors import ImagehubError
+from tests.support import RegistryProcess, delete_manifest, free_port, push_image, wait_until
 
 BIN = os.path.dirname(sys.executable)
 GUEST = ("guest", "guest")

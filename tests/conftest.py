@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from shared.testing import RegistryProcess, free_port
+from tests.support import RegistryProcess, free_port
 
 TEST_PG_URL = os.environ.get("IMAGEHUB_TEST_PG_URL", "postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub_test")
 

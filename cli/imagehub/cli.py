@@ -1,6 +1,6 @@
 """``imagehub``: browse the image catalogue, delete tags and deploy images, over nameko RPC.
 
-Commands only translate: check the arguments (references go through ``shared.reference``, before
+Commands only translate: check the arguments (references go through ``shared.contracts.reference``, before
 any RPC), make one call through ``imagehub.rpc``, print the answer with ``imagehub.render`` or as
 JSON. Errors a user can act on print as ``error: <message>`` on stderr with exit code 1; usage
 errors exit 2 (click's convention). Deployer commands then follow the deployment until it
@@ -15,8 +15,8 @@ import click
 
 from imagehub import render, waiting
 from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, Deployer, NamekoTransport, RpcFailure, Unavailable
-from shared.errors import Conflict, ImagehubError, InvalidReference
-from shared.reference import parse_reference, validate_path_component, validate_tag
+from shared.contracts.errors import Conflict, ImagehubError, InvalidReference
+from shared.contracts.reference import parse_reference, validate_path_component, validate_tag
 
 TENANT_ENV = "IMAGEHUB_TENANT"
 

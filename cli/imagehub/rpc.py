@@ -4,7 +4,7 @@
 ``NamekoTransport`` talks to the broker through nameko's standalone ``ClusterRpcProxy``; tests
 hand the commands a fake with the same ``call``.
 
-Typed errors from ``shared.errors`` (``NotFound``, ``Conflict``, ...) arrive as themselves because
+Typed errors from ``shared.contracts.errors`` (``NotFound``, ``Conflict``, ...) arrive as themselves because
 importing that module registers them with nameko; they pass through untouched. Everything else
 that can go wrong on the way becomes ``Unavailable`` (nobody answered) or ``RpcFailure`` (the
 service answered with something that is not a user error), each with a message a person can act on.
@@ -17,7 +17,7 @@ from amqp.exceptions import AMQPError
 from kombu.exceptions import OperationalError
 from nameko.exceptions import IncorrectSignature, MethodNotFound, RemoteError, RpcTimeout, UnknownService
 
-import shared.errors  # noqa: F401  registers the typed errors so they arrive as themselves
+import shared.contracts.errors  # noqa: F401  registers the typed errors so they arrive as themselves
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_TIMEOUT = 10.0

@@ -9,8 +9,8 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from catalog import indexing
 from catalog.service import CatalogService
 from deployer.service import DeployerService, DeployerWorker
-from shared import events
-from shared.testing import delete_notification, push_notification
+from shared.contracts import events
+from tests.support import delete_notification, push_notification
 from tests.unit.catalog.conftest import FakeRegistry, deleted, pushed
 from webhook.translate import DISPATCH, SET_ASIDE, translate_envelope
 

@@ -20,7 +20,7 @@ from collections import namedtuple
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import RegistryAuth, RegistryProcess, free_port, token_session, wait_until
+from tests.support import RegistryAuth, RegistryProcess, free_port, token_session, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)

@@ -11,11 +11,11 @@ from nameko.containers import ServiceContainer
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
 
-from shared.events import CATALOG, TAG_INDEXED
-from shared.testing import wait_until
+from shared.contracts.events import CATALOG, TAG_INDEXED
 from tests.e2e.test_cli import imagehub
 from tests.e2e.test_deploy import answers
 from tests.e2e.test_push_to_catalog import wait_for_tag
+from tests.support import wait_until
 
 pytestmark = pytest.mark.docker
 

@@ -6,8 +6,8 @@ import time
 
 import requests
 
-from shared.testing import notification_envelope, push_image, push_notification, wait_until
 from tests.e2e.test_push_to_catalog import wait_for_tag
+from tests.support import notification_envelope, push_image, push_notification, wait_until
 
 
 def rabbitmqctl(*args):

@@ -9,11 +9,11 @@ import time
 import pytest
 import requests
 
-from shared.errors import Forbidden
-from shared.testing import token_session, wait_until
+from shared.contracts.errors import Forbidden
 from tests.e2e.stack import ENGINES
 from tests.e2e.test_cli import imagehub
 from tests.e2e.test_push_to_catalog import wait_for_tag
+from tests.support import token_session, wait_until
 
 
 def answers(address):

@@ -24,9 +24,9 @@ import requests
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import NotificationSink, push_image, wait_until
 from tests.e2e.stack import Stack
 from tests.e2e.test_broker_outage import broker_answers, management_answers, rabbitmqctl
+from tests.support import NotificationSink, push_image, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -361,7 +361,7 @@ class TestBrokerStopped:
         delivered, redelivered = check_indexed(stack, tenant, rows)
         assert during > 0, "no push happened while the broker was down: the scenario tested nothing"
         # A worker that acknowledged on the dying connection used to kill its container (and the
-        # `nameko run` process with it): see shared/amqp.py.
+        # `nameko run` process with it): see shared/runtime/amqp.py.
         assert {name: s.proc.poll() for name, s in stack.services.items()} == dict.fromkeys(stack.services)
         figures(
             "broker-stopped",

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timezone
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.testing import push_image, wait_until
+from shared.contracts.errors import Conflict, Forbidden, NotFound
+from tests.support import push_image, wait_until
 
 
 def parse_time(value):

@@ -68,11 +68,11 @@ import sqlalchemy as sa
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.errors import Conflict, Forbidden, ImagehubError, InvalidReference, InvalidRequest, NotFound
-from shared.testing import notification_envelope, push_image, push_notification, wait_until
+from shared.contracts.errors import Conflict, Forbidden, ImagehubError, InvalidReference, InvalidRequest, NotFound
 from tests.conftest import postgres_schema
 from tests.e2e.conftest import DockerCLI
 from tests.e2e.stack import ENGINES, Stack
+from tests.support import notification_envelope, push_image, push_notification, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 

@@ -26,9 +26,9 @@ import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import free_port
 from tests.conftest import postgres_schema
 from tests.k8s.conftest import ROOT, SERVICES, one, rendered
+from tests.support import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 

@@ -159,7 +159,7 @@ def test_migration_job_migrates_each_database_before_the_rollout(overlay, servic
     deployment = one(docs, "Deployment", service)
     gate = [c for c in _pod_spec(deployment).get("initContainers", []) if c["name"] == "wait-for-schema"]
     assert gate, f"Deployment/{service} has no wait-for-schema init container"
-    assert gate[0]["command"][:5] == ["python", "-m", "shared.probe", "schema", service]
+    assert gate[0]["command"][:5] == ["python", "-m", "shared.ops.probe", "schema", service]
     main = next(c for c in _containers(deployment, init=False) if c["name"] == service)
     assert gate[0]["image"] == container["image"] == main["image"]
 
@@ -345,8 +345,8 @@ def test_workloads_are_sized_probed_and_locked_down(overlay):
             assert main["livenessProbe"]["httpGet"]["path"] == "/health"
         else:
             main = next(c for c in _containers(doc, init=False) if c["name"] == service)
-            assert main["livenessProbe"]["exec"]["command"][:4] == ["python", "-m", "shared.probe", "live"]
-            assert main["readinessProbe"]["exec"]["command"][:4] == ["python", "-m", "shared.probe", "ready"]
+            assert main["livenessProbe"]["exec"]["command"][:4] == ["python", "-m", "shared.ops.probe", "live"]
+            assert main["readinessProbe"]["exec"]["command"][:4] == ["python", "-m", "shared.ops.probe", "ready"]
 
 
 def _secret_value(docs, name, key):

@@ -1,4 +1,4 @@
-"""shared.probe on a made-up /proc: which process, which sockets, and when it is stuck.
+"""shared.ops.probe on a made-up /proc: which process, which sockets, and when it is stuck.
 
 The same probe runs for real inside the images in test_images.py (and catches a stopped process
 there); these cases cover the states that are hard to bring about on purpose.
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from shared import probe
+from shared.ops import probe
 
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 

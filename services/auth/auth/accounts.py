@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, ROBOT_DEFAULT_ACTIONS, USER, user_actions
 from auth.models import Account, Tenant
 from auth.passwords import new_robot_secret
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 
 ROBOT_SEPARATOR = "+"
 PLATFORM_ROBOT_PREFIX = "_platform"

@@ -10,7 +10,7 @@ from auth.exceptions import SettingMissing
 from auth.passwords import Hasher
 from auth.settings import Settings, load_settings
 from auth.tokens import KeyProblem, SigningKey, TokenIssuer
-from shared.db import Database
+from shared.runtime.db import Database
 
 AuthDatabase = Database
 

@@ -10,7 +10,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from auth.exceptions import http_status_for
-from shared.errors import ImagehubError
+from shared.contracts.errors import ImagehubError
 
 
 def json_response(status, body, headers=None):

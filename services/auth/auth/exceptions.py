@@ -1,11 +1,11 @@
 """What can go wrong at the token endpoint, and the one table that maps it to an HTTP status.
 
-The errors a platform component sees over RPC are ``shared.errors``' (``NotFound``,
+The errors a platform component sees over RPC are ``shared.contracts.errors``' (``NotFound``,
 ``Conflict``, ``InvalidRequest``, ...). These ones are the HTTP edge's: the docker client reads
 a 401 as "wrong credentials", a 429 as "slow down".
 """
 
-from shared.errors import ImagehubError, InvalidRequest
+from shared.contracts.errors import ImagehubError, InvalidRequest
 
 # One answer for every failed login: the same words whether the account exists, is disabled,
 # belongs to a disabled tenant, or the password is wrong.

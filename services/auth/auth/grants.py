@@ -19,8 +19,8 @@ may take on it, and nothing else:
 from dataclasses import dataclass, field
 from typing import Optional
 
-from shared.errors import InvalidReference
-from shared.reference import PUBLIC_NAMESPACE, parse_repository
+from shared.contracts.errors import InvalidReference
+from shared.contracts.reference import PUBLIC_NAMESPACE, parse_repository
 
 PULL, PUSH, DELETE, ALL = "pull", "push", "delete", "*"
 REPOSITORY_ACTIONS = (PULL, PUSH, DELETE)  # canonical order of granted actions

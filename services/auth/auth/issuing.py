@@ -9,7 +9,7 @@ requested scopes, and nothing for the rest (the registry then refuses the reques
 from auth.accounts import robot_account_name
 from auth.exceptions import UnsupportedGrantType
 from auth.grants import REPOSITORY_ACTIONS, ROBOT_DEFAULT_ACTIONS, grant_all
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 PASSWORD_GRANT, REFRESH_GRANT = "password", "refresh_token"
 

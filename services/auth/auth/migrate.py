@@ -2,12 +2,12 @@
 
 The URL is the service's own (``DB_URIS["auth:Base"]`` in config.yml, read with nameko's
 ``${VAR:default}`` loader), so ``AUTH_DB_URL`` moves the service and its migrations together.
-The work is ``shared.db.Migrations``'.
+The work is ``shared.runtime.db.Migrations``'.
 """
 
 import os
 
-from shared.db import Migrations
+from shared.runtime.db import Migrations
 
 DB_URI_KEY = "auth:Base"
 DEFAULT_CONFIG = os.path.join("services", "auth", "config.yml")

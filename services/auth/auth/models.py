@@ -8,7 +8,7 @@
   repeated failures are slowed down the same way for every name (nothing tells an unknown name
   from a wrong password).
 
-Datetimes are stored naive in UTC and come back aware (``shared.db.UTCDateTime``).
+Datetimes are stored naive in UTC and come back aware (``shared.runtime.db.UTCDateTime``).
 """
 
 from datetime import datetime
@@ -17,8 +17,8 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
-from shared.schemas import MAX_TENANT_ID_LENGTH
+from shared.contracts.schemas import MAX_TENANT_ID_LENGTH
+from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 
 ID_LENGTH = 36  # uuid4 as text
 ACCOUNT_NAME_LENGTH = 200  # "<tenant ID>+<robot name>" at most 128 + 1 + 64

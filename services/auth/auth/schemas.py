@@ -13,7 +13,7 @@ from auth.grants import REPOSITORY_ACTIONS, ROBOT, USER
 from auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 # load_args: for service.py and auth.manage
-from shared.schemas import Paging, StrictInteger, load_args, validate_tenant_id  # noqa: F401
+from shared.contracts.schemas import Paging, StrictInteger, load_args, validate_tenant_id  # noqa: F401
 
 # A developer account: lower-case letters and digits, inner '.', '_', '@', '-' (an e-mail
 # address fits). Never '+': that marks a robot.

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 MAX_SCOPES = 32  # per request: docker asks for 1 to 3 (a push with a cross-repository mount)
 MAX_SCOPE_LENGTH = 512  # a repository name is at most 255 characters

@@ -23,7 +23,7 @@ from auth.exceptions import EXPECTED_ERRORS, Unauthorized
 from auth.grants import ANONYMOUS_PRINCIPAL
 from auth.models import Base
 from auth.scopes import parse_scopes
-from shared.errors import USER_ERRORS, Conflict, InvalidRequest
+from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest
 
 log = logging.getLogger(__name__)
 

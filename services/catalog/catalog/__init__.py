@@ -1,7 +1,7 @@
 """The catalog service (see docs/catalog-api.md)."""
 
-from shared.amqp import install as _install_amqp_fix
-from shared.signals import install as _install_signal_wakeup
+from shared.runtime.amqp import install as _install_amqp_fix
+from shared.runtime.signals import install as _install_signal_wakeup
 
-_install_amqp_fix()  # a broker restart must not kill the service: see shared/amqp.py
-_install_signal_wakeup()  # SIGTERM stops the service at once: see shared/signals.py
+_install_amqp_fix()  # a broker restart must not kill the service: see shared/runtime/amqp.py
+_install_signal_wakeup()  # SIGTERM stops the service at once: see shared/runtime/signals.py

@@ -8,8 +8,8 @@ A repository outside the caller's reach is ``Forbidden`` whether it exists or no
 probing another tenant's names tells nothing.
 """
 
-from shared.errors import Forbidden
-from shared.reference import PUBLIC_NAMESPACE, parse_repository
+from shared.contracts.errors import Forbidden
+from shared.contracts.reference import PUBLIC_NAMESPACE, parse_repository
 
 
 def _caller(tenant_id):

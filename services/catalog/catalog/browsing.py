@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from catalog import store
 from catalog.access import readable_repository
 from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
-from shared.errors import NotFound
-from shared.reference import PUBLIC_NAMESPACE, pull_command, validate_tag
+from shared.contracts.errors import NotFound
+from shared.contracts.reference import PUBLIC_NAMESPACE, pull_command, validate_tag
 
 LATEST = "latest"
 

@@ -2,8 +2,8 @@
 
 from catalog import store
 from catalog.access import writable_repository
-from shared.errors import Conflict, NotFound
-from shared.reference import validate_tag
+from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.reference import validate_tag
 
 
 def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):

@@ -10,9 +10,9 @@ from requests.adapters import HTTPAdapter
 
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import MANIFEST_TYPES
-from shared.db import Database
-from shared.errors import RegistryUnavailable
-from shared.registry_auth import RegistryAuthError, RegistryTokenAuth
+from shared.contracts.errors import RegistryUnavailable
+from shared.runtime.db import Database
+from shared.runtime.registry_auth import RegistryAuthError, RegistryTokenAuth
 
 log = logging.getLogger(__name__)
 
@@ -161,5 +161,5 @@ class Registry(DependencyProvider):
         return self.client
 
 
-# nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.db``).
+# nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.runtime.db``).
 CatalogDatabase = Database

@@ -1,6 +1,6 @@
 """Errors that stay inside the catalog service.
 
-The ones a caller sees live in ``shared.errors``. These tell an event handler that retrying
+The ones a caller sees live in ``shared.contracts.errors``. These tell an event handler that retrying
 cannot help: the event is set aside with the reason instead.
 """
 

@@ -21,9 +21,9 @@ from catalog.exceptions import UnusableManifest
 from catalog.library import curation_for
 from catalog.manifests import MANIFEST_TYPES, ImageConfig, ParsedManifest, parse_image_config, parse_manifest
 from catalog.models import NAME_LENGTH, SHORT_LENGTH, Manifest, Repository, SetAsideEvent, Tag, TagHistory
-from shared.errors import InvalidReference
-from shared.events import TAG_INDEXED, TagIndexed
-from shared.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
+from shared.contracts.errors import InvalidReference
+from shared.contracts.events import TAG_INDEXED, TagIndexed
+from shared.contracts.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
 
 log = logging.getLogger(__name__)
 

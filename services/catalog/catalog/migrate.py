@@ -2,12 +2,12 @@
 
 The database URL comes from the service's own ``config.yml`` (``DB_URIS["catalog:Base"]``), read
 with nameko's ``${VAR:default}`` loader, so the service and its migrations share one set of
-defaults: ``CATALOG_DB_URL`` overrides both. The work is ``shared.db.Migrations``'.
+defaults: ``CATALOG_DB_URL`` overrides both. The work is ``shared.runtime.db.Migrations``'.
 """
 
 import os
 
-from shared.db import Migrations
+from shared.runtime.db import Migrations
 
 DB_URI_KEY = "catalog:Base"
 DEFAULT_CONFIG = os.path.join("services", "catalog", "config.yml")

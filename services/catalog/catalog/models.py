@@ -1,7 +1,7 @@
 """The catalogue's tables (SQLAlchemy 2). The schema itself is built by the Alembic migrations.
 
 Datetimes are stored as naive UTC (the one form SQLite and PostgreSQL agree on) and always come
-back aware in UTC, so the rest of the code never meets a naive datetime (``shared.db.UTCDateTime``).
+back aware in UTC, so the rest of the code never meets a naive datetime (``shared.runtime.db.UTCDateTime``).
 """
 
 from datetime import UTC, datetime, timezone
@@ -10,7 +10,7 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
+from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 
 DIGEST_LENGTH = 100  # "sha256:" + 64 hex, with room for longer algorithms
 NAME_LENGTH = 255

@@ -1,13 +1,13 @@
-"""The catalog's transactional outbox: ``shared.outbox`` on the catalog's ``outbox`` table.
+"""The catalog's transactional outbox: ``shared.runtime.outbox`` on the catalog's ``outbox`` table.
 
 Events are stored with the change they report (``emit``), sent after the commit (``send``), and
-what could not go then is sent by the relay (``relay``): see ``shared.outbox``. The table has no
+what could not go then is sent by the relay (``relay``): see ``shared.runtime.outbox``. The table has no
 ordering key: order is kept within a transaction and by the relay's oldest-first scan.
 """
 
 from catalog.models import OutboxEvent
-from shared import outbox as _outbox
-from shared.outbox import RELAY_BATCH  # noqa: F401 - part of this module's interface
+from shared.runtime import outbox as _outbox
+from shared.runtime.outbox import RELAY_BATCH  # noqa: F401 - part of this module's interface
 
 
 def emit(session, event_type, schema_cls, **values):

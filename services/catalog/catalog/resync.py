@@ -55,8 +55,8 @@ import sqlalchemy as sa
 from catalog import indexing, store
 from catalog.exceptions import UnusableEvent
 from catalog.models import Manifest, MissingTag, Repository, ResyncLock, ResyncPass, Tag, TagHistory
-from shared.errors import Conflict, InvalidReference, NotFound, RegistryUnavailable
-from shared.reference import parse_repository, validate_tag
+from shared.contracts.errors import Conflict, InvalidReference, NotFound, RegistryUnavailable
+from shared.contracts.reference import parse_repository, validate_tag
 
 log = logging.getLogger(__name__)
 

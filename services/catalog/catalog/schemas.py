@@ -1,14 +1,14 @@
 """RPC arguments in (checked, each error naming its argument) and results out (JSON-safe).
 
 Repository names, tags and tenant access are domain rules checked in ``catalog.access`` and
-``shared.reference``; these schemas check only the shape of the arguments.
+``shared.contracts.reference``; these schemas check only the shape of the arguments.
 """
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.errors import InvalidReference
-from shared.reference import validate_path_component
-from shared.schemas import Paging, StrictInteger, load_args, validate_tenant_id, validate_text  # noqa: F401 (load_args: service.py)
+from shared.contracts.errors import InvalidReference
+from shared.contracts.reference import validate_path_component
+from shared.contracts.schemas import Paging, StrictInteger, load_args, validate_tenant_id, validate_text  # noqa: F401 (load_args: service.py)
 
 # Past any row id either database hands out (PostgreSQL's INTEGER); SQLite cannot even compare a
 # Python int past 64 bits with a column.
@@ -56,7 +56,7 @@ class TenantRepositoryQuery(PublicRepositoryQuery):
 
 class RepositoryRef(Schema):
     tenant_id = _tenant_field(required=False)
-    repository = fields.Raw(required=True, allow_none=True)  # checked by shared.reference (InvalidReference)
+    repository = fields.Raw(required=True, allow_none=True)  # checked by shared.contracts.reference (InvalidReference)
 
 
 class TagRef(RepositoryRef):

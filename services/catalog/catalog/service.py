@@ -29,8 +29,8 @@ from catalog.dependencies import CatalogDatabase, Registry
 from catalog.entrypoints import JobStarter, config_timer, job_timer
 from catalog.exceptions import UnusableEvent
 from catalog.models import Base
-from shared.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
-from shared.events import (
+from shared.contracts.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
+from shared.contracts.events import (
     EVENT_SET_ASIDE,
     IMAGE_DELETED,
     IMAGE_PUSHED,
@@ -40,7 +40,7 @@ from shared.events import (
     ImagePushed,
     load_event,
 )
-from shared.reference import parse_reference
+from shared.contracts.reference import parse_reference
 
 log = logging.getLogger(__name__)
 

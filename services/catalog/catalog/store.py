@@ -7,7 +7,7 @@ from sqlalchemy.orm import lazyload
 
 from catalog import outbox
 from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
-from shared.events import TAG_REMOVED, TagRemoved
+from shared.contracts.events import TAG_REMOVED, TagRemoved
 
 
 def utcnow():

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from deployer import deployments, store
 from deployer.policy import SEMVER, PolicyError, Verdict, follow, parse_policy, stay
-from shared.events import TAG_INDEXED
+from shared.contracts.events import TAG_INDEXED
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def consider(session, deployment, base, push):
 
 
 def handle_tag_indexed(rt, event):
-    """Carry out a ``tag_indexed`` event (loaded with ``shared.events.TagIndexed``); its ``Outcome``."""
+    """Carry out a ``tag_indexed`` event (loaded with ``shared.contracts.events.TagIndexed``); its ``Outcome``."""
     push = push_record(event)
     what = f"tag_indexed {push['event_id']} ({push['repository']}:{push['tag']} -> {push['digest'][:19]})"
     try:

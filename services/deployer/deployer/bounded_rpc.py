@@ -3,7 +3,7 @@
 nameko 2.14's ``RpcProxy`` waits for a reply forever. When the target's queue exists but nothing
 consumes it (the service is down, or stuck), the calling worker — and the RPC caller waiting on
 it — hangs. ``BoundedRpcProxy`` waits at most ``timeout`` seconds (read from the config at setup)
-and raises ``shared.errors.ServiceUnavailable``, which crosses RPC as itself. A request still
+and raises ``shared.contracts.errors.ServiceUnavailable``, which crosses RPC as itself. A request still
 queued when its caller gives up expires in the broker (message TTL = the timeout), so a service
 coming back does not work through requests nobody waits for any more. A target with no queue at
 all (never started on this broker) is ``ServiceUnavailable`` at once.
@@ -14,7 +14,7 @@ from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy
 
 from deployer.settings import ConfigurationError
-from shared.errors import ServiceUnavailable
+from shared.contracts.errors import ServiceUnavailable
 
 
 class BoundedRpcProxy(RpcProxy):

@@ -27,7 +27,7 @@ from deployer.engine import (
     PullDenied,
 )
 from deployer.settings import ConfigurationError, load_settings
-from shared.db import Database, create_engine
+from shared.runtime.db import Database, create_engine
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class Pools:
 
 
 class DeployerDatabase(Database):
-    """nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.db``),
+    """nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.runtime.db``),
     configured under ``DB_URIS["<service_name>:<base>"]`` whatever the service class is called.
 
     nameko-sqlalchemy keys the URL by the container's service name; the deployer runs as two

@@ -32,9 +32,9 @@ from deployer.models import (
 )
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.events import ROLLOUT_REQUESTED, RolloutRequested
-from shared.reference import PUBLIC_NAMESPACE
+from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.contracts.events import ROLLOUT_REQUESTED, RolloutRequested
+from shared.contracts.reference import PUBLIC_NAMESPACE
 
 log = logging.getLogger(__name__)
 

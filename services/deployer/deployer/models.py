@@ -4,7 +4,7 @@ A deployment has numbered revisions (each an image pinned by digest plus the run
 instances (one container each, on one host). The deployment row is also the lock that keeps
 one operation at a time per deployment (``operation``/``operation_id``/``operation_at``).
 
-Datetimes are stored naive in UTC and come back aware (``shared.db.UTCDateTime``).
+Datetimes are stored naive in UTC and come back aware (``shared.runtime.db.UTCDateTime``).
 """
 
 from datetime import UTC, datetime, timezone
@@ -13,7 +13,7 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
+from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 
 ID_LENGTH = 36  # uuid4 as text
 NAME_LENGTH = 255
@@ -147,7 +147,7 @@ class ProcessedEvent(Base):
 
 class OutboxEvent(Base):
     """An event to dispatch (``deployment_status_changed``, ``rollout_requested``), written in the
-    transaction of the change it reports (``deployer.outbox``, ``shared.outbox``).
+    transaction of the change it reports (``deployer.outbox``, ``shared.runtime.outbox``).
 
     The catalog's outbox table, plus ``ordering_key``: the deployment the event is about, so that
     one deployment's events go out in the order they were committed. Deleted once the broker has

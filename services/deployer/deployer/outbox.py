@@ -1,11 +1,11 @@
-"""The deployer's transactional outbox: ``shared.outbox`` on the deployer's ``outbox`` table.
+"""The deployer's transactional outbox: ``shared.runtime.outbox`` on the deployer's ``outbox`` table.
 
 Every event the deployer publishes (``deployment_status_changed``, ``rollout_requested``) is
 added to the outbox by ``emit`` in the session of the change it reports, keyed by its deployment,
 so it commits or rolls back with that change. After the commit the logic calls ``send`` with the
 events its transaction returned; what could not go then (broker down, process died between the
 commit and the dispatch) the relay (``relay``, on the ``deployer`` service's timer) sends later,
-oldest first. One deployment's events go out in the order they were committed (``shared.outbox``:
+oldest first. One deployment's events go out in the order they were committed (``shared.runtime.outbox``:
 ordering key). At least once: consumers dedupe on ``event_id``, which a re-send keeps.
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import object_session
 
 from deployer.models import OutboxEvent
-from shared import outbox as _outbox
-from shared.outbox import RELAY_BATCH
+from shared.runtime import outbox as _outbox
+from shared.runtime.outbox import RELAY_BATCH
 
 log = logging.getLogger(__name__)
 

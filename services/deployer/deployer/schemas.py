@@ -6,8 +6,8 @@ built in ``deployer.views``.
 
 from marshmallow import Schema, fields, validate
 
-from shared import schemas as shared_schemas
-from shared.schemas import Paging, StrictInteger, validate_tenant_id
+from shared.contracts import schemas as shared_schemas
+from shared.contracts.schemas import Paging, StrictInteger, validate_tenant_id
 
 REQUIRED = {"null": "is required", "required": "is required"}
 
@@ -63,7 +63,7 @@ class RevisionPage(DeploymentRef, Paging):
 
 
 def load_args(schema_cls, **arguments):
-    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why (``shared.schemas``)."""
+    """Load RPC arguments; ``InvalidRequest`` names each bad argument and why (``shared.contracts.schemas``)."""
     loaded = shared_schemas.load_args(schema_cls, **arguments)
     if "deployment_id" in loaded:
         loaded["deployment_id"] = str(loaded["deployment_id"])

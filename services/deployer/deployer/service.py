@@ -46,8 +46,16 @@ from deployer.dependencies import (
 )
 from deployer.models import Base
 from deployer.runtime import Runtime
-from shared.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
-from shared.events import CATALOG, DEPLOYER, ROLLOUT_REQUESTED, TAG_INDEXED, RolloutRequested, TagIndexed, load_event
+from shared.contracts.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
+from shared.contracts.events import (
+    CATALOG,
+    DEPLOYER,
+    ROLLOUT_REQUESTED,
+    TAG_INDEXED,
+    RolloutRequested,
+    TagIndexed,
+    load_event,
+)
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Optional
 
 from deployer.policy import NEVER, PolicyError, parse_policy
 from deployer.units import format_memory, parse_memory
-from shared.errors import InvalidReference, InvalidRequest
-from shared.reference import parse_reference
+from shared.contracts.errors import InvalidReference, InvalidRequest
+from shared.contracts.reference import parse_reference
 
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -66,7 +66,7 @@ class Problems:
 @dataclass(frozen=True)
 class CreateRequest:
     name: str
-    image: object  # shared.reference.Reference
+    image: object  # shared.contracts.reference.Reference
     pool: str
     replicas: int
     runtime: dict

@@ -14,8 +14,8 @@ from deployer import outbox
 from deployer.models import AUTO_DEPLOY, FAILED, IN_PROGRESS, Deployment, Instance, ProcessedEvent, Revision
 from deployer.placement import HostLoad, NoCapacity, place
 from deployer.spec import fixed_ports
-from shared.errors import Forbidden, NotFound
-from shared.events import DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged
+from shared.contracts.errors import Forbidden, NotFound
+from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, DeploymentStatusChanged
 
 
 def new_id():

@@ -5,7 +5,7 @@ import json
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
-from shared.errors import ImagehubError
+from shared.contracts.errors import ImagehubError
 from webhook.exceptions import http_status_for
 
 

@@ -6,7 +6,7 @@ wrong content type, too big, not an envelope), 503 when the broker could not tak
 An unusable *event* inside a good envelope is never an error here: it is set aside (2xx).
 """
 
-from shared.errors import ImagehubError, InvalidRequest
+from shared.contracts.errors import ImagehubError, InvalidRequest
 
 
 class Unauthorized(ImagehubError):

@@ -8,7 +8,7 @@ without the token learns nothing about what else is wrong with its request.
 import hmac
 import json
 
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 from webhook.exceptions import PayloadTooLarge, Unauthorized, UnsupportedMediaType
 
 ACCEPTED_CONTENT_TYPES = frozenset(

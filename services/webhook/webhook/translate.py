@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
 from typing import Optional
 
-from shared import events as contracts
-from shared.errors import InvalidReference, InvalidRequest
-from shared.reference import parse_repository, validate_digest, validate_tag
+from shared.contracts import events as contracts
+from shared.contracts.errors import InvalidReference, InvalidRequest
+from shared.contracts.reference import parse_repository, validate_digest, validate_tag
 
 # Fixed for ever: changing it changes every event id, and consumers would apply retries twice.
 EVENT_ID_NAMESPACE = uuid.UUID("7b2b6f30-680b-41ed-a3c1-74232dab04b4")

@@ -18,8 +18,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from auth.migrate import upgrade
 from auth.service import AuthService
-from shared.testing import NotificationSink, free_port, wait_until
 from tests.integration.auth.helpers import ROOT, DockerCLI, LocalImages, TokenAuthRegistry, TokenClient
+from tests.support import NotificationSink, free_port, wait_until
 
 CONFIG_PATH = os.path.join(ROOT, "services", "auth", "config.yml")
 MANAGEMENT = "http://127.0.0.1:15672/api"

@@ -1,7 +1,7 @@
 """Real processes and clients for the auth integration tests: a registry with token auth, the
 docker CLI with a configuration directory of its own, and the token
 endpoint over plain HTTP. The registry HTTP client that fetches bearer tokens by itself, as docker
-does, is shared.registry_auth.RegistryTokenAuth (the catalogue's)."""
+does, is shared.runtime.registry_auth.RegistryTokenAuth (the catalogue's)."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import uuid
 
 import requests
 
-from shared.testing import RegistryAuth, RegistryProcess
+from tests.support import RegistryAuth, RegistryProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TEMPLATE = os.path.join(ROOT, "deploy", "registry", "config-auth.yml.in")

@@ -8,10 +8,10 @@ import requests
 
 from catalog.dependencies import Registry
 from catalog.exceptions import NotInRegistry
-from shared.errors import RegistryUnavailable
-from shared.registry_auth import RegistryTokenAuth
-from shared.testing import push_image
+from shared.contracts.errors import RegistryUnavailable
+from shared.runtime.registry_auth import RegistryTokenAuth
 from tests.integration.auth.conftest import PASSWORDS
+from tests.support import push_image
 
 
 def catalog_client(registry, username, password):

@@ -65,7 +65,7 @@ class TestPush:
         done = logged_in("alice").push(ref)
         assert done.returncode == 0, done.stderr
         assert registry_tags(tokens, f"acme/{name}") == ["v1"]
-        from shared.testing import wait_until
+        from tests.support import wait_until
 
         pushes = wait_until(lambda: sink.pushes(f"acme/{name}"), timeout=15, what="the push notification")
         assert {event["actor"].get("name") for event in pushes} == {"alice"}

@@ -1,14 +1,14 @@
-"""shared.registry_auth.RegistryTokenAuth (the catalogue's registry client uses it) against the real
+"""shared.runtime.registry_auth.RegistryTokenAuth (the catalogue's registry client uses it) against the real
 registry and token service: a requests session that fetches, caches and renews registry tokens
 by itself."""
 
 import pytest
 import requests
 
-from shared.registry_auth import RegistryAuthError, RegistryTokenAuth
-from shared.testing import push_image
+from shared.runtime.registry_auth import RegistryAuthError, RegistryTokenAuth
 from tests.integration.auth.conftest import PASSWORDS
 from tests.integration.auth.helpers import MANIFEST_TYPES
+from tests.support import push_image
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 
 
 @pytest.fixture

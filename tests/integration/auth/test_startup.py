@@ -8,8 +8,8 @@ import sys
 
 import requests
 
-from shared.testing import free_port, wait_until
 from tests.integration.auth.helpers import ROOT
+from tests.support import free_port, wait_until
 
 NAMEKO = os.path.join(os.path.dirname(sys.executable), "nameko")
 

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from auth.keys import generate
 from auth.tokens import SigningKey, TokenIssuer, libtrust_key_id
-from shared.testing import push_image
 from tests.integration.auth.conftest import FIRST_DELAY, FREE_FAILURES, ISSUER, PASSWORDS, SERVICE
 from tests.integration.auth.helpers import TokenAuthRegistry
+from tests.support import push_image
 from tests.unit.auth.certificates import certificate, pem
 
 ALICE = ("alice", PASSWORDS["alice"])

@@ -15,7 +15,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from catalog.migrate import upgrade
 from catalog.service import CatalogService
-from shared.events import (
+from shared.contracts.events import (
     CATALOG,
     EVENT_SET_ASIDE,
     IMAGE_DELETED,
@@ -27,7 +27,7 @@ from shared.events import (
     ImagePushed,
     make_event,
 )
-from shared.testing import DOCKER_MANIFEST_V2, push_image, wait_until
+from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
 
 HANDLERS = {
     IMAGE_PUSHED: "handle_image_pushed",
@@ -144,7 +144,7 @@ class Webhook:
         return got.get()
 
     def pushed(self, image, tag=AS_PUSHED, actor=None, **overrides):
-        """An ``image_pushed`` payload for what ``shared.testing.push_image`` returned."""
+        """An ``image_pushed`` payload for what ``tests.support.push_image`` returned."""
         repository = image["repository"]
         values = dict(
             namespace=repository.split("/")[0],

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from nameko.testing.services import entrypoint_waiter
 
-from shared.events import IMAGE_PUSHED, TAG_INDEXED, WEBHOOK
-from shared.testing import push_image
+from shared.contracts.events import IMAGE_PUSHED, TAG_INDEXED, WEBHOOK
+from tests.support import push_image
 
 
 def dispatch_together(catalog, webhook, payloads):

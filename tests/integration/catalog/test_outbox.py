@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from catalog import db, outbox
 from catalog.migrate import upgrade
 from catalog.models import OutboxEvent
-from shared.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
-from shared.testing import push_image, wait_until
+from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
 from tests.integration.catalog.conftest import WAIT
+from tests.support import push_image, wait_until
 
 MIN_AGE = timedelta(seconds=0.5)
 

@@ -10,9 +10,9 @@ import requests
 from catalog.dependencies import RegistryClient
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import DOCKER_MANIFEST_LIST
-from shared.errors import RegistryUnavailable
-from shared.testing import DOCKER_MANIFEST_V2, free_port, push_image, push_index
+from shared.contracts.errors import RegistryUnavailable
 from tests.integration.catalog.conftest import CREATED
+from tests.support import DOCKER_MANIFEST_V2, free_port, push_image, push_index
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ class TestFetching:
         assert sha256(client.get_blob(f"{tenant}/app", image["image_id"])) == image["image_id"]
 
     def test_a_blob_past_the_limit_is_refused_without_reading_it_all(self, client, registry, tenant):
-        from shared.testing import _upload_blob
+        from tests.support import _upload_blob
 
         big = b"x" * (64 * 1024 + 1)
         digest = _upload_blob(requests.Session(), registry.url, f"{tenant}/app", big)

@@ -4,9 +4,9 @@ import eventlet
 import pytest
 from nameko.testing.services import entrypoint_waiter
 
-from shared.errors import RegistryUnavailable
-from shared.events import IMAGE_PUSHED, WEBHOOK
-from shared.testing import push_image
+from shared.contracts.errors import RegistryUnavailable
+from shared.contracts.events import IMAGE_PUSHED, WEBHOOK
+from tests.support import push_image
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import requests
 import sqlalchemy as sa
 
 from catalog import db
-from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.events import TAG_INDEXED, TAG_REMOVED
-from shared.testing import delete_manifest, push_image, push_index, wait_until
+from shared.contracts.errors import Conflict, InvalidRequest, NotFound
+from shared.contracts.events import TAG_INDEXED, TAG_REMOVED
 from tests.integration.catalog.conftest import CREATED, WAIT
+from tests.support import delete_manifest, push_image, push_index, wait_until
 
 BIG_REPOSITORIES = 120  # × 2 tags, listed RESYNC_PAGE_SIZE (25, conftest) at a time
 

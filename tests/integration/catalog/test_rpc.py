@@ -2,9 +2,9 @@
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, InvalidReference, InvalidRequest, NotFound
-from shared.events import TAG_REMOVED
-from shared.testing import push_image
+from shared.contracts.errors import Conflict, Forbidden, InvalidReference, InvalidRequest, NotFound
+from shared.contracts.events import TAG_REMOVED
+from tests.support import push_image
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ docs/catalog-api.md says which arguments are bad; then:
 * a call with a bad argument raises the documented type — ``InvalidRequest`` naming every bad
   argument checked by shape (``tenant_id``, ``page``, ``query``, …), else ``InvalidReference``
   for a bad repository, tag or reference;
-* any other call returns a result or raises an error of ``shared.errors``: never a bare
+* any other call returns a result or raises an error of ``shared.contracts.errors``: never a bare
   ``RemoteError``/``UnexpectedError``, never a timeout;
 * the service still answers afterwards.
 """
@@ -23,7 +23,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from nameko.exceptions import RemoteError
 
-from shared.errors import (
+from shared.contracts.errors import (
     Conflict,
     Forbidden,
     ImagehubError,

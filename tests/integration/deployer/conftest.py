@@ -28,10 +28,10 @@ from catalog.service import CatalogService
 from deployer.migrate import load_config
 from deployer.migrate import upgrade as upgrade_deployer
 from deployer.service import DeployerService, DeployerWorker
-from shared.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
-from shared.testing import DOCKER_MANIFEST_V2, wait_until
+from shared.contracts.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
 from tests.conftest import TEST_PG_URL
 from tests.e2e.stack import ROOT, create_vhost, delete_vhost
+from tests.support import DOCKER_MANIFEST_V2, wait_until
 
 ENGINES = {"local-1": "unix:///var/run/docker.sock", "local-2": "unix:///var/run/imagehub-docker2.sock"}
 WAIT = 40  # seconds for a rollout to settle: generous on a loaded machine, well inside pytest-timeout
@@ -265,7 +265,7 @@ def remove_everything(engines, deployer_id, registry_host):
 
 @pytest.fixture(scope="module")
 def rpc(services, vhost_config):
-    import shared.errors  # noqa: F401 - registers the typed errors, as a platform component would
+    import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
     with ClusterRpcProxy(vhost_config, timeout=20) as proxy:
         yield proxy

@@ -21,9 +21,9 @@ from deployer import db
 from deployer.migrate import load_config, upgrade
 from deployer.models import Deployment, Revision
 from deployer.service import DeployerService, DeployerWorker
-from shared.errors import ServiceUnavailable
-from shared.testing import wait_until
+from shared.contracts.errors import ServiceUnavailable
 from tests.e2e.stack import ROOT
+from tests.support import wait_until
 
 TIMEOUT = 1  # CATALOG_RPC_TIMEOUT of this deployer, seconds
 DIGEST = "sha256:" + "1" * 64
@@ -69,7 +69,7 @@ def deployer(vhost_config, catalog_queue, deployer_url):
     for container in containers:
         container.start()
     try:
-        import shared.errors  # noqa: F401 - registers the typed errors, as a platform component would
+        import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
         with ClusterRpcProxy(vhost_config, timeout=15) as proxy:  # far above TIMEOUT: a hang fails, bounded
             yield proxy.deployer

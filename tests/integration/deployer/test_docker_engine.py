@@ -8,7 +8,7 @@ import pytest
 from deployer.dependencies import DockerEngine
 from deployer.engine import ContainerNotFound, ContainerSpec, EngineUnavailable, ImageNotFound
 from deployer.settings import Host
-from shared.testing import free_port, wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.docker
 

@@ -29,10 +29,10 @@ from deployer.dependencies import SourceEventDispatcher
 from deployer.migrate import load_config
 from deployer.models import Deployment, OutboxEvent, Revision
 from deployer.service import DeployerService, DeployerWorker
-from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
-from shared.testing import wait_until
+from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
 from tests.e2e.stack import ROOT
 from tests.integration.deployer.conftest import ENGINES
+from tests.support import wait_until
 
 WAIT = 30  # seconds: refused publishes are retried by kombu for a few seconds each
 MIN_AGE = 0.5
@@ -85,7 +85,7 @@ def deployer(vhost_config, database, deployer_id, status_events):
 
 @pytest.fixture(scope="module")
 def rpc(deployer, vhost_config):
-    import shared.errors  # noqa: F401 - registers the typed errors, as a platform component would
+    import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
     with ClusterRpcProxy(vhost_config, timeout=WAIT) as proxy:
         yield proxy

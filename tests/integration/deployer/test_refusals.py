@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.testing import free_port
+from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tests.integration.deployer.conftest import labelled
+from tests.support import free_port
 
 pytestmark = pytest.mark.docker
 

@@ -8,7 +8,7 @@ characters, overlong strings, lists, dicts — or draws several at once. An orac
 docs/deployer-api.md says which are certainly bad:
 
 * a call with a certainly bad argument raises ``InvalidRequest`` naming it;
-* any call returns a deployment (or a page) or raises an error of ``shared.errors`` — never a
+* any call returns a deployment (or a page) or raises an error of ``shared.contracts.errors`` — never a
   bare ``RemoteError``, never a hang; the service answers afterwards.
 
 The deployments these calls touch have ``replicas: 0``: no container is ever started.
@@ -24,11 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nameko.exceptions import RemoteError
 
-from shared.errors import Conflict, ImagehubError, InvalidRequest
-from shared.testing import push_image, wait_until
+from shared.contracts.errors import Conflict, ImagehubError, InvalidRequest
 from tests.integration.catalog.test_rpc_fuzz import junk
 from tests.integration.deployer.conftest import announce_push
 from tests.integration.webhook.test_fuzz import COMPONENT, fuzz_settings, unseeded_vhost_names
+from tests.support import push_image, wait_until
 
 assert unseeded_vhost_names  # an autouse fixture of this module too
 

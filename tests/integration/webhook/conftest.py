@@ -6,8 +6,8 @@ import warnings
 import pytest
 import yaml
 
-from shared.testing import free_port, notification_envelope, push_notification
 from tests.integration.webhook.helpers import EventListener, WebhookClient
+from tests.support import free_port, notification_envelope, push_notification
 from webhook.service import WebhookService
 
 CONFIG_PATH = os.path.join(os.path.dirname(__file__), "../../../services/webhook/config.yml")

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from kombu import Connection, Exchange, Queue
 
-from shared.testing import DOCKER_MANIFEST_V2, OCI_INDEX
+from tests.support import DOCKER_MANIFEST_V2, OCI_INDEX
 
 LIMIT = 1024 * 1024  # WEBHOOK_MAX_BODY_BYTES, config.yml's default
 NOTIFICATION_V1 = "application/vnd.docker.distribution.events.v1+json"

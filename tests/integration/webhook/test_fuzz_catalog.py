@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from shared.testing import DOCKER_MANIFEST_V2, push_image, wait_until
 from tests.integration.catalog.conftest import catalog, catalog_config, catalog_db_url, observed, registry  # noqa: F401 (fixtures)
 from tests.integration.webhook.test_fuzz import (
     HOSTILE_NAMES,
@@ -37,6 +36,7 @@ from tests.integration.webhook.test_fuzz import (
     valid_repository,
     valid_tags,
 )
+from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 WAIT = 20

@@ -22,8 +22,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from shared.testing import free_port
 from tests.integration.webhook.test_fuzz import dispatched, fuzz_settings, post, registry_events, unseeded_vhost_names  # noqa: F401
+from tests.support import free_port
 from webhook.exceptions import HTTP_STATUSES
 from webhook.intake import ACCEPTED_CONTENT_TYPES
 

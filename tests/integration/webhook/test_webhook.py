@@ -8,7 +8,8 @@ import time
 import pytest
 from kombu.pools import connections
 
-from shared.testing import (
+from tests.integration.webhook.helpers import EventListener
+from tests.support import (
     DOCKER_MANIFEST_V2,
     delete_manifest,
     delete_notification,
@@ -18,7 +19,6 @@ from shared.testing import (
     push_notification,
     wait_until,
 )
-from tests.integration.webhook.helpers import EventListener
 from webhook.translate import event_id_for
 
 DIGEST = "sha256:" + "d" * 64

@@ -11,7 +11,7 @@ from auth.migrate import upgrade
 from auth.passwords import Hasher
 from auth.settings import LoginPolicy
 from auth.tokens import SigningKey, TokenIssuer
-from shared.testing import migrated_sqlite_template, sqlite_copy
+from tests.support import migrated_sqlite_template, sqlite_copy
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ISSUER, SERVICE = "test-issuer", "test-registry"

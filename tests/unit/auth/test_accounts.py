@@ -4,7 +4,7 @@ import pytest
 
 from auth import accounts
 from auth.models import Account
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 from tests.unit.auth.conftest import T0, at
 
 

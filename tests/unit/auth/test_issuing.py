@@ -10,7 +10,7 @@ from auth.entrypoints import error_body
 from auth.exceptions import TooManyAttempts, Unauthorized, UnsupportedGrantType, http_status_for
 from auth.grants import ANONYMOUS_PRINCIPAL, USER, Principal
 from auth.scopes import InvalidScope, parse_scopes
-from shared.errors import InvalidRequest, NotFound
+from shared.contracts.errors import InvalidRequest, NotFound
 from tests.unit.auth.conftest import SERVICE, T0
 
 ALICE = Principal(USER, "alice", "acme", actions=frozenset({"pull", "push"}), generation=1)

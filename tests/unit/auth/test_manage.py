@@ -3,7 +3,7 @@
 import pytest
 
 from auth import accounts, manage
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 from tests.unit.auth.conftest import T0
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from auth.scopes import MAX_SCOPE_LENGTH, MAX_SCOPES, InvalidScope, Scope, parse_scope, parse_scopes
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 
 class TestWellFormed:

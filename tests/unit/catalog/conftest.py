@@ -12,9 +12,9 @@ from catalog import db
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
 from catalog.migrate import upgrade
-from shared.errors import RegistryUnavailable
-from shared.events import ImageDeleted, ImagePushed, load_event, make_event
-from shared.testing import migrated_sqlite_template, sqlite_copy
+from shared.contracts.errors import RegistryUnavailable
+from shared.contracts.events import ImageDeleted, ImagePushed, load_event, make_event
+from tests.support import migrated_sqlite_template, sqlite_copy
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"

@@ -3,7 +3,7 @@
 import pytest
 
 from catalog import browsing, indexing
-from shared.errors import Forbidden, InvalidReference, NotFound
+from shared.contracts.errors import Forbidden, InvalidReference, NotFound
 from tests.unit.catalog.conftest import at, pushed
 
 HOST = "registry.example:5000"

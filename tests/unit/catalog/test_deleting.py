@@ -5,8 +5,8 @@ import sqlalchemy as sa
 
 from catalog import deleting, indexing
 from catalog.models import Manifest, TagHistory
-from shared.errors import Conflict, Forbidden, NotFound, RegistryUnavailable
-from shared.events import TAG_REMOVED
+from shared.contracts.errors import Conflict, Forbidden, NotFound, RegistryUnavailable
+from shared.contracts.events import TAG_REMOVED
 from tests.unit.catalog.conftest import pushed
 
 

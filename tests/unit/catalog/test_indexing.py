@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from catalog import indexing
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.models import Manifest, ProcessedEvent, Repository, SetAsideEvent, Tag, TagHistory
-from shared.errors import InvalidReference, RegistryUnavailable
-from shared.events import TAG_INDEXED, TAG_REMOVED, EventSetAside, TagIndexed, load_event, make_event
+from shared.contracts.errors import InvalidReference, RegistryUnavailable
+from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, EventSetAside, TagIndexed, load_event, make_event
 from tests.unit.catalog.conftest import T0, at, deleted, pushed
 
 

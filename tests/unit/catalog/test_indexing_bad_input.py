@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from catalog import indexing
 from catalog.manifests import parse_time
 from catalog.models import Manifest, TagHistory
-from shared.events import TAG_INDEXED
+from shared.contracts.events import TAG_INDEXED
 from tests.unit.catalog.conftest import pushed
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from catalog import db, deleting, indexing, outbox
 from catalog.models import OutboxEvent, Tag
-from shared.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
+from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
 from tests.unit.catalog.conftest import at, deleted, pushed
 
 MIN_AGE = timedelta(seconds=2)

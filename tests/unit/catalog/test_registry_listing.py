@@ -9,7 +9,7 @@ import requests
 
 from catalog.dependencies import ACCEPT_MANIFESTS, RegistryClient
 from catalog.exceptions import UnusableManifest
-from shared.errors import RegistryUnavailable
+from shared.contracts.errors import RegistryUnavailable
 
 BASE = "http://registry.test:5000"
 DIGEST = "sha256:" + "d" * 64

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from catalog import indexing, resync
 from catalog.models import Manifest, MissingTag, OutboxEvent, Repository, ResyncLock, ResyncPass, Tag, TagHistory
-from shared.errors import Conflict, NotFound
-from shared.events import TAG_INDEXED, TAG_REMOVED, TagIndexed, load_event
+from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, TagIndexed, load_event
 from tests.unit.catalog.conftest import deleted, pushed
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from catalog import schemas
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 
 class TestPaging:

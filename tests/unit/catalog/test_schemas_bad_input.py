@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from catalog import schemas
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 
 class TestQueryText:

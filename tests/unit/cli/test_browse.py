@@ -368,7 +368,7 @@ class TestParse:
 
     def test_leaves_the_verdict_to_the_catalog(self, run, rpc):
         # No local check: `parse` exists to show what the catalog makes of a reference.
-        from shared.errors import InvalidReference
+        from shared.contracts.errors import InvalidReference
 
         rpc.answer("parse_reference", InvalidReference("image name 'App' must be lower-case"))
 

@@ -2,7 +2,7 @@
 
 import json
 
-from shared.errors import Conflict, NotFound
+from shared.contracts.errors import Conflict, NotFound
 from tests.unit.cli.conftest import DIGEST
 
 CURRENT = {"repository": "t1/app", "tag": "1.0", "digest": DIGEST, "other_tags": []}

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from shared.errors import Conflict, InvalidRequest
+from shared.contracts.errors import Conflict, InvalidRequest
 from tests.unit.cli.conftest import DEPLOYMENT_ID, deployment, instance
 
 GET = ("deployer", "get_deployment", ("t1", DEPLOYMENT_ID), {})

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tests.unit.cli.conftest import DEPLOYMENT_ID, DIGEST, LAYER, deployment, instance, page
 
 OTHER_ID = "9abc0d1e-0000-4000-8000-000000000001"

@@ -3,7 +3,7 @@
 import pytest
 
 from imagehub.rpc import RpcFailure, Unavailable
-from shared.errors import Conflict, Forbidden, InvalidReference, InvalidRequest, NotFound, RegistryUnavailable
+from shared.contracts.errors import Conflict, Forbidden, InvalidReference, InvalidRequest, NotFound, RegistryUnavailable
 
 
 class TestTypedErrors:

@@ -1,4 +1,4 @@
-"""Reference arguments are checked with shared.reference before any RPC: usage errors, exit 2."""
+"""Reference arguments are checked with shared.contracts.reference before any RPC: usage errors, exit 2."""
 
 import pytest
 

@@ -3,7 +3,7 @@ runs, the report table, and the exit code of a pass that did not finish."""
 
 import json
 
-from shared.errors import Conflict, NotFound
+from shared.contracts.errors import Conflict, NotFound
 from tests.unit.cli.conftest import DIGEST
 
 OLD = "sha256:" + "0f" * 32

@@ -10,7 +10,7 @@ import pytest
 from nameko.exceptions import MethodNotFound, RemoteError, RpcTimeout, UnknownService
 
 from imagehub.rpc import NamekoTransport, RpcFailure, Unavailable, mask_password
-from shared.errors import Conflict
+from shared.contracts.errors import Conflict
 
 
 class StandInProxy:

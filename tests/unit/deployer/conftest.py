@@ -28,8 +28,8 @@ from deployer.engine import (
 from deployer.migrate import upgrade
 from deployer.runtime import Runtime
 from deployer.settings import load_settings
-from shared.errors import Forbidden, NotFound
-from shared.events import (
+from shared.contracts.errors import Forbidden, NotFound
+from shared.contracts.events import (
     DEPLOYMENT_STATUS_CHANGED,
     ROLLOUT_REQUESTED,
     RolloutRequested,
@@ -37,7 +37,7 @@ from shared.events import (
     load_event,
     make_event,
 )
-from shared.testing import migrated_sqlite_template, sqlite_copy
+from tests.support import migrated_sqlite_template, sqlite_copy
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 DIGEST_V1 = "sha256:" + "1" * 64

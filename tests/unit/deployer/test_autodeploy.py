@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from deployer import autodeploy, reconcile, service
 from deployer import deployments as logic
 from deployer.models import Deployment, ProcessedEvent
-from shared.errors import InvalidRequest, NotFound
-from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, TagIndexed
+from shared.contracts.errors import InvalidRequest, NotFound
+from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, TagIndexed
 from tests.unit.deployer.conftest import PULL_HOST, T0, web_spec
 
 D10, D11, D12, D13, D20 = ("sha256:" + c * 64 for c in "abcde")

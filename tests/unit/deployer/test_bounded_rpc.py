@@ -10,7 +10,7 @@ from deployer.bounded_rpc import BoundedRpcProxy
 from deployer.migrate import load_config
 from deployer.service import DeployerService
 from deployer.settings import ConfigurationError
-from shared.errors import ServiceUnavailable
+from shared.contracts.errors import ServiceUnavailable
 
 
 def set_up(value):

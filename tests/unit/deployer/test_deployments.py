@@ -7,8 +7,8 @@ import pytest
 
 from deployer import deployments as logic
 from deployer import rollout
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
-from shared.events import (
+from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
+from shared.contracts.events import (
     DEPLOYMENT_STATUS_CHANGED,
     ROLLOUT_REQUESTED,
     DeploymentStatusChanged,

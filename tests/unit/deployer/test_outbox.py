@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from deployer import deployments as logic
 from deployer import outbox, store
 from deployer.models import OutboxEvent
-from shared.errors import Conflict
-from shared.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
+from shared.contracts.errors import Conflict
+from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
 from tests.unit.deployer.conftest import web_spec
 
 LATER = datetime.now(UTC) + timedelta(hours=1)  # every row is old enough for the relay

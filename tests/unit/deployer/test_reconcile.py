@@ -4,7 +4,7 @@ orphans, and operations whose worker vanished."""
 from deployer import deployments as logic
 from deployer.engine import ContainerSpec
 from deployer.reconcile import diagnose, reconcile
-from shared.events import ROLLOUT_REQUESTED
+from shared.contracts.events import ROLLOUT_REQUESTED
 from tests.unit.deployer.conftest import web_spec
 
 

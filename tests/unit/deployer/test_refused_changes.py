@@ -5,8 +5,8 @@ import pytest
 
 from deployer import deployments as logic
 from deployer import schemas
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.events import ROLLOUT_REQUESTED
+from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.contracts.events import ROLLOUT_REQUESTED
 from tests.unit.deployer.conftest import DIGEST_V2, web_spec
 
 FORCE = {"policy": "force"}

@@ -8,7 +8,7 @@ from deployer import deployments as logic
 from deployer import rollout
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import EngineError
-from shared.events import ROLLOUT_REQUESTED, RolloutRequested, load_event
+from shared.contracts.events import ROLLOUT_REQUESTED, RolloutRequested, load_event
 from tests.unit.deployer.conftest import DIGEST_V2, PULL_HOST, web_spec
 
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from deployer import schemas
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 DEPLOYMENT = str(uuid.uuid4())
 

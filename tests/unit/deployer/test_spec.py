@@ -3,7 +3,7 @@
 import pytest
 
 from deployer import spec as specs
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 from tests.unit.deployer.conftest import web_spec
 
 

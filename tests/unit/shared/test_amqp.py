@@ -1,4 +1,4 @@
-"""shared.amqp: a settle on a lost connection is logged, not raised (it killed the container)."""
+"""shared.runtime.amqp: a settle on a lost connection is logged, not raised (it killed the container)."""
 
 from unittest import mock
 
@@ -7,7 +7,7 @@ from amqp.exceptions import ConnectionForced, PreconditionFailed
 from nameko.messaging import QueueConsumer
 
 import catalog  # noqa: F401  (a service package installs the wrapper)
-from shared import amqp
+from shared.runtime import amqp
 
 
 def message_failing_with(exc):
@@ -26,7 +26,7 @@ def test_a_lost_connection_is_logged_not_raised(method, exc, caplog):
     message = message_failing_with(exc)
     assert getattr(QueueConsumer, method)(mock.Mock(), message) is None
     assert (message.ack.call_count + message.requeue.call_count) == 1
-    [record] = [r for r in caplog.records if r.name == "shared.amqp"]
+    [record] = [r for r in caplog.records if r.name == "shared.runtime.amqp"]
     assert "delivery tag 7" in record.getMessage() and "redelivers" in record.getMessage()
 
 
@@ -75,6 +75,6 @@ def test_importing_shared_does_not_import_eventlet():
     import subprocess
     import sys
 
-    code = "import sys, shared, shared.errors, shared.reference; print('eventlet' in sys.modules)"
+    code = "import sys, shared, shared.contracts.errors, shared.contracts.reference; print('eventlet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip(), out.stderr) == (0, "False", "")

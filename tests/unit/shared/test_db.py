@@ -1,4 +1,4 @@
-"""shared.db on real SQLite: the UTC column type, engines per dialect, the provider, the migrations."""
+"""shared.runtime.db on real SQLite: the UTC column type, engines per dialect, the provider, the migrations."""
 
 import sys
 import textwrap
@@ -11,7 +11,7 @@ from nameko.testing.utils import get_extension
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from shared import db
+from shared.runtime import db
 
 
 class Base(DeclarativeBase):
@@ -151,10 +151,10 @@ class TestDatabaseProvider:
             provider.engine.dispose()
 
     def test_it_is_one_class(self):
-        from shared.db import Database
+        from shared.runtime.db import Database
 
         assert Database is db.Database
-        assert (Database.__module__, Database.__qualname__) == ("shared.db", "Database")
+        assert (Database.__module__, Database.__qualname__) == ("shared.runtime.db", "Database")
 
     def test_other_names_are_still_missing(self):
         with pytest.raises(AttributeError, match="no attribute 'Nothing'"):

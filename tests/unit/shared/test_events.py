@@ -2,8 +2,8 @@ import uuid
 
 import pytest
 
-from shared.errors import InvalidRequest
-from shared.events import ImageDeleted, ImagePushed, TagIndexed, load_event, make_event
+from shared.contracts.errors import InvalidRequest
+from shared.contracts.events import ImageDeleted, ImagePushed, TagIndexed, load_event, make_event
 
 PUSH = dict(
     namespace="t1",

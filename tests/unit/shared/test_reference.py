@@ -1,7 +1,7 @@
 import pytest
 
-from shared.errors import InvalidReference
-from shared.reference import parse_reference, parse_repository, pull_command
+from shared.contracts.errors import InvalidReference
+from shared.contracts.reference import parse_reference, parse_repository, pull_command
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -1,4 +1,4 @@
-"""shared.registry_auth against a small HTTP server playing registry and token service."""
+"""shared.runtime.registry_auth against a small HTTP server playing registry and token service."""
 
 import base64
 import json
@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from shared.registry_auth import RegistryAuthError, RegistryTokenAuth, parse_challenge, scope_for
+from shared.runtime.registry_auth import RegistryAuthError, RegistryTokenAuth, parse_challenge, scope_for
 
 
 class FakeRegistry:

@@ -1,10 +1,10 @@
-"""shared.schemas: loading RPC arguments, the tenant_id check, paging and the strict integer."""
+"""shared.contracts.schemas: loading RPC arguments, the tenant_id check, paging and the strict integer."""
 
 import pytest
 from marshmallow import Schema, ValidationError, fields
 
-from shared.errors import InvalidRequest
-from shared.schemas import MAX_PAGE_SIZE, Paging, StrictInteger, load_args, validate_tenant_id
+from shared.contracts.errors import InvalidRequest
+from shared.contracts.schemas import MAX_PAGE_SIZE, Paging, StrictInteger, load_args, validate_tenant_id
 
 
 class Listing(Paging):
@@ -95,7 +95,7 @@ class TestBounds:
     """Arguments that would overflow a database's OFFSET or a column get InvalidRequest, not a crash."""
 
     def test_a_page_past_the_last_possible_one_is_refused(self):
-        from shared.schemas import MAX_PAGE, Paging, load_args
+        from shared.contracts.schemas import MAX_PAGE, Paging, load_args
 
         assert load_args(Paging, page=MAX_PAGE)["page"] == MAX_PAGE
         with pytest.raises(InvalidRequest, match=r"page must be at most 1000000, got 1000000000000000000"):
@@ -104,7 +104,7 @@ class TestBounds:
     def test_an_overlong_tenant_id_is_refused(self):
         from marshmallow import ValidationError
 
-        from shared.schemas import MAX_TENANT_ID_LENGTH, validate_tenant_id
+        from shared.contracts.schemas import MAX_TENANT_ID_LENGTH, validate_tenant_id
 
         validate_tenant_id("a" * MAX_TENANT_ID_LENGTH)
         with pytest.raises(ValidationError, match="at most 128 characters, got 300"):

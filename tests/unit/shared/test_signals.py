@@ -1,4 +1,4 @@
-"""shared.signals: a signal wakes eventlet's hub, so `nameko run`'s scheduled stop runs at once
+"""shared.runtime.signals: a signal wakes eventlet's hub, so `nameko run`'s scheduled stop runs at once
 rather than at the hub's next timer."""
 
 import subprocess

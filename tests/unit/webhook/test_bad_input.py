@@ -3,8 +3,8 @@ that made it answer 500, which the registry retries for ever."""
 
 import pytest
 
-from shared.errors import InvalidRequest
-from shared.testing import DOCKER_MANIFEST_V2
+from shared.contracts.errors import InvalidRequest
+from tests.support import DOCKER_MANIFEST_V2
 from webhook.intake import read_body
 from webhook.translate import DISPATCH, SET_ASIDE, translate_envelope
 

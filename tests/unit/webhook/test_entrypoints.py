@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared.errors import InvalidReference, InvalidRequest, NotFound
+from shared.contracts.errors import InvalidReference, InvalidRequest, NotFound
 from webhook.entrypoints import HttpEntrypoint
 from webhook.exceptions import BrokerUnavailable, PayloadTooLarge, Unauthorized, UnsupportedMediaType, http_status_for
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 from webhook.exceptions import PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from webhook.intake import check_content_type, check_token, parse_envelope, read_body
 

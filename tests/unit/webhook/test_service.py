@@ -8,8 +8,8 @@ from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from shared.errors import InvalidRequest
-from shared.testing import delete_notification, notification_envelope, push_notification
+from shared.contracts.errors import InvalidRequest
+from tests.support import delete_notification, notification_envelope, push_notification
 from webhook.dependencies import Settings
 from webhook.exceptions import BrokerUnavailable, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from webhook.service import WebhookService

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timezone
 
 import pytest
 
-from shared.events import SCHEMAS, WEBHOOK, load_event
-from shared.testing import DOCKER_MANIFEST_V2, OCI_INDEX, delete_notification, notification_envelope, push_notification
+from shared.contracts.events import SCHEMAS, WEBHOOK, load_event
+from tests.support import DOCKER_MANIFEST_V2, OCI_INDEX, delete_notification, notification_envelope, push_notification
 from webhook import translate
 from webhook.translate import DISPATCH, IGNORE, SET_ASIDE, event_id_for, summarize, translate_envelope, translate_event
 

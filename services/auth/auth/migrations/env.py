@@ -1,4 +1,4 @@
-"""Alembic environment for the auth database: ``shared.db.Migrations.run_env``."""
+"""Alembic environment for the auth database: ``shared.runtime.db.Migrations.run_env``."""
 
 from auth.migrate import migrations
 from auth.models import Base

@@ -1,4 +1,4 @@
-"""Alembic environment for the catalog database: ``shared.db.Migrations.run_env``."""
+"""Alembic environment for the catalog database: ``shared.runtime.db.Migrations.run_env``."""
 
 from catalog.migrate import migrations
 from catalog.models import Base

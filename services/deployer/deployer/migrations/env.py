@@ -1,4 +1,4 @@
-"""Alembic environment for the deployer database: ``shared.db.Migrations.run_env``."""
+"""Alembic environment for the deployer database: ``shared.runtime.db.Migrations.run_env``."""
 
 from deployer.migrate import migrations
 from deployer.models import Base

@@ -1,6 +1,6 @@
 """Initial auth schema: tenants, accounts (users and robots), login failures.
 
-Datetimes are naive UTC (shared.db.UTCDateTime gives them back aware).
+Datetimes are naive UTC (shared.runtime.db.UTCDateTime gives them back aware).
 
 Revision ID: 0001
 Revises:

@@ -1,6 +1,6 @@
 """Initial catalogue schema: repositories, manifests, tags, tag history, processed and set-aside events.
 
-Datetimes are naive UTC (shared.db.UTCDateTime gives them back aware).
+Datetimes are naive UTC (shared.runtime.db.UTCDateTime gives them back aware).
 
 Revision ID: 0001
 Revises:

@@ -1,6 +1,6 @@
 """Initial deployer schema: deployments, revisions, instances.
 
-Datetimes are naive UTC (shared.db.UTCDateTime gives them back aware).
+Datetimes are naive UTC (shared.runtime.db.UTCDateTime gives them back aware).
 
 Revision ID: 0001
 Revises:

@@ -8,7 +8,7 @@ took about 8 s to stop, which ``make down``, every e2e teardown and a Kubernetes
 period paid. ``signal.set_wakeup_fd`` makes the interpreter write a byte to a pipe whose read end
 the hub watches: the hub wakes, runs the stop, and a service stops in well under a second.
 
-``install()`` is called on import by each service package (as ``shared.amqp``'s fix); it does
+``install()`` is called on import by each service package (as ``shared.runtime.amqp``'s fix); it does
 nothing outside the main thread, and only once.
 """
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timezone
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from shared.errors import InvalidRequest
+from shared.contracts.errors import InvalidRequest
 
 # (source service, event type) pairs, the names other components subscribe to.
 WEBHOOK = "webhook"

@@ -1,6 +1,6 @@
 """Liveness and readiness of a ``nameko run`` process that has no HTTP entrypoint (catalog, deployer).
 
-``python -m shared.probe live|ready [--config /app/config.yml]``, run inside the service's
+``python -m shared.ops.probe live|ready [--config /app/config.yml]``, run inside the service's
 container (a Kubernetes exec probe): it finds the ``nameko run`` process there and looks at that
 process's own sockets to the broker named by the config's ``AMQP_URI``, in ``/proc``. No
 message is sent and nothing in the service changes; one process is judged, not the whole
@@ -14,7 +14,7 @@ service (an RPC call would be answered by whichever replica took it).
   says so. A process with no broker connection at all fails too, unless the broker itself does
   not answer the probe: that is the broker's outage, and restarting the service would not help.
 
-``python -m shared.probe schema SERVICE [--wait SECONDS]`` is the gate a new version passes
+``python -m shared.ops.probe schema SERVICE [--wait SECONDS]`` is the gate a new version passes
 before it starts (a Kubernetes init container): the service's database is at the newest
 migration that this image ships, i.e. the migration Job has run. Until then the old pods keep
 serving and the new ones wait.
@@ -192,7 +192,7 @@ def check_schema(service, config_path):
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
 
-    from shared.db import create_engine
+    from shared.runtime.db import create_engine
 
     migrations = importlib.import_module(f"{service}.migrate").migrations
     url = migrations.database_url(config_path)
@@ -226,7 +226,7 @@ def wait_for(check, seconds, interval=2.0, sleep=time.sleep, clock=time.monotoni
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m shared.probe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m shared.ops.probe", description=__doc__.split("\n\n")[0])
     parser.add_argument("check", choices=("live", "ready", "schema"))
     parser.add_argument("service", nargs="?", help="schema: the service whose database to check (catalog, deployer)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="the service's config.yml (default: %(default)s)")

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timezone
 
 import sqlalchemy as sa
 
-from shared.events import make_event
+from shared.contracts.events import make_event
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ RELAY_BATCH = 500
 
 
 def emit(session, model, event_type, schema_cls, ordering_key=None, **values):
-    """Make an event (``shared.events.make_event``) and add it to ``model``'s table in ``session``.
+    """Make an event (``shared.contracts.events.make_event``) and add it to ``model``'s table in ``session``.
 
     Returns ``(event_type, payload)``, the form the logic functions return their events in.
     """

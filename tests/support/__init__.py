@@ -28,7 +28,7 @@ import eventlet
 import eventlet.wsgi
 import requests
 
-from shared.registry_auth import RegistryTokenAuth
+from shared.runtime.registry_auth import RegistryTokenAuth
 
 DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -91,7 +91,7 @@ class RegistryAuth:
 
 def token_session(username=None, password=None):
     """A ``requests`` session that answers a registry's Bearer challenges as ``username``
-    (``shared.registry_auth``: the password is checked once, then the refresh token is used)."""
+    (``shared.runtime.registry_auth``: the password is checked once, then the refresh token is used)."""
     session = requests.Session()
     session.auth = RegistryTokenAuth(username, password)
     return session

@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from shared.errors import InvalidReference
+from shared.contracts.errors import InvalidReference
 
 PUBLIC_NAMESPACE = "library"
 OWNBASE_SUFFIX = "_ownbase"

@@ -1,10 +1,10 @@
 """RPC argument pieces that more than one service's ``schemas`` uses (event contracts are in
-``shared.events``): ``load_args`` and the checks and fields the argument schemas share."""
+``shared.contracts.events``): ``load_args`` and the checks and fields the argument schemas share."""
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.errors import InvalidReference, InvalidRequest
-from shared.reference import PUBLIC_NAMESPACE, validate_path_component
+from shared.contracts.errors import InvalidReference, InvalidRequest
+from shared.contracts.reference import PUBLIC_NAMESPACE, validate_path_component
 
 MAX_PAGE_SIZE = 200
 # Far past any real listing, and small enough that (page - 1) * page_size fits every database's

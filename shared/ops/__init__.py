@@ -1,0 +1,1 @@
+"""What operators and orchestrators run against a service: probes."""
