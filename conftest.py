@@ -4,6 +4,6 @@ import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=DeprecationWarning)
 
-import eventlet  # noqa: E402
+import eventlet
 
 eventlet.monkey_patch()

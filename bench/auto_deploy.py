@@ -21,7 +21,7 @@ import uuid
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
+import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import build, push
 
@@ -96,7 +96,7 @@ def main():
                 pushed = time.monotonic()
                 seen = {"running": None}
 
-                def new_one_answers():
+                def new_one_answers(seen=seen, digest=digest, marker=marker):
                     current = get(deployment_id)
                     if (
                         seen["running"] is None
@@ -110,9 +110,9 @@ def main():
                 answered = time.monotonic()
                 wait(
                     f"push {i} settled",
-                    lambda: (lambda d: d["status"] in SETTLED and not d["operation"] and d["serving_digest"] == digest)(
-                        get(deployment_id)
-                    ),
+                    lambda digest=digest: (
+                        lambda d: d["status"] in SETTLED and not d["operation"] and d["serving_digest"] == digest
+                    )(get(deployment_id)),
                     args.timeout,
                 )
                 final = get(deployment_id)

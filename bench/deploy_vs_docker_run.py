@@ -16,7 +16,7 @@ import uuid
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
+import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import sh
 from tests.support import free_port
@@ -58,9 +58,9 @@ def main():
             try:
                 rpc.catalog.get_tag(tenant, repository, "v1")
                 break
-            except shared.contracts.errors.NotFound:
+            except shared.contracts.errors.NotFound as exc:
                 if time.monotonic() > deadline:
-                    raise SystemExit("the pushed tag never reached the catalogue")
+                    raise SystemExit("the pushed tag never reached the catalogue") from exc
                 time.sleep(0.05)
 
         for i in range(args.rounds):

@@ -121,7 +121,7 @@ class Rpc:
         if self.cluster is not None:
             try:
                 self.cluster.stop()
-            except Exception:  # noqa: BLE001  a broken connection: nothing left to close
+            except Exception:  # noqa: BLE001, S110  a broken connection: nothing left to close
                 pass
         self.cluster = self.proxy = None
 
@@ -134,7 +134,7 @@ class Rpc:
                 return getattr(self.proxy.catalog, method)(*args, **kwargs)
             except (ImagehubError, RemoteError):
                 raise
-            except Exception as exc:  # noqa: BLE001  the broker restarted, a reply was lost
+            except Exception as exc:
                 self.close()
                 if time.monotonic() > deadline:
                     raise
@@ -469,7 +469,11 @@ def print_table(result):
         )
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     print(
         f"catalog RSS: {mib(result['rss_before_kib'])} before the passes, peak {mib(result['rss_peak_kib'])} "
         f"over its whole life (VmHWM)"

@@ -1,7 +1,7 @@
 """A real `docker push` into a tenant namespace shows up in the catalogue over RPC."""
 
 import re
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 

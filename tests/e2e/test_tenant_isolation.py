@@ -58,7 +58,6 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Tuple
 
 import amqp.exceptions
 import kombu.exceptions

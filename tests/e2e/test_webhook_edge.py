@@ -1,7 +1,7 @@
 """The webhook as the registry sees it: auth, bad bodies, retries of the same envelope."""
 
 from tests.e2e.test_push_to_catalog import wait_for_tag
-from tests.support import notification_envelope, push_image, push_notification, wait_until
+from tests.support import notification_envelope, push_image, push_notification
 
 
 class TestWebhookRefusals:

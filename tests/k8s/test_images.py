@@ -139,7 +139,8 @@ class Run:
             # One host that does not answer: list_pools reports it, nothing is started anywhere.
             (pools / "pools.yml").write_text(
                 "default:\n  network_mode: host\n  hosts:\n"
-                f"    - {{name: nowhere, base_url: 'tcp://127.0.0.1:{free_port()}', address: 127.0.0.1, cpus: 1, memory: 1g}}\n"
+                f"    - {{name: nowhere, base_url: 'tcp://127.0.0.1:{free_port()}', address: 127.0.0.1,"
+                " cpus: 1, memory: 1g}\n"
             )
             self.mounts.append((pools, "/etc/imagehub/pools"))
         if service == "auth":
