@@ -11,7 +11,7 @@ import json
 import os
 import shlex
 import sys
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from rich import box
 from rich.console import Console, Group

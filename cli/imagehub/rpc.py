@@ -89,7 +89,7 @@ class NamekoTransport:
         if self._cluster is not None:
             try:
                 self._cluster.stop()
-            except Exception:  # noqa: BLE001  the answer is already in hand; a broken close changes nothing
+            except Exception:  # noqa: BLE001, S110  the answer is already in hand; a broken close changes nothing
                 pass
             self._cluster = self._proxy = None
 
@@ -97,7 +97,7 @@ class NamekoTransport:
 class _Service:
     """The methods of one service, called through the invocation's transport."""
 
-    service = None
+    service: str | None = None
 
     def __init__(self, transport):
         self._transport = transport

@@ -8,7 +8,6 @@ ending in ``_ownbase`` marks a tenant's custom base image. Every broken rule is 
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 from shared.contracts.errors import InvalidReference
 

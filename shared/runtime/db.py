@@ -15,7 +15,7 @@ import argparse
 import functools
 import logging
 import os
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 import sqlalchemy as sa
@@ -120,6 +120,8 @@ def _database_provider():
         1.5.0 ignores ``DB_ENGINE_OPTIONS``); SQLite needs a busy timeout and WAL, PostgreSQL
         pre-ping, so the engine is rebuilt here once the URL is read.
         """
+
+        engine: sa.engine.Engine
 
         def setup(self):
             super().setup()

@@ -30,7 +30,7 @@ framework.
 """
 
 import logging
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -95,7 +95,7 @@ def _dispatch_rows(session, model, dispatch, condition, limit):
     query = sa.select(model).where(condition).order_by(model.id).limit(limit)
     rows = session.scalars(query.with_for_update(skip_locked=True)).all()
     waiting = _held_elsewhere(session, model, condition, limit, rows) if _keyed(model) else {}
-    sent = []
+    sent: list = []
     for row in rows:
         key = getattr(row, "ordering_key", None)
         if key in waiting and row.id > waiting[key]:
@@ -104,7 +104,7 @@ def _dispatch_rows(session, model, dispatch, condition, limit):
             dispatch(row.event_type, row.payload)
         # Whatever the broker client raises (connection refused, confirm timeout, unroutable): the
         # row stays, and so do the ones after it, so that they still go out in order.
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             log.warning(
                 "%s %s not dispatched, %d event(s) left in the outbox for the relay: %s",
                 row.event_type,
@@ -123,7 +123,7 @@ def _held_elsewhere(session, model, condition, limit, taken):
     """``{ordering_key: oldest row id}`` of the rows matching ``condition`` that another sender
     holds (PostgreSQL: locked, so skipped); always empty on SQLite, which has no row locks."""
     taken_ids = {row.id for row in taken}
-    waiting = {}
+    waiting: dict[str, int] = {}
     for row_id, key in session.execute(
         sa.select(model.id, model.ordering_key).where(condition).order_by(model.id).limit(limit)
     ):

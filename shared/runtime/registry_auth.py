@@ -101,7 +101,7 @@ class RegistryTokenAuth(AuthBase):
             self._tokens[(origin, key_scope)] = token
 
         # Send the request again with the token, on the connection the 401 came back on.
-        response.content  # consume, so the connection can be reused
+        _ = response.content  # consume, so the connection can be reused
         response.close()
         retry = response.request.copy()
         retry.headers["Authorization"] = f"Bearer {token[0]}"

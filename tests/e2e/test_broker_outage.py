@@ -4,6 +4,7 @@ broker is back the registry's retry gets the push indexed. Nothing is lost."""
 import subprocess
 import time
 
+import pytest
 import requests
 
 from tests.e2e.test_push_to_catalog import wait_for_tag
@@ -25,6 +26,7 @@ def management_answers():
     return requests.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"), timeout=2).ok
 
 
+@pytest.mark.exclusive  # stops the machine's RabbitMQ: every other test would see it gone
 class TestBrokerOutage:
     def test_503_while_down_then_registry_retry_indexes_the_push(self, stack, tenant):
         repository = f"{tenant}/outage"

@@ -17,7 +17,6 @@ may take on it, and nothing else:
 """
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from shared.contracts.errors import InvalidReference
 from shared.contracts.reference import PUBLIC_NAMESPACE, parse_repository

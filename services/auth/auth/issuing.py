@@ -41,7 +41,7 @@ def token_answer(issuer, principal, scopes, anonymous_pull, now, refresh_token=N
     """The JSON body of a successful token request: the registry token (as ``token`` and
     ``access_token``: clients read either), its lifetime, and a refresh token when one was made."""
     access = grant_all(principal, scopes, anonymous_pull)
-    token, claims = issuer.access_token(principal.name, access, now)
+    token, _claims = issuer.access_token(principal.name, access, now)
     body = {
         "token": token,
         "access_token": token,

@@ -9,7 +9,7 @@ scripts/auth-keys.sh runs it for ``make up``; production keys come from the oper
 import argparse
 import os
 import sys
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

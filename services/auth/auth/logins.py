@@ -18,7 +18,6 @@ failure is recorded in the caller's transaction, which must commit it before rai
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -83,7 +82,7 @@ def _check(session, hasher, issuer, username, password, now):
     account = find_account(session, username) if username else None
     if not hasher.verify(account.password_hash if account is not None else None, password):
         return None
-    if not is_usable(account):
+    if account is None or not is_usable(account):
         return None
     if hasher.needs_rehash(account.password_hash):  # the parameters were raised since
         account.password_hash = hasher.hash(password)

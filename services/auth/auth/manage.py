@@ -19,7 +19,7 @@ import argparse
 import os
 import secrets
 import sys
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 

@@ -12,7 +12,6 @@ Datetimes are stored naive in UTC and come back aware (``shared.runtime.db.UTCDa
 """
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship

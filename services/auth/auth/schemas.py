@@ -6,6 +6,7 @@ their hash, and a robot's secret is returned once, by the method that made it.
 """
 
 import re
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -27,8 +28,8 @@ ACCOUNT_NAME_MAX = 200
 class StrictBoolean(fields.Boolean):
     """A JSON boolean, so that ``is_admin="no"`` is refused rather than read as a truthy string."""
 
-    truthy = {True}
-    falsy = {False}
+    truthy = {True}  # noqa: RUF012  marshmallow's Boolean reads these class attributes
+    falsy = {False}  # noqa: RUF012
 
 
 def _validate_user_name(value):
@@ -47,7 +48,7 @@ def _validate_robot_name(value):
 
 
 def _string(required=True, **kwargs):
-    messages = {"null": "is required", "required": "is required", "invalid": "must be a string"}
+    messages: dict[str, Any] = {"null": "is required", "required": "is required", "invalid": "must be a string"}
     if required:
         return fields.String(required=True, error_messages=messages, **kwargs)
     return fields.String(load_default=None, allow_none=True, error_messages=messages, **kwargs)

@@ -19,7 +19,6 @@ type, ``repository:a/b:fly``) is not an error: it is simply not granted (``auth.
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from shared.contracts.errors import InvalidRequest
 
@@ -55,7 +54,7 @@ def parse_scopes(values):
     scopes), in order, repeats merged into the first. Empty values are no scope at all."""
     if isinstance(values, str):
         values = [values]
-    scopes = {}
+    scopes: dict[tuple[str, str | None, str], Scope] = {}
     for value in values:
         if not isinstance(value, str):
             raise InvalidScope(f"scope must be a string, not {type(value).__name__}")

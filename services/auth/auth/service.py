@@ -10,7 +10,8 @@ Entrypoints only translate: parse the request or load the arguments, run the rul
 """
 
 import logging
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from nameko.rpc import rpc
@@ -93,7 +94,7 @@ class AuthService:
         try:
             with self.db.get_session(close_on_exit=True) as session:
                 session.execute(sa.text("SELECT 1"))
-            database = {"reachable": True, "error": None}
+            database: dict[str, Any] = {"reachable": True, "error": None}
         except DBAPIError as exc:
             database = {"reachable": False, "error": str(exc).splitlines()[0]}
         key = self.tools.issuer.key

@@ -26,7 +26,8 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from cryptography import x509
@@ -60,7 +61,7 @@ def _public_der(public_key):
 
 @dataclass(frozen=True)
 class SigningKey:
-    private_key: object
+    private_key: Any  # a cryptography private key (RSA or EC)
     certificates: tuple  # x509.Certificate, leaf first
     algorithm: str
     kid: str

@@ -113,7 +113,7 @@ class RegistryClient:
             return
 
     def _pages(self, path, key, page_size, what):
-        url = f"{self.base_url}/v2/{path}?n={int(page_size)}"
+        url: str | None = f"{self.base_url}/v2/{path}?n={int(page_size)}"
         while url:
             resp = self._request("GET", path, what, url=url)
             try:

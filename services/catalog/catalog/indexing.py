@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Optional
 
 from catalog import outbox, store
 from catalog.exceptions import UnusableManifest

@@ -6,8 +6,7 @@ Pure functions over bytes: no HTTP, no database. Anything the catalogue cannot r
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 from catalog.exceptions import UnusableManifest
 

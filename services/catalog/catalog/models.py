@@ -4,8 +4,7 @@ Datetimes are stored as naive UTC (the one form SQLite and PostgreSQL agree on) 
 back aware in UTC, so the rest of the code never meets a naive datetime (``shared.runtime.db.UTCDateTime``).
 """
 
-from datetime import UTC, datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship

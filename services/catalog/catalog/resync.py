@@ -287,7 +287,7 @@ class Pass:
             log.exception("resync pass %d failed unexpectedly", self.id)
             try:
                 self._finish(ResyncPass.FAILED, f"{type(exc).__name__}: {exc}")
-            except Exception:  # noqa: BLE001  (the database is away too): the lock goes stale instead
+            except Exception:  # (the database is away too): the lock goes stale instead
                 log.exception("resync pass %d: could not record its failure", self.id)
             raise
         return self._finish(ResyncPass.FINISHED, None)
@@ -307,7 +307,8 @@ class Pass:
             self._scan_repository(name)
         for name in only_in_catalogue:
             self._check_stop()
-            self._compare(name, *parse_repository(name), observed={})
+            namespace, short_name = parse_repository(name)
+            self._compare(name, namespace, short_name, observed={})
             self.repositories_scanned += 1
             self._progress()
         self.transaction(self._forget_marks_of_vanished_tags)
@@ -320,7 +321,7 @@ class Pass:
         return self.namespace is None or repository.split("/", 1)[0] == self.namespace
 
     def _registry_repositories(self):
-        names = []
+        names: list[str] = []
         for page in self.registry.repository_pages(self.page_size):
             names.extend(name for name in page if self._in_scope(name))
             self._progress()

@@ -4,6 +4,8 @@ Repository names, tags and tenant access are domain rules checked in ``catalog.a
 ``shared.contracts.reference``; these schemas check only the shape of the arguments.
 """
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.contracts.errors import InvalidReference
@@ -23,7 +25,10 @@ class StrictBoolean(fields.Boolean):
     Checked by type: marshmallow's truthy/falsy sets would take 1, 0, 0.0 and Decimal(0) too,
     since they are equal to True and False."""
 
-    default_error_messages = {"invalid": "must be true or false", "null": "must be true or false"}
+    default_error_messages = {  # noqa: RUF012  marshmallow merges this class attribute
+        "invalid": "must be true or false",
+        "null": "must be true or false",
+    }
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, bool):
@@ -32,7 +37,7 @@ class StrictBoolean(fields.Boolean):
 
 
 def _tenant_field(required):
-    messages = {"null": "is required", "required": "is required", "invalid": "must be a string"}
+    messages: dict[str, Any] = {"null": "is required", "required": "is required", "invalid": "must be a string"}
     if required:
         return fields.String(required=True, validate=validate_tenant_id, error_messages=messages)
     return fields.String(load_default=None, allow_none=True, validate=validate_tenant_id, error_messages=messages)

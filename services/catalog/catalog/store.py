@@ -1,6 +1,6 @@
 """Lookups and removals shared by indexing, browsing and deleting. Plain functions on a session."""
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import lazyload

@@ -122,7 +122,7 @@ class DockerEngine:
         host_config = self.api.create_host_config(
             network_mode=spec.network_mode,
             mem_limit=spec.memory,
-            nano_cpus=int(round(spec.cpu * 1e9)),
+            nano_cpus=round(spec.cpu * 1e9),
             restart_policy=policy,
             port_bindings=bindings or None,
             init=True,
@@ -242,6 +242,7 @@ class PullCredentials(DependencyProvider):
 
     def setup(self):
         settings = load_settings(self.container.config)
+        self.credentials: credentials.RobotCredentials | credentials.StaticCredentials
         if settings.pull_credentials == credentials.ROBOT:
             self.credentials = credentials.RobotCredentials(
                 credentials.standalone_issuer(self.container.config["AMQP_URI"], settings.auth_rpc_timeout)

@@ -476,7 +476,7 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
 
     Runs the serving revision; a deployment that never ran retries its newest revision.
     """
-    deployment, newest = _load(rt, tenant_id, deployment_id)
+    deployment, _newest = _load(rt, tenant_id, deployment_id)
     if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
     problems = specs.Problems()

@@ -6,7 +6,7 @@ be reached), which the logic reports and never reads as "no containers there".
 """
 
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Protocol
 
 # Labels on every container the deployer makes; the reconciler finds its containers by them.
 MANAGED = "imagehub.managed"

@@ -7,8 +7,7 @@ one operation at a time per deployment (``operation``/``operation_id``/``operati
 Datetimes are stored naive in UTC and come back aware (``shared.runtime.db.UTCDateTime``).
 """
 
-from datetime import UTC, datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column

@@ -8,7 +8,6 @@ configuration says a host may give to the platform.
 """
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from deployer.units import format_memory
 
@@ -84,7 +83,7 @@ def place(hosts, count, cpu, memory, fixed_ports=(), prefer=None):
     ``prefer`` names a host to use if it fits (a rolling update keeps an instance on its host).
     ``NoCapacity`` if any instance has nowhere to go: nothing is placed then.
     """
-    chosen = []
+    chosen: list[str] = []
     for _ in range(count):
         candidates = [h for h in hosts if h.fits(cpu, memory, fixed_ports)]
         if not candidates:

@@ -27,7 +27,6 @@ import fnmatch
 import functools
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 import re2
 

@@ -99,7 +99,7 @@ class Reconciler:
         now = self.rt.now()
         with self.rt.transaction() as session:
             live = {d.id: d for d in session.scalars(sa.select(Deployment).where(Deployment.deleted_at.is_(None)))}
-            rows = {}
+            rows: dict[str, list[Instance]] = {}
             for row in session.scalars(sa.select(Instance)):
                 rows.setdefault(row.deployment_id, []).append(row)
             session.expunge_all()

@@ -25,7 +25,6 @@ started. Nothing here holds a transaction open across an engine call.
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Optional
 
 from deployer import autodeploy, deployments, outbox, store
 from deployer.credentials import CredentialsUnavailable

@@ -4,12 +4,14 @@ The spec of a deployment is checked field by field in ``deployer.spec``; results
 built in ``deployer.views``.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import schemas as shared_schemas
 from shared.contracts.schemas import Paging, StrictInteger, validate_tenant_id
 
-REQUIRED = {"null": "is required", "required": "is required"}
+REQUIRED: dict[str, Any] = {"null": "is required", "required": "is required"}
 
 
 class Tenant(Schema):

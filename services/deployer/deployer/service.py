@@ -25,6 +25,7 @@ of this worker's dependencies, return what it returns.
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -73,7 +74,7 @@ class _Deployer:
     pull_auth = PullCredentials()
     dispatch = SourceEventDispatcher(DEPLOYER)
     config = Config()
-    catalog = None
+    catalog: Any = None
 
     def _runtime(self):
         return Runtime(

@@ -7,7 +7,6 @@ naming the key, rather than surfacing later as a failed deployment.
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 import yaml
 
@@ -183,7 +182,8 @@ def load_pools(value):
     """``{name: Pool}`` from the ``POOLS`` mapping."""
     if not isinstance(value, dict) or not value:
         raise ConfigurationError("POOLS must map at least one pool name to its settings")
-    pools, seen = {}, set()
+    pools: dict[str, Pool] = {}
+    seen: set[str] = set()
     for name, spec in value.items():
         name = str(name)
         if not NAME.fullmatch(name):

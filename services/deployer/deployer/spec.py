@@ -13,7 +13,6 @@ import math
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Optional
 
 from deployer.policy import NEVER, PolicyError, parse_policy
 from deployer.units import format_memory, parse_memory
@@ -216,7 +215,8 @@ def check_ports(value, problems):
     if len(value) > MAX_PORTS:
         problems.add("ports", f"lists {len(value)} ports; at most {MAX_PORTS}")
         return None
-    ports, fixed = [], {}
+    ports: list[dict] = []
+    fixed: dict[int, int] = {}  # host port -> the index of the port that asked for it
     for index, item in enumerate(value):
         field = f"ports[{index}]"
         if not isinstance(item, dict):
@@ -405,6 +405,7 @@ def check_create(spec, settings):
     if pool_name is not None:
         check_fits_pool(runtime, replicas, settings.pools[pool_name], problems)
     problems.raise_if_any()
+    assert name is not None  # a missing or bad name is a problem, raised just above
     return CreateRequest(
         name=name, image=image, pool=pool_name, replicas=replicas, runtime=runtime, auto_deploy=auto_deploy
     )

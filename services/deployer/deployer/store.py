@@ -206,7 +206,7 @@ def host_loads(session, pool, reachability, deployment_id=None, exclude=()):
     ``reachability`` maps host name to None (reachable) or the error; ``exclude`` leaves out
     instance IDs (ones about to be removed).
     """
-    port_sets = {}
+    port_sets: dict[str, set[int]] = {}
     loads = {}
     for host in pool.hosts:
         error = reachability.get(host.name)
@@ -262,7 +262,7 @@ def promised(session, pool_name, exclude=None):
         replacements = min(remaining, len(old))
         count = (1 if replacements else 0) + remaining - replacements
         if count:
-            per_host = {}
+            per_host: dict[str, int] = {}
             for instance in placed:
                 per_host[instance.host] = per_host.get(instance.host, 0) + 1
             found.append((dict(target.spec), count, per_host, old[0].host if replacements else None))

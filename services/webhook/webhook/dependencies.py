@@ -2,7 +2,8 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import eventlet
 from amqp.exceptions import AMQPError
@@ -141,7 +142,7 @@ class BrokerHealth(DependencyProvider):
         self.login_method = config.get(LOGIN_METHOD_CONFIG_KEY)
         self.timeout = setting(config, PUBLISH_TIMEOUT_KEY, float)
         self.interval = setting(config, BROKER_PROBE_INTERVAL_KEY, float)
-        self.state = {"reachable": None, "checked_at": None, "error": None}
+        self.state: dict[str, Any] = {"reachable": None, "checked_at": None, "error": None}
         self._connection = None
         self._gt = None
 
@@ -179,7 +180,7 @@ class BrokerHealth(DependencyProvider):
                 self._connection.default_channel.exchange_declare("amq.topic", "topic", passive=True)
         except eventlet.Timeout:
             error = f"no answer within {self.timeout}s"
-        except Exception as exc:  # whatever the broker or the socket says, it is not reachable
+        except Exception as exc:  # noqa: BLE001  whatever the broker or the socket says, it is not reachable
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:
             self._close()
@@ -198,9 +199,9 @@ class BrokerHealth(DependencyProvider):
                 with eventlet.Timeout(self.timeout):
                     connection.close()
                 return
-            except (Exception, eventlet.Timeout):
+            except (Exception, eventlet.Timeout):  # noqa: BLE001, S110  a dead broker: collect() below
                 pass
         try:
             connection.collect()  # drops the socket without talking to the broker
-        except Exception:  # nothing more to release
+        except Exception:  # noqa: BLE001, S110  nothing more to release
             pass

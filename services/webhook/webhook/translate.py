@@ -18,8 +18,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 from shared.contracts import events as contracts
 from shared.contracts.errors import InvalidReference, InvalidRequest
@@ -76,7 +75,7 @@ def summarize(decisions):
 def _translate_guarded(event, now):
     try:
         return translate_event(event, now)
-    except Exception as exc:  # a bug must not turn into a 500 the registry retries for ever
+    except Exception as exc:  # noqa: BLE001  a bug must not turn into a 500 the registry retries for ever
         return set_aside(event, f"could not translate the event ({type(exc).__name__}: {exc})", now)
 
 

@@ -54,7 +54,7 @@ class TestNamekoRun:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                raise AssertionError(f"nameko run did not stop within 30 s of SIGTERM:\n{output(tmp_path)}")
+                raise AssertionError(f"nameko run did not stop within 30 s of SIGTERM:\n{output(tmp_path)}") from None
 
     def test_refuses_to_start_without_a_key_pair(self, tmp_path, vhost):
         proc = run(dict(AMQP_URI=vhost, AUTH_ADDRESS=f"127.0.0.1:{free_port()}"), tmp_path)

@@ -5,7 +5,7 @@ observer service records what the catalog dispatches; RPC goes through ``Service
 """
 
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from nameko.events import event_handler

@@ -1,6 +1,7 @@
 """Several workers on one new repository and one tag at once, on both databases."""
 
-from datetime import UTC, datetime, timedelta, timezone
+import itertools
+from datetime import UTC, datetime, timedelta
 
 from nameko.testing.services import entrypoint_waiter
 
@@ -50,7 +51,7 @@ class TestConcurrentPushes:
         assert rpc.get_tag(tenant, repository, "latest")["digest"] == images[-1]["digest"]
         history = list(reversed(rpc.list_tag_history(tenant, repository, "latest")["items"]))
         assert history[0]["previous_digest"] is None
-        for before, after in zip(history, history[1:]):
+        for before, after in itertools.pairwise(history):
             assert after["previous_digest"] == before["digest"]
         assert history[-1]["digest"] == images[-1]["digest"]
 

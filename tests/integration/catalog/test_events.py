@@ -2,8 +2,6 @@
 
 from datetime import datetime
 
-import pytest
-
 from shared.contracts.events import EVENT_SET_ASIDE, IMAGE_PUSHED, TAG_INDEXED, TAG_REMOVED, EventSetAside, make_event
 from tests.support import delete_manifest, push_image, push_index
 

@@ -1,6 +1,6 @@
 """The outbox on the real broker and both databases: events survive a failed dispatch after the commit."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa

@@ -3,7 +3,7 @@ them at a dead URL): what it adds, moves and removes, on SQLite and PostgreSQL."
 
 import time
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests

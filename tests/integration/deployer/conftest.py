@@ -11,7 +11,7 @@ the module ends, whatever happened, and so are the images pulled from the test r
 import os
 import subprocess
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import docker
@@ -278,7 +278,7 @@ def indexed(services, rpc, vhost_config, images, tenant):
         announce_push(vhost_config, tenant, tag, digest)
     for tag, (digest, _) in images.items():
         wait_until(
-            lambda: rpc.catalog.get_tag(tenant, f"{tenant}/web", tag)["digest"] == digest,
+            lambda tag=tag, digest=digest: rpc.catalog.get_tag(tenant, f"{tenant}/web", tag)["digest"] == digest,
             timeout=20,
             what=f"{tenant}/web:{tag} in the catalog",
         )

@@ -8,7 +8,7 @@ No catalog and no engine are involved: the deployer gives up before it would pin
 import os
 import time
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from kombu import Connection, Exchange, Queue

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa

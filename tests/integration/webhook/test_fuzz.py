@@ -25,7 +25,7 @@ import random
 import re
 import socket
 import uuid
-from datetime import UTC, timezone
+from datetime import UTC
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
@@ -399,9 +399,8 @@ def registry_events(draw, mutate=True):
     if action == "push":
         target["mediaType"] = draw(manifest_types)
         target["size"] = target["length"] = draw(st.integers(0, 10**9))
-    if action != "delete" or draw(st.booleans()):
-        if draw(st.booleans()):
-            target["tag"] = draw(valid_tags)
+    if (action != "delete" or draw(st.booleans())) and draw(st.booleans()):
+        target["tag"] = draw(valid_tags)
     if draw(st.booleans()):  # distribution 3.x: empty strings and zeros instead of absent fields
         for key in ("tag", "digest", "mediaType", "url"):
             target.setdefault(key, "")
@@ -637,7 +636,7 @@ def check_answer(webhook, dispatched, stats, body, content_type=NOTIFICATION_V1,
         "ignored": len(events) - len(expected),
     }
     assert [kind for kind, _ in got] == [kind for kind, _ in expected]
-    for (kind, payload), (_, fields) in zip(got, expected):
+    for (kind, payload), (_, fields) in zip(got, expected, strict=True):
         assert received_fields(kind, payload, fields) == fields
         if kind == SET_ASIDE:
             assert isinstance(payload["reason"], str) and payload["reason"]

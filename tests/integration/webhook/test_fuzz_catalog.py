@@ -13,7 +13,7 @@ the catalog could not index. A hostile name never becomes a repository.
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from tests.integration.webhook.test_fuzz import (
     hostile_text,
     post,
     registry_events,
-    unseeded_vhost_names,
+    unseeded_vhost_names,  # noqa: F401  (autouse fixture: importing it is using it)
     valid_repository,
     valid_tags,
 )
@@ -75,13 +75,13 @@ class Catalogue:
         return {
             (f"{ns}/{name}", tag): digest
             for ns, name, tag, digest in self.rows(
-                "SELECT r.namespace, r.name, t.name, m.digest FROM tags t JOIN repositories r ON t.repository_id = r.id "
-                "JOIN manifests m ON t.manifest_id = m.id"
+                "SELECT r.namespace, r.name, t.name, m.digest FROM tags t"
+                " JOIN repositories r ON t.repository_id = r.id JOIN manifests m ON t.manifest_id = m.id"
             )
         }
 
     def set_aside(self):
-        return {event_id: source for event_id, source in self.rows("SELECT event_id, source FROM set_aside_events")}
+        return dict(self.rows("SELECT event_id, source FROM set_aside_events"))
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_fuzzed_pushes_leave_no_wrong_entry_in_the_catalogue(
     webhook,
     dispatched,
     catalog,
-    catalogue,  # noqa: F811
+    catalogue,
     real_images,
 ):
     real_repositories = {repository for repository, _ in real_images}

@@ -315,7 +315,7 @@ def response_validator(doc, path, method, status):
 
 @pytest.mark.timeout(60)
 class TestTheServiceDoesWhatItSays:
-    def test_request_examples_get_their_expected_response(self, webhook, dispatched):  # noqa: F811
+    def test_request_examples_get_their_expected_response(self, webhook, dispatched):
         doc = load()
         replayed = 0
         for _, name, example, (path, method, where, media) in examples(doc):
@@ -328,7 +328,7 @@ class TestTheServiceDoesWhatItSays:
             replayed += 1
         assert replayed == 6
 
-    def test_response_examples_are_what_their_request_gets(self, webhook, dispatched):  # noqa: F811
+    def test_response_examples_are_what_their_request_gets(self, webhook, dispatched):
         doc = load()
         replayed = 0
         for _, name, example, (path, method, where, _) in examples(doc):

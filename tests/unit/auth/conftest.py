@@ -1,6 +1,6 @@
 """Unit-test fixtures: a migrated SQLite database per test, a cheap hasher, a signing key."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session

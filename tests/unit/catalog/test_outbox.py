@@ -1,6 +1,6 @@
 """The transactional outbox: events are written with the change they report, and sent after it."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa

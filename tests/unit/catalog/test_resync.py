@@ -1,7 +1,7 @@
 """Reconciliation passes against the fake registry: what a pass adds, moves, marks and removes,
 and how it yields to events that land while it runs."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -418,7 +418,7 @@ class TestEventsDuringThePass:
         ]
         assert tags_of(session, "t1/app") == {}
         assert passes.of(TAG_INDEXED) == []
-        assert image["digest"] not in [d for d in registry.tags["t1/app"].values()]
+        assert image["digest"] not in list(registry.tags["t1/app"].values())
 
     def test_a_tag_deleted_by_an_event_during_the_pass_is_not_readded(self, passes, registry, transaction, session):
         old = registry.push("t1/app", "a", content="old")

@@ -66,7 +66,8 @@ class TestFollowingAPass:
         assert result.stdout.splitlines() == [
             "Resync pass 7 (the whole registry)",
             "   0.0s  running: repositories 0/?, tags 0; 0 added, 0 moved, 0 removed, 0 pending removal, 0 skipped",
-            "   1.0s  running: repositories 60/120, tags 118; 1 added, 0 moved, 0 removed, 0 pending removal, 0 skipped",
+            "   1.0s  running: repositories 60/120, tags 118; 1 added, 0 moved, 0 removed, 0 pending removal,"
+            " 0 skipped",
             "   2.0s  finished: repositories 120/120, tags 240; 1 added, 1 moved, 0 removed, 1 pending removal, "
             "1 skipped",
             "Resync pass 7 (the whole registry) finished in 3.2 s: 120 repositories, 240 tags; 1 added, 1 moved, "

@@ -9,7 +9,7 @@ service's handler would) and time (``sleep`` only moves a clock).
 import itertools
 import json
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from nameko_sqlalchemy.database import Session

@@ -1,6 +1,6 @@
 """deployer.credentials: what the engines pull with, per tenant."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 

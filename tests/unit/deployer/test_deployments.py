@@ -151,7 +151,9 @@ class TestCapacityPromisedToRolloutsInProgress:
         real_run, seen = engine.run, {}
 
         def run_then_look(spec):  # the first instance is recorded, the second not yet
-            seen["refused"] = pytest.raises(Conflict, create, world, name="second", replicas=1, cpu=1).value
+            with pytest.raises(Conflict) as refused:
+                create(world, name="second", replicas=1, cpu=1)
+            seen["refused"] = refused.value
             seen["taken"] = create(world, name="small", replicas=1, cpu=0.5, ports=[])
             return real_run(spec)
 

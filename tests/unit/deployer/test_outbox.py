@@ -1,7 +1,7 @@
 """The deployer's events go through the outbox: written with the change, sent after the commit,
 left for the relay when the broker refuses them, in order per deployment, same event_id."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa

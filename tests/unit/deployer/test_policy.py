@@ -1,5 +1,7 @@
 """Auto-deploy policies on tags alone: the syntax, version order, and which push each one follows."""
 
+import itertools
+
 import pytest
 
 from deployer.policy import PolicyError, Version, parse_policy, parse_version
@@ -143,8 +145,9 @@ class TestVersions:
             "2.0.0",
         ]
         versions = [parse_version(t) for t in tags]
-        assert all(a < b and b > a for a, b in zip(versions, versions[1:]))
-        assert sorted(reversed(versions), key=lambda v: v.key) == versions
+        assert all(a < b and b > a for a, b in itertools.pairwise(versions))
+        backwards = versions[::-1]
+        assert sorted(backwards, key=lambda v: v.key) == versions
 
     def test_text(self):
         assert [str(parse_version(t)) for t in ("v1", "1.2.3-rc.1")] == ["1.0.0", "1.2.3-rc.1"]

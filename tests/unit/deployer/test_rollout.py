@@ -232,7 +232,7 @@ class TestRollingUpdate:
 
     def test_a_new_run_clears_what_a_crashed_one_left(self, world):
         deployment_id = create(world)
-        request = load_event(RolloutRequested, [p for k, p in world.events if k == ROLLOUT_REQUESTED][0])
+        request = load_event(RolloutRequested, next(p for k, p in world.events if k == ROLLOUT_REQUESTED))
         world.handled = len(world.events)
         engine = world.engines["local-2"]
         real_run = engine.run

@@ -43,12 +43,9 @@ class TestArguments:
 
     @pytest.mark.parametrize("revision, ok", [(None, True), (2, True), (0, False), ("2", False), (True, False)])
     def test_rollback_revision_is_a_positive_number_or_none(self, revision, ok):
-        call = lambda: schemas.load_args(
-            schemas.RollbackArgs,
-            tenant_id="t1",
-            deployment_id=DEPLOYMENT,  # noqa
-            revision=revision,
-        )
+        def call():
+            return schemas.load_args(schemas.RollbackArgs, tenant_id="t1", deployment_id=DEPLOYMENT, revision=revision)
+
         if ok:
             assert call()["revision"] == revision
         else:

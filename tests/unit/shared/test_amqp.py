@@ -63,7 +63,8 @@ def test_every_service_package_installs_it(service):
 
     code = (
         f"import {service}; from nameko.messaging import QueueConsumer as Q; "
-        "print(getattr(Q.ack_message, 'imagehub_tolerant', False), getattr(Q.requeue_message, 'imagehub_tolerant', False))"
+        "print(getattr(Q.ack_message, 'imagehub_tolerant', False),"
+        " getattr(Q.requeue_message, 'imagehub_tolerant', False))"
     )
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip()) == (0, "True True"), out.stderr[-2000:]

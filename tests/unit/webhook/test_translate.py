@@ -1,7 +1,7 @@
 """The translation table: every kind of registry event, 2.x and 3.x shapes, and what it becomes."""
 
 import copy
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
