@@ -4,6 +4,7 @@ rather than at the hub's next timer."""
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -28,11 +29,25 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def wait_idle(pid, timeout=20.0):
+    """Until the process sleeps in the kernel (its hub waiting for the next timer): a signal sent
+    while it is still on its way there, as happens on a loaded machine, would be seen before the
+    hub sleeps and so prove nothing either way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/wchan") as wchan:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "S" and wchan.read().strip() not in ("", "0"):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never went idle")
+
+
 def run(package, mode):
     proc = subprocess.Popen(
         [sys.executable, "-W", "ignore", "-c", SCRIPT.format(package=package), mode], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout.readline().strip() == "ready"
+    wait_idle(proc.pid)
     proc.terminate()
     out, _ = proc.communicate(timeout=45)
     return proc.returncode, out.strip()
