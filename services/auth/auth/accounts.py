@@ -20,6 +20,7 @@ from auth.grants import REPOSITORY_ACTIONS, ROBOT, ROBOT_DEFAULT_ACTIONS, USER, 
 from auth.models import Account, Tenant
 from auth.passwords import new_robot_secret
 from shared.contracts.errors import Conflict, InvalidRequest, NotFound
+from shared.runtime.pagination import listing, page_of
 
 ROBOT_SEPARATOR = "+"
 PLATFORM_ROBOT_PREFIX = "_platform"
@@ -29,13 +30,8 @@ def robot_account_name(tenant_id, name):
     return f"{tenant_id or PLATFORM_ROBOT_PREFIX}{ROBOT_SEPARATOR}{name}"
 
 
-def listing(items, total, page, page_size):
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
-
-
 def _page(session, stmt, page, page_size):
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = list(session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)).unique())
+    rows, total = page_of(session, stmt, page, page_size)
     return listing(rows, total, page, page_size)
 
 

@@ -10,7 +10,6 @@ Entrypoints only translate: parse the request or load the arguments, run the rul
 """
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,14 +24,11 @@ from auth.grants import ANONYMOUS_PRINCIPAL
 from auth.models import Base
 from auth.scopes import parse_scopes
 from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest
+from shared.runtime.clock import utcnow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROBOT_CREDENTIAL_TTL = 600
-
-
-def utcnow():
-    return datetime.now(UTC)
 
 
 class AuthService:

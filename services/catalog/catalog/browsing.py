@@ -11,19 +11,9 @@ from catalog.access import readable_repository
 from catalog.models import Manifest, Repository, SetAsideEvent, Tag, TagHistory
 from shared.contracts.errors import NotFound
 from shared.contracts.reference import PUBLIC_NAMESPACE, pull_command, validate_tag
+from shared.runtime.pagination import listing, page_of
 
 LATEST = "latest"
-
-
-def page_of(session, stmt, page, page_size):
-    """``(rows, total)`` of one page of ``stmt`` (which must be ordered)."""
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = list(session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)))
-    return rows, total
-
-
-def listing(items, total, page, page_size):
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 # -- repositories ------------------------------------------------------------------------------

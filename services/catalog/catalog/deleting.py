@@ -4,6 +4,7 @@ from catalog import store
 from catalog.access import writable_repository
 from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.reference import validate_tag
+from shared.runtime.clock import utcnow
 
 
 def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
@@ -17,7 +18,7 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
 
     Returns ``(result, outgoing_events)``; the events are in the outbox, in the same transaction.
     """
-    now = now or store.utcnow()
+    now = now or utcnow()
     validate_tag(tag)
     namespace, name = writable_repository(tenant_id, repository)
     found = store.find_repository(session, namespace, name)

@@ -23,6 +23,7 @@ from catalog.models import NAME_LENGTH, SHORT_LENGTH, Manifest, Repository, SetA
 from shared.contracts.errors import InvalidReference
 from shared.contracts.events import TAG_INDEXED, TagIndexed
 from shared.contracts.reference import PUBLIC_NAMESPACE, is_ownbase, parse_repository, validate_digest, validate_tag
+from shared.runtime.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def record_push(session, registry, event, now=None, fetched=None, indexed_event_
     Raises ``InvalidReference``/``UnusableManifest``/``NotInRegistry`` (permanent) and
     ``RegistryUnavailable`` (transient).
     """
-    now = now or store.utcnow()
+    now = now or utcnow()
     namespace, name = _event_repository(event)
     full_name = f"{namespace}/{name}"
     digest = validate_digest(event["digest"])
@@ -205,7 +206,7 @@ def record_delete(session, event, now=None):
     still points at it); ``{repository, digest}`` removes the manifest and every tag on it;
     ``{repository}`` removes the repository. What is already gone is a no-op.
     """
-    now = now or store.utcnow()
+    now = now or utcnow()
     namespace, name = _event_repository(event)
     digest = validate_digest(event["digest"]) if event.get("digest") else None
     tag_name = validate_tag(event["tag"]) if event.get("tag") else None
@@ -287,7 +288,7 @@ def set_aside(
 
     Returns False (storing nothing) when ``event_id`` was already processed.
     """
-    now = now or store.utcnow()
+    now = now or utcnow()
     if event_id is not None:
         if store.already_processed(session, event_id):
             return False

@@ -57,6 +57,7 @@ from catalog.exceptions import UnusableEvent
 from catalog.models import Manifest, MissingTag, Repository, ResyncLock, ResyncPass, Tag, TagHistory
 from shared.contracts.errors import Conflict, InvalidReference, NotFound, RegistryUnavailable
 from shared.contracts.reference import parse_repository, validate_tag
+from shared.runtime.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def start_pass(session, namespace, trigger, now=None):
 
     ``Conflict`` (naming the running pass) if another pass holds the lock and is alive.
     """
-    now = now or store.utcnow()
+    now = now or utcnow()
     lock = session.get(ResyncLock, LOCK_ID)
     if lock is None:
         raise RuntimeError("resync_lock has no row: is the catalog database migrated (python -m catalog.migrate)?")
@@ -185,7 +186,7 @@ def _running_message(running):
 def start_periodic_pass(session, interval, now=None):
     """Start a whole-registry pass for the timer, unless one runs or one started less than half an
     ``interval`` (seconds) ago (another instance's timer ran it). Returns its id, or None."""
-    now = now or store.utcnow()
+    now = now or utcnow()
     latest = session.scalar(
         sa.select(ResyncPass.started_at).where(ResyncPass.namespace.is_(None)).order_by(ResyncPass.id.desc()).limit(1)
     )
@@ -261,7 +262,7 @@ class Pass:
         self.send = send
         self.page_size = page_size
         self.cancelled = cancelled or (lambda: False)
-        self.clock = clock or store.utcnow
+        self.clock = clock or utcnow
         self.report = _empty_report()
         self.repositories_total = None
         self.repositories_scanned = 0

@@ -1,17 +1,11 @@
 """Lookups and removals shared by indexing, browsing and deleting. Plain functions on a session."""
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from sqlalchemy.orm import lazyload
 
 from catalog import outbox
 from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
 from shared.contracts.events import TAG_REMOVED, TagRemoved
-
-
-def utcnow():
-    return datetime.now(UTC)
 
 
 def find_repository(session, namespace, name, for_update=False):

@@ -35,6 +35,7 @@ from deployer.units import format_memory
 from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.contracts.events import ROLLOUT_REQUESTED, RolloutRequested
 from shared.contracts.reference import PUBLIC_NAMESPACE
+from shared.runtime.pagination import listing
 
 log = logging.getLogger(__name__)
 
@@ -541,7 +542,7 @@ def list_deployments(rt, tenant_id, page, page_size):
             sa.select(Deployment).where(live).order_by(Deployment.name).offset((page - 1) * page_size).limit(page_size)
         )
         items = [views.deployment_view(session, d, rt.settings) for d in rows]
-    return views.page(items, total, page, page_size)
+    return listing(items, total, page, page_size)
 
 
 def list_revisions(rt, tenant_id, deployment_id, page, page_size):
@@ -549,7 +550,7 @@ def list_revisions(rt, tenant_id, deployment_id, page, page_size):
         deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=False)
         every = store.revisions(session, deployment.id)
         items = [views.revision_view(r) for r in every[(page - 1) * page_size : page * page_size]]
-    return views.page(items, len(every), page, page_size)
+    return listing(items, len(every), page, page_size)
 
 
 def list_pools(rt):
@@ -598,4 +599,4 @@ def list_pools(rt):
                     "hosts": hosts,
                 }
             )
-    return views.page(items, len(items), 1, max(len(items), 1))
+    return listing(items, len(items), 1, max(len(items), 1))

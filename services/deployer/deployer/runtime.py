@@ -9,12 +9,9 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-
-def utcnow():
-    return datetime.now(UTC)
+from shared.runtime.clock import utcnow
 
 
 def run_in_turn(fn, items):

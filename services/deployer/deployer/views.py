@@ -90,7 +90,3 @@ def deployment_view(session, deployment, settings):
         "updated_at": _iso(deployment.updated_at),
         "deleted_at": _iso(deployment.deleted_at),
     }
-
-
-def page(items, total, page_number, page_size):
-    return {"items": items, "total": total, "page": page_number, "page_size": page_size}
