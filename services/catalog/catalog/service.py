@@ -26,7 +26,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from catalog import browsing, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, Registry
-from catalog.entrypoints import JobStarter, config_timer, job_timer
 from catalog.exceptions import UnusableEvent
 from catalog.models import Base
 from shared.contracts.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
@@ -41,6 +40,7 @@ from shared.contracts.events import (
     load_event,
 )
 from shared.contracts.reference import parse_reference
+from shared.runtime.timers import JobStarter, config_timer, job_timer
 
 log = logging.getLogger(__name__)
 

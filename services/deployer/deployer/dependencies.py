@@ -14,7 +14,6 @@ from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Publisher
 from nameko.standalone.events import get_event_exchange
-from nameko.timer import Timer
 
 from deployer import credentials
 from deployer.engine import (
@@ -334,18 +333,3 @@ class WorkerPoolSize(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.container.max_workers
-
-
-class ConfiguredTimer(Timer):
-    """nameko's ``@timer`` with its interval read from the config at setup (not at import)."""
-
-    def __init__(self, config_key, **kwargs):
-        self.config_key = config_key
-        super().__init__(interval=None, **kwargs)
-
-    def setup(self):
-        self.interval = float(self.container.config[self.config_key])
-        super().setup()
-
-
-configured_timer = ConfiguredTimer.decorator

@@ -41,7 +41,6 @@ from deployer.dependencies import (
     ResourcePools,
     SourceEventDispatcher,
     WorkerPoolSize,
-    configured_timer,
     http_ok,
     run_all,
 )
@@ -57,6 +56,7 @@ from shared.contracts.events import (
     TagIndexed,
     load_event,
 )
+from shared.runtime.timers import config_timer
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class DeployerService(_Deployer):
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.delete_deployment(self._runtime(), **args)
 
-    @configured_timer("OUTBOX_RELAY_INTERVAL")
+    @config_timer("OUTBOX_RELAY_INTERVAL")
     def relay_outbox(self):
         """Send the events the normal path left in the outbox (broker down, process died), oldest
         first, once they are ``OUTBOX_RELAY_MIN_AGE`` seconds old; the next tick retries a failure.
@@ -198,7 +198,7 @@ class DeployerService(_Deployer):
         except Exception:  # the next tick tries again
             log.exception("outbox relay tick failed")
 
-    @configured_timer("RECONCILE_INTERVAL")
+    @config_timer("RECONCILE_INTERVAL")
     def reconcile_engines(self):
         try:
             reconcile.reconcile(self._runtime())

@@ -6,9 +6,9 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
 
-from catalog.entrypoints import ConfigTimer, JobStarter, JobTimer
 from catalog.migrate import load_config
 from catalog.service import CatalogService
+from shared.runtime.timers import ConfigTimer, JobStarter, JobTimer
 
 CONFIG_PATH = os.path.join(os.path.dirname(__file__), "../../../services/catalog/config.yml")
 RELAY_KEYS = ("OUTBOX_RELAY_INTERVAL", "OUTBOX_RELAY_MIN_AGE")

@@ -1,5 +1,6 @@
-"""Entrypoints nameko lacks: a timer whose interval comes from the service's config, and a job
-timer that can also be started at once by a worker (``JobStarter``)."""
+"""Timers nameko lacks, for every service: one whose interval comes from the service's config
+(``config_timer``), and a job timer that a worker can also start at once (``job_timer`` with
+``JobStarter``): the catalog's resync, the relays and reconcilers of the catalog and deployer."""
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
