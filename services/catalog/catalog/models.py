@@ -4,12 +4,13 @@ Datetimes are stored as naive UTC (the one form SQLite and PostgreSQL agree on) 
 back aware in UTC, so the rest of the code never meets a naive datetime (``shared.runtime.db.UTCDateTime``).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
+from shared.runtime.models import OutboxEventMixin, ProcessedEventMixin
 
 DIGEST_LENGTH = 100  # "sha256:" + 64 hex, with room for longer algorithms
 NAME_LENGTH = 255
@@ -102,13 +103,8 @@ class TagHistory(Base):
     event_id: Mapped[str | None] = mapped_column(sa.String(36))
 
 
-class ProcessedEvent(Base):
+class ProcessedEvent(ProcessedEventMixin, Base):
     """Inserted in the same transaction as an event's changes: the event's idempotency key."""
-
-    __tablename__ = "processed_events"
-
-    event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    processed_at: Mapped[datetime]
 
 
 class SetAsideEvent(Base):
@@ -127,23 +123,9 @@ class SetAsideEvent(Base):
     event_id: Mapped[str | None] = mapped_column(sa.String(36))
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OutboxEventMixin, Base):
     """An event to dispatch, written in the transaction of the change it reports (``catalog.outbox``).
-
-    Deleted once the broker has taken it, so the table holds only what is still pending: no
-    retention job, and the relay's scan stays small. What happened is kept in ``tag_history``.
-    """
-
-    __tablename__ = "outbox"
-    __table_args__ = (sa.UniqueConstraint("event_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)  # the order the relay sends in
-    event_type: Mapped[str] = mapped_column(sa.String(64))
-    payload: Mapped[dict]
-    event_id: Mapped[str] = mapped_column(sa.String(36))  # the payload's; the same on every re-send
-    # Stamped at INSERT (the flush, just before the commit) rather than when the logic started, since
-    # the relay's minimum age (the normal path's head start) is measured from it.
-    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+    What happened is kept in ``tag_history``."""
 
 
 class ResyncPass(Base):

@@ -7,12 +7,13 @@ one operation at a time per deployment (``operation``/``operation_id``/``operati
 Datetimes are stored naive in UTC and come back aware (``shared.runtime.db.UTCDateTime``).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
+from shared.runtime.models import OrderedOutboxEventMixin, ProcessedEventMixin
 
 ID_LENGTH = 36  # uuid4 as text
 NAME_LENGTH = 255
@@ -133,33 +134,18 @@ class Instance(Base):
     started_at: Mapped[datetime | None]
 
 
-class ProcessedEvent(Base):
+class ProcessedEvent(ProcessedEventMixin, Base):
     """An event already acted on (tag_indexed), inserted in the same transaction as what it
     decided: a redelivery finds it and changes nothing."""
 
-    __tablename__ = "processed_events"
-
-    event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
     event_type: Mapped[str] = mapped_column(sa.String(64))
-    processed_at: Mapped[datetime]
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OrderedOutboxEventMixin, Base):
     """An event to dispatch (``deployment_status_changed``, ``rollout_requested``), written in the
     transaction of the change it reports (``deployer.outbox``, ``shared.runtime.outbox``).
 
     The catalog's outbox table, plus ``ordering_key``: the deployment the event is about, so that
     one deployment's events go out in the order they were committed. Deleted once the broker has
-    taken it: the table holds only what is still pending.
+    taken it: the table holds only what is still pending. Its ``ordering_key`` is the deployment ID.
     """
-
-    __tablename__ = "outbox"
-    __table_args__ = (sa.UniqueConstraint("event_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)  # the order the relay sends in
-    event_type: Mapped[str] = mapped_column(sa.String(64))
-    payload: Mapped[dict]
-    event_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))  # the payload's; the same on every re-send
-    ordering_key: Mapped[str | None] = mapped_column(sa.String(ID_LENGTH))  # the deployment ID
-    # Stamped at INSERT (the flush, just before the commit): the relay's minimum age counts from it.
-    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
