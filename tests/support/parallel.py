@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n===== shards =====")
     for s in [*shards, alone]:
         state = "killed at the deadline" if s.timed_out else f"exit {s.returncode}"
-        print(f"{s.name:10} {len(s.files):3} files, estimate {s.weight:6.0f}s, took {s.wall:6.0f}s, {state}")
+        files = f"{len(s.files):3} files" if s is not alone else "the selection"
+        print(f"{s.name:10} {files}, estimate {s.weight:6.0f}s, took {s.wall:6.0f}s, {state}")
     if counts.problems:
         print("\n===== failures =====")
         print("\n".join(counts.problems))
