@@ -579,7 +579,7 @@ class TestOnePassAtATime:
             transaction(lambda s: resync.start_pass(s, None, resync.RPC))
 
         during_pass(registry, ("tag_digest", "t1/a", "v1"), take_over)
-        monkeypatch.setattr(resync, "PROGRESS_EVERY", timedelta(0))  # save (and find the lock gone) at every step
+        monkeypatch.setattr(resync.scan, "PROGRESS_EVERY", timedelta(0))  # save (and find the lock gone) at every step
 
         report = passes.run()
 

@@ -1,50 +1,4 @@
-"""Reconciliation: compare the catalogue with the registry and repair it.
-
-Notifications alone can be lost (the registry keeps its queue in memory), so a *pass* walks the
-registry and fixes what the catalogue got wrong. It lists the registry's repositories
-(``/v2/_catalog``, page by page), then, one repository at a time, its tags (``tags/list``) and
-each tag's digest (``HEAD`` of the manifest by tag), and compares them with the catalogue:
-
-* **added / moved** — a tag the catalogue lacks, or has on another digest, is indexed through the
-  path an ``image_pushed`` takes (``indexing.record_push``: manifest and config by digest, history,
-  ``tag_indexed`` in the outbox). Its event_id is derived from (repository, tag, digest) and the
-  tag's last history row, so a pass repeating the same repair (two passes that overlapped after a
-  stale lock was taken over) finds it processed and emits nothing; a real re-push of the same
-  digest after a delete has a new history row, and so a new id.
-* **pending_removal / removed** — a catalogue tag the registry lacks is marked in
-  ``resync_missing`` with the pass's number. It is removed (history, ``tag_removed``) only by a
-  later pass that misses it again on the same digest; a pass that finds it present drops the mark.
-  "Consecutive" counts the passes that looked at the tag: a pass limited to another namespace
-  leaves its mark alone.
-* **skipped** — what the pass left for an event or the next pass, with the reason.
-
-Events win (rules for changes that land while a pass runs):
-
-1. Every write re-checks, inside its transaction and after its last read, what it acts on: the tag
-   row as it is now, and the registry's digest for the tag now (a second ``HEAD``). If the registry
-   no longer says what the pass saw, the tag is skipped.
-2. A tag with a history row written since the pass started (pushed, moved or removed by an
-   event) is skipped: the event is newer news than the pass's listing.
-3. So a push landing during a pass is never removed (the re-check sees the tag in the registry, or
-   the tag row changed, or the push's transaction finds the tag gone and creates it again), and a
-   delete landing during a pass is not undone (the re-check sees the tag gone from the registry,
-   or the history row of the removal). On PostgreSQL the repository row is locked by the pass's
-   write and by a delete, so that the two take turns; SQLite has one writer at a time, and the
-   window left there (a registry delete between the re-check and the write, a few milliseconds)
-   is repaired by the next two passes.
-
-A tag gets ``pushed_at`` = the moment the pass saw it (the registry does not say when a tag was
-pushed): a delayed notification of an older push then does not move it back.
-
-One pass at a time: ``start_pass`` takes the single ``resync_lock`` row with a conditional UPDATE;
-a second caller gets ``Conflict``. A pass refreshes the lock as it progresses; a lock silent for
-longer than ``LOCK_STALE_AFTER`` (its process died) may be taken over, and its pass is marked
-``abandoned``.
-
-Plain functions and one class driven by callables, no framework: ``transaction(work)`` runs
-``work(session)`` in one transaction (retrying races), ``send(outgoing)`` dispatches a committed
-transaction's events, ``cancelled()`` says the service is stopping.
-"""
+"""Running a pass: the registry walked, the catalogue compared and repaired (see ``catalog.resync``)."""
 
 import logging
 import uuid
@@ -54,20 +8,18 @@ import sqlalchemy as sa
 
 from catalog import indexing, store
 from catalog.exceptions import UnusableEvent
-from catalog.models import Manifest, MissingTag, Repository, ResyncLock, ResyncPass, Tag, TagHistory
-from shared.contracts.errors import Conflict, InvalidReference, NotFound, RegistryUnavailable
+from catalog.models import MissingTag, Repository, ResyncPass, Tag
+from catalog.resync import queries
+from catalog.resync.lease import LEASE, LOCK_ID
+from catalog.resync.report import empty_report, get_pass, pass_view
+from shared.contracts.errors import InvalidReference, RegistryUnavailable
 from shared.contracts.reference import parse_repository, validate_tag
 from shared.runtime.clock import utcnow
 
 log = logging.getLogger(__name__)
 
-LOCK_ID = 1
-# A running pass refreshes the lock at least this often (and saves its progress) ...
+# A running pass renews the lock at least this often (and saves its progress).
 PROGRESS_EVERY = timedelta(seconds=1)
-# ... so one silent for this long is dead (its process killed): another may take the lock over.
-LOCK_STALE_AFTER = timedelta(seconds=120)
-
-RPC, TIMER = "rpc", "timer"
 
 # A pass finding more than this share of the catalogue's repositories (in its scope) missing
 # from the registry's listing removes nothing: that is a registry on the wrong or an empty
@@ -87,8 +39,6 @@ def removal_guard(in_catalogue, missing, max_fraction):
         f"on the right storage? Nothing is marked or removed while this holds; adds and moves go on"
     )
 
-
-LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
 
 # uuid5 namespace of reconciliation's event ids (a fixed, random value).
 EVENT_ID_NAMESPACE = uuid.UUID("6b0d7c4e-2f1a-4c55-9a43-0d2f3e5b8c71")
@@ -114,132 +64,6 @@ class PassEnded(Exception):
         self.status = status
 
 
-# -- starting and looking at passes ------------------------------------------------------------
-
-
-def start_pass(session, namespace, trigger, now=None):
-    """Take the lock and record a new running pass; returns its id.
-
-    ``Conflict`` (naming the running pass) if another pass holds the lock and is alive.
-    """
-    now = now or utcnow()
-    lock = session.get(ResyncLock, LOCK_ID)
-    if lock is None:
-        raise RuntimeError("resync_lock has no row: is the catalog database migrated (python -m catalog.migrate)?")
-    running = _live_holder(session, lock, now)
-    if running is not None:
-        raise Conflict(_running_message(running))
-    row = ResyncPass(
-        namespace=namespace,
-        trigger=trigger,
-        status=ResyncPass.RUNNING,
-        started_at=now,
-        repositories_scanned=0,
-        tags_scanned=0,
-        report=_empty_report(),
-    )
-    session.add(row)
-    session.flush()
-    # Whoever updates the row second (after the first commits) finds it taken: Conflict.
-    taken = session.execute(
-        sa.update(ResyncLock)
-        .where(
-            ResyncLock.id == LOCK_ID,
-            sa.or_(ResyncLock.pass_id.is_(None), ResyncLock.heartbeat_at < now - LOCK_STALE_AFTER),
-        )
-        .values(pass_id=row.id, heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
-        session.rollback()
-        holder = session.get(ResyncLock, LOCK_ID)
-        running = session.get(ResyncPass, holder.pass_id) if holder.pass_id else None
-        raise Conflict(_running_message(running) if running else "another resync pass was starting at the same time")
-    if lock.pass_id is not None:
-        stale = session.get(ResyncPass, lock.pass_id)
-        if stale is not None and stale.status == ResyncPass.RUNNING:
-            log.warning(
-                "resync pass %d showed no progress since %s: abandoned, pass %d takes over",
-                stale.id,
-                lock.heartbeat_at,
-                row.id,
-            )
-            stale.status, stale.finished_at = ResyncPass.ABANDONED, now
-            stale.error = f"no progress since {lock.heartbeat_at.isoformat()}; taken over by pass {row.id}"
-    return row.id
-
-
-def _live_holder(session, lock, now):
-    if lock.pass_id is None or lock.heartbeat_at < now - LOCK_STALE_AFTER:
-        return None
-    return session.get(ResyncPass, lock.pass_id)
-
-
-def _running_message(running):
-    scope = f"namespace {running.namespace!r}" if running.namespace else "the whole registry"
-    return (
-        f"resync pass {running.id} ({scope}) is running since {running.started_at.isoformat()}; "
-        f"one pass at a time: follow it with get_resync({running.id})"
-    )
-
-
-def start_periodic_pass(session, interval, now=None):
-    """Start a whole-registry pass for the timer, unless one runs or one started less than half an
-    ``interval`` (seconds) ago (another instance's timer ran it). Returns its id, or None."""
-    now = now or utcnow()
-    latest = session.scalar(
-        sa.select(ResyncPass.started_at).where(ResyncPass.namespace.is_(None)).order_by(ResyncPass.id.desc()).limit(1)
-    )
-    if latest is not None and latest > now - timedelta(seconds=interval / 2):
-        return None
-    try:
-        return start_pass(session, None, TIMER, now)
-    except Conflict as exc:
-        log.info("periodic resync skipped: %s", exc)
-        return None
-
-
-def get_pass(session, pass_id=None, items=True):
-    """The pass ``pass_id`` (None: the latest) as ``pass_view`` shows it; ``NotFound``."""
-    if pass_id is None:
-        row = session.scalar(sa.select(ResyncPass).order_by(ResyncPass.id.desc()).limit(1))
-        if row is None:
-            raise NotFound("no resync pass has run yet")
-    else:
-        row = session.get(ResyncPass, pass_id)
-        if row is None:
-            raise NotFound(f"resync pass {pass_id} not found")
-    return pass_view(row, items)
-
-
-def pass_view(row, items=True):
-    """What ``get_resync`` returns: status, progress, counts and (with ``items``) the changes."""
-    report = row.report or _empty_report()
-    view = {
-        "pass_id": row.id,
-        "namespace": row.namespace,
-        "trigger": row.trigger,
-        "status": row.status,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "repositories_total": row.repositories_total,
-        "repositories_scanned": row.repositories_scanned,
-        "tags_scanned": row.tags_scanned,
-        "error": row.error,
-        "counts": {name: len(report.get(name) or []) for name in LISTS},
-    }
-    for name in LISTS:
-        view[name] = list(report.get(name) or []) if items else None
-    return view
-
-
-def _empty_report():
-    return {name: [] for name in LISTS}
-
-
-# -- running a pass ----------------------------------------------------------------------------
-
-
 class Pass:
     """One pass, run by ``run``. See the module's docstring for the rules."""
 
@@ -263,7 +87,7 @@ class Pass:
         self.page_size = page_size
         self.cancelled = cancelled or (lambda: False)
         self.clock = clock or utcnow
-        self.report = _empty_report()
+        self.report = empty_report()
         self.repositories_total = None
         self.repositories_scanned = 0
         self.tags_scanned = 0
@@ -372,7 +196,7 @@ class Pass:
 
     def _compare(self, full_name, namespace, name, observed):
         catalogue, marks = self.transaction(
-            lambda session: (_catalogue_tags(session, namespace, name), _marks(session, full_name))
+            lambda session: (queries.catalogue_tags(session, namespace, name), queries.marks(session, full_name))
         )
         for tag, digest in sorted(observed.items()):
             if catalogue.get(tag) != digest:
@@ -422,9 +246,9 @@ class Pass:
         previous = row.manifest.digest if row else None
         if previous == digest:
             return "done", None  # an event got there first
-        if _touched_since(session, full_name, tag, self.started_at):
+        if queries.touched_since(session, full_name, tag, self.started_at):
             return "skipped", "changed by an event during the pass"
-        after = _last_history_id(session, full_name, tag)
+        after = queries.last_history_id(session, full_name, tag)
         if self.registry.tag_digest(full_name, tag) != digest:  # the last read before writing
             return "skipped", "changed in the registry during the pass"
         now = self.clock()
@@ -455,7 +279,7 @@ class Pass:
                 if previous is None
                 else "the catalogue's tag was pushed later than the pass saw the registry"
             )
-        _drop_mark(session, full_name, tag)
+        queries.drop_mark(session, full_name, tag)
         return ("added" if previous is None else "moved"), (outgoing, previous)
 
     # -- removing ------------------------------------------------------------------------------
@@ -478,23 +302,23 @@ class Pass:
         repository = store.find_repository(session, namespace, name, for_update=True)
         row = store.find_tag(session, repository.id, tag, for_update=True) if repository else None
         if row is None:
-            _drop_mark(session, full_name, tag)
+            queries.drop_mark(session, full_name, tag)
             return "done", None  # an event removed it
         if (
-            _touched_since(session, full_name, tag, min(self.started_at, mark["at"]))
+            queries.touched_since(session, full_name, tag, min(self.started_at, mark["at"]))
             or row.manifest.digest != mark["digest"]
         ):
-            _drop_mark(session, full_name, tag)
+            queries.drop_mark(session, full_name, tag)
             return "skipped", "changed by an event since it was found missing; looked at again next pass"
         if self.registry.tag_digest(full_name, tag) is not None:  # the last read before writing
-            _drop_mark(session, full_name, tag)
+            queries.drop_mark(session, full_name, tag)
             return "skipped", "back in the registry"
         now = self.clock()
         event_id = resync_event_id(
-            full_name, tag, f"removed {mark['digest']}", _last_history_id(session, full_name, tag)
+            full_name, tag, f"removed {mark['digest']}", queries.last_history_id(session, full_name, tag)
         )
         outgoing = store.remove_tags(session, repository, [row], actor=None, event_id=event_id, now=now)
-        _drop_mark(session, full_name, tag)
+        queries.drop_mark(session, full_name, tag)
         return "removed", outgoing
 
     # -- missing marks ---------------------------------------------------------------------------
@@ -503,14 +327,14 @@ class Pass:
         """Mark the catalogue's tags the registry lacks (a first miss, or one on another digest);
         drop the marks of tags found present or no longer in the catalogue."""
         now = self.clock()
-        current = _catalogue_tags(session, namespace, name)  # as it is now: removals just done
+        current = queries.catalogue_tags(session, namespace, name)  # as it is now: removals just done
         for tag, digest in sorted(current.items()):
             if tag in observed or tag not in catalogue:
                 continue  # present, or arrived during the pass (an event's)
             mark = marks.get(tag)
             if mark is not None and mark["pass"] < self.id and mark["digest"] == digest:
                 continue  # kept by a removal skipped above: it drops its mark itself when it must
-            if _touched_since(session, full_name, tag, self.started_at):
+            if queries.touched_since(session, full_name, tag, self.started_at):
                 continue  # an event's tag: not the pass's to judge
             row = session.scalar(sa.select(MissingTag).where(MissingTag.repository == full_name, MissingTag.tag == tag))
             if row is None:
@@ -526,7 +350,7 @@ class Pass:
             )
         for tag in marks:
             if tag in observed or tag not in current:
-                _drop_mark(session, full_name, tag)
+                queries.drop_mark(session, full_name, tag)
 
     def _forget_marks_of_vanished_tags(self, session):
         """Marks whose tag is no longer in the catalogue at all (its repository was not visited)."""
@@ -556,12 +380,10 @@ class Pass:
         self.saved_at = now
 
     def _save(self, session, now, status=None, error=None):
-        held = session.execute(
-            sa.update(ResyncLock)
-            .where(ResyncLock.id == LOCK_ID, ResyncLock.pass_id == self.id)
-            .values(heartbeat_at=now, pass_id=None if status else self.id)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        if status:  # the pass ends: the lock is free again
+            held = LEASE.release(session, LOCK_ID, self.id, heartbeat_at=now)
+        else:
+            held = LEASE.renew(session, LOCK_ID, self.id, now)
         if not held:
             raise PassEnded(ResyncPass.ABANDONED, "the lock was taken over by another pass")
         row = session.get(ResyncPass, self.id)
@@ -596,49 +418,3 @@ class Pass:
             self.tags_scanned,
         )
         return view
-
-
-# -- queries -----------------------------------------------------------------------------------
-
-
-def _catalogue_tags(session, namespace, name):
-    """``{tag: digest}`` of a catalogue repository (empty if there is none)."""
-    return dict(
-        session.execute(
-            sa.select(Tag.name, Manifest.digest)
-            .join(Tag.manifest)
-            .join(Repository, Tag.repository_id == Repository.id)
-            .where(Repository.namespace == namespace, Repository.name == name)
-        ).all()
-    )
-
-
-def _marks(session, repository):
-    return {
-        m.tag: {"digest": m.digest, "pass": m.first_missing_pass, "at": m.first_missing_at}
-        for m in session.scalars(sa.select(MissingTag).where(MissingTag.repository == repository))
-    }
-
-
-def _drop_mark(session, repository, tag):
-    session.execute(
-        sa.delete(MissingTag)
-        .where(MissingTag.repository == repository, MissingTag.tag == tag)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _touched_since(session, repository, tag, since):
-    """Whether an event (or anything else) changed ``repository:tag`` at or after ``since``."""
-    return session.scalar(
-        sa.select(sa.exists().where(TagHistory.repository == repository, TagHistory.tag == tag, TagHistory.at >= since))
-    )
-
-
-def _last_history_id(session, repository, tag):
-    return (
-        session.scalar(
-            sa.select(sa.func.max(TagHistory.id)).where(TagHistory.repository == repository, TagHistory.tag == tag)
-        )
-        or 0
-    )

@@ -1,0 +1,46 @@
+"""What ``get_resync`` shows of a pass: status, progress, counts and the changes it made."""
+
+import sqlalchemy as sa
+
+from catalog.models import ResyncPass
+from shared.contracts.errors import NotFound
+
+LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
+
+
+def get_pass(session, pass_id=None, items=True):
+    """The pass ``pass_id`` (None: the latest) as ``pass_view`` shows it; ``NotFound``."""
+    if pass_id is None:
+        row = session.scalar(sa.select(ResyncPass).order_by(ResyncPass.id.desc()).limit(1))
+        if row is None:
+            raise NotFound("no resync pass has run yet")
+    else:
+        row = session.get(ResyncPass, pass_id)
+        if row is None:
+            raise NotFound(f"resync pass {pass_id} not found")
+    return pass_view(row, items)
+
+
+def pass_view(row, items=True):
+    """What ``get_resync`` returns: status, progress, counts and (with ``items``) the changes."""
+    report = row.report or empty_report()
+    view = {
+        "pass_id": row.id,
+        "namespace": row.namespace,
+        "trigger": row.trigger,
+        "status": row.status,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "repositories_total": row.repositories_total,
+        "repositories_scanned": row.repositories_scanned,
+        "tags_scanned": row.tags_scanned,
+        "error": row.error,
+        "counts": {name: len(report.get(name) or []) for name in LISTS},
+    }
+    for name in LISTS:
+        view[name] = list(report.get(name) or []) if items else None
+    return view
+
+
+def empty_report():
+    return {name: [] for name in LISTS}
