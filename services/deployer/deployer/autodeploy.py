@@ -33,6 +33,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from deployer import deployments, store
+from deployer.aggregate import Deployment
 from deployer.policy import SEMVER, PolicyError, Verdict, follow, parse_policy, stay
 from shared.contracts.events import TAG_INDEXED
 
@@ -121,7 +122,7 @@ def handle_tag_indexed(rt, event):
                 verdict = consider(session, deployment, base, push)
                 decisions.append(Decision(deployment.id, verdict))
                 if verdict.move:
-                    deployment.pending_push = push
+                    Deployment(session, deployment).hold_push(push)
     except IntegrityError:  # the same event, processed meanwhile by another worker
         log.info("%s: duplicate, processed concurrently: ignored", what)
         return Outcome(duplicate=True)
@@ -152,14 +153,15 @@ def start_pending(rt, deployment_id):
     """Roll out the deployment's pending push if nothing else runs on it; the new revision's
     number, or None (nothing pending, busy: left waiting, or no longer wanted: dropped)."""
     with rt.transaction() as session:
-        deployment = store.find_deployment(session, deployment_id)
-        if deployment is None or deployment.pending_push is None:
+        aggregate = Deployment.get(session, deployment_id)
+        push = aggregate.row.pending_push if aggregate is not None else None
+        if aggregate is None or push is None:
             return None
-        if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+        if aggregate.is_busy(rt.now(), rt.settings.operation_stale_after):
             return None
-        push = deployment.pending_push
+        deployment = aggregate.row
         base = store.base_revision(session, deployment)
-        deployment.pending_push = None  # judged again as a newcomer, not against itself
+        aggregate.hold_push(None)  # judged again as a newcomer, not against itself
         verdict = consider(session, deployment, base, push) if deployment.deleted_at is None else stay("deleted")
         if not verdict.move:
             log.info(
@@ -170,7 +172,7 @@ def start_pending(rt, deployment_id):
                 verdict.reason,
             )
             return None
-        deployment.pending_push = push
+        aggregate.hold_push(push)
         session.flush()
         session.expunge_all()
     return deployments.auto_update(rt, deployment, base, push)

@@ -15,31 +15,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from deployer import outbox, store, views
+from deployer import capacity, outbox, store, views
 from deployer import spec as specs
+from deployer.aggregate import DELETE, ROLLOUT, is_busy
+from deployer.aggregate import Deployment as DeploymentAggregate
 from deployer.engine import EngineError
-from deployer.models import (
-    AUTO_DEPLOY,
-    DELETING,
-    FAILED,
-    PENDING,
-    ROLLED_BACK,
-    RUNNING,
-    SUPERSEDED,
-    Deployment,
-    Instance,
-    Revision,
-)
+from deployer.models import AUTO_DEPLOY, RUNNING, SUPERSEDED, Deployment, Instance, Revision
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
 from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.contracts.events import ROLLOUT_REQUESTED, RolloutRequested
 from shared.contracts.reference import PUBLIC_NAMESPACE
 from shared.runtime.pagination import listing
 
 log = logging.getLogger(__name__)
-
-ROLLOUT, DELETE = "rollout", "delete"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -93,26 +81,6 @@ def pinned_image(rt, repository, tag, digest):
     }
 
 
-def later(first, second):
-    """The later of two optional datetimes."""
-    return max((t for t in (first, second) if t is not None), default=None)
-
-
-def rollout_request(deployment, operation_id, revision_number, action, trigger):
-    """A ``rollout_requested``, added to the outbox in ``deployment``'s session."""
-    return outbox.emit(
-        deployment,
-        ROLLOUT_REQUESTED,
-        RolloutRequested,
-        deployment_id=deployment.id,
-        tenant_id=deployment.tenant_id,
-        revision=revision_number,
-        operation_id=operation_id,
-        action=action,
-        trigger=trigger,
-    )
-
-
 def _publish(rt, outgoing):
     """Send a committed transaction's events from the outbox (what fails is the relay's)."""
     outbox.send(rt, outgoing)
@@ -132,8 +100,8 @@ def _check_room(session, pool, reachability, deployment_id, count, runtime):
     of two requests racing for the last room, the second is refused here, not in its rollout."""
     if count <= 0:
         return
-    loads = store.host_loads(session, pool, reachability, deployment_id)
-    promised = store.reserve_promised(session, pool, loads, exclude=deployment_id)
+    loads = capacity.host_loads(session, pool, reachability, deployment_id)
+    promised = capacity.reserve_promised(session, pool, loads, exclude=deployment_id)
     try:
         place(loads, count, runtime["cpu"], runtime["memory"], specs.fixed_ports(runtime))
     except NoCapacity as exc:
@@ -142,18 +110,19 @@ def _check_room(session, pool, reachability, deployment_id, count, runtime):
 
 
 def _lock_or_conflict(rt, session, deployment, operation, force=False):
-    operation_id = store.take_lock(
+    """``(aggregate, operation ID)`` with the deployment's lock taken; ``Conflict`` if busy."""
+    current, operation_id = DeploymentAggregate.lock(
         session, deployment.id, operation, rt.now(), rt.settings.operation_stale_after, force=force
     )
     if operation_id is None:
-        raise _busy(store.find_deployment(session, deployment.id))
-    return store.find_deployment(session, deployment.id), operation_id
+        raise _busy(current.row)
+    return current, operation_id
 
 
 def _load(rt, tenant_id, deployment_id, live=True):
     """``(deployment, newest revision)`` read in a short session, checked for the tenant."""
     with rt.transaction() as session:
-        deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=live)
+        deployment = DeploymentAggregate.of_tenant(session, tenant_id, deployment_id, live=live).row
         newest = store.revision(session, deployment.id, deployment.revision)
         session.expunge_all()
         return deployment, newest
@@ -161,7 +130,7 @@ def _load(rt, tenant_id, deployment_id, live=True):
 
 def _view(rt, deployment_id):
     with rt.transaction() as session:
-        return views.deployment_view(session, store.find_deployment(session, deployment_id), rt.settings)
+        return views.deployment_view(session, session.get(Deployment, deployment_id), rt.settings)
 
 
 # -- create ----------------------------------------------------------------------------------------
@@ -179,45 +148,18 @@ def create_deployment(rt, tenant_id, spec):
             if store.live_deployment_named(session, tenant_id, request.name) is not None:
                 raise Conflict(f"tenant {tenant_id!r} already has a deployment named {request.name!r}")
             _check_room(session, pool, reachability, None, request.replicas, request.runtime)
-            operation_id = store.new_id()
-            deployment = Deployment(
-                id=store.new_id(),
+            deployment, outgoing = DeploymentAggregate.create(
+                session,
                 tenant_id=tenant_id,
                 name=request.name,
                 pool=pool.name,
                 replicas=request.replicas,
-                revision=1,
-                serving_revision=None,
-                status=PENDING,
-                reason=None,
                 auto_deploy=request.auto_deploy,
-                pending_push=None,
-                last_pushed_at=pushed_at,
-                operation=ROLLOUT,
-                operation_id=operation_id,
-                operation_at=now,
-                created_at=now,
-                updated_at=now,
-                deleted_at=None,
+                runtime=request.runtime,
+                image=image,
+                pushed_at=pushed_at,
+                now=now,
             )
-            session.add(deployment)
-            session.add(
-                Revision(
-                    deployment_id=deployment.id,
-                    number=1,
-                    spec=request.runtime,
-                    status=PENDING,
-                    reason=None,
-                    trigger="create",
-                    rollback_to=None,
-                    created_at=now,
-                    **image,
-                )
-            )
-            outgoing = [
-                store.status_event(deployment, PENDING, None, 1),
-                rollout_request(deployment, operation_id, 1, ROLLOUT, "create"),
-            ]
             deployment_id = deployment.id
     except IntegrityError:  # a concurrent create took the name between the check and the commit
         raise Conflict(f"tenant {tenant_id!r} already has a deployment named {request.name!r}") from None
@@ -243,28 +185,16 @@ def _new_revision(
         surge = 1 if deployment.serving_revision is not None else deployment.replicas
         _check_room(session, pool, reachability, deployment.id, min(surge, deployment.replicas), runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
-        number = current.revision + 1
-        session.add(
-            Revision(
-                deployment_id=current.id,
-                number=number,
-                spec=runtime,
-                status=PENDING,
-                reason=None,
-                trigger=trigger,
-                rollback_to=rollback_to,
-                created_at=now,
-                **image,
-            )
+        outgoing = current.start_revision(
+            operation_id,
+            now,
+            runtime=runtime,
+            image=image,
+            trigger=trigger,
+            rollback_to=rollback_to,
+            pushed_at=pushed_at,
+            auto_deploy=auto_deploy,
         )
-        current.revision = number
-        current.last_pushed_at = later(current.last_pushed_at, pushed_at)
-        if auto_deploy is not None:
-            current.auto_deploy = auto_deploy
-        outgoing = [
-            store.set_status(current, PENDING, None, number, now),
-            rollout_request(current, operation_id, number, ROLLOUT, trigger),
-        ]
     _publish(rt, outgoing)
     return _view(rt, deployment.id)
 
@@ -278,7 +208,7 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
     that leave the base as it is: no new revision.
     """
     deployment, newest = _load(rt, tenant_id, deployment_id)
-    if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+    if is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
     base = _serving(rt, deployment) or newest
     pool = rt.settings.pools[deployment.pool]
@@ -317,9 +247,7 @@ def set_auto_deploy(rt, tenant_id, deployment_id, policy):
 
 def _store_auto_deploy(rt, deployment_id, auto_deploy):
     with rt.transaction() as session:
-        row = store.find_deployment(session, deployment_id)
-        row.auto_deploy = auto_deploy
-        row.updated_at = rt.now()
+        DeploymentAggregate.existing(session, deployment_id).set_auto_deploy(auto_deploy, rt.now())
 
 
 def auto_update(rt, deployment, base, push):
@@ -343,59 +271,34 @@ def auto_update(rt, deployment, base, push):
     reachability = ping_hosts(rt, pool.hosts) if refusal is None else {}
     now = rt.now()
     with rt.transaction() as session:
-        current = store.find_deployment(session, deployment.id, for_update=True)
-        if current is None or current.deleted_at is not None or current.pending_push != push:
+        found = DeploymentAggregate.get(session, deployment.id, for_update=True)
+        if found is None or found.row.deleted_at is not None or found.row.pending_push != push:
             return None
         if refusal is None:
-            surge = 1 if current.serving_revision is not None else current.replicas
+            surge = 1 if found.serving_revision is not None else found.row.replicas
             try:
-                _check_room(session, pool, reachability, current.id, min(surge, current.replicas), runtime)
+                _check_room(session, pool, reachability, found.id, min(surge, found.row.replicas), runtime)
             except Conflict as exc:
                 refusal = str(exc)
-        operation_id = store.take_lock(session, current.id, ROLLOUT, now, rt.settings.operation_stale_after)
+        current, operation_id = DeploymentAggregate.lock(
+            session, deployment.id, ROLLOUT, now, rt.settings.operation_stale_after
+        )
         if operation_id is None:
             return None
-        current = store.find_deployment(session, deployment.id)
-        number = current.revision + 1
+        # The trigger as the history keeps it: the push, with the policy that followed it.
         image = pinned_image(rt, base.repository, push["tag"], push["digest"])
-        followed = dict(push, policy=current.auto_deploy["policy"])  # the trigger, as the history keeps it
-        session.add(
-            Revision(
-                deployment_id=current.id,
-                number=number,
-                spec=runtime,
-                status=PENDING,
-                reason=None,
-                trigger=AUTO_DEPLOY,
-                rollback_to=None,
-                push=followed,
-                created_at=now,
-                **image,
-            )
-        )
-        current.revision, current.pending_push = number, None
-        current.last_pushed_at = later(current.last_pushed_at, datetime.fromisoformat(push["pushed_at"]))
+        pushed_at = datetime.fromisoformat(push["pushed_at"])
         if refusal is None:
-            outgoing = [
-                store.set_status(current, PENDING, None, number, now),
-                rollout_request(current, operation_id, number, ROLLOUT, AUTO_DEPLOY),
-            ]
+            outgoing = current.start_revision(
+                operation_id, now, runtime=runtime, image=image, trigger=AUTO_DEPLOY, push=push, pushed_at=pushed_at
+            )
         else:
-            session.flush()
-            failed = store.revision(session, current.id, number)
-            failed.status, failed.reason, failed.finished_at = FAILED, refusal, now
-            serving = current.serving_revision
-            status = ROLLED_BACK if serving is not None else FAILED
-            reason = rolled_back_reason(number, image["image"], refusal, serving) if serving is not None else refusal
-            store.release_lock(current)
-            outgoing = [store.set_status(current, status, reason, number, now)]
+            outgoing = current.refuse_revision(
+                operation_id, now, runtime=runtime, image=image, push=push, pushed_at=pushed_at, cause=refusal
+            )
+        number = current.newest_revision
     _publish(rt, outgoing)
     return number
-
-
-def rolled_back_reason(failed, image, cause, serving):
-    """Why a deployment is ``rolled_back``: which automatic revision failed, and what serves."""
-    return f"revision {failed} (auto-deploy of {image}) failed: {cause}; rolled back to revision {serving}"
 
 
 def _serving(rt, deployment):
@@ -425,7 +328,7 @@ def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
     ``revision`` None: the newest revision older than the serving one that ran successfully.
     """
     deployment, _ = _load(rt, tenant_id, deployment_id)
-    if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+    if is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
     with rt.transaction() as session:
         if revision is None:
@@ -478,7 +381,7 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
     Runs the serving revision; a deployment that never ran retries its newest revision.
     """
     deployment, _newest = _load(rt, tenant_id, deployment_id)
-    if store.is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
+    if is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
     problems = specs.Problems()
     specs.check_replicas(replicas, rt.settings, problems)
@@ -497,11 +400,7 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
     with rt.transaction() as session:
         _check_room(session, pool, reachability, deployment.id, replicas - running, runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
-        current.replicas = replicas
-        outgoing = [
-            store.set_status(current, PENDING, None, target_number, now),
-            rollout_request(current, operation_id, target_number, ROLLOUT, "scale"),
-        ]
+        outgoing = current.scale(operation_id, now, replicas)
     _publish(rt, outgoing)
     return _view(rt, deployment.id)
 
@@ -516,11 +415,7 @@ def delete_deployment(rt, tenant_id, deployment_id):
     with rt.transaction() as session:
         # Taken by force: a rollout in progress sees it lost its lock and stops.
         current, operation_id = _lock_or_conflict(rt, session, deployment, DELETE, force=True)
-        current.deleted_at = now
-        outgoing = [
-            store.set_status(current, DELETING, None, current.revision, now),
-            rollout_request(current, operation_id, current.revision, DELETE, "delete"),
-        ]
+        outgoing = current.mark_deleting(operation_id, now)
     _publish(rt, outgoing)
     return _view(rt, deployment.id)
 
@@ -530,7 +425,7 @@ def delete_deployment(rt, tenant_id, deployment_id):
 
 def get_deployment(rt, tenant_id, deployment_id):
     with rt.transaction() as session:
-        deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=False)
+        deployment = DeploymentAggregate.of_tenant(session, tenant_id, deployment_id, live=False).row
         return views.deployment_view(session, deployment, rt.settings)
 
 
@@ -547,7 +442,7 @@ def list_deployments(rt, tenant_id, page, page_size):
 
 def list_revisions(rt, tenant_id, deployment_id, page, page_size):
     with rt.transaction() as session:
-        deployment = store.tenant_deployment(session, tenant_id, deployment_id, live=False)
+        deployment = DeploymentAggregate.of_tenant(session, tenant_id, deployment_id, live=False).row
         every = store.revisions(session, deployment.id)
         items = [views.revision_view(r) for r in every[(page - 1) * page_size : page * page_size]]
     return listing(items, len(every), page, page_size)
@@ -560,7 +455,7 @@ def list_pools(rt):
     items = []
     with rt.transaction() as session:
         for pool in pools:
-            loads = {load.name: load for load in store.host_loads(session, pool, reachability)}
+            loads = {load.name: load for load in capacity.host_loads(session, pool, reachability)}
             counts = dict(
                 session.execute(
                     sa.select(Instance.host, sa.func.count()).where(Instance.pool == pool.name).group_by(Instance.host)

@@ -23,20 +23,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from deployer import autodeploy, deployments, outbox, store
+from deployer import autodeploy, outbox
+from deployer.aggregate import RECONCILE, ROLLOUT, is_busy
+from deployer.aggregate import Deployment as DeploymentAggregate
 from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError
-from deployer.models import (
-    CREATING,
-    DEGRADED,
-    DELETING,
-    IN_PROGRESS,
-    RUNNING,
-    STARTING,
-    STOPPED,
-    UNKNOWN,
-    Deployment,
-    Instance,
-)
+from deployer.models import CREATING, DEGRADED, RUNNING, STARTING, STOPPED, UNKNOWN, Deployment, Instance
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +147,8 @@ class Reconciler:
         if not findings and not restore_due and not self.recovered(deployment, rows):
             return
         with self.rt.transaction() as session:
-            operation_id = store.take_lock(
-                session, deployment.id, "reconcile", now, self.settings.operation_stale_after
+            operation_id = DeploymentAggregate.take_lock(
+                session, deployment.id, RECONCILE, now, self.settings.operation_stale_after
             )
         if operation_id is None:
             return  # an RPC took it meanwhile: look again next pass
@@ -165,9 +156,9 @@ class Reconciler:
             self.fix(deployment, findings, unreachable, operation_id)
         except Exception:
             with self.rt.transaction() as session:
-                current = store.find_deployment(session, deployment.id)
-                if store.holds_lock(current, operation_id):
-                    store.release_lock(current)
+                current = DeploymentAggregate.get(session, deployment.id)
+                if current is not None:
+                    current.release_lock_of(operation_id)
             raise
 
     def needs_restore(self, deployment, rows):
@@ -195,26 +186,23 @@ class Reconciler:
         self.remove(findings.strays)
         now = self.rt.now()
         with self.rt.transaction() as session:
-            current = store.find_deployment(session, deployment.id)
-            if not store.holds_lock(current, operation_id):
+            current = DeploymentAggregate.get(session, deployment.id)
+            if current is None or current.row.operation_id != operation_id:
                 return
             doomed = [(session.get(Instance, instance_id), reason) for instance_id, reason in dead]
             doomed = [(row, reason) for row, reason in doomed if row is not None]
             for instance_id in findings.unreachable:
                 row = session.get(Instance, instance_id)
                 if row is not None:
-                    row.state, row.reason, row.updated_at = UNKNOWN, f"host unreachable: {unreachable[row.host]}", now
+                    current.instance_unknown(now, instance_id, f"host unreachable: {unreachable[row.host]}")
             for instance_id in findings.back:
-                row = session.get(Instance, instance_id)
-                if row is not None:
-                    row.state, row.reason, row.updated_at = RUNNING, None, now
+                current.instance_running(now, instance_id)
             gone = [(row.host, row.container_id or row.container_name) for row, _ in doomed]
-            for row, _ in doomed:
-                session.delete(row)
+            current.forget_instances(row.id for row, _ in doomed)
             session.flush()
-            rows = store.instances(session, deployment.id)
+            rows = current.instances()
             reasons = [reason for _, reason in dead]
-            outgoing = self.decide(session, current, rows, reasons, operation_id, now)
+            outgoing = self.decide(current, rows, reasons, operation_id, now)
         for host, container in gone:  # exited ones are still there: out of the way
             try:
                 self.rt.engine(host).remove(container, self.settings.stop_timeout)
@@ -236,28 +224,24 @@ class Reconciler:
             return False  # cannot tell now: next pass
         return state.status not in ALIVE
 
-    def decide(self, session, deployment, rows, reasons, operation_id, now):
-        serving = deployment.serving_revision
+    def decide(self, deployment, rows, reasons, operation_id, now):
+        """What the deployment (the aggregate, its lock held by ``operation_id``) becomes after a
+        fix: restored, degraded, recovered, or as it was; the events to send."""
+        row = deployment.row
+        serving = row.serving_revision
         unknown = sorted({r.host for r in rows if r.state == UNKNOWN})
         notes = list(reasons)
         if unknown:
             count = sum(1 for r in rows if r.state == UNKNOWN)
             notes.append(f"host(s) {', '.join(unknown)} unreachable: {count} instance(s) unknown")
-        if self.needs_restore(deployment, rows):
-            deployment.operation = deployments.ROLLOUT
-            missing = deployment.replicas - sum(
-                1 for r in rows if r.revision == serving and r.state in (RUNNING, UNKNOWN)
-            )
-            reason = "; ".join(notes + [f"restoring {missing} instance(s)"])
-            return [
-                store.set_status(deployment, DEGRADED, reason, serving, now),
-                deployments.rollout_request(deployment, operation_id, serving, deployments.ROLLOUT, "restore"),
-            ]
-        store.release_lock(deployment)
+        if self.needs_restore(row, rows):
+            missing = row.replicas - sum(1 for r in rows if r.revision == serving and r.state in (RUNNING, UNKNOWN))
+            return deployment.restore(operation_id, now, "; ".join(notes + [f"restoring {missing} instance(s)"]))
         if notes and serving is not None:
-            return [store.set_status(deployment, DEGRADED, "; ".join(notes), serving, now)]
-        if deployment.status == DEGRADED and serving is not None:
-            return [store.set_status(deployment, RUNNING if deployment.replicas else STOPPED, None, serving, now)]
+            return deployment.degrade(operation_id, now, "; ".join(notes))
+        if row.status == DEGRADED and serving is not None:
+            return deployment.recover(operation_id, now)
+        deployment.release_lock()
         return []
 
     def resume_stale(self, now):
@@ -266,35 +250,17 @@ class Reconciler:
             stale = [
                 d.id
                 for d in session.scalars(sa.select(Deployment).where(Deployment.operation.is_not(None)))
-                if not store.is_busy(d, now, self.settings.operation_stale_after)
+                if not is_busy(d, now, self.settings.operation_stale_after)
             ]
         for deployment_id in stale:
             outgoing = []
             with self.rt.transaction() as session:
-                deployment = store.find_deployment(session, deployment_id)
-                operation_id = store.take_lock(
-                    session, deployment_id, deployments.ROLLOUT, now, self.settings.operation_stale_after
+                deployment, operation_id = DeploymentAggregate.lock(
+                    session, deployment_id, ROLLOUT, now, self.settings.operation_stale_after
                 )
                 if operation_id is None:
                     continue
-                deployment = store.find_deployment(session, deployment_id)
-                if deployment.status == DELETING:
-                    deployment.operation = deployments.DELETE
-                    outgoing.append(
-                        deployments.rollout_request(
-                            deployment, operation_id, deployment.revision, deployments.DELETE, "resume"
-                        )
-                    )
-                else:
-                    newest = store.revision(session, deployment_id, deployment.revision)
-                    number = (
-                        deployment.revision
-                        if newest.status in IN_PROGRESS or deployment.serving_revision is None
-                        else deployment.serving_revision
-                    )
-                    outgoing.append(
-                        deployments.rollout_request(deployment, operation_id, number, deployments.ROLLOUT, "resume")
-                    )
+                outgoing.extend(deployment.resume(operation_id))
                 log.warning(
                     "deployment %s: operation with no sign of life taken over and requested again", deployment_id
                 )

@@ -26,7 +26,8 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from deployer import autodeploy, deployments, outbox, store
+from deployer import autodeploy, capacity, deployments, outbox, store
+from deployer.aggregate import DELETE, Deployment, LockLost, new_id, rolled_back_reason
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (
     DEPLOYER,
@@ -46,18 +47,15 @@ from deployer.models import (
     AUTO_DEPLOY,
     CREATING,
     DEGRADED,
-    DELETED,
     FAILED,
     PULLING,
     ROLLED_BACK,
     ROLLOUT_FAILED,
     RUNNING,
     STARTING,
-    STOPPED,
-    SUPERSEDED,
     UNKNOWN,
-    Instance,
 )
+from deployer.models import Deployment as DeploymentRow
 from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
 
 log = logging.getLogger(__name__)
@@ -69,8 +67,8 @@ LOG_TAIL = 5  # lines of a failed container's output kept in the reason
 REASON_LOG_CHARS = 300
 
 
-class Aborted(Exception):
-    """The run lost its lock (the deployment was deleted, or another run took over): stop."""
+# The run lost its lock (the deployment was deleted, or another run took over): stop.
+Aborted = LockLost
 
 
 class RolloutFailed(Exception):
@@ -130,7 +128,7 @@ class Plan:
 
 def handle(rt, request):
     """Carry out a ``rollout_requested`` event (already loaded with its schema)."""
-    if request["action"] == deployments.DELETE:
+    if request["action"] == DELETE:
         Teardown(rt, request["deployment_id"], request["operation_id"]).run()
     else:
         Rollout(rt, request["deployment_id"], request["operation_id"], request["revision"]).run()
@@ -150,16 +148,10 @@ class _Run:
 
     @contextmanager
     def locked(self):
-        """A transaction in which the deployment is still ours; also this run's heartbeat."""
+        """A transaction in which the deployment is still ours (``Aborted`` otherwise), as the
+        aggregate; also this run's heartbeat."""
         with self.rt.transaction() as session:
-            deployment = store.find_deployment(session, self.deployment_id)
-            if not store.holds_lock(deployment, self.operation_id):
-                raise Aborted(
-                    f"deployment {self.deployment_id} is no longer this run's "
-                    f"(deleted, or taken over by operation {getattr(deployment, 'operation_id', None)})"
-                )
-            deployment.operation_at = self.rt.now()
-            yield session, deployment
+            yield session, Deployment.locked_by(session, self.deployment_id, self.operation_id, self.rt.now())
 
     def publish(self, *events):
         """Send a committed transaction's events from the outbox (what fails is the relay's)."""
@@ -177,11 +169,10 @@ class _Run:
 
         self.rt.run_all(remove, list(lives))
 
-    def delete_rows(self, session, lives):
-        for live in lives:
-            row = session.get(Instance, live.id)
-            if row is not None:
-                session.delete(row)
+    def forget(self, lives):
+        """Forget the instances' rows (their containers are removed)."""
+        with self.locked() as (_, deployment):
+            deployment.forget_instances(live.id for live in lives)
 
 
 class Rollout(_Run):
@@ -212,8 +203,8 @@ class Rollout(_Run):
 
     def load(self):
         with self.rt.transaction() as session:
-            deployment = store.find_deployment(session, self.deployment_id)
-            if not store.holds_lock(deployment, self.operation_id) or deployment.deleted_at is not None:
+            deployment = session.get(DeploymentRow, self.deployment_id)
+            if deployment is None or deployment.operation_id != self.operation_id or deployment.deleted_at is not None:
                 log.info(
                     "rollout_requested for %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id
                 )
@@ -246,14 +237,15 @@ class Rollout(_Run):
         inflight = [i for i in self.current() if i.state in (CREATING, STARTING)]
         if inflight:
             self.remove_containers(inflight)
-            with self.locked() as (session, _):
-                self.delete_rows(session, inflight)
+            self.forget(inflight)
 
     def plan(self):
         lives = self.current()
         reachability = deployments.ping_hosts(self.rt, self.pool.hosts)
         with self.locked() as (session, _):
-            loads = {load.name: load for load in store.host_loads(session, self.pool, reachability, self.deployment_id)}
+            loads = {
+                load.name: load for load in capacity.host_loads(session, self.pool, reachability, self.deployment_id)
+            }
         target = self.target.number
         # Keep running instances of the target first; then unknown ones (host unreachable).
         keep = sorted(
@@ -302,13 +294,10 @@ class Rollout(_Run):
             self.wait_healthy(additions)
         self.retire(plan.removals)
 
-    def set_status(self, status, reason=None):
-        with self.locked() as (session, deployment):
-            event = store.set_status(deployment, status, reason, self.target.number, self.rt.now())
-            revision = store.revision(session, self.deployment_id, self.target.number)
-            if revision.status not in (RUNNING, SUPERSEDED):  # a scale does not re-open a finished one
-                revision.status = status
-        self.publish(event)
+    def set_status(self, status):
+        with self.locked() as (_, deployment):
+            events = deployment.progress(self.operation_id, self.rt.now(), status, self.target.number)
+        self.publish(*events)
 
     def pull(self, hosts):
         try:
@@ -331,30 +320,22 @@ class Rollout(_Run):
         """Record, create and start one instance of the target on ``host_name``."""
         host = self.settings.host(host_name)
         runtime = self.target.runtime
-        instance_id = store.new_id()
+        instance_id = new_id()
         name = container_name(self.tenant_id, self.name, self.target.number, instance_id)
         now = self.rt.now()
-        with self.locked() as (session, _):
+        with self.locked() as (session, deployment):
             ports = self.assign_ports(session, host, runtime["ports"])
-            session.add(
-                Instance(
-                    id=instance_id,
-                    deployment_id=self.deployment_id,
-                    revision=self.target.number,
-                    pool=self.pool.name,
-                    host=host_name,
-                    container_name=name,
-                    container_id=None,
-                    state=CREATING,
-                    reason=None,
-                    ports=ports,
-                    port_domain=self.pool.port_domain(host_name),
-                    cpu=runtime["cpu"],
-                    memory=runtime["memory"],
-                    created_at=now,
-                    updated_at=now,
-                    started_at=None,
-                )
+            deployment.add_instance(
+                self.operation_id,
+                now,
+                instance_id=instance_id,
+                number=self.target.number,
+                host=host_name,
+                container_name=name,
+                ports=ports,
+                port_domain=self.pool.port_domain(host_name),
+                cpu=runtime["cpu"],
+                memory=runtime["memory"],
             )
         live = Live(
             id=instance_id,
@@ -377,14 +358,13 @@ class Rollout(_Run):
         live.started = self.rt.monotonic()
         live.state = STARTING
         now = self.rt.now()
-        with self.locked() as (session, _):
-            row = session.get(Instance, instance_id)
-            row.container_id, row.state, row.started_at, row.updated_at = live.container_id, STARTING, now, now
+        with self.locked() as (_, deployment):
+            deployment.instance_started(self.operation_id, now, instance_id, live.container_id)
         return live
 
     def assign_ports(self, session, host, wanted):
         """Host ports for one instance: the fixed ones if free, the rest allocated from the range."""
-        in_use = store.ports_in_domain(session, self.pool, host.name)
+        in_use = capacity.ports_in_domain(session, self.pool, host.name)
         ports = []
         for port in wanted:
             fixed = port["host_port"]
@@ -445,9 +425,8 @@ class Rollout(_Run):
                 if self.is_healthy(live):
                     pending.remove(live)
                     live.state = RUNNING
-                    with self.locked() as (session, _):
-                        row = session.get(Instance, live.id)
-                        row.state, row.reason, row.updated_at = RUNNING, None, self.rt.now()
+                    with self.locked() as (_, deployment):
+                        deployment.instance_running(self.rt.now(), live.id)
             if not pending:
                 return
             if self.rt.monotonic() - last_heartbeat >= HEARTBEAT_SECONDS:
@@ -507,26 +486,14 @@ class Rollout(_Run):
         if not lives:
             return
         self.remove_containers(lives)
-        with self.locked() as (session, _):
-            self.delete_rows(session, lives)
+        self.forget(lives)
 
     # -- endings ---------------------------------------------------------------------------------
 
     def succeed(self):
-        now = self.rt.now()
-        with self.locked() as (session, deployment):
-            revision = store.revision(session, self.deployment_id, self.target.number)
-            revision.status, revision.reason, revision.finished_at = RUNNING, None, revision.finished_at or now
-            if deployment.serving_revision not in (None, self.target.number):
-                previous = store.revision(session, self.deployment_id, deployment.serving_revision)
-                if previous.status == RUNNING:
-                    previous.status = SUPERSEDED
-            deployment.serving_revision = self.target.number
-            event = store.set_status(
-                deployment, RUNNING if deployment.replicas else STOPPED, None, self.target.number, now
-            )
-            store.release_lock(deployment)
-        self.publish(event)
+        with self.locked() as (_, deployment):
+            events = deployment.serve(self.operation_id, self.rt.now(), self.target.number)
+        self.publish(*events)
 
     def fail(self, cause):
         """Remove the failed revision's new containers, keep (or top up) what served, say so.
@@ -541,13 +508,9 @@ class Rollout(_Run):
             self.retire(doomed)
             status, reason = self.outcome(cause, failed_target, serving)
             now = self.rt.now()
-            with self.locked() as (session, deployment):
-                revision = store.revision(session, self.deployment_id, failed)
-                if failed != serving:
-                    revision.status, revision.reason, revision.finished_at = FAILED, cause, now
-                event = store.set_status(deployment, status, reason, failed, now)
-                store.release_lock(deployment)
-            self.publish(event)
+            with self.locked() as (_, deployment):
+                events = deployment.fail(self.operation_id, now, failed, status, reason, cause)
+            self.publish(*events)
             return True
         except Aborted as exc:
             log.info("rollout of %s stopped while failing: %s", self.deployment_id, exc)
@@ -564,7 +527,7 @@ class Rollout(_Run):
             return DEGRADED, f"{reason}; {running} of {self.replicas} instance(s) running"
         restored = self.restore(serving)
         if failed.trigger == AUTO_DEPLOY:
-            status, message = ROLLED_BACK, deployments.rolled_back_reason(failed.number, failed.image, reason, serving)
+            status, message = ROLLED_BACK, rolled_back_reason(failed.number, failed.image, reason, serving)
         else:
             status = ROLLOUT_FAILED
             message = f"revision {failed.number} failed: {reason}; revision {serving} is still serving"
@@ -595,7 +558,7 @@ class Teardown(_Run):
     def run(self):
         try:
             with self.locked() as (_, deployment):
-                pool = self.settings.pools[deployment.pool]
+                pool = self.settings.pools[deployment.row.pool]
         except Aborted:
             log.info("delete of %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id)
             return
@@ -632,14 +595,11 @@ class Teardown(_Run):
                 f"reconciler removes them once the host answers"
             )
         try:
-            with self.locked() as (session, deployment):
-                for row in store.instances(session, self.deployment_id):
-                    session.delete(row)
-                event = store.set_status(deployment, DELETED, reason, deployment.revision, self.rt.now())
-                store.release_lock(deployment)
+            with self.locked() as (_, deployment):
+                events = deployment.mark_deleted(self.operation_id, self.rt.now(), reason)
         except Aborted:
             return
-        self.publish(event)
+        self.publish(*events)
 
 
 def _fixed(runtime):

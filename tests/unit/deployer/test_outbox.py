@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from deployer import deployments as logic
-from deployer import outbox, store
+from deployer import outbox
+from deployer.aggregate import Deployment
 from deployer.models import OutboxEvent
 from shared.contracts.errors import Conflict
 from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
@@ -73,10 +74,10 @@ class TestNormalPath:
     def test_an_event_for_a_row_outside_a_session_is_refused(self, world):
         with world.rt.transaction() as session:
             created = create(world)
-            row = store.find_deployment(session, created["id"])
+            row = Deployment.get(session, created["id"]).row
             session.expunge(row)
         with pytest.raises(RuntimeError, match="not in a session"):
-            store.status_event(row, "running", None, 1)
+            Deployment(session, row)._status_event("running", None, 1)
 
 
 class TestBrokerDown:
