@@ -11,9 +11,9 @@ Placement, rollout, the reconciler and auto-deploy decide *what* should happen (
 engines and the catalogue, outside any transaction) and then ask the aggregate to record it. A
 coming Swarm pool plugs in the same way: its orchestrator reports, the aggregate records.
 
-The lock is the deployment row itself (``operation``, ``operation_id``, ``operation_at``): taken
-with one conditional UPDATE, which SQLite and PostgreSQL both apply atomically, so two callers can
-never both hold it.
+The lock is the deployment row itself (``operation``, ``operation_id``, ``operation_at``), a
+``shared.runtime.lease.RowLease``: taken with one conditional UPDATE, which SQLite and PostgreSQL
+both apply atomically, so two callers can never both hold it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from shared.contracts.events import (
     DeploymentStatusChanged,
     RolloutRequested,
 )
+from shared.runtime.lease import RowLease
 
 ROLLOUT, DELETE, RECONCILE = "rollout", "delete", "reconcile"
 Event = tuple[str, dict[str, Any]] | None  # what outbox.emit returns; None: nothing changed
@@ -259,25 +260,11 @@ class Deployment:
         operation holds it and is not stale (or the deployment is gone). ``force`` takes it
         regardless (a delete does: a rollout in progress sees it lost the lock and stops)."""
         operation_id = new_id()
-        condition = (
-            sa.true()
-            if force
-            else sa.or_(
-                DeploymentRow.operation.is_(None),
-                DeploymentRow.operation_at.is_(None),
-                DeploymentRow.operation_at < now - timedelta(seconds=stale_after),
-            )
+        lease = RowLease(
+            DeploymentRow.id, DeploymentRow.operation_id, DeploymentRow.operation_at, timedelta(seconds=stale_after)
         )
-        result = session.execute(
-            sa.update(DeploymentRow)
-            .where(DeploymentRow.id == deployment_id, condition)
-            .values(operation=operation, operation_id=operation_id, operation_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        session.expire_all()  # the row changed under the ORM's feet
-        return operation_id
+        taken = lease.take(session, deployment_id, operation_id, now, force=force, operation=operation)
+        return operation_id if taken else None
 
     @classmethod
     def lock(
