@@ -439,6 +439,12 @@ class TestEventsLostWithTheRegistry:
         )
 
 
+# Alone: its expected history assumes the catalog's workers take the replayed events in the order
+# they are posted. On a loaded machine a late push posted after a newer one can be handled first
+# (concurrent workers), and is then applied and moved on from instead of ignored: the end state is
+# right, the history has one row more. A known ordering race of the catalog (issue 13), not of this
+# test.
+@pytest.mark.exclusive
 class TestDuplicatedReorderedLate:
     def test_real_events_replayed_out_of_order_and_twice(self, fault_stack, tenant):
         """The registry's own notifications for a sequence of pushes and deletes, recorded,
