@@ -1,10 +1,11 @@
 """``imagehub``: browse the image catalogue, delete tags and deploy images, over nameko RPC.
 
-Commands only translate: check the arguments (references go through ``shared.contracts.reference``, before
-any RPC), make one call through ``imagehub.rpc``, print the answer with the rendering beside each command (``imagehub.commands``) or as
-JSON. Errors a user can act on print as ``error: <message>`` on stderr with exit code 1; usage
-errors exit 2 (click's convention). Deployer commands then follow the deployment until it
-settles (``imagehub.waiting``), unless told not to.
+Commands only translate: check the arguments (references go through
+``shared.contracts.reference``, before any RPC), make one call through ``imagehub.rpc``, print the
+answer with the rendering beside each command (``imagehub.commands``) or as JSON. Errors a user
+can act on print as ``error: <message>`` on stderr with exit code 1; usage errors exit 2 (click's
+convention). Deployer commands then follow the deployment until it settles
+(``imagehub.waiting``), unless told not to.
 """
 
 import logging
