@@ -5,6 +5,7 @@ import io
 import pytest
 
 from imagehub import render
+from imagehub.commands import deployment_views
 
 
 @pytest.mark.parametrize(
@@ -91,7 +92,7 @@ def test_piped_width_is_100_unless_columns_says_otherwise(monkeypatch):
 
 @pytest.mark.parametrize("value, shown", [(30.0, "30"), (0.25, "0.25"), (2, "2"), (None, "-")])
 def test_numbers_without_a_needless_decimal(value, shown):
-    assert render.number(value) == shown
+    assert deployment_views.number(value) == shown
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ def test_numbers_without_a_needless_decimal(value, shown):
     ],
 )
 def test_port_text(port, shown):
-    assert render.port_text(port) == shown
+    assert deployment_views.port_text(port) == shown
 
 
 @pytest.mark.parametrize(
@@ -114,4 +115,4 @@ def test_port_text(port, shown):
     ],
 )
 def test_progress_line(elapsed, deployment, line):
-    assert render.progress_line(elapsed, deployment) == line
+    assert deployment_views.progress_line(elapsed, deployment) == line

@@ -1,0 +1,99 @@
+"""`imagehub repos` and `imagehub repo`: the tenant's repositories, one repository."""
+
+import click
+from rich import box
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.text import Text
+
+from imagehub import render
+from imagehub.app import cli
+from imagehub.common import (
+    matching,
+    paging_options,
+    repository_argument,
+    session_options,
+    show,
+    show_list,
+)
+
+
+def repository_kind(repo):
+    if repo.get("is_ownbase"):
+        return "custom base"
+    return "public" if repo.get("is_public") else "private"
+
+
+def repositories_table(console, result):
+    rows = [
+        (
+            repo.get("repository"),
+            repository_kind(repo),
+            repo.get("tag_count"),
+            repo.get("latest_tag"),
+            render.time_short(repo.get("updated_at")),
+            repo.get("description"),
+        )
+        for repo in result.get("items") or []
+    ]
+    return render.fitted_table(
+        console, ["REPOSITORY", "KIND", "TAGS>", "LATEST", "UPDATED", "DESCRIPTION"], rows, flexible="DESCRIPTION"
+    )
+
+
+def repository_view(repo):
+    overview = repo.get("overview")
+    with_overview = bool(repo.get("is_public") or overview)
+    panel = render.key_value_panel(
+        repo.get("repository") or f"{repo.get('namespace')}/{repo.get('name')}",
+        [
+            ("Description", repo.get("description")),
+            ("Visibility", "public library" if repo.get("is_public") else "private"),
+            ("Custom base", render.yes_no(repo.get("is_ownbase"))),
+            ("Tags", repo.get("tag_count")),
+            ("Latest", repo.get("latest_tag")),
+            ("Pull", repo.get("pull_command")),
+            ("Updated", render.time_long(repo.get("updated_at"))),
+        ],
+        expand=with_overview,
+    )  # as wide as the overview below it
+    if with_overview:
+        body = Markdown(overview) if overview else Text("(no overview)", style="dim")
+        return Group(panel, Panel(body, title="Overview", title_align="left", box=box.ROUNDED))
+    return panel
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option(
+    "--ownbase/--no-ownbase", default=None, help="only custom base images (*_ownbase) / only the others [default: all]"
+)
+@paging_options
+@session_options(tenant=True)
+@click.pass_obj
+def repos(session, query, ownbase, page, page_size):
+    """List the tenant's repositories, optionally filtered by QUERY.
+
+    KIND says `custom base` for the tenant's own base images (names ending in `_ownbase`).
+    """
+    tenant = session.require_tenant("repositories are listed for one tenant")
+    result = session.catalog.list_repositories(tenant, query=query, page=page, page_size=page_size, ownbase=ownbase)
+    show_list(
+        session,
+        result,
+        repositories_table,
+        "repositories",
+        f"no repositories{matching(query)} for tenant {tenant}",
+    )
+
+
+@cli.command()
+@click.argument("repository", metavar="NS/NAME")
+@session_options(tenant=True)
+@click.pass_obj
+def repo(session, repository):
+    """Show one repository (and a library image's overview)."""
+    repository = repository_argument(repository)
+    result = session.catalog.get_repository(session.tenant, repository)
+    show(session, result, repository_view)

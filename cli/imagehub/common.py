@@ -1,0 +1,218 @@
+"""What every command shares: the invocation's session (its RPC connection and options), the
+options that may stand before or after a command, reference arguments, and how answers print."""
+
+import click
+
+from imagehub import render
+from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, Deployer, RpcFailure, Unavailable
+from shared.contracts.errors import ImagehubError, InvalidReference
+from shared.contracts.reference import parse_reference, validate_tag
+
+TENANT_ENV = "IMAGEHUB_TENANT"
+
+
+class CommandError(click.ClickException):
+    """``error: <message>`` (and ``hint: …``) on stderr, exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, message, hint=None):
+        super().__init__(message)
+        self.hint = hint
+
+    def show(self, file=None):
+        click.echo(f"error: {self.format_message()}", err=True)
+        if self.hint:
+            click.echo(f"hint: {self.hint}", err=True)
+
+
+class ImagehubGroup(click.Group):
+    """Turns the errors an RPC can end in into ``CommandError``: one mapping for every command."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (ImagehubError, Unavailable, RpcFailure) as exc:
+            raise CommandError(str(exc)) from exc
+
+
+class Session:
+    """Settings of one invocation and its RPC connection, opened on the first call."""
+
+    def __init__(self, connect, amqp_uri, timeout, tenant, as_json):
+        self.connect = connect
+        self.amqp_uri = amqp_uri
+        self.timeout = timeout
+        self.tenant = tenant
+        self.as_json = as_json
+        self._transport = None
+
+    def _connection(self):
+        if self._transport is None:
+            self._transport = self.connect(self.amqp_uri, self.timeout)
+        return self._transport
+
+    @property
+    def catalog(self):
+        return Catalog(self._connection())
+
+    @property
+    def deployer(self):
+        return Deployer(self._connection())
+
+    def require_tenant(self, why):
+        if not self.tenant:
+            raise click.UsageError(f"--tenant (or ${TENANT_ENV}) is required: {why}")
+        return self.tenant
+
+    def close(self):
+        if self._transport is not None:
+            self._transport.close()
+
+
+# -- options that may stand before or after the command -------------------------------------------
+# `imagehub --tenant t1 tags t1/app` and `imagehub tags t1/app --tenant t1` both work: the group
+# reads the environment and defaults, a command's own option (when given) overrides them.
+
+
+def _override(attribute):
+    def callback(ctx, param, value):
+        if value:  # not given (None, False); an empty --tenant "" is no tenant either
+            setattr(ctx.find_object(Session), attribute, value)
+
+    return callback
+
+
+AMQP_HELP = f"broker URI [env AMQP_URI; default {DEFAULT_AMQP_URI}]"
+TIMEOUT_HELP = f"seconds to wait for the service's answer [env IMAGEHUB_TIMEOUT; default {DEFAULT_TIMEOUT:g}]"
+TENANT_HELP = f"the caller's tenant ID [env {TENANT_ENV}]"
+JSON_HELP = "print the raw RPC result as JSON"
+TIMEOUT_TYPE = click.FloatRange(min=0, min_open=True)
+
+
+def session_options(tenant=False):
+    def decorate(command):
+        options = [
+            click.option(
+                "--amqp-uri", metavar="URI", help=AMQP_HELP, expose_value=False, callback=_override("amqp_uri")
+            ),
+            click.option(
+                "--timeout",
+                metavar="SECONDS",
+                type=TIMEOUT_TYPE,
+                help=TIMEOUT_HELP,
+                expose_value=False,
+                callback=_override("timeout"),
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help=JSON_HELP, expose_value=False, callback=_override("as_json")
+            ),
+        ]
+        if tenant:
+            options.append(
+                click.option(
+                    "--tenant", metavar="TENANT", help=TENANT_HELP, expose_value=False, callback=_override("tenant")
+                )
+            )
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def paging_options(command):
+    command = click.option(
+        "--page-size", type=click.IntRange(min=1), default=50, show_default=True, help="items per page"
+    )(command)
+    return click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="page number, from 1")(
+        command
+    )
+
+
+# -- reference arguments --------------------------------------------------------------------------
+
+
+def _has_tag(reference):
+    # A ':' after the last '/' (and before any '@') is a tag; one before it is a registry's port.
+    return ":" in reference.split("@", 1)[0].rsplit("/", 1)[-1]
+
+
+def parse_argument(reference, param_hint):
+    try:
+        return parse_reference(reference)
+    except InvalidReference as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
+
+
+def repository_argument(reference):
+    """``NS/NAME`` (a registry host in front, as in pull commands, is accepted) → ``"ns/name"``."""
+    parsed = parse_argument(reference, "'NS/NAME'")
+    if _has_tag(reference) or parsed.digest:
+        raise click.BadParameter(
+            f"{reference!r} names a version; give the repository only (NS/NAME)", param_hint="'NS/NAME'"
+        )
+    return parsed.repository
+
+
+def tag_argument(reference, tag, default_latest):
+    """``NS/NAME:TAG`` or ``NS/NAME TAG`` → ``("ns/name", "tag")``.
+
+    Without a tag, ``latest`` when ``default_latest`` (reading, as ``docker pull`` does), else a
+    usage error (deleting never guesses).
+    """
+    parsed = parse_argument(reference, "'NS/NAME:TAG'")
+    if parsed.digest:
+        raise click.BadParameter(
+            f"{reference!r} names a digest; give a tag (`imagehub tags {parsed.repository}` lists them)",
+            param_hint="'NS/NAME:TAG'",
+        )
+    if tag is not None:
+        if _has_tag(reference):
+            raise click.BadParameter(
+                f"the tag is given twice ({parsed.tag!r} in {reference!r}, and {tag!r})", param_hint="'TAG'"
+            )
+        try:
+            return parsed.repository, validate_tag(tag)
+        except InvalidReference as exc:
+            raise click.BadParameter(str(exc), param_hint="'TAG'") from None
+    if not _has_tag(reference) and not default_latest:
+        raise click.BadParameter(f"{reference!r} has no tag; give NS/NAME:TAG", param_hint="'NS/NAME:TAG'")
+    return parsed.repository, parsed.tag
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def show(session, result, view):
+    """JSON for scripts, else the panel ``view(result)`` builds."""
+    if session.as_json:
+        render.print_json(result)
+        return
+    console = render.make_console()
+    render.emit(console, view(result))
+
+
+def show_list(session, result, build, noun, empty, notes=None):
+    """JSON, or the table ``build`` makes, the lines ``notes(result)`` gives, and the page footer."""
+    if session.as_json:
+        render.print_json(result)
+        return
+    footer = render.page_footer(result, noun)
+    if footer is None:
+        click.echo(empty)
+        return
+    console = render.make_console()
+    render.emit(console, build(console, result))
+    for line in notes(result) if notes else []:
+        click.echo(line)
+    click.echo(footer)
+
+
+def matching(query):
+    return f" matching {query!r}" if query else ""
+
+
+def say(session, line):
+    """Progress is the output of a command, unless --json: then stdout is kept for the JSON."""
+    click.echo(line, err=session.as_json)
