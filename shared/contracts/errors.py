@@ -5,6 +5,8 @@ this module gets ``NotFound`` (not a bare ``RemoteError``) back from ``rpc.catal
 Arguments are positional and JSON-safe: nameko rebuilds the exception as ``cls(*args)``.
 """
 
+from typing import Any
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -12,10 +14,10 @@ class ImagehubError(Exception):
     """Base of every error a caller is expected to handle."""
 
     @property
-    def message(self):
+    def message(self) -> Any:
         return self.args[0] if self.args else self.__class__.__name__
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.message)
 
 

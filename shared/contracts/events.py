@@ -8,6 +8,7 @@ gets a new event type (``<event>_v2``).
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -29,7 +30,7 @@ DEPLOYMENT_STATUS_CHANGED = "deployment_status_changed"
 ROLLOUT_REQUESTED = "rollout_requested"
 
 
-def utcnow_iso():
+def utcnow_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
@@ -132,7 +133,7 @@ SCHEMAS = {
 }
 
 
-def make_event(schema_cls, **values):
+def make_event(schema_cls: type[Schema], **values: Any) -> dict[str, Any]:
     """Stamp ``event_id``/``occurred_at`` (unless given), validate, and return a JSON-safe dict."""
     values.setdefault("event_id", str(uuid.uuid4()))
     values.setdefault("occurred_at", utcnow_iso())
@@ -143,7 +144,7 @@ def make_event(schema_cls, **values):
     return schema.dump(schema.load(values))
 
 
-def load_event(schema_cls, payload):
+def load_event(schema_cls: type[Schema], payload: Any) -> dict[str, Any]:
     """Load a received payload; ``InvalidRequest`` says what is wrong with it."""
     try:
         return schema_cls().load(payload)

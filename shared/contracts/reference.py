@@ -8,6 +8,7 @@ ending in ``_ownbase`` marks a tenant's custom base image. Every broken rule is 
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from shared.contracts.errors import InvalidReference
 
@@ -32,33 +33,33 @@ class Reference:
     digest: str | None
 
     @property
-    def repository(self):
+    def repository(self) -> str:
         return f"{self.namespace}/{self.name}"
 
     @property
-    def is_ownbase(self):
+    def is_ownbase(self) -> bool:
         return is_ownbase(self.name)
 
     @property
-    def is_public(self):
+    def is_public(self) -> bool:
         return self.namespace == PUBLIC_NAMESPACE
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(repository=self.repository, is_ownbase=self.is_ownbase, is_public=self.is_public)
         return data
 
 
-def is_ownbase(name):
+def is_ownbase(name: str) -> bool:
     return name.endswith(OWNBASE_SUFFIX)
 
 
-def _looks_like_registry(component):
+def _looks_like_registry(component: str) -> bool:
     # docker's rule: the first component is a host if it has a dot or a port, or is localhost.
     return "." in component or ":" in component or component == "localhost" or component.startswith("[")
 
 
-def validate_path_component(value, what):
+def validate_path_component(value: Any, what: str) -> str:
     if not value:
         raise InvalidReference(f"{what} is empty")
     if value != value.lower() and PATH_COMPONENT.fullmatch(value.lower()):
@@ -71,7 +72,7 @@ def validate_path_component(value, what):
     return value
 
 
-def validate_tag(tag):
+def validate_tag(tag: Any) -> str:
     if not isinstance(tag, str) or not TAG.fullmatch(tag):
         raise InvalidReference(
             f"tag {tag!r} must be 1-128 characters of letters, digits, '_', '.' or '-', not starting with '.' or '-'"
@@ -79,13 +80,13 @@ def validate_tag(tag):
     return tag
 
 
-def validate_digest(digest):
+def validate_digest(digest: Any) -> str:
     if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         raise InvalidReference(f"digest {digest!r} must be 'sha256:' followed by 64 lower-case hex digits")
     return digest
 
 
-def parse_repository(repository):
+def parse_repository(repository: Any) -> tuple[str, str]:
     """Split and check ``<namespace>/<name>``; returns ``(namespace, name)``."""
     if not isinstance(repository, str) or not repository:
         raise InvalidReference("repository name is empty")
@@ -104,7 +105,7 @@ def parse_repository(repository):
     return namespace, name
 
 
-def parse_reference(reference):
+def parse_reference(reference: Any) -> Reference:
     """Parse a full image reference into a ``Reference``.
 
     A reference with neither tag nor digest means ``latest``, as it does for ``docker pull``.
@@ -139,7 +140,7 @@ def parse_reference(reference):
     return Reference(registry=registry, namespace=namespace, name=name, tag=tag, digest=digest)
 
 
-def format_reference(registry, repository, tag=None, digest=None):
+def format_reference(registry: str | None, repository: str, tag: str | None = None, digest: str | None = None) -> str:
     ref = f"{registry}/{repository}" if registry else repository
     if tag:
         ref += f":{tag}"
@@ -148,5 +149,5 @@ def format_reference(registry, repository, tag=None, digest=None):
     return ref
 
 
-def pull_command(registry, repository, tag=None, digest=None):
+def pull_command(registry: str | None, repository: str, tag: str | None = None, digest: str | None = None) -> str:
     return f"docker pull {format_reference(registry, repository, tag, digest)}"

@@ -1,6 +1,8 @@
 """RPC argument pieces that more than one service's ``schemas`` uses (event contracts are in
 ``shared.contracts.events``): ``load_args`` and the checks and fields the argument schemas share."""
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.contracts.errors import InvalidReference, InvalidRequest
@@ -15,7 +17,7 @@ MAX_PAGE = 1_000_000
 MAX_TENANT_ID_LENGTH = 128
 
 
-def load_args(schema_cls, **arguments):
+def load_args(schema_cls: type[Schema], **arguments: Any) -> dict[str, Any]:
     """Load RPC arguments; ``InvalidRequest`` names each bad argument and why."""
     try:
         return schema_cls().load(arguments)
@@ -28,12 +30,12 @@ def load_args(schema_cls, **arguments):
         raise InvalidRequest("; ".join(problems)) from exc
 
 
-def _problem(argument, message):
+def _problem(argument: str, message: str) -> str:
     message = str(message)
     return message if message.startswith(argument) else f"{argument} {message}"
 
 
-def validate_text(value):
+def validate_text(value: str) -> None:
     """Text every database stores and compares: no NUL character (PostgreSQL refuses one) and no
     lone UTF-16 surrogate (which JSON can carry, and no UTF-8 encoder takes)."""
     if "\x00" in value:
@@ -44,7 +46,7 @@ def validate_text(value):
         raise ValidationError("must be text without unpaired surrogates (not valid Unicode)") from None
 
 
-def validate_tenant_id(value):
+def validate_tenant_id(value: str) -> None:
     """A ``tenant_id`` argument's check: a valid namespace, and not the public library."""
     if isinstance(value, str) and len(value) > MAX_TENANT_ID_LENGTH:
         raise ValidationError(f"must be at most {MAX_TENANT_ID_LENGTH} characters, got {len(value)}")
@@ -59,7 +61,7 @@ def validate_tenant_id(value):
 class StrictInteger(fields.Integer):
     """An int and nothing else: not "5", not 5.0 (marshmallow already refuses True)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
 
 

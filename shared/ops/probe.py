@@ -27,6 +27,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_CONFIG = "/app/config.yml"
@@ -42,14 +44,14 @@ class ProbeFailed(Exception):
     pass
 
 
-def broker_address(amqp_uri):
+def broker_address(amqp_uri: str) -> tuple[str, int]:
     """``(host, port)`` of an ``amqp://user:pass@host:port/vhost`` URI (the first of a list)."""
     first = amqp_uri.split(";")[0].strip()
     parts = urlsplit(first)
     return parts.hostname or "localhost", parts.port or AMQP_PORTS.get(parts.scheme, 5672)
 
 
-def load_amqp_uri(config_path):
+def load_amqp_uri(config_path: str) -> str:
     """The ``AMQP_URI`` of a service's config.yml, read as ``nameko run`` reads it."""
     import warnings
 
@@ -68,7 +70,7 @@ def load_amqp_uri(config_path):
 # -- /proc -------------------------------------------------------------------------------------
 
 
-def find_nameko_pid(proc="/proc"):
+def find_nameko_pid(proc: str = "/proc") -> int:
     """The pid of the ``nameko run`` process in this (container's) pid namespace."""
     me = os.getpid()
     found = []
@@ -89,7 +91,7 @@ def find_nameko_pid(proc="/proc"):
     return min(found)
 
 
-def socket_inodes(pid, proc="/proc"):
+def socket_inodes(pid: int, proc: str = "/proc") -> set[str]:
     """The inodes of the sockets the process holds open."""
     inodes = set()
     fd_dir = os.path.join(proc, str(pid), "fd")
@@ -103,7 +105,7 @@ def socket_inodes(pid, proc="/proc"):
     return inodes
 
 
-def parse_tcp_table(text):
+def parse_tcp_table(text: str) -> list[dict[str, Any]]:
     """Rows of ``/proc/<pid>/net/tcp`` or ``tcp6``: dicts of remote_port, state, rx_queue, inode."""
     rows = []
     for line in text.splitlines()[1:]:
@@ -118,7 +120,7 @@ def parse_tcp_table(text):
     return rows
 
 
-def broker_connections(pid, port, proc="/proc"):
+def broker_connections(pid: int, port: int, proc: str = "/proc") -> dict[str, tuple[str, int]]:
     """The process's TCP connections to ``port``: ``{inode: (state, rx_queue)}``.
 
     Read through the process's own view of the network (``/proc/<pid>/net``), so the answer is
@@ -139,7 +141,7 @@ def broker_connections(pid, port, proc="/proc"):
     return found
 
 
-def broker_answers(host, port, timeout):
+def broker_answers(host: str, port: int, timeout: float) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -150,14 +152,22 @@ def broker_answers(host, port, timeout):
 # -- the checks --------------------------------------------------------------------------------
 
 
-def check_ready(pid, host, port, proc="/proc"):
+def check_ready(pid: int, host: str, port: int, proc: str = "/proc") -> str:
     states = broker_connections(pid, port, proc)
     if not any(state == ESTABLISHED for state, _ in states.values()):
         raise ProbeFailed(f"process {pid} has no established connection to the broker {host}:{port}")
     return f"process {pid} is connected to the broker {host}:{port}"
 
 
-def check_live(pid, host, port, sample_seconds, timeout, proc="/proc", sleep=time.sleep):
+def check_live(
+    pid: int,
+    host: str,
+    port: int,
+    sample_seconds: float,
+    timeout: float,
+    proc: str = "/proc",
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     first = broker_connections(pid, port, proc)
     if not first:
         if not broker_answers(host, port, timeout):
@@ -184,7 +194,7 @@ def check_live(pid, host, port, sample_seconds, timeout, proc="/proc", sleep=tim
     return f"process {pid} reads its {len(second)} broker connection(s)"
 
 
-def check_schema(service, config_path):
+def check_schema(service: str, config_path: str) -> str:
     """The service's database (its config.yml's URL) is at the head of its Alembic scripts."""
     import importlib
 
@@ -212,7 +222,13 @@ def check_schema(service, config_path):
     return f"{service} database {where} is at {sorted(heads)}"
 
 
-def wait_for(check, seconds, interval=2.0, sleep=time.sleep, clock=time.monotonic):
+def wait_for(
+    check: Callable[[], str],
+    seconds: float,
+    interval: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
     """``check()``'s message once it passes; its last failure once ``seconds`` have gone by."""
     deadline = clock() + seconds
     while True:
@@ -225,7 +241,7 @@ def wait_for(check, seconds, interval=2.0, sleep=time.sleep, clock=time.monotoni
             sleep(interval)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.ops.probe", description=__doc__.split("\n\n")[0])
     parser.add_argument("check", choices=("live", "ready", "schema"))
     parser.add_argument("service", nargs="?", help="schema: the service whose database to check (catalog, deployer)")

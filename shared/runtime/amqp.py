@@ -15,6 +15,8 @@ Each service package calls ``install()`` on import (not ``shared`` itself: the C
 """
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.messaging import QueueConsumer
@@ -25,8 +27,8 @@ log = logging.getLogger(__name__)
 LOST_CONNECTION = (AMQPConnectionError, OSError)
 
 
-def _tolerant(settle, verb):
-    def tolerant(self, message):
+def _tolerant(settle: Callable[[Any, Any], Any], verb: str) -> Callable[[Any, Any], Any]:
+    def tolerant(self: Any, message: Any) -> Any:
         try:
             return settle(self, message)
         except LOST_CONNECTION as exc:
@@ -44,7 +46,7 @@ def _tolerant(settle, verb):
     return tolerant
 
 
-def install():
+def install() -> None:
     """Idempotent: wraps ``QueueConsumer.ack_message`` and ``requeue_message`` once."""
     for name, verb in (("ack_message", "acknowledge"), ("requeue_message", "requeue")):
         method = getattr(QueueConsumer, name)

@@ -17,6 +17,7 @@ import logging
 import os
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any
 
 import sqlalchemy as sa
 import yaml
@@ -45,14 +46,14 @@ class UTCDateTime(TypeDecorator):
     impl = sa.DateTime
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given; only aware datetimes are stored (in UTC)")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -63,7 +64,7 @@ TYPE_ANNOTATION_MAP = {datetime: UTCDateTime(), dict: sa.JSON(), list: sa.JSON()
 # -- engines -----------------------------------------------------------------------------------
 
 
-def engine_options(url):
+def engine_options(url: str) -> dict[str, Any]:
     """Keyword arguments for ``sqlalchemy.create_engine`` that suit the database behind ``url``."""
     if make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
@@ -71,7 +72,7 @@ def engine_options(url):
     return {"pool_pre_ping": True}
 
 
-def create_engine(url):
+def create_engine(url: str) -> sa.engine.Engine:
     """An engine for ``url`` (a string or a ``URL``) tuned for its database; see ``engine_options``."""
     _ensure_sqlite_directory(url)
     engine = sa.create_engine(url, **engine_options(url))
@@ -80,7 +81,7 @@ def create_engine(url):
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection, _record):
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (RPC) run while a worker writes; foreign keys are off by default.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -88,7 +89,7 @@ def _sqlite_on_connect(dbapi_connection, _record):
     cursor.close()
 
 
-def _ensure_sqlite_directory(url):
+def _ensure_sqlite_directory(url: str) -> None:
     """SQLite creates the file but not its folder (``var/`` on a fresh checkout)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -98,7 +99,7 @@ def _ensure_sqlite_directory(url):
 # -- the nameko provider -----------------------------------------------------------------------
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # ``Database`` subclasses a nameko extension, and importing nameko's extensions imports
     # eventlet (which prints its banner). The models, the migrations and the domain logic import
     # this module for the column type and the engine only, so the provider is built on first use.
@@ -108,7 +109,7 @@ def __getattr__(name):
 
 
 @functools.cache
-def _database_provider():
+def _database_provider() -> type:
     from nameko_sqlalchemy import Database as NamekoDatabase
     from nameko_sqlalchemy.database import Session
     from sqlalchemy.orm import sessionmaker
@@ -123,7 +124,7 @@ def _database_provider():
 
         engine: sa.engine.Engine
 
-        def setup(self):
+        def setup(self) -> None:
             super().setup()
             self.engine.dispose()
             self.engine = create_engine(self.db_uri)
@@ -136,7 +137,7 @@ def _database_provider():
 # -- migrations --------------------------------------------------------------------------------
 
 
-def load_config(path):
+def load_config(path: str) -> dict[str, Any]:
     """A service's config.yml with the environment applied (``${VAR:default}``), as ``nameko run`` reads it."""
     from nameko.cli.main import setup_yaml_parser  # imports pkg_resources: only when needed
 
@@ -153,23 +154,23 @@ class Migrations:
     environment variable moves both.
     """
 
-    def __init__(self, package, db_uri_key, default_config):
+    def __init__(self, package: str, db_uri_key: str, default_config: str) -> None:
         self.package = package
         self.db_uri_key = db_uri_key
         self.default_config = default_config
 
-    def load_config(self, path=None):
+    def load_config(self, path: str | None = None) -> dict[str, Any]:
         return load_config(self.default_config if path is None else path)
 
-    def database_url(self, path=None):
+    def database_url(self, path: str | None = None) -> str:
         return self.load_config(path)["DB_URIS"][self.db_uri_key]
 
-    def alembic_config(self):
+    def alembic_config(self) -> Any:
         config = Config()
         config.set_main_option("script_location", str(resources.files(self.package).joinpath("migrations")))
         return config
 
-    def upgrade(self, url, revision="head"):
+    def upgrade(self, url: str, revision: str = "head") -> None:
         """Migrate the database at ``url`` (on an engine configured as the service's)."""
         engine = create_engine(url)
         try:
@@ -180,13 +181,13 @@ class Migrations:
         finally:
             engine.dispose()
 
-    def run_env(self, metadata):
+    def run_env(self, metadata: sa.MetaData) -> None:
         """The body of every service's ``migrations/env.py`` (``context`` is Alembic's, set up
         by whoever runs the scripts). ``upgrade`` hands over an open connection; from the
         ``alembic`` command line the URL comes from the service's config.yml."""
         from alembic import context
 
-        def run(connection):
+        def run(connection: Any) -> None:
             # Batch mode lets later revisions ALTER tables on SQLite too.
             context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
             with context.begin_transaction():
@@ -205,7 +206,7 @@ class Migrations:
         finally:
             engine.dispose()
 
-    def main(self, argv=None):
+    def main(self, argv: list[str] | None = None) -> None:
         """The ``python -m <service>.migrate [--config PATH] [--revision REV]`` command."""
         parser = argparse.ArgumentParser(description=f"Migrate the {self.package} database to the newest schema.")
         parser.add_argument(

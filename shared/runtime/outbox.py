@@ -30,13 +30,20 @@ framework.
 """
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from marshmallow import Schema
+from sqlalchemy.orm import Session
 
 from shared.contracts.events import make_event
 
 log = logging.getLogger(__name__)
+
+# How a row goes to the broker: ``dispatch(event_type, payload)`` (nameko's event dispatcher).
+Dispatch = Callable[[str, dict[str, Any]], Any]
 
 # Rows the relay sends per tick: under a second of publisher confirms, so a tick (and the row
 # locks it holds) stays short and a stopping container does not wait on a long drain; a backlog
@@ -44,7 +51,14 @@ log = logging.getLogger(__name__)
 RELAY_BATCH = 500
 
 
-def emit(session, model, event_type, schema_cls, ordering_key=None, **values):
+def emit(
+    session: Session,
+    model: type[Any],
+    event_type: str,
+    schema_cls: type[Schema],
+    ordering_key: str | None = None,
+    **values: Any,
+) -> tuple[str, dict[str, Any]]:
     """Make an event (``shared.contracts.events.make_event``) and add it to ``model``'s table in ``session``.
 
     Returns ``(event_type, payload)``, the form the logic functions return their events in.
@@ -57,7 +71,7 @@ def emit(session, model, event_type, schema_cls, ordering_key=None, **values):
     return event_type, payload
 
 
-def send(session, model, dispatch, event_ids):
+def send(session: Session, model: type[Any], dispatch: Dispatch, event_ids: list[str]) -> int:
     """Dispatch the rows of ``event_ids`` (a committed transaction's own events), in order, after
     any older row of the same ordering keys still pending.
 
@@ -75,7 +89,14 @@ def send(session, model, dispatch, event_ids):
     return _dispatch_rows(session, model, dispatch, condition, limit=None)
 
 
-def relay(session, model, dispatch, min_age, limit=RELAY_BATCH, now=None):
+def relay(
+    session: Session,
+    model: type[Any],
+    dispatch: Dispatch,
+    min_age: timedelta,
+    limit: int = RELAY_BATCH,
+    now: datetime | None = None,
+) -> int:
     """Dispatch rows at least ``min_age`` (a timedelta) old, oldest first; at most ``limit`` of them.
 
     Returns how many were sent.
@@ -87,11 +108,11 @@ def relay(session, model, dispatch, min_age, limit=RELAY_BATCH, now=None):
     return sent
 
 
-def _keyed(model):
+def _keyed(model: type[Any]) -> bool:
     return hasattr(model, "ordering_key")
 
 
-def _dispatch_rows(session, model, dispatch, condition, limit):
+def _dispatch_rows(session: Session, model: type[Any], dispatch: Dispatch, condition: Any, limit: int | None) -> int:
     query = sa.select(model).where(condition).order_by(model.id).limit(limit)
     rows = session.scalars(query.with_for_update(skip_locked=True)).all()
     waiting = _held_elsewhere(session, model, condition, limit, rows) if _keyed(model) else {}
@@ -119,7 +140,9 @@ def _dispatch_rows(session, model, dispatch, condition, limit):
     return len(sent)
 
 
-def _held_elsewhere(session, model, condition, limit, taken):
+def _held_elsewhere(
+    session: Session, model: type[Any], condition: Any, limit: int | None, taken: Sequence[Any]
+) -> dict[str, int]:
     """``{ordering_key: oldest row id}`` of the rows matching ``condition`` that another sender
     holds (PostgreSQL: locked, so skipped); always empty on SQLite, which has no row locks."""
     taken_ids = {row.id for row in taken}

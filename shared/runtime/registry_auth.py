@@ -15,6 +15,8 @@ A registry without auth never answers 401, so the same session works against bot
 import re
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -35,7 +37,7 @@ class RegistryAuthError(Exception):
     """The token service refused the account or could not be reached; the message says which."""
 
 
-def parse_challenge(header):
+def parse_challenge(header: str | None) -> dict[str, str] | None:
     """``{realm, service, scope}`` of a ``WWW-Authenticate: Bearer …`` header, or None."""
     if not header or not header.strip().lower().startswith("bearer "):
         return None
@@ -43,32 +45,39 @@ def parse_challenge(header):
     return params if params.get("realm") else None
 
 
-def scope_for(method, url):
+def scope_for(method: str | None, url: str | None) -> str | None:
     """The scope a request needs, as Distribution names it, or None when the path says nothing."""
-    path = urlsplit(url).path
+    path = urlsplit(url or "").path
     if path.rstrip("/") == "/v2/_catalog":
         return "registry:catalog:*"
     match = _REPOSITORY_PATH.match(path)
     if not match:
         return None
-    actions = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method.upper(), "pull,push")
+    actions = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get((method or "").upper(), "pull,push")
     return f"repository:{match['name']}:{actions}"
 
 
 class RegistryTokenAuth(AuthBase):
     """Bearer tokens for one account (or anonymous with no username), cached per scope."""
 
-    def __init__(self, username=None, password=None, timeout=10, clock=time.monotonic):
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.username, self.password = username, password
         self.timeout = timeout
         self.clock = clock
         self.refresh_token = None
         self.token_requests = 0  # how often the token service was asked (logs, tests)
-        self._tokens = {}  # scope -> (token, expires at)
-        self._challenge = {}  # registry origin -> {realm, service} of its last challenge
+        self._tokens: dict[tuple[str, str | None], tuple[str, float]] = {}  # scope -> (token, expires at)
+        # registry origin -> {realm, service} of its last challenge
+        self._challenge: dict[str, dict[str, str | None]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, request):
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         origin = _origin(request.url)
         scope = scope_for(request.method, request.url)
         token = self._cached(origin, scope)
@@ -77,14 +86,14 @@ class RegistryTokenAuth(AuthBase):
         request.register_hook("response", self._on_response)
         return request
 
-    def _cached(self, origin, scope):
+    def _cached(self, origin: str, scope: str | None) -> str | None:
         with self._lock:
             if scope is None or origin not in self._challenge:
                 return None
             token, expires_at = self._tokens.get((origin, scope), (None, 0))
             return token if self.clock() < expires_at else None
 
-    def _on_response(self, response, **kwargs):
+    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.status_code != 401 or getattr(response.request, "_imagehub_retried", False):
             return response
         challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
@@ -105,13 +114,13 @@ class RegistryTokenAuth(AuthBase):
         response.close()
         retry = response.request.copy()
         retry.headers["Authorization"] = f"Bearer {token[0]}"
-        retry._imagehub_retried = True
+        setattr(retry, "_imagehub_retried", True)  # noqa: B010  (read back with getattr above)
         sent = response.connection.send(retry, **kwargs)
         sent.history.append(response)
         sent.request = retry
         return sent
 
-    def fetch_token(self, realm, service, scope):
+    def fetch_token(self, realm: str, service: str | None, scope: str | None) -> tuple[str, float]:
         """``(token, expires at)`` from the token service; ``RegistryAuthError`` if refused.
 
         The first fetch sends the account's password (HTTP Basic) and asks for a refresh token
@@ -154,7 +163,7 @@ class RegistryTokenAuth(AuthBase):
             )
         return self._token_of(realm, resp)
 
-    def _token_of(self, realm, resp):
+    def _token_of(self, realm: str, resp: requests.Response) -> tuple[str, float]:
         try:
             body = resp.json()
         except ValueError:
@@ -168,6 +177,6 @@ class RegistryTokenAuth(AuthBase):
         return token, self.clock() + max(expires_in - EXPIRY_MARGIN, 1)
 
 
-def _origin(url):
-    parts = urlsplit(url)
+def _origin(url: str | None) -> str:
+    parts = urlsplit(url or "")
     return f"{parts.scheme}://{parts.netloc}"

@@ -21,7 +21,7 @@ from eventlet import hubs
 _installed = False
 
 
-def install():
+def install() -> None:
     global _installed
     if _installed:
         return
@@ -40,7 +40,7 @@ def install():
     _installed = True
 
 
-def _drain(read_fd):
+def _drain(read_fd: int) -> None:
     """Wait on the pipe in the hub; what is written is only a wake-up call, thrown away."""
     while True:
         hubs.trampoline(read_fd, read=True)

@@ -2,6 +2,8 @@
 (``config_timer``), and a job timer that a worker can also start at once (``job_timer`` with
 ``JobStarter``): the catalog's resync, the relays and reconcilers of the catalog and deployer."""
 
+from typing import Any
+
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
@@ -15,29 +17,29 @@ class ConfigTimer(Timer):
 
     # No properties on extensions: nameko's bind() reads every attribute with inspect.getmembers.
 
-    def __init__(self, interval_key, allow_disabled=False, **kwargs):
+    def __init__(self, interval_key: str, allow_disabled: bool = False, **kwargs: Any) -> None:
         self.interval_key = interval_key
         self.allow_disabled = allow_disabled
         self.enabled = True
         super().__init__(interval=None, **kwargs)
 
-    def setup(self):
+    def setup(self) -> None:
         self.interval = float(self.container.config[self.interval_key])
         self.enabled = self.interval != 0 or not self.allow_disabled
         if self.enabled and self.interval <= 0:
             raise ValueError(f"{self.interval_key} must be a positive number of seconds, got {self.interval}")
 
-    def start(self):
+    def start(self) -> None:
         if self.enabled:
             super().start()
 
-    def stop(self):
+    def stop(self) -> None:
         if self.gt is None:
             self.should_stop.send(True)
             return
         super().stop()
 
-    def kill(self):
+    def kill(self) -> None:
         if self.gt is not None:
             super().kill()
 
@@ -47,11 +49,11 @@ class JobTimer(ConfigTimer):
     arguments (``JobStarter.start``), and that should end early once the service is stopping
     (``JobStarter.stopping``): stopping waits for running workers."""
 
-    def start_now(self, args):
+    def start_now(self, args: tuple[Any, ...]) -> None:
         # No handle_result: the timer's own loop waits only for the workers it started.
         self.container.spawn_worker(self, tuple(args), {})
 
-    def is_stopping(self):
+    def is_stopping(self) -> bool:
         return self.should_stop.ready()
 
 
@@ -60,23 +62,23 @@ class JobStarter(DependencyProvider):
     method in a worker of its own (the caller does not wait), ``stopping()`` says whether the
     service is stopping. (Not ``start``: that is every extension's lifecycle method.)"""
 
-    def __init__(self, method_name, **kwargs):
+    def __init__(self, method_name: str, **kwargs: Any) -> None:
         self.method_name = method_name
         super().__init__(**kwargs)
 
-    def _job(self):
+    def _job(self) -> "JobTimer":
         for entrypoint in self.container.entrypoints:
             if isinstance(entrypoint, JobTimer) and entrypoint.method_name == self.method_name:
                 return entrypoint
         raise LookupError(f"{self.container.service_name}.{self.method_name} has no @job_timer")
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> "JobStarter":
         return self
 
-    def start_job(self, *args):
+    def start_job(self, *args: Any) -> None:
         self._job().start_now(args)
 
-    def stopping(self):
+    def stopping(self) -> bool:
         return self._job().is_stopping()
 
 
