@@ -1,25 +1,18 @@
-"""nameko's ``@http`` with JSON bodies, errors included, statuses from one table."""
+"""nameko's ``@http`` for the webhook (``shared.runtime.http``): errors as ``{"error": message}``,
+statuses from the webhook's table (``webhook.exceptions``)."""
 
-import json
+from typing import Any
 
-from nameko.web.handlers import HttpRequestHandler
-from werkzeug.wrappers import Response
-
-from shared.contracts.errors import ImagehubError
+from shared.runtime.http import JsonHttpEntrypoint, json_response, public_message
 from webhook.exceptions import http_status_for
 
-
-def json_response(status, body, headers=None):
-    return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
+__all__ = ["HttpEntrypoint", "http", "json_response"]
 
 
-class HttpEntrypoint(HttpRequestHandler):
-    def response_from_exception(self, exc):
+class HttpEntrypoint(JsonHttpEntrypoint):
+    def error_response(self, exc: BaseException) -> tuple[int, Any]:
         status = http_status_for(exc)
-        # A 500 is our bug: the details go to the log (nameko logs it), not to the caller.
-        message = str(exc) if status != 500 else "internal error"
-        headers = getattr(exc, "headers", None) if isinstance(exc, ImagehubError) else None
-        return json_response(status, {"error": message}, headers)
+        return status, {"error": public_message(exc, status)}
 
 
 http = HttpEntrypoint.decorator

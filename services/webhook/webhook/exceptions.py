@@ -7,6 +7,7 @@ An unusable *event* inside a good envelope is never an error here: it is set asi
 """
 
 from shared.contracts.errors import ImagehubError, InvalidRequest
+from shared.runtime.http import PayloadTooLarge  # the webhook's body limit, WEBHOOK_MAX_BODY_BYTES
 
 
 class Unauthorized(ImagehubError):
@@ -22,10 +23,6 @@ class Unauthorized(ImagehubError):
 
 class UnsupportedMediaType(ImagehubError):
     """The body is not declared as a registry notification envelope (or plain JSON)."""
-
-
-class PayloadTooLarge(ImagehubError):
-    """The body is larger than WEBHOOK_MAX_BODY_BYTES."""
 
 
 class BrokerUnavailable(ImagehubError):

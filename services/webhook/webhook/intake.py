@@ -9,7 +9,10 @@ import hmac
 import json
 
 from shared.contracts.errors import InvalidRequest
-from webhook.exceptions import PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from shared.runtime.http import read_body
+from webhook.exceptions import Unauthorized, UnsupportedMediaType
+
+__all__ = ["check_content_type", "check_token", "parse_envelope", "read_body"]
 
 ACCEPTED_CONTENT_TYPES = frozenset(
     {
@@ -18,8 +21,6 @@ ACCEPTED_CONTENT_TYPES = frozenset(
         "application/json",
     }
 )
-
-_READ_CHUNK = 64 * 1024
 
 
 def check_token(authorization, expected_token):
@@ -41,31 +42,6 @@ def check_content_type(content_type):
             f"Content-Type {content_type or '(none)'!r} is not a registry notification; expected "
             f"one of {', '.join(sorted(ACCEPTED_CONTENT_TYPES))}"
         )
-
-
-def read_body(stream, content_length, max_bytes):
-    """The body, refused as soon as it is known to exceed ``max_bytes``.
-
-    A declared Content-Length over the limit is refused before anything is read; a body without
-    one (chunked) is read no further than one byte past the limit.
-    """
-    if content_length is not None and content_length > max_bytes:
-        raise PayloadTooLarge(f"body of {content_length} bytes exceeds the limit of {max_bytes} bytes")
-    chunks, size = [], 0
-    while size <= max_bytes:
-        try:
-            chunk = stream.read(min(_READ_CHUNK, max_bytes + 1 - size))
-        except (ValueError, OSError) as exc:
-            # The server cannot decode the body: a chunk size that is not hexadecimal (eventlet's
-            # ChunkReadError is a ValueError) or a chunked body cut short. The caller's mistake.
-            raise InvalidRequest(f"body could not be read: {exc}") from exc
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > max_bytes:
-        raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes")
-    return b"".join(chunks)
 
 
 def parse_envelope(body):
