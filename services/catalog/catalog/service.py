@@ -13,7 +13,6 @@ every ``RESYNC_INTERVAL`` seconds, or at once by the ``resync`` RPC.
 """
 
 import logging
-import random
 import uuid
 from datetime import timedelta
 
@@ -21,8 +20,7 @@ import eventlet
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from catalog import browsing, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, Registry
@@ -41,21 +39,17 @@ from shared.contracts.events import (
 )
 from shared.contracts.reference import parse_reference
 from shared.runtime.timers import JobStarter, config_timer, job_timer
+from shared.runtime.uow import Transaction
 
 log = logging.getLogger(__name__)
 
 # Worth another try: the registry or the database is away (or its schema not migrated yet), or
 # a concurrent worker won a race on a unique constraint and a retry will find its row.
 TRANSIENT_ERRORS = (RegistryUnavailable, DBAPIError)
-# Races a transaction loses to a concurrent one, retried in-process: a unique key taken, a lock
-# or serialization failure, a row deleted under an UPDATE (a reconciliation pass removing a tag
-# an event is moving: the retry finds it gone and creates it).
-DB_RACES = (IntegrityError, OperationalError, StaleDataError)
 # Retrying cannot help: the event is set aside with the reason. Anything unforeseen (a bug) is
 # set aside too, with its traceback logged: kept for an operator rather than redelivered forever.
 PERMANENT_ERRORS = (InvalidRequest, UnusableEvent, InvalidReference, DataError)
 
-DB_ATTEMPTS = 4  # in-process tries on a database race before the event goes back to the queue
 REQUEUE_DELAY = 1.0  # seconds a failed event waits before it is requeued (no hot redelivery loop)
 
 ACTIONS = {IMAGE_PUSHED: "push", IMAGE_DELETED: "delete", EVENT_SET_ASIDE: "set_aside"}
@@ -116,18 +110,9 @@ class CatalogService:
         self._send_outbox(outgoing)
 
     def _transaction(self, work):
-        """Run ``work(session)`` in one transaction, again if a concurrent worker won a race."""
-        for attempt in range(1, DB_ATTEMPTS + 1):
-            try:
-                with self.db.get_session(close_on_exit=True) as session:
-                    return work(session)
-            except DB_RACES as exc:
-                if attempt == DB_ATTEMPTS:
-                    raise
-                log.info(
-                    "database conflict (attempt %d of %d), retrying: %s", attempt, DB_ATTEMPTS, str(exc).splitlines()[0]
-                )
-                eventlet.sleep(random.uniform(0.02, 0.1) * attempt)
+        """Run ``work(session)`` in one transaction, again if a concurrent worker won a race
+        (``shared.runtime.uow``)."""
+        return Transaction(lambda: self.db.get_session(close_on_exit=True), sleep=eventlet.sleep).run(work)
 
     def _set_aside(self, event_type, payload, exc):
         reason = f"{type(exc).__name__}: {exc}"
