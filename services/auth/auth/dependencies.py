@@ -11,6 +11,7 @@ from auth.passwords import Hasher
 from auth.settings import Settings, load_settings
 from auth.tokens import KeyProblem, SigningKey, TokenIssuer
 from shared.runtime.db import Database
+from shared.runtime.settings import settings_of
 
 AuthDatabase = Database
 
@@ -33,7 +34,7 @@ class CredentialTools(DependencyProvider):
     start without a usable key and certificate (AUTH_KEY_FILE, AUTH_CERT_FILE)."""
 
     def setup(self):
-        settings = load_settings(self.container.config)
+        settings = settings_of(self.container, load_settings)
         try:
             key = SigningKey.from_files(settings.key_file, settings.cert_file)
         except KeyProblem as exc:

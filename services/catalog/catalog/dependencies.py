@@ -10,9 +10,11 @@ from requests.adapters import HTTPAdapter
 
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import MANIFEST_TYPES
+from catalog.settings import Settings, load_settings
 from shared.contracts.errors import RegistryUnavailable
 from shared.runtime.db import Database
 from shared.runtime.registry_auth import RegistryAuthError, RegistryTokenAuth
+from shared.runtime.settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -137,19 +139,18 @@ class Registry(DependencyProvider):
     """Hands each worker the one ``RegistryClient`` of this container (a pooled session)."""
 
     def setup(self):
-        config = self.container.config
+        settings = settings_of(self.container, load_settings)
         self.session = requests.Session()
         # The registry's token auth (services/auth): a 401 Bearer challenge is answered with a
         # token for the catalog's robot account, cached per scope and renewed with a refresh
         # token. A registry without auth never challenges, so this is harmless there.
-        username, password = config.get("REGISTRY_USERNAME"), config.get("REGISTRY_PASSWORD")
         self.session.auth = RegistryTokenAuth(
-            username or None, password or "", timeout=float(config.get("REGISTRY_TIMEOUT") or 10)
+            settings.registry_username, settings.registry_password, timeout=settings.registry_timeout
         )
-        adapter = HTTPAdapter(pool_maxsize=max(10, config.get("max_workers") or 10))
+        adapter = HTTPAdapter(pool_maxsize=max(10, settings.max_workers))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.client = RegistryClient(self.session, config["REGISTRY_URL"], float(config.get("REGISTRY_TIMEOUT") or 10))
+        self.client = RegistryClient(self.session, settings.registry_url, settings.registry_timeout)
 
     def stop(self):
         self.session.close()
@@ -163,3 +164,14 @@ class Registry(DependencyProvider):
 
 # nameko-sqlalchemy's provider on an engine tuned for the database (see ``shared.runtime.db``).
 CatalogDatabase = Database
+
+
+class CatalogSettings(DependencyProvider):
+    """The catalog's settings (``catalog.settings``), read once at start: a missing or bad value
+    stops the service before it takes any work."""
+
+    def setup(self):
+        self.settings = settings_of(self.container, load_settings)
+
+    def get_dependency(self, worker_ctx) -> Settings:
+        return self.settings

@@ -17,13 +17,12 @@ import uuid
 from datetime import timedelta
 
 import eventlet
-from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import DataError, DBAPIError
 
 from catalog import browsing, deleting, indexing, outbox, resync, schemas
-from catalog.dependencies import CatalogDatabase, Registry
+from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
 from catalog.exceptions import UnusableEvent
 from catalog.models import Base
 from shared.contracts.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
@@ -61,7 +60,7 @@ class CatalogService:
     db = CatalogDatabase(Base)
     registry = Registry()
     dispatch = EventDispatcher()
-    config = Config()
+    settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
 
     # -- events in -----------------------------------------------------------------------------
@@ -158,7 +157,7 @@ class CatalogService:
     def relay_outbox(self):
         """Send the events the normal path left in the outbox (broker down, process died), oldest
         first, once they are ``OUTBOX_RELAY_MIN_AGE`` seconds old; the next tick retries a failure."""
-        min_age = timedelta(seconds=float(self.config["OUTBOX_RELAY_MIN_AGE"]))
+        min_age = timedelta(seconds=self.settings.outbox_relay_min_age)
         try:
             with self.db.get_session(close_on_exit=True) as session:
                 outbox.relay(session, self.dispatch, min_age)
@@ -305,7 +304,7 @@ class CatalogService:
         """A timer tick (``pass_id`` None: start a whole-registry pass unless one ran lately), or
         the pass the ``resync`` RPC started."""
         if pass_id is None:
-            interval = float(self.config["RESYNC_INTERVAL"])
+            interval = self.settings.resync_interval
             try:
                 pass_id = self._transaction(lambda session: resync.start_periodic_pass(session, interval))
             except DBAPIError as exc:
@@ -321,15 +320,13 @@ class CatalogService:
             self._transaction,
             self.registry,
             self._send_outbox,
-            page_size=int(self.config["RESYNC_PAGE_SIZE"]),
+            page_size=self.settings.resync_page_size,
             cancelled=self.resync_jobs.stopping,
-            max_removal_fraction=float(
-                self.config.get("RESYNC_MAX_REMOVAL_FRACTION", resync.DEFAULT_MAX_REMOVAL_FRACTION)
-            ),
+            max_removal_fraction=self.settings.resync_max_removal_fraction,
         ).run()
 
     def _public_host(self):
-        return self.config["REGISTRY_PUBLIC_HOST"]
+        return self.settings.registry_public_host
 
 
 def _text(value):

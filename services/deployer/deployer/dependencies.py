@@ -27,6 +27,7 @@ from deployer.engine import (
 )
 from deployer.settings import ConfigurationError, load_settings
 from shared.runtime.db import Database, create_engine
+from shared.runtime.settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class ResourcePools(DependencyProvider):
     """
 
     def setup(self):
-        self.settings = load_settings(self.container.config)
+        self.settings = settings_of(self.container, load_settings)
         self.engines = {host.name: DockerEngine(host, self.settings) for host in self.settings.all_hosts()}
 
     def stop(self):
@@ -240,7 +241,7 @@ class PullCredentials(DependencyProvider):
     ``PULL_CREDENTIALS`` (one cache per container, shared by its workers)."""
 
     def setup(self):
-        settings = load_settings(self.container.config)
+        settings = settings_of(self.container, load_settings)
         self.credentials: credentials.RobotCredentials | credentials.StaticCredentials
         if settings.pull_credentials == credentials.ROBOT:
             self.credentials = credentials.RobotCredentials(

@@ -4,6 +4,7 @@ Events are sent the way the webhook sends them (``event_dispatcher``, source ``w
 observer service records what the catalog dispatches; RPC goes through ``ServiceRpcProxy``.
 """
 
+import os
 import uuid
 from datetime import UTC, datetime
 
@@ -27,7 +28,10 @@ from shared.contracts.events import (
     ImagePushed,
     make_event,
 )
+from shared.runtime.db import load_config
 from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 HANDLERS = {
     IMAGE_PUSHED: "handle_image_pushed",
@@ -60,8 +64,11 @@ def tenant():
 
 @pytest.fixture
 def catalog_config(rabbit_config, catalog_db_url, registry):
+    """The catalog's config.yml (its defaults, the only ones), on this test's broker, database and
+    registry."""
     return dict(
-        rabbit_config,
+        load_config(os.path.join(ROOT, "services", "catalog", "config.yml")),
+        **rabbit_config,
         DB_URIS={"catalog:Base": catalog_db_url},
         REGISTRY_URL=registry.url,
         REGISTRY_PUBLIC_HOST=registry.host,
