@@ -219,11 +219,19 @@ def main(argv: list[str] | None = None) -> int:
     wait([alone], began + args.timeout)
 
     counts = Counts()
+    broken = []
     for s in [*shards, alone]:
-        read_junit(workdir / s.name / "junit.xml", counts)
-    broken = [s for s in shards if s.returncode not in (0, 1) or s.timed_out]
-    if alone.returncode not in (0, 1, NO_TESTS) or alone.timed_out:
-        broken.append(alone)
+        before = counts.failed + counts.errors
+        junit = workdir / s.name / "junit.xml"
+        read_junit(junit, counts)
+        failures = counts.failed + counts.errors - before
+        finished = (
+            s.returncode == 0 or (s.returncode == 1 and failures > 0) or (s is alone and s.returncode == NO_TESTS)
+        )
+        # Anything else is a shard that did not finish its run (killed, a timeout that ended the
+        # process, a crash, an internal error): whatever its JUnit file says, it is not a pass.
+        if s.timed_out or not finished or (s.returncode != NO_TESTS and not junit.exists()):
+            broken.append(s)
     for s in [*shards, alone]:
         if s.returncode not in (0, NO_TESTS) or s.timed_out:
             show_log(s, workdir)
@@ -245,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"durations of {len(recorded)} files written to {DURATIONS.relative_to(ROOT)}")
     total = counts.passed + counts.failed + counts.errors + counts.skipped
     elapsed = time.monotonic() - began
+    for s in broken:
+        deadline = " (killed at the deadline)" if s.timed_out else ""
+        print(f"BROKEN {s.name}: exit {s.returncode}{deadline}, its run did not finish")
     print(f"\n{counts.errors} errors, {len(broken)} shards broken, wall {elapsed:.0f}s")
     print(f"{counts.passed} passed, {counts.failed + counts.errors} failed, {counts.skipped} skipped")
     if not (broken or counts.problems):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +27,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from deployer import outbox
+from deployer.lifecycle import (
+    BY_METHOD,
+    DELETE,
+    RECONCILE,
+    ROLLOUT,
+    TRANSITIONS,
+    IllegalTransition,
+    LockLost,
+    lifecycle_table,
+)
 from deployer.models import (
     AUTO_DEPLOY,
     CREATING,
@@ -37,9 +46,7 @@ from deployer.models import (
     FAILED,
     IN_PROGRESS,
     PENDING,
-    PULLING,
     ROLLED_BACK,
-    ROLLOUT_FAILED,
     RUNNING,
     STARTING,
     STOPPED,
@@ -49,7 +56,7 @@ from deployer.models import (
     Revision,
 )
 from deployer.models import Deployment as DeploymentRow
-from shared.contracts.errors import Conflict, Forbidden, NotFound
+from shared.contracts.errors import Forbidden, NotFound
 from shared.contracts.events import (
     DEPLOYMENT_STATUS_CHANGED,
     ROLLOUT_REQUESTED,
@@ -58,108 +65,29 @@ from shared.contracts.events import (
 )
 from shared.runtime.lease import RowLease
 
-ROLLOUT, DELETE, RECONCILE = "rollout", "delete", "reconcile"
+# Names the rest of the deployer takes from here: the aggregate, its operations and errors, and
+# the lifecycle it enforces (declared in deployer.lifecycle).
+__all__ = [
+    "DELETE",
+    "RECONCILE",
+    "ROLLOUT",
+    "TRANSITIONS",
+    "Deployment",
+    "Event",
+    "IllegalTransition",
+    "LockLost",
+    "is_busy",
+    "later",
+    "lifecycle_table",
+    "new_id",
+    "rolled_back_reason",
+]
+
 Event = tuple[str, dict[str, Any]] | None  # what outbox.emit returns; None: nothing changed
-
-# Statuses a deployment that is not being removed can have.
-LIVE = (PENDING, PULLING, STARTING, RUNNING, FAILED, ROLLOUT_FAILED, ROLLED_BACK, DEGRADED, STOPPED)
-OUTCOMES_OF_A_FAILED_ROLLOUT = (FAILED, ROLLOUT_FAILED, ROLLED_BACK, DEGRADED)
-
-
-class IllegalTransition(Conflict):
-    """A transition asked of a deployment in a status it does not start from (a bug, or a race the
-    lock should have prevented): nothing is recorded."""
-
-
-class LockLost(Exception):
-    """The operation asking no longer holds the deployment's lock (deleted, or taken over)."""
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One row of the lifecycle: what a method may start from, where it leads, what it emits."""
-
-    method: str
-    trigger: str
-    sources: tuple[str, ...]
-    targets: tuple[str, ...]
-    events: tuple[str, ...]
-    needs_lock: bool
-
-
-STATUS = DEPLOYMENT_STATUS_CHANGED
-TRANSITIONS: tuple[Transition, ...] = (
-    Transition("create", "create_deployment", (), (PENDING,), (STATUS, ROLLOUT_REQUESTED), True),
-    Transition(
-        "start_revision",
-        "update_deployment, rollback_deployment, a push an auto-deploy policy follows",
-        LIVE,
-        (PENDING,),
-        (STATUS, ROLLOUT_REQUESTED),
-        True,
-    ),
-    Transition(
-        "refuse_revision",
-        "an auto-deploy whose revision cannot start (no room, a port needed twice)",
-        LIVE,
-        (ROLLED_BACK, FAILED),
-        (STATUS,),
-        True,
-    ),
-    Transition("scale", "scale_deployment", LIVE, (PENDING,), (STATUS, ROLLOUT_REQUESTED), True),
-    Transition(
-        "mark_deleting",
-        "delete_deployment (takes the lock by force)",
-        LIVE,
-        (DELETING,),
-        (STATUS, ROLLOUT_REQUESTED),
-        True,
-    ),
-    Transition("progress", "the rollout pulls, then starts instances", LIVE, (PULLING, STARTING), (STATUS,), True),
-    Transition("serve", "the rollout's instances are healthy", LIVE, (RUNNING, STOPPED), (STATUS,), True),
-    Transition("fail", "the rollout failed", LIVE, OUTCOMES_OF_A_FAILED_ROLLOUT, (STATUS,), True),
-    Transition(
-        "mark_deleted", "every container of the deployment is removed", (DELETING,), (DELETED,), (STATUS,), True
-    ),
-    Transition(
-        "restore",
-        "the reconciler finds fewer instances of the serving revision than replicas",
-        LIVE,
-        (DEGRADED,),
-        (STATUS, ROLLOUT_REQUESTED),
-        True,
-    ),
-    Transition("degrade", "the reconciler finds dead or unreachable instances", LIVE, (DEGRADED,), (STATUS,), True),
-    Transition("recover", "the reconciler finds every instance back", (DEGRADED,), (RUNNING, STOPPED), (STATUS,), True),
-    Transition(
-        "resume",
-        "the reconciler takes over an operation whose lock went stale",
-        LIVE + (DELETING,),
-        ("(unchanged)",),
-        (ROLLOUT_REQUESTED,),
-        True,
-    ),
-)
-_BY_METHOD = {t.method: t for t in TRANSITIONS}
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def lifecycle_table() -> str:
-    """``TRANSITIONS`` as the Markdown table ``docs/deployer-api.md`` shows (a test keeps them equal)."""
-    rows = [
-        "| method | when | from | to | events |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for t in TRANSITIONS:
-        sources = "(new)" if not t.sources else ("any live status" if t.sources == LIVE else ", ".join(t.sources))
-        if t.sources == LIVE + (DELETING,):
-            sources = "any status but deleted"
-        events = ", ".join(f"`{e}`" for e in t.events)
-        rows.append(f"| `{t.method}` | {t.trigger} | {sources} | {', '.join(t.targets)} | {events} |")
-    return "\n".join(rows)
 
 
 class Deployment:
@@ -605,7 +533,7 @@ class Deployment:
     # -- inside ------------------------------------------------------------------------------------
 
     def _check(self, method: str, operation_id: str | None, target: str | None = None) -> None:
-        transition = _BY_METHOD[method]
+        transition = BY_METHOD[method]
         if transition.needs_lock:
             self._check_lock(operation_id)
         if transition.sources and self.row.status not in transition.sources:

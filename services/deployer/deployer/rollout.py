@@ -23,11 +23,9 @@ started. Nothing here holds a transaction open across an engine call.
 """
 
 import logging
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
-from deployer import autodeploy, capacity, deployments, outbox, store
-from deployer.aggregate import DELETE, Deployment, LockLost, new_id, rolled_back_reason
+from deployer import autodeploy, capacity, deployments, store
+from deployer.aggregate import DELETE, new_id, rolled_back_reason
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (
     DEPLOYER,
@@ -57,6 +55,8 @@ from deployer.models import (
 )
 from deployer.models import Deployment as DeploymentRow
 from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
+from deployer.runs import Aborted, Live, Plan, RolloutFailed, Run, Step, Target, container_name
+from deployer.teardown import Teardown
 
 log = logging.getLogger(__name__)
 
@@ -67,65 +67,6 @@ LOG_TAIL = 5  # lines of a failed container's output kept in the reason
 REASON_LOG_CHARS = 300
 
 
-# The run lost its lock (the deployment was deleted, or another run took over): stop.
-Aborted = LockLost
-
-
-class RolloutFailed(Exception):
-    """The revision cannot be brought up; the message is the reason callers see."""
-
-
-@dataclass
-class Live:
-    """An instance as a run tracks it (a plain copy of its row)."""
-
-    id: str
-    revision: int
-    host: str
-    container_name: str
-    container_id: str | None
-    state: str
-    ports: list
-    cpu: float
-    memory: int
-    started: float = 0.0  # monotonic time the container was started
-
-    @classmethod
-    def of(cls, row):
-        return cls(
-            id=row.id,
-            revision=row.revision,
-            host=row.host,
-            container_name=row.container_name,
-            container_id=row.container_id,
-            state=row.state,
-            ports=[dict(p) for p in row.ports],
-            cpu=row.cpu,
-            memory=row.memory,
-        )
-
-
-@dataclass
-class Target:
-    number: int
-    pull_ref: str
-    runtime: dict
-    image: str = ""
-    trigger: str = ""
-
-
-@dataclass
-class Step:
-    host: str
-    old: Live | None = None  # the instance this one replaces
-
-
-@dataclass
-class Plan:
-    steps: list = field(default_factory=list)
-    removals: list = field(default_factory=list)
-
-
 def handle(rt, request):
     """Carry out a ``rollout_requested`` event (already loaded with its schema)."""
     if request["action"] == DELETE:
@@ -134,48 +75,7 @@ def handle(rt, request):
         Rollout(rt, request["deployment_id"], request["operation_id"], request["revision"]).run()
 
 
-def container_name(tenant_id, name, revision, instance_id):
-    """Readable and unique: ``ih-<tenant>-<name>-r<revision>-<instance id prefix>``."""
-    return f"ih-{tenant_id[:40]}-{name}-r{revision}-{instance_id[:8]}"
-
-
-class _Run:
-    def __init__(self, rt, deployment_id, operation_id):
-        self.rt = rt
-        self.settings = rt.settings
-        self.deployment_id = deployment_id
-        self.operation_id = operation_id
-
-    @contextmanager
-    def locked(self):
-        """A transaction in which the deployment is still ours (``Aborted`` otherwise), as the
-        aggregate; also this run's heartbeat."""
-        with self.rt.transaction() as session:
-            yield session, Deployment.locked_by(session, self.deployment_id, self.operation_id, self.rt.now())
-
-    def publish(self, *events):
-        """Send a committed transaction's events from the outbox (what fails is the relay's)."""
-        outbox.send(self.rt, events)
-
-    def remove_containers(self, lives):
-        """Stop and remove each instance's container (all at once); failures are logged, not raised:
-        a container left behind has no row and is removed by the reconciler."""
-
-        def remove(live):
-            try:
-                self.rt.engine(live.host).remove(live.container_id or live.container_name, self.settings.stop_timeout)
-            except EngineError as exc:
-                log.warning("could not remove %s on %s (the reconciler will): %s", live.container_name, live.host, exc)
-
-        self.rt.run_all(remove, list(lives))
-
-    def forget(self, lives):
-        """Forget the instances' rows (their containers are removed)."""
-        with self.locked() as (_, deployment):
-            deployment.forget_instances(live.id for live in lives)
-
-
-class Rollout(_Run):
+class Rollout(Run):
     def __init__(self, rt, deployment_id, operation_id, revision_number):
         super().__init__(rt, deployment_id, operation_id)
         self.number = revision_number
@@ -550,56 +450,6 @@ class Rollout(_Run):
             self.retire([i for i in self.current() if i.revision == serving and i.state != RUNNING])
             return str(exc)
         return None
-
-
-class Teardown(_Run):
-    """Remove every container of a deleted deployment on every host of its pool, rows or not."""
-
-    def run(self):
-        try:
-            with self.locked() as (_, deployment):
-                pool = self.settings.pools[deployment.row.pool]
-        except Aborted:
-            log.info("delete of %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id)
-            return
-        labels = {DEPLOYER: self.settings.deployer_id, DEPLOYMENT: self.deployment_id}
-
-        def sweep(host):
-            try:
-                found = self.rt.engine(host.name).list(labels)
-            except EngineError as exc:
-                return host.name, str(exc)
-            self.remove_containers(
-                [
-                    Live(
-                        id="",
-                        revision=0,
-                        host=host.name,
-                        container_name=c.name,
-                        container_id=c.id,
-                        state="",
-                        ports=[],
-                        cpu=0,
-                        memory=0,
-                    )
-                    for c in found
-                ]
-            )
-            return host.name, None
-
-        unreachable = {name: error for name, error in self.rt.run_all(sweep, list(pool.hosts)) if error}
-        reason = None
-        if unreachable:
-            reason = (
-                f"containers may remain on unreachable host(s) {', '.join(sorted(unreachable))}; the "
-                f"reconciler removes them once the host answers"
-            )
-        try:
-            with self.locked() as (_, deployment):
-                events = deployment.mark_deleted(self.operation_id, self.rt.now(), reason)
-        except Aborted:
-            return
-        self.publish(*events)
 
 
 def _fixed(runtime):

@@ -251,14 +251,14 @@ def remove_everything(engines, deployer_id, registry_host):
         return not found
 
     wait_until(leftovers, timeout=30, interval=0.2, what=f"no container labelled imagehub.deployer={deployer_id}")
+    # The low-level listing: the SDK's images.list() inspects each image after listing them, and
+    # fails when another test process removes one of its own images in between.
     for client in engines.values():
-        for image in client.images.list():
-            if (
-                any(ref.startswith(registry_host + "/") for ref in image.attrs.get("RepoDigests") or [])
-                and not image.tags
-            ):
+        for image in client.api.images():
+            tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+            if any(ref.startswith(registry_host + "/") for ref in image.get("RepoDigests") or []) and not tags:
                 try:
-                    client.images.remove(image.id, force=True)
+                    client.api.remove_image(image["Id"], force=True)
                 except docker.errors.APIError:
                     pass  # still used by another run's container: it goes with that run
 
