@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from auth import accounts, db
+from auth import accounts
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, USER
 from auth.migrate import DB_URI_KEY, DEFAULT_CONFIG, load_config
 from auth.models import Tenant
 from auth.passwords import MIN_PASSWORD_LENGTH, Hasher
 from auth.schemas import NewAccount, NewRobot, load_args
 from auth.settings import hash_parameters
+from shared.runtime import db
 
 
 def read_secret(path):

@@ -13,12 +13,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from auth import accounts, db, logins
+from auth import accounts, logins
 from auth.exceptions import TooManyAttempts, Unauthorized
 from auth.migrate import upgrade
 from auth.models import Base, LoginFailure
 from auth.passwords import Hasher
 from auth.settings import LoginPolicy
+from shared.runtime import db
 from tests.integration.auth.helpers import ROOT
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

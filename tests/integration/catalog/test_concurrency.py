@@ -63,8 +63,9 @@ class TestTagRowLock:
         import eventlet
         from sqlalchemy.orm import Session
 
-        from catalog import db, indexing, store
+        from catalog import indexing, store
         from catalog.migrate import upgrade
+        from shared.runtime import db
         from tests.unit.catalog.conftest import FakeRegistry, pushed
 
         upgrade(pg_url)
@@ -102,9 +103,10 @@ class TestDeleteTagLockOrder:
         import sqlalchemy as sa
         from sqlalchemy.orm import Session
 
-        from catalog import db, deleting, indexing, store
+        from catalog import deleting, indexing, store
         from catalog.migrate import upgrade
         from catalog.models import Repository, Tag
+        from shared.runtime import db
         from tests.unit.catalog.conftest import FakeRegistry, pushed
 
         upgrade(pg_url)

@@ -9,10 +9,11 @@ from nameko.events import EventDispatcher
 from nameko.testing.utils import get_extension
 from sqlalchemy.orm import Session
 
-from catalog import db, outbox
+from catalog import outbox
 from catalog.migrate import upgrade
 from catalog.models import OutboxEvent
 from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
+from shared.runtime import db
 from tests.integration.catalog.conftest import WAIT
 from tests.support import push_image, wait_until
 

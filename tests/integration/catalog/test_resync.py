@@ -9,9 +9,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from catalog import db
 from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 from shared.contracts.events import TAG_INDEXED, TAG_REMOVED
+from shared.runtime import db
 from tests.integration.catalog.conftest import CREATED, WAIT
 from tests.support import delete_manifest, push_image, push_index, wait_until
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 
-from deployer import db
 from shared.contracts.events import CATALOG, TAG_INDEXED
+from shared.runtime import db
 from tests.integration.deployer.conftest import announce_push, answer, build_and_push, labelled
 
 pytestmark = pytest.mark.docker

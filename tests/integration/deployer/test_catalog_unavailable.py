@@ -17,11 +17,11 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from nameko_sqlalchemy.database import Session
 from sqlalchemy.orm import sessionmaker
 
-from deployer import db
 from deployer.migrate import load_config, upgrade
 from deployer.models import Deployment, Revision
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.errors import ServiceUnavailable
+from shared.runtime import db
 from tests.e2e.stack import ROOT
 from tests.support import wait_until
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from deployer import db
 from deployer.models import Base
+from shared.runtime import db
 from tests.e2e.stack import ROOT
 
 

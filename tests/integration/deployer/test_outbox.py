@@ -24,12 +24,12 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_extension
 from sqlalchemy.orm import Session
 
-from deployer import db
 from deployer.dependencies import SourceEventDispatcher
 from deployer.migrate import load_config
 from deployer.models import Deployment, OutboxEvent, Revision
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
+from shared.runtime import db
 from tests.e2e.stack import ROOT
 from tests.integration.deployer.conftest import ENGINES
 from tests.support import wait_until

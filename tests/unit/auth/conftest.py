@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from auth import accounts, db
+from auth import accounts
 from auth.keys import generate
 from auth.migrate import upgrade
 from auth.passwords import Hasher
 from auth.settings import LoginPolicy
 from auth.tokens import SigningKey, TokenIssuer
+from shared.runtime import db
 from tests.support import migrated_sqlite_template, sqlite_copy
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from catalog import db
 from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
 from catalog.migrate import upgrade
 from shared.contracts.errors import RegistryUnavailable
 from shared.contracts.events import ImageDeleted, ImagePushed, load_event, make_event
+from shared.runtime import db
 from tests.support import migrated_sqlite_template, sqlite_copy
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"

@@ -6,9 +6,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from catalog import db, deleting, indexing, outbox
+from catalog import deleting, indexing, outbox
 from catalog.models import OutboxEvent, Tag
 from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
+from shared.runtime import db
 from tests.unit.catalog.conftest import at, deleted, pushed
 
 MIN_AGE = timedelta(seconds=2)

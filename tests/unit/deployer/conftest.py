@@ -15,7 +15,7 @@ import pytest
 from nameko_sqlalchemy.database import Session
 from sqlalchemy.orm import sessionmaker
 
-from deployer import autodeploy, db, rollout
+from deployer import autodeploy, rollout
 from deployer.engine import (
     ContainerNotFound,
     ContainerState,
@@ -37,6 +37,7 @@ from shared.contracts.events import (
     load_event,
     make_event,
 )
+from shared.runtime import db
 from tests.support import migrated_sqlite_template, sqlite_copy
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
