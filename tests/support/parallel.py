@@ -184,6 +184,18 @@ def read_junit(path: Path, counts: Counts) -> None:
             counts.passed += 1
 
 
+def finished(shard: Shard, failures: int, has_junit: bool, may_be_empty: bool = False) -> bool:
+    """Whether a shard's pytest ran to its end: passed (exit 0), or failed and said which tests
+    (exit 1 with failures in its JUnit file), or found nothing to run where that is allowed (the
+    exclusive phase, exit 5). Anything else — killed, a timeout that ended the process, a crash,
+    an internal error, no JUnit file — did not finish, whatever its JUnit file counts."""
+    if shard.timed_out:
+        return False
+    if shard.returncode == NO_TESTS:
+        return may_be_empty
+    return has_junit and (shard.returncode == 0 or (shard.returncode == 1 and failures > 0))
+
+
 def show_log(shard: Shard, workdir: Path, lines: int = 400) -> None:
     text = (workdir / shard.name / "log").read_text(errors="replace").splitlines()
     print(f"----- {shard.name}: last {min(lines, len(text))} lines of its output -----")
@@ -224,13 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         before = counts.failed + counts.errors
         junit = workdir / s.name / "junit.xml"
         read_junit(junit, counts)
-        failures = counts.failed + counts.errors - before
-        finished = (
-            s.returncode == 0 or (s.returncode == 1 and failures > 0) or (s is alone and s.returncode == NO_TESTS)
-        )
-        # Anything else is a shard that did not finish its run (killed, a timeout that ended the
-        # process, a crash, an internal error): whatever its JUnit file says, it is not a pass.
-        if s.timed_out or not finished or (s.returncode != NO_TESTS and not junit.exists()):
+        if not finished(s, counts.failed + counts.errors - before, junit.exists(), may_be_empty=s is alone):
             broken.append(s)
     for s in [*shards, alone]:
         if s.returncode not in (0, NO_TESTS) or s.timed_out:
