@@ -1,6 +1,7 @@
 """The catalogue's registry client (catalog.dependencies.Registry, as the service sets it up)
 against a real registry with token auth on and the real token service."""
 
+import os
 import types
 
 import pytest
@@ -9,22 +10,27 @@ import requests
 from catalog.dependencies import Registry
 from catalog.exceptions import NotInRegistry
 from shared.contracts.errors import RegistryUnavailable
+from shared.runtime.db import load_config
 from shared.runtime.registry_auth import RegistryTokenAuth
 from tests.integration.auth.conftest import PASSWORDS
 from tests.support import push_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CATALOG_CONFIG = os.path.join(ROOT, "services", "catalog", "config.yml")
 
 
 def catalog_client(registry, username, password):
     """``Registry.setup()`` on the catalog's own settings, as ``nameko run`` would give them."""
     provider = Registry()
     provider.container = types.SimpleNamespace(
-        config={
-            "REGISTRY_URL": registry.url,
-            "REGISTRY_USERNAME": username,
-            "REGISTRY_PASSWORD": password,
-            "REGISTRY_TIMEOUT": 5,
-            "max_workers": 4,
-        }
+        config=dict(
+            load_config(CATALOG_CONFIG),
+            REGISTRY_URL=registry.url,
+            REGISTRY_USERNAME=username,
+            REGISTRY_PASSWORD=password,
+            REGISTRY_TIMEOUT=5,
+            max_workers=4,
+        )
     )
     provider.setup()
     return provider
