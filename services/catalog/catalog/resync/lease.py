@@ -6,9 +6,10 @@ it as it progresses (``catalog.resync.scan``); one silent for longer than ``LOCK
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from catalog.models import ResyncLock, ResyncPass
 from catalog.resync.report import empty_report
@@ -26,7 +27,7 @@ LEASE = RowLease(ResyncLock.id, ResyncLock.pass_id, ResyncLock.heartbeat_at, LOC
 RPC, TIMER = "rpc", "timer"
 
 
-def start_pass(session, namespace, trigger, now=None):
+def start_pass(session: Session, namespace: str | None, trigger: str, now: datetime | None = None) -> int:
     """Take the lock and record a new running pass; returns its id.
 
     ``Conflict`` (naming the running pass) if another pass holds the lock and is alive.
@@ -71,13 +72,13 @@ def start_pass(session, namespace, trigger, now=None):
     return row.id
 
 
-def _live_holder(session, lock, now):
+def _live_holder(session: Session, lock: ResyncLock, now: datetime) -> ResyncPass | None:
     if not LEASE.is_live(lock.pass_id, lock.heartbeat_at, now):
         return None
     return session.get(ResyncPass, lock.pass_id)
 
 
-def _running_message(running):
+def _running_message(running: ResyncPass) -> str:
     scope = f"namespace {running.namespace!r}" if running.namespace else "the whole registry"
     return (
         f"resync pass {running.id} ({scope}) is running since {running.started_at.isoformat()}; "
@@ -85,7 +86,7 @@ def _running_message(running):
     )
 
 
-def start_periodic_pass(session, interval, now=None):
+def start_periodic_pass(session: Session, interval: float, now: datetime | None = None) -> int | None:
     """Start a whole-registry pass for the timer, unless one runs or one started less than half an
     ``interval`` (seconds) ago (another instance's timer ran it). Returns its id, or None."""
     now = now or utcnow()

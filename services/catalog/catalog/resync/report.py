@@ -1,6 +1,9 @@
 """What ``get_resync`` shows of a pass: status, progress, counts and the changes it made."""
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from catalog.models import ResyncPass
 from shared.contracts.errors import NotFound
@@ -8,7 +11,7 @@ from shared.contracts.errors import NotFound
 LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
 
 
-def get_pass(session, pass_id=None, items=True):
+def get_pass(session: Session, pass_id: int | None = None, items: bool = True) -> dict[str, Any]:
     """The pass ``pass_id`` (None: the latest) as ``pass_view`` shows it; ``NotFound``."""
     if pass_id is None:
         row = session.scalar(sa.select(ResyncPass).order_by(ResyncPass.id.desc()).limit(1))
@@ -21,10 +24,10 @@ def get_pass(session, pass_id=None, items=True):
     return pass_view(row, items)
 
 
-def pass_view(row, items=True):
+def pass_view(row: ResyncPass, items: bool = True) -> dict[str, Any]:
     """What ``get_resync`` returns: status, progress, counts and (with ``items``) the changes."""
     report = row.report or empty_report()
-    view = {
+    view: dict[str, Any] = {
         "pass_id": row.id,
         "namespace": row.namespace,
         "trigger": row.trigger,
@@ -42,5 +45,5 @@ def pass_view(row, items=True):
     return view
 
 
-def empty_report():
+def empty_report() -> dict[str, list[dict[str, Any]]]:
     return {name: [] for name in LISTS}

@@ -2,9 +2,12 @@
 
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from catalog import indexing, store
 from catalog.exceptions import UnusableEvent
@@ -18,6 +21,9 @@ from shared.runtime.clock import utcnow
 
 log = logging.getLogger(__name__)
 
+# ``transaction(work)``: ``work(session)`` in one transaction, retrying lost races (the service's).
+Transact = Callable[[Callable[[Session], Any]], Any]
+
 # A running pass renews the lock at least this often (and saves its progress).
 PROGRESS_EVERY = timedelta(seconds=1)
 
@@ -29,7 +35,7 @@ DEFAULT_MAX_REMOVAL_FRACTION = 0.5
 REMOVAL_GUARD_MIN_REPOSITORIES = 10
 
 
-def removal_guard(in_catalogue, missing, max_fraction):
+def removal_guard(in_catalogue: int, missing: int, max_fraction: float) -> str | None:
     """Why a pass must not remove anything, or None."""
     if max_fraction >= 1 or in_catalogue < REMOVAL_GUARD_MIN_REPOSITORIES or missing <= max_fraction * in_catalogue:
         return None
@@ -44,14 +50,14 @@ def removal_guard(in_catalogue, missing, max_fraction):
 EVENT_ID_NAMESPACE = uuid.UUID("6b0d7c4e-2f1a-4c55-9a43-0d2f3e5b8c71")
 
 
-def resync_event_id(repository, tag, change, after_history_id):
+def resync_event_id(repository: str, tag: str, change: str, after_history_id: int) -> str:
     """The id of the change a pass makes to ``repository:tag`` (``change``: the digest it points the
     tag at, or ``removed <digest>``) in the state after the tag's history row ``after_history_id``
     (0: none). The same repair gets the same id; the same digest pushed again after a delete does not."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{repository}:{tag}@{change}#{after_history_id}"))
 
 
-def derived_event_id(event_id, event_type):
+def derived_event_id(event_id: str, event_type: str) -> str:
     """The id of the ``event_type`` a reconciliation change emits: fixed by the change's own id."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{event_type}:{event_id}"))
 
@@ -59,7 +65,7 @@ def derived_event_id(event_id, event_type):
 class PassEnded(Exception):
     """The pass stops early: ``status`` says why."""
 
-    def __init__(self, status, message):
+    def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
         self.status = status
 
@@ -69,18 +75,18 @@ class Pass:
 
     def __init__(
         self,
-        pass_id,
-        transaction,
-        registry,
-        send,
-        page_size=100,
-        cancelled=None,
-        clock=None,
-        max_removal_fraction=DEFAULT_MAX_REMOVAL_FRACTION,
-    ):
+        pass_id: int,
+        transaction: Transact,
+        registry: Any,  # catalog.dependencies.RegistryClient, or a test's fake of it
+        send: Callable[[list[Any]], Any],
+        page_size: int = 100,
+        cancelled: Callable[[], bool] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        max_removal_fraction: float = DEFAULT_MAX_REMOVAL_FRACTION,
+    ) -> None:
         self.id = pass_id
         self.max_removal_fraction = max_removal_fraction
-        self.removals_held = None  # the reason, when this pass removes nothing (see _scan)
+        self.removals_held: str | None = None  # the reason, when this pass removes nothing (see _scan)
         self.transaction = transaction
         self.registry = registry
         self.send = send
@@ -88,12 +94,12 @@ class Pass:
         self.cancelled = cancelled or (lambda: False)
         self.clock = clock or utcnow
         self.report = empty_report()
-        self.repositories_total = None
+        self.repositories_total: int | None = None
         self.repositories_scanned = 0
         self.tags_scanned = 0
-        self.saved_at = None
+        self.saved_at: datetime | None = None
 
-    def run(self):
+    def run(self) -> dict[str, Any]:
         """Run the pass to its end; returns its ``pass_view``. Never raises for the registry:
         a pass it could not finish ends ``failed``, with what it did so far."""
         self.namespace, self.started_at = self.transaction(
@@ -117,7 +123,7 @@ class Pass:
             raise
         return self._finish(ResyncPass.FINISHED, None)
 
-    def _scan(self):
+    def _scan(self) -> None:
         listed = self._registry_repositories()
         in_catalogue = self.transaction(self._catalogue_repositories)
         only_in_catalogue = sorted(set(in_catalogue) - set(listed))
@@ -138,21 +144,21 @@ class Pass:
             self._progress()
         self.transaction(self._forget_marks_of_vanished_tags)
 
-    def _check_stop(self):
+    def _check_stop(self) -> None:
         if self.cancelled():
             raise PassEnded(ResyncPass.INTERRUPTED, "the catalog service stopped during the pass")
 
-    def _in_scope(self, repository):
+    def _in_scope(self, repository: str) -> bool:
         return self.namespace is None or repository.split("/", 1)[0] == self.namespace
 
-    def _registry_repositories(self):
+    def _registry_repositories(self) -> list[str]:
         names: list[str] = []
         for page in self.registry.repository_pages(self.page_size):
             names.extend(name for name in page if self._in_scope(name))
             self._progress()
         return names
 
-    def _catalogue_repositories(self, session):
+    def _catalogue_repositories(self, session: Session) -> list[str]:
         stmt = sa.select(Repository.namespace, Repository.name).where(
             sa.exists().where(Tag.repository_id == Repository.id)
         )
@@ -162,7 +168,7 @@ class Pass:
 
     # -- one repository ------------------------------------------------------------------------
 
-    def _scan_repository(self, full_name):
+    def _scan_repository(self, full_name: str) -> None:
         try:
             namespace, name = parse_repository(full_name)
         except InvalidReference as exc:
@@ -185,7 +191,7 @@ class Pass:
         self.repositories_scanned += 1
         self._progress()
 
-    def _observe(self, full_name, tag):
+    def _observe(self, full_name: str, tag: str) -> str | None:
         self.tags_scanned += 1
         try:
             validate_tag(tag)
@@ -194,7 +200,7 @@ class Pass:
             return None
         return self.registry.tag_digest(full_name, tag)  # None: deleted since it was listed
 
-    def _compare(self, full_name, namespace, name, observed):
+    def _compare(self, full_name: str, namespace: str, name: str, observed: dict[str, str]) -> None:
         catalogue, marks = self.transaction(
             lambda session: (queries.catalogue_tags(session, namespace, name), queries.marks(session, full_name))
         )
@@ -214,7 +220,7 @@ class Pass:
 
     # -- adding and moving ---------------------------------------------------------------------
 
-    def _index(self, full_name, namespace, name, tag, digest):
+    def _index(self, full_name: str, namespace: str, name: str, tag: str, digest: str) -> None:
         try:
             fetched = self.transaction(lambda session: self._fetch_unless_known(session, namespace, name, digest))
             outcome = self.transaction(
@@ -234,13 +240,15 @@ class Pass:
                 entry["previous_digest"] = previous
             self.report[kind].append(entry)
 
-    def _fetch_unless_known(self, session, namespace, name, digest):
+    def _fetch_unless_known(self, session: Session, namespace: str, name: str, digest: str) -> Any:
         repository = store.find_repository(session, namespace, name)
         if repository is not None and store.find_manifest(session, repository.id, digest) is not None:
             return None
         return indexing.fetch_image(self.registry, f"{namespace}/{name}", digest)
 
-    def _index_in(self, session, full_name, namespace, name, tag, digest, fetched):
+    def _index_in(
+        self, session: Session, full_name: str, namespace: str, name: str, tag: str, digest: str, fetched: Any
+    ) -> tuple[str, Any]:
         repository = store.find_repository(session, namespace, name, for_update=True)
         row = store.find_tag(session, repository.id, tag, for_update=True) if repository else None
         previous = row.manifest.digest if row else None
@@ -284,7 +292,7 @@ class Pass:
 
     # -- removing ------------------------------------------------------------------------------
 
-    def _remove(self, full_name, namespace, name, tag, mark):
+    def _remove(self, full_name: str, namespace: str, name: str, tag: str, mark: dict[str, Any]) -> None:
         try:
             outcome, detail = self.transaction(
                 lambda session: self._remove_in(session, full_name, namespace, name, tag, mark)
@@ -298,7 +306,9 @@ class Pass:
         elif outcome == "skipped":
             self._skip(full_name, tag, detail)
 
-    def _remove_in(self, session, full_name, namespace, name, tag, mark):
+    def _remove_in(
+        self, session: Session, full_name: str, namespace: str, name: str, tag: str, mark: dict[str, Any]
+    ) -> tuple[str, Any]:
         repository = store.find_repository(session, namespace, name, for_update=True)
         row = store.find_tag(session, repository.id, tag, for_update=True) if repository else None
         if row is None:
@@ -323,7 +333,16 @@ class Pass:
 
     # -- missing marks ---------------------------------------------------------------------------
 
-    def _update_marks(self, session, full_name, namespace, name, observed, catalogue, marks):
+    def _update_marks(
+        self,
+        session: Session,
+        full_name: str,
+        namespace: str,
+        name: str,
+        observed: dict[str, str],
+        catalogue: dict[str, str],
+        marks: dict[str, dict[str, Any]],
+    ) -> None:
         """Mark the catalogue's tags the registry lacks (a first miss, or one on another digest);
         drop the marks of tags found present or no longer in the catalogue."""
         now = self.clock()
@@ -352,7 +371,7 @@ class Pass:
             if tag in observed or tag not in current:
                 queries.drop_mark(session, full_name, tag)
 
-    def _forget_marks_of_vanished_tags(self, session):
+    def _forget_marks_of_vanished_tags(self, session: Session) -> None:
         """Marks whose tag is no longer in the catalogue at all (its repository was not visited)."""
         in_catalogue = (
             sa.select(Tag.id)
@@ -366,11 +385,11 @@ class Pass:
 
     # -- report and progress -------------------------------------------------------------------
 
-    def _skip(self, repository, tag, reason):
+    def _skip(self, repository: str, tag: str | None, reason: str) -> None:
         log.info("resync pass %d skipped %s%s: %s", self.id, repository, f":{tag}" if tag else "", reason)
         self.report["skipped"].append({"repository": repository, "tag": tag, "reason": reason})
 
-    def _progress(self, force=False):
+    def _progress(self, force: bool = False) -> None:
         """Save the counters and the report so far, and refresh the lock, at most every
         ``PROGRESS_EVERY``; ``PassEnded`` if another pass has taken the lock over."""
         now = self.clock()
@@ -379,7 +398,9 @@ class Pass:
         self.transaction(lambda session: self._save(session, now))
         self.saved_at = now
 
-    def _save(self, session, now, status=None, error=None):
+    def _save(
+        self, session: Session, now: datetime, status: str | None = None, error: str | None = None
+    ) -> dict[str, Any]:
         if status:  # the pass ends: the lock is free again
             held = LEASE.release(session, LOCK_ID, self.id, heartbeat_at=now)
         else:
@@ -387,6 +408,7 @@ class Pass:
         if not held:
             raise PassEnded(ResyncPass.ABANDONED, "the lock was taken over by another pass")
         row = session.get(ResyncPass, self.id)
+        assert row is not None  # the pass's own row, written when it started
         row.repositories_total, row.repositories_scanned = self.repositories_total, self.repositories_scanned
         row.tags_scanned = self.tags_scanned
         row.report = {name: list(entries) for name, entries in self.report.items()}
@@ -394,11 +416,11 @@ class Pass:
             row.status, row.finished_at, row.error = status, now, error
         return pass_view(row)
 
-    def _finish(self, status, error):
+    def _finish(self, status: str, error: str | None) -> dict[str, Any]:
         now = self.clock()
         try:
             if status == ResyncPass.ABANDONED:
-                raise PassEnded(status, error)
+                raise PassEnded(status, str(error))
             view = self.transaction(lambda session: self._save(session, now, status, error))
         except PassEnded as exc:  # not ours any more: the pass that took over marked it abandoned
             log.warning("resync pass %d stopped: %s", self.id, exc)
