@@ -12,11 +12,11 @@ from shared.contracts.errors import Forbidden
 from shared.contracts.reference import PUBLIC_NAMESPACE, parse_repository
 
 
-def _caller(tenant_id):
+def _caller(tenant_id: str | None) -> str:
     return f"tenant {tenant_id!r}" if tenant_id is not None else "an anonymous caller"
 
 
-def readable_repository(tenant_id, repository):
+def readable_repository(tenant_id: str | None, repository: str) -> tuple[str, str]:
     """Parse ``repository`` and check the caller may read it; returns ``(namespace, name)``."""
     namespace, name = parse_repository(repository)
     if namespace != PUBLIC_NAMESPACE and namespace != tenant_id:
@@ -24,7 +24,7 @@ def readable_repository(tenant_id, repository):
     return namespace, name
 
 
-def writable_repository(tenant_id, repository):
+def writable_repository(tenant_id: str | None, repository: str) -> tuple[str, str]:
     """Parse ``repository`` and check the caller may change it; returns ``(namespace, name)``."""
     namespace, name = parse_repository(repository)
     if namespace == PUBLIC_NAMESPACE:

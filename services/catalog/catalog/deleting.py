@@ -1,5 +1,10 @@
 """Deleting a version (tag) on a caller's request, in the registry and in the catalogue at once."""
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from catalog import store
 from catalog.access import writable_repository
 from shared.contracts.errors import Conflict, NotFound
@@ -7,7 +12,15 @@ from shared.contracts.reference import validate_tag
 from shared.runtime.clock import utcnow
 
 
-def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
+def delete_tag(
+    session: Session,
+    registry: Any,
+    tenant_id: str | None,
+    repository: str,
+    tag: str,
+    force: bool,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], list[Any]]:
     """Delete ``tag``'s manifest from the registry, then its tags from the catalogue.
 
     Docker Distribution 2.8 deletes manifests by digest only, which removes every tag on that
@@ -46,7 +59,11 @@ def delete_tag(session, registry, tenant_id, repository, tag, force, now=None):
     found = store.find_repository(session, namespace, name, for_update=True)
     doomed = store.tags_on_digest(session, found.id, digest) if found is not None else []
     # The registry removed every tag on the digest, including any pushed since the check above.
-    outgoing = store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now) if doomed else []
+    outgoing = (
+        store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now)
+        if found is not None and doomed
+        else []
+    )
     if found is not None:
         store.delete_manifest(session, found.id, digest)
     result = {

@@ -55,7 +55,7 @@ def fetch_image(registry, repository, digest):
         raise UnusableManifest(f"registry returned a manifest with digest {actual} for {digest}")
     manifest = parse_manifest(media_type, body)
     config = None
-    if manifest.wants_config:
+    if manifest.wants_config and manifest.config is not None:  # wants_config: it names one
         # An image config is a few KiB; a manifest may name any blob the tenant uploaded as its
         # config, and reading a huge one would take the catalog down (and again on redelivery).
         if manifest.config.size > MAX_CONFIG_BYTES:

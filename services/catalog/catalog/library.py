@@ -7,7 +7,7 @@ import yaml
 
 
 @functools.lru_cache(maxsize=1)
-def curated_library():
+def curated_library() -> dict[str, dict[str, str]]:
     """``{name: {"description": str, "overview": str}}``, read once from the package."""
     text = resources.files("catalog").joinpath("library.yml").read_text(encoding="utf-8")
     entries = yaml.safe_load(text) or {}
@@ -20,6 +20,6 @@ def curated_library():
     }
 
 
-def curation_for(name):
+def curation_for(name: str) -> dict[str, str]:
     """What a new ``library/<name>`` repository shows; empty for an image not in the file."""
     return curated_library().get(name, {"description": "", "overview": ""})

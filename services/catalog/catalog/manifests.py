@@ -7,6 +7,7 @@ Pure functions over bytes: no HTTP, no database. Anything the catalogue cannot r
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from catalog.exceptions import UnusableManifest
 
@@ -43,18 +44,18 @@ class ParsedManifest:
     platforms: list | None = None  # indexes only: [{"digest", "architecture", "os", "variant"}]
 
     @property
-    def is_index(self):
+    def is_index(self) -> bool:
         return self.platforms is not None
 
     @property
-    def size(self):
+    def size(self) -> int | None:
         """What a pull downloads: config and compressed layers (None for an index)."""
         if self.is_index:
             return None
         return (self.config.size if self.config else 0) + sum(layer.size for layer in self.layers)
 
     @property
-    def wants_config(self):
+    def wants_config(self) -> bool:
         return self.config is not None and self.config.media_type in IMAGE_CONFIG_TYPES
 
 
@@ -67,7 +68,7 @@ class ImageConfig:
     author: str | None = None
 
 
-def _json_object(body, what):
+def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -77,7 +78,7 @@ def _json_object(body, what):
     return data
 
 
-def _descriptor(data, what):
+def _descriptor(data: Any, what: str) -> Descriptor:
     if not isinstance(data, dict) or not isinstance(data.get("digest"), str):
         raise UnusableManifest(f"{what} has no digest")
     size = data.get("size", 0)
@@ -86,7 +87,7 @@ def _descriptor(data, what):
     return Descriptor(digest=data["digest"], media_type=data.get("mediaType"), size=size)
 
 
-def parse_manifest(media_type, body):
+def parse_manifest(media_type: str | None, body: bytes) -> ParsedManifest:
     """Parse a manifest or index served with ``media_type`` (the registry's Content-Type)."""
     data = _json_object(body, "manifest")
     media_type = media_type or data.get("mediaType")
@@ -126,7 +127,7 @@ def parse_manifest(media_type, body):
     )
 
 
-def parse_time(value):
+def parse_time(value: Any) -> datetime | None:
     """An image config's ``created`` (RFC 3339, up to nanoseconds) as aware UTC, or None."""
     if not isinstance(value, str) or not value:
         return None
@@ -140,11 +141,11 @@ def parse_time(value):
         return None
 
 
-def _text(value):
+def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def parse_image_config(body):
+def parse_image_config(body: bytes) -> ImageConfig:
     data = _json_object(body, "image config")
     return ImageConfig(
         architecture=_text(data.get("architecture")),

@@ -37,7 +37,7 @@ class Repository(Base):
     updated_at: Mapped[datetime]
 
     @property
-    def full_name(self):
+    def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
 
 
@@ -66,7 +66,7 @@ class Manifest(Base):
     indexed_at: Mapped[datetime]
 
     @property
-    def is_index(self):
+    def is_index(self) -> bool:
         return self.platforms is not None
 
 

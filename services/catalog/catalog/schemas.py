@@ -30,13 +30,13 @@ class StrictBoolean(fields.Boolean):
         "null": "must be true or false",
     }
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
 
 
-def _tenant_field(required):
+def _tenant_field(required: bool) -> fields.String:
     messages: dict[str, Any] = {"null": "is required", "required": "is required", "invalid": "must be a string"}
     if required:
         return fields.String(required=True, validate=validate_tenant_id, error_messages=messages)
@@ -81,7 +81,7 @@ class DeleteTag(TagRef):
     force = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
 
 
-def validate_namespace(value):
+def validate_namespace(value: str) -> None:
     """A namespace argument: a tenant ID or ``library``."""
     if len(value) > MAX_NAMESPACE_LENGTH:
         raise ValidationError(f"must be at most {MAX_NAMESPACE_LENGTH} characters, got {len(value)}")
@@ -214,5 +214,5 @@ class ResyncPassOut(Schema):
     error = fields.String(allow_none=True)
 
 
-def dump_page(item_schema_cls, listing):
+def dump_page(item_schema_cls: type[Schema], listing: dict[str, Any]) -> dict[str, Any]:
     return dict(listing, items=item_schema_cls(many=True).dump(listing["items"]))

@@ -1,14 +1,17 @@
 """Lookups and removals shared by indexing, browsing and deleting. Plain functions on a session."""
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Session, lazyload
 
 from catalog import outbox
 from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
 from shared.contracts.events import TAG_REMOVED, TagRemoved
 
 
-def find_repository(session, namespace, name, for_update=False):
+def find_repository(session: Session, namespace: str, name: str, for_update: bool = False) -> Repository | None:
     stmt = sa.select(Repository).where(Repository.namespace == namespace, Repository.name == name)
     if for_update:
         # PostgreSQL: deletes and reconciliation's writes of one repository take turns (see
@@ -17,11 +20,11 @@ def find_repository(session, namespace, name, for_update=False):
     return session.scalar(stmt)
 
 
-def find_manifest(session, repository_id, digest):
+def find_manifest(session: Session, repository_id: int, digest: str) -> Manifest | None:
     return session.scalar(sa.select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest == digest))
 
 
-def find_tag(session, repository_id, name, for_update=False):
+def find_tag(session: Session, repository_id: int, name: str, for_update: bool = False) -> Tag | None:
     stmt = sa.select(Tag).where(Tag.repository_id == repository_id, Tag.name == name)
     if for_update:
         # PostgreSQL: a concurrent push to the same tag waits here and then reads the winner's
@@ -33,7 +36,7 @@ def find_tag(session, repository_id, name, for_update=False):
     return session.scalar(stmt)
 
 
-def tags_on_digest(session, repository_id, digest):
+def tags_on_digest(session: Session, repository_id: int, digest: str) -> list[Tag]:
     return list(
         session.scalars(
             sa.select(Tag)
@@ -44,20 +47,22 @@ def tags_on_digest(session, repository_id, digest):
     )
 
 
-def tags_of_repository(session, repository_id):
+def tags_of_repository(session: Session, repository_id: int) -> list[Tag]:
     return list(session.scalars(sa.select(Tag).where(Tag.repository_id == repository_id).order_by(Tag.name)))
 
 
-def already_processed(session, event_id):
+def already_processed(session: Session, event_id: str) -> bool:
     return session.get(ProcessedEvent, event_id) is not None
 
 
-def mark_processed(session, event_id, now):
+def mark_processed(session: Session, event_id: str, now: datetime) -> None:
     """Record the event as handled; a concurrent duplicate fails on the primary key at commit."""
     session.add(ProcessedEvent(event_id=event_id, processed_at=now))
 
 
-def remove_tags(session, repository, tags, actor, event_id, now):
+def remove_tags(
+    session: Session, repository: Repository, tags: list[Tag], actor: str | None, event_id: str | None, now: datetime
+) -> list[Any]:
     """Delete ``tags`` of ``repository`` with a history row each and a ``tag_removed`` in the outbox;
     returns those events."""
     outgoing = []
@@ -92,11 +97,11 @@ def remove_tags(session, repository, tags, actor, event_id, now):
     return outgoing
 
 
-def delete_manifest(session, repository_id, digest):
+def delete_manifest(session: Session, repository_id: int, digest: str) -> None:
     session.execute(sa.delete(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest == digest))
 
 
-def delete_repository(session, repository):
+def delete_repository(session: Session, repository: Repository) -> None:
     """Delete a repository whose tags are already removed, with its manifests."""
     session.execute(sa.delete(Manifest).where(Manifest.repository_id == repository.id))
     session.execute(sa.delete(Repository).where(Repository.id == repository.id))

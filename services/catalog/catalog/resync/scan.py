@@ -327,6 +327,7 @@ class Pass:
         event_id = resync_event_id(
             full_name, tag, f"removed {mark['digest']}", queries.last_history_id(session, full_name, tag)
         )
+        assert repository is not None  # row was found in it
         outgoing = store.remove_tags(session, repository, [row], actor=None, event_id=event_id, now=now)
         queries.drop_mark(session, full_name, tag)
         return "removed", outgoing
