@@ -4,7 +4,10 @@ Each function checks the caller's access (``catalog.access``) and returns values
 ``catalog.schemas`` dumps for RPC (datetimes stay datetimes until then).
 """
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from catalog import store
 from catalog.access import readable_repository
@@ -19,7 +22,7 @@ LATEST = "latest"
 # -- repositories ------------------------------------------------------------------------------
 
 
-def _tag_summaries(session, repository_ids):
+def _tag_summaries(session: Session, repository_ids: list[int]) -> dict[int, tuple[int, str]]:
     """``{repository_id: (tag_count, latest_tag)}``: ``latest`` if present, else the newest push."""
     if not repository_ids:
         return {}
@@ -42,7 +45,7 @@ def _tag_summaries(session, repository_ids):
     return {repository_id: (count, name) for repository_id, count, name in rows}
 
 
-def _repository_views(session, repositories, registry_host):
+def _repository_views(session: Session, repositories: list[Repository], registry_host: str) -> list[dict[str, Any]]:
     summaries = _tag_summaries(session, [r.id for r in repositories])
     views = []
     for repository in repositories:
@@ -67,7 +70,15 @@ def _repository_views(session, repositories, registry_host):
     return views
 
 
-def _list_namespace(session, namespace, query, page, page_size, registry_host, ownbase=None):
+def _list_namespace(
+    session: Session,
+    namespace: str,
+    query: str | None,
+    page: int,
+    page_size: int,
+    registry_host: str,
+    ownbase: bool | None = None,
+) -> dict[str, Any]:
     stmt = sa.select(Repository).where(Repository.namespace == namespace).order_by(Repository.name)
     if query:
         stmt = stmt.where(Repository.name.contains(query.lower(), autoescape=True))
@@ -77,15 +88,25 @@ def _list_namespace(session, namespace, query, page, page_size, registry_host, o
     return listing(_repository_views(session, repositories, registry_host), total, page, page_size)
 
 
-def list_public_repositories(session, query, page, page_size, registry_host):
+def list_public_repositories(
+    session: Session, query: str | None, page: int, page_size: int, registry_host: str
+) -> dict[str, Any]:
     return _list_namespace(session, PUBLIC_NAMESPACE, query, page, page_size, registry_host)
 
 
-def list_repositories(session, tenant_id, query, page, page_size, ownbase, registry_host):
+def list_repositories(
+    session: Session,
+    tenant_id: str,
+    query: str | None,
+    page: int,
+    page_size: int,
+    ownbase: bool | None,
+    registry_host: str,
+) -> dict[str, Any]:
     return _list_namespace(session, tenant_id, query, page, page_size, registry_host, ownbase=ownbase)
 
 
-def _visible_repository(session, tenant_id, repository):
+def _visible_repository(session: Session, tenant_id: str | None, repository: str) -> Repository:
     namespace, name = readable_repository(tenant_id, repository)
     found = store.find_repository(session, namespace, name)
     if found is None:
@@ -93,16 +114,16 @@ def _visible_repository(session, tenant_id, repository):
     return found
 
 
-def get_repository(session, tenant_id, repository, registry_host):
+def get_repository(session: Session, tenant_id: str | None, repository: str, registry_host: str) -> dict[str, Any]:
     return _repository_views(session, [_visible_repository(session, tenant_id, repository)], registry_host)[0]
 
 
 # -- tags --------------------------------------------------------------------------------------
 
 
-def _platform_manifests(session, repository_id, manifests):
+def _platform_manifests(session: Session, repository_id: int, manifests: list[Manifest]) -> dict[str, Manifest]:
     """``{digest: Manifest}`` of the platform manifests that ``manifests`` (indexes) list."""
-    digests = {p["digest"] for m in manifests if m.is_index for p in m.platforms}
+    digests = {p["digest"] for m in manifests if m.is_index for p in m.platforms or []}
     if not digests:
         return {}
     return {
@@ -113,14 +134,14 @@ def _platform_manifests(session, repository_id, manifests):
     }
 
 
-def _platforms(manifest, known):
+def _platforms(manifest: Manifest, known: dict[str, Manifest]) -> list[dict[str, Any]]:
     return [
         dict(platform, size=known[platform["digest"]].size if platform["digest"] in known else None)
-        for platform in manifest.platforms
+        for platform in manifest.platforms or []  # called for indexes, which list them
     ]
 
 
-def _size(manifest, known):
+def _size(manifest: Manifest, known: dict[str, Manifest]) -> int | None:
     """An image's download size; for an index, the sum over the platforms the catalogue knows."""
     if not manifest.is_index:
         return manifest.size
@@ -128,7 +149,7 @@ def _size(manifest, known):
     return sum(sizes) if sizes else None
 
 
-def _tag_view(repository, tag, known, registry_host):
+def _tag_view(repository: Repository, tag: Tag, known: dict[str, Manifest], registry_host: str) -> dict[str, Any]:
     manifest = tag.manifest
     return {
         "repository": repository.full_name,
@@ -148,7 +169,9 @@ def _tag_view(repository, tag, known, registry_host):
     }
 
 
-def list_tags(session, tenant_id, repository, page, page_size, registry_host):
+def list_tags(
+    session: Session, tenant_id: str | None, repository: str, page: int, page_size: int, registry_host: str
+) -> dict[str, Any]:
     """Tags, most recently pushed first."""
     found = _visible_repository(session, tenant_id, repository)
     stmt = sa.select(Tag).where(Tag.repository_id == found.id).order_by(Tag.pushed_at.desc(), Tag.id.desc())
@@ -157,7 +180,7 @@ def list_tags(session, tenant_id, repository, page, page_size, registry_host):
     return listing([_tag_view(found, t, known, registry_host) for t in tags], total, page, page_size)
 
 
-def get_tag(session, tenant_id, repository, tag, registry_host):
+def get_tag(session: Session, tenant_id: str | None, repository: str, tag: str, registry_host: str) -> dict[str, Any]:
     validate_tag(tag)
     found = _visible_repository(session, tenant_id, repository)
     row = store.find_tag(session, found.id, tag)
@@ -175,7 +198,9 @@ def get_tag(session, tenant_id, repository, tag, registry_host):
     return view
 
 
-def list_tag_history(session, tenant_id, repository, tag, page, page_size):
+def list_tag_history(
+    session: Session, tenant_id: str | None, repository: str, tag: str | None, page: int, page_size: int
+) -> dict[str, Any]:
     """What happened to the repository's tags (or one tag), newest first; outlives deletions."""
     if tag is not None:  # a malformed argument is reported before access, as get_tag does
         validate_tag(tag)
@@ -200,7 +225,7 @@ def list_tag_history(session, tenant_id, repository, tag, page, page_size):
     return listing(items, total, page, page_size)
 
 
-def list_set_aside_events(session, page, page_size):
+def list_set_aside_events(session: Session, page: int, page_size: int) -> dict[str, Any]:
     stmt = sa.select(SetAsideEvent).order_by(SetAsideEvent.id.desc())
     rows, total = page_of(session, stmt, page, page_size)
     items = [
