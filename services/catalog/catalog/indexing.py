@@ -14,6 +14,10 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from catalog import outbox, store
 from catalog.exceptions import UnusableManifest
@@ -36,7 +40,7 @@ class FetchedImage:
     config: ImageConfig | None
 
 
-def _event_repository(event):
+def _event_repository(event: dict[str, Any]) -> tuple[str, str]:
     """The event's repository as ``(namespace, name)``; ``InvalidReference`` if it breaks the rules."""
     namespace, name = parse_repository(event["repository"])
     if event.get("namespace") not in (None, namespace):
@@ -47,7 +51,7 @@ def _event_repository(event):
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
-def fetch_image(registry, repository, digest):
+def fetch_image(registry: Any, repository: str, digest: str) -> FetchedImage:
     """Manifest (and image config) by digest: the push event fires before the tag is linked."""
     media_type, body = registry.get_manifest(repository, digest)
     actual = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -67,7 +71,7 @@ def fetch_image(registry, repository, digest):
     return FetchedImage(manifest=manifest, config=config)
 
 
-def _new_repository(session, namespace, name, now):
+def _new_repository(session: Session, namespace: str, name: str, now: datetime) -> Repository:
     curation = curation_for(name) if namespace == PUBLIC_NAMESPACE else {"description": "", "overview": ""}
     repository = Repository(
         namespace=namespace,
@@ -83,7 +87,9 @@ def _new_repository(session, namespace, name, now):
     return repository
 
 
-def _new_manifest(session, repository, digest, fetched, actor, now):
+def _new_manifest(
+    session: Session, repository: Repository, digest: str, fetched: FetchedImage, actor: str | None, now: datetime
+) -> Manifest:
     parsed, config = fetched.manifest, fetched.config or ImageConfig()
     # The image config is the tenant's own text: an overlong author or os, or one with a NUL
     # character, must not cost the image its place in the catalogue (PostgreSQL refuses both).
@@ -108,7 +114,15 @@ def _new_manifest(session, repository, digest, fetched, actor, now):
     return manifest
 
 
-def record_push(session, registry, event, now=None, fetched=None, indexed_event_id=None, trigger="push"):
+def record_push(
+    session: Session,
+    registry: Any,
+    event: dict[str, Any],
+    now: datetime | None = None,
+    fetched: FetchedImage | None = None,
+    indexed_event_id: str | None = None,
+    trigger: str = "push",
+) -> list[Any]:
     """Index an ``image_pushed`` event; point its tag (if any) at the pushed digest.
 
     Returns (and puts in the outbox) ``[(TAG_INDEXED, payload)]`` when a tag was created or moved,
@@ -136,13 +150,25 @@ def record_push(session, registry, event, now=None, fetched=None, indexed_event_
     store.mark_processed(session, event_id, now)
     repository = repository or _new_repository(session, namespace, name, now)
     actor = _actor(event)
-    manifest = manifest or _new_manifest(session, repository, digest, fetched, actor, now)
+    if manifest is None:
+        assert fetched is not None  # fetched above, since the manifest was not known
+        manifest = _new_manifest(session, repository, digest, fetched, actor, now)
     if tag_name is None:
         return []
     return _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id, trigger)
 
 
-def _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id=None, trigger="push"):
+def _point_tag(
+    session: Session,
+    repository: Repository,
+    tag_name: str,
+    manifest: Manifest,
+    actor: str | None,
+    event: dict[str, Any],
+    now: datetime,
+    indexed_event_id: str | None = None,
+    trigger: str = "push",
+) -> list[Any]:
     pushed_at = event.get("pushed_at") or event["occurred_at"]
     tag = store.find_tag(session, repository.id, tag_name, for_update=True)
     previous_digest = None
@@ -199,7 +225,7 @@ def _point_tag(session, repository, tag_name, manifest, actor, event, now, index
     ]
 
 
-def record_delete(session, event, now=None):
+def record_delete(session: Session, event: dict[str, Any], now: datetime | None = None) -> list[Any]:
     """Apply an ``image_deleted`` event; returns a ``tag_removed`` event per tag removed.
 
     ``{repository, tag}`` removes that tag only (if ``digest`` is given too, only while the tag
@@ -239,13 +265,13 @@ def record_delete(session, event, now=None):
     return _remove_repository(session, repository, actor, event_id, now, deleted_at)
 
 
-def _actor(event):
+def _actor(event: dict[str, Any]) -> str | None:
     """Who pushed or deleted, as the registry's auth names them: descriptive text, stored (and
     passed on in ``tag_indexed``) clipped to its column, never a reason to refuse the event."""
     return _clip(event.get("actor") or None, NAME_LENGTH)
 
 
-def _older(tags, deleted_at):
+def _older(tags: list[Tag], deleted_at: datetime) -> list[Tag]:
     """The tags last pushed before the delete happened; the others were pushed after it."""
     kept = [tag for tag in tags if tag.pushed_at > deleted_at]
     for tag in kept:
@@ -255,7 +281,14 @@ def _older(tags, deleted_at):
     return [tag for tag in tags if tag.pushed_at <= deleted_at]
 
 
-def _remove_repository(session, repository, actor, event_id, now, deleted_at):
+def _remove_repository(
+    session: Session,
+    repository: Repository,
+    actor: str | None,
+    event_id: str | None,
+    now: datetime,
+    deleted_at: datetime,
+) -> list[Any]:
     tags = store.tags_of_repository(session, repository.id)
     doomed = _older(tags, deleted_at)
     outgoing = store.remove_tags(session, repository, doomed, actor, event_id, now)
@@ -264,7 +297,7 @@ def _remove_repository(session, repository, actor, event_id, now, deleted_at):
     return outgoing
 
 
-def record_set_aside(session, event, now=None):
+def record_set_aside(session: Session, event: dict[str, Any], now: datetime | None = None) -> list[Any]:
     """Keep an ``event_set_aside`` from another service for operators."""
     event_id = str(event["event_id"])
     set_aside(
@@ -282,8 +315,16 @@ def record_set_aside(session, event, now=None):
 
 
 def set_aside(
-    session, source, reason, payload, source_event_id=None, action=None, repository=None, event_id=None, now=None
-):
+    session: Session,
+    source: str,
+    reason: str,
+    payload: Any,
+    source_event_id: str | None = None,
+    action: str | None = None,
+    repository: str | None = None,
+    event_id: str | None = None,
+    now: datetime | None = None,
+) -> bool:
     """Store an event that cannot be used, and mark it processed so a duplicate is not stored twice.
 
     Returns False (storing nothing) when ``event_id`` was already processed.
@@ -313,7 +354,7 @@ def set_aside(
 MAX_UNSTORABLE_CHARS = 65536
 
 
-def _clip(value, length):
+def _clip(value: Any, length: int | None) -> str | None:
     """A string any database stores: no NUL characters, no unpaired surrogates (both escaped as
     text), at most ``length`` characters."""
     if value is None:
@@ -323,7 +364,7 @@ def _clip(value, length):
     return value if length is None else value[:length]
 
 
-def _storable(payload):
+def _storable(payload: Any) -> Any:
     """The payload as JSON every database takes: NUL characters escaped, and anything that is not
     JSON (NaN, Infinity, non-string keys) kept as its text instead."""
     try:
@@ -333,7 +374,7 @@ def _storable(payload):
     return _without_nul(payload)
 
 
-def _without_nul(value):
+def _without_nul(value: Any) -> Any:
     if isinstance(value, str):
         return _clip(value, None)
     if isinstance(value, dict):
