@@ -2,15 +2,26 @@
 every rollout in progress is counted. Read by the RPC's admission checks and by the rollout's
 placement (``deployer.placement`` decides where an instance goes; this says what is taken)."""
 
+from collections.abc import Collection
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from deployer import store
 from deployer.models import IN_PROGRESS, Deployment, Instance
 from deployer.placement import HostLoad, NoCapacity, place
+from deployer.settings import Pool
 from deployer.spec import fixed_ports
 
 
-def host_loads(session, pool, reachability, deployment_id=None, exclude=()):
+def host_loads(
+    session: Session,
+    pool: Pool,
+    reachability: dict[str, str | None],
+    deployment_id: str | None = None,
+    exclude: Collection[str] = (),
+) -> list[HostLoad]:
     """A ``HostLoad`` per host of ``pool``: capacity minus the reservations of every instance
     recorded there (all deployments), the count of ``deployment_id``'s own, and ports taken.
 
@@ -37,14 +48,16 @@ def host_loads(session, pool, reachability, deployment_id=None, exclude=()):
     return [loads[host.name] for host in pool.hosts]
 
 
-def ports_in_domain(session, pool, host_name):
+def ports_in_domain(session: Session, pool: Pool, host_name: str) -> set[int]:
     """Host ports recorded for instances whose ports collide with ``host_name``'s."""
     domain = pool.port_domain(host_name)
     rows = session.scalars(sa.select(Instance.ports).where(Instance.port_domain == domain))
     return {p["host_port"] for ports in rows for p in ports if p.get("host_port")}
 
 
-def promised(session, pool_name, exclude=None):
+def promised(
+    session: Session, pool_name: str, exclude: str | None = None
+) -> list[tuple[dict[str, Any], int, dict[str, int], str | None]]:
     """What the rollouts in progress in the pool (deployments ``pending``/``pulling``/``starting``)
     are still to place: ``[(runtime, count, per-host instance counts, preferred host)]``.
 
@@ -64,9 +77,9 @@ def promised(session, pool_name, exclude=None):
     for deployment in rows:
         if deployment.id == exclude:
             continue
-        newest = store.revision(session, deployment.id, deployment.revision)
+        newest = store.recorded_revision(session, deployment.id, deployment.revision)
         number = newest.number if newest.status in IN_PROGRESS else (deployment.serving_revision or newest.number)
-        target = newest if number == newest.number else store.revision(session, deployment.id, number)
+        target = newest if number == newest.number else store.recorded_revision(session, deployment.id, number)
         placed = store.instances(session, deployment.id)
         remaining = max(deployment.replicas - sum(1 for i in placed if i.revision == number), 0)
         old = [i for i in placed if i.revision != number]
@@ -80,7 +93,7 @@ def promised(session, pool_name, exclude=None):
     return found
 
 
-def reserve_promised(session, pool, loads, exclude=None):
+def reserve_promised(session: Session, pool: Pool, loads: list[HostLoad], exclude: str | None = None) -> int:
     """Reserve in ``loads`` (``host_loads``'s) what rollouts in progress are still to place,
     placed as their rollouts would place them; how many instances that is. A promise that no
     longer fits anywhere (a host went away) is skipped: that rollout will fail on its own."""

@@ -389,7 +389,7 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
     target_number = deployment.serving_revision or deployment.revision
     pool = rt.settings.pools[deployment.pool]
     with rt.transaction() as session:
-        target = store.revision(session, deployment.id, target_number)
+        target = store.recorded_revision(session, deployment.id, target_number)
         runtime = dict(target.spec)
         running = sum(1 for i in store.instances(session, deployment.id) if i.revision == target_number)
     problems = specs.Problems()

@@ -10,18 +10,25 @@ ordering key). At least once: consumers dedupe on ``event_id``, which a re-send 
 """
 
 import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
+from marshmallow import Schema
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import object_session
 
-from deployer.models import OutboxEvent
+from deployer.models import Deployment, OutboxEvent
+from deployer.runtime import Runtime
 from shared.runtime import outbox as _outbox
 from shared.runtime.outbox import RELAY_BATCH
 
 log = logging.getLogger(__name__)
 
 
-def emit(deployment, event_type, schema_cls, **values):
+def emit(
+    deployment: Deployment, event_type: str, schema_cls: type[Schema], **values: Any
+) -> tuple[str, dict[str, Any]]:
     """Make an event about ``deployment`` (a row attached to the session of the change) and add it
     to the outbox in that session; ``(event_type, payload)``."""
     session = object_session(deployment)
@@ -33,7 +40,7 @@ def emit(deployment, event_type, schema_cls, **values):
     return _outbox.emit(session, OutboxEvent, event_type, schema_cls, ordering_key=deployment.id, **values)
 
 
-def send(rt, events):
+def send(rt: Runtime, events: Iterable[tuple[str, dict[str, Any]] | None]) -> int:
     """Dispatch ``events`` (a committed transaction's, None entries ignored) from the outbox
     through ``rt.publish``. Never raises for the broker or the database: the change is committed
     and its events are safe in the outbox, where the relay finds what this left."""
@@ -52,7 +59,7 @@ def send(rt, events):
         return 0
 
 
-def relay(rt, min_age, limit=RELAY_BATCH, now=None):
+def relay(rt: Runtime, min_age: timedelta, limit: int = RELAY_BATCH, now: datetime | None = None) -> int:
     """Send the events left in the outbox that are at least ``min_age`` (a timedelta) old, oldest
         first, through ``rt.publish``; how many went. Ages are by the wall clock (``created_at`` is
     stamped with it), not ``rt.now``. A database outage is logged: the next tick retries."""

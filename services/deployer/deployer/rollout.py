@@ -117,7 +117,7 @@ class Rollout(Run):
         return True
 
     def load_target(self, session, number):
-        revision = store.revision(session, self.deployment_id, number)
+        revision = store.recorded_revision(session, self.deployment_id, number)
         return Target(
             number=number,
             pull_ref=revision.pull_ref,

@@ -2,12 +2,18 @@
 transactions on the Deployment aggregate, and removing containers."""
 
 import logging
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from deployer import outbox
 from deployer.aggregate import Deployment, LockLost
 from deployer.engine import EngineError
+from deployer.models import Instance
+from deployer.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ class Live:
     started: float = 0.0  # monotonic time the container was started
 
     @classmethod
-    def of(cls, row):
+    def of(cls, row: Instance) -> "Live":
         return cls(
             id=row.id,
             revision=row.revision,
@@ -70,34 +76,34 @@ class Plan:
     removals: list = field(default_factory=list)
 
 
-def container_name(tenant_id, name, revision, instance_id):
+def container_name(tenant_id: str, name: str, revision: int, instance_id: str) -> str:
     """Readable and unique: ``ih-<tenant>-<name>-r<revision>-<instance id prefix>``."""
     return f"ih-{tenant_id[:40]}-{name}-r{revision}-{instance_id[:8]}"
 
 
 class Run:
-    def __init__(self, rt, deployment_id, operation_id):
+    def __init__(self, rt: Runtime, deployment_id: str, operation_id: str) -> None:
         self.rt = rt
         self.settings = rt.settings
         self.deployment_id = deployment_id
         self.operation_id = operation_id
 
     @contextmanager
-    def locked(self):
+    def locked(self) -> Iterator[tuple[Session, Deployment]]:
         """A transaction in which the deployment is still ours (``Aborted`` otherwise), as the
         aggregate; also this run's heartbeat."""
         with self.rt.transaction() as session:
             yield session, Deployment.locked_by(session, self.deployment_id, self.operation_id, self.rt.now())
 
-    def publish(self, *events):
+    def publish(self, *events: Any) -> None:
         """Send a committed transaction's events from the outbox (what fails is the relay's)."""
         outbox.send(self.rt, events)
 
-    def remove_containers(self, lives):
+    def remove_containers(self, lives: Iterable[Live]) -> None:
         """Stop and remove each instance's container (all at once); failures are logged, not raised:
         a container left behind has no row and is removed by the reconciler."""
 
-        def remove(live):
+        def remove(live: Live) -> None:
             try:
                 self.rt.engine(live.host).remove(live.container_id or live.container_name, self.settings.stop_timeout)
             except EngineError as exc:
@@ -105,7 +111,7 @@ class Run:
 
         self.rt.run_all(remove, list(lives))
 
-    def forget(self, lives):
+    def forget(self, lives: Iterable[Live]) -> None:
         """Forget the instances' rows (their containers are removed)."""
         with self.locked() as (_, deployment):
             deployment.forget_instances(live.id for live in lives)

@@ -4,6 +4,12 @@ The service builds it from its dependency providers; unit tests build it from fa
 here imports nameko or docker.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deployer.settings import Host
+
+
 import random
 import socket
 import time
@@ -14,11 +20,11 @@ from typing import Any
 from shared.runtime.clock import utcnow
 
 
-def run_in_turn(fn, items):
+def run_in_turn(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     return [fn(item) for item in items]
 
 
-def port_is_free(host, port):
+def port_is_free(host: "Host", port: int) -> bool:
     """Whether ``port`` can be bound on the host. Known only for a host on this machine's
     loopback; for any other the engine is the judge (a taken port fails the container)."""
     if not host.is_loopback:

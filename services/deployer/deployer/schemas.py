@@ -64,7 +64,7 @@ class RevisionPage(DeploymentRef, Paging):
     pass
 
 
-def load_args(schema_cls, **arguments):
+def load_args(schema_cls: type[Schema], **arguments: Any) -> dict[str, Any]:
     """Load RPC arguments; ``InvalidRequest`` names each bad argument and why (``shared.contracts.schemas``)."""
     loaded = shared_schemas.load_args(schema_cls, **arguments)
     if "deployment_id" in loaded:

@@ -4,6 +4,7 @@ import logging
 
 from deployer.engine import DEPLOYER, DEPLOYMENT, EngineError
 from deployer.runs import Aborted, Live, Run
+from deployer.settings import Host
 
 log = logging.getLogger(__name__)
 
@@ -11,7 +12,7 @@ log = logging.getLogger(__name__)
 class Teardown(Run):
     """Remove every container of a deleted deployment on every host of its pool, rows or not."""
 
-    def run(self):
+    def run(self) -> None:
         try:
             with self.locked() as (_, deployment):
                 pool = self.settings.pools[deployment.row.pool]
@@ -20,7 +21,7 @@ class Teardown(Run):
             return
         labels = {DEPLOYER: self.settings.deployer_id, DEPLOYMENT: self.deployment_id}
 
-        def sweep(host):
+        def sweep(host: Host) -> tuple[str, str | None]:
             try:
                 found = self.rt.engine(host.name).list(labels)
             except EngineError as exc:

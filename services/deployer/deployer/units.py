@@ -6,12 +6,13 @@ Units are binary (``1k`` = 1024 bytes), as in ``docker run --memory``; a trailin
 
 import math
 import re
+from typing import Any
 
 UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 
 
-def parse_memory(value):
+def parse_memory(value: Any) -> int:
     """Bytes for ``value``; ``ValueError`` saying what is wrong with it."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"must be a size such as '256m', '1g' or a number of bytes, got {value!r}")
@@ -32,7 +33,7 @@ def parse_memory(value):
     return size
 
 
-def format_memory(size):
+def format_memory(size: int) -> str:
     """The shortest exact form: 268435456 -> '256m', 1536 -> '1536' (bytes when nothing divides)."""
     for unit in "tgmk":
         if size % UNITS[unit] == 0:

@@ -1,14 +1,21 @@
 """What callers get back: JSON-safe dicts built from the records inside their session."""
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from deployer import store
+from deployer.models import Deployment, Instance, Revision
+from deployer.settings import Settings
 from deployer.units import format_memory
 
 
-def _iso(value):
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def runtime_view(runtime):
+def runtime_view(runtime: dict[str, Any]) -> dict[str, Any]:
     """A revision's runtime as a caller writes it (memory as '256m'; bytes alongside)."""
     view = dict(runtime)
     view["memory"] = format_memory(runtime["memory"])
@@ -16,7 +23,7 @@ def runtime_view(runtime):
     return view
 
 
-def instance_view(instance, settings):
+def instance_view(instance: Instance, settings: Settings) -> dict[str, Any]:
     host = settings.host(instance.host)
     port = next((p["host_port"] for p in instance.ports if p.get("host_port")), None)
     return {
@@ -33,7 +40,7 @@ def instance_view(instance, settings):
     }
 
 
-def revision_view(revision):
+def revision_view(revision: Revision) -> dict[str, Any]:
     return {
         "revision": revision.number,
         "image": revision.image,
@@ -53,16 +60,16 @@ def revision_view(revision):
     }
 
 
-def deployment_view(session, deployment, settings):
+def deployment_view(session: Session, deployment: Deployment, settings: Settings) -> dict[str, Any]:
     """``image``/``digest``/``spec`` are the newest revision's (the one ``status`` is about);
     ``serving_image``/``serving_digest`` the serving revision's (None until one ran)."""
-    newest = store.revision(session, deployment.id, deployment.revision)
+    newest = store.recorded_revision(session, deployment.id, deployment.revision)
     serving = None
     if deployment.serving_revision is not None:
         serving = (
             newest
             if deployment.serving_revision == newest.number
-            else store.revision(session, deployment.id, deployment.serving_revision)
+            else store.recorded_revision(session, deployment.id, deployment.serving_revision)
         )
     return {
         "id": deployment.id,
