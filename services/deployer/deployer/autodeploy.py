@@ -29,12 +29,17 @@ may have changed while it waited.
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from deployer import deployments, store
 from deployer.aggregate import Deployment
+from deployer.models import Deployment as DeploymentRow
+from deployer.models import Revision
 from deployer.policy import SEMVER, PolicyError, Verdict, follow, parse_policy, stay
+from deployer.runtime import Runtime
 from shared.contracts.events import TAG_INDEXED
 
 log = logging.getLogger(__name__)
@@ -58,11 +63,11 @@ class Outcome:
     started: tuple = ()
 
     @property
-    def moved(self):
+    def moved(self) -> list[str]:
         return [d.deployment_id for d in self.decisions if d.verdict.move]
 
 
-def push_record(event):
+def push_record(event: dict[str, Any]) -> dict[str, Any]:
     """The fields of a tag_indexed a waiting push and an auto-deploy revision keep (JSON-safe)."""
     return {
         "event_id": str(event["event_id"]),
@@ -75,7 +80,7 @@ def push_record(event):
     }
 
 
-def consider(session, deployment, base, push):
+def consider(session: Session, deployment: DeploymentRow, base: Revision, push: dict[str, Any]) -> Verdict:
     """The ``Verdict`` for one deployment (row in ``session``) and its base revision."""
     if push["namespace"] not in (LIBRARY, deployment.tenant_id):
         return stay(f"tenant {deployment.tenant_id} may not use {push['repository']}")
@@ -107,7 +112,7 @@ def consider(session, deployment, base, push):
     return follow(verdict.reason)
 
 
-def handle_tag_indexed(rt, event):
+def handle_tag_indexed(rt: Runtime, event: dict[str, Any]) -> Outcome:
     """Carry out a ``tag_indexed`` event (loaded with ``shared.contracts.events.TagIndexed``); its ``Outcome``."""
     push = push_record(event)
     what = f"tag_indexed {push['event_id']} ({push['repository']}:{push['tag']} -> {push['digest'][:19]})"
@@ -139,7 +144,7 @@ def handle_tag_indexed(rt, event):
     return Outcome(decisions=tuple(decisions), started=tuple((i, n) for i, n in started if n is not None))
 
 
-def start_safely(rt, deployment_id):
+def start_safely(rt: Runtime, deployment_id: str) -> int | None:
     """``start_pending``, its failures logged: one deployment's trouble does not stop the others,
     and its push stays pending for the reconciler."""
     try:
@@ -149,7 +154,7 @@ def start_safely(rt, deployment_id):
         return None
 
 
-def start_pending(rt, deployment_id):
+def start_pending(rt: Runtime, deployment_id: str) -> int | None:
     """Roll out the deployment's pending push if nothing else runs on it; the new revision's
     number, or None (nothing pending, busy: left waiting, or no longer wanted: dropped)."""
     with rt.transaction() as session:

@@ -18,7 +18,9 @@ consumer, which stops reading when its pool is full (see deployer.service).
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +36,23 @@ class CredentialsUnavailable(Exception):
 
 
 class StaticCredentials:
-    def __init__(self, auth):
+    def __init__(self, auth: dict[str, str] | None) -> None:
         self.auth = auth
 
-    def __call__(self, tenant_id):
+    def __call__(self, tenant_id: str) -> dict[str, str] | None:
         return self.auth
 
 
 class RobotCredentials:
     """``credentials(tenant_id)`` -> ``{"username", "password"}`` for docker's ``auth_config``."""
 
-    def __init__(self, issue, clock=time.time):
+    def __init__(self, issue: Callable[[str, str, int], Any], clock: Callable[[], float] = time.time) -> None:
         self.issue = issue  # (tenant_id, name, ttl) -> the auth RPC's answer
         self.clock = clock
-        self._cache = {}
+        self._cache: dict[str, tuple[dict[str, str], float]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, tenant_id):
+    def __call__(self, tenant_id: str) -> dict[str, str]:
         with self._lock:
             cached = self._cache.get(tenant_id)
             if cached and self.clock() < cached[1]:
@@ -68,7 +70,7 @@ class RobotCredentials:
         return auth
 
 
-def _timestamp(value):
+def _timestamp(value: Any) -> float | None:
     if not value:
         return None
     try:
@@ -77,10 +79,10 @@ def _timestamp(value):
         return None
 
 
-def standalone_issuer(amqp_uri, timeout):
+def standalone_issuer(amqp_uri: str, timeout: float) -> Callable[[str, str, int], Any]:
     """``issue(tenant_id, name, ttl)`` through a short-lived standalone RPC client."""
 
-    def issue(tenant_id, name, ttl):
+    def issue(tenant_id: str, name: str, ttl: int) -> Any:
         from nameko.standalone.rpc import ClusterRpcProxy
 
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout) as proxy:

@@ -7,6 +7,8 @@ deployer's own instance records, not from what the engine reports: capacity is w
 configuration says a host may give to the platform.
 """
 
+import random
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from deployer.units import format_memory
@@ -37,14 +39,14 @@ class HostLoad:
     ports: set = field(default_factory=set)
 
     @property
-    def free_cpu(self):
+    def free_cpu(self) -> float:
         return max(self.cpus - self.used_cpu, 0.0)
 
     @property
-    def free_memory(self):
+    def free_memory(self) -> int:
         return max(self.memory - self.used_memory, 0)
 
-    def fits(self, cpu, memory, fixed_ports=()):
+    def fits(self, cpu: float, memory: int, fixed_ports: Collection[int] = ()) -> bool:
         return (
             self.reachable
             and self.free_cpu + EPSILON >= cpu
@@ -52,20 +54,20 @@ class HostLoad:
             and not set(fixed_ports) & self.ports
         )
 
-    def reserve(self, cpu, memory, fixed_ports=()):
+    def reserve(self, cpu: float, memory: int, fixed_ports: Collection[int] = ()) -> None:
         self.used_cpu += cpu
         self.used_memory += memory
         self.instances += 1
         self.ports.update(fixed_ports)
 
-    def release(self, cpu, memory, ports=()):
+    def release(self, cpu: float, memory: int, ports: Collection[int] = ()) -> None:
         self.used_cpu -= cpu
         self.used_memory -= memory
         self.instances -= 1
         self.ports.difference_update(ports)
 
 
-def _why_not(host, cpu, memory, fixed_ports):
+def _why_not(host: HostLoad, cpu: float, memory: int, fixed_ports: Collection[int]) -> str:
     if not host.reachable:
         return f"{host.name}: unreachable ({host.error})" if host.error else f"{host.name}: unreachable"
     taken = sorted(set(fixed_ports) & host.ports)
@@ -77,7 +79,14 @@ def _why_not(host, cpu, memory, fixed_ports):
     )
 
 
-def place(hosts, count, cpu, memory, fixed_ports=(), prefer=None):
+def place(
+    hosts: list[HostLoad],
+    count: int,
+    cpu: float,
+    memory: int,
+    fixed_ports: Collection[int] = (),
+    prefer: str | None = None,
+) -> list[str]:
     """Host names for ``count`` instances, reserving as it goes (``hosts`` are updated).
 
     ``prefer`` names a host to use if it fits (a rolling update keeps an instance on its host).
@@ -99,7 +108,9 @@ def place(hosts, count, cpu, memory, fixed_ports=(), prefer=None):
     return chosen
 
 
-def allocate_ports(count, in_use, port_range, is_free, rng):
+def allocate_ports(
+    count: int, in_use: set[int], port_range: tuple[int, int], is_free: Callable[[int], bool], rng: random.Random
+) -> list[int]:
     """``count`` distinct ports from ``port_range`` that are not ``in_use`` and ``is_free(port)``.
 
     The scan starts at a random point so that deployers sharing a machine rarely race for the

@@ -52,9 +52,9 @@ def instances(session: Session, deployment_id: str) -> list[Instance]:
     )
 
 
-def base_revision(session: Session, deployment: Deployment) -> Revision | None:
+def base_revision(session: Session, deployment: Deployment) -> Revision:
     """What a change builds on: the serving revision, or the newest if none ever served."""
-    return revision(session, deployment.id, deployment.serving_revision or deployment.revision)
+    return recorded_revision(session, deployment.id, deployment.serving_revision or deployment.revision)
 
 
 def following(session: Session, repository: str) -> list[tuple[Deployment, Revision]]:
