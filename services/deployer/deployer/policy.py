@@ -27,6 +27,7 @@ import fnmatch
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import re2
 
@@ -57,25 +58,25 @@ class Version:
     prerelease: tuple = ()  # () for a release
 
     @property
-    def key(self):
+    def key(self) -> tuple[Any, ...]:
         # A release sorts after its pre-releases; identifiers: numbers below words, numbers by value.
         if not self.prerelease:
             return self.major, self.minor, self.patch, (1,)
         identifiers = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease)
         return self.major, self.minor, self.patch, (0, identifiers)
 
-    def __lt__(self, other):
+    def __lt__(self, other: "Version") -> bool:
         return self.key < other.key
 
-    def __gt__(self, other):
+    def __gt__(self, other: "Version") -> bool:
         return self.key > other.key
 
-    def __str__(self):
+    def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
         return f"{text}-{'.'.join(self.prerelease)}" if self.prerelease else text
 
 
-def parse_version(tag):
+def parse_version(tag: str) -> Version | None:
     """The ``Version`` a tag names, or None for a tag that is not one (``latest``, ``1.02``)."""
     match = VERSION.fullmatch(tag or "")
     if match is None:
@@ -92,11 +93,11 @@ class Verdict:
     reason: str
 
 
-def follow(reason):
+def follow(reason: str) -> "Verdict":
     return Verdict(True, reason)
 
 
-def stay(reason):
+def stay(reason: str) -> "Verdict":
     return Verdict(False, reason)
 
 
@@ -107,14 +108,14 @@ class Policy:
     prerelease: bool = False  # semver
     pattern: str | None = None  # glob, regexp
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.kind == SEMVER:
             return f"semver:{self.level}{'+' + PRERELEASE if self.prerelease else ''}"
         if self.kind in (GLOB, REGEXP):
             return f"{self.kind}:{self.pattern}"
         return self.kind
 
-    def wants(self, running_tag, pushed_tag):
+    def wants(self, running_tag: str, pushed_tag: str) -> Verdict:
         """``Verdict``: does a deployment running ``running_tag`` follow a push of ``pushed_tag``?"""
         if self.kind == NEVER:
             return stay("policy never")
@@ -125,7 +126,7 @@ class Policy:
         if self.kind == SEMVER:
             return self._semver(running_tag, pushed_tag)
         if self.kind == GLOB:
-            matched = fnmatch.fnmatchcase(pushed_tag, self.pattern)
+            matched = fnmatch.fnmatchcase(pushed_tag, self.pattern or "")  # a glob policy has one
         else:
             try:
                 matched = compile_regexp(self.pattern).fullmatch(pushed_tag) is not None
@@ -138,7 +139,7 @@ class Policy:
             return stay(f"{pushed_tag} is a lower version than {running_tag}")
         return follow(f"{pushed_tag} matches {self}")
 
-    def _semver(self, running_tag, pushed_tag):
+    def _semver(self, running_tag: str, pushed_tag: str) -> Verdict:
         pushed = parse_version(pushed_tag)
         if pushed is None:
             return stay(f"{pushed_tag} is not a version")
@@ -156,7 +157,7 @@ class Policy:
         return follow(f"{pushed_tag} is higher than {running_tag} within {self}")
 
 
-def parse_policy(text):
+def parse_policy(text: Any) -> Policy:
     """The ``Policy`` ``text`` names; ``PolicyError`` saying what is wrong otherwise."""
     if not isinstance(text, str):
         raise PolicyError(f"must be a string: {SYNTAX}; got {text!r}")
@@ -186,7 +187,7 @@ def parse_policy(text):
 
 
 @functools.lru_cache(maxsize=256)
-def compile_regexp(pattern):
+def compile_regexp(pattern: str) -> Any:
     """The pattern compiled by RE2, whose matching time is linear in the tag's length.
 
     Python's ``re`` backtracks: a policy such as ``(a+)+$`` takes minutes (and on a 128-character
