@@ -6,7 +6,9 @@ naming the key, rather than surfacing later as a failed deployment.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -40,7 +42,7 @@ class Host:
     tls: TLSSettings | None = None
 
     @property
-    def is_loopback(self):
+    def is_loopback(self) -> bool:
         return bool(LOOPBACK.fullmatch(self.address))
 
 
@@ -53,18 +55,18 @@ class Pool:
     # port is then taken pool-wide, not per host.
     shared_network_namespace: bool = False
 
-    def host(self, name):
+    def host(self, name: str) -> "Host | None":
         return next((h for h in self.hosts if h.name == name), None)
 
     @property
-    def max_cpus(self):
+    def max_cpus(self) -> float:
         return max(h.cpus for h in self.hosts)
 
     @property
-    def max_memory(self):
+    def max_memory(self) -> int:
         return max(h.memory for h in self.hosts)
 
-    def port_domain(self, host_name):
+    def port_domain(self, host_name: str) -> str:
         """Hosts whose ports collide with ``host_name``'s: the whole pool or just that host."""
         return self.name if self.shared_network_namespace else f"{self.name}/{host_name}"
 
@@ -96,21 +98,21 @@ class Settings:
     outbox_relay_interval: float
     outbox_relay_min_age: float
 
-    def pool(self, name):
+    def pool(self, name: str) -> "Pool | None":
         return self.pools.get(name)
 
-    def host(self, name):
+    def host(self, name: str) -> "Host | None":
         for pool in self.pools.values():
             host = pool.host(name)
             if host is not None:
                 return host
         return None
 
-    def all_hosts(self):
+    def all_hosts(self) -> "list[Host]":
         return [host for pool in self.pools.values() for host in pool.hosts]
 
 
-def _number(value, key, minimum=0.0, integer=False):
+def _number(value: Any, key: str, minimum: float = 0.0, integer: bool = False) -> float:
     try:
         number = int(value) if integer else float(value)
     except (TypeError, ValueError):
@@ -120,20 +122,20 @@ def _number(value, key, minimum=0.0, integer=False):
     return number
 
 
-def _choice(value, key, choices):
+def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigurationError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def _memory(value, key):
+def _memory(value: Any, key: str) -> int:
     try:
         return parse_memory(value)
     except ValueError as exc:
         raise ConfigurationError(f"{key} {exc}") from None
 
 
-def _tls(value, key):
+def _tls(value: Any, key: str) -> TLSSettings | None:
     if not value:
         return None
     if not isinstance(value, dict):
@@ -151,7 +153,7 @@ def _tls(value, key):
     )
 
 
-def _host(pool_name, index, value, seen):
+def _host(pool_name: str, index: int, value: Any, seen: set[str]) -> Host:
     key = f"POOLS.{pool_name}.hosts[{index}]"
     if not isinstance(value, dict):
         raise ConfigurationError(f"{key} must be a mapping")
@@ -178,7 +180,7 @@ def _host(pool_name, index, value, seen):
     )
 
 
-def load_pools(value):
+def load_pools(value: Any) -> dict[str, Pool]:
     """``{name: Pool}`` from the ``POOLS`` mapping."""
     if not isinstance(value, dict) or not value:
         raise ConfigurationError("POOLS must map at least one pool name to its settings")
@@ -208,20 +210,20 @@ def load_pools(value):
     return pools
 
 
-def _port_range(value):
+def _port_range(value: Any) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(value))
     if not match or not 1 <= int(match.group(1)) <= int(match.group(2)) <= 65535:
         raise ConfigurationError(f"PORT_RANGE must be 'low-high' within 1-65535, got {value!r}")
     return int(match.group(1)), int(match.group(2))
 
 
-def load_settings(config):
+def load_settings(config: Mapping[str, Any]) -> Settings:
     """``Settings`` from a nameko config dict (config.yml with its ${VAR:default} values applied).
 
     A missing key is a ``ConfigurationError``: the defaults are config.yml's, never a second set.
     """
 
-    def get(key):
+    def get(key: str) -> Any:
         if key not in config:
             raise ConfigurationError(f"{key} is missing from the configuration (see services/deployer/config.yml)")
         return config[key]
@@ -250,10 +252,10 @@ def load_settings(config):
         port_range=_port_range(get("PORT_RANGE")),
         default_cpu=_number(get("DEFAULT_CPU"), "DEFAULT_CPU"),
         default_memory=_memory(get("DEFAULT_MEMORY"), "DEFAULT_MEMORY"),
-        max_replicas=_number(get("MAX_REPLICAS"), "MAX_REPLICAS", integer=True),
+        max_replicas=int(_number(get("MAX_REPLICAS"), "MAX_REPLICAS", integer=True)),
         health_seconds=_number(get("HEALTH_SECONDS"), "HEALTH_SECONDS", minimum=-1),
         health_timeout=_number(get("HEALTH_TIMEOUT"), "HEALTH_TIMEOUT"),
-        stop_timeout=_number(get("STOP_TIMEOUT"), "STOP_TIMEOUT", minimum=-1, integer=True),
+        stop_timeout=int(_number(get("STOP_TIMEOUT"), "STOP_TIMEOUT", minimum=-1, integer=True)),
         ping_timeout=_number(get("PING_TIMEOUT"), "PING_TIMEOUT"),
         engine_timeout=_number(get("ENGINE_TIMEOUT"), "ENGINE_TIMEOUT"),
         docker_api_version=str(get("DOCKER_API_VERSION")),
