@@ -7,3 +7,20 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category
 import eventlet
 
 eventlet.monkey_patch()
+
+
+def pytest_configure(config):
+    """RabbitMQ has no ``guest`` here (scripts/infra.sh removes it): nameko's fixtures make their
+    vhosts as the machine's broker operator unless --amqp-uri/--rabbit-ctl-uri say otherwise."""
+    if config.getoption("RABBIT_AMQP_URI", "").startswith("pyamqp://guest:guest@"):
+        from urllib.parse import quote
+
+        from shared.ops.broker_access import operator
+
+        try:
+            user, password = operator()
+        except OSError:
+            return  # no operator made on this machine: nameko's guest defaults stand
+        userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}"
+        config.option.RABBIT_AMQP_URI = f"pyamqp://{userinfo}@127.0.0.1:5672/"
+        config.option.RABBIT_API_URI = f"http://{userinfo}@127.0.0.1:15672"

@@ -13,11 +13,24 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+ADMIN_URI_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var/secrets/amqp/admin.uri")
+AMQP_HELP = "broker URI [env AMQP_URI; default: the admin broker user of `make up`, var/secrets/amqp/admin.uri]"
+
+
+def admin_amqp_uri():
+    """The ``admin`` broker user's URI that `make up` wrote (scripts/services.sh), if it did."""
+    try:
+        with open(ADMIN_URI_FILE) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
 def parser(doc):
     """An argument parser with --registry, --amqp-uri and --json; the script adds its own."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--registry", default=os.environ.get("REGISTRY_HOST", "127.0.0.1:5000"))
-    p.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
+    p.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI") or admin_amqp_uri(), help=AMQP_HELP)
     p.add_argument("--json", help="also write the raw figures to this file")
     return p
 

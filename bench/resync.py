@@ -39,7 +39,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from nameko.exceptions import RemoteError
@@ -49,10 +48,10 @@ import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
 from bench import benchlib
 from imagehub import render
 from shared.contracts.errors import ImagehubError
+from shared.ops.broker_access import Management, operator
 from tests.support import RegistryProcess, delete_manifest, free_port, push_image, wait_until
 
 BIN = os.path.dirname(sys.executable)
-GUEST = ("guest", "guest")
 POLL = 0.25  # seconds between two get_resync calls while a pass runs
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -77,31 +76,17 @@ def retrying(what, call, timeout=60.0):
             time.sleep(1)
 
 
-def create_vhost(management, vhost):
-    def create():
-        requests.put(f"{management}/vhosts/{vhost}", auth=GUEST, timeout=10).raise_for_status()
-        requests.put(
-            f"{management}/permissions/{vhost}/guest",
-            auth=GUEST,
-            timeout=10,
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
+def broker(management):
+    """The management API (``.../api``) as this machine's broker operator: the bench's vhost is its own."""
+    return Management(management.removesuffix("/api"), *operator())
 
-    retrying(f"creating vhost {vhost}", create)
+
+def create_vhost(management, vhost):
+    retrying(f"creating vhost {vhost}", lambda: broker(management).create_vhost(vhost))
 
 
 def delete_vhost(management, vhost):
-    def delete():
-        resp = requests.delete(f"{management}/vhosts/{vhost}", auth=GUEST, timeout=10)
-        if resp.status_code not in (204, 404):
-            resp.raise_for_status()
-
-    retrying(f"deleting vhost {vhost}", delete)
-
-
-def with_vhost(amqp_uri, vhost):
-    parts = urlsplit(amqp_uri)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + vhost, parts.query, parts.fragment))
+    retrying(f"deleting vhost {vhost}", lambda: broker(management).delete_vhost(vhost))
 
 
 class Rpc:
@@ -528,7 +513,7 @@ def main():
     try:
         create_vhost(args.management, vhost)
         vhost_created = True
-        amqp_uri = with_vhost(args.amqp_uri, vhost)
+        amqp_uri = broker(args.management).amqp_uri(vhost)
         if args.db_url:
             db_url = create_database(args.db_url, dbname)
             db_created = True
@@ -571,7 +556,7 @@ def main():
         def consuming():  # its RPC queue has a consumer: calls made now are answered
             if not catalog.alive():
                 raise SystemExit(f"the catalog process exited at start:\n{catalog.log_tail()}")
-            resp = requests.get(f"{args.management}/queues/{vhost}/rpc-catalog", auth=GUEST, timeout=5)
+            resp = requests.get(f"{args.management}/queues/{vhost}/rpc-catalog", auth=operator(), timeout=5)
             return resp.ok and resp.json().get("consumers", 0) > 0
 
         try:

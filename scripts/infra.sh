@@ -28,6 +28,41 @@ start_rabbitmq() {
     rabbitmq-plugins -q enable rabbitmq_management >/dev/null
     wait_for 60 "RabbitMQ management" port_open 15672
   fi
+  ensure_broker_operator
+}
+
+# The broker's administrator for imagehub, one per machine (rabbitmqctl works as root, through the
+# Erlang cookie, with no password): its `user:password` in $BROKER_OPERATOR_FILE (0600), shared
+# by every checkout here so that none resets another's. It makes the suite's vhosts and their
+# users (shared/ops/broker_access.py); no service runs as it. RabbitMQ's own `guest` goes: with
+# it, any process on this host, a tenant's container on host networking included, would be a
+# broker administrator.
+ensure_broker_operator() {
+  local user pw users
+  if [ ! -s "$BROKER_OPERATOR_FILE" ]; then
+    mkdir -p "$(dirname "$BROKER_OPERATOR_FILE")"
+    (umask 077; printf '%s:%s\n' imagehub-operator "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+      > "$BROKER_OPERATOR_FILE")
+  fi
+  chmod 600 "$BROKER_OPERATOR_FILE"
+  user="$(cut -d: -f1 "$BROKER_OPERATOR_FILE")"; pw="$(cut -d: -f2- "$BROKER_OPERATOR_FILE")"
+  users="$(rabbitmqctl -q list_users 2>/dev/null | awk '{print $1}')"
+  # Passwords go on stdin, not the command line (where `ps` shows them).
+  if ! grep -qx "$user" <<<"$users"; then
+    log "making the broker operator $user (credentials in $BROKER_OPERATOR_FILE)"
+    printf '%s\n' "$pw" | rabbitmqctl -q add_user "$user" >/dev/null
+  elif ! printf '%s\n' "$pw" | rabbitmqctl -q authenticate_user "$user" >/dev/null 2>&1; then
+    log "resetting the broker operator's password to $BROKER_OPERATOR_FILE's"
+    printf '%s\n' "$pw" | rabbitmqctl -q change_password "$user" >/dev/null
+  fi
+  if ! rabbitmqctl -q list_users 2>/dev/null | grep -E "^$user\s+\[administrator\]" >/dev/null; then
+    rabbitmqctl -q set_user_tags "$user" administrator >/dev/null
+    rabbitmqctl -q set_permissions -p / "$user" '.*' '.*' '.*' >/dev/null
+  fi
+  if grep -qx guest <<<"$users"; then
+    log "removing RabbitMQ's guest user (an administrator to anyone on this host)"
+    rabbitmqctl -q delete_user guest >/dev/null
+  fi
 }
 
 pg_version() { ls /etc/postgresql 2>/dev/null | sort -n | tail -1; }
@@ -151,7 +186,7 @@ case "${1:-start}" in
     stop_docker2
     ;;
   status)
-    port_open 5672 && echo "rabbitmq   up   amqp://127.0.0.1:5672  (management http://127.0.0.1:15672)" || echo "rabbitmq   down"
+    port_open 5672 && echo "rabbitmq   up   amqp://127.0.0.1:5672  (management http://127.0.0.1:15672, operator in $BROKER_OPERATOR_FILE)" || echo "rabbitmq   down"
     port_open 5432 && echo "postgresql up   127.0.0.1:5432" || echo "postgresql down"
     docker_up /var/run/docker.sock && echo "docker     up   unix:///var/run/docker.sock" || echo "docker     down"
     docker_up "$DOCKER2_SOCK" && echo "docker2    up   unix://$DOCKER2_SOCK" || echo "docker2    down"

@@ -53,4 +53,9 @@ ADMIN_PASSWORD_FILE="$VAR/secrets/auth-admin-password"
 CATALOG_ROBOT_SECRET_FILE="$VAR/secrets/catalog-robot"
 ADMIN_DOCKER_CONFIG="$VAR/secrets/docker-admin"
 DOCKER2_SOCK="${DOCKER2_SOCK:-/var/run/imagehub-docker2.sock}"
-export AMQP_URI="${AMQP_URI:-amqp://guest:guest@127.0.0.1:5672/}"
+# The broker: its administrator (scripts/infra.sh makes it, machine-wide), and the suite's vhost,
+# whose users (one per service and kind of caller, deploy/broker/access.yml) keep their AMQP URIs
+# in $BROKER_SECRETS/<user>.uri (made by `make services`).
+BROKER_OPERATOR_FILE="${IMAGEHUB_BROKER_OPERATOR_FILE:-/etc/imagehub/rabbitmq-operator}"
+BROKER_VHOST="${IMAGEHUB_BROKER_VHOST:-imagehub}"
+BROKER_SECRETS="$VAR/secrets/amqp"

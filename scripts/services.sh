@@ -12,7 +12,7 @@ export AUTH_ADDRESS AUTH_ISSUER AUTH_SERVICE
 # Everything else comes from each service's config.yml (its ${VAR:default} values).
 
 rpc_ready() { # rpc_ready SERVICE: a consumer is on the service's RPC queue
-  rabbitmqctl -q list_queues name consumers 2>/dev/null | grep -E "^rpc-$1[[:space:]]+[1-9]" >/dev/null
+  rabbitmqctl -q list_queues -p "$BROKER_VHOST" name consumers 2>/dev/null | grep -E "^rpc-$1[[:space:]]+[1-9]" >/dev/null
 }
 
 # The accounts make up needs, straight in the auth database (idempotent; the files are the
@@ -26,12 +26,20 @@ bootstrap_auth() {
     || { tail -5 "$VAR/log/auth.log"; die "auth: could not ensure the catalogue's robot"; }
 }
 
+# The suite's vhost and its broker users, one per service and kind of caller, each allowed only
+# what deploy/broker/access.yml gives it; their AMQP URIs (kept across runs) in $BROKER_SECRETS.
+broker_users() {
+  "$VENV/bin/python" -m shared.ops.broker_access apply --vhost "$BROKER_VHOST" --prefix imagehub- \
+    --secrets "$BROKER_SECRETS" --operator-file "$BROKER_OPERATOR_FILE" >/dev/null \
+    || die "could not make the broker users (is RabbitMQ up? make infra)"
+}
+
 # What a service is started with beyond its config.yml: its own environment and the settings it
 # shares with the registry and the other services. A service running with other settings (an
 # earlier `make up` before token authentication, a rotated robot secret) is restarted; one
 # running with these is left alone. Only a hash is kept, in var/run/<service>.settings.
 settings_of() { # settings_of SERVICE ENV...
-  printf '%s\n' "$@" "AMQP_URI=$AMQP_URI" "WEBHOOK_TOKEN=$WEBHOOK_TOKEN" "AUTH_ADDRESS=$AUTH_ADDRESS" \
+  printf '%s\n' "$@" "WEBHOOK_TOKEN=$WEBHOOK_TOKEN" "AUTH_ADDRESS=$AUTH_ADDRESS" \
     "AUTH_ISSUER=$AUTH_ISSUER" "AUTH_SERVICE=$AUTH_SERVICE" "AUTH_KEY_FILE=$AUTH_KEY_FILE" \
     "AUTH_CERT_FILE=$AUTH_CERT_FILE" | sha256sum | cut -d' ' -f1
 }
@@ -40,11 +48,12 @@ start_one() {
   local svc=$1 pidfile="$VAR/run/$1.pid"
   # Credentials go to the one service that uses them, not into everyone's environment (the
   # deployer's config.yml reads the same REGISTRY_USERNAME/PASSWORD names).
-  local env=()
+  # Each service is its own broker user.
+  local env=(AMQP_URI="$(cat "$BROKER_SECRETS/$svc.uri")")
   case "$svc" in
-    catalog) env=(REGISTRY_USERNAME="$CATALOG_ROBOT" REGISTRY_PASSWORD="$(cat "$CATALOG_ROBOT_SECRET_FILE")") ;;
+    catalog) env+=(REGISTRY_USERNAME="$CATALOG_ROBOT" REGISTRY_PASSWORD="$(cat "$CATALOG_ROBOT_SECRET_FILE")") ;;
     # A short-lived credential of the tenant's own robot, asked of auth, for every pull.
-    deployer) env=(DEPLOYER_PULL_CREDENTIALS="${DEPLOYER_PULL_CREDENTIALS:-robot}") ;;
+    deployer) env+=(DEPLOYER_PULL_CREDENTIALS="${DEPLOYER_PULL_CREDENTIALS:-robot}") ;;
   esac
   local settings; settings="$(settings_of "$svc" "${env[@]}")"
   if pid_alive "$pidfile"; then
@@ -91,6 +100,7 @@ case "${1:-start}" in
   start)
     # The token service's signing key pair (made once, kept): AUTH_KEY_FILE and AUTH_CERT_FILE.
     eval "$(bash "$ROOT/scripts/auth-keys.sh")"
+    broker_users
     # auth answers before the others start: the catalogue's first registry read needs a token.
     start_one auth
     wait_ready auth
@@ -114,7 +124,8 @@ case "${1:-start}" in
     printf 'catalog database   %s\n' "${CATALOG_DB_URL:-sqlite:///var/catalog.db}"
     printf 'deployer database  %s\n' "${DEPLOYER_DB_URL:-sqlite:///var/deployer.db}"
     printf 'resource pool      default: unix:///var/run/docker.sock, unix://%s\n' "$DOCKER2_SOCK"
-    printf 'CLI                %s/bin/imagehub --help\n' "$VENV"
+    printf 'broker             vhost %s; users imagehub-<service|admin|gateway|platform>, AMQP URIs in %s/\n' "$BROKER_VHOST" "${BROKER_SECRETS#$ROOT/}"
+    printf 'CLI                AMQP_URI="$(cat %s/admin.uri)" %s/bin/imagehub --help\n' "${BROKER_SECRETS#$ROOT/}" "$VENV"
     printf 'stop everything    make down\n'
     ;;
   *) die "usage: $0 start|stop|status" ;;

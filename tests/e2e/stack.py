@@ -20,31 +20,17 @@ from collections import namedtuple
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared.ops import broker_access
+from shared.ops.broker_access import operator_management
 from tests.support import RegistryAuth, RegistryProcess, free_port, token_session, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
-MANAGEMENT = "http://127.0.0.1:15672/api"
-GUEST = ("guest", "guest")
 ENGINES = ("unix:///var/run/docker.sock", "unix:///var/run/imagehub-docker2.sock")
 ISSUER, SERVICE = "imagehub-auth", "imagehub-registry"
 ADMIN = "admin"
 
 Account = namedtuple("Account", "name password")
-
-
-def create_vhost(name):
-    requests.put(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10).raise_for_status()
-    requests.put(
-        f"{MANAGEMENT}/permissions/{name}/guest",
-        auth=GUEST,
-        timeout=10,
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-    ).raise_for_status()
-
-
-def delete_vhost(name):
-    requests.delete(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10)
 
 
 class ServiceProcess:
@@ -109,7 +95,13 @@ class Stack:
     def __init__(self, workdir):
         self.workdir = workdir
         self.vhost = f"imagehub-e2e-{uuid.uuid4().hex[:8]}"
-        self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+        # The stack's vhost and its broker users, as `make up` makes them (deploy/broker/access.yml):
+        # each service runs as its own user, and ``rpc`` and the CLI call as ``admin``.
+        # ``amqp_uri`` is the broker operator's, for what the tests themselves listen to or inject.
+        self.broker = operator_management()
+        self.matrix = broker_access.load()
+        self.amqp_uri = self.broker.amqp_uri(self.vhost)
+        self.broker_passwords = {role: uuid.uuid4().hex for role in self.matrix.roles}
         self.token = uuid.uuid4().hex
         self.webhook_port = free_port()
         self.webhook_url = f"http://127.0.0.1:{self.webhook_port}"
@@ -134,7 +126,6 @@ class Stack:
         }
         self.env = dict(
             inherited,
-            AMQP_URI=self.amqp_uri,
             WEBHOOK_TOKEN=self.token,
             WEBHOOK_ADDRESS=f"127.0.0.1:{self.webhook_port}",
             REGISTRY_URL=self.registry.url,
@@ -158,15 +149,27 @@ class Stack:
             AUTH_CERT_FILE=self.registry.auth.cert_file,
         )
         self.services = {
-            name: ServiceProcess(name, self.env, workdir, own=auth_env if name == "auth" else None)
+            name: ServiceProcess(
+                name, self.env, workdir, own=dict(auth_env if name == "auth" else {}, AMQP_URI=self.role_uri(name))
+            )
             for name in self.SERVICES
         }
         self.admin = None  # Account, once start() made it
         self.accounts = {}  # tenant ID -> its developer Account
         self._sessions = {}
 
+    def role_uri(self, role):
+        """The AMQP URI of the stack's broker user ``role`` (a service, ``admin``, ``platform``...)."""
+        user = broker_access.user_name(self.broker_prefix, role)
+        return broker_access.amqp_uri(user, self.broker_passwords[role], self.vhost)
+
+    @property
+    def broker_prefix(self):
+        return f"{self.vhost}-"
+
     def start(self):
-        create_vhost(self.vhost)
+        self.broker.create_vhost(self.vhost)
+        broker_access.apply(self.matrix, self.broker, self.vhost, self.broker_prefix, self.broker_passwords)
         self.bootstrap()
         for service in self.services.values():
             service.start()
@@ -264,7 +267,7 @@ class Stack:
         return self._sessions[tenant_id]
 
     def rpc(self, service, method, *args, **kwargs):
-        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as proxy:
+        with ClusterRpcProxy({"AMQP_URI": self.role_uri("admin")}, timeout=10) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
 
     def post_events(self, body, token=None, content_type="application/vnd.docker.distribution.events.v1+json"):
@@ -301,7 +304,8 @@ class Stack:
             if pulled:
                 subprocess.run(["docker", "-H", sock, "rmi", "-f", *pulled], capture_output=True, timeout=60)
         self.registry.stop()
-        delete_vhost(self.vhost)
+        self.broker.delete_vhost(self.vhost)
+        broker_access.remove(self.matrix, self.broker, self.broker_prefix)
 
 
 def _read(path):

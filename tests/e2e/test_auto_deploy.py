@@ -118,7 +118,7 @@ def tag_indexed(stack):
         def on_tag_indexed(self, payload):
             received.append(payload)
 
-    container = ServiceContainer(Observer, {"AMQP_URI": stack.amqp_uri, "max_workers": 1})
+    container = ServiceContainer(Observer, {"AMQP_URI": stack.role_uri("platform"), "max_workers": 1})
     container.start()
     yield received
     container.kill()

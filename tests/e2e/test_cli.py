@@ -11,7 +11,7 @@ IMAGEHUB = os.path.join(os.path.dirname(sys.executable), "imagehub")
 
 
 def imagehub(stack, *args, check=True):
-    env = dict(os.environ, AMQP_URI=stack.amqp_uri, COLUMNS="200")
+    env = dict(os.environ, AMQP_URI=stack.role_uri("admin"), COLUMNS="200")
     result = subprocess.run([IMAGEHUB, *args], capture_output=True, text=True, env=env, timeout=60)
     if check:
         assert result.returncode == 0, result.stderr

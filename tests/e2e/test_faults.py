@@ -201,7 +201,7 @@ def assert_applied_once(stack, tenant, pushes_per_tag):
 
 def resync(stack, namespace):
     """One resync pass of the namespace, waited for; its counts."""
-    with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}, timeout=60) as proxy:
+    with ClusterRpcProxy({"AMQP_URI": stack.role_uri("admin")}, timeout=60) as proxy:
         report = proxy.catalog.resync(namespace=namespace, wait=True)
     assert report["status"] == "finished", report
     return report["counts"]

@@ -389,7 +389,7 @@ SNAPSHOTS = {
 
 @pytest.fixture(scope="module")
 def world(stack):
-    rpc = Rpc(stack.amqp_uri)
+    rpc = Rpc(stack.role_uri("platform"))  # a platform component: it names the tenant
     try:
         world = World(stack, rpc)
         world.build()

@@ -18,12 +18,11 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from auth.migrate import upgrade
 from auth.service import AuthService
+from shared.ops.broker_access import operator_management
 from tests.integration.auth.helpers import ROOT, DockerCLI, LocalImages, TokenAuthRegistry, TokenClient
 from tests.support import NotificationSink, free_port, wait_until
 
 CONFIG_PATH = os.path.join(ROOT, "services", "auth", "config.yml")
-MANAGEMENT = "http://127.0.0.1:15672/api"
-GUEST = ("guest", "guest")
 ISSUER, SERVICE = "imagehub-auth", "imagehub-registry"
 # Few free failures and short delays, so that the slow-down can be watched within a test; the
 # first delay long enough that the next request surely falls inside it on a loaded machine.
@@ -74,15 +73,10 @@ def key_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def vhost():
     name = f"imagehub-auth-{uuid.uuid4().hex[:8]}"
-    requests.put(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10).raise_for_status()
-    requests.put(
-        f"{MANAGEMENT}/permissions/{name}/guest",
-        auth=GUEST,
-        timeout=10,
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-    ).raise_for_status()
-    yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    requests.delete(f"{MANAGEMENT}/vhosts/{name}", auth=GUEST, timeout=10)
+    management = operator_management()
+    management.create_vhost(name)
+    yield management.amqp_uri(name)
+    management.delete_vhost(name)
 
 
 @pytest.fixture(scope="module")

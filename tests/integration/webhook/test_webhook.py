@@ -8,6 +8,7 @@ import time
 import pytest
 from kombu.pools import connections
 
+from shared.ops.broker_access import operator_management
 from tests.integration.webhook.helpers import EventListener
 from tests.support import (
     DOCKER_MANIFEST_V2,
@@ -308,10 +309,10 @@ class TestBrokerUnavailable:
 
         def create():
             rabbit_manager.create_vhost(vhost)
-            rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
+            rabbit_manager.set_vhost_permissions(vhost, operator_management().username, ".*", ".*", ".*")
 
         create()
-        yield f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}", create
+        yield operator_management().amqp_uri(vhost), create
         rabbit_manager.delete_vhost(vhost)
         for key, pool in list(connections.items()):  # as nameko's own vhost teardown does
             if isinstance(key, list) and key[4] == vhost:

@@ -1,0 +1,381 @@
+"""The suite's broker users and what each may do, from ``deploy/broker/access.yml``.
+
+RabbitMQ checks two things on every operation of a connection's user, in the connection's vhost:
+
+* **permissions** (configure, write, read: regular expressions over exchange and queue names):
+  which queues and exchanges the user may declare or delete, publish to or bind to, consume from
+  or bind from;
+* **topic permissions** (write, read: regular expressions over routing keys, per topic exchange):
+  which routing keys the user may publish with and bind with. nameko's RPC is the topic exchange
+  ``nameko-rpc`` with routing key ``<service>.<method>``, its events the topic exchange
+  ``<service>.events`` with the event type as routing key, so these name the methods a user may
+  call, the events it may publish and the ones it may subscribe to. A user with no topic
+  permission on an exchange may use every routing key there, so every user gets one on every
+  exchange of the suite, matching nothing (``^$``) where it is allowed nothing.
+
+``Matrix`` reads the file and answers both in RabbitMQ's terms (``permissions``,
+``topic_permissions``) and in the suite's (``may_call``, ``may_publish``, ``may_subscribe``).
+``python -m shared.ops.broker_access apply`` makes the vhost and the users with the
+management API (run by ``make up``; the tests' stack calls ``apply`` itself) and ``render``
+prints the matrix as the table of docs/security.md.
+"""
+
+import argparse
+import os
+import re
+import secrets
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MATRIX = ROOT / "deploy" / "broker" / "access.yml"
+RPC_EXCHANGE = "nameko-rpc"
+# nameko names a reply queue's routing key with a UUID, and the reply is published with it.
+REPLY_KEY = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+NOTHING = "^$"
+TIMEOUT = 10
+# The broker administrator's ``user:password`` (scripts/infra.sh makes it, one per machine).
+OPERATOR_FILE = "/etc/imagehub/rabbitmq-operator"
+
+
+class MatrixError(ValueError):
+    """The file names a method, event, group or service that it does not define."""
+
+
+def events_exchange(source: str) -> str:
+    return f"{source}.events"
+
+
+def _any_of(patterns: Iterable[str]) -> str:
+    """One anchored expression matching exactly the given (already escaped) patterns."""
+    unique = sorted(set(patterns))
+    return f"^({'|'.join(unique)})$" if unique else NOTHING
+
+
+@dataclass(frozen=True)
+class Permissions:
+    configure: str
+    write: str
+    read: str
+
+
+@dataclass(frozen=True)
+class TopicPermission:
+    exchange: str
+    write: str
+    read: str
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    about: str
+    serves: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()  # "service.method"
+    publishes: tuple[str, ...] = ()  # "source.event_type"
+    subscribes: tuple[str, ...] = ()
+
+
+@dataclass
+class Matrix:
+    methods: dict[str, dict[str, list[str]]]
+    events: dict[str, list[str]]
+    roles: dict[str, Role] = field(default_factory=dict)
+
+    # -- the suite's terms ------------------------------------------------------------------------
+
+    def all_methods(self) -> list[str]:
+        return sorted(f"{s}.{m}" for s, groups in self.methods.items() for ms in groups.values() for m in ms)
+
+    def all_events(self) -> list[str]:
+        return sorted(f"{s}.{e}" for s, types in self.events.items() for e in types)
+
+    def exchanges(self) -> list[str]:
+        return [RPC_EXCHANGE, *sorted(events_exchange(s) for s in self.events)]
+
+    def group_of(self, method: str) -> str:
+        service, name = method.split(".", 1)
+        return next(g for g, ms in self.methods[service].items() if name in ms)
+
+    def may_call(self, role: str, method: str) -> bool:
+        return method in self.roles[role].calls
+
+    def may_publish(self, role: str, event: str) -> bool:
+        return event in self.roles[role].publishes
+
+    def may_subscribe(self, role: str, event: str) -> bool:
+        return event in self.roles[role].subscribes
+
+    def may_serve(self, role: str, service: str) -> bool:
+        return service in self.roles[role].serves
+
+    # -- RabbitMQ's terms -------------------------------------------------------------------------
+
+    def permissions(self, role: str) -> Permissions:
+        r = self.roles[role]
+        queues: set[str] = {f"rpc-{re.escape(s)}" for s in r.serves}
+        for event in r.subscribes:
+            source, kind = event.split(".", 1)
+            # nameko's event queue: evt-<source>-<type>--<subscribing service>.<method>
+            queues.add(f"evt-{re.escape(source)}-{re.escape(kind)}--[A-Za-z0-9_]+\\.[A-Za-z0-9_]+")
+        if r.calls:
+            queues.add(f"rpc\\.reply-[A-Za-z0-9_]+-{REPLY_KEY}")
+        rpc = {re.escape(RPC_EXCHANGE)} if (r.serves or r.calls) else set()
+        published = {re.escape(events_exchange(e.split(".", 1)[0])) for e in r.publishes}
+        subscribed = {re.escape(events_exchange(e.split(".", 1)[0])) for e in r.subscribes}
+        return Permissions(
+            configure=_any_of(queues | rpc | published | subscribed),
+            # publish to an exchange; bind a queue (write on the queue, read on the exchange)
+            write=_any_of(queues | rpc | published),
+            read=_any_of(queues | rpc | subscribed),
+        )
+
+    def topic_permissions(self, role: str) -> list[TopicPermission]:
+        r = self.roles[role]
+        rpc_write = {re.escape(m) for m in r.calls} | ({REPLY_KEY} if r.serves else set())
+        rpc_read = {f"{re.escape(s)}\\.\\*" for s in r.serves} | ({REPLY_KEY} if r.calls else set())
+        grants = [TopicPermission(RPC_EXCHANGE, _any_of(rpc_write), _any_of(rpc_read))]
+        for source in sorted(self.events):
+            write = {re.escape(e.split(".", 1)[1]) for e in r.publishes if e.split(".", 1)[0] == source}
+            read = {re.escape(e.split(".", 1)[1]) for e in r.subscribes if e.split(".", 1)[0] == source}
+            grants.append(TopicPermission(events_exchange(source), _any_of(write), _any_of(read)))
+        return grants
+
+
+def _names(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise MatrixError(f"{what}: expected a list of names, got {value!r}")
+    return value
+
+
+def parse(document: Mapping[str, Any]) -> Matrix:
+    """A ``Matrix`` from the file's content, every name in it checked against what it defines."""
+    methods = {
+        s: {g: _names(ms, f"methods.{s}.{g}") for g, ms in groups.items()} for s, groups in document["methods"].items()
+    }
+    events = {s: _names(types, f"events.{s}") for s, types in document["events"].items()}
+    matrix = Matrix(methods, events)
+    known_methods, known_events = set(matrix.all_methods()), set(matrix.all_events())
+    for name, spec in document["users"].items():
+        calls: list[str] = []
+        for entry in _names(spec.get("calls"), f"users.{name}.calls"):
+            service, _, rest = entry.partition(".")
+            if entry in known_methods:
+                calls.append(entry)
+            elif rest in methods.get(service, {}):
+                calls.extend(f"{service}.{m}" for m in methods[service][rest])
+            else:
+                raise MatrixError(f"users.{name}.calls: {entry!r} is neither a method nor a group of methods")
+        for key in ("publishes", "subscribes"):
+            for event in _names(spec.get(key), f"users.{name}.{key}"):
+                if event not in known_events:
+                    raise MatrixError(f"users.{name}.{key}: no event {event!r} (events: {sorted(known_events)})")
+        matrix.roles[name] = Role(
+            name=name,
+            about=str(spec.get("about", "")),
+            serves=tuple(_names(spec.get("serves"), f"users.{name}.serves")),
+            calls=tuple(sorted(set(calls))),
+            publishes=tuple(_names(spec.get("publishes"), f"users.{name}.publishes")),
+            subscribes=tuple(_names(spec.get("subscribes"), f"users.{name}.subscribes")),
+        )
+    return matrix
+
+
+def load(path: str | os.PathLike[str] = DEFAULT_MATRIX) -> Matrix:
+    with open(path) as f:
+        return parse(yaml.safe_load(f))
+
+
+# -- rendering --------------------------------------------------------------------------------------
+
+
+def render_markdown(matrix: Matrix) -> str:
+    """The matrix as docs/security.md shows it: a row per method or event, a column per user."""
+    roles = list(matrix.roles)
+    head = ["| | " + " | ".join(f"`{r}`" for r in roles) + " |", "| --- |" + " :-: |" * len(roles)]
+    rows = [f"| **RPC** ({RPC_EXCHANGE}) |" + " |" * len(roles)]
+    for method in matrix.all_methods():
+        marks = ["call" if matrix.may_call(r, method) else "—" for r in roles]
+        rows.append(f"| `{method}` ({matrix.group_of(method)}) | " + " | ".join(marks) + " |")
+    rows.append("| **Events** (`<source>.events`) |" + " |" * len(roles))
+    for event in matrix.all_events():
+        marks = []
+        for r in roles:
+            both = [
+                w
+                for w, ok in (("publish", matrix.may_publish(r, event)), ("subscribe", matrix.may_subscribe(r, event)))
+                if ok
+            ]
+            marks.append(", ".join(both) or "—")
+        rows.append(f"| `{event}` | " + " | ".join(marks) + " |")
+    served = ["serves " + ", ".join(matrix.roles[r].serves) if matrix.roles[r].serves else "—" for r in roles]
+    rows.append("| **RPC queues** | " + " | ".join(served) + " |")
+    return "\n".join(head + rows) + "\n"
+
+
+# -- applying ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Management:
+    """RabbitMQ's management HTTP API, as an administrator."""
+
+    url: str  # http://127.0.0.1:15672
+    username: str
+    password: str
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> requests.Response:
+        response = requests.request(
+            method, f"{self.url}/api/{path}", json=body, auth=(self.username, self.password), timeout=TIMEOUT
+        )
+        if response.status_code >= 400 and not (method == "DELETE" and response.status_code == 404):
+            raise RuntimeError(
+                f"RabbitMQ management {method} /api/{path}: {response.status_code} {response.text[:200]}"
+            )
+        return response
+
+    def put(self, path: str, body: Mapping[str, Any]) -> None:
+        self._call("PUT", path, body)
+
+    def delete(self, path: str) -> None:
+        self._call("DELETE", path)
+
+    def users(self) -> list[str]:
+        return [u["name"] for u in self._call("GET", "users").json()]
+
+    def create_vhost(self, vhost: str) -> None:
+        """``vhost``, with every right on it for this administrator (a test's or a bench's own)."""
+        v = quote(vhost, safe="")
+        self.put(f"vhosts/{v}", {})
+        everything = {"configure": ".*", "write": ".*", "read": ".*"}
+        self.put(f"permissions/{v}/{quote(self.username, safe='')}", everything)
+
+    def delete_vhost(self, vhost: str) -> None:
+        self.delete(f"vhosts/{quote(vhost, safe='')}")
+
+    def amqp_uri(self, vhost: str, host: str = "127.0.0.1", port: int = 5672) -> str:
+        """This administrator's URI on ``vhost``: what a test harness, not a service, connects as."""
+        return amqp_uri(self.username, self.password, vhost, host, port)
+
+
+def operator_management(url: str = "http://127.0.0.1:15672") -> Management:
+    """The management API as this machine's broker operator (see ``operator``)."""
+    return Management(url, *operator())
+
+
+def user_name(prefix: str, role: str) -> str:
+    return f"{prefix}{role}"
+
+
+def apply(
+    matrix: Matrix, management: Management, vhost: str, prefix: str, passwords: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Make ``vhost`` and one user per role (``<prefix><role>``), each with its permissions on
+    ``vhost`` only and its topic permissions on every exchange of the suite. Returns each role's
+    password: the given one, else a new random one."""
+    v = quote(vhost, safe="")
+    management.put(f"vhosts/{v}", {})
+    made: dict[str, str] = {}
+    for role in matrix.roles:
+        user = quote(user_name(prefix, role), safe="")
+        password = (passwords or {}).get(role) or secrets.token_urlsafe(24)
+        management.put(f"users/{user}", {"password": password, "tags": ""})
+        p = matrix.permissions(role)
+        management.put(f"permissions/{v}/{user}", {"configure": p.configure, "write": p.write, "read": p.read})
+        # A topic permission left from an older matrix would widen the new one: start clean.
+        management.delete(f"topic-permissions/{v}/{user}")
+        for t in matrix.topic_permissions(role):
+            management.put(f"topic-permissions/{v}/{user}", {"exchange": t.exchange, "write": t.write, "read": t.read})
+        made[role] = password
+    return made
+
+
+def remove(matrix: Matrix, management: Management, prefix: str) -> None:
+    for role in matrix.roles:
+        management.delete(f"users/{quote(user_name(prefix, role), safe='')}")
+
+
+def amqp_uri(user: str, password: str, vhost: str, host: str = "127.0.0.1", port: int = 5672) -> str:
+    return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
+
+
+def read_operator(path: str) -> tuple[str, str]:
+    """``(user, password)`` from an operator credential file (one line, ``user:password``)."""
+    with open(path) as f:
+        user, _, password = f.read().strip().partition(":")
+    if not user or not password:
+        raise SystemExit(f"{path}: expected one line 'user:password'")
+    return user, password
+
+
+def operator() -> tuple[str, str]:
+    """The broker operator of this machine (``IMAGEHUB_BROKER_OPERATOR_FILE``, else ``OPERATOR_FILE``)."""
+    return read_operator(os.environ.get("IMAGEHUB_BROKER_OPERATOR_FILE") or OPERATOR_FILE)
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+
+
+def _existing_passwords(directory: Path, roles: Iterable[str]) -> dict[str, str]:
+    """Passwords of an earlier ``apply`` (the URI files it wrote), so a second run changes none."""
+    found = {}
+    for role in roles:
+        try:
+            uri = (directory / f"{role}.uri").read_text().strip()
+        except FileNotFoundError:
+            continue
+        userinfo = uri.split("://", 1)[1].split("@", 1)[0]
+        found[role] = unquote(userinfo.partition(":")[2])
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.ops.broker_access", description=__doc__.split("\n")[0])
+    parser.add_argument("--matrix", default=str(DEFAULT_MATRIX))
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("render", help="print the matrix as a Markdown table")
+    a = sub.add_parser("apply", help="make the vhost and its users; write each user's AMQP URI to SECRETS/<role>.uri")
+    a.add_argument("--vhost", required=True)
+    a.add_argument("--prefix", required=True, help="user names are <prefix><role>")
+    a.add_argument("--secrets", required=True, help="directory for the URI files (mode 0600)")
+    a.add_argument("--operator-file", required=True, help="the broker administrator's 'user:password'")
+    a.add_argument("--management-url", default="http://127.0.0.1:15672")
+    a.add_argument("--amqp-host", default="127.0.0.1")
+    a.add_argument("--amqp-port", type=int, default=5672)
+    args = parser.parse_args(argv)
+    matrix = load(args.matrix)
+    if args.command == "render":
+        sys.stdout.write(render_markdown(matrix))
+        return 0
+    user, password = read_operator(args.operator_file)
+    directory = Path(args.secrets)
+    made = apply(
+        matrix,
+        Management(args.management_url, user, password),
+        args.vhost,
+        args.prefix,
+        _existing_passwords(directory, matrix.roles),
+    )
+    for role, secret in made.items():
+        uri = amqp_uri(user_name(args.prefix, role), secret, args.vhost, args.amqp_host, args.amqp_port)
+        _write_secret(directory / f"{role}.uri", uri)
+    print(f"broker users on vhost {args.vhost}: {', '.join(user_name(args.prefix, r) for r in made)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
