@@ -27,6 +27,11 @@ class NotFound(ImagehubError):
 
 
 @deserialize_to_instance
+class Unauthorized(ImagehubError):
+    """The call carries no identity the callee can verify (missing, forged or expired): sign in."""
+
+
+@deserialize_to_instance
 class Forbidden(ImagehubError):
     """The caller's tenant may not read or change this object."""
 
@@ -60,4 +65,4 @@ class ServiceUnavailable(ImagehubError):
 
 
 # Every class a service may raise to a caller, for nameko's ``expected_exceptions``.
-USER_ERRORS = (NotFound, Forbidden, InvalidReference, InvalidRequest, Conflict)
+USER_ERRORS = (NotFound, Unauthorized, Forbidden, InvalidReference, InvalidRequest, Conflict)

@@ -1,0 +1,219 @@
+"""Who makes an RPC call, and on whose behalf: checked by the callee on every call.
+
+Two facts travel with every request, and neither is the caller's say-so:
+
+* **The broker user** that published it. Every caller of the suite sets the AMQP ``user_id``
+  property to the user it is connected as (``rpc_options``; ``IdentityRpcProxy`` and the CLI do),
+  and RabbitMQ refuses a message whose ``user_id`` is not the connection's own user (the
+  validated-user-ID extension), so the callee's ``rpc`` entrypoint copies it into the worker's
+  context data, over anything a header claimed. The user's role is the part after its last ``-``
+  (``imagehub-deployer`` → ``deployer``; only the broker operator makes users, deploy/broker/access.yml
+  says which). The suite's own services and the ``platform`` user are **platform identities**:
+  they may name any tenant. ``gateway`` and ``admin`` are not: they call on behalf of a person
+  and must carry that person's signed identity.
+* **A developer identity**: a token the auth service signs (``auth.sign_in``) naming the account,
+  its tenant and whether it is a platform admin, valid ``AUTH_IDENTITY_TTL`` seconds, carried in the
+  context data under ``imagehub_identity``. nameko forwards context data to the calls a worker makes,
+  so a service that acts on a developer's request (the deployer reading the catalogue) acts with
+  that developer's rights, not its own. The callee checks it against the auth service's
+  certificate (``AUTH_CERT_FILE``) and ``AUTH_ISSUER``.
+
+``Caller`` (a dependency provider) gives a worker the ``CallerContext``: ``identity`` is the
+verified ``Identity`` (``Unauthorized`` when it is missing, forged or expired), ``for_tenant``
+also checks that it may act in the tenant a call names (``Forbidden`` otherwise), ``admin``
+that it is a platform admin's.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import jwt
+from cryptography import x509
+from kombu.message import Message
+from nameko.containers import WorkerContext
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc, RpcProxy
+
+from shared.contracts.errors import Forbidden, Unauthorized
+
+IDENTITY_KEY = "imagehub_identity"  # the developer's signed token, in context data
+BROKER_USER_KEY = "imagehub_broker_user"  # set by the callee from the message, never by a caller
+IDENTITY_USE = "identity"
+# Broker roles that are the platform itself: may act in any tenant.
+PLATFORM_ROLES = frozenset({"auth", "catalog", "deployer", "webhook", "platform", "operator"})
+# Broker roles that act for a person: only with that person's signed identity.
+ON_BEHALF_ROLES = frozenset({"admin", "gateway"})
+# Algorithms an identity may be signed with: those of the auth service's key (auth.tokens).
+ALGORITHMS = ["RS256", "ES256", "ES384", "ES512"]
+
+
+def identity_audience(issuer: str) -> str:
+    return f"{issuer}#{IDENTITY_USE}"
+
+
+def broker_user(amqp_uri: str) -> str:
+    """The user an ``amqp://user:pass@host/vhost`` URI connects as."""
+    return unquote(urlsplit(amqp_uri.split(";")[0].strip()).username or "")
+
+
+def rpc_options(amqp_uri: str) -> dict[str, str]:
+    """Options for a nameko RPC proxy on ``amqp_uri`` (``ClusterRpcProxy(config, **rpc_options(uri))``):
+    every request says which broker user sent it, as the callee requires."""
+    return {"user_id": broker_user(amqp_uri)}
+
+
+def role_of(user: str) -> str:
+    return user.rsplit("-", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # "platform" or "developer"
+    name: str  # the broker role (platform) or the account (developer)
+    broker_user: str
+    tenant: str | None = None
+    admin: bool = False
+
+    @property
+    def is_platform(self) -> bool:
+        return self.kind == "platform"
+
+    def may_act_in(self, tenant_id: str | None) -> bool:
+        return self.is_platform or self.admin or (tenant_id is not None and tenant_id == self.tenant)
+
+    def describe(self) -> str:
+        if self.is_platform:
+            return f"platform:{self.name}"
+        return f"{self.name}@{self.tenant}" + (" (admin)" if self.admin else "")
+
+
+class IdentityVerifier:
+    """Reads developer identities signed by the auth service's key, pinned to its certificate."""
+
+    def __init__(self, public_key: Any, issuer: str) -> None:
+        self.public_key = public_key
+        self.issuer = issuer
+
+    @classmethod
+    def from_certificate_file(cls, path: str, issuer: str) -> "IdentityVerifier":
+        with open(path, "rb") as f:
+            leaf = x509.load_pem_x509_certificates(f.read())[0]
+        return cls(leaf.public_key(), issuer)
+
+    def read(self, token: Any, now: datetime | None = None) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("the identity is not a token")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.public_key,
+                algorithms=ALGORITHMS,
+                audience=identity_audience(self.issuer),
+                issuer=self.issuer,
+                options={"verify_exp": False, "require": ["exp", "sub", "aud", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"the identity is not one the auth service signed: {exc}") from None
+        moment = int((now or datetime.now(UTC)).timestamp())
+        if claims.get("token_use") != IDENTITY_USE:
+            raise Unauthorized("the token is not an identity")
+        if not isinstance(claims["exp"], int) or claims["exp"] <= moment:
+            raise Unauthorized("the identity has expired: sign in again")
+        tenant = claims.get("tenant")
+        if not isinstance(claims["sub"], str) or not claims["sub"] or not (tenant is None or isinstance(tenant, str)):
+            raise Unauthorized("the identity names no account")
+        return claims
+
+
+def identify(context_data: Mapping[str, Any], verifier: IdentityVerifier | None) -> Identity:
+    """The verified identity of a call, from its context data (see the module's docstring)."""
+    user = context_data.get(BROKER_USER_KEY)
+    if not isinstance(user, str) or not user:
+        raise Unauthorized("the call carries no broker user (user_id): the callee cannot tell who sent it")
+    role = role_of(user)
+    token = context_data.get(IDENTITY_KEY)
+    if token is not None:
+        if verifier is None:
+            raise Unauthorized("this service checks no developer identities (AUTH_CERT_FILE is not set)")
+        claims = verifier.read(token)
+        return Identity("developer", claims["sub"], user, claims.get("tenant"), claims.get("admin") is True)
+    if role in PLATFORM_ROLES:
+        return Identity("platform", role, user)
+    if role in ON_BEHALF_ROLES:
+        raise Unauthorized(f"a call by {role} needs the identity of the person it acts for: sign in first")
+    raise Unauthorized(f"broker user {user!r} is no caller this service knows")
+
+
+class CallerContext:
+    """What a worker knows of its caller; each check raises the typed error a caller sees."""
+
+    def __init__(self, context_data: Mapping[str, Any], verifier: IdentityVerifier | None) -> None:
+        self._context_data = context_data
+        self._verifier = verifier
+        self._identity: Identity | None = None
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            self._identity = identify(self._context_data, self._verifier)
+        return self._identity
+
+    def for_tenant(self, tenant_id: Any) -> Identity:
+        """The identity, if it may act in ``tenant_id``; ``Forbidden`` if it names another tenant."""
+        identity = self.identity
+        if not identity.may_act_in(tenant_id if isinstance(tenant_id, str) else None):
+            raise Forbidden(f"{identity.describe()} may not act in tenant {tenant_id!r}")
+        return identity
+
+    def admin(self) -> Identity:
+        """The identity, if it is a platform admin's (a person's, never a service's)."""
+        identity = self.identity
+        if not identity.admin:
+            raise Forbidden(f"{identity.describe()} is not a platform admin")
+        return identity
+
+    def platform_or_admin(self) -> Identity:
+        identity = self.identity
+        if not (identity.is_platform or identity.admin):
+            raise Forbidden(f"{identity.describe()} is neither the platform nor a platform admin")
+        return identity
+
+
+class Caller(DependencyProvider):
+    """``caller = Caller()`` on a service: the worker's ``CallerContext``. Reads ``AUTH_CERT_FILE``
+    (the auth service's certificate; empty: no developer identity is accepted) and ``AUTH_ISSUER``."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        path, issuer = config.get("AUTH_CERT_FILE") or "", str(config.get("AUTH_ISSUER") or "imagehub-auth")
+        self.verifier = IdentityVerifier.from_certificate_file(path, issuer) if path else None
+
+    def get_dependency(self, worker_ctx: WorkerContext) -> CallerContext:
+        return CallerContext(worker_ctx.context_data, self.verifier)
+
+
+class IdentityRpc(Rpc):
+    """nameko's ``rpc`` entrypoint that also records which broker user published the request
+    (the AMQP ``user_id``, validated by RabbitMQ), over whatever a header claimed."""
+
+    def unpack_message_headers(self, message: Message) -> dict[str, Any]:
+        data: dict[str, Any] = super().unpack_message_headers(message)
+        data.pop(BROKER_USER_KEY, None)
+        user = (message.properties or {}).get("user_id")
+        if user:
+            data[BROKER_USER_KEY] = user
+        return data
+
+
+rpc = IdentityRpc.decorator
+
+
+class IdentityRpcProxy(RpcProxy):
+    """nameko's ``RpcProxy`` whose requests carry the service's broker user (``user_id``)."""
+
+    def setup(self) -> None:
+        self.options.setdefault("user_id", broker_user(self.container.config["AMQP_URI"]))
+        super().setup()
