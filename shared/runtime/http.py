@@ -5,7 +5,11 @@
   bug (nameko logs it). Headers an error carries (``WWW-Authenticate``, ``Retry-After``) are sent.
 * Every answer carries ``X-Request-Id``: the caller's, if it sent a well-formed one, else a new
   one, so that a request can be followed through the logs.
-* ``read_body``: a request body read no further than a limit, ``PayloadTooLarge`` (413) past it.
+* ``read_body``: a request body read no further than a limit, ``PayloadTooLarge`` (413) past it;
+  ``max_body_bytes`` (a service's ``<PREFIX>_MAX_BODY_BYTES``) bounds what Werkzeug reads for
+  ``request.form`` and ``get_data`` the same way.
+* Slow clients time out: a connection that sends nothing for ``WEB_SOCKET_TIMEOUT`` seconds (10
+  by default) is closed, so a client trickling its request cannot hold a worker for ever.
 """
 
 import json
@@ -14,6 +18,8 @@ import uuid
 from typing import Any, BinaryIO
 
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import HttpOnlyProtocol, WebServer
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from shared.contracts.errors import ImagehubError, InvalidRequest
@@ -22,10 +28,16 @@ REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID_ENVIRON_KEY = "imagehub.request_id"
 _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _READ_CHUNK = 64 * 1024
+SOCKET_TIMEOUT_KEY = "WEB_SOCKET_TIMEOUT"
+DEFAULT_SOCKET_TIMEOUT = 10.0
 
 
 class PayloadTooLarge(ImagehubError):
     """The request body is larger than the service takes (413)."""
+
+
+class LengthRequired(ImagehubError):
+    """A bounded endpoint was sent a body without a Content-Length (chunked): 411, unread."""
 
 
 def json_response(status: int, body: Any, headers: Any = None) -> Response:
@@ -68,18 +80,50 @@ def read_body(stream: BinaryIO, content_length: int | None, max_bytes: int) -> b
     return b"".join(chunks)
 
 
+class BoundedWebServer(WebServer):
+    """nameko's web server, whose client sockets time out after ``WEB_SOCKET_TIMEOUT`` seconds."""
+
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, protocol: Any = HttpOnlyProtocol, debug: bool = False) -> Any:
+        server = super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
+        timeout = float(self.container.config.get(SOCKET_TIMEOUT_KEY) or DEFAULT_SOCKET_TIMEOUT)
+        if timeout <= 0:
+            raise ValueError(f"{SOCKET_TIMEOUT_KEY} must be a positive number of seconds, got {timeout}")
+        server.socket_timeout = timeout
+        return server
+
+
 class JsonHttpEntrypoint(HttpRequestHandler):
     """nameko's ``@http``: JSON error bodies from the service's ``error_response``, and the request
-    id on every answer (also in ``request.environ[REQUEST_ID_ENVIRON_KEY]`` for the worker)."""
+    id on every answer (also in ``request.environ[REQUEST_ID_ENVIRON_KEY]`` for the worker).
+
+    ``max_body_bytes``: what a service takes at most in a body (None: no bound of this class's).
+    A body over it is a ``PayloadTooLarge`` (413), refused as soon as it is known to be over."""
+
+    server = BoundedWebServer()
+    max_body_bytes: int | None = None
 
     def handle_request(self, request: Request) -> Response:
         request_id = request_id_of(request)
         request.environ[REQUEST_ID_ENVIRON_KEY] = request_id
-        response = super().handle_request(request)
+        limit = self.body_limit()
+        if limit is not None:
+            request.max_content_length = limit
+            request.max_form_memory_size = limit
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if limit is not None and chunked and request.content_length is None:
+            # Werkzeug would read no byte of it and answer as if the body were empty: say why instead.
+            response = self.response_from_exception(LengthRequired("send the body with a Content-Length"))
+        else:
+            response = super().handle_request(request)
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
+    def body_limit(self) -> int | None:
+        return self.max_body_bytes
+
     def response_from_exception(self, exc: BaseException) -> Response:
+        if isinstance(exc, RequestEntityTooLarge):
+            exc = PayloadTooLarge(f"body exceeds the limit of {self.body_limit()} bytes")
         status, body = self.error_response(exc)
         headers = getattr(exc, "headers", None) if isinstance(exc, ImagehubError) else None
         return json_response(status, body, headers)

@@ -7,7 +7,7 @@ docker client prints them), and for the OAuth2 form the RFC 6749 ``error`` code.
 from typing import Any
 
 from auth.exceptions import http_status_for
-from shared.runtime.http import JsonHttpEntrypoint, json_response, public_message
+from shared.runtime.http import JsonHttpEntrypoint, LengthRequired, PayloadTooLarge, json_response, public_message
 
 __all__ = ["HttpEntrypoint", "error_body", "http", "json_response"]
 
@@ -21,8 +21,19 @@ def error_body(exc: BaseException, status: int, code: str) -> dict[str, Any]:
     return body
 
 
+# The token endpoint takes a short form (grant type, user name, password, scopes): a few KiB.
+MAX_BODY_BYTES_KEY, DEFAULT_MAX_BODY_BYTES = "AUTH_MAX_BODY_BYTES", 16384
+
+
 class HttpEntrypoint(JsonHttpEntrypoint):
+    def body_limit(self) -> int:
+        return int(self.container.config.get(MAX_BODY_BYTES_KEY) or DEFAULT_MAX_BODY_BYTES)
+
     def error_response(self, exc: BaseException) -> tuple[int, Any]:
+        if isinstance(exc, PayloadTooLarge):
+            return 413, error_body(exc, 413, "SIZE_INVALID")
+        if isinstance(exc, LengthRequired):
+            return 411, error_body(exc, 411, "LENGTH_REQUIRED")
         status, code = http_status_for(exc)
         return status, error_body(exc, status, code)
 

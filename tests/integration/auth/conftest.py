@@ -27,6 +27,8 @@ ISSUER, SERVICE = "imagehub-auth", "imagehub-registry"
 # Few free failures and short delays, so that the slow-down can be watched within a test; the
 # first delay long enough that the next request surely falls inside it on a loaded machine.
 FREE_FAILURES, FIRST_DELAY, MAX_DELAY = 3, 4, 8
+# Seconds a silent client keeps its connection: short, so that a test sees it cut.
+SOCKET_TIMEOUT = 2
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "dora": "dora-password", "root": "root-password"}
 
@@ -92,6 +94,7 @@ def auth_config(tmp_path_factory, key_files, vhost):
             AUTH_LOGIN_FREE_FAILURES=str(FREE_FAILURES),
             AUTH_LOGIN_FIRST_DELAY=str(FIRST_DELAY),
             AUTH_LOGIN_MAX_DELAY=str(MAX_DELAY),
+            AUTH_SOCKET_TIMEOUT=str(SOCKET_TIMEOUT),
         )
     )
 

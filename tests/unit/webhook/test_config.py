@@ -64,6 +64,7 @@ class TestDefaults:
             "WEBHOOK_MAX_BODY_BYTES": 1048576,
             "WEBHOOK_PUBLISH_TIMEOUT": 0.5,
             "WEBHOOK_PUBLISH_RETRIES": 1,
+            "WEB_SOCKET_TIMEOUT": 10,
             "WEBHOOK_BROKER_PROBE_INTERVAL": 10,
         }
 
