@@ -24,6 +24,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import build, push
+from shared.runtime.identity import rpc_options
 
 SETTLED = {"running", "failed", "rollout_failed", "rolled_back", "degraded", "stopped"}
 POLL = 0.005  # seconds between two looks
@@ -58,7 +59,7 @@ def main():
     benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
     ref = f"{args.registry}/{repository}:latest"
     answering, running, pushing = [], [], []
-    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
+    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30, **rpc_options(args.amqp_uri)) as rpc:
 
         def get(deployment_id):
             return rpc.deployer.get_deployment(tenant, deployment_id)

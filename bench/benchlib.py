@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import uuid
 
+from shared.runtime.identity import rpc_options
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -60,7 +62,7 @@ def login_tenant(amqp_uri, registry, tenant):
     import shared.contracts.errors  # noqa: F401  (typed errors over RPC)
 
     username, password = f"dev-{tenant}", uuid.uuid4().hex
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20) as rpc:
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20, **rpc_options(amqp_uri)) as rpc:
         rpc.auth.create_tenant(tenant)
         rpc.auth.create_account(username, password, tenant_id=tenant)
     os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp(prefix="imagehub-bench-docker-")

@@ -19,6 +19,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import sh
+from shared.runtime.identity import rpc_options
 from tests.support import free_port
 
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
@@ -51,7 +52,7 @@ def main():
     benchlib.push(ref)
 
     deploy_s, run_s = [], []
-    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
+    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30, **rpc_options(args.amqp_uri)) as rpc:
         # Wait for the catalogue to have the tag (the notification path is measured elsewhere).
         deadline = time.monotonic() + 30
         while True:

@@ -16,6 +16,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench import benchlib
 from shared.contracts.errors import NotFound
+from shared.runtime.identity import rpc_options
 
 
 def main():
@@ -35,7 +36,7 @@ def main():
         refs.append(ref)
 
     latencies, push_times = [], []
-    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=10) as rpc:
+    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=10, **rpc_options(args.amqp_uri)) as rpc:
         for i, ref in enumerate(refs):
             started = time.monotonic()
             digest = benchlib.push(ref)

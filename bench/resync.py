@@ -49,6 +49,7 @@ from bench import benchlib
 from imagehub import render
 from shared.contracts.errors import ImagehubError
 from shared.ops.broker_access import Management, operator
+from shared.runtime.identity import rpc_options
 from tests.support import RegistryProcess, delete_manifest, free_port, push_image, wait_until
 
 BIN = os.path.dirname(sys.executable)
@@ -99,7 +100,7 @@ class Rpc:
         self.proxy = None
 
     def _open(self):
-        self.cluster = ClusterRpcProxy(self.config, timeout=self.timeout)
+        self.cluster = ClusterRpcProxy(self.config, timeout=self.timeout, **rpc_options(self.config["AMQP_URI"]))
         self.proxy = self.cluster.start()
 
     def close(self):

@@ -32,6 +32,15 @@ class Unauthorized(ImagehubError):
 
 
 @deserialize_to_instance
+class RateLimited(ImagehubError):
+    """Too many failed attempts from this caller lately: ``RateLimited(message, retry_after)``."""
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.args[1]) if len(self.args) > 1 else 1
+
+
+@deserialize_to_instance
 class Forbidden(ImagehubError):
     """The caller's tenant may not read or change this object."""
 

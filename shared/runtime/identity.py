@@ -156,6 +156,14 @@ class CallerContext:
         self._identity: Identity | None = None
 
     @property
+    def broker_user(self) -> str:
+        """The broker user that sent the call (validated by RabbitMQ), before any identity check."""
+        user = self._context_data.get(BROKER_USER_KEY)
+        if not isinstance(user, str) or not user:
+            raise Unauthorized("the call carries no broker user (user_id): the callee cannot tell who sent it")
+        return user
+
+    @property
     def identity(self) -> Identity:
         if self._identity is None:
             self._identity = identify(self._context_data, self._verifier)
@@ -215,5 +223,7 @@ class IdentityRpcProxy(RpcProxy):
     """nameko's ``RpcProxy`` whose requests carry the service's broker user (``user_id``)."""
 
     def setup(self) -> None:
-        self.options.setdefault("user_id", broker_user(self.container.config["AMQP_URI"]))
+        user = broker_user(self.container.config.get("AMQP_URI") or "")
+        if user:
+            self.options.setdefault("user_id", user)
         super().setup()

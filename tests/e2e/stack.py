@@ -22,6 +22,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.ops import broker_access
 from shared.ops.broker_access import operator_management
+from shared.runtime.identity import IDENTITY_KEY, rpc_options
 from tests.support import RegistryAuth, RegistryProcess, free_port, token_session, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -127,6 +128,9 @@ class Stack:
         self.env = dict(
             inherited,
             WEBHOOK_TOKEN=self.token,
+            # Every service checks the developer identities auth signs against its certificate.
+            AUTH_ISSUER=ISSUER,
+            AUTH_CERT_FILE=self.registry.auth.cert_file,
             WEBHOOK_ADDRESS=f"127.0.0.1:{self.webhook_port}",
             REGISTRY_URL=self.registry.url,
             REGISTRY_PUBLIC_HOST=self.registry.host,
@@ -155,6 +159,7 @@ class Stack:
             for name in self.SERVICES
         }
         self.admin = None  # Account, once start() made it
+        self.admin_identity = None  # its signed identity, once admin_proxy() signed in
         self.accounts = {}  # tenant ID -> its developer Account
         self._sessions = {}
 
@@ -267,8 +272,18 @@ class Stack:
         return self._sessions[tenant_id]
 
     def rpc(self, service, method, *args, **kwargs):
-        with ClusterRpcProxy({"AMQP_URI": self.role_uri("admin")}, timeout=10) as proxy:
+        with self.admin_proxy(timeout=10) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
+
+    def admin_proxy(self, timeout):
+        """An RPC client as the operator's CLI calls: the ``admin`` broker user, with the platform
+        admin's signed identity (``auth.sign_in``, once)."""
+        uri = self.role_uri("admin")
+        if self.admin_identity is None:
+            with ClusterRpcProxy({"AMQP_URI": uri}, timeout=timeout, **rpc_options(uri)) as proxy:
+                self.admin_identity = proxy.auth.sign_in(*self.admin)["identity"]
+        context = {IDENTITY_KEY: self.admin_identity}
+        return ClusterRpcProxy({"AMQP_URI": uri}, context_data=context, timeout=timeout, **rpc_options(uri))
 
     def post_events(self, body, token=None, content_type="application/vnd.docker.distribution.events.v1+json"):
         headers = {"Content-Type": content_type}

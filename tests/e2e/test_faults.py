@@ -22,7 +22,6 @@ from collections import Counter
 import pytest
 import requests
 from kombu import Connection, Exchange, Queue
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.e2e.stack import Stack
 from tests.e2e.test_broker_outage import broker_answers, management_answers, rabbitmqctl
@@ -201,7 +200,7 @@ def assert_applied_once(stack, tenant, pushes_per_tag):
 
 def resync(stack, namespace):
     """One resync pass of the namespace, waited for; its counts."""
-    with ClusterRpcProxy({"AMQP_URI": stack.role_uri("admin")}, timeout=60) as proxy:
+    with stack.admin_proxy(timeout=60) as proxy:
         report = proxy.catalog.resync(namespace=namespace, wait=True)
     assert report["status"] == "finished", report
     return report["counts"]

@@ -8,9 +8,11 @@ Three kinds of credentials open an account:
 * a refresh token (``docker login`` stores one instead of the password), on ``POST /token``.
 
 A failed login is one answer whatever the reason (unknown name, wrong password, disabled account
-or tenant), costs the same time (an unknown name is checked against a dummy hash), and counts
-against the *submitted name* in ``login_failures`` (``auth.settings.LoginPolicy``): past the
-free failures, attempts for that name are refused unchecked until the delay is over. The
+or tenant), costs the same time (an unknown name is checked against a dummy hash), and counts in
+``login_failures`` (``auth.settings.LoginPolicy``) twice: against the *submitted name from that
+client address*, and against the *address* over every name. Past the free failures of either,
+attempts are refused unchecked until the delay is over. Nobody at another address can lock an
+account out (the catalogue's robot, an admin): a flood of guesses slows its sender down only. The
 failure is recorded in the caller's transaction, which must commit it before raising: so
 ``authenticate`` returns a ``LoginOutcome`` rather than raising.
 """
@@ -56,17 +58,26 @@ def principal_of(account):
     )
 
 
-def authenticate(session, hasher, issuer, policy, username, password, now):
-    """The ``LoginOutcome`` of a user name and password (or robot secret, or robot credential)."""
-    key = (username or "")[:LOGIN_NAME_LENGTH]
-    blocked_for = _blocked_for(session, key, now)
+def failure_keys(address, username):
+    """``(per name from that address, per address)``: the ``login_failures`` rows a failure counts
+    in. A user name holds no control character, so neither key can be made to look like the other."""
+    address = (address or "")[:64]
+    return f"{address}\x1f{username or ''}"[:LOGIN_NAME_LENGTH], f"{address}\x1e"
+
+
+def authenticate(session, hasher, issuer, policy, username, password, now, address=""):
+    """The ``LoginOutcome`` of a user name and password (or robot secret, or robot credential),
+    sent from client ``address``."""
+    name_key, address_key = failure_keys(address, username)
+    blocked_for = max(_blocked_for(session, name_key, now), _blocked_for(session, address_key, now))
     if blocked_for:
         return LoginOutcome(error=TooManyAttempts(blocked_for))
     principal = _check(session, hasher, issuer, username or "", password or "", now)
     if principal is None:
-        _record_failure(session, key, policy, now)
+        _record_failure(session, name_key, policy, now)
+        _record_failure(session, address_key, policy.for_address(), now)
         return LoginOutcome(error=Unauthorized())
-    session.execute(sa.delete(LoginFailure).where(LoginFailure.name == key))
+    session.execute(sa.delete(LoginFailure).where(LoginFailure.name == name_key))
     return LoginOutcome(principal=principal)
 
 
@@ -135,7 +146,7 @@ def _blocked_for(session, key, now):
 
 def _record_failure(session, key, policy, now):
     window_start = now - timedelta(seconds=policy.window)
-    # Forget names whose last failure left the window (keeps a flood of made-up names bounded).
+    # Forget keys whose last failure left the window (keeps a flood of made-up names bounded).
     session.execute(sa.delete(LoginFailure).where(LoginFailure.last_failed_at < window_start, LoginFailure.name != key))
     table = LoginFailure.__table__
     insert = _insert_for(session)(table).values(name=key, failures=1, last_failed_at=now, blocked_until=None)

@@ -13,18 +13,19 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from auth import accounts, issuing, logins, schemas
+from auth import accounts, identities, issuing, logins, schemas
 from auth.dependencies import AuthDatabase, CredentialTools
 from auth.entrypoints import http, json_response
-from auth.exceptions import EXPECTED_ERRORS, Unauthorized
+from auth.exceptions import EXPECTED_ERRORS, TooManyAttempts, Unauthorized
 from auth.grants import ANONYMOUS_PRINCIPAL
 from auth.models import Base
 from auth.scopes import parse_scopes
-from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest
+from shared.contracts import errors
+from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest, RateLimited
 from shared.runtime.clock import utcnow
+from shared.runtime.identity import Caller, role_of, rpc
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class AuthService:
 
     db = AuthDatabase(Base)
     tools = CredentialTools()
+    caller = Caller()
 
     # -- the registry's token endpoint ---------------------------------------------------------
 
@@ -71,7 +73,7 @@ class AuthService:
         if grant_type == issuing.PASSWORD_GRANT:
             if not form.get("username") or not form.get("password"):
                 raise InvalidRequest("grant_type 'password' needs username and password")
-            principal = self._login(form["username"], form["password"])
+            principal = self._login(form["username"], form["password"], self._address(request))
             if issuing.wants_refresh_token(form.get("access_type")):
                 refresh_token = self._refresh_token_for(principal)
         else:
@@ -113,13 +115,23 @@ class AuthService:
         credentials = request.authorization
         if credentials is None or credentials.type != "basic":
             raise Unauthorized("the token service takes HTTP Basic credentials (or none, for anonymous access)")
-        return self._login(credentials.username, credentials.password)
+        return self._login(credentials.username, credentials.password, self._address(request))
 
-    def _login(self, username, password):
+    def _address(self, request):
+        """The client's address: the peer's, or, from a trusted proxy, the last hop it names."""
+        address = request.remote_addr or ""
+        trusted = self.tools.settings.trusted_proxies
+        if address in trusted:
+            hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+            untrusted = [h for h in hops if h not in trusted]
+            address = untrusted[-1] if untrusted else address
+        return address
+
+    def _login(self, username, password, address):
         tools = self.tools
         with self.db.get_session(close_on_exit=True) as session:
             outcome = logins.authenticate(
-                session, tools.hasher, tools.issuer, tools.settings.login, username, password, utcnow()
+                session, tools.hasher, tools.issuer, tools.settings.login, username, password, utcnow(), address
             )
         if outcome.error is not None:  # raised only now: the failure is committed
             log.info("login refused for %r: %s", (username or "")[:64], outcome.error)
@@ -130,12 +142,41 @@ class AuthService:
             return None  # anonymous, a short-lived robot credential, or turned off
         return self.tools.issuer.refresh_token(principal.name, principal.generation, utcnow())
 
+    # -- RPC: signing in -----------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS + (RateLimited,))
+    def sign_in(self, name, password, client_address=None):
+        """A developer identity for the account ``name`` (a person's, not a robot's) and its
+        password: ``{"identity", "account", "tenant_id", "is_admin", "expires_in", "expires_at"}``.
+        The CLI and the gateway pass ``identity`` with every later call (shared.runtime.identity).
+
+        Failures are counted like the token endpoint's, per name and address: the address is
+        ``client_address`` when the gateway (which saw the person's) gives it, else the caller's
+        broker user. ``Unauthorized`` (one answer for every reason), ``RateLimited`` (with the
+        seconds to wait), ``Forbidden`` (a robot)."""
+        caller = self.caller.broker_user
+        if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+            raise InvalidRequest("name and password are required strings")
+        address = f"{identities.RPC_ADDRESS_PREFIX}{caller}"
+        if role_of(caller) == "gateway" and isinstance(client_address, str) and client_address:
+            address = client_address[:64]
+        try:
+            principal = self._login(name, password, address)
+        except TooManyAttempts as exc:
+            raise RateLimited(str(exc), exc.retry_after) from None
+        except Unauthorized as exc:
+            raise errors.Unauthorized(str(exc)) from None
+        issuer = self.tools.issuer
+        claims = identities.identity_claims(issuer.issuer, principal, self.tools.settings.identity_ttl, utcnow())
+        return identities.sign_in_answer(issuer.sign(claims), claims)
+
     # -- RPC: tenants --------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
     def create_tenant(self, tenant_id, display_name=None):
         """Add a tenant (its namespace is ``tenant_id``). Returns the tenant;
         ``Conflict`` if it exists, ``InvalidRequest`` for a bad ID."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.NewTenant, tenant_id=tenant_id, display_name=display_name)
         return self._write(
             lambda session, now: schemas.TenantOut().dump(accounts.create_tenant(session, now=now, **args))
@@ -144,6 +185,7 @@ class AuthService:
     @rpc(expected_exceptions=USER_ERRORS)
     def get_tenant(self, tenant_id):
         """The tenant; ``NotFound``."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.TenantOut().dump(accounts.get_tenant(session, **args))
@@ -151,6 +193,7 @@ class AuthService:
     @rpc(expected_exceptions=USER_ERRORS)
     def list_tenants(self, page=1, page_size=50):
         """Tenants by ID: ``{"items", "total", "page", "page_size"}``."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.TenantPage, page=page, page_size=page_size)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.dump_page(schemas.TenantOut, accounts.list_tenants(session, **args))
@@ -159,11 +202,13 @@ class AuthService:
     def disable_tenant(self, tenant_id):
         """No account or robot of the tenant logs in any more (tokens already issued lapse
         within AUTH_TOKEN_TTL). Returns the tenant; ``NotFound``. Repeating it changes nothing."""
+        self.caller.platform_or_admin()
         return self._set_tenant_disabled(tenant_id, True)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def enable_tenant(self, tenant_id):
         """Undo ``disable_tenant``. Returns the tenant; ``NotFound``."""
+        self.caller.platform_or_admin()
         return self._set_tenant_disabled(tenant_id, False)
 
     def _set_tenant_disabled(self, tenant_id, disabled):
@@ -183,6 +228,7 @@ class AuthService:
         account; ``NotFound`` for an unknown tenant, ``Conflict`` for a taken name or a disabled
         tenant, ``InvalidRequest`` for a bad name, a password of under 8 characters, or no
         tenant for a non-admin."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(
             schemas.NewAccount,
             name=name,
@@ -201,6 +247,7 @@ class AuthService:
     @rpc(expected_exceptions=USER_ERRORS)
     def get_account(self, name):
         """The account (user or robot), never its secret; ``NotFound``."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.AccountRef, name=name)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.AccountOut().dump(accounts.get_account(session, **args))
@@ -209,6 +256,7 @@ class AuthService:
     def list_accounts(self, tenant_id=None, kind=None, page=1, page_size=50):
         """Accounts by name, of one tenant and/or one kind (``user``, ``robot``) if given:
         ``{"items", "total", "page", "page_size"}``; ``NotFound`` for an unknown tenant."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.AccountQuery, tenant_id=tenant_id, kind=kind, page=page, page_size=page_size)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.dump_page(schemas.AccountOut, accounts.list_accounts(session, **args))
@@ -217,11 +265,13 @@ class AuthService:
     def disable_account(self, name):
         """The account (user or robot) cannot log in any more, its refresh tokens are refused,
         tokens already issued lapse within AUTH_TOKEN_TTL. Returns it; ``NotFound``."""
+        self.caller.platform_or_admin()
         return self._set_account_disabled(name, True)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def enable_account(self, name):
         """Undo ``disable_account``. Returns the account; ``NotFound``."""
+        self.caller.platform_or_admin()
         return self._set_account_disabled(name, False)
 
     def _set_account_disabled(self, name, disabled):
@@ -236,6 +286,7 @@ class AuthService:
     def set_password(self, name, password):
         """A developer account's new password; every refresh token issued before stops working.
         Returns the account; ``NotFound``, ``InvalidRequest`` (a robot, a short password)."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.NewPassword, name=name, password=password)
         return self._write(
             lambda session, now: schemas.AccountOut().dump(
@@ -255,6 +306,7 @@ class AuthService:
         Returns ``{"account", "username", "secret"}``: the secret is shown this once (only its
         hash is kept). ``NotFound`` (tenant), ``Conflict`` (name taken, tenant disabled),
         ``InvalidRequest``."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(
             schemas.NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog, description=description
         )
@@ -267,6 +319,7 @@ class AuthService:
         """A new secret for the robot ``name`` (the full ``<tenant>+<name>``); the old one stops
         working at once. Returns ``{"account", "username", "secret"}``; ``NotFound``,
         ``InvalidRequest`` (not a robot)."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.AccountRef, name=name)
         return self._write(
             lambda session, now: schemas.dump_robot(
@@ -283,6 +336,7 @@ class AuthService:
 
         Returns ``{"username", "password", "expires_at", "tenant_id", "actions"}``.
         ``NotFound`` (tenant), ``Conflict`` (tenant disabled), ``InvalidRequest``."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(
             schemas.RobotCredentialRequest, tenant_id=tenant_id, name=name, actions=actions, ttl=ttl
         )

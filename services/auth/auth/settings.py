@@ -4,7 +4,7 @@ Plain values in, a checked ``Settings`` out, ``SettingMissing`` naming the key o
 nameko imports, so every rule is testable without a container.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from auth.exceptions import SettingMissing
 
@@ -26,6 +26,12 @@ class LoginPolicy:
     max_delay: float = 60.0
     window: float = 900.0
     first_delay: float = 1.0
+    # Failures from one client address, whatever names they tried, before that address waits.
+    address_free_failures: int = 20
+
+    def for_address(self) -> "LoginPolicy":
+        """The policy counted per client address over all names."""
+        return replace(self, free_failures=self.address_free_failures)
 
     def delay_after(self, failures):
         beyond = failures - self.free_failures
@@ -45,6 +51,8 @@ class Settings:
     robot_credential_max_ttl: int
     anonymous_pull: bool
     login: LoginPolicy
+    identity_ttl: int  # seconds a developer identity from sign_in is valid
+    trusted_proxies: frozenset[str]  # addresses whose X-Forwarded-For names the client
     hash_time_cost: int
     hash_memory_kib: int
     hash_parallelism: int
@@ -98,6 +106,11 @@ def load_settings(config):
             max_delay=_number(config, "AUTH_LOGIN_MAX_DELAY", float, 0),
             window=_number(config, "AUTH_LOGIN_FAILURE_WINDOW", float, 1),
             first_delay=_number(config, "AUTH_LOGIN_FIRST_DELAY", float, 0),
+            address_free_failures=_number(config, "AUTH_LOGIN_ADDRESS_FREE_FAILURES", int, 0),
+        ),
+        identity_ttl=_number(config, "AUTH_IDENTITY_TTL", int, 1),
+        trusted_proxies=frozenset(
+            a.strip() for a in _text(config, "AUTH_TRUSTED_PROXIES", required=False).split(",") if a.strip()
         ),
         **hash_parameters(config),
     )

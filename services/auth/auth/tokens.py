@@ -136,7 +136,7 @@ class TokenIssuer:
         self.ttl = int(ttl)
         self.refresh_ttl = int(refresh_ttl)
 
-    def _sign(self, claims):
+    def sign(self, claims):
         return jwt.encode(claims, self.key.private_key, algorithm=self.key.algorithm, headers=self.key.headers)
 
     def access_token(self, subject, access, now):
@@ -152,12 +152,12 @@ class TokenIssuer:
             "jti": uuid.uuid4().hex,
             "access": list(access),
         }
-        return self._sign(claims), claims
+        return self.sign(claims), claims
 
     def refresh_token(self, subject, generation, now):
         """A long-lived token that stands for ``subject``'s password until the password changes
         (``generation``), the account is disabled, or AUTH_REFRESH_TOKEN_TTL passes."""
-        return self._sign(
+        return self.sign(
             {
                 "iss": self.issuer,
                 "sub": subject,
@@ -174,7 +174,7 @@ class TokenIssuer:
         """``(password, expires_at)``: a password for ``username`` alone, good for ``ttl``
         seconds, letting a robot of ``tenant_id`` do ``actions`` in its namespace."""
         expires_at = now + timedelta(seconds=int(ttl))
-        token = self._sign(
+        token = self.sign(
             {
                 "iss": self.issuer,
                 "sub": username,

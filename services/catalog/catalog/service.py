@@ -18,7 +18,6 @@ from datetime import timedelta
 
 import eventlet
 from nameko.events import EventDispatcher, event_handler
-from nameko.rpc import rpc
 from sqlalchemy.exc import DataError, DBAPIError
 
 from catalog import browsing, deleting, indexing, outbox, resync, schemas
@@ -37,6 +36,7 @@ from shared.contracts.events import (
     load_event,
 )
 from shared.contracts.reference import parse_reference
+from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import JobStarter, config_timer, job_timer
 from shared.runtime.uow import Transaction
 
@@ -62,6 +62,7 @@ class CatalogService:
     dispatch = EventDispatcher()
     settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
+    caller = Caller()
 
     # -- events in -----------------------------------------------------------------------------
 
@@ -173,6 +174,7 @@ class CatalogService:
         Returns ``{"items": [repository], "total", "page", "page_size"}`` ordered by name;
         ``InvalidRequest`` for a bad page, page size or query.
         """
+        _ = self.caller.identity  # any verified caller
         args = schemas.load_args(schemas.PublicRepositoryQuery, query=query, page=page, page_size=page_size)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_public_repositories(session, registry_host=self._public_host(), **args)
@@ -182,6 +184,7 @@ class CatalogService:
     def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
         """The tenant's own repositories, by name; ``ownbase`` True/False keeps only (or no)
         custom base images. ``InvalidRequest`` for a missing tenant_id or a bad argument."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
             schemas.TenantRepositoryQuery,
             tenant_id=tenant_id,
@@ -200,6 +203,7 @@ class CatalogService:
 
         ``InvalidReference`` for a bad name, ``Forbidden`` for another tenant's, ``NotFound``.
         """
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.RepositoryRef, tenant_id=tenant_id, repository=repository)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.get_repository(session, registry_host=self._public_host(), **args)
@@ -211,6 +215,7 @@ class CatalogService:
 
         Errors as ``get_repository``, plus ``InvalidRequest`` for a bad page or page size.
         """
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
             schemas.TagPage, tenant_id=tenant_id, repository=repository, page=page, page_size=page_size
         )
@@ -225,6 +230,7 @@ class CatalogService:
 
         Errors as ``get_repository``; ``InvalidReference`` for a bad tag; ``NotFound``.
         """
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.TagRef, tenant_id=tenant_id, repository=repository, tag=tag)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.get_tag(session, registry_host=self._public_host(), **args)
@@ -239,6 +245,7 @@ class CatalogService:
         ``force``, which deletes them all. ``Forbidden`` for another tenant's repository and for
         the public library; ``NotFound``; ``RegistryUnavailable`` (nothing changed: retry later).
         """
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.DeleteTag, tenant_id=tenant_id, repository=repository, tag=tag, force=force)
         with self.db.get_session(close_on_exit=True) as session:
             result, outgoing = deleting.delete_tag(session, self.registry, **args)
@@ -248,6 +255,7 @@ class CatalogService:
     @rpc(expected_exceptions=USER_ERRORS)
     def list_tag_history(self, tenant_id, repository, tag=None, page=1, page_size=50):
         """Pushes, moves and removals of the repository's tags (or one tag), newest first."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
             schemas.HistoryQuery, tenant_id=tenant_id, repository=repository, tag=tag, page=page, page_size=page_size
         )
@@ -259,11 +267,13 @@ class CatalogService:
     def parse_reference(self, reference):
         """``{registry, namespace, name, repository, tag, digest, is_ownbase, is_public}``;
         ``InvalidReference`` naming the broken rule."""
+        _ = self.caller.identity  # any verified caller
         return parse_reference(reference).to_dict()
 
     @rpc(expected_exceptions=USER_ERRORS)
     def list_set_aside_events(self, page=1, page_size=50):
         """For operators: events that could not be used, newest first, with the reason."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.Paging, page=page, page_size=page_size)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_set_aside_events(session, **args)
@@ -281,6 +291,7 @@ class CatalogService:
         call runs the pass and returns its end (mind the RPC timeout on a large registry).
         ``Conflict`` while another pass runs (one at a time); ``InvalidRequest`` for a bad argument.
         """
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.ResyncArgs, namespace=namespace, wait=wait)
         pass_id = self._transaction(lambda session: resync.start_pass(session, args["namespace"], resync.RPC))
         if args["wait"]:
@@ -295,6 +306,7 @@ class CatalogService:
         ``failed``, ``interrupted``, ``abandoned``), progress counters, ``counts`` and, unless
         ``items=False``, the lists ``added``, ``moved``, ``removed``, ``pending_removal``,
         ``skipped``. ``NotFound``; ``InvalidRequest``."""
+        self.caller.platform_or_admin()
         args = schemas.load_args(schemas.ResyncQuery, pass_id=pass_id, items=items)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.ResyncPassOut().dump(resync.get_pass(session, args["pass_id"], args["items"]))

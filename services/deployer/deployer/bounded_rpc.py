@@ -11,14 +11,15 @@ all (never started on this broker) is ``ServiceUnavailable`` at once.
 
 import eventlet
 from nameko.exceptions import UnknownService
-from nameko.rpc import RpcProxy
 
 from deployer.settings import ConfigurationError
 from shared.contracts.errors import ServiceUnavailable
+from shared.runtime.identity import IdentityRpcProxy
 
 
-class BoundedRpcProxy(RpcProxy):
-    """``RpcProxy(target_service)`` whose calls wait at most ``config[timeout_key]`` seconds."""
+class BoundedRpcProxy(IdentityRpcProxy):
+    """``RpcProxy(target_service)`` whose calls wait at most ``config[timeout_key]`` seconds (and
+    say which broker user sends them, as every callee requires: ``IdentityRpcProxy``)."""
 
     def __init__(self, target_service, timeout_key, **options):
         super().__init__(target_service, **options)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from shared.runtime.identity import rpc_options
+
 log = logging.getLogger(__name__)
 
 STATIC, ROBOT = "static", "robot"
@@ -85,7 +87,7 @@ def standalone_issuer(amqp_uri: str, timeout: float) -> Callable[[str, str, int]
     def issue(tenant_id: str, name: str, ttl: int) -> Any:
         from nameko.standalone.rpc import ClusterRpcProxy
 
-        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout) as proxy:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout, **rpc_options(amqp_uri)) as proxy:
             return proxy.auth.issue_robot_credential(tenant_id, name=name, ttl=ttl)
 
     return issue

@@ -30,7 +30,6 @@ from typing import Any
 import eventlet
 from nameko.dependency_providers import Config
 from nameko.events import event_handler
-from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError
 
 from deployer import autodeploy, deployments, outbox, reconcile, rollout, schemas
@@ -56,6 +55,7 @@ from shared.contracts.events import (
     TagIndexed,
     load_event,
 )
+from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import config_timer
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class DeployerService(_Deployer):
     name = DEPLOYER
 
     catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
+    caller = Caller()
 
     # -- RPC -----------------------------------------------------------------------------------
 
@@ -104,6 +105,7 @@ class DeployerService(_Deployer):
         hosts: [{name, base_url, address, reachable, error, capacity, reserved, free, instances}]}],
         "total", "page", "page_size"}``. A host that does not answer is ``reachable: false`` with
         the error; its capacity is still reported."""
+        _ = self.caller.identity  # any verified caller
         return deployments.list_pools(self._runtime())
 
     @rpc(expected_exceptions=CATALOG_ERRORS)
@@ -115,6 +117,7 @@ class DeployerService(_Deployer):
         pool without room for every replica; ``ServiceUnavailable`` when the catalog does not
         answer within ``CATALOG_RPC_TIMEOUT`` (nothing is recorded: try again).
         """
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.CreateArgs, tenant_id=tenant_id, spec=spec)
         return deployments.create_deployment(self._runtime(), **args)
 
@@ -122,12 +125,14 @@ class DeployerService(_Deployer):
     def get_deployment(self, tenant_id, deployment_id):
         """The deployment with its instances (host, container_id, state, address).
         ``Forbidden`` for another tenant's, ``NotFound``. A deleted one shows status ``deleted``."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.get_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def list_deployments(self, tenant_id, page=1, page_size=50):
         """The tenant's deployments (not deleted ones), by name, each as ``get_deployment``."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.TenantPage, tenant_id=tenant_id, page=page, page_size=page_size)
         return deployments.list_deployments(self._runtime(), **args)
 
@@ -137,6 +142,7 @@ class DeployerService(_Deployer):
         memory, restart_policy, health, auto_deploy) applied, rolled out host by host; returns the
         deployment (status ``pending``). ``Conflict`` while another operation runs on it;
         ``ServiceUnavailable`` when a new image or tag needs the catalog and it does not answer."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.UpdateArgs, tenant_id=tenant_id, deployment_id=deployment_id, changes=changes)
         return deployments.update_deployment(self._runtime(), **args)
 
@@ -146,6 +152,7 @@ class DeployerService(_Deployer):
         ``"semver:patch+prerelease"``, ``"glob:v1.*"``, ``"regexp:…"``); returns the deployment. No
         revision is made, and it is accepted while an operation runs; the next push is judged by
         it. ``InvalidRequest`` for a policy that is not one, ``NotFound`` for a deleted deployment."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
             schemas.AutoDeployArgs, tenant_id=tenant_id, deployment_id=deployment_id, policy=policy
         )
@@ -154,6 +161,7 @@ class DeployerService(_Deployer):
     @rpc(expected_exceptions=USER_ERRORS)
     def scale_deployment(self, tenant_id, deployment_id, replicas):
         """Set the number of instances (0 stops them all); returns the deployment (``pending``)."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.ScaleArgs, tenant_id=tenant_id, deployment_id=deployment_id, replicas=replicas)
         return deployments.scale_deployment(self._runtime(), **args)
 
@@ -162,6 +170,7 @@ class DeployerService(_Deployer):
         """A new revision with an earlier one's digest and settings (by default the one that
         served before the serving one). ``Conflict`` when there is none, ``NotFound`` for an
         unknown revision number."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
             schemas.RollbackArgs, tenant_id=tenant_id, deployment_id=deployment_id, revision=revision
         )
@@ -170,6 +179,7 @@ class DeployerService(_Deployer):
     @rpc(expected_exceptions=USER_ERRORS)
     def list_revisions(self, tenant_id, deployment_id, page=1, page_size=50):
         """The deployment's revisions, newest first: image, digest, spec, status, reason, trigger."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
             schemas.RevisionPage, tenant_id=tenant_id, deployment_id=deployment_id, page=page, page_size=page_size
         )
@@ -179,6 +189,7 @@ class DeployerService(_Deployer):
     def delete_deployment(self, tenant_id, deployment_id):
         """Remove the deployment: status ``deleting`` at once, ``deleted`` once every container it
         made is gone from every host. Deleting a deleted deployment returns it unchanged."""
+        self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.delete_deployment(self._runtime(), **args)
 

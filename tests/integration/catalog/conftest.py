@@ -29,6 +29,7 @@ from shared.contracts.events import (
     make_event,
 )
 from shared.runtime.db import load_config
+from shared.runtime.identity import rpc_options
 from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -129,7 +130,7 @@ def catalog(container_factory, catalog_config, observed):
 
 @pytest.fixture
 def rpc(catalog, rabbit_config):
-    with ServiceRpcProxy("catalog", rabbit_config, timeout=WAIT) as proxy:
+    with ServiceRpcProxy("catalog", rabbit_config, timeout=WAIT, **rpc_options(rabbit_config["AMQP_URI"])) as proxy:
         yield proxy
 
 

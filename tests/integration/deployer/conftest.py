@@ -29,6 +29,7 @@ from deployer.migrate import load_config
 from deployer.migrate import upgrade as upgrade_deployer
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
+from shared.runtime.identity import rpc_options
 from tests.conftest import TEST_PG_URL
 from tests.e2e.stack import ROOT, create_vhost, delete_vhost
 from tests.support import DOCKER_MANIFEST_V2, wait_until
@@ -267,7 +268,7 @@ def remove_everything(engines, deployer_id, registry_host):
 def rpc(services, vhost_config):
     import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
-    with ClusterRpcProxy(vhost_config, timeout=20) as proxy:
+    with ClusterRpcProxy(vhost_config, timeout=20, **rpc_options(vhost_config["AMQP_URI"])) as proxy:
         yield proxy
 
 

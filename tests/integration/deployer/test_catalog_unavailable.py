@@ -22,6 +22,7 @@ from deployer.models import Deployment, Revision
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.errors import ServiceUnavailable
 from shared.runtime import db
+from shared.runtime.identity import rpc_options
 from tests.e2e.stack import ROOT
 from tests.support import wait_until
 
@@ -71,7 +72,9 @@ def deployer(vhost_config, catalog_queue, deployer_url):
     try:
         import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
-        with ClusterRpcProxy(vhost_config, timeout=15) as proxy:  # far above TIMEOUT: a hang fails, bounded
+        with ClusterRpcProxy(
+            vhost_config, timeout=15, **rpc_options(vhost_config["AMQP_URI"])
+        ) as proxy:  # far above TIMEOUT: a hang fails, bounded
             yield proxy.deployer
     finally:
         for container in containers:

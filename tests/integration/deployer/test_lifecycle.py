@@ -5,6 +5,7 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared.runtime.identity import rpc_options
 from tests.integration.deployer.conftest import answer, docker_cli, labelled, poll
 
 pytestmark = pytest.mark.docker
@@ -61,7 +62,7 @@ class TestRollingUpdate:
             # Every address the deployment ever had, asked at each moment (its own RPC proxy:
             # a standalone proxy is not shared between green threads).
             seen = {i["address"] for i in deployment["instances"]}
-            with ClusterRpcProxy(vhost_config, timeout=10) as rpc:
+            with ClusterRpcProxy(vhost_config, timeout=10, **rpc_options(vhost_config["AMQP_URI"])) as rpc:
                 while not stop:
                     seen.update(
                         i["address"]

@@ -19,6 +19,7 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared.runtime.identity import rpc_options
 from tests.integration.deployer.conftest import poll
 
 pytestmark = pytest.mark.docker
@@ -37,7 +38,10 @@ def deployer_overrides():
 
 def bounded(vhost_config, call):
     """What ``call(deployer proxy)`` returns, asked on a fresh proxy; fails past ``ANSWER`` seconds."""
-    with ClusterRpcProxy(vhost_config, timeout=ANSWER + 10) as proxy, eventlet.Timeout(ANSWER, False):
+    with (
+        ClusterRpcProxy(vhost_config, timeout=ANSWER + 10, **rpc_options(vhost_config["AMQP_URI"])) as proxy,
+        eventlet.Timeout(ANSWER, False),
+    ):
         return call(proxy.deployer)
     pytest.fail(f"no answer within {ANSWER} s while the worker pool is full")
 

@@ -25,15 +25,17 @@ def alice(session, hasher, acme):
     return "alice"
 
 
-def login(session, hasher, issuer, policy, username, password, now=T0):
-    outcome = logins.authenticate(session, hasher, issuer, policy, username, password, now)
+def login(session, hasher, issuer, policy, username, password, now=T0, address=""):
+    outcome = logins.authenticate(session, hasher, issuer, policy, username, password, now, address)
     session.commit()
     return outcome
 
 
-def failures(session, name):
+def failures(session, name, address=""):
     return session.execute(
-        sa.select(LoginFailure.failures, LoginFailure.blocked_until).where(LoginFailure.name == name)
+        sa.select(LoginFailure.failures, LoginFailure.blocked_until).where(
+            LoginFailure.name == logins.failure_keys(address, name)[0]
+        )
     ).one_or_none()
 
 
@@ -184,6 +186,46 @@ class TestRefreshTokens:
             logins.refresh(session, issuer, issuer.refresh_token("nobody", 1, T0), T0)
 
 
+class TestPerAddress:
+    """Failures count per name *from an address*, and per address over all names (policy: 3 free
+    per name, ``address_free_failures`` per address)."""
+
+    def test_guesses_from_one_address_never_lock_the_account_out_elsewhere(
+        self, session, hasher, issuer, policy, alice
+    ):
+        for second in range(4):  # 3 free, the 4th costs a second
+            login(session, hasher, issuer, policy, "alice", "guess", at(second), address="10.0.0.66")
+        blocked = login(session, hasher, issuer, policy, "alice", PASSWORD, at(3.5), address="10.0.0.66").error
+        assert type(blocked) is TooManyAttempts
+        elsewhere = login(session, hasher, issuer, policy, "alice", PASSWORD, at(3.5), address="10.0.0.7")
+        assert elsewhere.error is None and elsewhere.principal.name == "alice"
+        assert failures(session, "alice", "10.0.0.7") is None
+
+    def test_an_address_guessing_many_names_is_slowed_down_as_a_whole(self, session, hasher, issuer, alice):
+        policy = LoginPolicy(free_failures=3, first_delay=1, max_delay=8, window=900, address_free_failures=5)
+        for n in range(5):  # five names, one failure each: within every per-name allowance
+            assert (
+                type(login(session, hasher, issuer, policy, f"name-{n}", "x", at(n), "10.0.0.66").error) is Unauthorized
+            )
+        assert type(login(session, hasher, issuer, policy, "name-5", "x", at(6), "10.0.0.66").error) is Unauthorized
+        # the address's 6th failure is past its 5 free ones: it waits, whatever name it tries next
+        blocked = login(session, hasher, issuer, policy, "alice", PASSWORD, at(6.5), "10.0.0.66").error
+        assert type(blocked) is TooManyAttempts and blocked.retry_after == 1
+        assert login(session, hasher, issuer, policy, "alice", PASSWORD, at(6.5), "10.0.0.7").error is None
+
+    def test_a_success_clears_the_names_count_at_that_address_only(self, session, hasher, issuer, policy, alice):
+        login(session, hasher, issuer, policy, "alice", "guess", at(0), address="10.0.0.1")
+        login(session, hasher, issuer, policy, "alice", "guess", at(0), address="10.0.0.2")
+        assert login(session, hasher, issuer, policy, "alice", PASSWORD, at(1), address="10.0.0.1").error is None
+        assert failures(session, "alice", "10.0.0.1") is None
+        assert failures(session, "alice", "10.0.0.2") == (1, None)
+
+    def test_a_name_cannot_pose_as_an_address_key(self):
+        name_key, address_key = logins.failure_keys("10.0.0.1", "")
+        assert name_key != address_key
+        assert logins.failure_keys("10.0.0.1", "\x1e")[0] != address_key
+
+
 class TestSlowingDown:
     """policy: 3 free failures, then 1, 2, 4, 8, 8 ... seconds; counts forgotten after 900 s."""
 
@@ -236,10 +278,11 @@ class TestSlowingDown:
         assert failures(session, "made-up-1") is None
         assert failures(session, "made-up-2") == (1, None)
 
-    def test_a_very_long_name_is_counted_by_its_first_255_characters(self, session, hasher, issuer, policy):
+    def test_a_very_long_name_is_counted_by_its_first_characters(self, session, hasher, issuer, policy):
         name = "x" * 300
         self.fail(session, hasher, issuer, policy, name, T0)
-        assert failures(session, "x" * 255) == (1, None)
+        assert failures(session, name) == failures(session, "x" * 280) == (1, None)
+        assert len(logins.failure_keys("", name)[0]) == 255
 
     def test_the_delay_schedule(self, policy):
         assert [policy.delay_after(n) for n in range(9)] == [0, 0, 0, 0, 1, 2, 4, 8, 8]
