@@ -27,7 +27,8 @@ OPERATOR_KINDS = {
 
 # Secrets each overlay uses but does not make: created beside it (docs/kubernetes.md, "Secrets").
 EXTERNAL_SECRETS = {
-    "dev": {"imagehub-auth-keys"},
+    # The dev engine's TLS material is made per checkout by deploy.sh, never in git.
+    "dev": {"imagehub-auth-keys", "imagehub-dind-tls", "imagehub-deployer-engine-tls"},
     "prod": {"imagehub-secrets", "imagehub-deployer-pools", "imagehub-auth-keys", "registry-tls"},
 }
 
