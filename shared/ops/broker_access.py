@@ -377,5 +377,158 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- definitions ------------------------------------------------------------------------------------
+# RabbitMQ's definitions file (``load_definitions``, ``rabbitmqctl import_definitions``, or
+# POST /api/definitions): the vhost, the users with their password hashes, their permissions and
+# topic permissions, for a broker that is configured before it starts (the Kubernetes dev overlay)
+# rather than through the management API (``apply``).
+
+HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+SALT_BYTES = 4
+
+
+def rabbit_password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password)), with a
+    4-byte salt (random unless given)."""
+    import base64
+    import hashlib
+
+    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"a RabbitMQ password salt is {SALT_BYTES} bytes, not {len(salt)}")
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def rabbit_password_matches(password_hash: str, password: str) -> bool:
+    """Whether ``password_hash`` (``rabbit_password_hashing_sha256``) is the hash of ``password``."""
+    import base64
+    import binascii
+    import hmac
+
+    try:
+        raw = base64.b64decode(password_hash, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) != SALT_BYTES + 32:
+        return False
+    return hmac.compare_digest(rabbit_password_hash(password, raw[:SALT_BYTES]), password_hash)
+
+
+def definitions(
+    matrix: Matrix,
+    vhost: str,
+    prefix: str,
+    passwords: Mapping[str, str],
+    known_hashes: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The definitions that make ``vhost`` and one user per role (``<prefix><role>``, no tags),
+    with the permissions and topic permissions ``apply`` gives. A hash in ``known_hashes`` (user
+    name -> hash, e.g. from the file rendered last time) is kept when it still matches the
+    password, so rendering again with the same passwords gives the same file; otherwise a new
+    random salt."""
+    missing = [r for r in matrix.roles if not passwords.get(r)]
+    if missing:
+        raise MatrixError(f"no password for the role(s) {', '.join(missing)}")
+    users: list[dict[str, Any]] = []
+    permissions: list[dict[str, str]] = []
+    topic_permissions: list[dict[str, str]] = []
+    for role in matrix.roles:
+        user, password = user_name(prefix, role), passwords[role]
+        known = (known_hashes or {}).get(user)
+        password_hash = known if known and rabbit_password_matches(known, password) else rabbit_password_hash(password)
+        users.append({"name": user, "password_hash": password_hash, "hashing_algorithm": HASHING_ALGORITHM, "tags": []})
+        p = matrix.permissions(role)
+        permissions.append({"user": user, "vhost": vhost, "configure": p.configure, "write": p.write, "read": p.read})
+        for t in matrix.topic_permissions(role):
+            topic_permissions.append(
+                {"user": user, "vhost": vhost, "exchange": t.exchange, "write": t.write, "read": t.read}
+            )
+    return {
+        "users": users,
+        "vhosts": [{"name": vhost}],
+        "permissions": permissions,
+        "topic_permissions": topic_permissions,
+    }
+
+
+def passwords_from_uris(uris: Iterable[str], vhost: str, prefix: str, matrix: Matrix) -> dict[str, str]:
+    """Each role's password from AMQP URIs of its user (``amqp://<prefix><role>:<password>@host/<vhost>``)."""
+    from urllib.parse import urlsplit
+
+    found: dict[str, str] = {}
+    for uri in uris:
+        parts = urlsplit(uri)
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        role = user[len(prefix) :] if user.startswith(prefix) else ""
+        if role not in matrix.roles:
+            raise MatrixError(f"{parts.scheme}://{user}@…: not a user <prefix><role> of prefix {prefix!r}")
+        if unquote(parts.path.lstrip("/")) != vhost:
+            raise MatrixError(f"{user}: URI names vhost {parts.path.lstrip('/')!r}, not {vhost!r}")
+        if role in found and found[role] != password:
+            raise MatrixError(f"{user}: two different passwords")
+        found[role] = password
+    return found
+
+
+def _uris_of_env_file(path: str) -> list[str]:
+    """The AMQP URIs of a ``KEY=VALUE`` file (a kustomize env file), comments and other keys aside."""
+    uris = []
+    with open(path) as f:
+        for line in f:
+            value = line.strip().partition("=")[2].strip()
+            if not line.lstrip().startswith("#") and value.startswith(("amqp://", "amqps://")):
+                uris.append(value)
+    return uris
+
+
+def definitions_main(argv: list[str] | None = None) -> int:
+    import json
+
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.ops.broker_access definitions",
+        description="print RabbitMQ definitions (JSON) of the vhost, its users, permissions and topic permissions",
+    )
+    parser.add_argument("--matrix", default=str(DEFAULT_MATRIX))
+    parser.add_argument("--vhost", required=True)
+    parser.add_argument("--prefix", required=True, help="user names are <prefix><role>")
+    parser.add_argument(
+        "--uris", action="append", default=[], help="a KEY=amqp://user:password@host/vhost file (repeatable)"
+    )
+    parser.add_argument("--secrets", help="a directory of <role>.uri files, as `apply` writes them")
+    parser.add_argument("--keep-hashes", help="an earlier definitions file: its hashes are kept where they match")
+    parser.add_argument("--output", help="write here rather than to stdout")
+    args = parser.parse_args(argv)
+    matrix = load(args.matrix)
+    uris = [u for path in args.uris for u in _uris_of_env_file(path)]
+    if args.secrets:
+        uris += [p.read_text().strip() for p in sorted(Path(args.secrets).glob("*.uri"))]
+    known: dict[str, str] = {}
+    if args.keep_hashes and os.path.exists(args.keep_hashes):
+        with open(args.keep_hashes) as f:
+            known = {u["name"]: u["password_hash"] for u in json.load(f).get("users", [])}
+    try:
+        passwords = passwords_from_uris(uris, args.vhost, args.prefix, matrix)
+        document = definitions(matrix, args.vhost, args.prefix, passwords, known)
+    except MatrixError as exc:
+        raise SystemExit(f"definitions: {exc}") from exc
+    text = json.dumps(document, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``main``, and ``definitions`` beside its sub-commands."""
+    argv = sys.argv[1:] if argv is None else argv
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):  # main's own options come before the sub-command
+        i += 1 if "=" in argv[i] else 2
+    if i < len(argv) and argv[i] == "definitions":
+        return definitions_main(argv[:i] + argv[i + 1 :])
+    return main(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -27,7 +27,8 @@ OPERATOR_KINDS = {
 
 # Secrets each overlay uses but does not make: created beside it (docs/kubernetes.md, "Secrets").
 EXTERNAL_SECRETS = {
-    "dev": {"imagehub-auth-keys"},
+    # The dev engine's TLS material is made per checkout by deploy.sh, never in git.
+    "dev": {"imagehub-auth-keys", "imagehub-dind-tls", "imagehub-deployer-engine-tls"},
     "prod": {"imagehub-secrets", "imagehub-deployer-pools", "imagehub-auth-keys", "registry-tls"},
 }
 
@@ -362,10 +363,11 @@ def test_dev_runs_its_broker_and_database_prod_asks_the_operators():
     assert not find(prod, "StatefulSet")
     assert find(prod, "RabbitmqCluster") and find(prod, "Cluster")
     # The dev connection settings name the dev StatefulSets' Services.
-    assert (
-        urlsplit(_secret_value(dev, "imagehub-secrets", "AMQP_URI")).hostname
-        == one(dev, "Service", "rabbitmq")["metadata"]["name"]
-    )
+    for service in SERVICES:
+        assert (
+            urlsplit(_secret_value(dev, "imagehub-secrets", f"AMQP_URI_{service.upper()}")).hostname
+            == one(dev, "Service", "rabbitmq")["metadata"]["name"]
+        )
     init_sql = one(dev, "ConfigMap", _by_base_name(dev, "ConfigMap", "postgres-init")["metadata"]["name"])["data"]
     created = set(re.findall(r"CREATE DATABASE (\w+)", " ".join(init_sql.values())))
     postgres = one(dev, "StatefulSet", "postgres")
@@ -379,3 +381,46 @@ def test_dev_runs_its_broker_and_database_prod_asks_the_operators():
         re.findall(r"CREATE DATABASE (\w+)", " ".join(bootstrap["postInitApplicationSQL"]))
     )
     assert prod_dbs == {"catalog", "deployer", "auth"}
+
+
+# -- the broker ----------------------------------------------------------------------------------
+
+
+def test_each_workload_reaches_the_broker_as_its_own_user(overlay):
+    """Every container of a service (and the migration Job's container for it) takes AMQP_URI from
+    the Secret key of that service alone, never a shared one (deploy/broker/access.yml)."""
+    docs = rendered(overlay)
+    used = set()
+    for doc in find(docs, "Deployment") + find(docs, "Job"):
+        for container in _containers(doc):
+            if not _is_ours(container["image"]):
+                continue
+            service = container["name"] if doc["kind"] == "Job" else doc["metadata"]["name"]
+            what = f"{doc['kind']}/{doc['metadata']['name']} {container['name']}"
+            assert not any("secretRef" in s for s in container.get("envFrom", [])), f"{what}: a whole Secret"
+            env = {e["name"]: e for e in container.get("env", [])}
+            assert "value" not in env["AMQP_URI"], f"{what}: AMQP_URI written in the manifest"
+            ref = env["AMQP_URI"]["valueFrom"]["secretKeyRef"]
+            assert _base_name(ref["name"]) == "imagehub-secrets", what
+            assert ref["key"] == f"AMQP_URI_{service.upper()}" and not ref.get("optional"), what
+            used.add(ref["key"])
+    assert used == {f"AMQP_URI_{s.upper()}" for s in SERVICES}
+    for doc in docs:  # nobody reads a shared key
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            for container in _containers(doc):
+                for env in container.get("env", []):
+                    assert env.get("valueFrom", {}).get("secretKeyRef", {}).get("key") != "AMQP_URI", doc["kind"]
+
+
+def test_dev_services_connect_as_their_broker_users_on_the_suites_vhost():
+    from shared.ops import broker_access
+
+    dev = rendered("dev")
+    matrix = broker_access.load()
+    users = set()
+    for service in SERVICES:
+        url = urlsplit(_secret_value(dev, "imagehub-secrets", f"AMQP_URI_{service.upper()}"))
+        assert url.username == f"imagehub-{service}" and service in matrix.roles, service
+        assert url.path == "/imagehub" and url.password, service
+        users.add(url.username)
+    assert len(users) == len(SERVICES)
