@@ -19,12 +19,11 @@ import time
 import uuid
 
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import build, push
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 
 SETTLED = {"running", "failed", "rollout_failed", "rolled_back", "degraded", "stopped"}
 POLL = 0.005  # seconds between two looks
@@ -59,7 +58,7 @@ def main():
     benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
     ref = f"{args.registry}/{repository}:latest"
     answering, running, pushing = [], [], []
-    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30, **rpc_options(args.amqp_uri)) as rpc:
+    with IdentifiedClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
 
         def get(deployment_id):
             return rpc.deployer.get_deployment(tenant, deployment_id)

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import uuid
 
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,12 +57,11 @@ def login_tenant(amqp_uri, registry, tenant):
     over the auth RPC, and `docker login` as that account into a docker configuration of this
     run's own (``DOCKER_CONFIG`` for every docker command after this), so pushes go as it. The
     password is checked once; docker then uses the token service's refresh token."""
-    from nameko.standalone.rpc import ClusterRpcProxy
 
     import shared.contracts.errors  # noqa: F401  (typed errors over RPC)
 
     username, password = f"dev-{tenant}", uuid.uuid4().hex
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20, **rpc_options(amqp_uri)) as rpc:
+    with IdentifiedClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20) as rpc:
         rpc.auth.create_tenant(tenant)
         rpc.auth.create_account(username, password, tenant_id=tenant)
     os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp(prefix="imagehub-bench-docker-")

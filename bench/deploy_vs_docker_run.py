@@ -14,12 +14,11 @@ import time
 import uuid
 
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import sh
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.support import free_port
 
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
@@ -52,7 +51,7 @@ def main():
     benchlib.push(ref)
 
     deploy_s, run_s = [], []
-    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30, **rpc_options(args.amqp_uri)) as rpc:
+    with IdentifiedClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
         # Wait for the catalogue to have the tag (the notification path is measured elsewhere).
         deadline = time.monotonic() + 30
         while True:

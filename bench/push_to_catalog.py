@@ -12,11 +12,9 @@ import sys
 import time
 import uuid
 
-from nameko.standalone.rpc import ClusterRpcProxy
-
 from bench import benchlib
 from shared.contracts.errors import NotFound
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 
 
 def main():
@@ -36,7 +34,7 @@ def main():
         refs.append(ref)
 
     latencies, push_times = [], []
-    with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=10, **rpc_options(args.amqp_uri)) as rpc:
+    with IdentifiedClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=10) as rpc:
         for i, ref in enumerate(refs):
             started = time.monotonic()
             digest = benchlib.push(ref)

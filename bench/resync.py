@@ -42,14 +42,13 @@ from datetime import datetime
 
 import requests
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
 from bench import benchlib
 from imagehub import render
 from shared.contracts.errors import ImagehubError
 from shared.ops.broker_access import Management, operator
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.support import RegistryProcess, delete_manifest, free_port, push_image, wait_until
 
 BIN = os.path.dirname(sys.executable)
@@ -100,7 +99,7 @@ class Rpc:
         self.proxy = None
 
     def _open(self):
-        self.cluster = ClusterRpcProxy(self.config, timeout=self.timeout, **rpc_options(self.config["AMQP_URI"]))
+        self.cluster = IdentifiedClusterRpcProxy(self.config, timeout=self.timeout)
         self.proxy = self.cluster.start()
 
     def close(self):

@@ -11,7 +11,17 @@ convention). Deployer commands then follow the deployment until it settles
 import logging
 
 from imagehub.app import cli
-from imagehub.commands import deployments, library, parse, pools, repos, resync, set_aside, tags  # noqa: F401 (they register their commands)
+from imagehub.commands import (  # noqa: F401 (they register their commands)
+    account,
+    deployments,
+    library,
+    parse,
+    pools,
+    repos,
+    resync,
+    set_aside,
+    tags,
+)
 
 __all__ = ["cli", "main"]
 

@@ -3,9 +3,9 @@ options that may stand before or after a command, reference arguments, and how a
 
 import click
 
-from imagehub import render
-from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Catalog, Deployer, RpcFailure, Unavailable
-from shared.contracts.errors import ImagehubError, InvalidReference
+from imagehub import render, sessions
+from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Auth, Catalog, Deployer, Refused, RpcFailure, Unavailable
+from shared.contracts.errors import ImagehubError, InvalidReference, Unauthorized
 from shared.contracts.reference import parse_reference, validate_tag
 
 TENANT_ENV = "IMAGEHUB_TENANT"
@@ -32,6 +32,12 @@ class ImagehubGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except Unauthorized as exc:
+            raise CommandError(str(exc), hint="sign in with `imagehub login`") from exc
+        except Refused as exc:
+            raise CommandError(
+                str(exc), hint="each broker user may call only what deploy/broker/access.yml gives it"
+            ) from exc
         except (ImagehubError, Unavailable, RpcFailure) as exc:
             raise CommandError(str(exc)) from exc
 
@@ -43,14 +49,38 @@ class Session:
         self.connect = connect
         self.amqp_uri = amqp_uri
         self.timeout = timeout
-        self.tenant = tenant
+        self._tenant = tenant
         self.as_json = as_json
         self._transport = None
 
-    def _connection(self):
+    @property
+    def signed_in(self):
+        """What ``imagehub login`` stored for this broker (None: not signed in, or expired)."""
+        return sessions.load(self.amqp_uri)
+
+    @property
+    def tenant(self):
+        """``--tenant``, else the signed-in developer's own tenant."""
+        if self._tenant:
+            return self._tenant
+        signed_in = self.signed_in
+        return signed_in.get("tenant_id") if signed_in else None
+
+    @tenant.setter
+    def tenant(self, value):
+        self._tenant = value
+
+    def _connection(self, anonymous=False):
         if self._transport is None:
-            self._transport = self.connect(self.amqp_uri, self.timeout)
+            signed_in = None if anonymous else self.signed_in
+            if signed_in:
+                self._transport = self.connect(self.amqp_uri, self.timeout, identity=signed_in["identity"])
+            else:
+                self._transport = self.connect(self.amqp_uri, self.timeout)
         return self._transport
+
+    def auth(self, anonymous=False):
+        return Auth(self._connection(anonymous))
 
     @property
     def catalog(self):
@@ -83,9 +113,9 @@ def _override(attribute):
     return callback
 
 
-AMQP_HELP = f"broker URI [env AMQP_URI; default {DEFAULT_AMQP_URI}]"
+AMQP_HELP = f"broker URI, with the broker user's password [env AMQP_URI; default {DEFAULT_AMQP_URI}]"
 TIMEOUT_HELP = f"seconds to wait for the service's answer [env IMAGEHUB_TIMEOUT; default {DEFAULT_TIMEOUT:g}]"
-TENANT_HELP = f"the caller's tenant ID [env {TENANT_ENV}]"
+TENANT_HELP = f"the tenant to act in [env {TENANT_ENV}; default: the signed-in developer's own]"
 JSON_HELP = "print the raw RPC result as JSON"
 TIMEOUT_TYPE = click.FloatRange(min=0, min_open=True)
 

@@ -13,13 +13,14 @@ service answered with something that is not a user error), each with a message a
 import re
 import warnings
 
-from amqp.exceptions import AMQPError
+from amqp.exceptions import AccessRefused, AMQPError, PreconditionFailed
 from kombu.exceptions import OperationalError
 from nameko.exceptions import IncorrectSignature, MethodNotFound, RemoteError, RpcTimeout, UnknownService
 
 import shared.contracts.errors  # noqa: F401  registers the typed errors so they arrive as themselves
 
-DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+# `make up`'s vhost; the user and password are the admin broker user's (var/secrets/amqp/admin.uri).
+DEFAULT_AMQP_URI = "amqp://127.0.0.1:5672/imagehub"
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -31,6 +32,10 @@ class RpcFailure(Exception):
     """The service failed in a way that is not the caller's mistake (a bug or version mismatch)."""
 
 
+class Refused(Exception):
+    """The broker refused this broker user the connection or the call (deploy/broker/access.yml)."""
+
+
 def mask_password(amqp_uri):
     """``amqp://guest:***@host/``: URIs end up in error messages and terminal scroll-back."""
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", amqp_uri)
@@ -39,9 +44,10 @@ def mask_password(amqp_uri):
 class NamekoTransport:
     """One ``ClusterRpcProxy`` per CLI invocation, opened on the first call, closed by ``close()``."""
 
-    def __init__(self, amqp_uri, timeout):
+    def __init__(self, amqp_uri, timeout, identity=None):
         self.amqp_uri = amqp_uri
         self.timeout = timeout
+        self.identity = identity  # the signed-in person's, sent with every call
         self._cluster = None
         self._proxy = None
 
@@ -66,6 +72,14 @@ class NamekoTransport:
             ) from None
         except RemoteError as exc:
             raise RpcFailure(f"{service}.{method} failed: {exc.exc_type}: {exc.value}") from None
+        except (AccessRefused, PreconditionFailed) as exc:
+            from shared.runtime.identity import broker_user
+
+            user = broker_user(self.amqp_uri) or "(no user)"
+            raise Refused(
+                f"the broker refused broker user {user!r} {service}.{method} at {mask_password(self.amqp_uri)}: "
+                f"{getattr(exc, 'reply_text', None) or exc}"
+            ) from None
         except (OSError, AMQPError, OperationalError) as exc:
             raise Unavailable(
                 f"cannot reach the message broker at {mask_password(self.amqp_uri)} ({exc}); "
@@ -78,9 +92,10 @@ class NamekoTransport:
             # eventlet's deprecation banner on import is noise in a CLI's output.
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-                from nameko.standalone.rpc import ClusterRpcProxy
+                from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy
 
-            cluster = ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=self.timeout)
+            context = {IDENTITY_KEY: self.identity} if self.identity else None
+            cluster = IdentifiedClusterRpcProxy({"AMQP_URI": self.amqp_uri}, context_data=context, timeout=self.timeout)
             self._proxy = cluster.start()
             self._cluster = cluster
         return self._proxy
@@ -104,6 +119,15 @@ class _Service:
 
     def _call(self, method, *args, **kwargs):
         return self._transport.call(self.service, method, *args, **kwargs)
+
+
+class Auth(_Service):
+    """The auth service's methods the CLI uses."""
+
+    service = "auth"
+
+    def sign_in(self, name, password):
+        return self._call("sign_in", name, password)
 
 
 class Catalog(_Service):

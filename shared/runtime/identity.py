@@ -32,10 +32,12 @@ from urllib.parse import unquote, urlsplit
 
 import jwt
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kombu.message import Message
 from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
-from nameko.rpc import Rpc, RpcProxy
+from nameko.rpc import Rpc, RpcProxy, ServiceProxy
+from nameko.standalone.rpc import ClusterProxy, ClusterRpcProxy, ServiceRpcProxy
 
 from shared.contracts.errors import Forbidden, Unauthorized
 
@@ -46,8 +48,18 @@ IDENTITY_USE = "identity"
 PLATFORM_ROLES = frozenset({"auth", "catalog", "deployer", "webhook", "platform", "operator"})
 # Broker roles that act for a person: only with that person's signed identity.
 ON_BEHALF_ROLES = frozenset({"admin", "gateway"})
-# Algorithms an identity may be signed with: those of the auth service's key (auth.tokens).
-ALGORITHMS = ["RS256", "ES256", "ES384", "ES512"]
+# The algorithm an identity is signed with follows from the auth service's key (auth.tokens).
+EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+
+def algorithms_for(public_key: Any) -> list[str]:
+    """The one algorithm a token of this key may name: a token naming another is refused, never
+    read with the key as another kind of key."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return ["RS256"]
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name in EC_ALGORITHMS:
+        return [EC_ALGORITHMS[public_key.curve.name]]
+    raise ValueError(f"the auth certificate's key ({type(public_key).__name__}) signs no identity this service reads")
 
 
 def identity_audience(issuer: str) -> str:
@@ -96,6 +108,7 @@ class IdentityVerifier:
     def __init__(self, public_key: Any, issuer: str) -> None:
         self.public_key = public_key
         self.issuer = issuer
+        self.algorithms = algorithms_for(public_key)
 
     @classmethod
     def from_certificate_file(cls, path: str, issuer: str) -> "IdentityVerifier":
@@ -110,12 +123,12 @@ class IdentityVerifier:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 self.public_key,
-                algorithms=ALGORITHMS,
+                algorithms=self.algorithms,
                 audience=identity_audience(self.issuer),
                 issuer=self.issuer,
                 options={"verify_exp": False, "require": ["exp", "sub", "aud", "iss"]},
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise Unauthorized(f"the identity is not one the auth service signed: {exc}") from None
         moment = int((now or datetime.now(UTC)).timestamp())
         if claims.get("token_use") != IDENTITY_USE:
@@ -227,3 +240,36 @@ class IdentityRpcProxy(RpcProxy):
         if user:
             self.options.setdefault("user_id", user)
         super().setup()
+
+
+class _ClusterProxyWithOptions(ClusterProxy):
+    def __init__(self, worker_ctx: WorkerContext, reply_listener: Any, options: dict[str, str]) -> None:
+        super().__init__(worker_ctx, reply_listener)
+        self._options = options
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._proxies:
+            self._proxies[name] = ServiceProxy(self._worker_ctx, name, self._reply_listener, **self._options)
+        return self._proxies[name]
+
+
+class IdentifiedClusterRpcProxy(ClusterRpcProxy):
+    """nameko's standalone ``ClusterRpcProxy`` (which takes no publish options) whose requests say
+    which broker user sends them, from ``config["AMQP_URI"]``: what every client outside a service
+    (the CLI, tests, benches, the deployer's credential issuer) calls with."""
+
+    def __init__(self, config: dict[str, Any], context_data: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(config, context_data=context_data, **kwargs)
+        self._proxy = _ClusterProxyWithOptions(self._worker_ctx, self._reply_listener, rpc_options(config["AMQP_URI"]))
+
+
+class IdentifiedServiceRpcProxy(ServiceRpcProxy):
+    """``IdentifiedClusterRpcProxy``'s counterpart for one service."""
+
+    def __init__(self, service_name: str, config: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(service_name, config, **kwargs)
+        self._proxy = ServiceProxy(
+            self._worker_ctx, service_name, self._reply_listener, **rpc_options(config["AMQP_URI"])
+        )

@@ -18,11 +18,10 @@ import uuid
 from collections import namedtuple
 
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.ops import broker_access
 from shared.ops.broker_access import operator_management
-from shared.runtime.identity import IDENTITY_KEY, rpc_options
+from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy
 from tests.support import RegistryAuth, RegistryProcess, free_port, token_session, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -190,7 +189,8 @@ class Stack:
         auth = self.services["auth"]
         steps = {
             "auth-keys.sh": self._popen(
-                ["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")], dict(self.env, IMAGEHUB_VAR=self.var)
+                ["bash", os.path.join(ROOT, "scripts", "auth-keys.sh")],
+                dict({k: v for k, v in self.env.items() if not k.startswith("AUTH_")}, IMAGEHUB_VAR=self.var),
             ),
             "auth.migrate": self._popen([sys.executable, "-m", "auth.migrate"], auth.environment()),
             **{
@@ -280,10 +280,10 @@ class Stack:
         admin's signed identity (``auth.sign_in``, once)."""
         uri = self.role_uri("admin")
         if self.admin_identity is None:
-            with ClusterRpcProxy({"AMQP_URI": uri}, timeout=timeout, **rpc_options(uri)) as proxy:
+            with IdentifiedClusterRpcProxy({"AMQP_URI": uri}, timeout=timeout) as proxy:
                 self.admin_identity = proxy.auth.sign_in(*self.admin)["identity"]
         context = {IDENTITY_KEY: self.admin_identity}
-        return ClusterRpcProxy({"AMQP_URI": uri}, context_data=context, timeout=timeout, **rpc_options(uri))
+        return IdentifiedClusterRpcProxy({"AMQP_URI": uri}, context_data=context, timeout=timeout)
 
     def post_events(self, body, token=None, content_type="application/vnd.docker.distribution.events.v1+json"):
         headers = {"Content-Type": content_type}

@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from shared.ops.broker_access import operator
 from tests.e2e.test_push_to_catalog import wait_for_tag
 from tests.support import notification_envelope, push_image, push_notification, wait_until
 
@@ -23,7 +24,7 @@ def broker_answers():
 
 
 def management_answers():
-    return requests.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"), timeout=2).ok
+    return requests.get("http://127.0.0.1:15672/api/overview", auth=operator(), timeout=2).ok
 
 
 @pytest.mark.exclusive  # stops the machine's RabbitMQ: every other test would see it gone

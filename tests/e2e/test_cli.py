@@ -1,4 +1,5 @@
-"""The README walk-through: push with the docker CLI, browse and delete with the imagehub CLI."""
+"""The README walk-through: push with the docker CLI, sign in and browse and delete with the
+imagehub CLI, which calls as the ``admin`` broker user with the signed-in person's identity."""
 
 import json
 import os
@@ -10,12 +11,53 @@ from tests.e2e.test_push_to_catalog import wait_for_tag
 IMAGEHUB = os.path.join(os.path.dirname(sys.executable), "imagehub")
 
 
-def imagehub(stack, *args, check=True):
-    env = dict(os.environ, AMQP_URI=stack.role_uri("admin"), COLUMNS="200")
-    result = subprocess.run([IMAGEHUB, *args], capture_output=True, text=True, env=env, timeout=60)
+def run(stack, args, session_file, input=None, check=True):
+    env = dict(os.environ, AMQP_URI=stack.role_uri("admin"), COLUMNS="200", IMAGEHUB_SESSION_FILE=str(session_file))
+    env.pop("IMAGEHUB_TENANT", None)
+    result = subprocess.run([IMAGEHUB, *args], capture_output=True, text=True, env=env, timeout=60, input=input)
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def imagehub(stack, *args, check=True, account=None):
+    """The imagehub CLI as ``account``: by default the developer of the ``--tenant`` it names, else
+    the platform admin; signed in (``imagehub login``) once per account and stack."""
+    if account is None:
+        tenant = args[args.index("--tenant") + 1] if "--tenant" in args else None
+        account = stack.accounts.get(tenant) or stack.admin
+    session_file = os.path.join(stack.workdir, "cli-sessions", f"{account.name}.json")
+    if not os.path.exists(session_file):
+        login(stack, account, session_file)
+    return run(stack, args, session_file, check=check)
+
+
+def login(stack, account, session_file):
+    args = ["login", "--user", account.name, "--password-stdin"]
+    return run(stack, args, session_file, input=f"{account.password}\n")
+
+
+class TestSigningIn:
+    def test_without_signing_in_the_cli_gets_no_answer(self, stack, tenant, tmp_path):
+        refused = run(stack, ["--tenant", tenant, "repos"], tmp_path / "sessions.json", check=False)
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            "error: a call by admin needs the identity of the person it acts for: sign in first\n"
+            "hint: sign in with `imagehub login`\n"
+        )
+
+    def test_a_wrong_password_is_refused_and_a_right_one_signs_in(self, stack, tenant, tmp_path):
+        account, sessions = stack.accounts[tenant], tmp_path / "sessions.json"
+        args = ["login", "--user", account.name, "--password-stdin"]
+        wrong = run(stack, args, sessions, input="nope\n", check=False)
+        assert wrong.returncode == 1 and wrong.stderr.startswith("error: incorrect username or password")
+        signed_in = login(stack, account, sessions).stdout
+        assert signed_in.startswith(f"signed in as {account.name} (tenant {tenant}), until ")
+        assert run(stack, ["whoami"], sessions).stdout.startswith(f"{account.name} (tenant {tenant})")
+        assert run(stack, ["repos"], sessions).stdout == f"no repositories for tenant {tenant}\n"  # their own
+        assert run(stack, ["logout"], sessions).stdout == "signed out\n"
+        after = run(stack, ["--tenant", tenant, "repos"], sessions, check=False)
+        assert after.returncode == 1 and after.stderr.endswith("hint: sign in with `imagehub login`\n")
 
 
 class TestWalkThrough:
@@ -24,7 +66,8 @@ class TestWalkThrough:
         digest = docker_cli.push(docker_cli.build(repository, "v1"))
         wait_for_tag(stack, tenant, repository, "v1", digest)
 
-        repos = imagehub(stack, "--tenant", tenant, "repos").stdout
+        # Signed in as the tenant's developer, the CLI acts in the developer's own tenant.
+        repos = imagehub(stack, "repos", account=stack.accounts[tenant]).stdout
         assert repository in repos
 
         tags = imagehub(stack, "--tenant", tenant, "tags", repository).stdout
@@ -38,9 +81,10 @@ class TestWalkThrough:
         shown = imagehub(stack, "--tenant", tenant, "tag", f"{repository}:v1").stdout
         assert digest in shown
 
-        denied = imagehub(stack, "--tenant", "other", "tags", repository, check=False)
+        denied = imagehub(stack, "--tenant", "other", "tags", repository, check=False, account=stack.accounts[tenant])
         assert denied.returncode == 1
-        assert denied.stderr.startswith(f"error: tenant 'other' may not read '{repository}'"), denied.stderr
+        account = stack.accounts[tenant].name
+        assert denied.stderr == f"error: {account}@{tenant} may not act in tenant 'other'\n", denied.stderr
 
         deleted = imagehub(stack, "--tenant", tenant, "delete", f"{repository}:v1", "--yes")
         assert stack.registry.tags(repository) == []

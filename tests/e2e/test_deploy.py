@@ -196,6 +196,57 @@ class TestPullsWithTheTenantsRobot:
             assert inspected.returncode == 0, f"{sock} has no {pinned}: {inspected.stderr}"
         stack.rpc("deployer", "delete_deployment", tenant, created["id"])
 
+    def test_a_deployed_container_holds_no_secret_and_no_privilege(self, stack, docker_cli, tenant):
+        """What a tenant's code gets on a host beside the platform: its own env and PORT, no mount,
+        no raw sockets, no privilege escalation, bounded processes and memory (docs/security.md)."""
+        repository = f"{tenant}/jail"
+        ref = docker_cli.build(repository, "v1", marker=f"jail {tenant}")
+        wait_for_tag(stack, tenant, repository, "v1", docker_cli.push(ref))
+        created = stack.rpc(
+            "deployer",
+            "create_deployment",
+            tenant,
+            {"name": "jail", "image": f"{repository}:v1", "env": {"GREETING": "hi"}, "ports": [{}]},
+        )
+        running = wait_until(
+            lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
+                stack.rpc("deployer", "get_deployment", tenant, created["id"])
+            ),
+            timeout=90,
+            interval=0.2,
+            what="the deployment running",
+        )
+        [instance] = running["instances"]
+        sock = ENGINES[0] if instance["host"] == "local-1" else ENGINES[1]
+        [container_id] = containers(stack, created["id"])[sock]
+        [inspected] = json.loads(
+            subprocess.run(
+                ["docker", "-H", sock, "inspect", container_id], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+        )
+        env = dict(item.split("=", 1) for item in inspected["Config"]["Env"])
+        assert set(env) == {"PATH", "GREETING", "PORT"}, env  # nothing of the platform's
+        assert inspected["Mounts"] == []
+        host = inspected["HostConfig"]
+        assert host["SecurityOpt"] == ["no-new-privileges:true"]
+        assert host["CapDrop"] == ["NET_RAW"]
+        assert host["PidsLimit"] == 512
+        assert host["Memory"] == 256 * 1024 * 1024  # DEFAULT_MEMORY: the spec gave none
+        assert not host["Privileged"] and host["Binds"] in (None, [])
+        status = subprocess.run(
+            ["docker", "-H", sock, "exec", container_id, "cat", "/proc/1/status"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        assert fields["NoNewPrivs"].strip() == "1"
+        cap_net_raw = 1 << 13
+        assert int(fields["CapEff"].strip(), 16) & cap_net_raw == 0
+        assert int(fields["CapBnd"].strip(), 16) & cap_net_raw == 0
+        stack.rpc("deployer", "delete_deployment", tenant, created["id"])
+
     def test_another_tenants_image_is_refused_and_its_robot_could_not_pull_it_either(self, stack, docker_cli, tenant):
         repository = f"{tenant}/private"
         digest = docker_cli.push(docker_cli.build(repository, "v1"))

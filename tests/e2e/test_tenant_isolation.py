@@ -65,10 +65,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.contracts.errors import Conflict, Forbidden, ImagehubError, InvalidReference, InvalidRequest, NotFound
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.conftest import postgres_schema
 from tests.e2e.conftest import DockerCLI
 from tests.e2e.stack import ENGINES, Stack
@@ -115,7 +114,7 @@ class Rpc:
     def __call__(self, service, method, *args, **kwargs):
         for attempt in (1, 2):
             if self.proxy is None:
-                self.cluster = ClusterRpcProxy(self.config, timeout=20, **rpc_options(self.config["AMQP_URI"]))
+                self.cluster = IdentifiedClusterRpcProxy(self.config, timeout=20)
                 self.proxy = self.cluster.start()
             try:
                 return getattr(getattr(self.proxy, service), method)(*args, **kwargs)

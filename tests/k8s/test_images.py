@@ -24,9 +24,8 @@ import uuid
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.conftest import postgres_schema
 from tests.k8s.conftest import ROOT, SERVICES, one, rendered
 from tests.support import free_port
@@ -244,7 +243,7 @@ def _answer(service, run, rabbit_config):
         response = requests.get(f"http://127.0.0.1:{run.port}/health", timeout=5)
         assert response.status_code == 200 and response.json()["status"] == "ok"
         return
-    with ClusterRpcProxy(rabbit_config, timeout=20, **rpc_options(rabbit_config["AMQP_URI"])) as rpc:
+    with IdentifiedClusterRpcProxy(rabbit_config, timeout=20) as rpc:
         if service == "catalog":
             assert rpc.catalog.parse_reference("library/nginx:latest")["namespace"] == "library"
         elif service == "deployer":

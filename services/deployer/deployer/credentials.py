@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,8 @@ def standalone_issuer(amqp_uri: str, timeout: float) -> Callable[[str, str, int]
     """``issue(tenant_id, name, ttl)`` through a short-lived standalone RPC client."""
 
     def issue(tenant_id: str, name: str, ttl: int) -> Any:
-        from nameko.standalone.rpc import ClusterRpcProxy
 
-        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout, **rpc_options(amqp_uri)) as proxy:
+        with IdentifiedClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout) as proxy:
             return proxy.auth.issue_robot_credential(tenant_id, name=name, ttl=ttl)
 
     return issue

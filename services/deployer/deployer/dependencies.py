@@ -55,6 +55,7 @@ class DockerEngine:
 
     def __init__(self, host, settings):
         self.host = host
+        self.pids_limit = settings.pids_limit
         tls = False
         if host.tls is not None:
             cert = (host.tls.client_cert, host.tls.client_key) if host.tls.client_cert else None
@@ -126,6 +127,12 @@ class DockerEngine:
             restart_policy=policy,
             port_bindings=bindings or None,
             init=True,
+            # A tenant's code, next to the platform on host networking: no setuid escalation, no raw
+            # sockets (which would read the loopback traffic of the broker and the services), a
+            # bounded number of processes.
+            security_opt=["no-new-privileges:true"],
+            cap_drop=["NET_RAW"],
+            pids_limit=self.pids_limit,
         )
         created = self._call(
             f"create {spec.name}",

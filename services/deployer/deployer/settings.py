@@ -97,6 +97,8 @@ class Settings:
     operation_stale_after: float
     outbox_relay_interval: float
     outbox_relay_min_age: float
+    # Processes and threads a container may have at once (a fork bomb stops there).
+    pids_limit: int = 512
 
     def pool(self, name: str) -> "Pool | None":
         return self.pools.get(name)
@@ -263,4 +265,5 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         operation_stale_after=_number(get("OPERATION_STALE_AFTER"), "OPERATION_STALE_AFTER"),
         outbox_relay_interval=_number(get("OUTBOX_RELAY_INTERVAL"), "OUTBOX_RELAY_INTERVAL"),
         outbox_relay_min_age=_number(get("OUTBOX_RELAY_MIN_AGE"), "OUTBOX_RELAY_MIN_AGE", minimum=-1),
+        pids_limit=int(_number(get("PIDS_LIMIT"), "PIDS_LIMIT", integer=True)),
     )

@@ -14,12 +14,11 @@ import pytest
 import requests
 import yaml
 from nameko.containers import ServiceContainer
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from auth.migrate import upgrade
 from auth.service import AuthService
 from shared.ops.broker_access import operator_management
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.integration.auth.helpers import ROOT, DockerCLI, LocalImages, TokenAuthRegistry, TokenClient
 from tests.support import NotificationSink, free_port, wait_until
 
@@ -134,7 +133,7 @@ def registry(tmp_path_factory, auth_service, key_files, sink):
 
 @pytest.fixture(scope="module")
 def rpc(auth_config, auth_service):
-    proxy = ClusterRpcProxy({"AMQP_URI": auth_config["AMQP_URI"]}, timeout=20, **rpc_options(auth_config["AMQP_URI"]))
+    proxy = IdentifiedClusterRpcProxy({"AMQP_URI": auth_config["AMQP_URI"]}, timeout=20)
     yield proxy.start()
     proxy.stop()
 

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import pytest
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
-from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
 from catalog.migrate import upgrade
@@ -29,7 +28,7 @@ from shared.contracts.events import (
     make_event,
 )
 from shared.runtime.db import load_config
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedServiceRpcProxy
 from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -130,7 +129,7 @@ def catalog(container_factory, catalog_config, observed):
 
 @pytest.fixture
 def rpc(catalog, rabbit_config):
-    with ServiceRpcProxy("catalog", rabbit_config, timeout=WAIT, **rpc_options(rabbit_config["AMQP_URI"])) as proxy:
+    with IdentifiedServiceRpcProxy("catalog", rabbit_config, timeout=WAIT) as proxy:
         yield proxy
 
 

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from catalog.migrate import upgrade as upgrade_catalog
 from catalog.service import CatalogService
@@ -29,9 +28,10 @@ from deployer.migrate import load_config
 from deployer.migrate import upgrade as upgrade_deployer
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
-from shared.runtime.identity import rpc_options
+from shared.ops.broker_access import operator_management
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.conftest import TEST_PG_URL
-from tests.e2e.stack import ROOT, create_vhost, delete_vhost
+from tests.e2e.stack import ROOT
 from tests.support import DOCKER_MANIFEST_V2, wait_until
 
 ENGINES = {"local-1": "unix:///var/run/docker.sock", "local-2": "unix:///var/run/imagehub-docker2.sock"}
@@ -142,9 +142,10 @@ def images(registry, tenant):
 @pytest.fixture(scope="module")
 def vhost_config():
     vhost = f"imagehub-deployer-{uuid.uuid4().hex[:8]}"
-    create_vhost(vhost)
-    yield {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}"}
-    delete_vhost(vhost)
+    broker = operator_management()
+    broker.create_vhost(vhost)
+    yield {"AMQP_URI": broker.amqp_uri(vhost)}
+    broker.delete_vhost(vhost)
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +269,7 @@ def remove_everything(engines, deployer_id, registry_host):
 def rpc(services, vhost_config):
     import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
-    with ClusterRpcProxy(vhost_config, timeout=20, **rpc_options(vhost_config["AMQP_URI"])) as proxy:
+    with IdentifiedClusterRpcProxy(vhost_config, timeout=20) as proxy:
         yield proxy
 
 

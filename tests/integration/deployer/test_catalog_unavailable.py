@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import pytest
 from kombu import Connection, Exchange, Queue
 from nameko.containers import ServiceContainer
-from nameko.standalone.rpc import ClusterRpcProxy
 from nameko_sqlalchemy.database import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -22,7 +21,7 @@ from deployer.models import Deployment, Revision
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.errors import ServiceUnavailable
 from shared.runtime import db
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.e2e.stack import ROOT
 from tests.support import wait_until
 
@@ -72,9 +71,7 @@ def deployer(vhost_config, catalog_queue, deployer_url):
     try:
         import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
-        with ClusterRpcProxy(
-            vhost_config, timeout=15, **rpc_options(vhost_config["AMQP_URI"])
-        ) as proxy:  # far above TIMEOUT: a hang fails, bounded
+        with IdentifiedClusterRpcProxy(vhost_config, timeout=15) as proxy:  # far above TIMEOUT: a hang fails, bounded
             yield proxy.deployer
     finally:
         for container in containers:

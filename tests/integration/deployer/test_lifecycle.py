@@ -3,9 +3,8 @@ delete and the reconciler, each checked by what answers on 127.0.0.1 and what th
 
 import eventlet
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.integration.deployer.conftest import answer, docker_cli, labelled, poll
 
 pytestmark = pytest.mark.docker
@@ -62,7 +61,7 @@ class TestRollingUpdate:
             # Every address the deployment ever had, asked at each moment (its own RPC proxy:
             # a standalone proxy is not shared between green threads).
             seen = {i["address"] for i in deployment["instances"]}
-            with ClusterRpcProxy(vhost_config, timeout=10, **rpc_options(vhost_config["AMQP_URI"])) as rpc:
+            with IdentifiedClusterRpcProxy(vhost_config, timeout=10) as rpc:
                 while not stop:
                     seen.update(
                         i["address"]

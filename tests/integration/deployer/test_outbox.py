@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 from nameko.containers import ServiceContainer
-from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_extension
 from sqlalchemy.orm import Session
 
@@ -30,7 +29,7 @@ from deployer.models import Deployment, OutboxEvent, Revision
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
 from shared.runtime import db
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.e2e.stack import ROOT
 from tests.integration.deployer.conftest import ENGINES
 from tests.support import wait_until
@@ -88,7 +87,7 @@ def deployer(vhost_config, database, deployer_id, status_events):
 def rpc(deployer, vhost_config):
     import shared.contracts.errors  # noqa: F401 - registers the typed errors, as a platform component would
 
-    with ClusterRpcProxy(vhost_config, timeout=WAIT, **rpc_options(vhost_config["AMQP_URI"])) as proxy:
+    with IdentifiedClusterRpcProxy(vhost_config, timeout=WAIT) as proxy:
         yield proxy
 
 

@@ -17,9 +17,8 @@ import uuid
 
 import eventlet
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.runtime.identity import rpc_options
+from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.integration.deployer.conftest import poll
 
 pytestmark = pytest.mark.docker
@@ -39,7 +38,7 @@ def deployer_overrides():
 def bounded(vhost_config, call):
     """What ``call(deployer proxy)`` returns, asked on a fresh proxy; fails past ``ANSWER`` seconds."""
     with (
-        ClusterRpcProxy(vhost_config, timeout=ANSWER + 10, **rpc_options(vhost_config["AMQP_URI"])) as proxy,
+        IdentifiedClusterRpcProxy(vhost_config, timeout=ANSWER + 10) as proxy,
         eventlet.Timeout(ANSWER, False),
     ):
         return call(proxy.deployer)

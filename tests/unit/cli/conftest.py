@@ -20,8 +20,9 @@ class FakeTransport:
         self.opened_with = None
         self.closed = False
 
-    def __call__(self, amqp_uri, timeout):  # the factory the CLI calls to connect
+    def __call__(self, amqp_uri, timeout, identity=None):  # the factory the CLI calls to connect
         self.opened_with = (amqp_uri, timeout)
+        self.identity = identity
         return self
 
     def answer(self, method, value):
@@ -67,6 +68,14 @@ class FakeClock:
     def sleep(self, seconds):
         self.sleeps.append(seconds)
         self.time += seconds
+
+
+@pytest.fixture(autouse=True)
+def session_file(monkeypatch, tmp_path):
+    """Each test's own sign-in store: none of the person running the tests is read or written."""
+    path = tmp_path / "sessions.json"
+    monkeypatch.setenv("IMAGEHUB_SESSION_FILE", str(path))
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ class TestConnectionSettings:
 
         run("library")
 
-        assert DEFAULT_AMQP_URI == "amqp://guest:guest@127.0.0.1:5672/"
+        assert DEFAULT_AMQP_URI == "amqp://127.0.0.1:5672/imagehub"
         assert rpc.opened_with == (DEFAULT_AMQP_URI, 10.0)
 
     def test_from_the_environment(self, run, rpc):

@@ -18,8 +18,8 @@ class StandInProxy:
 
     instances = []
 
-    def __init__(self, config, timeout=None):
-        self.config, self.timeout = config, timeout
+    def __init__(self, config, context_data=None, timeout=None):
+        self.config, self.context_data, self.timeout = config, context_data, timeout
         self.calls, self.stopped = [], False
         self.outcome = StandInProxy.next_outcome
         StandInProxy.instances.append(self)
@@ -48,11 +48,11 @@ class StandInProxy:
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    import nameko.standalone.rpc
+    import shared.runtime.identity
 
     StandInProxy.instances = []
     StandInProxy.next_outcome = None
-    monkeypatch.setattr(nameko.standalone.rpc, "ClusterRpcProxy", StandInProxy)
+    monkeypatch.setattr(shared.runtime.identity, "IdentifiedClusterRpcProxy", StandInProxy)
     return StandInProxy
 
 

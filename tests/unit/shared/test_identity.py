@@ -132,3 +132,17 @@ def test_the_entrypoint_takes_the_broker_user_from_the_message_not_from_headers(
 def test_rpc_options_name_the_uris_user():
     assert broker_user("amqp://imagehub-admin:p%40ss@127.0.0.1:5672/imagehub") == "imagehub-admin"
     assert rpc_options("amqp://a%2Db:x@h/") == {"user_id": "a-b"}
+
+
+def test_a_token_naming_another_algorithm_than_the_keys_is_refused_not_misread():
+    """The auth key is EC here; a token signed with an RSA key names RS256, and HS256 with the
+    public key as a shared secret is the classic forgery: both are Unauthorized, never a crash."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rs256 = jwt.encode({"sub": "x", "iss": ISSUER, "aud": identity_audience(ISSUER)}, rsa_key, algorithm="RS256")
+    with pytest.raises(Unauthorized):
+        _ = caller(identity=rs256).identity
+    rsa_verifier = IdentityVerifier(rsa_key.public_key(), ISSUER)
+    with pytest.raises(Unauthorized):
+        rsa_verifier.read(token())  # an ES256 token against an RSA key
