@@ -99,7 +99,8 @@ class Identity:
     def describe(self) -> str:
         if self.is_platform:
             return f"platform:{self.name}"
-        return f"{self.name}@{self.tenant}" + (" (admin)" if self.admin else "")
+        who = f"{self.name}@{self.tenant}" if self.tenant else self.name
+        return who + (" (admin)" if self.admin else "")
 
 
 class IdentityVerifier:
@@ -165,7 +166,7 @@ class CallerContext:
 
     def __init__(self, context_data: Mapping[str, Any], verifier: IdentityVerifier | None) -> None:
         self._context_data = context_data
-        self._verifier = verifier
+        self.verifier = verifier
         self._identity: Identity | None = None
 
     @property
@@ -179,7 +180,7 @@ class CallerContext:
     @property
     def identity(self) -> Identity:
         if self._identity is None:
-            self._identity = identify(self._context_data, self._verifier)
+            self._identity = identify(self._context_data, self.verifier)
         return self._identity
 
     def for_tenant(self, tenant_id: Any) -> Identity:

@@ -41,9 +41,9 @@ Which refusal, and why (docs/catalog-api.md, docs/deployer-api.md):
   ``InvalidRequest`` naming ``tenant_id``; a malformed repository name is ``InvalidReference``.
   Nothing is normalised into B's namespace.
 
-Operator RPCs (``list_set_aside_events``, ``resync``, ``get_resync``) take no tenant, so a tenant
-cannot be refused there: ``TestOperatorOnlyRpcs`` records what they expose (they get an admin
-role with the auth service). Then: A deleting its own copy of B's image (same digest) leaves B's
+Operator RPCs (``list_set_aside_events``, ``resync``, ``get_resync``) take no tenant: the broker
+lets only the admin user reach them, and the catalog only with a platform admin's identity
+(``TestOperatorOnlyRpcs``; docs/security.md). Then: A deleting its own copy of B's image (same digest) leaves B's
 alone; B's whole state is compared with the set-up's (catalogue, registry, history, deployments,
 containers on both engines, what the instances serve); last, B pushing ``B/web:v1.1`` does not
 move A's ``web`` (policy ``semver:minor``), while A's own ``v1.1`` does.
@@ -118,6 +118,9 @@ class Rpc:
                 self.proxy = self.cluster.start()
             try:
                 return getattr(getattr(self.proxy, service), method)(*args, **kwargs)
+            except amqp.exceptions.AccessRefused:  # the broker closed the channel: a new proxy next
+                self.close()
+                raise
             except self.TRANSPORT_ERRORS:
                 self.close()
                 if attempt == 2:
@@ -128,7 +131,7 @@ class Rpc:
         if cluster is not None:
             try:
                 cluster.stop()
-            except self.TRANSPORT_ERRORS:
+            except (*self.TRANSPORT_ERRORS, amqp.exceptions.AMQPError):
                 pass
 
 
@@ -177,6 +180,10 @@ class World:
 
     def deployer(self, method, *args, **kwargs):
         return self.rpc("deployer", method, *args, **kwargs)
+
+    def operator(self, method, *args, **kwargs):
+        """A catalog operators' method: the admin broker user, with a platform admin's identity."""
+        return self.stack.rpc("catalog", method, *args, **kwargs)
 
     def indexed(self, tenant, repository, tag, digest):
         def check():
@@ -270,7 +277,7 @@ class World:
             assert answer.status_code < 300, answer.text
         wait_until(
             lambda: (
-                {self.ghost, self.nested} <= {e["repository"] for e in self.catalog("list_set_aside_events")["items"]}
+                {self.ghost, self.nested} <= {e["repository"] for e in self.operator("list_set_aside_events")["items"]}
             ),
             timeout=WAIT,
             interval=0.2,
@@ -1320,11 +1327,16 @@ class TestRefusalsSayNothingAboutExistence:
 
 
 class TestOperatorOnlyRpcs:
-    """No tenant argument: any caller on the broker gets every tenant's data. Recorded here as it
-    is (these get an admin role with the auth service); not refusals, so not in the matrix."""
+    """No tenant argument, every tenant's data: a platform component is refused by the broker
+    itself; the operator (admin broker user, platform admin's identity) sees it all."""
+
+    @pytest.mark.parametrize("method", ["list_set_aside_events", "resync", "get_resync"])
+    def test_a_platform_component_is_refused_by_the_broker(self, world, method):
+        with pytest.raises(amqp.exceptions.AccessRefused, match=f"access to topic 'catalog.{method}'"):
+            world.catalog(method)
 
     def test_list_set_aside_events_names_every_tenants_repositories(self, world):
-        events = {e["repository"]: e for e in world.catalog("list_set_aside_events")["items"]}
+        events = {e["repository"]: e for e in world.operator("list_set_aside_events")["items"]}
         # B's repository names, tags and digests, with the payload as the registry sent it
         assert (events[world.ghost]["source"], events[world.nested]["source"]) == ("catalog", "webhook")
         assert world.d["ghost"] in serialized(events[world.ghost])
@@ -1338,15 +1350,15 @@ class TestOperatorOnlyRpcs:
         assert (finished["repositories_scanned"], finished["tags_scanned"]) == (3, 6)
         assert finished["skipped"] == []
         assert finished["counts"] == {"added": 0, "moved": 0, "removed": 0, "pending_removal": 0, "skipped": 0}
-        again = world.catalog("get_resync", finished["pass_id"])
+        again = world.operator("get_resync", finished["pass_id"])
         assert (again["namespace"], again["skipped"]) == (world.B, finished["skipped"])
-        assert world.catalog("get_resync")["pass_id"] == finished["pass_id"]
+        assert world.operator("get_resync")["pass_id"] == finished["pass_id"]
         assert world.snapshot("B.web") == world.initial["B.web"]  # in sync: the pass changed nothing
 
 
 def _resync(world):
     try:
-        return world.catalog("resync", world.B, wait=True)
+        return world.operator("resync", world.B, wait=True)
     except Conflict:  # another pass runs (none should): wait for it
         return None
 

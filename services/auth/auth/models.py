@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.contracts.schemas import MAX_TENANT_ID_LENGTH
+from shared.runtime.audit import AuditRecordMixin
 from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 
 ID_LENGTH = 36  # uuid4 as text
@@ -72,3 +73,7 @@ class LoginFailure(Base):
     last_failed_at: Mapped[datetime] = mapped_column(index=True)
     # No attempt for this name is checked before then: answered 429 at once.
     blocked_until: Mapped[datetime | None]
+
+
+class AuditRecord(AuditRecordMixin, Base):
+    """A state-changing call, who made it and how it ended (shared.runtime.audit): append-only."""

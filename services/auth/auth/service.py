@@ -20,10 +20,12 @@ from auth.dependencies import AuthDatabase, CredentialTools
 from auth.entrypoints import http, json_response
 from auth.exceptions import EXPECTED_ERRORS, TooManyAttempts, Unauthorized
 from auth.grants import ANONYMOUS_PRINCIPAL
-from auth.models import Base
+from auth.models import AuditRecord, Base
 from auth.scopes import parse_scopes
 from shared.contracts import errors
 from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest, RateLimited
+from shared.runtime import audit
+from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.clock import utcnow
 from shared.runtime.identity import Caller, role_of, rpc
 
@@ -38,6 +40,22 @@ class AuthService:
     db = AuthDatabase(Base)
     tools = CredentialTools()
     caller = Caller()
+    audit_trail = AuditTrail(
+        AuditRecord,
+        {
+            "sign_in": target_from("name"),
+            "create_tenant": target_from("tenant_id"),
+            "disable_tenant": target_from("tenant_id"),
+            "enable_tenant": target_from("tenant_id"),
+            "create_account": target_from("name"),
+            "disable_account": target_from("name"),
+            "enable_account": target_from("name"),
+            "set_password": target_from("name"),
+            "create_robot": target_from("tenant_id", "name"),
+            "rotate_robot_secret": target_from("name"),
+            "issue_robot_credential": target_from("tenant_id", "name"),
+        },
+    )
 
     # -- the registry's token endpoint ---------------------------------------------------------
 
@@ -169,6 +187,25 @@ class AuthService:
         issuer = self.tools.issuer
         claims = identities.identity_claims(issuer.issuer, principal, self.tools.settings.identity_ttl, utcnow())
         return identities.sign_in_answer(issuer.sign(claims), claims)
+
+    # -- RPC: the audit trail ------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_audit(self, tenant_id=None, action=None, actor=None, page=1, page_size=50):
+        """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
+        a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
+        and platform admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""
+        with self.db.get_session(close_on_exit=True) as session:
+            return audit.list_audit(
+                session,
+                AuditRecord,
+                self.caller,
+                tenant_id=tenant_id,
+                action=action,
+                actor=actor,
+                page=page,
+                page_size=page_size,
+            )
 
     # -- RPC: tenants --------------------------------------------------------------------------
 

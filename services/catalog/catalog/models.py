@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.runtime.audit import AuditRecordMixin
 from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 from shared.runtime.models import OutboxEventMixin, ProcessedEventMixin
 
@@ -180,3 +181,7 @@ class MissingTag(Base):
     digest: Mapped[str] = mapped_column(sa.String(DIGEST_LENGTH))  # the catalogue's digest when missed
     first_missing_pass: Mapped[int]
     first_missing_at: Mapped[datetime]
+
+
+class AuditRecord(AuditRecordMixin, Base):
+    """A state-changing call, who made it and how it ended (shared.runtime.audit): append-only."""

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from catalog import browsing, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
 from catalog.exceptions import UnusableEvent
-from catalog.models import Base
+from catalog.models import AuditRecord, Base
 from shared.contracts.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
 from shared.contracts.events import (
     EVENT_SET_ASIDE,
@@ -36,6 +36,8 @@ from shared.contracts.events import (
     load_event,
 )
 from shared.contracts.reference import parse_reference
+from shared.runtime import audit
+from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import JobStarter, config_timer, job_timer
 from shared.runtime.uow import Transaction
@@ -63,6 +65,10 @@ class CatalogService:
     settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
     caller = Caller()
+    audit_trail = AuditTrail(
+        AuditRecord,
+        {"delete_tag": target_from("repository", "tag"), "resync": target_from("namespace")},
+    )
 
     # -- events in -----------------------------------------------------------------------------
 
@@ -278,6 +284,25 @@ class CatalogService:
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_set_aside_events(session, **args)
         return schemas.dump_page(schemas.SetAsideOut, found)
+
+    # -- the audit trail ----------------------------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_audit(self, tenant_id=None, action=None, actor=None, page=1, page_size=50):
+        """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
+        a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
+        and platform admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""
+        with self.db.get_session(close_on_exit=True) as session:
+            return audit.list_audit(
+                session,
+                AuditRecord,
+                self.caller,
+                tenant_id=tenant_id,
+                action=action,
+                actor=actor,
+                page=page,
+                page_size=page_size,
+            )
 
     # -- reconciliation with the registry ------------------------------------------------------
 

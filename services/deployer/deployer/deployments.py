@@ -20,11 +20,12 @@ from deployer import spec as specs
 from deployer.aggregate import DELETE, ROLLOUT, is_busy
 from deployer.aggregate import Deployment as DeploymentAggregate
 from deployer.engine import EngineError
-from deployer.models import AUTO_DEPLOY, RUNNING, SUPERSEDED, Deployment, Instance, Revision
+from deployer.models import AUTO_DEPLOY, RUNNING, SUPERSEDED, AuditRecord, Deployment, Instance, Revision
 from deployer.placement import NoCapacity, place
 from deployer.units import format_memory
 from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.contracts.reference import PUBLIC_NAMESPACE
+from shared.runtime.audit import new_record
 from shared.runtime.pagination import listing
 
 log = logging.getLogger(__name__)
@@ -297,6 +298,21 @@ def auto_update(rt, deployment, base, push):
                 operation_id, now, runtime=runtime, image=image, push=push, pushed_at=pushed_at, cause=refusal
             )
         number = current.newest_revision
+        # Nobody called: the platform moved the deployment for the person who pushed.
+        session.add(
+            new_record(
+                AuditRecord,
+                action="deployer.auto_deploy",
+                actor="platform:deployer",
+                broker_user=None,
+                on_behalf_of=push.get("actor"),
+                tenant_id=found.row.tenant_id,
+                target=deployment.id,
+                outcome="ok" if refusal is None else "Refused",
+                detail=f"revision {number} for the push of {base.repository}:{push['tag']} ({push['digest']})"
+                + (f": {refusal}" if refusal else ""),
+            )
+        )
     _publish(rt, outgoing)
     return number
 

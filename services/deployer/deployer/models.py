@@ -12,6 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.runtime.audit import AuditRecordMixin
 from shared.runtime.db import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
 from shared.runtime.models import OrderedOutboxEventMixin, ProcessedEventMixin
 
@@ -149,3 +150,7 @@ class OutboxEvent(OrderedOutboxEventMixin, Base):
     one deployment's events go out in the order they were committed. Deleted once the broker has
     taken it: the table holds only what is still pending. Its ``ordering_key`` is the deployment ID.
     """
+
+
+class AuditRecord(AuditRecordMixin, Base):
+    """A state-changing call, who made it and how it ended (shared.runtime.audit): append-only."""

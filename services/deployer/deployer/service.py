@@ -43,7 +43,7 @@ from deployer.dependencies import (
     http_ok,
     run_all,
 )
-from deployer.models import Base
+from deployer.models import AuditRecord, Base
 from deployer.runtime import Runtime
 from shared.contracts.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
 from shared.contracts.events import (
@@ -55,6 +55,8 @@ from shared.contracts.events import (
     TagIndexed,
     load_event,
 )
+from shared.runtime import audit
+from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import config_timer
 
@@ -96,6 +98,19 @@ class DeployerService(_Deployer):
 
     catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
     caller = Caller()
+    audit_trail = AuditTrail(
+        AuditRecord,
+        {
+            "create_deployment": lambda a: (
+                (a.get("spec") or {}).get("name") if isinstance(a.get("spec"), dict) else None
+            ),
+            "update_deployment": target_from("deployment_id"),
+            "set_auto_deploy": target_from("deployment_id", "policy"),
+            "scale_deployment": target_from("deployment_id", "replicas"),
+            "rollback_deployment": target_from("deployment_id", "revision"),
+            "delete_deployment": target_from("deployment_id"),
+        },
+    )
 
     # -- RPC -----------------------------------------------------------------------------------
 
@@ -192,6 +207,23 @@ class DeployerService(_Deployer):
         self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.delete_deployment(self._runtime(), **args)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_audit(self, tenant_id=None, action=None, actor=None, page=1, page_size=50):
+        """The audit trail of this service's state-changing calls and auto-deploys, newest first
+        (shared.runtime.audit): a tenant's records to whoever may act in it, all of them
+        (``tenant_id=None``) to the platform and platform admins."""
+        with self.db.get_session(close_on_exit=True) as session:
+            return audit.list_audit(
+                session,
+                AuditRecord,
+                self.caller,
+                tenant_id=tenant_id,
+                action=action,
+                actor=actor,
+                page=page,
+                page_size=page_size,
+            )
 
     @config_timer("OUTBOX_RELAY_INTERVAL")
     def relay_outbox(self):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.docker
 def engine_settings():
     from types import SimpleNamespace
 
-    return SimpleNamespace(docker_api_version="1.41", engine_timeout=30, ping_timeout=2)
+    return SimpleNamespace(docker_api_version="1.41", engine_timeout=30, ping_timeout=2, pids_limit=512)
 
 
 @pytest.fixture

@@ -41,7 +41,13 @@ def test_a_group_stands_for_its_methods():
     assert MATRIX.roles["platform"].calls == tuple(
         sorted(
             f"{s}.{m}"
-            for s, g in [("catalog", "browse"), ("catalog", "delete"), ("deployer", "browse"), ("deployer", "deploy")]
+            for s, g in [
+                ("auth", "audit"),
+                ("catalog", "browse"),
+                ("catalog", "delete"),
+                ("deployer", "browse"),
+                ("deployer", "deploy"),
+            ]
             for m in MATRIX.methods[s][g]
         )
     )
