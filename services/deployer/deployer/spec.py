@@ -68,18 +68,18 @@ class Problems:
 @dataclass(frozen=True)
 class CreateRequest:
     name: str
-    image: object  # shared.contracts.reference.Reference
+    image: Reference
     pool: str
     replicas: int
-    runtime: dict
-    auto_deploy: dict
+    runtime: dict[str, Any]
+    auto_deploy: dict[str, str]
 
 
 @dataclass(frozen=True)
 class Changes:
-    image: object | None  # a new Reference, or None to keep the pinned digest
-    runtime: dict  # the whole new runtime (the old one with the changes applied)
-    auto_deploy: dict | None
+    image: Reference | None  # a new Reference, or None to keep the pinned digest
+    runtime: dict[str, Any]  # the whole new runtime (the old one with the changes applied)
+    auto_deploy: dict[str, str] | None
     runtime_changed: bool = False
 
     @property
@@ -412,7 +412,7 @@ def check_create(spec: Any, settings: Settings) -> CreateRequest:
     # Like the name, each of these is None only with a problem added, raised just above.
     return CreateRequest(
         name=name,
-        image=image,
+        image=cast(Reference, image),
         pool=cast(str, pool_name),
         replicas=cast(int, replicas),
         runtime=runtime,
