@@ -9,6 +9,9 @@ coming back does not work through requests nobody waits for any more. A target w
 all (never started on this broker) is ``ServiceUnavailable`` at once.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import eventlet
 from nameko.exceptions import UnknownService
 
@@ -21,11 +24,11 @@ class BoundedRpcProxy(IdentityRpcProxy):
     """``RpcProxy(target_service)`` whose calls wait at most ``config[timeout_key]`` seconds (and
     say which broker user sends them, as every callee requires: ``IdentityRpcProxy``)."""
 
-    def __init__(self, target_service, timeout_key, **options):
+    def __init__(self, target_service: str, timeout_key: str, **options: Any) -> None:
         super().__init__(target_service, **options)
         self.timeout_key = timeout_key
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         value = self.container.config.get(self.timeout_key)
         try:
@@ -37,22 +40,22 @@ class BoundedRpcProxy(IdentityRpcProxy):
         self.timeout = timeout
         self.options["expiration"] = timeout  # seconds; the broker drops a request nobody took by then
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> "BoundedServiceProxy":
         return BoundedServiceProxy(super().get_dependency(worker_ctx), self.timeout)
 
 
 class BoundedServiceProxy:
     """``proxy.<method>(*args, **kwargs)`` as nameko's ``ServiceProxy``, bounded in time."""
 
-    def __init__(self, proxy, timeout):
+    def __init__(self, proxy: Any, timeout: float) -> None:
         self._proxy = proxy
         self._timeout = timeout
 
-    def __getattr__(self, method_name):
+    def __getattr__(self, method_name: str) -> Callable[..., Any]:
         method = getattr(self._proxy, method_name)
         service, listener, timeout = self._proxy.service_name, self._proxy.reply_listener, self._timeout
 
-        def call(*args, **kwargs):
+        def call(*args: Any, **kwargs: Any) -> Any:
             what = f"{service}.{method_name}"
             try:
                 reply = method.call_async(*args, **kwargs)
@@ -78,7 +81,7 @@ class BoundedServiceProxy:
         return call
 
 
-def _forget(listener, reply):
+def _forget(listener: Any, reply: Any) -> None:
     """Drop the reply listener's entry for a call given up on (nameko keeps one per call until
     its reply comes, which for a dead service is never)."""
     events = getattr(listener, "_reply_events", None) or {}

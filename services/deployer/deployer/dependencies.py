@@ -5,6 +5,8 @@
 """
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import docker
 import eventlet
@@ -18,6 +20,7 @@ from nameko.standalone.events import get_event_exchange
 from deployer import credentials
 from deployer.engine import (
     ContainerNotFound,
+    ContainerSpec,
     ContainerState,
     ContainerSummary,
     EngineError,
@@ -25,23 +28,26 @@ from deployer.engine import (
     ImageNotFound,
     PullDenied,
 )
-from deployer.settings import ConfigurationError, load_settings
+from deployer.settings import ConfigurationError, Host, Settings, load_settings
 from shared.runtime.db import Database, create_engine
 from shared.runtime.settings import settings_of
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 # The SDK raises these (or subclasses) when the engine does not answer at all.
 UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError, OSError)
 
 
-def _explain(exc):
+def _explain(exc: BaseException) -> str:
     explanation = getattr(exc, "explanation", None)
     text = explanation.decode(errors="replace") if isinstance(explanation, bytes) else explanation
     return str(text or exc).strip().splitlines()[0] if str(text or exc).strip() else type(exc).__name__
 
 
-def _pull_error(message):
+def _pull_error(message: str) -> EngineError:
     lowered = message.lower()
     if "unauthorized" in lowered or "denied" in lowered or "authentication required" in lowered:
         return PullDenied(message)
@@ -53,7 +59,7 @@ def _pull_error(message):
 class DockerEngine:
     """One host's Docker engine through the docker SDK (unix socket, or tcp with TLS)."""
 
-    def __init__(self, host, settings):
+    def __init__(self, host: Host, settings: Settings) -> None:
         self.host = host
         self.pids_limit = settings.pids_limit
         tls = False
@@ -65,11 +71,11 @@ class DockerEngine:
         self.api = docker.APIClient(timeout=settings.engine_timeout, **options)
         self.probe = docker.APIClient(timeout=settings.ping_timeout, **options)
 
-    def close(self):
+    def close(self) -> None:
         self.api.close()
         self.probe.close()
 
-    def _call(self, what, fn, *args, **kwargs):
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except docker_errors.NotFound as exc:
@@ -83,10 +89,10 @@ class DockerEngine:
         except UNREACHABLE as exc:
             raise EngineUnavailable(f"{self.host.name} ({self.host.base_url}): {_explain(exc)}") from None
 
-    def ping(self):
+    def ping(self) -> None:
         self._call("ping", self.probe.ping)
 
-    def pull(self, image, auth):
+    def pull(self, image: str, auth: dict[str, str] | None) -> None:
         repository, _, digest = image.partition("@")
         try:
             for chunk in self._call(
@@ -112,7 +118,7 @@ class DockerEngine:
         except UNREACHABLE as exc:  # while streaming
             raise EngineUnavailable(f"{self.host.name}: {_explain(exc)}") from None
 
-    def run(self, spec):
+    def run(self, spec: ContainerSpec) -> str:
         policy = {"Name": "" if spec.restart_policy == "no" else spec.restart_policy}
         bindings = {}
         if spec.network_mode == "bridge":
@@ -156,7 +162,7 @@ class DockerEngine:
             raise
         return container_id
 
-    def inspect(self, container_id):
+    def inspect(self, container_id: str) -> ContainerState:
         data = self._call(f"inspect {container_id}", self.api.inspect_container, container_id)
         state = data.get("State") or {}
         return ContainerState(
@@ -169,11 +175,11 @@ class DockerEngine:
             error=state.get("Error") or "",
         )
 
-    def logs(self, container_id, tail):
+    def logs(self, container_id: str, tail: int) -> str:
         raw = self._call(f"logs {container_id}", self.api.logs, container_id, stdout=True, stderr=True, tail=tail)
         return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
-    def remove(self, container_id, stop_timeout):
+    def remove(self, container_id: str, stop_timeout: int) -> bool:
         try:
             self._call(f"stop {container_id}", self.api.stop, container_id, timeout=stop_timeout)
         except ContainerNotFound:
@@ -193,7 +199,7 @@ class DockerEngine:
                 raise
         return True
 
-    def list(self, labels):
+    def list(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         found = self._call("list containers", self.api.containers, all=True, filters=filters)
         return [
@@ -207,7 +213,7 @@ class DockerEngine:
         ]
 
 
-def http_ok(url, timeout):
+def http_ok(url: str, timeout: float) -> bool:
     """True if ``url`` answers GET with a 2xx or 3xx status (redirects are not followed)."""
     try:
         return requests.get(url, timeout=timeout, allow_redirects=False).status_code < 400
@@ -215,7 +221,7 @@ def http_ok(url, timeout):
         return False
 
 
-def run_all(fn, items):
+def run_all(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """``[fn(item)]`` with the calls made concurrently (green threads), in order."""
     items = list(items)
     if len(items) <= 1:
@@ -229,17 +235,17 @@ class ResourcePools(DependencyProvider):
     Workers get this provider's ``Pools``: ``.settings`` and ``.engine(host_name)``.
     """
 
-    def setup(self):
+    def setup(self) -> None:
         self.settings = settings_of(self.container, load_settings)
         self.engines = {host.name: DockerEngine(host, self.settings) for host in self.settings.all_hosts()}
 
-    def stop(self):
+    def stop(self) -> None:
         for engine in self.engines.values():
             engine.close()
 
     kill = stop
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> "Pools":
         return Pools(self.settings, self.engines)
 
 
@@ -247,7 +253,7 @@ class PullCredentials(DependencyProvider):
     """What the engines pull with, per tenant: ``deployer.credentials`` as configured by
     ``PULL_CREDENTIALS`` (one cache per container, shared by its workers)."""
 
-    def setup(self):
+    def setup(self) -> None:
         settings = settings_of(self.container, load_settings)
         self.credentials: credentials.RobotCredentials | credentials.StaticCredentials
         if settings.pull_credentials == credentials.ROBOT:
@@ -257,16 +263,16 @@ class PullCredentials(DependencyProvider):
         else:
             self.credentials = credentials.StaticCredentials(settings.registry_auth)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> credentials.RobotCredentials | credentials.StaticCredentials:
         return self.credentials
 
 
 class Pools:
-    def __init__(self, settings, engines):
+    def __init__(self, settings: Settings, engines: Mapping[str, DockerEngine]) -> None:
         self.settings = settings
         self._engines = engines
 
-    def engine(self, host_name):
+    def engine(self, host_name: str) -> DockerEngine:
         try:
             return self._engines[host_name]
         except KeyError:  # recorded on a host since removed from the configuration
@@ -282,11 +288,11 @@ class DeployerDatabase(Database):
     ``deployer:Base`` entry.
     """
 
-    def __init__(self, declarative_base, service_name, **options):
+    def __init__(self, declarative_base: Any, service_name: str, **options: Any) -> None:
         super().__init__(declarative_base, **options)
         self.service_name = service_name
 
-    def setup(self):
+    def setup(self) -> None:
         from nameko_sqlalchemy.database import DB_URIS_KEY, Session
         from sqlalchemy.orm import sessionmaker
 
@@ -303,11 +309,11 @@ class SourceEventDispatcher(EventDispatcher):
     service name: the worker's events (``deployment_status_changed``, ``rollout_requested``)
     come from ``deployer``, as the consumers (and the contract) expect, whichever class sends them."""
 
-    def __init__(self, source_service, **options):
+    def __init__(self, source_service: str, **options: Any) -> None:
         super().__init__(**options)
         self.source_service = source_service
 
-    def setup(self):
+    def setup(self) -> None:
         self.exchange = get_event_exchange(self.source_service, self.container.config)
         self.declare.append(self.exchange)
         Publisher.setup(self)
@@ -322,10 +328,10 @@ class WorkerPoolSize(DependencyProvider):
     before any worker runs. Without the key the container keeps ``max_workers``.
     """
 
-    def __init__(self, config_key):
+    def __init__(self, config_key: str) -> None:
         self.config_key = config_key
 
-    def setup(self):
+    def setup(self) -> None:
         value = self.container.config.get(self.config_key)
         if value is None or value == "":
             return
@@ -339,5 +345,5 @@ class WorkerPoolSize(DependencyProvider):
         # Built in the container's __init__ from max_workers; resized before any worker is spawned.
         self.container._worker_pool.resize(size)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> int:
         return self.container.max_workers

@@ -10,21 +10,26 @@ transaction, then events. No transaction stays open across a remote call.
 """
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from deployer import capacity, outbox, store, views
 from deployer import spec as specs
-from deployer.aggregate import DELETE, ROLLOUT, is_busy
+from deployer.aggregate import DELETE, ROLLOUT, Event, is_busy
 from deployer.aggregate import Deployment as DeploymentAggregate
 from deployer.engine import EngineError
 from deployer.models import AUTO_DEPLOY, RUNNING, SUPERSEDED, AuditRecord, Deployment, Instance, Revision
 from deployer.placement import NoCapacity, place
+from deployer.runtime import Runtime
+from deployer.settings import Host, Pool
 from deployer.units import format_memory
 from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.contracts.reference import PUBLIC_NAMESPACE
+from shared.contracts.reference import PUBLIC_NAMESPACE, Reference
 from shared.runtime.audit import new_record
 from shared.runtime.pagination import listing
 
@@ -34,10 +39,10 @@ log = logging.getLogger(__name__)
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def ping_hosts(rt, hosts):
+def ping_hosts(rt: Runtime, hosts: Iterable[Host]) -> dict[str, str | None]:
     """``{host name: None if reachable, else the error}``, pinging every host at once."""
 
-    def ping(host):
+    def ping(host: Host) -> tuple[str, str | None]:
         try:
             rt.engine(host.name).ping()
             return host.name, None
@@ -47,7 +52,7 @@ def ping_hosts(rt, hosts):
     return dict(rt.run_all(ping, list(hosts)))
 
 
-def resolve_image(rt, tenant_id, reference):
+def resolve_image(rt: Runtime, tenant_id: str, reference: Reference) -> tuple[dict[str, str], datetime | None]:
     """Pin a reference's tag to its digest through the catalogue. ``Forbidden``/``NotFound`` pass
     through.
 
@@ -66,12 +71,13 @@ def resolve_image(rt, tenant_id, reference):
     tag = rt.catalog.get_tag(tenant_id, reference.repository, reference.tag)
     pushed_at = tag.get("pushed_at")
     return (
-        pinned_image(rt, reference.repository, reference.tag, tag["digest"]),
+        # A checked reference has a tag: spec.check_image refuses digests, and no tag means latest.
+        pinned_image(rt, reference.repository, cast(str, reference.tag), tag["digest"]),
         datetime.fromisoformat(pushed_at) if isinstance(pushed_at, str) else None,
     )
 
 
-def pinned_image(rt, repository, tag, digest):
+def pinned_image(rt: Runtime, repository: str, tag: str, digest: str) -> dict[str, str]:
     """The image fields of a revision: ``repository:tag`` as asked for, pinned to ``digest``."""
     return {
         "image": f"{repository}:{tag}",
@@ -82,12 +88,12 @@ def pinned_image(rt, repository, tag, digest):
     }
 
 
-def _publish(rt, outgoing):
+def _publish(rt: Runtime, outgoing: Iterable[Event]) -> None:
     """Send a committed transaction's events from the outbox (what fails is the relay's)."""
     outbox.send(rt, outgoing)
 
 
-def _busy(deployment):
+def _busy(deployment: Deployment) -> Conflict:
     what = "removal" if deployment.operation == DELETE else f"{deployment.operation} of revision {deployment.revision}"
     return Conflict(
         f"deployment {deployment.id} is busy ({what} in progress, status {deployment.status}); try again "
@@ -95,7 +101,14 @@ def _busy(deployment):
     )
 
 
-def _check_room(session, pool, reachability, deployment_id, count, runtime):
+def _check_room(
+    session: Session,
+    pool: Pool,
+    reachability: dict[str, str | None],
+    deployment_id: str | None,
+    count: int,
+    runtime: Mapping[str, Any],
+) -> None:
     """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now, beside
     the instances recorded and those promised to rollouts in progress (accepted, not yet placed):
     of two requests racing for the last room, the second is refused here, not in its rollout."""
@@ -110,7 +123,9 @@ def _check_room(session, pool, reachability, deployment_id, count, runtime):
         raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): {exc}{counted}") from None
 
 
-def _lock_or_conflict(rt, session, deployment, operation, force=False):
+def _lock_or_conflict(
+    rt: Runtime, session: Session, deployment: Deployment, operation: str, force: bool = False
+) -> tuple[DeploymentAggregate, str]:
     """``(aggregate, operation ID)`` with the deployment's lock taken; ``Conflict`` if busy."""
     current, operation_id = DeploymentAggregate.lock(
         session, deployment.id, operation, rt.now(), rt.settings.operation_stale_after, force=force
@@ -120,7 +135,7 @@ def _lock_or_conflict(rt, session, deployment, operation, force=False):
     return current, operation_id
 
 
-def _load(rt, tenant_id, deployment_id, live=True):
+def _load(rt: Runtime, tenant_id: str, deployment_id: str, live: bool = True) -> tuple[Deployment, Revision | None]:
     """``(deployment, newest revision)`` read in a short session, checked for the tenant."""
     with rt.transaction() as session:
         deployment = DeploymentAggregate.of_tenant(session, tenant_id, deployment_id, live=live).row
@@ -129,7 +144,7 @@ def _load(rt, tenant_id, deployment_id, live=True):
         return deployment, newest
 
 
-def _view(rt, deployment_id):
+def _view(rt: Runtime, deployment_id: str) -> dict[str, Any]:
     with rt.transaction() as session:
         return views.deployment_view(session, session.get(Deployment, deployment_id), rt.settings)
 
@@ -137,7 +152,7 @@ def _view(rt, deployment_id):
 # -- create ----------------------------------------------------------------------------------------
 
 
-def create_deployment(rt, tenant_id, spec):
+def create_deployment(rt: Runtime, tenant_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Record a deployment at revision 1 (status ``pending``) and start its rollout."""
     request = specs.check_create(spec, rt.settings)
     image, pushed_at = resolve_image(rt, tenant_id, request.image)
@@ -172,8 +187,16 @@ def create_deployment(rt, tenant_id, spec):
 
 
 def _new_revision(
-    rt, deployment, old_runtime, image, runtime, trigger, rollback_to=None, pushed_at=None, auto_deploy=None
-):
+    rt: Runtime,
+    deployment: Deployment,
+    old_runtime: Mapping[str, Any],
+    image: dict[str, str],
+    runtime: dict[str, Any],
+    trigger: str,
+    rollback_to: int | None = None,
+    pushed_at: datetime | None = None,
+    auto_deploy: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Record revision n+1 (and ``auto_deploy``, if given, with it) and start rolling it out; the
     deployment's view."""
     pool = rt.settings.pools[deployment.pool]
@@ -200,7 +223,7 @@ def _new_revision(
     return _view(rt, deployment.id)
 
 
-def update_deployment(rt, tenant_id, deployment_id, changes):
+def update_deployment(rt: Runtime, tenant_id: str, deployment_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     """A new revision from the serving one with ``changes`` applied, rolled out host by host.
 
     Changes apply on top of what serves, not of the newest revision: after a failed update the
@@ -211,7 +234,8 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
     deployment, newest = _load(rt, tenant_id, deployment_id)
     if is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
-    base = _serving(rt, deployment) or newest
+    # The newest revision is recorded with the deployment: _load finds it.
+    base = cast(Revision, _serving(rt, deployment) or newest)
     pool = rt.settings.pools[deployment.pool]
     changed = specs.check_changes(changes, base.repository, base.spec, pool, deployment.replicas, rt.settings)
     if not changed.needs_rollout:
@@ -235,7 +259,7 @@ def update_deployment(rt, tenant_id, deployment_id, changes):
     )
 
 
-def set_auto_deploy(rt, tenant_id, deployment_id, policy):
+def set_auto_deploy(rt: Runtime, tenant_id: str, deployment_id: str, policy: Any) -> dict[str, Any]:
     """Change the deployment's auto-deploy policy alone (even while an operation runs: the policy
     is read when a push arrives, and again before a waiting push is rolled out)."""
     deployment, _ = _load(rt, tenant_id, deployment_id)
@@ -246,12 +270,12 @@ def set_auto_deploy(rt, tenant_id, deployment_id, policy):
     return _view(rt, deployment.id)
 
 
-def _store_auto_deploy(rt, deployment_id, auto_deploy):
+def _store_auto_deploy(rt: Runtime, deployment_id: str, auto_deploy: dict[str, Any]) -> None:
     with rt.transaction() as session:
         DeploymentAggregate.existing(session, deployment_id).set_auto_deploy(auto_deploy, rt.now())
 
 
-def auto_update(rt, deployment, base, push):
+def auto_update(rt: Runtime, deployment: Deployment, base: Revision, push: dict[str, Any]) -> int | None:
     """Revision n+1 for a push the policy follows: ``base`` (the serving revision, detached) with
     the pushed digest, rolled out like an update (``trigger`` auto-deploy, ``push`` recorded).
 
@@ -317,7 +341,7 @@ def auto_update(rt, deployment, base, push):
     return number
 
 
-def _serving(rt, deployment):
+def _serving(rt: Runtime, deployment: Deployment) -> Revision | None:
     """The serving revision (detached), or None if no revision ever ran."""
     if deployment.serving_revision is None:
         return None
@@ -327,7 +351,7 @@ def _serving(rt, deployment):
         return serving
 
 
-def _pinned(revision):
+def _pinned(revision: Revision) -> dict[str, str]:
     """A revision's image, pinned as it was: what a new revision reusing it records."""
     return {
         "image": revision.image,
@@ -338,7 +362,7 @@ def _pinned(revision):
     }
 
 
-def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
+def rollback_deployment(rt: Runtime, tenant_id: str, deployment_id: str, revision: int | None = None) -> dict[str, Any]:
     """A new revision that reuses an earlier revision's pinned digest and runtime.
 
     ``revision`` None: the newest revision older than the serving one that ran successfully.
@@ -347,6 +371,7 @@ def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
     if is_busy(deployment, rt.now(), rt.settings.operation_stale_after):
         raise _busy(deployment)
     with rt.transaction() as session:
+        target: Revision | None
         if revision is None:
             target = _previous_good(session, deployment)
         else:
@@ -367,7 +392,7 @@ def rollback_deployment(rt, tenant_id, deployment_id, revision=None):
     return _new_revision(rt, deployment, old_runtime, image, runtime, "rollback", rollback_to=number)
 
 
-def _previous_good(session, deployment):
+def _previous_good(session: Session, deployment: Deployment) -> Revision:
     if deployment.serving_revision is None:
         raise Conflict(f"deployment {deployment.id} has no revision that ran: nothing to roll back to")
     target = session.scalar(
@@ -391,7 +416,7 @@ def _previous_good(session, deployment):
 # -- scale and delete ------------------------------------------------------------------------------
 
 
-def scale_deployment(rt, tenant_id, deployment_id, replicas):
+def scale_deployment(rt: Runtime, tenant_id: str, deployment_id: str, replicas: Any) -> dict[str, Any]:
     """Set the replica count and converge to it (0 stops every instance, status ``stopped``).
 
     Runs the serving revision; a deployment that never ran retries its newest revision.
@@ -421,7 +446,7 @@ def scale_deployment(rt, tenant_id, deployment_id, replicas):
     return _view(rt, deployment.id)
 
 
-def delete_deployment(rt, tenant_id, deployment_id):
+def delete_deployment(rt: Runtime, tenant_id: str, deployment_id: str) -> dict[str, Any]:
     """Mark the deployment deleted (status ``deleting``) and start removing its containers on
     every host; status ``deleted`` once they are gone. Deleting again changes nothing."""
     deployment, _ = _load(rt, tenant_id, deployment_id, live=False)
@@ -439,13 +464,13 @@ def delete_deployment(rt, tenant_id, deployment_id):
 # -- reading ---------------------------------------------------------------------------------------
 
 
-def get_deployment(rt, tenant_id, deployment_id):
+def get_deployment(rt: Runtime, tenant_id: str, deployment_id: str) -> dict[str, Any]:
     with rt.transaction() as session:
         deployment = DeploymentAggregate.of_tenant(session, tenant_id, deployment_id, live=False).row
         return views.deployment_view(session, deployment, rt.settings)
 
 
-def list_deployments(rt, tenant_id, page, page_size):
+def list_deployments(rt: Runtime, tenant_id: str, page: int, page_size: int) -> dict[str, Any]:
     with rt.transaction() as session:
         live = sa.and_(Deployment.tenant_id == tenant_id, Deployment.deleted_at.is_(None))
         total = session.scalar(sa.select(sa.func.count()).select_from(Deployment).where(live))
@@ -456,7 +481,7 @@ def list_deployments(rt, tenant_id, page, page_size):
     return listing(items, total, page, page_size)
 
 
-def list_revisions(rt, tenant_id, deployment_id, page, page_size):
+def list_revisions(rt: Runtime, tenant_id: str, deployment_id: str, page: int, page_size: int) -> dict[str, Any]:
     with rt.transaction() as session:
         deployment = DeploymentAggregate.of_tenant(session, tenant_id, deployment_id, live=False).row
         every = store.revisions(session, deployment.id)
@@ -464,7 +489,7 @@ def list_revisions(rt, tenant_id, deployment_id, page, page_size):
     return listing(items, len(every), page, page_size)
 
 
-def list_pools(rt):
+def list_pools(rt: Runtime) -> dict[str, Any]:
     """Every pool with its hosts' reachability, capacity and free capacity."""
     pools = list(rt.settings.pools.values())
     reachability = ping_hosts(rt, [h for pool in pools for h in pool.hosts])

@@ -18,16 +18,19 @@ Each pass (a nameko timer):
 """
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from deployer import autodeploy, outbox
-from deployer.aggregate import RECONCILE, ROLLOUT, is_busy
+from deployer.aggregate import RECONCILE, ROLLOUT, Event, is_busy
 from deployer.aggregate import Deployment as DeploymentAggregate
-from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, EngineError
+from deployer.engine import DEPLOYER, DEPLOYMENT, MANAGED, ContainerNotFound, ContainerSummary, EngineError
 from deployer.models import CREATING, DEGRADED, RUNNING, STARTING, STOPPED, UNKNOWN, Deployment, Instance
+from deployer.runtime import Runtime
+from deployer.settings import Host
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,16 @@ class Findings:
     back: list = field(default_factory=list)  # unknown instance ids whose host answers again
     strays: list = field(default_factory=list)  # (host, container summary) without a row
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.dead or self.unreachable or self.back or self.strays)
 
 
-def diagnose(rows, deployment_id, containers, unreachable):
+def diagnose(
+    rows: Sequence[Instance],
+    deployment_id: str,
+    containers: Mapping[str, list[ContainerSummary]],
+    unreachable: Mapping[str, str],
+) -> Findings:
     """Compare one deployment's instance rows with the containers seen per reachable host.
 
     ``containers``: ``{host: [ContainerSummary]}`` for hosts that answered; ``unreachable``:
@@ -81,11 +89,11 @@ def diagnose(rows, deployment_id, containers, unreachable):
 
 
 class Reconciler:
-    def __init__(self, rt):
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.settings = rt.settings
 
-    def run(self):
+    def run(self) -> None:
         containers, unreachable = self.survey()
         now = self.rt.now()
         with self.rt.transaction() as session:
@@ -105,10 +113,10 @@ class Reconciler:
             if deployment.pending_push is not None and deployment.operation is None:
                 autodeploy.start_safely(self.rt, deployment.id)
 
-    def survey(self):
+    def survey(self) -> tuple[dict[str, list[ContainerSummary]], dict[str, str]]:
         labels = {MANAGED: "true", DEPLOYER: self.settings.deployer_id}
 
-        def look(host):
+        def look(host: Host) -> tuple[str, list[ContainerSummary] | None, str | None]:
             try:
                 return host.name, self.rt.engine(host.name).list(labels), None
             except EngineError as exc:  # not answering usefully: judged like an unreachable host
@@ -120,14 +128,14 @@ class Reconciler:
             {name: error for name, _, error in seen if error is not None},
         )
 
-    def remove_orphans(self, containers, live):
+    def remove_orphans(self, containers: Mapping[str, list[ContainerSummary]], live: Mapping[str, Deployment]) -> None:
         orphans = [(host, c) for host, seen in containers.items() for c in seen if c.labels.get(DEPLOYMENT) not in live]
         if orphans:
             log.info("removing %d container(s) of deleted or unknown deployments", len(orphans))
             self.remove(orphans)
 
-    def remove(self, pairs):
-        def remove(pair):
+    def remove(self, pairs: list[tuple[str, ContainerSummary]]) -> None:
+        def remove(pair: tuple[str, ContainerSummary]) -> None:
             host, container = pair
             try:
                 self.rt.engine(host).remove(container.id, self.settings.stop_timeout)
@@ -136,7 +144,14 @@ class Reconciler:
 
         self.rt.run_all(remove, pairs)
 
-    def check(self, deployment, rows, containers, unreachable, now):
+    def check(
+        self,
+        deployment: Deployment,
+        rows: Sequence[Instance],
+        containers: Mapping[str, list[ContainerSummary]],
+        unreachable: Mapping[str, str],
+        now: datetime,
+    ) -> None:
         if deployment.operation is not None:
             return  # busy, or stale (resume_stale's business)
         findings = diagnose(rows, deployment.id, containers, unreachable)
@@ -161,14 +176,14 @@ class Reconciler:
                     current.release_lock_of(operation_id)
             raise
 
-    def needs_restore(self, deployment, rows):
+    def needs_restore(self, deployment: Deployment, rows: Iterable[Instance]) -> bool:
         """Fewer instances of the serving revision than wanted, and nobody at work on it."""
         if deployment.serving_revision is None or deployment.status == STOPPED:
             return False
         present = sum(1 for r in rows if r.revision == deployment.serving_revision and r.state in (RUNNING, UNKNOWN))
         return present < deployment.replicas
 
-    def recovered(self, deployment, rows):
+    def recovered(self, deployment: Deployment, rows: Sequence[Instance]) -> bool:
         """Degraded only by unreachable hosts that now answer: back to running."""
         return (
             deployment.status == DEGRADED
@@ -176,7 +191,9 @@ class Reconciler:
             and all(r.state == RUNNING for r in rows)
         )
 
-    def fix(self, deployment, findings, unreachable, operation_id):
+    def fix(
+        self, deployment: Deployment, findings: Findings, unreachable: Mapping[str, str], operation_id: str
+    ) -> None:
         # Look again, one container at a time, now that no rollout can start meanwhile.
         dead = [
             (instance_id, reason)
@@ -210,7 +227,7 @@ class Reconciler:
                 pass
         outbox.send(self.rt, outgoing)
 
-    def still_dead(self, deployment_id, instance_id):
+    def still_dead(self, deployment_id: str, instance_id: str) -> bool:
         with self.rt.transaction() as session:
             row = session.get(Instance, instance_id)
             if row is None:
@@ -224,7 +241,14 @@ class Reconciler:
             return False  # cannot tell now: next pass
         return state.status not in ALIVE
 
-    def decide(self, deployment, rows, reasons, operation_id, now):
+    def decide(
+        self,
+        deployment: DeploymentAggregate,
+        rows: Sequence[Instance],
+        reasons: Iterable[str],
+        operation_id: str,
+        now: datetime,
+    ) -> list[Event]:
         """What the deployment (the aggregate, its lock held by ``operation_id``) becomes after a
         fix: restored, degraded, recovered, or as it was; the events to send."""
         row = deployment.row
@@ -244,7 +268,7 @@ class Reconciler:
         deployment.release_lock()
         return []
 
-    def resume_stale(self, now):
+    def resume_stale(self, now: datetime) -> None:
         """Request again the operations whose worker vanished (their lock went stale)."""
         with self.rt.transaction() as session:
             stale = [
@@ -267,5 +291,5 @@ class Reconciler:
             outbox.send(self.rt, outgoing)
 
 
-def reconcile(rt):
+def reconcile(rt: Runtime) -> None:
     Reconciler(rt).run()

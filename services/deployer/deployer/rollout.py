@@ -23,6 +23,10 @@ started. Nothing here holds a transaction open across an engine call.
 """
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy.orm import Session
 
 from deployer import autodeploy, capacity, deployments, store
 from deployer.aggregate import DELETE, new_id, rolled_back_reason
@@ -36,6 +40,8 @@ from deployer.engine import (
     TENANT,
     ContainerNotFound,
     ContainerSpec,
+    ContainerState,
+    Engine,
     EngineError,
     EngineUnavailable,
     ImageNotFound,
@@ -56,6 +62,8 @@ from deployer.models import (
 from deployer.models import Deployment as DeploymentRow
 from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
 from deployer.runs import Aborted, Live, Plan, RolloutFailed, Run, Step, Target, container_name
+from deployer.runtime import Runtime
+from deployer.settings import Host
 from deployer.teardown import Teardown
 
 log = logging.getLogger(__name__)
@@ -67,7 +75,7 @@ LOG_TAIL = 5  # lines of a failed container's output kept in the reason
 REASON_LOG_CHARS = 300
 
 
-def handle(rt, request):
+def handle(rt: Runtime, request: Mapping[str, Any]) -> None:
     """Carry out a ``rollout_requested`` event (already loaded with its schema)."""
     if request["action"] == DELETE:
         Teardown(rt, request["deployment_id"], request["operation_id"]).run()
@@ -76,12 +84,12 @@ def handle(rt, request):
 
 
 class Rollout(Run):
-    def __init__(self, rt, deployment_id, operation_id, revision_number):
+    def __init__(self, rt: Runtime, deployment_id: str, operation_id: str, revision_number: int) -> None:
         super().__init__(rt, deployment_id, operation_id)
         self.number = revision_number
-        self.started = []  # instances this run created: removed again if it fails or is aborted
+        self.started: list[Live] = []  # instances this run created: removed again if it fails or is aborted
 
-    def run(self):
+    def run(self) -> None:
         try:
             if not self.load():
                 return
@@ -101,7 +109,7 @@ class Rollout(Run):
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def load(self):
+    def load(self) -> bool:
         with self.rt.transaction() as session:
             deployment = session.get(DeploymentRow, self.deployment_id)
             if deployment is None or deployment.operation_id != self.operation_id or deployment.deleted_at is not None:
@@ -116,7 +124,7 @@ class Rollout(Run):
             self.target = self.load_target(session, self.number)
         return True
 
-    def load_target(self, session, number):
+    def load_target(self, session: Session, number: int) -> Target:
         revision = store.recorded_revision(session, self.deployment_id, number)
         return Target(
             number=number,
@@ -126,20 +134,20 @@ class Rollout(Run):
             trigger=revision.trigger,
         )
 
-    def current(self):
+    def current(self) -> list[Live]:
         with self.locked() as (session, _):
             return [Live.of(row) for row in store.instances(session, self.deployment_id)]
 
     # -- planning --------------------------------------------------------------------------------
 
-    def clear_inflight(self):
+    def clear_inflight(self) -> None:
         """A run that died mid-way leaves instances being created or started: start over."""
         inflight = [i for i in self.current() if i.state in (CREATING, STARTING)]
         if inflight:
             self.remove_containers(inflight)
             self.forget(inflight)
 
-    def plan(self):
+    def plan(self) -> Plan:
         lives = self.current()
         reachability = deployments.ping_hosts(self.rt, self.pool.hosts)
         with self.locked() as (session, _):
@@ -180,7 +188,7 @@ class Rollout(Run):
 
     # -- doing -----------------------------------------------------------------------------------
 
-    def execute(self, plan):
+    def execute(self, plan: Plan) -> None:
         if plan.steps:
             self.set_status(PULLING)
             self.pull({step.host for step in plan.steps})
@@ -194,12 +202,12 @@ class Rollout(Run):
             self.wait_healthy(additions)
         self.retire(plan.removals)
 
-    def set_status(self, status):
+    def set_status(self, status: str) -> None:
         with self.locked() as (_, deployment):
             events = deployment.progress(self.operation_id, self.rt.now(), status, self.target.number)
         self.publish(*events)
 
-    def pull(self, hosts):
+    def pull(self, hosts: Iterable[str]) -> None:
         try:
             auth = self.rt.pull_auth(self.tenant_id) if self.rt.pull_auth else self.settings.registry_auth
         except CredentialsUnavailable as exc:
@@ -216,7 +224,7 @@ class Rollout(Run):
             except EngineError as exc:
                 raise RolloutFailed(f"pull of {self.target.pull_ref} on {host} failed: {exc}") from None
 
-    def start(self, host_name):
+    def start(self, host_name: str) -> Live:
         """Record, create and start one instance of the target on ``host_name``."""
         host = self.settings.host(host_name)
         runtime = self.target.runtime
@@ -262,10 +270,10 @@ class Rollout(Run):
             deployment.instance_started(self.operation_id, now, instance_id, live.container_id)
         return live
 
-    def assign_ports(self, session, host, wanted):
+    def assign_ports(self, session: Session, host: Host, wanted: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Host ports for one instance: the fixed ones if free, the rest allocated from the range."""
         in_use = capacity.ports_in_domain(session, self.pool, host.name)
-        ports = []
+        ports: list[dict[str, Any]] = []
         for port in wanted:
             fixed = port["host_port"]
             if fixed and (fixed in in_use or not self.rt.port_is_free(host, fixed)):
@@ -287,7 +295,7 @@ class Rollout(Run):
                 port["host_port"] = allocated.pop(0)
         return ports
 
-    def container_spec(self, live, runtime):
+    def container_spec(self, live: Live, runtime: Mapping[str, Any]) -> ContainerSpec:
         env = dict(runtime["env"])
         # The port each instance must listen on: its host port with host networking, its
         # container port behind a bridge (the engine maps host_port to it).
@@ -317,7 +325,7 @@ class Rollout(Run):
             ports=live.ports,
         )
 
-    def wait_healthy(self, lives):
+    def wait_healthy(self, lives: Iterable[Live]) -> None:
         pending = list(lives)
         last_heartbeat = self.rt.monotonic()
         while pending:
@@ -335,7 +343,7 @@ class Rollout(Run):
                 last_heartbeat = self.rt.monotonic()
             self.rt.sleep(POLL_SECONDS)
 
-    def is_healthy(self, live):
+    def is_healthy(self, live: Live) -> bool:
         engine = self.rt.engine(live.host)
         try:
             state = engine.inspect(live.container_id)
@@ -362,7 +370,7 @@ class Rollout(Run):
             )
         return False
 
-    def exit_reason(self, engine, live, state):
+    def exit_reason(self, engine: Engine, live: Live, state: ContainerState) -> str:
         if state.running:
             # Caught after its restart policy started it again: the engine reports the running
             # attempt (exit code 0), so the code the previous attempt exited with is not known.
@@ -374,14 +382,15 @@ class Rollout(Run):
         if state.error:
             what += f": {state.error}"
         try:
-            output = " | ".join(engine.logs(live.container_id, LOG_TAIL).strip().splitlines())
+            # An instance being waited for was started: start() set its container_id.
+            output = " | ".join(engine.logs(cast(str, live.container_id), LOG_TAIL).strip().splitlines())
         except EngineError:
             output = ""
         if output:
             what += f"; last output: {output[-REASON_LOG_CHARS:]}"
         return f"{what} (instance on {live.host})"
 
-    def retire(self, lives):
+    def retire(self, lives: Sequence[Live]) -> None:
         """Stop and remove instances, then forget them."""
         if not lives:
             return
@@ -390,12 +399,12 @@ class Rollout(Run):
 
     # -- endings ---------------------------------------------------------------------------------
 
-    def succeed(self):
+    def succeed(self) -> None:
         with self.locked() as (_, deployment):
             events = deployment.serve(self.operation_id, self.rt.now(), self.target.number)
         self.publish(*events)
 
-    def fail(self, cause):
+    def fail(self, cause: str) -> bool:
         """Remove the failed revision's new containers, keep (or top up) what served, say so.
         False if the run lost its lock meanwhile."""
         failed, serving, failed_target = self.target.number, self.serving, self.target
@@ -417,7 +426,7 @@ class Rollout(Run):
             self.remove_containers([s for s in self.started if s.revision == failed])
             return False
 
-    def outcome(self, reason, failed, serving):
+    def outcome(self, reason: str, failed: Target, serving: int | None) -> tuple[str, str]:
         """The status and reason after ``failed`` (a ``Target``) failed, topping the serving revision
         back up first. A revision made by a policy is rolled back by that: ``rolled_back``."""
         if serving is None:
@@ -435,7 +444,7 @@ class Rollout(Run):
             return DEGRADED, f"{message}, but could not be brought back to {self.replicas} instance(s): {restored}"
         return status, message
 
-    def restore(self, serving):
+    def restore(self, serving: int) -> str | None:
         """Bring the serving revision back to ``replicas`` (a replacement may have taken some of
         its instances before the failure). None on success, else why not."""
         with self.locked() as (session, _):
@@ -452,15 +461,15 @@ class Rollout(Run):
         return None
 
 
-def _fixed(runtime):
+def _fixed(runtime: Mapping[str, Any]) -> set[int]:
     return {p["host_port"] for p in runtime["ports"] if p["host_port"]}
 
 
-def _host_ports(ports):
+def _host_ports(ports: Iterable[Mapping[str, Any]]) -> set[int]:
     return {p["host_port"] for p in ports if p.get("host_port")}
 
 
-def _start_failure(host_name, exc):
+def _start_failure(host_name: str, exc: Exception) -> str:
     message = str(exc)
     if "address already in use" in message or "port is already allocated" in message:
         return f"port taken: {message} (on {host_name})"

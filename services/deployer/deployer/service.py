@@ -24,10 +24,12 @@ of this worker's dependencies, return what it returns.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import eventlet
+from marshmallow import Schema
 from nameko.dependency_providers import Config
 from nameko.events import event_handler
 from sqlalchemy.exc import DBAPIError
@@ -62,6 +64,8 @@ from shared.runtime.timers import config_timer
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R")
+
 REQUEUE_DELAY = 1.0  # seconds before an event that met a database outage goes back to its queue
 # The calls that ask the catalog: it may not answer (down) within CATALOG_RPC_TIMEOUT.
 CATALOG_ERRORS = USER_ERRORS + (ServiceUnavailable,)
@@ -78,7 +82,7 @@ class _Deployer:
     config = Config()
     catalog: Any = None
 
-    def _runtime(self):
+    def _runtime(self) -> Runtime:
         return Runtime(
             settings=self.pools.settings,
             transaction=lambda: self.db.get_session(close_on_exit=True),
@@ -115,7 +119,7 @@ class DeployerService(_Deployer):
     # -- RPC -----------------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_pools(self):
+    def list_pools(self) -> dict[str, Any]:
         """Every resource pool: ``{"items": [{name, network_mode, shared_network_namespace, default,
         hosts: [{name, base_url, address, reachable, error, capacity, reserved, free, instances}]}],
         "total", "page", "page_size"}``. A host that does not answer is ``reachable: false`` with
@@ -124,7 +128,7 @@ class DeployerService(_Deployer):
         return deployments.list_pools(self._runtime())
 
     @rpc(expected_exceptions=CATALOG_ERRORS)
-    def create_deployment(self, tenant_id, spec):
+    def create_deployment(self, tenant_id: Any, spec: Any) -> dict[str, Any]:
         """Deploy an image version; returns the deployment (status ``pending``, revision 1) at once.
 
         ``InvalidRequest`` naming each bad spec field; ``Forbidden``/``NotFound`` for an image the
@@ -137,7 +141,7 @@ class DeployerService(_Deployer):
         return deployments.create_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_deployment(self, tenant_id, deployment_id):
+    def get_deployment(self, tenant_id: Any, deployment_id: Any) -> dict[str, Any]:
         """The deployment with its instances (host, container_id, state, address).
         ``Forbidden`` for another tenant's, ``NotFound``. A deleted one shows status ``deleted``."""
         self.caller.for_tenant(tenant_id)
@@ -145,14 +149,14 @@ class DeployerService(_Deployer):
         return deployments.get_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_deployments(self, tenant_id, page=1, page_size=50):
+    def list_deployments(self, tenant_id: Any, page: Any = 1, page_size: Any = 50) -> dict[str, Any]:
         """The tenant's deployments (not deleted ones), by name, each as ``get_deployment``."""
         self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.TenantPage, tenant_id=tenant_id, page=page, page_size=page_size)
         return deployments.list_deployments(self._runtime(), **args)
 
     @rpc(expected_exceptions=CATALOG_ERRORS)
-    def update_deployment(self, tenant_id, deployment_id, changes):
+    def update_deployment(self, tenant_id: Any, deployment_id: Any, changes: Any) -> dict[str, Any]:
         """A new revision: the serving one with ``changes`` (image or tag, env, command, ports, cpu,
         memory, restart_policy, health, auto_deploy) applied, rolled out host by host; returns the
         deployment (status ``pending``). ``Conflict`` while another operation runs on it;
@@ -162,7 +166,7 @@ class DeployerService(_Deployer):
         return deployments.update_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def set_auto_deploy(self, tenant_id, deployment_id, policy):
+    def set_auto_deploy(self, tenant_id: Any, deployment_id: Any, policy: Any) -> dict[str, Any]:
         """Set the deployment's auto-deploy policy (``"never"``, ``"force"``, ``"semver:minor"``,
         ``"semver:patch+prerelease"``, ``"glob:v1.*"``, ``"regexp:…"``); returns the deployment. No
         revision is made, and it is accepted while an operation runs; the next push is judged by
@@ -174,14 +178,14 @@ class DeployerService(_Deployer):
         return deployments.set_auto_deploy(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def scale_deployment(self, tenant_id, deployment_id, replicas):
+    def scale_deployment(self, tenant_id: Any, deployment_id: Any, replicas: Any) -> dict[str, Any]:
         """Set the number of instances (0 stops them all); returns the deployment (``pending``)."""
         self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.ScaleArgs, tenant_id=tenant_id, deployment_id=deployment_id, replicas=replicas)
         return deployments.scale_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def rollback_deployment(self, tenant_id, deployment_id, revision=None):
+    def rollback_deployment(self, tenant_id: Any, deployment_id: Any, revision: Any = None) -> dict[str, Any]:
         """A new revision with an earlier one's digest and settings (by default the one that
         served before the serving one). ``Conflict`` when there is none, ``NotFound`` for an
         unknown revision number."""
@@ -192,7 +196,7 @@ class DeployerService(_Deployer):
         return deployments.rollback_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_revisions(self, tenant_id, deployment_id, page=1, page_size=50):
+    def list_revisions(self, tenant_id: Any, deployment_id: Any, page: Any = 1, page_size: Any = 50) -> dict[str, Any]:
         """The deployment's revisions, newest first: image, digest, spec, status, reason, trigger."""
         self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
@@ -201,7 +205,7 @@ class DeployerService(_Deployer):
         return deployments.list_revisions(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def delete_deployment(self, tenant_id, deployment_id):
+    def delete_deployment(self, tenant_id: Any, deployment_id: Any) -> dict[str, Any]:
         """Remove the deployment: status ``deleting`` at once, ``deleted`` once every container it
         made is gone from every host. Deleting a deleted deployment returns it unchanged."""
         self.caller.for_tenant(tenant_id)
@@ -226,7 +230,7 @@ class DeployerService(_Deployer):
             )
 
     @config_timer("OUTBOX_RELAY_INTERVAL")
-    def relay_outbox(self):
+    def relay_outbox(self) -> None:
         """Send the events the normal path left in the outbox (broker down, process died), oldest
         first, once they are ``OUTBOX_RELAY_MIN_AGE`` seconds old; the next tick retries a failure.
 
@@ -242,7 +246,7 @@ class DeployerService(_Deployer):
             log.exception("outbox relay tick failed")
 
     @config_timer("RECONCILE_INTERVAL")
-    def reconcile_engines(self):
+    def reconcile_engines(self) -> None:
         try:
             reconcile.reconcile(self._runtime())
         except Exception:  # the next tick tries again
@@ -260,7 +264,7 @@ class DeployerWorker(_Deployer):
     # -- work ----------------------------------------------------------------------------------
 
     @event_handler(DEPLOYER, ROLLOUT_REQUESTED, requeue_on_error=True)
-    def handle_rollout_requested(self, payload):
+    def handle_rollout_requested(self, payload: Any) -> None:
         """Failures of the rollout itself are recorded on the deployment. A database outage
         requeues the event (after a pause); anything else unforeseen is logged and the event
         dropped: the reconciler requests the operation again once its lock goes stale."""
@@ -272,7 +276,7 @@ class DeployerWorker(_Deployer):
         )
 
     @event_handler(CATALOG, TAG_INDEXED, requeue_on_error=True)
-    def handle_tag_indexed(self, payload):
+    def handle_tag_indexed(self, payload: Any) -> autodeploy.Outcome | None:
         """Move the deployments whose auto-deploy policy follows the pushed tag.
 
         ``requeue_on_error=True``: a push is not lost to a database outage. The decisions and the
@@ -289,14 +293,19 @@ class DeployerWorker(_Deployer):
         )
 
     @staticmethod
-    def _carry_out(schema, payload, work, describe):
+    def _carry_out(
+        schema: type[Schema],
+        payload: Any,
+        work: Callable[[dict[str, Any]], R],
+        describe: Callable[[dict[str, Any]], str],
+    ) -> R | None:
         """Load ``payload`` and return what ``work`` does with it: an unusable payload is logged and
         dropped, a database error requeues the event after ``REQUEUE_DELAY``, anything else is logged."""
         try:
             loaded = load_event(schema, payload)
         except InvalidRequest:
             log.error("unusable %s dropped: %r", schema.__name__, payload)
-            return
+            return None
         try:
             return work(loaded)
         except DBAPIError as exc:
@@ -310,3 +319,4 @@ class DeployerWorker(_Deployer):
             raise
         except Exception:
             log.exception("%s failed unexpectedly", describe(loaded))
+            return None

@@ -12,12 +12,15 @@ Every problem is reported at once in one ``InvalidRequest`` whose message names 
 import math
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 from deployer.policy import NEVER, PolicyError, parse_policy
+from deployer.settings import Pool, Settings
 from deployer.units import format_memory, parse_memory
 from shared.contracts.errors import InvalidReference, InvalidRequest
-from shared.contracts.reference import parse_reference
+from shared.contracts.reference import Reference, parse_reference
 
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -51,13 +54,13 @@ CHANGE_FIELDS = ("image", "tag") + RUNTIME_FIELDS + ("auto_deploy",)
 class Problems:
     """Collects ``field message`` lines; ``raise_if_any`` turns them into one InvalidRequest."""
 
-    def __init__(self):
-        self.lines = []
+    def __init__(self) -> None:
+        self.lines: list[str] = []
 
-    def add(self, field, message):
+    def add(self, field: str, message: str) -> None:
         self.lines.append(f"{field} {message}")
 
-    def raise_if_any(self):
+    def raise_if_any(self) -> None:
         if self.lines:
             raise InvalidRequest("; ".join(self.lines))
 
@@ -65,30 +68,30 @@ class Problems:
 @dataclass(frozen=True)
 class CreateRequest:
     name: str
-    image: object  # shared.contracts.reference.Reference
+    image: Reference
     pool: str
     replicas: int
-    runtime: dict
-    auto_deploy: dict
+    runtime: dict[str, Any]
+    auto_deploy: dict[str, str]
 
 
 @dataclass(frozen=True)
 class Changes:
-    image: object | None  # a new Reference, or None to keep the pinned digest
-    runtime: dict  # the whole new runtime (the old one with the changes applied)
-    auto_deploy: dict | None
+    image: Reference | None  # a new Reference, or None to keep the pinned digest
+    runtime: dict[str, Any]  # the whole new runtime (the old one with the changes applied)
+    auto_deploy: dict[str, str] | None
     runtime_changed: bool = False
 
     @property
-    def needs_rollout(self):
+    def needs_rollout(self) -> bool:
         return self.image is not None or self.runtime_changed
 
 
-def _is_int(value):
+def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value):
+def _is_number(value: Any) -> bool:
     """A finite int or float; an int too large for a float (``math.isfinite`` overflows on it)
     is not a number anyone means for a CPU share or a number of seconds."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -102,7 +105,7 @@ def _is_number(value):
 # -- single fields --------------------------------------------------------------------------------
 
 
-def check_name(value, problems):
+def check_name(value: Any, problems: Problems) -> str | None:
     if not isinstance(value, str) or not NAME.fullmatch(value):
         problems.add(
             "name",
@@ -113,7 +116,7 @@ def check_name(value, problems):
     return value
 
 
-def check_image(value, settings, problems):
+def check_image(value: Any, settings: Settings, problems: Problems) -> Reference | None:
     if not isinstance(value, str) or not value:
         problems.add("image", f"must be an image reference '[registry/]<namespace>/<name>:<tag>', got {value!r}")
         return None
@@ -139,7 +142,7 @@ def check_image(value, settings, problems):
     return reference
 
 
-def check_pool(value, settings, problems):
+def check_pool(value: Any, settings: Settings, problems: Problems) -> str | None:
     if value is None:
         return settings.default_pool
     if not isinstance(value, str) or value not in settings.pools:
@@ -148,14 +151,14 @@ def check_pool(value, settings, problems):
     return value
 
 
-def check_replicas(value, settings, problems):
+def check_replicas(value: Any, settings: Settings, problems: Problems) -> int | None:
     if not _is_int(value) or not 0 <= value <= settings.max_replicas:
         problems.add("replicas", f"must be a whole number from 0 to {settings.max_replicas}, got {value!r}")
         return None
     return value
 
 
-def check_env(value, problems):
+def check_env(value: Any, problems: Problems) -> dict[str, str] | None:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -164,7 +167,7 @@ def check_env(value, problems):
     if len(value) > MAX_ENV:
         problems.add("env", f"has {len(value)} variables; at most {MAX_ENV}")
         return None
-    env = {}
+    env: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not ENV_NAME.fullmatch(key):
             problems.add("env", f"name {key!r} must be letters, digits and '_', not starting with a digit")
@@ -177,7 +180,7 @@ def check_env(value, problems):
     return env
 
 
-def check_command(value, problems):
+def check_command(value: Any, problems: Problems) -> list[str] | None:
     """None (the image's own command), a list of strings, or a string split as a shell would."""
     if value is None:
         return None
@@ -198,7 +201,7 @@ def check_command(value, problems):
     return words
 
 
-def _port(value, field, problems, allow_zero):
+def _port(value: Any, field: str, problems: Problems, allow_zero: bool) -> int | None:
     low = 0 if allow_zero else 1
     if not _is_int(value) or not low <= value <= 65535:
         problems.add(field, f"must be a whole number from {low} to 65535, got {value!r}")
@@ -206,7 +209,7 @@ def _port(value, field, problems, allow_zero):
     return value
 
 
-def check_ports(value, problems):
+def check_ports(value: Any, problems: Problems) -> list[dict[str, Any]] | None:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -215,7 +218,7 @@ def check_ports(value, problems):
     if len(value) > MAX_PORTS:
         problems.add("ports", f"lists {len(value)} ports; at most {MAX_PORTS}")
         return None
-    ports: list[dict] = []
+    ports: list[dict[str, Any]] = []
     fixed: dict[int, int] = {}  # host port -> the index of the port that asked for it
     for index, item in enumerate(value):
         field = f"ports[{index}]"
@@ -239,7 +242,7 @@ def check_ports(value, problems):
     return ports
 
 
-def check_cpu(value, settings, problems):
+def check_cpu(value: Any, settings: Settings, problems: Problems) -> float | None:
     if value is None:
         return settings.default_cpu
     if not _is_number(value) or value < MIN_CPU:
@@ -248,7 +251,7 @@ def check_cpu(value, settings, problems):
     return float(value)
 
 
-def check_memory(value, settings, problems):
+def check_memory(value: Any, settings: Settings, problems: Problems) -> int | None:
     if value is None:
         return settings.default_memory
     try:
@@ -262,7 +265,7 @@ def check_memory(value, settings, problems):
     return size
 
 
-def check_restart_policy(value, problems):
+def check_restart_policy(value: Any, problems: Problems) -> str | None:
     if value is None:
         return "unless-stopped"
     if value not in RESTART_POLICIES:
@@ -271,7 +274,7 @@ def check_restart_policy(value, problems):
     return value
 
 
-def check_health(value, settings, problems):
+def check_health(value: Any, settings: Settings, problems: Problems) -> dict[str, Any] | None:
     if value is None:
         return {"type": "running", "seconds": settings.health_seconds}
     if not isinstance(value, dict) or value.get("type", "running") not in ("running", "http"):
@@ -309,7 +312,7 @@ def check_health(value, settings, problems):
     return {"type": "http", "path": path, "port_index": port_index, "timeout": timeout} if ok else None
 
 
-def check_auto_deploy(value, problems):
+def check_auto_deploy(value: Any, problems: Problems) -> dict[str, str] | None:
     """``{"policy": …}``; the policy's syntax is ``deployer.policy``'s."""
     if value is None:
         return {"policy": NEVER}
@@ -321,7 +324,7 @@ def check_auto_deploy(value, problems):
     return None if policy is None else {"policy": policy}
 
 
-def check_policy(value, field, problems):
+def check_policy(value: Any, field: str, problems: Problems) -> str | None:
     """An auto-deploy policy as text (``deployer.policy``), or None with the problem added."""
     try:
         return str(parse_policy(value))
@@ -333,7 +336,7 @@ def check_policy(value, field, problems):
 # -- whole specs ----------------------------------------------------------------------------------
 
 
-def _check_runtime(values, settings, problems):
+def _check_runtime(values: Mapping[str, Any], settings: Settings, problems: Problems) -> dict[str, Any]:
     return {
         "env": check_env(values.get("env"), problems),
         "command": check_command(values.get("command"), problems),
@@ -345,7 +348,7 @@ def _check_runtime(values, settings, problems):
     }
 
 
-def check_fits_pool(runtime, replicas, pool, problems):
+def check_fits_pool(runtime: Mapping[str, Any], replicas: int | None, pool: Pool, problems: Problems) -> None:
     """Rules that depend on the pool: capacity, network mode, fixed host ports."""
     if runtime["cpu"] is not None and runtime["cpu"] > pool.max_cpus:
         problems.add(
@@ -381,14 +384,14 @@ def check_fits_pool(runtime, replicas, pool, problems):
         problems.add("health.port_index", f"{health['port_index']} names no port: the spec has {len(ports)}")
 
 
-def _unknown(values, allowed, what, problems):
+def _unknown(values: Any, allowed: tuple[str, ...], what: str, problems: Problems) -> None:
     if not isinstance(values, dict):
         raise InvalidRequest(f"{what} must be a mapping of fields, got {type(values).__name__}")
     for key in sorted(set(values) - set(allowed), key=str):
         problems.add(str(key), f"is not a {what} field; fields: {', '.join(allowed)}")
 
 
-def check_create(spec, settings):
+def check_create(spec: Any, settings: Settings) -> CreateRequest:
     """``CreateRequest`` for a create_deployment spec; ``InvalidRequest`` naming every bad field."""
     problems = Problems()
     _unknown(spec, CREATE_FIELDS, "spec", problems)
@@ -406,12 +409,20 @@ def check_create(spec, settings):
         check_fits_pool(runtime, replicas, settings.pools[pool_name], problems)
     problems.raise_if_any()
     assert name is not None  # a missing or bad name is a problem, raised just above
+    # Like the name, each of these is None only with a problem added, raised just above.
     return CreateRequest(
-        name=name, image=image, pool=pool_name, replicas=replicas, runtime=runtime, auto_deploy=auto_deploy
+        name=name,
+        image=cast(Reference, image),
+        pool=cast(str, pool_name),
+        replicas=cast(int, replicas),
+        runtime=runtime,
+        auto_deploy=cast("dict[str, str]", auto_deploy),
     )
 
 
-def check_changes(changes, current_image, current_runtime, pool, replicas, settings):
+def check_changes(
+    changes: Any, current_image: str, current_runtime: Mapping[str, Any], pool: Pool, replicas: int, settings: Settings
+) -> Changes:
     """``Changes`` for update_deployment: the given fields replace the current ones.
 
     ``tag`` alone moves the current image to another tag; ``image`` and ``tag`` together are
@@ -441,11 +452,11 @@ def check_changes(changes, current_image, current_runtime, pool, replicas, setti
     return Changes(image=image, runtime=runtime, auto_deploy=auto_deploy, runtime_changed=runtime != current_runtime)
 
 
-def fixed_ports(runtime):
+def fixed_ports(runtime: Mapping[str, Any]) -> set[int]:
     return {port["host_port"] for port in runtime.get("ports") or [] if port["host_port"]}
 
 
-def check_rolling(old_runtime, new_runtime, replicas):
+def check_rolling(old_runtime: Mapping[str, Any], new_runtime: Mapping[str, Any], replicas: int) -> None:
     """A rolling update starts each new instance before stopping an old one: a fixed host port
     in both the old and the new runtime would be needed twice at once."""
     if not replicas:
