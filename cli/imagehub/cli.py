@@ -16,7 +16,7 @@ from imagehub.commands import deployments, library, parse, pools, repos, resync,
 __all__ = ["cli", "main"]
 
 
-def main():
+def main() -> None:
     # Library loggers (amqp, kombu) would otherwise reach stderr through logging's last resort.
     logging.getLogger().addHandler(logging.NullHandler())
     cli(prog_name="imagehub")
