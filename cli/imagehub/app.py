@@ -32,7 +32,7 @@ from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, NamekoTransport
 @click.option("--tenant", envvar=TENANT_ENV, metavar="TENANT", help=TENANT_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def cli(ctx, amqp_uri, timeout, tenant, as_json):
+def cli(ctx: click.Context, amqp_uri: str, timeout: float, tenant: str | None, as_json: bool) -> None:
     """Browse the image catalogue of imagehub, manage its tags and deploy its images.
 
     Options above may also follow the command: imagehub tags t1/app --tenant t1

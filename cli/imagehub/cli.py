@@ -26,7 +26,7 @@ from imagehub.commands import (  # noqa: F401 (they register their commands)
 __all__ = ["cli", "main"]
 
 
-def main():
+def main() -> None:
     # Library loggers (amqp, kombu) would otherwise reach stderr through logging's last resort.
     logging.getLogger().addHandler(logging.NullHandler())
     cli(prog_name="imagehub")

@@ -1,14 +1,32 @@
 """What every command shares: the invocation's session (its RPC connection and options), the
 options that may stand before or after a command, reference arguments, and how answers print."""
 
+from collections.abc import Callable, Iterable, Mapping
+from typing import IO, Any, TypeVar
+
 import click
+from rich.console import Console, RenderableType
 
 from imagehub import render, sessions
-from imagehub.rpc import DEFAULT_AMQP_URI, DEFAULT_TIMEOUT, Auth, Catalog, Deployer, Refused, RpcFailure, Unavailable
+from imagehub.rpc import (
+    DEFAULT_AMQP_URI,
+    DEFAULT_TIMEOUT,
+    Auth,
+    Catalog,
+    Connect,
+    Deployer,
+    Refused,
+    RpcFailure,
+    Transport,
+    Unavailable,
+)
 from shared.contracts.errors import ImagehubError, InvalidReference, Unauthorized
-from shared.contracts.reference import parse_reference, validate_tag
+from shared.contracts.reference import Reference, parse_reference, validate_tag
 
 TENANT_ENV = "IMAGEHUB_TENANT"
+
+# A command function (or a click command) that a decorator hands back as it got it, options added.
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CommandError(click.ClickException):
@@ -16,11 +34,11 @@ class CommandError(click.ClickException):
 
     exit_code = 1
 
-    def __init__(self, message, hint=None):
+    def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
 
-    def show(self, file=None):
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
         if self.hint:
             click.echo(f"hint: {self.hint}", err=True)
@@ -29,7 +47,7 @@ class CommandError(click.ClickException):
 class ImagehubGroup(click.Group):
     """Turns the errors an RPC can end in into ``CommandError``: one mapping for every command."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except Unauthorized as exc:
@@ -45,21 +63,21 @@ class ImagehubGroup(click.Group):
 class Session:
     """Settings of one invocation and its RPC connection, opened on the first call."""
 
-    def __init__(self, connect, amqp_uri, timeout, tenant, as_json):
+    def __init__(self, connect: Connect, amqp_uri: str, timeout: float, tenant: str | None, as_json: bool) -> None:
         self.connect = connect
         self.amqp_uri = amqp_uri
         self.timeout = timeout
         self._tenant = tenant
         self.as_json = as_json
-        self._transport = None
+        self._transport: Transport | None = None
 
     @property
-    def signed_in(self):
+    def signed_in(self) -> dict[str, Any] | None:
         """What ``imagehub login`` stored for this broker (None: not signed in, or expired)."""
         return sessions.load(self.amqp_uri)
 
     @property
-    def tenant(self):
+    def tenant(self) -> str | None:
         """``--tenant``, else the signed-in developer's own tenant."""
         if self._tenant:
             return self._tenant
@@ -67,10 +85,10 @@ class Session:
         return signed_in.get("tenant_id") if signed_in else None
 
     @tenant.setter
-    def tenant(self, value):
+    def tenant(self, value: str | None) -> None:
         self._tenant = value
 
-    def _connection(self, anonymous=False):
+    def _connection(self, anonymous: bool = False) -> Transport:
         if self._transport is None:
             signed_in = None if anonymous else self.signed_in
             if signed_in:
@@ -79,23 +97,23 @@ class Session:
                 self._transport = self.connect(self.amqp_uri, self.timeout)
         return self._transport
 
-    def auth(self, anonymous=False):
+    def auth(self, anonymous: bool = False) -> Auth:
         return Auth(self._connection(anonymous))
 
     @property
-    def catalog(self):
+    def catalog(self) -> Catalog:
         return Catalog(self._connection())
 
     @property
-    def deployer(self):
+    def deployer(self) -> Deployer:
         return Deployer(self._connection())
 
-    def require_tenant(self, why):
+    def require_tenant(self, why: str) -> str:
         if not self.tenant:
             raise click.UsageError(f"--tenant (or ${TENANT_ENV}) is required: {why}")
         return self.tenant
 
-    def close(self):
+    def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
 
@@ -105,8 +123,8 @@ class Session:
 # reads the environment and defaults, a command's own option (when given) overrides them.
 
 
-def _override(attribute):
-    def callback(ctx, param, value):
+def _override(attribute: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value:  # not given (None, False); an empty --tenant "" is no tenant either
             setattr(ctx.find_object(Session), attribute, value)
 
@@ -120,8 +138,8 @@ JSON_HELP = "print the raw RPC result as JSON"
 TIMEOUT_TYPE = click.FloatRange(min=0, min_open=True)
 
 
-def session_options(tenant=False):
-    def decorate(command):
+def session_options(tenant: bool = False) -> Callable[[F], F]:
+    def decorate(command: F) -> F:
         options = [
             click.option(
                 "--amqp-uri", metavar="URI", help=AMQP_HELP, expose_value=False, callback=_override("amqp_uri")
@@ -151,7 +169,7 @@ def session_options(tenant=False):
     return decorate
 
 
-def paging_options(command):
+def paging_options(command: F) -> F:
     command = click.option(
         "--page-size", type=click.IntRange(min=1), default=50, show_default=True, help="items per page"
     )(command)
@@ -163,19 +181,19 @@ def paging_options(command):
 # -- reference arguments --------------------------------------------------------------------------
 
 
-def _has_tag(reference):
+def _has_tag(reference: str) -> bool:
     # A ':' after the last '/' (and before any '@') is a tag; one before it is a registry's port.
     return ":" in reference.split("@", 1)[0].rsplit("/", 1)[-1]
 
 
-def parse_argument(reference, param_hint):
+def parse_argument(reference: str, param_hint: str) -> Reference:
     try:
         return parse_reference(reference)
     except InvalidReference as exc:
         raise click.BadParameter(str(exc), param_hint=param_hint) from None
 
 
-def repository_argument(reference):
+def repository_argument(reference: str) -> str:
     """``NS/NAME`` (a registry host in front, as in pull commands, is accepted) → ``"ns/name"``."""
     parsed = parse_argument(reference, "'NS/NAME'")
     if _has_tag(reference) or parsed.digest:
@@ -185,7 +203,7 @@ def repository_argument(reference):
     return parsed.repository
 
 
-def tag_argument(reference, tag, default_latest):
+def tag_argument(reference: str, tag: str | None, default_latest: bool) -> tuple[str, str]:
     """``NS/NAME:TAG`` or ``NS/NAME TAG`` → ``("ns/name", "tag")``.
 
     Without a tag, ``latest`` when ``default_latest`` (reading, as ``docker pull`` does), else a
@@ -208,13 +226,14 @@ def tag_argument(reference, tag, default_latest):
             raise click.BadParameter(str(exc), param_hint="'TAG'") from None
     if not _has_tag(reference) and not default_latest:
         raise click.BadParameter(f"{reference!r} has no tag; give NS/NAME:TAG", param_hint="'NS/NAME:TAG'")
-    return parsed.repository, parsed.tag
+    # parse_reference gives a tag (`latest` if none is written) whenever there is no digest, refused above.
+    return parsed.repository, parsed.tag  # type: ignore[return-value]  # Reference.tag is None only with a digest
 
 
 # -- output ---------------------------------------------------------------------------------------
 
 
-def show(session, result, view):
+def show(session: Session, result: Mapping[str, Any], view: Callable[[Mapping[str, Any]], RenderableType]) -> None:
     """JSON for scripts, else the panel ``view(result)`` builds."""
     if session.as_json:
         render.print_json(result)
@@ -223,7 +242,14 @@ def show(session, result, view):
     render.emit(console, view(result))
 
 
-def show_list(session, result, build, noun, empty, notes=None):
+def show_list(
+    session: Session,
+    result: Mapping[str, Any],
+    build: Callable[[Console, Mapping[str, Any]], RenderableType],
+    noun: str,
+    empty: str,
+    notes: Callable[[Mapping[str, Any]], Iterable[str]] | None = None,
+) -> None:
     """JSON, or the table ``build`` makes, the lines ``notes(result)`` gives, and the page footer."""
     if session.as_json:
         render.print_json(result)
@@ -239,10 +265,10 @@ def show_list(session, result, build, noun, empty, notes=None):
     click.echo(footer)
 
 
-def matching(query):
+def matching(query: str | None) -> str:
     return f" matching {query!r}" if query else ""
 
 
-def say(session, line):
+def say(session: Session, line: str) -> None:
     """Progress is the output of a command, unless --json: then stdout is kept for the JSON."""
     click.echo(line, err=session.as_json)

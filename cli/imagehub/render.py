@@ -10,10 +10,12 @@ shown as written, not taken as markup.
 import json
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -23,7 +25,7 @@ MISSING = "-"
 SHORT_HEX = 12  # what docker shows of an image ID
 
 
-def make_console():
+def make_console() -> Console:
     """A console sized to the terminal, or ``$COLUMNS`` / 100 columns when piped (rich says 80)."""
     stdout = sys.stdout
     if stdout.isatty():
@@ -35,7 +37,7 @@ def make_console():
     return Console(file=stdout, width=max(width, 40), highlight=False, soft_wrap=False)
 
 
-def emit(console, renderable):
+def emit(console: Console, renderable: RenderableType) -> None:
     """Print; when piped, without the blanks rich pads each table line with up to the full width."""
     if console.is_terminal:
         console.print(renderable)
@@ -45,7 +47,7 @@ def emit(console, renderable):
     console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
-def print_json(data):
+def print_json(data: Any) -> None:
     """The raw RPC result, stable for scripts: sorted keys, two-space indent, one trailing newline."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -53,11 +55,11 @@ def print_json(data):
 # -- values ---------------------------------------------------------------------------------------
 
 
-def text(value):
+def text(value: object) -> str:
     return MISSING if value is None or value == "" else str(value)
 
 
-def human_size(size):
+def human_size(size: int | str | None) -> str:  # type: ignore[return]  # the loop always returns, at TiB
     """``1536`` → ``1.5 KiB``: binary units, as the registry stores bytes."""
     if size is None or size == "":
         return MISSING
@@ -71,13 +73,13 @@ def human_size(size):
             return f"{value:.1f} {unit}"
 
 
-def size_detail(size):
+def size_detail(size: int | str | None) -> str:
     if size is None or size == "" or int(size) < 1024:
         return human_size(size)
     return f"{human_size(size)} ({int(size):,} bytes)"
 
 
-def short_digest(digest):
+def short_digest(digest: object) -> str:
     """``sha256:<64 hex>`` → ``sha256:<12 hex>``, enough to tell versions apart in a table."""
     if not digest:
         return MISSING
@@ -85,14 +87,14 @@ def short_digest(digest):
     return f"{algorithm}:{hexpart[:SHORT_HEX]}" if hexpart else str(digest)[:SHORT_HEX]
 
 
-def short_id(image_id):
+def short_id(image_id: object) -> str:
     """An image ID as ``docker images`` shows it: 12 hex digits, no algorithm."""
     if not image_id:
         return MISSING
     return str(image_id).partition(":")[2][:SHORT_HEX] or str(image_id)[:SHORT_HEX]
 
 
-def parse_time(value):
+def parse_time(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
@@ -102,7 +104,7 @@ def parse_time(value):
     return moment.astimezone(UTC)
 
 
-def time_short(value):
+def time_short(value: object) -> str:
     """``2024-05-01T12:34:56.78+00:00`` → ``2024-05-01 12:34`` (UTC) for a table cell."""
     if not value:
         return MISSING
@@ -110,32 +112,38 @@ def time_short(value):
     return moment.strftime("%Y-%m-%d %H:%M") if moment else str(value)
 
 
-def time_long(value):
+def time_long(value: object) -> str:
     if not value:
         return MISSING
     moment = parse_time(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else str(value)
 
 
-def yes_no(value):
+def yes_no(value: object) -> str:
     return MISSING if value is None else ("yes" if value else "no")
 
 
-def joined(values):
+def joined(values: Iterable[object] | None) -> str:
     return ", ".join(str(v) for v in values) if values else MISSING
 
 
 # -- tables ---------------------------------------------------------------------------------------
 
 
-def plain_table(*headers):
+def plain_table(*headers: str) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
     for header in headers:
         table.add_column(header.rstrip(">"), no_wrap=True, justify="right" if header.endswith(">") else "left")
     return table
 
 
-def fitted_table(console, headers, rows, flexible=None, wrap=False):
+def fitted_table(
+    console: Console,
+    headers: Sequence[str],
+    rows: Iterable[Iterable[object]],
+    flexible: str | None = None,
+    wrap: bool = False,
+) -> Table:
     """A borderless table in which only column ``flexible`` gives way to fit the width: shortened
     with … or, with ``wrap``, wrapped onto more lines (for text that must be read in full).
 
@@ -161,7 +169,7 @@ def fitted_table(console, headers, rows, flexible=None, wrap=False):
     return table
 
 
-def page_footer(result, noun):
+def page_footer(result: Mapping[str, Any], noun: str) -> str | None:
     """``3 of 120 repositories, page 1 of 3 (--page 2 for more)``; ``None`` when the list is empty."""
     items, total = result.get("items") or [], result.get("total", 0)
     if not items:
@@ -177,7 +185,7 @@ def page_footer(result, noun):
 # -- one object -----------------------------------------------------------------------------------
 
 
-def key_value_panel(title, pairs, expand=False):
+def key_value_panel(title: str, pairs: Iterable[tuple[str, object]], expand: bool = False) -> Panel:
     """A bordered panel of ``key  value`` lines; values are shown in full, wrapped if need be."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)

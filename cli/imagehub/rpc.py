@@ -12,6 +12,8 @@ service answered with something that is not a user error), each with a message a
 
 import re
 import warnings
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from amqp.exceptions import AccessRefused, AMQPError, PreconditionFailed
 from kombu.exceptions import OperationalError
@@ -36,7 +38,22 @@ class Refused(Exception):
     """The broker refused this broker user the connection or the call (deploy/broker/access.yml)."""
 
 
-def mask_password(amqp_uri):
+class Transport(Protocol):
+    """What the commands call the services through: ``NamekoTransport``, or a test's fake."""
+
+    def call(self, service: str | None, method: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class Connect(Protocol):
+    """Makes the invocation's transport from the broker URI, the timeout and the signed-in
+    person's identity, if any (``NamekoTransport`` itself)."""
+
+    def __call__(self, amqp_uri: str, timeout: float, identity: str | None = None) -> Transport: ...
+
+
+def mask_password(amqp_uri: str) -> str:
     """``amqp://guest:***@host/``: URIs end up in error messages and terminal scroll-back."""
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", amqp_uri)
 
@@ -44,14 +61,14 @@ def mask_password(amqp_uri):
 class NamekoTransport:
     """One ``ClusterRpcProxy`` per CLI invocation, opened on the first call, closed by ``close()``."""
 
-    def __init__(self, amqp_uri, timeout, identity=None):
+    def __init__(self, amqp_uri: str, timeout: float, identity: str | None = None) -> None:
         self.amqp_uri = amqp_uri
         self.timeout = timeout
         self.identity = identity  # the signed-in person's, sent with every call
-        self._cluster = None
-        self._proxy = None
+        self._cluster: Any = None  # nameko's ClusterRpcProxy, once connected
+        self._proxy: Any = None
 
-    def call(self, service, method, *args, **kwargs):
+    def call(self, service: str | None, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
             proxy = self._connect()
             return getattr(proxy[service], method)(*args, **kwargs)
@@ -86,7 +103,7 @@ class NamekoTransport:
                 f"is RabbitMQ running? (make up)"
             ) from None
 
-    def _connect(self):
+    def _connect(self) -> Any:
         if self._proxy is None:
             # Imported here: `imagehub --help` and usage errors should not pay for eventlet, and
             # eventlet's deprecation banner on import is noise in a CLI's output.
@@ -100,7 +117,7 @@ class NamekoTransport:
             self._cluster = cluster
         return self._proxy
 
-    def close(self):
+    def close(self) -> None:
         if self._cluster is not None:
             try:
                 self._cluster.stop()
@@ -114,10 +131,10 @@ class _Service:
 
     service: str | None = None
 
-    def __init__(self, transport):
+    def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    def _call(self, method, *args, **kwargs):
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._transport.call(self.service, method, *args, **kwargs)
 
 
@@ -126,7 +143,7 @@ class Auth(_Service):
 
     service = "auth"
 
-    def sign_in(self, name, password):
+    def sign_in(self, name: str, password: str) -> dict[str, Any]:
         return self._call("sign_in", name, password)
 
 
@@ -135,34 +152,41 @@ class Catalog(_Service):
 
     service = "catalog"
 
-    def list_public_repositories(self, query=None, page=1, page_size=50):
+    def list_public_repositories(self, query: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         return self._call("list_public_repositories", query=query, page=page, page_size=page_size)
 
-    def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
+    def list_repositories(
+        self,
+        tenant_id: str,
+        query: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+        ownbase: bool | None = None,
+    ) -> dict[str, Any]:
         return self._call("list_repositories", tenant_id, query=query, page=page, page_size=page_size, ownbase=ownbase)
 
-    def get_repository(self, tenant_id, repository):
+    def get_repository(self, tenant_id: str | None, repository: str) -> dict[str, Any]:
         return self._call("get_repository", tenant_id, repository)
 
-    def list_tags(self, tenant_id, repository, page=1, page_size=50):
+    def list_tags(self, tenant_id: str | None, repository: str, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         return self._call("list_tags", tenant_id, repository, page=page, page_size=page_size)
 
-    def get_tag(self, tenant_id, repository, tag):
+    def get_tag(self, tenant_id: str | None, repository: str, tag: str) -> dict[str, Any]:
         return self._call("get_tag", tenant_id, repository, tag)
 
-    def delete_tag(self, tenant_id, repository, tag, force=False):
+    def delete_tag(self, tenant_id: str, repository: str, tag: str, force: bool = False) -> dict[str, Any]:
         return self._call("delete_tag", tenant_id, repository, tag, force=force)
 
-    def parse_reference(self, reference):
+    def parse_reference(self, reference: str) -> dict[str, Any]:
         return self._call("parse_reference", reference)
 
-    def list_set_aside_events(self, page=1, page_size=50):
+    def list_set_aside_events(self, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         return self._call("list_set_aside_events", page=page, page_size=page_size)
 
-    def resync(self, namespace=None, wait=False):
+    def resync(self, namespace: str | None = None, wait: bool = False) -> dict[str, Any]:
         return self._call("resync", namespace=namespace, wait=wait)
 
-    def get_resync(self, pass_id=None, items=True):
+    def get_resync(self, pass_id: int | None = None, items: bool = True) -> dict[str, Any]:
         return self._call("get_resync", pass_id=pass_id, items=items)
 
 
@@ -171,32 +195,32 @@ class Deployer(_Service):
 
     service = "deployer"
 
-    def list_pools(self):
+    def list_pools(self) -> dict[str, Any]:
         return self._call("list_pools")
 
-    def create_deployment(self, tenant_id, spec):
+    def create_deployment(self, tenant_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("create_deployment", tenant_id, spec)
 
-    def get_deployment(self, tenant_id, deployment_id):
+    def get_deployment(self, tenant_id: str, deployment_id: str) -> dict[str, Any]:
         return self._call("get_deployment", tenant_id, deployment_id)
 
-    def list_deployments(self, tenant_id, page=1, page_size=50):
+    def list_deployments(self, tenant_id: str, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         return self._call("list_deployments", tenant_id, page=page, page_size=page_size)
 
-    def update_deployment(self, tenant_id, deployment_id, changes):
+    def update_deployment(self, tenant_id: str, deployment_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("update_deployment", tenant_id, deployment_id, changes)
 
-    def set_auto_deploy(self, tenant_id, deployment_id, policy):
+    def set_auto_deploy(self, tenant_id: str, deployment_id: str, policy: str) -> dict[str, Any]:
         return self._call("set_auto_deploy", tenant_id, deployment_id, policy)
 
-    def scale_deployment(self, tenant_id, deployment_id, replicas):
+    def scale_deployment(self, tenant_id: str, deployment_id: str, replicas: int) -> dict[str, Any]:
         return self._call("scale_deployment", tenant_id, deployment_id, replicas)
 
-    def rollback_deployment(self, tenant_id, deployment_id, revision=None):
+    def rollback_deployment(self, tenant_id: str, deployment_id: str, revision: int | None = None) -> dict[str, Any]:
         return self._call("rollback_deployment", tenant_id, deployment_id, revision=revision)
 
-    def list_revisions(self, tenant_id, deployment_id, page=1, page_size=50):
+    def list_revisions(self, tenant_id: str, deployment_id: str, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         return self._call("list_revisions", tenant_id, deployment_id, page=page, page_size=page_size)
 
-    def delete_deployment(self, tenant_id, deployment_id):
+    def delete_deployment(self, tenant_id: str, deployment_id: str) -> dict[str, Any]:
         return self._call("delete_deployment", tenant_id, deployment_id)

@@ -11,7 +11,9 @@ run the loop on a clock that only pretends to sleep.
 """
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 POLL_INTERVAL = 0.5  # seconds between two get_deployment calls
 DEFAULT_WAIT_TIMEOUT = 300  # a pull over a slow link plus a health check fits in five minutes
@@ -27,10 +29,10 @@ REMOVED = ("deleted",)
 class Clock:
     """Real time. Tests replace ``CLOCK`` with one whose ``sleep`` only moves its ``now``."""
 
-    def now(self):
+    def now(self) -> float:
         return time.monotonic()
 
-    def sleep(self, seconds):
+    def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
 
@@ -39,24 +41,34 @@ CLOCK = Clock()
 
 @dataclass(frozen=True)
 class Outcome:
-    deployment: dict  # the last answer of get_deployment
+    deployment: dict[str, Any]  # the last answer of get_deployment
     elapsed: float  # seconds since ``started``
     timed_out: bool
 
     @property
-    def status(self):
+    def status(self) -> Any:
         return self.deployment.get("status")
 
 
-def settled(deployment):
+def settled(deployment: Mapping[str, Any]) -> bool:
     return deployment.get("status") not in IN_PROGRESS and not deployment.get("operation")
 
 
-def status_and_reason(deployment):
+def status_and_reason(deployment: Mapping[str, Any]) -> tuple[Any, Any]:
     return deployment.get("status"), deployment.get("reason")
 
 
-def watch(fetch, first, report, timeout, clock, started, interval=POLL_INTERVAL, done=settled, state=status_and_reason):
+def watch(
+    fetch: Callable[[], dict[str, Any]],
+    first: dict[str, Any],
+    report: Callable[[float, dict[str, Any]], None],
+    timeout: float,
+    clock: Clock,
+    started: float,
+    interval: float = POLL_INTERVAL,
+    done: Callable[[dict[str, Any]], bool] = settled,
+    state: Callable[[dict[str, Any]], object] = status_and_reason,
+) -> Outcome:
     """Poll ``fetch()`` from the answer ``first`` until its operation has ended (``done(answer)``;
     a deployment's by default), or ``timeout`` seconds after ``started`` (a ``clock.now()``
     reading) have passed.

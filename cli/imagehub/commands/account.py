@@ -3,6 +3,8 @@
 the CLI calls and which tenant it may act in."""
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -11,7 +13,7 @@ from imagehub.app import cli
 from imagehub.common import CommandError, Session, session_options
 
 
-def _describe(entry):
+def _describe(entry: Mapping[str, Any]) -> str:
     who = entry.get("account")
     where = "platform admin" if entry.get("is_admin") else f"tenant {entry.get('tenant_id')}"
     return f"{who} ({where}), until {entry.get('expires_at')}"
@@ -22,7 +24,7 @@ def _describe(entry):
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @session_options()
 @click.pass_obj
-def login(session: Session, user, password_stdin):
+def login(session: Session, user: str, password_stdin: bool) -> None:
     """Sign in with your account (the one you `docker login` with)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -38,7 +40,7 @@ def login(session: Session, user, password_stdin):
 @cli.command()
 @session_options()
 @click.pass_obj
-def logout(session: Session):
+def logout(session: Session) -> None:
     """Forget the identity `imagehub login` stored for this broker."""
     if sessions.forget(session.amqp_uri):
         click.echo("signed out")
@@ -49,7 +51,7 @@ def logout(session: Session):
 @cli.command()
 @session_options()
 @click.pass_obj
-def whoami(session: Session):
+def whoami(session: Session) -> None:
     """Who the CLI calls as, on this broker."""
     entry = session.signed_in
     if entry is None:

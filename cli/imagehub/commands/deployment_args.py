@@ -2,6 +2,8 @@
 
 import re
 import shlex
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -9,8 +11,11 @@ from imagehub import waiting
 from imagehub.common import (
     TIMEOUT_TYPE,
     CommandError,
+    F,
+    Session,
     parse_argument,
 )
+from imagehub.rpc import Deployer
 from shared.contracts.errors import InvalidReference
 from shared.contracts.reference import validate_tag
 
@@ -18,7 +23,7 @@ UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 RESOLVE_PAGE_SIZE = 200  # the deployer's largest page: one call for most tenants
 
 
-def image_argument(reference, param_hint):
+def image_argument(reference: str, param_hint: str) -> str:
     """An image version to deploy, sent as written; the deployer resolves its tag to a digest."""
     parsed = parse_argument(reference, param_hint)
     if parsed.digest:
@@ -29,8 +34,8 @@ def image_argument(reference, param_hint):
     return reference
 
 
-def _env(ctx, param, values):
-    env = {}
+def _env(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str] | None:
+    env: dict[str, str] = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not sep or not name:
@@ -39,14 +44,14 @@ def _env(ctx, param, values):
     return env if values else None
 
 
-def _port_number(text, item, low, param):
+def _port_number(text: str, item: str, low: int, param: click.Parameter) -> int:
     if not text.isdigit() or not low <= int(text) <= 65535:
         raise click.BadParameter(f"{item!r}: {text!r} is not a port number from {low} to 65535", param=param)
     return int(text)
 
 
-def _ports(ctx, param, values):
-    ports = []
+def _ports(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[dict[str, int]] | None:
+    ports: list[dict[str, int]] = []
     for item in values:
         container, sep, host = item.partition(":")
         ports.append(
@@ -58,7 +63,7 @@ def _ports(ctx, param, values):
     return ports if values else None
 
 
-def _health(ctx, param, value):
+def _health(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
     kind, _, detail = value.partition(":")
@@ -77,7 +82,7 @@ def _health(ctx, param, value):
     )
 
 
-def _command(ctx, param, value):
+def _command(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     if value is None:
         return None
     try:
@@ -89,18 +94,18 @@ def _command(ctx, param, value):
     return words
 
 
-def _image(ctx, param, value):
+def _image(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     return None if value is None else image_argument(value, "'--image'")
 
 
-def _tag(ctx, param, value):
+def _tag(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     try:
         return None if value is None else validate_tag(value)
     except InvalidReference as exc:
         raise click.BadParameter(str(exc), param=param) from None
 
 
-def _auto_deploy(ctx, param, value):
+def _auto_deploy(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, str] | None:
     return None if value is None else {"policy": value}
 
 
@@ -147,13 +152,13 @@ RUNTIME_OPTIONS = [
 ]
 
 
-def runtime_options(command):
+def runtime_options(command: F) -> F:
     for option in reversed(RUNTIME_OPTIONS):
         command = option(command)
     return command
 
 
-def given(**fields):
+def given(**fields: Any) -> dict[str, Any]:
     """The fields the user gave: the deployer applies its own defaults to the others."""
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -168,26 +173,26 @@ wait_timeout_option = click.option(
 )
 
 
-def wait_options(command):
+def wait_options(command: F) -> F:
     return click.option("--no-wait", is_flag=True, help="return once the deployer has accepted the request")(
         wait_timeout_option(command)
     )
 
 
-def deployment_argument(command):
+def deployment_argument(command: F) -> F:
     return click.argument("deployment", metavar="DEPLOYMENT")(command)
 
 
 TENANT_OWNS = "deployments belong to a tenant"
 
 
-def tenant_and_id(session, deployment):
+def tenant_and_id(session: Session, deployment: str) -> tuple[str, str]:
     """The tenant (required) and the ID of the deployment DEPLOYMENT names."""
     tenant = session.require_tenant(TENANT_OWNS)
     return tenant, resolve_deployment(session, tenant, deployment)
 
 
-def _every_deployment(deployer, tenant):
+def _every_deployment(deployer: Deployer, tenant: str) -> Iterator[dict[str, Any]]:
     number = 1
     while True:
         result = deployer.list_deployments(tenant, page=number, page_size=RESOLVE_PAGE_SIZE)
@@ -198,13 +203,13 @@ def _every_deployment(deployer, tenant):
         number += 1
 
 
-def resolve_deployment(session, tenant, given_id):
+def resolve_deployment(session: Session, tenant: str, given_id: str) -> str:
     """The ID of DEPLOYMENT: an ID as it is; else the tenant's deployment of that name, or the one
     whose ID starts with it (as `imagehub deployments` shows IDs). Deleted deployments are not
     listed, so only their full ID reaches them."""
     if UUID.fullmatch(given_id):
         return given_id
-    starting = []
+    starting: list[dict[str, Any]] = []
     for item in _every_deployment(session.deployer, tenant):
         if item.get("name") == given_id:
             return item["id"]

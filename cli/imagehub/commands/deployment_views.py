@@ -1,8 +1,11 @@
 """How deployments, their instances, revisions and progress look on a terminal."""
 
 import shlex
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
+from rich.table import Table
 from rich.text import Text
 
 from imagehub import render
@@ -10,53 +13,53 @@ from imagehub import render
 SHORT_UUID = 8  # the first group of a deployment's UUID: what `imagehub deployments` shows
 
 
-def short_uuid(value):
+def short_uuid(value: object) -> str:
     return str(value)[:SHORT_UUID] if value else render.MISSING
 
 
-def number(value):
+def number(value: float | str | None) -> str:
     """``30.0`` → ``30``, ``0.25`` → ``0.25``."""
     return render.MISSING if value is None else f"{float(value):g}"
 
 
-def free_of_total(free, total, unit):
+def free_of_total(free: Any, total: Any, unit: Callable[[Any], str]) -> str:
     return f"{unit(free)}/{unit(total)}"
 
 
-def running_count(deployment):
+def running_count(deployment: Mapping[str, Any]) -> int:
     """Instances whose health check passed (state ``running``)."""
     return sum(1 for i in deployment.get("instances") or [] if i.get("state") == "running")
 
 
-def replicas_text(deployment):
+def replicas_text(deployment: Mapping[str, Any]) -> str:
     """``running/desired``."""
     return f"{running_count(deployment)}/{render.text(deployment.get('replicas'))}"
 
 
-def progress_line(elapsed, deployment):
+def progress_line(elapsed: float, deployment: Mapping[str, Any]) -> str:
     """``   2.5s  starting`` (``: reason`` when there is one): one line per change while waiting."""
     line = f"{elapsed:6.1f}s  {render.text(deployment.get('status'))}"
     return f"{line}: {deployment['reason']}" if deployment.get("reason") else line
 
 
-def command_text(command):
+def command_text(command: list[str] | str | None) -> str:
     if not command:
         return "(the image's own)"
     return shlex.join(command) if isinstance(command, list) else str(command)
 
 
-def env_text(env):
+def env_text(env: Mapping[str, object] | None) -> str:
     """One ``KEY=VALUE`` per line, sorted."""
     return "\n".join(f"{key}={value}" for key, value in sorted((env or {}).items())) or render.MISSING
 
 
-def port_text(port):
+def port_text(port: Mapping[str, Any]) -> str:
     container, host = port.get("container_port"), port.get("host_port")
     host = f"host {host}" if host else "host port allocated"
     return f"{container} -> {host}" if container else host
 
 
-def health_text(health):
+def health_text(health: Mapping[str, Any] | None) -> str:
     if not health:
         return render.MISSING
     if health.get("type") == "http":
@@ -67,7 +70,7 @@ def health_text(health):
     return f"running for {number(health.get('seconds'))} s"
 
 
-def deployments_table(console, result):
+def deployments_table(console: Console, result: Mapping[str, Any]) -> Table:
     rows = [
         (
             short_uuid(d.get("id")),
@@ -85,7 +88,7 @@ def deployments_table(console, result):
     )
 
 
-def instances_table(instances):
+def instances_table(instances: Iterable[Mapping[str, Any]]) -> Table:
     """Where each replica runs and answers; the reason (why it is not running) wraps, nothing is cut."""
     table = render.plain_table("HOST", "ADDRESS", "STATE", "REVISION>", "CONTAINER", "REASON")
     reason = table.columns[-1]
@@ -107,7 +110,7 @@ def instances_table(instances):
     return table
 
 
-def instances_view(deployment):
+def instances_view(deployment: Mapping[str, Any]) -> Table | Text | None:
     """The instances table, a line saying there are none, or None once the deployment is gone."""
     instances = deployment.get("instances") or []
     if instances:
@@ -115,14 +118,14 @@ def instances_view(deployment):
     return None if deployment.get("status") == "deleted" else Text("no instances")
 
 
-def revision_text(deployment):
+def revision_text(deployment: Mapping[str, Any]) -> str:
     revision, serving = deployment.get("revision"), deployment.get("serving_revision")
     if serving is None or serving == revision:
         return render.text(revision)
     return f"{revision} (revision {serving} serving)"
 
 
-def pending_push_pairs(push):
+def pending_push_pairs(push: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """A row for a push the policy follows that waits for the operation in progress, if any."""
     if not push:
         return []
@@ -135,7 +138,7 @@ def pending_push_pairs(push):
     ]
 
 
-def deployment_view(deployment):
+def deployment_view(deployment: Mapping[str, Any]) -> Group:
     """The image and settings shown are the newest revision's, which is not always the serving one."""
     spec = deployment.get("spec") or {}
     pairs = [
@@ -168,7 +171,7 @@ def deployment_view(deployment):
     return Group(panel, Text(""), instances_table(instances))
 
 
-def trigger_text(revision):
+def trigger_text(revision: Mapping[str, Any]) -> str:
     """``update``, ``rollback to 1``, ``auto-deploy by alice`` (who pushed what it follows)."""
     if revision.get("rollback_to") is not None:
         return f"{render.text(revision.get('trigger'))} to {revision['rollback_to']}"
@@ -178,7 +181,7 @@ def trigger_text(revision):
     return render.text(revision.get("trigger"))
 
 
-def revisions_table(console, result):
+def revisions_table(console: Console, result: Mapping[str, Any]) -> Table:
     rows = [
         (
             r.get("revision"),
@@ -195,6 +198,6 @@ def revisions_table(console, result):
     )
 
 
-def revision_notes(result):
+def revision_notes(result: Mapping[str, Any]) -> list[str]:
     """Lines under the revisions table: why each failed one failed, in full."""
     return [f"revision {r.get('revision')}: {r['reason']}" for r in result.get("items") or [] if r.get("reason")]

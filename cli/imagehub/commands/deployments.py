@@ -1,12 +1,15 @@
 """The deployment commands: deploy, deployments, deployment, scale, update, auto-deploy, rollback,
 revisions, undeploy."""
 
+from typing import Any
+
 import click
 
 from imagehub import render, waiting
 from imagehub.app import cli
 from imagehub.commands import deployment_args, deployment_views, following
 from imagehub.common import (
+    Session,
     paging_options,
     session_options,
     show,
@@ -23,7 +26,16 @@ from imagehub.common import (
 @deployment_args.wait_options
 @session_options(tenant=True)
 @click.pass_obj
-def deploy(session, image, name, pool, replicas, no_wait, wait_timeout, **runtime):
+def deploy(
+    session: Session,
+    image: str,
+    name: str,
+    pool: str | None,
+    replicas: int | None,
+    no_wait: bool,
+    wait_timeout: float,
+    **runtime: Any,
+) -> None:
     """Deploy an image version onto a resource pool and follow it until it runs.
 
     NS/NAME[:TAG] is a version of the public library or of the tenant's own images (without a
@@ -47,7 +59,7 @@ def deploy(session, image, name, pool, replicas, no_wait, wait_timeout, **runtim
 @paging_options
 @session_options(tenant=True)
 @click.pass_obj
-def deployments(session, page, page_size):
+def deployments(session: Session, page: int, page_size: int) -> None:
     """List the tenant's deployments (not removed ones), by name.
 
     REPLICAS is running/desired: instances whose health check passed, of those asked for.
@@ -63,7 +75,7 @@ def deployments(session, page, page_size):
 @deployment_args.wait_timeout_option
 @session_options(tenant=True)
 @click.pass_obj
-def deployment(session, deployment, wait, wait_timeout):
+def deployment(session: Session, deployment: str, wait: bool, wait_timeout: float) -> None:
     """Show one deployment: its settings, status and instances.
 
     DEPLOYMENT is its ID, the start of its ID, or its name. With --wait, exit 1 unless it ends
@@ -92,7 +104,7 @@ def deployment(session, deployment, wait, wait_timeout):
 @deployment_args.wait_options
 @session_options(tenant=True)
 @click.pass_obj
-def scale(session, deployment, replicas, no_wait, wait_timeout):
+def scale(session: Session, deployment: str, replicas: int, no_wait: bool, wait_timeout: float) -> None:
     """Run REPLICAS instances of the serving revision (0 stops them all)."""
     tenant, deployment_id = deployment_args.tenant_and_id(session, deployment)
     following.carry_out(
@@ -113,7 +125,15 @@ def scale(session, deployment, replicas, no_wait, wait_timeout):
 @deployment_args.wait_options
 @session_options(tenant=True)
 @click.pass_obj
-def update(session, deployment, image, tag, no_wait, wait_timeout, **runtime):
+def update(
+    session: Session,
+    deployment: str,
+    image: str | None,
+    tag: str | None,
+    no_wait: bool,
+    wait_timeout: float,
+    **runtime: Any,
+) -> None:
     """Roll out a new revision with other settings, host by host.
 
     Options left out keep their current values; --env and --port replace the whole set. A new
@@ -141,7 +161,7 @@ def update(session, deployment, image, tag, no_wait, wait_timeout, **runtime):
 @click.argument("policy")
 @session_options(tenant=True)
 @click.pass_obj
-def auto_deploy(session, deployment, policy):
+def auto_deploy(session: Session, deployment: str, policy: str) -> None:
     """Set which pushes roll the deployment out by themselves.
 
     POLICY is never (the default), force (a re-push of the tag it runs), semver:major, semver:minor
@@ -170,7 +190,7 @@ def auto_deploy(session, deployment, policy):
 @deployment_args.wait_options
 @session_options(tenant=True)
 @click.pass_obj
-def rollback(session, deployment, revision, no_wait, wait_timeout):
+def rollback(session: Session, deployment: str, revision: int | None, no_wait: bool, wait_timeout: float) -> None:
     """Return to an earlier revision's image and settings (as a new revision)."""
     tenant, deployment_id = deployment_args.tenant_and_id(session, deployment)
     following.carry_out(
@@ -188,7 +208,7 @@ def rollback(session, deployment, revision, no_wait, wait_timeout):
 @paging_options
 @session_options(tenant=True)
 @click.pass_obj
-def revisions(session, deployment, page, page_size):
+def revisions(session: Session, deployment: str, page: int, page_size: int) -> None:
     """List a deployment's revisions, newest first, with why each one failed."""
     tenant, deployment_id = deployment_args.tenant_and_id(session, deployment)
     result = session.deployer.list_revisions(tenant, deployment_id, page=page, page_size=page_size)
@@ -208,7 +228,7 @@ def revisions(session, deployment, page, page_size):
 @deployment_args.wait_options
 @session_options(tenant=True)
 @click.pass_obj
-def undeploy(session, deployment, yes, no_wait, wait_timeout):
+def undeploy(session: Session, deployment: str, yes: bool, no_wait: bool, wait_timeout: float) -> None:
     """Remove a deployment and every container it made, on every host.
 
     Without --yes the deployment is looked up first and the removal confirmed. Waits until the

@@ -1,10 +1,16 @@
 """`imagehub library`: the public library."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.table import Table
 
 from imagehub import render
 from imagehub.app import cli
 from imagehub.common import (
+    Session,
     matching,
     paging_options,
     session_options,
@@ -12,7 +18,7 @@ from imagehub.common import (
 )
 
 
-def library_table(console, result):
+def library_table(console: Console, result: Mapping[str, Any]) -> Table:
     rows = [
         (
             repo.get("name"),
@@ -33,7 +39,7 @@ def library_table(console, result):
 @paging_options
 @session_options()
 @click.pass_obj
-def library(session, query, page, page_size):
+def library(session: Session, query: str | None, page: int, page_size: int) -> None:
     """List the public library, optionally filtered by QUERY.
 
     Public images live in the namespace `library` and are readable by every tenant.

@@ -1,16 +1,21 @@
 """`imagehub parse`: how a reference reads under the naming rules."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
+from rich.panel import Panel
 
 from imagehub import render
 from imagehub.app import cli
 from imagehub.common import (
+    Session,
     session_options,
     show,
 )
 
 
-def reference_view(reference, parsed):
+def reference_view(reference: str, parsed: Mapping[str, Any]) -> Panel:
     return render.key_value_panel(
         reference,
         [
@@ -29,7 +34,7 @@ def reference_view(reference, parsed):
 @click.argument("reference")
 @session_options()
 @click.pass_obj
-def parse(session, reference):
+def parse(session: Session, reference: str) -> None:
     """Show how the catalog parses an image reference.
 
     REFERENCE is [HOST[:PORT]/]NS/NAME[:TAG][@DIGEST]; the catalog applies the naming rules.

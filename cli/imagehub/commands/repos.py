@@ -1,15 +1,20 @@
 """`imagehub repos` and `imagehub repo`: the tenant's repositories, one repository."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 from rich import box
-from rich.console import Group
+from rich.console import Console, Group
 from rich.markdown import Markdown
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 from imagehub import render
 from imagehub.app import cli
 from imagehub.common import (
+    Session,
     matching,
     paging_options,
     repository_argument,
@@ -19,13 +24,13 @@ from imagehub.common import (
 )
 
 
-def repository_kind(repo):
+def repository_kind(repo: Mapping[str, Any]) -> str:
     if repo.get("is_ownbase"):
         return "custom base"
     return "public" if repo.get("is_public") else "private"
 
 
-def repositories_table(console, result):
+def repositories_table(console: Console, result: Mapping[str, Any]) -> Table:
     rows = [
         (
             repo.get("repository"),
@@ -42,7 +47,7 @@ def repositories_table(console, result):
     )
 
 
-def repository_view(repo):
+def repository_view(repo: Mapping[str, Any]) -> Group | Panel:
     overview = repo.get("overview")
     with_overview = bool(repo.get("is_public") or overview)
     panel = render.key_value_panel(
@@ -72,7 +77,7 @@ def repository_view(repo):
 @paging_options
 @session_options(tenant=True)
 @click.pass_obj
-def repos(session, query, ownbase, page, page_size):
+def repos(session: Session, query: str | None, ownbase: bool | None, page: int, page_size: int) -> None:
     """List the tenant's repositories, optionally filtered by QUERY.
 
     KIND says `custom base` for the tenant's own base images (names ending in `_ownbase`).
@@ -92,7 +97,7 @@ def repos(session, query, ownbase, page, page_size):
 @click.argument("repository", metavar="NS/NAME")
 @session_options(tenant=True)
 @click.pass_obj
-def repo(session, repository):
+def repo(session: Session, repository: str) -> None:
     """Show one repository (and a library image's overview)."""
     repository = repository_argument(repository)
     result = session.catalog.get_repository(session.tenant, repository)

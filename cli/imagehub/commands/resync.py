@@ -1,12 +1,18 @@
 """`imagehub resync` and `imagehub resync-status`: the catalogue reconciled with the registry."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.table import Table
 
 from imagehub import render, waiting
 from imagehub.app import cli
 from imagehub.commands import deployment_args
 from imagehub.common import (
     CommandError,
+    Session,
     say,
     session_options,
 )
@@ -22,18 +28,18 @@ RESYNC_CHANGES = (
 )
 
 
-def resync_scope(report):
+def resync_scope(report: Mapping[str, Any]) -> str:
     namespace = report.get("namespace")
     return f"namespace {namespace}" if namespace else "the whole registry"
 
 
-def resync_counts(report):
+def resync_counts(report: Mapping[str, Any]) -> str:
     """``2 added, 0 moved, 0 removed, 1 pending removal, 0 skipped``."""
     counts = report.get("counts") or {}
     return ", ".join(f"{counts.get(key, 0)} {label}" for key, label in RESYNC_CHANGES)
 
 
-def resync_progress_line(elapsed, report):
+def resync_progress_line(elapsed: float, report: Mapping[str, Any]) -> str:
     """``   2.5s  running: repositories 40/120, tags 80; 3 added, …``: one line per change while waiting."""
     total = report.get("repositories_total")
     return (
@@ -42,7 +48,7 @@ def resync_progress_line(elapsed, report):
     )
 
 
-def resync_summary(report):
+def resync_summary(report: Mapping[str, Any]) -> str:
     """``Resync pass 7 (the whole registry) finished in 3.2 s: 120 repositories, 240 tags; …``."""
     started, finished = render.parse_time(report.get("started_at")), render.parse_time(report.get("finished_at"))
     took = f" in {(finished - started).total_seconds():.1f} s" if started and finished else ""
@@ -54,7 +60,7 @@ def resync_summary(report):
     )
 
 
-def _resync_detail(key, entry):
+def _resync_detail(key: str, entry: Mapping[str, Any]) -> str | None:
     if key == "moved":
         return f"was {render.short_digest(entry.get('previous_digest'))}"
     if key == "pending_removal":
@@ -67,7 +73,7 @@ def _resync_detail(key, entry):
     return None
 
 
-def resync_table(console, report):
+def resync_table(console: Console, report: Mapping[str, Any]) -> Table:
     """One row per change, in the order added, moved, removed, pending removal, skipped."""
     rows = [
         (
@@ -90,11 +96,11 @@ def resync_table(console, report):
 # get_resync (counters only while it runs), then fetches the report once.
 
 
-def resync_follow_hint(pass_id=None):
+def resync_follow_hint(pass_id: int | None = None) -> str:
     return f"follow it with `imagehub resync-status{'' if pass_id is None else f' {pass_id}'} --wait`"
 
 
-def resync_progress(report):
+def resync_progress(report: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         report.get("status"),
         report.get("repositories_total"),
@@ -104,7 +110,7 @@ def resync_progress(report):
     )
 
 
-def follow_resync(session, answer, started, wait_timeout):
+def follow_resync(session: Session, answer: dict[str, Any], started: float, wait_timeout: float) -> None:
     """Report the pass's progress until it ends, print its report, exit 1 unless it finished."""
     catalog, pass_id = session.catalog, answer["pass_id"]
     try:
@@ -130,7 +136,7 @@ def follow_resync(session, answer, started, wait_timeout):
     show_resync(session, catalog.get_resync(pass_id))
 
 
-def show_resync(session, report):
+def show_resync(session: Session, report: Mapping[str, Any]) -> None:
     if session.as_json:
         render.print_json(report)
     else:
@@ -150,7 +156,7 @@ def show_resync(session, report):
 @deployment_args.wait_timeout_option
 @session_options()
 @click.pass_obj
-def resync(session, namespace, no_wait, wait_timeout):
+def resync(session: Session, namespace: str | None, no_wait: bool, wait_timeout: float) -> None:
     """Compare the catalogue with the registry and repair it (operators).
 
     Without NAMESPACE, the whole registry. Tags the catalogue missed are indexed, moved tags
@@ -186,7 +192,7 @@ def resync(session, namespace, no_wait, wait_timeout):
 @deployment_args.wait_timeout_option
 @session_options()
 @click.pass_obj
-def resync_status(session, pass_id, wait, wait_timeout):
+def resync_status(session: Session, pass_id: int | None, wait: bool, wait_timeout: float) -> None:
     """Show a resync pass and what it changed (without PASS, the latest)."""
     started = waiting.CLOCK.now()
     if wait:

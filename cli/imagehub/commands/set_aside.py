@@ -1,17 +1,23 @@
 """`imagehub set-aside`: registry events the catalog could not use."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.table import Table
 
 from imagehub import render
 from imagehub.app import cli
 from imagehub.common import (
+    Session,
     paging_options,
     session_options,
     show_list,
 )
 
 
-def set_aside_table(console, result):
+def set_aside_table(console: Console, result: Mapping[str, Any]) -> Table:
     rows = [
         (
             event.get("id"),
@@ -32,7 +38,7 @@ def set_aside_table(console, result):
 @paging_options
 @session_options()
 @click.pass_obj
-def set_aside(session, page, page_size):
+def set_aside(session: Session, page: int, page_size: int) -> None:
     """List registry events set aside as unusable, newest first.
 
     Notifications the webhook or catalog could not use are kept, not dropped; this shows why.

@@ -1,13 +1,18 @@
 """`imagehub tags`, `imagehub tag` and `imagehub delete`: versions of a repository."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import click
-from rich.console import Group
+from rich.console import Console, Group
+from rich.table import Table
 from rich.text import Text
 
 from imagehub import render
 from imagehub.app import cli
 from imagehub.common import (
     CommandError,
+    Session,
     paging_options,
     repository_argument,
     session_options,
@@ -18,7 +23,7 @@ from imagehub.common import (
 from shared.contracts.errors import Conflict
 
 
-def tags_table(console, result):
+def tags_table(console: Console, result: Mapping[str, Any]) -> Table:
     rows = [
         (
             tag.get("tag"),
@@ -36,18 +41,18 @@ def tags_table(console, result):
     )
 
 
-def platform_name(platform):
+def platform_name(platform: Any) -> str:
     if not isinstance(platform, dict):
         return str(platform)
     parts = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
     return "/".join(str(p) for p in parts if p)
 
 
-def platforms_text(platforms):
+def platforms_text(platforms: Sequence[Any] | None) -> str:
     return render.joined([platform_name(p) for p in platforms]) if platforms else render.MISSING
 
 
-def layers_table(layers):
+def layers_table(layers: Sequence[Any] | None) -> Table | None:
     """The image's layer digests, in full; ``None`` when there are none (a multi-arch index)."""
     if not layers:
         return None
@@ -57,7 +62,7 @@ def layers_table(layers):
     return table
 
 
-def platforms_table(platforms):
+def platforms_table(platforms: Sequence[Mapping[str, Any]] | None) -> Table | None:
     """The per-platform manifests of a multi-arch image, full digests; ``None`` for a single image."""
     if not platforms:
         return None
@@ -71,7 +76,7 @@ def platforms_table(platforms):
     return table
 
 
-def tag_view(tag):
+def tag_view(tag: Mapping[str, Any]) -> Group:
     platform = platform_name(tag)
     panel = render.key_value_panel(
         f"{tag.get('repository')}:{tag.get('tag')}",
@@ -99,7 +104,7 @@ def tag_view(tag):
 @paging_options
 @session_options(tenant=True)
 @click.pass_obj
-def tags(session, repository, page, page_size):
+def tags(session: Session, repository: str, page: int, page_size: int) -> None:
     """List the tags (versions) of a repository."""
     repository = repository_argument(repository)
     result = session.catalog.list_tags(session.tenant, repository, page=page, page_size=page_size)
@@ -111,7 +116,7 @@ def tags(session, repository, page, page_size):
 @click.argument("tag", required=False)
 @session_options(tenant=True)
 @click.pass_obj
-def tag(session, reference, tag):
+def tag(session: Session, reference: str, tag: str | None) -> None:
     """Show one version (tag) in detail.
 
     Digest, image ID, creator, size, platform, layers and pull command of NS/NAME:TAG (or
@@ -129,7 +134,7 @@ def tag(session, reference, tag):
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 @session_options(tenant=True)
 @click.pass_obj
-def delete(session, reference, tag, force, yes):
+def delete(session: Session, reference: str, tag: str | None, force: bool, yes: bool) -> None:
     """Delete a tag (and, with --force, every tag sharing its digest).
 
     Deleting a tag deletes its image manifest from the registry. Without --yes the tag is looked
