@@ -10,17 +10,21 @@ Entrypoints only translate: parse the request or load the arguments, run the rul
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from nameko.rpc import rpc
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Request, Response
 
 from auth import accounts, issuing, logins, schemas
-from auth.dependencies import AuthDatabase, CredentialTools
+from auth.dependencies import AuthDatabase, Credentials, CredentialTools
 from auth.entrypoints import http, json_response
 from auth.exceptions import EXPECTED_ERRORS, Unauthorized
-from auth.grants import ANONYMOUS_PRINCIPAL
+from auth.grants import ANONYMOUS_PRINCIPAL, Principal
 from auth.models import Base
 from auth.scopes import parse_scopes
 from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest
@@ -30,17 +34,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROBOT_CREDENTIAL_TTL = 600
 
+T = TypeVar("T")
+
 
 class AuthService:
     name = "auth"
 
     db = AuthDatabase(Base)
-    tools = CredentialTools()
+    tools: Credentials = CredentialTools()  # a worker sees the provider's Credentials
 
     # -- the registry's token endpoint ---------------------------------------------------------
 
     @http("GET", "/token", expected_exceptions=EXPECTED_ERRORS)
-    def get_token(self, request):
+    def get_token(self, request: Request) -> Response:
         """Distribution's token protocol: Basic credentials (or none: anonymous) and one
         ``scope`` parameter per resource; ``offline_token=true`` adds a refresh token."""
         settings = self.tools.settings
@@ -58,7 +64,7 @@ class AuthService:
         )
 
     @http("POST", "/token", expected_exceptions=EXPECTED_ERRORS)
-    def post_token(self, request):
+    def post_token(self, request: Request) -> Response:
         """The OAuth2 form: ``grant_type=password`` (``username``, ``password``;
         ``access_type=offline`` adds a refresh token) or ``grant_type=refresh_token``."""
         settings = self.tools.settings
@@ -85,7 +91,7 @@ class AuthService:
         )
 
     @http("GET", "/health")
-    def health(self, request):
+    def health(self, request: Request) -> Response:
         """Always 200 while the service runs; ``database`` says whether it answered just now."""
         try:
             with self.db.get_session(close_on_exit=True) as session:
@@ -107,7 +113,7 @@ class AuthService:
             },
         )
 
-    def _caller(self, request):
+    def _caller(self, request: Request) -> Principal:
         if not request.headers.get("Authorization"):
             return ANONYMOUS_PRINCIPAL
         credentials = request.authorization
@@ -115,7 +121,7 @@ class AuthService:
             raise Unauthorized("the token service takes HTTP Basic credentials (or none, for anonymous access)")
         return self._login(credentials.username, credentials.password)
 
-    def _login(self, username, password):
+    def _login(self, username: str | None, password: str | None) -> Principal:
         tools = self.tools
         with self.db.get_session(close_on_exit=True) as session:
             outcome = logins.authenticate(
@@ -125,7 +131,7 @@ class AuthService:
             log.info("login refused for %r: %s", (username or "")[:64], outcome.error)
         return outcome.principal_or_raise()
 
-    def _refresh_token_for(self, principal):
+    def _refresh_token_for(self, principal: Principal) -> str | None:
         if principal.generation is None or self.tools.settings.refresh_token_ttl <= 0:
             return None  # anonymous, a short-lived robot credential, or turned off
         return self.tools.issuer.refresh_token(principal.name, principal.generation, utcnow())
@@ -133,7 +139,7 @@ class AuthService:
     # -- RPC: tenants --------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def create_tenant(self, tenant_id, display_name=None):
+    def create_tenant(self, tenant_id: str, display_name: str | None = None) -> dict[str, Any]:
         """Add a tenant (its namespace is ``tenant_id``). Returns the tenant;
         ``Conflict`` if it exists, ``InvalidRequest`` for a bad ID."""
         args = schemas.load_args(schemas.NewTenant, tenant_id=tenant_id, display_name=display_name)
@@ -142,31 +148,31 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_tenant(self, tenant_id):
+    def get_tenant(self, tenant_id: str) -> dict[str, Any]:
         """The tenant; ``NotFound``."""
         args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.TenantOut().dump(accounts.get_tenant(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_tenants(self, page=1, page_size=50):
+    def list_tenants(self, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         """Tenants by ID: ``{"items", "total", "page", "page_size"}``."""
         args = schemas.load_args(schemas.TenantPage, page=page, page_size=page_size)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.dump_page(schemas.TenantOut, accounts.list_tenants(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def disable_tenant(self, tenant_id):
+    def disable_tenant(self, tenant_id: str) -> dict[str, Any]:
         """No account or robot of the tenant logs in any more (tokens already issued lapse
         within AUTH_TOKEN_TTL). Returns the tenant; ``NotFound``. Repeating it changes nothing."""
         return self._set_tenant_disabled(tenant_id, True)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def enable_tenant(self, tenant_id):
+    def enable_tenant(self, tenant_id: str) -> dict[str, Any]:
         """Undo ``disable_tenant``. Returns the tenant; ``NotFound``."""
         return self._set_tenant_disabled(tenant_id, False)
 
-    def _set_tenant_disabled(self, tenant_id, disabled):
+    def _set_tenant_disabled(self, tenant_id: str, disabled: bool) -> dict[str, Any]:
         args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
         return self._write(
             lambda session, now: schemas.TenantOut().dump(
@@ -177,7 +183,15 @@ class AuthService:
     # -- RPC: accounts -------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def create_account(self, name, password, tenant_id=None, is_admin=False, can_delete=False, description=None):
+    def create_account(
+        self,
+        name: str,
+        password: str,
+        tenant_id: str | None = None,
+        is_admin: bool = False,
+        can_delete: bool = False,
+        description: str | None = None,
+    ) -> dict[str, Any]:
         """A developer account of ``tenant_id`` (pulls and pushes there; deletes too with
         ``can_delete``), or a platform admin (``is_admin``: everything, everywhere). Returns the
         account; ``NotFound`` for an unknown tenant, ``Conflict`` for a taken name or a disabled
@@ -199,14 +213,16 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_account(self, name):
+    def get_account(self, name: str) -> dict[str, Any]:
         """The account (user or robot), never its secret; ``NotFound``."""
         args = schemas.load_args(schemas.AccountRef, name=name)
         with self.db.get_session(close_on_exit=True) as session:
             return schemas.AccountOut().dump(accounts.get_account(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_accounts(self, tenant_id=None, kind=None, page=1, page_size=50):
+    def list_accounts(
+        self, tenant_id: str | None = None, kind: str | None = None, page: int = 1, page_size: int = 50
+    ) -> dict[str, Any]:
         """Accounts by name, of one tenant and/or one kind (``user``, ``robot``) if given:
         ``{"items", "total", "page", "page_size"}``; ``NotFound`` for an unknown tenant."""
         args = schemas.load_args(schemas.AccountQuery, tenant_id=tenant_id, kind=kind, page=page, page_size=page_size)
@@ -214,17 +230,17 @@ class AuthService:
             return schemas.dump_page(schemas.AccountOut, accounts.list_accounts(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def disable_account(self, name):
+    def disable_account(self, name: str) -> dict[str, Any]:
         """The account (user or robot) cannot log in any more, its refresh tokens are refused,
         tokens already issued lapse within AUTH_TOKEN_TTL. Returns it; ``NotFound``."""
         return self._set_account_disabled(name, True)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def enable_account(self, name):
+    def enable_account(self, name: str) -> dict[str, Any]:
         """Undo ``disable_account``. Returns the account; ``NotFound``."""
         return self._set_account_disabled(name, False)
 
-    def _set_account_disabled(self, name, disabled):
+    def _set_account_disabled(self, name: str, disabled: bool) -> dict[str, Any]:
         args = schemas.load_args(schemas.AccountRef, name=name)
         return self._write(
             lambda session, now: schemas.AccountOut().dump(
@@ -233,7 +249,7 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def set_password(self, name, password):
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
         """A developer account's new password; every refresh token issued before stops working.
         Returns the account; ``NotFound``, ``InvalidRequest`` (a robot, a short password)."""
         args = schemas.load_args(schemas.NewPassword, name=name, password=password)
@@ -246,7 +262,14 @@ class AuthService:
     # -- RPC: robots ---------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def create_robot(self, tenant_id, name, actions=None, catalog=False, description=None):
+    def create_robot(
+        self,
+        tenant_id: str | None,
+        name: str,
+        actions: list[str] | None = None,
+        catalog: bool = False,
+        description: str | None = None,
+    ) -> dict[str, Any]:
         """A machine account ``<tenant_id>+<name>`` that may do ``actions`` (default
         ``["pull"]``) in its tenant's namespace (and pull ``library``); with ``tenant_id=None``,
         a platform robot ``_platform+<name>`` whose actions apply to every namespace, and which
@@ -263,7 +286,7 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def rotate_robot_secret(self, name):
+    def rotate_robot_secret(self, name: str) -> dict[str, Any]:
         """A new secret for the robot ``name`` (the full ``<tenant>+<name>``); the old one stops
         working at once. Returns ``{"account", "username", "secret"}``; ``NotFound``,
         ``InvalidRequest`` (not a robot)."""
@@ -275,7 +298,9 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def issue_robot_credential(self, tenant_id, name="deployer", actions=None, ttl=None):
+    def issue_robot_credential(
+        self, tenant_id: str, name: str = "deployer", actions: list[str] | None = None, ttl: int | None = None
+    ) -> dict[str, Any]:
         """A short-lived credential of a robot of ``tenant_id``, nothing stored: a docker
         ``username``/``password`` pair (``<tenant_id>+<name>``) that may do ``actions`` (default
         ``["pull"]``) in the tenant's namespace (and pull ``library``) until ``expires_at``
@@ -298,7 +323,7 @@ class AuthService:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _write(self, work):
+    def _write(self, work: Callable[[Session, datetime], T]) -> T:
         """``work(session, now)`` in one transaction; a unique key lost to a concurrent call is
         the same ``Conflict`` as one found taken."""
         try:
