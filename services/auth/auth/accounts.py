@@ -13,12 +13,16 @@ Names:
 """
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, ROBOT_DEFAULT_ACTIONS, USER, user_actions
 from auth.models import Account, Tenant
-from auth.passwords import new_robot_secret
+from auth.passwords import Hasher, new_robot_secret
 from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 from shared.runtime.pagination import listing, page_of
 
@@ -26,11 +30,11 @@ ROBOT_SEPARATOR = "+"
 PLATFORM_ROBOT_PREFIX = "_platform"
 
 
-def robot_account_name(tenant_id, name):
+def robot_account_name(tenant_id: str | None, name: str) -> str:
     return f"{tenant_id or PLATFORM_ROBOT_PREFIX}{ROBOT_SEPARATOR}{name}"
 
 
-def _page(session, stmt, page, page_size):
+def _page(session: Session, stmt: sa.Select[tuple[Any]], page: int, page_size: int) -> dict[str, Any]:
     rows, total = page_of(session, stmt, page, page_size)
     return listing(rows, total, page, page_size)
 
@@ -38,7 +42,7 @@ def _page(session, stmt, page, page_size):
 # -- tenants -----------------------------------------------------------------------------------
 
 
-def create_tenant(session, tenant_id, display_name, now):
+def create_tenant(session: Session, tenant_id: str, display_name: str | None, now: datetime) -> Tenant:
     if session.get(Tenant, tenant_id) is not None:
         raise Conflict(f"tenant {tenant_id!r} already exists")
     tenant = Tenant(id=tenant_id, display_name=display_name or "", created_at=now, updated_at=now)
@@ -47,18 +51,18 @@ def create_tenant(session, tenant_id, display_name, now):
     return tenant
 
 
-def get_tenant(session, tenant_id):
+def get_tenant(session: Session, tenant_id: str) -> Tenant:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound(f"tenant {tenant_id!r} does not exist")
     return tenant
 
 
-def list_tenants(session, page, page_size):
+def list_tenants(session: Session, page: int, page_size: int) -> dict[str, Any]:
     return _page(session, sa.select(Tenant).order_by(Tenant.id), page, page_size)
 
 
-def set_tenant_disabled(session, tenant_id, disabled, now):
+def set_tenant_disabled(session: Session, tenant_id: str, disabled: bool, now: datetime) -> Tenant:
     """Disable (or enable again) a tenant: none of its accounts or robots can log in while it
     is disabled, and tokens already issued lapse within AUTH_TOKEN_TTL."""
     tenant = get_tenant(session, tenant_id)
@@ -71,7 +75,7 @@ def set_tenant_disabled(session, tenant_id, disabled, now):
 # -- accounts ----------------------------------------------------------------------------------
 
 
-def get_usable_tenant(session, tenant_id):
+def get_usable_tenant(session: Session, tenant_id: str) -> Tenant:
     """The tenant; ``NotFound``, or ``Conflict`` if it is disabled."""
     tenant = get_tenant(session, tenant_id)
     if tenant.disabled_at is not None:
@@ -79,7 +83,7 @@ def get_usable_tenant(session, tenant_id):
     return tenant
 
 
-def _new_account(session, name, **fields):
+def _new_account(session: Session, name: str, **fields: Any) -> Account:
     if session.scalar(sa.select(Account.id).where(Account.name == name)) is not None:
         raise Conflict(f"account {name!r} already exists")
     account = Account(id=str(uuid.uuid4()), name=name, credential_generation=1, **fields)
@@ -88,7 +92,17 @@ def _new_account(session, name, **fields):
     return account
 
 
-def create_account(session, hasher, name, password, tenant_id, is_admin, can_delete, description, now):
+def create_account(
+    session: Session,
+    hasher: Hasher,
+    name: str,
+    password: str,
+    tenant_id: str | None,
+    is_admin: bool,
+    can_delete: bool,
+    description: str | None,
+    now: datetime,
+) -> Account:
     """A developer account of ``tenant_id`` (pull and push there, delete if ``can_delete``), or a
     platform admin (``is_admin``; a tenant is optional)."""
     if tenant_id is None and not is_admin:
@@ -111,7 +125,16 @@ def create_account(session, hasher, name, password, tenant_id, is_admin, can_del
     )
 
 
-def create_robot(session, hasher, tenant_id, name, actions, catalog, description, now):
+def create_robot(
+    session: Session,
+    hasher: Hasher,
+    tenant_id: str | None,
+    name: str,
+    actions: Iterable[str] | None,
+    catalog: bool,
+    description: str | None,
+    now: datetime,
+) -> tuple[Account, str]:
     """``(account, secret)``: a robot of ``tenant_id`` (None: a platform robot, every namespace)
     that may do ``actions`` (pull only by default). The secret is not kept: only its hash."""
     if tenant_id is not None:
@@ -136,19 +159,21 @@ def create_robot(session, hasher, tenant_id, name, actions, catalog, description
     return account, secret
 
 
-def find_account(session, name):
+def find_account(session: Session, name: str) -> Account | None:
     """The account named ``name``, or None."""
     return session.scalar(sa.select(Account).where(Account.name == name))
 
 
-def get_account(session, name):
+def get_account(session: Session, name: str) -> Account:
     account = find_account(session, name)
     if account is None:
         raise NotFound(f"account {name!r} does not exist")
     return account
 
 
-def list_accounts(session, tenant_id, kind, page, page_size):
+def list_accounts(
+    session: Session, tenant_id: str | None, kind: str | None, page: int, page_size: int
+) -> dict[str, Any]:
     """Accounts by name; only ``tenant_id``'s (NotFound if there is no such tenant) and only of
     ``kind`` (user or robot) when given."""
     stmt = sa.select(Account).order_by(Account.name)
@@ -160,7 +185,7 @@ def list_accounts(session, tenant_id, kind, page, page_size):
     return _page(session, stmt, page, page_size)
 
 
-def set_account_disabled(session, name, disabled, now):
+def set_account_disabled(session: Session, name: str, disabled: bool, now: datetime) -> Account:
     """Disable (or enable again) an account: a disabled one cannot log in, its refresh tokens are
     refused, and tokens already issued lapse within AUTH_TOKEN_TTL."""
     account = get_account(session, name)
@@ -170,7 +195,7 @@ def set_account_disabled(session, name, disabled, now):
     return account
 
 
-def set_password(session, hasher, name, password, now):
+def set_password(session: Session, hasher: Hasher, name: str, password: str, now: datetime) -> Account:
     """A developer account's new password; every refresh token issued before is void."""
     account = get_account(session, name)
     if account.kind != USER:
@@ -179,7 +204,7 @@ def set_password(session, hasher, name, password, now):
     return account
 
 
-def rotate_robot_secret(session, hasher, name, now):
+def rotate_robot_secret(session: Session, hasher: Hasher, name: str, now: datetime) -> tuple[Account, str]:
     """``(account, secret)``: a new secret for a robot; the old one stops working at once."""
     account = get_account(session, name)
     if account.kind != ROBOT:
@@ -189,12 +214,12 @@ def rotate_robot_secret(session, hasher, name, now):
     return account, secret
 
 
-def _replace_secret(account, hasher, secret, now):
+def _replace_secret(account: Account, hasher: Hasher, secret: str, now: datetime) -> None:
     account.password_hash = hasher.hash(secret)
     account.credential_generation += 1
     account.updated_at = now
 
 
-def is_usable(account):
+def is_usable(account: Account) -> bool:
     """An account may log in: it and its tenant (if any) are enabled."""
     return account.disabled_at is None and (account.tenant is None or account.tenant.disabled_at is None)

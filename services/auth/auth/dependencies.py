@@ -1,6 +1,8 @@
 """Providers of the auth service: its database, and the keys and hasher it signs and checks with."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from eventlet import tpool
 from eventlet.semaphore import Semaphore
@@ -33,7 +35,7 @@ class CredentialTools(DependencyProvider):
     """Settings, signing key and password hasher, loaded once at start: the service refuses to
     start without a usable key and certificate (AUTH_KEY_FILE, AUTH_CERT_FILE)."""
 
-    def setup(self):
+    def setup(self) -> None:
         settings = settings_of(self.container, load_settings)
         try:
             key = SigningKey.from_files(settings.key_file, settings.cert_file)
@@ -45,7 +47,7 @@ class CredentialTools(DependencyProvider):
         issuer = TokenIssuer(key, settings.issuer, settings.service, settings.token_ttl, settings.refresh_token_ttl)
         semaphore = Semaphore(HASH_CONCURRENCY)
 
-        def in_thread(function, *args):
+        def in_thread(function: Callable[..., Any], *args: Any) -> Any:
             # A hash is pure CPU in C: in a real thread it leaves the eventlet hub (every other
             # request of the service) running meanwhile.
             with semaphore:
@@ -59,5 +61,5 @@ class CredentialTools(DependencyProvider):
         )
         self.tools = Credentials(settings, issuer, hasher)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> Credentials:
         return self.tools

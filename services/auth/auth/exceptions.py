@@ -17,11 +17,11 @@ class Unauthorized(ImagehubError):
 
     oauth_error = "invalid_grant"
 
-    def __init__(self, message=LOGIN_FAILED):
+    def __init__(self, message: str = LOGIN_FAILED) -> None:
         super().__init__(message)
 
     @property
-    def headers(self):
+    def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Basic realm="imagehub"'}
 
 
@@ -30,12 +30,12 @@ class TooManyAttempts(ImagehubError):
 
     oauth_error = "slow_down"
 
-    def __init__(self, retry_after):
+    def __init__(self, retry_after: float) -> None:
         self.retry_after = max(1, int(retry_after))  # never crosses RPC: an HTTP answer only
         super().__init__(f"too many failed logins for this account: try again in {self.retry_after} s")
 
     @property
-    def headers(self):
+    def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
 
 
@@ -65,7 +65,7 @@ HTTP_STATUSES = (
 EXPECTED_ERRORS = tuple(cls for cls, _, _ in HTTP_STATUSES)
 
 
-def http_status_for(exc):
+def http_status_for(exc: BaseException) -> tuple[int, str]:
     """``(status, code)`` for an exception."""
     for cls, status, code in HTTP_STATUSES:
         if isinstance(exc, cls):

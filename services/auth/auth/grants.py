@@ -16,8 +16,11 @@ may take on it, and nothing else:
   ``<namespace>/<name>`` (the platform's rule) and unknown resource types get nothing.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from auth.scopes import Scope
 from shared.contracts.errors import InvalidReference
 from shared.contracts.reference import PUBLIC_NAMESPACE, parse_repository
 
@@ -45,29 +48,29 @@ class Principal:
     name: str | None = None
     tenant_id: str | None = None
     is_admin: bool = False
-    actions: frozenset = field(default_factory=frozenset)
+    actions: frozenset[str] = field(default_factory=frozenset)
     catalog: bool = False
     # The stored account's credential generation (what a refresh token is bound to); None for
     # anonymous and for short-lived robot credentials, which get no refresh token.
     generation: int | None = None
 
     @property
-    def is_anonymous(self):
+    def is_anonymous(self) -> bool:
         return self.kind == ANONYMOUS
 
     @property
-    def is_platform_robot(self):
+    def is_platform_robot(self) -> bool:
         return self.kind == ROBOT and self.tenant_id is None
 
 
 ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS)
 
 
-def user_actions(can_delete):
+def user_actions(can_delete: bool) -> tuple[str, ...]:
     return USER_ACTIONS + ((DELETE,) if can_delete else ())
 
 
-def namespace_actions(principal, namespace, anonymous_pull=False):
+def namespace_actions(principal: Principal, namespace: str, anonymous_pull: bool = False) -> frozenset[str]:
     """The repository actions ``principal`` may take in ``namespace``."""
     if principal.is_admin:
         return frozenset(REPOSITORY_ACTIONS)
@@ -75,7 +78,7 @@ def namespace_actions(principal, namespace, anonymous_pull=False):
         return frozenset({PULL}) if namespace == PUBLIC_NAMESPACE and anonymous_pull else frozenset()
     if principal.is_platform_robot:
         return frozenset(principal.actions)
-    allowed = set()
+    allowed: set[str] = set()
     if namespace == principal.tenant_id:
         allowed |= principal.actions
     if namespace == PUBLIC_NAMESPACE:
@@ -83,7 +86,7 @@ def namespace_actions(principal, namespace, anonymous_pull=False):
     return frozenset(allowed)
 
 
-def grant(principal, scope, anonymous_pull=False):
+def grant(principal: Principal, scope: Scope, anonymous_pull: bool = False) -> dict[str, Any] | None:
     """The ``access`` entry the token carries for ``scope`` (an ``auth.scopes.Scope``), or None
     when nothing of it is granted. ``*`` asked for a repository means every action, and gets
     those of them the principal has."""
@@ -102,12 +105,12 @@ def grant(principal, scope, anonymous_pull=False):
         return None
     if not actions:
         return None
-    entry = {"type": scope.type, "name": scope.name, "actions": actions}
+    entry: dict[str, Any] = {"type": scope.type, "name": scope.name, "actions": actions}
     if scope.resource_class:
         entry["class"] = scope.resource_class
     return entry
 
 
-def grant_all(principal, scopes, anonymous_pull=False):
+def grant_all(principal: Principal, scopes: Iterable[Scope], anonymous_pull: bool = False) -> list[dict[str, Any]]:
     """The token's ``access`` claim for every requested scope: only what was granted."""
     return [entry for entry in (grant(principal, scope, anonymous_pull) for scope in scopes) if entry]

@@ -6,26 +6,32 @@ a refresh token. Both answer with a registry token granting what ``auth.grants``
 requested scopes, and nothing for the rest (the registry then refuses the request).
 """
 
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
 from auth.accounts import robot_account_name
 from auth.exceptions import UnsupportedGrantType
-from auth.grants import REPOSITORY_ACTIONS, ROBOT_DEFAULT_ACTIONS, grant_all
+from auth.grants import REPOSITORY_ACTIONS, ROBOT_DEFAULT_ACTIONS, Principal, grant_all
+from auth.scopes import Scope
+from auth.tokens import TokenIssuer
 from shared.contracts.errors import InvalidRequest
 
 PASSWORD_GRANT, REFRESH_GRANT = "password", "refresh_token"
 
 
-def check_service(requested, configured):
+def check_service(requested: str | None, configured: str) -> None:
     """The ``service`` parameter, when given, must be the registry this service signs for."""
     if requested and requested != configured:
         raise InvalidRequest(f"unknown service {requested!r}: this token service signs for {configured!r}")
 
 
-def wants_refresh_token(flag):
+def wants_refresh_token(flag: str | None) -> bool:
     """``offline_token=true`` (GET) or ``access_type=offline`` (POST)."""
     return (flag or "").strip().lower() in ("true", "offline")
 
 
-def check_grant_type(grant_type, refresh_tokens_enabled):
+def check_grant_type(grant_type: str | None, refresh_tokens_enabled: bool) -> None:
     if not grant_type:
         raise InvalidRequest("grant_type is required: 'password' or 'refresh_token'")
     if grant_type == REFRESH_GRANT and not refresh_tokens_enabled:
@@ -37,12 +43,20 @@ def check_grant_type(grant_type, refresh_tokens_enabled):
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported: use 'password' or 'refresh_token'")
 
 
-def token_answer(issuer, principal, scopes, anonymous_pull, now, refresh_token=None, oauth=False):
+def token_answer(
+    issuer: TokenIssuer,
+    principal: Principal,
+    scopes: Iterable[Scope],
+    anonymous_pull: bool,
+    now: datetime,
+    refresh_token: str | None = None,
+    oauth: bool = False,
+) -> dict[str, Any]:
     """The JSON body of a successful token request: the registry token (as ``token`` and
     ``access_token``: clients read either), its lifetime, and a refresh token when one was made."""
     access = grant_all(principal, scopes, anonymous_pull)
     token, _claims = issuer.access_token(principal.name, access, now)
-    body = {
+    body: dict[str, Any] = {
         "token": token,
         "access_token": token,
         "expires_in": issuer.ttl,
@@ -55,12 +69,14 @@ def token_answer(issuer, principal, scopes, anonymous_pull, now, refresh_token=N
     return body
 
 
-def _scope_text(entry):
+def _scope_text(entry: Mapping[str, Any]) -> str:
     kind = f"{entry['type']}({entry['class']})" if entry.get("class") else entry["type"]
     return f"{kind}:{entry['name']}:{','.join(entry['actions'])}"
 
 
-def robot_credential(issuer, tenant_id, name, actions, ttl, now):
+def robot_credential(
+    issuer: TokenIssuer, tenant_id: str, name: str, actions: Iterable[str] | None, ttl: int, now: datetime
+) -> dict[str, Any]:
     """A short-lived ``username``/``password`` of robot ``<tenant_id>+<name>``."""
     username = robot_account_name(tenant_id, name)
     actions = [a for a in REPOSITORY_ACTIONS if a in set(actions or ROBOT_DEFAULT_ACTIONS)]

@@ -9,6 +9,7 @@ scripts/auth-keys.sh runs it for ``make up``; production keys come from the oper
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -21,7 +22,7 @@ from auth.tokens import KeyProblem, SigningKey
 COMMON_NAME = "imagehub token signer (development)"
 
 
-def generate(days, now=None):
+def generate(days: int, now: datetime | None = None) -> tuple[bytes, bytes]:
     """``(key_pem, cert_pem)``: a new RSA-2048 key and a self-signed certificate valid ``days``."""
     now = now or datetime.now(UTC)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -57,7 +58,7 @@ def generate(days, now=None):
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def needs_new_pair(key_path, cert_path, renew_days, now=None):
+def needs_new_pair(key_path: str, cert_path: str, renew_days: int, now: datetime | None = None) -> str | None:
     """Why a new pair is needed (a sentence), or None if the files hold a usable one."""
     if not (os.path.exists(key_path) and os.path.exists(cert_path)):
         return "no key pair yet"
@@ -72,7 +73,7 @@ def needs_new_pair(key_path, cert_path, renew_days, now=None):
     return None
 
 
-def _write(path, data, mode):
+def _write(path: str, data: bytes, mode: int) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = f"{path}.tmp{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -81,7 +82,7 @@ def _write(path, data, mode):
     os.replace(temporary, path)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Make a development token-signing key pair if none is usable.")
     parser.add_argument("--key", required=True, help="private key file (PEM)")
     parser.add_argument("--cert", required=True, help="certificate file (PEM)")

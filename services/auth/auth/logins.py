@@ -18,18 +18,22 @@ failure is recorded in the caller's transaction, which must commit it before rai
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from auth.accounts import ROBOT_SEPARATOR, find_account, is_usable
 from auth.exceptions import TooManyAttempts, Unauthorized
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, Principal
-from auth.models import LOGIN_NAME_LENGTH, LoginFailure, Tenant
-from auth.passwords import MAX_PASSWORD_LENGTH
-from auth.tokens import REFRESH, BadToken, looks_like_jwt
+from auth.models import LOGIN_NAME_LENGTH, Account, LoginFailure, Tenant
+from auth.passwords import MAX_PASSWORD_LENGTH, Hasher
+from auth.settings import LoginPolicy
+from auth.tokens import REFRESH, BadToken, TokenIssuer, looks_like_jwt
 from auth.tokens import ROBOT as ROBOT_CREDENTIAL
 
 MAX_CREDENTIAL_LENGTH = 32 * 1024  # a robot credential with a long certificate chain
@@ -40,13 +44,14 @@ class LoginOutcome:
     principal: Principal | None = None
     error: Exception | None = None
 
-    def principal_or_raise(self):
+    def principal_or_raise(self) -> Principal:
         if self.error is not None:
             raise self.error
-        return self.principal
+        # authenticate() sets exactly one of the two; a bare LoginOutcome() would give None.
+        return cast(Principal, self.principal)
 
 
-def principal_of(account):
+def principal_of(account: Account) -> Principal:
     return Principal(
         kind=account.kind,
         name=account.name,
@@ -58,14 +63,23 @@ def principal_of(account):
     )
 
 
-def failure_keys(address, username):
+def failure_keys(address: str | None, username: str | None) -> tuple[str, str]:
     """``(per name from that address, per address)``: the ``login_failures`` rows a failure counts
     in. A user name holds no control character, so neither key can be made to look like the other."""
     address = (address or "")[:64]
     return f"{address}\x1f{username or ''}"[:LOGIN_NAME_LENGTH], f"{address}\x1e"
 
 
-def authenticate(session, hasher, issuer, policy, username, password, now, address=""):
+def authenticate(
+    session: Session,
+    hasher: Hasher,
+    issuer: TokenIssuer,
+    policy: LoginPolicy,
+    username: str | None,
+    password: str | None,
+    now: datetime,
+    address: str = "",
+) -> LoginOutcome:
     """The ``LoginOutcome`` of a user name and password (or robot secret, or robot credential),
     sent from client ``address``."""
     name_key, address_key = failure_keys(address, username)
@@ -81,7 +95,9 @@ def authenticate(session, hasher, issuer, policy, username, password, now, addre
     return LoginOutcome(principal=principal)
 
 
-def _check(session, hasher, issuer, username, password, now):
+def _check(
+    session: Session, hasher: Hasher, issuer: TokenIssuer, username: str, password: str, now: datetime
+) -> Principal | None:
     if ROBOT_SEPARATOR in username and looks_like_jwt(password):
         # A JWT carries the certificate chain: longer than any password, and no hash to check.
         if len(password) > MAX_CREDENTIAL_LENGTH:
@@ -100,7 +116,9 @@ def _check(session, hasher, issuer, username, password, now):
     return principal_of(account)
 
 
-def _robot_credential(session, issuer, username, password, now):
+def _robot_credential(
+    session: Session, issuer: TokenIssuer, username: str, password: str, now: datetime
+) -> Principal | None:
     try:
         claims = issuer.read(password, ROBOT_CREDENTIAL, now)
     except BadToken:
@@ -114,13 +132,14 @@ def _robot_credential(session, issuer, username, password, now):
     stored = find_account(session, username)
     if stored is not None and not is_usable(stored):  # a disabled robot of that name stays shut
         return None
-    actions = claims.get("actions") if isinstance(claims.get("actions"), list) else []
+    # A list: mypy does not carry the isinstance() over to the second get().
+    actions = cast(list[Any], claims.get("actions") if isinstance(claims.get("actions"), list) else [])
     return Principal(
         kind=ROBOT, name=username, tenant_id=tenant_id, actions=frozenset(a for a in actions if a in REPOSITORY_ACTIONS)
     )
 
 
-def refresh(session, issuer, refresh_token, now):
+def refresh(session: Session, issuer: TokenIssuer, refresh_token: str | None, now: datetime) -> Principal:
     """The principal a refresh token stands for; ``Unauthorized`` if it is not ours, expired,
     older than the account's last password change, or the account cannot log in any more."""
     try:
@@ -136,7 +155,7 @@ def refresh(session, issuer, refresh_token, now):
 # -- slowing down repeated failures -------------------------------------------------------------
 
 
-def _blocked_for(session, key, now):
+def _blocked_for(session: Session, key: str, now: datetime) -> int:
     """Seconds before an attempt for ``key`` is checked again (0: now)."""
     blocked_until = session.scalar(sa.select(LoginFailure.blocked_until).where(LoginFailure.name == key))
     if blocked_until is None or blocked_until <= now:
@@ -144,7 +163,7 @@ def _blocked_for(session, key, now):
     return math.ceil((blocked_until - now).total_seconds())
 
 
-def _record_failure(session, key, policy, now):
+def _record_failure(session: Session, key: str, policy: LoginPolicy, now: datetime) -> None:
     window_start = now - timedelta(seconds=policy.window)
     # Forget keys whose last failure left the window (keeps a flood of made-up names bounded).
     session.execute(sa.delete(LoginFailure).where(LoginFailure.last_failed_at < window_start, LoginFailure.name != key))
@@ -160,7 +179,8 @@ def _record_failure(session, key, policy, now):
             },
         )
     )
-    failures = session.scalar(sa.select(LoginFailure.failures).where(LoginFailure.name == key))
+    # Not None: the row was just inserted or updated in this transaction.
+    failures = cast(int, session.scalar(sa.select(LoginFailure.failures).where(LoginFailure.name == key)))
     delay = policy.delay_after(failures)
     session.execute(
         sa.update(LoginFailure)
@@ -169,7 +189,7 @@ def _record_failure(session, key, policy, now):
     )
 
 
-def _insert_for(session):
+def _insert_for(session: Session) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert

@@ -19,6 +19,7 @@ import argparse
 import os
 import secrets
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -26,14 +27,14 @@ from sqlalchemy.orm import Session
 from auth import accounts
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, USER
 from auth.migrate import DB_URI_KEY, DEFAULT_CONFIG, load_config
-from auth.models import Tenant
+from auth.models import Account, Tenant
 from auth.passwords import MIN_PASSWORD_LENGTH, Hasher
 from auth.schemas import NewAccount, NewRobot, load_args
 from auth.settings import hash_parameters
 from shared.runtime import db
 
 
-def read_secret(path):
+def read_secret(path: str) -> str:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -41,7 +42,7 @@ def read_secret(path):
         return ""
 
 
-def write_secret(path, secret):
+def write_secret(path: str, secret: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = f"{path}.tmp{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -50,12 +51,20 @@ def write_secret(path, secret):
     os.replace(temporary, path)
 
 
-def _ensure_tenant(session, tenant_id, now):
+def _ensure_tenant(session: Session, tenant_id: str | None, now: datetime) -> None:
     if tenant_id is not None and session.get(Tenant, tenant_id) is None:
         accounts.create_tenant(session, tenant_id, "", now)
 
 
-def ensure_user(session, hasher, name, tenant_id, is_admin, password_file, now):
+def ensure_user(
+    session: Session,
+    hasher: Hasher,
+    name: str,
+    tenant_id: str | None,
+    is_admin: bool,
+    password_file: str,
+    now: datetime,
+) -> Account:
     """The account ``name`` with the password in ``password_file`` (made if missing)."""
     password = read_secret(password_file)
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -73,7 +82,16 @@ def ensure_user(session, hasher, name, tenant_id, is_admin, password_file, now):
     return account
 
 
-def ensure_robot(session, hasher, name, tenant_id, actions, catalog, secret_file, now):
+def ensure_robot(
+    session: Session,
+    hasher: Hasher,
+    name: str,
+    tenant_id: str | None,
+    actions: Sequence[str] | None,
+    catalog: bool,
+    secret_file: str,
+    now: datetime,
+) -> Account:
     """The robot ``<tenant>+name`` whose secret is in ``secret_file``."""
     load_args(NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog)
     _ensure_tenant(session, tenant_id, now)
@@ -90,7 +108,7 @@ def ensure_robot(session, hasher, name, tenant_id, actions, catalog, secret_file
     return account
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Make sure an account exists, with the secret kept in a file.")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="the service's config.yml (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -9,6 +9,8 @@ unknown name costs the same time as one with a wrong password.
 """
 
 import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,8 +19,10 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # far past any real password; bounds the hashing work per request
 ROBOT_SECRET_BYTES = 32
 
+T = TypeVar("T")
 
-def call(function, *args):
+
+def call(function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
@@ -26,15 +30,21 @@ class Hasher:
     """Hash and verify secrets. ``run(function, *args)`` runs the hashing itself: the service
     hands it eventlet's thread pool, so a 0.1-0.2 s hash does not stall every other request."""
 
-    def __init__(self, time_cost=3, memory_cost=65536, parallelism=4, run=call):
+    def __init__(
+        self,
+        time_cost: int = 3,
+        memory_cost: int = 65536,
+        parallelism: int = 4,
+        run: Callable[..., Any] = call,
+    ) -> None:
         self.argon2 = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
         self.run = run
         self.dummy_hash = self.argon2.hash(secrets.token_urlsafe(16))
 
-    def hash(self, secret):
+    def hash(self, secret: str) -> str:
         return self.run(self.argon2.hash, secret)
 
-    def verify(self, stored_hash, secret):
+    def verify(self, stored_hash: str | None, secret: str) -> bool:
         """True if ``secret`` matches ``stored_hash``; False for a mismatch or a broken hash."""
         if stored_hash is None:
             stored_hash = self.dummy_hash
@@ -43,13 +53,13 @@ class Hasher:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    def needs_rehash(self, stored_hash):
+    def needs_rehash(self, stored_hash: str) -> bool:
         try:
             return self.argon2.check_needs_rehash(stored_hash)
         except InvalidHashError:
             return True
 
 
-def new_robot_secret():
+def new_robot_secret() -> str:
     """A robot's secret: 256 random bits, URL-safe (usable as a docker password as it is)."""
     return secrets.token_urlsafe(ROBOT_SECRET_BYTES)

@@ -6,11 +6,13 @@ their hash, and a robot's secret is returned once, by the method that made it.
 """
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from auth.grants import REPOSITORY_ACTIONS, ROBOT, USER
+from auth.models import Account
 from auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 # load_args: for service.py and auth.manage
@@ -32,7 +34,7 @@ class StrictBoolean(fields.Boolean):
     falsy = {False}  # noqa: RUF012
 
 
-def _validate_user_name(value):
+def _validate_user_name(value: str) -> None:
     if not USER_NAME.fullmatch(value):
         raise ValidationError(
             f"{value!r} must be 1-64 lower-case letters, digits, '.', '_', '@' or '-', starting and "
@@ -40,25 +42,25 @@ def _validate_user_name(value):
         )
 
 
-def _validate_robot_name(value):
+def _validate_robot_name(value: str) -> None:
     if len(value) > MAX_ROBOT_NAME_LENGTH or not ROBOT_NAME.fullmatch(value):
         raise ValidationError(
             f"{value!r} must be 1-{MAX_ROBOT_NAME_LENGTH} lower-case letters and digits, separated by single '_' or '-'"
         )
 
 
-def _string(required=True, **kwargs):
+def _string(required: bool = True, **kwargs: Any) -> fields.String:
     messages: dict[str, Any] = {"null": "is required", "required": "is required", "invalid": "must be a string"}
     if required:
         return fields.String(required=True, error_messages=messages, **kwargs)
     return fields.String(load_default=None, allow_none=True, error_messages=messages, **kwargs)
 
 
-def _flag():
+def _flag() -> StrictBoolean:
     return StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
 
 
-def _password():
+def _password() -> fields.String:
     return _string(
         validate=validate.Length(
             min=MIN_PASSWORD_LENGTH,
@@ -68,11 +70,11 @@ def _password():
     )
 
 
-def _description():
+def _description() -> fields.String:
     return _string(required=False, validate=validate.Length(max=255, error="must be at most {max} characters"))
 
 
-def _actions():
+def _actions() -> fields.List[str]:
     action = fields.String(
         validate=validate.OneOf(REPOSITORY_ACTIONS, error="{input!r} is not one of pull, push, delete"),
         error_messages={"invalid": "must be a string"},
@@ -167,10 +169,10 @@ class AccountOut(Schema):
     disabled_at = fields.AwareDateTime(format="iso", allow_none=True)
 
 
-def dump_page(item_schema_cls, listing):
+def dump_page(item_schema_cls: type[Schema], listing: Mapping[str, Any]) -> dict[str, Any]:
     return dict(listing, items=item_schema_cls(many=True).dump(listing["items"]))
 
 
-def dump_robot(account, secret):
+def dump_robot(account: Account, secret: str) -> dict[str, Any]:
     """A robot and its secret: the only time the secret is shown."""
     return {"account": AccountOut().dump(account), "username": account.name, "secret": secret}

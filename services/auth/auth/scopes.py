@@ -18,6 +18,7 @@ type, ``repository:a/b:fly``) is not an error: it is simply not granted (``auth.
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.contracts.errors import InvalidRequest
@@ -41,15 +42,15 @@ class InvalidScope(InvalidRequest):
 class Scope:
     type: str
     name: str
-    actions: tuple  # in the order asked, without repeats
+    actions: tuple[str, ...]  # in the order asked, without repeats
     resource_class: str | None = None
 
-    def __str__(self):
+    def __str__(self) -> str:
         kind = f"{self.type}({self.resource_class})" if self.resource_class else self.type
         return f"{kind}:{self.name}:{','.join(self.actions)}"
 
 
-def parse_scopes(values):
+def parse_scopes(values: str | Iterable[object]) -> list[Scope]:
     """Every resource scope in ``values`` (strings, each holding one or more space-separated
     scopes), in order, repeats merged into the first. Empty values are no scope at all."""
     if isinstance(values, str):
@@ -70,7 +71,7 @@ def parse_scopes(values):
     return list(scopes.values())
 
 
-def parse_scope(text):
+def parse_scope(text: str) -> Scope:
     """One ``type[(class)]:name:action[,action]``."""
     shown = text if len(text) <= 80 else text[:77] + "..."
     if len(text) > MAX_SCOPE_LENGTH:

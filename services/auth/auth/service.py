@@ -10,16 +10,20 @@ Entrypoints only translate: parse the request or load the arguments, run the rul
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Request, Response
 
 from auth import accounts, identities, issuing, logins, schemas
-from auth.dependencies import AuthDatabase, CredentialTools
+from auth.dependencies import AuthDatabase, Credentials, CredentialTools
 from auth.entrypoints import http, json_response
 from auth.exceptions import EXPECTED_ERRORS, TooManyAttempts, Unauthorized
-from auth.grants import ANONYMOUS_PRINCIPAL
+from auth.grants import ANONYMOUS_PRINCIPAL, Principal
 from auth.models import AuditRecord, Base
 from auth.scopes import parse_scopes
 from shared.contracts import errors
@@ -33,12 +37,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROBOT_CREDENTIAL_TTL = 600
 
+T = TypeVar("T")
+
 
 class AuthService:
     name = "auth"
 
     db = AuthDatabase(Base)
-    tools = CredentialTools()
+    tools: Credentials = CredentialTools()  # a worker sees the provider's Credentials
     caller = Caller()
     audit_trail = AuditTrail(
         AuditRecord,
@@ -60,7 +66,7 @@ class AuthService:
     # -- the registry's token endpoint ---------------------------------------------------------
 
     @http("GET", "/token", expected_exceptions=EXPECTED_ERRORS)
-    def get_token(self, request):
+    def get_token(self, request: Request) -> Response:
         """Distribution's token protocol: Basic credentials (or none: anonymous) and one
         ``scope`` parameter per resource; ``offline_token=true`` adds a refresh token."""
         settings = self.tools.settings
@@ -78,7 +84,7 @@ class AuthService:
         )
 
     @http("POST", "/token", expected_exceptions=EXPECTED_ERRORS)
-    def post_token(self, request):
+    def post_token(self, request: Request) -> Response:
         """The OAuth2 form: ``grant_type=password`` (``username``, ``password``;
         ``access_type=offline`` adds a refresh token) or ``grant_type=refresh_token``."""
         settings = self.tools.settings
@@ -105,7 +111,7 @@ class AuthService:
         )
 
     @http("GET", "/health")
-    def health(self, request):
+    def health(self, request: Request) -> Response:
         """Always 200 while the service runs; ``database`` says whether it answered just now."""
         try:
             with self.db.get_session(close_on_exit=True) as session:
@@ -127,7 +133,7 @@ class AuthService:
             },
         )
 
-    def _caller(self, request):
+    def _caller(self, request: Request) -> Principal:
         if not request.headers.get("Authorization"):
             return ANONYMOUS_PRINCIPAL
         credentials = request.authorization
@@ -135,7 +141,7 @@ class AuthService:
             raise Unauthorized("the token service takes HTTP Basic credentials (or none, for anonymous access)")
         return self._login(credentials.username, credentials.password, self._address(request))
 
-    def _address(self, request):
+    def _address(self, request: Request) -> str:
         """The client's address: the peer's, or, from a trusted proxy, the last hop it names."""
         address = request.remote_addr or ""
         trusted = self.tools.settings.trusted_proxies
@@ -145,7 +151,7 @@ class AuthService:
             address = untrusted[-1] if untrusted else address
         return address
 
-    def _login(self, username, password, address):
+    def _login(self, username: str | None, password: str | None, address: str) -> Principal:
         tools = self.tools
         with self.db.get_session(close_on_exit=True) as session:
             outcome = logins.authenticate(
@@ -155,7 +161,7 @@ class AuthService:
             log.info("login refused for %r: %s", (username or "")[:64], outcome.error)
         return outcome.principal_or_raise()
 
-    def _refresh_token_for(self, principal):
+    def _refresh_token_for(self, principal: Principal) -> str | None:
         if principal.generation is None or self.tools.settings.refresh_token_ttl <= 0:
             return None  # anonymous, a short-lived robot credential, or turned off
         return self.tools.issuer.refresh_token(principal.name, principal.generation, utcnow())
@@ -163,7 +169,7 @@ class AuthService:
     # -- RPC: signing in -----------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS + (RateLimited,))
-    def sign_in(self, name, password, client_address=None):
+    def sign_in(self, name: str, password: str, client_address: str | None = None) -> dict[str, Any]:
         """A developer identity for the account ``name`` (a person's, not a robot's) and its
         password: ``{"identity", "account", "tenant_id", "is_admin", "expires_in", "expires_at"}``.
         The CLI and the gateway pass ``identity`` with every later call (shared.runtime.identity).
@@ -191,7 +197,14 @@ class AuthService:
     # -- RPC: the audit trail ------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_audit(self, tenant_id=None, action=None, actor=None, page=1, page_size=50):
+    def list_audit(
+        self,
+        tenant_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> dict[str, Any]:
         """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
         a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
         and platform admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""
@@ -210,7 +223,7 @@ class AuthService:
     # -- RPC: tenants --------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def create_tenant(self, tenant_id, display_name=None):
+    def create_tenant(self, tenant_id: str, display_name: str | None = None) -> dict[str, Any]:
         """Add a tenant (its namespace is ``tenant_id``). Returns the tenant;
         ``Conflict`` if it exists, ``InvalidRequest`` for a bad ID."""
         self.caller.platform_or_admin()
@@ -220,7 +233,7 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_tenant(self, tenant_id):
+    def get_tenant(self, tenant_id: str) -> dict[str, Any]:
         """The tenant; ``NotFound``."""
         self.caller.platform_or_admin()
         args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
@@ -228,7 +241,7 @@ class AuthService:
             return schemas.TenantOut().dump(accounts.get_tenant(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_tenants(self, page=1, page_size=50):
+    def list_tenants(self, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         """Tenants by ID: ``{"items", "total", "page", "page_size"}``."""
         self.caller.platform_or_admin()
         args = schemas.load_args(schemas.TenantPage, page=page, page_size=page_size)
@@ -236,19 +249,19 @@ class AuthService:
             return schemas.dump_page(schemas.TenantOut, accounts.list_tenants(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def disable_tenant(self, tenant_id):
+    def disable_tenant(self, tenant_id: str) -> dict[str, Any]:
         """No account or robot of the tenant logs in any more (tokens already issued lapse
         within AUTH_TOKEN_TTL). Returns the tenant; ``NotFound``. Repeating it changes nothing."""
         self.caller.platform_or_admin()
         return self._set_tenant_disabled(tenant_id, True)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def enable_tenant(self, tenant_id):
+    def enable_tenant(self, tenant_id: str) -> dict[str, Any]:
         """Undo ``disable_tenant``. Returns the tenant; ``NotFound``."""
         self.caller.platform_or_admin()
         return self._set_tenant_disabled(tenant_id, False)
 
-    def _set_tenant_disabled(self, tenant_id, disabled):
+    def _set_tenant_disabled(self, tenant_id: str, disabled: bool) -> dict[str, Any]:
         args = schemas.load_args(schemas.TenantRef, tenant_id=tenant_id)
         return self._write(
             lambda session, now: schemas.TenantOut().dump(
@@ -259,7 +272,15 @@ class AuthService:
     # -- RPC: accounts -------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def create_account(self, name, password, tenant_id=None, is_admin=False, can_delete=False, description=None):
+    def create_account(
+        self,
+        name: str,
+        password: str,
+        tenant_id: str | None = None,
+        is_admin: bool = False,
+        can_delete: bool = False,
+        description: str | None = None,
+    ) -> dict[str, Any]:
         """A developer account of ``tenant_id`` (pulls and pushes there; deletes too with
         ``can_delete``), or a platform admin (``is_admin``: everything, everywhere). Returns the
         account; ``NotFound`` for an unknown tenant, ``Conflict`` for a taken name or a disabled
@@ -282,7 +303,7 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_account(self, name):
+    def get_account(self, name: str) -> dict[str, Any]:
         """The account (user or robot), never its secret; ``NotFound``."""
         self.caller.platform_or_admin()
         args = schemas.load_args(schemas.AccountRef, name=name)
@@ -290,7 +311,9 @@ class AuthService:
             return schemas.AccountOut().dump(accounts.get_account(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_accounts(self, tenant_id=None, kind=None, page=1, page_size=50):
+    def list_accounts(
+        self, tenant_id: str | None = None, kind: str | None = None, page: int = 1, page_size: int = 50
+    ) -> dict[str, Any]:
         """Accounts by name, of one tenant and/or one kind (``user``, ``robot``) if given:
         ``{"items", "total", "page", "page_size"}``; ``NotFound`` for an unknown tenant."""
         self.caller.platform_or_admin()
@@ -299,19 +322,19 @@ class AuthService:
             return schemas.dump_page(schemas.AccountOut, accounts.list_accounts(session, **args))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def disable_account(self, name):
+    def disable_account(self, name: str) -> dict[str, Any]:
         """The account (user or robot) cannot log in any more, its refresh tokens are refused,
         tokens already issued lapse within AUTH_TOKEN_TTL. Returns it; ``NotFound``."""
         self.caller.platform_or_admin()
         return self._set_account_disabled(name, True)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def enable_account(self, name):
+    def enable_account(self, name: str) -> dict[str, Any]:
         """Undo ``disable_account``. Returns the account; ``NotFound``."""
         self.caller.platform_or_admin()
         return self._set_account_disabled(name, False)
 
-    def _set_account_disabled(self, name, disabled):
+    def _set_account_disabled(self, name: str, disabled: bool) -> dict[str, Any]:
         args = schemas.load_args(schemas.AccountRef, name=name)
         return self._write(
             lambda session, now: schemas.AccountOut().dump(
@@ -320,7 +343,7 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def set_password(self, name, password):
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
         """A developer account's new password; every refresh token issued before stops working.
         Returns the account; ``NotFound``, ``InvalidRequest`` (a robot, a short password)."""
         self.caller.platform_or_admin()
@@ -334,7 +357,14 @@ class AuthService:
     # -- RPC: robots ---------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def create_robot(self, tenant_id, name, actions=None, catalog=False, description=None):
+    def create_robot(
+        self,
+        tenant_id: str | None,
+        name: str,
+        actions: list[str] | None = None,
+        catalog: bool = False,
+        description: str | None = None,
+    ) -> dict[str, Any]:
         """A machine account ``<tenant_id>+<name>`` that may do ``actions`` (default
         ``["pull"]``) in its tenant's namespace (and pull ``library``); with ``tenant_id=None``,
         a platform robot ``_platform+<name>`` whose actions apply to every namespace, and which
@@ -352,7 +382,7 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def rotate_robot_secret(self, name):
+    def rotate_robot_secret(self, name: str) -> dict[str, Any]:
         """A new secret for the robot ``name`` (the full ``<tenant>+<name>``); the old one stops
         working at once. Returns ``{"account", "username", "secret"}``; ``NotFound``,
         ``InvalidRequest`` (not a robot)."""
@@ -365,7 +395,9 @@ class AuthService:
         )
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def issue_robot_credential(self, tenant_id, name="deployer", actions=None, ttl=None):
+    def issue_robot_credential(
+        self, tenant_id: str, name: str = "deployer", actions: list[str] | None = None, ttl: int | None = None
+    ) -> dict[str, Any]:
         """A short-lived credential of a robot of ``tenant_id``, nothing stored: a docker
         ``username``/``password`` pair (``<tenant_id>+<name>``) that may do ``actions`` (default
         ``["pull"]``) in the tenant's namespace (and pull ``library``) until ``expires_at``
@@ -389,7 +421,7 @@ class AuthService:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _write(self, work):
+    def _write(self, work: Callable[[Session, datetime], T]) -> T:
         """``work(session, now)`` in one transaction; a unique key lost to a concurrent call is
         the same ``Conflict`` as one found taken."""
         try:

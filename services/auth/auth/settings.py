@@ -4,12 +4,16 @@ Plain values in, a checked ``Settings`` out, ``SettingMissing`` naming the key o
 nameko imports, so every rule is testable without a container.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from auth.exceptions import SettingMissing
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0", ""}
+
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class LoginPolicy:
         """The policy counted per client address over all names."""
         return replace(self, free_failures=self.address_free_failures)
 
-    def delay_after(self, failures):
+    def delay_after(self, failures: int) -> float:
         beyond = failures - self.free_failures
         if beyond <= 0:
             return 0.0
@@ -58,7 +62,7 @@ class Settings:
     hash_parallelism: int
 
 
-def _text(config, key, required=True):
+def _text(config: Mapping[str, Any], key: str, required: bool = True) -> str:
     value = config.get(key)
     value = "" if value is None else str(value).strip()
     if required and not value:
@@ -66,7 +70,7 @@ def _text(config, key, required=True):
     return value
 
 
-def _number(config, key, convert, minimum):
+def _number(config: Mapping[str, Any], key: str, convert: Callable[[Any], Number], minimum: float) -> Number:
     try:
         value = convert(config[key])
     except KeyError:
@@ -78,7 +82,7 @@ def _number(config, key, convert, minimum):
     return value
 
 
-def _flag(config, key):
+def _flag(config: Mapping[str, Any], key: str) -> bool:
     value = config.get(key)
     if isinstance(value, bool):
         return value
@@ -90,7 +94,7 @@ def _flag(config, key):
     raise SettingMissing(f"setting {key}={value!r} must be true or false")
 
 
-def load_settings(config):
+def load_settings(config: Mapping[str, Any]) -> Settings:
     """``Settings`` from the service's config (a dict as nameko loads config.yml)."""
     return Settings(
         issuer=_text(config, "AUTH_ISSUER"),
@@ -116,7 +120,7 @@ def load_settings(config):
     )
 
 
-def hash_parameters(config):
+def hash_parameters(config: Mapping[str, Any]) -> dict[str, int]:
     """The Argon2id parameters (``Settings.hash_*``), alone: what ``auth.manage`` needs."""
     return dict(
         hash_time_cost=_number(config, "AUTH_HASH_TIME_COST", int, 1),

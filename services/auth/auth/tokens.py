@@ -25,14 +25,16 @@ three is accepted in place of another.
 import base64
 import hashlib
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 REFRESH, ROBOT = "refresh", "robot"
 MIN_RSA_BITS = 2048
@@ -47,7 +49,7 @@ class BadToken(Exception):
     """A refresh token or robot credential that is not one of ours, or no longer valid."""
 
 
-def libtrust_key_id(public_key):
+def libtrust_key_id(public_key: PublicKeyTypes) -> str:
     """The key ID Distribution 2.8 computes for a trusted key: SHA-256 of the DER public key,
     first 240 bits, base32 without padding, in 12 groups of 4 joined by ':'."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -55,19 +57,19 @@ def libtrust_key_id(public_key):
     return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
 
 
-def _public_der(public_key):
+def _public_der(public_key: PublicKeyTypes) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 @dataclass(frozen=True)
 class SigningKey:
-    private_key: Any  # a cryptography private key (RSA or EC)
-    certificates: tuple  # x509.Certificate, leaf first
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    certificates: tuple[x509.Certificate, ...]  # x509.Certificate, leaf first
     algorithm: str
     kid: str
 
     @classmethod
-    def from_pem(cls, key_pem, cert_pem, now=None):
+    def from_pem(cls, key_pem: bytes, cert_pem: bytes, now: datetime | None = None) -> Self:
         """A private key (PEM, unencrypted) and its certificate chain (PEM, leaf first)."""
         try:
             private_key = serialization.load_pem_private_key(key_pem, password=None)
@@ -102,7 +104,7 @@ class SigningKey:
         return cls(private_key, certificates, algorithm, libtrust_key_id(private_key.public_key()))
 
     @classmethod
-    def from_files(cls, key_path, cert_path, now=None):
+    def from_files(cls, key_path: str, cert_path: str, now: datetime | None = None) -> Self:
         try:
             with open(key_path, "rb") as f:
                 key_pem = f.read()
@@ -113,33 +115,35 @@ class SigningKey:
         return cls.from_pem(key_pem, cert_pem, now)
 
     @property
-    def public_key(self):
+    def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
         return self.private_key.public_key()
 
     @property
-    def headers(self):
+    def headers(self) -> dict[str, Any]:
         chain = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode() for cert in self.certificates]
         return {"kid": self.kid, "x5c": chain}
 
 
-def _epoch(moment):
+def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
 class TokenIssuer:
     """Signs and reads this service's tokens with one ``SigningKey``."""
 
-    def __init__(self, key, issuer, service, ttl, refresh_ttl):
+    def __init__(self, key: SigningKey, issuer: str, service: str, ttl: int, refresh_ttl: int) -> None:
         self.key = key
         self.issuer = issuer
         self.service = service
         self.ttl = int(ttl)
         self.refresh_ttl = int(refresh_ttl)
 
-    def sign(self, claims):
+    def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key.private_key, algorithm=self.key.algorithm, headers=self.key.headers)
 
-    def access_token(self, subject, access, now):
+    def access_token(
+        self, subject: str | None, access: Iterable[Mapping[str, Any]], now: datetime
+    ) -> tuple[str, dict[str, Any]]:
         """``(token, claims)``: a registry bearer token for ``subject`` (None: anonymous)
         granting ``access``, valid AUTH_TOKEN_TTL seconds."""
         claims = {
@@ -154,7 +158,7 @@ class TokenIssuer:
         }
         return self.sign(claims), claims
 
-    def refresh_token(self, subject, generation, now):
+    def refresh_token(self, subject: str | None, generation: int | None, now: datetime) -> str:
         """A long-lived token that stands for ``subject``'s password until the password changes
         (``generation``), the account is disabled, or AUTH_REFRESH_TOKEN_TTL passes."""
         return self.sign(
@@ -170,7 +174,9 @@ class TokenIssuer:
             }
         )
 
-    def robot_credential(self, username, tenant_id, actions, ttl, now):
+    def robot_credential(
+        self, username: str, tenant_id: str | None, actions: Iterable[str], ttl: int, now: datetime
+    ) -> tuple[str, datetime]:
         """``(password, expires_at)``: a password for ``username`` alone, good for ``ttl``
         seconds, letting a robot of ``tenant_id`` do ``actions`` in its namespace."""
         expires_at = now + timedelta(seconds=int(ttl))
@@ -189,7 +195,7 @@ class TokenIssuer:
         )
         return token, expires_at
 
-    def read(self, token, use, now):
+    def read(self, token: str, use: str, now: datetime) -> dict[str, Any]:
         """The claims of one of our own ``use`` tokens (REFRESH or ROBOT); ``BadToken`` if it is
         not ours, not that kind, or expired at ``now``."""
         try:
@@ -217,7 +223,7 @@ class TokenIssuer:
         return claims
 
 
-def looks_like_jwt(text):
+def looks_like_jwt(text: object) -> bool:
     """A robot credential is a JWT; a password or robot secret made here never has two dots
     and the ``eyJ`` of a JSON header."""
     return isinstance(text, str) and text.startswith("eyJ") and text.count(".") == 2

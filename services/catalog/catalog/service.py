@@ -15,6 +15,7 @@ every ``RESYNC_INTERVAL`` seconds, or at once by the ``resync`` RPC.
 import logging
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import eventlet
 from nameko.events import EventDispatcher, event_handler
@@ -288,7 +289,14 @@ class CatalogService:
     # -- the audit trail ----------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_audit(self, tenant_id=None, action=None, actor=None, page=1, page_size=50):
+    def list_audit(
+        self,
+        tenant_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> dict[str, Any]:
         """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
         a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
         and platform admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""

@@ -213,7 +213,14 @@ class DeployerService(_Deployer):
         return deployments.delete_deployment(self._runtime(), **args)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_audit(self, tenant_id=None, action=None, actor=None, page=1, page_size=50):
+    def list_audit(
+        self,
+        tenant_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> dict[str, Any]:
         """The audit trail of this service's state-changing calls and auto-deploys, newest first
         (shared.runtime.audit): a tenant's records to whoever may act in it, all of them
         (``tenant_id=None``) to the platform and platform admins."""

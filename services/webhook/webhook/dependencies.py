@@ -1,9 +1,10 @@
 """Providers of the webhook: its settings, a fail-fast confirmed event dispatcher, a broker probe."""
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn, TypeVar, overload
 
 import eventlet
 from amqp.exceptions import AMQPError
@@ -28,8 +29,16 @@ BROKER_PROBE_INTERVAL_KEY = "WEBHOOK_BROKER_PROBE_INTERVAL"
 # What a publish raises when the broker is down, unreachable, slow to confirm or refuses us.
 BROKER_ERRORS = (KombuError, AMQPError, OSError, UndeliverableMessage)
 
+T = TypeVar("T")
 
-def setting(config, key, convert=str):
+
+@overload
+def setting(config: Mapping[str, Any], key: str) -> str: ...
+@overload
+def setting(config: Mapping[str, Any], key: str, convert: Callable[[Any], T]) -> T: ...
+
+
+def setting(config: Mapping[str, Any], key: str, convert: Callable[[Any], Any] = str) -> Any:
     """A value of config.yml (whose defaults are the only ones); a clear error when absent."""
     try:
         return convert(config[key])
@@ -48,7 +57,7 @@ class Settings:
 class WebhookSettings(DependencyProvider):
     """The bearer token and body limit; the service refuses to start without a token."""
 
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         token = config.get(TOKEN_KEY)
         # nameko's YAML loader turns an unset ${WEBHOOK_TOKEN} into "" (or None without the
@@ -65,7 +74,7 @@ class WebhookSettings(DependencyProvider):
             raise SettingMissing(f"{MAX_BODY_BYTES_KEY} must be a positive number of bytes")
         self.settings = Settings(token=token, max_body_bytes=max_body_bytes)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> Settings:
         return self.settings
 
 
@@ -84,7 +93,7 @@ class ConfirmedEventDispatcher(EventDispatcher):
     503 until the broker is back, rather than failing to start.
     """
 
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         timeout = setting(config, PUBLISH_TIMEOUT_KEY, float)
         retries = setting(config, PUBLISH_RETRIES_KEY, int)
@@ -114,10 +123,10 @@ class ConfirmedEventDispatcher(EventDispatcher):
             retry_policy, confirm_publish=True, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
         )
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> Callable[[str, Mapping[str, Any]], None]:
         dispatch = super().get_dependency(worker_ctx)
 
-        def dispatch_confirmed(event_type, event_data):
+        def dispatch_confirmed(event_type: str, event_data: Mapping[str, Any]) -> None:
             """Publish and wait for the broker's confirm; ``BrokerUnavailable`` if it did not come."""
             try:
                 dispatch(event_type, event_data)
@@ -135,7 +144,7 @@ class BrokerHealth(DependencyProvider):
     connection and the next one reconnects.
     """
 
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         self.amqp_uri = setting(config, AMQP_URI_CONFIG_KEY)
         self.ssl = config.get(AMQP_SSL_CONFIG_KEY)
@@ -143,13 +152,13 @@ class BrokerHealth(DependencyProvider):
         self.timeout = setting(config, PUBLISH_TIMEOUT_KEY, float)
         self.interval = setting(config, BROKER_PROBE_INTERVAL_KEY, float)
         self.state: dict[str, Any] = {"reachable": None, "checked_at": None, "error": None}
-        self._connection = None
-        self._gt = None
+        self._connection: Connection | None = None
+        self._gt: Any = None  # eventlet's GreenThread of _run
 
-    def start(self):
+    def start(self) -> None:
         self._gt = self.container.spawn_managed_thread(self._run)
 
-    def stop(self):
+    def stop(self) -> None:
         if self._gt is not None:
             self._gt.kill()
             self._gt = None
@@ -157,15 +166,15 @@ class BrokerHealth(DependencyProvider):
 
     kill = stop
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> Callable[[], dict[str, Any]]:
         return lambda: dict(self.state)
 
-    def _run(self):
+    def _run(self) -> NoReturn:
         while True:
             self.probe()
             eventlet.sleep(self.interval)
 
-    def probe(self):
+    def probe(self) -> None:
         error = None
         try:
             with eventlet.Timeout(self.timeout):
@@ -190,7 +199,7 @@ class BrokerHealth(DependencyProvider):
             log.info("broker reachable again")
         self.state = {"reachable": error is None, "error": error, "checked_at": datetime.now(UTC).isoformat()}
 
-    def _close(self, polite=False):
+    def _close(self, polite: bool = False) -> None:
         connection, self._connection = self._connection, None
         if connection is None:
             return

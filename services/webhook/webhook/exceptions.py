@@ -13,11 +13,11 @@ from shared.runtime.http import PayloadTooLarge  # the webhook's body limit, WEB
 class Unauthorized(ImagehubError):
     """The request has no bearer token, or not the configured one."""
 
-    def __init__(self, message, challenge="Bearer"):
+    def __init__(self, message: str, challenge: str = "Bearer") -> None:
         super().__init__(message, challenge)
 
     @property
-    def headers(self):
+    def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": self.args[1]}
 
 
@@ -50,7 +50,7 @@ HTTP_STATUSES = (
 EXPECTED_ERRORS = tuple(cls for cls, _ in HTTP_STATUSES)
 
 
-def http_status_for(exc):
+def http_status_for(exc: BaseException) -> int:
     for cls, status in HTTP_STATUSES:
         if isinstance(exc, cls):
             return status

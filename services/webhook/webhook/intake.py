@@ -7,6 +7,7 @@ without the token learns nothing about what else is wrong with its request.
 
 import hmac
 import json
+from typing import Any
 
 from shared.contracts.errors import InvalidRequest
 from shared.runtime.http import read_body
@@ -23,7 +24,7 @@ ACCEPTED_CONTENT_TYPES = frozenset(
 )
 
 
-def check_token(authorization, expected_token):
+def check_token(authorization: str | None, expected_token: str) -> None:
     """``Authorization: Bearer <token>``, compared in constant time."""
     if not authorization:
         raise Unauthorized("missing Authorization header (expected 'Bearer <token>')")
@@ -34,7 +35,7 @@ def check_token(authorization, expected_token):
         raise Unauthorized("invalid bearer token", 'Bearer error="invalid_token"')
 
 
-def check_content_type(content_type):
+def check_content_type(content_type: str | None) -> None:
     """A registry notification media type (or plain JSON); parameters such as charset are fine."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_CONTENT_TYPES:
@@ -44,7 +45,7 @@ def check_content_type(content_type):
         )
 
 
-def parse_envelope(body):
+def parse_envelope(body: bytes) -> list[dict[str, Any]]:
     """The ``events`` list of a notification envelope ``{"events": [{...}, ...]}``."""
     try:
         envelope = json.loads(body)
@@ -63,7 +64,7 @@ def parse_envelope(body):
     return events
 
 
-def _json_type(value):
+def _json_type(value: object) -> str:
     names = {
         dict: "an object",
         list: "a list",

@@ -5,8 +5,12 @@ once the broker has confirmed every dispatched event, and 503 when it has not.
 """
 
 import logging
+from collections.abc import Callable
+from typing import Any, cast
 
-from webhook.dependencies import BrokerHealth, ConfirmedEventDispatcher, WebhookSettings
+from werkzeug.wrappers import Request, Response
+
+from webhook.dependencies import BrokerHealth, ConfirmedEventDispatcher, Settings, WebhookSettings
 from webhook.entrypoints import http, json_response
 from webhook.exceptions import EXPECTED_ERRORS, BrokerUnavailable
 from webhook.intake import check_content_type, check_token, parse_envelope, read_body
@@ -18,12 +22,14 @@ log = logging.getLogger(__name__)
 class WebhookService:
     name = "webhook"
 
-    settings = WebhookSettings()
+    # As a worker sees them (what get_dependency returns). Not ``dispatch``: a Decision's
+    # event_type and payload are Optional, set for the outcomes that dispatch.
+    settings: Settings = WebhookSettings()
     dispatch = ConfirmedEventDispatcher()
-    broker = BrokerHealth()
+    broker: Callable[[], dict[str, Any]] = BrokerHealth()
 
     @http("POST", "/registry/events", expected_exceptions=EXPECTED_ERRORS)
-    def receive_registry_events(self, request):
+    def receive_registry_events(self, request: Request) -> Response:
         check_token(request.headers.get("Authorization"), self.settings.token)
         check_content_type(request.headers.get("Content-Type"))
         # eventlet's input stops at Content-Length and decodes chunked bodies; werkzeug's
@@ -34,7 +40,8 @@ class WebhookService:
         dispatched = 0
         for decision in decisions:
             if decision.outcome == SET_ASIDE:
-                log.warning("registry event %s set aside: %s", decision.payload["source_event_id"], decision.reason)
+                payload = cast(dict[str, Any], decision.payload)  # set_aside() always gives one
+                log.warning("registry event %s set aside: %s", payload["source_event_id"], decision.reason)
             if not decision.dispatches:
                 continue
             try:
@@ -53,6 +60,6 @@ class WebhookService:
         return json_response(200, summarize(decisions))
 
     @http("GET", "/health")
-    def health(self, request):
+    def health(self, request: Request) -> Response:
         """Always 200 while the service runs; ``broker`` says whether RabbitMQ last answered."""
         return json_response(200, {"status": "ok", "broker": self.broker()})

@@ -17,8 +17,12 @@ envelope until it gets a 2xx, and the consumers are idempotent on ``event_id``.
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+from marshmallow import Schema
 
 from shared.contracts import events as contracts
 from shared.contracts.errors import InvalidReference, InvalidRequest
@@ -34,6 +38,8 @@ DISPATCH = "dispatch"
 SET_ASIDE = "set_aside"
 IGNORE = "ignore"
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -41,11 +47,11 @@ class Decision:
 
     outcome: str
     event_type: str | None = None
-    payload: dict | None = None
+    payload: dict[str, Any] | None = None
     reason: str | None = None
 
     @property
-    def dispatches(self):
+    def dispatches(self) -> bool:
         return self.outcome in (DISPATCH, SET_ASIDE)
 
 
@@ -53,17 +59,17 @@ class Unusable(Exception):
     """The registry event cannot become a domain event; the message says why."""
 
 
-def event_id_for(registry_event_id, event_type):
+def event_id_for(registry_event_id: str, event_type: str) -> str:
     """The dispatched event's id: the same for every delivery of the same registry event."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{registry_event_id}:{event_type}"))
 
 
-def translate_envelope(events, now=None):
+def translate_envelope(events: Iterable[Mapping[str, Any]], now: datetime | None = None) -> list[Decision]:
     """One ``Decision`` per event of an envelope's ``events`` list, in order."""
     return [_translate_guarded(event, now) for event in events]
 
 
-def summarize(decisions):
+def summarize(decisions: Sequence[Decision]) -> dict[str, int]:
     """The counts the webhook answers with."""
     return {
         "accepted": sum(d.outcome == DISPATCH for d in decisions),
@@ -72,14 +78,14 @@ def summarize(decisions):
     }
 
 
-def _translate_guarded(event, now):
+def _translate_guarded(event: Mapping[str, Any], now: datetime | None) -> Decision:
     try:
         return translate_event(event, now)
     except Exception as exc:  # noqa: BLE001  a bug must not turn into a 500 the registry retries for ever
         return set_aside(event, f"could not translate the event ({type(exc).__name__}: {exc})", now)
 
 
-def translate_event(event, now=None):
+def translate_event(event: Mapping[str, Any], now: datetime | None = None) -> Decision:
     """Decide what one registry event (a dict) becomes."""
     target = event.get("target")
     action = _unicode_text(event.get("action"))
@@ -97,10 +103,11 @@ def translate_event(event, now=None):
         return set_aside(event, str(exc), now)
 
 
-def set_aside(event, reason, now=None):
+def set_aside(event: Mapping[str, Any], reason: str, now: datetime | None = None) -> Decision:
     """Keep an unusable event, with the reason, for the catalog's operators."""
     source_event_id = _unicode_text(event.get("id"))
-    target = event.get("target") if isinstance(event.get("target"), dict) else {}
+    # A dict: mypy does not carry the isinstance() over to the second get().
+    target = cast(dict[str, Any], event.get("target") if isinstance(event.get("target"), dict) else {})
     key = (
         source_event_id
         or "sha256:" + hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -119,7 +126,9 @@ def set_aside(event, reason, now=None):
     return Decision(SET_ASIDE, contracts.EVENT_SET_ASIDE, payload, reason)
 
 
-def _dispatch(event_type, schema, values, event, now):
+def _dispatch(
+    event_type: str, schema: type[Schema], values: dict[str, Any], event: Mapping[str, Any], now: datetime | None
+) -> Decision:
     try:
         payload = contracts.make_event(
             schema,
@@ -132,7 +141,7 @@ def _dispatch(event_type, schema, values, event, now):
     return Decision(DISPATCH, event_type, payload)
 
 
-def _image_pushed(event):
+def _image_pushed(event: Mapping[str, Any]) -> dict[str, Any]:
     common = _common(event)
     target = common.pop("target")
     digest = _text(target.get("digest"))
@@ -153,7 +162,7 @@ def _image_pushed(event):
     )
 
 
-def _image_deleted(event):
+def _image_deleted(event: Mapping[str, Any]) -> dict[str, Any]:
     # manifest delete {repository, digest}; tag delete {repository, tag};
     # repository delete {repository}
     common = _common(event)
@@ -167,7 +176,7 @@ def _image_deleted(event):
     )
 
 
-def _common(event):
+def _common(event: Mapping[str, Any]) -> dict[str, Any]:
     """The fields every dispatched event carries; raises ``Unusable`` when one is missing."""
     source_event_id = _unicode_text(event.get("id"))
     if source_event_id is None:
@@ -189,19 +198,19 @@ def _common(event):
     )
 
 
-def _checked(validate, value, where):
+def _checked(validate: Callable[[Any], T], value: Any, where: str) -> T:
     try:
         return validate(value)
     except InvalidReference as exc:
         raise Unusable(f"{where}: {exc}") from exc
 
 
-def _text(value):
+def _text(value: object) -> str | None:
     """A non-empty string, or None: distribution 3.x sends "" where 2.x leaves a field out."""
     return value if isinstance(value, str) and value else None
 
 
-def _unicode_text(value):
+def _unicode_text(value: object) -> str | None:
     """``_text`` that is also valid Unicode. JSON may carry a lone UTF-16 surrogate (``"\\ud800"``),
     which no UTF-8 encoder, hash or database takes: such an id, action, media type, actor or
     request id counts as absent. (Names, tags and digests with one break their own rules.)"""
@@ -214,19 +223,19 @@ def _unicode_text(value):
     return value
 
 
-def _size(value):
+def _size(value: object) -> int | None:
     """A positive integer, or None: 3.x sends 0 where 2.x leaves the size out."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
     return value
 
 
-def _object(event, key):
+def _object(event: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = event.get(key)
     return value if isinstance(value, dict) else {}
 
 
-def _timestamp(event):
+def _timestamp(event: Mapping[str, Any]) -> datetime | None:
     """The registry's time of the event in UTC, or None when it is missing or unreadable."""
     text = _text(event.get("timestamp"))
     if text is None:
@@ -242,7 +251,7 @@ def _timestamp(event):
         return None
 
 
-def _occurred_at(event, now):
+def _occurred_at(event: Mapping[str, Any], now: datetime | None) -> str:
     # The registry's time keeps a retried delivery byte-identical to the first one.
     timestamp = _timestamp(event)
     if timestamp is not None:
