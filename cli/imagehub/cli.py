@@ -13,6 +13,7 @@ import logging
 from imagehub.app import cli
 from imagehub.commands import (  # noqa: F401 (they register their commands)
     account,
+    audit,
     deployments,
     library,
     parse,

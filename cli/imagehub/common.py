@@ -100,6 +100,11 @@ class Session:
     def auth(self, anonymous: bool = False) -> Auth:
         return Auth(self._connection(anonymous))
 
+    def list_audit(self, service: str, tenant_id: str | None, **filters: Any) -> dict[str, Any]:
+        """``<service>.list_audit``: the audit trail of ``service`` (auth, catalog, deployer)."""
+        result: dict[str, Any] = self._connection().call(service, "list_audit", tenant_id, **filters)
+        return result
+
     @property
     def catalog(self) -> Catalog:
         return Catalog(self._connection())

@@ -101,3 +101,33 @@ def test_an_unauthorized_call_says_to_sign_in_and_a_refused_one_names_the_matrix
 def test_an_empty_password_is_refused_before_any_call(run, rpc):
     result = run("login", "--user", "dev-t1", "--password-stdin", "--amqp-uri", URI, input="\n")
     assert (result.exit_code, result.stderr, rpc.calls) == (1, "error: no password given\n", [])
+
+
+def test_audit_lists_the_developers_tenant_of_the_chosen_service(run, rpc):
+    sessions.save(URI, answer())
+    record = {
+        "id": 7,
+        "at": "2026-12-04T05:00:00+00:00",
+        "action": "deployer.scale_deployment",
+        "actor": "dev-t1@t1",
+        "broker_user": "imagehub-admin",
+        "on_behalf_of": "dev-t1",
+        "tenant_id": "t1",
+        "target": "3f2a:2",
+        "outcome": "ok",
+        "detail": None,
+    }
+    rpc.answer("list_audit", page([record]))
+    result = run("audit", "--amqp-uri", URI)
+    assert result.exit_code == 0, result.output
+    assert rpc.calls == [
+        ("deployer", "list_audit", ("t1",), {"action": None, "actor": None, "page": 1, "page_size": 50})
+    ]
+    assert "deployer.scale_deployment" in result.output and "dev-t1@t1" in result.output
+    run("audit", "--amqp-uri", URI, "--service", "auth", "--all-tenants", "--action", "auth.sign_in")
+    assert rpc.calls[-1] == (
+        "auth",
+        "list_audit",
+        (None,),
+        {"action": "auth.sign_in", "actor": None, "page": 1, "page_size": 50},
+    )
