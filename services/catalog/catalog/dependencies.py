@@ -2,6 +2,8 @@
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -34,12 +36,12 @@ class RegistryClient:
     ignores ``n`` (Distribution 2.8 for tags) answers everything in one page.
     """
 
-    def __init__(self, session, base_url, timeout):
+    def __init__(self, session: requests.Session, base_url: str, timeout: float) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = (CONNECT_TIMEOUT, timeout)
 
-    def _request(self, method, path, what, url=None, **kwargs):
+    def _request(self, method: str, path: str, what: str, url: str | None = None, **kwargs: Any) -> requests.Response:
         url = url or f"{self.base_url}/v2/{path}"
         try:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
@@ -59,7 +61,7 @@ class RegistryClient:
             raise UnusableManifest(f"registry answered {resp.status_code} to {method} {path}: {resp.text[:200]}")
         return resp
 
-    def get_manifest(self, repository, digest):
+    def get_manifest(self, repository: str, digest: str) -> tuple[str | None, bytes]:
         """``(content_type, body)`` of a manifest or index, fetched by digest."""
         resp = self._request(
             "GET",
@@ -70,7 +72,7 @@ class RegistryClient:
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
         return content_type, resp.content
 
-    def get_blob(self, repository, digest, max_bytes=None):
+    def get_blob(self, repository: str, digest: str, max_bytes: int | None = None) -> bytes:
         """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that)."""
         what = f"blob {repository}@{digest}"
         resp = self._request("GET", f"{repository}/blobs/{digest}", what, stream=True)
@@ -84,7 +86,7 @@ class RegistryClient:
             raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
         return body
 
-    def tag_digest(self, repository, tag):
+    def tag_digest(self, repository: str, tag: str) -> str | None:
         """The digest ``tag`` points at now (``HEAD`` by tag, ``Docker-Content-Digest``), or None
         if the registry has no such tag (or repository)."""
         try:
@@ -102,11 +104,11 @@ class RegistryClient:
         ).content
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
-    def repository_pages(self, page_size):
+    def repository_pages(self, page_size: int) -> Iterator[list[str]]:
         """The registry's repository names (``/v2/_catalog``), a list per page, in its order."""
         return self._pages("_catalog", "repositories", page_size, "the registry's catalog")
 
-    def tag_pages(self, repository, page_size):
+    def tag_pages(self, repository: str, page_size: int) -> Iterator[list[str]]:
         """``repository``'s tag names, a list per page; nothing if the registry has no such
         repository (deleted since it was listed)."""
         try:
@@ -114,7 +116,7 @@ class RegistryClient:
         except NotInRegistry:
             return
 
-    def _pages(self, path, key, page_size, what):
+    def _pages(self, path: str, key: str, page_size: int, what: str) -> Iterator[list[str]]:
         url: str | None = f"{self.base_url}/v2/{path}?n={int(page_size)}"
         while url:
             resp = self._request("GET", path, what, url=url)
@@ -126,7 +128,7 @@ class RegistryClient:
             following = resp.links.get("next", {}).get("url")
             url = urljoin(f"{self.base_url}/", following) if following else None
 
-    def delete_manifest(self, repository, digest):
+    def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete a manifest (and so every tag on it). False if the registry had it no more."""
         try:
             self._request("DELETE", f"{repository}/manifests/{digest}", f"manifest {repository}@{digest}")
@@ -138,7 +140,7 @@ class RegistryClient:
 class Registry(DependencyProvider):
     """Hands each worker the one ``RegistryClient`` of this container (a pooled session)."""
 
-    def setup(self):
+    def setup(self) -> None:
         settings = settings_of(self.container, load_settings)
         self.session = requests.Session()
         # The registry's token auth (services/auth): a 401 Bearer challenge is answered with a
@@ -152,13 +154,13 @@ class Registry(DependencyProvider):
         self.session.mount("https://", adapter)
         self.client = RegistryClient(self.session, settings.registry_url, settings.registry_timeout)
 
-    def stop(self):
+    def stop(self) -> None:
         self.session.close()
 
-    def kill(self):
+    def kill(self) -> None:
         self.session.close()
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> RegistryClient:
         return self.client
 
 
@@ -170,8 +172,8 @@ class CatalogSettings(DependencyProvider):
     """The catalog's settings (``catalog.settings``), read once at start: a missing or bad value
     stops the service before it takes any work."""
 
-    def setup(self):
+    def setup(self) -> None:
         self.settings = settings_of(self.container, load_settings)
 
-    def get_dependency(self, worker_ctx) -> Settings:
+    def get_dependency(self, worker_ctx: Any) -> Settings:
         return self.settings

@@ -14,12 +14,15 @@ every ``RESYNC_INTERVAL`` seconds, or at once by the ``resync`` RPC.
 
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import eventlet
+from marshmallow import Schema
 from nameko.events import EventDispatcher, event_handler
 from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.orm import Session
 
 from catalog import browsing, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
@@ -44,6 +47,11 @@ from shared.runtime.timers import JobStarter, config_timer, job_timer
 from shared.runtime.uow import Transaction
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What a transaction puts in the outbox: ``(event_type, payload)`` per event (``catalog.outbox.emit``).
+Outgoing = Sequence[tuple[str, dict[str, Any]]]
 
 # Worth another try: the registry or the database is away (or its schema not migrated yet), or
 # a concurrent worker won a race on a unique constraint and a retry will find its row.
@@ -74,7 +82,7 @@ class CatalogService:
     # -- events in -----------------------------------------------------------------------------
 
     @event_handler(WEBHOOK, IMAGE_PUSHED, requeue_on_error=True)
-    def handle_image_pushed(self, payload):
+    def handle_image_pushed(self, payload: Any) -> None:
         self._consume(
             IMAGE_PUSHED,
             ImagePushed,
@@ -83,14 +91,20 @@ class CatalogService:
         )
 
     @event_handler(WEBHOOK, IMAGE_DELETED, requeue_on_error=True)
-    def handle_image_deleted(self, payload):
+    def handle_image_deleted(self, payload: Any) -> None:
         self._consume(IMAGE_DELETED, ImageDeleted, payload, indexing.record_delete)
 
     @event_handler(WEBHOOK, EVENT_SET_ASIDE, requeue_on_error=True)
-    def handle_event_set_aside(self, payload):
+    def handle_event_set_aside(self, payload: Any) -> None:
         self._consume(EVENT_SET_ASIDE, EventSetAside, payload, indexing.record_set_aside)
 
-    def _consume(self, event_type, schema_cls, payload, apply):
+    def _consume(
+        self,
+        event_type: str,
+        schema_cls: type[Schema],
+        payload: Any,
+        apply: Callable[[Session, dict[str, Any]], list[Any]],
+    ) -> None:
         try:
             try:
                 event = load_event(schema_cls, payload)
@@ -116,12 +130,12 @@ class CatalogService:
             raise
         self._send_outbox(outgoing)
 
-    def _transaction(self, work):
+    def _transaction(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in one transaction, again if a concurrent worker won a race
         (``shared.runtime.uow``)."""
         return Transaction(lambda: self.db.get_session(close_on_exit=True), sleep=eventlet.sleep).run(work)
 
-    def _set_aside(self, event_type, payload, exc):
+    def _set_aside(self, event_type: str, payload: Any, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"
         fields = payload if isinstance(payload, dict) else {}
         stored = self._transaction(
@@ -139,7 +153,7 @@ class CatalogService:
         if stored:
             log.error("%s %s set aside: %s", event_type, _event_id(payload), reason)
 
-    def _send_outbox(self, outgoing):
+    def _send_outbox(self, outgoing: Outgoing) -> None:
         """Dispatch the events a committed transaction put in the outbox.
 
         Never raises for the broker or the database: the change is committed and its events are
@@ -162,7 +176,7 @@ class CatalogService:
     # -- the outbox relay ----------------------------------------------------------------------
 
     @config_timer("OUTBOX_RELAY_INTERVAL")
-    def relay_outbox(self):
+    def relay_outbox(self) -> None:
         """Send the events the normal path left in the outbox (broker down, process died), oldest
         first, once they are ``OUTBOX_RELAY_MIN_AGE`` seconds old; the next tick retries a failure."""
         min_age = timedelta(seconds=self.settings.outbox_relay_min_age)
@@ -175,7 +189,7 @@ class CatalogService:
     # -- RPC -----------------------------------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_public_repositories(self, query=None, page=1, page_size=50):
+    def list_public_repositories(self, query: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         """Repositories of the public library (``library/*``) whose name contains ``query``.
 
         Returns ``{"items": [repository], "total", "page", "page_size"}`` ordered by name;
@@ -188,7 +202,14 @@ class CatalogService:
         return schemas.dump_page(schemas.RepositoryOut, found)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_repositories(self, tenant_id, query=None, page=1, page_size=50, ownbase=None):
+    def list_repositories(
+        self,
+        tenant_id: str,
+        query: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+        ownbase: bool | None = None,
+    ) -> dict[str, Any]:
         """The tenant's own repositories, by name; ``ownbase`` True/False keeps only (or no)
         custom base images. ``InvalidRequest`` for a missing tenant_id or a bad argument."""
         self.caller.for_tenant(tenant_id)
@@ -205,7 +226,7 @@ class CatalogService:
         return schemas.dump_page(schemas.RepositoryOut, found)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_repository(self, tenant_id, repository):
+    def get_repository(self, tenant_id: str, repository: str) -> dict[str, Any]:
         """One repository with its tag count, latest tag and pull command.
 
         ``InvalidReference`` for a bad name, ``Forbidden`` for another tenant's, ``NotFound``.
@@ -217,7 +238,7 @@ class CatalogService:
         return schemas.RepositoryOut().dump(found)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_tags(self, tenant_id, repository, page=1, page_size=50):
+    def list_tags(self, tenant_id: str, repository: str, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         """The repository's tags (versions), most recently pushed first.
 
         Errors as ``get_repository``, plus ``InvalidRequest`` for a bad page or page size.
@@ -231,7 +252,7 @@ class CatalogService:
         return schemas.dump_page(schemas.TagOut, found)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_tag(self, tenant_id, repository, tag):
+    def get_tag(self, tenant_id: str, repository: str, tag: str) -> dict[str, Any]:
         """A version's detail: digest, image ID, creation time, creator, size, platform, layers,
         platforms (for a multi-arch index), pull command and the other tags on the same digest.
 
@@ -244,7 +265,7 @@ class CatalogService:
         return schemas.TagDetailOut().dump(found)
 
     @rpc(expected_exceptions=USER_ERRORS + (RegistryUnavailable,))
-    def delete_tag(self, tenant_id, repository, tag, force=False):
+    def delete_tag(self, tenant_id: str, repository: str, tag: str, force: bool = False) -> dict[str, Any]:
         """Delete a version from the registry and the catalogue; returns
         ``{repository, tag, digest, deleted_tags}``.
 
@@ -260,7 +281,9 @@ class CatalogService:
         return schemas.DeletedTagOut().dump(result)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_tag_history(self, tenant_id, repository, tag=None, page=1, page_size=50):
+    def list_tag_history(
+        self, tenant_id: str, repository: str, tag: str | None = None, page: int = 1, page_size: int = 50
+    ) -> dict[str, Any]:
         """Pushes, moves and removals of the repository's tags (or one tag), newest first."""
         self.caller.for_tenant(tenant_id)
         args = schemas.load_args(
@@ -271,14 +294,14 @@ class CatalogService:
         return schemas.dump_page(schemas.HistoryOut, found)
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def parse_reference(self, reference):
+    def parse_reference(self, reference: str) -> dict[str, Any]:
         """``{registry, namespace, name, repository, tag, digest, is_ownbase, is_public}``;
         ``InvalidReference`` naming the broken rule."""
         _ = self.caller.identity  # any verified caller
         return parse_reference(reference).to_dict()
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def list_set_aside_events(self, page=1, page_size=50):
+    def list_set_aside_events(self, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         """For operators: events that could not be used, newest first, with the reason."""
         self.caller.platform_or_admin()
         args = schemas.load_args(schemas.Paging, page=page, page_size=page_size)
@@ -315,7 +338,7 @@ class CatalogService:
     # -- reconciliation with the registry ------------------------------------------------------
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def resync(self, namespace=None, wait=False):
+    def resync(self, namespace: str | None = None, wait: bool = False) -> dict[str, Any]:
         """For operators (never exposed to tenants: the report names every tenant's repositories):
         compare the catalogue with the registry, for one namespace or all, and repair it.
 
@@ -334,7 +357,7 @@ class CatalogService:
             return schemas.ResyncPassOut().dump(resync.get_pass(session, pass_id))
 
     @rpc(expected_exceptions=USER_ERRORS)
-    def get_resync(self, pass_id=None, items=True):
+    def get_resync(self, pass_id: int | None = None, items: bool = True) -> dict[str, Any]:
         """A resync pass (the latest if ``pass_id`` is None): status (``running``, ``finished``,
         ``failed``, ``interrupted``, ``abandoned``), progress counters, ``counts`` and, unless
         ``items=False``, the lists ``added``, ``moved``, ``removed``, ``pending_removal``,
@@ -345,7 +368,7 @@ class CatalogService:
             return schemas.ResyncPassOut().dump(resync.get_pass(session, args["pass_id"], args["items"]))
 
     @job_timer("RESYNC_INTERVAL", allow_disabled=True)
-    def run_resync(self, pass_id=None):
+    def run_resync(self, pass_id: int | None = None) -> None:
         """A timer tick (``pass_id`` None: start a whole-registry pass unless one ran lately), or
         the pass the ``resync`` RPC started."""
         if pass_id is None:
@@ -359,7 +382,7 @@ class CatalogService:
                 return
         self._run_pass(pass_id)
 
-    def _run_pass(self, pass_id):
+    def _run_pass(self, pass_id: int) -> dict[str, Any]:
         return resync.Pass(
             pass_id,
             self._transaction,
@@ -370,15 +393,15 @@ class CatalogService:
             max_removal_fraction=self.settings.resync_max_removal_fraction,
         ).run()
 
-    def _public_host(self):
+    def _public_host(self) -> str:
         return self.settings.registry_public_host
 
 
-def _text(value):
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _event_id(payload):
+def _event_id(payload: Any) -> str | None:
     """The payload's event_id if it is a UUID (a payload may be malformed), else None."""
     value = payload.get("event_id") if isinstance(payload, dict) else None
     try:
