@@ -211,7 +211,12 @@ class Caller(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         path, issuer = config.get("AUTH_CERT_FILE") or "", str(config.get("AUTH_ISSUER") or "imagehub-auth")
-        self.verifier = IdentityVerifier.from_certificate_file(path, issuer) if path else None
+        try:
+            self.verifier = IdentityVerifier.from_certificate_file(path, issuer) if path else None
+        except (OSError, ValueError) as exc:  # the service must not start unable to check anyone
+            raise RuntimeError(
+                f"AUTH_CERT_FILE={path!r}: not a usable certificate of the auth service ({exc})"
+            ) from None
 
     def get_dependency(self, worker_ctx: WorkerContext) -> CallerContext:
         return CallerContext(worker_ctx.context_data, self.verifier)

@@ -148,6 +148,12 @@ class Run:
             keys.mkdir()
             _auth_keys(keys)
             self.mounts.append((keys, "/etc/imagehub/auth"))
+        if service in ("catalog", "deployer"):  # they check developer identities with its certificate
+            cert = tmp_path / "auth-cert"
+            cert.mkdir()
+            _auth_keys(cert)
+            (cert / "tls.key").unlink()  # as in Kubernetes: the certificate alone
+            self.mounts.append((cert, "/etc/imagehub/auth-cert"))
         for directory, _ in self.mounts:
             os.chmod(directory, 0o755)
             for f in directory.iterdir():
