@@ -290,7 +290,7 @@ def test_prod_registry_token_auth_points_at_the_auth_service():
     assert env["REGISTRY_AUTH_TOKEN_ISSUER"] == auth_config["AUTH_ISSUER"]
     assert env["REGISTRY_AUTH_TOKEN_SERVICE"] == auth_config["AUTH_SERVICE"]
     realm = urlsplit(env["REGISTRY_AUTH_TOKEN_REALM"])
-    ingress = one(docs, "Ingress", "registry")
+    ingress = one(docs, "Ingress", "auth")
     rule = next(r for r in ingress["spec"]["rules"] if r["host"] == realm.hostname)
     path = next(p for p in rule["http"]["paths"] if p["path"] == realm.path)
     assert path["backend"]["service"]["name"] == "auth"
@@ -299,6 +299,19 @@ def test_prod_registry_token_auth_points_at_the_auth_service():
     )
     volume = next(v for v in _pod_spec(deployment)["volumes"] if v["name"] == mount["name"])
     assert [i["key"] for i in volume["secret"]["items"]] == ["tls.crt"], "the registry gets the certificate only"
+
+
+def test_only_the_registrys_path_takes_large_bodies():
+    """Layers are pushed through /v2/ without a size limit; everything else the ingress exposes
+    (the token form) is bounded, so nobody streams gigabytes into the auth service."""
+    docs = list(rendered("prod"))
+    limits = {}
+    for ingress in find(docs, "Ingress"):
+        size = ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/proxy-body-size")
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                limits[path["path"]] = size
+    assert limits == {"/v2/": "0", "/token": "16k"}
 
 
 # -- workloads -----------------------------------------------------------------------------------
