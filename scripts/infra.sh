@@ -66,6 +66,19 @@ ensure_broker_operator() {
 }
 
 pg_version() { ls /etc/postgresql 2>/dev/null | sort -n | tail -1; }
+
+# Connections over TCP must give a password (scram-sha-256): a machine's `trust` for 127.0.0.1
+# would let any process on the host, a tenant's container on host networking too, in as anyone,
+# the superuser included. The Unix socket (peer/trust for root and postgres) is left as it is.
+require_pg_passwords() { # require_pg_passwords VERSION
+  local hba="/etc/postgresql/$1/main/pg_hba.conf"
+  [ -f "$hba" ] || return 0
+  if grep -Eq '^[[:space:]]*host[[:space:]].*[[:space:]]trust[[:space:]]*$' "$hba"; then
+    log "PostgreSQL: password authentication for TCP connections (was trust) in $hba"
+    sed -i -E 's/^([[:space:]]*host[[:space:]].*[[:space:]])trust([[:space:]]*)$/\1scram-sha-256\2/' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$1" main reload
+  fi
+}
 start_postgres() {
   local v; v="$(pg_version)"
   [ -n "$v" ] || { log "PostgreSQL not installed; skipping"; return; }
@@ -74,9 +87,19 @@ start_postgres() {
     pg_ctlcluster --skip-systemctl-redirect "$v" main start
     wait_for 60 PostgreSQL port_open 5432
   fi
-  # A role and databases for imagehub (dev and tests); password auth over 127.0.0.1.
+  # A role and databases for imagehub (dev and tests), with a password made once per machine in
+  # $PG_PASSWORD_FILE (0600): a tenant's container shares this host's loopback, so neither a
+  # well-known password nor `trust` may open the database over TCP.
+  if [ ! -s "$PG_PASSWORD_FILE" ]; then
+    mkdir -p "$(dirname "$PG_PASSWORD_FILE")"
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$PG_PASSWORD_FILE")
+  fi
+  chmod 600 "$PG_PASSWORD_FILE"
   runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='imagehub'" | grep 1 >/dev/null \
-    || runuser -u postgres -- psql -qc "CREATE ROLE imagehub LOGIN CREATEDB PASSWORD 'imagehub'"
+    || runuser -u postgres -- psql -qc "CREATE ROLE imagehub LOGIN CREATEDB"
+  # On stdin, not the command line (where `ps` would show it).
+  printf "ALTER ROLE imagehub PASSWORD '%s';\n" "$(cat "$PG_PASSWORD_FILE")" | runuser -u postgres -- psql -q >/dev/null
+  require_pg_passwords "$v"
   for db in imagehub imagehub_test; do
     runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep 1 >/dev/null \
       || runuser -u postgres -- createdb -O imagehub "$db"

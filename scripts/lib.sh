@@ -57,5 +57,7 @@ DOCKER2_SOCK="${DOCKER2_SOCK:-/var/run/imagehub-docker2.sock}"
 # whose users (one per service and kind of caller, deploy/broker/access.yml) keep their AMQP URIs
 # in $BROKER_SECRETS/<user>.uri (made by `make services`).
 BROKER_OPERATOR_FILE="${IMAGEHUB_BROKER_OPERATOR_FILE:-/etc/imagehub/rabbitmq-operator}"
+# The imagehub PostgreSQL role's password (scripts/infra.sh makes it, machine-wide).
+PG_PASSWORD_FILE="${IMAGEHUB_PG_PASSWORD_FILE:-/etc/imagehub/postgres-imagehub}"
 BROKER_VHOST="${IMAGEHUB_BROKER_VHOST:-imagehub}"
 BROKER_SECRETS="$VAR/secrets/amqp"

@@ -10,7 +10,20 @@ import sqlalchemy as sa
 
 from tests.support import RegistryProcess, free_port
 
-TEST_PG_URL = os.environ.get("IMAGEHUB_TEST_PG_URL", "postgresql://imagehub:imagehub@127.0.0.1:5432/imagehub_test")
+
+def _test_pg_url():
+    """``IMAGEHUB_TEST_PG_URL``, else the imagehub role with the password scripts/infra.sh made."""
+    if os.environ.get("IMAGEHUB_TEST_PG_URL"):
+        return os.environ["IMAGEHUB_TEST_PG_URL"]
+    try:
+        with open(os.environ.get("IMAGEHUB_PG_PASSWORD_FILE") or "/etc/imagehub/postgres-imagehub") as f:
+            password = f.read().strip()
+    except FileNotFoundError:
+        password = "imagehub"  # a machine set up before the password was generated
+    return f"postgresql://imagehub:{quote(password, safe='')}@127.0.0.1:5432/imagehub_test"
+
+
+TEST_PG_URL = _test_pg_url()
 
 
 @contextmanager

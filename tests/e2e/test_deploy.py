@@ -2,6 +2,7 @@
 version while replicas keep answering, undeploy: the whole suite as processes."""
 
 import json
+import struct
 import subprocess
 import threading
 import time
@@ -14,6 +15,33 @@ from tests.e2e.stack import ENGINES
 from tests.e2e.test_cli import imagehub
 from tests.e2e.test_push_to_catalog import wait_for_tag
 from tests.support import token_session, wait_until
+
+
+def amqp_login(user, password):
+    """An AMQP 0-9-1 client's first bytes: the protocol header and a Connection.Start-Ok with PLAIN
+    credentials, asking the broker to say why it refuses (``authentication_failure_close``)."""
+
+    def shortstr(text):
+        return bytes([len(text)]) + text.encode()
+
+    def table(fields):
+        body = b"".join(shortstr(k) + v for k, v in fields.items())
+        return struct.pack(">I", len(body)) + body
+
+    capabilities = table({"authentication_failure_close": b"t\x01"})
+    client = table({"capabilities": b"F" + capabilities})
+    response = b"\0" + user.encode() + b"\0" + password.encode()
+    payload = (
+        struct.pack(">HH", 10, 11) + client + shortstr("PLAIN") + struct.pack(">I", len(response)) + response
+    ) + shortstr("en_US")
+    return b"AMQP\x00\x00\x09\x01" + struct.pack(">BHI", 1, 0, len(payload)) + payload + b"\xce"
+
+
+def pg_startup(user):
+    """PostgreSQL's StartupMessage (protocol 3.0) for ``user``: the server answers how it wants
+    them to authenticate (``R``, then 0 for none needed)."""
+    body = struct.pack(">i", 196608) + b"user\0" + user.encode() + b"\0database\0postgres\0\0"
+    return struct.pack(">i", len(body) + 4) + body
 
 
 def answers(address):
@@ -246,6 +274,25 @@ class TestPullsWithTheTenantsRobot:
         cap_net_raw = 1 << 13
         assert int(fields["CapEff"].strip(), 16) & cap_net_raw == 0
         assert int(fields["CapBnd"].strip(), 16) & cap_net_raw == 0
+
+        # What the tenant's code can try from in there, on the host's loopback:
+        def inside(*command, data=b""):
+            return subprocess.run(
+                ["docker", "-H", sock, "exec", "-i", container_id, "/bin/busybox", *command],
+                input=data,
+                capture_output=True,
+                timeout=30,
+            )
+
+        for user, password in (("guest", "guest"), ("", "")):  # the broker: as guest, and as nobody
+            answer = inside("nc", "-w", "3", "127.0.0.1", "5672", data=amqp_login(user, password)).stdout
+            assert b"RabbitMQ" in answer and b"ACCESS_REFUSED" in answer, answer[-200:]
+        for user in ("postgres", "imagehub"):  # the database over TCP: a password is asked, none is known
+            answer = inside("nc", "-w", "3", "127.0.0.1", "5432", data=pg_startup(user)).stdout
+            assert answer[:1] == b"R" and struct.unpack(">i", answer[5:9])[0] != 0, answer[:40]
+        assert inside("test", "-e", "/var/run/docker.sock").returncode == 1  # no engine socket
+        for port in ("2375", "2376"):  # no engine on TCP
+            assert inside("nc", "-z", "-w", "2", "127.0.0.1", port).returncode != 0
         stack.rpc("deployer", "delete_deployment", tenant, created["id"])
 
     def test_another_tenants_image_is_refused_and_its_robot_could_not_pull_it_either(self, stack, docker_cli, tenant):

@@ -23,6 +23,7 @@ import pytest
 import requests
 from kombu import Connection, Exchange, Queue
 
+from tests.conftest import TEST_PG_URL
 from tests.e2e.stack import Stack
 from tests.e2e.test_broker_outage import broker_answers, management_answers, rabbitmqctl
 from tests.support import NotificationSink, push_image, wait_until
@@ -50,9 +51,7 @@ def fault_stack(tmp_path_factory):
     psql(f"CREATE DATABASE {database} OWNER imagehub")
     stack = Stack(str(tmp_path_factory.mktemp("faults")))
     # The services share this dict: what is set here is what they start with.
-    stack.env.update(
-        CATALOG_DB_URL=f"postgresql://imagehub:imagehub@127.0.0.1:5432/{database}", CATALOG_RESYNC_INTERVAL="0"
-    )
+    stack.env.update(CATALOG_DB_URL=TEST_PG_URL.rsplit("/", 1)[0] + f"/{database}", CATALOG_RESYNC_INTERVAL="0")
     stack.database = database
     try:
         stack.start()
