@@ -30,7 +30,7 @@ from shared.contracts.errors import ImagehubError
 from shared.contracts.schemas import Paging, load_args, validate_tenant_id
 from shared.runtime.clock import utcnow
 from shared.runtime.identity import BROKER_USER_KEY, CallerContext, Identity, IdentityVerifier, identify
-from shared.runtime.pagination import listing, page_of
+from shared.runtime.pagination import after_id, encode_cursor, listing, page_of
 
 log = logging.getLogger(__name__)
 
@@ -146,12 +146,16 @@ class AuditQuery(Paging):
     tenant_id = fields.String(load_default=None, allow_none=True, validate=validate_tenant_id)
     action = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
     actor = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=TEXT))
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=512))
 
 
 def list_audit(session: Session, model: type[Any], caller: CallerContext, **arguments: Any) -> dict[str, Any]:
-    """What each service's ``list_audit(tenant_id=None, action=None, actor=None, page, page_size)``
-    answers, newest first: a tenant's records to whoever may act in it (its developers, the
-    platform, admins), every tenant's (``tenant_id=None``) to the platform and admins only."""
+    """What each service's ``list_audit(tenant_id=None, action=None, actor=None, page, page_size,
+    cursor=None)`` answers, newest first: a tenant's records to whoever may act in it (its
+    developers, the platform, admins), every tenant's (``tenant_id=None``) to the platform and
+    admins only. Each answer carries ``next_cursor`` (None at the end): passed back as ``cursor``,
+    it gives the records after the last one seen, however many were added meanwhile (``total``
+    and ``page`` are then None)."""
     args = load_args(AuditQuery, **arguments)
     if args["tenant_id"] is None:
         caller.platform_or_admin()
@@ -164,8 +168,14 @@ def list_audit(session: Session, model: type[Any], caller: CallerContext, **argu
         query = query.where(model.action == args["action"])
     if args["actor"]:
         query = query.where(model.actor == args["actor"])
+    if args["cursor"] is not None:  # the position after the last record seen: no row skipped or seen twice
+        rows, next_cursor = after_id(session, query, model.id, args["cursor"], args["page_size"])
+        answer = listing([dump(r) for r in rows], len(rows), 1, args["page_size"])
+        return dict(answer, total=None, page=None, next_cursor=next_cursor)
     rows, total = page_of(session, query.order_by(model.id.desc()), args["page"], args["page_size"])
-    return listing([dump(r) for r in rows], total, args["page"], args["page_size"])
+    answer = listing([dump(r) for r in rows], total, args["page"], args["page_size"])
+    more = args["page"] * args["page_size"] < total
+    return dict(answer, next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None)
 
 
 def dump(record: Any) -> dict[str, Any]:

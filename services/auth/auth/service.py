@@ -204,6 +204,7 @@ class AuthService:
         actor: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
         """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
         a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
@@ -218,6 +219,7 @@ class AuthService:
                 actor=actor,
                 page=page,
                 page_size=page_size,
+                cursor=cursor,
             )
 
     # -- RPC: tenants --------------------------------------------------------------------------

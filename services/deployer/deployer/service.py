@@ -220,6 +220,7 @@ class DeployerService(_Deployer):
         actor: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
         """The audit trail of this service's state-changing calls and auto-deploys, newest first
         (shared.runtime.audit): a tenant's records to whoever may act in it, all of them
@@ -234,6 +235,7 @@ class DeployerService(_Deployer):
                 actor=actor,
                 page=page,
                 page_size=page_size,
+                cursor=cursor,
             )
 
     @config_timer("OUTBOX_RELAY_INTERVAL")

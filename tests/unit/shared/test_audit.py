@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from shared.contracts.errors import Forbidden, NotFound
+from shared.contracts.errors import Forbidden, InvalidRequest, NotFound
 from shared.runtime import audit
 from shared.runtime.audit import AuditRecordMixin, AuditTrail, target_from
 from shared.runtime.db import create_engine
@@ -103,3 +103,35 @@ def test_a_failing_record_never_reaches_the_caller(engine, caplog):
     with pytest.raises(sa.exc.OperationalError):  # the table is gone: reading it back fails too
         finish(engine, "delete_tag", ("t1", "t1/app", "v1"), {BROKER_USER_KEY: "imagehub-platform"})
     assert "audit: could not record catalog.delete_tag" in caplog.text
+
+
+def test_the_cursor_pages_through_a_growing_trail_without_skipping_or_repeating(engine):
+    platform = CallerContext({BROKER_USER_KEY: "imagehub-platform"}, None)
+
+    def add(n):
+        with Session(engine) as session:
+            session.add(
+                audit.new_record(Record, action="catalog.delete_tag", actor="a", tenant_id="t1", target=n, outcome="ok")
+            )
+            session.commit()
+
+    def listed(**kw):
+        with Session(engine) as session:
+            return audit.list_audit(session, Record, platform, tenant_id="t1", page_size=2, **kw)
+
+    for n in range(5):
+        add(f"r{n}")
+    first = listed()
+    assert ([r["target"] for r in first["items"]], first["total"]) == (["r4", "r3"], 5)
+    add("r5")  # a page by number would now shift; the cursor does not
+    second = listed(cursor=first["next_cursor"])
+    third = listed(cursor=second["next_cursor"])
+    assert [r["target"] for r in second["items"] + third["items"]] == ["r2", "r1", "r0"]
+    assert (second["total"], third["next_cursor"]) == (None, None)
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage!", "eyJpZCI6ICIxIn0", "e30", "W10", "x" * 600])
+def test_a_cursor_not_given_by_the_service_is_invalid_request(engine, cursor):
+    platform = CallerContext({BROKER_USER_KEY: "imagehub-platform"}, None)
+    with Session(engine) as session, pytest.raises(InvalidRequest, match="cursor"):
+        audit.list_audit(session, Record, platform, tenant_id="t1", cursor=cursor)
