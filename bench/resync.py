@@ -22,7 +22,8 @@ At the end the catalogue must equal the registry (repositories, tags and digests
 count or the final comparison is wrong, after printing the figures.
 
     .venv/bin/python -m bench.resync [--repos 200] [--tags 5] [--json out.json]
-    .venv/bin/python -m bench.resync --db-url "postgresql://imagehub:$(cat /etc/imagehub/postgres-imagehub)@127.0.0.1:5432/imagehub"
+    .venv/bin/python -m bench.resync \\
+        --db-url "postgresql://imagehub:$(cat /etc/imagehub/postgres-imagehub)@127.0.0.1:5432/imagehub"
 """
 
 import argparse
