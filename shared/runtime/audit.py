@@ -11,7 +11,8 @@ ended, kept append-only in the database of the service that answered it.
   named (a repository and tag, a deployment, an account). It writes in its own transaction after
   the call, so a refused call is recorded too; a process killed between the call's commit and
   the record loses that record (docs/security.md).
-* ``list_audit``: what each service's ``list_audit`` RPC answers.
+* ``list_audit``: what each service's ``list_audit`` RPC answers; ``AuditListing``: that RPC, mixed
+  into a service class.
 """
 
 import inspect
@@ -26,10 +27,10 @@ from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.contracts.errors import ImagehubError
+from shared.contracts.errors import USER_ERRORS, ImagehubError
 from shared.contracts.schemas import Paging, load_args, validate_tenant_id
 from shared.runtime.clock import utcnow
-from shared.runtime.identity import BROKER_USER_KEY, CallerContext, Identity, IdentityVerifier, identify
+from shared.runtime.identity import BROKER_USER_KEY, CallerContext, Identity, IdentityVerifier, identify, rpc
 from shared.runtime.pagination import after_id, encode_cursor, listing, page_of
 
 log = logging.getLogger(__name__)
@@ -191,3 +192,38 @@ def dump(record: Any) -> dict[str, Any]:
         "outcome": record.outcome,
         "detail": record.detail,
     }
+
+
+class AuditListing:
+    """Mixed into a service class: its ``list_audit`` RPC (see ``list_audit``), over the service's
+    ``db``, ``caller`` and ``audit_model`` (its ``AuditRecord``)."""
+
+    audit_model: type[Any]
+    db: Any
+    caller: Any
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_audit(
+        self,
+        tenant_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """The audit trail of this service's state-changing calls, newest first: a tenant's records
+        to whoever may act in it, every tenant's (``tenant_id=None``) to the platform and platform
+        admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""
+        with self.db.get_session(close_on_exit=True) as session:
+            return list_audit(
+                session,
+                self.audit_model,
+                self.caller,
+                tenant_id=tenant_id,
+                action=action,
+                actor=actor,
+                page=page,
+                page_size=page_size,
+                cursor=cursor,
+            )

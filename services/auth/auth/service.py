@@ -28,7 +28,7 @@ from auth.models import AuditRecord, Base
 from auth.scopes import parse_scopes
 from shared.contracts import errors
 from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest, RateLimited
-from shared.runtime import audit
+from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.clock import utcnow
 from shared.runtime.identity import Caller, role_of, rpc
@@ -40,12 +40,13 @@ DEFAULT_ROBOT_CREDENTIAL_TTL = 600
 T = TypeVar("T")
 
 
-class AuthService:
+class AuthService(audit.AuditListing):
     name = "auth"
 
     db = AuthDatabase(Base)
     tools: Credentials = CredentialTools()  # a worker sees the provider's Credentials
     caller = Caller()
+    audit_model = AuditRecord
     audit_trail = AuditTrail(
         AuditRecord,
         {
@@ -193,34 +194,6 @@ class AuthService:
         issuer = self.tools.issuer
         claims = identities.identity_claims(issuer.issuer, principal, self.tools.settings.identity_ttl, utcnow())
         return identities.sign_in_answer(issuer.sign(claims), claims)
-
-    # -- RPC: the audit trail ------------------------------------------------------------------
-
-    @rpc(expected_exceptions=USER_ERRORS)
-    def list_audit(
-        self,
-        tenant_id: str | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        page: int = 1,
-        page_size: int = 50,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
-        a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
-        and platform admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""
-        with self.db.get_session(close_on_exit=True) as session:
-            return audit.list_audit(
-                session,
-                AuditRecord,
-                self.caller,
-                tenant_id=tenant_id,
-                action=action,
-                actor=actor,
-                page=page,
-                page_size=page_size,
-                cursor=cursor,
-            )
 
     # -- RPC: tenants --------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from shared.contracts.events import (
     load_event,
 )
 from shared.contracts.reference import parse_reference
-from shared.runtime import audit
+from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import JobStarter, config_timer, job_timer
@@ -65,7 +65,7 @@ REQUEUE_DELAY = 1.0  # seconds a failed event waits before it is requeued (no ho
 ACTIONS = {IMAGE_PUSHED: "push", IMAGE_DELETED: "delete", EVENT_SET_ASIDE: "set_aside"}
 
 
-class CatalogService:
+class CatalogService(audit.AuditListing):
     name = "catalog"
 
     db = CatalogDatabase(Base)
@@ -74,6 +74,7 @@ class CatalogService:
     settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
     caller = Caller()
+    audit_model = AuditRecord
     audit_trail = AuditTrail(
         AuditRecord,
         {"delete_tag": target_from("repository", "tag"), "resync": target_from("namespace")},
@@ -308,34 +309,6 @@ class CatalogService:
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.list_set_aside_events(session, **args)
         return schemas.dump_page(schemas.SetAsideOut, found)
-
-    # -- the audit trail ----------------------------------------------------------------------
-
-    @rpc(expected_exceptions=USER_ERRORS)
-    def list_audit(
-        self,
-        tenant_id: str | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        page: int = 1,
-        page_size: int = 50,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        """The audit trail of this service's state-changing calls, newest first (shared.runtime.audit):
-        a tenant's records to whoever may act in it, all of them (``tenant_id=None``) to the platform
-        and platform admins. ``InvalidRequest``, ``Forbidden``, ``Unauthorized``."""
-        with self.db.get_session(close_on_exit=True) as session:
-            return audit.list_audit(
-                session,
-                AuditRecord,
-                self.caller,
-                tenant_id=tenant_id,
-                action=action,
-                actor=actor,
-                page=page,
-                page_size=page_size,
-                cursor=cursor,
-            )
 
     # -- reconciliation with the registry ------------------------------------------------------
 

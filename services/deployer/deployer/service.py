@@ -57,7 +57,7 @@ from shared.contracts.events import (
     TagIndexed,
     load_event,
 )
-from shared.runtime import audit
+from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import config_timer
@@ -95,13 +95,14 @@ class _Deployer:
         )
 
 
-class DeployerService(_Deployer):
+class DeployerService(_Deployer, audit.AuditListing):
     """The RPC API and the reconciler: short work only, on the ``max_workers`` pool."""
 
     name = DEPLOYER
 
     catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
     caller = Caller()
+    audit_model = AuditRecord
     audit_trail = AuditTrail(
         AuditRecord,
         {
@@ -211,32 +212,6 @@ class DeployerService(_Deployer):
         self.caller.for_tenant(tenant_id)
         args = schemas.load_args(schemas.DeploymentRef, tenant_id=tenant_id, deployment_id=deployment_id)
         return deployments.delete_deployment(self._runtime(), **args)
-
-    @rpc(expected_exceptions=USER_ERRORS)
-    def list_audit(
-        self,
-        tenant_id: str | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        page: int = 1,
-        page_size: int = 50,
-        cursor: str | None = None,
-    ) -> dict[str, Any]:
-        """The audit trail of this service's state-changing calls and auto-deploys, newest first
-        (shared.runtime.audit): a tenant's records to whoever may act in it, all of them
-        (``tenant_id=None``) to the platform and platform admins."""
-        with self.db.get_session(close_on_exit=True) as session:
-            return audit.list_audit(
-                session,
-                AuditRecord,
-                self.caller,
-                tenant_id=tenant_id,
-                action=action,
-                actor=actor,
-                page=page,
-                page_size=page_size,
-                cursor=cursor,
-            )
 
     @config_timer("OUTBOX_RELAY_INTERVAL")
     def relay_outbox(self) -> None:
