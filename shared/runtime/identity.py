@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kombu.message import Message
 from nameko.containers import WorkerContext
+from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc, RpcProxy, ServiceProxy
 from nameko.standalone.rpc import ClusterProxy, ClusterRpcProxy, ServiceRpcProxy
@@ -279,3 +280,15 @@ class IdentifiedServiceRpcProxy(ServiceRpcProxy):
         self._proxy = ServiceProxy(
             self._worker_ctx, service_name, self._reply_listener, **rpc_options(config["AMQP_URI"])
         )
+
+
+class EventDispatcherWithoutIdentity(EventDispatcher):
+    """nameko's ``EventDispatcher`` that does not pass the caller's identity on: an event outlives
+    the call that caused it (a consumer may run it minutes later, or for everyone), so it carries
+    no developer identity and no claimed broker user, only nameko's own context (call ids)."""
+
+    def get_message_headers(self, worker_ctx: WorkerContext) -> dict[str, Any]:
+        headers: dict[str, Any] = super().get_message_headers(worker_ctx)
+        for key in (IDENTITY_KEY, BROKER_USER_KEY):
+            headers.pop(self._get_header_name(key), None)
+        return headers

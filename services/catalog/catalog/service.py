@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import eventlet
 from marshmallow import Schema
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import event_handler
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ from shared.contracts.events import (
 from shared.contracts.reference import parse_reference
 from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
-from shared.runtime.identity import Caller, rpc
+from shared.runtime.identity import Caller, EventDispatcherWithoutIdentity, rpc
 from shared.runtime.timers import JobStarter, config_timer, job_timer
 from shared.runtime.uow import Transaction
 
@@ -70,7 +70,7 @@ class CatalogService(audit.AuditListing):
 
     db = CatalogDatabase(Base)
     registry = Registry()
-    dispatch = EventDispatcher()
+    dispatch = EventDispatcherWithoutIdentity()
     settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
     caller = Caller()

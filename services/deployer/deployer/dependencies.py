@@ -12,7 +12,6 @@ import docker
 import eventlet
 import requests
 from docker import errors as docker_errors
-from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Publisher
 from nameko.standalone.events import get_event_exchange
@@ -30,6 +29,7 @@ from deployer.engine import (
 )
 from deployer.settings import ConfigurationError, Host, Settings, load_settings
 from shared.runtime.db import Database, create_engine
+from shared.runtime.identity import EventDispatcherWithoutIdentity
 from shared.runtime.settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -304,10 +304,11 @@ class DeployerDatabase(Database):
         self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
 
 
-class SourceEventDispatcher(EventDispatcher):
+class SourceEventDispatcher(EventDispatcherWithoutIdentity):
     """nameko's ``EventDispatcher`` publishing as ``source_service`` instead of the container's
     service name: the worker's events (``deployment_status_changed``, ``rollout_requested``)
-    come from ``deployer``, as the consumers (and the contract) expect, whichever class sends them."""
+    come from ``deployer``, as the consumers (and the contract) expect, whichever class sends them;
+    without the caller's identity (``EventDispatcherWithoutIdentity``)."""
 
     def __init__(self, source_service: str, **options: Any) -> None:
         super().__init__(**options)

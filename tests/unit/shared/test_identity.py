@@ -159,3 +159,13 @@ def test_a_token_naming_another_algorithm_than_the_keys_is_refused_not_misread()
     rsa_verifier = IdentityVerifier(rsa_key.public_key(), ISSUER)
     with pytest.raises(Unauthorized):
         rsa_verifier.read(token())  # an ES256 token against an RSA key
+
+
+def test_events_do_not_carry_the_callers_identity_on():
+    from shared.runtime.identity import EventDispatcherWithoutIdentity
+
+    worker_ctx = types.SimpleNamespace(
+        context_data={IDENTITY_KEY: "eyJ.a.b", BROKER_USER_KEY: "imagehub-gateway", "call_id_stack": ["catalog.x.1"]}
+    )
+    headers = EventDispatcherWithoutIdentity().get_message_headers(worker_ctx)
+    assert headers == {"nameko.call_id_stack": ["catalog.x.1"]}
