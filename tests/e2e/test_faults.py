@@ -205,6 +205,16 @@ def resync(stack, namespace):
     return report["counts"]
 
 
+def applied_twice(rows):
+    """History rows beyond the first for one event ID: a push applied more than once, counted."""
+    return sum(n - 1 for n in Counter(row["event_id"] for row in rows if row["event_id"]).values() if n > 1)
+
+
+def lost(stack, tenant):
+    """Tags the registry has that the catalogue does not, or points elsewhere: counted now."""
+    return len(registry_state(stack.registry, tenant) - catalogue_state(stack, tenant))
+
+
 def figures(scenario, **values):
     print(f"\nFIGURES {scenario} " + " ".join(f"{k}={v}" for k, v in values.items()))
 
@@ -331,8 +341,8 @@ class TestCatalogKilled:
             history_rows=len(rows),
             tag_indexed=delivered,
             tag_indexed_redelivered=redelivered,
-            lost=0,
-            applied_twice=0,
+            lost=lost(stack, tenant),
+            applied_twice=applied_twice(rows),
             seconds_to_agree=f"{seconds:.2f}",
         )
 
@@ -369,8 +379,8 @@ class TestBrokerStopped:
             history_rows=len(rows),
             tag_indexed=delivered,
             tag_indexed_redelivered=redelivered,
-            lost=0,
-            applied_twice=0,
+            lost=lost(stack, tenant),
+            applied_twice=applied_twice(rows),
             seconds_to_agree=f"{seconds:.2f}",
         )
 
@@ -533,7 +543,7 @@ class TestDuplicatedReorderedLate:
             registry_events=len(events),
             deliveries=posted,
             history_rows=len(rows),
-            applied_twice=0,
+            applied_twice=applied_twice(rows),
             seconds_to_agree=f"{seconds:.2f}",
         )
 
@@ -566,7 +576,7 @@ class TestDatabaseUnavailable:
             history_rows=len(rows),
             tag_indexed=delivered,
             tag_indexed_redelivered=redelivered,
-            lost=0,
-            applied_twice=0,
+            lost=lost(stack, tenant),
+            applied_twice=applied_twice(rows),
             seconds_to_agree=f"{seconds:.2f}",
         )

@@ -83,9 +83,10 @@ def endpoints(overlay):
     )
     for i, e in enumerate(out.values()):
         e.ip = f"10.244.{i // 200}.{i % 200 + 10}"
-    out["kubernetes-api"] = Endpoint("kubernetes-api", None, ip="10.96.0.1")
+    # Addresses from the documentation ranges (RFC 5737) stand for them: nothing is dialled.
+    out["kubernetes-api"] = Endpoint("kubernetes-api", None, ip="192.0.2.1")
     out["metadata-service"] = Endpoint("metadata-service", None, ip="169.254.169.254")
-    out["node"] = Endpoint("node", None, ip="192.168.1.20")
+    out["node"] = Endpoint("node", None, ip="198.51.100.20")
     out["internet"] = Endpoint("internet", None, ip="203.0.113.7")
     return out
 
@@ -198,7 +199,6 @@ ALLOWED = {
         ("deployer", "dind", 20000),
         ("deployer", "dind", 29999),
         ("dind", "registry", 5000),
-        ("dind", "internet", 443),
     ],
     "prod": [
         *SHARED_ALLOWED,
@@ -223,6 +223,7 @@ REFUSED = {
         ("dind", "kubernetes-api", 443),
         ("dind", "metadata-service", 80),
         ("dind", "node", 10250),
+        ("dind", "internet", 443),
         ("dind", "stranger", 5001),
         # The engine's API: the deployer's only, TLS only.
         ("catalog", "dind", 2376),

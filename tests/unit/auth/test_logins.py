@@ -194,36 +194,35 @@ class TestPerAddress:
         self, session, hasher, issuer, policy, alice
     ):
         for second in range(4):  # 3 free, the 4th costs a second
-            login(session, hasher, issuer, policy, "alice", "guess", at(second), address="10.0.0.66")
-        blocked = login(session, hasher, issuer, policy, "alice", PASSWORD, at(3.5), address="10.0.0.66").error
+            login(session, hasher, issuer, policy, "alice", "guess", at(second), address="127.0.0.66")
+        blocked = login(session, hasher, issuer, policy, "alice", PASSWORD, at(3.5), address="127.0.0.66").error
         assert type(blocked) is TooManyAttempts
-        elsewhere = login(session, hasher, issuer, policy, "alice", PASSWORD, at(3.5), address="10.0.0.7")
+        elsewhere = login(session, hasher, issuer, policy, "alice", PASSWORD, at(3.5), address="127.0.0.7")
         assert elsewhere.error is None and elsewhere.principal.name == "alice"
-        assert failures(session, "alice", "10.0.0.7") is None
+        assert failures(session, "alice", "127.0.0.7") is None
 
     def test_an_address_guessing_many_names_is_slowed_down_as_a_whole(self, session, hasher, issuer, alice):
         policy = LoginPolicy(free_failures=3, first_delay=1, max_delay=8, window=900, address_free_failures=5)
         for n in range(5):  # five names, one failure each: within every per-name allowance
-            assert (
-                type(login(session, hasher, issuer, policy, f"name-{n}", "x", at(n), "10.0.0.66").error) is Unauthorized
-            )
-        assert type(login(session, hasher, issuer, policy, "name-5", "x", at(6), "10.0.0.66").error) is Unauthorized
+            outcome = login(session, hasher, issuer, policy, f"name-{n}", "x", at(n), "127.0.0.66")
+            assert type(outcome.error) is Unauthorized
+        assert type(login(session, hasher, issuer, policy, "name-5", "x", at(6), "127.0.0.66").error) is Unauthorized
         # the address's 6th failure is past its 5 free ones: it waits, whatever name it tries next
-        blocked = login(session, hasher, issuer, policy, "alice", PASSWORD, at(6.5), "10.0.0.66").error
+        blocked = login(session, hasher, issuer, policy, "alice", PASSWORD, at(6.5), "127.0.0.66").error
         assert type(blocked) is TooManyAttempts and blocked.retry_after == 1
-        assert login(session, hasher, issuer, policy, "alice", PASSWORD, at(6.5), "10.0.0.7").error is None
+        assert login(session, hasher, issuer, policy, "alice", PASSWORD, at(6.5), "127.0.0.7").error is None
 
     def test_a_success_clears_the_names_count_at_that_address_only(self, session, hasher, issuer, policy, alice):
-        login(session, hasher, issuer, policy, "alice", "guess", at(0), address="10.0.0.1")
-        login(session, hasher, issuer, policy, "alice", "guess", at(0), address="10.0.0.2")
-        assert login(session, hasher, issuer, policy, "alice", PASSWORD, at(1), address="10.0.0.1").error is None
-        assert failures(session, "alice", "10.0.0.1") is None
-        assert failures(session, "alice", "10.0.0.2") == (1, None)
+        login(session, hasher, issuer, policy, "alice", "guess", at(0), address="127.0.0.1")
+        login(session, hasher, issuer, policy, "alice", "guess", at(0), address="127.0.0.2")
+        assert login(session, hasher, issuer, policy, "alice", PASSWORD, at(1), address="127.0.0.1").error is None
+        assert failures(session, "alice", "127.0.0.1") is None
+        assert failures(session, "alice", "127.0.0.2") == (1, None)
 
     def test_a_name_cannot_pose_as_an_address_key(self):
-        name_key, address_key = logins.failure_keys("10.0.0.1", "")
+        name_key, address_key = logins.failure_keys("127.0.0.1", "")
         assert name_key != address_key
-        assert logins.failure_keys("10.0.0.1", "\x1e")[0] != address_key
+        assert logins.failure_keys("127.0.0.1", "\x1e")[0] != address_key
 
 
 class TestSlowingDown:
