@@ -41,8 +41,7 @@ ensure_broker_operator() {
   local user pw users
   if [ ! -s "$BROKER_OPERATOR_FILE" ]; then
     mkdir -p "$(dirname "$BROKER_OPERATOR_FILE")"
-    (umask 077; printf '%s:%s\n' imagehub-operator "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-      > "$BROKER_OPERATOR_FILE")
+    (umask 077; printf '%s:%s\n' imagehub-operator "$(random_secret)" > "$BROKER_OPERATOR_FILE")
   fi
   chmod 600 "$BROKER_OPERATOR_FILE"
   user="$(cut -d: -f1 "$BROKER_OPERATOR_FILE")"; pw="$(cut -d: -f2- "$BROKER_OPERATOR_FILE")"
@@ -92,7 +91,7 @@ start_postgres() {
   # well-known password nor `trust` may open the database over TCP.
   if [ ! -s "$PG_PASSWORD_FILE" ]; then
     mkdir -p "$(dirname "$PG_PASSWORD_FILE")"
-    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$PG_PASSWORD_FILE")
+    (umask 077; random_secret > "$PG_PASSWORD_FILE")
   fi
   chmod 600 "$PG_PASSWORD_FILE"
   runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='imagehub'" | grep 1 >/dev/null \

@@ -28,11 +28,14 @@ pid_alive() { # pid_alive PIDFILE [PATTERN]
   tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -- "${2:-nameko run}" >/dev/null
 }
 
+# A random secret, hex (BYTES of entropy, 24 by default).
+random_secret() { head -c "${1:-24}" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
 # The webhook's bearer token: from the environment, else a development one made once per checkout.
 webhook_token() {
   if [ -n "${WEBHOOK_TOKEN:-}" ]; then printf '%s' "$WEBHOOK_TOKEN"; return; fi
   local f="$VAR/secrets/webhook_token"
-  [ -s "$f" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$f")
+  [ -s "$f" ] || (umask 077; random_secret 32 > "$f")
   cat "$f"
 }
 

@@ -27,6 +27,21 @@ def tenant(stack):
     return tenant_id
 
 
+@pytest.fixture(scope="module")
+def developers(stack):
+    """Two fresh tenants, each with a developer signed in through the ``gateway`` broker user as
+    the gateway will: ``{tenant: (account, identity)}``."""
+    signed_in = {}
+    for _ in range(2):
+        tenant = str(uuid.uuid4().int)[:8]
+        account = stack.add_tenant(tenant)
+        with stack.proxy("gateway") as rpc:
+            answer = rpc.auth.sign_in(account.name, account.password)
+        assert (answer["account"], answer["tenant_id"], answer["is_admin"]) == (account.name, tenant, False)
+        signed_in[tenant] = (account, answer["identity"])
+    return signed_in
+
+
 class DockerCLI:
     """The real docker client against the machine's engine, with a configuration directory of its
     own (``docker --config``): its logins never touch ~/.docker or another test's."""

@@ -275,15 +275,19 @@ class Stack:
         with self.admin_proxy(timeout=10) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
 
+    def proxy(self, role, identity=None, timeout=20):
+        """An RPC client as the stack's broker user ``role``, carrying a developer's signed
+        ``identity`` if given."""
+        context = {IDENTITY_KEY: identity} if identity is not None else None
+        return IdentifiedClusterRpcProxy({"AMQP_URI": self.role_uri(role)}, context_data=context, timeout=timeout)
+
     def admin_proxy(self, timeout):
         """An RPC client as the operator's CLI calls: the ``admin`` broker user, with the platform
         admin's signed identity (``auth.sign_in``, once)."""
-        uri = self.role_uri("admin")
         if self.admin_identity is None:
-            with IdentifiedClusterRpcProxy({"AMQP_URI": uri}, timeout=timeout) as proxy:
+            with self.proxy("admin", timeout=timeout) as proxy:
                 self.admin_identity = proxy.auth.sign_in(*self.admin)["identity"]
-        context = {IDENTITY_KEY: self.admin_identity}
-        return IdentifiedClusterRpcProxy({"AMQP_URI": uri}, context_data=context, timeout=timeout)
+        return self.proxy("admin", self.admin_identity, timeout)
 
     def post_events(self, body, token=None, content_type="application/vnd.docker.distribution.events.v1+json"):
         headers = {"Content-Type": content_type}

@@ -7,41 +7,23 @@ import uuid
 import pytest
 
 from shared.contracts.errors import Forbidden, ImagehubError, NotFound
-from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy
 from tests.e2e.test_push_to_catalog import wait_for_tag
 from tests.support import push_image
 
 
-def as_(stack, role, identity=None):
-    context = {IDENTITY_KEY: identity} if identity else None
-    return IdentifiedClusterRpcProxy({"AMQP_URI": stack.role_uri(role)}, context_data=context, timeout=20)
-
-
-@pytest.fixture(scope="module")
-def two(stack):
-    """Two tenants, each with a developer signed in through the gateway: {tenant: (account, identity)}."""
-    people = {}
-    for _ in range(2):
-        tenant = str(uuid.uuid4().int)[:8]
-        account = stack.add_tenant(tenant)
-        with as_(stack, "gateway") as rpc:
-            people[tenant] = (account, rpc.auth.sign_in(account.name, account.password)["identity"])
-    return people
-
-
 def records(stack, service, tenant, identity, **filters):
-    with as_(stack, "gateway", identity) as rpc:
+    with stack.proxy("gateway", identity) as rpc:
         return rpc[service].list_audit(tenant, page_size=200, **filters)["items"]
 
 
-def test_each_call_leaves_one_record_and_tenants_see_only_their_own(stack, two):
-    (a, (alice, alice_id)), (b, (_, bob_id)) = two.items()
+def test_each_call_leaves_one_record_and_tenants_see_only_their_own(stack, developers):
+    (a, (alice, alice_id)), (b, (_, bob_id)) = developers.items()
     content = uuid.uuid4().bytes
     pushed = push_image(stack.registry.url, f"{a}/app", "v1", content=content, session=stack.session(a))
     wait_for_tag(stack, a, f"{a}/app", "v1", pushed["digest"])
     missing = str(uuid.uuid4())
 
-    with as_(stack, "gateway", alice_id) as rpc:
+    with stack.proxy("gateway", alice_id) as rpc:
         deleted = rpc.catalog.delete_tag(a, f"{a}/app", "v1")
         with pytest.raises(NotFound):
             rpc.deployer.scale_deployment(a, missing, 2)
@@ -76,8 +58,8 @@ def test_each_call_leaves_one_record_and_tenants_see_only_their_own(stack, two):
         records(stack, "catalog", None, alice_id)
 
 
-def test_account_changes_are_recorded_with_the_admin_who_made_them(stack, two):
-    tenant = next(iter(two))
+def test_account_changes_are_recorded_with_the_admin_who_made_them(stack, developers):
+    tenant = next(iter(developers))
     name = f"dev2-{uuid.uuid4().hex[:6]}"
     stack.rpc("auth", "create_account", name, uuid.uuid4().hex, tenant_id=tenant)
     stack.rpc("auth", "disable_account", name)
@@ -89,16 +71,16 @@ def test_account_changes_are_recorded_with_the_admin_who_made_them(stack, two):
         ("auth.create_account", f"{stack.admin.name} (admin)", "ok"),
     ]
     # A developer of the tenant sees the account made in it, and nothing of other tenants.
-    _, identity = two[tenant]
+    _, identity = developers[tenant]
     theirs = records(stack, "auth", tenant, identity)
     assert ("auth.create_account", name) in {(r["action"], r["target"]) for r in theirs}
     assert {r["tenant_id"] for r in theirs} == {tenant}
 
 
-def test_the_platform_lists_everything_and_nobody_unverified_lists_anything(stack, two):
-    with as_(stack, "platform") as rpc:
+def test_the_platform_lists_everything_and_nobody_unverified_lists_anything(stack, developers):
+    with stack.proxy("platform") as rpc:
         everything = rpc.catalog.list_audit(page_size=200)
     assert everything["total"] >= 1
-    with as_(stack, "gateway") as rpc, pytest.raises(ImagehubError) as refused:
-        rpc.catalog.list_audit(next(iter(two)))
+    with stack.proxy("gateway") as rpc, pytest.raises(ImagehubError) as refused:
+        rpc.catalog.list_audit(next(iter(developers)))
     assert type(refused.value).__name__ == "Unauthorized"

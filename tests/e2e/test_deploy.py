@@ -44,6 +44,18 @@ def pg_startup(user):
     return struct.pack(">i", len(body) + 4) + body
 
 
+def wait_running(stack, tenant, deployment_id):
+    """The deployment once it runs with no operation left, as ``get_deployment`` shows it."""
+    return wait_until(
+        lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
+            stack.rpc("deployer", "get_deployment", tenant, deployment_id)
+        ),
+        timeout=90,
+        interval=0.2,
+        what="the deployment running",
+    )
+
+
 def answers(address):
     try:
         return requests.get(f"http://{address}/", timeout=1).text.strip()
@@ -207,14 +219,7 @@ class TestPullsWithTheTenantsRobot:
                 "health": {"type": "http", "timeout": 30},
             },
         )
-        running = wait_until(
-            lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
-                stack.rpc("deployer", "get_deployment", tenant, created["id"])
-            ),
-            timeout=90,
-            interval=0.2,
-            what="the deployment running",
-        )
+        running = wait_running(stack, tenant, created["id"])
         assert sorted(i["host"] for i in running["instances"]) == ["local-1", "local-2"]
         assert [answers(i["address"]) for i in running["instances"]] == [f"robot v1 {tenant}"] * 2
         for sock in ENGINES:  # each engine pulled the pinned image itself
@@ -236,14 +241,7 @@ class TestPullsWithTheTenantsRobot:
             tenant,
             {"name": "jail", "image": f"{repository}:v1", "env": {"GREETING": "hi"}, "ports": [{}]},
         )
-        running = wait_until(
-            lambda: (lambda d: d if d["status"] == "running" and d["operation"] is None else None)(
-                stack.rpc("deployer", "get_deployment", tenant, created["id"])
-            ),
-            timeout=90,
-            interval=0.2,
-            what="the deployment running",
-        )
+        running = wait_running(stack, tenant, created["id"])
         [instance] = running["instances"]
         sock = ENGINES[0] if instance["host"] == "local-1" else ENGINES[1]
         [container_id] = containers(stack, created["id"])[sock]

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from catalog.service import CatalogService
 from deployer.service import DeployerService
 from shared.contracts.errors import Forbidden, ImagehubError, Unauthorized
-from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy, identity_audience
+from shared.runtime.identity import identity_audience
 from tests.e2e.stack import ISSUER
 
 SERVICES = {"catalog": CatalogService, "deployer": DeployerService}
@@ -49,9 +49,7 @@ def arguments(tenant, required):
 
 
 def call(stack, role, service, method, args, identity=None):
-    uri = stack.role_uri(role)
-    context = {IDENTITY_KEY: identity} if identity is not None else None
-    with IdentifiedClusterRpcProxy({"AMQP_URI": uri}, context_data=context, timeout=20) as proxy:
+    with stack.proxy(role, identity) as proxy:
         return getattr(proxy[service], method)(*args)
 
 
@@ -82,16 +80,9 @@ def forged(stack, key, **claims):
 
 
 @pytest.fixture(scope="module")
-def people(stack):
-    """Two tenants' developers, signed in through the gateway user as the gateway will."""
-    identities = {}
-    for _ in range(2):
-        tenant = str(uuid.uuid4().int)[:8]
-        account = stack.add_tenant(tenant)
-        answer = call(stack, "gateway", "auth", "sign_in", [account.name, account.password])
-        assert (answer["account"], answer["tenant_id"], answer["is_admin"]) == (account.name, tenant, False)
-        identities[tenant] = answer["identity"]
-    return identities
+def people(developers):
+    """``{tenant: identity}`` of the two signed-in developers (conftest's ``developers``)."""
+    return {tenant: identity for tenant, (_, identity) in developers.items()}
 
 
 @pytest.fixture(scope="module")
