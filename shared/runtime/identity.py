@@ -89,6 +89,11 @@ class Identity:
     broker_user: str
     tenant: str | None = None
     admin: bool = False
+    # A developer identity's session (its jti), expiry (epoch seconds) and the account's
+    # credential generation when it was signed (auth.get_session checks them).
+    session: str | None = None
+    expires_at: int | None = None
+    generation: int | None = None
 
     @property
     def is_platform(self) -> bool:
@@ -143,6 +148,21 @@ class IdentityVerifier:
         return claims
 
 
+def identity_of(claims: Mapping[str, Any], broker_user: str) -> Identity:
+    """The developer ``Identity`` that verified ``claims`` name (``IdentityVerifier.read``)."""
+    jti, generation = claims.get("jti"), claims.get("gen")
+    return Identity(
+        "developer",
+        claims["sub"],
+        broker_user,
+        claims.get("tenant"),
+        claims.get("admin") is True,
+        session=jti if isinstance(jti, str) and jti else None,
+        expires_at=claims["exp"],
+        generation=generation if isinstance(generation, int) and not isinstance(generation, bool) else None,
+    )
+
+
 def identify(context_data: Mapping[str, Any], verifier: IdentityVerifier | None) -> Identity:
     """The verified identity of a call, from its context data (see the module's docstring)."""
     user = context_data.get(BROKER_USER_KEY)
@@ -154,7 +174,7 @@ def identify(context_data: Mapping[str, Any], verifier: IdentityVerifier | None)
         if verifier is None:
             raise Unauthorized("this service checks no developer identities (AUTH_CERT_FILE is not set)")
         claims = verifier.read(token)
-        return Identity("developer", claims["sub"], user, claims.get("tenant"), claims.get("admin") is True)
+        return identity_of(claims, user)
     if role in PLATFORM_ROLES:
         return Identity("platform", role, user)
     if role in ON_BEHALF_ROLES:

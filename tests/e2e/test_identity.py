@@ -136,3 +136,29 @@ def test_sign_in_refuses_robots_and_wrong_passwords_with_one_answer(stack, peopl
     assert outcome(stack, "gateway", "auth", "sign_in", ["nobody-at-all", "wrong"]) is Unauthorized
     robot = stack.rpc("auth", "issue_robot_credential", tenant)
     assert outcome(stack, "gateway", "auth", "sign_in", [robot["username"], robot["password"]]) is Forbidden
+
+
+def test_a_session_ends_at_sign_out_and_at_a_password_change(stack, tenant):
+    account = stack.accounts[tenant]
+
+    def sign_in():
+        with stack.proxy("gateway") as rpc:
+            return rpc.auth.sign_in(account.name, account.password)["identity"]
+
+    first, second = sign_in(), sign_in()
+    with stack.proxy("gateway", first) as rpc:
+        opened = rpc.auth.get_session()
+    assert (opened["account"], opened["tenant_id"], opened["is_admin"]) == (account.name, tenant, False)
+    with stack.proxy("gateway", first) as rpc:
+        assert rpc.auth.sign_out()["ended"] is True
+        assert rpc.auth.sign_out()["ended"] is True  # again: still ended, no error
+    assert outcome(stack, "gateway", "auth", "get_session", [], first) is Unauthorized
+    # The other session of the same account is still open...
+    assert outcome(stack, "gateway", "auth", "get_session", [], second) == "answered"
+    # ...until the password changes: every session begun before ends.
+    stack.rpc("auth", "set_password", account.name, account.password + "-new")
+    stack.accounts[tenant] = account = account._replace(password=account.password + "-new")
+    assert outcome(stack, "gateway", "auth", "get_session", [], second) is Unauthorized
+    assert outcome(stack, "gateway", "auth", "get_session", [], sign_in()) == "answered"
+    # Through a broker user that acts for people, no identity is no session.
+    assert outcome(stack, "gateway", "auth", "get_session", []) is Unauthorized

@@ -5,8 +5,12 @@ An identity is a JWT of the service's signing key, like its other tokens, for th
 audience is ``<issuer>#identity`` and ``token_use`` says ``identity``, so neither a registry token
 nor a refresh token nor a robot credential passes for one (``auth.tokens``). It names the
 account (``sub``), its tenant (``tenant``, absent for a platform admin without one) and whether it
-is a platform admin (``admin``), and lives ``AUTH_IDENTITY_TTL`` seconds: it cannot be revoked, so
-it is short, and sign-in is asked again after it (the CLI says so).
+is a platform admin (``admin``), and lives ``AUTH_IDENTITY_TTL`` seconds; sign-in is asked again
+after it (the CLI says so). Each service checks it offline, with the certificate alone, so it stays
+short. A session can also end before then: ``auth.sign_out`` records its ``jti``, and a password
+change or a disabled account ends every session of the account (the identity carries the
+account's credential generation, ``gen``). ``auth.get_session`` says whether an identity's
+session is still open; the gateway asks it before acting on a session (issue 14).
 
 Only people sign in: a robot's credentials open the registry, never the RPC.
 """
@@ -15,9 +19,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from auth import accounts
 from auth.grants import USER, Principal
-from shared.contracts.errors import Forbidden
-from shared.runtime.identity import IDENTITY_USE, identity_audience
+from auth.models import EndedSession
+from shared.contracts.errors import Forbidden, InvalidRequest, Unauthorized
+from shared.runtime.identity import IDENTITY_USE, Identity, identity_audience
 
 # Where a sign-in comes from, when no gateway vouches for a person's address: the broker user.
 RPC_ADDRESS_PREFIX = "rpc:"
@@ -37,6 +46,8 @@ def identity_claims(issuer: str, principal: Principal, ttl: int, now: datetime) 
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": uuid.uuid4().hex,
     }
+    if principal.generation is not None:
+        claims["gen"] = principal.generation
     if principal.tenant_id is not None:
         claims["tenant"] = principal.tenant_id
     return claims
@@ -52,3 +63,44 @@ def sign_in_answer(token: str, claims: dict[str, Any]) -> dict[str, Any]:
         "expires_in": claims["exp"] - claims["iat"],
         "expires_at": datetime.fromtimestamp(claims["exp"], UTC).isoformat(),
     }
+
+
+def _session_of(identity: Identity) -> str:
+    if identity.is_platform or not identity.session:
+        raise InvalidRequest("only a signed-in developer's call has a session (sign in first)")
+    return identity.session
+
+
+def open_session(session: Session, identity: Identity, now: datetime) -> dict[str, Any]:
+    """What ``auth.get_session`` answers for ``identity``'s session if it is still open;
+    ``Unauthorized`` once signed out, or its account disabled or its password changed."""
+    sid = _session_of(identity)
+    if session.get(EndedSession, sid) is not None:
+        raise Unauthorized("this session has been signed out: sign in again")
+    account = accounts.find_account(session, identity.name)
+    if account is None or not accounts.is_usable(account):
+        raise Unauthorized("the account of this session is disabled or gone: sign in again")
+    if identity.generation is not None and identity.generation != account.credential_generation:
+        raise Unauthorized("the account's password changed since this session began: sign in again")
+    return {
+        "account": identity.name,
+        "tenant_id": identity.tenant,
+        "is_admin": identity.admin,
+        "session": sid,
+        "expires_at": _iso(identity.expires_at),
+    }
+
+
+def end_session(session: Session, identity: Identity, now: datetime) -> dict[str, Any]:
+    """Record ``identity``'s session as ended (repeatable), and forget those past their expiry."""
+    sid = _session_of(identity)
+    expires_at = datetime.fromtimestamp(identity.expires_at or int(now.timestamp()), UTC)
+    if session.get(EndedSession, sid) is None:
+        session.add(EndedSession(id=sid, account=identity.name, ended_at=now, expires_at=expires_at))
+    session.execute(sa.delete(EndedSession).where(EndedSession.expires_at < now))
+    session.commit()
+    return {"account": identity.name, "session": sid, "ended": True}
+
+
+def _iso(timestamp: int | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()

@@ -7,6 +7,8 @@
 * ``login_failures``: recent failed logins per *submitted* user name, existing or not, so that
   repeated failures are slowed down the same way for every name (nothing tells an unknown name
   from a wrong password).
+* ``ended_sessions``: developer identities ended before they expire (``auth.sign_out``), by their
+  ``jti``, kept until they would have expired anyway (``auth.get_session`` says they are over).
 
 Datetimes are stored naive in UTC and come back aware (``shared.runtime.db.UTCDateTime``).
 """
@@ -73,6 +75,16 @@ class LoginFailure(Base):
     last_failed_at: Mapped[datetime] = mapped_column(index=True)
     # No attempt for this name is checked before then: answered 429 at once.
     blocked_until: Mapped[datetime | None]
+
+
+class EndedSession(Base):
+    __tablename__ = "ended_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # the identity's jti
+    account: Mapped[str] = mapped_column(sa.String(ACCOUNT_NAME_LENGTH))
+    ended_at: Mapped[datetime]
+    # When the identity lapses by itself: the row is of no use after that and is purged.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AuditRecord(AuditRecordMixin, Base):

@@ -51,6 +51,7 @@ class AuthService(audit.AuditListing):
         AuditRecord,
         {
             "sign_in": target_from("name"),
+            "sign_out": target_from(),
             "create_tenant": target_from("tenant_id"),
             "disable_tenant": target_from("tenant_id"),
             "enable_tenant": target_from("tenant_id"),
@@ -194,6 +195,23 @@ class AuthService(audit.AuditListing):
         issuer = self.tools.issuer
         claims = identities.identity_claims(issuer.issuer, principal, self.tools.settings.identity_ttl, utcnow())
         return identities.sign_in_answer(issuer.sign(claims), claims)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_session(self) -> dict[str, Any]:
+        """The calling developer's session, if still open: ``{"account", "tenant_id", "is_admin",
+        "session", "expires_at"}``. ``Unauthorized`` once it was signed out, its account disabled
+        or its password changed (the identity itself stays valid until it expires: services check
+        it offline; the gateway asks this before acting on a session)."""
+        identity = self.caller.identity
+        with self.db.get_session(close_on_exit=True) as session:
+            return identities.open_session(session, identity, utcnow())
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def sign_out(self) -> dict[str, Any]:
+        """End the calling developer's session (``get_session`` refuses it from now on);
+        repeatable. ``{"account", "session", "ended": true}``."""
+        identity = self.caller.identity
+        return self._write(lambda session, now: identities.end_session(session, identity, now))
 
     # -- RPC: tenants --------------------------------------------------------------------------
 

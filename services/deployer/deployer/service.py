@@ -35,7 +35,6 @@ from nameko.events import event_handler
 from sqlalchemy.exc import DBAPIError
 
 from deployer import autodeploy, deployments, outbox, reconcile, rollout, schemas
-from deployer.bounded_rpc import BoundedRpcProxy
 from deployer.dependencies import (
     DeployerDatabase,
     PullCredentials,
@@ -59,6 +58,7 @@ from shared.contracts.events import (
 )
 from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
+from shared.runtime.bounded_rpc import BoundedRpcProxy
 from shared.runtime.identity import Caller, rpc
 from shared.runtime.timers import config_timer
 

@@ -50,13 +50,14 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
                 assert set(sa.inspect(connection).get_table_names()) == {
                     "alembic_version",
                     "tenants",
                     "accounts",
                     "login_failures",
                     "audit_log",
+                    "ended_sessions",
                 }
         finally:
             engine.dispose()

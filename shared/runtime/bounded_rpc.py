@@ -15,9 +15,9 @@ from typing import Any
 import eventlet
 from nameko.exceptions import UnknownService
 
-from deployer.settings import ConfigurationError
 from shared.contracts.errors import ServiceUnavailable
 from shared.runtime.identity import IdentityRpcProxy
+from shared.runtime.settings import SettingError
 
 
 class BoundedRpcProxy(IdentityRpcProxy):
@@ -34,9 +34,9 @@ class BoundedRpcProxy(IdentityRpcProxy):
         try:
             timeout = float(value)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"{self.timeout_key} must be a number of seconds, got {value!r}") from None
+            raise SettingError(f"{self.timeout_key} must be a number of seconds, got {value!r}") from None
         if not timeout > 0:
-            raise ConfigurationError(f"{self.timeout_key} must be more than 0, got {value!r}")
+            raise SettingError(f"{self.timeout_key} must be more than 0, got {value!r}")
         self.timeout = timeout
         self.options["expiration"] = timeout  # seconds; the broker drops a request nobody took by then
 

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from deployer.bounded_rpc import BoundedRpcProxy
 from deployer.migrate import load_config
 from deployer.service import DeployerService
-from deployer.settings import ConfigurationError
 from shared.contracts.errors import ServiceUnavailable
+from shared.runtime.bounded_rpc import BoundedRpcProxy
+from shared.runtime.settings import SettingError
 
 
 def set_up(value):
@@ -32,7 +32,7 @@ def test_the_timeout_is_also_the_requests_expiry_in_the_broker():
 
 @pytest.mark.parametrize("value", [None, "soon", 0, -1])
 def test_a_bad_timeout_stops_the_service_naming_the_key(value):
-    with pytest.raises(ConfigurationError, match="CATALOG_RPC_TIMEOUT must be"):
+    with pytest.raises(SettingError, match="CATALOG_RPC_TIMEOUT must be"):
         set_up(value)
 
 
