@@ -2,7 +2,9 @@
 # Installs what is missing: OS packages and the Python virtualenv. Idempotent.
 source "$(dirname "$0")/lib.sh"
 
-OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl debootstrap)
+# chromium (and a font for its screenshots): the console's browser tests (Playwright drives it; never a download).
+OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl debootstrap
+  chromium fonts-dejavu-core)
 missing=()
 for p in "${OS_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
@@ -43,7 +45,8 @@ stamp="$VENV/.requirements.sha"
 want="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing Python packages"
-  { "$VENV/bin/pip" install --disable-pip-version-check -r "$ROOT/requirements.txt" \
+  # Playwright drives Debian's chromium: it must not try to download browsers of its own.
+  { PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$VENV/bin/pip" install --disable-pip-version-check -r "$ROOT/requirements.txt" \
     && "$VENV/bin/pip" install --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"; } \
     >"$VAR/log/pip.log" 2>&1 || { tail -20 "$VAR/log/pip.log"; die "pip install failed"; }
   echo "$want" > "$stamp"

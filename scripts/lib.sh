@@ -39,7 +39,17 @@ webhook_token() {
   cat "$f"
 }
 
+# The key the gateway derives its CSRF tokens with (made once per checkout, kept).
+gateway_secret_file() {
+  local f="$VAR/secrets/gateway-secret"
+  [ -s "$f" ] || (umask 077; random_secret 32 > "$f")
+  printf '%s' "$f"
+}
+
 REGISTRY_PORT="${REGISTRY_PORT:-5000}"
+# The developers' console and HTTP API (services/gateway).
+GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+GATEWAY_ADDRESS="${GATEWAY_ADDRESS:-127.0.0.1:$GATEWAY_PORT}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8000}"
 # The token service the registry delegates authentication to (services/auth). services.sh hands
 # the auth service these same values (its config.yml reads AUTH_ADDRESS, AUTH_ISSUER and

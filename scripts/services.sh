@@ -5,10 +5,11 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 # auth first: the registry asks it for every token, the catalogue and the deployer through it.
-SERVICES=(auth catalog webhook deployer)
+# The gateway last: it answers with what the others serve.
+SERVICES=(auth catalog webhook deployer gateway)
 export WEBHOOK_TOKEN="$(webhook_token)"
 # The registry's auth.token section is rendered from the same values (infra.sh).
-export AUTH_ADDRESS AUTH_ISSUER AUTH_SERVICE
+export AUTH_ADDRESS AUTH_ISSUER AUTH_SERVICE GATEWAY_ADDRESS
 # Everything else comes from each service's config.yml (its ${VAR:default} values).
 
 rpc_ready() { # rpc_ready SERVICE: a consumer is on the service's RPC queue
@@ -54,6 +55,7 @@ start_one() {
     catalog) env+=(REGISTRY_USERNAME="$CATALOG_ROBOT" REGISTRY_PASSWORD="$(cat "$CATALOG_ROBOT_SECRET_FILE")") ;;
     # A short-lived credential of the tenant's own robot, asked of auth, for every pull.
     deployer) env+=(DEPLOYER_PULL_CREDENTIALS="${DEPLOYER_PULL_CREDENTIALS:-robot}") ;;
+    gateway) env+=(GATEWAY_SECRET_FILE="$(gateway_secret_file)") ;;
   esac
   local settings; settings="$(settings_of "$svc" "${env[@]}")"
   if pid_alive "$pidfile"; then
@@ -80,6 +82,7 @@ wait_ready() {
   case "$svc" in
     webhook) wait_for 30 webhook curl -fsS "http://${WEBHOOK_ADDRESS:-127.0.0.1:$WEBHOOK_PORT}/health" ;;
     auth) wait_for 30 auth curl -fsS "http://$AUTH_ADDRESS/health" ;;
+    gateway) wait_for 30 gateway curl -fsS "http://$GATEWAY_ADDRESS/health" ;;
     *) wait_for 30 "$svc" rpc_ready "$svc" ;;
   esac
   pid_alive "$VAR/run/$svc.pid" || { tail -20 "$VAR/log/$svc.log"; die "$svc exited"; }
@@ -118,6 +121,7 @@ case "${1:-start}" in
     done
     printf '\nwebhook endpoint   http://%s/registry/events\n' "${WEBHOOK_ADDRESS:-127.0.0.1:$WEBHOOK_PORT}"
     printf 'registry           %s  (docker login 127.0.0.1:%s)\n' "${REGISTRY_URL:-http://127.0.0.1:$REGISTRY_PORT}" "$REGISTRY_PORT"
+    printf 'console            http://%s/  (sign in as a developer account; API: http://%s/api/v1/openapi.json)\n' "$GATEWAY_ADDRESS" "$GATEWAY_ADDRESS"
     printf 'token service      http://%s/token  (accounts: python -m auth.manage, or the auth.* RPC)\n' "$AUTH_ADDRESS"
     printf 'registry admin     %s, password in %s\n' "$ADMIN_USER" "${ADMIN_PASSWORD_FILE#$ROOT/}"
     printf 'auth database      %s\n' "${AUTH_DB_URL:-sqlite:///var/auth.db}"

@@ -57,7 +57,13 @@ class InvalidRequest(ImagehubError):
 
 @deserialize_to_instance
 class Conflict(ImagehubError):
-    """The request contradicts current state (e.g. other tags share the digest being deleted)."""
+    """The request contradicts current state (e.g. other tags share the digest being deleted):
+    ``Conflict(message[, details])``, ``details`` a JSON object a client can act on (``delete_tag``:
+    ``{"sibling_tags": [...]}``)."""
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return dict(self.args[1]) if len(self.args) > 1 and isinstance(self.args[1], dict) else {}
 
 
 @deserialize_to_instance

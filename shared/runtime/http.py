@@ -15,8 +15,10 @@
 import json
 import re
 import uuid
+from functools import partial
 from typing import Any, BinaryIO
 
+from eventlet.event import Event
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -112,11 +114,29 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if limit is not None and chunked and request.content_length is None:
             # Werkzeug would read no byte of it and answer as if the body were empty: say why instead.
-            response = self.response_from_exception(LengthRequired("send the body with a Content-Length"))
+            response = self.error_answer(LengthRequired("send the body with a Content-Length"), request)
         else:
-            response = super().handle_request(request)
+            response = self._run_worker(request)
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+    def _run_worker(self, request: Request) -> Response:
+        """nameko's ``HttpRequestHandler.handle_request``, with the request at hand for the error."""
+        request.shallow = False
+        try:
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self, args, kwargs, context_data={}, handle_result=partial(self.handle_result, event)
+            )
+            return self.response_from_result(event.wait())
+        except Exception as exc:  # noqa: BLE001 - as nameko's: every failure gets an answer
+            return self.error_answer(exc, request)
+
+    def error_answer(self, exc: BaseException, request: Request) -> Response:
+        """The answer to a request that failed with ``exc`` (by default ``response_from_exception``)."""
+        return self.response_from_exception(exc)
 
     def body_limit(self) -> int | None:
         return self.max_body_bytes

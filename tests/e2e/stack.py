@@ -90,7 +90,7 @@ class ServiceProcess:
 
 
 class Stack:
-    SERVICES = ("auth", "catalog", "webhook", "deployer")
+    SERVICES = ("auth", "catalog", "webhook", "deployer", "gateway")
 
     def __init__(self, workdir):
         self.workdir = workdir
@@ -106,6 +106,8 @@ class Stack:
         self.webhook_port = free_port()
         self.webhook_url = f"http://127.0.0.1:{self.webhook_port}"
         self.auth_url = f"http://127.0.0.1:{free_port()}"
+        # The developers' console and API (services/gateway), as a browser or API client reaches it.
+        self.gateway_url = f"http://127.0.0.1:{free_port()}"
         self.var = os.path.join(workdir, "var")  # scripts/auth-keys.sh's IMAGEHUB_VAR: keys in var/secrets
         self.registry = RegistryProcess(
             f"{self.webhook_url}/registry/events",
@@ -122,7 +124,7 @@ class Stack:
         inherited = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("AUTH_", "REGISTRY_", "DEPLOYER_", "CATALOG_", "WEBHOOK_"))
+            if not k.startswith(("AUTH_", "REGISTRY_", "DEPLOYER_", "CATALOG_", "WEBHOOK_", "GATEWAY_"))
         }
         self.env = dict(
             inherited,
@@ -151,10 +153,13 @@ class Stack:
             AUTH_KEY_FILE=os.path.join(self.var, "secrets", "auth-token.key"),
             AUTH_CERT_FILE=self.registry.auth.cert_file,
         )
+        gateway_env = dict(
+            GATEWAY_ADDRESS=self.gateway_url.removeprefix("http://"),
+            GATEWAY_SECRET_FILE=os.path.join(workdir, "gateway-secret"),
+        )
+        own = {"auth": auth_env, "gateway": gateway_env}
         self.services = {
-            name: ServiceProcess(
-                name, self.env, workdir, own=dict(auth_env if name == "auth" else {}, AMQP_URI=self.role_uri(name))
-            )
+            name: ServiceProcess(name, self.env, workdir, own=dict(own.get(name, {}), AMQP_URI=self.role_uri(name)))
             for name in self.SERVICES
         }
         self.admin = None  # Account, once start() made it
@@ -198,6 +203,10 @@ class Stack:
                 for name in ("catalog", "deployer")
             },
         }
+        with open(
+            os.open(self.services["gateway"].own["GATEWAY_SECRET_FILE"], os.O_CREAT | os.O_WRONLY, 0o600), "w"
+        ) as f:
+            f.write(uuid.uuid4().hex + uuid.uuid4().hex)
         out = {name: self._finish(name, process) for name, process in steps.items()}
         exported = dict(line.removeprefix("export ").split("=", 1) for line in out["auth-keys.sh"].splitlines())
         assert exported == {"AUTH_KEY_FILE": auth.own["AUTH_KEY_FILE"], "AUTH_CERT_FILE": auth.own["AUTH_CERT_FILE"]}
@@ -250,6 +259,7 @@ class Stack:
         wait_until(lambda: requests.get(f"{self.webhook_url}/health", timeout=1).ok, timeout=30, what="webhook /health")
         wait_until(lambda: self.rpc("catalog", "list_public_repositories") is not None, timeout=30, what="catalog RPC")
         wait_until(lambda: self.rpc("deployer", "list_pools") is not None, timeout=30, what="deployer RPC")
+        wait_until(lambda: requests.get(f"{self.gateway_url}/health", timeout=1).ok, timeout=30, what="gateway /health")
 
     # -- tenants and accounts -------------------------------------------------------------------
     def add_tenant(self, tenant_id):

@@ -45,7 +45,8 @@ def delete_tag(
     if siblings and not force:
         raise Conflict(
             f"tag {tag!r} shares digest {digest} with {', '.join(map(repr, siblings))}; the "
-            f"registry deletes by digest, so deleting it removes those too: pass force=True"
+            f"registry deletes by digest, so deleting it removes those too: pass force=True",
+            {"sibling_tags": siblings},
         )
 
     seen = {tag, *siblings}

@@ -1,0 +1,80 @@
+"""The gateway service: the developers' console and the HTTP API, one nameko service (``@http``).
+
+    nameko run --config services/gateway/config.yml gateway.service
+
+It holds no data: every answer comes from the auth, catalog and deployer services over RPC,
+each call made as the signed-in developer (``gateway.sessions``) and bounded by
+``GATEWAY_RPC_TIMEOUT`` (then 503 with Retry-After). ``gateway.api`` has the API's routes,
+``gateway.console`` the console's pages; docs/gateway-api.md describes both.
+"""
+
+import mimetypes
+import os
+
+from werkzeug.wrappers import Request, Response
+
+from gateway import api, console, openapi
+from gateway.problems import MethodNotAllowed
+from gateway.templating import STATIC
+from gateway.web import API, WebProvider, json_answer, route
+from shared.contracts.errors import NotFound
+from shared.runtime.bounded_rpc import BoundedRpcProxy
+
+ALL_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"
+
+
+class GatewayService(api.ApiRoutes, console.ConsolePages):
+    name = "gateway"
+
+    web = WebProvider()
+    auth = BoundedRpcProxy("auth", "GATEWAY_RPC_TIMEOUT")
+    catalog = BoundedRpcProxy("catalog", "GATEWAY_RPC_TIMEOUT")
+    deployer = BoundedRpcProxy("deployer", "GATEWAY_RPC_TIMEOUT")
+
+    @route("GET", "/api/v1/openapi.json")
+    def openapi_document(self, request: Request) -> Response:
+        """The API's OpenAPI 3.1 document (no session needed)."""
+        return json_answer(openapi.document_of(GatewayService))
+
+    @route("GET", "/health")
+    def health(self, request: Request) -> Response:
+        """200 while the process serves requests (what a load balancer or probe asks)."""
+        return json_answer({"status": "ok"})
+
+    @route("GET", "/static/<path:name>", kind=console.PAGE)
+    def static(self, request: Request, name: str) -> Response:
+        """The console's CSS, script and images, from the package (nothing outside it)."""
+        path = os.path.realpath(os.path.join(STATIC, name))
+        if not path.startswith(STATIC + os.sep) or not os.path.isfile(path):
+            raise NotFound(f"no file {name!r}")
+        with open(path, "rb") as f:
+            content = f.read()
+        response = Response(content, mimetype=mimetypes.guess_type(path)[0] or "application/octet-stream")
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+    @route(ALL_METHODS, "/api/<path:rest>", kind=API)
+    def api_not_found(self, request: Request, rest: str) -> Response:
+        """Any other request under /api/: 405 naming the methods a path takes, else 404."""
+        allowed = allowed_methods(request.path)
+        if allowed:
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}", allowed)
+        raise NotFound(f"no such API path: {request.path} (GET /api/v1/openapi.json lists them)")
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the API's documented routes take on ``path`` (none: no such path)."""
+    from werkzeug.exceptions import MethodNotAllowed as Mismatch
+    from werkzeug.exceptions import NotFound as NoRule
+    from werkzeug.routing import Map, Rule
+
+    rules = [Rule(url, methods=method.split(",")) for method, url, _ in openapi.api_routes(GatewayService)]
+    rules.append(Rule("/api/v1/openapi.json", methods=["GET"]))
+    adapter = Map(rules).bind("gateway")
+    try:
+        adapter.match(path, method="__none__")
+    except Mismatch as exc:
+        return sorted(exc.valid_methods or [])
+    except NoRule:
+        return []
+    return []
