@@ -129,6 +129,12 @@ def test_a_bearer_token_is_a_session_and_needs_no_csrf():
 def test_a_cookie_change_needs_the_sessions_csrf_token():
     token = identity_token()
     cookies = {sessions.COOKIE: token}
+
+    def post(csrf):
+        return sessions.authenticate(
+            request("POST", cookies=cookies, headers={"X-CSRF-Token": csrf}), VERIFIER, CSRF_KEY, "gw"
+        )
+
     assert sessions.authenticate(request("GET", cookies=cookies), VERIFIER, CSRF_KEY, "gw").by_cookie
     with pytest.raises(sessions.CsrfRejected):
         sessions.authenticate(request("POST", cookies=cookies), VERIFIER, CSRF_KEY, "gw")
