@@ -124,3 +124,78 @@ def build(routes: Iterable[tuple[str, str, RouteDoc]]) -> dict[str, Any]:
 @cache
 def document_of(service_cls: type) -> dict[str, Any]:
     return build(api_routes(service_cls))
+
+
+# -- the reference in docs/gateway-api.md ----------------------------------------------------------
+
+
+def _type_of(schema: dict[str, Any], components: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return f"`{schema['$ref'].rsplit('/', 1)[-1]}`"
+    kind = schema.get("type", "any")
+    if isinstance(kind, list):
+        kind = " or ".join(k for k in kind if k != "null") + (" or null" if "null" in kind else "")
+    if kind == "array":
+        return f"array of {_type_of(schema.get('items', {}), components)}"
+    return str(kind)
+
+
+def _cell(text: Any) -> str:
+    return str(text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(document: dict[str, Any]) -> str:
+    """Every operation of ``document``: parameters, body, answers; and every schema's fields."""
+    components = document["components"]["schemas"]
+    lines: list[str] = []
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            lines += [f"### `{method.upper()} {path}`", "", op["summary"] + ".", ""]
+            if op.get("description"):
+                lines += [op["description"], ""]
+            if op.get("security") == []:
+                lines += ["No session needed.", ""]
+            params = op.get("parameters", [])
+            if params:
+                lines += ["| parameter | in | type | required | meaning |", "| --- | --- | --- | --- | --- |"]
+                for p in params:
+                    lines.append(
+                        f"| `{p['name']}` | {p['in']} | {_type_of(p.get('schema', {}), components)} | "
+                        f"{'yes' if p.get('required') else 'no'} | {_cell(p.get('description'))} |"
+                    )
+                lines.append("")
+            body = op.get("requestBody")
+            if body:
+                lines += [f"Body (JSON): {_type_of(body['content']['application/json']['schema'], components)}.", ""]
+            answers = []
+            for status, response in op["responses"].items():
+                content = response.get("content", {}).get("application/json")
+                answers.append(f"`{status}`" + (f" {_type_of(content['schema'], components)}" if content else ""))
+            lines += ["Answers: " + ", ".join(answers) + ".", ""]
+    lines += ["### Schemas", ""]
+    for name, schema in sorted(components.items()):
+        lines += [f"#### `{name}`", ""]
+        if schema.get("description"):
+            lines += [schema["description"], ""]
+        required = set(schema.get("required", []))
+        lines += ["| field | type | meaning |", "| --- | --- | --- |"]
+        for field, spec in schema.get("properties", {}).items():
+            mark = " (required)" if field in required else ""
+            lines.append(f"| `{field}`{mark} | {_type_of(spec, components)} | {_cell(spec.get('description'))} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """``python -m gateway.openapi [--markdown]``: the document as JSON, or its Markdown reference."""
+    import json
+    import sys
+
+    from gateway.service import GatewayService
+
+    document = document_of(GatewayService)
+    print(render_markdown(document) if "--markdown" in sys.argv[1:] else json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
