@@ -146,6 +146,9 @@ class Auth(_Service):
     def sign_in(self, name: str, password: str) -> dict[str, Any]:
         return self._call("sign_in", name, password)
 
+    def sign_out(self) -> dict[str, Any]:
+        return self._call("sign_out")
+
 
 class Catalog(_Service):
     """The catalog service's RPC methods, with the contract's signatures (see docs/cli.md)."""

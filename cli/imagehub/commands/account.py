@@ -11,6 +11,8 @@ import click
 from imagehub import sessions
 from imagehub.app import cli
 from imagehub.common import CommandError, Session, session_options
+from imagehub.rpc import Refused, RpcFailure, Unavailable
+from shared.contracts.errors import ImagehubError
 
 
 def _describe(entry: Mapping[str, Any]) -> str:
@@ -41,7 +43,17 @@ def login(session: Session, user: str, password_stdin: bool) -> None:
 @session_options()
 @click.pass_obj
 def logout(session: Session) -> None:
-    """Forget the identity `imagehub login` stored for this broker."""
+    """End the session on the platform and forget the identity `imagehub login` stored."""
+    entry = session.signed_in
+    if entry is not None:
+        try:
+            session.auth().sign_out()
+        except (ImagehubError, Refused, RpcFailure, Unavailable) as exc:
+            # Forgotten here all the same; the platform lets it lapse when it expires.
+            click.echo(
+                f"warning: the platform did not end the session ({exc}); it lapses at {entry.get('expires_at')}",
+                err=True,
+            )
     if sessions.forget(session.amqp_uri):
         click.echo("signed out")
     else:

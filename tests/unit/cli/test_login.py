@@ -68,10 +68,22 @@ def test_an_expired_identity_is_not_sent(run, rpc):
 
 def test_whoami_and_logout(run, rpc):
     sessions.save(URI, answer(tenant=None, admin=True))
+    rpc.answer("sign_out", {"account": "dev-t1", "session": "s1", "ended": True})
     result = run("whoami", "--amqp-uri", URI)
     assert result.exit_code == 0 and result.output.startswith("dev-t1 (platform admin), until ")
     assert run("logout", "--amqp-uri", URI).output == "signed out\n"
+    assert rpc.calls == [("auth", "sign_out", (), {})] and rpc.identity == "eyJ.identity.sig"
     assert run("logout", "--amqp-uri", URI).output == "not signed in\n"
+    assert len(rpc.calls) == 1  # nothing to end the second time
+    assert sessions.load(URI) is None
+
+
+def test_logout_forgets_the_identity_even_when_the_platform_does_not_answer(run, rpc):
+    sessions.save(URI, answer())
+    rpc.answer("sign_out", Unauthorized("this session has been signed out"))
+    result = run("logout", "--amqp-uri", URI)
+    assert result.exit_code == 0
+    assert "signed out" in result.output and "did not end the session" in result.output
     assert sessions.load(URI) is None
 
 
