@@ -105,12 +105,18 @@ def errors_by_field(errors: Iterable[Mapping[str, str]], known: Iterable[str]) -
     the form does not have is under ``""`` (shown above the form), with its name."""
     fields = set(known)
     found: dict[str, list[str]] = {}
+    last: list[str] | None = None
     for error in errors:
         name = error.get("field", "")
         top = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if top not in fields and last is not None:
+            # A message holding "; " was split there: the rest ("got 'x'") belongs to the field before.
+            last[-1] = f"{last[-1]}; {name} {error['message']}".rstrip()
+            continue
         if top in fields:
             message = error["message"] if name == top else f"{name[len(top) :].lstrip('.')} {error['message']}"
-            found.setdefault(top, []).append(message)
+            last = found.setdefault(top, [])
+            last.append(message)
         else:
             found.setdefault("", []).append(f"{name} {error['message']}".strip())
     return found
@@ -618,6 +624,8 @@ class ConsolePages:
         except (InvalidRequest, InvalidReference) as exc:
             errors = {form_name: refusal(exc, (field,))}
             return self._deployment_page(developer, tenant, deployment_id, 400, errors)
+        except NotFound as exc:  # the deployment is there (above): what is not is the version asked for
+            return self._deployment_page(developer, tenant, deployment_id, 404, {form_name: {field: [str(exc)]}})
         except Conflict as exc:
             return self._deployment_page(developer, tenant, deployment_id, 409, {form_name: {"": [str(exc)]}})
         return redirect(f"/deployments/{quote(deployment_id)}?done={form_name}")
