@@ -109,7 +109,7 @@ def errors_by_field(errors: Iterable[Mapping[str, str]], known: Iterable[str]) -
     for error in errors:
         name = error.get("field", "")
         top = re.split(r"[.\[]", name, maxsplit=1)[0]
-        if top not in fields and last is not None:
+        if name and top not in fields and last is not None:
             # A message holding "; " was split there: the rest ("got 'x'") belongs to the field before.
             last[-1] = f"{last[-1]}; {name} {error['message']}".rstrip()
             continue
@@ -132,7 +132,7 @@ def page_number(request: Request, name: str = "page") -> int:
     raw = request.args.get(name, "")
     if raw == "":
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or not 1 <= int(raw) <= MAX_PAGE:
         raise FieldProblems(f"{name} must be a whole number from 1 to {MAX_PAGE}", [_field(name, "must be 1 or more")])
     return int(raw)
 
@@ -241,7 +241,7 @@ def deploy_spec(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list
         if not line:
             continue
         host, _, container = line.rpartition(":")
-        if not container.isdigit() or (host and not host.isdigit()):
+        if not re.fullmatch(r"[0-9]{1,5}", container) or (host and not re.fullmatch(r"[0-9]{1,5}", host)):
             errors.setdefault("ports", []).append(f"line {number} must be CONTAINER or HOST:CONTAINER (numbers)")
         else:
             ports.append({"container_port": int(container), "host_port": int(host) if host else 0})
