@@ -202,7 +202,7 @@ def test_the_library_shows_name_description_latest_and_pull_command_with_a_copy_
     html = render("library.html", repositories=[item], query="busy", pages=pages())
     row = re.search(r'<tr data-testid="library-item">(.*?)</tr>', html, re.S).group(1)
     assert '<a href="/library/busybox">busybox</a>' in row
-    assert "<td>Tiny</td>" in row and "<td>1.36</td>" in row
+    assert '<td class="wrap">Tiny</td>' in row and "<td>1.36</td>" in row
     assert (
         '<code id="pull-1" data-testid="pull-command">docker pull registry.example:5000/library/busybox:1.36</code>'
         in row
