@@ -219,6 +219,7 @@ def test_an_empty_search_says_nothing_matched():
 
 def test_versions_link_to_their_detail_and_to_deploy():
     html = render("repository.html", repository=repository(), tags=[tag()], pages=pages(), writable=True)
+    assert '<div class="table-scroll" tabindex="0" role="region" aria-label="Versions">' in html  # scrolls by keyboard
     row = re.search(r'<tr data-testid="tag-item">(.*?)</tr>', html, re.S).group(1)
     assert '<a href="/repositories/acme/app/tags/v1">v1</a>' in row
     assert '<code title="' + DIGEST + '">sha256:abababababab</code>' in row
