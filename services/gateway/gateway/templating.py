@@ -1,6 +1,6 @@
 """The console's Jinja2 templates (``gateway/templates``), autoescaped, and Markdown rendered safely.
 
-``render(name, request, status, **context)`` → a ``text/html`` answer; every page gets the
+``render(template, status, **context)`` → a ``text/html`` answer; every page gets the
 signed-in developer (``developer``, or None), the CSRF token and the registry host.
 ``markdown(text)``: an overview as HTML — CommonMark without raw HTML, then cleaned by an allow-list
 (nh3), links made ``rel="noopener noreferrer nofollow"``.
@@ -49,8 +49,8 @@ environment = Environment(
 environment.filters["markdown"] = markdown
 
 
-def render(name: str, status: int = 200, **context: Any) -> Response:
-    html = environment.get_template(name).render(**context)
+def render(template: str, status: int = 200, **context: Any) -> Response:
+    html = environment.get_template(template).render(**context)
     return Response(html, status=status, mimetype="text/html")
 
 

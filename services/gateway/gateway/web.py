@@ -20,12 +20,12 @@ from urllib.parse import quote
 from marshmallow import Schema, ValidationError
 from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from gateway import problems, sessions
 from gateway.settings import Settings, load_settings
-from shared.contracts.errors import Unauthorized
+from shared.contracts.errors import ImagehubError, Unauthorized
 from shared.runtime.http import REQUEST_ID_ENVIRON_KEY, JsonHttpEntrypoint, PayloadTooLarge
 from shared.runtime.identity import IDENTITY_KEY, Identity, IdentityVerifier, broker_user, identity_of
 from shared.runtime.settings import settings_of
@@ -45,6 +45,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 API, PAGE = "api", "page"
+EXPECTED: tuple[type[BaseException], ...] = (ImagehubError, HTTPException)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ class GatewayRoute(JsonHttpEntrypoint):
     def __init__(
         self, method: str, url: str, expected_exceptions: tuple[type[BaseException], ...] = (), **options: Any
     ) -> None:
-        super().__init__(method, url, expected_exceptions=expected_exceptions)
+        # A caller's mistake or a service's typed refusal is expected: nameko logs it as such,
+        # not as a crash with a traceback (a bug still is one).
+        super().__init__(method, url, expected_exceptions=expected_exceptions or EXPECTED)
         self.kind: str = options.get("kind", API)
         self.doc: RouteDoc | None = options.get("doc")
 
