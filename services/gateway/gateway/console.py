@@ -313,9 +313,7 @@ def page(template: str, status: int = 200, /, **context: Any) -> Response:
     context.setdefault("developer", None)
     context.setdefault("csrf_token", getattr(context["developer"], "csrf_token", ""))
     context.setdefault("flash", None)
-    # Not templating.render: its own parameter ``name`` would take a context's ``name``.
-    html = templating.environment.get_template(template).render(**context)
-    return Response(html, status=status, mimetype="text/html")
+    return templating.render(template, status, **context)
 
 
 def redirect(location: str) -> Response:

@@ -49,7 +49,7 @@ environment = Environment(
 environment.filters["markdown"] = markdown
 
 
-def render(template: str, status: int = 200, **context: Any) -> Response:
+def render(template: str, status: int = 200, /, **context: Any) -> Response:
     html = environment.get_template(template).render(**context)
     return Response(html, status=status, mimetype="text/html")
 
