@@ -69,8 +69,10 @@ def answer(page: Page, request: dict[str, Any], out_dir: str) -> dict[str, Any]:
         return {"path": path}
     elif op == "page":
         return {"url": page.url, "title": page.title(), "text": page.inner_text("body")}
-    elif op == "console_errors":
-        return {"errors": list(page.imagehub_errors)}  # type: ignore[attr-defined]
+    elif op == "console_errors":  # what the page reported since the last ask
+        errors = list(page.imagehub_errors)  # type: ignore[attr-defined]
+        page.imagehub_errors.clear()  # type: ignore[attr-defined]
+        return {"errors": errors}
     else:
         raise ValueError(f"unknown op {op!r}")
     return {}
