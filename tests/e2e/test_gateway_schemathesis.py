@@ -20,6 +20,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -35,15 +36,17 @@ pytestmark = pytest.mark.docker
 V1 = "/api/v1"
 MAX_EXAMPLES = 30
 TIMEOUT = 15  # seconds for one request to the gateway
+OWN_READS: dict[int, int] = {}  # status -> answers, of test_reads_of_own_objects_conform_to_the_document
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 class Developer:
     """The signed-in developer the cases call as, and spare sessions for the sign-out cases."""
 
-    def __init__(self, tenant, token, spare):
+    def __init__(self, tenant, token, deployment_id, spare):
         self.tenant = tenant
         self.token = token
+        self.deployment_id = deployment_id
         self.spare = spare
 
     def token_for(self, case):
@@ -88,7 +91,7 @@ def developer(stack, tmp_path_factory):
             what="the deployment running",
         )
         spare = [sign_in(stack, account) for _ in range(MAX_EXAMPLES + 10)]
-        yield Developer(tenant, token, spare)
+        yield Developer(tenant, token, created.json()["id"], spare)
     finally:
         docker.cleanup()
 
@@ -100,7 +103,50 @@ def api_schema(stack, developer):
     return schemathesis.openapi.from_url(f"{stack.gateway_url}{V1}/openapi.json", timeout=TIMEOUT)
 
 
+@pytest.fixture(scope="module")
+def own_objects_schema(stack, developer):
+    """The document's reads, their path naming the developer's own image and deployment: the
+    fuzzed queries then read real objects (tags, history, instances, revisions)."""
+    config = SchemathesisConfig.from_dict(
+        {
+            "parameters": {
+                "path.namespace": developer.tenant,
+                "path.name": "web",
+                "path.tag": "v1",
+                "path.deployment_id": developer.deployment_id,
+            }
+        }
+    )
+    loaded = schemathesis.openapi.from_url(f"{stack.gateway_url}{V1}/openapi.json", config=config, timeout=TIMEOUT)
+    return loaded
+
+
 schema = schemathesis.pytest.from_fixture("api_schema")
+# The filter goes on the lazy schema: from_fixture applies its own filters, not the loaded schema's.
+own_objects = schemathesis.pytest.from_fixture("own_objects_schema").include(method="GET", path_regex=r"\{")
+
+
+@own_objects.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_reads_of_own_objects_conform_to_the_document(case, stack, developer):
+    """Run first (the fuzzing below may delete the image or the deployment)."""
+    assert case.path_parameters.get("namespace", developer.tenant) == developer.tenant
+    assert case.path_parameters.get("deployment_id", developer.deployment_id) == developer.deployment_id
+    response = case.call_and_validate(
+        base_url=stack.gateway_url,
+        headers={"Authorization": f"Bearer {developer.token}"},
+        checks=CHECKS,
+        timeout=TIMEOUT,
+    )
+    if case.method.upper() == case.operation.method.upper():
+        assert response.headers.get("x-request-id"), (case.method, case.path, response.headers)
+        OWN_READS[response.status_code] = OWN_READS.get(response.status_code, 0) + 1
+
+
+def test_the_reads_of_own_objects_found_them():
+    """The run above read the real objects, not only 404s: without that it proves little."""
+    assert sum(OWN_READS.values()) >= 6 * MAX_EXAMPLES, OWN_READS  # the six reads of a path with an object
+    assert OWN_READS.get(200, 0) >= 6 * MAX_EXAMPLES // 2, OWN_READS
 
 
 @schema.parametrize()
