@@ -513,6 +513,19 @@ class TestDeployThroughTheApi:
         listed = ok(api.get(V1 + "/deployments", token=world.token_a))
         assert [x["id"] for x in listed["items"]] == [body["id"]]
 
+    def test_changing_the_own_deployment_to_another_tenants_image_is_refused(self, api, world, deployment):
+        """The deployer's refusal of the image stays a 403 (only another tenant's deployment is
+        answered 404), and the deployment does not move."""
+        _, running, greeting = deployment
+        before = deployment_state(api, world, running["id"])
+        for changes in ({"image": f"{world.B}/web:v1"}, {"image": f"{world.B}/nosuch:v1"}):
+            answer = api.request("PATCH", f"{V1}/deployments/{running['id']}", token=world.token_a, json=changes)
+            assert f"may not read '{changes['image'].split(':')[0]}'" in problem(answer, 403)["detail"]
+        problem(api.request("PATCH", f"{V1}/deployments/{UNKNOWN_ID}", token=world.token_a, json={"tag": "v1"}), 404)
+        after = deployment_state(api, world, running["id"])
+        assert after == before
+        assert [serves(address) for address in after["instances"]] == [greeting]
+
     def test_a_deployment_of_an_image_the_tenant_may_not_read_is_refused(self, api, world):
         spec = {"name": "steal", "image": f"{world.A}/web:v1", "ports": [{}], "memory": "32m"}
         refused = problem(api.request("POST", V1 + "/deployments", token=world.token_b, json=spec), 403)
@@ -602,6 +615,21 @@ class TestBadInput:
             problem(answer, 405)
             assert {m.strip() for m in answer.headers["Allow"].split(",")} == allowed, (method, path)
         assert ok(api.get(f"{V1}/repositories/{world.A}/web/tags/v1", token=token))["digest"] == world.web_digest
+
+    def test_a_method_no_route_takes_is_a_405_problem_too(self, api, world):
+        """Methods beyond the ones the API's routes are declared with (TRACE, WebDAV's, made-up
+        ones) are answered like the others: a 405 problem naming the path's methods, with the
+        security headers; not a page of the HTTP server's own."""
+        for method, path, allowed in (
+            ("TRACE", V1 + "/deployments", {"GET", "HEAD", "POST"}),
+            ("PROPFIND", f"{V1}/repositories/{world.A}/web", {"GET", "HEAD"}),
+            ("PURGE", V1 + "/session", {"GET", "HEAD", "POST", "DELETE"}),
+        ):
+            answer = api.request(method, path, token=world.token_a)
+            problem(answer, 405)
+            assert {m.strip() for m in answer.headers["Allow"].split(",")} == allowed, (method, answer.headers)
+            assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
 # -- headers -------------------------------------------------------------------------------------
