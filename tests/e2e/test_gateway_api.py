@@ -13,7 +13,7 @@ Every request goes to 127.0.0.1 with a timeout, and asserts it was not answered 
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -106,7 +106,6 @@ class World:
     docker_a: DockerCLI
     web_ref: str
     web_digest: str
-    deployments: list = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +142,7 @@ def push_tags(stack, world, repository, *tags):
 @pytest.fixture(scope="module")
 def deployment(api, world):
     """A's deployment ``web`` of ``A/web:v1``, made through the API with an env value and an
-    allocated port: ``(the create answer, the deployment once running)``."""
+    allocated port: ``(the create answer, the deployment once running, the $GREETING it serves)``."""
     greeting = f"hello from {world.A} {uuid.uuid4().hex[:6]}"
     created = api.request(
         "POST",
@@ -161,7 +160,6 @@ def deployment(api, world):
         },
     )
     body = ok(created, 201)
-    world.deployments.append(body["id"])
 
     def running():
         found = ok(api.get(f"{V1}/deployments/{body['id']}", token=world.token_a))
