@@ -25,6 +25,8 @@ V1 = "/api/v1"
 REPOSITORY = V1 + "/repositories/<namespace>/<name>"
 DEPLOYMENT = V1 + "/deployments/<deployment_id>"
 READ_ERRORS = (400, 401, 404, 503)
+# A read that takes ``?tenant=``: 403 when a developer who is not a platform admin names another.
+TENANT_READ_ERRORS = (400, 401, 403, 503)
 CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 503)
 
 
@@ -63,6 +65,11 @@ def repository_scope(developer: sessions.Developer, namespace: str, name: str, w
     raise NotFound(f"repository {repository!r} not found")
 
 
+def deployment_not_found(deployment_id: str) -> NotFound:
+    """What another tenant's deployment is answered, word for word what an unknown ID is."""
+    return NotFound(f"deployment {deployment_id} does not exist")
+
+
 class ApiRoutes:
     """The API's routes; mixed into ``GatewayService`` (which gives ``web``, ``auth``, ``catalog``,
     ``deployer``)."""
@@ -75,6 +82,18 @@ class ApiRoutes:
     def _developer(self, request: Request) -> sessions.Developer:
         developer: sessions.Developer = self.web.developer(request, self.auth)
         return developer
+
+    def _refusal(self, tenant: str, deployment_id: str, refused: Forbidden) -> Exception:
+        """What a change's ``Forbidden`` from the deployer is answered: ``NotFound`` when the
+        deployment is another tenant's (word for word an unknown ID's, so that its existence is
+        not told), the refusal itself otherwise (such as an image the tenant may not read)."""
+        try:
+            self.deployer.get_deployment(tenant, deployment_id)
+        except Forbidden:
+            return deployment_not_found(deployment_id)
+        except NotFound as exc:
+            return exc
+        return refused
 
     # -- session -----------------------------------------------------------------------------------
 
@@ -154,7 +173,11 @@ class ApiRoutes:
         "GET",
         V1 + "/repositories",
         doc=RouteDoc(
-            "The tenant's repositories, by name", "repositories", query=s.RepositoryQuery, response=s.RepositoryPage
+            "The tenant's repositories, by name",
+            "repositories",
+            query=s.RepositoryQuery,
+            response=s.RepositoryPage,
+            errors=TENANT_READ_ERRORS,
         ),
     )
     def list_repositories(self, request: Request) -> Response:
@@ -256,7 +279,13 @@ class ApiRoutes:
     @route(
         "GET",
         V1 + "/deployments",
-        doc=RouteDoc("The tenant's deployments", "deployments", query=s.TenantPageQuery, response=s.DeploymentPage),
+        doc=RouteDoc(
+            "The tenant's deployments",
+            "deployments",
+            query=s.TenantPageQuery,
+            response=s.DeploymentPage,
+            errors=TENANT_READ_ERRORS,
+        ),
     )
     def list_deployments(self, request: Request) -> Response:
         developer = self._developer(request)
@@ -290,13 +319,16 @@ class ApiRoutes:
             "deployments",
             query=s.TenantQuery,
             response=s.DeploymentOut,
-            errors=READ_ERRORS,
+            errors=READ_ERRORS + (403,),
         ),
     )
     def get_deployment(self, request: Request, deployment_id: str) -> Response:
         developer = self._developer(request)
         tenant = read_tenant(developer, load_query(request, s.TenantQuery)["tenant"])
-        return json_answer(self.deployer.get_deployment(tenant, deployment_id))
+        try:
+            return json_answer(self.deployer.get_deployment(tenant, deployment_id))
+        except Forbidden:  # the deployer's "belongs to another tenant": as if it did not exist
+            raise deployment_not_found(deployment_id) from None
 
     @route(
         "GET",
@@ -306,14 +338,17 @@ class ApiRoutes:
             "deployments",
             query=s.TenantPageQuery,
             response=s.RevisionPage,
-            errors=READ_ERRORS,
+            errors=READ_ERRORS + (403,),
         ),
     )
     def list_revisions(self, request: Request, deployment_id: str) -> Response:
         developer = self._developer(request)
         query = load_query(request, s.TenantPageQuery)
         tenant = read_tenant(developer, query.pop("tenant"))
-        return json_answer(self.deployer.list_revisions(tenant, deployment_id, **query))
+        try:
+            return json_answer(self.deployer.list_revisions(tenant, deployment_id, **query))
+        except Forbidden:  # the deployer's "belongs to another tenant": as if it did not exist
+            raise deployment_not_found(deployment_id) from None
 
     @route(
         "PATCH",
@@ -329,7 +364,10 @@ class ApiRoutes:
     def update_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         changes = load_json(request, s.DeploymentChanges)
-        return json_answer(self.deployer.update_deployment(tenant, deployment_id, changes))
+        try:
+            return json_answer(self.deployer.update_deployment(tenant, deployment_id, changes))
+        except Forbidden as refused:
+            raise self._refusal(tenant, deployment_id, refused) from None
 
     @route(
         "POST",
@@ -341,7 +379,10 @@ class ApiRoutes:
     def scale_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         replicas = load_json(request, s.Scale)["replicas"]
-        return json_answer(self.deployer.scale_deployment(tenant, deployment_id, replicas))
+        try:
+            return json_answer(self.deployer.scale_deployment(tenant, deployment_id, replicas))
+        except Forbidden as refused:
+            raise self._refusal(tenant, deployment_id, refused) from None
 
     @route(
         "POST",
@@ -357,7 +398,10 @@ class ApiRoutes:
     def rollback_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         revision = load_json(request, s.Rollback)["revision"]
-        return json_answer(self.deployer.rollback_deployment(tenant, deployment_id, revision))
+        try:
+            return json_answer(self.deployer.rollback_deployment(tenant, deployment_id, revision))
+        except Forbidden as refused:
+            raise self._refusal(tenant, deployment_id, refused) from None
 
     @route(
         "PUT",
@@ -373,7 +417,10 @@ class ApiRoutes:
     def set_auto_deploy(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         policy = load_json(request, s.AutoDeploy)["policy"]
-        return json_answer(self.deployer.set_auto_deploy(tenant, deployment_id, policy))
+        try:
+            return json_answer(self.deployer.set_auto_deploy(tenant, deployment_id, policy))
+        except Forbidden as refused:
+            raise self._refusal(tenant, deployment_id, refused) from None
 
     @route(
         "DELETE",
@@ -384,7 +431,10 @@ class ApiRoutes:
     )
     def delete_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
-        return json_answer(self.deployer.delete_deployment(tenant, deployment_id))
+        try:
+            return json_answer(self.deployer.delete_deployment(tenant, deployment_id))
+        except Forbidden as refused:
+            raise self._refusal(tenant, deployment_id, refused) from None
 
 
 def _iso(timestamp: int | None) -> str | None:
