@@ -16,11 +16,9 @@ from werkzeug.wrappers import Request, Response
 from gateway import api, console, openapi
 from gateway.problems import MethodNotAllowed
 from gateway.templating import STATIC
-from gateway.web import API, WebProvider, json_answer, route
+from gateway.web import ANY_METHOD, API, PAGE, WebProvider, json_answer, route
 from shared.contracts.errors import NotFound
 from shared.runtime.bounded_rpc import BoundedRpcProxy
-
-ALL_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"
 
 
 class GatewayService(api.ApiRoutes, console.ConsolePages):
@@ -41,7 +39,7 @@ class GatewayService(api.ApiRoutes, console.ConsolePages):
         """200 while the process serves requests (what a load balancer or probe asks)."""
         return json_answer({"status": "ok"})
 
-    @route("GET", "/static/<path:name>", kind=console.PAGE)
+    @route("GET", "/static/<path:name>", kind=PAGE)
     def static(self, request: Request, name: str) -> Response:
         """The console's CSS, script and images, from the package (nothing outside it)."""
         path = os.path.realpath(os.path.join(STATIC, name))
@@ -53,13 +51,18 @@ class GatewayService(api.ApiRoutes, console.ConsolePages):
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
-    @route(ALL_METHODS, "/api/<path:rest>", kind=API)
+    @route(ANY_METHOD, "/api/<path:rest>", kind=API)
     def api_not_found(self, request: Request, rest: str) -> Response:
         """Any other request under /api/: 405 naming the methods a path takes, else 404."""
         allowed = allowed_methods(request.path)
         if allowed:
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}", allowed)
         raise NotFound(f"no such API path: {request.path} (GET /api/v1/openapi.json lists them)")
+
+    @route(ANY_METHOD, "/<path:rest>", kind=PAGE)
+    def page_not_found(self, request: Request, rest: str) -> Response:
+        """Any other page: the console's 404 page (never the server's own)."""
+        raise NotFound(f"no page at {request.path}")
 
 
 def allowed_methods(path: str) -> list[str]:

@@ -21,6 +21,7 @@ from marshmallow import Schema, ValidationError
 from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from gateway import problems, sessions
@@ -45,6 +46,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 API, PAGE = "api", "page"
+ANY_METHOD = "*"
 EXPECTED: tuple[type[BaseException], ...] = (ImagehubError, HTTPException)
 
 
@@ -81,6 +83,11 @@ class GatewayRoute(JsonHttpEntrypoint):
 
     def body_limit(self) -> int | None:
         return int(self.container.config.get("GATEWAY_MAX_BODY_BYTES") or 65536)
+
+    def get_url_rule(self) -> Rule:
+        """``ANY_METHOD`` matches every method, even one no route declares (TRACE, PROPFIND): so
+        the catch-all answers it as a problem, never nameko's HTML page."""
+        return Rule(self.url, methods=None if self.method == ANY_METHOD else self.method.split(","))
 
     def handle_request(self, request: Request) -> Response:
         response = super().handle_request(request)
