@@ -33,6 +33,10 @@ PARTS = [
     ),
     ("RPC reply: the reply consumer (reading frames, ack, decoding)", ("ConsumerMixin",), ("Publisher.publish",)),
     ("answer re-encoded as JSON (`json_answer`)", ("json_answer",), ()),
+    # Across the rows above:
+    ("all rows: time in a socket send (HTTP answers, publishes, acks)", ("GreenSocket._send_loop",), ()),
+    ("RPC request, part: reading the broker's publisher confirm", ("Publisher.publish", "AbstractChannel.wait"), ()),
+    ("RPC request, part: a kombu connection and producer per call", ("Publisher.publish", "get_producer"), ()),
 ]
 
 
