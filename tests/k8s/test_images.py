@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 
 # A cold build (debootstrap, then pip in the build stage) takes a few minutes on these machines.
 BUILD_TIMEOUT = 1200
-HTTP_PORT_SETTING = {"webhook": "WEBHOOK_ADDRESS", "auth": "AUTH_ADDRESS"}
+HTTP_PORT_SETTING = {"webhook": "WEBHOOK_ADDRESS", "auth": "AUTH_ADDRESS", "gateway": "GATEWAY_ADDRESS"}
 DB_SETTING = {"catalog": "CATALOG_DB_URL", "deployer": "DEPLOYER_DB_URL", "auth": "AUTH_DB_URL"}
 
 
@@ -148,7 +148,12 @@ class Run:
             keys.mkdir()
             _auth_keys(keys)
             self.mounts.append((keys, "/etc/imagehub/auth"))
-        if service in ("catalog", "deployer"):  # they check developer identities with its certificate
+        if service == "gateway":  # its CSRF key, where GATEWAY_SECRET_FILE says (as the Secret's volume)
+            key_dir = tmp_path / "gateway-key"
+            key_dir.mkdir()
+            (key_dir / os.path.basename(self.env["GATEWAY_SECRET_FILE"])).write_text(uuid.uuid4().hex * 2)
+            self.mounts.append((key_dir, os.path.dirname(self.env["GATEWAY_SECRET_FILE"])))
+        if service in ("catalog", "deployer", "gateway"):  # they check developer identities with its certificate
             cert = tmp_path / "auth-cert"
             cert.mkdir()
             _auth_keys(cert)
@@ -248,6 +253,8 @@ def _answer(service, run, rabbit_config):
     if service in HTTP_PORT_SETTING:
         response = requests.get(f"http://127.0.0.1:{run.port}/health", timeout=5)
         assert response.status_code == 200 and response.json()["status"] == "ok"
+        if service == "gateway":
+            _gateway_package_data(run.port)
         return
     with IdentifiedClusterRpcProxy(rabbit_config, timeout=20) as rpc:
         if service == "catalog":
@@ -258,6 +265,22 @@ def _answer(service, run, rabbit_config):
             assert pools[0]["hosts"][0]["reachable"] is False
         else:
             pytest.fail(f"no call known for {service}")
+
+
+def _gateway_package_data(port):
+    """The gateway's package data is in its image: the console's static files, its templates (an
+    unknown console path is answered with the error page rendered from templates/error.html), and
+    the API's OpenAPI document (generated from its schemas)."""
+    base = f"http://127.0.0.1:{port}"
+    css = requests.get(f"{base}/static/console.css", timeout=5)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css"), css.status_code
+    page = requests.get(f"{base}/static/no-such-file.css", timeout=5)
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html"), page.text[:500]
+    assert "<title>" in page.text and "/static/console.css" in page.text, page.text[:500]
+    document = requests.get(f"{base}/api/v1/openapi.json", timeout=5)
+    assert document.status_code == 200 and "/api/v1/repositories" in document.json()["paths"]
+    unsigned = requests.get(f"{base}/api/v1/library", timeout=5)
+    assert unsigned.status_code == 401 and unsigned.headers["Content-Type"].startswith("application/problem+json")
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 300)

@@ -29,12 +29,19 @@ OPERATOR_KINDS = {
 EXTERNAL_SECRETS = {
     # The dev engine's TLS material is made per checkout by deploy.sh, never in git.
     "dev": {"imagehub-auth-keys", "imagehub-dind-tls", "imagehub-deployer-engine-tls"},
-    "prod": {"imagehub-secrets", "imagehub-deployer-pools", "imagehub-auth-keys", "registry-tls"},
+    "prod": {
+        "imagehub-secrets",
+        "imagehub-deployer-pools",
+        "imagehub-auth-keys",
+        "imagehub-gateway-secret",
+        "registry-tls",
+        "console-tls",
+    },
 }
 
 # Where several replicas are competing consumers with no state of their own, they scale on CPU.
-AUTOSCALED = {"catalog", "webhook", "auth"}
-HTTP_SERVICES = {"webhook": 8000, "auth": 5001}
+AUTOSCALED = {"catalog", "webhook", "auth", "gateway"}
+HTTP_SERVICES = {"webhook": 8000, "auth": 5001, "gateway": 8080}
 HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 
 
@@ -303,7 +310,8 @@ def test_prod_registry_token_auth_points_at_the_auth_service():
 
 def test_only_the_registrys_path_takes_large_bodies():
     """Layers are pushed through /v2/ without a size limit; everything else the ingress exposes
-    (the token form) is bounded, so nobody streams gigabytes into the auth service."""
+    (the token form, the console and the API) is bounded, so nobody streams gigabytes into the auth
+    service or the gateway."""
     docs = list(rendered("prod"))
     limits = {}
     for ingress in find(docs, "Ingress"):
@@ -311,7 +319,81 @@ def test_only_the_registrys_path_takes_large_bodies():
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 limits[path["path"]] = size
-    assert limits == {"/v2/": "0", "/token": "16k"}
+    assert limits == {"/v2/": "0", "/token": "16k", "/api/": "64k", "/": "64k"}
+    # The gateway's own limit is no larger than the ingress's.
+    gateway = _by_base_name(docs, "ConfigMap", "gateway-config")["data"]
+    assert int(gateway["GATEWAY_MAX_BODY_BYTES"]) <= 64 * 1024
+
+
+# -- the gateway ---------------------------------------------------------------------------------
+
+
+def _container_port(deployment, name):
+    container = next(c for c in _containers(deployment, init=False) if c["name"] == name)
+    return container, {p.get("name"): p["containerPort"] for p in container["ports"]}
+
+
+def test_the_ingress_sends_the_console_and_the_api_to_the_gateways_port(overlay):
+    """The overlay's Ingress routes / (the console) and /api/ to the gateway Service, on a port that
+    selects the gateway's pods and lands on the container port it listens on (GATEWAY_ADDRESS)."""
+    docs = rendered(overlay)
+    ingress = one(docs, "Ingress", "gateway")
+    deployment = one(docs, "Deployment", "gateway")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    container, ports = _container_port(deployment, "gateway")
+    listens = int(_by_base_name(docs, "ConfigMap", "gateway-config")["data"]["GATEWAY_ADDRESS"].rsplit(":", 1)[1])
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"], f"{overlay}: the gateway's Ingress names no host"
+    routed = {}
+    for path in rule["http"]["paths"]:
+        backend = path["backend"]["service"]
+        service = one(docs, "Service", backend["name"])
+        assert service["spec"]["selector"].items() <= labels.items(), f"{path['path']}: not the gateway's pods"
+        wanted = backend["port"]
+        port = next(p for p in service["spec"]["ports"] if wanted in ({"name": p.get("name")}, {"number": p["port"]}))
+        target = port["targetPort"]
+        routed[path["path"]] = (path["pathType"], ports.get(target, target))
+    assert routed == {"/": ("Prefix", listens), "/api/": ("Prefix", listens)}
+    assert container["readinessProbe"]["httpGet"]["port"] in ("http", listens)
+
+
+def test_prod_serves_the_console_over_tls_only_with_a_secure_cookie():
+    docs = rendered("prod")
+    ingress = one(docs, "Ingress", "gateway")
+    hosts = {r["host"] for r in ingress["spec"]["rules"]}
+    covered = {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+    assert hosts <= covered, f"hosts without TLS: {hosts - covered}"
+    assert all(tls["secretName"] for tls in ingress["spec"]["tls"])
+    assert ingress["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/ssl-redirect") == "true"
+    assert _by_base_name(docs, "ConfigMap", "gateway-config")["data"]["GATEWAY_SECURE_COOKIE"] == "true"
+
+
+def test_dev_has_no_tls_so_its_cookie_is_not_secure():
+    docs = rendered("dev")
+    assert not one(docs, "Ingress", "gateway")["spec"].get("tls")
+    assert _by_base_name(docs, "ConfigMap", "gateway-config")["data"]["GATEWAY_SECURE_COOKIE"] == "false"
+
+
+def test_the_gateways_csrf_key_and_certificate_are_mounted_where_its_settings_say(overlay):
+    """GATEWAY_SECRET_FILE is a file of the Secret imagehub-gateway-secret (the same key for every
+    replica), AUTH_CERT_FILE the auth service's certificate alone; both read-only."""
+    docs = rendered(overlay)
+    deployment = one(docs, "Deployment", "gateway")
+    settings = _by_base_name(docs, "ConfigMap", "gateway-config")["data"]
+    container, _ = _container_port(deployment, "gateway")
+    volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+    for setting, secret, key in (
+        ("GATEWAY_SECRET_FILE", "imagehub-gateway-secret", "csrf-key"),
+        ("AUTH_CERT_FILE", "imagehub-auth-keys", "tls.crt"),
+    ):
+        path = settings[setting]
+        mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/"))
+        assert mount.get("readOnly") is True, setting
+        source = volumes[mount["name"]]["secret"]
+        assert _base_name(source["secretName"]) == secret, setting
+        assert source["items"] == [{"key": key, "path": path[len(mount["mountPath"].rstrip("/")) + 1 :]}], setting
+    if overlay == "dev":  # generated: long enough for the gateway to start
+        assert len(_secret_value(docs, "imagehub-gateway-secret", "csrf-key").encode()) >= 32
 
 
 # -- workloads -----------------------------------------------------------------------------------

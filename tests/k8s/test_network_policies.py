@@ -183,12 +183,13 @@ def may_connect(overlay, source, destination, port, protocol="TCP", docs=None):
     )
 
 
-SERVICES_TO_BROKER = [(s, "rabbitmq", 5672) for s in ("auth", "catalog", "deployer", "webhook")]
+SERVICES_TO_BROKER = [(s, "rabbitmq", 5672) for s in ("auth", "catalog", "deployer", "gateway", "webhook")]
 DATABASE_USERS = [(s, "postgres", 5432) for s in ("auth", "catalog", "deployer", "imagehub-migrate")]
 SHARED_ALLOWED = [
     ("registry", "webhook", 8000),
     ("registry", "auth", 5001),
     ("catalog", "registry", 5000),
+    ("ingress-controller", "gateway", 8080),  # the console and the API
     *SERVICES_TO_BROKER,
     *DATABASE_USERS,
 ]
@@ -212,8 +213,26 @@ ALLOWED = {
         ("deployer", "internet", 2376),  # production engines are Docker hosts outside the cluster
     ],
 }
+# The gateway reaches the broker only (and DNS); only the ingress controller reaches it.
+GATEWAY_REFUSED = [
+    ("gateway", "postgres", 5432),
+    ("gateway", "auth", 5001),
+    ("gateway", "webhook", 8000),
+    ("gateway", "registry", 5000),
+    ("gateway", "kubernetes-api", 443),
+    ("gateway", "metadata-service", 80),
+    ("gateway", "node", 10250),
+    ("gateway", "internet", 443),
+    ("gateway", "rabbitmq", 15672),
+    ("stranger", "gateway", 8080),
+    ("catalog", "gateway", 8080),
+    ("registry", "gateway", 8080),
+    ("ingress-controller", "gateway", 9000),
+]
 REFUSED = {
     "dev": [
+        *GATEWAY_REFUSED,
+        ("dind", "gateway", 8080),
         # The engine and its tenant containers: nothing of the platform.
         ("dind", "rabbitmq", 5672),
         ("dind", "postgres", 5432),
@@ -243,6 +262,7 @@ REFUSED = {
         ("deployer", "auth", 5001),
     ],
     "prod": [
+        *GATEWAY_REFUSED,
         ("ingress-controller", "webhook", 8000),
         ("ingress-controller", "registry", 5001),  # the registry's debug port
         ("ingress-controller", "rabbitmq", 5672),
@@ -272,6 +292,11 @@ def test_other_flows_are_refused(overlay, flow):
 
 def test_dns_from_the_engine():
     assert may_connect("dev", "dind", "kube-dns", 53, "UDP") and may_connect("dev", "dind", "kube-dns", 53, "TCP")
+
+
+def test_dns_from_the_gateway(overlay):
+    """The gateway finds the broker by its Service name: its egress policy lets DNS out."""
+    assert may_connect(overlay, "gateway", "kube-dns", 53, "UDP") and may_connect(overlay, "gateway", "kube-dns", 53)
 
 
 def test_ingress_is_denied_by_default_to_every_pod(overlay):
