@@ -46,3 +46,4 @@ bench: up
 	$(VENV)/bin/python -m bench.deploy_vs_docker_run
 	$(VENV)/bin/python -m bench.auto_deploy
 	$(VENV)/bin/python -m bench.resync
+	$(VENV)/bin/python -m bench.gateway

@@ -11,6 +11,7 @@ each call made as the signed-in developer (``gateway.sessions``) and bounded by
 import mimetypes
 import os
 
+from kombu.entity import TRANSIENT_DELIVERY_MODE as TRANSIENT
 from werkzeug.wrappers import Request, Response
 
 from gateway import api, console, openapi
@@ -25,9 +26,12 @@ class GatewayService(api.ApiRoutes, console.ConsolePages):
     name = "gateway"
 
     web = WebProvider()
-    auth = BoundedRpcProxy("auth", "GATEWAY_RPC_TIMEOUT")
-    catalog = BoundedRpcProxy("catalog", "GATEWAY_RPC_TIMEOUT")
-    deployer = BoundedRpcProxy("deployer", "GATEWAY_RPC_TIMEOUT")
+    # A request is sent transient: a person waits for its answer, so one lost with a broker
+    # restart is a 503 after GATEWAY_RPC_TIMEOUT, never worth a disk write per call (a persistent
+    # message waits for the broker's fsync before its confirm).
+    auth = BoundedRpcProxy("auth", "GATEWAY_RPC_TIMEOUT", delivery_mode=TRANSIENT)
+    catalog = BoundedRpcProxy("catalog", "GATEWAY_RPC_TIMEOUT", delivery_mode=TRANSIENT)
+    deployer = BoundedRpcProxy("deployer", "GATEWAY_RPC_TIMEOUT", delivery_mode=TRANSIENT)
 
     @route("GET", "/api/v1/openapi.json")
     def openapi_document(self, request: Request) -> Response:

@@ -28,7 +28,7 @@ from gateway import problems, sessions
 from gateway.settings import Settings, load_settings
 from shared.contracts.errors import ImagehubError, Unauthorized
 from shared.runtime.http import REQUEST_ID_ENVIRON_KEY, JsonHttpEntrypoint, PayloadTooLarge
-from shared.runtime.identity import IDENTITY_KEY, Identity, IdentityVerifier, broker_user, identity_of
+from shared.runtime.identity import IDENTITY_KEY, Identity, IdentityVerifier, broker_user
 from shared.runtime.settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class WebProvider(DependencyProvider):
             raise RuntimeError(f"AUTH_CERT_FILE: not a usable certificate of the auth service ({exc})") from None
         self.open_sessions = sessions.OpenSessions(self.settings.session_recheck)
         self.broker_user = broker_user(self.container.config.get("AMQP_URI") or "")
+        self.tokens = sessions.VerifiedTokens(self.verifier, self.broker_user)
 
     def get_dependency(self, worker_ctx: WorkerContext) -> "Web":
         return Web(worker_ctx, self)
@@ -160,7 +161,7 @@ class Web:
         """The request's signed-in developer, whose identity every later call of this worker
         carries; ``Unauthorized`` (no, bad, expired or ended session), ``CsrfRejected``."""
         provider = self.provider
-        developer = sessions.authenticate(request, provider.verifier, self.settings.csrf_key, provider.broker_user)
+        developer = sessions.authenticate(request, provider.tokens, self.settings.csrf_key)
         self.act_as(developer.token)
         sid = developer.identity.session or ""
         if not provider.open_sessions.fresh(sid):
@@ -175,7 +176,7 @@ class Web:
 
     def read_identity(self, token: str) -> Identity:
         """The identity a token the auth service just signed names (checked all the same)."""
-        return identity_of(self.provider.verifier.read(token), self.provider.broker_user)
+        return self.provider.tokens.identity(token)
 
     def act_as(self, token: str) -> None:
         self.worker_ctx.data[IDENTITY_KEY] = token  # context_data is a copy; data is what calls carry

@@ -28,6 +28,7 @@ from shared.runtime.identity import IdentityVerifier, identity_audience
 ISSUER = "test-issuer"
 KEY = ec.generate_private_key(ec.SECP256R1())
 VERIFIER = IdentityVerifier(KEY.public_key(), ISSUER)
+TOKENS = sessions.VerifiedTokens(VERIFIER, "gw")
 CSRF_KEY = b"k" * 32
 
 
@@ -114,9 +115,7 @@ def test_a_delete_conflict_names_the_sibling_tags():
 
 def test_a_bearer_token_is_a_session_and_needs_no_csrf():
     token = identity_token()
-    developer = sessions.authenticate(
-        request("DELETE", headers={"Authorization": f"Bearer {token}"}), VERIFIER, CSRF_KEY, "gw"
-    )
+    developer = sessions.authenticate(request("DELETE", headers={"Authorization": f"Bearer {token}"}), TOKENS, CSRF_KEY)
     assert (developer.account, developer.tenant, developer.admin, developer.by_cookie) == (
         "alice",
         "acme",
@@ -131,25 +130,19 @@ def test_a_cookie_change_needs_the_sessions_csrf_token():
     cookies = {sessions.COOKIE: token}
 
     def post(csrf):
-        return sessions.authenticate(
-            request("POST", cookies=cookies, headers={"X-CSRF-Token": csrf}), VERIFIER, CSRF_KEY, "gw"
-        )
+        return sessions.authenticate(request("POST", cookies=cookies, headers={"X-CSRF-Token": csrf}), TOKENS, CSRF_KEY)
 
-    assert sessions.authenticate(request("GET", cookies=cookies), VERIFIER, CSRF_KEY, "gw").by_cookie
+    assert sessions.authenticate(request("GET", cookies=cookies), TOKENS, CSRF_KEY).by_cookie
     with pytest.raises(sessions.CsrfRejected):
-        sessions.authenticate(request("POST", cookies=cookies), VERIFIER, CSRF_KEY, "gw")
+        sessions.authenticate(request("POST", cookies=cookies), TOKENS, CSRF_KEY)
     other = sessions.csrf_token(CSRF_KEY, "another-session")
     with pytest.raises(sessions.CsrfRejected):
-        sessions.authenticate(
-            request("POST", cookies=cookies, headers={"X-CSRF-Token": other}), VERIFIER, CSRF_KEY, "gw"
-        )
+        sessions.authenticate(request("POST", cookies=cookies, headers={"X-CSRF-Token": other}), TOKENS, CSRF_KEY)
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
     right = sessions.csrf_token(CSRF_KEY, jti)
-    assert sessions.authenticate(
-        request("POST", cookies=cookies, headers={"X-CSRF-Token": right}), VERIFIER, CSRF_KEY, "gw"
-    )
+    assert sessions.authenticate(request("POST", cookies=cookies, headers={"X-CSRF-Token": right}), TOKENS, CSRF_KEY)
     form = request("POST", cookies=cookies, data={"csrf_token": right})
-    assert sessions.authenticate(form, VERIFIER, CSRF_KEY, "gw").account == "alice"
+    assert sessions.authenticate(form, TOKENS, CSRF_KEY).account == "alice"
 
 
 @pytest.mark.parametrize(
@@ -165,7 +158,7 @@ def test_a_cookie_change_needs_the_sessions_csrf_token():
 )
 def test_no_or_a_bad_session_is_unauthorized(headers, cookies):
     with pytest.raises(Unauthorized):
-        sessions.authenticate(request(headers=headers, cookies=cookies), VERIFIER, CSRF_KEY, "gw")
+        sessions.authenticate(request(headers=headers, cookies=cookies), TOKENS, CSRF_KEY)
 
 
 @pytest.mark.parametrize(
@@ -180,7 +173,7 @@ def test_no_or_a_bad_session_is_unauthorized(headers, cookies):
 def test_an_expired_foreign_or_sessionless_token_is_refused(claims):
     with pytest.raises(Unauthorized):
         sessions.authenticate(
-            request(headers={"Authorization": f"Bearer {identity_token(**claims)}"}), VERIFIER, CSRF_KEY, "gw"
+            request(headers={"Authorization": f"Bearer {identity_token(**claims)}"}), TOKENS, CSRF_KEY
         )
 
 
@@ -188,7 +181,7 @@ def test_a_token_of_another_key_is_refused():
     other = ec.generate_private_key(ec.SECP256R1())
     token = jwt.encode({"sub": "alice", "iss": ISSUER, "aud": identity_audience(ISSUER)}, other, algorithm="ES256")
     with pytest.raises(Unauthorized):
-        sessions.authenticate(request(headers={"Authorization": f"Bearer {token}"}), VERIFIER, CSRF_KEY, "gw")
+        sessions.authenticate(request(headers={"Authorization": f"Bearer {token}"}), TOKENS, CSRF_KEY)
 
 
 def test_open_sessions_are_trusted_for_the_recheck_time_only():
@@ -270,3 +263,24 @@ def test_a_known_path_with_another_method_is_405_and_an_unknown_one_404():
     assert allowed_methods("/api/v1/library") == ["GET", "HEAD"]
     assert allowed_methods("/api/v1/deployments/abc") == ["DELETE", "GET", "HEAD", "PATCH"]
     assert allowed_methods("/api/v1/nothing-here") == []
+
+
+def test_a_verified_token_is_remembered_until_it_expires():
+    now = [1000.0]
+    checked = []
+
+    class Counting(IdentityVerifier):
+        def read(self, token, now_=None):
+            checked.append(token)
+            return super().read(token)
+
+    tokens = sessions.VerifiedTokens(Counting(KEY.public_key(), ISSUER), "gw", clock=lambda: now[0])
+    token = identity_token(exp=1060)
+    with pytest.raises(Unauthorized):  # the real clock says it expired long ago: never remembered
+        tokens.identity(token)
+    fresh = identity_token()
+    first = tokens.identity(fresh)
+    assert tokens.identity(fresh) is first and checked.count(fresh) == 1
+    now[0] = first.expires_at + 1  # past its expiry: checked again (the verifier then judges it)
+    tokens.identity(fresh)
+    assert checked.count(fresh) == 2
