@@ -78,7 +78,7 @@ def deployment(**changes):
         "reason": None,
         "auto_deploy": {"policy": "never"},
         "instances": [
-            {"host": "host-1", "address": "10.0.0.5:31000", "state": "running", "revision": 2, "reason": None},
+            {"host": "host-1", "address": "192.0.2.5:31000", "state": "running", "revision": 2, "reason": None},
             {"host": "host-2", "address": None, "state": "starting", "revision": 2, "reason": None},
         ],
         "created_at": "2026-01-01T00:00:00+00:00",
@@ -307,7 +307,7 @@ def test_a_deployment_shows_status_instances_revisions_and_its_forms():
     assert 'data-deployment="d-1" data-status="starting"' in html
     assert 'data-testid="refresh-link"' in html  # follows the rollout without a script too
     instances = re.findall(r'<tr data-testid="instance-item">(.*?)</tr>', html, re.S)
-    assert len(instances) == 2 and "<code>10.0.0.5:31000</code>" in instances[0] and "host-2" in instances[1]
+    assert len(instances) == 2 and "<code>192.0.2.5:31000</code>" in instances[0] and "host-2" in instances[1]
     revision_rows = re.findall(r'<tr data-testid="revision-item">(.*?)</tr>', html, re.S)
     assert "health check passed" in revision_rows[1] and "serving" in revision_rows[1]
     assert '<option value="v1" selected>v1</option>' in html
