@@ -52,16 +52,18 @@ def push(ref):
     return [line.split("digest: ")[1].split()[0] for line in out.splitlines() if "digest: " in line][-1]
 
 
-def login_tenant(amqp_uri, registry, tenant):
+def login_tenant(amqp_uri, registry, tenant, context_data=None):
     """With the registry's token auth on (`make up`): make ``tenant`` and a developer account of it
-    over the auth RPC, and `docker login` as that account into a docker configuration of this
-    run's own (``DOCKER_CONFIG`` for every docker command after this), so pushes go as it. The
-    password is checked once; docker then uses the token service's refresh token."""
+    over the auth RPC (as ``amqp_uri``'s broker user, with ``context_data``: a platform admin's
+    signed identity for the ``admin`` user), and `docker login` as that account into a docker
+    configuration of this run's own (``DOCKER_CONFIG`` for every docker command after this), so
+    pushes go as it. The password is checked once; docker then uses the token service's refresh
+    token. Returns ``(username, password)``."""
 
     import shared.contracts.errors  # noqa: F401  (typed errors over RPC)
 
     username, password = f"dev-{tenant}", uuid.uuid4().hex
-    with IdentifiedClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=20) as rpc:
+    with IdentifiedClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=context_data, timeout=20) as rpc:
         rpc.auth.create_tenant(tenant)
         rpc.auth.create_account(username, password, tenant_id=tenant)
     os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp(prefix="imagehub-bench-docker-")
@@ -74,7 +76,7 @@ def login_tenant(amqp_uri, registry, tenant):
         text=True,
         timeout=60,
     )
-    return username
+    return username, password
 
 
 def write_json(path, result):

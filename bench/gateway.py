@@ -25,16 +25,13 @@ requests that call neither the catalog nor the deployer, to show what the gatewa
 Prints a Markdown table; exits 1 when a read misses the goal (after printing everything).
 """
 
-import atexit
 import http.client
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -63,23 +60,9 @@ def secret(var, *path):
 def make_developer(admin_uri, admin_password, registry, tenant):
     """A tenant and a developer account of it, made by the platform admin over RPC; `docker login`
     as that account into a docker configuration of this run's own. ``(name, password)``."""
-    name, password = f"dev-{tenant}", uuid.uuid4().hex
     with IdentifiedClusterRpcProxy({"AMQP_URI": admin_uri}, timeout=20) as rpc:
         admin = rpc.auth.sign_in("admin", admin_password)["identity"]
-    with IdentifiedClusterRpcProxy({"AMQP_URI": admin_uri}, context_data={IDENTITY_KEY: admin}, timeout=20) as rpc:
-        rpc.auth.create_tenant(tenant)
-        rpc.auth.create_account(name, password, tenant_id=tenant)
-    os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp(prefix="imagehub-bench-docker-")
-    atexit.register(shutil.rmtree, os.environ["DOCKER_CONFIG"], ignore_errors=True)
-    subprocess.run(
-        ["docker", "login", registry, "--username", name, "--password-stdin"],
-        input=password,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return name, password
+    return benchlib.login_tenant(admin_uri, registry, tenant, context_data={IDENTITY_KEY: admin})
 
 
 def wait_indexed(rpc, tenant, repository, tag, timeout=30.0):

@@ -83,6 +83,14 @@ class ApiRoutes:
         developer: sessions.Developer = self.web.developer(request, self.auth)
         return developer
 
+    def _deployment_change(self, method: str, tenant: str, deployment_id: str, *args: Any) -> Response:
+        """``deployer.<method>(tenant, deployment_id, *args)``, its ``Forbidden`` answered as
+        ``_refusal`` says."""
+        try:
+            return json_answer(getattr(self.deployer, method)(tenant, deployment_id, *args))
+        except Forbidden as refused:
+            raise self._refusal(tenant, deployment_id, refused) from None
+
     def _refusal(self, tenant: str, deployment_id: str, refused: Forbidden) -> Exception:
         """What a change's ``Forbidden`` from the deployer is answered: ``NotFound`` when the
         deployment is another tenant's (word for word an unknown ID's, so that its existence is
@@ -364,10 +372,7 @@ class ApiRoutes:
     def update_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         changes = load_json(request, s.DeploymentChanges)
-        try:
-            return json_answer(self.deployer.update_deployment(tenant, deployment_id, changes))
-        except Forbidden as refused:
-            raise self._refusal(tenant, deployment_id, refused) from None
+        return self._deployment_change("update_deployment", tenant, deployment_id, changes)
 
     @route(
         "POST",
@@ -379,10 +384,7 @@ class ApiRoutes:
     def scale_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         replicas = load_json(request, s.Scale)["replicas"]
-        try:
-            return json_answer(self.deployer.scale_deployment(tenant, deployment_id, replicas))
-        except Forbidden as refused:
-            raise self._refusal(tenant, deployment_id, refused) from None
+        return self._deployment_change("scale_deployment", tenant, deployment_id, replicas)
 
     @route(
         "POST",
@@ -398,10 +400,7 @@ class ApiRoutes:
     def rollback_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         revision = load_json(request, s.Rollback)["revision"]
-        try:
-            return json_answer(self.deployer.rollback_deployment(tenant, deployment_id, revision))
-        except Forbidden as refused:
-            raise self._refusal(tenant, deployment_id, refused) from None
+        return self._deployment_change("rollback_deployment", tenant, deployment_id, revision)
 
     @route(
         "PUT",
@@ -417,10 +416,7 @@ class ApiRoutes:
     def set_auto_deploy(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         policy = load_json(request, s.AutoDeploy)["policy"]
-        try:
-            return json_answer(self.deployer.set_auto_deploy(tenant, deployment_id, policy))
-        except Forbidden as refused:
-            raise self._refusal(tenant, deployment_id, refused) from None
+        return self._deployment_change("set_auto_deploy", tenant, deployment_id, policy)
 
     @route(
         "DELETE",
@@ -431,10 +427,7 @@ class ApiRoutes:
     )
     def delete_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
-        try:
-            return json_answer(self.deployer.delete_deployment(tenant, deployment_id))
-        except Forbidden as refused:
-            raise self._refusal(tenant, deployment_id, refused) from None
+        return self._deployment_change("delete_deployment", tenant, deployment_id)
 
 
 def _iso(timestamp: int | None) -> str | None:
