@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 from gateway import schemas as s
 from gateway import sessions
 from gateway.problems import FieldProblems
-from gateway.web import RouteDoc, json_answer, load_json, load_query, route
+from gateway.web import GatewayRoutes, RouteDoc, json_answer, load_json, load_query, route
 from shared.contracts.catalog import DeletedTagOut, RepositoryOut, TagDetailOut
 from shared.contracts.errors import Forbidden, NotFound
 from shared.contracts.reference import PUBLIC_NAMESPACE
@@ -70,18 +70,8 @@ def deployment_not_found(deployment_id: str) -> NotFound:
     return NotFound(f"deployment {deployment_id} does not exist")
 
 
-class ApiRoutes:
-    """The API's routes; mixed into ``GatewayService`` (which gives ``web``, ``auth``, ``catalog``,
-    ``deployer``)."""
-
-    web: Any
-    auth: Any
-    catalog: Any
-    deployer: Any
-
-    def _developer(self, request: Request) -> sessions.Developer:
-        developer: sessions.Developer = self.web.developer(request, self.auth)
-        return developer
+class ApiRoutes(GatewayRoutes):
+    """The API's routes."""
 
     def _deployment_change(self, method: str, tenant: str, deployment_id: str, *args: Any) -> Response:
         """``deployer.<method>(tenant, deployment_id, *args)``, its ``Forbidden`` answered as

@@ -39,7 +39,7 @@ from gateway import sessions, templating
 from gateway.api import own_tenant, read_tenant, repository_scope
 from gateway.problems import FieldProblems, field_errors
 from gateway.schemas import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, MAX_QUERY_LENGTH
-from gateway.web import PAGE, route
+from gateway.web import PAGE, GatewayRoutes, route
 from shared.contracts.errors import (
     Conflict,
     Forbidden,
@@ -323,18 +323,8 @@ def redirect(location: str) -> Response:
 # -- the pages ----------------------------------------------------------------------------------------
 
 
-class ConsolePages:
-    """The console's routes; mixed into ``GatewayService`` (``web``, ``auth``, ``catalog``,
-    ``deployer``)."""
-
-    web: Any
-    auth: Any
-    catalog: Any
-    deployer: Any
-
-    def _signed_in(self, request: Request) -> sessions.Developer:
-        developer: sessions.Developer = self.web.developer(request, self.auth)
-        return developer
+class ConsolePages(GatewayRoutes):
+    """The console's routes."""
 
     def _page(self, developer: sessions.Developer, template: str, status: int = 200, /, **context: Any) -> Response:
         return page(template, status, developer=developer, registry_host=self.web.settings.registry_host, **context)
@@ -394,7 +384,7 @@ class ConsolePages:
 
     @route("POST", "/signout", kind=PAGE)
     def signout(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         self.auth.sign_out()
         self.web.ended(developer)
         response = redirect("/signin")
@@ -405,7 +395,7 @@ class ConsolePages:
 
     @route("GET", "/", kind=PAGE)
     def library(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         query, number = search_query(request), page_number(request)
         listing = self.catalog.list_public_repositories(query=query, page=number, page_size=PAGE_SIZE)
         pages = pager("/", {"query": query}, listing)
@@ -413,7 +403,7 @@ class ConsolePages:
 
     @route("GET", "/library/<name>", kind=PAGE)
     def library_image(self, request: Request, name: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant, repository = repository_scope(developer, PUBLIC_NAMESPACE, name)
         return self._repository_page(request, developer, tenant, repository, "library_image.html", f"/library/{name}")
 
@@ -421,7 +411,7 @@ class ConsolePages:
 
     @route("GET", "/repositories", kind=PAGE)
     def repositories(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant = read_tenant(developer, None)
         query, number = search_query(request), page_number(request)
         ownbase_text = request.args.get("ownbase", "")
@@ -441,7 +431,7 @@ class ConsolePages:
 
     @route("GET", "/repositories/<namespace>/<name>", kind=PAGE)
     def repository(self, request: Request, namespace: str, name: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant, repository = repository_scope(developer, namespace, name)
         path = f"/repositories/{quote(namespace)}/{quote(name)}"
         return self._repository_page(request, developer, tenant, repository, "repository.html", path)
@@ -465,7 +455,7 @@ class ConsolePages:
 
     @route("GET", "/repositories/<namespace>/<name>/tags/<tag>", kind=PAGE)
     def tag(self, request: Request, namespace: str, name: str, tag: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant, repository = repository_scope(developer, namespace, name)
         found = self.catalog.get_tag(tenant, repository, tag)
         return self._page(
@@ -479,7 +469,7 @@ class ConsolePages:
 
     @route("GET", "/repositories/<namespace>/<name>/tags/<tag>/delete", kind=PAGE)
     def tag_delete_form(self, request: Request, namespace: str, name: str, tag: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant, repository = repository_scope(developer, namespace, name, write=True)
         found = self.catalog.get_tag(tenant, repository, tag)
         siblings = [t for t in found.get("other_tags") or [] if t != tag]
@@ -487,7 +477,7 @@ class ConsolePages:
 
     @route("POST", "/repositories/<namespace>/<name>/tags/<tag>/delete", kind=PAGE)
     def tag_delete(self, request: Request, namespace: str, name: str, tag: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant, repository = repository_scope(developer, namespace, name, write=True)
         force = request.form.get("force") == "true"
         try:
@@ -511,7 +501,7 @@ class ConsolePages:
 
     @route("GET", "/deploy", kind=PAGE)
     def deploy_form(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         own_tenant(developer)
         image = request.args.get("image", "")
         namespace, name, tag = split_image(image)
@@ -521,7 +511,7 @@ class ConsolePages:
 
     @route("POST", "/deploy", kind=PAGE)
     def deploy(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant = own_tenant(developer)
         form = {k: request.form.get(k, "") for k in (*DEPLOY_FIELDS, "health_type", "health_path")}
         spec, errors = deploy_spec(form)
@@ -558,7 +548,7 @@ class ConsolePages:
 
     @route("GET", "/deployments", kind=PAGE)
     def deployments(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant = own_tenant(developer)
         listing = self.deployer.list_deployments(tenant, page=page_number(request), page_size=PAGE_SIZE)
         removed = request.args.get("removed", "")[:200]
@@ -579,7 +569,7 @@ class ConsolePages:
 
     @route("GET", "/deployments/<deployment_id>", kind=PAGE)
     def deployment(self, request: Request, deployment_id: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant = own_tenant(developer)
         done = request.args.get("done", "")
         flash = {"scale": "Scaling.", "update": "Updating.", "rollback": "Rolling back.", "auto-deploy": None}
@@ -614,7 +604,7 @@ class ConsolePages:
     def _change(
         self, request: Request, deployment_id: str, form_name: str, field: str, change: Any, *args: Any
     ) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant = own_tenant(developer)
         self._deployment(tenant, deployment_id)
         try:
@@ -653,13 +643,13 @@ class ConsolePages:
 
     @route("GET", "/deployments/<deployment_id>/delete", kind=PAGE)
     def deployment_delete_form(self, request: Request, deployment_id: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         found = self._deployment(own_tenant(developer), deployment_id)
         return self._page(developer, "deployment_delete.html", deployment=found)
 
     @route("POST", "/deployments/<deployment_id>/delete", kind=PAGE)
     def deployment_delete(self, request: Request, deployment_id: str) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         tenant = own_tenant(developer)
         found = self._deployment(tenant, deployment_id)
         self.deployer.delete_deployment(tenant, deployment_id)
@@ -669,5 +659,5 @@ class ConsolePages:
 
     @route("GET", "/how-to-push", kind=PAGE)
     def how_to_push(self, request: Request) -> Response:
-        developer = self._signed_in(request)
+        developer = self._developer(request)
         return self._page(developer, "how_to_push.html", ownbase_suffix=OWNBASE_SUFFIX, quoted=shlex.quote)

@@ -128,6 +128,20 @@ def page_error(exc: BaseException, request: Request) -> Response:
     return render_error(exc, status, request)
 
 
+class GatewayRoutes:
+    """What the API's and the console's routes share, mixed into ``GatewayService``, which gives
+    ``web`` and the three RPC proxies."""
+
+    web: "Web"
+    auth: Any
+    catalog: Any
+    deployer: Any
+
+    def _developer(self, request: Request) -> sessions.Developer:
+        """The request's signed-in developer (``Web.developer``): call it first."""
+        return self.web.developer(request, self.auth)
+
+
 class WebProvider(DependencyProvider):
     """``web = WebProvider()`` on the gateway: a worker's ``Web``."""
 
