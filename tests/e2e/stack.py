@@ -144,6 +144,8 @@ class Stack:
             # Every pull with a short-lived robot credential of the deployment's tenant.
             DEPLOYER_PULL_CREDENTIALS="robot",
             AUTH_RPC_TIMEOUT="5",
+            # The gateway gives up on a service that does not answer after this: a 503.
+            GATEWAY_RPC_TIMEOUT="5",
         )
         auth_env = dict(
             AUTH_ADDRESS=self.auth_url.removeprefix("http://"),

@@ -12,6 +12,7 @@ Every request goes to 127.0.0.1 with a timeout, and asserts it was not answered 
 """
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -659,3 +660,32 @@ class TestSecurityHeaders:
             assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-Id"]), headers["X-Request-Id"]
             ids.add(headers["X-Request-Id"])
         assert len(ids) == len(answers)  # one per request
+
+
+class TestAServiceDown:
+    """Last in the module: it stops the stack's catalog and starts it again."""
+
+    def test_a_service_that_does_not_answer_is_503_with_retry_after_then_answers_again(self, stack, api, world):
+        catalog = stack.services["catalog"]
+        catalog.stop()
+        try:
+            started = time.monotonic()
+            answer = requests.get(
+                f"{stack.gateway_url}{V1}/library", headers={"Authorization": f"Bearer {world.token_a}"}, timeout=60
+            )
+            waited = time.monotonic() - started
+            body = answer.json()
+            assert (answer.status_code, body["status"]) == (503, 503), answer.text
+            assert answer.headers["Content-Type"].startswith(PROBLEM_JSON)
+            assert answer.headers["Retry-After"] == str(body["retry_after"]) and body["retry_after"] > 0
+            assert "catalog" in body["detail"] and "did not answer" in body["detail"], body["detail"]
+            rpc_timeout = float(stack.env["GATEWAY_RPC_TIMEOUT"])
+            assert rpc_timeout <= waited < rpc_timeout + 5  # bounded by GATEWAY_RPC_TIMEOUT, not hung
+            ok(api.get(V1 + "/pools", token=world.token_a))  # the deployer still answers
+        finally:
+            catalog.start()
+        wait_until(
+            lambda: api.get(V1 + "/library", token=world.token_a).status_code == 200,
+            timeout=WAIT,
+            what="the catalog answering again",
+        )

@@ -17,7 +17,7 @@ from gateway import sessions
 from gateway.problems import FieldProblems
 from gateway.web import GatewayRoutes, RouteDoc, json_answer, load_json, load_query, route
 from shared.contracts.catalog import DeletedTagOut, RepositoryOut, TagDetailOut
-from shared.contracts.errors import Forbidden, NotFound
+from shared.contracts.errors import Conflict, Forbidden, NotFound
 from shared.contracts.reference import PUBLIC_NAMESPACE
 from shared.runtime.identity import Identity
 
@@ -245,7 +245,17 @@ class ApiRoutes(GatewayRoutes):
     def delete_tag(self, request: Request, namespace: str, name: str, tag: str) -> Response:
         tenant, repository = repository_scope(self._developer(request), namespace, name, write=True)
         query = load_query(request, s.DeleteQuery)
-        return json_answer(self.catalog.delete_tag(tenant, repository, tag, force=query["force"]))
+        try:
+            return json_answer(self.catalog.delete_tag(tenant, repository, tag, force=query["force"]))
+        except Conflict as exc:
+            siblings = exc.details.get("sibling_tags")
+            if not siblings:
+                raise
+            raise Conflict(  # said the API's way (the catalog's message names its RPC argument)
+                f"tag {tag!r} shares its digest with {', '.join(map(repr, siblings))}: the registry deletes by "
+                f"digest, so deleting it removes those too; add ?force=true to delete them all",
+                exc.details,
+            ) from None
 
     @route(
         "GET",
