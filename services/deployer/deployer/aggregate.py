@@ -219,6 +219,18 @@ class Deployment:
             raise NotFound(f"deployment {deployment_id} does not exist")
         return found
 
+    def claim_for_run(self) -> str:
+        """Pass the lock from the request's operation ID to one of this run's own, and return it.
+
+        A request can be delivered twice (a redelivery after a lost ack, the outbox relay's copy
+        of an event already sent): the first delivery claims the operation, and a second finds the
+        lock no longer its request's and leaves the work to the run under way, instead of a second
+        rollout that would remove the first one's new containers as "in flight". A run that dies
+        after its claim is taken over by the reconciler once its heartbeat is stale."""
+        run_id = new_id()
+        self.row.operation_id = run_id
+        return run_id
+
     def release_lock(self) -> None:
         self.row.operation = None
         self.row.operation_id = None

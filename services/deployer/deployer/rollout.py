@@ -59,7 +59,6 @@ from deployer.models import (
     STARTING,
     UNKNOWN,
 )
-from deployer.models import Deployment as DeploymentRow
 from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
 from deployer.runs import Aborted, Live, Plan, RolloutFailed, Run, Step, Target, container_name
 from deployer.runtime import Runtime
@@ -110,18 +109,25 @@ class Rollout(Run):
     # -- reading ---------------------------------------------------------------------------------
 
     def load(self) -> bool:
-        with self.rt.transaction() as session:
-            deployment = session.get(DeploymentRow, self.deployment_id)
-            if deployment is None or deployment.operation_id != self.operation_id or deployment.deleted_at is not None:
-                log.info(
-                    "rollout_requested for %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id
-                )
-                return False
-            self.tenant_id, self.name = deployment.tenant_id, deployment.name
-            self.pool = self.settings.pools[deployment.pool]
-            self.replicas = deployment.replicas
-            self.serving = deployment.serving_revision
-            self.target = self.load_target(session, self.number)
+        """Claim the request (``Run.claimed``) and read what the run needs; False when the request
+        is stale or already claimed by another delivery of it."""
+        try:
+            with self.claimed() as (session, deployment):
+                row = deployment.row
+                if row.deleted_at is not None:
+                    raise Aborted(f"deployment {self.deployment_id} is deleted")
+                self.tenant_id, self.name = row.tenant_id, row.name
+                self.pool = self.settings.pools[row.pool]
+                self.replicas = row.replicas
+                self.serving = row.serving_revision
+                self.target = self.load_target(session, self.number)
+        except Aborted:
+            log.info(
+                "rollout_requested for %s (operation %s) is stale or already under way: dropped",
+                self.deployment_id,
+                self.operation_id,
+            )
+            return False
         return True
 
     def load_target(self, session: Session, number: int) -> Target:

@@ -95,6 +95,17 @@ class Run:
         with self.rt.transaction() as session:
             yield session, Deployment.locked_by(session, self.deployment_id, self.operation_id, self.rt.now())
 
+    @contextmanager
+    def claimed(self) -> Iterator[tuple[Session, Deployment]]:
+        """The run's first transaction: the request's lock passed to this run
+        (``Deployment.claim_for_run``); ``Aborted`` when the request is stale or another delivery
+        of it claimed it first."""
+        with self.rt.transaction() as session:
+            deployment = Deployment.locked_by(session, self.deployment_id, self.operation_id, self.rt.now())
+            claimed = deployment.claim_for_run()
+            yield session, deployment
+        self.operation_id = claimed
+
     def publish(self, *events: Any) -> None:
         """Send a committed transaction's events from the outbox (what fails is the relay's)."""
         outbox.send(self.rt, events)

@@ -14,10 +14,14 @@ class Teardown(Run):
 
     def run(self) -> None:
         try:
-            with self.locked() as (_, deployment):
+            with self.claimed() as (_, deployment):
                 pool = self.settings.pools[deployment.row.pool]
         except Aborted:
-            log.info("delete of %s (operation %s) is stale: dropped", self.deployment_id, self.operation_id)
+            log.info(
+                "delete of %s (operation %s) is stale or already under way: dropped",
+                self.deployment_id,
+                self.operation_id,
+            )
             return
         labels = {DEPLOYER: self.settings.deployer_id, DEPLOYMENT: self.deployment_id}
 

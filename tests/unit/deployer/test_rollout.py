@@ -8,6 +8,7 @@ from deployer import deployments as logic
 from deployer import rollout
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import EngineError
+from deployer.reconcile import reconcile
 from shared.contracts.events import ROLLOUT_REQUESTED, RolloutRequested, load_event
 from tests.unit.deployer.conftest import DIGEST_V2, PULL_HOST, web_spec
 
@@ -245,10 +246,38 @@ class TestRollingUpdate:
         with pytest.raises(RuntimeError):
             rollout.handle(world.rt, request)
         engine.run = real_run
-        rollout.handle(world.rt, request)  # the broker redelivers the same event
+        rollout.handle(world.rt, request)  # the broker redelivers the same event: claimed, left alone
+        assert get(world, deployment_id)["status"] != "running"
+        world.clock.sleep(301)  # the crashed run's heartbeat goes stale: the reconciler takes over
+        reconcile(world.rt)
+        world.drain()
         got = get(world, deployment_id)
         assert (got["status"], len(got["instances"])) == ("running", 2)
         assert len(world.containers(deployment_id)) == 2  # the half-made one is gone
+
+    def test_a_request_delivered_twice_at_once_rolls_out_once(self, world):
+        """The outbox relay's copy of an event already sent, or a redelivery: the second delivery
+        finds the operation claimed by the first and leaves it alone; no container of the first
+        run is removed."""
+        deployment_id = create(world)
+        request = load_event(RolloutRequested, next(p for k, p in world.events if k == ROLLOUT_REQUESTED))
+        world.handled = len(world.events)
+        engine = world.engines["local-1"]
+        real_run, second = engine.run, []
+
+        def deliver_again_mid_run(spec):
+            engine.run = real_run
+            started = real_run(spec)
+            rollout.handle(world.rt, request)  # the duplicate arrives while the first run is starting
+            second.append(len(world.containers(deployment_id)))
+            return started
+
+        engine.run = deliver_again_mid_run
+        rollout.handle(world.rt, request)
+        got = get(world, deployment_id)
+        assert (got["status"], got["revision"], len(got["instances"])) == ("running", 1, 2)
+        assert second == [1]  # the duplicate started nothing and removed nothing
+        assert len(world.containers(deployment_id)) == 2
 
     def test_a_delete_mid_rollout_stops_it_and_removes_what_it_started(self, world, serving):
         logic.update_deployment(world.rt, "t1", serving, {"tag": "v2"})
