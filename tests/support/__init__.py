@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -96,10 +97,24 @@ def token_session(username=None, password=None):
     return session
 
 
+# Ports the tests' own servers listen on: under the kernel's ephemeral range (32768 and up), so no
+# outbound connection of any process takes one between its pick and its server's bind (a port the
+# kernel hands out with bind(0) is one it may give the next connect() too), and under the
+# deployer's PORT_RANGE (20000-29999). Picked at random: shards running at once rarely meet.
+FREE_PORTS = (10000, 19999)
+_pick = random.Random()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(500):
+        port = _pick.randint(*FREE_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {FREE_PORTS[0]}-{FREE_PORTS[1]} on 127.0.0.1")
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):

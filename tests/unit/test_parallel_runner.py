@@ -60,6 +60,19 @@ class TestReadJunit:
         assert dict(counts.by_file) == {"tests/unit/test_a.py": 2.0, "tests/unit/test_b.py": 0.25}
         assert max(counts.times) == (1.5, "tests/unit/test_a.py::TestA::test_ok")
 
+    def test_a_test_a_plugin_generates_counts_under_the_module_that_asked_for_it(self, tmp_path):
+        plugin = ".venv/lib/python3.11/site-packages/schemathesis/pytest/lazy.py"
+        (tmp_path / "junit.xml").write_text(
+            f"""<testsuites><testsuite>
+<testcase classname="tests.unit.test_parallel_runner" name="test_fuzzed[GET /x]" file="{plugin}" time="2.5"/>
+<testcase classname="tests.unit.test_parallel_runner.TestReadJunit" name="test_y" file="{plugin}" time="0.5"/>
+<testcase classname="elsewhere.module" name="test_z" file="{plugin}" time="1"/>
+</testsuite></testsuites>"""
+        )
+        counts = Counts()
+        read_junit(tmp_path / "junit.xml", counts)
+        assert dict(counts.by_file) == {"tests/unit/test_parallel_runner.py": 3.0, plugin: 1.0}
+
     def test_a_missing_file_counts_nothing(self, tmp_path):
         counts = Counts()
         read_junit(tmp_path / "none.xml", counts)
