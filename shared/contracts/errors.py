@@ -17,6 +17,12 @@ class ImagehubError(Exception):
     def message(self) -> Any:
         return self.args[0] if self.args else self.__class__.__name__
 
+    @property
+    def details(self) -> dict[str, Any]:
+        """``Error(message, details)``: a JSON object beside the message that a client can act on
+        (``Conflict`` of ``delete_tag``: ``{"sibling_tags": [...]}``); empty when none was given."""
+        return dict(self.args[1]) if len(self.args) > 1 and isinstance(self.args[1], dict) else {}
+
     def __str__(self) -> str:
         return str(self.message)
 
@@ -42,7 +48,8 @@ class RateLimited(ImagehubError):
 
 @deserialize_to_instance
 class Forbidden(ImagehubError):
-    """The caller's tenant may not read or change this object."""
+    """The caller's tenant may not read or change this object (the deployer's refusal of another
+    tenant's deployment says so in its details: ``{"of_another_tenant": "<deployment id>"}``)."""
 
 
 @deserialize_to_instance
@@ -57,13 +64,8 @@ class InvalidRequest(ImagehubError):
 
 @deserialize_to_instance
 class Conflict(ImagehubError):
-    """The request contradicts current state (e.g. other tags share the digest being deleted):
-    ``Conflict(message[, details])``, ``details`` a JSON object a client can act on (``delete_tag``:
-    ``{"sibling_tags": [...]}``)."""
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return dict(self.args[1]) if len(self.args) > 1 and isinstance(self.args[1], dict) else {}
+    """The request contradicts current state (e.g. other tags share the digest being deleted;
+    ``delete_tag``'s names them in its details, ``{"sibling_tags": [...]}``)."""
 
 
 @deserialize_to_instance

@@ -10,3 +10,8 @@ from datetime import UTC, datetime
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def iso_from_epoch(seconds: int | None) -> str | None:
+    """An epoch timestamp (a token's ``exp``, say) as an ISO 8601 string in UTC; None stays None."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()

@@ -57,6 +57,17 @@ def request_id_of(request: Request) -> str:
     return given if _WELL_FORMED_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
+def client_address(request: Request, trusted_proxies: frozenset[str] | set[str]) -> str:
+    """The client's address: the peer's, or, from a trusted proxy, the last hop its
+    ``X-Forwarded-For`` names that is not a trusted proxy itself."""
+    address = request.remote_addr or ""
+    if address in trusted_proxies:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        untrusted = [h for h in hops if h not in trusted_proxies]
+        address = untrusted[-1] if untrusted else address
+    return address
+
+
 def read_body(stream: BinaryIO, content_length: int | None, max_bytes: int) -> bytes:
     """The body, refused as soon as it is known to exceed ``max_bytes``.
 

@@ -26,6 +26,7 @@ from auth import accounts
 from auth.grants import USER, Principal
 from auth.models import EndedSession
 from shared.contracts.errors import Forbidden, InvalidRequest, Unauthorized
+from shared.runtime.clock import iso_from_epoch
 from shared.runtime.identity import IDENTITY_USE, Identity, identity_audience
 
 # Where a sign-in comes from, when no gateway vouches for a person's address: the broker user.
@@ -87,7 +88,7 @@ def open_session(session: Session, identity: Identity, now: datetime) -> dict[st
         "tenant_id": identity.tenant,
         "is_admin": identity.admin,
         "session": sid,
-        "expires_at": _iso(identity.expires_at),
+        "expires_at": iso_from_epoch(identity.expires_at),
     }
 
 
@@ -100,7 +101,3 @@ def end_session(session: Session, identity: Identity, now: datetime) -> dict[str
     session.execute(sa.delete(EndedSession).where(EndedSession.expires_at < now))
     session.commit()
     return {"account": identity.name, "session": sid, "ended": True}
-
-
-def _iso(timestamp: int | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()

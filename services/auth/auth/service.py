@@ -31,6 +31,7 @@ from shared.contracts.errors import USER_ERRORS, Conflict, InvalidRequest, RateL
 from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.clock import utcnow
+from shared.runtime.http import client_address
 from shared.runtime.identity import Caller, role_of, rpc
 
 log = logging.getLogger(__name__)
@@ -144,14 +145,7 @@ class AuthService(audit.AuditListing):
         return self._login(credentials.username, credentials.password, self._address(request))
 
     def _address(self, request: Request) -> str:
-        """The client's address: the peer's, or, from a trusted proxy, the last hop it names."""
-        address = request.remote_addr or ""
-        trusted = self.tools.settings.trusted_proxies
-        if address in trusted:
-            hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-            untrusted = [h for h in hops if h not in trusted]
-            address = untrusted[-1] if untrusted else address
-        return address
+        return client_address(request, self.tools.settings.trusted_proxies)
 
     def _login(self, username: str | None, password: str | None, address: str) -> Principal:
         tools = self.tools

@@ -119,7 +119,9 @@ class Deployment:
         if row is None:
             raise NotFound(f"deployment {deployment_id} does not exist")
         if row.tenant_id != tenant_id:
-            raise Forbidden(f"deployment {deployment_id} belongs to another tenant")
+            raise Forbidden(
+                f"deployment {deployment_id} belongs to another tenant", {"of_another_tenant": deployment_id}
+            )
         if live and row.deleted_at is not None:
             raise NotFound(f"deployment {deployment_id} was deleted")
         return cls(session, row)

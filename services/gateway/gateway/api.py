@@ -7,7 +7,6 @@ platform admin may also *read* another (``?tenant=``, or the namespace in a repo
 A repository of another tenant is answered 404, as one that does not exist.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -19,6 +18,7 @@ from gateway.web import GatewayRoutes, RouteDoc, json_answer, load_json, load_qu
 from shared.contracts.catalog import DeletedTagOut, RepositoryOut, TagDetailOut
 from shared.contracts.errors import Conflict, Forbidden, NotFound
 from shared.contracts.reference import PUBLIC_NAMESPACE
+from shared.runtime.clock import iso_from_epoch
 from shared.runtime.identity import Identity
 
 V1 = "/api/v1"
@@ -73,25 +73,16 @@ def deployment_not_found(deployment_id: str) -> NotFound:
 class ApiRoutes(GatewayRoutes):
     """The API's routes."""
 
-    def _deployment_change(self, method: str, tenant: str, deployment_id: str, *args: Any) -> Response:
-        """``deployer.<method>(tenant, deployment_id, *args)``, its ``Forbidden`` answered as
-        ``_refusal`` says."""
+    def _deployment_call(self, method: str, tenant: str, deployment_id: str, *args: Any, **kwargs: Any) -> Response:
+        """``deployer.<method>(tenant, deployment_id, ...)``; another tenant's deployment (the
+        deployer's ``Forbidden`` says so in its details) is answered as an unknown ID, so that its
+        existence is not told. Other refusals (an image the tenant may not read) stay 403."""
         try:
-            return json_answer(getattr(self.deployer, method)(tenant, deployment_id, *args))
+            return json_answer(getattr(self.deployer, method)(tenant, deployment_id, *args, **kwargs))
         except Forbidden as refused:
-            raise self._refusal(tenant, deployment_id, refused) from None
-
-    def _refusal(self, tenant: str, deployment_id: str, refused: Forbidden) -> Exception:
-        """What a change's ``Forbidden`` from the deployer is answered: ``NotFound`` when the
-        deployment is another tenant's (word for word an unknown ID's, so that its existence is
-        not told), the refusal itself otherwise (such as an image the tenant may not read)."""
-        try:
-            self.deployer.get_deployment(tenant, deployment_id)
-        except Forbidden:
-            return deployment_not_found(deployment_id)
-        except NotFound as exc:
-            return exc
-        return refused
+            if refused.details.get("of_another_tenant"):
+                raise deployment_not_found(deployment_id) from None
+            raise
 
     # -- session -----------------------------------------------------------------------------------
 
@@ -146,7 +137,7 @@ class ApiRoutes(GatewayRoutes):
             "account": identity.name,
             "tenant_id": identity.tenant,
             "is_admin": identity.admin,
-            "expires_at": _iso(identity.expires_at),
+            "expires_at": iso_from_epoch(identity.expires_at),
             "csrf_token": sessions.csrf_token(self.web.settings.csrf_key, identity.session or ""),
             "registry": self.web.settings.registry_host,
         }
@@ -333,10 +324,7 @@ class ApiRoutes(GatewayRoutes):
     def get_deployment(self, request: Request, deployment_id: str) -> Response:
         developer = self._developer(request)
         tenant = read_tenant(developer, load_query(request, s.TenantQuery)["tenant"])
-        try:
-            return json_answer(self.deployer.get_deployment(tenant, deployment_id))
-        except Forbidden:  # the deployer's "belongs to another tenant": as if it did not exist
-            raise deployment_not_found(deployment_id) from None
+        return self._deployment_call("get_deployment", tenant, deployment_id)
 
     @route(
         "GET",
@@ -353,10 +341,7 @@ class ApiRoutes(GatewayRoutes):
         developer = self._developer(request)
         query = load_query(request, s.TenantPageQuery)
         tenant = read_tenant(developer, query.pop("tenant"))
-        try:
-            return json_answer(self.deployer.list_revisions(tenant, deployment_id, **query))
-        except Forbidden:  # the deployer's "belongs to another tenant": as if it did not exist
-            raise deployment_not_found(deployment_id) from None
+        return self._deployment_call("list_revisions", tenant, deployment_id, **query)
 
     @route(
         "PATCH",
@@ -372,7 +357,7 @@ class ApiRoutes(GatewayRoutes):
     def update_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         changes = load_json(request, s.DeploymentChanges)
-        return self._deployment_change("update_deployment", tenant, deployment_id, changes)
+        return self._deployment_call("update_deployment", tenant, deployment_id, changes)
 
     @route(
         "POST",
@@ -384,7 +369,7 @@ class ApiRoutes(GatewayRoutes):
     def scale_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         replicas = load_json(request, s.Scale)["replicas"]
-        return self._deployment_change("scale_deployment", tenant, deployment_id, replicas)
+        return self._deployment_call("scale_deployment", tenant, deployment_id, replicas)
 
     @route(
         "POST",
@@ -400,7 +385,7 @@ class ApiRoutes(GatewayRoutes):
     def rollback_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         revision = load_json(request, s.Rollback)["revision"]
-        return self._deployment_change("rollback_deployment", tenant, deployment_id, revision)
+        return self._deployment_call("rollback_deployment", tenant, deployment_id, revision)
 
     @route(
         "PUT",
@@ -416,7 +401,7 @@ class ApiRoutes(GatewayRoutes):
     def set_auto_deploy(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
         policy = load_json(request, s.AutoDeploy)["policy"]
-        return self._deployment_change("set_auto_deploy", tenant, deployment_id, policy)
+        return self._deployment_call("set_auto_deploy", tenant, deployment_id, policy)
 
     @route(
         "DELETE",
@@ -427,8 +412,4 @@ class ApiRoutes(GatewayRoutes):
     )
     def delete_deployment(self, request: Request, deployment_id: str) -> Response:
         tenant = own_tenant(self._developer(request))
-        return self._deployment_change("delete_deployment", tenant, deployment_id)
-
-
-def _iso(timestamp: int | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+        return self._deployment_call("delete_deployment", tenant, deployment_id)

@@ -153,16 +153,6 @@ def _form_token(request: Request) -> str:
     return ""
 
 
-def client_address(request: Request, trusted_proxies: frozenset[str]) -> str:
-    """The client's address: the peer's, or, from a trusted proxy, the last hop it names."""
-    address = request.remote_addr or ""
-    if address in trusted_proxies:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-        untrusted = [h for h in hops if h not in trusted_proxies]
-        address = untrusted[-1] if untrusted else address
-    return address
-
-
 def session_cookie(token: str, max_age: int, secure: bool) -> dict[str, Any]:
     """``Response.set_cookie`` arguments of the session cookie."""
     return dict(key=COOKIE, value=token, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=secure)

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 from gateway import problems, sessions
 from gateway.settings import Settings, load_settings
 from shared.contracts.errors import ImagehubError, Unauthorized
-from shared.runtime.http import REQUEST_ID_ENVIRON_KEY, JsonHttpEntrypoint, PayloadTooLarge
+from shared.runtime.http import REQUEST_ID_ENVIRON_KEY, JsonHttpEntrypoint, PayloadTooLarge, client_address
 from shared.runtime.identity import IDENTITY_KEY, Identity, IdentityVerifier, broker_user
 from shared.runtime.settings import settings_of
 
@@ -82,7 +82,7 @@ class GatewayRoute(JsonHttpEntrypoint):
         self.doc: RouteDoc | None = options.get("doc")
 
     def body_limit(self) -> int | None:
-        return int(self.container.config.get("GATEWAY_MAX_BODY_BYTES") or 65536)
+        return settings_of(self.container, load_settings).max_body_bytes
 
     def get_url_rule(self) -> Rule:
         """``ANY_METHOD`` matches every method, even one no route declares (TRACE, PROPFIND): so
@@ -199,7 +199,7 @@ class Web:
         self.provider.open_sessions.forget(developer.identity.session or "")
 
     def client_address(self, request: Request) -> str:
-        return sessions.client_address(request, self.settings.trusted_proxies)
+        return client_address(request, self.settings.trusted_proxies)
 
 
 def load_query(request: Request, schema: type[Schema]) -> dict[str, Any]:

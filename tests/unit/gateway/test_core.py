@@ -23,6 +23,7 @@ from shared.contracts.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from shared.runtime.http import client_address
 from shared.runtime.identity import IdentityVerifier, identity_audience
 
 ISSUER = "test-issuer"
@@ -205,8 +206,8 @@ def test_the_session_cookie_is_httponly_and_lax():
 
 def test_only_a_trusted_proxy_names_the_client():
     req = request(headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}, environ_base={"REMOTE_ADDR": "127.0.0.9"})
-    assert sessions.client_address(req, frozenset()) == "127.0.0.9"
-    assert sessions.client_address(req, frozenset({"127.0.0.9"})) == "203.0.113.9"
+    assert client_address(req, frozenset()) == "127.0.0.9"
+    assert client_address(req, frozenset({"127.0.0.9"})) == "203.0.113.9"
 
 
 # -- request validation -----------------------------------------------------------------------------
