@@ -8,6 +8,8 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+from shared.ops import broker_topology
+from shared.ops.broker_access import operator_management
 from tests.support import RegistryProcess, free_port
 
 
@@ -40,6 +42,15 @@ def postgres_schema():
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def rabbit_config(rabbit_config):
+    """nameko's per-test vhost, with the suite's exchanges and queues declared as the set-up does
+    (``shared.ops.broker_topology``): quorum queues with their dead-letter exchange, which the
+    handlers' own declarations must match, and queues for the suite's events to go to."""
+    broker_topology.declare(operator_management(), rabbit_config["vhost"])
+    return rabbit_config
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

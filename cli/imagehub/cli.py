@@ -14,6 +14,7 @@ from imagehub.app import cli
 from imagehub.commands import (  # noqa: F401 (they register their commands)
     account,
     audit,
+    dead_letters,
     deployments,
     library,
     parse,

@@ -186,6 +186,15 @@ class Catalog(_Service):
     def list_set_aside_events(self, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         return self._call("list_set_aside_events", page=page, page_size=page_size)
 
+    def list_dead_letters(self, status: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        return self._call("list_dead_letters", status=status, page=page, page_size=page_size)
+
+    def get_dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
+        return self._call("get_dead_letter", dead_letter_id)
+
+    def replay_dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
+        return self._call("replay_dead_letter", dead_letter_id)
+
     def resync(self, namespace: str | None = None, wait: bool = False) -> dict[str, Any]:
         return self._call("resync", namespace=namespace, wait=wait)
 

@@ -34,6 +34,9 @@ from urllib.parse import quote, unquote
 import requests
 import yaml
 
+from shared.contracts.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, REPLAY_EXCHANGE, SUBSCRIPTIONS
+from shared.ops import broker_topology
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MATRIX = ROOT / "deploy" / "broker" / "access.yml"
 RPC_EXCHANGE = "nameko-rpc"
@@ -81,6 +84,13 @@ class Role:
     calls: tuple[str, ...] = ()  # "service.method"
     publishes: tuple[str, ...] = ()  # "source.event_type"
     subscribes: tuple[str, ...] = ()
+    # Keeps the suite's dead letters (the catalog): consumes their queue and replays them.
+    dead_letter_desk: bool = False
+
+    def parked_queues(self) -> list[str]:
+        """The queues of the suite's handlers this user runs (``shared.contracts.topology``): it may
+        park their messages on the dead-letter exchange, under their names only."""
+        return sorted(s.queue for s in SUBSCRIPTIONS if s.service in self.serves)
 
 
 @dataclass
@@ -98,7 +108,8 @@ class Matrix:
         return sorted(f"{s}.{e}" for s, types in self.events.items() for e in types)
 
     def exchanges(self) -> list[str]:
-        return [RPC_EXCHANGE, *sorted(events_exchange(s) for s in self.events)]
+        """The suite's topic exchanges: every user gets a topic permission on each."""
+        return [RPC_EXCHANGE, *sorted(events_exchange(s) for s in self.events), DEAD_LETTER_EXCHANGE]
 
     def group_of(self, method: str) -> str:
         service, name = method.split(".", 1)
@@ -130,11 +141,16 @@ class Matrix:
         rpc = {re.escape(RPC_EXCHANGE)} if (r.serves or r.calls) else set()
         published = {re.escape(events_exchange(e.split(".", 1)[0])) for e in r.publishes}
         subscribed = {re.escape(events_exchange(e.split(".", 1)[0])) for e in r.subscribes}
+        # Declaring a queue with a dead-letter exchange needs write on that exchange, and so
+        # does parking a message there; the desk consumes the dead letters and replays them.
+        parks = {re.escape(DEAD_LETTER_EXCHANGE)} if r.parked_queues() else set()
+        desk_reads = {re.escape(DEAD_LETTER_QUEUE)} if r.dead_letter_desk else set()
+        desk_writes = {re.escape(REPLAY_EXCHANGE)} if r.dead_letter_desk else set()
         return Permissions(
             configure=_any_of(queues | rpc | published | subscribed),
             # publish to an exchange; bind a queue (write on the queue, read on the exchange)
-            write=_any_of(queues | rpc | published),
-            read=_any_of(queues | rpc | subscribed),
+            write=_any_of(queues | rpc | published | parks | desk_writes),
+            read=_any_of(queues | rpc | subscribed | desk_reads),
         )
 
     def topic_permissions(self, role: str) -> list[TopicPermission]:
@@ -146,6 +162,8 @@ class Matrix:
             write = {re.escape(e.split(".", 1)[1]) for e in r.publishes if e.split(".", 1)[0] == source}
             read = {re.escape(e.split(".", 1)[1]) for e in r.subscribes if e.split(".", 1)[0] == source}
             grants.append(TopicPermission(events_exchange(source), _any_of(write), _any_of(read)))
+        parked = {re.escape(q) for q in r.parked_queues()}
+        grants.append(TopicPermission(DEAD_LETTER_EXCHANGE, _any_of(parked), NOTHING))
         return grants
 
 
@@ -186,6 +204,7 @@ def parse(document: Mapping[str, Any]) -> Matrix:
             calls=tuple(sorted(set(calls))),
             publishes=tuple(_names(spec.get("publishes"), f"users.{name}.publishes")),
             subscribes=tuple(_names(spec.get("subscribes"), f"users.{name}.subscribes")),
+            dead_letter_desk=spec.get("dead_letter_desk") is True,
         )
     return matrix
 
@@ -243,8 +262,20 @@ class Management:
             )
         return response
 
+    def get(self, path: str) -> Any:
+        """The resource as JSON; None when there is none (404)."""
+        response = requests.get(f"{self.url}/api/{path}", auth=(self.username, self.password), timeout=TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise RuntimeError(f"RabbitMQ management GET /api/{path}: {response.status_code} {response.text[:200]}")
+        return response.json()
+
     def put(self, path: str, body: Mapping[str, Any]) -> None:
         self._call("PUT", path, body)
+
+    def post(self, path: str, body: Mapping[str, Any]) -> None:
+        self._call("POST", path, body)
 
     def delete(self, path: str) -> None:
         self._call("DELETE", path)
@@ -279,11 +310,13 @@ def user_name(prefix: str, role: str) -> str:
 def apply(
     matrix: Matrix, management: Management, vhost: str, prefix: str, passwords: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Make ``vhost`` and one user per role (``<prefix><role>``), each with its permissions on
-    ``vhost`` only and its topic permissions on every exchange of the suite. Returns each role's
-    password: the given one, else a new random one."""
+    """Make ``vhost``, its exchanges and queues (``shared.ops.broker_topology``) and one user per
+    role (``<prefix><role>``), each with its permissions on ``vhost`` only and its topic permissions
+    on every exchange of the suite. Returns each role's password: the given one, else a new random
+    one."""
     v = quote(vhost, safe="")
     management.put(f"vhosts/{v}", {})
+    broker_topology.declare(management, vhost)
     made: dict[str, str] = {}
     for role in matrix.roles:
         user = quote(user_name(prefix, role), safe="")
@@ -448,6 +481,7 @@ def definitions(
         "vhosts": [{"name": vhost}],
         "permissions": permissions,
         "topic_permissions": topic_permissions,
+        **broker_topology.declarations(vhost),
     }
 
 

@@ -35,6 +35,10 @@ class OutboxEventMixin:
     # Stamped at INSERT (the flush, just before the commit) rather than when the logic started,
     # since the relay's minimum age (the normal path's head start) is measured from it.
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sends the broker did not confirm or returned (no queue took it), and when the relay may try
+    # again: the back-off doubles with each (``shared.runtime.outbox.backoff``).
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
 
 
 class OrderedOutboxEventMixin(OutboxEventMixin):

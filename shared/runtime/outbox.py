@@ -11,6 +11,13 @@ the relay sends later (``relay``), oldest first, stopping at the first failure s
 tick retries from the same row. A row is deleted once the broker has taken it (nameko waits for
 the publisher confirm).
 
+A send that fails leaves its row, counted (``attempts``) and due again after a back-off that
+doubles with each failure (``next_attempt_at``, ``backoff``): a row the broker returned (mandatory:
+no queue of its consumers exists) or did not confirm is retried, never deleted. The pass stops at
+the first failure, since the broker is then likely away for the rows after it too; the next tick
+starts again with what is due. A row waiting out its back-off holds back the later rows of its
+ordering key (their order is kept), not the others.
+
 Delivery is at least once: a row sent whose deletion does not commit (database away) is sent
 again, with the same ``event_id``, on which consumers dedupe.
 
@@ -44,6 +51,11 @@ log = logging.getLogger(__name__)
 
 # How a row goes to the broker: ``dispatch(event_type, payload)`` (nameko's event dispatcher).
 Dispatch = Callable[[str, dict[str, Any]], Any]
+
+# Back-off of a row whose send failed: BACKOFF_BASE after the first failure, doubled after each
+# one after it, at most BACKOFF_MAX.
+BACKOFF_BASE = timedelta(seconds=1)
+BACKOFF_MAX = timedelta(minutes=5)
 
 # Rows the relay sends per tick: under a second of publisher confirms, so a tick (and the row
 # locks it holds) stays short and a stopping container does not wait on a long drain; a backlog
@@ -86,7 +98,9 @@ def send(session: Session, model: type[Any], dispatch: Dispatch, event_ids: list
         if keys:
             newest = max(row_id for row_id, _ in own)
             condition = sa.or_(condition, sa.and_(model.ordering_key.in_(keys), model.id < newest))
-    return _dispatch_rows(session, model, dispatch, condition, limit=None)
+    # No back-off here: the transaction that just committed shows the broker may be back, and the
+    # older rows of its keys must go before its own.
+    return _dispatch_rows(session, model, dispatch, condition, limit=None, backoff_from=None)
 
 
 def relay(
@@ -101,35 +115,60 @@ def relay(
 
     Returns how many were sent.
     """
-    cutoff = (now or datetime.now(UTC)) - min_age
-    sent = _dispatch_rows(session, model, dispatch, model.created_at <= cutoff, limit=limit)
+    now = now or datetime.now(UTC)
+    sent = _dispatch_rows(session, model, dispatch, model.created_at <= now - min_age, limit=limit, backoff_from=now)
     if sent:
         log.info("outbox relay sent %d left-over event(s)", sent)
     return sent
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long a row waits after its ``attempts``-th failed send."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
 
 
 def _keyed(model: type[Any]) -> bool:
     return hasattr(model, "ordering_key")
 
 
-def _dispatch_rows(session: Session, model: type[Any], dispatch: Dispatch, condition: Any, limit: int | None) -> int:
+def _due(model: type[Any], now: datetime) -> Any:
+    return sa.or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now)
+
+
+def _dispatch_rows(
+    session: Session,
+    model: type[Any],
+    dispatch: Dispatch,
+    condition: Any,
+    limit: int | None,
+    backoff_from: datetime | None,
+) -> int:
+    """Send the rows matching ``condition``; with ``backoff_from`` (the relay's clock), only those
+    whose back-off is over then."""
+    now = backoff_from or datetime.now(UTC)
+    if backoff_from is not None:
+        condition = sa.and_(condition, _due(model, backoff_from))
     query = sa.select(model).where(condition).order_by(model.id).limit(limit)
     rows = session.scalars(query.with_for_update(skip_locked=True)).all()
-    waiting = _held_elsewhere(session, model, condition, limit, rows) if _keyed(model) else {}
+    waiting = _held_elsewhere(session, model, condition, limit, rows, backoff_from) if _keyed(model) else {}
     sent: list = []
     for row in rows:
         key = getattr(row, "ordering_key", None)
         if key in waiting and row.id > waiting[key]:
-            continue  # an older event of its key is being sent by someone else: this one goes after it
+            continue  # an older event of its key is being sent, or waits out its back-off: this one goes after it
         try:
             dispatch(row.event_type, row.payload)
-        # Whatever the broker client raises (connection refused, confirm timeout, unroutable): the
-        # row stays, and so do the ones after it, so that they still go out in order.
+        # Whatever the broker client raises (connection refused, confirm timeout, returned as
+        # unroutable): the row stays, due again after its back-off, and the pass stops here.
         except Exception as exc:  # noqa: BLE001
+            row.attempts = (row.attempts or 0) + 1
+            row.next_attempt_at = now + backoff(row.attempts)
             log.warning(
-                "%s %s not dispatched, %d event(s) left in the outbox for the relay: %s",
+                "%s %s not dispatched (attempt %d, next in %ss), %d event(s) left in the outbox for the relay: %s",
                 row.event_type,
                 row.event_id,
+                row.attempts,
+                backoff(row.attempts).total_seconds(),
                 len(rows) - len(sent),
                 exc,
             )
@@ -141,10 +180,12 @@ def _dispatch_rows(session: Session, model: type[Any], dispatch: Dispatch, condi
 
 
 def _held_elsewhere(
-    session: Session, model: type[Any], condition: Any, limit: int | None, taken: Sequence[Any]
+    session: Session, model: type[Any], condition: Any, limit: int | None, taken: Sequence[Any], now: datetime | None
 ) -> dict[str, int]:
-    """``{ordering_key: oldest row id}`` of the rows matching ``condition`` that another sender
-    holds (PostgreSQL: locked, so skipped); always empty on SQLite, which has no row locks."""
+    """``{ordering_key: oldest row id}`` of the rows that must go before later rows of their key
+    and are not this pass's: the ones matching ``condition`` that another sender holds
+    (PostgreSQL: locked, so skipped; never on SQLite, which has no row locks), and, when the
+    back-off counts (``now`` given), any row of a key of this pass still waiting out its back-off."""
     taken_ids = {row.id for row in taken}
     waiting: dict[str, int] = {}
     for row_id, key in session.execute(
@@ -152,4 +193,11 @@ def _held_elsewhere(
     ):
         if row_id not in taken_ids and key is not None:
             waiting.setdefault(key, row_id)
+    keys = {row.ordering_key for row in taken if row.ordering_key is not None}
+    if keys and now is not None:
+        backing_off = sa.select(model.ordering_key, sa.func.min(model.id)).where(
+            model.ordering_key.in_(keys), sa.not_(_due(model, now))
+        )
+        for key, row_id in session.execute(backing_off.group_by(model.ordering_key)):
+            waiting[key] = min(waiting.get(key, row_id), row_id)
     return waiting

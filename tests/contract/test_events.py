@@ -9,7 +9,8 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from catalog import indexing
 from catalog.service import CatalogService
 from deployer.service import DeployerService, DeployerWorker
-from shared.contracts import events
+from shared.contracts import events, topology
+from shared.runtime.consumer import consumes
 from tests.support import delete_notification, push_notification
 from tests.unit.catalog.conftest import FakeRegistry, deleted, pushed
 from webhook.translate import DISPATCH, SET_ASIDE, translate_envelope
@@ -113,6 +114,40 @@ class TestDesignContract:
             ],
             (events.CATALOG, events.TAG_INDEXED): ["evt-catalog-tag_indexed--deployer_worker.handle_tag_indexed"],
         }
+
+    def test_the_topology_names_every_handler_and_nothing_else(self):
+        # The set-up declares the queues SUBSCRIPTIONS names before any service starts; a handler
+        # it did not name would leave its events nowhere until it first ran.
+        declared = sorted(s.queue for s in topology.SUBSCRIPTIONS)
+        handled = sorted(q for found in queues(CatalogService, DeployerWorker).values() for q in found)
+        assert handled == declared
+
+    def test_a_handler_the_topology_does_not_name_refuses_to_start(self):
+        from nameko.containers import ServiceContainer
+
+        class Renamed:
+            name = "catalog"
+
+            @consumes(events.WEBHOOK, events.IMAGE_PUSHED)
+            def handle_image_pushed_v2(self, payload):
+                pass
+
+        container = ServiceContainer(Renamed, {"AMQP_URI": "memory://"})  # entrypoints refer to it weakly
+        [entrypoint] = container.entrypoints
+        with pytest.raises(topology.UnknownSubscription, match="handle_image_pushed_v2"):
+            entrypoint.setup()
+
+    def test_only_events_a_handler_of_the_suite_consumes_are_published_mandatory(self):
+        assert [
+            (source, kind)
+            for source, kinds in (
+                (events.WEBHOOK, [events.IMAGE_PUSHED, events.IMAGE_DELETED, events.EVENT_SET_ASIDE]),
+                (events.CATALOG, [events.TAG_INDEXED, events.TAG_REMOVED]),
+                (events.DEPLOYER, [events.DEPLOYMENT_STATUS_CHANGED, events.ROLLOUT_REQUESTED]),
+            )
+            for kind in kinds
+            if not topology.has_subscribers(source, kind)
+        ] == [(events.CATALOG, events.TAG_REMOVED), (events.DEPLOYER, events.DEPLOYMENT_STATUS_CHANGED)]
 
 
 class TestWebhookToCatalog:

@@ -124,6 +124,39 @@ class SetAsideEvent(Base):
     event_id: Mapped[str | None] = mapped_column(sa.String(36))
 
 
+class DeadLetter(Base):
+    """A message a handler of the suite could not handle, filed from the dead-letter queue
+    (``catalog.dead_letters``): parked by its handler with the reason, or dead-lettered by RabbitMQ
+    past the delivery limit. One row per (queue, event): a replay that fails again files it again
+    here (``deaths`` counts), never a second row."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (sa.UniqueConstraint("queue", "event_id"),)
+
+    PARKED = "parked"
+    REPLAYED = "replayed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))  # the handler's queue: where a replay goes
+    source: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))
+    event_type: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))
+    # The payload's event_id; for a message that has none, a digest of its body, so it files once.
+    event_id: Mapped[str] = mapped_column(sa.String(SHORT_LENGTH + 8))
+    reason: Mapped[str] = mapped_column(sa.String(SHORT_LENGTH))  # rejected, delivery_limit, ...
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    deliveries: Mapped[int | None]
+    deaths: Mapped[int] = mapped_column(default=1)
+    body: Mapped[str] = mapped_column(sa.Text)  # as it came, decoded as UTF-8 (replaced where not)
+    content_type: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))
+    headers: Mapped[dict] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16), default=PARKED)
+    first_dead_at: Mapped[datetime]
+    last_dead_at: Mapped[datetime]
+    replays: Mapped[int] = mapped_column(default=0)
+    replayed_at: Mapped[datetime | None]
+    replayed_by: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
+
+
 class OutboxEvent(OutboxEventMixin, Base):
     """An event to dispatch, written in the transaction of the change it reports (``catalog.outbox``).
     What happened is kept in ``tag_history``."""

@@ -109,20 +109,61 @@ class ResyncArgs(Schema):
     wait = StrictBoolean(load_default=False, error_messages={"invalid": "must be true or false"})
 
 
-class ResyncQuery(Schema):
-    pass_id = StrictInteger(
-        load_default=None,
-        allow_none=True,
-        error_messages={"invalid": "must be an integer"},
+def _row_id(required: bool = False, **kwargs: Any) -> StrictInteger:
+    """A row's ID argument: an integer from 1 to ``MAX_ID``."""
+    return StrictInteger(
+        required=required,
+        error_messages={"invalid": "must be an integer", "required": "is required", "null": "is required"},
         validate=[
             validate.Range(min=1, error="must be 1 or more, got {input}"),
             validate.Range(max=MAX_ID, error="must be at most {max}, got {input}"),
         ],
+        **kwargs,
     )
+
+
+class ResyncQuery(Schema):
+    pass_id = _row_id(load_default=None, allow_none=True)
     items = StrictBoolean(load_default=True, error_messages={"invalid": "must be true or false"})
 
 
 # -- results (those another service shows too are the contract's: shared.contracts.catalog) ------
+
+
+class DeadLetterQuery(Paging):
+    status = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(("parked", "replayed"), error="must be one of {choices}"),
+    )
+
+
+class DeadLetterId(Schema):
+    dead_letter_id = _row_id(required=True)
+
+
+class DeadLetterOut(Schema):
+    id = fields.Integer()
+    queue = fields.String()
+    source = fields.String(allow_none=True)
+    event_type = fields.String(allow_none=True)
+    event_id = fields.String()
+    reason = fields.String()
+    error = fields.String(allow_none=True)
+    deliveries = fields.Integer(allow_none=True)
+    deaths = fields.Integer()
+    status = fields.String()
+    first_dead_at = fields.DateTime(format="iso")
+    last_dead_at = fields.DateTime(format="iso")
+    replays = fields.Integer()
+    replayed_at = fields.DateTime(format="iso", allow_none=True)
+    replayed_by = fields.String(allow_none=True)
+
+
+class DeadLetterDetailOut(DeadLetterOut):
+    body = fields.String()
+    content_type = fields.String(allow_none=True)
+    headers = fields.Dict()
 
 
 class SetAsideOut(Schema):

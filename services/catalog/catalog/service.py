@@ -2,7 +2,10 @@
 
 Entrypoints only translate: load with a schema, run the logic in one session, send the events
 after the commit, dump with a schema. What happens when a handler fails is decided here, in one
-place (``_consume``): transient errors requeue the event, permanent ones set it aside.
+place (``TRANSIENT_ERRORS``, given to ``shared.runtime.consumer``): a transient error returns the
+event to its queue after a back-off, any other parks it as a dead letter with the reason. The
+catalog also keeps the suite's dead-letter desk (``catalog.dead_letters``): it files every dead
+letter of every service for platform admins, who list, show and replay them over RPC.
 
 Outgoing events go through the transactional outbox (``catalog.outbox``): the logic writes them
 in the transaction of the change; after the commit ``_send_outbox`` dispatches them, and the
@@ -13,22 +16,19 @@ every ``RESYNC_INTERVAL`` seconds, or at once by the ``resync`` RPC.
 """
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import eventlet
 from marshmallow import Schema
-from nameko.events import event_handler
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from catalog import browsing, deleting, indexing, outbox, resync, schemas
+from catalog import browsing, dead_letters, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
-from catalog.exceptions import UnusableEvent
 from catalog.models import AuditRecord, Base
-from shared.contracts.errors import USER_ERRORS, InvalidReference, InvalidRequest, RegistryUnavailable
+from shared.contracts.errors import USER_ERRORS, RegistryUnavailable, ServiceUnavailable
 from shared.contracts.events import (
     EVENT_SET_ASIDE,
     IMAGE_DELETED,
@@ -42,7 +42,10 @@ from shared.contracts.events import (
 from shared.contracts.reference import parse_reference
 from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
-from shared.runtime.identity import Caller, EventDispatcherWithoutIdentity, rpc
+from shared.runtime.clock import utcnow
+from shared.runtime.consumer import RawMessage, Replayer, consume_dead_letters, consumes
+from shared.runtime.identity import Caller, rpc
+from shared.runtime.publishing import BROKER_ERRORS, ConfirmedEventDispatcher
 from shared.runtime.timers import JobStarter, config_timer, job_timer
 from shared.runtime.uow import Transaction
 
@@ -54,15 +57,11 @@ T = TypeVar("T")
 Outgoing = Sequence[tuple[str, dict[str, Any]]]
 
 # Worth another try: the registry or the database is away (or its schema not migrated yet), or
-# a concurrent worker won a race on a unique constraint and a retry will find its row.
+# a concurrent worker won a race on a unique constraint and a retry will find its row. Anything
+# else (a payload that breaks the contract, a manifest that is not an image, a bug) cannot get
+# better by retrying: the event is parked as a dead letter with the reason
+# (``shared.runtime.consumer``), kept for an operator rather than redelivered forever.
 TRANSIENT_ERRORS = (RegistryUnavailable, DBAPIError)
-# Retrying cannot help: the event is set aside with the reason. Anything unforeseen (a bug) is
-# set aside too, with its traceback logged: kept for an operator rather than redelivered forever.
-PERMANENT_ERRORS = (InvalidRequest, UnusableEvent, InvalidReference, DataError)
-
-REQUEUE_DELAY = 1.0  # seconds a failed event waits before it is requeued (no hot redelivery loop)
-
-ACTIONS = {IMAGE_PUSHED: "push", IMAGE_DELETED: "delete", EVENT_SET_ASIDE: "set_aside"}
 
 
 class CatalogService(audit.AuditListing):
@@ -70,7 +69,8 @@ class CatalogService(audit.AuditListing):
 
     db = CatalogDatabase(Base)
     registry = Registry()
-    dispatch = EventDispatcherWithoutIdentity()
+    dispatch = ConfirmedEventDispatcher()
+    replayer = Replayer()
     settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
     caller = Caller()
@@ -82,53 +82,25 @@ class CatalogService(audit.AuditListing):
 
     # -- events in -----------------------------------------------------------------------------
 
-    @event_handler(WEBHOOK, IMAGE_PUSHED, requeue_on_error=True)
+    @consumes(WEBHOOK, IMAGE_PUSHED, transient=TRANSIENT_ERRORS)
     def handle_image_pushed(self, payload: Any) -> None:
-        self._consume(
-            IMAGE_PUSHED,
-            ImagePushed,
-            payload,
-            lambda session, event: indexing.record_push(session, self.registry, event),
-        )
+        self._consume(ImagePushed, payload, lambda session, event: indexing.record_push(session, self.registry, event))
 
-    @event_handler(WEBHOOK, IMAGE_DELETED, requeue_on_error=True)
+    @consumes(WEBHOOK, IMAGE_DELETED, transient=TRANSIENT_ERRORS)
     def handle_image_deleted(self, payload: Any) -> None:
-        self._consume(IMAGE_DELETED, ImageDeleted, payload, indexing.record_delete)
+        self._consume(ImageDeleted, payload, indexing.record_delete)
 
-    @event_handler(WEBHOOK, EVENT_SET_ASIDE, requeue_on_error=True)
+    @consumes(WEBHOOK, EVENT_SET_ASIDE, transient=TRANSIENT_ERRORS)
     def handle_event_set_aside(self, payload: Any) -> None:
-        self._consume(EVENT_SET_ASIDE, EventSetAside, payload, indexing.record_set_aside)
+        self._consume(EventSetAside, payload, indexing.record_set_aside)
 
     def _consume(
-        self,
-        event_type: str,
-        schema_cls: type[Schema],
-        payload: Any,
-        apply: Callable[[Session, dict[str, Any]], list[Any]],
+        self, schema_cls: type[Schema], payload: Any, apply: Callable[[Session, dict[str, Any]], list[Any]]
     ) -> None:
-        try:
-            try:
-                event = load_event(schema_cls, payload)
-                outgoing = self._transaction(lambda session: apply(session, event))
-            except PERMANENT_ERRORS as exc:
-                self._set_aside(event_type, payload, exc)
-                return
-            except TRANSIENT_ERRORS:
-                raise
-            except Exception as exc:
-                log.exception("%s %s failed unexpectedly", event_type, _event_id(payload))
-                self._set_aside(event_type, payload, exc)
-                return
-        except TRANSIENT_ERRORS as exc:
-            log.warning(
-                "%s %s failed, requeued in %.1fs: %s",
-                event_type,
-                _event_id(payload),
-                REQUEUE_DELAY,
-                str(exc).splitlines()[0],
-            )
-            eventlet.sleep(REQUEUE_DELAY)
-            raise
+        """Load the event, apply it in one transaction, send what it emitted. A failure propagates:
+        ``shared.runtime.consumer`` retries a transient one and parks any other as a dead letter."""
+        event = load_event(schema_cls, payload)
+        outgoing = self._transaction(lambda session: apply(session, event))
         self._send_outbox(outgoing)
 
     def _transaction(self, work: Callable[[Session], T]) -> T:
@@ -136,23 +108,68 @@ class CatalogService(audit.AuditListing):
         (``shared.runtime.uow``)."""
         return Transaction(lambda: self.db.get_session(close_on_exit=True), sleep=eventlet.sleep).run(work)
 
-    def _set_aside(self, event_type: str, payload: Any, exc: Exception) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        fields = payload if isinstance(payload, dict) else {}
-        stored = self._transaction(
-            lambda session: indexing.set_aside(
-                session,
-                source=indexing.CATALOG_SOURCE,
-                reason=reason,
-                payload=payload,
-                source_event_id=_text(fields.get("source_event_id")),
-                action=ACTIONS[event_type],
-                repository=_text(fields.get("repository")),
-                event_id=_event_id(payload),
+    # -- dead letters --------------------------------------------------------------------------
+
+    @consume_dead_letters()
+    def file_dead_letter(self, message: RawMessage) -> None:
+        """File a message of the dead-letter queue for operators (``catalog.dead_letters``)."""
+        letter = self._transaction(
+            lambda session: dead_letters.view(
+                dead_letters.file(
+                    session, message.body, message.headers, message.routing_key, message.content_type, utcnow()
+                )
             )
         )
-        if stored:
-            log.error("%s %s set aside: %s", event_type, _event_id(payload), reason)
+        log.error(
+            "dead letter %s filed: %s %s from %s (%s, %s death(s)): %s",
+            letter["id"],
+            letter["event_type"],
+            letter["event_id"],
+            letter["queue"],
+            letter["reason"],
+            letter["deaths"],
+            letter["error"],
+        )
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_dead_letters(self, status: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        """For platform admins: the suite's dead letters, the latest death first; ``status``
+        ``parked`` (waiting for an operator) or ``replayed``. ``Forbidden`` for anyone else."""
+        self.caller.admin()
+        args = schemas.load_args(schemas.DeadLetterQuery, status=status, page=page, page_size=page_size)
+        with self.db.get_session(close_on_exit=True) as session:
+            return schemas.dump_page(schemas.DeadLetterOut, dead_letters.list_letters(session, **args))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
+        """For platform admins: one dead letter with its body and headers; ``NotFound``."""
+        self.caller.admin()
+        args = schemas.load_args(schemas.DeadLetterId, dead_letter_id=dead_letter_id)
+        with self.db.get_session(close_on_exit=True) as session:
+            letter = dead_letters.get(session, args["dead_letter_id"])
+            return schemas.DeadLetterDetailOut().dump(dead_letters.view(letter, with_body=True))
+
+    @rpc(expected_exceptions=(*USER_ERRORS, ServiceUnavailable))
+    def replay_dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
+        """For platform admins: send a dead letter back to the one handler that gave up on it, and
+        mark it replayed. Its handler dedupes on the event ID: an event handled meanwhile changes
+        nothing. Should it fail again, it is filed again on the same row (``deaths`` + 1).
+        ``NotFound``; ``Conflict`` for a queue no handler reads; ``BrokerUnavailable`` when the
+        broker did not confirm it (then nothing is marked)."""
+        admin = self.caller.admin()
+        args = schemas.load_args(schemas.DeadLetterId, dead_letter_id=dead_letter_id)
+
+        def replay(session: Session) -> dict[str, Any]:
+            letter = dead_letters.get(session, args["dead_letter_id"], for_update=True)
+            queue, body, headers, content_type = dead_letters.replay_message(letter)
+            try:
+                self.replayer(queue, body, headers, content_type)
+            except BROKER_ERRORS as exc:
+                raise ServiceUnavailable(f"the broker did not take the replay: {type(exc).__name__}: {exc}") from exc
+            dead_letters.mark_replayed(letter, admin.describe(), utcnow())
+            return dead_letters.view(letter)
+
+        return schemas.DeadLetterOut().dump(self._transaction(replay))
 
     def _send_outbox(self, outgoing: Outgoing) -> None:
         """Dispatch the events a committed transaction put in the outbox.
@@ -370,16 +387,3 @@ class CatalogService(audit.AuditListing):
 
     def _public_host(self) -> str:
         return self.settings.registry_public_host
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _event_id(payload: Any) -> str | None:
-    """The payload's event_id if it is a UUID (a payload may be malformed), else None."""
-    value = payload.get("event_id") if isinstance(payload, dict) else None
-    try:
-        return str(uuid.UUID(str(value))) if value is not None else None
-    except ValueError:
-        return None

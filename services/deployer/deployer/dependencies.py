@@ -13,8 +13,6 @@ import eventlet
 import requests
 from docker import errors as docker_errors
 from nameko.extensions import DependencyProvider
-from nameko.messaging import Publisher
-from nameko.standalone.events import get_event_exchange
 
 from deployer import credentials
 from deployer.engine import (
@@ -29,7 +27,6 @@ from deployer.engine import (
 )
 from deployer.settings import ConfigurationError, Host, Settings, load_settings
 from shared.runtime.db import Database, create_engine
-from shared.runtime.identity import EventDispatcherWithoutIdentity
 from shared.runtime.settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -302,22 +299,6 @@ class DeployerDatabase(Database):
         )
         self.engine = create_engine(self.db_uri)
         self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
-
-
-class SourceEventDispatcher(EventDispatcherWithoutIdentity):
-    """nameko's ``EventDispatcher`` publishing as ``source_service`` instead of the container's
-    service name: the worker's events (``deployment_status_changed``, ``rollout_requested``)
-    come from ``deployer``, as the consumers (and the contract) expect, whichever class sends them;
-    without the caller's identity (``EventDispatcherWithoutIdentity``)."""
-
-    def __init__(self, source_service: str, **options: Any) -> None:
-        super().__init__(**options)
-        self.source_service = source_service
-
-    def setup(self) -> None:
-        self.exchange = get_event_exchange(self.source_service, self.container.config)
-        self.declare.append(self.exchange)
-        Publisher.setup(self)
 
 
 class WorkerPoolSize(DependencyProvider):

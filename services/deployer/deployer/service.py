@@ -24,14 +24,10 @@ of this worker's dependencies, return what it returns.
 """
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-import eventlet
-from marshmallow import Schema
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
 from sqlalchemy.exc import DBAPIError
 
 from deployer import autodeploy, deployments, outbox, reconcile, rollout, schemas
@@ -39,14 +35,13 @@ from deployer.dependencies import (
     DeployerDatabase,
     PullCredentials,
     ResourcePools,
-    SourceEventDispatcher,
     WorkerPoolSize,
     http_ok,
     run_all,
 )
 from deployer.models import AuditRecord, Base
 from deployer.runtime import Runtime
-from shared.contracts.errors import USER_ERRORS, InvalidRequest, ServiceUnavailable
+from shared.contracts.errors import USER_ERRORS, ServiceUnavailable
 from shared.contracts.events import (
     CATALOG,
     DEPLOYER,
@@ -59,14 +54,15 @@ from shared.contracts.events import (
 from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.bounded_rpc import BoundedRpcProxy
+from shared.runtime.consumer import consumes
 from shared.runtime.identity import Caller, rpc
+from shared.runtime.publishing import ConfirmedEventDispatcher
 from shared.runtime.timers import config_timer
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
-
-REQUEUE_DELAY = 1.0  # seconds before an event that met a database outage goes back to its queue
+# Worth another try for an event: the database away. Anything else parks it as a dead letter.
+TRANSIENT_ERRORS = (DBAPIError,)
 # The calls that ask the catalog: it may not answer (down) within CATALOG_RPC_TIMEOUT.
 CATALOG_ERRORS = USER_ERRORS + (ServiceUnavailable,)
 
@@ -78,7 +74,7 @@ class _Deployer:
     db = DeployerDatabase(Base, service_name=DEPLOYER)
     pools = ResourcePools()
     pull_auth = PullCredentials()
-    dispatch = SourceEventDispatcher(DEPLOYER)
+    dispatch = ConfirmedEventDispatcher(DEPLOYER)
     config = Config()
     catalog: Any = None
 
@@ -247,60 +243,24 @@ class DeployerWorker(_Deployer):
 
     # -- work ----------------------------------------------------------------------------------
 
-    @event_handler(DEPLOYER, ROLLOUT_REQUESTED, requeue_on_error=True)
+    @consumes(DEPLOYER, ROLLOUT_REQUESTED, transient=TRANSIENT_ERRORS)
     def handle_rollout_requested(self, payload: Any) -> None:
         """Failures of the rollout itself are recorded on the deployment. A database outage
-        requeues the event (after a pause); anything else unforeseen is logged and the event
-        dropped: the reconciler requests the operation again once its lock goes stale."""
-        return self._carry_out(
-            RolloutRequested,
-            payload,
-            lambda request: rollout.handle(self._runtime(), request),
-            lambda request: f"rollout of {request['deployment_id']}",
-        )
+        returns the event to its queue (after a back-off); anything else unforeseen parks it as a
+        dead letter (``shared.runtime.consumer``), and the reconciler requests the operation again
+        once its claim goes stale."""
+        request = load_event(RolloutRequested, payload)
+        rollout.handle(self._runtime(), request)
 
-    @event_handler(CATALOG, TAG_INDEXED, requeue_on_error=True)
-    def handle_tag_indexed(self, payload: Any) -> autodeploy.Outcome | None:
+    @consumes(CATALOG, TAG_INDEXED, transient=TRANSIENT_ERRORS)
+    def handle_tag_indexed(self, payload: Any) -> autodeploy.Outcome:
         """Move the deployments whose auto-deploy policy follows the pushed tag.
 
-        ``requeue_on_error=True``: a push is not lost to a database outage. The decisions and the
-        event's ID are committed in one transaction, so an event requeued before that commit is
-        decided again in full, and one delivered again after it is recognised and ignored; a
-        failure starting one deployment's rollout after the commit is caught there (its push stays
-        pending for the reconciler) and never requeues the event. Anything else unforeseen is
-        logged and the event dropped rather than redelivered forever."""
-        return self._carry_out(
-            TagIndexed,
-            payload,
-            lambda event: autodeploy.handle_tag_indexed(self._runtime(), event),
-            lambda event: f"tag_indexed {event['event_id']} ({event['repository']}:{event['tag']})",
-        )
-
-    @staticmethod
-    def _carry_out(
-        schema: type[Schema],
-        payload: Any,
-        work: Callable[[dict[str, Any]], R],
-        describe: Callable[[dict[str, Any]], str],
-    ) -> R | None:
-        """Load ``payload`` and return what ``work`` does with it: an unusable payload is logged and
-        dropped, a database error requeues the event after ``REQUEUE_DELAY``, anything else is logged."""
-        try:
-            loaded = load_event(schema, payload)
-        except InvalidRequest:
-            log.error("unusable %s dropped: %r", schema.__name__, payload)
-            return None
-        try:
-            return work(loaded)
-        except DBAPIError as exc:
-            log.warning(
-                "%s met a database error, requeued in %.1fs: %s",
-                describe(loaded),
-                REQUEUE_DELAY,
-                str(exc).splitlines()[0],
-            )
-            eventlet.sleep(REQUEUE_DELAY)
-            raise
-        except Exception:
-            log.exception("%s failed unexpectedly", describe(loaded))
-            return None
+        A push is not lost to a database outage: the decisions and the event's ID are committed in
+        one transaction, so an event returned to its queue before that commit is decided again in
+        full, and one delivered again after it is recognised and ignored; a failure starting one
+        deployment's rollout after the commit is caught there (its push stays pending for the
+        reconciler) and never fails the event. Anything else unforeseen parks it as a dead letter,
+        rather than acknowledging and forgetting it."""
+        event = load_event(TagIndexed, payload)
+        return autodeploy.handle_tag_indexed(self._runtime(), event)

@@ -7,15 +7,12 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar, overload
 
 import eventlet
-from amqp.exceptions import AMQPError
 from kombu import Connection
-from kombu.exceptions import KombuError
-from nameko.amqp.publish import UndeliverableMessage
 from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
-from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
-from nameko.standalone.events import get_event_exchange
 
+from shared.runtime import publishing
+from shared.runtime.publishing import BROKER_ERRORS
 from webhook.exceptions import BrokerUnavailable, SettingMissing
 
 log = logging.getLogger(__name__)
@@ -26,8 +23,6 @@ PUBLISH_TIMEOUT_KEY = "WEBHOOK_PUBLISH_TIMEOUT"
 PUBLISH_RETRIES_KEY = "WEBHOOK_PUBLISH_RETRIES"
 BROKER_PROBE_INTERVAL_KEY = "WEBHOOK_BROKER_PROBE_INTERVAL"
 
-# What a publish raises when the broker is down, unreachable, slow to confirm or refuses us.
-BROKER_ERRORS = (KombuError, AMQPError, OSError, UndeliverableMessage)
 
 T = TypeVar("T")
 
@@ -78,50 +73,16 @@ class WebhookSettings(DependencyProvider):
         return self.settings
 
 
-class ConfirmedEventDispatcher(EventDispatcher):
-    """nameko's ``EventDispatcher`` (persistent messages, publisher confirms) that fails fast.
+class ConfirmedEventDispatcher(publishing.ConfirmedEventDispatcher):
+    """The kit's confirmed, bounded, mandatory dispatcher (``shared.runtime.publishing``) that fails
+    fast: every step of a publish is bounded by WEBHOOK_PUBLISH_TIMEOUT and retried
+    WEBHOOK_PUBLISH_RETRIES times, well within the registry's 2-second notification timeout, and
+    then the worker gets ``BrokerUnavailable`` (the registry hears 503 and sends it again). A
+    notification no queue would take (the catalog's queues not declared on a fresh vhost) comes
+    back the same way, rather than being confirmed and dropped."""
 
-    nameko's defaults retry a failed connection 3 times 2 to 5 seconds apart and wait for a
-    confirm without limit: far past the registry's 2-second notification timeout, so the registry
-    would give up before hearing 503. Here every step of a publish — connecting, writing, waiting
-    for the confirm — is bounded by WEBHOOK_PUBLISH_TIMEOUT, and retried WEBHOOK_PUBLISH_RETRIES
-    times without pause (one retry is what survives a pooled connection the broker dropped since
-    the last publish). Then the worker gets ``BrokerUnavailable``.
-
-    Unlike nameko's, ``setup`` does not connect to declare the exchange: every publish declares it
-    (once per connection), and a webhook started while the broker is down comes up and answers
-    503 until the broker is back, rather than failing to start.
-    """
-
-    def setup(self) -> None:
-        config = self.container.config
-        timeout = setting(config, PUBLISH_TIMEOUT_KEY, float)
-        retries = setting(config, PUBLISH_RETRIES_KEY, int)
-        retry_policy = {"max_retries": retries, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-        self.exchange = get_event_exchange(self.container.service_name, config)
-        self.declare.append(self.exchange)
-        self.publisher = self.publisher_cls(
-            self.amqp_uri,
-            serializer=self.options.pop("serializer", self.serializer),
-            exchange=self.exchange,
-            declare=self.declare,
-            ssl=config.get(AMQP_SSL_CONFIG_KEY),
-            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-            use_confirms=True,
-            # A message no queue is bound for (the catalog not started yet on a fresh broker or
-            # vhost, a renamed handler) is confirmed *and dropped* by RabbitMQ: mandatory makes
-            # it come back as UndeliverableMessage, so the registry gets 503 and retries.
-            mandatory=True,
-            retry=True,
-            retry_policy=retry_policy,
-            confirm_timeout=timeout,
-            **self.options,
-        )
-        # Connection settings of the pooled publisher connections. kombu merges the retry policy
-        # into them on every publish, so they hold the same values and the pool key stays stable.
-        self.publisher.transport_options = dict(
-            retry_policy, confirm_publish=True, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
-        )
+    def read_settings(self, config: Mapping[str, Any]) -> tuple[float, int]:
+        return setting(config, PUBLISH_TIMEOUT_KEY, float), setting(config, PUBLISH_RETRIES_KEY, int)
 
     def get_dependency(self, worker_ctx: Any) -> Callable[[str, Mapping[str, Any]], None]:
         dispatch = super().get_dependency(worker_ctx)

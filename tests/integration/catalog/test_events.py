@@ -1,9 +1,18 @@
 """Registry events through the real broker into the catalog, against a real registry."""
 
+import json
 from datetime import datetime
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from catalog.exceptions import NotInRegistry
+from catalog.models import DeadLetter
+from shared.contracts.errors import InvalidReference, InvalidRequest
 from shared.contracts.events import EVENT_SET_ASIDE, IMAGE_PUSHED, TAG_INDEXED, TAG_REMOVED, EventSetAside, make_event
-from tests.support import delete_manifest, push_image, push_index
+from tests.integration.catalog.conftest import WAIT
+from tests.support import delete_manifest, push_image, push_index, wait_until
 
 
 def parsed(value):
@@ -161,33 +170,58 @@ class TestDeletes:
         assert sorted(p["tag"] for p in observed.wait_for(TAG_REMOVED, 3)) == ["stable", "v1", "v2"]
 
 
-class TestSetAside:
-    def test_manifest_deleted_meanwhile_is_set_aside_with_the_reason(self, registry, webhook, rpc, tenant):
+def filed(db_url, event_id):
+    """The dead letter of ``event_id``, once the desk has filed it (it is parked, then filed)."""
+    engine = sa.create_engine(db_url)
+    try:
+
+        def find():
+            with Session(engine) as session:
+                return session.scalars(sa.select(DeadLetter).where(DeadLetter.event_id == event_id)).one_or_none()
+
+        return wait_until(find, timeout=WAIT, what=f"the dead letter of {event_id}")
+    finally:
+        engine.dispose()
+
+
+class TestDeadLetters:
+    """An event the catalog cannot use is parked as a dead letter with its reason, and its desk
+    (the same catalog) files it: one row, in the database the RPC reads."""
+
+    def test_manifest_deleted_meanwhile_is_parked_with_the_reason(self, registry, webhook, rpc, tenant, catalog_db_url):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         delete_manifest(registry.url, f"{tenant}/app", image["digest"])
-        payload = webhook.push(image)
+        payload = webhook.pushed(image)
+        with pytest.raises(NotInRegistry):
+            webhook.send(IMAGE_PUSHED, payload)
 
-        [kept] = [e for e in rpc.list_set_aside_events(page_size=200)["items"] if e["event_id"] == payload["event_id"]]
-        assert (kept["source"], kept["action"], kept["repository"], kept["payload"]) == (
-            "catalog",
-            "push",
-            f"{tenant}/app",
-            payload,
+        letter = filed(catalog_db_url, payload["event_id"])
+        assert (letter.queue, letter.source, letter.event_type, letter.reason, letter.deliveries, letter.deaths) == (
+            "evt-webhook-image_pushed--catalog.handle_image_pushed",
+            "webhook",
+            IMAGE_PUSHED,
+            "rejected",
+            1,
+            1,
         )
-        assert kept["reason"].startswith("NotInRegistry:")
+        assert letter.error.startswith("NotInRegistry:")
+        assert json.loads(letter.body) == payload
         assert rpc.list_repositories(tenant)["total"] == 0
 
-    def test_payload_failing_the_schema_is_set_aside(self, webhook, rpc):
+    def test_payload_failing_the_schema_is_parked(self, webhook, catalog_db_url):
         payload = {"event_id": "not-a-uuid", "repository": "x/y"}
-        webhook.send(IMAGE_PUSHED, payload)
-        [kept] = [e for e in rpc.list_set_aside_events()["items"] if e["payload"] == payload]
-        assert kept["reason"].startswith("InvalidRequest: ImagePushed payload is invalid")
+        with pytest.raises(InvalidRequest):
+            webhook.send(IMAGE_PUSHED, payload)
+        letter = filed(catalog_db_url, "not-a-uuid")
+        assert letter.error.startswith("InvalidRequest: ImagePushed payload is invalid")
+        assert json.loads(letter.body) == payload
 
-    def test_repository_name_breaking_the_rules_is_set_aside(self, registry, webhook, rpc, tenant):
+    def test_repository_name_breaking_the_rules_is_parked(self, registry, webhook, tenant, catalog_db_url):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
-        payload = webhook.push(dict(image, repository=f"{tenant}/App"))
-        [kept] = [e for e in rpc.list_set_aside_events()["items"] if e["event_id"] == payload["event_id"]]
-        assert "lower-case" in kept["reason"]
+        payload = webhook.pushed(dict(image, repository=f"{tenant}/App"))
+        with pytest.raises(InvalidReference):
+            webhook.send(IMAGE_PUSHED, payload)
+        assert "lower-case" in filed(catalog_db_url, payload["event_id"]).error
 
     def test_the_webhooks_set_aside_events_are_kept(self, webhook, rpc):
         payload = make_event(

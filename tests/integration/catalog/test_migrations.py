@@ -36,7 +36,7 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0004"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0005"
                 assert set(sa.inspect(connection).get_table_names()) >= {
                     "repositories",
                     "manifests",
@@ -48,6 +48,7 @@ class TestMigration:
                     "resync_passes",
                     "resync_lock",
                     "resync_missing",
+                    "dead_letters",
                 }
                 # the second run did not add a second lock row
                 assert connection.execute(sa.text("SELECT id, pass_id FROM resync_lock")).all() == [(1, None)]

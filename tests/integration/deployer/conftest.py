@@ -28,6 +28,7 @@ from deployer.migrate import load_config
 from deployer.migrate import upgrade as upgrade_deployer
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
+from shared.ops import broker_topology
 from shared.ops.broker_access import operator_management
 from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.conftest import TEST_PG_URL
@@ -144,6 +145,7 @@ def vhost_config():
     vhost = f"imagehub-deployer-{uuid.uuid4().hex[:8]}"
     broker = operator_management()
     broker.create_vhost(vhost)
+    broker_topology.declare(broker, vhost)
     yield {"AMQP_URI": broker.amqp_uri(vhost)}
     broker.delete_vhost(vhost)
 

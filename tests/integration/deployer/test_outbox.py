@@ -23,13 +23,13 @@ from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
 from sqlalchemy.orm import Session
 
-from deployer.dependencies import SourceEventDispatcher
 from deployer.migrate import load_config
 from deployer.models import Deployment, OutboxEvent, Revision
 from deployer.service import DeployerService, DeployerWorker
 from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
 from shared.runtime import db
 from shared.runtime.identity import IdentifiedClusterRpcProxy
+from shared.runtime.publishing import ConfirmedEventDispatcher
 from tests.e2e.stack import ROOT
 from tests.integration.deployer.conftest import ENGINES
 from tests.support import wait_until
@@ -143,7 +143,7 @@ def deployment(engine):
 @pytest.fixture
 def publisher(deployer):
     """The ``deployer`` service's real event publisher, with ``unreachable()``/``reachable()``."""
-    real = get_extension(deployer, SourceEventDispatcher).publisher
+    real = get_extension(deployer, ConfirmedEventDispatcher).publisher
     good_uri = real.amqp_uri
 
     class Control:

@@ -217,8 +217,10 @@ class TestRelay:
         assert dispatch.sent == [(TAG_REMOVED, ids[0])]
         assert dispatch.calls == 2  # the third and fourth were not tried after the second failed
         assert [event_id for _, event_id in pending(session)] == ids[1:]
+        failed = session.scalars(sa.select(OutboxEvent).where(OutboxEvent.event_id == ids[1])).one()
+        assert failed.attempts == 1 and failed.next_attempt_at > later()  # backing off
 
-        assert outbox.relay(session, dispatch, MIN_AGE, now=later()) == 3
+        assert outbox.relay(session, dispatch, MIN_AGE, now=later(30)) == 3
         session.commit()
         assert [event_id for _, event_id in dispatch.sent] == ids
         assert pending(session) == []

@@ -11,7 +11,8 @@ from deployer import autodeploy, reconcile, service
 from deployer import deployments as logic
 from deployer.models import Deployment, ProcessedEvent
 from shared.contracts.errors import InvalidRequest, NotFound
-from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED, TagIndexed
+from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
+from shared.runtime.consumer import ConsumingHandler
 from tests.unit.deployer.conftest import PULL_HOST, T0, web_spec
 
 D10, D11, D12, D13, D20 = ("sha256:" + c * 64 for c in "abcde")
@@ -536,30 +537,24 @@ def test_status_events_say_rolled_back_with_the_reason(web):
 class TestTheEventHandler:
     """``DeployerWorker.handle_tag_indexed``: its queue name, and what happens on each kind of error."""
 
-    def test_consumes_the_catalogs_tag_indexed_and_requeues_on_error(self):
+    def test_consumes_the_catalogs_tag_indexed_retrying_only_database_errors(self):
         [entrypoint] = service.DeployerWorker.handle_tag_indexed.nameko_entrypoints
-        assert (entrypoint.source_service, entrypoint.event_type, entrypoint.requeue_on_error) == (
+        assert isinstance(entrypoint, ConsumingHandler)
+        assert (entrypoint.source_service, entrypoint.event_type, entrypoint.transient) == (
             "catalog",
             "tag_indexed",
-            True,
+            (sa.exc.DBAPIError,),
         )
 
-    def test_a_database_error_goes_back_to_the_queue_and_anything_else_is_dropped(self, world, monkeypatch):
-        slept = []
-        monkeypatch.setattr(service.eventlet, "sleep", slept.append)
-        payload = world.tag_indexed("t1/web", "v1.1", D11)
+    def test_an_unusable_payload_or_a_bug_is_raised_for_the_consumer_to_park(self, world, monkeypatch):
+        worker = service.DeployerWorker()
+        with pytest.raises(InvalidRequest):
+            worker.handle_tag_indexed({"event_id": "x"})  # unusable: refused before any work
 
-        def database_down(event):
-            raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
-
-        with pytest.raises(sa.exc.OperationalError):
-            service.DeployerWorker._carry_out(TagIndexed, payload, database_down, lambda e: "push")
-        assert slept == [service.REQUEUE_DELAY]
-
-        def bug(event):
+        def bug(rt, event):
             raise KeyError("oops")
 
-        service.DeployerWorker._carry_out(TagIndexed, payload, bug, lambda e: "push")  # logged, acked
-        done = []
-        service.DeployerWorker._carry_out(TagIndexed, {"event_id": "x"}, done.append, lambda e: "push")
-        assert done == []  # unusable: dropped before any work
+        monkeypatch.setattr(service.autodeploy, "handle_tag_indexed", bug)
+        monkeypatch.setattr(service.DeployerWorker, "_runtime", lambda self: world.rt)
+        with pytest.raises(KeyError):
+            worker.handle_tag_indexed(world.tag_indexed("t1/web", "v1.1", D11))

@@ -12,6 +12,7 @@ from deployer.aggregate import Deployment
 from deployer.models import OutboxEvent
 from shared.contracts.errors import Conflict
 from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
+from shared.runtime import outbox as shared_outbox
 from tests.unit.deployer.conftest import web_spec
 
 LATER = datetime.now(UTC) + timedelta(hours=1)  # every row is old enough for the relay
@@ -50,8 +51,8 @@ def pending(world):
         ]
 
 
-def relay(world):
-    return outbox.relay(world.rt, MIN_AGE, now=LATER)
+def relay(world, now=LATER):
+    return outbox.relay(world.rt, MIN_AGE, now=now)
 
 
 def create(world, name="web"):
@@ -98,9 +99,11 @@ class TestBrokerDown:
         stored = [event_id for _, event_id, _ in pending(world)]
         assert relay(world) == 0  # still down: nothing sent, nothing lost
         broker.down = False
-        assert relay(world) == 2
+        assert relay(world) == 0  # the failed row waits out its back-off, and the rest of its key with it
+        after_backoff = LATER + shared_outbox.BACKOFF_MAX
+        assert relay(world, after_backoff) == 2
         assert [p["event_id"] for _, p in world.events] == stored
-        assert pending(world) == [] and relay(world) == 0
+        assert pending(world) == [] and relay(world, after_backoff) == 0
         world.drain()  # the relayed rollout_requested is carried out
         assert [status for _, status in world.statuses()] == ["pending", "pulling", "starting", "running"]
 

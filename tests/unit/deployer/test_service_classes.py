@@ -6,9 +6,11 @@ from nameko.containers import ServiceContainer
 from nameko.events import EventHandler
 from nameko.rpc import Rpc
 
-from deployer.dependencies import DeployerDatabase, SourceEventDispatcher, WorkerPoolSize
+from deployer.dependencies import DeployerDatabase, WorkerPoolSize
 from deployer.service import DeployerService, DeployerWorker
 from deployer.settings import ConfigurationError
+from shared.runtime.consumer import ConsumingHandler
+from shared.runtime.publishing import ConfirmedEventDispatcher
 
 
 def container(service_cls, **config):
@@ -25,7 +27,7 @@ def extension(built, kind):
 def test_the_rpc_and_the_timer_are_the_deployers_and_the_event_handlers_the_workers():
     rpc, worker = container(DeployerService), container(DeployerWorker)
     assert (rpc.service_name, worker.service_name) == ("deployer", "deployer_worker")
-    assert {type(e) for e in worker.entrypoints} == {EventHandler}
+    assert {type(e) for e in worker.entrypoints} == {ConsumingHandler}
     assert not any(isinstance(e, EventHandler) for e in rpc.entrypoints)
     assert any(isinstance(e, Rpc) for e in rpc.entrypoints)
     assert not hasattr(DeployerWorker, "reconcile_engines")
@@ -35,7 +37,7 @@ def test_the_rpc_and_the_timer_are_the_deployers_and_the_event_handlers_the_work
 @pytest.mark.parametrize("service_cls", [DeployerService, DeployerWorker])
 def test_both_publish_as_deployer_on_the_deployers_database(service_cls):
     built = container(service_cls)
-    dispatcher = extension(built, SourceEventDispatcher)
+    dispatcher = extension(built, ConfirmedEventDispatcher)
     dispatcher.setup()
     assert dispatcher.exchange.name == "deployer.events"
     database = extension(built, DeployerDatabase)

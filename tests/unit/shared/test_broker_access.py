@@ -74,7 +74,23 @@ def test_webhook_in_rabbitmq_terms():
         "catalog.events": (NOTHING, NOTHING),
         "deployer.events": (NOTHING, NOTHING),
         "webhook.events": ("^(event_set_aside|image_deleted|image_pushed)$", NOTHING),
+        "imagehub.dlx": (NOTHING, NOTHING),  # it runs no handler: nothing to park
     }
+
+
+def test_a_service_parks_only_its_own_handlers_messages_and_only_the_desk_reads_and_replays():
+    catalog, deployer = MATRIX.permissions("catalog"), MATRIX.permissions("deployer")
+    for p in (catalog, deployer):
+        assert re.fullmatch(p.write, "imagehub.dlx") and not re.fullmatch(p.read, "imagehub.dlx")
+    assert re.fullmatch(catalog.read, "imagehub.dead-letters") and re.fullmatch(catalog.write, "imagehub.replay")
+    for role in MATRIX.roles:
+        if role != "catalog":
+            p = MATRIX.permissions(role)
+            assert not re.fullmatch(p.read, "imagehub.dead-letters"), role
+            assert not re.fullmatch(p.write, "imagehub.replay"), role
+    [parks] = [t for t in MATRIX.topic_permissions("deployer") if t.exchange == "imagehub.dlx"]
+    assert re.fullmatch(parks.write, "evt-catalog-tag_indexed--deployer_worker.handle_tag_indexed")
+    assert not re.fullmatch(parks.write, "evt-webhook-image_pushed--catalog.handle_image_pushed")
 
 
 def test_a_caller_binds_only_reply_keys_and_publishes_only_its_methods():

@@ -1,0 +1,277 @@
+"""The suite's event handlers: bounded retries, then a dead letter with its reason; nothing dropped.
+
+``@consumes(source, event_type, transient=(...))`` replaces nameko's ``@event_handler`` for every
+handler of the suite. What happens to a message is decided here, once, from how the handler ended:
+
+* it returned → the message is acknowledged;
+* it raised one of its ``transient`` errors (the database or the registry away) → the message goes
+  back to its queue after a back-off that doubles with each delivery
+  (``shared.contracts.topology.retry_delay``): the worker holds it meanwhile, so other messages of
+  the queue are handled by other workers and nothing waits behind it;
+* it raised anything else (a payload that breaks the contract, a bug), or a transient error on the
+  last delivery RabbitMQ allows → the message is **parked**: published, with its reason, to the
+  dead-letter exchange under its queue's name (confirmed and mandatory), then acknowledged. The
+  catalog's dead-letter desk files it; ``imagehub dead-letters`` shows and replays it.
+* the process died while handling it (the one case no code here sees) → RabbitMQ gives it back to
+  the queue and counts the delivery; past ``DELIVERY_LIMIT`` it dead-letters it itself.
+
+Its queue is the one ``shared.contracts.topology`` names (a quorum queue with the delivery limit
+and the dead-letter exchange), declared with the same arguments, and a handler that table does not
+name refuses to start. Idempotence is each handler's own: the event's ID is recorded in the
+transaction of its effect, so a redelivery or a replay changes nothing twice.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import eventlet
+from kombu import Exchange, Queue
+from kombu.message import Message
+from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from nameko.messaging import Consumer
+from nameko.standalone.events import get_event_exchange
+
+from shared.contracts import topology
+from shared.runtime import metrics
+
+log = logging.getLogger(__name__)
+
+# How long a park may take: connecting and the broker's confirm. Past it the message is returned
+# to its queue instead, and comes back (RabbitMQ dead-letters it at the limit in any case).
+PARK_TIMEOUT = 10.0
+
+ExcInfo = tuple[type[BaseException], BaseException, Any]
+
+
+def confirmed_publisher(config: Mapping[str, Any], exchange: str, kind: str) -> Publisher:
+    """A publisher to ``exchange`` (declared by the set-up, not here: the services may not) that
+    waits for the broker's confirm, at most ``PARK_TIMEOUT`` per step, and has a message no queue
+    takes returned (mandatory) rather than dropped."""
+    publisher = Publisher(
+        config[AMQP_URI_CONFIG_KEY],
+        exchange=Exchange(exchange, type=kind, durable=True, no_declare=True),
+        use_confirms=True,
+        mandatory=True,
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+        confirm_timeout=PARK_TIMEOUT,
+    )
+    publisher.transport_options = dict(
+        publisher.transport_options, connect_timeout=PARK_TIMEOUT, read_timeout=PARK_TIMEOUT
+    )
+    return publisher
+
+
+def deliveries_before(message: Message) -> int:
+    """How many times the message had been delivered before this delivery (quorum queues count)."""
+    try:
+        return int((message.headers or {}).get(topology.DELIVERY_COUNT_HEADER) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ConsumingHandler(EventHandler):
+    """nameko's service-pool ``EventHandler`` on the suite's topology (see the module)."""
+
+    def __init__(
+        self, source_service: str, event_type: str, transient: tuple[type[BaseException], ...] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(source_service, event_type, requeue_on_error=True, **kwargs)
+        self.transient = transient
+        self.subscription: topology.Subscription | None = None
+        self.parker: Publisher | None = None
+
+    def setup(self) -> None:
+        sub = topology.subscription(self.source_service, self.event_type, self.container.service_name, self.method_name)
+        self.subscription = sub
+        self.queue = Queue(
+            sub.queue,
+            exchange=get_event_exchange(self.source_service, self.container.config),
+            routing_key=self.event_type,
+            durable=True,
+            auto_delete=False,
+            exclusive=False,
+            queue_arguments=topology.queue_arguments(),
+        )
+        self.parker = confirmed_publisher(self.container.config, topology.DEAD_LETTER_EXCHANGE, "topic")
+        # Entrypoint.setup, not EventHandler.setup: that one would make nameko's own queue again.
+        self.queue_consumer.register_provider(self)
+
+    def handle_message(self, body: Any, message: Message) -> None:
+        message.imagehub_received = time.monotonic()  # type: ignore[attr-defined]
+        super().handle_message(body, message)
+
+    def handle_result(self, message: Message, worker_ctx: Any, result: Any = None, exc_info: ExcInfo | None = None):  # type: ignore[no-untyped-def]
+        outcome = self._settle(message, exc_info)
+        started = getattr(message, "imagehub_received", None)
+        elapsed = time.monotonic() - started if started is not None else 0.0
+        metrics.observe_event(self.container.service_name, self.event_type, outcome, elapsed)
+        return result, exc_info
+
+    def _settle(self, message: Message, exc_info: ExcInfo | None) -> str:
+        """Acknowledge, return or park ``message``; the outcome as the metrics name it."""
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return "handled"
+        exc = exc_info[1]
+        before = deliveries_before(message)
+        if isinstance(exc, self.transient) and not topology.is_last_delivery(before):
+            delay = topology.retry_delay(before)
+            log.warning(
+                "%s %s failed (delivery %d of at most %d), returned to its queue in %.1fs: %s",
+                self.event_type,
+                _event_id(message),
+                before + 1,
+                topology.DELIVERY_LIMIT + 1,
+                delay,
+                _describe(exc),
+            )
+            eventlet.sleep(delay)
+            self.queue_consumer.requeue_message(message)
+            return "retried"
+        reason = "delivery_limit" if isinstance(exc, self.transient) else "rejected"
+        try:
+            self._park(message, reason, exc, before + 1)
+        except Exception as park_error:  # noqa: BLE001 - whatever the broker client raises
+            log.error(
+                "%s %s could not be parked (%s); returned to its queue, RabbitMQ dead-letters it at the limit",
+                self.event_type,
+                _event_id(message),
+                _describe(park_error),
+            )
+            self.queue_consumer.requeue_message(message)
+            return "retried"
+        log.error(
+            "%s %s parked as a dead letter after %d deliveries (%s): %s",
+            self.event_type,
+            _event_id(message),
+            before + 1,
+            reason,
+            _describe(exc),
+            exc_info=exc_info if reason == "rejected" else None,
+        )
+        self.queue_consumer.ack_message(message)
+        return "dead_lettered"
+
+    def _park(self, message: Message, reason: str, exc: BaseException, deliveries: int) -> None:
+        assert self.parker is not None and self.subscription is not None  # set up
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                topology.REASON_HEADER: reason,
+                topology.ERROR_HEADER: _describe(exc)[:1000],
+                topology.QUEUE_HEADER: self.subscription.queue,
+                topology.DELIVERIES_HEADER: deliveries,
+                topology.EVENT_TYPE_HEADER: self.event_type,
+                topology.SOURCE_HEADER: self.source_service,
+            }
+        )
+        self.parker.publish(
+            message.body,
+            routing_key=self.subscription.queue,
+            headers=headers,
+            # The body as it came, undecoded: a payload that is not even JSON is kept as it is.
+            serializer=None,
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
+        )
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as the dead-letter desk files it: nothing decoded, nothing assumed."""
+
+    body: bytes
+    headers: dict[str, Any]
+    routing_key: str | None
+    content_type: str | None
+
+
+class DeadLetterConsumer(Consumer):
+    """Takes the dead-letter queue's messages (declared by the set-up) as ``RawMessage``: a
+    message that is not JSON is filed too. A failure to file one (the database away) returns it to
+    the queue after ``retry_delay``; the queue has no delivery limit, so it waits as long as it must."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        queue = Queue(topology.DEAD_LETTER_QUEUE, no_declare=True)
+        super().__init__(queue=queue, requeue_on_error=True, **kwargs)
+
+    def handle_message(self, body: Any, message: Message) -> None:
+        raw = RawMessage(
+            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+            headers=dict(message.headers or {}),
+            routing_key=(message.delivery_info or {}).get("routing_key"),
+            content_type=message.content_type,
+        )
+        self.container.spawn_worker(
+            self, (raw,), {}, context_data={}, handle_result=partial(self.handle_result, message)
+        )
+
+    def handle_message_processed(self, message: Message, result: Any = None, exc_info: ExcInfo | None = None) -> None:
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return
+        delay = topology.retry_delay(min(deliveries_before(message), 6))
+        log.warning(
+            "a dead letter could not be filed, returned to its queue in %.1fs: %s", delay, _describe(exc_info[1])
+        )
+        eventlet.sleep(delay)
+        self.queue_consumer.requeue_message(message)
+
+
+class Replayer(DependencyProvider):
+    """``replay(queue, body, headers, content_type)``: send a message back to one handler's queue
+    through the replay exchange, confirmed; one of the broker client's errors if it did not go."""
+
+    def setup(self) -> None:
+        self.publisher = confirmed_publisher(self.container.config, topology.REPLAY_EXCHANGE, "direct")
+
+    def get_dependency(self, worker_ctx: Any) -> Callable[[str, bytes, dict[str, Any], str | None], None]:
+        def replay(queue: str, body: bytes, headers: dict[str, Any], content_type: str | None) -> None:
+            self.publisher.publish(
+                body,
+                routing_key=queue,
+                headers=headers,
+                serializer=None,
+                content_type=content_type or "application/json",
+                content_encoding="utf-8",
+            )
+
+        return replay
+
+
+def consume_dead_letters() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate the dead-letter desk's method: it gets each dead letter as a ``RawMessage``."""
+    decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = DeadLetterConsumer.decorator()
+    return decorator
+
+
+def consumes(
+    source: str, event_type: str, transient: tuple[type[BaseException], ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a service method as the suite's handler of ``source``'s ``event_type`` (see the module)."""
+    decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = ConsumingHandler.decorator(
+        source, event_type, transient=transient
+    )
+    return decorator
+
+
+def _event_id(message: Message) -> str:
+    try:
+        payload = json.loads(message.body)
+    except (TypeError, ValueError):
+        return "?"
+    return str(payload.get("event_id", "?")) if isinstance(payload, dict) else "?"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
