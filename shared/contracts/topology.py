@@ -118,10 +118,10 @@ def queue_arguments() -> dict[str, object]:
     }
 
 
-def retry_delay(deliveries_before: int) -> float:
+def retry_delay(deliveries_before: int, base: float = RETRY_BASE_DELAY, ceiling: float = RETRY_MAX_DELAY) -> float:
     """Seconds a handler waits before returning a message it failed on to its queue, when it had
     been delivered ``deliveries_before`` times before this delivery."""
-    return float(min(RETRY_BASE_DELAY * 2**deliveries_before, RETRY_MAX_DELAY))
+    return float(min(base * 2**deliveries_before, ceiling))
 
 
 def is_last_delivery(deliveries_before: int) -> bool:

@@ -6,7 +6,8 @@ handler of the suite. What happens to a message is decided here, once, from how 
 * it returned → the message is acknowledged;
 * it raised one of its ``transient`` errors (the database or the registry away) → the message goes
   back to its queue after a back-off that doubles with each delivery
-  (``shared.contracts.topology.retry_delay``): the worker holds it meanwhile, so other messages of
+  (``shared.contracts.topology.retry_delay``, or the config's ``EVENT_RETRY_BASE_DELAY`` and
+  ``EVENT_RETRY_MAX_DELAY``): the worker holds it meanwhile, so other messages of
   the queue are handled by other workers and nothing waits behind it;
 * it raised anything else (a payload that breaks the contract, a bug), or a transient error on the
   last delivery RabbitMQ allows → the message is **parked**: published, with its reason, to the
@@ -43,6 +44,10 @@ from shared.contracts import topology
 from shared.runtime import metrics
 
 log = logging.getLogger(__name__)
+
+# The config's back-off of a retried event (seconds; ``shared.contracts.topology``'s by default).
+RETRY_BASE_DELAY_KEY = "EVENT_RETRY_BASE_DELAY"
+RETRY_MAX_DELAY_KEY = "EVENT_RETRY_MAX_DELAY"
 
 # How long a park may take: connecting and the broker's confirm. Past it the message is returned
 # to its queue instead, and comes back (RabbitMQ dead-letters it at the limit in any case).
@@ -82,16 +87,25 @@ class ConsumingHandler(EventHandler):
     """nameko's service-pool ``EventHandler`` on the suite's topology (see the module)."""
 
     def __init__(
-        self, source_service: str, event_type: str, transient: tuple[type[BaseException], ...] = (), **kwargs: Any
+        self,
+        source_service: str,
+        event_type: str,
+        transient: tuple[type[BaseException], ...] = (),
+        permanent: tuple[type[BaseException], ...] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(source_service, event_type, requeue_on_error=True, **kwargs)
-        self.transient = transient
+        self.transient, self.permanent = transient, permanent
+        self.base_delay, self.max_delay = topology.RETRY_BASE_DELAY, topology.RETRY_MAX_DELAY
         self.subscription: topology.Subscription | None = None
         self.parker: Publisher | None = None
 
     def setup(self) -> None:
         sub = topology.subscription(self.source_service, self.event_type, self.container.service_name, self.method_name)
         self.subscription = sub
+        config = self.container.config
+        self.base_delay = float(config.get(RETRY_BASE_DELAY_KEY, topology.RETRY_BASE_DELAY))
+        self.max_delay = float(config.get(RETRY_MAX_DELAY_KEY, topology.RETRY_MAX_DELAY))
         self.queue = Queue(
             sub.queue,
             exchange=get_event_exchange(self.source_service, self.container.config),
@@ -123,8 +137,9 @@ class ConsumingHandler(EventHandler):
             return "handled"
         exc = exc_info[1]
         before = deliveries_before(message)
-        if isinstance(exc, self.transient) and not topology.is_last_delivery(before):
-            delay = topology.retry_delay(before)
+        retryable = isinstance(exc, self.transient) and not isinstance(exc, self.permanent)
+        if retryable and not topology.is_last_delivery(before):
+            delay = topology.retry_delay(before, self.base_delay, self.max_delay)
             log.warning(
                 "%s %s failed (delivery %d of at most %d), returned to its queue in %.1fs: %s",
                 self.event_type,
@@ -137,7 +152,7 @@ class ConsumingHandler(EventHandler):
             eventlet.sleep(delay)
             self.queue_consumer.requeue_message(message)
             return "retried"
-        reason = "delivery_limit" if isinstance(exc, self.transient) else "rejected"
+        reason = "delivery_limit" if retryable else "rejected"
         try:
             self._park(message, reason, exc, before + 1)
         except Exception as park_error:  # noqa: BLE001 - whatever the broker client raises
@@ -255,11 +270,16 @@ def consume_dead_letters() -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def consumes(
-    source: str, event_type: str, transient: tuple[type[BaseException], ...] = ()
+    source: str,
+    event_type: str,
+    transient: tuple[type[BaseException], ...] = (),
+    permanent: tuple[type[BaseException], ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a service method as the suite's handler of ``source``'s ``event_type`` (see the module)."""
+    """Decorate a service method as the suite's handler of ``source``'s ``event_type`` (see the
+    module): ``transient`` errors are retried, unless they are also ``permanent`` (a subclass
+    that retrying cannot help, such as a database's refusal of a value)."""
     decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = ConsumingHandler.decorator(
-        source, event_type, transient=transient
+        source, event_type, transient=transient, permanent=permanent
     )
     return decorator
 

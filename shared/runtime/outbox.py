@@ -16,7 +16,8 @@ doubles with each failure (``next_attempt_at``, ``backoff``): a row the broker r
 no queue of its consumers exists) or did not confirm is retried, never deleted. The pass stops at
 the first failure, since the broker is then likely away for the rows after it too; the next tick
 starts again with what is due. A row waiting out its back-off holds back the later rows of its
-ordering key (their order is kept), not the others.
+ordering key (their order is kept), not the others; in a table without ordering keys, every
+later row.
 
 Delivery is at least once: a row sent whose deletion does not commit (database away) is sent
 again, with the same ``event_id``, on which consumers dedupe.
@@ -147,7 +148,13 @@ def _dispatch_rows(
     whose back-off is over then."""
     now = backoff_from or datetime.now(UTC)
     if backoff_from is not None:
-        condition = sa.and_(condition, _due(model, backoff_from))
+        due = _due(model, backoff_from)
+        if not _keyed(model):
+            # One order for the whole table: nothing overtakes a row waiting out its back-off.
+            first_waiting = session.scalar(sa.select(sa.func.min(model.id)).where(condition, sa.not_(due)))
+            if first_waiting is not None:
+                condition = sa.and_(condition, model.id < first_waiting)
+        condition = sa.and_(condition, due)
     query = sa.select(model).where(condition).order_by(model.id).limit(limit)
     rows = session.scalars(query.with_for_update(skip_locked=True)).all()
     waiting = _held_elsewhere(session, model, condition, limit, rows, backoff_from) if _keyed(model) else {}

@@ -5,8 +5,14 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime
 
+from nameko.standalone.events import event_dispatcher
+
+from shared.contracts.events import IMAGE_PUSHED, WEBHOOK, ImagePushed, make_event
 from tests.e2e.test_push_to_catalog import wait_for_tag
+from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
 
 IMAGEHUB = os.path.join(os.path.dirname(sys.executable), "imagehub")
 
@@ -104,3 +110,57 @@ class TestWalkThrough:
         assert busybox[0]["pull_command"] == f"docker pull {stack.registry.host}/library/busybox:latest"
         table = imagehub(stack, "library").stdout
         assert "busybox" in table
+
+
+class TestDeadLetters:
+    """An event the catalog cannot use is parked, filed by the desk, shown to the admin only, and
+    handled once when replayed after its cause is fixed — on the running suite, through the CLI."""
+
+    def test_parked_shown_and_replayed_once_after_the_cause_is_fixed(self, stack, tenant):
+        session = stack.session(tenant)
+        pushed = push_image(stack.registry.url, f"{tenant}/a", "v1", content=tenant.encode(), session=session)
+        wait_for_tag(stack, tenant, f"{tenant}/a", "v1", pushed["digest"])
+        # What a registry would say of a push of that manifest into <tenant>/b, which does not hold
+        # it yet: the catalog cannot fetch it there, and retrying cannot help.
+        event = make_event(
+            ImagePushed,
+            namespace=tenant,
+            repository=f"{tenant}/b",
+            tag="v1",
+            digest=pushed["digest"],
+            media_type=DOCKER_MANIFEST_V2,
+            source_event_id=str(uuid.uuid4()),
+            pushed_at=datetime.now(UTC).isoformat(),
+        )
+        event_dispatcher({"AMQP_URI": stack.amqp_uri})(WEBHOOK, IMAGE_PUSHED, event)
+
+        def parked():
+            letters = json.loads(imagehub(stack, "--json", "dead-letters", "list", "--status", "parked").stdout)
+            return [letter for letter in letters["items"] if letter["event_id"] == event["event_id"]]
+
+        [letter] = wait_until(parked, timeout=20, what="the dead letter")
+        assert (letter["queue"], letter["reason"], letter["deaths"]) == (
+            "evt-webhook-image_pushed--catalog.handle_image_pushed",
+            "rejected",
+            1,
+        )
+        assert letter["error"].startswith("NotInRegistry:")
+        shown = imagehub(stack, "dead-letters", "show", str(letter["id"])).stdout
+        assert event["event_id"] in shown and "NotInRegistry" in shown
+        refused = imagehub(stack, "--tenant", tenant, "dead-letters", "list", check=False)
+        assert refused.returncode == 1 and "is not a platform admin" in refused.stderr
+
+        # The cause fixed: <tenant>/b now holds the manifest. Replayed twice, handled once.
+        push_image(stack.registry.url, f"{tenant}/b", "other", content=tenant.encode(), session=session)
+        for _ in range(2):
+            out = imagehub(stack, "dead-letters", "replay", str(letter["id"])).stdout
+            assert out.startswith(f"Replayed dead letter {letter['id']} ")
+        wait_for_tag(stack, tenant, f"{tenant}/b", "v1", pushed["digest"])
+        history = stack.rpc("catalog", "list_tag_history", tenant, f"{tenant}/b", "v1")["items"]
+        replayed = json.loads(imagehub(stack, "--json", "dead-letters", "show", str(letter["id"])).stdout)
+        print(
+            f"replays={replayed['replays']} deaths={replayed['deaths']} "
+            f"history_rows_for_event={sum(1 for h in history if h['event_id'] == event['event_id'])}"
+        )
+        assert [h["event_id"] for h in history] == [event["event_id"]]
+        assert (replayed["status"], replayed["replays"], replayed["deaths"]) == ("replayed", 2, 1)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import eventlet
 from marshmallow import Schema
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 from catalog import browsing, dead_letters, deleting, indexing, outbox, resync, schemas
@@ -62,6 +62,8 @@ Outgoing = Sequence[tuple[str, dict[str, Any]]]
 # better by retrying: the event is parked as a dead letter with the reason
 # (``shared.runtime.consumer``), kept for an operator rather than redelivered forever.
 TRANSIENT_ERRORS = (RegistryUnavailable, DBAPIError)
+# ... except the database's refusal of a value (an overlong or NUL-bearing text): the same again.
+PERMANENT_ERRORS = (DataError,)
 
 
 class CatalogService(audit.AuditListing):
@@ -82,15 +84,15 @@ class CatalogService(audit.AuditListing):
 
     # -- events in -----------------------------------------------------------------------------
 
-    @consumes(WEBHOOK, IMAGE_PUSHED, transient=TRANSIENT_ERRORS)
+    @consumes(WEBHOOK, IMAGE_PUSHED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_image_pushed(self, payload: Any) -> None:
         self._consume(ImagePushed, payload, lambda session, event: indexing.record_push(session, self.registry, event))
 
-    @consumes(WEBHOOK, IMAGE_DELETED, transient=TRANSIENT_ERRORS)
+    @consumes(WEBHOOK, IMAGE_DELETED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_image_deleted(self, payload: Any) -> None:
         self._consume(ImageDeleted, payload, indexing.record_delete)
 
-    @consumes(WEBHOOK, EVENT_SET_ASIDE, transient=TRANSIENT_ERRORS)
+    @consumes(WEBHOOK, EVENT_SET_ASIDE, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_event_set_aside(self, payload: Any) -> None:
         self._consume(EventSetAside, payload, indexing.record_set_aside)
 

@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from nameko.dependency_providers import Config
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from deployer import autodeploy, deployments, outbox, reconcile, rollout, schemas
 from deployer.dependencies import (
@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 
 # Worth another try for an event: the database away. Anything else parks it as a dead letter.
 TRANSIENT_ERRORS = (DBAPIError,)
+# ... except the database's refusal of a value: the same again.
+PERMANENT_ERRORS = (DataError,)
 # The calls that ask the catalog: it may not answer (down) within CATALOG_RPC_TIMEOUT.
 CATALOG_ERRORS = USER_ERRORS + (ServiceUnavailable,)
 
@@ -243,7 +245,7 @@ class DeployerWorker(_Deployer):
 
     # -- work ----------------------------------------------------------------------------------
 
-    @consumes(DEPLOYER, ROLLOUT_REQUESTED, transient=TRANSIENT_ERRORS)
+    @consumes(DEPLOYER, ROLLOUT_REQUESTED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_rollout_requested(self, payload: Any) -> None:
         """Failures of the rollout itself are recorded on the deployment. A database outage
         returns the event to its queue (after a back-off); anything else unforeseen parks it as a
@@ -252,7 +254,7 @@ class DeployerWorker(_Deployer):
         request = load_event(RolloutRequested, payload)
         rollout.handle(self._runtime(), request)
 
-    @consumes(CATALOG, TAG_INDEXED, transient=TRANSIENT_ERRORS)
+    @consumes(CATALOG, TAG_INDEXED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_tag_indexed(self, payload: Any) -> autodeploy.Outcome:
         """Move the deployments whose auto-deploy policy follows the pushed tag.
 

@@ -219,6 +219,8 @@ class TestRelay:
         assert [event_id for _, event_id in pending(session)] == ids[1:]
         failed = session.scalars(sa.select(OutboxEvent).where(OutboxEvent.event_id == ids[1])).one()
         assert failed.attempts == 1 and failed.next_attempt_at > later()  # backing off
+        assert outbox.relay(session, dispatch, MIN_AGE, now=later()) == 0  # and nothing overtakes it
+        assert dispatch.calls == 2
 
         assert outbox.relay(session, dispatch, MIN_AGE, now=later(30)) == 3
         session.commit()
