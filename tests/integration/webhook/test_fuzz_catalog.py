@@ -8,7 +8,8 @@ of ``test_fuzz``. After each envelope, once the catalog has processed every even
 dispatched (each ``event_id`` is in ``processed_events``, or filed as a dead letter), the
 catalogue is compared with a model: its repositories are exactly the real ones pushed so far, each
 tag points at the digest of its latest push, every event the webhook set aside is stored as set
-aside, and every push the catalog could not index is a dead letter with the reason. A hostile name never becomes a repository.
+aside, and every push the catalog could not index is a dead letter with the reason. A hostile
+name never becomes a repository.
 """
 
 import json
