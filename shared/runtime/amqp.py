@@ -1,4 +1,5 @@
-"""Settling a message on a connection that just died must not kill a service.
+"""Settling a message on a connection that just died, or one that cannot be decoded, must not
+kill a service.
 
 nameko 2.14's ``QueueConsumer.ack_message`` / ``requeue_message`` check that the message's
 connection is still open and then catch ``amqp.exceptions.ConnectionError`` only. When the broker
@@ -46,9 +47,47 @@ def _tolerant(settle: Callable[[Any, Any], Any], verb: str) -> Callable[[Any, An
     return tolerant
 
 
+def _undecodable(provider: Any) -> Callable[[Any, Exception], None]:
+    """What a consumer does with a message its content type says it cannot decode (a body that
+    is not JSON): kombu would raise in the consumer's thread and nameko would kill the whole
+    container, and the broker would hand the same message to the next one. The provider's own
+    ``on_undecodable(message, exc)`` if it has one (the dead-letter desk files it as it is); else
+    the message is rejected without requeue, which a queue of the suite dead-letters (the desk
+    files it, ``reason: "rejected"``) and any other drops, logged."""
+
+    def on_decode_error(message: Any, exc: Exception) -> None:
+        handler = getattr(provider, "on_undecodable", None)
+        if handler is not None:
+            handler(message, exc)
+            return
+        log.error(
+            "a message on %s could not be decoded (%s: %s); rejected, to its dead-letter exchange if it has one",
+            getattr(getattr(provider, "queue", None), "name", "?"),
+            type(exc).__name__,
+            exc,
+        )
+        message.reject(requeue=False)
+
+    return on_decode_error
+
+
+def _with_decode_errors_handled(get_consumers: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(self: Any, consumer_cls: Any, channel: Any) -> Any:
+        consumers = get_consumers(self, consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = _undecodable(provider)
+        return consumers
+
+    setattr(wrapped, "imagehub_tolerant", True)  # noqa: B010
+    return wrapped
+
+
 def install() -> None:
-    """Idempotent: wraps ``QueueConsumer.ack_message`` and ``requeue_message`` once."""
+    """Idempotent: wraps ``QueueConsumer.ack_message``, ``requeue_message`` and ``get_consumers``
+    once."""
     for name, verb in (("ack_message", "acknowledge"), ("requeue_message", "requeue")):
         method = getattr(QueueConsumer, name)
         if not getattr(method, "imagehub_tolerant", False):
             setattr(QueueConsumer, name, _tolerant(method, verb))
+    if not getattr(QueueConsumer.get_consumers, "imagehub_tolerant", False):
+        QueueConsumer.get_consumers = _with_decode_errors_handled(QueueConsumer.get_consumers)

@@ -230,6 +230,10 @@ class DeadLetterConsumer(Consumer):
             self, (raw,), {}, context_data={}, handle_result=partial(self.handle_result, message)
         )
 
+    def on_undecodable(self, message: Message, exc: Exception) -> None:
+        """A dead letter that is not what its content type says: filed as it is all the same."""
+        self.handle_message(None, message)
+
     def handle_message_processed(self, message: Message, result: Any = None, exc_info: ExcInfo | None = None) -> None:
         if exc_info is None:
             self.queue_consumer.ack_message(message)

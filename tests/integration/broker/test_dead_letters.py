@@ -61,23 +61,17 @@ def events(count, **extra):
 
 
 def take_dead_letters(amqp_uri, expected, timeout=WAIT):
-    """The messages of the dead-letter queue, once ``expected`` are there (taken off it)."""
+    """The messages of the dead-letter queue (undecoded), once ``expected`` are there (taken off it)."""
     taken = []
     with kombu.Connection(amqp_uri) as connection:
-        queue = kombu.Queue(topology.DEAD_LETTER_QUEUE, no_declare=True)
+        queue = kombu.Queue(topology.DEAD_LETTER_QUEUE, no_declare=True)(connection.default_channel)
 
         def drained():
-            with connection.SimpleQueue(queue) as simple:
-                while True:
-                    try:
-                        message = simple.get(timeout=0.2)
-                    except simple.Empty:
-                        break
-                    message.ack()
-                    taken.append(message)
+            while (message := queue.get(no_ack=True)) is not None:
+                taken.append(message)
             return len(taken) >= expected
 
-        wait_until(drained, timeout=timeout, what=f"{expected} dead letter(s)")
+        wait_until(drained, timeout=timeout, interval=0.2, what=f"{expected} dead letter(s)")
     return taken
 
 
@@ -192,3 +186,26 @@ def test_without_the_set_up_a_mandatory_event_comes_back_instead_of_being_droppe
             dispatch(WEBHOOK, IMAGE_PUSHED, events(1)[0])
     finally:
         management.delete_vhost(vhost)
+
+
+def test_a_body_that_is_not_json_is_dead_lettered_and_the_consumer_lives_on(container_factory, rabbit_config):
+    """kombu cannot decode it; without shared.runtime.amqp's fix the consumer's thread would die
+    with the container, and the broker would hand it to the next one."""
+    seen = Seen()
+    container_factory(stand_in(seen), fast_retries(rabbit_config)).start()
+    with kombu.Connection(rabbit_config["AMQP_URI"]) as connection:
+        connection.Producer().publish(
+            b"{not json",
+            exchange=kombu.Exchange("webhook.events", type="topic", no_declare=True),
+            routing_key=IMAGE_PUSHED,
+            content_type="application/json",
+            content_encoding="utf-8",
+        )
+    [good] = events(1)
+    event_dispatcher(rabbit_config)(WEBHOOK, IMAGE_PUSHED, good)
+    parked = take_dead_letters(rabbit_config["AMQP_URI"], 1)
+    wait_until(lambda: seen.handled == [good["event_id"]], timeout=WAIT, what="the good event")
+    print(f"undecodable_dead_letters={len(parked)} handled_after={len(seen.handled)}")
+    [letter] = parked
+    assert letter.body in (b"{not json", "{not json")
+    assert [(d["reason"], d["queue"]) for d in letter.headers["x-death"]] == [("rejected", QUEUE)]
