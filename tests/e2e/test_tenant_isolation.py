@@ -10,10 +10,10 @@ the webhook, the catalog, the deployer's rollouts):
 * tenant B: ``B/web`` (busybox httpd ``v1``, ``v2``; ``latest`` pushed on v1 then moved to v2; ``old``
   pushed then deleted by B: its history says ``removed``), ``B/vault…_ownbase:1.0`` (a custom
   base image), ``B/ledger…`` with two distinctive tags on one digest (so that B's own delete
-  without ``force`` would be a ``Conflict`` naming the sibling), two pushes set aside
-  (``B/ghost…``, whose manifest the registry lacks, and ``B/nested…/x``, three path components:
-  the token service refuses B that push, so its notification is posted to the webhook as the
-  registry would send it);
+  without ``force`` would be a ``Conflict`` naming the sibling), two pushes nobody can index
+  (``B/ghost…``, whose manifest the registry lacks: a dead letter of the catalog's, and
+  ``B/nested…/x``, three path components: set aside by the webhook; the token service refuses B
+  that push, so its notification is posted to the webhook as the registry would send it);
   a deployment ``web`` with 2 replicas at revision 2 (v1, then updated to v2), and a deployment
   ``gone…`` created and deleted;
 * tenant A: ``A/web:v1`` and a deployment also named ``web`` (names are per tenant), with the
@@ -41,7 +41,7 @@ Which refusal, and why (docs/catalog-api.md, docs/deployer-api.md):
   ``InvalidRequest`` naming ``tenant_id``; a malformed repository name is ``InvalidReference``.
   Nothing is normalised into B's namespace.
 
-Operator RPCs (``list_set_aside_events``, ``resync``, ``get_resync``) take no tenant: the broker
+Operator RPCs (``list_set_aside_events``, ``list_dead_letters``, ``resync``, ``get_resync``) take no tenant: the broker
 lets only the admin user reach them, and the catalog only with a platform admin's identity
 (``TestOperatorOnlyRpcs``; docs/security.md). Then: A deleting its own copy of B's image (same digest) leaves B's
 alone; B's whole state is compared with the set-up's (catalogue, registry, history, deployments,
@@ -185,6 +185,12 @@ class World:
         """A catalog operators' method: the admin broker user, with a platform admin's identity."""
         return self.stack.rpc("catalog", method, *args, **kwargs)
 
+    def dead_letters(self):
+        return self.operator("list_dead_letters", page_size=200)["items"]
+
+    def dead_letter(self, dead_letter_id):
+        return self.operator("get_dead_letter", dead_letter_id)
+
     def indexed(self, tenant, repository, tag, digest):
         def check():
             try:
@@ -262,7 +268,8 @@ class World:
         _, self.a_v1 = self.build_and_push(self.a_web, "v1", A)
 
         # Pushes nobody can index, kept for operators with B's names: a manifest the registry does
-        # not have (set aside by the catalog), a name with three path components (by the webhook).
+        # not have (parked by the catalog as a dead letter), a name with three path components
+        # (set aside by the webhook).
         # The token service grants nobody a name outside <namespace>/<name>, so B's push of the
         # nested name is refused and its notification is posted as the registry would send it.
         with pytest.raises(requests.HTTPError) as refused:
@@ -277,11 +284,12 @@ class World:
             assert answer.status_code < 300, answer.text
         wait_until(
             lambda: (
-                {self.ghost, self.nested} <= {e["repository"] for e in self.operator("list_set_aside_events")["items"]}
+                self.nested in {e["repository"] for e in self.operator("list_set_aside_events")["items"]}
+                and any(self.ghost in serialized(self.dead_letter(e["id"])) for e in self.dead_letters())
             ),
             timeout=WAIT,
             interval=0.2,
-            what=f"{self.ghost} and {self.nested} set aside",
+            what=f"{self.nested} set aside and {self.ghost} a dead letter",
         )
 
         b_dep = self.deployer("create_deployment", B, dict(SMALL, name="web", image=f"{self.web}:v1", replicas=2))
@@ -1330,17 +1338,22 @@ class TestOperatorOnlyRpcs:
     """No tenant argument, every tenant's data: a platform component is refused by the broker
     itself; the operator (admin broker user, platform admin's identity) sees it all."""
 
-    @pytest.mark.parametrize("method", ["list_set_aside_events", "resync", "get_resync"])
+    @pytest.mark.parametrize("method", ["list_set_aside_events", "list_dead_letters", "resync", "get_resync"])
     def test_a_platform_component_is_refused_by_the_broker(self, world, method):
         with pytest.raises(amqp.exceptions.AccessRefused, match=f"access to topic 'catalog.{method}'"):
             world.catalog(method)
 
-    def test_list_set_aside_events_names_every_tenants_repositories(self, world):
+    def test_set_aside_events_and_dead_letters_name_every_tenants_repositories(self, world):
         events = {e["repository"]: e for e in world.operator("list_set_aside_events")["items"]}
         # B's repository names, tags and digests, with the payload as the registry sent it
-        assert (events[world.ghost]["source"], events[world.nested]["source"]) == ("catalog", "webhook")
-        assert world.d["ghost"] in serialized(events[world.ghost])
+        assert events[world.nested]["source"] == "webhook"
         assert world.d["nested"] in serialized(events[world.nested])
+        [ghost] = [d for e in world.dead_letters() if world.ghost in serialized(d := world.dead_letter(e["id"]))]
+        assert (ghost["queue"], ghost["reason"]) == (
+            "evt-webhook-image_pushed--catalog.handle_image_pushed",
+            "rejected",
+        )
+        assert world.d["ghost"] in ghost["body"] and ghost["error"].startswith("NotInRegistry:")
 
     def test_resync_of_b_runs_for_any_caller_and_reports_b_s_catalogue(self, world):
         finished = wait_until(lambda: _resync(world), timeout=WAIT, interval=0.5, what="a resync pass of B")
