@@ -8,6 +8,13 @@ import eventlet
 
 eventlet.monkey_patch()
 
+import os
+
+# The services' metrics pages listen on fixed ports by default (config.yml); tests start many
+# services at once, so none serves one unless a test gives it a port of its own (the e2e stack).
+for _service in ("AUTH", "CATALOG", "WEBHOOK", "DEPLOYER", "GATEWAY"):
+    os.environ.setdefault(f"{_service}_METRICS_PORT", "0")
+
 
 def pytest_configure(config):
     """RabbitMQ has no ``guest`` here (scripts/infra.sh removes it): nameko's fixtures make their

@@ -130,6 +130,7 @@ case "${1:-start}" in
     printf 'resource pool      default: unix:///var/run/docker.sock, unix://%s\n' "$DOCKER2_SOCK"
     printf 'broker             vhost %s; users imagehub-<service|admin|gateway|platform>, AMQP URIs in %s/\n' "$BROKER_VHOST" "${BROKER_SECRETS#$ROOT/}"
     printf 'CLI                AMQP_URI="$(cat %s/admin.uri)" %s/bin/imagehub --help\n' "${BROKER_SECRETS#$ROOT/}" "$VENV"
+    printf 'metrics            http://127.0.0.1:9101-9105/metrics  (auth, catalog, webhook, deployer, gateway; docs/operations.md)\n'
     printf 'stop everything    make down\n'
     ;;
   *) die "usage: $0 start|stop|status" ;;

@@ -128,6 +128,8 @@ class ConsumingHandler(EventHandler):
         started = getattr(message, "imagehub_received", None)
         elapsed = time.monotonic() - started if started is not None else 0.0
         metrics.observe_event(self.container.service_name, self.event_type, outcome, elapsed)
+        if outcome == "handled":  # one line per event: its ID (in the line's context) is what an operator greps
+            log.info("%s %s handled in %.0f ms", self.event_type, _event_id(message), elapsed * 1000)
         return result, exc_info
 
     def _settle(self, message: Message, exc_info: ExcInfo | None) -> str:

@@ -123,6 +123,39 @@ def relay(
     return sent
 
 
+def backlog(session: Session, model: type[Any], now: datetime | None = None) -> tuple[int, float]:
+    """``(rows pending, age in seconds of the oldest)``: what an operator's alert watches."""
+    count, oldest = session.execute(sa.select(sa.func.count(), sa.func.min(model.created_at))).one()
+    if not count or oldest is None:
+        return 0, 0.0
+    if oldest.tzinfo is None:  # a plain aggregate skips the column type's conversion
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), max(((now or datetime.now(UTC)) - oldest).total_seconds(), 0.0)
+
+
+def register_gauges(service: str, engine: Any, model: type[Any]) -> None:
+    """The outbox's backlog and the age of its oldest row as gauges of ``service`` (read at scrape
+    time, from ``engine``)."""
+    from shared.runtime.metrics import gauge_callback  # the metrics need a service process
+
+    def read() -> tuple[int, float]:
+        with Session(engine) as session:
+            return backlog(session, model)
+
+    gauge_callback(
+        "imagehub_outbox_backlog",
+        "Events committed and not yet taken by the broker.",
+        ["service"],
+        lambda: [((service,), read()[0])],
+    )
+    gauge_callback(
+        "imagehub_outbox_oldest_seconds",
+        "Age of the oldest event waiting in the outbox (0 when none waits).",
+        ["service"],
+        lambda: [((service,), read()[1])],
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     """How long a row waits after its ``attempts``-th failed send."""
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)

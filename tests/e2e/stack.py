@@ -160,14 +160,29 @@ class Stack:
             GATEWAY_SECRET_FILE=os.path.join(workdir, "gateway-secret"),
         )
         own = {"auth": auth_env, "gateway": gateway_env}
+        # Each service's Prometheus page on a port of its own (stack.metrics_url(service)).
+        self.metrics_ports = {name: free_port() for name in self.SERVICES}
         self.services = {
-            name: ServiceProcess(name, self.env, workdir, own=dict(own.get(name, {}), AMQP_URI=self.role_uri(name)))
+            name: ServiceProcess(
+                name,
+                self.env,
+                workdir,
+                own=dict(
+                    own.get(name, {}),
+                    AMQP_URI=self.role_uri(name),
+                    **{f"{name.upper()}_METRICS_PORT": str(self.metrics_ports[name])},
+                ),
+            )
             for name in self.SERVICES
         }
         self.admin = None  # Account, once start() made it
         self.admin_identity = None  # its signed identity, once admin_proxy() signed in
         self.accounts = {}  # tenant ID -> its developer Account
         self._sessions = {}
+
+    def metrics_url(self, service):
+        """The service's Prometheus page (shared.runtime.metrics)."""
+        return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
     def role_uri(self, role):
         """The AMQP URI of the stack's broker user ``role`` (a service, ``admin``, ``platform``...)."""

@@ -1,9 +1,12 @@
 """A real `docker push` into a tenant namespace shows up in the catalogue over RPC."""
 
+import json
 import re
 from datetime import UTC, datetime
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.contracts.errors import Conflict, Forbidden, NotFound
 from tests.support import push_image, wait_until
@@ -157,3 +160,66 @@ class TestDelete:
         with pytest.raises(Forbidden):
             stack.rpc("catalog", "delete_tag", "intruder", repository, "v1")
         assert stack.registry.tags(repository) == ["v1"]
+
+
+def scrape(stack, service):
+    """``{(name, frozenset(labels)): value}`` of the service's /metrics page."""
+    text = requests.get(stack.metrics_url(service), timeout=5).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(page, name, **labels):
+    return page.get((name, frozenset(labels.items())), 0.0)
+
+
+class TestMetricsAndLogs:
+    """What an operator sees of one push: the services' Prometheus pages move by what it did, and
+    the catalog's JSON log line for it carries the event ID and the call ID stack."""
+
+    def test_a_push_moves_the_counters_and_can_be_followed_in_the_logs(self, stack, tenant):
+        before = scrape(stack, "catalog")
+        pushed = push_image(
+            stack.registry.url, f"{tenant}/metered", "v1", content=tenant.encode(), session=stack.session(tenant)
+        )
+        wait_for_tag(stack, tenant, f"{tenant}/metered", "v1", pushed["digest"])
+        rpc_before = scrape(stack, "catalog")
+        stack.rpc("catalog", "get_tag", tenant, f"{tenant}/metered", "v1")
+        after = scrape(stack, "catalog")
+
+        handled = value(after, "imagehub_events_total", service="catalog", event="image_pushed", outcome="handled")
+        handled_before = value(
+            before, "imagehub_events_total", service="catalog", event="image_pushed", outcome="handled"
+        )
+        get_tag = value(after, "imagehub_rpc_calls_total", service="catalog", method="get_tag", outcome="ok")
+        get_tag_before = value(
+            rpc_before, "imagehub_rpc_calls_total", service="catalog", method="get_tag", outcome="ok"
+        )
+        fetched = value(after, "imagehub_registry_requests_total", service="catalog", method="GET", outcome="2xx")
+        fetched_before = value(
+            before, "imagehub_registry_requests_total", service="catalog", method="GET", outcome="2xx"
+        )
+        print(
+            f"image_pushed handled +{handled - handled_before:.0f}, get_tag ok +{get_tag - get_tag_before:.0f}, "
+            f"registry GET 2xx +{fetched - fetched_before:.0f}, "
+            f"outbox backlog {value(after, 'imagehub_outbox_backlog', service='catalog'):.0f}"
+        )
+        assert handled - handled_before == 1  # one tag pushed: one image_pushed
+        assert get_tag - get_tag_before == 1
+        assert fetched - fetched_before == 2  # its manifest and its image config, by digest
+        assert ("imagehub_dead_letters", frozenset()) in after
+
+        [pushed_event] = [h["event_id"] for h in history(stack, tenant, f"{tenant}/metered")]
+        lines = [json.loads(line) for line in stack.services["catalog"].log().splitlines() if line.startswith("{")]
+        [line] = [entry for entry in lines if entry["event_id"] == pushed_event and entry["message"].endswith(" ms")]
+        assert line["message"].startswith(f"image_pushed {pushed_event} handled in ")
+        assert (line["service"], line["level"]) == ("catalog", "INFO")
+        assert line["call_id"].startswith("catalog.handle_image_pushed.")
+        assert line["call_id_stack"][0].startswith("webhook.")  # the webhook's request started it
+
+
+def history(stack, tenant, repository):
+    return stack.rpc("catalog", "list_tag_history", tenant, repository)["items"]

@@ -33,6 +33,7 @@ from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.clock import utcnow
 from shared.runtime.http import client_address
 from shared.runtime.identity import Caller, role_of, rpc
+from shared.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ T = TypeVar("T")
 
 class AuthService(audit.AuditListing):
     name = "auth"
+    metrics = Metrics()
 
     db = AuthDatabase(Base)
     tools: Credentials = CredentialTools()  # a worker sees the provider's Credentials

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -14,6 +15,7 @@ from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.manifests import MANIFEST_TYPES
 from catalog.settings import Settings, load_settings
 from shared.contracts.errors import RegistryUnavailable
+from shared.runtime import metrics
 from shared.runtime.db import Database
 from shared.runtime.registry_auth import RegistryAuthError, RegistryTokenAuth
 from shared.runtime.settings import settings_of
@@ -43,12 +45,15 @@ class RegistryClient:
 
     def _request(self, method: str, path: str, what: str, url: str | None = None, **kwargs: Any) -> requests.Response:
         url = url or f"{self.base_url}/v2/{path}"
+        started = time.monotonic()
         try:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
+        except (requests.RequestException, RegistryAuthError) as exc:
+            metrics.observe_registry("catalog", method, type(exc).__name__, time.monotonic() - started)
+            if isinstance(exc, RegistryAuthError):  # the token service refused or is down: an operator's fix
+                raise RegistryUnavailable(f"no registry token ({what}): {exc}") from exc
             raise RegistryUnavailable(f"registry {self.base_url} unreachable ({what}): {exc}") from exc
-        except RegistryAuthError as exc:  # the token service refused or is down: an operator's fix
-            raise RegistryUnavailable(f"no registry token ({what}): {exc}") from exc
+        metrics.observe_registry("catalog", method, f"{resp.status_code // 100}xx", time.monotonic() - started)
         if resp.status_code >= 500 or resp.status_code in (401, 403, 429):
             raise RegistryUnavailable(
                 f"registry {self.base_url} answered {resp.status_code} to {method} {path}: {resp.text[:200]}"

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from catalog import browsing, dead_letters, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
+from catalog.metrics import register_gauges
 from catalog.models import AuditRecord, Base
 from shared.contracts.errors import USER_ERRORS, RegistryUnavailable, ServiceUnavailable
 from shared.contracts.events import (
@@ -45,6 +46,7 @@ from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.clock import utcnow
 from shared.runtime.consumer import RawMessage, Replayer, consume_dead_letters, consumes
 from shared.runtime.identity import Caller, rpc
+from shared.runtime.metrics import DatabaseGauges, Metrics
 from shared.runtime.publishing import BROKER_ERRORS, ConfirmedEventDispatcher
 from shared.runtime.timers import JobStarter, config_timer, job_timer
 from shared.runtime.uow import Transaction
@@ -77,6 +79,8 @@ class CatalogService(audit.AuditListing):
     resync_jobs = JobStarter("run_resync")
     caller = Caller()
     audit_model = AuditRecord
+    metrics = Metrics()
+    gauges = DatabaseGauges("db", register_gauges)
     audit_trail = AuditTrail(
         AuditRecord,
         {"delete_tag": target_from("repository", "tag"), "resync": target_from("namespace")},

@@ -39,6 +39,7 @@ from deployer.dependencies import (
     http_ok,
     run_all,
 )
+from deployer.metrics import register_gauges
 from deployer.models import AuditRecord, Base
 from deployer.runtime import Runtime
 from shared.contracts.errors import USER_ERRORS, ServiceUnavailable
@@ -56,6 +57,7 @@ from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.bounded_rpc import BoundedRpcProxy
 from shared.runtime.consumer import consumes
 from shared.runtime.identity import Caller, rpc
+from shared.runtime.metrics import DatabaseGauges, Metrics
 from shared.runtime.publishing import ConfirmedEventDispatcher
 from shared.runtime.timers import config_timer
 
@@ -77,6 +79,7 @@ class _Deployer:
     pools = ResourcePools()
     pull_auth = PullCredentials()
     dispatch = ConfirmedEventDispatcher(DEPLOYER)
+    metrics = Metrics()
     config = Config()
     catalog: Any = None
 
@@ -97,6 +100,7 @@ class DeployerService(_Deployer, audit.AuditListing):
     """The RPC API and the reconciler: short work only, on the ``max_workers`` pool."""
 
     name = DEPLOYER
+    gauges = DatabaseGauges("db", register_gauges)
 
     catalog = BoundedRpcProxy("catalog", timeout_key="CATALOG_RPC_TIMEOUT")
     caller = Caller()

@@ -20,10 +20,12 @@ from gateway.templating import STATIC
 from gateway.web import ANY_METHOD, API, PAGE, WebProvider, json_answer, route
 from shared.contracts.errors import NotFound
 from shared.runtime.bounded_rpc import BoundedRpcProxy
+from shared.runtime.metrics import Metrics
 
 
 class GatewayService(api.ApiRoutes, console.ConsolePages):
     name = "gateway"
+    metrics = Metrics()
 
     web = WebProvider()
     # A request is sent transient: a person waits for its answer, so one lost with a broker

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from werkzeug.wrappers import Request, Response
 
+from shared.runtime.metrics import Metrics
 from webhook.dependencies import BrokerHealth, ConfirmedEventDispatcher, Settings, WebhookSettings
 from webhook.entrypoints import http, json_response
 from webhook.exceptions import EXPECTED_ERRORS, BrokerUnavailable
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 class WebhookService:
     name = "webhook"
+    metrics = Metrics()
 
     # As a worker sees them (what get_dependency returns). Not ``dispatch``: a Decision's
     # event_type and payload are Optional, set for the outcomes that dispatch.
