@@ -7,7 +7,9 @@ to the outbox in that same transaction (``catalog.outbox``), and returns them as
 Order inside a function matters: every read and every registry call comes before the first
 write. On SQLite a write takes the database lock until commit, and the lock wait blocks the
 whole eventlet process; a worker that yielded (on HTTP) while holding it would stall every
-other worker. Writes are therefore done in one stretch with no I/O but the database's.
+other worker. Writes are therefore done in one stretch with no I/O but the database's. That
+includes the registry's ruling on a notification the catalogue disagrees with (``catalog.referee``):
+it is asked for in the reading stretch, and applied only if the tag is still what it was about.
 """
 
 import hashlib
@@ -201,8 +203,9 @@ def _consult_registry(
         return None
     assert repository is not None
     stored_digest, stored_at = tag.manifest.digest, tag.pushed_at
-    # The tag is read again, locked, before it is written: expired, so that this read cannot
-    # hand it back as it is now (SQLAlchemy keeps the attributes of an object the session holds).
+    # The tag is read again, locked, before it is written: expired, so that the locked read
+    # refreshes it instead of handing back what was read here (SQLAlchemy keeps the attributes of
+    # an object the session still holds).
     session.expire(tag)
     if not referee.disagrees(action, event_digest, event_at, stored_digest, stored_at):
         return None
