@@ -87,8 +87,9 @@ class TagIndexed(EventSchema):
     pushed_at = fields.AwareDateTime(required=True, format="iso")
     is_ownbase = fields.Boolean(required=True)
     actor = fields.String(load_default=None, allow_none=True)
-    # What made the catalogue index it: "push" (a registry notification) or "resync" (a
-    # reconciliation pass found it); absent from events of catalogs older than the field.
+    # What made the catalogue index it: "push" (a registry notification), "resync" (a
+    # reconciliation pass found it) or "referee" (a notification the catalogue disagreed with, and
+    # the registry named another digest); absent from events of catalogs older than the field.
     trigger = fields.String(load_default=None, allow_none=True)
 
 

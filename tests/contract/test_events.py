@@ -173,7 +173,7 @@ class TestCatalogOutput:
             session, registry, pushed("t1/java_ownbase", image["digest"], tag="1.0", actor="alice")
         )
         session.commit()
-        out += indexing.record_delete(session, deleted("t1/java_ownbase", tag="1.0"))
+        out += indexing.record_delete(session, registry, deleted("t1/java_ownbase", tag="1.0"))
         session.commit()
 
         assert [event_type for event_type, _ in out] == [events.TAG_INDEXED, events.TAG_REMOVED]

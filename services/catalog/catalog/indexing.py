@@ -7,7 +7,9 @@ to the outbox in that same transaction (``catalog.outbox``), and returns them as
 Order inside a function matters: every read and every registry call comes before the first
 write. On SQLite a write takes the database lock until commit, and the lock wait blocks the
 whole eventlet process; a worker that yielded (on HTTP) while holding it would stall every
-other worker. Writes are therefore done in one stretch with no I/O but the database's.
+other worker. Writes are therefore done in one stretch with no I/O but the database's. That
+includes the registry's ruling on a notification the catalogue disagrees with (``catalog.referee``):
+it is asked for in the reading stretch, and applied only if the tag is still what it was about.
 """
 
 import hashlib
@@ -19,8 +21,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from catalog import outbox, store
-from catalog.exceptions import UnusableManifest
+from catalog import outbox, referee, store
+from catalog.exceptions import NotInRegistry, UnusableManifest
 from catalog.library import curation_for
 from catalog.manifests import MANIFEST_TYPES, ImageConfig, ParsedManifest, parse_image_config, parse_manifest
 from catalog.models import NAME_LENGTH, SHORT_LENGTH, Manifest, Repository, SetAsideEvent, Tag, TagHistory
@@ -126,10 +128,11 @@ def record_push(
     """Index an ``image_pushed`` event; point its tag (if any) at the pushed digest.
 
     Returns (and puts in the outbox) ``[(TAG_INDEXED, payload)]`` when a tag was created or moved,
-    else ``[]``. ``fetched`` is the image if the caller has already fetched it (reconciliation
-    does, before its transaction); ``indexed_event_id`` fixes the ``tag_indexed``'s event_id.
-    Raises ``InvalidReference``/``UnusableManifest``/``NotInRegistry`` (permanent) and
-    ``RegistryUnavailable`` (transient).
+    else ``[]``. A push stamped earlier than the tag's stored push, naming another digest, is
+    settled by the registry (``catalog.referee``). ``fetched`` is the image if the caller has
+    already fetched it (reconciliation does, before its transaction); ``indexed_event_id`` fixes
+    the ``tag_indexed``'s event_id. Raises ``InvalidReference``/``UnusableManifest``/
+    ``NotInRegistry`` (permanent) and ``RegistryUnavailable`` (transient).
     """
     now = now or utcnow()
     namespace, name = _event_repository(event)
@@ -145,6 +148,12 @@ def record_push(
     repository = store.find_repository(session, namespace, name)
     manifest = store.find_manifest(session, repository.id, digest) if repository else None
     fetched = None if manifest else (fetched or fetch_image(registry, full_name, digest))
+    pushed_at = event.get("pushed_at") or event["occurred_at"]
+    consulted = (
+        _consult_registry(session, registry, repository, tag_name, referee.PUSH, event_id, digest, pushed_at)
+        if tag_name is not None
+        else None
+    )
 
     # Writes from here on: no more network I/O.
     store.mark_processed(session, event_id, now)
@@ -155,82 +164,196 @@ def record_push(
         manifest = _new_manifest(session, repository, digest, fetched, actor, now)
     if tag_name is None:
         return []
-    return _point_tag(session, repository, tag_name, manifest, actor, event, now, indexed_event_id, trigger)
-
-
-def _point_tag(
-    session: Session,
-    repository: Repository,
-    tag_name: str,
-    manifest: Manifest,
-    actor: str | None,
-    event: dict[str, Any],
-    now: datetime,
-    indexed_event_id: str | None = None,
-    trigger: str = "push",
-) -> list[Any]:
-    pushed_at = event.get("pushed_at") or event["occurred_at"]
+    move = _Move(repository, tag_name, event_id, now, indexed_event_id, trigger)
     tag = store.find_tag(session, repository.id, tag_name, for_update=True)
-    previous_digest = None
-    if tag is not None:
-        if tag.manifest_id == manifest.id:
-            return []  # a re-push of what the tag already points at
-        if tag.pushed_at > pushed_at:
-            log.info(
-                "ignoring a late push of %s:%s -> %s (pushed %s); the tag was moved at %s",
-                repository.full_name,
-                tag_name,
-                manifest.digest,
-                pushed_at,
-                tag.pushed_at,
-            )
-            return []
-        previous_digest = tag.manifest.digest
-        tag.manifest, tag.pushed_at, tag.updated_at = manifest, pushed_at, now
-    else:
-        session.add(
-            Tag(repository_id=repository.id, name=tag_name, manifest=manifest, pushed_at=pushed_at, updated_at=now)
-        )
-    repository.updated_at = now
-    session.add(
-        TagHistory(
-            repository=repository.full_name,
-            tag=tag_name,
-            action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
-            digest=manifest.digest,
-            previous_digest=previous_digest,
-            actor=actor,
-            at=now,
-            event_id=str(event["event_id"]),
-        )
+    if tag is None:
+        return move.point(session, None, manifest, pushed_at, actor)
+    if tag.manifest_id == manifest.id:
+        return []  # a re-push of what the tag already points at
+    if tag.pushed_at <= pushed_at:
+        return move.point(session, tag, manifest, pushed_at, actor)
+    return _settle(session, move, referee.PUSH, tag, consulted, manifest, actor)
+
+
+@dataclass
+class _Consulted:
+    """A ruling (``catalog.referee``), with the image of the digest it moves the tag to when the
+    catalogue lacks it and the event did not bring it (fetched like a push's, before any write)."""
+
+    ruling: referee.Ruling
+    fetched: FetchedImage | None
+
+
+def _consult_registry(
+    session: Session,
+    registry: Any,
+    repository: Repository | None,
+    tag_name: str,
+    action: str,
+    event_id: str,
+    event_digest: str | None,
+    event_at: datetime,
+) -> _Consulted | None:
+    """Before any write: the registry's ruling when the event disagrees with the catalogue's tag
+    (``referee.disagrees``), else None. Also None when the digest the registry names cannot be
+    indexed (gone again, or not an image): the event then falls back on the time rule, and the
+    registry's own next notification (or resync) brings the tag up to date."""
+    tag = store.find_tag(session, repository.id, tag_name) if repository is not None else None
+    if tag is None:
+        return None
+    assert repository is not None
+    stored_digest, stored_at = tag.manifest.digest, tag.pushed_at
+    # The tag is read again, locked, before it is written: expired, so that the locked read
+    # refreshes it instead of handing back what was read here (SQLAlchemy keeps the attributes of
+    # an object the session still holds).
+    session.expire(tag)
+    if not referee.disagrees(action, event_digest, event_at, stored_digest, stored_at):
+        return None
+    ruling = referee.ask(
+        registry, action, repository.full_name, tag_name, event_id, event_digest, event_at, stored_digest, stored_at
     )
-    fixed_id = {"event_id": indexed_event_id} if indexed_event_id else {}
-    return [
-        outbox.emit(
-            session,
-            TAG_INDEXED,
-            TagIndexed,
-            namespace=repository.namespace,
-            repository=repository.full_name,
-            tag=tag_name,
-            digest=manifest.digest,
-            previous_digest=previous_digest,
-            image_id=manifest.image_id,
-            pushed_at=pushed_at.isoformat(),
-            is_ownbase=repository.is_ownbase,
-            actor=actor,
-            trigger=trigger,
-            **fixed_id,
+    target = ruling.moves_to
+    brought = action == referee.PUSH and target == event_digest  # record_push has it already
+    if target is None or brought or store.find_manifest(session, repository.id, target) is not None:
+        return _Consulted(ruling, None)
+    try:
+        return _Consulted(ruling, fetch_image(registry, repository.full_name, target))
+    except (NotInRegistry, UnusableManifest) as exc:
+        log.warning(
+            "referee: cannot index %s:%s -> %s as the registry says (%s); %s event %s falls back on the time rule",
+            repository.full_name,
+            tag_name,
+            target,
+            exc,
+            action,
+            event_id,
         )
-    ]
+        return None
 
 
-def record_delete(session: Session, event: dict[str, Any], now: datetime | None = None) -> list[Any]:
-    """Apply an ``image_deleted`` event; returns a ``tag_removed`` event per tag removed.
+def _settle(
+    session: Session,
+    move: "_Move",
+    action: str,
+    tag: Tag,
+    consulted: _Consulted | None,
+    event_manifest: Manifest | None,
+    actor: str | None,
+) -> list[Any]:
+    """Apply the registry's ruling to ``tag``, an event's tag it disagrees with (read locked,
+    after the ruling): remove it, move it to the registry's digest, or leave it. Without a ruling
+    that still stands for the tag as it is now (a concurrent worker changed it since the registry
+    was asked, or the registry's digest cannot be indexed), the event is ignored, as the time rule
+    says: the registry's own next notification, or the next resync, brings the tag up to date."""
+    if consulted is not None and consulted.ruling.stands_for(tag.manifest.digest):
+        ruling = consulted.ruling
+        if ruling.removes:
+            return store.remove_tags(session, move.repository, [tag], actor, move.event_id, move.now)
+        if ruling.moves_to is None:
+            return []  # the registry keeps the stored digest, or a push found no tag there (logged)
+        if event_manifest is not None and ruling.moves_to == event_manifest.digest:
+            return move.point(session, tag, event_manifest, ruling.pushed_at, actor)
+        # A digest the event did not name: its pusher is unknown, and its tag_indexed says why.
+        manifest = store.find_manifest(session, move.repository.id, ruling.moves_to)
+        if manifest is None and consulted.fetched is not None:
+            manifest = _new_manifest(session, move.repository, ruling.moves_to, consulted.fetched, None, move.now)
+        if manifest is not None:  # else deleted by a concurrent worker since it was looked up
+            return move.point(session, tag, manifest, ruling.pushed_at, None, trigger=referee.REFEREE)
+    log.info(
+        "ignoring a late %s of %s:%s (event %s): the tag is on %s, pushed at %s, and the registry"
+        " has no ruling on it as it is now",
+        action,
+        move.repository.full_name,
+        tag.name,
+        move.event_id,
+        tag.manifest.digest,
+        tag.pushed_at,
+    )
+    return []
 
-    ``{repository, tag}`` removes that tag only (if ``digest`` is given too, only while the tag
-    still points at it); ``{repository, digest}`` removes the manifest and every tag on it;
-    ``{repository}`` removes the repository. What is already gone is a no-op.
+
+@dataclass
+class _Move:
+    """Pointing one tag at a manifest on behalf of one event: the tag row, its history row (with
+    the event's id) and its ``tag_indexed`` in the outbox, written the same way whatever decided
+    the move (a push, or the registry's ruling)."""
+
+    repository: Repository
+    tag_name: str
+    event_id: str
+    now: datetime
+    indexed_event_id: str | None = None
+    trigger: str = "push"
+
+    def point(
+        self,
+        session: Session,
+        tag: Tag | None,
+        manifest: Manifest,
+        pushed_at: datetime,
+        actor: str | None,
+        trigger: str | None = None,
+    ) -> list[Any]:
+        """Create the tag (``tag`` None) or move it; returns the ``tag_indexed`` it emitted."""
+        repository, now = self.repository, self.now
+        previous_digest = None
+        if tag is not None:
+            previous_digest = tag.manifest.digest
+            tag.manifest, tag.pushed_at, tag.updated_at = manifest, pushed_at, now
+        else:
+            session.add(
+                Tag(
+                    repository_id=repository.id,
+                    name=self.tag_name,
+                    manifest=manifest,
+                    pushed_at=pushed_at,
+                    updated_at=now,
+                )
+            )
+        repository.updated_at = now
+        session.add(
+            TagHistory(
+                repository=repository.full_name,
+                tag=self.tag_name,
+                action=TagHistory.MOVED if previous_digest else TagHistory.PUSHED,
+                digest=manifest.digest,
+                previous_digest=previous_digest,
+                actor=actor,
+                at=now,
+                event_id=self.event_id,
+            )
+        )
+        fixed_id = {"event_id": self.indexed_event_id} if self.indexed_event_id else {}
+        return [
+            outbox.emit(
+                session,
+                TAG_INDEXED,
+                TagIndexed,
+                namespace=repository.namespace,
+                repository=repository.full_name,
+                tag=self.tag_name,
+                digest=manifest.digest,
+                previous_digest=previous_digest,
+                image_id=manifest.image_id,
+                pushed_at=pushed_at.isoformat(),
+                is_ownbase=repository.is_ownbase,
+                actor=actor,
+                trigger=trigger or self.trigger,
+                **fixed_id,
+            )
+        ]
+
+
+def record_delete(session: Session, registry: Any, event: dict[str, Any], now: datetime | None = None) -> list[Any]:
+    """Apply an ``image_deleted`` event; returns a ``tag_removed`` event per tag removed (or the
+    ``tag_indexed`` of a tag the registry says was moved rather than deleted).
+
+    ``{repository, tag}`` removes that tag only; when the catalogue disagrees (the tag was pushed
+    after the delete's stamp, or the delete names a digest the tag does not point at), the
+    registry settles it (``catalog.referee``). ``{repository, digest}`` removes the manifest and
+    every tag on it; ``{repository}`` removes the repository; both spare a tag pushed after the
+    delete's stamp. What is already gone is a no-op. ``RegistryUnavailable`` (transient) when the
+    registry is asked and cannot answer.
     """
     now = now or utcnow()
     namespace, name = _event_repository(event)
@@ -239,6 +362,16 @@ def record_delete(session: Session, event: dict[str, Any], now: datetime | None 
     event_id = str(event["event_id"])
     if store.already_processed(session, event_id):
         return []
+    # A delete the registry made before a tag was (re-)pushed must not remove it, when the catalog
+    # sees the two out of order: Distribution's tag delete names no digest, so the times tell, and
+    # for a tag delete the registry has the last word (see catalog.referee).
+    deleted_at = event["occurred_at"]
+    consulted = None
+    if tag_name is not None:
+        known = store.find_repository(session, namespace, name)
+        consulted = _consult_registry(session, registry, known, tag_name, referee.DELETE, event_id, digest, deleted_at)
+
+    # Writes from here on: no more network I/O.
     store.mark_processed(session, event_id, now)
     # Locked so that a reconciliation pass adding a tag waits for this delete, or this delete
     # for it (and then removes what it added): see catalog.resync.
@@ -246,15 +379,15 @@ def record_delete(session: Session, event: dict[str, Any], now: datetime | None 
     if repository is None:
         return []
     actor = _actor(event)
-    # A delete the registry made before a tag was (re-)pushed must not remove it, when the catalog
-    # sees the two out of order: Distribution's tag delete names no digest, so only the times can
-    # tell (the same rule as a late push, see _point_tag).
-    deleted_at = event["occurred_at"]
 
     if tag_name is not None:
         tag = store.find_tag(session, repository.id, tag_name, for_update=True)
-        doomed = [tag] if tag is not None and digest in (None, tag.manifest.digest) else []
-        return store.remove_tags(session, repository, _older(doomed, deleted_at), actor, event_id, now)
+        if tag is None:
+            return []
+        if not referee.disagrees(referee.DELETE, digest, deleted_at, tag.manifest.digest, tag.pushed_at):
+            return store.remove_tags(session, repository, [tag], actor, event_id, now)
+        move = _Move(repository, tag_name, event_id, now)
+        return _settle(session, move, referee.DELETE, tag, consulted, None, actor)
     if digest is not None:
         on_digest = store.tags_on_digest(session, repository.id, digest)
         doomed = _older(on_digest, deleted_at)

@@ -94,7 +94,9 @@ class CatalogService(audit.AuditListing):
 
     @consumes(WEBHOOK, IMAGE_DELETED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_image_deleted(self, payload: Any) -> None:
-        self._consume(ImageDeleted, payload, indexing.record_delete)
+        self._consume(
+            ImageDeleted, payload, lambda session, event: indexing.record_delete(session, self.registry, event)
+        )
 
     @consumes(WEBHOOK, EVENT_SET_ASIDE, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_event_set_aside(self, payload: Any) -> None:

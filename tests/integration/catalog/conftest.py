@@ -173,7 +173,7 @@ class Webhook:
         self.send(IMAGE_PUSHED, payload)
         return payload
 
-    def delete(self, repository, digest=None, tag=None):
+    def delete(self, repository, digest=None, tag=None, **overrides):
         payload = make_event(
             ImageDeleted,
             namespace=repository.split("/")[0],
@@ -181,6 +181,7 @@ class Webhook:
             digest=digest,
             tag=tag,
             source_event_id=str(uuid.uuid4()),
+            **overrides,
         )
         self.send(IMAGE_DELETED, payload)
         return payload

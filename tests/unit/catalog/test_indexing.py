@@ -20,8 +20,8 @@ def push(session, registry, *args, **kwargs):
     return outgoing
 
 
-def delete(session, *args, **kwargs):
-    outgoing = indexing.record_delete(session, deleted(*args, **kwargs))
+def delete(session, registry, *args, **kwargs):
+    outgoing = indexing.record_delete(session, registry, deleted(*args, **kwargs))
     session.commit()
     return outgoing
 
@@ -176,10 +176,10 @@ class TestIdempotency:
         image = registry.add_image("t1/app")
         push(session, registry, "t1/app", image["digest"], tag="v1")
         event = deleted("t1/app", tag="v1")
-        assert len(indexing.record_delete(session, event)) == 1
+        assert len(indexing.record_delete(session, registry, event)) == 1
         session.commit()
         push(session, registry, "t1/app", image["digest"], tag="v1")  # pushed again since
-        assert indexing.record_delete(session, event) == []
+        assert indexing.record_delete(session, registry, event) == []
         assert tags_of(session, "t1/app") == {"v1": image["digest"]}
 
 
@@ -207,31 +207,32 @@ class TestMultiArch:
 class TestDeletes:
     @pytest.fixture
     def two_digests(self, session, registry):
-        """v1 and stable on one digest, v2 on another."""
-        a, b = registry.add_image("t1/app", "a"), registry.add_image("t1/app", "b")
+        """v1 and stable on one digest, v2 on another, in the registry and the catalogue."""
+        a, b = registry.push("t1/app", "v1", content="a"), registry.push("t1/app", "v2", content="b")
+        registry.tags["t1/app"]["stable"] = a["digest"]
         push(session, registry, "t1/app", a["digest"], tag="v1")
         push(session, registry, "t1/app", a["digest"], tag="stable")
         push(session, registry, "t1/app", b["digest"], tag="v2")
         return a["digest"], b["digest"]
 
-    def test_tag_delete_removes_that_tag_only(self, session, two_digests):
-        outgoing = delete(session, "t1/app", tag="v1")
+    def test_tag_delete_removes_that_tag_only(self, session, registry, two_digests):
+        outgoing = delete(session, registry, "t1/app", tag="v1")
         assert tags_of(session, "t1/app") == {"stable": two_digests[0], "v2": two_digests[1]}
         assert [(t, p["tag"], p["digest"]) for t, p in outgoing] == [(TAG_REMOVED, "v1", two_digests[0])]
         assert history(session)[-1] == ("t1/app", "v1", "removed", two_digests[0], None)
 
-    def test_tag_delete_with_a_digest_spares_a_tag_that_moved_on(self, session, two_digests):
-        assert delete(session, "t1/app", tag="v2", digest=two_digests[0]) == []
+    def test_tag_delete_with_a_digest_spares_a_tag_that_moved_on(self, session, registry, two_digests):
+        assert delete(session, registry, "t1/app", tag="v2", digest=two_digests[0]) == []
         assert "v2" in tags_of(session, "t1/app")
 
-    def test_manifest_delete_removes_every_tag_on_the_digest_and_the_manifest(self, session, two_digests):
-        outgoing = delete(session, "t1/app", digest=two_digests[0])
+    def test_manifest_delete_removes_every_tag_on_the_digest_and_the_manifest(self, session, registry, two_digests):
+        outgoing = delete(session, registry, "t1/app", digest=two_digests[0])
         assert tags_of(session, "t1/app") == {"v2": two_digests[1]}
         assert sorted(p["tag"] for _, p in outgoing) == ["stable", "v1"]
         assert session.scalars(sa.select(Manifest.digest)).all() == [two_digests[1]]
 
-    def test_repository_delete_removes_everything(self, session, two_digests):
-        outgoing = delete(session, "t1/app")
+    def test_repository_delete_removes_everything(self, session, registry, two_digests):
+        outgoing = delete(session, registry, "t1/app")
         assert sorted(p["tag"] for _, p in outgoing) == ["stable", "v1", "v2"]
         assert session.scalar(sa.select(sa.func.count()).select_from(Repository)) == 0
         assert session.scalar(sa.select(sa.func.count()).select_from(Manifest)) == 0
@@ -241,16 +242,16 @@ class TestDeletes:
         """Registry order: delete v1 (at 10 s), push v1 again (at 20 s); the catalog sees the push
         first (another worker, or the delete was requeued). Distribution's tag delete carries no
         digest, so only the times tell that the delete is older than what the tag now is."""
-        again = registry.add_image("t1/app", "again")
+        again = registry.push("t1/app", "v1", content="again")
         push(session, registry, "t1/app", again["digest"], tag="v1", pushed_at=at(20))
-        assert delete(session, "t1/app", tag="v1", occurred_at=at(10)) == []
+        assert delete(session, registry, "t1/app", tag="v1", occurred_at=at(10)) == []
         assert tags_of(session, "t1/app") == {"v1": again["digest"]}
 
     def test_a_late_manifest_delete_spares_a_tag_re_pushed_on_that_digest(self, session, registry):
         image = registry.add_image("t1/app", "same")
         push(session, registry, "t1/app", image["digest"], tag="old", pushed_at=at(5))
         push(session, registry, "t1/app", image["digest"], tag="new", pushed_at=at(20))
-        outgoing = delete(session, "t1/app", digest=image["digest"], occurred_at=at(10))
+        outgoing = delete(session, registry, "t1/app", digest=image["digest"], occurred_at=at(10))
         assert [p["tag"] for _, p in outgoing] == ["old"]
         assert tags_of(session, "t1/app") == {"new": image["digest"]}
         assert session.scalars(sa.select(Manifest.digest)).all() == [image["digest"]]
@@ -259,13 +260,13 @@ class TestDeletes:
         a, b = registry.add_image("t1/app", "a"), registry.add_image("t1/app", "b")
         push(session, registry, "t1/app", a["digest"], tag="before", pushed_at=at(5))
         push(session, registry, "t1/app", b["digest"], tag="after", pushed_at=at(20))
-        outgoing = delete(session, "t1/app", occurred_at=at(10))
+        outgoing = delete(session, registry, "t1/app", occurred_at=at(10))
         assert [p["tag"] for _, p in outgoing] == ["before"]
         assert tags_of(session, "t1/app") == {"after": b["digest"]}
 
     @pytest.mark.parametrize("target", [dict(tag="gone"), dict(digest="sha256:" + "f" * 64), {}])
-    def test_deleting_what_is_gone_is_a_no_op(self, session, target):
-        assert delete(session, "t1/nothing", **target) == []
+    def test_deleting_what_is_gone_is_a_no_op(self, session, registry, target):
+        assert delete(session, registry, "t1/nothing", **target) == []
         assert session.scalar(sa.select(sa.func.count()).select_from(ProcessedEvent)) == 1
 
 

@@ -86,7 +86,7 @@ class TestEventsAreWrittenWithTheChange:
         session.commit()
         session.execute(sa.delete(OutboxEvent))
 
-        outgoing = indexing.record_delete(session, deleted("t1/app", digest=image["digest"]))
+        outgoing = indexing.record_delete(session, registry, deleted("t1/app", digest=image["digest"]))
         session.commit()
         assert sorted(p["tag"] for _, p in outgoing) == ["stable", "v1"]
         assert pending(session) == outbox_of(outgoing)
@@ -106,7 +106,9 @@ class TestEventsAreWrittenWithTheChange:
 class TestANoOpWritesNoEvent:
     @pytest.fixture
     def indexed(self, session, registry, image):
-        """t1/app:v1 on the image, pushed at 10 s, with the outbox emptied afterwards."""
+        """t1/app:v1 on the image, pushed at 10 s (and so in the registry), with the outbox emptied
+        afterwards."""
+        registry.tags["t1/app"] = {"v1": image["digest"]}
         event = pushed("t1/app", image["digest"], tag="v1", pushed_at=at(10))
         indexing.record_push(session, registry, event)
         session.commit()
@@ -137,11 +139,11 @@ class TestANoOpWritesNoEvent:
             "a late push of another digest": lambda: indexing.record_push(
                 session, registry, pushed("t1/app", other, tag="v1", pushed_at=at(5))
             ),
-            "a delete of a missing tag": lambda: indexing.record_delete(session, deleted("t1/app", tag="v9")),
+            "a delete of a missing tag": lambda: indexing.record_delete(session, registry, deleted("t1/app", tag="v9")),
             "a tag delete for another digest": lambda: indexing.record_delete(
-                session, deleted("t1/app", tag="v1", digest=other)
+                session, registry, deleted("t1/app", tag="v1", digest=other)
             ),
-            "a delete in an unknown repository": lambda: indexing.record_delete(session, deleted("t1/nope")),
+            "a delete in an unknown repository": lambda: indexing.record_delete(session, registry, deleted("t1/nope")),
         }[change]
         assert apply() == []
         session.commit()

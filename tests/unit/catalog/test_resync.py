@@ -66,8 +66,8 @@ def index(transaction, registry, repository, tag, digest, actor=None):
     )
 
 
-def delete(transaction, repository, tag):
-    return transaction(lambda session: indexing.record_delete(session, deleted(repository, tag=tag)))
+def delete(transaction, registry, repository, tag):
+    return transaction(lambda session: indexing.record_delete(session, registry, deleted(repository, tag=tag)))
 
 
 def tags_of(session, repository):
@@ -406,7 +406,7 @@ class TestEventsDuringThePass:
             if calls.count(("tag_digest", "t1/app", "v1")) == 2:
                 registry.on_call = None
                 registry.untag("t1/app", "v1")
-                delete(transaction, "t1/app", "v1")
+                delete(transaction, registry, "t1/app", "v1")
 
         registry.on_call = hook
 
@@ -427,7 +427,7 @@ class TestEventsDuringThePass:
         registry.push("t1/app", "b")
         # After the pass listed `a` on the new digest: a delete of `a` (notified), and a re-push of
         # the same image whose notification is still on its way.
-        during_pass(registry, ("tag_digest", "t1/app", "b"), lambda: delete(transaction, "t1/app", "a"))
+        during_pass(registry, ("tag_digest", "t1/app", "b"), lambda: delete(transaction, registry, "t1/app", "a"))
 
         report = passes.run()
 
@@ -643,7 +643,7 @@ class TestEventIds:
     def test_the_same_image_pushed_again_after_a_delete_is_added_again(self, passes, registry, transaction, session):
         image = registry.push("t1/app", "v1")
         passes.run()
-        delete(transaction, "t1/app", "v1")  # then pushed again, same content, notification lost
+        delete(transaction, registry, "t1/app", "v1")  # then pushed again, same content, notification lost
 
         report = passes.run()
 
