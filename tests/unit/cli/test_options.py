@@ -2,6 +2,8 @@
 
 import json
 
+import click
+
 from imagehub.rpc import DEFAULT_AMQP_URI
 from tests.unit.cli.conftest import page
 
@@ -79,5 +81,12 @@ class TestJson:
     def test_every_command_takes_it(self, run):
         from imagehub.cli import cli
 
-        for name, command in cli.commands.items():
+        def leaves(group, prefix=""):
+            for name, command in group.commands.items():
+                if isinstance(command, click.Group):
+                    yield from leaves(command, f"{prefix}{name} ")
+                else:
+                    yield f"{prefix}{name}", command
+
+        for name, command in leaves(cli):
             assert "--json" in [opt for param in command.params for opt in param.opts], name

@@ -18,6 +18,8 @@ ENV_VARS = (
     "WEBHOOK_PUBLISH_TIMEOUT",
     "WEBHOOK_PUBLISH_RETRIES",
     "WEBHOOK_BROKER_PROBE_INTERVAL",
+    "WEBHOOK_METRICS_PORT",
+    "WEBHOOK_METRICS_ADDRESS",
 )
 
 
@@ -66,6 +68,8 @@ class TestDefaults:
             "WEBHOOK_PUBLISH_RETRIES": 1,
             "WEB_SOCKET_TIMEOUT": 10,
             "WEBHOOK_BROKER_PROBE_INTERVAL": 10,
+            "METRICS_PORT": 9103,
+            "METRICS_ADDRESS": "127.0.0.1",
         }
 
     def test_environment_overrides(self, load_config):
