@@ -21,6 +21,7 @@ from collections import Counter
 
 import pytest
 import requests
+import sqlalchemy as sa
 from kombu import Connection, Exchange, Queue
 
 from tests.conftest import TEST_PG_URL
@@ -182,16 +183,43 @@ def wait_agree(stack, tenant, since, timeout=AGREE_TIMEOUT):
     return expected, time.monotonic() - since
 
 
-def assert_applied_once(stack, tenant, pushes_per_tag):
-    """No history row twice for one event, and no more history rows for a tag than pushes to it.
+def catalogued_manifests(stack, tenant):
+    """``{(repository, digest)}`` the catalogue's database holds for the tenant, read directly:
+    a push the catalog indexed leaves its manifest there even when a newer push of the same tag
+    had overtaken it (it then moves no tag)."""
+    engine = sa.create_engine(stack.env["CATALOG_DB_URL"])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT r.namespace || '/' || r.name, m.digest FROM manifests m"
+                    " JOIN repositories r ON m.repository_id = r.id WHERE r.namespace = :tenant"
+                ),
+                {"tenant": tenant},
+            )
+            return {(repository, digest) for repository, digest in rows}
+    finally:
+        engine.dispose()
 
-    Fewer is right when a redelivered push was overtaken by a newer push of the same tag: the
-    catalogue ignores a push older than the one the tag points at (the final state is checked
-    against the registry separately). Returns the rows."""
+
+def assert_applied_once(stack, tenant, burst):
+    """Every one of the burst's pushes (each of distinct content: a digest of its own) reached
+    the catalogue — its manifest is there — and none was applied twice (no history row twice for
+    one event). A push overtaken by a newer push of its tag moves no tag (the registry, asked,
+    says the tag is elsewhere) but is indexed all the same. Returns the history rows."""
     rows = history(stack, tenant)
     by_event = Counter(row["event_id"] for row in rows if row["event_id"])
     assert [e for e, n in by_event.items() if n > 1] == []
+    pushed = set(burst.digests.values())
+    assert len(pushed) == len(burst.plan)  # one digest per push: each is told apart
+    wait_until(
+        lambda: pushed <= catalogued_manifests(stack, tenant),
+        timeout=30,
+        interval=0.25,
+        what="every pushed manifest in the catalogue",
+    )
     moved = Counter((row["repository"], row["tag"]) for row in rows if row["action"] in ("pushed", "moved"))
+    pushes_per_tag = burst.pushes_per_tag()
     assert set(moved) == set(pushes_per_tag)
     assert all(moved[key] <= pushes for key, pushes in pushes_per_tag.items()), moved
     return rows
@@ -241,6 +269,7 @@ class Burst:
         ]
         self.workers, self.interval = workers, interval
         self.done = Counter()
+        self.digests = {}  # push number -> the digest the registry gave it
         self.errors = []
         self.threads = []
         self.held = threading.Semaphore(0)
@@ -275,9 +304,10 @@ class Burst:
                 self.held.release()
                 self.gate.wait(120)
             try:
-                push_image(
+                pushed = push_image(
                     self.registry.url, repository, tag, content=f"burst-{self.tenant}-{n}".encode(), session=session
                 )
+                self.digests[n] = (repository, pushed["digest"])
                 self.done[repository] += 1
             except Exception as exc:  # recorded and asserted on, never swallowed
                 self.errors.append(f"{repository}:{tag} #{n}: {exc!r}")
@@ -317,30 +347,56 @@ def check_indexed(stack, tenant, rows):
 # -- the scenarios ------------------------------------------------------------------------------------
 
 
-class TestCatalogKilled:
-    def test_sigkill_during_a_burst_loses_and_doubles_nothing(self, fault_stack, tenant):
+def deployer_processed(stack, event_ids):
+    """How many of ``event_ids`` the deployer recorded as processed (its idempotency keys, one row
+    per event: a second would break the primary key), read from its database."""
+    engine = sa.create_engine(stack.env["DEPLOYER_DB_URL"])
+    try:
+        with engine.connect() as conn:
+            found = {row[0] for row in conn.execute(sa.text("SELECT event_id FROM processed_events"))}
+    finally:
+        engine.dispose()
+    return len(set(event_ids) & found)
+
+
+class TestServiceKilled:
+    """Each service on the event path SIGKILLed mid-burst: the catalog (its queue holds what the
+    webhook publishes meanwhile), the webhook (the registry retries what it could not deliver),
+    the deployer (its worker's queue holds the catalog's tag_indexed)."""
+
+    @pytest.mark.parametrize("victim", ["catalog", "webhook", "deployer"])
+    def test_sigkill_during_a_burst_loses_and_doubles_nothing(self, fault_stack, tenant, victim):
         stack = fault_stack
-        catalog = stack.services["catalog"]
+        service = stack.services[victim]
         burst = Burst(stack.registry, tenant, stack.session(tenant)).start()
         killed_at = burst.wait_held()
-        catalog.stop(signal.SIGKILL)
+        service.stop(signal.SIGKILL)
         burst.release()
-        time.sleep(3)  # pushes go on; the webhook keeps publishing into the catalog's queue
+        time.sleep(3)  # pushes go on while it is dead
         during = burst.pushed - killed_at
-        catalog.start()
+        service.start()
         ended = burst.wait()
         state, seconds = wait_agree(stack, tenant, ended)
         assert len(state) == 12  # 4 repositories x 3 tags
-        rows = assert_applied_once(stack, tenant, burst.pushes_per_tag())
+        rows = assert_applied_once(stack, tenant, burst)
         delivered, redelivered = check_indexed(stack, tenant, rows)
+        indexed_ids = {e["event_id"] for e in stack.indexed.for_namespace(tenant)}
+        wait_until(
+            lambda: deployer_processed(stack, indexed_ids) == len(indexed_ids),
+            timeout=30,
+            interval=0.25,
+            what="the deployer to process every tag_indexed",
+        )
         assert during > 0
         figures(
-            "catalog-sigkill",
+            f"{victim}-sigkill",
             pushes=len(burst.plan),
+            manifests_catalogued=len(set(burst.digests.values()) & catalogued_manifests(stack, tenant)),
             pushed_while_dead=during,
             history_rows=len(rows),
             tag_indexed=delivered,
             tag_indexed_redelivered=redelivered,
+            tag_indexed_processed_by_deployer=deployer_processed(stack, indexed_ids),
             lost=lost(stack, tenant),
             applied_twice=applied_twice(rows),
             seconds_to_agree=f"{seconds:.2f}",
@@ -366,7 +422,7 @@ class TestBrokerStopped:
         ended = burst.wait()
         state, seconds = wait_agree(stack, tenant, ended)
         assert len(state) == 12
-        rows = assert_applied_once(stack, tenant, burst.pushes_per_tag())
+        rows = assert_applied_once(stack, tenant, burst)
         delivered, redelivered = check_indexed(stack, tenant, rows)
         assert during > 0, "no push happened while the broker was down: the scenario tested nothing"
         # A worker that acknowledged on the dying connection used to kill its container (and the
@@ -375,6 +431,7 @@ class TestBrokerStopped:
         figures(
             "broker-stopped",
             pushes=len(burst.plan),
+            manifests_catalogued=len(set(burst.digests.values()) & catalogued_manifests(stack, tenant)),
             pushed_while_down=during,
             history_rows=len(rows),
             tag_indexed=delivered,
@@ -558,20 +615,21 @@ class TestDatabaseUnavailable:
             psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{stack.database}'")
             closed_at = burst.pushed
             burst.release()
-            time.sleep(4)
+            time.sleep(10)  # ten seconds without the database: events retried with a growing pause
             during = burst.pushed - closed_at
         finally:
             psql(f"ALTER DATABASE {stack.database} ALLOW_CONNECTIONS true")
         ended = burst.wait()
         state, seconds = wait_agree(stack, tenant, ended)
         assert len(state) == 12
-        rows = assert_applied_once(stack, tenant, burst.pushes_per_tag())
+        rows = assert_applied_once(stack, tenant, burst)
         delivered, redelivered = check_indexed(stack, tenant, rows)
         assert during > 0
         assert stack.services["catalog"].proc.poll() is None, "the catalog died with its database"
         figures(
             "database-unavailable",
             pushes=len(burst.plan),
+            manifests_catalogued=len(set(burst.digests.values()) & catalogued_manifests(stack, tenant)),
             pushed_while_down=during,
             history_rows=len(rows),
             tag_indexed=delivered,
