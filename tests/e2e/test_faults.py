@@ -605,6 +605,54 @@ class TestDuplicatedReorderedLate:
         )
 
 
+class TestGarbageCollected:
+    def test_the_catalogue_agrees_with_the_registry_after_garbage_collection(self, fault_stack, tenant):
+        """A tag deleted through the catalog and a tag moved (its old manifest left untagged);
+        the registry stopped, `garbage-collect --delete-untagged` run on its storage, started
+        again. GC removes manifests without a notification: the catalogue must still agree."""
+        stack = fault_stack
+        session = stack.session(tenant)
+        repository = f"{tenant}/gc"
+        old = push_image(stack.registry.url, repository, "v1", content=f"{tenant}-a".encode(), session=session)
+        new = push_image(stack.registry.url, repository, "v1", content=f"{tenant}-b".encode(), session=session)
+        doomed = push_image(stack.registry.url, repository, "old", content=f"{tenant}-c".encode(), session=session)
+        wait_agree(stack, tenant, time.monotonic())
+        stack.rpc("catalog", "delete_tag", tenant, repository, "old")
+        wait_agree(stack, tenant, time.monotonic())
+
+        stack.registry.stop()
+        try:
+            collected = subprocess.run(
+                ["docker-registry", "garbage-collect", "--delete-untagged", stack.registry.config_path],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            stack.registry.start()
+        assert collected.returncode == 0, collected.stderr
+        deleting = collected.stdout.count("manifest eligible for deletion")
+        gone = [
+            d["digest"] for d in (old, doomed) if stack.registry.manifest(repository, d["digest"]).status_code == 404
+        ]
+        started = time.monotonic()
+        counts = [resync(stack, tenant) for _ in range(2)]  # a removal needs two passes that miss it
+        state, seconds = wait_agree(stack, tenant, started)
+        figures(
+            "registry-garbage-collected",
+            manifests_collected=deleting,
+            manifests_gone=len(gone),
+            tags_in_registry=len(registry_state(stack.registry, tenant)),
+            tags_in_catalogue=len(state),
+            resync_changes=sum(sum(c.values()) for c in counts),
+            lost=lost(stack, tenant),
+            seconds_to_agree=f"{seconds:.2f}",
+        )
+        assert sorted(gone) == sorted([old["digest"], doomed["digest"]])
+        assert state == {(repository, "v1", new["digest"])}
+        assert stack.rpc("catalog", "get_tag", tenant, repository, "v1")["digest"] == new["digest"]
+
+
 class TestDatabaseUnavailable:
     def test_catalog_database_closed_to_connections_during_a_burst(self, fault_stack, tenant):
         stack = fault_stack
