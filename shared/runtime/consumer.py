@@ -94,7 +94,8 @@ class ConsumingHandler(EventHandler):
         permanent: tuple[type[BaseException], ...] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(source_service, event_type, requeue_on_error=True, **kwargs)
+        # Expected: nameko logs a transient failure as a warning, not as an error with its trace.
+        super().__init__(source_service, event_type, requeue_on_error=True, expected_exceptions=transient, **kwargs)
         self.transient, self.permanent = transient, permanent
         self.base_delay, self.max_delay = topology.RETRY_BASE_DELAY, topology.RETRY_MAX_DELAY
         self.subscription: topology.Subscription | None = None
