@@ -34,6 +34,10 @@ from shared.runtime import logs
 
 log = logging.getLogger(__name__)
 
+# No ``*_created`` series beside every counter and histogram: a process's start is in
+# ``process_start_time_seconds`` already, and they double what a scrape carries.
+prometheus_client.disable_created_metrics()
+
 PORT_KEY = "METRICS_PORT"
 ADDRESS_KEY = "METRICS_ADDRESS"
 
