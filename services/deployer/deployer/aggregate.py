@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from deployer import outbox
 from deployer.lifecycle import (
@@ -129,14 +130,26 @@ class Deployment:
     @classmethod
     def locked_by(cls, session: Session, deployment_id: str, operation_id: str, now: datetime) -> Deployment:
         """The deployment while ``operation_id`` still holds its lock, its heartbeat renewed;
-        ``LockLost`` otherwise."""
-        found = cls.get(session, deployment_id)
-        if found is None or found.row.operation_id != operation_id:
+        ``LockLost`` otherwise.
+
+        One statement checks and renews (an ``UPDATE … WHERE operation_id = :ours``), and it holds
+        the row — PostgreSQL's row lock, SQLite's write lock — until the commit: no other
+        transaction can take the lock between this check and what the caller then writes. (Read
+        first, write after, two deliveries of one request could both see the lock as theirs and
+        both claim it, the second removing the first run's new containers as in flight.)"""
+        renewed = session.execute(
+            sa.update(DeploymentRow)
+            .where(DeploymentRow.id == deployment_id, DeploymentRow.operation_id == operation_id)
+            .values(operation_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        found = cls.get(session, deployment_id) if renewed.rowcount == 1 else None
+        if found is None:
+            holder = session.scalar(sa.select(DeploymentRow.operation_id).where(DeploymentRow.id == deployment_id))
             raise LockLost(
-                f"deployment {deployment_id} is no longer this run's "
-                f"(deleted, or taken over by operation {getattr(found and found.row, 'operation_id', None)})"
+                f"deployment {deployment_id} is no longer this run's (deleted, or taken over by operation {holder})"
             )
-        found.row.operation_at = now
+        set_committed_value(found.row, "operation_at", now)  # what the statement wrote, without writing it again
         return found
 
     # -- reading -----------------------------------------------------------------------------------
