@@ -12,7 +12,7 @@ same service with the barrier added (same name, queue and handler).
 
 The first test leaves the two deliveries to the scheduler; the second forces the worst
 interleaving of their claims (``ClaimRace``: both read the lock before either writes, the second
-writes once the first run has a container). That one fails today, and is marked so: the claim is
+goes on once the first run has a container). That one fails today, and is marked so: the claim is
 a read-then-write with no check that the lock is still the request's (see its xfail reason).
 
 Counted, never assumed: deliveries (the handler's results), runs (deliveries that claimed the
@@ -21,6 +21,7 @@ containers started and removed (the engines' own event streams for the deploymen
 """
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -43,7 +44,9 @@ pytestmark = pytest.mark.docker
 REPLICAS = 2
 ONE_RUN_STATUSES = [(1, "pending"), (1, "pulling"), (1, "starting"), (1, "running")]
 DROPPED = "is stale or already under way: dropped"  # deployer.rollout's record of a request left alone
-ABORTED = "stopped:"  # ... and of a run that lost its claim mid-way ("rollout of %s revision %s stopped: %s")
+# ... and of a run that lost its claim mid-way ("rollout of %s revision %s stopped: %s", or "rollout
+# of %s stopped while failing: %s")
+ABORTED = re.compile(r"^rollout of \S+ (revision \d+ )?stopped")
 
 
 def is_rollout(payload):
@@ -109,31 +112,46 @@ def container_events(engines, deployment_id, since):
 
 
 class ClaimRace:
-    """The worst interleaving of two claims, on the worker's real database engine: the first
-    delivery's claim write (``UPDATE deployments SET operation_id=…``) waits until the second
-    delivery has read the lock too and reached its own claim write (at most ``READ_WAIT``: a
-    deployer that locks the row as it reads makes the second wait instead, and the first goes on);
-    the second's claim write then waits until the test calls ``release()``. Nothing is faked: the
-    hook only delays statements, as a pause of the process (GC, CPU starvation) would."""
+    """The worst interleaving of two claims, on the worker's real database engine. Each delivery's
+    claim begins by reading the deployment's lock (its first ``SELECT deployments.…``); the first
+    reader waits, just after its read, until the second has read too (at most ``READ_WAIT``: a
+    deployer that locks the row as it reads makes the second wait for the first instead), and the
+    second waits, just after its read and before it writes anything, until the test calls
+    ``release()``. Nothing is faked and no lock is held while waiting: the hook only delays a
+    worker between two statements, as a pause of its process (GC, CPU starvation) would."""
 
-    CLAIM = "UPDATE deployments SET operation_id="
+    LOCK_READ = "SELECT deployments."
     READ_WAIT = 5.0
 
     def __init__(self, engine):
         self.engine = engine
         self.armed = False
-        self.claims = 0
+        self.known = set()
+        self.reads = 0
+        self.held = 0  # reads after which a worker was held (the first two)
         self.both_read = eventlet.event.Event()
         self.released = eventlet.event.Event()
-        sa.event.listen(engine, "before_cursor_execute", self.before_execute)
+        sa.event.listen(engine, "after_cursor_execute", self.after_execute)
 
-    def before_execute(self, conn, cursor, statement, parameters, context, executemany):
-        if not self.armed or not statement.startswith(self.CLAIM):
+    def arm(self):
+        """Hold the next two reads of a deployment created from now on (not, say, the reads of an
+        earlier test's deployment being torn down meanwhile)."""
+        with self.engine.connect() as conn:
+            self.known = set(conn.scalars(sa.text("SELECT id FROM deployments")))
+        self.armed = True
+
+    def after_execute(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.armed or not statement.startswith(self.LOCK_READ):
             return
-        self.claims += 1
-        if self.claims == 1:
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        if any(value in self.known for value in values):
+            return
+        self.reads += 1
+        if self.reads == 1:
+            self.held += 1
             self.both_read.wait(self.READ_WAIT)
-        elif self.claims == 2:
+        elif self.reads == 2:
+            self.held += 1
             self.both_read.send(True)
             self.released.wait(WAIT)
 
@@ -144,7 +162,7 @@ class ClaimRace:
 
     def close(self):
         self.release()
-        sa.event.remove(self.engine, "before_cursor_execute", self.before_execute)
+        sa.event.remove(self.engine, "after_cursor_execute", self.after_execute)
 
 
 @pytest.fixture
@@ -215,7 +233,7 @@ def deliver_twice(deployer, worker, copies, engines, caplog, meanwhile=lambda de
         together=pairs.met.get(request["event_id"]) is True and pairs.overlapped(request["event_id"]),
         runs=len(deliveries) - dropped,
         dropped=dropped,
-        aborted=sum(1 for m in records if ABORTED in m),
+        aborted=sum(1 for m in records if ABORTED.match(m)),
         final=final,
         revisions=deployer.call.list_revisions(deployer.tenant, deployment_id)["items"],
         started={cid for _, action, cid in events if action == "start"},
@@ -269,22 +287,22 @@ class TestSameRolloutTwiceAtOnce:
     def test_a_claim_written_late_removes_no_container_of_the_first_run(
         self, deployer, worker, copies, engines, status_events, caplog, claim_race
     ):
-        """Both deliveries read the lock before either writes its claim, and the second's write comes
-        only once the first run has a container on an engine (``ClaimRace``)."""
+        """Both deliveries read the lock before either writes its claim, and the second goes on only
+        once the first run has a container on an engine (``ClaimRace``)."""
         before = {}
 
         def once_the_first_run_has_a_container(deployment_id):
             before["shown"] = poll(
                 lambda: shown(engines, deployment_id), what="a container of the first run on an engine"
             )
-            before["claims"] = claim_race.claims
+            before["held"] = claim_race.held
             claim_race.release()
 
-        claim_race.armed = True
+        claim_race.arm()
         twice = deliver_twice(deployer, worker, copies, engines, caplog, once_the_first_run_has_a_container)
         kept = before["shown"] & twice.shown
         twice.report(
-            f" claim writes reached={before['claims']} shown before the second could act={len(before['shown'])} "
+            f" lock reads held={before['held']} shown before the second could act={len(before['shown'])} "
             f"of them kept={len(kept)}"
         )
         assert twice.deliveries == COPIES and twice.together, "the two deliveries were not in flight together"
