@@ -137,7 +137,7 @@ class Deployment:
         transaction can take the lock between this check and what the caller then writes. (Read
         first, write after, two deliveries of one request could both see the lock as theirs and
         both claim it, the second removing the first run's new containers as in flight.)"""
-        renewed = session.execute(
+        renewed: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]  # an UPDATE's result
             sa.update(DeploymentRow)
             .where(DeploymentRow.id == deployment_id, DeploymentRow.operation_id == operation_id)
             .values(operation_at=now)

@@ -12,8 +12,10 @@ same service with the barrier added (same name, queue and handler).
 
 The first test leaves the two deliveries to the scheduler; the second forces the worst
 interleaving of their claims (``ClaimRace``: both read the lock before either writes, the second
-goes on once the first run has a container). That one fails today, and is marked so: the claim is
-a read-then-write with no check that the lock is still the request's (see its xfail reason).
+goes on once the first run has a container). It found the double rollout of issue 13: the claim
+was a read-then-write, so both deliveries claimed the request and the second removed the first
+run's containers; ``Deployment.locked_by`` now checks and renews the lock in one conditional
+UPDATE that holds the row until the commit.
 
 Counted, never assumed: deliveries (the handler's results), runs (deliveries that claimed the
 request: those the deployer did not drop as "already under way", from its own log records),
@@ -118,7 +120,10 @@ class ClaimRace:
     deployer that locks the row as it reads makes the second wait for the first instead), and the
     second waits, just after its read and before it writes anything, until the test calls
     ``release()``. Nothing is faked and no lock is held while waiting: the hook only delays a
-    worker between two statements, as a pause of its process (GC, CPU starvation) would."""
+    worker between two statements, as a pause of its process (GC, CPU starvation) would — and
+    never one whose transaction has already written (a claim that checks and takes the lock in one
+    statement holds the row from then on: there is no interleaving left to force, and ``held``
+    stays 0)."""
 
     LOCK_READ = "SELECT deployments."
     READ_WAIT = 5.0
@@ -131,7 +136,10 @@ class ClaimRace:
         self.held = 0  # reads after which a worker was held (the first two)
         self.both_read = eventlet.event.Event()
         self.released = eventlet.event.Event()
+        self.writing = set()  # connections whose transaction has written
         sa.event.listen(engine, "after_cursor_execute", self.after_execute)
+        sa.event.listen(engine, "commit", self.ended)
+        sa.event.listen(engine, "rollback", self.ended)
 
     def arm(self):
         """Hold the next two reads of a deployment created from now on (not, say, the reads of an
@@ -140,8 +148,14 @@ class ClaimRace:
             self.known = set(conn.scalars(sa.text("SELECT id FROM deployments")))
         self.armed = True
 
+    def ended(self, conn):
+        self.writing.discard(id(conn))
+
     def after_execute(self, conn, cursor, statement, parameters, context, executemany):
-        if not self.armed or not statement.startswith(self.LOCK_READ):
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            self.writing.add(id(conn))
+            return
+        if not self.armed or not statement.startswith(self.LOCK_READ) or id(conn) in self.writing:
             return
         values = parameters.values() if isinstance(parameters, dict) else parameters
         if any(value in self.known for value in values):
@@ -163,6 +177,8 @@ class ClaimRace:
     def close(self):
         self.release()
         sa.event.remove(self.engine, "after_cursor_execute", self.after_execute)
+        sa.event.remove(self.engine, "commit", self.ended)
+        sa.event.remove(self.engine, "rollback", self.ended)
 
 
 @pytest.fixture
@@ -275,15 +291,6 @@ class TestSameRolloutTwiceAtOnce:
         assert (twice.runs - twice.aborted, twice.dropped + twice.aborted) == (1, 1)
         assert_one_rollout(twice, status_events)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "product bug: Deployment.claim_for_run writes the run's ID over the lock without checking "
-            "it still holds the request's (no row lock, no conditional UPDATE), so a second delivery "
-            "that read the lock before the first's claim committed claims it too; the first run then "
-            "loses its lock and removes the containers it started, and the second starts others"
-        ),
-    )
     def test_a_claim_written_late_removes_no_container_of_the_first_run(
         self, deployer, worker, copies, engines, status_events, caplog, claim_race
     ):
