@@ -10,6 +10,7 @@ credential of each deployment's tenant. Tests push as a developer account of the
 (``registry.tags()`` and the other helpers).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -87,6 +88,19 @@ class ServiceProcess:
     def log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+    def messages(self):
+        """The messages of the service's JSON log lines (shared.runtime.logs), in order; lines that
+        are not JSON (a warning printed before logging is set up) as they are."""
+        found = []
+        for line in self.log().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                found.append(line)
+                continue
+            found.append(entry["message"] if isinstance(entry, dict) and "message" in entry else line)
+        return found
 
 
 class Stack:

@@ -92,7 +92,7 @@ class Web:
             return next(
                 (
                     entry
-                    for entry in self.stack.services["deployer"].log().splitlines()
+                    for entry in self.stack.services["deployer"].messages()
                     if f"({self.repository}:{tag} -> " in entry and f"deployment {deployment_id} " in entry
                 ),
                 None,
