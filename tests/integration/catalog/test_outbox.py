@@ -1,5 +1,11 @@
-"""The outbox on the real broker and both databases: events survive a failed dispatch after the commit."""
+"""The outbox on the real broker and both databases: events survive a failed dispatch after the commit.
 
+Deliveries are counted on a queue each test binds to ``catalog.events`` itself
+(``tests.support.deliveries``), once the outbox is empty: every publish has been confirmed by
+then, so the count is complete without waiting for "long enough".
+"""
+
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,10 +18,11 @@ from sqlalchemy.orm import Session
 from catalog import outbox
 from catalog.migrate import upgrade
 from catalog.models import OutboxEvent
-from shared.contracts.events import TAG_INDEXED, TAG_REMOVED, TagRemoved
+from shared.contracts.events import CATALOG, TAG_INDEXED, TAG_REMOVED, TagRemoved
 from shared.runtime import db
 from tests.integration.catalog.conftest import WAIT
 from tests.support import push_image, wait_until
+from tests.support.deliveries import EventQueue
 
 MIN_AGE = timedelta(seconds=0.5)
 
@@ -74,27 +81,43 @@ def pending(catalog_db_url):
     engine.dispose()
 
 
+@pytest.fixture
+def delivered(rabbit_config):
+    """Every tag_indexed and tag_removed the catalog publishes, on a queue of the test's own."""
+    queue = EventQueue(rabbit_config["AMQP_URI"], CATALOG, [TAG_INDEXED, TAG_REMOVED])
+    yield queue
+    queue.close()
+
+
+def delivered_once(delivered, pending, event_ids):
+    """Wait until the outbox is empty and each of ``event_ids`` was delivered; then assert that
+    exactly those were, once each. The payloads, in arrival order."""
+    wait_until(lambda: pending() == [], timeout=WAIT, what="the outbox emptied")
+    assert delivered.wait_for_ids(event_ids, timeout=WAIT) == Counter(dict.fromkeys(event_ids, 1))
+    return [payload for _, payload in delivered.deliveries]
+
+
 class TestNormalPath:
     def test_each_event_is_dispatched_once_and_nothing_stays_pending(
-        self, registry, webhook, observed, rpc, broker, pending, tenant
+        self, registry, webhook, rpc, broker, pending, delivered, tenant
     ):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         webhook.push(image)  # returns once the handler is done: its commit and its send
         assert pending() == []
-        [indexed] = observed.wait_for(TAG_INDEXED)
-        assert broker.outcomes(indexed["event_id"]) == [True]
-
         rpc.delete_tag(tenant, f"{tenant}/app", "v1")
         assert pending() == []
-        [removed] = observed.wait_for(TAG_REMOVED)
-        assert broker.outcomes(removed["event_id"]) == [True]
-        # Deleted rows cannot be sent again: these were the only sends.
-        assert len(observed.events) == 2
+
+        sent = [event_id for event_id, ok, _ in broker.attempts if ok]
+        received = delivered_once(delivered, pending, sent)
+        assert [(p["tag"], p["digest"]) for p in received] == [("v1", image["digest"])] * 2
+        assert [delivered.counted(kind) for kind in (TAG_INDEXED, TAG_REMOVED)] == [Counter({s: 1}) for s in sent]
+        # Each was published once, and only once: a deleted row cannot be sent again.
+        assert [broker.outcomes(s) for s in sent] == [[True], [True]]
 
 
 class TestDispatchFailsAfterTheCommit:
     def test_the_event_stays_pending_and_the_relay_sends_it_with_the_same_event_id(
-        self, registry, webhook, observed, rpc, broker, pending, tenant
+        self, registry, webhook, rpc, broker, pending, delivered, tenant
     ):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         broker.down = True
@@ -110,16 +133,14 @@ class TestDispatchFailsAfterTheCommit:
             what="two relay attempts while the broker is away",
         )
         assert [r.event_id for r in pending()] == [row.event_id]
-        assert observed.events == []
+        assert delivered.drain() == []
 
         broker.down = False
-        [received] = observed.wait_for(TAG_INDEXED)
-        assert received == row.payload  # event_id included
-        wait_until(lambda: pending() == [], timeout=WAIT, what="the outbox emptied")
+        assert delivered_once(delivered, pending, [row.event_id]) == [row.payload]  # event_id included
         assert broker.outcomes(row.event_id)[-1] is True and broker.outcomes(row.event_id).count(True) == 1
 
     def test_a_delete_tag_answers_and_its_tag_removed_follows(
-        self, registry, webhook, observed, rpc, broker, pending, tenant
+        self, registry, webhook, rpc, broker, pending, delivered, tenant
     ):
         image = push_image(registry.url, f"{tenant}/app", "v1", content=tenant.encode())
         webhook.push(image)
@@ -129,12 +150,12 @@ class TestDispatchFailsAfterTheCommit:
         assert (row.event_type, row.payload["tag"]) == (TAG_REMOVED, "v1")
 
         broker.down = False
-        [received] = observed.wait_for(TAG_REMOVED)
-        assert received == row.payload
+        indexed = [event_id for event_id, ok, _ in broker.attempts if ok]
+        assert delivered_once(delivered, pending, [*indexed, row.event_id])[-1] == row.payload
 
 
 class TestRelayOrder:
-    def test_left_over_events_go_out_oldest_first(self, registry, webhook, observed, broker, pending, tenant):
+    def test_left_over_events_go_out_oldest_first(self, registry, webhook, broker, pending, delivered, tenant):
         repository = f"{tenant}/app"
         broker.down = True
         pushed = []
@@ -157,10 +178,7 @@ class TestRelayOrder:
         assert [len(broker.outcomes(r.event_id)) for r in rows[1:]] == [1, 1]  # their own normal path only
 
         broker.down = False
-        received = observed.wait_for(TAG_INDEXED, 3)
-        assert [p["event_id"] for p in received] == [r.event_id for r in rows]
-        assert received == [r.payload for r in rows]
-        wait_until(lambda: pending() == [], timeout=WAIT, what="the outbox emptied")
+        assert delivered_once(delivered, pending, [r.event_id for r in rows]) == [r.payload for r in rows]
 
 
 class TestSeveralInstances:

@@ -7,6 +7,10 @@ The RPC answers all the same, the events stay in the outbox, and once the publis
 broker again the relay sends them: the ``deleting`` status arrives once, with the event_id it was
 stored with, and the ``rollout_requested`` behind it gets the deletion carried out (``deleted``).
 
+Deliveries are counted on a queue each test binds to ``deployer.events`` itself
+(``tests.support.deliveries``), once the outbox is empty: every publish has been confirmed by
+then, so the count is complete without waiting for "long enough".
+
 The deployment is written straight into the deployer's database (a failed one, no containers):
 these tests are about the events, not about rollouts, so they need neither registry nor catalog.
 """
@@ -14,6 +18,7 @@ these tests are about the events, not about rollouts, so they need neither regis
 import os
 import socket
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -25,13 +30,14 @@ from sqlalchemy.orm import Session
 from deployer.migrate import load_config
 from deployer.models import Deployment, OutboxEvent, Revision
 from deployer.service import DeployerService, DeployerWorker
-from shared.contracts.events import DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
+from shared.contracts.events import DEPLOYER, DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED
 from shared.runtime import db
 from shared.runtime.identity import IdentifiedClusterRpcProxy
 from shared.runtime.publishing import ConfirmedEventDispatcher
 from tests.e2e.stack import ROOT
 from tests.integration.deployer.conftest import ENGINES
 from tests.support import wait_until
+from tests.support.deliveries import EventQueue
 
 WAIT = 30  # seconds: refused publishes are retried by kombu for a few seconds each
 MIN_AGE = 0.5
@@ -156,6 +162,40 @@ def publisher(deployer):
     real.amqp_uri = good_uri
 
 
+@pytest.fixture
+def delivered(vhost_config):
+    """Every event of the deployer's two types, on a queue of the test's own."""
+    queue = EventQueue(vhost_config["AMQP_URI"], DEPLOYER, [DEPLOYMENT_STATUS_CHANGED, ROLLOUT_REQUESTED])
+    yield queue
+    queue.close()
+
+
+def relay_attempts(engine, deployment_id):
+    """Failed sends of the deployment's oldest outbox row (0 when none is left)."""
+    with Session(engine) as session:
+        return (
+            session.scalar(
+                sa.select(OutboxEvent.attempts)
+                .where(OutboxEvent.ordering_key == deployment_id)
+                .order_by(OutboxEvent.id)
+                .limit(1)
+            )
+            or 0
+        )
+
+
+def settled_deliveries(engine, delivered, deployment_id):
+    """The deployment's events as delivered, once it is ``deleted`` and its outbox empty (waited
+    for): ``[(event type, payload)]`` in arrival order, every delivery, duplicates included."""
+
+    def done():
+        statuses = [p["status"] for p in delivered.payloads(DEPLOYMENT_STATUS_CHANGED, deployment_id=deployment_id)]
+        return "deleted" in statuses and outbox_rows(engine, deployment_id) == []
+
+    wait_until(done, timeout=WAIT, what="the deployment deleted and its outbox empty")
+    return [(kind, p) for kind, p in delivered.drain() if p.get("deployment_id") == deployment_id]
+
+
 def outbox_rows(engine, deployment_id):
     with Session(engine) as session:
         return [
@@ -166,15 +206,9 @@ def outbox_rows(engine, deployment_id):
         ]
 
 
-def send_attempts(engine, event_id):
-    """The failed sends counted on an outbox row (``shared.runtime.outbox``); 0 once it is sent."""
-    with Session(engine) as session:
-        return session.scalar(sa.select(OutboxEvent.attempts).where(OutboxEvent.event_id == event_id)) or 0
-
-
 class TestBrokerRefusedAtDispatch:
     def test_the_relay_delivers_the_status_change_once_with_its_event_id(
-        self, rpc, deployment, publisher, engine, status_events
+        self, rpc, deployment, publisher, engine, delivered
     ):
         tenant_id, deployment_id = deployment
         publisher.unreachable()
@@ -188,29 +222,28 @@ class TestBrokerRefusedAtDispatch:
         ]
         stored_id = rows[0][1]
         assert rows[0][2]["status"] == "deleting"
-        # The relay meets the refused connection too, again and again: counted on the row.
+        # The normal path's send and at least one relay tick met the refused connection.
         wait_until(
-            lambda: send_attempts(engine, stored_id) >= 3, timeout=WAIT, what="two relay attempts after the first send"
+            lambda: relay_attempts(engine, deployment_id) >= 2, timeout=WAIT, what="two refused sends of the row"
         )
         assert outbox_rows(engine, deployment_id) == rows
-        assert status_events.of(deployment_id) == []
+        assert delivered.payloads(deployment_id=deployment_id) == []
 
         publisher.reachable()
-        wait_until(
-            lambda: (1, "deleted") in status_events.of(deployment_id),
-            timeout=WAIT,
-            what="the deletion carried out after the relay sent its request",
+        received = settled_deliveries(engine, delivered, deployment_id)
+        # Exactly once each: the two stored events, then the deletion's own status change.
+        assert Counter(p["event_id"] for _, p in received) == Counter(
+            {stored_id: 1, rows[1][1]: 1, received[-1][1]["event_id"]: 1}
         )
-        wait_until(lambda: outbox_rows(engine, deployment_id) == [], timeout=WAIT, what="the outbox emptied")
-        # One deployment's events go out in order: a second copy of "deleting" would have been
-        # published before "deleted", so by the time "deleted" is here it would be here too.
-        received = [p for p in status_events.received if p["deployment_id"] == deployment_id]
-        assert [(p["status"], p["event_id"]) for p in received][:1] == [("deleting", stored_id)]
-        assert [p["status"] for p in received] == ["deleting", "deleted"]
-        assert received[0] == rows[0][2]  # the payload as stored, event_id and occurred_at included
+        assert [(kind, p.get("status")) for kind, p in received] == [
+            (DEPLOYMENT_STATUS_CHANGED, "deleting"),
+            (ROLLOUT_REQUESTED, None),
+            (DEPLOYMENT_STATUS_CHANGED, "deleted"),
+        ]
+        assert [p for _, p in received[:2]] == [rows[0][2], rows[1][2]]  # as stored, event_id and occurred_at included
         assert rpc.deployer.get_deployment(tenant_id, deployment_id)["status"] == "deleted"
 
-    def test_with_the_broker_reachable_nothing_waits_for_the_relay(self, rpc, deployment, engine, status_events):
+    def test_with_the_broker_reachable_nothing_waits_for_the_relay(self, rpc, deployment, engine, delivered):
         tenant_id, deployment_id = deployment
         rpc.deployer.delete_deployment(tenant_id, deployment_id)
         # Sent after the commit, before the answer: the outbox holds nothing of the RPC's events.
@@ -219,8 +252,10 @@ class TestBrokerRefusedAtDispatch:
             for kind, _, payload, _ in outbox_rows(engine, deployment_id)
             if kind == ROLLOUT_REQUESTED or payload.get("status") == "deleting"
         ] == []
-        wait_until(
-            lambda: status_events.of(deployment_id) == [(1, "deleting"), (1, "deleted")],
-            timeout=WAIT,
-            what="deleting then deleted",
-        )
+        received = settled_deliveries(engine, delivered, deployment_id)
+        assert [(kind, p.get("status")) for kind, p in received] == [
+            (DEPLOYMENT_STATUS_CHANGED, "deleting"),
+            (ROLLOUT_REQUESTED, None),
+            (DEPLOYMENT_STATUS_CHANGED, "deleted"),
+        ]
+        assert len({p["event_id"] for _, p in received}) == 3
