@@ -22,12 +22,12 @@ from collections import Counter
 import pytest
 import requests
 import sqlalchemy as sa
-from kombu import Connection, Exchange, Queue
 
 from tests.conftest import TEST_PG_URL
 from tests.e2e.stack import Stack
 from tests.e2e.test_broker_outage import broker_answers, management_answers, rabbitmqctl
 from tests.support import NotificationSink, push_image, wait_until
+from tests.support.deliveries import EventQueue
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -56,7 +56,9 @@ def fault_stack(tmp_path_factory):
     stack.database = database
     try:
         stack.start()
-        stack.indexed = TagIndexedRecorder(stack.amqp_uri)
+        # Every tag_indexed the catalogue dispatches, on a durable queue of the test's own (it
+        # outlives the broker restart of the broker scenario).
+        stack.indexed = EventQueue(stack.amqp_uri, "catalog", ["tag_indexed"])
         yield stack
     finally:
         if getattr(stack, "indexed", None):
@@ -71,54 +73,6 @@ def tenant(fault_stack):
     tenant_id = str(uuid.uuid4().int)[:8]
     fault_stack.add_tenant(tenant_id)
     return tenant_id
-
-
-class TagIndexedRecorder:
-    """Every ``tag_indexed`` the catalogue dispatches, read from a durable queue of the test's own
-    (durable, so it outlives the broker restart of the broker scenario)."""
-
-    def __init__(self, amqp_uri):
-        self.amqp_uri = amqp_uri
-        exchange = Exchange("catalog.events", type="topic", durable=True, passive=True)
-        self.queue = Queue(
-            f"faults-tag-indexed-{uuid.uuid4().hex[:8]}",
-            exchange,
-            routing_key="tag_indexed",
-            durable=True,
-            auto_delete=False,
-        )
-        with Connection(amqp_uri) as connection:
-            self.queue(connection.default_channel).declare()
-        self.events = []
-
-    def drain(self):
-        """Every event received so far. A fresh connection each time: the broker may have been
-        restarted since the last call."""
-        last = None
-        for _ in range(5):
-            try:
-                with Connection(self.amqp_uri) as connection:
-                    simple = connection.SimpleQueue(self.queue)
-                    while True:
-                        try:
-                            message = simple.get(block=False)
-                        except simple.Empty:
-                            break
-                        self.events.append(message.payload)
-                        message.ack()
-                    simple.close()
-                return self.events
-            except Exception as exc:  # the broker not back yet: try again, then fail loudly
-                last = exc
-                time.sleep(1)
-        raise AssertionError(f"could not read the tag_indexed queue: {last!r}")
-
-    def for_namespace(self, namespace):
-        return [e for e in self.drain() if e.get("namespace") == namespace]
-
-    def close(self):
-        with Connection(self.amqp_uri) as connection:
-            self.queue(connection.default_channel).delete()
 
 
 # -- the two states compared ------------------------------------------------------------------------
@@ -333,14 +287,14 @@ def check_indexed(stack, tenant, rows):
     applied = Counter((r["repository"], r["tag"], r["digest"]) for r in rows if r["action"] in ("pushed", "moved"))
 
     def distinct():
-        events = {e["event_id"]: e for e in stack.indexed.for_namespace(tenant)}
+        events = {e["event_id"]: e for e in stack.indexed.payloads("tag_indexed", namespace=tenant)}
         return Counter((e["repository"], e["tag"], e["digest"]) for e in events.values())
 
     wait_until(
         lambda: set(distinct()) >= set(applied), timeout=30, interval=0.25, what="a tag_indexed per applied push"
     )
     assert distinct() == applied
-    events = stack.indexed.for_namespace(tenant)
+    events = stack.indexed.payloads("tag_indexed", namespace=tenant)
     return len(events), len(events) - len({e["event_id"] for e in events})
 
 
@@ -381,7 +335,7 @@ class TestServiceKilled:
         assert len(state) == 12  # 4 repositories x 3 tags
         rows = assert_applied_once(stack, tenant, burst)
         delivered, redelivered = check_indexed(stack, tenant, rows)
-        indexed_ids = {e["event_id"] for e in stack.indexed.for_namespace(tenant)}
+        indexed_ids = {e["event_id"] for e in stack.indexed.payloads("tag_indexed", namespace=tenant)}
         wait_until(
             lambda: deployer_processed(stack, indexed_ids) == len(indexed_ids),
             timeout=30,
