@@ -253,10 +253,12 @@ class Management:
     password: str
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> requests.Response:
+        """The answer; an error for a 4xx or 5xx, except a 404 to a DELETE or a GET (the caller
+        reads it as "already gone" or "not there")."""
         response = requests.request(
             method, f"{self.url}/api/{path}", json=body, auth=(self.username, self.password), timeout=TIMEOUT
         )
-        if response.status_code >= 400 and not (method == "DELETE" and response.status_code == 404):
+        if response.status_code >= 400 and not (method in ("DELETE", "GET") and response.status_code == 404):
             raise RuntimeError(
                 f"RabbitMQ management {method} /api/{path}: {response.status_code} {response.text[:200]}"
             )
@@ -264,12 +266,8 @@ class Management:
 
     def get(self, path: str) -> Any:
         """The resource as JSON; None when there is none (404)."""
-        response = requests.get(f"{self.url}/api/{path}", auth=(self.username, self.password), timeout=TIMEOUT)
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise RuntimeError(f"RabbitMQ management GET /api/{path}: {response.status_code} {response.text[:200]}")
-        return response.json()
+        response = self._call("GET", path)
+        return None if response.status_code == 404 else response.json()
 
     def put(self, path: str, body: Mapping[str, Any]) -> None:
         self._call("PUT", path, body)

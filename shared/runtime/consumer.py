@@ -42,6 +42,7 @@ from nameko.standalone.events import get_event_exchange
 
 from shared.contracts import topology
 from shared.runtime import metrics
+from shared.runtime.publishing import bounded_publisher
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +61,13 @@ def confirmed_publisher(config: Mapping[str, Any], exchange: str, kind: str) -> 
     """A publisher to ``exchange`` (declared by the set-up, not here: the services may not) that
     waits for the broker's confirm, at most ``PARK_TIMEOUT`` per step, and has a message no queue
     takes returned (mandatory) rather than dropped."""
-    publisher = Publisher(
+    return bounded_publisher(
         config[AMQP_URI_CONFIG_KEY],
+        PARK_TIMEOUT,
+        {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
         exchange=Exchange(exchange, type=kind, durable=True, no_declare=True),
-        use_confirms=True,
         mandatory=True,
-        retry=True,
-        retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
-        confirm_timeout=PARK_TIMEOUT,
     )
-    publisher.transport_options = dict(
-        publisher.transport_options, connect_timeout=PARK_TIMEOUT, read_timeout=PARK_TIMEOUT
-    )
-    return publisher
 
 
 def deliveries_before(message: Message) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
-from nameko.amqp.publish import UndeliverableMessage
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.standalone.events import get_event_exchange
 
@@ -37,6 +37,28 @@ from shared.runtime.identity import EventDispatcherWithoutIdentity
 BROKER_ERRORS = (KombuError, AMQPError, OSError, UndeliverableMessage)
 
 Dispatch = Callable[[str, Mapping[str, Any]], None]
+
+
+def bounded_publisher(
+    amqp_uri: str,
+    timeout: float,
+    retry_policy: Mapping[str, Any],
+    publisher_cls: type[Publisher] = Publisher,
+    **options: Any,
+) -> Publisher:
+    """A nameko ``Publisher`` that waits for the broker's confirm, each step of a publish
+    (connecting, writing, the confirm) bounded by ``timeout`` seconds, retried by ``retry_policy``.
+    Every publisher of the suite is one: the dispatchers here, the consumers' dead-letter parking
+    and the desk's replays (``shared.runtime.consumer``)."""
+    publisher = publisher_cls(
+        amqp_uri, use_confirms=True, retry=True, retry_policy=dict(retry_policy), confirm_timeout=timeout, **options
+    )
+    # Connection settings of the pooled publisher connections. kombu merges the retry policy
+    # into them on every publish, so they hold the same values and the pool key stays stable.
+    publisher.transport_options = dict(
+        retry_policy, confirm_publish=True, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
+    )
+    return publisher
 
 
 class ConfirmedEventDispatcher(EventDispatcherWithoutIdentity):
@@ -70,23 +92,17 @@ class ConfirmedEventDispatcher(EventDispatcherWithoutIdentity):
         self.source = self.source_service or self.container.service_name
         self.exchange = get_event_exchange(self.source, config)
         self.declare.append(self.exchange)
-        self.publisher = self.publisher_cls(
+        self.publisher = bounded_publisher(
             self.amqp_uri,
+            timeout,
+            retry_policy,
+            publisher_cls=self.publisher_cls,
             serializer=self.options.pop("serializer", self.serializer),
             exchange=self.exchange,
             declare=self.declare,
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-            use_confirms=True,
-            retry=True,
-            retry_policy=retry_policy,
-            confirm_timeout=timeout,
             **self.options,
-        )
-        # Connection settings of the pooled publisher connections. kombu merges the retry policy
-        # into them on every publish, so they hold the same values and the pool key stays stable.
-        self.publisher.transport_options = dict(
-            retry_policy, confirm_publish=True, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
         )
 
     def get_dependency(self, worker_ctx: Any) -> Dispatch:

@@ -89,18 +89,20 @@ class ServiceProcess:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def messages(self):
-        """The messages of the service's JSON log lines (shared.runtime.logs), in order; lines that
-        are not JSON (a warning printed before logging is set up) as they are."""
+    def entries(self):
+        """The service's log lines (shared.runtime.logs), in order, each as its JSON object; a line
+        that is not JSON (a warning printed before logging is set up) as ``{"message": line}``."""
         found = []
         for line in self.log().splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
-                found.append(line)
-                continue
-            found.append(entry["message"] if isinstance(entry, dict) and "message" in entry else line)
+                entry = None
+            found.append(entry if isinstance(entry, dict) and "message" in entry else {"message": line})
         return found
+
+    def messages(self):
+        return [entry["message"] for entry in self.entries()]
 
 
 class Stack:

@@ -141,17 +141,21 @@ def catalogued_manifests(stack, tenant):
     """``{(repository, digest)}`` the catalogue's database holds for the tenant, read directly:
     a push the catalog indexed leaves its manifest there even when a newer push of the same tag
     had overtaken it (it then moves no tag)."""
-    engine = sa.create_engine(stack.env["CATALOG_DB_URL"])
+    rows = database_rows(
+        stack.env["CATALOG_DB_URL"],
+        "SELECT r.namespace || '/' || r.name, m.digest FROM manifests m"
+        " JOIN repositories r ON m.repository_id = r.id WHERE r.namespace = :tenant",
+        tenant=tenant,
+    )
+    return {(repository, digest) for repository, digest in rows}
+
+
+def database_rows(url, sql, **params):
+    """The rows of ``sql`` on a service's database, read directly (what the test counts)."""
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT r.namespace || '/' || r.name, m.digest FROM manifests m"
-                    " JOIN repositories r ON m.repository_id = r.id WHERE r.namespace = :tenant"
-                ),
-                {"tenant": tenant},
-            )
-            return {(repository, digest) for repository, digest in rows}
+            return conn.execute(sa.text(sql), params).all()
     finally:
         engine.dispose()
 
@@ -304,12 +308,7 @@ def check_indexed(stack, tenant, rows):
 def deployer_processed(stack, event_ids):
     """How many of ``event_ids`` the deployer recorded as processed (its idempotency keys, one row
     per event: a second would break the primary key), read from its database."""
-    engine = sa.create_engine(stack.env["DEPLOYER_DB_URL"])
-    try:
-        with engine.connect() as conn:
-            found = {row[0] for row in conn.execute(sa.text("SELECT event_id FROM processed_events"))}
-    finally:
-        engine.dispose()
+    found = {row[0] for row in database_rows(stack.env["DEPLOYER_DB_URL"], "SELECT event_id FROM processed_events")}
     return len(set(event_ids) & found)
 
 

@@ -11,6 +11,7 @@ through the API: busybox httpd on host networking serving a file written from ``
 Every request goes to 127.0.0.1 with a timeout, and asserts it was not answered 5xx.
 """
 
+import math
 import re
 import time
 import uuid
@@ -225,10 +226,12 @@ class TestSessions:
         """The auth service lets 5 failures per name and address go, then waits 1 s, 2 s... and
         answers every attempt meanwhile 429 (the gateway passes the client's address)."""
         _, account = new_tenant(stack, "gt")
-        statuses = []
+        statuses, sent, received = [], [], []
         throttled = None
         for _ in range(9):
+            sent.append(time.monotonic())
             answer = api.sign_in(account.name, "not the password")
+            received.append(time.monotonic())
             statuses.append(answer.status_code)
             if answer.status_code == 429:
                 throttled = answer
@@ -237,10 +240,14 @@ class TestSessions:
         assert statuses[:-1] == [401] * (len(statuses) - 1) and len(statuses) >= 7, statuses
         body = problem(throttled, 429)
         retry_after = int(throttled.headers["Retry-After"])
-        # The 6th failure starts a wait of 1 s (AUTH_LOGIN_FIRST_DELAY), each later one doubles it: the
-        # 429 asks to wait at most what the failures so far earned (1 s when it came at once, as a rule).
+        # The 6th failure starts a wait of 1 s (AUTH_LOGIN_FIRST_DELAY), each later one doubles it. The
+        # 429 asks for what is left of the last failure's wait, in whole seconds rounded up: the
+        # failure was recorded between the last 401's request and answer, the 429 decided between
+        # its own, so what is left lies between these two bounds (one whole number, but at an edge).
         failures_past_the_free = len(statuses) - 1 - 5
-        assert 1 <= retry_after <= 2 ** (failures_past_the_free - 1), (retry_after, statuses)
+        wait = 2 ** (failures_past_the_free - 1)
+        least, most = (math.ceil(wait - elapsed) for elapsed in (received[-1] - sent[-2], sent[-1] - received[-2]))
+        assert least <= retry_after <= most, (retry_after, least, most, statuses)
         assert body["retry_after"] == retry_after
         # The wait is over after Retry-After: the right password signs in (and clears the count).
         signed_in = wait_until(

@@ -1,6 +1,5 @@
 """A real `docker push` into a tenant namespace shows up in the catalogue over RPC."""
 
-import json
 import re
 from datetime import UTC, datetime
 
@@ -213,8 +212,8 @@ class TestMetricsAndLogs:
         assert ("imagehub_dead_letters", frozenset()) in after
 
         [pushed_event] = [h["event_id"] for h in history(stack, tenant, f"{tenant}/metered")]
-        lines = [json.loads(line) for line in stack.services["catalog"].log().splitlines() if line.startswith("{")]
-        [line] = [entry for entry in lines if entry["event_id"] == pushed_event and entry["message"].endswith(" ms")]
+        entries = stack.services["catalog"].entries()
+        [line] = [e for e in entries if e.get("event_id") == pushed_event and e["message"].endswith(" ms")]
         assert line["message"].startswith(f"image_pushed {pushed_event} handled in ")
         assert (line["service"], line["level"]) == ("catalog", "INFO")
         assert line["call_id"].startswith("catalog.handle_image_pushed.")
