@@ -3,8 +3,9 @@
 source "$(dirname "$0")/lib.sh"
 
 # chromium (and a font for its screenshots): the console's browser tests (Playwright drives it; never a download).
+# skopeo: the catalog copies the public library from upstream registries with it (catalog.mirror).
 OS_PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static postgresql python3-venv ca-certificates curl debootstrap
-  chromium fonts-dejavu-core)
+  chromium fonts-dejavu-core skopeo)
 missing=()
 for p in "${OS_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")

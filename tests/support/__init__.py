@@ -21,6 +21,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -48,7 +49,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:{port}
-notifications:
+{auth}notifications:
   events:
     includereferences: true
   endpoints:
@@ -62,6 +63,14 @@ notifications:
       ignoredmediatypes: [application/octet-stream]
       ignore:
         actions: [pull, mount]
+"""
+
+# Basic authentication against an htpasswd file (bcrypt): how a plain upstream registry asks for a login.
+REGISTRY_HTPASSWD_CONFIG = """\
+auth:
+  htpasswd:
+    realm: upstream
+    path: {path}
 """
 
 # The auth.token section, as deploy/registry/config-auth.yml.in has it.
@@ -137,7 +146,7 @@ class RegistryProcess:
     ``RegistryAuth``) every request needs a token from the auth service, and the helpers below
     read the registry as ``auth.username``."""
 
-    def __init__(self, webhook_url, token, port=None, workdir=None, auth=None):
+    def __init__(self, webhook_url, token, port=None, workdir=None, auth=None, login=None, notify=True):
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
@@ -148,6 +157,10 @@ class RegistryProcess:
         self.config_path = os.path.join(self.workdir, "config.yml")
         self.log_path = os.path.join(self.workdir, "registry.log")
         self.auth = auth
+        # ``login`` (user, password): basic authentication instead of tokens, as an upstream
+        # registry may ask; ``notify=False``: a registry nobody listens to (an upstream).
+        self.login = login
+        self.notify = notify
         self.proc = None
         self._session = None
 
@@ -157,17 +170,35 @@ class RegistryProcess:
         at first use, so the admin may be created after the registry), a plain one otherwise."""
         if self._session is None:
             self._session = token_session(self.auth.username, self.auth.password) if self.auth else requests.Session()
+            self._session.auth = self._session.auth or self.login
         return self._session
 
     def config(self):
         config = REGISTRY_CONFIG.format(
-            storage=self.storage, port=self.port, webhook_url=self.webhook_url, token=self.token
+            storage=self.storage,
+            port=self.port,
+            webhook_url=self.webhook_url,
+            token=self.token,
+            auth=REGISTRY_HTPASSWD_CONFIG.format(path=self._htpasswd()) if self.login else "",
         )
+        if not self.notify:
+            config = config.split("notifications:")[0]
         if self.auth:
             config += REGISTRY_AUTH_CONFIG.format(
                 realm=self.auth.realm, service=self.auth.service, issuer=self.auth.issuer, cert_file=self.auth.cert_file
             )
         return config
+
+    def _htpasswd(self):
+        with warnings.catch_warnings():  # crypt: deprecated, and the one bcrypt at hand here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+
+        path = os.path.join(self.workdir, "htpasswd")
+        user, password = self.login
+        with open(path, "w") as f:
+            f.write(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+        return path
 
     def start(self):
         os.makedirs(self.storage, exist_ok=True)
@@ -184,7 +215,7 @@ class RegistryProcess:
         if self.proc.poll() is not None:
             raise RuntimeError(f"registry exited: see {self.log_path}")
         # With auth.token on, the base endpoint answers 401 with the Bearer challenge.
-        return requests.get(f"{self.url}/v2/", timeout=1).status_code == (401 if self.auth else 200)
+        return requests.get(f"{self.url}/v2/", timeout=1).status_code == (401 if self.auth or self.login else 200)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -31,9 +31,25 @@ def delete_tag(
 
     Returns ``(result, outgoing_events)``; the events are in the outbox, in the same transaction.
     """
-    now = now or utcnow()
     validate_tag(tag)
     namespace, name = writable_repository(tenant_id, repository)
+    return remove_tag(session, registry, namespace, name, tag, force, actor=tenant_id, now=now)
+
+
+def remove_tag(
+    session: Session,
+    registry: Any,
+    namespace: str,
+    name: str,
+    tag: str,
+    force: bool,
+    actor: str | None,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], list[Any]]:
+    """``delete_tag`` once the caller's right to change ``namespace/name`` is settled: also the
+    library mirror's, for a tag its upstream removed (``catalog.mirror.sync``)."""
+    now = now or utcnow()
+    repository = f"{namespace}/{name}"
     found = store.find_repository(session, namespace, name)
     if found is None:
         raise NotFound(f"repository {repository!r} not found")
@@ -61,7 +77,7 @@ def delete_tag(
     doomed = store.tags_on_digest(session, found.id, digest) if found is not None else []
     # The registry removed every tag on the digest, including any pushed since the check above.
     outgoing = (
-        store.remove_tags(session, found, doomed, actor=tenant_id, event_id=None, now=now)
+        store.remove_tags(session, found, doomed, actor=actor, event_id=None, now=now)
         if found is not None and doomed
         else []
     )

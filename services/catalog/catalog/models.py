@@ -216,5 +216,105 @@ class MissingTag(Base):
     first_missing_at: Mapped[datetime]
 
 
+class LibrarySource(Base):
+    """An upstream image the public library mirrors (``catalog.mirror``): from ``registry`` and
+    ``repository`` into ``library/<name>``, the tags its selectors choose. Managed over RPC by
+    platform admins; seeded once from a YAML file (``LIBRARY_SOURCES_FILE``)."""
+
+    __tablename__ = "library_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), unique=True)  # library/<name>
+    # host[:port]; not ``registry``, which every declarative class has (SQLAlchemy's own)
+    upstream_registry: Mapped[str] = mapped_column("registry", sa.String(NAME_LENGTH))
+    repository: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))  # the upstream's path
+    tags: Mapped[list] = mapped_column(default=list)  # exact tags, always taken
+    pattern: Mapped[str | None] = mapped_column(sa.String(128))  # a glob
+    versions: Mapped[str | None] = mapped_column(sa.String(128))  # a version range
+    newest: Mapped[int | None]  # the N highest versions of what the rules above keep
+    follow_removals: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    insecure: Mapped[bool] = mapped_column(default=False)  # plain HTTP / no TLS verification
+    credential: Mapped[str | None] = mapped_column(sa.String(SHORT_LENGTH))  # a name in the credentials file
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
+
+
+class LibrarySync(Base):
+    """One sync of the library with its upstreams (``catalog.mirror.sync``): its status, what each
+    source listed (``sources``), and one ``LibrarySyncItem`` per tag it looked at."""
+
+    __tablename__ = "library_syncs"
+
+    RUNNING, FINISHED, FAILED, INTERRUPTED, ABANDONED = "running", "finished", "failed", "interrupted", "abandoned"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))  # None: every enabled source
+    trigger: Mapped[str] = mapped_column(sa.String(16))  # "rpc" or "timer"
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # {name: {"status": "listed"|"failed", "upstream_tags": n, "selected": n, "error": str|None}}
+    sources: Mapped[dict] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class LibrarySyncItem(Base):
+    """What a sync did with one tag of one source: ``pending``, ``copying``, then ``copied``,
+    ``unchanged``, ``failed`` (after its retries), ``removed`` (gone upstream, followed) or
+    ``kept`` (gone upstream, kept here)."""
+
+    __tablename__ = "library_sync_items"
+    __table_args__ = (sa.UniqueConstraint("sync_id", "source", "tag"),)
+
+    PENDING, COPYING, COPIED, UNCHANGED, FAILED, REMOVED, KEPT = (
+        "pending",
+        "copying",
+        "copied",
+        "unchanged",
+        "failed",
+        "removed",
+        "kept",
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync_id: Mapped[int] = mapped_column(sa.ForeignKey("library_syncs.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    tag: Mapped[str] = mapped_column(sa.String(128))
+    digest: Mapped[str | None] = mapped_column(sa.String(DIGEST_LENGTH))  # the upstream's
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    seconds: Mapped[float | None]  # how long its copy took, retries included
+    finished_at: Mapped[datetime | None]
+
+
+class LibrarySyncLock(Base):
+    """One row (id 1): the sync that holds the right to run and its heartbeat
+    (``shared.runtime.lease``), and when the sources were seeded from the file (once)."""
+
+    __tablename__ = "library_sync_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    sync_id: Mapped[int | None]
+    heartbeat_at: Mapped[datetime | None]
+    seeded_at: Mapped[datetime | None]
+
+
+class MirroredTag(Base):
+    """A library tag a source put there, and the digest it copied: only these does a source that
+    follows removals ever delete (an admin's own pushes to ``library/`` are not its to remove)."""
+
+    __tablename__ = "library_mirrored_tags"
+    __table_args__ = (sa.UniqueConstraint("source", "tag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    tag: Mapped[str] = mapped_column(sa.String(128))
+    digest: Mapped[str] = mapped_column(sa.String(DIGEST_LENGTH))
+    mirrored_at: Mapped[datetime]
+
+
 class AuditRecord(AuditRecordMixin, Base):
     """A state-changing call, who made it and how it ended (shared.runtime.audit): append-only."""

@@ -28,6 +28,9 @@ from sqlalchemy.orm import Session
 from catalog import browsing, dead_letters, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
 from catalog.metrics import register_gauges
+from catalog.mirror import schemas as mirror_schemas
+from catalog.mirror import sources as library_sources
+from catalog.mirror import sync as library_sync
 from catalog.models import AuditRecord, Base
 from shared.contracts.errors import USER_ERRORS, RegistryUnavailable, ServiceUnavailable
 from shared.contracts.events import (
@@ -77,13 +80,20 @@ class CatalogService(audit.AuditListing):
     replayer = Replayer()
     settings = CatalogSettings()
     resync_jobs = JobStarter("run_resync")
+    library_jobs = JobStarter("run_library_sync")
     caller = Caller()
     audit_model = AuditRecord
     metrics = Metrics()
     gauges = DatabaseGauges("db", register_gauges)
     audit_trail = AuditTrail(
         AuditRecord,
-        {"delete_tag": target_from("repository", "tag"), "resync": target_from("namespace")},
+        {
+            "delete_tag": target_from("repository", "tag"),
+            "resync": target_from("namespace"),
+            "set_library_source": target_from("name"),
+            "remove_library_source": target_from("name"),
+            "sync_library": target_from("source"),
+        },
     )
 
     # -- events in -----------------------------------------------------------------------------
@@ -392,6 +402,151 @@ class CatalogService(audit.AuditListing):
             cancelled=self.resync_jobs.stopping,
             max_removal_fraction=self.settings.resync_max_removal_fraction,
         ).run()
+
+    # -- the public library's upstream sources ---------------------------------------------------
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def list_library_sources(self) -> dict[str, Any]:
+        """For platform admins: the upstream images the library mirrors, by name."""
+        self.caller.admin()
+
+        def listing(session: Session) -> dict[str, Any]:
+            self._seed_library_sources(session)
+            found = [library_sources.view(source) for source in library_sources.list_sources(session)]
+            return {"items": mirror_schemas.SourceOut(many=True).dump(found), "total": len(found)}
+
+        return self._transaction(listing)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def set_library_source(
+        self,
+        name: str,
+        registry: str,
+        repository: str,
+        tags: list[str] | None = None,
+        pattern: str | None = None,
+        versions: str | None = None,
+        newest: int | None = None,
+        follow_removals: bool = False,
+        enabled: bool = True,
+        insecure: bool = False,
+        credential: str | None = None,
+    ) -> dict[str, Any]:
+        """For platform admins: mirror ``registry/repository`` into ``library/<name>``, the tags
+        chosen by ``tags``, ``pattern``, ``versions`` and ``newest``; creates the source or
+        replaces every setting of it. ``InvalidRequest`` naming the argument."""
+        admin = self.caller.admin()
+        values = schemas.load_args(
+            mirror_schemas.SourceIn,
+            name=name,
+            registry=registry,
+            repository=repository,
+            tags=[] if tags is None else tags,
+            pattern=pattern,
+            versions=versions,
+            newest=newest,
+            follow_removals=follow_removals,
+            enabled=enabled,
+            insecure=insecure,
+            credential=credential,
+        )
+        library_sources.check_credential(values, self.settings.library_credentials_file)
+
+        def set_it(session: Session) -> dict[str, Any]:
+            self._seed_library_sources(session)
+            source = library_sources.set_source(session, values, admin.describe(), utcnow())
+            return mirror_schemas.SourceOut().dump(library_sources.view(source))
+
+        return self._transaction(set_it)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def remove_library_source(self, name: str) -> dict[str, Any]:
+        """For platform admins: stop mirroring ``name``. What it copied stays in the library.
+        ``NotFound``."""
+        self.caller.admin()
+        args = schemas.load_args(mirror_schemas.SourceName, name=name)
+
+        def remove(session: Session) -> dict[str, Any]:
+            self._seed_library_sources(session)
+            library_sources.remove_source(session, args["name"])
+            return {"name": args["name"], "removed": True}
+
+        return self._transaction(remove)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def sync_library(self, source: str | None = None, wait: bool = False) -> dict[str, Any]:
+        """For platform admins: sync the library with every enabled source now (or with
+        ``source`` alone, enabled or not). Starts the sync and returns it as ``get_library_sync``
+        shows it; with ``wait=True`` runs it and returns its end (mind the RPC timeout).
+        ``Conflict`` while another sync runs; ``NotFound`` for an unknown source."""
+        self.caller.admin()
+        args = schemas.load_args(mirror_schemas.SyncArgs, source=source, wait=wait)
+
+        def start(session: Session) -> int:
+            self._seed_library_sources(session)
+            return library_sync.start_sync(session, args["source"], library_sync.RPC)
+
+        sync_id = self._transaction(start)
+        if args["wait"]:
+            return mirror_schemas.SyncOut().dump(self._run_library_sync(sync_id))
+        self.library_jobs.start_job(sync_id)
+        with self.db.get_session(close_on_exit=True) as session:
+            return mirror_schemas.SyncOut().dump(library_sync.get_sync(session, sync_id, items=False))
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def get_library_sync(self, sync_id: int | None = None, items: bool = True) -> dict[str, Any]:
+        """For platform admins: a library sync (the latest if ``sync_id`` is None): its status
+        (``running``, ``finished``, ``failed``, ``interrupted``, ``abandoned``), each source's
+        listing, ``counts`` of its items by status and, unless ``items=False``, every item
+        (source, tag, digest, status, attempts, error, seconds). ``NotFound``."""
+        self.caller.admin()
+        args = schemas.load_args(mirror_schemas.SyncQuery, sync_id=sync_id, items=items)
+        with self.db.get_session(close_on_exit=True) as session:
+            return mirror_schemas.SyncOut().dump(library_sync.get_sync(session, args["sync_id"], args["items"]))
+
+    @job_timer("LIBRARY_SYNC_INTERVAL", allow_disabled=True)
+    def run_library_sync(self, sync_id: int | None = None) -> None:
+        """A timer tick (``sync_id`` None: sync every enabled source unless a sync ran lately), or
+        the sync the ``sync_library`` RPC started."""
+        if sync_id is None:
+            interval = self.settings.library_sync_interval
+
+            def start(session: Session) -> int | None:
+                self._seed_library_sources(session)
+                return library_sync.start_periodic_sync(session, interval)
+
+            try:
+                sync_id = self._transaction(start)
+            except DBAPIError as exc:
+                log.warning(
+                    "periodic library sync: database unavailable, retrying next tick: %s", str(exc).splitlines()[0]
+                )
+                return
+            if sync_id is None:
+                return
+        self._run_library_sync(sync_id)
+
+    def _run_library_sync(self, sync_id: int) -> dict[str, Any]:
+        s = self.settings
+        registry_url = s.registry_url
+        mirror = library_sync.MirrorSettings(
+            registry_host=registry_url.split("://", 1)[-1],
+            registry_insecure=registry_url.startswith("http://"),
+            username=s.library_username,
+            password=s.library_password,
+            credentials_file=s.library_credentials_file,
+            attempts=s.library_sync_attempts,
+            retry_delay=s.library_sync_retry_delay,
+            concurrency=s.library_sync_concurrency,
+            skopeo=s.skopeo,
+            copy_timeout=s.library_copy_timeout,
+        )
+        return library_sync.SyncRun(
+            sync_id, self._transaction, self.registry, mirror, self._send_outbox, cancelled=self.library_jobs.stopping
+        ).run()
+
+    def _seed_library_sources(self, session: Session) -> None:
+        library_sources.ensure_seeded(session, self.settings.library_sources_file, utcnow())
 
     def _public_host(self) -> str:
         return self.settings.registry_public_host

@@ -36,7 +36,7 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0005"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0006"
                 assert set(sa.inspect(connection).get_table_names()) >= {
                     "repositories",
                     "manifests",
@@ -49,9 +49,15 @@ class TestMigration:
                     "resync_lock",
                     "resync_missing",
                     "dead_letters",
+                    "library_sources",
+                    "library_syncs",
+                    "library_sync_items",
+                    "library_sync_lock",
+                    "library_mirrored_tags",
                 }
                 # the second run did not add a second lock row
                 assert connection.execute(sa.text("SELECT id, pass_id FROM resync_lock")).all() == [(1, None)]
+                assert connection.execute(sa.text("SELECT id, sync_id FROM library_sync_lock")).all() == [(1, None)]
         finally:
             engine.dispose()
 

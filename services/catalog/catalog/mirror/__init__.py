@@ -1,0 +1,1 @@
+"""The public library mirrored from upstream registries with skopeo: sources, selection, syncs."""
