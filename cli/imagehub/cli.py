@@ -17,6 +17,7 @@ from imagehub.commands import (  # noqa: F401 (they register their commands)
     dead_letters,
     deployments,
     library,
+    library_mirror,
     parse,
     pools,
     repos,

@@ -201,6 +201,21 @@ class Catalog(_Service):
     def get_resync(self, pass_id: int | None = None, items: bool = True) -> dict[str, Any]:
         return self._call("get_resync", pass_id=pass_id, items=items)
 
+    def list_library_sources(self) -> dict[str, Any]:
+        return self._call("list_library_sources")
+
+    def set_library_source(self, name: str, registry: str, repository: str, **selectors: Any) -> dict[str, Any]:
+        return self._call("set_library_source", name, registry, repository, **selectors)
+
+    def remove_library_source(self, name: str) -> dict[str, Any]:
+        return self._call("remove_library_source", name)
+
+    def sync_library(self, source: str | None = None, wait: bool = False) -> dict[str, Any]:
+        return self._call("sync_library", source=source, wait=wait)
+
+    def get_library_sync(self, sync_id: int | None = None, items: bool = True) -> dict[str, Any]:
+        return self._call("get_library_sync", sync_id=sync_id, items=items)
+
 
 class Deployer(_Service):
     """The deployer service's RPC methods, with the contract's signatures (see docs/cli.md)."""

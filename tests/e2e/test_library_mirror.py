@@ -6,6 +6,7 @@ the stack's token service; what it copies reaches the catalogue through the regi
 notifications, and developers pull it with the real docker CLI.
 """
 
+import json
 import os
 import uuid
 
@@ -16,6 +17,7 @@ from amqp.exceptions import AccessRefused
 from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tests.e2e.conftest import DockerCLI
 from tests.e2e.stack import Stack
+from tests.e2e.test_cli import imagehub
 from tests.support import RegistryProcess, push_image, push_index, wait_until
 
 pytestmark = pytest.mark.docker
@@ -332,3 +334,33 @@ class TestSourcesAndRefusals:
                 timeout=60,
                 what="the first sync's end",
             )
+
+
+class TestCommandLine:
+    def test_an_admin_sets_a_source_and_syncs_it_with_progress(self, stack, upstream, tenant):
+        name = unique("cli")
+        digests = push_tags(upstream, f"team/{name}", ["1.0", "1.1", "edge"])
+        set_out = imagehub(
+            stack,
+            *("library-sources", "set", name, "--registry", upstream.host, "--repository", f"team/{name}"),
+            *("--versions", ">=1", "--newest", "1", "--tag", "edge", "--insecure"),
+        ).stdout
+        assert set_out == f"library/{name} mirrors {upstream.host}/team/{name}: edge + in >=1 (newest 1)\n"
+        listed = imagehub(stack, "--json", "library-sources", "list").stdout
+        assert {s["name"]: s["tags"] for s in json.loads(listed)["items"]}[name] == ["edge"]
+
+        synced = imagehub(stack, "library-sync", name)
+        lines = synced.stdout.splitlines()
+        assert lines[0].startswith("Library sync ") and lines[0].endswith(f"(source {name})")
+        summary = next(line for line in lines if line.startswith("Library sync ") and " finished in " in line)
+        assert summary.endswith(": 2 copied, 0 failed"), synced.stdout
+        for tag in ("1.1", "edge"):
+            assert any(f" {tag} " in line and "copied" in line and digests[tag][7:19] in line for line in lines), (
+                synced.stdout
+            )
+
+        # A developer gets the catalog's refusal, and a second sync exits 0 having copied nothing.
+        refused = imagehub(stack, "library-sources", "list", account=stack.accounts[tenant], check=False)
+        assert refused.returncode == 1 and "not a platform admin" in refused.stderr
+        again = imagehub(stack, "--json", "library-sync-status", "--wait")
+        assert json.loads(again.stdout)["counts"]["copied"] == 2
