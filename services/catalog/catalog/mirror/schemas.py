@@ -53,6 +53,11 @@ def _tag(value: str) -> None:
         raise ValidationError(str(exc)) from exc
 
 
+def _credential(value: str) -> None:
+    if not CREDENTIAL_NAME.fullmatch(value):
+        raise ValidationError("must be a name in the credentials file (letters, digits, . _ -; at most 64)")
+
+
 def _range(value: str) -> None:
     try:
         parse_range(value)
@@ -102,9 +107,7 @@ class SourceIn(SourceName):
     follow_removals = StrictBoolean(load_default=False)
     enabled = StrictBoolean(load_default=True)
     insecure = StrictBoolean(load_default=False)
-    credential = _text_field(
-        validate.Regexp(CREDENTIAL_NAME, error="must be a name in the credentials file (letters, digits, . _ -)")
-    )
+    credential = _text_field(_credential)
 
     @validates_schema
     def _selects_something(self, data: dict[str, Any], **kwargs: Any) -> None:

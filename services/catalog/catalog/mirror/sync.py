@@ -215,6 +215,7 @@ class SyncRun:
         send_outbox: Callable[[Any], None],
         cancelled: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], Any] = eventlet.sleep,
+        skopeo: Callable[..., Any] = Skopeo,
     ) -> None:
         self.sync_id = sync_id
         self.transaction = transaction
@@ -223,6 +224,7 @@ class SyncRun:
         self.send_outbox = send_outbox
         self.cancelled = cancelled
         self.sleep = sleep
+        self.skopeo = skopeo  # Skopeo(endpoints, command, timeout=, copy_timeout=): a context manager
         self.lost_lock = False
 
     def run(self) -> dict[str, Any]:
@@ -289,7 +291,7 @@ class SyncRun:
         except InvalidRequest as exc:
             self._note_source(source, {"status": "failed", "error": str(exc)})
             return
-        with Skopeo(
+        with self.skopeo(
             endpoints, self.settings.skopeo, timeout=self.settings.timeout, copy_timeout=self.settings.copy_timeout
         ) as skopeo:
             try:
