@@ -64,6 +64,7 @@ AUTH_REALM="http://$AUTH_ADDRESS/token"
 ADMIN_USER="${IMAGEHUB_ADMIN:-admin}"
 ADMIN_PASSWORD_FILE="$VAR/secrets/auth-admin-password"
 CATALOG_ROBOT_SECRET_FILE="$VAR/secrets/catalog-robot"
+LIBRARY_ROBOT_SECRET_FILE="$VAR/secrets/library-robot"  # pushes what the library mirror copies (library/ only)
 ADMIN_DOCKER_CONFIG="$VAR/secrets/docker-admin"
 DOCKER2_SOCK="${DOCKER2_SOCK:-/var/run/imagehub-docker2.sock}"
 # The broker: its administrator (scripts/infra.sh makes it, machine-wide), and the suite's vhost,

@@ -18,13 +18,17 @@ rpc_ready() { # rpc_ready SERVICE: a consumer is on the service's RPC queue
 
 # The accounts make up needs, straight in the auth database (idempotent; the files are the
 # source of truth): the platform admin (seed-library.sh pushes the public library as it), and
-# the catalogue's platform robot (reads every namespace, lists _catalog, deletes tags).
+# the catalogue's platform robot (reads every namespace, lists _catalog, deletes tags), and the
+# library robot (pushes to library/ only: what the library mirror copies from upstreams).
 bootstrap_auth() {
   "$VENV/bin/python" -m auth.manage ensure-admin "$ADMIN_USER" --password-file "$ADMIN_PASSWORD_FILE" \
     >/dev/null 2>>"$VAR/log/auth.log" || { tail -5 "$VAR/log/auth.log"; die "auth: could not ensure the admin account"; }
   CATALOG_ROBOT="$("$VENV/bin/python" -m auth.manage ensure-robot catalog --platform --actions pull,delete \
     --catalog --secret-file "$CATALOG_ROBOT_SECRET_FILE" 2>>"$VAR/log/auth.log")" \
     || { tail -5 "$VAR/log/auth.log"; die "auth: could not ensure the catalogue's robot"; }
+  LIBRARY_ROBOT="$("$VENV/bin/python" -m auth.manage ensure-robot library --platform --namespace library \
+    --actions pull,push --secret-file "$LIBRARY_ROBOT_SECRET_FILE" 2>>"$VAR/log/auth.log")" \
+    || { tail -5 "$VAR/log/auth.log"; die "auth: could not ensure the library robot"; }
 }
 
 # The suite's vhost and its broker users, one per service and kind of caller, each allowed only
@@ -52,7 +56,8 @@ start_one() {
   # Each service is its own broker user.
   local env=(AMQP_URI="$(cat "$BROKER_SECRETS/$svc.uri")")
   case "$svc" in
-    catalog) env+=(REGISTRY_USERNAME="$CATALOG_ROBOT" REGISTRY_PASSWORD="$(cat "$CATALOG_ROBOT_SECRET_FILE")") ;;
+    catalog) env+=(REGISTRY_USERNAME="$CATALOG_ROBOT" REGISTRY_PASSWORD="$(cat "$CATALOG_ROBOT_SECRET_FILE")"
+                   LIBRARY_REGISTRY_USERNAME="$LIBRARY_ROBOT" LIBRARY_REGISTRY_PASSWORD="$(cat "$LIBRARY_ROBOT_SECRET_FILE")") ;;
     # A short-lived credential of the tenant's own robot, asked of auth, for every pull.
     deployer) env+=(DEPLOYER_PULL_CREDENTIALS="${DEPLOYER_PULL_CREDENTIALS:-robot}") ;;
     gateway) env+=(GATEWAY_SECRET_FILE="$(gateway_secret_file)") ;;

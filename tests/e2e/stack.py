@@ -246,6 +246,7 @@ class Stack:
 
         secrets = os.path.join(self.var, "secrets")
         admin_file, robot_file = os.path.join(secrets, "admin-password"), os.path.join(secrets, "catalog-robot")
+        library_file = os.path.join(secrets, "library-robot")
         # auth.manage's two commands in one process (one interpreter start, not two).
         commands = [
             ["ensure-admin", ADMIN, "--password-file", admin_file],
@@ -259,6 +260,10 @@ class Stack:
                 "--secret-file",
                 robot_file,
             ],
+            [
+                *("ensure-robot", "library", "--platform", "--namespace", "library"),
+                *("--actions", "pull,push", "--secret-file", library_file),
+            ],
         ]
         names = self._finish(
             "auth.manage",
@@ -267,11 +272,17 @@ class Stack:
                 auth.environment(),
             ),
         ).split()
-        assert names == [ADMIN, "_platform+catalog"], names
+        assert names == [ADMIN, "_platform+catalog", "_platform+library"], names
         self.admin = Account(ADMIN, _read(admin_file))
         self.registry.auth.username, self.registry.auth.password = self.admin
-        # The catalogue alone reads the registry as the robot.
-        self.services["catalog"].own.update(REGISTRY_USERNAME=names[1], REGISTRY_PASSWORD=_read(robot_file))
+        # The catalogue alone reads the registry as its robot, and pushes the library's copies as
+        # the library robot.
+        self.services["catalog"].own.update(
+            REGISTRY_USERNAME=names[1],
+            REGISTRY_PASSWORD=_read(robot_file),
+            LIBRARY_REGISTRY_USERNAME=names[2],
+            LIBRARY_REGISTRY_PASSWORD=_read(library_file),
+        )
 
     @staticmethod
     def _popen(command, env):

@@ -11,6 +11,7 @@ import os
 import uuid
 
 import pytest
+import requests
 import yaml
 from amqp.exceptions import AccessRefused
 
@@ -18,7 +19,7 @@ from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFoun
 from tests.e2e.conftest import DockerCLI
 from tests.e2e.stack import Stack
 from tests.e2e.test_cli import imagehub
-from tests.support import RegistryProcess, push_image, push_index, wait_until
+from tests.support import RegistryProcess, push_image, push_index, token_session, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -51,7 +52,7 @@ def stack(tmp_path_factory, secured_upstream):
     credentials = workdir / "library-credentials.yml"
     credentials.write_text(yaml.safe_dump({CREDENTIAL: {"username": UPSTREAM_LOGIN[0], "password": UPSTREAM_LOGIN[1]}}))
     os.chmod(credentials, 0o600)
-    stack = TmpStack(str(workdir))
+    stack = Stack(str(workdir))
     stack.services["catalog"].own.update(
         CATALOG_LIBRARY_CREDENTIALS_FILE=str(credentials),
         CATALOG_LIBRARY_SYNC_ATTEMPTS=str(ATTEMPTS),
@@ -62,13 +63,6 @@ def stack(tmp_path_factory, secured_upstream):
         yield stack.start()
     finally:
         stack.stop()
-
-
-class TmpStack(Stack):
-    def bootstrap(self):
-        super().bootstrap()
-        self.services["catalog"].own.setdefault("LIBRARY_REGISTRY_USERNAME", self.admin.name)
-        self.services["catalog"].own.setdefault("LIBRARY_REGISTRY_PASSWORD", self.admin.password)
 
 
 def unique(prefix):
@@ -334,6 +328,18 @@ class TestSourcesAndRefusals:
                 timeout=60,
                 what="the first sync's end",
             )
+
+
+class TestLibraryRobot:
+    def test_pushes_to_the_library_and_nowhere_else(self, stack, tenant):
+        robot = stack.services["catalog"].own
+        session = token_session(robot["LIBRARY_REGISTRY_USERNAME"], robot["LIBRARY_REGISTRY_PASSWORD"])
+        pushed = push_image(stack.registry.url, f"library/{unique('robot')}", "1", content=b"robot", session=session)
+        assert stack.registry.manifest_digest(pushed["repository"], "1") == pushed["digest"]
+        with pytest.raises(requests.HTTPError) as refused:
+            push_image(stack.registry.url, f"{tenant}/app", "1", content=b"robot", session=session)
+        assert refused.value.response.status_code == 401
+        assert stack.registry.tags(f"{tenant}/app") == []
 
 
 class TestCommandLine:

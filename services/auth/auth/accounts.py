@@ -13,7 +13,7 @@ Names:
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -134,6 +134,7 @@ def create_robot(
     catalog: bool,
     description: str | None,
     now: datetime,
+    namespaces: Sequence[str] | None = None,
 ) -> tuple[Account, str]:
     """``(account, secret)``: a robot of ``tenant_id`` (None: a platform robot, every namespace)
     that may do ``actions`` (pull only by default). The secret is not kept: only its hash."""
@@ -141,6 +142,8 @@ def create_robot(
         get_usable_tenant(session, tenant_id)
         if catalog:
             raise InvalidRequest("catalog access is for platform robots only (tenant_id None)")
+        if namespaces is not None:
+            raise InvalidRequest("namespaces is for platform robots only (tenant_id None)")
     actions = [a for a in REPOSITORY_ACTIONS if a in set(actions or ROBOT_DEFAULT_ACTIONS)]
     secret = new_robot_secret()
     account = _new_account(
@@ -151,6 +154,7 @@ def create_robot(
         is_admin=False,
         actions=actions,
         catalog=bool(catalog),
+        namespaces=sorted(set(namespaces)) if namespaces is not None else None,
         description=description or "",
         password_hash=hasher.hash(secret),
         created_at=now,

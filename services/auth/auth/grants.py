@@ -10,8 +10,9 @@ may take on it, and nothing else:
   operator turned ``AUTH_ANONYMOUS_PULL`` on;
 * a platform admin pulls, pushes and deletes everywhere (the only ones who push to
   ``library``) and lists the registry's ``_catalog``;
-* a platform robot (no tenant: the catalogue's own) does its actions in every namespace, and
-  lists ``_catalog`` if it was created with catalog access;
+* a platform robot (no tenant: the catalogue's own) does its actions in every namespace, or
+  only in those it was held to (the library robot: ``library``), and lists ``_catalog`` if it
+  was created with catalog access;
 * nothing else: no tenant reaches another tenant's namespace; names that are not
   ``<namespace>/<name>`` (the platform's rule) and unknown resource types get nothing.
 """
@@ -50,6 +51,8 @@ class Principal:
     is_admin: bool = False
     actions: frozenset[str] = field(default_factory=frozenset)
     catalog: bool = False
+    # A platform robot held to these namespaces (None: every one).
+    namespaces: frozenset[str] | None = None
     # The stored account's credential generation (what a refresh token is bound to); None for
     # anonymous and for short-lived robot credentials, which get no refresh token.
     generation: int | None = None
@@ -77,7 +80,8 @@ def namespace_actions(principal: Principal, namespace: str, anonymous_pull: bool
     if principal.is_anonymous:
         return frozenset({PULL}) if namespace == PUBLIC_NAMESPACE and anonymous_pull else frozenset()
     if principal.is_platform_robot:
-        return frozenset(principal.actions)
+        held = principal.namespaces is not None and namespace not in principal.namespaces
+        return frozenset() if held else frozenset(principal.actions)
     allowed: set[str] = set()
     if namespace == principal.tenant_id:
         allowed |= principal.actions

@@ -59,6 +59,7 @@ def principal_of(account: Account) -> Principal:
         is_admin=account.is_admin,
         actions=frozenset(account.actions),
         catalog=account.catalog,
+        namespaces=frozenset(account.namespaces) if account.namespaces is not None else None,
         generation=account.credential_generation,
     )
 

@@ -31,6 +31,8 @@ from auth.models import Account, Tenant
 from auth.passwords import MIN_PASSWORD_LENGTH, Hasher
 from auth.schemas import NewAccount, NewRobot, load_args
 from auth.settings import hash_parameters
+from shared.contracts.errors import InvalidReference
+from shared.contracts.reference import validate_path_component
 from shared.runtime import db
 
 
@@ -91,17 +93,28 @@ def ensure_robot(
     catalog: bool,
     secret_file: str,
     now: datetime,
+    namespaces: Sequence[str] | None = None,
 ) -> Account:
-    """The robot ``<tenant>+name`` whose secret is in ``secret_file``."""
+    """The robot ``<tenant>+name`` whose secret is in ``secret_file`` (a platform robot held to
+    ``namespaces`` if given)."""
     load_args(NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog)
+    for namespace in namespaces or ():
+        try:
+            validate_path_component(namespace, "namespace")
+        except InvalidReference as exc:
+            raise SystemExit(f"--namespace: {exc}") from None
     _ensure_tenant(session, tenant_id, now)
     full_name = accounts.robot_account_name(tenant_id, name)
     account = accounts.find_account(session, full_name)
     if account is None:
-        account, secret = accounts.create_robot(session, hasher, tenant_id, name, actions, catalog, "", now)
+        account, secret = accounts.create_robot(
+            session, hasher, tenant_id, name, actions, catalog, "", now, namespaces=namespaces
+        )
         write_secret(secret_file, secret)
     elif account.kind != ROBOT:
         raise SystemExit(f"{full_name!r} exists and is not a robot")
+    elif (account.namespaces or None) != (sorted(set(namespaces)) if namespaces else None):
+        raise SystemExit(f"robot {full_name!r} exists with other namespaces: {account.namespaces}")
     elif not hasher.verify(account.password_hash, read_secret(secret_file)):
         account, secret = accounts.rotate_robot_secret(session, hasher, full_name, now)
         write_secret(secret_file, secret)
@@ -126,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     whose.add_argument("--platform", action="store_true", help="every namespace (the catalogue's own)")
     robot.add_argument("--actions", default="pull", help="comma-separated: pull, push, delete (default: pull)")
     robot.add_argument("--catalog", action="store_true", help="may list _catalog (platform robots only)")
+    robot.add_argument(
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        help="a platform robot's actions apply only here (repeat for more; default: every namespace)",
+    )
     robot.add_argument("--secret-file", required=True)
     args = parser.parse_args(argv)
 
@@ -154,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.catalog,
                     args.secret_file,
                     now,
+                    namespaces=args.namespaces,
                 )
             else:
                 account = ensure_user(

@@ -57,6 +57,9 @@ class Account(Base):
     actions: Mapped[list] = mapped_column(default=list)
     # Platform robots only: may list the registry's _catalog.
     catalog: Mapped[bool] = mapped_column(default=False)
+    # Platform robots only: the namespaces its actions apply in; None: every namespace. The
+    # library robot's is ["library"]: it pushes what the library mirror copies, and nothing else.
+    namespaces: Mapped[list | None] = mapped_column(sa.JSON)
     description: Mapped[str] = mapped_column(sa.String(255), default="")
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     credential_generation: Mapped[int] = mapped_column(default=1)

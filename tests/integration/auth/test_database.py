@@ -50,7 +50,7 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0004"
                 assert set(sa.inspect(connection).get_table_names()) == {
                     "alembic_version",
                     "tenants",

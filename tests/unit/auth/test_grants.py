@@ -96,6 +96,15 @@ class TestPlatformWide:
             assert granted(CATALOG_ROBOT, f"repository:{namespace}/app:{ALL_ASKED}") == ["pull", "delete"]
             assert granted(READER_ROBOT, f"repository:{namespace}/app:{ALL_ASKED}") == ["pull"]
 
+    def test_a_platform_robot_held_to_the_library_acts_there_only(self):
+        library_robot = Principal(
+            ROBOT, "_platform+library", actions=frozenset({"pull", "push"}), namespaces=frozenset({"library"})
+        )
+        assert granted(library_robot, f"repository:library/nginx:{ALL_ASKED}") == ["pull", "push"]
+        for namespace in ("acme", "globex"):
+            assert granted(library_robot, f"repository:{namespace}/app:{ALL_ASKED}") == []
+        assert granted(library_robot, "registry:catalog:*") == []
+
 
 class TestCatalog:
     @pytest.mark.parametrize(
