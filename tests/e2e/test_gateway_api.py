@@ -662,7 +662,7 @@ class TestBadInput:
         security headers; not a page of the HTTP server's own."""
         for method, path, allowed in (
             ("TRACE", V1 + "/deployments", {"GET", "HEAD", "POST"}),
-            ("PROPFIND", f"{V1}/repositories/{world.A}/web", {"GET", "HEAD"}),
+            ("PROPFIND", f"{V1}/repositories/{world.A}/web", {"GET", "HEAD", "PATCH"}),
             ("PURGE", V1 + "/session", {"GET", "HEAD", "POST", "DELETE"}),
         ):
             answer = api.request(method, path, token=world.token_a)

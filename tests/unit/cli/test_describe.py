@@ -4,20 +4,9 @@ what a refusal prints."""
 import json
 
 from shared.contracts.errors import Forbidden, InvalidRequest
+from tests.unit.cli import test_browse
 
-APP = {
-    "repository": "t1/app",
-    "name": "app",
-    "namespace": "t1",
-    "is_public": False,
-    "is_ownbase": False,
-    "description": "Our app.",
-    "overview": "# App\n\nRuns **it**.",
-    "tag_count": 1,
-    "latest_tag": "v1",
-    "pull_command": "docker pull 127.0.0.1:5000/t1/app:v1",
-    "updated_at": "2024-05-01T12:34:56+00:00",
-}
+APP = dict(test_browse.APP, description="Our app.", overview="# App\n\nRuns **it**.")
 
 
 def test_sets_the_description_only_and_shows_the_repository(run, rpc):
