@@ -180,6 +180,11 @@ class Catalog(_Service):
     def delete_tag(self, tenant_id: str, repository: str, tag: str, force: bool = False) -> dict[str, Any]:
         return self._call("delete_tag", tenant_id, repository, tag, force=force)
 
+    def set_repository_info(
+        self, tenant_id: str | None, repository: str, description: str | None = None, overview: str | None = None
+    ) -> dict[str, Any]:
+        return self._call("set_repository_info", tenant_id, repository, description=description, overview=overview)
+
     def parse_reference(self, reference: str) -> dict[str, Any]:
         return self._call("parse_reference", reference)
 

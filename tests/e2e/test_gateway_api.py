@@ -355,6 +355,7 @@ class TestAnotherTenantsUrls:
             ("GET", repo + "/history?tag=v1", None),
             ("DELETE", repo + "/tags/v1", None),
             ("DELETE", repo + "/tags/v1?force=true", None),
+            ("PATCH", repo, {"description": "owned by B"}),
             ("GET", f"{V1}/deployments/{d}", None),
             ("GET", f"{V1}/deployments/{d}/revisions", None),
             ("PATCH", f"{V1}/deployments/{d}", {"env": {"GREETING": "owned by B"}}),
@@ -394,6 +395,7 @@ class TestAnotherTenantsUrls:
         assert ok(api.get(V1 + "/deployments", token=world.token_b))["total"] == 0
 
         # A's state is as it was: the tag, its history, the deployment still running and serving.
+        assert ok(api.get(repo, token=world.token_a))["description"] != "owned by B"
         assert ok(api.get(f"{V1}/repositories/{a}/web/tags/v1", token=world.token_a)) == tag_before
         assert ok(api.get(f"{V1}/repositories/{a}/web/history", token=world.token_a)) == history_before
         assert stack.registry.manifest_digest(f"{a}/web", "v1") == world.web_digest
@@ -436,6 +438,7 @@ class TestCsrf:
         changes = [
             ("DELETE", tag_url, None),
             ("DELETE", tag_url + "?force=true", None),
+            ("PATCH", f"{V1}/repositories/{a}/csrf", {"description": "changed by a forged form"}),
             ("POST", V1 + "/deployments", {"name": "csrf", "image": f"{a}/csrf:v1", "ports": [{}], "memory": "32m"}),
             ("PATCH", f"{V1}/deployments/{d}", {"env": {"GREETING": "changed by a forged form"}}),
             ("POST", f"{V1}/deployments/{d}/scale", {"replicas": 0}),
@@ -454,6 +457,7 @@ class TestCsrf:
 
         # Nothing changed: the tag, the deployment, no new deployment, the session still open.
         assert ok(api.get(tag_url, token=world.token_a))["digest"] == digest
+        assert ok(api.get(f"{V1}/repositories/{a}/csrf", token=world.token_a))["description"] == ""
         assert deployment_state(api, world, d) == before
         assert ok(api.get(V1 + "/deployments", token=world.token_a))["total"] == total_before
         assert ok(api.get(V1 + "/session", cookie=cookie))["account"] == stack.accounts[a].name
@@ -465,6 +469,33 @@ class TestCsrf:
         wait_until(lambda: stack.registry.tags(f"{a}/csrf") == [], timeout=WAIT, what="the tag gone from the registry")
         # An API client's bearer token needs no CSRF token (no browser sends it by itself).
         assert ok(api.request("GET", V1 + "/session", token=world.token_a))["csrf_token"] == csrf
+
+
+# -- describing a repository ------------------------------------------------------------------------
+
+
+class TestDescribeARepository:
+    def test_the_owner_sets_the_text_every_reader_sees_and_bad_markdown_is_400_naming_it(self, stack, api, world):
+        url = f"{V1}/repositories/{world.A}/web"
+        overview = "# web\n\nServes `<html>`."
+        answer = ok(
+            api.request("PATCH", url, token=world.token_a, json={"description": "The web app.", "overview": overview})
+        )
+        assert (answer["description"], answer["overview"]) == ("The web app.", overview)
+        assert ok(api.get(url, token=world.token_a)) == answer
+        listed = ok(api.get(V1 + "/repositories", token=world.token_a))["items"]
+        assert [r["description"] for r in listed if r["name"] == "web"] == ["The web app."]
+        refused = problem(
+            api.request("PATCH", url, token=world.token_a, json={"overview": "<img src=x onerror=alert(1)>"}), 400
+        )
+        assert [e["field"] for e in refused["errors"]] == ["overview"] and "raw HTML" in refused["detail"]
+        problem(
+            api.request(
+                "PATCH", V1 + "/repositories/library/nginx", token=world.token_a, json={"description": "Mine."}
+            ),
+            403,
+        )
+        assert ok(api.get(url, token=world.token_a))["overview"] == overview
 
 
 # -- deleting a tag that shares its digest ---------------------------------------------------------
@@ -631,7 +662,7 @@ class TestBadInput:
         security headers; not a page of the HTTP server's own."""
         for method, path, allowed in (
             ("TRACE", V1 + "/deployments", {"GET", "HEAD", "POST"}),
-            ("PROPFIND", f"{V1}/repositories/{world.A}/web", {"GET", "HEAD"}),
+            ("PROPFIND", f"{V1}/repositories/{world.A}/web", {"GET", "HEAD", "PATCH"}),
             ("PURGE", V1 + "/session", {"GET", "HEAD", "POST", "DELETE"}),
         ):
             answer = api.request(method, path, token=world.token_a)

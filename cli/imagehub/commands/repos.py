@@ -1,7 +1,8 @@
-"""`imagehub repos` and `imagehub repo`: the tenant's repositories, one repository."""
+"""`imagehub repos`, `imagehub repo` and `imagehub describe`: the tenant's repositories, one
+repository, and setting a repository's description and overview."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich import box
@@ -22,6 +23,7 @@ from imagehub.common import (
     show,
     show_list,
 )
+from shared.contracts.reference import PUBLIC_NAMESPACE
 
 
 def repository_kind(repo: Mapping[str, Any]) -> str:
@@ -101,4 +103,33 @@ def repo(session: Session, repository: str) -> None:
     """Show one repository (and a library image's overview)."""
     repository = repository_argument(repository)
     result = session.catalog.get_repository(session.tenant, repository)
+    show(session, result, repository_view)
+
+
+@cli.command()
+@click.argument("repository", metavar="NS/NAME")
+@click.option("--description", help="one line, at most 100 characters (an empty one clears it)")
+@click.option(
+    "--overview-file",
+    type=click.File("r", encoding="utf-8"),
+    help="the overview (Markdown, at most 25,000 characters) from FILE, or - for standard input",
+)
+@session_options(tenant=True)
+@click.pass_obj
+def describe(session: Session, repository: str, description: str | None, overview_file: IO[str] | None) -> None:
+    """Set a repository's description and overview; what is not given is kept.
+
+    A library repository (`library/NAME`) is described by platform admins, a tenant's by its
+    developers. The overview is Markdown without raw HTML (show a tag in `code`) and without
+    javascript: or data: links; the catalog refuses anything else, naming the field.
+    """
+    repository = repository_argument(repository)
+    if description is None and overview_file is None:
+        raise click.UsageError("give --description, --overview-file or both")
+    overview = overview_file.read() if overview_file is not None else None
+    if repository.startswith(PUBLIC_NAMESPACE + "/"):
+        tenant = session.tenant
+    else:
+        tenant = session.require_tenant("a tenant's repository is described on its behalf")
+    result = session.catalog.set_repository_info(tenant, repository, description=description, overview=overview)
     show(session, result, repository_view)

@@ -114,8 +114,13 @@ def _visible_repository(session: Session, tenant_id: str | None, repository: str
     return found
 
 
+def repository_view(session: Session, repository: Repository, registry_host: str) -> dict[str, Any]:
+    """One repository as ``get_repository`` shows it."""
+    return _repository_views(session, [repository], registry_host)[0]
+
+
 def get_repository(session: Session, tenant_id: str | None, repository: str, registry_host: str) -> dict[str, Any]:
-    return _repository_views(session, [_visible_repository(session, tenant_id, repository)], registry_host)[0]
+    return repository_view(session, _visible_repository(session, tenant_id, repository), registry_host)
 
 
 # -- tags --------------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ Repository names, tags and tenant access are domain rules checked in ``catalog.a
 ``shared.contracts.reference``; these schemas check only the shape of the arguments.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from catalog import curation
 from shared.contracts.catalog import (  # noqa: F401 (the catalog's answers: service.py dumps with them)
     DeletedTagOut,
     HistoryOut,
@@ -70,6 +72,35 @@ class TenantRepositoryQuery(PublicRepositoryQuery):
 class RepositoryRef(Schema):
     tenant_id = _tenant_field(required=False)
     repository = fields.Raw(required=True, allow_none=True)  # checked by shared.contracts.reference (InvalidReference)
+
+
+def _checked_by(problem_of: Callable[[str], str | None]) -> Callable[[str], None]:
+    """A marshmallow validator from a ``catalog.curation`` rule (the reason, or None)."""
+
+    def validate_value(value: str) -> None:
+        validate_text(value)
+        problem = problem_of(value)
+        if problem:
+            raise ValidationError(problem)
+
+    return validate_value
+
+
+def _curated_text(problem_of: Callable[[str], str | None]) -> fields.String:
+    """A text to set, or None (left out: the stored one is kept)."""
+    return fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=_checked_by(problem_of),
+        error_messages={"invalid": "must be a string or null"},
+    )
+
+
+class RepositoryInfo(RepositoryRef):
+    """``set_repository_info``'s arguments: what ``catalog.curation`` allows a repository to show."""
+
+    description = _curated_text(curation.description_problem)
+    overview = _curated_text(curation.overview_problem)
 
 
 class TagRef(RepositoryRef):

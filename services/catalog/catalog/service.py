@@ -25,7 +25,7 @@ from marshmallow import Schema
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
-from catalog import browsing, dead_letters, deleting, indexing, outbox, resync, schemas
+from catalog import browsing, curation, dead_letters, deleting, indexing, outbox, resync, schemas
 from catalog.dependencies import CatalogDatabase, CatalogSettings, Registry
 from catalog.metrics import register_gauges
 from catalog.mirror import schemas as mirror_schemas
@@ -89,6 +89,7 @@ class CatalogService(audit.AuditListing):
         AuditRecord,
         {
             "delete_tag": target_from("repository", "tag"),
+            "set_repository_info": target_from("repository"),
             "resync": target_from("namespace"),
             "set_library_source": target_from("name"),
             "remove_library_source": target_from("name"),
@@ -271,6 +272,30 @@ class CatalogService(audit.AuditListing):
         args = schemas.load_args(schemas.RepositoryRef, tenant_id=tenant_id, repository=repository)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.get_repository(session, registry_host=self._public_host(), **args)
+        return schemas.RepositoryOut().dump(found)
+
+    @rpc(expected_exceptions=USER_ERRORS)
+    def set_repository_info(
+        self, tenant_id: str | None, repository: str, description: str | None = None, overview: str | None = None
+    ) -> dict[str, Any]:
+        """Set a repository's description (one line) and overview (Markdown); None keeps the
+        stored one. Returns the repository as ``get_repository`` does.
+
+        A library repository only by platform admins, a tenant's by its developers (and admins).
+        ``InvalidRequest`` naming ``description`` or ``overview`` and why (``catalog.curation``),
+        ``InvalidReference``, ``Forbidden``, ``NotFound``.
+        """
+        identity = self.caller.for_tenant(tenant_id)
+        args = schemas.load_args(
+            schemas.RepositoryInfo,
+            tenant_id=tenant_id,
+            repository=repository,
+            description=description,
+            overview=overview,
+        )
+        found = self._transaction(
+            lambda session: curation.set_info(session, admin=identity.admin, registry_host=self._public_host(), **args)
+        )
         return schemas.RepositoryOut().dump(found)
 
     @rpc(expected_exceptions=USER_ERRORS)

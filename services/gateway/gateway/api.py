@@ -3,7 +3,8 @@
 Every route but signing in needs a session (``gateway.sessions``), and every call it makes
 carries the developer's signed identity, so the catalog and the deployer apply the developer's
 rights. The tenant always comes from the session: a developer reads and changes their own; a
-platform admin may also *read* another (``?tenant=``, or the namespace in a repository's path).
+platform admin may also *read* another (``?tenant=``, or the namespace in a repository's path),
+and describe the public library's repositories.
 A repository of another tenant is answered 404, as one that does not exist.
 """
 
@@ -63,6 +64,16 @@ def repository_scope(developer: sessions.Developer, namespace: str, name: str, w
     if developer.admin and not write:
         return namespace, repository
     raise NotFound(f"repository {repository!r} not found")
+
+
+def describing_scope(developer: sessions.Developer, namespace: str, name: str) -> tuple[Any, str]:
+    """``(tenant_id, repository)`` to set ``namespace/name``'s description with: a library one
+    for a platform admin (``Forbidden`` for anyone else), otherwise as any change."""
+    if namespace == PUBLIC_NAMESPACE:
+        if not developer.admin:
+            raise Forbidden(f"only a platform admin describes the public library's {namespace}/{name}")
+        return developer.tenant, f"{namespace}/{name}"
+    return repository_scope(developer, namespace, name, write=True)
 
 
 def deployment_not_found(deployment_id: str) -> NotFound:
@@ -188,6 +199,25 @@ class ApiRoutes(GatewayRoutes):
     def get_repository(self, request: Request, namespace: str, name: str) -> Response:
         tenant, repository = repository_scope(self._developer(request), namespace, name)
         return json_answer(self.catalog.get_repository(tenant, repository))
+
+    @route(
+        "PATCH",
+        REPOSITORY,
+        doc=RouteDoc(
+            "Set a repository's description and overview (the tenant's own, or the library's for a platform admin)",
+            "repositories",
+            body=s.RepositoryInfo,
+            response=RepositoryOut,
+            errors=CHANGE_ERRORS,
+            description="Only the fields given change. A description is one line of at most 100 characters; "
+            "an overview is Markdown of at most 25,000 characters, without raw HTML (show it in a code span "
+            "or block) or `javascript:`/`data:` links: 400 names the field and why.",
+        ),
+    )
+    def set_repository_info(self, request: Request, namespace: str, name: str) -> Response:
+        tenant, repository = describing_scope(self._developer(request), namespace, name)
+        given = load_json(request, s.RepositoryInfo)
+        return json_answer(self.catalog.set_repository_info(tenant, repository, **given))
 
     @route(
         "GET",

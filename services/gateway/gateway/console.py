@@ -8,7 +8,8 @@ field. Another tenant's repository or deployment is a 404 that shows nothing of 
 
 Routes: GET/POST /signin, POST /signout, GET / (public library), GET /library/<name>,
 GET /repositories, GET /repositories/<ns>/<name>, GET /repositories/<ns>/<name>/tags/<tag>,
-GET/POST /repositories/<ns>/<name>/tags/<tag>/delete, GET/POST /deploy, GET /deployments,
+GET/POST /repositories/<ns>/<name>/tags/<tag>/delete, POST /repositories/<ns>/<name>/info,
+GET/POST /deploy, GET /deployments,
 GET /deployments/<id>, POST /deployments/<id>/{scale,update,rollback,auto-deploy},
 GET/POST /deployments/<id>/delete, GET /how-to-push.
 
@@ -16,6 +17,7 @@ Stable ``data-testid`` attributes for browser tests:
     account, tenant, signout-button, flash, form-error, field-error-<field>,
     signin-form, search-form, search-input, library-list, library-item, repository-list,
     repository-item, ownbase-filter, pull-command, copy-button, repository-overview,
+    describe-form, describe-submit,
     tag-list, tag-item, deploy-link, delete-link, tag-detail, image-id, digest,
     other-tags, sibling-tags, confirm-delete, deploy-form, deploy-submit,
     deployment-list, deployment-item, status-badge, instance-list, instance-item,
@@ -36,7 +38,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from werkzeug.wrappers import Request, Response
 
 from gateway import sessions, templating
-from gateway.api import own_tenant, read_tenant, repository_scope
+from gateway.api import describing_scope, own_tenant, read_tenant, repository_scope
 from gateway.problems import FieldProblems, field_errors
 from gateway.schemas import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, MAX_QUERY_LENGTH
 from gateway.web import PAGE, GatewayRoutes, route
@@ -77,6 +79,7 @@ DEPLOY_FIELDS = (
     "auto_deploy",
 )
 MAX_FIELD_LENGTH = 8192
+INFO_FIELDS = ("description", "overview")
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -264,6 +267,19 @@ def deploy_spec(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list
     return spec, errors
 
 
+def describable(developer: sessions.Developer, namespace: str) -> bool:
+    """Whether the repository page shows the description form: the developer's own tenant's, or
+    the library's to a platform admin (``gateway.api.describing_scope``)."""
+    return namespace == developer.tenant or (namespace == PUBLIC_NAMESPACE and developer.admin)
+
+
+def info_form(form: Mapping[str, str]) -> dict[str, str]:
+    """The description form's fields as the catalog takes them (one left out is kept): a browser
+    sends a textarea's line ends as CRLF, which the catalog refuses (no control character but
+    newline and tab)."""
+    return {k: str(form[k]).replace("\r\n", "\n").replace("\r", "\n").strip() for k in INFO_FIELDS if k in form}
+
+
 def _number(text: str, kind: type) -> Any:
     try:
         return kind(text)
@@ -437,21 +453,52 @@ class ConsolePages(GatewayRoutes):
         return self._repository_page(request, developer, tenant, repository, "repository.html", path)
 
     def _repository_page(
-        self, request: Request, developer: sessions.Developer, tenant: Any, repository: str, template: str, path: str
+        self,
+        request: Request,
+        developer: sessions.Developer,
+        tenant: Any,
+        repository: str,
+        template: str,
+        path: str,
+        status: int = 200,
+        info_form: Mapping[str, str] | None = None,
+        info_errors: Mapping[str, list[str]] | None = None,
     ) -> Response:
         number = page_number(request)
         found = self.catalog.get_repository(tenant, repository)
         tags = self.catalog.list_tags(tenant, repository, page=number, page_size=TAGS_PER_PAGE)
         deleted = request.args.get("deleted", "")[:200]
+        flash = f"Deleted {deleted}." if deleted else "Saved." if request.args.get("saved") else None
         return self._page(
             developer,
             template,
+            status,
             repository=found,
             tags=tags["items"],
             pages=pager(path, {}, tags),
             writable=found.get("namespace") == developer.tenant,
-            flash=f"Deleted {deleted}." if deleted else None,
+            describable=describable(developer, str(found.get("namespace"))),
+            info_form=info_form or {k: found.get(k) or "" for k in INFO_FIELDS},
+            info_errors=info_errors or {},
+            flash=flash,
         )
+
+    @route("POST", "/repositories/<namespace>/<name>/info", kind=PAGE)
+    def repository_info(self, request: Request, namespace: str, name: str) -> Response:
+        """The description and overview form (``_describe.html``); back to the repository's page."""
+        developer = self._developer(request)
+        tenant, repository = describing_scope(developer, namespace, name)
+        form = info_form(request.form)
+        if namespace == PUBLIC_NAMESPACE:
+            template, path = "library_image.html", f"/library/{quote(name)}"
+        else:
+            template, path = "repository.html", f"/repositories/{quote(namespace)}/{quote(name)}"
+        try:
+            self.catalog.set_repository_info(tenant, repository, **form)
+        except InvalidRequest as exc:
+            errors = refusal(exc, INFO_FIELDS)
+            return self._repository_page(request, developer, tenant, repository, template, path, 400, form, errors)
+        return redirect(f"{path}?saved=1")
 
     @route("GET", "/repositories/<namespace>/<name>/tags/<tag>", kind=PAGE)
     def tag(self, request: Request, namespace: str, name: str, tag: str) -> Response:

@@ -71,6 +71,22 @@ class DeleteQuery(Schema):
     )
 
 
+class RepositoryInfo(Schema):
+    """What ``PATCH`` changes of a repository; the catalog judges the text and names what it refuses."""
+
+    description = fields.String(
+        allow_none=True,
+        metadata={"description": "one line, at most 100 characters; left out or null: kept"},
+    )
+    overview = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Markdown, at most 25,000 characters, without raw HTML or javascript:/data: links; "
+            "left out or null: kept"
+        },
+    )
+
+
 class SignIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NAME_LENGTH))
     password = fields.String(required=True, validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH))

@@ -4,11 +4,14 @@ Events are sent the way the webhook sends them (``event_dispatcher``, source ``w
 observer service records what the catalog dispatches; RPC goes through ``ServiceRpcProxy``.
 """
 
+import contextlib
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
@@ -28,8 +31,9 @@ from shared.contracts.events import (
     make_event,
 )
 from shared.runtime.db import load_config
-from shared.runtime.identity import IdentifiedServiceRpcProxy
+from shared.runtime.identity import IDENTITY_KEY, IdentifiedServiceRpcProxy, identity_audience
 from tests.support import DOCKER_MANIFEST_V2, push_image, wait_until
+from tests.unit.auth.certificates import certificate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -62,8 +66,55 @@ def tenant():
     return "t" + uuid.uuid4().hex[:10]
 
 
+# Developer identities as the auth service signs them, checked by the catalog against this key's
+# certificate (AUTH_CERT_FILE): what a call made on behalf of a person carries.
+ISSUER = "imagehub-auth"
+IDENTITY_KEY_PAIR = ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def auth_cert_file(tmp_path_factory):
+    now = datetime.now(UTC)
+    path = tmp_path_factory.mktemp("auth") / "auth.crt"
+    path.write_bytes(
+        certificate(IDENTITY_KEY_PAIR, not_before=now - timedelta(days=1), not_after=now + timedelta(days=1))
+    )
+    return str(path)
+
+
+def developer_identity(account, tenant, admin=False):
+    """A developer's identity token, signed now, valid five minutes."""
+    now = datetime.now(UTC)
+    claims = {
+        "iss": ISSUER,
+        "aud": identity_audience(ISSUER),
+        "token_use": "identity",
+        "sub": account,
+        "tenant": tenant,
+        "admin": admin,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+    }
+    return jwt.encode(claims, IDENTITY_KEY_PAIR, algorithm="ES256")
+
+
 @pytest.fixture
-def catalog_config(rabbit_config, catalog_db_url, registry):
+def as_developer(catalog, rabbit_config):
+    """``as_developer(account, tenant, admin=False)``: a catalog proxy whose calls carry that
+    developer's identity (the proxies close with the test)."""
+    with contextlib.ExitStack() as stack:
+
+        def proxy(account, tenant, admin=False):
+            context = {IDENTITY_KEY: developer_identity(account, tenant, admin)}
+            return stack.enter_context(
+                IdentifiedServiceRpcProxy("catalog", rabbit_config, context_data=context, timeout=WAIT)
+            )
+
+        yield proxy
+
+
+@pytest.fixture
+def catalog_config(rabbit_config, catalog_db_url, registry, auth_cert_file):
     """The catalog's config.yml (its defaults, the only ones), on this test's broker, database and
     registry."""
     return dict(
@@ -73,6 +124,8 @@ def catalog_config(rabbit_config, catalog_db_url, registry):
         REGISTRY_URL=registry.url,
         REGISTRY_PUBLIC_HOST=registry.host,
         REGISTRY_TIMEOUT=5,
+        AUTH_CERT_FILE=auth_cert_file,
+        AUTH_ISSUER=ISSUER,
         max_workers=4,
         OUTBOX_RELAY_INTERVAL=0.5,
         OUTBOX_RELAY_MIN_AGE=2,

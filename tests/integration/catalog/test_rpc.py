@@ -1,10 +1,12 @@
 """The RPC contract as another platform component sees it: results, and errors as their own types."""
 
+import re
+
 import pytest
 
 from shared.contracts.errors import Conflict, Forbidden, InvalidReference, InvalidRequest, NotFound
 from shared.contracts.events import TAG_REMOVED
-from tests.support import push_image
+from tests.support import push_image, wait_until
 
 
 @pytest.fixture
@@ -154,3 +156,79 @@ class TestDeleteTag:
             rpc.delete_tag(tenant, "library/nginx", "latest")
         assert registry.tags(app[0]) == ["stable", "v1", "v2"]
         assert registry.tags("library/nginx") == ["latest"]
+
+
+class TestRepositoryInfo:
+    """``set_repository_info``: who may describe which repository, and what text is taken."""
+
+    OVERVIEW = "# nginx\n\nServes `<html>` fast.\n\n```\n<script>shown, not run</script>\n```\n"
+
+    def test_an_admin_describes_a_library_repository_and_every_reader_sees_it(self, nginx, rpc, as_developer):
+        admin = as_developer("ana", None, admin=True)
+        answer = admin.set_repository_info(None, "library/nginx", description="The web server.", overview=self.OVERVIEW)
+        assert (answer["description"], answer["overview"]) == ("The web server.", self.OVERVIEW)
+        assert answer == rpc.get_repository(None, "library/nginx")
+        [listed] = as_developer("dev", "t-reader").list_public_repositories(query="nginx")["items"]
+        assert (listed["description"], listed["overview"]) == ("The web server.", self.OVERVIEW)
+        record = wait_until(
+            lambda: rpc.list_audit(action="catalog.set_repository_info")["items"], what="the audit record"
+        )[0]
+        assert (record["actor"], record["target"], record["outcome"]) == ("ana (admin)", "library/nginx", "ok")
+
+    def test_a_tenant_describes_its_own_and_what_is_not_given_is_kept(self, app, rpc, as_developer, tenant):
+        developer = as_developer("dev", tenant)
+        developer.set_repository_info(tenant, app[0], description="Our app.")
+        answer = developer.set_repository_info(tenant, app[0], overview="**Runs** the app.")
+        assert (answer["description"], answer["overview"]) == ("Our app.", "**Runs** the app.")
+        assert answer["tag_count"] == 3
+        [listed] = rpc.list_repositories(tenant)["items"]
+        assert (listed["description"], listed["overview"]) == ("Our app.", "**Runs** the app.")
+        cleared = developer.set_repository_info(tenant, app[0], description="")
+        assert (cleared["description"], cleared["overview"]) == ("", "**Runs** the app.")
+
+    def test_an_admin_describes_a_tenants_repository(self, app, as_developer, tenant):
+        answer = as_developer("ana", None, admin=True).set_repository_info(tenant, app[0], description="Curated.")
+        assert answer["description"] == "Curated."
+
+    def test_only_admins_describe_the_library_and_only_the_owner_its_own(self, app, nginx, rpc, as_developer, tenant):
+        before = rpc.get_repository(None, "library/nginx")
+        with pytest.raises(Forbidden, match="platform admin"):
+            as_developer("dev", tenant).set_repository_info(tenant, "library/nginx", description="Mine now.")
+        with pytest.raises(Forbidden, match="platform admin"):
+            rpc.set_repository_info(None, "library/nginx", description="A service's.")
+        intruder = as_developer("eve", "intruder")
+        with pytest.raises(Forbidden):
+            intruder.set_repository_info("intruder", app[0], description="Hijacked.")
+        with pytest.raises(Forbidden):
+            intruder.set_repository_info(tenant, app[0], description="Hijacked.")
+        with pytest.raises(Forbidden):  # another tenant's name tells nothing, whether it exists or not
+            intruder.set_repository_info("intruder", f"{tenant}/nope", description="Hijacked.")
+        assert rpc.get_repository(None, "library/nginx") == before
+        assert rpc.get_repository(tenant, app[0])["description"] == ""
+
+    @pytest.mark.parametrize(
+        ("given", "field", "why"),
+        [
+            ({"description": "x" * 101}, "description", "at most 100 characters, got 101"),
+            ({"description": "two\nlines"}, "description", "one line"),
+            ({"overview": "Hi <img src=x onerror=alert(1)>"}, "overview", "raw HTML"),
+            ({"overview": "<script>alert(1)</script>"}, "overview", "raw HTML"),
+            ({"overview": "[docs](javascript:alert(1))"}, "overview", "javascript:"),
+            ({"overview": "x" * 25_001}, "overview", "at most 25000 characters"),
+        ],
+    )
+    def test_bad_text_is_refused_naming_the_field_and_nothing_changes(
+        self, app, rpc, as_developer, tenant, given, field, why
+    ):
+        developer = as_developer("dev", tenant)
+        developer.set_repository_info(tenant, app[0], description="Kept.", overview="Kept too.")
+        with pytest.raises(InvalidRequest, match=rf"^{field} .*{re.escape(why)}"):
+            developer.set_repository_info(tenant, app[0], **given)
+        found = rpc.get_repository(tenant, app[0])
+        assert (found["description"], found["overview"]) == ("Kept.", "Kept too.")
+
+    def test_an_unknown_repository_is_not_found(self, catalog, as_developer, tenant):
+        with pytest.raises(NotFound, match="nope"):
+            as_developer("dev", tenant).set_repository_info(tenant, f"{tenant}/nope", description="Hello.")
+        with pytest.raises(NotFound, match="nope"):
+            as_developer("ana", None, admin=True).set_repository_info(None, "library/nope", description="Hello.")

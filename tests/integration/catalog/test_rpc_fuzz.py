@@ -17,6 +17,7 @@ docs/catalog-api.md says which arguments are bad; then:
 
 import decimal
 import re
+import unicodedata
 
 import pytest
 from hypothesis import assume, given
@@ -150,6 +151,27 @@ SHAPE_CHECKS = {  # InvalidRequest naming the argument
         lambda v: v is None or (isinstance(v, str) and len(v) <= 255 and COMPONENT.fullmatch(v) is not None)
     ),
 }
+
+
+def _curated_text(limit, allowed_controls):
+    """A description or overview (docs/catalog-api.md, ``set_repository_info``): text within
+    ``limit`` characters without control characters besides ``allowed_controls``; whether text
+    holding ``<`` or ``:`` is safe Markdown is the catalog's to say (unit-tested in test_curation)."""
+
+    def check(value):
+        if value is None:
+            return True
+        if not isinstance(value, str) or len(value) > limit or not _unicode(value):
+            return False
+        if any(c not in allowed_controls and unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+            return False
+        return UNKNOWN if "<" in value or ":" in value else True
+
+    return _bytes_or(check)
+
+
+SHAPE_CHECKS["description"] = _curated_text(100, "")
+SHAPE_CHECKS["overview"] = _curated_text(25_000, "\n\t")
 NAME_CHECKS = {  # InvalidReference
     "repository": lambda v: isinstance(v, str) and valid_repository(v),
     "tag": lambda v: isinstance(v, str) and TAG.fullmatch(v) is not None,
@@ -174,6 +196,12 @@ METHODS = {
     "get_repository": {
         "tenant_id": ("optional_tenant_id", st.none() | tenants),
         "repository": ("repository", st.sampled_from(["t1/app", "library/nginx", "t2/x_ownbase"])),
+    },
+    "set_repository_info": {
+        "tenant_id": ("optional_tenant_id", st.none() | tenants),
+        "repository": ("repository", st.sampled_from(["t1/app", "library/nginx"])),
+        "description": ("description", st.none() | st.sampled_from(["", "A web server.", "é" * 100])),
+        "overview": ("overview", st.none() | st.sampled_from(["", "# nginx\n\nServes `<html>`.\n", "x" * 25_000])),
     },
     "list_tags": {
         "tenant_id": ("optional_tenant_id", st.none() | tenants),

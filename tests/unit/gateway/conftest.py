@@ -13,8 +13,10 @@ from gateway.sessions import Developer
 from shared.runtime.identity import Identity
 
 
-def make_developer(account: str = "alice", tenant: str | None = "acme") -> Developer:
-    identity = Identity(kind="developer", name=account, broker_user="gateway", tenant=tenant, session="sid-1")
+def make_developer(account: str = "alice", tenant: str | None = "acme", admin: bool = False) -> Developer:
+    identity = Identity(
+        kind="developer", name=account, broker_user="gateway", tenant=tenant, admin=admin, session="sid-1"
+    )
     return Developer(identity=identity, token="token", by_cookie=True, csrf_token="csrf-123")
 
 

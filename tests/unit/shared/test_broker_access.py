@@ -45,6 +45,7 @@ def test_a_group_stands_for_its_methods():
                 ("auth", "audit"),
                 ("catalog", "browse"),
                 ("catalog", "delete"),
+                ("catalog", "describe"),
                 ("deployer", "browse"),
                 ("deployer", "deploy"),
             ]
