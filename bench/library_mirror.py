@@ -83,6 +83,7 @@ def main(argv=None):
     args = parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="imagehub-bench-mirror-")
     upstream = RegistryProcess(None, None, workdir=os.path.join(workdir, "upstream"), notify=False).start()
+    os.makedirs(os.path.join(workdir, "stack"))
     stack = Stack(os.path.join(workdir, "stack"))
     rounds, ok = [], True
     try:
