@@ -47,3 +47,4 @@ bench: up
 	$(VENV)/bin/python -m bench.auto_deploy
 	$(VENV)/bin/python -m bench.resync
 	$(VENV)/bin/python -m bench.gateway
+	$(VENV)/bin/python -m bench.library_mirror
