@@ -194,6 +194,7 @@ def test_the_document_covers_every_api_route(stack):
         ("GET", V1 + "/pools"),
         ("GET", V1 + "/repositories"),
         ("GET", V1 + "/repositories/{namespace}/{name}"),
+        ("PATCH", V1 + "/repositories/{namespace}/{name}"),
         ("GET", V1 + "/repositories/{namespace}/{name}/history"),
         ("GET", V1 + "/repositories/{namespace}/{name}/tags"),
         ("GET", V1 + "/repositories/{namespace}/{name}/tags/{tag}"),
