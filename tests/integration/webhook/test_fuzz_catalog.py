@@ -21,7 +21,14 @@ import sqlalchemy as sa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.integration.catalog.conftest import catalog, catalog_config, catalog_db_url, observed, registry  # noqa: F401 (fixtures)
+from tests.integration.catalog.conftest import (  # noqa: F401 (fixtures)
+    auth_cert_file,
+    catalog,
+    catalog_config,
+    catalog_db_url,
+    observed,
+    registry,
+)
 from tests.integration.webhook.test_fuzz import (
     HOSTILE_NAMES,
     HOSTILE_TAGS,

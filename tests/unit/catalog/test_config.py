@@ -84,7 +84,8 @@ class TestResyncTimer:
 
     def test_the_rpc_starts_a_pass_in_a_worker_of_run_resync(self):
         container = ServiceContainer(CatalogService, {"AMQP_URI": "memory://", "RESYNC_INTERVAL": 0})
-        starter = get_extension(container, JobStarter)
+        # The catalog has two job starters (resync, library sync): the resync's, by its method.
+        starter = get_extension(container, JobStarter, method_name="run_resync")
         spawned = []
         container.spawn_worker = lambda entrypoint, args, kwargs: spawned.append((entrypoint.method_name, args))
 
