@@ -12,6 +12,7 @@
   by default) is closed, so a client trickling its request cannot hold a worker for ever.
 """
 
+import io
 import json
 import re
 import uuid
@@ -36,10 +37,6 @@ DEFAULT_SOCKET_TIMEOUT = 10.0
 
 class PayloadTooLarge(ImagehubError):
     """The request body is larger than the service takes (413)."""
-
-
-class LengthRequired(ImagehubError):
-    """A bounded endpoint was sent a body without a Content-Length (chunked): 411, unread."""
 
 
 def json_response(status: int, body: Any, headers: Any = None) -> Response:
@@ -93,6 +90,23 @@ def read_body(stream: BinaryIO, content_length: int | None, max_bytes: int) -> b
     return b"".join(chunks)
 
 
+def _with_body(request: Request, body: bytes, limit: int) -> Request:
+    """The request again, its chunked body read into memory and declared by a Content-Length."""
+    environ = request.environ
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    again = type(request)(environ)
+    # What the web server put on the request (nameko's path_values, the URL rule), not what
+    # werkzeug derived from the body or headers that changed.
+    derived = {"environ", "content_length", "stream", "form", "files", "_cached_data", "headers"}
+    for key, value in vars(request).items():
+        if key not in derived:
+            vars(again).setdefault(key, value)
+    again.max_content_length = again.max_form_memory_size = limit
+    return again
+
+
 class BoundedWebServer(WebServer):
     """nameko's web server, whose client sockets time out after ``WEB_SOCKET_TIMEOUT`` seconds."""
 
@@ -124,8 +138,16 @@ class JsonHttpEntrypoint(HttpRequestHandler):
             request.max_form_memory_size = limit
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if limit is not None and chunked and request.content_length is None:
-            # Werkzeug would read no byte of it and answer as if the body were empty: say why instead.
-            response = self.error_answer(LengthRequired("send the body with a Content-Length"), request)
+            # Werkzeug would read no byte of it (eventlet sets no wsgi.input_terminated) and answer
+            # as if the body were empty. Go clients (skopeo, podman, containerd) post forms this
+            # way: read it here, no further than one byte past the limit, and hand it on whole.
+            try:
+                body = read_body(request.environ["wsgi.input"], None, limit)
+            except (PayloadTooLarge, InvalidRequest) as exc:
+                response = self.error_answer(exc, request)
+            else:
+                request = _with_body(request, body, limit)
+                response = self._run_worker(request)
         else:
             response = self._run_worker(request)
         response.headers[REQUEST_ID_HEADER] = request_id

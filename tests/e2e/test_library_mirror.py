@@ -122,7 +122,7 @@ class TestMirroring:
         assert report["sources"][name] == {"status": "listed", "upstream_tags": 5, "selected": 3, "error": None}
         assert {tag: (item["status"], item["digest"]) for tag, item in items.items()} == {
             tag: ("copied", digest) for tag, digest in wanted.items()
-        }
+        }, report["items"]
         # Pinned: our registry's tags name the upstream's digests, and the others stayed out.
         assert {tag: stack.registry.manifest_digest(f"library/{name}", tag) for tag in wanted} == wanted
         assert stack.registry.tags(f"library/{name}") == sorted(wanted)

@@ -7,7 +7,7 @@ docker client prints them), and for the OAuth2 form the RFC 6749 ``error`` code.
 from typing import Any
 
 from auth.exceptions import http_status_for
-from shared.runtime.http import JsonHttpEntrypoint, LengthRequired, PayloadTooLarge, json_response, public_message
+from shared.runtime.http import JsonHttpEntrypoint, PayloadTooLarge, json_response, public_message
 
 __all__ = ["HttpEntrypoint", "error_body", "http", "json_response"]
 
@@ -32,8 +32,6 @@ class HttpEntrypoint(JsonHttpEntrypoint):
     def error_response(self, exc: BaseException) -> tuple[int, Any]:
         if isinstance(exc, PayloadTooLarge):
             return 413, error_body(exc, 413, "SIZE_INVALID")
-        if isinstance(exc, LengthRequired):
-            return 411, error_body(exc, 411, "LENGTH_REQUIRED")
         status, code = http_status_for(exc)
         return status, error_body(exc, status, code)
 

@@ -553,10 +553,8 @@ class CatalogService(audit.AuditListing):
 
     def _run_library_sync(self, sync_id: int) -> dict[str, Any]:
         s = self.settings
-        registry_url = s.registry_url
         mirror = library_sync.MirrorSettings(
-            registry_host=registry_url.split("://", 1)[-1],
-            registry_insecure=registry_url.startswith("http://"),
+            registry_url=s.registry_url,
             username=s.library_username,
             password=s.library_password,
             credentials_file=s.library_credentials_file,

@@ -100,7 +100,7 @@ def build(routes: Iterable[tuple[str, str, RouteDoc]]) -> dict[str, Any]:
         servers=[{"url": "/"}],
     )
     spec.components.schema("Problem", schema=schemas.Problem)
-    for status in (400, 401, 403, 404, 405, 409, 411, 413, 415, 429, 503):
+    for status in (400, 401, 403, 404, 405, 409, 413, 415, 429, 503):
         response: dict[str, Any] = {
             "description": HTTPStatus(status).phrase,
             "content": {problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},

@@ -23,7 +23,7 @@ from shared.contracts.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from shared.runtime.http import LengthRequired, PayloadTooLarge
+from shared.runtime.http import PayloadTooLarge
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:imagehub:problem:"
@@ -37,7 +37,6 @@ STATUSES: tuple[tuple[type[ImagehubError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
-    (LengthRequired, 411),
     (PayloadTooLarge, 413),
     (RateLimited, 429),
     (ServiceUnavailable, 503),

@@ -120,6 +120,19 @@ class TestSkopeo:
         assert seen["mode"] == "0o600"
         assert not os.path.exists(private_dir)
 
+    def test_a_refresh_token_is_given_as_the_identity_token(self, tmp_path):
+        record = tmp_path / "auth.json"
+        command = fake_skopeo(
+            tmp_path,
+            "import shutil, sys\n"
+            f"shutil.copy(sys.argv[sys.argv.index('--authfile') + 1], {str(record)!r})\n"
+            "print('{\"Tags\": []}')\n",
+        )
+        with Skopeo([Endpoint("127.0.0.1:5000", True, "robot", "s3cret", identity_token="refresh-1")], command) as s:
+            s.list_tags("127.0.0.1:5000", "library/nginx")
+        entry = json.loads(record.read_text())["auths"]["127.0.0.1:5000"]
+        assert entry == {"auth": "PHRva2VuPjo=", "identitytoken": "refresh-1"}  # "<token>:", no password
+
     def test_a_failure_carries_skopeos_last_words(self, tmp_path):
         command = fake_skopeo(
             tmp_path, "import sys\nprint('time=x level=fatal msg=\"manifest unknown\"', file=sys.stderr)\nsys.exit(1)\n"
@@ -191,7 +204,7 @@ class TestSyncRun:
             session.commit()
         sync_id = sync.start_sync(session, source, sync.RPC, now=at(len(fake.copies) + 1))
         session.commit()
-        settings = sync.MirrorSettings("127.0.0.1:5000", True, "robot", "pw", None, attempts=3, retry_delay=0.5)
+        settings = sync.MirrorSettings("http://127.0.0.1:5000", None, "", None, attempts=3, retry_delay=0.5)
         sync.SyncRun(
             sync_id,
             transaction,

@@ -29,12 +29,15 @@ class SkopeoError(Exception):
 @dataclass(frozen=True)
 class Endpoint:
     """A registry skopeo talks to: ``host[:port]``, whether it is plain HTTP or unverified TLS,
-    and the account to log in with (None: anonymous)."""
+    and the account to log in with (None: anonymous), or a refresh token of it
+    (``identity_token``, what ``docker login`` keeps): skopeo then asks the token service with
+    that, which checks a signature instead of the password's deliberately slow hash on every copy."""
 
     host: str
     insecure: bool = False
     username: str | None = None
     password: str | None = None
+    identity_token: str | None = None
 
 
 def manifest_digest(raw: bytes) -> str:
@@ -59,11 +62,7 @@ class Skopeo:
         self._authfile = os.path.join(self._dir, "auth.json")
         self._policy = os.path.join(self._dir, "policy.json")
         self._insecure = {endpoint.host: endpoint.insecure for endpoint in endpoints}
-        auths = {
-            endpoint.host: {"auth": base64.b64encode(f"{endpoint.username}:{endpoint.password}".encode()).decode()}
-            for endpoint in endpoints
-            if endpoint.username
-        }
+        auths = {endpoint.host: _auth_entry(endpoint) for endpoint in endpoints if endpoint.username}
         _write_private(self._authfile, json.dumps({"auths": auths}))
         _write_private(self._policy, resources.files("catalog.mirror").joinpath("policy.json").read_text())
 
@@ -129,6 +128,12 @@ class Skopeo:
         if done.returncode != 0:
             raise SkopeoError(f"skopeo {args[0]} failed: {_last_words(done.stderr)}")
         return bytes(done.stdout)
+
+
+def _auth_entry(endpoint: Endpoint) -> dict[str, str]:
+    if endpoint.identity_token:  # containers-auth.json: the user "<token>" and the refresh token
+        return {"auth": base64.b64encode(b"<token>:").decode(), "identitytoken": endpoint.identity_token}
+    return {"auth": base64.b64encode(f"{endpoint.username}:{endpoint.password}".encode()).decode()}
 
 
 def _ref(host: str, repository: str) -> str:

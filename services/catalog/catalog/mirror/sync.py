@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import eventlet
+import requests
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,7 @@ from shared.contracts.errors import Conflict, InvalidRequest, NotFound, Registry
 from shared.contracts.reference import PUBLIC_NAMESPACE
 from shared.runtime.clock import utcnow
 from shared.runtime.lease import RowLease
+from shared.runtime.registry_auth import RegistryAuthError, RegistryTokenAuth
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,7 @@ RETRYABLE = (SkopeoError, RegistryUnavailable)
 class MirrorSettings:
     """Where the library is and how a sync behaves (the catalog's ``LIBRARY_*`` settings)."""
 
-    registry_host: str  # our registry, host:port, as skopeo reaches it
-    registry_insecure: bool  # plain HTTP (REGISTRY_URL is http://)
+    registry_url: str  # our registry's HTTP API (REGISTRY_URL)
     username: str | None  # the library robot: pushes to library/ only
     password: str
     credentials_file: str | None
@@ -73,6 +74,34 @@ class MirrorSettings:
     skopeo: str = "skopeo"
     timeout: float = 60.0
     copy_timeout: float = 1800.0
+
+    @property
+    def registry_host(self) -> str:
+        """Our registry as skopeo names it: ``host:port``."""
+        return self.registry_url.split("://", 1)[-1].rstrip("/")
+
+    @property
+    def registry_insecure(self) -> bool:
+        return self.registry_url.startswith("http://")
+
+
+def robot_refresh_token(settings: MirrorSettings) -> str | None:
+    """A refresh token of the library robot from our registry's token service (None when the
+    registry asks for no token, or without a robot): what skopeo logs in with, so that the token
+    service checks the robot's password once per sync rather than once per copy."""
+    if not settings.username:
+        return None
+    auth = RegistryTokenAuth(settings.username, settings.password, timeout=settings.timeout)
+    with requests.Session() as session:
+        session.auth = auth
+        try:  # any path the robot may pull: the registry's challenge brings the login
+            session.get(
+                f"{settings.registry_url}/v2/{PUBLIC_NAMESPACE}/imagehub-login/tags/list", timeout=settings.timeout
+            )
+        except (requests.RequestException, RegistryAuthError) as exc:
+            log.warning("library robot: no refresh token (%s); skopeo logs in with the password", exc)
+            return None
+    return auth.refresh_token
 
 
 # -- starting and reading syncs ----------------------------------------------------------------
@@ -226,6 +255,8 @@ class SyncRun:
         self.sleep = sleep
         self.skopeo = skopeo  # Skopeo(endpoints, command, timeout=, copy_timeout=): a context manager
         self.lost_lock = False
+        self._robot_token: str | None = None
+        self._robot_token_asked = False
 
     def run(self) -> dict[str, Any]:
         status, error = LibrarySync.FINISHED, None
@@ -314,7 +345,9 @@ class SyncRun:
 
     def _our_endpoint(self) -> Endpoint:
         s = self.settings
-        return Endpoint(s.registry_host, s.registry_insecure, s.username, s.password)
+        if not self._robot_token_asked:
+            self._robot_token, self._robot_token_asked = robot_refresh_token(s), True
+        return Endpoint(s.registry_host, s.registry_insecure, s.username, s.password, self._robot_token)
 
     def _upstream_endpoint(self, source: _Source) -> Endpoint:
         if source.registry == self.settings.registry_host:
