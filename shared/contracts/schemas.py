@@ -46,14 +46,20 @@ def validate_text(value: str) -> None:
         raise ValidationError("must be text without unpaired surrogates (not valid Unicode)") from None
 
 
-def validate_tenant_id(value: str) -> None:
-    """A ``tenant_id`` argument's check: a valid namespace, and not the public library."""
+def validate_namespace(value: str, what: str = "namespace") -> None:
+    """A registry namespace (a tenant ID or the public library): a path component of a
+    repository name, no longer than a tenant ID may be."""
     if isinstance(value, str) and len(value) > MAX_TENANT_ID_LENGTH:
         raise ValidationError(f"must be at most {MAX_TENANT_ID_LENGTH} characters, got {len(value)}")
     try:
-        validate_path_component(value, "tenant_id")
+        validate_path_component(value, what)
     except InvalidReference as exc:  # reported as this argument's error
         raise ValidationError(str(exc)) from exc
+
+
+def validate_tenant_id(value: str) -> None:
+    """A ``tenant_id`` argument's check: a valid namespace, and not the public library."""
+    validate_namespace(value, "tenant_id")
     if value == PUBLIC_NAMESPACE:
         raise ValidationError(f"{PUBLIC_NAMESPACE!r} is the public library, not a tenant")
 

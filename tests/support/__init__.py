@@ -314,6 +314,16 @@ def migrated_sqlite_template(tmp_path_factory, name, upgrade):
     return path
 
 
+def downgrade(engine, alembic_config, revision):
+    """Take a service's database on ``engine`` down to ``revision`` (its ``alembic_config``)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def sqlite_copy(template, tmp_path):
     """The URL of a fresh copy of a migrated template: a migrated database in milliseconds."""
     path = tmp_path / template.name

@@ -13,7 +13,7 @@ Names:
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +125,28 @@ def create_account(
     )
 
 
+def robot_rights(
+    tenant_id: str | None, actions: Iterable[str] | None, catalog: bool, namespaces: Iterable[str] | None
+) -> dict[str, Any]:
+    """What a robot of ``tenant_id`` may do, checked and in canonical form, as the ``Account``
+    columns: ``actions`` (pull only by default) in canonical order, ``catalog``, and
+    ``namespaces`` sorted (None: every namespace). Only a platform robot lists ``_catalog`` or is
+    restricted to namespaces: a tenant's robot acts in its tenant's namespace alone anyway."""
+    if tenant_id is not None:
+        if catalog:
+            raise InvalidRequest("catalog access is for platform robots only (tenant_id None)")
+        if namespaces is not None:
+            raise InvalidRequest(
+                "namespaces is for platform robots only (tenant_id None): "
+                "a tenant's robot acts in its tenant's namespace alone"
+            )
+    return {
+        "actions": [a for a in REPOSITORY_ACTIONS if a in set(actions or ROBOT_DEFAULT_ACTIONS)],
+        "catalog": bool(catalog),
+        "namespaces": None if namespaces is None else sorted(set(namespaces)),
+    }
+
+
 def create_robot(
     session: Session,
     hasher: Hasher,
@@ -134,17 +156,14 @@ def create_robot(
     catalog: bool,
     description: str | None,
     now: datetime,
-    namespaces: Sequence[str] | None = None,
+    namespaces: Iterable[str] | None = None,
 ) -> tuple[Account, str]:
-    """``(account, secret)``: a robot of ``tenant_id`` (None: a platform robot, every namespace)
-    that may do ``actions`` (pull only by default). The secret is not kept: only its hash."""
+    """``(account, secret)``: a robot of ``tenant_id`` (None: a platform robot, every namespace,
+    or only ``namespaces`` when given) that may do ``actions`` (pull only by default). The secret
+    is not kept: only its hash."""
     if tenant_id is not None:
         get_usable_tenant(session, tenant_id)
-        if catalog:
-            raise InvalidRequest("catalog access is for platform robots only (tenant_id None)")
-        if namespaces is not None:
-            raise InvalidRequest("namespaces is for platform robots only (tenant_id None)")
-    actions = [a for a in REPOSITORY_ACTIONS if a in set(actions or ROBOT_DEFAULT_ACTIONS)]
+    rights = robot_rights(tenant_id, actions, catalog, namespaces)
     secret = new_robot_secret()
     account = _new_account(
         session,
@@ -152,15 +171,35 @@ def create_robot(
         kind=ROBOT,
         tenant_id=tenant_id,
         is_admin=False,
-        actions=actions,
-        catalog=bool(catalog),
-        namespaces=sorted(set(namespaces)) if namespaces is not None else None,
         description=description or "",
         password_hash=hasher.hash(secret),
         created_at=now,
         updated_at=now,
+        **rights,
     )
     return account, secret
+
+
+def set_robot_rights(
+    session: Session,
+    name: str,
+    actions: Iterable[str] | None,
+    catalog: bool,
+    namespaces: Iterable[str] | None,
+    now: datetime,
+) -> Account:
+    """Make the robot ``name`` do exactly what ``robot_rights`` says (``auth.manage
+    ensure-robot``: its command line is the source of truth, so that adding ``--namespace`` to
+    it narrows a robot that exists already). Tokens issued before lapse within AUTH_TOKEN_TTL."""
+    account = get_account(session, name)
+    if account.kind != ROBOT:
+        raise InvalidRequest(f"{name!r} is not a robot")
+    rights = robot_rights(account.tenant_id, actions, catalog, namespaces)
+    if any(getattr(account, column) != value for column, value in rights.items()):
+        for column, value in rights.items():
+            setattr(account, column, value)
+        account.updated_at = now
+    return account
 
 
 def find_account(session: Session, name: str) -> Account | None:

@@ -8,11 +8,11 @@ may take on it, and nothing else:
 * a tenant's robot does what it was created for (pull only by default) in that namespace;
 * every authenticated principal pulls ``library/*``; an anonymous request does only when the
   operator turned ``AUTH_ANONYMOUS_PULL`` on;
-* a platform admin pulls, pushes and deletes everywhere (the only ones who push to
-  ``library``) and lists the registry's ``_catalog``;
+* a platform admin pulls, pushes and deletes everywhere and lists the registry's ``_catalog``;
 * a platform robot (no tenant: the catalogue's own) does its actions in every namespace, or
-  only in those it was held to (the library robot: ``library``), and lists ``_catalog`` if it
-  was created with catalog access;
+  only in those it was held to and nothing elsewhere, not even the pull of ``library`` everyone
+  else has (the library robot: ``library``); it lists ``_catalog`` if it was created with
+  catalog access. Admins and the library robot are the ones who push to ``library``;
 * nothing else: no tenant reaches another tenant's namespace; names that are not
   ``<namespace>/<name>`` (the platform's rule) and unknown resource types get nothing.
 """
@@ -41,7 +41,8 @@ USER, ROBOT, ANONYMOUS = "user", "robot", "anonymous"
 class Principal:
     """Who is asking: an account (user or robot), or nobody.
 
-    ``tenant_id`` None with ``kind == ROBOT`` is a platform robot (every namespace).
+    ``tenant_id`` None with ``kind == ROBOT`` is a platform robot (every namespace, or only
+    ``namespaces`` when that is not None).
     ``actions`` are what it may do in its own namespace(s); admins may do everything.
     """
 

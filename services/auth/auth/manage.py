@@ -3,13 +3,15 @@
     python -m auth.manage ensure-admin NAME --password-file FILE
     python -m auth.manage ensure-account NAME --tenant TENANT --password-file FILE
     python -m auth.manage ensure-robot NAME (--tenant TENANT | --platform) [--actions pull,delete]
-                                       [--catalog] --secret-file FILE
+                                       [--catalog] [--namespace NS ...] --secret-file FILE
 
 Each is idempotent and keeps FILE (mode 0600) the source of truth: a missing or empty FILE gets a
 random secret; an account that does not exist is made with FILE's secret; one whose secret is not
-FILE's gets FILE's (a robot: a new random one, written to FILE). The account's name is printed
-on stdout (a robot's is ``<tenant>+NAME`` or ``_platform+NAME``), for a script to pick up. A
-tenant named with ``--tenant`` is made if it does not exist.
+FILE's gets FILE's (a robot: a new random one, written to FILE). A robot's actions, catalog
+access and namespaces become what the command line says, on an existing robot too (a platform
+robot without ``--namespace`` acts in every namespace). The account's name is printed on stdout
+(a robot's is ``<tenant>+NAME`` or ``_platform+NAME``), for a script to pick up. A tenant named
+with ``--tenant`` is made if it does not exist.
 
 Runs where the service runs (same config.yml, same AUTH_DB_URL), after ``python -m auth.migrate``;
 the running service needs no restart. Everything else goes through the RPC API.
@@ -31,8 +33,6 @@ from auth.models import Account, Tenant
 from auth.passwords import MIN_PASSWORD_LENGTH, Hasher
 from auth.schemas import NewAccount, NewRobot, load_args
 from auth.settings import hash_parameters
-from shared.contracts.errors import InvalidReference
-from shared.contracts.reference import validate_path_component
 from shared.runtime import db
 
 
@@ -95,14 +95,9 @@ def ensure_robot(
     now: datetime,
     namespaces: Sequence[str] | None = None,
 ) -> Account:
-    """The robot ``<tenant>+name`` whose secret is in ``secret_file`` (a platform robot held to
-    ``namespaces`` if given)."""
-    load_args(NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog)
-    for namespace in namespaces or ():
-        try:
-            validate_path_component(namespace, "namespace")
-        except InvalidReference as exc:
-            raise SystemExit(f"--namespace: {exc}") from None
+    """The robot ``<tenant>+name`` whose secret is in ``secret_file``, doing ``actions`` (in
+    ``namespaces`` only, if given: platform robots)."""
+    load_args(NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog, namespaces=namespaces)
     _ensure_tenant(session, tenant_id, now)
     full_name = accounts.robot_account_name(tenant_id, name)
     account = accounts.find_account(session, full_name)
@@ -111,14 +106,13 @@ def ensure_robot(
             session, hasher, tenant_id, name, actions, catalog, "", now, namespaces=namespaces
         )
         write_secret(secret_file, secret)
-    elif account.kind != ROBOT:
+        return account
+    if account.kind != ROBOT:
         raise SystemExit(f"{full_name!r} exists and is not a robot")
-    elif (account.namespaces or None) != (sorted(set(namespaces)) if namespaces else None):
-        raise SystemExit(f"robot {full_name!r} exists with other namespaces: {account.namespaces}")
-    elif not hasher.verify(account.password_hash, read_secret(secret_file)):
+    if not hasher.verify(account.password_hash, read_secret(secret_file)):
         account, secret = accounts.rotate_robot_secret(session, hasher, full_name, now)
         write_secret(secret_file, secret)
-    return account
+    return accounts.set_robot_rights(session, full_name, actions, catalog, namespaces, now)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,14 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     robot.add_argument("name")
     whose = robot.add_mutually_exclusive_group(required=True)
     whose.add_argument("--tenant")
-    whose.add_argument("--platform", action="store_true", help="every namespace (the catalogue's own)")
+    whose.add_argument("--platform", action="store_true", help="a platform robot: every namespace, or --namespace's")
     robot.add_argument("--actions", default="pull", help="comma-separated: pull, push, delete (default: pull)")
     robot.add_argument("--catalog", action="store_true", help="may list _catalog (platform robots only)")
     robot.add_argument(
         "--namespace",
         action="append",
         dest="namespaces",
-        help="a platform robot's actions apply only here (repeat for more; default: every namespace)",
+        metavar="NAMESPACE",
+        help="act in this namespace only (repeatable; platform robots only; default: every namespace)",
     )
     robot.add_argument("--secret-file", required=True)
     args = parser.parse_args(argv)

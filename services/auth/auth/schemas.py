@@ -16,7 +16,13 @@ from auth.models import Account
 from auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 # load_args: for service.py and auth.manage
-from shared.contracts.schemas import Paging, StrictInteger, load_args, validate_tenant_id  # noqa: F401
+from shared.contracts.schemas import (  # noqa: F401
+    Paging,
+    StrictInteger,
+    load_args,
+    validate_namespace,
+    validate_tenant_id,
+)
 
 # A developer account: lower-case letters and digits, inner '.', '_', '@', '-' (an e-mail
 # address fits). Never '+': that marks a robot.
@@ -74,18 +80,28 @@ def _description() -> fields.String:
     return _string(required=False, validate=validate.Length(max=255, error="must be at most {max} characters"))
 
 
+def _optional_list(item: fields.String, singular: str, hint: str = "") -> fields.List[str]:
+    """A list argument that may be left out (None), and names at least one item if given."""
+    return fields.List(
+        item,
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, error=f"must name at least one {singular}{hint}"),
+        error_messages={"invalid": f"must be a list of {singular}s"},
+    )
+
+
 def _actions() -> fields.List[str]:
     action = fields.String(
         validate=validate.OneOf(REPOSITORY_ACTIONS, error="{input!r} is not one of pull, push, delete"),
         error_messages={"invalid": "must be a string"},
     )
-    return fields.List(
-        action,
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(min=1, error="must name at least one action"),
-        error_messages={"invalid": "must be a list of actions"},
-    )
+    return _optional_list(action, "action")
+
+
+def _namespaces() -> fields.List[str]:
+    namespace = fields.String(validate=validate_namespace, error_messages={"invalid": "must be a string"})
+    return _optional_list(namespace, "namespace", " (or be null: every namespace)")
 
 
 class TenantRef(Schema):
@@ -123,6 +139,7 @@ class NewRobot(Schema):
     name = _string(validate=_validate_robot_name)
     actions = _actions()
     catalog = _flag()
+    namespaces = _namespaces()
     description = _description()
 
 
@@ -162,6 +179,7 @@ class AccountOut(Schema):
     is_admin = fields.Boolean()
     actions = fields.List(fields.String())
     catalog = fields.Boolean()
+    namespaces = fields.List(fields.String(), allow_none=True)
     description = fields.String()
     disabled = fields.Function(lambda account: account.disabled_at is not None)
     created_at = fields.AwareDateTime(format="iso")

@@ -353,18 +353,27 @@ class AuthService(audit.AuditListing):
         actions: list[str] | None = None,
         catalog: bool = False,
         description: str | None = None,
+        namespaces: list[str] | None = None,
     ) -> dict[str, Any]:
         """A machine account ``<tenant_id>+<name>`` that may do ``actions`` (default
         ``["pull"]``) in its tenant's namespace (and pull ``library``); with ``tenant_id=None``,
-        a platform robot ``_platform+<name>`` whose actions apply to every namespace, and which
-        may list the registry's ``_catalog`` if ``catalog``.
+        a platform robot ``_platform+<name>`` whose actions apply to every namespace, or to
+        ``namespaces`` alone when given (the library robot: ``["library"]``), and which may list
+        the registry's ``_catalog`` if ``catalog``.
 
         Returns ``{"account", "username", "secret"}``: the secret is shown this once (only its
         hash is kept). ``NotFound`` (tenant), ``Conflict`` (name taken, tenant disabled),
-        ``InvalidRequest``."""
+        ``InvalidRequest`` (``catalog`` or ``namespaces`` for a tenant's robot, a bad name,
+        action or namespace)."""
         self.caller.platform_or_admin()
         args = schemas.load_args(
-            schemas.NewRobot, tenant_id=tenant_id, name=name, actions=actions, catalog=catalog, description=description
+            schemas.NewRobot,
+            tenant_id=tenant_id,
+            name=name,
+            actions=actions,
+            catalog=catalog,
+            namespaces=namespaces,
+            description=description,
         )
         return self._write(
             lambda session, now: schemas.dump_robot(*accounts.create_robot(session, self.tools.hasher, now=now, **args))

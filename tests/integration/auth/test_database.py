@@ -15,14 +15,30 @@ from sqlalchemy.orm import Session
 
 from auth import accounts, logins
 from auth.exceptions import TooManyAttempts, Unauthorized
-from auth.migrate import upgrade
+from auth.migrate import alembic_config, upgrade
 from auth.models import Base, LoginFailure
 from auth.passwords import Hasher
 from auth.settings import LoginPolicy
 from shared.runtime import db
 from tests.integration.auth.helpers import ROOT
+from tests.support import downgrade
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+# The catalogue's robot as revision 0003 stored it, before platform robots had namespaces.
+CATALOG_ROBOT_0003 = {
+    "id": "r1",
+    "name": "_platform+catalog",
+    "kind": "robot",
+    "tenant_id": None,
+    "is_admin": False,
+    "actions": ["pull", "delete"],
+    "catalog": True,
+    "description": "",
+    "password_hash": "x",
+    "credential_generation": 1,
+    "created_at": T0.replace(tzinfo=None),
+    "updated_at": T0.replace(tzinfo=None),
+}
 
 
 @pytest.fixture
@@ -62,17 +78,32 @@ class TestMigration:
         finally:
             engine.dispose()
 
+    def test_0004_leaves_every_platform_robot_unrestricted_and_downgrades(self, db_url):
+        upgrade(db_url, "0003")
+        engine = db.create_engine(db_url)
+        try:
+            with engine.begin() as connection:  # the 0003 table, as it is on disk: not the model
+                table = sa.Table("accounts", sa.MetaData(), autoload_with=connection)
+                connection.execute(table.insert(), [dict(CATALOG_ROBOT_0003)])
+            upgrade(db_url)
+            with Session(engine) as session:
+                robot = accounts.get_account(session, "_platform+catalog")
+                assert (robot.actions, robot.catalog, robot.namespaces) == (["pull", "delete"], True, None)
+                assert logins.principal_of(robot).namespaces is None  # every namespace, as before
+                robot.namespaces = ["library"]
+                session.commit()
+            downgrade(engine, alembic_config, "0003")
+            with engine.connect() as connection:
+                columns = {c["name"] for c in sa.inspect(connection).get_columns("accounts")}
+                assert "namespaces" not in columns and "catalog" in columns
+                assert connection.scalar(sa.text("SELECT name FROM accounts")) == "_platform+catalog"
+        finally:
+            engine.dispose()
+
     def test_downgrade_removes_every_table(self, auth_db_url):
-        from alembic import command
-
-        from auth.migrate import alembic_config
-
         engine = db.create_engine(auth_db_url)
         try:
-            with engine.begin() as connection:
-                config = alembic_config()
-                config.attributes["connection"] = connection
-                command.downgrade(config, "base")
+            downgrade(engine, alembic_config, "base")
             with engine.connect() as connection:
                 assert set(sa.inspect(connection).get_table_names()) == {"alembic_version"}
         finally:

@@ -128,6 +128,36 @@ class TestRobots:
         with pytest.raises(InvalidRequest, match="name 'Bad Name' must be"):
             rpc.auth.create_robot(tenant, "Bad Name")
 
+    def test_a_platform_robot_restricted_to_namespaces_shows_them(self, rpc):
+        name = f"library-{uuid.uuid4().hex[:8]}"
+        made = rpc.auth.create_robot(None, name, actions=["pull", "push"], namespaces=["library"])
+        assert made["username"] == f"_platform+{name}"
+        assert (made["account"]["tenant_id"], made["account"]["actions"], made["account"]["namespaces"]) == (
+            None,
+            ["pull", "push"],
+            ["library"],
+        )
+        assert rpc.auth.get_account(made["username"])["namespaces"] == ["library"]
+        listed = {a["name"]: a for a in rpc.auth.list_accounts(kind="robot", page_size=200)["items"]}
+        assert listed[made["username"]]["namespaces"] == ["library"]
+        everywhere = rpc.auth.create_robot(None, f"reader-{uuid.uuid4().hex[:8]}")
+        assert everywhere["account"]["namespaces"] is None
+
+    def test_namespaces_refusals_name_the_argument(self, rpc, tenant):
+        with pytest.raises(InvalidRequest, match="namespaces is for platform robots only"):
+            rpc.auth.create_robot(tenant, "narrow", namespaces=[tenant])
+        with pytest.raises(InvalidRequest, match=re.escape("namespaces {0: [\"namespace 'Library' must be lower-case")):
+            rpc.auth.create_robot(None, "upper", namespaces=["Library"])
+        with pytest.raises(InvalidRequest, match="namespaces .*'acme/app' must be"):
+            rpc.auth.create_robot(None, "path", namespaces=["acme/app"])
+        with pytest.raises(InvalidRequest, match="namespaces must name at least one namespace"):
+            rpc.auth.create_robot(None, "nowhere", namespaces=[])
+        with pytest.raises(InvalidRequest, match="namespaces must be a list of namespaces"):
+            rpc.auth.create_robot(None, "string", namespaces="library")
+        for name in ("narrow", "upper", "path", "nowhere", "string"):
+            with pytest.raises(NotFound):
+                rpc.auth.get_account(f"_platform+{name}")
+
     def test_an_issued_credential_is_bounded_in_time(self, rpc, tenant):
         credential = rpc.auth.issue_robot_credential(tenant, name="ci", actions=["push", "pull"], ttl=30)
         assert (credential["username"], credential["tenant_id"], credential["actions"]) == (

@@ -203,6 +203,69 @@ class TestCatalogAndDeletes:
             assert tokens.registry("GET", f"{repository}/tags/list", admin).json()["tags"] is None
 
 
+class TestRestrictedPlatformRobot:
+    """The library robot: a platform robot that pushes to ``library`` and does nothing else."""
+
+    @pytest.fixture
+    def library_robot(self, rpc, accounts):
+        made = rpc.auth.create_robot(
+            None, f"library-{uuid.uuid4().hex[:8]}", actions=["pull", "push"], namespaces=["library"]
+        )
+        return made["username"], made["secret"]
+
+    def test_its_token_grants_its_actions_in_library_alone(self, tokens, library_robot):
+        resp = tokens.get(
+            "repository:library/x:pull,push,delete",
+            "repository:acme/x:pull,push",
+            "repository:globex/x:pull",
+            "registry:catalog:*",
+            auth=library_robot,
+        )
+        assert resp.status_code == 200
+        claims = claims_of(resp.json()["token"])
+        assert claims["sub"] == library_robot[0]
+        assert claims["access"] == [{"type": "repository", "name": "library/x", "actions": ["pull", "push"]}]
+
+    def test_it_pushes_to_library_and_the_registry_refuses_it_a_tenants_namespace(
+        self, tokens, library_robot, pushed, name
+    ):
+        repository = f"library/{name}"
+        token = tokens.token(f"repository:{repository}:pull,push", auth=library_robot)
+        push_image(tokens.registry_url, repository, "v1", content=b"mirrored", session=bearer_session(token))
+        admin = tokens.token(f"repository:{repository}:pull", auth=ROOT_ADMIN)
+        assert tokens.registry("GET", f"{repository}/tags/list", admin).json()["tags"] == ["v1"]
+        tenant_repository = next(iter(pushed))
+        token = tokens.token(f"repository:{tenant_repository}:pull,push", auth=library_robot)
+        assert tokens.registry("GET", f"{tenant_repository}/manifests/v1", token).status_code == 401
+        with pytest.raises(requests.HTTPError, match="401"):
+            push_image(tokens.registry_url, tenant_repository, "v2", content=b"intruder", session=bearer_session(token))
+        assert (
+            tokens.registry("GET", "_catalog", tokens.token("registry:catalog:*", auth=library_robot)).status_code
+            == 401
+        )
+
+    def test_a_refreshed_token_is_restricted_the_same(self, tokens, library_robot):
+        username, secret = library_robot
+        first = tokens.post(
+            grant_type="password",
+            username=username,
+            password=secret,
+            access_type="offline",
+            scope="repository:library/x:push repository:acme/x:pull",
+        )
+        assert first.status_code == 200, first.text
+        again = tokens.post(
+            grant_type="refresh_token",
+            refresh_token=first.json()["refresh_token"],
+            scope="repository:library/x:push repository:acme/x:pull",
+        )
+        assert again.status_code == 200, again.text
+        for resp in (first, again):
+            assert claims_of(resp.json()["access_token"])["access"] == [
+                {"type": "repository", "name": "library/x", "actions": ["push"]}
+            ]
+
+
 class TestTokenRequests:
     def test_anonymous_gets_a_token_that_grants_nothing(self, tokens, accounts):
         resp = tokens.get("repository:library/busybox:pull", "repository:acme/x:pull")

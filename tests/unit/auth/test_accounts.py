@@ -140,6 +140,53 @@ class TestRobots:
         with pytest.raises(InvalidRequest, match="catalog access is for platform robots only"):
             accounts.create_robot(session, hasher, "acme", "ci", None, True, "", T0)
 
+    def test_a_platform_robot_acts_everywhere_unless_restricted_to_namespaces(self, session, hasher):
+        everywhere, _ = accounts.create_robot(session, hasher, None, "reader", None, False, "", T0)
+        library, _ = accounts.create_robot(
+            session, hasher, None, "library", ["push", "pull"], False, "", T0, namespaces=["library", "library"]
+        )
+        two, _ = accounts.create_robot(session, hasher, None, "two", None, False, "", T0, namespaces=["zeta", "acme"])
+        session.commit()
+        session.expire_all()  # read back from the database, not the objects just made
+        assert accounts.get_account(session, "_platform+reader").namespaces is None
+        assert (library.actions, library.catalog, library.namespaces) == (["pull", "push"], False, ["library"])
+        assert two.namespaces == ["acme", "zeta"]  # sorted, once each
+
+    def test_only_platform_robots_are_restricted_to_namespaces(self, session, hasher, acme):
+        with pytest.raises(InvalidRequest, match="namespaces is for platform robots only"):
+            accounts.create_robot(session, hasher, "acme", "ci", None, False, "", T0, namespaces=["acme"])
+        assert accounts.find_account(session, "acme+ci") is None
+
+    def test_setting_a_robots_rights_narrows_or_widens_it(self, session, hasher):
+        accounts.create_robot(session, hasher, None, "library", ["pull", "push"], False, "", T0)
+        account = accounts.set_robot_rights(session, "_platform+library", ["push", "pull"], False, ["library"], at(1))
+        assert (account.actions, account.catalog, account.namespaces, account.updated_at) == (
+            ["pull", "push"],
+            False,
+            ["library"],
+            at(1),
+        )
+        accounts.set_robot_rights(session, "_platform+library", ["pull", "push"], False, ["library"], at(2))
+        assert account.updated_at == at(1)  # nothing changed
+        accounts.set_robot_rights(session, "_platform+library", ["pull"], True, None, at(3))
+        assert (account.actions, account.catalog, account.namespaces, account.updated_at) == (
+            ["pull"],
+            True,
+            None,
+            at(3),
+        )
+        assert account.credential_generation == 1  # the secret stays
+
+    def test_a_tenants_robot_is_given_no_platform_rights(self, session, hasher, acme):
+        accounts.create_robot(session, hasher, "acme", "ci", None, False, "", T0)
+        with pytest.raises(InvalidRequest, match="namespaces is for platform robots only"):
+            accounts.set_robot_rights(session, "acme+ci", ["pull"], False, ["globex"], at(1))
+        with pytest.raises(InvalidRequest, match="catalog access is for platform robots only"):
+            accounts.set_robot_rights(session, "acme+ci", ["pull"], True, None, at(1))
+        user(session, hasher, "alice")
+        with pytest.raises(InvalidRequest, match="'alice' is not a robot"):
+            accounts.set_robot_rights(session, "alice", ["pull"], False, None, at(1))
+
     def test_the_tenant_must_exist_and_be_enabled(self, session, hasher, acme):
         with pytest.raises(NotFound):
             accounts.create_robot(session, hasher, "globex", "ci", None, False, "", T0)
