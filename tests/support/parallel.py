@@ -7,7 +7,8 @@ pytest processes have no such thread, so the runner starts N of them itself:
 * The selection is collected once (``--collect-only``) and split by test file, the unit that
   module-scoped fixtures (a registry, a running stack) are built for. Files are dealt longest first
   to the least loaded shard (LPT), weighed by the durations recorded in ``tests/durations.json``;
-  a file not recorded yet weighs the median. ``--record`` rewrites that file from this run.
+  a file not recorded yet weighs the median. ``--record`` rewrites that file from this run's
+  shards (not from the exclusive phase, which is not dealt; a subtest's time counts in its parent's).
 * Each shard has its own ``--basetemp`` (pytest prunes old numbered temp dirs, which would remove
   a sibling's), its own ``DOCKER_CONFIG`` (``docker login`` state is per user otherwise), its own
   log and JUnit XML. Brokers vhosts, databases, registries and ports are per test already.
@@ -175,17 +176,28 @@ def test_file(reported: str, classname: str) -> str:
     return reported
 
 
-def read_junit(path: Path, counts: Counts) -> None:
+def read_junit(path: Path, counts: Counts, weigh: bool = True) -> None:
+    """Add a shard's JUnit file to ``counts``. ``weigh``: also add its times to ``by_file``, the
+    weights the next run deals shards by (not for the exclusive phase: it is not dealt).
+
+    A subtest (pytest-subtests; schemathesis runs each operation of a schema as one) is reported
+    as a test case of its own, ``test_x[GET /path]``, beside its parent ``test_x``, whose time
+    already includes it: it is counted (passed, failed, slowest) but its time not added again."""
     if not path.exists():
         return
-    for case in ET.parse(path).getroot().iter("testcase"):
+    cases = list(ET.parse(path).getroot().iter("testcase"))
+    parents = {(case.get("classname"), case.get("name")) for case in cases}
+    for case in cases:
+        name = case.get("name") or ""
+        subtest = "[" in name and (case.get("classname"), name.split("[", 1)[0]) in parents
         path = test_file(case.get("file") or "?", case.get("classname") or "")
         module = path.removesuffix(".py").replace("/", ".")
         cls = (case.get("classname") or "").removeprefix(module).lstrip(".")
-        node = "::".join(part for part in (path, cls, case.get("name") or "") if part)
+        node = "::".join(part for part in (path, cls, name) if part)
         seconds = float(case.get("time") or 0)
         counts.times.append((seconds, node))
-        counts.by_file[path] += seconds
+        if weigh and not subtest:
+            counts.by_file[path] += seconds
         if case.find("failure") is not None:
             counts.failed += 1
             counts.problems.append(f"FAILED {node}")
@@ -249,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in [*shards, alone]:
         before = counts.failed + counts.errors
         junit = workdir / s.name / "junit.xml"
-        read_junit(junit, counts)
+        read_junit(junit, counts, weigh=s is not alone)
         if not finished(s, counts.failed + counts.errors - before, junit.exists(), may_be_empty=s is alone):
             broken.append(s)
     for s in [*shards, alone]:

@@ -73,6 +73,33 @@ class TestReadJunit:
         read_junit(tmp_path / "junit.xml", counts)
         assert dict(counts.by_file) == {"tests/unit/test_parallel_runner.py": 3.0, plugin: 1.0}
 
+    def test_a_subtest_is_counted_but_its_time_is_its_parents(self, tmp_path):
+        """schemathesis' operations are subtests: the parent's time includes theirs, so the
+        file weighs the parent's alone (a parametrized test, with no parent, weighs its own)."""
+        (tmp_path / "junit.xml").write_text(
+            """<testsuites><testsuite>
+<testcase classname="tests.e2e.test_f" name="test_fuzzed" file="tests/e2e/test_f.py" time="10"/>
+<testcase classname="tests.e2e.test_f" name="test_fuzzed[GET /x]" file="tests/e2e/test_f.py" time="4"/>
+<testcase classname="tests.e2e.test_f" name="test_fuzzed[POST /x]" file="tests/e2e/test_f.py" time="5">
+<failure message="500"/></testcase>
+<testcase classname="tests.e2e.test_f" name="test_each[1]" file="tests/e2e/test_f.py" time="2"/>
+</testsuite></testsuites>"""
+        )
+        counts = Counts()
+        read_junit(tmp_path / "junit.xml", counts)
+        assert dict(counts.by_file) == {"tests/e2e/test_f.py": 12.0}
+        assert (counts.passed, counts.failed) == (3, 1)
+        assert counts.problems == ["FAILED tests/e2e/test_f.py::test_fuzzed[POST /x]"]
+        assert max(counts.times) == (10.0, "tests/e2e/test_f.py::test_fuzzed")
+
+    def test_the_exclusive_phase_counts_but_weighs_nothing(self, tmp_path):
+        """Its tests run after the shards, alone: their time is no part of a file's shard weight."""
+        (tmp_path / "junit.xml").write_text(JUNIT)
+        counts = Counts()
+        read_junit(tmp_path / "junit.xml", counts, weigh=False)
+        assert (counts.passed, counts.failed, counts.errors, counts.skipped) == (1, 1, 1, 1)
+        assert dict(counts.by_file) == {}
+
     def test_a_missing_file_counts_nothing(self, tmp_path):
         counts = Counts()
         read_junit(tmp_path / "none.xml", counts)
