@@ -3,7 +3,17 @@ counts JUnit results, and when a shard's run counts as finished."""
 
 import pytest
 
-from tests.support.parallel import NO_TESTS, Counts, Shard, deal, finished, marker_options, read_junit, split_args
+from tests.support.parallel import (
+    NO_TESTS,
+    Counts,
+    Shard,
+    deal,
+    files_of,
+    finished,
+    marker_options,
+    read_junit,
+    split_args,
+)
 
 
 class TestSplitArgs:
@@ -19,6 +29,23 @@ class TestMarkerOptions:
     def test_the_phase_marker_joins_the_callers_own(self):
         assert marker_options(["-x"], "not exclusive") == ["-x", "-m", "not exclusive"]
         assert marker_options(["-m", "docker", "-x"], "exclusive") == ["-x", "-m", "(docker) and (exclusive)"]
+
+
+class TestFilesOf:
+    def test_tests_counted_per_file_in_collection_order(self):
+        listing = """tests/e2e/test_faults.py::TestBrokerStopped::test_a
+tests/e2e/test_broker_outage.py::TestBrokerOutage::test_b
+tests/e2e/test_faults.py::TestDuplicatedReorderedLate::test_c[1]
+
+3/3045 tests collected (3042 deselected) in 6.84s
+"""
+        assert list(files_of(listing).items()) == [
+            ("tests/e2e/test_faults.py", 2),
+            ("tests/e2e/test_broker_outage.py", 1),
+        ]
+
+    def test_nothing_collected_is_no_file(self):
+        assert files_of("no tests collected (12 deselected) in 0.5s\n") == {}
 
 
 class TestDeal:
