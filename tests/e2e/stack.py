@@ -157,12 +157,6 @@ class Stack:
             # Its own ID: the reconciler touches only containers it made, not a `make up` suite's.
             DEPLOYER_ID=self.vhost,
             DEPLOYER_RECONCILE_INTERVAL="2",
-            # The test images' busybox httpd runs as PID 1 and so ignores SIGTERM: every stop of
-            # one (a rollout replacing it, a scale-down, a delete) would wait out the whole grace
-            # period (10 s by default) before SIGKILL. One second, as the deployer's integration
-            # tests run it; the health check's "stay up" likewise (their broken images exit at once).
-            DEPLOYER_STOP_TIMEOUT="1",
-            DEPLOYER_HEALTH_SECONDS="1",
             # Every pull with a short-lived robot credential of the deployment's tenant.
             DEPLOYER_PULL_CREDENTIALS="robot",
             AUTH_RPC_TIMEOUT="5",
