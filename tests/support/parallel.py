@@ -7,11 +7,13 @@ pytest processes have no such thread, so the runner starts N of them itself:
 * The selection is collected once (``--collect-only``) and split by test file, the unit that
   module-scoped fixtures (a registry, a running stack) are built for. Files are dealt longest first
   to the least loaded shard (LPT), weighed by the durations recorded in ``tests/durations.json``;
-  a file not recorded yet weighs the median. ``--record`` rewrites that file from this run.
+  a file not recorded yet weighs the median. ``--record`` rewrites that file from this run's
+  shards (not from the exclusive phase, which is not dealt; a subtest's time counts in its parent's).
 * Each shard has its own ``--basetemp`` (pytest prunes old numbered temp dirs, which would remove
   a sibling's), its own ``DOCKER_CONFIG`` (``docker login`` state is per user otherwise), its own
   log and JUnit XML. Brokers vhosts, databases, registries and ports are per test already.
-* Tests marked ``exclusive`` (they stop the machine's RabbitMQ) run afterwards, alone.
+* Tests marked ``exclusive`` (they stop the machine's RabbitMQ) run afterwards, alone: only the
+  files that hold some (collected while the shards run) are loaded again.
 * One summary at the end, counted from the JUnit files: failures by node id, the slowest tests,
   each shard's wall time, and the closing line ``N passed, N failed, N skipped``.
 
@@ -100,15 +102,29 @@ def pytest_command(python: str) -> list[str]:
     return [python, "-m", "pytest", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
 
 
-def collect(python: str, selection: list[str], options: list[str]) -> dict[str, int]:
-    """``{file: number of tests}`` for the selection, in collection order."""
-    cmd = [*pytest_command(python), "--collect-only", "-q", *marker_options(options, f"not {EXCLUSIVE}"), *selection]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    if done.returncode not in (0, NO_TESTS):
-        sys.stdout.write(done.stdout[-5000:] + done.stderr[-5000:])
-        raise SystemExit(f"collection failed (pytest exit {done.returncode})")
+def start_collecting(python: str, selection: list[str], options: list[str], expression: str) -> subprocess.Popen[str]:
+    """A ``--collect-only`` of the selection's tests that match ``expression``, started."""
+    cmd = [*pytest_command(python), "--collect-only", "-q", *marker_options(options, expression), *selection]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def collected(proc: subprocess.Popen[str]) -> dict[str, int]:
+    """``{file: number of tests}`` of a collection started by ``start_collecting``, in its order."""
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise SystemExit("collection did not end within 600 s") from None
+    if proc.returncode not in (0, NO_TESTS):
+        sys.stdout.write(out[-5000:] + err[-5000:])
+        raise SystemExit(f"collection failed (pytest exit {proc.returncode})")
+    return files_of(out)
+
+
+def files_of(listing: str) -> dict[str, int]:
+    """``{file: number of tests}`` of ``pytest --collect-only -q`` output."""
     files: dict[str, int] = {}
-    for line in done.stdout.splitlines():
+    for line in listing.splitlines():
         if "::" in line and not line.startswith(" "):
             path = line.split("::", 1)[0]
             files[path] = files.get(path, 0) + 1
@@ -175,17 +191,28 @@ def test_file(reported: str, classname: str) -> str:
     return reported
 
 
-def read_junit(path: Path, counts: Counts) -> None:
+def read_junit(path: Path, counts: Counts, weigh: bool = True) -> None:
+    """Add a shard's JUnit file to ``counts``. ``weigh``: also add its times to ``by_file``, the
+    weights the next run deals shards by (not for the exclusive phase: it is not dealt).
+
+    A subtest (pytest-subtests; schemathesis runs each operation of a schema as one) is reported
+    as a test case of its own, ``test_x[GET /path]``, beside its parent ``test_x``, whose time
+    already includes it: it is counted (passed, failed, slowest) but its time not added again."""
     if not path.exists():
         return
-    for case in ET.parse(path).getroot().iter("testcase"):
+    cases = list(ET.parse(path).getroot().iter("testcase"))
+    parents = {(case.get("classname"), case.get("name")) for case in cases}
+    for case in cases:
+        name = case.get("name") or ""
+        subtest = "[" in name and (case.get("classname"), name.split("[", 1)[0]) in parents
         path = test_file(case.get("file") or "?", case.get("classname") or "")
         module = path.removesuffix(".py").replace("/", ".")
         cls = (case.get("classname") or "").removeprefix(module).lstrip(".")
-        node = "::".join(part for part in (path, cls, case.get("name") or "") if part)
+        node = "::".join(part for part in (path, cls, name) if part)
         seconds = float(case.get("time") or 0)
         counts.times.append((seconds, node))
-        counts.by_file[path] += seconds
+        if weigh and not subtest:
+            counts.by_file[path] += seconds
         if case.find("failure") is not None:
             counts.failed += 1
             counts.problems.append(f"FAILED {node}")
@@ -231,25 +258,30 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([*pytest_command(args.python), *pytest_args], cwd=ROOT)
 
     began = time.monotonic()
-    files = collect(args.python, selection, options)
+    files = collected(start_collecting(args.python, selection, options, f"not {EXCLUSIVE}"))
     weights = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     shards = deal(files, weights, args.workers) if files else []
     workdir = Path(tempfile.mkdtemp(prefix="imagehub-tests-"))
     print(f"{sum(files.values())} tests in {len(files)} files, {len(shards)} shards; logs in {workdir}", flush=True)
     for s in shards:
         start(s, args.python, options, workdir, f"not {EXCLUSIVE}")
+    # Which files hold exclusive tests is found out meanwhile: the phase that runs them alone then
+    # imports those files only, not the whole selection again (~10 s of its wall).
+    exclusive = start_collecting(args.python, selection, options, EXCLUSIVE)
     wait(shards, began + args.timeout)
-    # Then what must run alone: the selection again, only its exclusive tests.
-    alone = Shard("exclusive", files=selection)
-    start(alone, args.python, options, workdir, EXCLUSIVE)
-    wait([alone], began + args.timeout)
+    alone = Shard("exclusive", files=list(collected(exclusive)))
+    if alone.files:
+        start(alone, args.python, options, workdir, EXCLUSIVE)
+        wait([alone], began + args.timeout)
+    else:
+        alone.returncode = NO_TESTS
 
     counts = Counts()
     broken = []
     for s in [*shards, alone]:
         before = counts.failed + counts.errors
         junit = workdir / s.name / "junit.xml"
-        read_junit(junit, counts)
+        read_junit(junit, counts, weigh=s is not alone)
         if not finished(s, counts.failed + counts.errors - before, junit.exists(), may_be_empty=s is alone):
             broken.append(s)
     for s in [*shards, alone]:
@@ -262,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n===== shards =====")
     for s in [*shards, alone]:
         state = "killed at the deadline" if s.timed_out else f"exit {s.returncode}"
-        files = f"{len(s.files):3} files" if s is not alone else "the selection"
-        print(f"{s.name:10} {files}, estimate {s.weight:6.0f}s, took {s.wall:6.0f}s, {state}")
+        print(f"{s.name:10} {len(s.files):3} files, estimate {s.weight:6.0f}s, took {s.wall:6.0f}s, {state}")
     if counts.problems:
         print("\n===== failures =====")
         print("\n".join(counts.problems))

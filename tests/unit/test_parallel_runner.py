@@ -3,7 +3,17 @@ counts JUnit results, and when a shard's run counts as finished."""
 
 import pytest
 
-from tests.support.parallel import NO_TESTS, Counts, Shard, deal, finished, marker_options, read_junit, split_args
+from tests.support.parallel import (
+    NO_TESTS,
+    Counts,
+    Shard,
+    deal,
+    files_of,
+    finished,
+    marker_options,
+    read_junit,
+    split_args,
+)
 
 
 class TestSplitArgs:
@@ -19,6 +29,23 @@ class TestMarkerOptions:
     def test_the_phase_marker_joins_the_callers_own(self):
         assert marker_options(["-x"], "not exclusive") == ["-x", "-m", "not exclusive"]
         assert marker_options(["-m", "docker", "-x"], "exclusive") == ["-x", "-m", "(docker) and (exclusive)"]
+
+
+class TestFilesOf:
+    def test_tests_counted_per_file_in_collection_order(self):
+        listing = """tests/e2e/test_faults.py::TestBrokerStopped::test_a
+tests/e2e/test_broker_outage.py::TestBrokerOutage::test_b
+tests/e2e/test_faults.py::TestDuplicatedReorderedLate::test_c[1]
+
+3/3045 tests collected (3042 deselected) in 6.84s
+"""
+        assert list(files_of(listing).items()) == [
+            ("tests/e2e/test_faults.py", 2),
+            ("tests/e2e/test_broker_outage.py", 1),
+        ]
+
+    def test_nothing_collected_is_no_file(self):
+        assert files_of("no tests collected (12 deselected) in 0.5s\n") == {}
 
 
 class TestDeal:
@@ -72,6 +99,33 @@ class TestReadJunit:
         counts = Counts()
         read_junit(tmp_path / "junit.xml", counts)
         assert dict(counts.by_file) == {"tests/unit/test_parallel_runner.py": 3.0, plugin: 1.0}
+
+    def test_a_subtest_is_counted_but_its_time_is_its_parents(self, tmp_path):
+        """schemathesis' operations are subtests: the parent's time includes theirs, so the
+        file weighs the parent's alone (a parametrized test, with no parent, weighs its own)."""
+        (tmp_path / "junit.xml").write_text(
+            """<testsuites><testsuite>
+<testcase classname="tests.e2e.test_f" name="test_fuzzed" file="tests/e2e/test_f.py" time="10"/>
+<testcase classname="tests.e2e.test_f" name="test_fuzzed[GET /x]" file="tests/e2e/test_f.py" time="4"/>
+<testcase classname="tests.e2e.test_f" name="test_fuzzed[POST /x]" file="tests/e2e/test_f.py" time="5">
+<failure message="500"/></testcase>
+<testcase classname="tests.e2e.test_f" name="test_each[1]" file="tests/e2e/test_f.py" time="2"/>
+</testsuite></testsuites>"""
+        )
+        counts = Counts()
+        read_junit(tmp_path / "junit.xml", counts)
+        assert dict(counts.by_file) == {"tests/e2e/test_f.py": 12.0}
+        assert (counts.passed, counts.failed) == (3, 1)
+        assert counts.problems == ["FAILED tests/e2e/test_f.py::test_fuzzed[POST /x]"]
+        assert max(counts.times) == (10.0, "tests/e2e/test_f.py::test_fuzzed")
+
+    def test_the_exclusive_phase_counts_but_weighs_nothing(self, tmp_path):
+        """Its tests run after the shards, alone: their time is no part of a file's shard weight."""
+        (tmp_path / "junit.xml").write_text(JUNIT)
+        counts = Counts()
+        read_junit(tmp_path / "junit.xml", counts, weigh=False)
+        assert (counts.passed, counts.failed, counts.errors, counts.skipped) == (1, 1, 1, 1)
+        assert dict(counts.by_file) == {}
 
     def test_a_missing_file_counts_nothing(self, tmp_path):
         counts = Counts()
