@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from imagehub import render, waiting
+from imagehub import jobs, render, waiting
 from imagehub.app import cli
 from imagehub.commands import deployment_args
 from imagehub.common import CommandError, ImagehubGroup, Session, say, session_options, show_list
@@ -184,27 +184,14 @@ def follow_hint(sync_id: int | None = None) -> str:
 
 def follow_sync(session: Session, answer: dict[str, Any], started: float, wait_timeout: float) -> None:
     catalog, sync_id = session.catalog, answer["sync_id"]
-    try:
-        outcome = waiting.watch(
-            lambda: catalog.get_library_sync(sync_id, items=False),
-            answer,
-            lambda elapsed, report: say(session, progress_line(elapsed, report)),
-            wait_timeout,
-            waiting.CLOCK,
-            started,
-            done=lambda report: report.get("status") != "running",
-            state=lambda report: (report.get("status"), tuple(sorted((report.get("counts") or {}).items()))),
-        )
-    except KeyboardInterrupt:
-        raise CommandError(
-            f"stopped watching library sync {sync_id}; the catalog carries on", hint=follow_hint(sync_id)
-        ) from None
-    if outcome.timed_out:
-        raise CommandError(
-            f"library sync {sync_id} is still running after {wait_timeout:g} s (--wait-timeout); "
-            "the catalog carries on",
-            hint=follow_hint(sync_id),
-        )
+    job = jobs.Job(
+        f"library sync {sync_id}",
+        lambda: catalog.get_library_sync(sync_id, items=False),
+        progress_line,
+        lambda report: (report.get("status"), tuple(sorted((report.get("counts") or {}).items()))),
+        follow_hint(sync_id),
+    )
+    jobs.follow(session, job, answer, started, wait_timeout)
     show_sync(session, catalog.get_library_sync(sync_id))
 
 

@@ -7,7 +7,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from imagehub import render, waiting
+from imagehub import jobs, render, waiting
 from imagehub.app import cli
 from imagehub.commands import deployment_args
 from imagehub.common import (
@@ -113,26 +113,14 @@ def resync_progress(report: Mapping[str, Any]) -> tuple[Any, ...]:
 def follow_resync(session: Session, answer: dict[str, Any], started: float, wait_timeout: float) -> None:
     """Report the pass's progress until it ends, print its report, exit 1 unless it finished."""
     catalog, pass_id = session.catalog, answer["pass_id"]
-    try:
-        outcome = waiting.watch(
-            lambda: catalog.get_resync(pass_id, items=False),
-            answer,
-            lambda elapsed, report: say(session, resync_progress_line(elapsed, report)),
-            wait_timeout,
-            waiting.CLOCK,
-            started,
-            done=lambda report: report.get("status") != "running",
-            state=resync_progress,
-        )
-    except KeyboardInterrupt:
-        raise CommandError(
-            f"stopped watching resync pass {pass_id}; the catalog carries on", hint=resync_follow_hint(pass_id)
-        ) from None
-    if outcome.timed_out:
-        raise CommandError(
-            f"resync pass {pass_id} is still running after {wait_timeout:g} s (--wait-timeout); the catalog carries on",
-            hint=resync_follow_hint(pass_id),
-        )
+    job = jobs.Job(
+        f"resync pass {pass_id}",
+        lambda: catalog.get_resync(pass_id, items=False),
+        resync_progress_line,
+        resync_progress,
+        resync_follow_hint(pass_id),
+    )
+    jobs.follow(session, job, answer, started, wait_timeout)
     show_resync(session, catalog.get_resync(pass_id))
 
 
