@@ -259,6 +259,9 @@ def _answer(service, run, rabbit_config):
     with IdentifiedClusterRpcProxy(rabbit_config, timeout=20) as rpc:
         if service == "catalog":
             assert rpc.catalog.parse_reference("library/nginx:latest")["namespace"] == "library"
+            # The library mirror's copier is in the image, and runs as the service's user.
+            skopeo = run.exec(["skopeo", "--version"])
+            assert skopeo.returncode == 0 and skopeo.stdout.startswith("skopeo version"), skopeo.stderr
         elif service == "deployer":
             pools = rpc.deployer.list_pools()["items"]
             assert [p["name"] for p in pools] == ["default"]
