@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Builds the base image of the service images, locally: nothing can be pulled from the internet
 # here, so this is a minimal Debian root filesystem made with debootstrap from the OS package
-# mirror that apt is already configured with, holding python3 (and venv, for the build stage) and
-# skopeo, brought up to date from the same sources (updates, security) and `docker import`ed.
+# mirror that apt is already configured with, holding python3 (and venv, for the build stage),
+# brought up to date from the same sources (updates, security), with skopeo, and `docker import`ed.
 #   scripts/base-image.sh            build if missing; print the tag on stdout
 #   scripts/base-image.sh --refresh  build again (to take in new Debian updates)
 # Idempotent: the tag is keyed by what goes into the image (this script, suite, mirror, packages),
 # so a machine builds it once; an image with the tag already present is left alone.
 source "$(dirname "$0")/lib.sh"
 
-# skopeo: the catalog copies the public library from upstream registries with it (catalog.mirror);
-# one base for every service keeps one image to build, at the price of ~30 MB in the others.
-PACKAGES="python3,python3-venv,ca-certificates,skopeo"
+PACKAGES="python3,python3-venv,ca-certificates"
+# Installed with apt in the new root once it is complete (debootstrap's own configure stage fails
+# on containers-common's maintainer script). skopeo: the catalog copies the public library from
+# upstream registries with it (catalog.mirror); one base for every service keeps one image to
+# build, at the price of some 30 MB in the others.
+LATER_PACKAGES="skopeo"
 REPO="${IMAGEHUB_BASE_REPO:-imagehub/base}"
 DOCKER="${DOCKER:-docker}"
 refresh=false
@@ -51,7 +54,7 @@ MIRROR="${BASE_MIRROR:-$(apt_sources | awk -v s="$SUITE" '$2 == s && / main( |$)
 # The sources the image keeps for its upgrade: the suite and its -updates/-security, as here.
 IMAGE_SOURCES="$(apt_sources | awk -v s="$SUITE" '$2 == s || $2 == s "-updates" || $2 == s "-security" { print "deb " $0 }')"
 
-key="$(printf '%s\n' "$(cat "$0")" "$SUITE" "$MIRROR" "$PACKAGES" "$IMAGE_SOURCES" | sha256sum | cut -c1-12)"
+key="$(printf '%s\n' "$(cat "$0")" "$SUITE" "$MIRROR" "$PACKAGES" "$LATER_PACKAGES" "$IMAGE_SOURCES" | sha256sum | cut -c1-12)"
 TAG="$REPO:$SUITE-$key"
 
 exec 9>"$VAR/run/base-image.lock"
@@ -74,8 +77,9 @@ debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" \
 printf '%s\n' "$IMAGE_SOURCES" > "$root/etc/apt/sources.list"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 { chroot "$root" apt-get update -qq && \
-  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -y -qq -o Dpkg::Options::=--force-confold upgrade; } \
-  >>"$VAR/log/base-image.log" 2>&1 || { tail -20 "$VAR/log/base-image.log"; die "upgrade in the base image failed"; }
+  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -y -qq -o Dpkg::Options::=--force-confold upgrade && \
+  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -y -qq --no-install-recommends install $LATER_PACKAGES; } \
+  >>"$VAR/log/base-image.log" 2>&1 || { tail -20 "$VAR/log/base-image.log"; die "upgrade or install of $LATER_PACKAGES in the base image failed"; }
 chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/* "$root"/tmp/* \
   "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/*
@@ -83,7 +87,7 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/*
 
 tar --numeric-owner -C "$root" -c . | $DOCKER import \
   --change 'ENV LANG=C.UTF-8' --change 'CMD ["/usr/bin/python3"]' \
-  --message "debootstrap $SUITE minbase + $PACKAGES from $MIRROR" - "$TAG" >/dev/null
+  --message "debootstrap $SUITE minbase + $PACKAGES, then $LATER_PACKAGES, from $MIRROR" - "$TAG" >/dev/null
 $DOCKER tag "$TAG" "$REPO:$SUITE"
 # Bases of an earlier key are superseded (an image built on one keeps its layers).
 $DOCKER images --format '{{.Repository}}:{{.Tag}}' "$REPO" | grep -E ":$SUITE-[0-9a-f]{12}$" \
