@@ -9,6 +9,7 @@ notifications, and developers pull it with the real docker CLI.
 import json
 import os
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from shared.contracts.errors import Conflict, Forbidden, InvalidRequest, NotFoun
 from tests.e2e.conftest import DockerCLI
 from tests.e2e.stack import Stack
 from tests.e2e.test_cli import imagehub
+from tests.e2e.test_push_to_catalog import scrape, value
 from tests.support import RegistryProcess, push_image, push_index, token_session, wait_until
 
 pytestmark = pytest.mark.docker
@@ -241,6 +243,17 @@ class TestUpstreamLost:
             # Nothing half-copied: the library has the copied tags and no other.
             assert stack.registry.tags(f"library/{name}") == sorted(copied)
             catalogued(stack, f"library/{name}", {tag: digests[tag] for tag in copied})
+
+            # The catalog's metrics say how that sync ended, for an alert.
+            ended = datetime.fromisoformat(report["finished_at"])
+            before = (datetime.now(UTC) - ended).total_seconds()
+            page = scrape(stack, "catalog")
+            after = (datetime.now(UTC) - ended).total_seconds()
+            assert {s: value(page, "imagehub_library_sync_items", status=s) for s in ("copied", "failed")} == {
+                "copied": len(copied),
+                "failed": len(failed),
+            }
+            assert before <= value(page, "imagehub_library_sync_age_seconds") <= after
 
             # The upstream back: the next sync copies what failed, and only that.
             upstream.start()

@@ -207,6 +207,19 @@ def get_sync(session: Session, sync_id: int | None = None, items: bool = True) -
     }
 
 
+def latest_ended(session: Session) -> tuple[dict[str, int], datetime] | None:
+    """The items by status of the latest sync that ended, and when it ended (the metrics)."""
+    row = session.scalar(
+        sa.select(LibrarySync)
+        .where(LibrarySync.status != LibrarySync.RUNNING, LibrarySync.finished_at.is_not(None))
+        .order_by(LibrarySync.id.desc())
+        .limit(1)
+    )
+    if row is None or row.finished_at is None:
+        return None
+    return get_sync(session, row.id, items=False)["counts"], row.finished_at
+
+
 # -- running one -------------------------------------------------------------------------------
 
 
