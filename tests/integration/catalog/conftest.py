@@ -175,9 +175,14 @@ def observed(container_factory, rabbit_config):
 
 @pytest.fixture
 def catalog(container_factory, catalog_config, observed):
+    """The catalog, stopped by this fixture's own teardown: pytest tears fixtures down in the
+    reverse order of their set-up, and ``container_factory`` was set up before the test's database
+    (``catalog_config``), so its teardown would come after the database was dropped, with a worker
+    (a resync pass, the outbox relay) still writing into it (a deadlock on PostgreSQL)."""
     container = container_factory(CatalogService, catalog_config)
     container.start()
-    return container
+    yield container
+    container.stop()
 
 
 @pytest.fixture
