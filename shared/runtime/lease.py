@@ -12,12 +12,15 @@ deployment lock (``deployments.operation_id``/``operation_at``: one operation at
 with its own columns.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from shared.contracts.errors import Conflict
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,40 @@ class RowLease:
         if taken:
             session.expire_all()
         return taken
+
+    def start_job(
+        self,
+        session: Session,
+        key: object,
+        job: Any,
+        now: datetime,
+        running: Callable[[Any], str],
+        abandon: Callable[[Any, datetime | None], None],
+    ) -> None:
+        """One job at a time, the lease's holder naming the running job's row: record ``job`` (a
+        new row with an ``id`` and a ``status``) and take the lease for it. ``Conflict(running(
+        row))`` while a live job holds it (``row`` None when another caller took it at the same
+        moment); a job that held it and went silent is handed to ``abandon(row, its heartbeat)``
+        if its row still says it runs."""
+        lock_model: Any = self.key.class_
+        lock = session.get(lock_model, key)
+        if lock is None:
+            raise RuntimeError(f"{lock_model.__tablename__} has no row: is the database migrated?")
+        holder, heartbeat = getattr(lock, self.holder.key), getattr(lock, self.heartbeat.key)
+        job_model = type(job)
+        if self.is_live(holder, heartbeat, now):
+            raise Conflict(running(session.get(job_model, holder)))
+        session.add(job)
+        session.flush()
+        # Whoever updates the row second (after the first commits) finds it taken: Conflict.
+        if not self.take(session, key, job.id, now):
+            session.rollback()
+            lock = session.get(lock_model, key)
+            taken_by = getattr(lock, self.holder.key) if lock is not None else None
+            raise Conflict(running(session.get(job_model, taken_by) if taken_by is not None else None))
+        stale = session.get(job_model, holder) if holder is not None else None
+        if stale is not None and stale.status == job.status:
+            abandon(stale, heartbeat)
 
     def renew(self, session: Session, key: object, holder: object, now: datetime, **values: object) -> bool:
         """Show that ``holder`` is alive (and set ``values``); False if it no longer holds the lease."""

@@ -475,7 +475,7 @@ class CatalogService(audit.AuditListing):
             insecure=insecure,
             credential=credential,
         )
-        library_sources.check_credential(values, self.settings.library_credentials_file)
+        library_sources.check_credential(values, self.settings.library.credentials_file)
 
         def set_it(session: Session) -> dict[str, Any]:
             self._seed_library_sources(session)
@@ -534,7 +534,7 @@ class CatalogService(audit.AuditListing):
         """A timer tick (``sync_id`` None: sync every enabled source unless a sync ran lately), or
         the sync the ``sync_library`` RPC started."""
         if sync_id is None:
-            interval = self.settings.library_sync_interval
+            interval = self.settings.library.sync_interval
 
             def start(session: Session) -> int | None:
                 self._seed_library_sources(session)
@@ -552,24 +552,17 @@ class CatalogService(audit.AuditListing):
         self._run_library_sync(sync_id)
 
     def _run_library_sync(self, sync_id: int) -> dict[str, Any]:
-        s = self.settings
-        mirror = library_sync.MirrorSettings(
-            registry_url=s.registry_url,
-            username=s.library_username,
-            password=s.library_password,
-            credentials_file=s.library_credentials_file,
-            attempts=s.library_sync_attempts,
-            retry_delay=s.library_sync_retry_delay,
-            concurrency=s.library_sync_concurrency,
-            skopeo=s.skopeo,
-            copy_timeout=s.library_copy_timeout,
-        )
         return library_sync.SyncRun(
-            sync_id, self._transaction, self.registry, mirror, self._send_outbox, cancelled=self.library_jobs.stopping
+            sync_id,
+            self._transaction,
+            self.registry,
+            self.settings.library,
+            self._send_outbox,
+            cancelled=self.library_jobs.stopping,
         ).run()
 
     def _seed_library_sources(self, session: Session) -> None:
-        library_sources.ensure_seeded(session, self.settings.library_sources_file, utcnow())
+        library_sources.ensure_seeded(session, self.settings.library.sources_file, utcnow())
 
     def _public_host(self) -> str:
         return self.settings.registry_public_host

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from catalog.mirror.settings import MirrorSettings
 from shared.runtime.settings import number, positive_int, seconds, text
 
 
@@ -24,16 +25,7 @@ class Settings:
     resync_page_size: int
     resync_max_removal_fraction: float  # 1: the removal guard is off
     max_workers: int
-    library_username: str | None  # the library robot: pushes to library/ only
-    library_password: str
-    library_sources_file: str  # seeds the library's sources once
-    library_credentials_file: str | None  # upstream logins, by name
-    library_sync_interval: float  # seconds between timer syncs; 0: never
-    library_sync_attempts: int
-    library_sync_retry_delay: float
-    library_sync_concurrency: int
-    library_copy_timeout: float
-    skopeo: str
+    library: MirrorSettings  # the public library's mirror (catalog.mirror)
 
 
 def load_settings(config: Mapping[str, Any]) -> Settings:
@@ -48,16 +40,19 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         resync_page_size=positive_int(config, "RESYNC_PAGE_SIZE"),
         resync_max_removal_fraction=number(config, "RESYNC_MAX_REMOVAL_FRACTION", minimum=0, maximum=1),
         max_workers=positive_int(config, "max_workers"),
-        library_username=text(config, "LIBRARY_REGISTRY_USERNAME", required=False) or None,
-        library_password=text(config, "LIBRARY_REGISTRY_PASSWORD", required=False),
-        library_sources_file=text(config, "LIBRARY_SOURCES_FILE", required=False) or DEFAULT_SOURCES_FILE,
-        library_credentials_file=text(config, "LIBRARY_CREDENTIALS_FILE", required=False) or None,
-        library_sync_interval=seconds(config, "LIBRARY_SYNC_INTERVAL", allow_zero=True),
-        library_sync_attempts=positive_int(config, "LIBRARY_SYNC_ATTEMPTS"),
-        library_sync_retry_delay=seconds(config, "LIBRARY_SYNC_RETRY_DELAY"),
-        library_sync_concurrency=positive_int(config, "LIBRARY_SYNC_CONCURRENCY"),
-        library_copy_timeout=seconds(config, "LIBRARY_COPY_TIMEOUT"),
-        skopeo=text(config, "LIBRARY_SKOPEO"),
+        library=MirrorSettings(
+            registry_url=text(config, "REGISTRY_URL").rstrip("/"),
+            username=text(config, "LIBRARY_REGISTRY_USERNAME", required=False) or None,
+            password=text(config, "LIBRARY_REGISTRY_PASSWORD", required=False),
+            credentials_file=text(config, "LIBRARY_CREDENTIALS_FILE", required=False) or None,
+            sources_file=text(config, "LIBRARY_SOURCES_FILE", required=False) or DEFAULT_SOURCES_FILE,
+            sync_interval=seconds(config, "LIBRARY_SYNC_INTERVAL", allow_zero=True),
+            attempts=positive_int(config, "LIBRARY_SYNC_ATTEMPTS"),
+            retry_delay=seconds(config, "LIBRARY_SYNC_RETRY_DELAY"),
+            concurrency=positive_int(config, "LIBRARY_SYNC_CONCURRENCY"),
+            skopeo=text(config, "LIBRARY_SKOPEO"),
+            copy_timeout=seconds(config, "LIBRARY_COPY_TIMEOUT"),
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""Lookups and removals shared by indexing, browsing and deleting. Plain functions on a session."""
+"""Lookups and removals shared by indexing, browsing, deleting, resync and the library mirror.
+Plain functions on a session."""
 
 from datetime import datetime
 from typing import Any
@@ -8,6 +9,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from catalog import outbox
 from catalog.models import Manifest, ProcessedEvent, Repository, Tag, TagHistory
+from shared.contracts.errors import NotFound
 from shared.contracts.events import TAG_REMOVED, TagRemoved
 
 
@@ -18,6 +20,21 @@ def find_repository(session: Session, namespace: str, name: str, for_update: boo
         # catalog.resync). SQLite ignores it.
         stmt = stmt.with_for_update(of=Repository)
     return session.scalar(stmt)
+
+
+def latest_or_get(session: Session, model: Any, row_id: int | None, none_yet: str, not_found: str) -> Any:
+    """The row ``row_id`` of ``model``, or its latest (highest id) when ``row_id`` is None: a
+    resync pass, a library sync. ``NotFound(none_yet)`` when there is none at all,
+    ``NotFound(not_found)`` when that one does not exist."""
+    if row_id is None:
+        row = session.scalar(sa.select(model).order_by(model.id.desc()).limit(1))
+        if row is None:
+            raise NotFound(none_yet)
+        return row
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(not_found)
+    return row
 
 
 def find_manifest(session: Session, repository_id: int, digest: str) -> Manifest | None:

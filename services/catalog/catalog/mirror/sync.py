@@ -36,9 +36,11 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from catalog import store
 from catalog.deleting import remove_tag
 from catalog.mirror import sources as source_store
 from catalog.mirror.selection import select_tags
+from catalog.mirror.settings import MirrorSettings
 from catalog.mirror.skopeo import Endpoint, Skopeo, SkopeoError
 from catalog.models import LibrarySync, LibrarySyncItem, LibrarySyncLock, MirroredTag
 from shared.contracts.errors import Conflict, InvalidRequest, NotFound, RegistryUnavailable
@@ -58,31 +60,6 @@ LEASE = RowLease(LibrarySyncLock.id, LibrarySyncLock.sync_id, LibrarySyncLock.he
 Item = LibrarySyncItem
 DONE = (Item.COPIED, Item.UNCHANGED, Item.FAILED, Item.REMOVED, Item.KEPT)
 RETRYABLE = (SkopeoError, RegistryUnavailable)
-
-
-@dataclass(frozen=True)
-class MirrorSettings:
-    """Where the library is and how a sync behaves (the catalog's ``LIBRARY_*`` settings)."""
-
-    registry_url: str  # our registry's HTTP API (REGISTRY_URL)
-    username: str | None  # the library robot: pushes to library/ only
-    password: str
-    credentials_file: str | None
-    attempts: int = 3
-    retry_delay: float = 1.0
-    concurrency: int = 4
-    skopeo: str = "skopeo"
-    timeout: float = 60.0
-    copy_timeout: float = 1800.0
-
-    @property
-    def registry_host(self) -> str:
-        """Our registry as skopeo names it: ``host:port``."""
-        return self.registry_url.split("://", 1)[-1].rstrip("/")
-
-    @property
-    def registry_insecure(self) -> bool:
-        return self.registry_url.startswith("http://")
 
 
 def robot_refresh_token(settings: MirrorSettings) -> str | None:
@@ -113,26 +90,14 @@ def start_sync(session: Session, source: str | None, trigger: str, now: datetime
     now = now or utcnow()
     if source is not None:
         source_store.get_source(session, source)
-    lock = session.get(LibrarySyncLock, LOCK_ID)
-    if lock is None:
-        raise RuntimeError(
-            "library_sync_lock has no row: is the catalog database migrated (python -m catalog.migrate)?"
-        )
-    if LEASE.is_live(lock.sync_id, lock.heartbeat_at, now):
-        raise Conflict(_running_message(session.get(LibrarySync, lock.sync_id)))
-    previous = lock.sync_id
     row = LibrarySync(source=source, trigger=trigger, status=LibrarySync.RUNNING, started_at=now, sources={})
-    session.add(row)
-    session.flush()
-    if not LEASE.take(session, LOCK_ID, row.id, now):
-        session.rollback()
-        holder = session.get(LibrarySyncLock, LOCK_ID)
-        raise Conflict(_running_message(session.get(LibrarySync, holder.sync_id) if holder else None))
-    stale = session.get(LibrarySync, previous) if previous is not None else None
-    if stale is not None and stale.status == LibrarySync.RUNNING:
+
+    def abandon(stale: LibrarySync, heartbeat: datetime | None) -> None:
         log.warning("library sync %d showed no progress: abandoned, sync %d takes over", stale.id, row.id)
         stale.status, stale.finished_at = LibrarySync.ABANDONED, now
         stale.error = f"no progress for {LOCK_STALE_AFTER.total_seconds():g} s; taken over by sync {row.id}"
+
+    LEASE.start_job(session, LOCK_ID, row, now, _running_message, abandon)
     return row.id
 
 
@@ -165,14 +130,9 @@ def _running_message(running: LibrarySync | None) -> str:
 def get_sync(session: Session, sync_id: int | None = None, items: bool = True) -> dict[str, Any]:
     """A sync as ``get_library_sync`` shows it (the latest if ``sync_id`` is None): its status,
     each source's listing, ``counts`` by item status and, with ``items``, every item."""
-    if sync_id is None:
-        row = session.scalar(sa.select(LibrarySync).order_by(LibrarySync.id.desc()).limit(1))
-        if row is None:
-            raise NotFound("no library sync has run yet")
-    else:
-        row = session.get(LibrarySync, sync_id)
-        if row is None:
-            raise NotFound(f"no library sync {sync_id}")
+    row = store.latest_or_get(
+        session, LibrarySync, sync_id, "no library sync has run yet", f"no library sync {sync_id}"
+    )
     counts = dict.fromkeys((Item.PENDING, Item.COPYING, *DONE), 0)
     for status, count in session.execute(
         sa.select(Item.status, sa.func.count()).where(Item.sync_id == row.id).group_by(Item.status)

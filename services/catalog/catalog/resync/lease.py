@@ -33,12 +33,6 @@ def start_pass(session: Session, namespace: str | None, trigger: str, now: datet
     ``Conflict`` (naming the running pass) if another pass holds the lock and is alive.
     """
     now = now or utcnow()
-    lock = session.get(ResyncLock, LOCK_ID)
-    if lock is None:
-        raise RuntimeError("resync_lock has no row: is the catalog database migrated (python -m catalog.migrate)?")
-    running = _live_holder(session, lock, now)
-    if running is not None:
-        raise Conflict(_running_message(running))
     row = ResyncPass(
         namespace=namespace,
         trigger=trigger,
@@ -48,37 +42,22 @@ def start_pass(session: Session, namespace: str | None, trigger: str, now: datet
         tags_scanned=0,
         report=empty_report(),
     )
-    session.add(row)
-    session.flush()
-    previous, previous_heartbeat = lock.pass_id, lock.heartbeat_at
-    # Whoever updates the row second (after the first commits) finds it taken: Conflict.
-    if not LEASE.take(session, LOCK_ID, row.id, now):
-        session.rollback()
-        holder = session.get(ResyncLock, LOCK_ID)
-        running = session.get(ResyncPass, holder.pass_id) if holder is not None and holder.pass_id else None
-        raise Conflict(_running_message(running) if running else "another resync pass was starting at the same time")
-    if previous is not None:
-        stale = session.get(ResyncPass, previous)
-        if stale is not None and stale.status == ResyncPass.RUNNING:
-            log.warning(
-                "resync pass %d showed no progress since %s: abandoned, pass %d takes over",
-                stale.id,
-                previous_heartbeat,
-                row.id,
-            )
-            stale.status, stale.finished_at = ResyncPass.ABANDONED, now
-            since = previous_heartbeat.isoformat() if previous_heartbeat else "its start"
-            stale.error = f"no progress since {since}; taken over by pass {row.id}"
+
+    def abandon(stale: ResyncPass, heartbeat: datetime | None) -> None:
+        log.warning(
+            "resync pass %d showed no progress since %s: abandoned, pass %d takes over", stale.id, heartbeat, row.id
+        )
+        stale.status, stale.finished_at = ResyncPass.ABANDONED, now
+        since = heartbeat.isoformat() if heartbeat else "its start"
+        stale.error = f"no progress since {since}; taken over by pass {row.id}"
+
+    LEASE.start_job(session, LOCK_ID, row, now, _running_message, abandon)
     return row.id
 
 
-def _live_holder(session: Session, lock: ResyncLock, now: datetime) -> ResyncPass | None:
-    if not LEASE.is_live(lock.pass_id, lock.heartbeat_at, now):
-        return None
-    return session.get(ResyncPass, lock.pass_id)
-
-
-def _running_message(running: ResyncPass) -> str:
+def _running_message(running: ResyncPass | None) -> str:
+    if running is None:
+        return "another resync pass was starting at the same time"
     scope = f"namespace {running.namespace!r}" if running.namespace else "the whole registry"
     return (
         f"resync pass {running.id} ({scope}) is running since {running.started_at.isoformat()}; "

@@ -2,25 +2,19 @@
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from catalog import store
 from catalog.models import ResyncPass
-from shared.contracts.errors import NotFound
 
 LISTS = ("added", "moved", "removed", "pending_removal", "skipped")
 
 
 def get_pass(session: Session, pass_id: int | None = None, items: bool = True) -> dict[str, Any]:
     """The pass ``pass_id`` (None: the latest) as ``pass_view`` shows it; ``NotFound``."""
-    if pass_id is None:
-        row = session.scalar(sa.select(ResyncPass).order_by(ResyncPass.id.desc()).limit(1))
-        if row is None:
-            raise NotFound("no resync pass has run yet")
-    else:
-        row = session.get(ResyncPass, pass_id)
-        if row is None:
-            raise NotFound(f"resync pass {pass_id} not found")
+    row = store.latest_or_get(
+        session, ResyncPass, pass_id, "no resync pass has run yet", f"resync pass {pass_id} not found"
+    )
     return pass_view(row, items)
 
 
