@@ -228,8 +228,6 @@ class SyncRun:
         self.sleep = sleep
         self.skopeo = skopeo  # Skopeo(endpoints, command, timeout=, copy_timeout=): a context manager
         self.lost_lock = False
-        self._robot_token: str | None = None
-        self._robot_token_asked = False
 
     def run(self) -> dict[str, Any]:
         status, error = LibrarySync.FINISHED, None
@@ -316,10 +314,13 @@ class SyncRun:
         if not self._stopping():
             self._follow_removals(source, set(upstream_tags))
 
+    @functools.cached_property
+    def _robot_token(self) -> str | None:
+        """Asked once per sync, at the first source that needs our registry."""
+        return robot_refresh_token(self.settings)
+
     def _our_endpoint(self) -> Endpoint:
         s = self.settings
-        if not self._robot_token_asked:
-            self._robot_token, self._robot_token_asked = robot_refresh_token(s), True
         return Endpoint(s.registry_host, s.registry_insecure, s.username, s.password, self._robot_token)
 
     def _upstream_endpoint(self, source: _Source) -> Endpoint:
