@@ -23,7 +23,6 @@ import requests
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import build, push
-from shared.runtime.identity import IdentifiedClusterRpcProxy
 
 SETTLED = {"running", "failed", "rollout_failed", "rolled_back", "degraded", "stopped"}
 POLL = 0.005  # seconds between two looks
@@ -55,10 +54,10 @@ def main():
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/autobench"
-    benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
+    developer = benchlib.developer_rpc(args.registry, tenant, timeout=30)
     ref = f"{args.registry}/{repository}:latest"
     answering, running, pushing = [], [], []
-    with IdentifiedClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
+    with developer as rpc:
 
         def get(deployment_id):
             return rpc.deployer.get_deployment(tenant, deployment_id)

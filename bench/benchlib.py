@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import uuid
 
-from shared.runtime.identity import IdentifiedClusterRpcProxy
+from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,6 +77,33 @@ def login_tenant(amqp_uri, registry, tenant, context_data=None):
         timeout=60,
     )
     return username, password
+
+
+def secret(var, *path):
+    with open(os.path.join(var, *path)) as f:
+        return f.read().strip()
+
+
+def make_developer(admin_uri, admin_password, registry, tenant):
+    """A tenant and a developer account of it, made by the platform admin over RPC (signed in
+    with ``admin_password``); `docker login` as that account into a docker configuration of this
+    run's own. ``(name, password)``."""
+    with IdentifiedClusterRpcProxy({"AMQP_URI": admin_uri}, timeout=20) as rpc:
+        admin = rpc.auth.sign_in("admin", admin_password)["identity"]
+    return login_tenant(admin_uri, registry, tenant, context_data={IDENTITY_KEY: admin})
+
+
+def developer_rpc(registry, tenant, var=os.path.join(ROOT, "var"), timeout=30):
+    """For a bench against `make up`: ``tenant`` and its developer (``make_developer``), and an
+    RPC proxy that calls as that developer (signed in over the ``gateway`` broker user, as the
+    console does; every call carries the signed identity). Use as a context manager."""
+    gateway_uri = secret(var, "secrets", "amqp", "gateway.uri")
+    name, password = make_developer(
+        secret(var, "secrets", "amqp", "admin.uri"), secret(var, "secrets", "auth-admin-password"), registry, tenant
+    )
+    with IdentifiedClusterRpcProxy({"AMQP_URI": gateway_uri}, timeout=20) as rpc:
+        identity = rpc.auth.sign_in(name, password)["identity"]
+    return IdentifiedClusterRpcProxy({"AMQP_URI": gateway_uri}, context_data={IDENTITY_KEY: identity}, timeout=timeout)
 
 
 def write_json(path, result):

@@ -18,7 +18,6 @@ import requests
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import sh
-from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.support import free_port
 
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
@@ -45,13 +44,13 @@ def main():
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/deploybench"
-    benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
+    developer = benchlib.developer_rpc(args.registry, tenant, timeout=30)
     ref = f"{args.registry}/{repository}:v1"
     benchlib.build(ref, f"deploy bench {tenant}")
     benchlib.push(ref)
 
     deploy_s, run_s = [], []
-    with IdentifiedClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
+    with developer as rpc:
         # Wait for the catalogue to have the tag (the notification path is measured elsewhere).
         deadline = time.monotonic() + 30
         while True:

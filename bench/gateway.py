@@ -52,19 +52,6 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def secret(var, *path):
-    with open(os.path.join(var, *path)) as f:
-        return f.read().strip()
-
-
-def make_developer(admin_uri, admin_password, registry, tenant):
-    """A tenant and a developer account of it, made by the platform admin over RPC; `docker login`
-    as that account into a docker configuration of this run's own. ``(name, password)``."""
-    with IdentifiedClusterRpcProxy({"AMQP_URI": admin_uri}, timeout=20) as rpc:
-        admin = rpc.auth.sign_in("admin", admin_password)["identity"]
-    return benchlib.login_tenant(admin_uri, registry, tenant, context_data={IDENTITY_KEY: admin})
-
-
 def wait_indexed(rpc, tenant, repository, tag, timeout=30.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -217,15 +204,15 @@ def main():
     args = parser.parse_args()
     args.gateway = args.gateway.rstrip("/")
 
-    admin_uri = secret(args.var, "secrets", "amqp", "admin.uri")
-    gateway_uri = secret(args.var, "secrets", "amqp", "gateway.uri")
-    admin_password = secret(args.var, "secrets", "auth-admin-password")
+    admin_uri = benchlib.secret(args.var, "secrets", "amqp", "admin.uri")
+    gateway_uri = benchlib.secret(args.var, "secrets", "amqp", "gateway.uri")
+    admin_password = benchlib.secret(args.var, "secrets", "auth-admin-password")
     requests.get(f"{args.gateway}/health", timeout=5).raise_for_status()
 
     tenant = "gwbench" + uuid.uuid4().hex[:8]
     repository, tag = f"{tenant}/console", "v1"
     log(f"tenant {tenant}: making its developer, pushing {repository}:{tag}")
-    name, password = make_developer(admin_uri, admin_password, args.registry, tenant)
+    name, password = benchlib.make_developer(admin_uri, admin_password, args.registry, tenant)
     ref = f"{args.registry}/{repository}:{tag}"
     benchlib.build(ref, f"gateway bench {tenant}")
     benchlib.push(ref)

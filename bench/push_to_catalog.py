@@ -14,7 +14,6 @@ import uuid
 
 from bench import benchlib
 from shared.contracts.errors import NotFound
-from shared.runtime.identity import IdentifiedClusterRpcProxy
 
 
 def main():
@@ -25,7 +24,7 @@ def main():
 
     tenant = "bench" + uuid.uuid4().hex[:8]
     repository = f"{tenant}/pushbench"
-    benchlib.login_tenant(args.amqp_uri, args.registry, tenant)
+    developer = benchlib.developer_rpc(args.registry, tenant, timeout=10)
     refs = []
     print(f"building {args.pushes} images for {args.registry}/{repository} ...", file=sys.stderr)
     for i in range(args.pushes):
@@ -34,7 +33,7 @@ def main():
         refs.append(ref)
 
     latencies, push_times = [], []
-    with IdentifiedClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=10) as rpc:
+    with developer as rpc:
         for i, ref in enumerate(refs):
             started = time.monotonic()
             digest = benchlib.push(ref)
