@@ -13,6 +13,7 @@ import uuid
 from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VAR = os.path.join(ROOT, "var")  # `make up`'s state: broker URIs and secrets
 
 
 ADMIN_URI_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var/secrets/amqp/admin.uri")
@@ -93,7 +94,7 @@ def make_developer(admin_uri, admin_password, registry, tenant):
     return login_tenant(admin_uri, registry, tenant, context_data={IDENTITY_KEY: admin})
 
 
-def developer_rpc(registry, tenant, var=os.path.join(ROOT, "var"), timeout=30):
+def developer_rpc(registry, tenant, var=VAR, timeout=30):
     """For a bench against `make up`: ``tenant`` and its developer (``make_developer``), and an
     RPC proxy that calls as that developer (signed in over the ``gateway`` broker user, as the
     console does; every call carries the signed identity). Use as a context manager."""
