@@ -89,6 +89,13 @@ class DockerEngine:
     def ping(self) -> None:
         self._call("ping", self.probe.ping)
 
+    def has_image(self, image: str) -> bool:
+        try:
+            self._call(f"inspect image {image}", self.api.inspect_image, image)
+        except ContainerNotFound:  # the SDK's NotFound, here about the image
+            return False
+        return True
+
     def pull(self, image: str, auth: dict[str, str] | None) -> None:
         repository, _, digest = image.partition("@")
         try:

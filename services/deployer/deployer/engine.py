@@ -73,6 +73,9 @@ class ContainerSummary:
 class Engine(Protocol):
     def ping(self) -> None: ...
 
+    def has_image(self, image: str) -> bool:
+        """Whether the engine already holds ``image`` under that reference."""
+
     def pull(self, image: str, auth: dict | None) -> None: ...
 
     def run(self, spec: ContainerSpec) -> str:

@@ -214,13 +214,20 @@ class Rollout(Run):
         self.publish(*events)
 
     def pull(self, hosts: Iterable[str]) -> None:
-        try:
-            auth = self.rt.pull_auth(self.tenant_id) if self.rt.pull_auth else self.settings.registry_auth
-        except CredentialsUnavailable as exc:
-            raise RolloutFailed(f"pull of {self.target.pull_ref} not attempted: {exc}") from None
+        """Pull the target's image onto each host that lacks it. A reference pinned by digest names
+        content that never changes, so an engine that holds it under that reference (pulled there
+        for this tenant's repository before: only the tenant's deployments name it) is not asked
+        to pull again, as Kubernetes' ``IfNotPresent``: a pull costs a registry round trip, a
+        token and a credential even when every layer is cached. A tag is always pulled."""
+        pinned = "@" in self.target.pull_ref
+        auth: list[dict[str, str] | None] = []  # fetched for the first host that needs a pull
         for host in sorted(hosts):
+            engine = self.rt.engine(host)
             try:
-                self.rt.engine(host).pull(self.target.pull_ref, auth)
+                if pinned and engine.has_image(self.target.pull_ref):
+                    continue
+                auth = auth or [self.pull_auth()]
+                engine.pull(self.target.pull_ref, auth[0])
             except ImageNotFound as exc:
                 raise RolloutFailed(f"image not found: {self.target.pull_ref} ({exc})") from None
             except PullDenied as exc:
@@ -229,6 +236,12 @@ class Rollout(Run):
                 raise RolloutFailed(f"host {host} unreachable: {exc}") from None
             except EngineError as exc:
                 raise RolloutFailed(f"pull of {self.target.pull_ref} on {host} failed: {exc}") from None
+
+    def pull_auth(self) -> dict[str, str] | None:
+        try:
+            return self.rt.pull_auth(self.tenant_id) if self.rt.pull_auth else self.settings.registry_auth
+        except CredentialsUnavailable as exc:
+            raise RolloutFailed(f"pull of {self.target.pull_ref} not attempted: {exc}") from None
 
     def start(self, host_name: str) -> Live:
         """Record, create and start one instance of the target on ``host_name``."""

@@ -89,6 +89,13 @@ class TestDockerEngine:
         with pytest.raises(ImageNotFound):
             engine.pull(f"{registry.host}/{tenant}/web@sha256:" + "0" * 64, None)
 
+    def test_has_image_is_true_only_for_a_reference_the_engine_holds(self, engine, registry, tenant, images):
+        image = f"{registry.host}/{tenant}/web@{images['v1'][0]}"
+        assert engine.has_image(f"{registry.host}/{tenant}/web@sha256:" + "0" * 64) is False
+        engine.pull(image, None)
+        engine.pulled.append(image)
+        assert engine.has_image(image) is True
+
     def test_run_inspect_logs_list_remove(self, engine, registry, tenant, images, label):
         image = f"{registry.host}/{tenant}/web@{images['v1'][0]}"
         engine.ping()

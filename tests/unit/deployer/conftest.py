@@ -149,6 +149,10 @@ class FakeEngine:
     def ping(self):
         self._check(("ping",))
 
+    def has_image(self, image):
+        self._check(("has_image", image))
+        return image in self.images
+
     def pull(self, image, auth):
         self._check(("pull", image))
         self.pull_auths.append(auth)

@@ -127,6 +127,35 @@ class TestCreateFailures:
         auths = [a for e in world.engines.values() for a in e.pull_auths]
         assert auths and all(a == world.settings.registry_auth for a in auths)
 
+    def test_a_host_holding_the_pinned_image_is_not_asked_to_pull_it_again(self, world):
+        fetched = []
+        world.rt.pull_auth = lambda tenant_id: fetched.append(tenant_id) or {"username": "robot", "password": "x"}
+        first = create(world, name="web-a")
+        world.drain()
+        marks = {e.name: len(e.calls) for e in world.engines.values()}
+        second = create(world, name="web-b")
+        world.drain()
+        assert (get(world, first)["status"], get(world, second)["status"]) == ("running", "running")
+        later = {e.name: [c[0] for c in e.calls[marks[e.name] :]] for e in world.engines.values()}
+        hosts = {i["host"] for i in get(world, second)["instances"]}
+        # The second rollout looked on each host it started on, pulled nowhere, fetched no credential.
+        assert hosts and all("has_image" in later[h] for h in hosts)
+        assert [h for h, calls in later.items() if "pull" in calls] == []
+        assert fetched == ["t1"]
+
+    def test_a_host_that_lost_the_image_pulls_it_again(self, world):
+        first = create(world, name="web-a")
+        world.drain()
+        for engine in world.engines.values():
+            engine.images.clear()
+        pulls_before = sum(1 for e in world.engines.values() for c in e.calls if c[0] == "pull")
+        second = create(world, name="web-b")
+        world.drain()
+        assert get(world, second)["status"] == "running"
+        pulls = sum(1 for e in world.engines.values() for c in e.calls if c[0] == "pull")
+        assert pulls - pulls_before == len({i["host"] for i in get(world, second)["instances"]}) > 0
+        assert get(world, first)["status"] == "running"
+
     def test_pull_denied(self, world):
         world.registry[f"{PULL_HOST}/t1/web@sha256:" + "1" * 64] = "denied"
         deployment_id = create(world)
