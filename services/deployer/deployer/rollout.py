@@ -23,8 +23,8 @@ started. Nothing here holds a transaction open across an engine call.
 """
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,8 @@ from deployer.settings import Host
 from deployer.teardown import Teardown
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 POLL_SECONDS = 0.25  # between two looks at a starting container
 HEARTBEAT_SECONDS = 1.0  # how often a long wait proves the lock is still ours
@@ -196,9 +198,13 @@ class Rollout(Run):
 
     def execute(self, plan: Plan) -> None:
         if plan.steps:
-            self.set_status(PULLING)
-            self.pull({step.host for step in plan.steps})
-            self.set_status(STARTING)
+            lacking = self.lacking_image({step.host for step in plan.steps})
+            if lacking:
+                self.set_status(PULLING)
+                self.pull(lacking)
+                self.set_status(STARTING)
+            else:  # nothing to pull: both steps said in one transaction, in their order
+                self.set_status(PULLING, STARTING)
         for step in (s for s in plan.steps if s.old is not None):
             new = self.start(step.host)
             self.wait_healthy([new])
@@ -208,34 +214,47 @@ class Rollout(Run):
             self.wait_healthy(additions)
         self.retire(plan.removals)
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, *statuses: str) -> None:
         with self.locked() as (_, deployment):
-            events = deployment.progress(self.operation_id, self.rt.now(), status, self.target.number)
+            now = self.rt.now()
+            events = [
+                e
+                for status in statuses
+                for e in deployment.progress(self.operation_id, now, status, self.target.number)
+            ]
         self.publish(*events)
 
+    def lacking_image(self, hosts: Iterable[str]) -> list[str]:
+        """The hosts that must pull the target's image. A reference pinned by digest names content
+        that never changes, so an engine that holds it under that reference (pulled there for this
+        tenant's repository before: only the tenant's deployments name it) is not asked to pull
+        again, as Kubernetes' ``IfNotPresent``: a pull costs a registry round trip, a token and a
+        credential even when every layer is cached. A tag is always pulled."""
+        if "@" not in self.target.pull_ref:
+            return sorted(hosts)
+        return [
+            host
+            for host in sorted(hosts)
+            if not self.on_engine(host, "inspect", lambda e: e.has_image(self.target.pull_ref))
+        ]
+
     def pull(self, hosts: Iterable[str]) -> None:
-        """Pull the target's image onto each host that lacks it. A reference pinned by digest names
-        content that never changes, so an engine that holds it under that reference (pulled there
-        for this tenant's repository before: only the tenant's deployments name it) is not asked
-        to pull again, as Kubernetes' ``IfNotPresent``: a pull costs a registry round trip, a
-        token and a credential even when every layer is cached. A tag is always pulled."""
-        pinned = "@" in self.target.pull_ref
-        auth: list[dict[str, str] | None] = []  # fetched for the first host that needs a pull
-        for host in sorted(hosts):
-            engine = self.rt.engine(host)
-            try:
-                if pinned and engine.has_image(self.target.pull_ref):
-                    continue
-                auth = auth or [self.pull_auth()]
-                engine.pull(self.target.pull_ref, auth[0])
-            except ImageNotFound as exc:
-                raise RolloutFailed(f"image not found: {self.target.pull_ref} ({exc})") from None
-            except PullDenied as exc:
-                raise RolloutFailed(f"pull denied: {self.target.pull_ref} ({exc})") from None
-            except EngineUnavailable as exc:
-                raise RolloutFailed(f"host {host} unreachable: {exc}") from None
-            except EngineError as exc:
-                raise RolloutFailed(f"pull of {self.target.pull_ref} on {host} failed: {exc}") from None
+        auth = self.pull_auth()
+        for host in hosts:
+            self.on_engine(host, "pull", lambda e: e.pull(self.target.pull_ref, auth))
+
+    def on_engine(self, host: str, what: str, call: Callable[[Engine], T]) -> T:
+        """``call`` on the host's engine; its failures as the rollout's, named."""
+        try:
+            return call(self.rt.engine(host))
+        except ImageNotFound as exc:
+            raise RolloutFailed(f"image not found: {self.target.pull_ref} ({exc})") from None
+        except PullDenied as exc:
+            raise RolloutFailed(f"pull denied: {self.target.pull_ref} ({exc})") from None
+        except EngineUnavailable as exc:
+            raise RolloutFailed(f"host {host} unreachable: {exc}") from None
+        except EngineError as exc:
+            raise RolloutFailed(f"{what} of {self.target.pull_ref} on {host} failed: {exc}") from None
 
     def pull_auth(self) -> dict[str, str] | None:
         try:
