@@ -22,7 +22,8 @@ history rows, processed events, dead letters and set-aside events. Exits 1 if an
 doubled or parked.
 
     .venv/bin/python -m bench.ingest [--events 2000] [--processes 1|2] [--json out.json]
-    .venv/bin/python -m bench.ingest --db-url "postgresql://imagehub:$(cat /etc/imagehub/postgres-imagehub)@127.0.0.1:5432/imagehub"
+    .venv/bin/python -m bench.ingest \\
+        --db-url "postgresql://imagehub:$(cat /etc/imagehub/postgres-imagehub)@127.0.0.1:5432/imagehub"
 """
 
 import argparse
@@ -254,7 +255,9 @@ def main():
     dbname = f"imagehub_bench_ingest_{run}" if args.db_url else None
     token = uuid.uuid4().hex
     webhook_port = free_port()
-    registry = RegistryProcess("http://127.0.0.1:1/none", token, workdir=os.path.join(workdir, "registry"), notify=False)
+    registry = RegistryProcess(
+        "http://127.0.0.1:1/none", token, workdir=os.path.join(workdir, "registry"), notify=False
+    )
     processes = []
     engine = None
     vhost_created = db_created = failed = False
@@ -288,7 +291,12 @@ def main():
             WEBHOOK_ADDRESS=f"127.0.0.1:{webhook_port}",
         )
         subprocess.run(
-            [sys.executable, "-m", "catalog.migrate"], cwd=benchlib.ROOT, env=env, check=True, timeout=120, capture_output=True
+            [sys.executable, "-m", "catalog.migrate"],
+            cwd=benchlib.ROOT,
+            env=env,
+            check=True,
+            timeout=120,
+            capture_output=True,
         )
         engine = create_engine(db_url)
         metadata.create_all(engine)
@@ -300,7 +308,9 @@ def main():
         with requests.Session() as session:
             for i in range(args.images):
                 repository = f"{tenants[i % len(tenants)]}/app{i:03d}"
-                pushed = push_image(registry.url, repository, "base", content=f"ingest {run} {i}".encode(), session=session)
+                pushed = push_image(
+                    registry.url, repository, "base", content=f"ingest {run} {i}".encode(), session=session
+                )
                 images.append((repository, pushed["digest"]))
         log(f"pushed {len(images)} images")
 
@@ -322,7 +332,9 @@ def main():
         bare.stop()
         with engine.connect() as conn:
             bare_rows = conn.execute(sa.text(f"SELECT count(*) FROM {bare_events.name}")).scalar_one()
-            bare_distinct = conn.execute(sa.text(f"SELECT count(DISTINCT event_id) FROM {bare_events.name}")).scalar_one()
+            bare_distinct = conn.execute(
+                sa.text(f"SELECT count(DISTINCT event_id) FROM {bare_events.name}")
+            ).scalar_one()
         bare_rate = bare_rows_timed / bare_seconds
         log(f"bare: {bare_rate:.0f} events/s")
 
@@ -332,9 +344,11 @@ def main():
         ).start()
         processes.append(webhook)
         wait_until(
-            lambda: requests.get(f"http://127.0.0.1:{webhook_port}/health", timeout=1).ok
-            if webhook.alive()
-            else (_ for _ in ()).throw(SystemExit(webhook.log_tail())),
+            lambda: (
+                requests.get(f"http://127.0.0.1:{webhook_port}/health", timeout=1).ok
+                if webhook.alive()
+                else (_ for _ in ()).throw(SystemExit(webhook.log_tail()))
+            ),
             timeout=30,
             interval=0.2,
             what="the webhook",
@@ -361,8 +375,20 @@ def main():
         profiler = None
         if args.profile:
             profiler = subprocess.Popen(
-                [os.path.join(BIN, "py-spy"), "record", "-p", str(catalogs[0].proc.pid), "-r", "250", "-f", "raw",
-                 "-o", args.profile, "-d", "600"],
+                [
+                    os.path.join(BIN, "py-spy"),
+                    "record",
+                    "-p",
+                    str(catalogs[0].proc.pid),
+                    "-r",
+                    "250",
+                    "-f",
+                    "raw",
+                    "-o",
+                    args.profile,
+                    "-d",
+                    "600",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -423,11 +449,13 @@ def main():
         b = result["bare"]
         print(f"ingest of {args.events} events on {database}, {args.processes} catalog process(es)")
         print(
-            f"  bare pipeline   {b['events_per_s']:7.0f} events/s  ({b['drain_seconds']:.1f} s, CPU {b['cpu_seconds']:.1f} s)"
+            f"  bare pipeline   {b['events_per_s']:7.0f} events/s  "
+            f"({b['drain_seconds']:.1f} s, CPU {b['cpu_seconds']:.1f} s)"
             f"  sent {b['sent']}, rows {b['rows']}, lost {b['lost']}, duplicates {b['duplicates']}"
         )
         print(
-            f"  catalog         {c['events_per_s']:7.0f} events/s  ({c['drain_seconds']:.1f} s, CPU {c['cpu_seconds']:.1f} s)"
+            f"  catalog         {c['events_per_s']:7.0f} events/s  "
+            f"({c['drain_seconds']:.1f} s, CPU {c['cpu_seconds']:.1f} s)"
             f"  sent {c['sent']}, tags {c['tags']}, history rows {c['tag_history_rows']}, lost {c['lost']}, "
             f"duplicates {c['duplicates']}, dead letters {c['dead_letters'] + c['dead_letter_queue']}"
         )
