@@ -47,6 +47,7 @@ from bench import benchlib
 from bench.resync import (
     BIN,
     CatalogProcess,
+    Rpc,
     broker,
     cpu_seconds,
     create_database,
@@ -226,6 +227,49 @@ def catalog_counts(engine, event_ids):
         }
 
 
+def single_pushes(amqp_uri, webhook_url, token, registry, images, count):
+    """``count`` notifications, one at a time, with the catalog idle: from each POST until
+    ``catalog.get_tag`` returns its digest (polled every 2 ms); the percentiles in ms."""
+    if count < 1:
+        return None
+    import statistics
+
+    from shared.contracts.errors import NotFound
+
+    rpc = Rpc(amqp_uri)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    taken = []
+    try:
+        rpc.catalog("list_public_repositories")  # the RPC reply queue set up before the clock starts
+        with requests.Session() as session:
+            for n in range(count):
+                repository, digest = images[n % len(images)]
+                tag = f"single{n:04d}"
+                event = push_notification(repository, digest, tag=tag, registry_host=registry.host)
+                started = time.monotonic()
+                session.post(webhook_url, json=notification_envelope(event), headers=headers, timeout=30)
+                while True:
+                    try:
+                        if rpc.catalog("get_tag", repository.split("/")[0], repository, tag)["digest"] == digest:
+                            break
+                    except NotFound:
+                        pass
+                    if time.monotonic() - started > 30:
+                        raise SystemExit(f"{repository}:{tag} not visible after 30 s")
+                    time.sleep(0.002)
+                taken.append((time.monotonic() - started) * 1000)
+    finally:
+        rpc.close()
+    ms = sorted(taken)
+    return {
+        "pushes": len(ms),
+        "p50": round(statistics.median(ms), 1),
+        "p99": round(ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))], 1),
+        "worst": round(ms[-1], 1),
+        "all": [round(x, 1) for x in taken],
+    }
+
+
 # -- the run -------------------------------------------------------------------------------------------
 
 
@@ -242,6 +286,12 @@ def main():
     parser.add_argument("--db-url", help="a PostgreSQL server URL (default: SQLite in a temp dir)")
     parser.add_argument("--management", default="http://127.0.0.1:15672/api", help="RabbitMQ management API")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up on one drain after this")
+    parser.add_argument(
+        "--latency",
+        type=int,
+        default=50,
+        help="then this many single notifications, one at a time, each timed until catalog.get_tag shows it",
+    )
     parser.add_argument("--keep-workdir", action="store_true")
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy record the (first) catalog process while it drains, raw format"
@@ -404,6 +454,9 @@ def main():
         counts = catalog_counts(engine, None)
         dead = queue_consumers(args.management, vhost, topology.DEAD_LETTER_QUEUE).get("messages", 0)
         cat_rate = cat_rows_timed / cat_seconds
+        latencies = single_pushes(
+            amqp_uri, f"http://127.0.0.1:{webhook_port}/registry/events", token, registry, images, args.latency
+        )
 
         result = {
             "database": database,
@@ -433,6 +486,7 @@ def main():
                 "cpu_seconds": round(cat_cpu, 2),
             },
             "ratio": round(cat_rate / bare_rate, 3),
+            "single_push_ms": latencies,
             "nproc": os.cpu_count(),
             "when": datetime.now().astimezone().isoformat(timespec="seconds"),
         }
@@ -460,6 +514,11 @@ def main():
             f"duplicates {c['duplicates']}, dead letters {c['dead_letters'] + c['dead_letter_queue']}"
         )
         print(f"  ratio catalog / bare: {result['ratio']:.2f}   (webhook took them at {c['webhook_per_s']:.0f}/s)")
+        if latencies:
+            print(
+                f"  single push, notification -> catalog.get_tag shows it, over {latencies['pushes']}: "
+                f"p50 {latencies['p50']} ms, p99 {latencies['p99']} ms, worst {latencies['worst']} ms"
+            )
         benchlib.write_json(args.json, result)
         if problems:
             print("PROBLEMS:\n  " + "\n  ".join(problems))
