@@ -16,6 +16,12 @@ handler of the suite. What happens to a message is decided here, once, from how 
 * the process died while handling it (the one case no code here sees) → RabbitMQ gives it back to
   the queue and counts the delivery; past ``DELIVERY_LIMIT`` it dead-letters it itself.
 
+``@consumes(..., batch=True)`` hands the method the messages that have arrived as one list
+(``BatchConsumingHandler``): whatever is there when a batch worker is free, never waiting for
+more, so a lone event goes at once and a backlog is taken in batches. The method returns one
+outcome per message, and each message is settled from its own outcome as above: one event that
+fails does not fail its batch.
+
 Its queue is the one ``shared.contracts.topology`` names (a quorum queue with the delivery limit
 and the dead-letter exchange), declared with the same arguments, and a handler that table does not
 name refuses to start. Idempotence is each handler's own: the event's ID is recorded in the
