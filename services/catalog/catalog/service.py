@@ -117,6 +117,8 @@ class CatalogService(audit.AuditListing):
                 continue
             events.setdefault(str(event["event_id"]), event)
             positions.setdefault(str(event["event_id"]), []).append(i)
+        if not events:
+            return outcomes
         try:
             batch = self._transaction(
                 lambda session: indexing.record_pushes(session, self.registry, list(events.values()))
