@@ -48,7 +48,7 @@ from nameko.messaging import Consumer, QueueConsumer
 from nameko.standalone.events import get_event_exchange
 
 from shared.contracts import topology
-from shared.runtime import metrics
+from shared.runtime import logs, metrics
 from shared.runtime.publishing import bounded_publisher
 
 log = logging.getLogger(__name__)
@@ -141,13 +141,20 @@ class ConsumingHandler(EventHandler):
         return result, exc_info
 
     def _finish(self, message: Message, exc_info: ExcInfo | None) -> None:
-        """Settle ``message`` as its handling ended, and count it."""
-        outcome = self._settle(message, exc_info)
-        started = getattr(message, "imagehub_received", None)
-        elapsed = time.monotonic() - started if started is not None else 0.0
-        metrics.observe_event(self.container.service_name, self.event_type, outcome, elapsed)
-        if outcome == "handled":  # one line per event: its ID (in the line's context) is what an operator greps
-            log.info("%s %s handled in %.0f ms", self.event_type, _event_id(message), elapsed * 1000)
+        """Settle ``message`` as its handling ended, and count it; the lines logged meanwhile
+        carry its event ID (a batch worker's own context names none)."""
+        event_id = _event_id(message)
+        context = logs.current()
+        logs.bind(**{**context, "event_id": event_id})
+        try:
+            outcome = self._settle(message, exc_info)
+            started = getattr(message, "imagehub_received", None)
+            elapsed = time.monotonic() - started if started is not None else 0.0
+            metrics.observe_event(self.container.service_name, self.event_type, outcome, elapsed)
+            if outcome == "handled":  # one line per event: its ID (in the line's context) is what an operator greps
+                log.info("%s %s handled in %.0f ms", self.event_type, event_id, elapsed * 1000)
+        finally:
+            logs.bind(**context)
 
     def _settle(self, message: Message, exc_info: ExcInfo | None) -> str:
         """Acknowledge, return or park ``message``; the outcome as the metrics name it."""
