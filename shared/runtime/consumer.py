@@ -16,6 +16,12 @@ handler of the suite. What happens to a message is decided here, once, from how 
 * the process died while handling it (the one case no code here sees) → RabbitMQ gives it back to
   the queue and counts the delivery; past ``DELIVERY_LIMIT`` it dead-letters it itself.
 
+``@consumes(..., batch=True)`` hands the method the messages that have arrived as one list
+(``BatchConsumingHandler``): whatever is there when a batch worker is free, never waiting for
+more, so a lone event goes at once and a backlog is taken in batches. The method returns one
+outcome per message, and each message is settled from its own outcome as above: one event that
+fails does not fail its batch.
+
 Its queue is the one ``shared.contracts.topology`` names (a quorum queue with the delivery limit
 and the dead-letter exchange), declared with the same arguments, and a handler that table does not
 name refuses to start. Idempotence is each handler's own: the event's ID is recorded in the
@@ -36,12 +42,13 @@ from kombu.message import Message
 from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
+from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, QueueConsumer
 from nameko.standalone.events import get_event_exchange
 
 from shared.contracts import topology
-from shared.runtime import metrics
+from shared.runtime import logs, metrics
 from shared.runtime.publishing import bounded_publisher
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,16 @@ log = logging.getLogger(__name__)
 # The config's back-off of a retried event (seconds; ``shared.contracts.topology``'s by default).
 RETRY_BASE_DELAY_KEY = "EVENT_RETRY_BASE_DELAY"
 RETRY_MAX_DELAY_KEY = "EVENT_RETRY_MAX_DELAY"
+
+# Batch handlers (``BatchConsumingHandler``): at most EVENT_BATCH_SIZE events a batch,
+# EVENT_BATCH_WORKERS batches of a handler at once, EVENT_BATCH_PREFETCH messages unacknowledged
+# (for all the batch handlers of a service together).
+BATCH_SIZE_KEY = "EVENT_BATCH_SIZE"
+BATCH_WORKERS_KEY = "EVENT_BATCH_WORKERS"
+BATCH_PREFETCH_KEY = "EVENT_BATCH_PREFETCH"
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_WORKERS = 2
+DEFAULT_BATCH_PREFETCH = 200
 
 # How long a park may take: connecting and the broker's confirm. Past it the message is returned
 # to its queue instead, and comes back (RabbitMQ dead-letters it at the limit in any case).
@@ -120,13 +137,24 @@ class ConsumingHandler(EventHandler):
         super().handle_message(body, message)
 
     def handle_result(self, message: Message, worker_ctx: Any, result: Any = None, exc_info: ExcInfo | None = None):  # type: ignore[no-untyped-def]
-        outcome = self._settle(message, exc_info)
-        started = getattr(message, "imagehub_received", None)
-        elapsed = time.monotonic() - started if started is not None else 0.0
-        metrics.observe_event(self.container.service_name, self.event_type, outcome, elapsed)
-        if outcome == "handled":  # one line per event: its ID (in the line's context) is what an operator greps
-            log.info("%s %s handled in %.0f ms", self.event_type, _event_id(message), elapsed * 1000)
+        self._finish(message, exc_info)
         return result, exc_info
+
+    def _finish(self, message: Message, exc_info: ExcInfo | None) -> None:
+        """Settle ``message`` as its handling ended, and count it; the lines logged meanwhile
+        carry its event ID (a batch worker's own context names none)."""
+        event_id = _event_id(message)
+        context = logs.current()
+        logs.bind(**{**context, "event_id": event_id})
+        try:
+            outcome = self._settle(message, exc_info)
+            started = getattr(message, "imagehub_received", None)
+            elapsed = time.monotonic() - started if started is not None else 0.0
+            metrics.observe_event(self.container.service_name, self.event_type, outcome, elapsed)
+            if outcome == "handled":  # one line per event: its ID (in the line's context) is what an operator greps
+                log.info("%s %s handled in %.0f ms", self.event_type, event_id, elapsed * 1000)
+        finally:
+            logs.bind(**context)
 
     def _settle(self, message: Message, exc_info: ExcInfo | None) -> str:
         """Acknowledge, return or park ``message``; the outcome as the metrics name it."""
@@ -196,6 +224,91 @@ class ConsumingHandler(EventHandler):
             content_type=message.content_type,
             content_encoding=message.content_encoding,
         )
+
+
+class BatchQueueConsumer(QueueConsumer):
+    """The queue consumer of the batch handlers: a channel of its own, whose prefetch
+    (``EVENT_BATCH_PREFETCH``) lets messages gather while a batch is being handled; nameko's
+    shared one takes ``max_workers`` messages at a time, one per worker."""
+
+    @property
+    def prefetch_count(self) -> int:
+        return int(self.container.config.get(BATCH_PREFETCH_KEY, DEFAULT_BATCH_PREFETCH))
+
+
+class BatchConsumingHandler(ConsumingHandler):
+    """A ``ConsumingHandler`` whose method takes the messages that have arrived as one list of
+    payloads and returns one outcome per payload, in order: None (handled: acknowledged) or the
+    exception the event failed with (settled as the one-at-a-time handler settles a failure:
+    returned to the queue after a back-off, or parked). A batch that raises settles each of its
+    messages with that exception.
+
+    A batch is whatever has arrived, at most ``EVENT_BATCH_SIZE``: nothing waits for a batch to
+    fill. When a batch worker is free the first message goes at once, alone; those arriving while
+    ``EVENT_BATCH_WORKERS`` batches are being handled make the next batch together.
+    """
+
+    queue_consumer = BatchQueueConsumer()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_size, self.workers = DEFAULT_BATCH_SIZE, DEFAULT_BATCH_WORKERS
+        self.pending: list[tuple[Any, Message]] = []
+        self.running = 0
+        self.stopping = False
+
+    def setup(self) -> None:
+        super().setup()
+        config = self.container.config
+        self.batch_size = max(1, int(config.get(BATCH_SIZE_KEY, DEFAULT_BATCH_SIZE)))
+        self.workers = max(1, int(config.get(BATCH_WORKERS_KEY, DEFAULT_BATCH_WORKERS)))
+
+    def stop(self) -> None:
+        # Messages not yet in a batch stay unacknowledged: RabbitMQ gives them back when the
+        # channel closes.
+        self.stopping = True
+        super().stop()
+
+    def handle_message(self, body: Any, message: Message) -> None:
+        message.imagehub_received = time.monotonic()  # type: ignore[attr-defined]
+        self.pending.append((body, message))
+        self._start_batches()
+
+    def _start_batches(self) -> None:
+        while self.pending and self.running < self.workers and not self.stopping:
+            taken, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+            messages = [message for _, message in taken]
+            self.running += 1
+            try:
+                self.container.spawn_worker(
+                    self,
+                    ([body for body, _ in taken],),
+                    {},
+                    context_data=self.unpack_message_headers(messages[0]),
+                    handle_result=partial(self.handle_batch_result, messages),
+                )
+            except ContainerBeingKilled:
+                self.running -= 1
+                for message in messages:
+                    self.queue_consumer.requeue_message(message)
+
+    def handle_batch_result(  # type: ignore[no-untyped-def]
+        self, messages: list[Message], worker_ctx: Any, result: Any = None, exc_info: ExcInfo | None = None
+    ):
+        try:
+            if exc_info is None and not (isinstance(result, list) and len(result) == len(messages)):
+                error = TypeError(f"a batch handler returned {result!r}, not one outcome per message")
+                exc_info = (TypeError, error, None)
+            outcomes = [exc_info] * len(messages) if exc_info is not None else [_exc_info(o) for o in result]
+            for message, outcome in zip(messages, outcomes, strict=True):
+                if outcome is None:
+                    self._finish(message, None)
+                else:  # its back-off must not hold up the batch's other messages, nor the next batch
+                    self.container.spawn_managed_thread(partial(self._finish, message, outcome))
+        finally:
+            self.running -= 1
+            self._start_batches()
+        return result, exc_info
 
 
 @dataclass(frozen=True)
@@ -276,14 +389,21 @@ def consumes(
     event_type: str,
     transient: tuple[type[BaseException], ...] = (),
     permanent: tuple[type[BaseException], ...] = (),
+    batch: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a service method as the suite's handler of ``source``'s ``event_type`` (see the
     module): ``transient`` errors are retried, unless they are also ``permanent`` (a subclass
-    that retrying cannot help, such as a database's refusal of a value)."""
-    decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = ConsumingHandler.decorator(
+    that retrying cannot help, such as a database's refusal of a value). With ``batch`` the
+    method takes a list of payloads and returns one outcome per payload (``BatchConsumingHandler``)."""
+    handler = BatchConsumingHandler if batch else ConsumingHandler
+    decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = handler.decorator(
         source, event_type, transient=transient, permanent=permanent
     )
     return decorator
+
+
+def _exc_info(outcome: BaseException | None) -> ExcInfo | None:
+    return None if outcome is None else (type(outcome), outcome, outcome.__traceback__)
 
 
 def _event_id(message: Message) -> str:

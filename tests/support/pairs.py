@@ -37,19 +37,22 @@ class PairBarrier(DependencyProvider):
     def worker_setup(self, worker_ctx: Any) -> None:
         if worker_ctx.entrypoint.method_name != self.method_name:
             return
-        payload = worker_ctx.args[0]
-        if not self.holds(payload):
-            return
-        event_id = payload["event_id"]
+        taken = worker_ctx.args[0]  # a batch handler's worker takes a list of payloads
+        payloads = [p for p in (taken if isinstance(taken, list) else [taken]) if self.holds(p)]
         span: list[float | None] = [time.monotonic(), None]
-        self.spans[event_id].append(span)
-        worker_ctx.data["pair_span"] = span
-        self.arrivals[event_id] += 1
-        together = self.together[event_id]
-        if self.arrivals[event_id] == COPIES:
-            together.send(True)
-        elif self.arrivals[event_id] < COPIES:
-            self.met[event_id] = together.wait(PAIR_WAIT) is True
+        if payloads:
+            worker_ctx.data["pair_span"] = span
+        waiting = []
+        for payload in payloads:
+            event_id = payload["event_id"]
+            self.spans[event_id].append(span)
+            self.arrivals[event_id] += 1
+            if self.arrivals[event_id] == COPIES:
+                self.together[event_id].send(True)
+            elif self.arrivals[event_id] < COPIES:
+                waiting.append(event_id)
+        for event_id in waiting:  # after counting the whole batch: both copies may be in it
+            self.met[event_id] = self.together[event_id].wait(PAIR_WAIT) is True
 
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
         span = worker_ctx.data.get("pair_span")

@@ -15,7 +15,7 @@ it is asked for in the reading stretch, and applied only if the tag is still wha
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -173,6 +173,118 @@ def record_push(
     if tag.pushed_at <= pushed_at:
         return move.point(session, tag, manifest, pushed_at, actor)
     return _settle(session, move, referee.PUSH, tag, consulted, manifest, actor)
+
+
+@dataclass
+class PushBatch:
+    """What ``record_pushes`` did: the events it emitted (in the outbox), the events that failed
+    before any write (by event ID: an invalid name, an unusable manifest, the registry away), and
+    those left to be applied alone (the registry may have to rule on them, which is asked for
+    outside the batch's write stretch)."""
+
+    outgoing: list[Any] = field(default_factory=list)
+    failed: dict[str, Exception] = field(default_factory=dict)
+    alone: list[dict[str, Any]] = field(default_factory=list)
+
+
+def record_pushes(
+    session: Session, registry: Any, events: list[dict[str, Any]], now: datetime | None = None
+) -> PushBatch:
+    """Index several ``image_pushed`` events (distinct event IDs) in one transaction, each as
+    ``record_push`` would, each with its own processed-event row, in a few queries for them all.
+
+    First the reads and the registry fetches (a manifest fetched once for the batch); an event
+    that fails there is left out (``PushBatch.failed``). An event whose tag the catalogue holds on
+    another digest pushed later (the registry must rule: ``record_push`` asks it), or whose tag an
+    earlier event of the batch writes, is left for ``record_push`` alone (``PushBatch.alone``).
+    Then the writes of the others in one stretch, with no network I/O. A database error
+    propagates: the batch is the caller's to retry or to apply event by event.
+    """
+    now = now or utcnow()
+    batch = PushBatch()
+    checked: list[tuple[dict[str, Any], tuple[str, str], str, str | None]] = []
+    for event in events:
+        try:
+            namespace, name = _event_repository(event)
+            digest = validate_digest(event["digest"])
+            tag_name = validate_tag(event["tag"]) if event.get("tag") else None
+            if event.get("media_type") and event["media_type"] not in MANIFEST_TYPES:
+                raise UnusableManifest(f"media type {event['media_type']!r} is not an image manifest or index")
+        except Exception as exc:  # noqa: BLE001 - the event's own failure, settled by the caller
+            batch.failed[str(event.get("event_id"))] = exc
+            continue
+        checked.append((event, (namespace, name), digest, tag_name))
+    processed = store.processed_among(session, [str(event["event_id"]) for event, *_ in checked])
+    checked = [c for c in checked if str(c[0]["event_id"]) not in processed]
+    repositories = store.repositories_named(session, {names for _, names, _, _ in checked})
+    known = {(repositories[n].id, d) for _, n, d, _ in checked if n in repositories}
+    manifests = store.manifests_of(session, known)
+    tag_keys = {(repositories[n].id, t) for _, n, _, t in checked if n in repositories and t is not None}
+    tags = store.tags_named(session, tag_keys)
+    stored = {key: (tag.manifest.digest, tag.pushed_at) for key, tag in tags.items()}
+    fetched: dict[tuple[str, str], FetchedImage] = {}
+    ready = []
+    tags_written: set[tuple[tuple[str, str], str]] = set()
+    for event, names, digest, tag_name in checked:
+        repository = repositories.get(names)
+        full_name = f"{names[0]}/{names[1]}"
+        if (repository is None or (repository.id, digest) not in manifests) and (full_name, digest) not in fetched:
+            try:
+                fetched[(full_name, digest)] = fetch_image(registry, full_name, digest)
+            except Exception as exc:  # noqa: BLE001 - the registry away, an unusable manifest: this event's
+                batch.failed[str(event["event_id"])] = exc
+                continue
+        if tag_name is not None:
+            if (names, tag_name) in tags_written or _disagrees(event, digest, stored, repository, tag_name):
+                batch.alone.append(event)
+                continue
+            tags_written.add((names, tag_name))
+        ready.append((event, names, digest, tag_name))
+
+    # Writes from here on: no more network I/O. The tags are read again, locked (PostgreSQL), in
+    # case a concurrent worker wrote them since: one it moved so that the event now disagrees is
+    # left for record_push too.
+    for tag in tags.values():  # else the session would hand back the attributes read above
+        session.expire(tag)
+    locked = store.tags_named(session, tag_keys, for_update=True)
+    for event, names, digest, tag_name in ready:
+        event_id = str(event["event_id"])
+        repository = repositories.get(names)
+        current = locked.get((repository.id, tag_name)) if repository is not None and tag_name else None
+        pushed_at = event.get("pushed_at") or event["occurred_at"]
+        if current is not None and referee.disagrees(
+            referee.PUSH, digest, pushed_at, current.manifest.digest, current.pushed_at
+        ):
+            batch.alone.append(event)
+            continue
+        store.mark_processed(session, event_id, now)
+        if repository is None:
+            repository = repositories[names] = _new_repository(session, names[0], names[1], now)
+        actor = _actor(event)
+        manifest = manifests.get((repository.id, digest))
+        if manifest is None:
+            image = fetched[(repository.full_name, digest)]
+            manifest = manifests[(repository.id, digest)] = _new_manifest(
+                session, repository, digest, image, actor, now
+            )
+        if tag_name is None or (current is not None and current.manifest_id == manifest.id):
+            continue  # no tag, or a re-push of what the tag already points at
+        move = _Move(repository, tag_name, event_id, now)
+        batch.outgoing.extend(move.point(session, current, manifest, pushed_at, actor))
+    return batch
+
+
+def _disagrees(
+    event: dict[str, Any],
+    digest: str,
+    stored: dict[tuple[int, str], tuple[str, datetime]],
+    repository: Repository | None,
+    tag_name: str,
+) -> bool:
+    """Whether the catalogue's tag is on another digest pushed after the event (see ``referee``)."""
+    found = stored.get((repository.id, tag_name)) if repository is not None else None
+    pushed_at = event.get("pushed_at") or event["occurred_at"]
+    return found is not None and referee.disagrees(referee.PUSH, digest, pushed_at, found[0], found[1])
 
 
 @dataclass

@@ -99,9 +99,63 @@ class CatalogService(audit.AuditListing):
 
     # -- events in -----------------------------------------------------------------------------
 
-    @consumes(WEBHOOK, IMAGE_PUSHED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
-    def handle_image_pushed(self, payload: Any) -> None:
-        self._consume(ImagePushed, payload, lambda session, event: indexing.record_push(session, self.registry, event))
+    @consumes(WEBHOOK, IMAGE_PUSHED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS, batch=True)
+    def handle_image_pushed(self, payloads: list[Any]) -> list[Exception | None]:
+        """The pushes that have arrived, in one transaction (``indexing.record_pushes``); one
+        outcome per payload for ``shared.runtime.consumer``: None, or what that event failed with.
+        Should the batch's transaction fail for another reason than the database being away, each
+        event is applied alone, as it would have been without batching: one event's failure is
+        its own."""
+        outcomes: list[Exception | None] = [None] * len(payloads)
+        events: dict[str, dict[str, Any]] = {}
+        positions: dict[str, list[int]] = {}  # a copy redelivered into the same batch shares its outcome
+        for i, payload in enumerate(payloads):
+            try:
+                event = load_event(ImagePushed, payload)
+            except Exception as exc:  # noqa: BLE001 - that event's failure, settled alone
+                outcomes[i] = exc
+                continue
+            events.setdefault(str(event["event_id"]), event)
+            positions.setdefault(str(event["event_id"]), []).append(i)
+        if not events:
+            return outcomes
+        try:
+            batch = self._transaction(
+                lambda session: indexing.record_pushes(session, self.registry, list(events.values()))
+            )
+        except Exception as exc:  # noqa: BLE001
+            if isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, PERMANENT_ERRORS):
+                # The database away (its races were retried already): nothing was written, and
+                # every event of the batch goes back to its queue.
+                return [outcome or exc for outcome in outcomes]
+            # Which event caused it is found by applying each alone.
+            log.warning("a batch of %d push(es) failed, applied one at a time: %s", len(events), exc)
+            failed: dict[str, Exception] = {}
+            alone = list(events.values())
+        else:
+            self._send_outbox(batch.outgoing)
+            failed, alone = batch.failed, batch.alone
+        for event in alone:
+            error = self._push_alone(event)
+            if error is not None:
+                failed[str(event["event_id"])] = error
+        for event_id, error in failed.items():
+            for i in positions.get(event_id, ()):
+                outcomes[i] = error
+        return outcomes
+
+    def _push_alone(self, event: dict[str, Any]) -> Exception | None:
+        """Apply one loaded ``image_pushed`` in its own transaction; what it failed with, if it did."""
+
+        def apply(session: Session) -> list[Any]:
+            return indexing.record_push(session, self.registry, event)
+
+        try:
+            outgoing = self._transaction(apply)
+        except Exception as exc:  # noqa: BLE001 - the event's outcome, settled by the consumer
+            return exc
+        self._send_outbox(outgoing)
+        return None
 
     @consumes(WEBHOOK, IMAGE_DELETED, transient=TRANSIENT_ERRORS, permanent=PERMANENT_ERRORS)
     def handle_image_deleted(self, payload: Any) -> None:

@@ -77,6 +77,40 @@ def mark_processed(session: Session, event_id: str, now: datetime) -> None:
     session.add(ProcessedEvent(event_id=event_id, processed_at=now))
 
 
+def processed_among(session: Session, event_ids: list[str]) -> set[str]:
+    """Which of ``event_ids`` were processed already (one query: a batch's idempotency check)."""
+    if not event_ids:
+        return set()
+    stmt = sa.select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(event_ids))
+    return set(session.scalars(stmt))
+
+
+def repositories_named(session: Session, names: set[tuple[str, str]]) -> dict[tuple[str, str], Repository]:
+    """The repositories of ``(namespace, name)`` pairs that exist, by pair (one query)."""
+    if not names:
+        return {}
+    stmt = sa.select(Repository).where(sa.tuple_(Repository.namespace, Repository.name).in_(sorted(names)))
+    return {(r.namespace, r.name): r for r in session.scalars(stmt)}
+
+
+def manifests_of(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Manifest]:
+    """The manifests of ``(repository_id, digest)`` pairs that exist, by pair (one query)."""
+    if not keys:
+        return {}
+    stmt = sa.select(Manifest).where(sa.tuple_(Manifest.repository_id, Manifest.digest).in_(sorted(keys)))
+    return {(m.repository_id, m.digest): m for m in session.scalars(stmt)}
+
+
+def tags_named(session: Session, keys: set[tuple[int, str]], for_update: bool = False) -> dict[tuple[int, str], Tag]:
+    """The tags of ``(repository_id, name)`` pairs that exist, by pair (one query); locked as
+    ``find_tag`` locks one, in id order (two batches lock shared tags in the same order)."""
+    if not keys:
+        return {}
+    stmt = sa.select(Tag).where(sa.tuple_(Tag.repository_id, Tag.name).in_(sorted(keys))).order_by(Tag.id)
+    stmt = stmt.with_for_update(of=Tag).options(lazyload(Tag.manifest)) if for_update else stmt
+    return {(t.repository_id, t.name): t for t in session.scalars(stmt)}
+
+
 def remove_tags(
     session: Session, repository: Repository, tags: list[Tag], actor: str | None, event_id: str | None, now: datetime
 ) -> list[Any]:

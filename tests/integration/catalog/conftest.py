@@ -202,11 +202,19 @@ class Webhook:
         """Dispatch and wait for the catalog's worker for this event; its error is raised here."""
 
         def this_event(worker_ctx, result, exc_info):
-            return worker_ctx.args[0] == payload
+            taken = worker_ctx.args[0]  # a batch handler's: the payloads of its batch
+            return payload in taken if isinstance(taken, list) else taken == payload
 
         with entrypoint_waiter(self.container, HANDLERS[event_type], callback=this_event, timeout=timeout) as got:
             self.dispatch(WEBHOOK, event_type, payload)
-        return got.get()
+        result = got.get()
+        taken = got.worker_ctx.args[0]
+        if isinstance(taken, list):  # one outcome per payload: None, or what this one failed with
+            outcome = result[taken.index(payload)]
+            if outcome is not None:
+                raise outcome
+            return None
+        return result
 
     def pushed(self, image, tag=AS_PUSHED, actor=None, **overrides):
         """An ``image_pushed`` payload for what ``tests.support.push_image`` returned."""

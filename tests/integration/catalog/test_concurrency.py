@@ -19,11 +19,12 @@ def dispatch_together(catalog, webhook, payloads):
     failed = []
 
     def all_done(worker_ctx, result, exc_info):
-        if exc_info is not None:
-            failed.append(f"{worker_ctx.args[0]['event_id']}: {exc_info[1]!r}")
-            return True
-        pending.discard(worker_ctx.args[0]["event_id"])
-        return not pending
+        for i, payload in enumerate(worker_ctx.args[0]):  # the batch, one outcome each
+            outcome = exc_info[1] if exc_info else result[i]
+            if outcome is not None:
+                failed.append(f"{payload['event_id']}: {outcome!r}")
+            pending.discard(payload["event_id"])
+        return not pending or bool(failed)
 
     with entrypoint_waiter(catalog, "handle_image_pushed", callback=all_done, timeout=30):
         for payload in payloads:

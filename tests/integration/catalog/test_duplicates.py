@@ -64,11 +64,13 @@ class TestSameEventTwiceAtOnce:
         handled, errors = collections.Counter(), []
 
         def every_copy_handled(worker_ctx, result, exc_info):
-            event_id = worker_ctx.args[0]["event_id"]
-            if event_id in ours:
-                handled[event_id] += 1
-                if exc_info is not None:
-                    errors.append((event_id, exc_info[1]))
+            for i, payload in enumerate(worker_ctx.args[0]):  # the batch, one outcome each
+                event_id = payload["event_id"]
+                if event_id in ours:
+                    handled[event_id] += 1
+                    outcome = exc_info[1] if exc_info else result[i]
+                    if outcome is not None:
+                        errors.append((event_id, outcome))
             return sum(handled.values()) >= EVENTS * COPIES
 
         with entrypoint_waiter(catalog, "handle_image_pushed", callback=every_copy_handled, timeout=30):

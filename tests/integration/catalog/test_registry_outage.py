@@ -23,12 +23,14 @@ class TestRegistryOutage:
         outcomes = []
 
         def until_indexed(worker_ctx, result, exc_info):
-            if worker_ctx.args[0] != payload:
+            taken = worker_ctx.args[0]  # the batch
+            if payload not in taken:
                 return False
-            outcomes.append(exc_info[0] if exc_info else None)
+            outcome = exc_info[1] if exc_info else result[taken.index(payload)]
+            outcomes.append(type(outcome) if outcome is not None else None)
             if len(outcomes) == 2:  # requeued at least once: bring the registry back
                 eventlet.spawn(registry.start)
-            return exc_info is None
+            return outcome is None
 
         with entrypoint_waiter(catalog, "handle_image_pushed", callback=until_indexed, timeout=30):
             webhook.dispatch(WEBHOOK, IMAGE_PUSHED, payload)
