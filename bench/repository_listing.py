@@ -28,21 +28,72 @@ from catalog import browsing
 from catalog.migrate import upgrade
 from shared.runtime import db
 
-LOAD = [
-    """INSERT INTO repositories (namespace, name, is_public, is_ownbase, description, overview, created_at, updated_at)
-       SELECT 't' || lpad(t::text, 3, '0'), 'repo' || lpad(r::text, 5, '0'), false, false, '', '', now(), now()
-       FROM generate_series(1, :tenants) t, generate_series(1, :repos) r""",
-    """INSERT INTO manifests (repository_id, digest, media_type, manifest_size, size, image_id, created, creator,
-                              architecture, os, variant, layers, platforms, indexed_at)
-       SELECT r.id, 'sha256:' || md5(r.id::text || '-' || g::text) || md5(g::text),
-              'application/vnd.docker.distribution.manifest.v2+json', 500, 1000, 'sha256:x', now(), 'dev',
-              'amd64', 'linux', null, '[]'::json, null, now()
-       FROM repositories r, generate_series(1, :tags) g""",
-    """INSERT INTO tags (repository_id, name, manifest_id, pushed_at, updated_at)
-       SELECT m.repository_id, 'v' || row_number() OVER (PARTITION BY m.repository_id ORDER BY m.id), m.id,
-              now() - (m.id || ' seconds')::interval, now()
-       FROM manifests m""",
-]
+# TENANTS x REPOS repositories of TAGS tags each, one manifest per tag, in bulk SQL (no pipeline):
+# tenant ``t001`` …, repository ``repo00001`` …, tag ``v1`` … (``v1`` the newest push).
+LOAD = {
+    "postgresql": [
+        """INSERT INTO repositories (namespace, name, is_public, is_ownbase, description, overview,
+                                     created_at, updated_at)
+           SELECT 't' || lpad(t::text, 3, '0'), 'repo' || lpad(r::text, 5, '0'), false, false, '', '', now(), now()
+           FROM generate_series(1, :tenants) t, generate_series(1, :repos) r""",
+        """INSERT INTO manifests (repository_id, digest, media_type, manifest_size, size, image_id, created, creator,
+                                  architecture, os, variant, layers, platforms, indexed_at)
+           SELECT r.id, 'sha256:' || md5(r.id::text || '-' || g::text) || md5(g::text),
+                  'application/vnd.docker.distribution.manifest.v2+json', 500, 1000, 'sha256:x', now(), 'dev',
+                  'amd64', 'linux', null, '[]'::json, null, now()
+           FROM repositories r, generate_series(1, :tags) g""",
+        """INSERT INTO tags (repository_id, name, manifest_id, pushed_at, updated_at)
+           SELECT m.repository_id, 'v' || row_number() OVER (PARTITION BY m.repository_id ORDER BY m.id), m.id,
+                  now() - (m.id || ' seconds')::interval, now()
+           FROM manifests m""",
+    ],
+    # SQLite has no generate_series (outside its shell): recursive CTEs count instead.
+    "sqlite": [
+        """WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < :tenants),
+                          r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < :repos)
+           INSERT INTO repositories (namespace, name, is_public, is_ownbase, description, overview,
+                                     created_at, updated_at)
+           SELECT 't' || substr('000' || t.n, -3), 'repo' || substr('00000' || r.n, -5), 0, 0, '', '',
+                  datetime('now'), datetime('now')
+           FROM t, r ORDER BY t.n, r.n""",
+        """WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :tags)
+           INSERT INTO manifests (repository_id, digest, media_type, manifest_size, size, image_id, created, creator,
+                                  architecture, os, variant, layers, platforms, indexed_at)
+           SELECT r.id, printf('sha256:%032x%032x', r.id, g.n),
+                  'application/vnd.docker.distribution.manifest.v2+json', 500, 1000, 'sha256:x', datetime('now'),
+                  'dev', 'amd64', 'linux', null, '[]', null, datetime('now')
+           FROM repositories r, g ORDER BY r.id, g.n""",
+        """INSERT INTO tags (repository_id, name, manifest_id, pushed_at, updated_at)
+           SELECT m.repository_id, 'v' || row_number() OVER (PARTITION BY m.repository_id ORDER BY m.id), m.id,
+                  datetime('now', '-' || m.id || ' seconds'), datetime('now')
+           FROM manifests m""",
+    ],
+}
+TABLES = ("repositories", "manifests", "tags")
+
+
+def load(url, tenants, repos, tags):
+    """Fill the migrated, empty catalogue at ``url``: ``tenants`` x ``repos`` repositories of
+    ``tags`` tags each. Returns the number of tags."""
+    engine = db.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in LOAD[engine.dialect.name]:
+                connection.execute(sa.text(statement), {"tenants": tenants, "repos": repos, "tags": tags})
+            return connection.scalar(sa.text("SELECT count(*) FROM tags"))
+    finally:
+        engine.dispose()
+
+
+def analyze(url):
+    """Give the planner its statistics, as autovacuum would some time after a bulk load."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for table in TABLES if engine.dialect.name == "postgresql" else ("",):
+                connection.execute(sa.text(f"ANALYZE {table}"))
+    finally:
+        engine.dispose()
 
 
 def parse_args(argv):
@@ -91,20 +142,11 @@ def main(argv=None):
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         upgrade(url)
-        engine = db.create_engine(url)
         started = time.monotonic()
-        with engine.begin() as connection:
-            for statement in LOAD:
-                connection.execute(
-                    sa.text(statement), {"tenants": args.tenants, "repos": args.repos, "tags": args.tags}
-                )
-            tags = connection.scalar(sa.text("SELECT count(*) FROM tags"))
-        engine.dispose()
+        tags = load(url, args.tenants, args.repos, args.tags)
         print(f"loaded {tags} tags in {args.tenants * args.repos} repositories in {time.monotonic() - started:.1f} s")
         measure(url, args, "before ANALYZE")
-        with sa.create_engine(url, isolation_level="AUTOCOMMIT").connect() as connection:
-            for table in ("repositories", "manifests", "tags"):
-                connection.execute(sa.text(f"ANALYZE {table}"))
+        analyze(url)
         measure(url, args, "after ANALYZE")
     finally:
         with admin.connect() as connection:
