@@ -20,7 +20,7 @@ from shared.contracts.catalog import (  # noqa: F401 (the catalog's answers: ser
 )
 from shared.contracts.errors import InvalidReference
 from shared.contracts.reference import validate_path_component
-from shared.contracts.schemas import Paging, StrictInteger, load_args, validate_tenant_id, validate_text  # noqa: F401 (load_args: service.py)
+from shared.contracts.schemas import Paging, StrictInteger, load_args, schema, validate_tenant_id, validate_text  # noqa: F401 (load_args: service.py)
 
 # Past any row id either database hands out (PostgreSQL's INTEGER); SQLite cannot even compare a
 # Python int past 64 bits with a column.
@@ -230,4 +230,4 @@ class ResyncPassOut(Schema):
 
 
 def dump_page(item_schema_cls: type[Schema], listing: dict[str, Any]) -> dict[str, Any]:
-    return dict(listing, items=item_schema_cls(many=True).dump(listing["items"]))
+    return dict(listing, items=schema(item_schema_cls, many=True).dump(listing["items"]))

@@ -44,6 +44,7 @@ from shared.contracts.events import (
     load_event,
 )
 from shared.contracts.reference import parse_reference
+from shared.contracts.schemas import schema
 from shared.runtime import audit  # the module, not its classes: `nameko run` takes every class here
 from shared.runtime.audit import AuditTrail, target_from
 from shared.runtime.clock import utcnow
@@ -326,7 +327,7 @@ class CatalogService(audit.AuditListing):
         args = schemas.load_args(schemas.RepositoryRef, tenant_id=tenant_id, repository=repository)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.get_repository(session, registry_host=self._public_host(), **args)
-        return schemas.RepositoryOut().dump(found)
+        return schema(schemas.RepositoryOut).dump(found)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def set_repository_info(
@@ -350,7 +351,7 @@ class CatalogService(audit.AuditListing):
         found = self._transaction(
             lambda session: curation.set_info(session, admin=identity.admin, registry_host=self._public_host(), **args)
         )
-        return schemas.RepositoryOut().dump(found)
+        return schema(schemas.RepositoryOut).dump(found)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def list_tags(self, tenant_id: str, repository: str, page: int = 1, page_size: int = 50) -> dict[str, Any]:
@@ -377,7 +378,7 @@ class CatalogService(audit.AuditListing):
         args = schemas.load_args(schemas.TagRef, tenant_id=tenant_id, repository=repository, tag=tag)
         with self.db.get_session(close_on_exit=True) as session:
             found = browsing.get_tag(session, registry_host=self._public_host(), **args)
-        return schemas.TagDetailOut().dump(found)
+        return schema(schemas.TagDetailOut).dump(found)
 
     @rpc(expected_exceptions=USER_ERRORS + (RegistryUnavailable,))
     def delete_tag(self, tenant_id: str, repository: str, tag: str, force: bool = False) -> dict[str, Any]:
@@ -393,7 +394,7 @@ class CatalogService(audit.AuditListing):
         with self.db.get_session(close_on_exit=True) as session:
             result, outgoing = deleting.delete_tag(session, self.registry, **args)
         self._send_outbox(outgoing)
-        return schemas.DeletedTagOut().dump(result)
+        return schema(schemas.DeletedTagOut).dump(result)
 
     @rpc(expected_exceptions=USER_ERRORS)
     def list_tag_history(
