@@ -169,3 +169,31 @@ def test_events_do_not_carry_the_callers_identity_on():
     )
     headers = EventDispatcherWithoutIdentity().get_message_headers(worker_ctx)
     assert headers == {"nameko.call_id_stack": ["catalog.x.1"]}
+
+
+def test_a_signature_is_checked_once_per_token_and_the_expiry_at_every_read(monkeypatch):
+    verifier = IdentityVerifier(KEY.public_key(), ISSUER)
+    decoded = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **kw: decoded.append(a[0]) or real_decode(*a, **kw))
+    signed = token(ttl=60)
+    first, second = verifier.read(signed), verifier.read(signed)
+    assert (first["sub"], second["sub"], decoded) == ("dev-acme", "dev-acme", [signed])
+    # The cached claims still expire: the time checks run at every read.
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.read(signed, now=datetime.now(UTC) + timedelta(seconds=120))
+    assert decoded == [signed]
+    # A forged token is never cached as verified.
+    forged = token(key=ec.generate_private_key(ec.SECP256R1()))
+    for _ in range(2):
+        with pytest.raises(Unauthorized, match="not one the auth service signed"):
+            verifier.read(forged)
+    assert decoded == [signed, forged, forged]
+
+
+def test_the_cache_of_verified_signatures_is_bounded(monkeypatch):
+    verifier = IdentityVerifier(KEY.public_key(), ISSUER)
+    monkeypatch.setattr(IdentityVerifier, "VERIFIED_CACHE", 3)
+    tokens = [token(sub=f"dev-{i}") for i in range(5)]
+    assert [verifier.read(t)["sub"] for t in tokens] == [f"dev-{i}" for i in range(5)]
+    assert list(verifier.verified) == tokens[2:]
