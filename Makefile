@@ -41,6 +41,12 @@ test-unit: install
 images: infra
 	@bash scripts/images.sh
 
+# The suite's PostgreSQL (scripts/infra.sh): the benches that compare both databases make
+# throw-away databases on it. BENCH_TAGS=1000000 for the million-tag catalogue of issue 16
+# (about 1 min to load on each database).
+PG_URL = postgresql://imagehub:$$(cat /etc/imagehub/postgres-imagehub)@127.0.0.1:5432/imagehub
+BENCH_TAGS ?= 100000
+
 bench: up
 	$(VENV)/bin/python -m bench.push_to_catalog
 	$(VENV)/bin/python -m bench.deploy_vs_docker_run
@@ -48,3 +54,6 @@ bench: up
 	$(VENV)/bin/python -m bench.resync
 	$(VENV)/bin/python -m bench.gateway
 	$(VENV)/bin/python -m bench.library_mirror
+	$(VENV)/bin/python -m bench.ingest --events 2000 --latency 50
+	$(VENV)/bin/python -m bench.ingest --events 2000 --latency 50 --processes 2 --db-url "$(PG_URL)"
+	$(VENV)/bin/python -m bench.reads --tags $(BENCH_TAGS) --repos $$(( $(BENCH_TAGS) / 10 )) --db-url "$(PG_URL)"
