@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -24,6 +25,42 @@ log = logging.getLogger(__name__)
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
 CONNECT_TIMEOUT = 3.0
+# Registry requests a resync pass has under way at once (RESYNC_CONCURRENCY); the connection pool
+# keeps that many connections alive besides the workers' own.
+DEFAULT_RESYNC_CONCURRENCY = 8
+# Manifests and image configs kept by digest (content-addressed: what a digest names never
+# changes): at most CACHE_BYTES in all, none larger than CACHE_ITEM_BYTES.
+CACHE_BYTES = 8 * 1024 * 1024
+CACHE_ITEM_BYTES = 64 * 1024
+
+
+class DigestCache:
+    """A bounded LRU of content by digest; only content whose sha256 is its digest is kept."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES, max_item_bytes: int = CACHE_ITEM_BYTES) -> None:
+        self.max_bytes, self.max_item_bytes = max_bytes, max_item_bytes
+        self.entries: OrderedDict[tuple[str, str], tuple[Any, bytes]] = OrderedDict()
+        self.size = 0
+
+    def get(self, kind: str, digest: str) -> tuple[Any, bytes] | None:
+        found = self.entries.get((kind, digest))
+        if found is not None:
+            self.entries.move_to_end((kind, digest))
+        return found
+
+    def put(self, kind: str, digest: str, meta: Any, body: bytes) -> None:
+        if (
+            len(body) > self.max_item_bytes
+            or not digest.startswith("sha256:")
+            or "sha256:" + hashlib.sha256(body).hexdigest() != digest
+            or (kind, digest) in self.entries
+        ):
+            return
+        self.entries[(kind, digest)] = (meta, body)
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self.entries.popitem(last=False)
+            self.size -= len(dropped)
 
 
 class RegistryClient:
@@ -38,10 +75,19 @@ class RegistryClient:
     ignores ``n`` (Distribution 2.8 for tags) answers everything in one page.
     """
 
-    def __init__(self, session: requests.Session, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        timeout: float,
+        concurrency: int = DEFAULT_RESYNC_CONCURRENCY,
+        cache: DigestCache | None = None,
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = (CONNECT_TIMEOUT, timeout)
+        self.concurrency = concurrency  # a resync pass's registry requests at once
+        self.cache = cache if cache is not None else DigestCache()
 
     def _request(self, method: str, path: str, what: str, url: str | None = None, **kwargs: Any) -> requests.Response:
         url = url or f"{self.base_url}/v2/{path}"
@@ -67,7 +113,10 @@ class RegistryClient:
         return resp
 
     def get_manifest(self, repository: str, digest: str) -> tuple[str | None, bytes]:
-        """``(content_type, body)`` of a manifest or index, fetched by digest."""
+        """``(content_type, body)`` of a manifest or index, fetched by digest (once: kept by digest)."""
+        cached = self.cache.get("manifest", digest)
+        if cached is not None:
+            return cached
         resp = self._request(
             "GET",
             f"{repository}/manifests/{digest}",
@@ -75,11 +124,18 @@ class RegistryClient:
             headers={"Accept": ACCEPT_MANIFESTS},
         )
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
+        self.cache.put("manifest", digest, content_type, resp.content)
         return content_type, resp.content
 
     def get_blob(self, repository: str, digest: str, max_bytes: int | None = None) -> bytes:
-        """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that)."""
+        """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that).
+        A small one (an image config) is kept by digest."""
         what = f"blob {repository}@{digest}"
+        cached = self.cache.get("blob", digest)
+        if cached is not None:
+            if max_bytes and len(cached[1]) > max_bytes:
+                raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
+            return cached[1]
         resp = self._request("GET", f"{repository}/blobs/{digest}", what, stream=True)
         try:
             body = resp.raw.read(max_bytes + 1, decode_content=True) if max_bytes else resp.content
@@ -89,6 +145,7 @@ class RegistryClient:
             resp.close()
         if max_bytes and len(body) > max_bytes:
             raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
+        self.cache.put("blob", digest, None, body)
         return body
 
     def tag_digest(self, repository: str, tag: str) -> str | None:
@@ -154,10 +211,14 @@ class Registry(DependencyProvider):
         self.session.auth = RegistryTokenAuth(
             settings.registry_username, settings.registry_password, timeout=settings.registry_timeout
         )
-        adapter = HTTPAdapter(pool_maxsize=max(10, settings.max_workers))
+        concurrency = int(self.container.config.get("RESYNC_CONCURRENCY") or DEFAULT_RESYNC_CONCURRENCY)
+        if concurrency < 1:
+            raise ValueError(f"RESYNC_CONCURRENCY must be a positive whole number, not {concurrency}")
+        # Kept alive: one connection for each worker and each of a resync pass's requests.
+        adapter = HTTPAdapter(pool_maxsize=max(10, settings.max_workers + concurrency))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.client = RegistryClient(self.session, settings.registry_url, settings.registry_timeout)
+        self.client = RegistryClient(self.session, settings.registry_url, settings.registry_timeout, concurrency)
 
     def stop(self) -> None:
         self.session.close()
