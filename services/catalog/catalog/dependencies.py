@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -211,6 +212,13 @@ class Registry(DependencyProvider):
         self.session.auth = RegistryTokenAuth(
             settings.registry_username, settings.registry_password, timeout=settings.registry_timeout
         )
+        # The environment's proxy and CA-bundle settings, read once here rather than at every
+        # request (requests does that with trust_env: a tenth of a HEAD's cost).
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(settings.registry_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
         concurrency = int(self.container.config.get("RESYNC_CONCURRENCY") or DEFAULT_RESYNC_CONCURRENCY)
         if concurrency < 1:
             raise ValueError(f"RESYNC_CONCURRENCY must be a positive whole number, not {concurrency}")
