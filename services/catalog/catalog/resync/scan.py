@@ -35,9 +35,11 @@ PROGRESS_EVERY = timedelta(seconds=1)
 DEFAULT_CONCURRENCY = 8
 # Repositories compared with the catalogue in one read (and their changes written in batches of
 # WRITE_BATCH tags a transaction): about CHUNK_TAGS tags, at most CHUNK_REPOSITORIES repositories.
+# A batch's events are sent after its commit: a small batch keeps them younger than the outbox
+# relay's OUTBOX_RELAY_MIN_AGE, which on SQLite (no row locks) would send them a second time.
 CHUNK_TAGS = 500
 CHUNK_REPOSITORIES = 100
-WRITE_BATCH = 100
+WRITE_BATCH = 25
 
 # A pass finding more than this share of the catalogue's repositories (in its scope) missing
 # from the registry's listing removes nothing: that is a registry on the wrong or an empty
