@@ -149,22 +149,27 @@ class RegistryClient:
         self.cache.put("blob", digest, None, body)
         return body
 
-    def tag_digest(self, repository: str, tag: str) -> str | None:
+    def tag_digest(self, repository: str, tag: str, manifest: bool = False) -> str | None:
         """The digest ``tag`` points at now (``HEAD`` by tag, ``Docker-Content-Digest``), or None
-        if the registry has no such tag (or repository)."""
+        if the registry has no such tag (or repository). With ``manifest``, by ``GET`` (the same
+        cost to the registry), and the manifest is kept by its digest: indexing it next asks the
+        registry for it no more."""
+        what, path, accept = f"tag {repository}:{tag}", f"{repository}/manifests/{tag}", {"Accept": ACCEPT_MANIFESTS}
         try:
-            resp = self._request(
-                "HEAD", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}", headers={"Accept": ACCEPT_MANIFESTS}
-            )
+            resp = self._request("GET" if manifest else "HEAD", path, what, headers=accept)
         except NotInRegistry:
             return None
+        if manifest:
+            body = resp.content
+            named = resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+            content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
+            self.cache.put("manifest", named, content_type, body)  # (only if the body is what it names)
+            return named
         digest = resp.headers.get("Docker-Content-Digest")
         if digest:
             return digest
         # A registry may leave the header out of HEAD answers; the GET body's hash is the digest.
-        body = self._request(
-            "GET", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}", headers={"Accept": ACCEPT_MANIFESTS}
-        ).content
+        body = self._request("GET", path, what, headers=accept).content
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def repository_pages(self, page_size: int) -> Iterator[list[str]]:

@@ -14,6 +14,7 @@ class Answer:
         self.status_code = 200
         self.content = body
         self.headers = {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}
+        self.headers["Docker-Content-Digest"] = digest_of(body)
         self.text = body.decode()
 
 
@@ -63,3 +64,15 @@ def test_the_cache_drops_the_least_recently_used_past_its_size():
 
     assert [cache.get("blob", digest_of(b)) is not None for b in bodies] == [True, False, True, False]
     assert cache.size == 10
+
+
+def test_a_tag_read_with_its_manifest_is_not_fetched_again_by_digest():
+    body = b'{"schemaVersion": 2, "tag": "v1"}'
+    session = Session({"v1": body})
+    client = RegistryClient(session, "http://registry", 5)
+
+    digest = client.tag_digest("t1/a", "v1", manifest=True)
+
+    assert digest == digest_of(body)
+    assert client.get_manifest("t1/a", digest)[1] == body
+    assert session.requests == [("GET", "http://registry/v2/t1/a/manifests/v1")]

@@ -101,12 +101,12 @@ class TestBatches:
         in_flight, most = [0], [0]
         tag_digest = registry.tag_digest
 
-        def slow_tag_digest(repository, tag):
+        def slow_tag_digest(repository, tag, manifest=False):
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
             eventlet.sleep(0.001)
             in_flight[0] -= 1
-            return tag_digest(repository, tag)
+            return tag_digest(repository, tag, manifest)
 
         registry.tag_digest = slow_tag_digest
 

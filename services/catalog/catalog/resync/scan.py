@@ -145,6 +145,7 @@ class Pass:
         self.repositories_scanned = 0
         self.tags_scanned = 0
         self.saved_at: datetime | None = None
+        self.known_repositories: set[str] = set()
 
     def run(self) -> dict[str, Any]:
         """Run the pass to its end; returns its ``pass_view``. Never raises for the registry:
@@ -178,6 +179,9 @@ class Pass:
         if self.removals_held:
             log.warning("resync pass %d: %s", self.id, self.removals_held)
             self._skip(self.namespace or "*", None, self.removals_held)
+        # A repository the catalogue lacks has its tags read by GET (digest and manifest at once:
+        # each is added); the others by HEAD (digest alone: most are unchanged).
+        self.known_repositories = set(in_catalogue)
         self.repositories_total = len(listed) + len(only_in_catalogue)
         self._progress(force=True)
         # The registry's repositories are read ``concurrency`` at a time, in the listing's order;
@@ -234,6 +238,7 @@ class Pass:
         except InvalidReference as exc:
             return Observed(full_name, skips=[(None, f"not indexed: {exc}")])
         seen = Observed(full_name, namespace, name)
+        fetch = full_name not in self.known_repositories
         try:
             pages = self.registry.tag_pages(full_name, self.page_size)
             while True:
@@ -248,7 +253,7 @@ class Pass:
                     except InvalidReference as exc:
                         seen.skips.append((tag, f"not indexed: {exc}"))
                 heads = GreenPool(self.concurrency).imap(
-                    lambda tag: (tag, self._registry_call(self.registry.tag_digest, full_name, tag)), valid
+                    lambda tag: (tag, self._registry_call(self.registry.tag_digest, full_name, tag, fetch)), valid
                 )
                 # None: deleted since it was listed
                 seen.tags.update((tag, digest) for tag, digest in heads if digest is not None)
