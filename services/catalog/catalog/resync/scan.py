@@ -287,7 +287,7 @@ class Pass:
                 self._skip(seen.full_name, tag, reason)
             if seen.unusable is not None:
                 self._skip(seen.full_name, None, seen.unusable)
-            if seen in comparable:
+            if seen.full_name in catalogue:  # comparable
                 in_catalogue = catalogue[seen.full_name]
                 changes.extend(
                     Change(seen, tag, digest, in_catalogue.get(tag))
