@@ -30,9 +30,12 @@ CONNECT_TIMEOUT = 3.0
 # keeps that many connections alive besides the workers' own.
 DEFAULT_RESYNC_CONCURRENCY = 8
 # Manifests and image configs kept by digest (content-addressed: what a digest names never
-# changes): at most CACHE_BYTES in all, none larger than CACHE_ITEM_BYTES.
-CACHE_BYTES = 8 * 1024 * 1024
+# changes): at most CACHE_BYTES in all, none larger than CACHE_ITEM_BYTES, each entry counted
+# with CACHE_ENTRY_OVERHEAD bytes more (its key, tuple and dict slot: a config is ~500 bytes).
+# A resync pass needs a chunk's worth (its manifests from observation to indexing, ~1000).
+CACHE_BYTES = 4 * 1024 * 1024
 CACHE_ITEM_BYTES = 64 * 1024
+CACHE_ENTRY_OVERHEAD = 400
 
 
 class DigestCache:
@@ -58,10 +61,10 @@ class DigestCache:
         ):
             return
         self.entries[(kind, digest)] = (meta, body)
-        self.size += len(body)
+        self.size += len(body) + CACHE_ENTRY_OVERHEAD
         while self.size > self.max_bytes:
             _, (_, dropped) = self.entries.popitem(last=False)
-            self.size -= len(dropped)
+            self.size -= len(dropped) + CACHE_ENTRY_OVERHEAD
 
 
 class RegistryClient:

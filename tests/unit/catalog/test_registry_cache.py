@@ -2,7 +2,7 @@
 
 import hashlib
 
-from catalog.dependencies import DigestCache, RegistryClient
+from catalog.dependencies import CACHE_ENTRY_OVERHEAD, DigestCache, RegistryClient
 
 
 def digest_of(body):
@@ -54,7 +54,7 @@ def test_content_that_is_not_what_its_digest_names_is_not_kept():
 
 
 def test_the_cache_drops_the_least_recently_used_past_its_size():
-    cache = DigestCache(max_bytes=10, max_item_bytes=6)
+    cache = DigestCache(max_bytes=10 + 2 * CACHE_ENTRY_OVERHEAD, max_item_bytes=6)
     bodies = [b"aaaaa", b"bbbbb", b"ccccc", b"ddddddd"]
     for body in bodies[:2]:
         cache.put("blob", digest_of(body), None, body)
@@ -63,7 +63,7 @@ def test_the_cache_drops_the_least_recently_used_past_its_size():
     cache.put("blob", digest_of(b"ddddddd"), None, b"ddddddd")  # larger than an item may be
 
     assert [cache.get("blob", digest_of(b)) is not None for b in bodies] == [True, False, True, False]
-    assert cache.size == 10
+    assert cache.size == 10 + 2 * CACHE_ENTRY_OVERHEAD
 
 
 def test_a_tag_read_with_its_manifest_is_not_fetched_again_by_digest():
