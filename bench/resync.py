@@ -6,9 +6,9 @@ nothing listens on, so the catalogue learns nothing from events), and its own ca
 (`nameko run`, as scripts/services.sh starts it) on a migrated SQLite file in a temp dir, or with
 --db-url on a throw-away database it creates on that PostgreSQL server and drops afterwards.
 
-It pushes REPOS x TAGS small distinct images through the registry's HTTP API (push_image, a few
-threads), then times four whole-registry passes, `resync(wait=False)` followed by
-`get_resync(pass_id, items=False)`:
+It pushes TAGS small distinct images (TAGS / TAGS_PER_REPO repositories of TAGS_PER_REPO tags)
+through the registry's HTTP API (push_image, a few threads), then times four whole-registry
+passes, `resync(wait=False)` followed by `get_resync(pass_id, items=False)`:
 
   1. over an empty catalogue: every tag added;
   2. again, nothing to change;
@@ -16,12 +16,15 @@ threads), then times four whole-registry passes, `resync(wait=False)` followed b
   4. again: each one removed (two consecutive misses).
 
 For each pass: the pass's own duration (finished_at - started_at), the wall time seen by the
-caller, tags per second, the counts, CPU seconds of the catalog and registry processes, and the
-catalog's peak RSS during the pass (VmHWM, reset before the pass through /proc/<pid>/clear_refs).
+caller, tags per second, the counts, CPU seconds of the catalog and registry processes, the catalog's
+peak RSS during the pass (VmHWM, reset before the pass through /proc/<pid>/clear_refs) and its
+growth over the pass (that peak less the RSS when the pass was asked for). With --py-spy DIR, a
+py-spy raw profile of the catalog process during each pass is written there (pass-N.txt).
 At the end the catalogue must equal the registry (repositories, tags and digests). Exits 1 if a
 count or the final comparison is wrong, after printing the figures.
 
-    .venv/bin/python -m bench.resync [--repos 200] [--tags 5] [--json out.json]
+    .venv/bin/python -m bench.resync [--tags 1000] [--tags-per-repo 5] [--json out.json]
+    .venv/bin/python -m bench.resync --tags 20000
     .venv/bin/python -m bench.resync \\
         --db-url "postgresql://imagehub:$(cat /etc/imagehub/postgres-imagehub)@127.0.0.1:5432/imagehub"
 """
@@ -46,8 +49,9 @@ from nameko.exceptions import RemoteError
 
 import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
 from bench import benchlib
-from imagehub import render
+from imagehub.commands.resync import resync_progress_line
 from shared.contracts.errors import ImagehubError
+from shared.ops import broker_topology
 from shared.ops.broker_access import Management, operator
 from shared.runtime.identity import IdentifiedClusterRpcProxy
 from tests.support import RegistryProcess, delete_manifest, free_port, push_image, wait_until
@@ -83,7 +87,14 @@ def broker(management):
 
 
 def create_vhost(management, vhost):
-    retrying(f"creating vhost {vhost}", lambda: broker(management).create_vhost(vhost))
+    """The bench's vhost with the suite's exchanges and queues (the catalog consumes from them)."""
+
+    def create():
+        api = broker(management)
+        api.create_vhost(vhost)
+        broker_topology.declare(api, vhost)
+
+    retrying(f"creating vhost {vhost}", create)
 
 
 def delete_vhost(management, vhost):
@@ -337,10 +348,30 @@ def seconds_between(start, end):
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def run_pass(rpc, catalog, registry, label, timeout):
-    """One whole-registry pass, followed until it ends; its figures."""
+def start_profile(pid, path):
+    """py-spy recording ``pid`` into ``path`` (raw format) until ``stop_profile``."""
+    return subprocess.Popen(
+        [os.path.join(BIN, "py-spy"), "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profile(proc):
+    proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def run_pass(rpc, catalog, registry, label, timeout, profile=None):
+    """One whole-registry pass, followed until it ends; its figures. ``profile``: a file for py-spy."""
     pid = catalog.proc.pid
+    rss_start = proc_status_kib(pid, "VmRSS")
     hwm_reset = reset_peak_rss(pid)
+    spy = start_profile(pid, profile) if profile else None
     sampler = RssSampler(pid)
     sampler.start()
     cpu0, reg_cpu0 = cpu_seconds(pid), cpu_seconds(registry.proc.pid)
@@ -367,7 +398,7 @@ def run_pass(rpc, catalog, registry, label, timeout):
             tuple(sorted(report["counts"].items())),
         )
         if state != last:
-            log(render.resync_progress_line(elapsed, report))
+            log(resync_progress_line(elapsed, report))
             last = state
         if report["status"] != "running":
             break
@@ -378,7 +409,10 @@ def run_pass(rpc, catalog, registry, label, timeout):
         time.sleep(POLL)
     wall = time.monotonic() - started
     rss_sampled = sampler.stop()
+    if spy is not None:
+        stop_profile(spy)
     hwm = proc_status_kib(pid, "VmHWM")
+    peak = hwm if hwm_reset else max(rss_sampled, proc_status_kib(pid, "VmRSS") or 0)
     seconds = seconds_between(report["started_at"], report["finished_at"]) if report["finished_at"] else None
     return {
         "label": label,
@@ -394,7 +428,9 @@ def run_pass(rpc, catalog, registry, label, timeout):
         "counts": report["counts"],
         "catalog_cpu_seconds": round(cpu_seconds(pid) - cpu0, 2),
         "registry_cpu_seconds": round(cpu_seconds(registry.proc.pid) - reg_cpu0, 2),
-        "peak_rss_kib": hwm if hwm_reset else max(rss_sampled, proc_status_kib(pid, "VmRSS") or 0),
+        "rss_start_kib": rss_start,
+        "peak_rss_kib": peak,
+        "peak_rss_growth_kib": peak - rss_start,
         "peak_rss_source": "VmHWM" if hwm_reset else "VmRSS sampled every 50 ms",
         "peak_rss_sampled_kib": rss_sampled,
     }
@@ -434,6 +470,7 @@ def print_table(result):
         "catalog CPU",
         "registry CPU",
         "peak RSS",
+        "RSS growth",
     )
     rows = []
     for p in passes:
@@ -451,6 +488,7 @@ def print_table(result):
                 f"{p['catalog_cpu_seconds']:.1f} s",
                 f"{p['registry_cpu_seconds']:.1f} s",
                 mib(p["peak_rss_kib"]),
+                f"{p['peak_rss_growth_kib'] / 1024:+.1f} MiB",
             )
         )
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
@@ -474,8 +512,10 @@ def main():
             action.help = argparse.SUPPRESS
         if action.dest == "amqp_uri":
             action.help = "the broker; the benchmark uses a vhost of its own there"
-    parser.add_argument("--repos", type=int, default=200, help="repositories to push (default 200)")
-    parser.add_argument("--tags", type=int, default=5, help="tags per repository (default 5)")
+    parser.add_argument("--tags", type=int, default=1000, help="tags to push in all (default 1000)")
+    parser.add_argument(
+        "--tags-per-repo", type=int, default=5, help="tags per repository (default 5): TAGS / this repositories"
+    )
     parser.add_argument("--tenants", type=int, default=10, help="namespaces the repositories are spread over")
     parser.add_argument(
         "--delete-fraction",
@@ -494,9 +534,18 @@ def main():
     parser.add_argument("--pass-timeout", type=float, default=1800.0, help="give up on one pass after this")
     parser.add_argument("--seed", type=int, default=1, help="which tags get deleted")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (logs, registry, DB)")
+    parser.add_argument("--py-spy", metavar="DIR", help="write a py-spy raw profile of the catalog per pass there")
     args = parser.parse_args()
-    if args.repos < 1 or args.tags < 1 or not 0 < args.delete_fraction < 1:
-        parser.error("--repos and --tags must be at least 1, --delete-fraction between 0 and 1")
+    if args.tags_per_repo < 1 or args.tags < args.tags_per_repo or not 0 < args.delete_fraction < 1:
+        parser.error("--tags must be at least --tags-per-repo (at least 1), --delete-fraction between 0 and 1")
+    if args.tags % args.tags_per_repo:
+        parser.error("--tags must be a multiple of --tags-per-repo")
+    args.repos = args.tags // args.tags_per_repo
+    if args.py_spy:
+        os.makedirs(args.py_spy, exist_ok=True)
+
+    def profile(n):
+        return os.path.join(args.py_spy, f"pass-{n}.txt") if args.py_spy else None
 
     # A SIGTERM ends the run through the finally below, like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -547,8 +596,8 @@ def main():
 
         tenants = [f"rsb{i:02d}" for i in range(min(args.tenants, args.repos))]
         repositories = [f"{tenants[i % len(tenants)]}/app{i:04d}" for i in range(args.repos)]
-        tags = [f"v{k}" for k in range(args.tags)]
-        total = args.repos * args.tags
+        tags = [f"v{k}" for k in range(args.tags_per_repo)]
+        total = args.tags
         pushed, push_seconds = push_all(registry, repositories, tags, args.push_threads)
 
         catalog = CatalogProcess(env, os.path.join(workdir, "catalog.log")).start()
@@ -568,12 +617,12 @@ def main():
         rss_before = proc_status_kib(catalog.proc.pid, "VmRSS")
 
         passes = []
-        first = run_pass(rpc, catalog, registry, "1 empty catalogue", args.pass_timeout)
+        first = run_pass(rpc, catalog, registry, "1 empty catalogue", args.pass_timeout, profile(1))
         passes.append(first)
         check_pass(first, {"added": total}, problems)
         if first["status"] != "finished":
             raise SystemExit("; ".join(problems))
-        second = run_pass(rpc, catalog, registry, "2 nothing to change", args.pass_timeout)
+        second = run_pass(rpc, catalog, registry, "2 nothing to change", args.pass_timeout, profile(2))
         passes.append(second)
         check_pass(second, {}, problems)
 
@@ -583,10 +632,10 @@ def main():
         for repo, tag in victims:
             delete_manifest(registry.url, repo, pushed[repo].pop(tag))
         log(f"deleted {len(victims)} manifests in the registry")
-        third = run_pass(rpc, catalog, registry, f"3 {len(victims)} deleted: 1st miss", args.pass_timeout)
+        third = run_pass(rpc, catalog, registry, f"3 {len(victims)} deleted: 1st miss", args.pass_timeout, profile(3))
         passes.append(third)
         check_pass(third, {"pending_removal": len(victims)}, problems)
-        fourth = run_pass(rpc, catalog, registry, f"4 {len(victims)} deleted: 2nd miss", args.pass_timeout)
+        fourth = run_pass(rpc, catalog, registry, f"4 {len(victims)} deleted: 2nd miss", args.pass_timeout, profile(4))
         passes.append(fourth)
         check_pass(fourth, {"removed": len(victims)}, problems)
 
@@ -597,7 +646,7 @@ def main():
 
         result = {
             "repositories": args.repos,
-            "tags_per_repository": args.tags,
+            "tags_per_repository": args.tags_per_repo,
             "tags": total,
             "tenants": len(tenants),
             "deleted": len(victims),

@@ -2,7 +2,9 @@
 
 import hashlib
 import logging
+import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -24,6 +26,45 @@ log = logging.getLogger(__name__)
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
 CONNECT_TIMEOUT = 3.0
+# Registry requests a resync pass has under way at once (RESYNC_CONCURRENCY); the connection pool
+# keeps that many connections alive besides the workers' own.
+DEFAULT_RESYNC_CONCURRENCY = 8
+# Manifests and image configs kept by digest (content-addressed: what a digest names never
+# changes): at most CACHE_BYTES in all, none larger than CACHE_ITEM_BYTES, each entry counted
+# with CACHE_ENTRY_OVERHEAD bytes more (its key, tuple and dict slot: a config is ~500 bytes).
+# A resync pass needs a chunk's worth (its manifests from observation to indexing, ~1000).
+CACHE_BYTES = 4 * 1024 * 1024
+CACHE_ITEM_BYTES = 64 * 1024
+CACHE_ENTRY_OVERHEAD = 400
+
+
+class DigestCache:
+    """A bounded LRU of content by digest; only content whose sha256 is its digest is kept."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES, max_item_bytes: int = CACHE_ITEM_BYTES) -> None:
+        self.max_bytes, self.max_item_bytes = max_bytes, max_item_bytes
+        self.entries: OrderedDict[tuple[str, str], tuple[Any, bytes]] = OrderedDict()
+        self.size = 0
+
+    def get(self, kind: str, digest: str) -> tuple[Any, bytes] | None:
+        found = self.entries.get((kind, digest))
+        if found is not None:
+            self.entries.move_to_end((kind, digest))
+        return found
+
+    def put(self, kind: str, digest: str, meta: Any, body: bytes) -> None:
+        if (
+            len(body) > self.max_item_bytes
+            or not digest.startswith("sha256:")
+            or "sha256:" + hashlib.sha256(body).hexdigest() != digest
+            or (kind, digest) in self.entries
+        ):
+            return
+        self.entries[(kind, digest)] = (meta, body)
+        self.size += len(body) + CACHE_ENTRY_OVERHEAD
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self.entries.popitem(last=False)
+            self.size -= len(dropped) + CACHE_ENTRY_OVERHEAD
 
 
 class RegistryClient:
@@ -38,10 +79,19 @@ class RegistryClient:
     ignores ``n`` (Distribution 2.8 for tags) answers everything in one page.
     """
 
-    def __init__(self, session: requests.Session, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        timeout: float,
+        concurrency: int = DEFAULT_RESYNC_CONCURRENCY,
+        cache: DigestCache | None = None,
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = (CONNECT_TIMEOUT, timeout)
+        self.concurrency = concurrency  # a resync pass's registry requests at once
+        self.cache = cache if cache is not None else DigestCache()
 
     def _request(self, method: str, path: str, what: str, url: str | None = None, **kwargs: Any) -> requests.Response:
         url = url or f"{self.base_url}/v2/{path}"
@@ -67,7 +117,10 @@ class RegistryClient:
         return resp
 
     def get_manifest(self, repository: str, digest: str) -> tuple[str | None, bytes]:
-        """``(content_type, body)`` of a manifest or index, fetched by digest."""
+        """``(content_type, body)`` of a manifest or index, fetched by digest (once: kept by digest)."""
+        cached = self.cache.get("manifest", digest)
+        if cached is not None:
+            return cached
         resp = self._request(
             "GET",
             f"{repository}/manifests/{digest}",
@@ -75,11 +128,18 @@ class RegistryClient:
             headers={"Accept": ACCEPT_MANIFESTS},
         )
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
+        self.cache.put("manifest", digest, content_type, resp.content)
         return content_type, resp.content
 
     def get_blob(self, repository: str, digest: str, max_bytes: int | None = None) -> bytes:
-        """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that)."""
+        """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that).
+        A small one (an image config) is kept by digest."""
         what = f"blob {repository}@{digest}"
+        cached = self.cache.get("blob", digest)
+        if cached is not None:
+            if max_bytes and len(cached[1]) > max_bytes:
+                raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
+            return cached[1]
         resp = self._request("GET", f"{repository}/blobs/{digest}", what, stream=True)
         try:
             body = resp.raw.read(max_bytes + 1, decode_content=True) if max_bytes else resp.content
@@ -89,24 +149,30 @@ class RegistryClient:
             resp.close()
         if max_bytes and len(body) > max_bytes:
             raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
+        self.cache.put("blob", digest, None, body)
         return body
 
-    def tag_digest(self, repository: str, tag: str) -> str | None:
+    def tag_digest(self, repository: str, tag: str, manifest: bool = False) -> str | None:
         """The digest ``tag`` points at now (``HEAD`` by tag, ``Docker-Content-Digest``), or None
-        if the registry has no such tag (or repository)."""
+        if the registry has no such tag (or repository). With ``manifest``, by ``GET`` (the same
+        cost to the registry), and the manifest is kept by its digest: indexing it next asks the
+        registry for it no more."""
+        what, path, accept = f"tag {repository}:{tag}", f"{repository}/manifests/{tag}", {"Accept": ACCEPT_MANIFESTS}
         try:
-            resp = self._request(
-                "HEAD", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}", headers={"Accept": ACCEPT_MANIFESTS}
-            )
+            resp = self._request("GET" if manifest else "HEAD", path, what, headers=accept)
         except NotInRegistry:
             return None
+        if manifest:
+            body = resp.content
+            named = resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+            content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
+            self.cache.put("manifest", named, content_type, body)  # (only if the body is what it names)
+            return named
         digest = resp.headers.get("Docker-Content-Digest")
         if digest:
             return digest
         # A registry may leave the header out of HEAD answers; the GET body's hash is the digest.
-        body = self._request(
-            "GET", f"{repository}/manifests/{tag}", f"tag {repository}:{tag}", headers={"Accept": ACCEPT_MANIFESTS}
-        ).content
+        body = self._request("GET", path, what, headers=accept).content
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def repository_pages(self, page_size: int) -> Iterator[list[str]]:
@@ -154,10 +220,21 @@ class Registry(DependencyProvider):
         self.session.auth = RegistryTokenAuth(
             settings.registry_username, settings.registry_password, timeout=settings.registry_timeout
         )
-        adapter = HTTPAdapter(pool_maxsize=max(10, settings.max_workers))
+        # The environment's proxy and CA-bundle settings, read once here rather than at every
+        # request (requests does that with trust_env: a tenth of a HEAD's cost).
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(settings.registry_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        concurrency = int(self.container.config.get("RESYNC_CONCURRENCY") or DEFAULT_RESYNC_CONCURRENCY)
+        if concurrency < 1:
+            raise ValueError(f"RESYNC_CONCURRENCY must be a positive whole number, not {concurrency}")
+        # Kept alive: one connection for each worker and each of a resync pass's requests.
+        adapter = HTTPAdapter(pool_maxsize=max(10, settings.max_workers + concurrency))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.client = RegistryClient(self.session, settings.registry_url, settings.registry_timeout)
+        self.client = RegistryClient(self.session, settings.registry_url, settings.registry_timeout, concurrency)
 
     def stop(self) -> None:
         self.session.close()

@@ -71,7 +71,7 @@ class FakeRegistry:
         self.tags[repository] = {t: d for t, d in self.tags.get(repository, {}).items() if d != digest}
         return True
 
-    def tag_digest(self, repository, tag):
+    def tag_digest(self, repository, tag, manifest=False):
         self._check(("tag_digest", repository, tag))
         return self.tags.get(repository, {}).get(tag)
 

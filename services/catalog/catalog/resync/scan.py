@@ -2,11 +2,14 @@
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from eventlet.greenpool import GreenPool
+from eventlet.semaphore import Semaphore
 from sqlalchemy.orm import Session
 
 from catalog import indexing, store
@@ -14,7 +17,7 @@ from catalog.exceptions import UnusableEvent
 from catalog.models import MissingTag, Repository, ResyncPass, Tag
 from catalog.resync import queries
 from catalog.resync.lease import LEASE, LOCK_ID
-from catalog.resync.report import empty_report, get_pass, pass_view
+from catalog.resync.report import empty_report, get_pass, pass_view, saved_report
 from shared.contracts.errors import InvalidReference, RegistryUnavailable
 from shared.contracts.reference import parse_repository, validate_tag
 from shared.runtime.clock import utcnow
@@ -26,6 +29,17 @@ Transact = Callable[[Callable[[Session], Any]], Any]
 
 # A running pass renews the lock at least this often (and saves its progress).
 PROGRESS_EVERY = timedelta(seconds=1)
+
+# Registry requests a pass has under way at once (tags/list, HEADs, manifests and configs), unless
+# the registry client says how many its connection pool is sized for (``concurrency``).
+DEFAULT_CONCURRENCY = 8
+# Repositories compared with the catalogue in one read (and their changes written in batches of
+# WRITE_BATCH tags a transaction): about CHUNK_TAGS tags, at most CHUNK_REPOSITORIES repositories.
+# A batch's events are sent after its commit: a small batch keeps them younger than the outbox
+# relay's OUTBOX_RELAY_MIN_AGE, which on SQLite (no row locks) would send them a second time.
+CHUNK_TAGS = 500
+CHUNK_REPOSITORIES = 100
+WRITE_BATCH = 25
 
 # A pass finding more than this share of the catalogue's repositories (in its scope) missing
 # from the registry's listing removes nothing: that is a registry on the wrong or an empty
@@ -62,6 +76,35 @@ def derived_event_id(event_id: str, event_type: str) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{event_type}:{event_id}"))
 
 
+@dataclass
+class Observed:
+    """What the registry said of one repository: its tags' digests now, and what to skip."""
+
+    full_name: str
+    namespace: str | None = None  # None: a name the catalogue cannot index (see ``skips``)
+    name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    listed: int = 0  # tags listed (tags_scanned)
+    skips: list[tuple[str | None, str]] = field(default_factory=list)  # (tag, reason), in order
+    unusable: str | None = None  # an answer the pass cannot read: the repository is left as it is
+    in_registry: bool = True  # False: only in the catalogue (every tag of it missing)
+
+
+@dataclass
+class Change:
+    """A tag to add or move: ``previous`` is the catalogue's digest when the chunk was read."""
+
+    observed: Observed
+    tag: str
+    digest: str
+    previous: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        assert self.observed.namespace is not None and self.observed.name is not None
+        return (self.observed.namespace, self.observed.name, self.tag)
+
+
 class PassEnded(Exception):
     """The pass stops early: ``status`` says why."""
 
@@ -83,8 +126,12 @@ class Pass:
         cancelled: Callable[[], bool] | None = None,
         clock: Callable[[], datetime] | None = None,
         max_removal_fraction: float = DEFAULT_MAX_REMOVAL_FRACTION,
+        concurrency: int | None = None,
     ) -> None:
         self.id = pass_id
+        self.concurrency = max(1, concurrency or getattr(registry, "concurrency", None) or DEFAULT_CONCURRENCY)
+        # Every registry request of the pass takes a slot: at most ``concurrency`` under way.
+        self.slots = Semaphore(self.concurrency)
         self.max_removal_fraction = max_removal_fraction
         self.removals_held: str | None = None  # the reason, when this pass removes nothing (see _scan)
         self.transaction = transaction
@@ -98,6 +145,7 @@ class Pass:
         self.repositories_scanned = 0
         self.tags_scanned = 0
         self.saved_at: datetime | None = None
+        self.known_repositories: set[str] = set()
 
     def run(self) -> dict[str, Any]:
         """Run the pass to its end; returns its ``pass_view``. Never raises for the registry:
@@ -131,17 +179,28 @@ class Pass:
         if self.removals_held:
             log.warning("resync pass %d: %s", self.id, self.removals_held)
             self._skip(self.namespace or "*", None, self.removals_held)
+        # A repository the catalogue lacks has its tags read by GET (digest and manifest at once:
+        # each is added); the others by HEAD (digest alone: most are unchanged).
+        self.known_repositories = set(in_catalogue)
         self.repositories_total = len(listed) + len(only_in_catalogue)
         self._progress(force=True)
-        for name in listed:
-            self._check_stop()
-            self._scan_repository(name)
-        for name in only_in_catalogue:
-            self._check_stop()
-            namespace, short_name = parse_repository(name)
-            self._compare(name, namespace, short_name, observed={})
-            self.repositories_scanned += 1
-            self._progress()
+        # The registry's repositories are read ``concurrency`` at a time, in the listing's order;
+        # the catalogue is compared and repaired a chunk of them at a time, in that order.
+        pool = GreenPool(self.concurrency)
+        observed = pool.imap(self._observe_repository, listed)
+        missing = (self._only_in_catalogue(name) for name in only_in_catalogue)
+        chunk: list[Observed] = []
+        tags = 0
+        for seen in _chain(observed, missing):
+            if self.cancelled():  # between two repositories: those read so far are compared first
+                self._compare_chunk(chunk)
+                self._check_stop()
+            chunk.append(seen)
+            tags += len(seen.tags) or 1
+            if tags >= CHUNK_TAGS or len(chunk) >= CHUNK_REPOSITORIES:
+                self._compare_chunk(chunk)
+                chunk, tags = [], 0
+        self._compare_chunk(chunk)
         self.transaction(self._forget_marks_of_vanished_tags)
 
     def _check_stop(self) -> None:
@@ -166,47 +225,86 @@ class Pass:
             stmt = stmt.where(Repository.namespace == self.namespace)
         return [f"{namespace}/{name}" for namespace, name in session.execute(stmt)]
 
-    # -- one repository ------------------------------------------------------------------------
+    # -- reading the registry (green threads: registry requests only, never the database) --------
 
-    def _scan_repository(self, full_name: str) -> None:
+    def _registry_call(self, call: Callable[..., Any], *args: Any) -> Any:
+        with self.slots:
+            return call(*args)
+
+    def _observe_repository(self, full_name: str) -> Observed:
+        """The repository's tags and each one's digest (a ``HEAD`` each, ``concurrency`` at a time)."""
         try:
             namespace, name = parse_repository(full_name)
         except InvalidReference as exc:
-            self._skip(full_name, None, f"not indexed: {exc}")
-            self.repositories_scanned += 1
-            return
-        observed = {}
+            return Observed(full_name, skips=[(None, f"not indexed: {exc}")])
+        seen = Observed(full_name, namespace, name)
+        fetch = full_name not in self.known_repositories
         try:
-            for page in self.registry.tag_pages(full_name, self.page_size):
+            pages = self.registry.tag_pages(full_name, self.page_size)
+            while True:
+                page = self._registry_call(next, pages, None)
+                if page is None:
+                    break
+                valid = []
                 for tag in page:
-                    digest = self._observe(full_name, tag)
-                    if digest is not None:
-                        observed[tag] = digest
-                self._progress()
+                    seen.listed += 1
+                    try:
+                        valid.append(validate_tag(tag))
+                    except InvalidReference as exc:
+                        seen.skips.append((tag, f"not indexed: {exc}"))
+                heads = GreenPool(self.concurrency).imap(
+                    lambda tag: (tag, self._registry_call(self.registry.tag_digest, full_name, tag, fetch)), valid
+                )
+                # None: deleted since it was listed
+                seen.tags.update((tag, digest) for tag, digest in heads if digest is not None)
         except UnusableEvent as exc:  # an answer the pass cannot read: leave the repository as it is
-            self._skip(full_name, None, f"{type(exc).__name__}: {exc}")
-            self.repositories_scanned += 1
+            return Observed(full_name, namespace, name, listed=seen.listed, unusable=f"{type(exc).__name__}: {exc}")
+        return seen
+
+    def _only_in_catalogue(self, full_name: str) -> Observed:
+        namespace, name = parse_repository(full_name)
+        return Observed(full_name, namespace, name, in_registry=False)
+
+    # -- comparing a chunk of repositories ---------------------------------------------------------
+
+    def _compare_chunk(self, chunk: list[Observed]) -> None:
+        """Compare ``chunk`` with the catalogue (one read), repair it, and save the progress."""
+        if not chunk:
             return
-        self._compare(full_name, namespace, name, observed)
-        self.repositories_scanned += 1
+        comparable = [o for o in chunk if o.namespace is not None and o.name is not None and o.unusable is None]
+        pairs = [(o.namespace or "", o.name or "") for o in comparable]
+        catalogue, marks = self.transaction(
+            lambda session: (
+                queries.catalogue_tags_of(session, pairs),
+                queries.marks_of(session, [o.full_name for o in comparable]),
+            )
+        )
+        changes: list[Change] = []
+        for seen in chunk:
+            if seen.in_registry:
+                self.tags_scanned += seen.listed
+            for tag, reason in seen.skips:
+                self._skip(seen.full_name, tag, reason)
+            if seen.unusable is not None:
+                self._skip(seen.full_name, None, seen.unusable)
+            if seen.full_name in catalogue:  # comparable
+                in_catalogue = catalogue[seen.full_name]
+                changes.extend(
+                    Change(seen, tag, digest, in_catalogue.get(tag))
+                    for tag, digest in sorted(seen.tags.items())
+                    if in_catalogue.get(tag) != digest
+                )
+        self._index_all(changes)
+        for seen in comparable:
+            self._compare_missing(seen, catalogue[seen.full_name], marks[seen.full_name])
+        self.repositories_scanned += len(chunk)
         self._progress()
 
-    def _observe(self, full_name: str, tag: str) -> str | None:
-        self.tags_scanned += 1
-        try:
-            validate_tag(tag)
-        except InvalidReference as exc:
-            self._skip(full_name, tag, f"not indexed: {exc}")
-            return None
-        return self.registry.tag_digest(full_name, tag)  # None: deleted since it was listed
-
-    def _compare(self, full_name: str, namespace: str, name: str, observed: dict[str, str]) -> None:
-        catalogue, marks = self.transaction(
-            lambda session: (queries.catalogue_tags(session, namespace, name), queries.marks(session, full_name))
-        )
-        for tag, digest in sorted(observed.items()):
-            if catalogue.get(tag) != digest:
-                self._index(full_name, namespace, name, tag, digest)
+    def _compare_missing(self, seen: Observed, catalogue: dict[str, str], marks: dict[str, dict[str, Any]]) -> None:
+        """Remove, mark or unmark the catalogue's tags ``seen`` lacks (``catalogue``, ``marks``: as
+        the chunk read them)."""
+        assert seen.namespace is not None and seen.name is not None
+        full_name, namespace, name, observed = seen.full_name, seen.namespace, seen.name, seen.tags
         if self.removals_held:
             return  # adds and moves only: no removal, and no new marks that would lead to one
         for tag in sorted(set(catalogue) - set(observed)):
@@ -219,6 +317,131 @@ class Pass:
             )
 
     # -- adding and moving ---------------------------------------------------------------------
+
+    def _index_all(self, changes: list[Change]) -> None:
+        """Adds in batches of ``WRITE_BATCH`` tags a transaction; moves (and adds a batch found
+        taken by an event meanwhile) one transaction each, as an event's."""
+        adds = [c for c in changes if c.previous is None]
+        singles = [c for c in changes if c.previous is not None]
+        for start in range(0, len(adds), WRITE_BATCH):
+            singles.extend(self._index_batch(adds[start : start + WRITE_BATCH]))
+        for change in singles:
+            seen = change.observed
+            assert seen.namespace is not None and seen.name is not None
+            self._index(seen.full_name, seen.namespace, seen.name, change.tag, change.digest)
+
+    def _index_batch(self, batch: list[Change]) -> list[Change]:
+        """Index ``batch`` (tags the catalogue lacked) in one transaction: the images fetched first,
+        ``concurrency`` at a time, outside it. Returns the changes left for one transaction each."""
+        if not batch:
+            return []
+        wanted = sorted({(c.key[0], c.key[1], c.digest) for c in batch})
+        known = self.transaction(lambda session: queries.known_manifests(session, wanted))
+        to_fetch = [w for w in wanted if w not in known]
+        fetched: dict[tuple[str, str, str], Any] = {}
+        for key, image in GreenPool(self.concurrency).imap(self._fetch_image, to_fetch):
+            fetched[key] = image
+        ready = []
+        for change in batch:
+            image = fetched.get((change.key[0], change.key[1], change.digest))
+            if isinstance(image, UnusableEvent):
+                self._skip(change.observed.full_name, change.tag, f"{type(image).__name__}: {image}")
+            else:
+                ready.append((change, image))
+        try:
+            outcomes = self.transaction(lambda session: self._index_batch_in(session, ready))
+        except UnusableEvent as exc:  # one of them: each is tried again on its own, to say which
+            log.info("resync pass %d: a batch of %d tags failed (%s); one by one", self.id, len(ready), exc)
+            return [change for change, _ in ready]
+        outgoing = [event for kind, detail in outcomes if kind == "added" for event in detail]
+        if outgoing:
+            self.send(outgoing)
+        singles = []
+        for (change, _), (kind, detail) in zip(ready, outcomes, strict=True):
+            if kind == "added":
+                self.report["added"].append(
+                    {"repository": change.observed.full_name, "tag": change.tag, "digest": change.digest}
+                )
+            elif kind == "skipped":
+                self._skip(change.observed.full_name, change.tag, detail)
+            elif kind == "single":
+                singles.append(change)
+        return singles
+
+    def _fetch_image(self, key: tuple[str, str, str]) -> tuple[tuple[str, str, str], Any]:
+        """``(key, image)`` of ``(namespace, name, digest)``; the image is the ``UnusableEvent`` that
+        says why it cannot be indexed, if so (``RegistryUnavailable`` ends the pass)."""
+        namespace, name, digest = key
+        try:
+            return key, self._registry_call(indexing.fetch_image, self.registry, f"{namespace}/{name}", digest)
+        except UnusableEvent as exc:
+            return key, exc
+
+    def _index_batch_in(self, session: Session, ready: list[tuple[Change, Any]]) -> list[tuple[str, Any]]:
+        """In one transaction: every read and registry request first (the repositories locked, the
+        tags as they are now, their history, the registry's digest of each now), then the writes."""
+        for namespace, name in sorted({c.key[:2] for c, _ in ready}):
+            store.find_repository(session, namespace, name, for_update=True)
+        now_in_catalogue = queries.tags_in_catalogue(session, [c.key for c, _ in ready])
+        touched, after = queries.history_of(session, [(c.observed.full_name, c.tag) for c, _ in ready], self.started_at)
+        # The last reads before writing: the registry's digest of each tag now.
+        digests_now = dict(
+            GreenPool(self.concurrency).imap(
+                lambda c: (c.key, self._registry_call(self.registry.tag_digest, c.observed.full_name, c.tag)),
+                [c for c, _ in ready],
+            )
+        )
+        # Writes from here on: no more network I/O. The first: the lock renewed, so that a pass
+        # whose lock was taken over (while it read the registry) writes nothing more.
+        now = self.clock()
+        if not LEASE.renew(session, LOCK_ID, self.id, now):
+            raise PassEnded(ResyncPass.ABANDONED, "the lock was taken over by another pass")
+        outcomes: list[tuple[str, Any]] = []
+        dropped: dict[str, list[str]] = {}
+        for change, image in ready:
+            full_name, tag, digest = change.observed.full_name, change.tag, change.digest
+            present = now_in_catalogue.get(change.key)
+            if present == digest:
+                outcomes.append(("done", None))  # an event got there first
+                continue
+            if (full_name, tag) in touched:
+                outcomes.append(("skipped", "changed by an event during the pass"))
+                continue
+            if present is not None:  # an event's tag arrived since the chunk was read: a move now
+                outcomes.append(("single", None))
+                continue
+            if digests_now[change.key] != digest:
+                outcomes.append(("skipped", "changed in the registry during the pass"))
+                continue
+            event_id = resync_event_id(full_name, tag, digest, after.get((full_name, tag), 0))
+            event = {
+                "event_id": event_id,
+                "namespace": change.key[0],
+                "repository": full_name,
+                "tag": tag,
+                "digest": digest,
+                "media_type": None,
+                "actor": None,
+                "occurred_at": now,
+                "pushed_at": now,
+            }
+            outgoing = indexing.record_push(
+                session,
+                self.registry,
+                event,
+                now=now,
+                fetched=image,
+                indexed_event_id=derived_event_id(event_id, "tag_indexed"),
+                trigger="resync",
+            )
+            if not outgoing:
+                outcomes.append(("skipped", "already repaired by an earlier pass"))
+                continue
+            dropped.setdefault(full_name, []).append(tag)
+            outcomes.append(("added", outgoing))
+        for full_name, tags in dropped.items():
+            queries.drop_marks(session, full_name, tags)
+        return outcomes
 
     def _index(self, full_name: str, namespace: str, name: str, tag: str, digest: str) -> None:
         try:
@@ -408,13 +631,24 @@ class Pass:
             held = LEASE.renew(session, LOCK_ID, self.id, now)
         if not held:
             raise PassEnded(ResyncPass.ABANDONED, "the lock was taken over by another pass")
+        values: dict[str, Any] = {
+            "repositories_total": self.repositories_total,
+            "repositories_scanned": self.repositories_scanned,
+            "tags_scanned": self.tags_scanned,
+            "report": saved_report(self.report),
+        }
+        if status:
+            values.update(status=status, finished_at=now, error=error)
+        # An UPDATE, not the row loaded and changed: loading it would read the report saved last
+        # time back in (tens of thousands of entries on a first pass), once a second.
+        session.execute(
+            sa.update(ResyncPass).where(ResyncPass.id == self.id).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        if not status:
+            return {}
         row = session.get(ResyncPass, self.id)
         assert row is not None  # the pass's own row, written when it started
-        row.repositories_total, row.repositories_scanned = self.repositories_total, self.repositories_scanned
-        row.tags_scanned = self.tags_scanned
-        row.report = {name: list(entries) for name, entries in self.report.items()}
-        if status:
-            row.status, row.finished_at, row.error = status, now, error
         return pass_view(row)
 
     def _finish(self, status: str, error: str | None) -> dict[str, Any]:
@@ -441,3 +675,8 @@ class Pass:
             self.tags_scanned,
         )
         return view
+
+
+def _chain(*parts: Iterable[Observed]) -> Iterator[Observed]:
+    for part in parts:
+        yield from part
