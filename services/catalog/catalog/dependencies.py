@@ -5,7 +5,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin
 
@@ -36,35 +36,62 @@ DEFAULT_RESYNC_CONCURRENCY = 8
 CACHE_BYTES = 4 * 1024 * 1024
 CACHE_ITEM_BYTES = 64 * 1024
 CACHE_ENTRY_OVERHEAD = 400
+CACHE_TTL = 60.0  # seconds an entry answers: how long a delete by someone else may go unseen
 
 
 class DigestCache:
-    """A bounded LRU of content by digest; only content whose sha256 is its digest is kept."""
+    """A bounded LRU of content by repository and digest, each entry kept ``ttl`` seconds; only
+    content whose sha256 is its digest is kept.
 
-    def __init__(self, max_bytes: int = CACHE_BYTES, max_item_bytes: int = CACHE_ITEM_BYTES) -> None:
-        self.max_bytes, self.max_item_bytes = max_bytes, max_item_bytes
-        self.entries: OrderedDict[tuple[str, str], tuple[Any, bytes]] = OrderedDict()
+    Content-addressed content never changes, but it can be deleted, and a repository holds only
+    what was pushed (or mounted) into it: an entry answers for its own repository only (the
+    registry judges access to every other), our own delete of a manifest drops it, and the time
+    limit bounds how long a delete by anyone else goes unseen (a push's ``image_deleted`` follows
+    within it). What it saves is a burst's repeated fetches: a manifest pushed under several tags,
+    the config every tag of an image shares, a resync chunk's manifests from listing to writing.
+    """
+
+    def __init__(
+        self,
+        max_bytes: int = CACHE_BYTES,
+        max_item_bytes: int = CACHE_ITEM_BYTES,
+        ttl: float = CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_bytes, self.max_item_bytes, self.ttl, self.clock = max_bytes, max_item_bytes, ttl, clock
+        self.entries: OrderedDict[tuple[str, str, str], tuple[Any, bytes, float]] = OrderedDict()
         self.size = 0
 
-    def get(self, kind: str, digest: str) -> tuple[Any, bytes] | None:
-        found = self.entries.get((kind, digest))
-        if found is not None:
-            self.entries.move_to_end((kind, digest))
-        return found
+    def get(self, kind: str, repository: str, digest: str) -> tuple[Any, bytes] | None:
+        key = (kind, repository, digest)
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        if found[2] <= self.clock():
+            self.drop(kind, repository, digest)
+            return None
+        self.entries.move_to_end(key)
+        return found[0], found[1]
 
-    def put(self, kind: str, digest: str, meta: Any, body: bytes) -> None:
+    def put(self, kind: str, repository: str, digest: str, meta: Any, body: bytes) -> None:
+        key = (kind, repository, digest)
         if (
             len(body) > self.max_item_bytes
             or not digest.startswith("sha256:")
             or "sha256:" + hashlib.sha256(body).hexdigest() != digest
-            or (kind, digest) in self.entries
+            or key in self.entries
         ):
             return
-        self.entries[(kind, digest)] = (meta, body)
+        self.entries[key] = (meta, body, self.clock() + self.ttl)
         self.size += len(body) + CACHE_ENTRY_OVERHEAD
         while self.size > self.max_bytes:
-            _, (_, dropped) = self.entries.popitem(last=False)
+            _, (_, dropped, _) = self.entries.popitem(last=False)
             self.size -= len(dropped) + CACHE_ENTRY_OVERHEAD
+
+    def drop(self, kind: str, repository: str, digest: str) -> None:
+        found = self.entries.pop((kind, repository, digest), None)
+        if found is not None:
+            self.size -= len(found[1]) + CACHE_ENTRY_OVERHEAD
 
 
 class RegistryClient:
@@ -117,8 +144,8 @@ class RegistryClient:
         return resp
 
     def get_manifest(self, repository: str, digest: str) -> tuple[str | None, bytes]:
-        """``(content_type, body)`` of a manifest or index, fetched by digest (once: kept by digest)."""
-        cached = self.cache.get("manifest", digest)
+        """``(content_type, body)`` of a manifest or index, fetched by digest (kept a while: ``DigestCache``)."""
+        cached = self.cache.get("manifest", repository, digest)
         if cached is not None:
             return cached
         resp = self._request(
@@ -128,14 +155,14 @@ class RegistryClient:
             headers={"Accept": ACCEPT_MANIFESTS},
         )
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
-        self.cache.put("manifest", digest, content_type, resp.content)
+        self.cache.put("manifest", repository, digest, content_type, resp.content)
         return content_type, resp.content
 
     def get_blob(self, repository: str, digest: str, max_bytes: int | None = None) -> bytes:
         """The blob's bytes; ``UnusableManifest`` past ``max_bytes`` (read no further than that).
         A small one (an image config) is kept by digest."""
         what = f"blob {repository}@{digest}"
-        cached = self.cache.get("blob", digest)
+        cached = self.cache.get("blob", repository, digest)
         if cached is not None:
             if max_bytes and len(cached[1]) > max_bytes:
                 raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
@@ -149,7 +176,7 @@ class RegistryClient:
             resp.close()
         if max_bytes and len(body) > max_bytes:
             raise UnusableManifest(f"{what} is larger than {max_bytes} bytes")
-        self.cache.put("blob", digest, None, body)
+        self.cache.put("blob", repository, digest, None, body)
         return body
 
     def tag_digest(self, repository: str, tag: str, manifest: bool = False) -> str | None:
@@ -166,7 +193,7 @@ class RegistryClient:
             body = resp.content
             named = resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
             content_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
-            self.cache.put("manifest", named, content_type, body)  # (only if the body is what it names)
+            self.cache.put("manifest", repository, named, content_type, body)  # (only if the body is what it names)
             return named
         digest = resp.headers.get("Docker-Content-Digest")
         if digest:
@@ -201,6 +228,7 @@ class RegistryClient:
 
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete a manifest (and so every tag on it). False if the registry had it no more."""
+        self.cache.drop("manifest", repository, digest)
         try:
             self._request("DELETE", f"{repository}/manifests/{digest}", f"manifest {repository}@{digest}")
         except NotInRegistry:
