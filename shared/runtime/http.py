@@ -19,6 +19,7 @@ import uuid
 from functools import partial
 from typing import Any, BinaryIO
 
+import eventlet
 from eventlet.event import Event
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
@@ -108,7 +109,21 @@ def _with_body(request: Request, body: bytes, limit: int) -> Request:
 
 
 class BoundedWebServer(WebServer):
-    """nameko's web server, whose client sockets time out after ``WEB_SOCKET_TIMEOUT`` seconds."""
+    """nameko's web server, whose client sockets time out after ``WEB_SOCKET_TIMEOUT`` seconds,
+    and which owns its port alone.
+
+    nameko listens with ``eventlet.listen``, which sets ``SO_REUSEPORT``: a second process bound
+    to a port already in use starts without a word and the kernel shares the connections between
+    the two (seen in the suite: a token request reached another stack's gateway and got its 404).
+    Here a taken port fails the start, as with any other server."""
+
+    def start(self) -> None:
+        if not getattr(self, "_starting", False):
+            self._starting = True
+            self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
+            self._sock.settimeout(None)  # nameko's own work-around (kombu issue 838)
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
 
     def get_wsgi_server(self, sock: Any, wsgi_app: Any, protocol: Any = HttpOnlyProtocol, debug: bool = False) -> Any:
         server = super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)

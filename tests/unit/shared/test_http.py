@@ -73,3 +73,30 @@ class TestErrors:
 
     def test_public_message_is_the_errors_own_below_500(self):
         assert public_message(ImagehubError("no such tag"), 404) == "no such tag"
+
+
+class TestOwnPort:
+    def test_a_port_another_server_listens_on_fails_the_start(self):
+        """nameko's own web server would share the port (SO_REUSEPORT) with the server already
+        there, and the kernel would hand it half of the connections."""
+        import eventlet
+        from nameko.containers import ServiceContainer
+
+        from shared.runtime.http import JsonHttpEntrypoint
+
+        class Service:
+            name = "own-port"
+
+            @JsonHttpEntrypoint.decorator("GET", "/health")
+            def health(self, request):
+                return "ok"
+
+        other = eventlet.listen(("127.0.0.1", 0), reuse_port=True)  # another nameko server, as it listens
+        port = other.getsockname()[1]
+        container = ServiceContainer(Service, config={"WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+        try:
+            with pytest.raises(OSError, match="Address already in use"):
+                container.start()
+        finally:
+            container.kill()
+            other.close()
