@@ -82,30 +82,12 @@ def _with_decode_errors_handled(get_consumers: Callable[..., Any]) -> Callable[.
     return wrapped
 
 
-# How often an idle consumer's loop looks whether it must stop (kombu's ``safety_interval``,
-# 1 s by default). A stop needs two looks (the consumers cancelled, then the loop ended): each
-# consumer's stop cost 2 s, paid by every `make down`, every test's teardown and every pod's
-# termination. An idle look is a heartbeat check and costs next to nothing.
-STOP_LOOK_INTERVAL = 0.1
-
-
-def _looking_often(consume: Callable[..., Any]) -> Callable[..., Any]:
-    def consume_looking_often(self: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("safety_interval", STOP_LOOK_INTERVAL)
-        return consume(self, *args, **kwargs)
-
-    setattr(consume_looking_often, "imagehub_tolerant", True)  # noqa: B010
-    return consume_looking_often
-
-
 def install() -> None:
-    """Idempotent: wraps ``QueueConsumer.ack_message``, ``requeue_message``, ``get_consumers`` and
-    ``consume`` once."""
+    """Idempotent: wraps ``QueueConsumer.ack_message``, ``requeue_message`` and ``get_consumers``
+    once."""
     for name, verb in (("ack_message", "acknowledge"), ("requeue_message", "requeue")):
         method = getattr(QueueConsumer, name)
         if not getattr(method, "imagehub_tolerant", False):
             setattr(QueueConsumer, name, _tolerant(method, verb))
     if not getattr(QueueConsumer.get_consumers, "imagehub_tolerant", False):
         QueueConsumer.get_consumers = _with_decode_errors_handled(QueueConsumer.get_consumers)
-    if not getattr(QueueConsumer.consume, "imagehub_tolerant", False):
-        QueueConsumer.consume = _looking_often(QueueConsumer.consume)

@@ -79,17 +79,3 @@ def test_importing_shared_does_not_import_eventlet():
     code = "import sys, shared, shared.contracts.errors, shared.contracts.reference; print('eventlet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.strip(), out.stderr) == (0, "False", "")
-
-
-def test_an_idle_consumer_looks_for_a_stop_every_tenth_of_a_second_unless_told_otherwise():
-    seen = []
-
-    def consume(self, *args, **kwargs):
-        seen.append(kwargs)
-
-    wrapped = amqp._looking_often(consume)
-    wrapped(None, limit=None)
-    wrapped(None, safety_interval=2)
-    assert seen == [{"limit": None, "safety_interval": amqp.STOP_LOOK_INTERVAL}, {"safety_interval": 2}]
-    assert amqp.STOP_LOOK_INTERVAL == 0.1
-    assert getattr(QueueConsumer.consume, "imagehub_tolerant", False)  # installed by the service package
