@@ -28,7 +28,6 @@ doubled or parked.
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -52,9 +51,8 @@ from bench.resync import (
     cpu_seconds,
     create_database,
     create_vhost,
-    delete_vhost,
-    drop_database,
     log,
+    remove_throwaways,
 )
 from shared.contracts import topology
 from shared.contracts.events import IMAGE_PUSHED, WEBHOOK
@@ -535,20 +533,7 @@ def main():
         registry.stop()
         if engine is not None:
             engine.dispose()
-        if vhost_created:
-            try:
-                delete_vhost(args.management, vhost)
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not delete vhost {vhost}: {exc!r}")
-        if db_created:
-            try:
-                drop_database(args.db_url, dbname)
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not drop database {dbname}: {exc!r}")
-        if args.keep_workdir:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_throwaways(args, vhost if vhost_created else None, dbname if db_created else None, workdir)
     if failed:
         sys.exit(1)
 

@@ -34,7 +34,6 @@ work dir (``--keep-workdir`` keeps it).
 """
 
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -52,7 +51,7 @@ from nameko.rpc import rpc
 import shared.contracts.errors  # noqa: F401  typed errors arrive as themselves
 from bench import benchlib
 from bench.repository_listing import analyze, load
-from bench.resync import CatalogProcess, broker, create_database, create_vhost, delete_vhost, drop_database, log
+from bench.resync import CatalogProcess, broker, create_database, create_vhost, log, remove_throwaways
 from shared.contracts.reference import PUBLIC_NAMESPACE
 from shared.ops import broker_topology
 from shared.ops.broker_access import operator
@@ -433,20 +432,7 @@ def main():
     finally:
         if echo is not None:
             echo.stop()
-        if vhost_created:
-            try:
-                delete_vhost(args.management, ctx["vhost"])
-            except Exception as exc:  # noqa: BLE001  say so, and go on cleaning up
-                log(f"could not delete vhost {ctx['vhost']}: {exc!r}")
-        if db_created:
-            try:
-                drop_database(args.db_url, dbname)
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not drop database {dbname}: {exc!r}")
-        if args.keep_workdir:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_throwaways(args, ctx["vhost"] if vhost_created else None, dbname if db_created else None, workdir)
     over = [
         r["read"]
         for res in results

@@ -142,6 +142,25 @@ class Rpc:
 # -- a throw-away PostgreSQL database (--db-url) --------------------------------------------------
 
 
+def remove_throwaways(args, vhost, dbname, workdir):
+    """What a bench made for itself: its vhost and its PostgreSQL database (None: not made) and
+    its temp dir (unless ``--keep-workdir``); each failure said, and the rest still removed."""
+    if vhost is not None:
+        try:
+            delete_vhost(args.management, vhost)
+        except Exception as exc:  # noqa: BLE001  say so, and go on cleaning up
+            log(f"could not delete vhost {vhost}: {exc!r}")
+    if dbname is not None:
+        try:
+            drop_database(args.db_url, dbname)
+        except Exception as exc:  # noqa: BLE001
+            log(f"could not drop database {dbname}: {exc!r}")
+    if args.keep_workdir:
+        log(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def create_database(server_url, name):
     import sqlalchemy as sa
 
@@ -680,20 +699,7 @@ def main():
         if catalog is not None:
             catalog.stop()
         registry.stop()
-        if vhost_created:
-            try:
-                delete_vhost(args.management, vhost)
-            except Exception as exc:  # noqa: BLE001  say so, and go on cleaning up
-                log(f"could not delete vhost {vhost}: {exc!r}")
-        if db_created:
-            try:
-                drop_database(args.db_url, dbname)
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not drop database {dbname}: {exc!r}")
-        if args.keep_workdir:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_throwaways(args, vhost if vhost_created else None, dbname if db_created else None, workdir)
     if failed:
         sys.exit(1)
 
