@@ -48,15 +48,14 @@ from bench.resync import (
     CatalogProcess,
     Rpc,
     broker,
+    catalog_database,
     cpu_seconds,
-    create_database,
     create_vhost,
     log,
     remove_throwaways,
 )
 from shared.contracts import topology
 from shared.contracts.events import IMAGE_PUSHED, WEBHOOK
-from shared.ops import broker_topology
 from shared.ops.broker_access import operator
 from shared.runtime.db import create_engine
 from tests.support import RegistryProcess, free_port, notification_envelope, push_image, push_notification, wait_until
@@ -313,15 +312,9 @@ def main():
     try:
         create_vhost(args.management, vhost)
         vhost_created = True
-        broker_topology.declare(broker(args.management), vhost)
         amqp_uri = broker(args.management).amqp_uri(vhost)
-        if args.db_url:
-            db_url = create_database(args.db_url, dbname)
-            db_created = True
-            database = "PostgreSQL"
-        else:
-            db_url = f"sqlite:///{workdir}/catalog.db"
-            database = "SQLite"
+        db_url, database = catalog_database(args, dbname, workdir)
+        db_created = bool(args.db_url)
         registry.start()
         env = dict(
             os.environ,

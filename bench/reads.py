@@ -53,7 +53,6 @@ from bench import benchlib
 from bench.repository_listing import analyze, load
 from bench.resync import CatalogProcess, broker, create_database, create_vhost, log, remove_throwaways
 from shared.contracts.reference import PUBLIC_NAMESPACE
-from shared.ops import broker_topology
 from shared.ops.broker_access import operator
 from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy, identity_audience
 from tests.support import wait_until
@@ -395,7 +394,6 @@ def main():
             ctx["baseline_root"] = baseline_tree(workdir, args.baseline)
         create_vhost(args.management, ctx["vhost"])
         vhost_created = True
-        broker_topology.declare(broker(args.management), ctx["vhost"])  # the dead-letter queue the catalog reads
         ctx["amqp_uri"] = broker(args.management).amqp_uri(ctx["vhost"])
         key, cert = signing_key(workdir)
         echo = NamekoProcess(

@@ -142,6 +142,14 @@ class Rpc:
 # -- a throw-away PostgreSQL database (--db-url) --------------------------------------------------
 
 
+def catalog_database(args, dbname, workdir):
+    """``(url, label)`` of the bench's catalogue: a throw-away PostgreSQL database ``dbname`` on
+    the ``--db-url`` server, else a SQLite file in ``workdir``."""
+    if args.db_url:
+        return create_database(args.db_url, dbname), "PostgreSQL"
+    return f"sqlite:///{workdir}/catalog.db", "SQLite"
+
+
 def remove_throwaways(args, vhost, dbname, workdir):
     """What a bench made for itself: its vhost and its PostgreSQL database (None: not made) and
     its temp dir (unless ``--keep-workdir``); each failure said, and the rest still removed."""
@@ -583,13 +591,8 @@ def main():
         create_vhost(args.management, vhost)
         vhost_created = True
         amqp_uri = broker(args.management).amqp_uri(vhost)
-        if args.db_url:
-            db_url = create_database(args.db_url, dbname)
-            db_created = True
-            database = "PostgreSQL"
-        else:
-            db_url = f"sqlite:///{workdir}/catalog.db"
-            database = "SQLite"
+        db_url, database = catalog_database(args, dbname, workdir)
+        db_created = bool(args.db_url)
         registry.start()
         env = dict(
             os.environ,

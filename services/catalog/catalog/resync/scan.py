@@ -377,6 +377,42 @@ class Pass:
         except UnusableEvent as exc:
             return key, exc
 
+    def _record_tag(
+        self,
+        session: Session,
+        namespace: str,
+        full_name: str,
+        tag: str,
+        digest: str,
+        after: int,
+        now: datetime,
+        fetched: Any,
+    ) -> list[Any]:
+        """Point ``tag`` at ``digest`` as a push the pass found would have (``indexing.record_push``):
+        its event ID derived from the tag, the digest and its history so far (``after``), so that
+        another pass finding the same thing repeats nothing."""
+        event_id = resync_event_id(full_name, tag, digest, after)
+        event = {
+            "event_id": event_id,
+            "namespace": namespace,
+            "repository": full_name,
+            "tag": tag,
+            "digest": digest,
+            "media_type": None,
+            "actor": None,
+            "occurred_at": now,
+            "pushed_at": now,
+        }
+        return indexing.record_push(
+            session,
+            self.registry,
+            event,
+            now=now,
+            fetched=fetched,
+            indexed_event_id=derived_event_id(event_id, "tag_indexed"),
+            trigger="resync",
+        )
+
     def _index_batch_in(self, session: Session, ready: list[tuple[Change, Any]]) -> list[tuple[str, Any]]:
         """In one transaction: every read and registry request first (the repositories locked, the
         tags as they are now, their history, the registry's digest of each now), then the writes."""
@@ -413,26 +449,8 @@ class Pass:
             if digests_now[change.key] != digest:
                 outcomes.append(("skipped", "changed in the registry during the pass"))
                 continue
-            event_id = resync_event_id(full_name, tag, digest, after.get((full_name, tag), 0))
-            event = {
-                "event_id": event_id,
-                "namespace": change.key[0],
-                "repository": full_name,
-                "tag": tag,
-                "digest": digest,
-                "media_type": None,
-                "actor": None,
-                "occurred_at": now,
-                "pushed_at": now,
-            }
-            outgoing = indexing.record_push(
-                session,
-                self.registry,
-                event,
-                now=now,
-                fetched=image,
-                indexed_event_id=derived_event_id(event_id, "tag_indexed"),
-                trigger="resync",
+            outgoing = self._record_tag(
+                session, change.key[0], full_name, tag, digest, after.get((full_name, tag), 0), now, image
             )
             if not outgoing:
                 outcomes.append(("skipped", "already repaired by an earlier pass"))
@@ -483,27 +501,7 @@ class Pass:
         if self.registry.tag_digest(full_name, tag) != digest:  # the last read before writing
             return "skipped", "changed in the registry during the pass"
         now = self.clock()
-        event_id = resync_event_id(full_name, tag, digest, after)
-        event = {
-            "event_id": event_id,
-            "namespace": namespace,
-            "repository": full_name,
-            "tag": tag,
-            "digest": digest,
-            "media_type": None,
-            "actor": None,
-            "occurred_at": now,
-            "pushed_at": now,
-        }
-        outgoing = indexing.record_push(
-            session,
-            self.registry,
-            event,
-            now=now,
-            fetched=fetched,
-            indexed_event_id=derived_event_id(event_id, "tag_indexed"),
-            trigger="resync",
-        )
+        outgoing = self._record_tag(session, namespace, full_name, tag, digest, after, now, fetched)
         if not outgoing:
             return "skipped", (
                 "already repaired by an earlier pass"
