@@ -182,12 +182,57 @@ stop_pidfile() { # stop_pidfile FILE PATTERN
   rm -f "$1"
 }
 
+# The two engines form one Docker Swarm (the deployer's default pool, kind swarm): the default
+# engine is its manager on 127.0.0.1:2377, the second joins as a worker advertising 127.0.0.2
+# (each node needs an address of its own for the swarm's ports; loopback has the whole 127/8).
+# Each node carries the label imagehub.host (local-1, local-2): both have this machine's hostname.
+swarm_state() { docker -H "unix://$1" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+node_id() { docker -H "unix://$1" info --format '{{.Swarm.NodeID}}' 2>/dev/null; }
+start_swarm() {
+  local one=/var/run/docker.sock two="$DOCKER2_SOCK" manager=(docker -H unix:///var/run/docker.sock)
+  case "$(swarm_state "$one")" in
+    active) ;;
+    inactive)
+      log "forming a swarm of the two engines: the default engine manages it on 127.0.0.1:2377"
+      "${manager[@]}" swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+      # The routing mesh's overlay network (a private range): nothing of ours may use it.
+      echo y | "${manager[@]}" network rm ingress >/dev/null 2>&1 || true
+      ;;
+    *) die "the default Docker engine's swarm is $(swarm_state "$one"); fix it (docker swarm leave --force) and retry" ;;
+  esac
+  [ "$("${manager[@]}" info --format '{{.Swarm.ControlAvailable}}')" = true ] \
+    || die "the default Docker engine is in a swarm but not a manager of it"
+  local second; second="$(node_id "$two")"
+  # A second engine in another swarm (or one this manager no longer knows) leaves it first.
+  if [ -n "$second" ] && ! "${manager[@]}" node inspect "$second" >/dev/null 2>&1; then
+    log "engine docker2 belongs to another swarm: leaving it"
+    docker -H "unix://$two" swarm leave --force >/dev/null
+    second=""
+  fi
+  # Nodes down for good (an earlier docker2 whose data is gone) are removed; docker2's own node,
+  # down only until it reconnects, is kept.
+  "${manager[@]}" node ls --format '{{.ID}} {{.Status}} {{.ManagerStatus}}' \
+    | awk -v keep="$second" '$2 == "Down" && $3 == "" && $1 != keep {print $1}' \
+    | xargs -r "${manager[@]}" node rm --force >/dev/null
+  if [ -z "$second" ]; then
+    log "joining engine docker2 to the swarm (advertising 127.0.0.2)"
+    docker -H "unix://$two" swarm join --token "$("${manager[@]}" swarm join-token -q worker)" \
+      --advertise-addr 127.0.0.2 --listen-addr 127.0.0.2:2377 127.0.0.1:2377 >/dev/null
+    second="$(node_id "$two")"
+  fi
+  wait_for 60 "swarm node docker2 ready" bash -c \
+    "[ \"\$(docker node inspect --format '{{.Status.State}}' $second 2>/dev/null)\" = ready ]"
+  "${manager[@]}" node update --label-add imagehub.host=local-1 "$(node_id "$one")" >/dev/null
+  "${manager[@]}" node update --label-add imagehub.host=local-2 "$second" >/dev/null
+}
+
 start_base() {
   start_rabbitmq
   start_postgres
   start_dockerd default /var/run/docker.sock
   # A second engine on this machine: the other host of the two-host resource pool.
   start_dockerd docker2 "$DOCKER2_SOCK"
+  start_swarm
 }
 
 case "${1:-start}" in
@@ -212,6 +257,8 @@ case "${1:-start}" in
     port_open 5432 && echo "postgresql up   127.0.0.1:5432" || echo "postgresql down"
     docker_up /var/run/docker.sock && echo "docker     up   unix:///var/run/docker.sock" || echo "docker     down"
     docker_up "$DOCKER2_SOCK" && echo "docker2    up   unix://$DOCKER2_SOCK" || echo "docker2    down"
+    [ "$(swarm_state /var/run/docker.sock)" = active ] \
+      && echo "swarm      up   $(docker node ls -q 2>/dev/null | wc -l) node(s), manager 127.0.0.1:2377" || echo "swarm      down"
     registry_up && echo "registry   up   http://127.0.0.1:$REGISTRY_PORT  (token auth: $AUTH_REALM)" || echo "registry   down"
     ;;
   *) die "usage: $0 start|stop|status" ;;

@@ -15,6 +15,8 @@ import yaml
 from deployer.units import parse_memory
 
 NETWORK_MODES = ("host", "bridge")
+ENGINES, SWARM = "engines", "swarm"
+KINDS = (ENGINES, SWARM)
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 LOOPBACK = re.compile(r"127(\.\d{1,3}){3}|localhost|::1")
 
@@ -48,23 +50,34 @@ class Host:
 
 @dataclass(frozen=True)
 class Pool:
+    """A resource pool. ``engines``: the deployer's own orchestration over ``hosts``, a list of
+    Docker engines. ``swarm``: a Docker Swarm reached through one of its ``managers`` (the first
+    that answers); its nodes are the swarm's, read live, and ``hosts`` is empty."""
+
     name: str
     network_mode: str
     hosts: tuple
     # True when the hosts share one network namespace (the engines of this machine): a host
     # port is then taken pool-wide, not per host.
     shared_network_namespace: bool = False
+    kind: str = ENGINES
+    managers: tuple = ()
+
+    @property
+    def is_swarm(self) -> bool:
+        return self.kind == SWARM
 
     def host(self, name: str) -> "Host | None":
         return next((h for h in self.hosts if h.name == name), None)
 
     @property
-    def max_cpus(self) -> float:
-        return max(h.cpus for h in self.hosts)
+    def max_cpus(self) -> float | None:
+        """The most CPUs one host has; None for a swarm (its scheduler judges, node by node)."""
+        return max(h.cpus for h in self.hosts) if self.hosts else None
 
     @property
-    def max_memory(self) -> int:
-        return max(h.memory for h in self.hosts)
+    def max_memory(self) -> int | None:
+        return max(h.memory for h in self.hosts) if self.hosts else None
 
     def port_domain(self, host_name: str) -> str:
         """Hosts whose ports collide with ``host_name``'s: the whole pool or just that host."""
@@ -155,11 +168,13 @@ def _tls(value: Any, key: str) -> TLSSettings | None:
     )
 
 
-def _host(pool_name: str, index: int, value: Any, seen: set[str]) -> Host:
-    key = f"POOLS.{pool_name}.hosts[{index}]"
+def _host(pool_name: str, index: int, value: Any, seen: set[str], field: str = "hosts") -> Host:
+    key = f"POOLS.{pool_name}.{field}[{index}]"
     if not isinstance(value, dict):
         raise ConfigurationError(f"{key} must be a mapping")
-    unknown = set(value) - {"name", "base_url", "address", "cpus", "memory", "tls"}
+    manager = field == "managers"
+    allowed = {"name", "base_url", "tls"} if manager else {"name", "base_url", "address", "cpus", "memory", "tls"}
+    unknown = set(value) - allowed
     if unknown:
         raise ConfigurationError(f"{key} has unknown keys {sorted(unknown)}")
     name = str(value.get("name") or "")
@@ -176,8 +191,9 @@ def _host(pool_name: str, index: int, value: Any, seen: set[str]) -> Host:
         pool=pool_name,
         base_url=base_url,
         address=str(value.get("address") or "127.0.0.1"),
-        cpus=_number(value.get("cpus"), f"{key}.cpus"),
-        memory=_memory(value.get("memory"), f"{key}.memory"),
+        # A manager is reached, never scheduled on by the deployer: the swarm knows its nodes' sizes.
+        cpus=0.0 if manager else _number(value.get("cpus"), f"{key}.cpus"),
+        memory=0 if manager else _memory(value.get("memory"), f"{key}.memory"),
         tls=_tls(value.get("tls"), f"{key}.tls"),
     )
 
@@ -194,20 +210,30 @@ def load_pools(value: Any) -> dict[str, Pool]:
             raise ConfigurationError(f"POOLS: pool name {name!r} must be a DNS label (a-z, 0-9, '-')")
         if not isinstance(spec, dict):
             raise ConfigurationError(f"POOLS.{name} must be a mapping")
-        unknown = set(spec) - {"network_mode", "hosts", "shared_network_namespace"}
+        kind = spec.get("kind", ENGINES)
+        if kind not in KINDS:
+            raise ConfigurationError(f"POOLS.{name}.kind must be one of {KINDS}, got {kind!r}")
+        members = "managers" if kind == SWARM else "hosts"
+        unknown = set(spec) - {"kind", "network_mode", members, "shared_network_namespace"}
         if unknown:
-            raise ConfigurationError(f"POOLS.{name} has unknown keys {sorted(unknown)}")
+            raise ConfigurationError(f"POOLS.{name} has unknown keys {sorted(unknown)} (a {kind} pool lists {members})")
         mode = spec.get("network_mode")
         if mode not in NETWORK_MODES:
             raise ConfigurationError(f"POOLS.{name}.network_mode must be one of {NETWORK_MODES}, got {mode!r}")
-        hosts = spec.get("hosts")
-        if not isinstance(hosts, list) or not hosts:
-            raise ConfigurationError(f"POOLS.{name}.hosts must list at least one host")
+        if kind == SWARM and mode != "host":
+            # Publishing through the routing mesh needs the swarm's ingress overlay network.
+            raise ConfigurationError(f"POOLS.{name}.network_mode must be host for a swarm pool, got {mode!r}")
+        listed = spec.get(members)
+        if not isinstance(listed, list) or not listed:
+            raise ConfigurationError(f"POOLS.{name}.{members} must list at least one {members[:-1]}")
+        parsed = tuple(_host(name, i, h, seen, members) for i, h in enumerate(listed))
         pools[name] = Pool(
             name=name,
             network_mode=mode,
-            hosts=tuple(_host(name, i, h, seen) for i, h in enumerate(hosts)),
+            hosts=() if kind == SWARM else parsed,
             shared_network_namespace=spec.get("shared_network_namespace", False) is True,
+            kind=kind,
+            managers=parsed if kind == SWARM else (),
         )
     return pools
 

@@ -350,12 +350,12 @@ def _check_runtime(values: Mapping[str, Any], settings: Settings, problems: Prob
 
 def check_fits_pool(runtime: Mapping[str, Any], replicas: int | None, pool: Pool, problems: Problems) -> None:
     """Rules that depend on the pool: capacity, network mode, fixed host ports."""
-    if runtime["cpu"] is not None and runtime["cpu"] > pool.max_cpus:
+    if runtime["cpu"] is not None and pool.max_cpus is not None and runtime["cpu"] > pool.max_cpus:
         problems.add(
             "cpu",
             f"{runtime['cpu']:g} is more than any host of pool {pool.name!r} has ({pool.max_cpus:g} CPUs at most)",
         )
-    if runtime["memory"] is not None and runtime["memory"] > pool.max_memory:
+    if runtime["memory"] is not None and pool.max_memory is not None and runtime["memory"] > pool.max_memory:
         problems.add(
             "memory",
             f"{format_memory(runtime['memory'])} is more than any host of pool {pool.name!r} "
@@ -368,7 +368,12 @@ def check_fits_pool(runtime: Mapping[str, Any], replicas: int | None, pool: Pool
                 f"ports[{index}].container_port",
                 f"is required: pool {pool.name!r} publishes host_port -> container_port (bridge networking)",
             )
-        if port["host_port"] and replicas and replicas > 1 and (pool.shared_network_namespace or len(pool.hosts) == 1):
+        if (
+            port["host_port"]
+            and replicas
+            and replicas > 1
+            and (pool.shared_network_namespace or len(pool.hosts) == 1 and not pool.is_swarm)
+        ):
             problems.add(
                 f"ports[{index}].host_port",
                 f"{port['host_port']} is fixed, but {replicas} replicas cannot all have it: the hosts of "

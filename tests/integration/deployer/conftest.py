@@ -213,6 +213,7 @@ def containers(vhost_config, database, registry, deployer_id, status_events, eng
         vhost_config,
         DB_URIS={"deployer:Base": deployer_url},
         DEPLOYER_ID=deployer_id,
+        DEFAULT_POOL="engines",
         REGISTRY_PULL_HOST=registry.host,
         REGISTRY_PUBLIC_HOST=registry.host,
         STOP_TIMEOUT=1,
@@ -221,8 +222,8 @@ def containers(vhost_config, database, registry, deployer_id, status_events, eng
         max_workers=10,
         **deployer_overrides,
     )
-    deployer_config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
-    deployer_config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
+    deployer_config["POOLS"]["engines"]["hosts"][0]["base_url"] = ENGINES["local-1"]
+    deployer_config["POOLS"]["engines"]["hosts"][1]["base_url"] = ENGINES["local-2"]
     started = {
         "catalog": ServiceContainer(CatalogService, catalog_config),
         "deployer": ServiceContainer(DeployerService, deployer_config),

@@ -91,7 +91,7 @@ def recorded(deployer_url):
                 id=deployment_id,
                 tenant_id="t1",
                 name=f"web-{deployment_id[:6]}",
-                pool="default",
+                pool="engines",
                 replicas=0,
                 revision=1,
                 serving_revision=1,

@@ -31,7 +31,7 @@ def engine(engine_settings):
     engine = DockerEngine(
         Host(
             name="local-2",
-            pool="default",
+            pool="engines",
             base_url="unix:///var/run/imagehub-docker2.sock",
             address="127.0.0.1",
             cpus=2,

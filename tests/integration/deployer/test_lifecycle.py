@@ -43,7 +43,7 @@ class TestCreate:
 
     def test_pools_report_both_engines_and_the_reservations(self, deployer):
         deployment = deployer.running(replicas=1)
-        [pool] = [p for p in deployer.call.list_pools()["items"] if p["name"] == "default"]
+        [pool] = [p for p in deployer.call.list_pools()["items"] if p["name"] == "engines"]
         assert pool["network_mode"] == "host"
         hosts = {h["name"]: h for h in pool["hosts"]}
         assert all(h["reachable"] and h["error"] is None for h in hosts.values())
@@ -162,7 +162,7 @@ class TestReconciler:
     def test_a_container_killed_by_hand_is_replaced(self, deployer, engines, images, services):
         deployment = deployer.running(restart_policy="no")
         victim = next(i for i in deployment["instances"] if i["host"] == "local-2")
-        docker_cli("-H", services["POOLS"]["default"]["hosts"][1]["base_url"], "kill", victim["container_id"])
+        docker_cli("-H", services["POOLS"]["engines"]["hosts"][1]["base_url"], "kill", victim["container_id"])
         restored = poll(
             lambda: (
                 lambda d: (

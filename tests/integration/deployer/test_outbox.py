@@ -69,6 +69,7 @@ def deployer(vhost_config, database, deployer_id, status_events):
         vhost_config,
         DB_URIS={"deployer:Base": database[0]},
         DEPLOYER_ID=deployer_id,
+        DEFAULT_POOL="engines",
         STOP_TIMEOUT=1,
         RECONCILE_INTERVAL=60,
         OUTBOX_RELAY_INTERVAL=0.2,
@@ -76,8 +77,8 @@ def deployer(vhost_config, database, deployer_id, status_events):
         max_workers=4,
         WORKER_MAX_WORKERS=2,
     )
-    config["POOLS"]["default"]["hosts"][0]["base_url"] = ENGINES["local-1"]
-    config["POOLS"]["default"]["hosts"][1]["base_url"] = ENGINES["local-2"]
+    config["POOLS"]["engines"]["hosts"][0]["base_url"] = ENGINES["local-1"]
+    config["POOLS"]["engines"]["hosts"][1]["base_url"] = ENGINES["local-2"]
     started = [ServiceContainer(DeployerService, config), ServiceContainer(DeployerWorker, config)]
     try:
         for container in started:
@@ -113,7 +114,7 @@ def deployment(engine):
                 id=deployment_id,
                 tenant_id=tenant_id,
                 name="web",
-                pool="default",
+                pool="engines",
                 replicas=1,
                 revision=1,
                 serving_revision=None,

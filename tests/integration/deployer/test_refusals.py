@@ -52,7 +52,7 @@ class TestBadRequests:
     @pytest.mark.parametrize(
         "override, message",
         [
-            ({"pool": "mars"}, "pool 'mars' is unknown; pools: default"),
+            ({"pool": "mars"}, "pool 'mars' is unknown; pools: engines, swarm"),
             ({"replicas": -1}, "replicas must be a whole number from 0"),
             ({"memory": "12q"}, "memory must be a size"),
             ({"ports": [{"host_port": 70000}]}, r"ports\[0\].host_port must be a whole number from 0 to 65535"),
@@ -60,7 +60,7 @@ class TestBadRequests:
                 {"ports": [{"host_port": 20999}]},
                 r"ports\[0\].host_port 20999 is fixed, but 2 replicas cannot all have it",
             ),
-            ({"cpu": 64}, "cpu 64 is more than any host of pool 'default' has"),
+            ({"cpu": 64}, "cpu 64 is more than any host of pool 'engines' has"),
         ],
     )
     def test_bad_specs_name_the_field(self, deployer, override, message):

@@ -82,7 +82,7 @@ def spec_field_verdict(field, value):
     if field == "image":
         return UNKNOWN if isinstance(value, str) and value else BAD
     if field == "pool":
-        return UNKNOWN if value == "default" else BAD
+        return UNKNOWN if value == "engines" else BAD
     if field == "replicas":
         return UNKNOWN if _int(value) and 0 <= value <= MAX_REPLICAS else BAD
     if field == "env":
@@ -273,7 +273,7 @@ def seen(request):
 
 def assert_still_answers(rpc, tenant, target):
     assert rpc.deployer.get_deployment(tenant, target)["id"] == target
-    assert [pool["name"] for pool in rpc.deployer.list_pools()["items"]] == ["default"]
+    assert [pool["name"] for pool in rpc.deployer.list_pools()["items"]] == ["swarm", "engines"]
 
 
 @pytest.mark.timeout(180)

@@ -62,7 +62,7 @@ def test_rpc_answers_and_the_catalog_is_asked_while_rollouts_fill_the_worker_poo
 
     assert bounded(vhost_config, lambda d: d.get_deployment(deployer.tenant, ids[0]))["id"] == ids[0]
     pools = bounded(vhost_config, lambda d: d.list_pools())
-    assert "default" in [p["name"] for p in pools["items"]]
+    assert "engines" in [p["name"] for p in pools["items"]]
     spec = {
         "name": f"busy-{uuid.uuid4().hex[:6]}",
         "image": f"{deployer.tenant}/web:v1",

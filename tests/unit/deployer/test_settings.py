@@ -17,7 +17,7 @@ def config(**changes):
 
 
 class TestShippedConfig:
-    def test_default_pool_is_the_two_local_engines_with_host_networking(self, monkeypatch):
+    def test_default_pool_is_the_swarm_of_the_two_local_engines_beside_the_engines_pool(self, monkeypatch):
         for name in (
             "DEPLOYER_HOST1_URL",
             "DEPLOYER_HOST2_URL",
@@ -25,11 +25,15 @@ class TestShippedConfig:
             "DEPLOYER_POOLS_FILE",
             "DEPLOYER_DEFAULT_POOL",
             "DEPLOYER_POOL_SHARED_NETWORK",
+            "DEPLOYER_SWARM_MANAGER_URL",
         ):
             monkeypatch.delenv(name, raising=False)
         settings = load_settings(load_config())
-        pool = settings.pools["default"]
-        assert (settings.default_pool, pool.network_mode, pool.shared_network_namespace) == ("default", "host", True)
+        swarm = settings.pools["swarm"]
+        assert (settings.default_pool, swarm.kind, swarm.network_mode, swarm.hosts) == ("swarm", "swarm", "host", ())
+        assert [(m.name, m.base_url) for m in swarm.managers] == [("manager-1", "unix:///var/run/docker.sock")]
+        pool = settings.pools["engines"]
+        assert (pool.kind, pool.network_mode, pool.shared_network_namespace) == ("engines", "host", True)
         assert [(h.name, h.base_url, h.address) for h in pool.hosts] == [
             ("local-1", "unix:///var/run/docker.sock", "127.0.0.1"),
             ("local-2", "unix:///var/run/imagehub-docker2.sock", "127.0.0.1"),
@@ -44,6 +48,51 @@ class TestShippedConfig:
 
 
 class TestPools:
+    def test_a_swarm_pool_lists_managers_and_uses_host_networking(self):
+        swarm = {
+            "kind": "swarm",
+            "network_mode": "host",
+            "managers": [{"name": "m-1", "base_url": "tcp://10.1.0.1:2376"}],
+        }
+        pool = load_settings(config(POOLS={"s": swarm}, DEFAULT_POOL="s")).pools["s"]
+        assert (pool.is_swarm, pool.hosts, pool.max_cpus, [m.base_url for m in pool.managers]) == (
+            True,
+            (),
+            None,
+            ["tcp://10.1.0.1:2376"],
+        )
+
+    @pytest.mark.parametrize(
+        "pool, message",
+        [
+            ({"kind": "k8s", "network_mode": "host", "hosts": []}, "POOLS.s.kind must be one of"),
+            (
+                {"kind": "swarm", "network_mode": "bridge", "managers": [{"name": "m", "base_url": "unix:///x"}]},
+                "must be host for a swarm pool",
+            ),
+            (
+                {"kind": "swarm", "network_mode": "host", "hosts": [{"name": "m", "base_url": "unix:///x"}]},
+                "unknown keys ['hosts'] (a swarm pool lists managers)",
+            ),
+            (
+                {"kind": "swarm", "network_mode": "host", "managers": []},
+                "POOLS.s.managers must list at least one manager",
+            ),
+            (
+                {
+                    "kind": "swarm",
+                    "network_mode": "host",
+                    "managers": [{"name": "m", "base_url": "unix:///x", "cpus": 2}],
+                },
+                "POOLS.s.managers[0] has unknown keys ['cpus']",
+            ),
+        ],
+    )
+    def test_pool_kinds_are_checked(self, pool, message):
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings(config(POOLS={"s": pool}, DEFAULT_POOL="s"))
+        assert message in str(caught.value)
+
     def test_hosts_carry_capacity_and_tls(self, settings):
         host = settings.host("prod-1")
         assert (host.pool, host.cpus, host.memory, host.is_loopback) == ("prod", 8.0, 16 * 1024**3, False)
