@@ -507,6 +507,7 @@ class Deployment:
         port_domain: str,
         cpu: float,
         memory: int,
+        address: str | None = None,
     ) -> None:
         """Record an instance of revision ``number`` before its container is created (``creating``):
         the row comes first, so a run that dies leaves a trace the next one cleans up."""
@@ -526,6 +527,7 @@ class Deployment:
                 port_domain=port_domain,
                 cpu=cpu,
                 memory=memory,
+                address=address,
                 created_at=now,
                 updated_at=now,
                 started_at=None,

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import docker
 import eventlet
 import requests
+from docker import auth as docker_auth
 from docker import errors as docker_errors
 from nameko.extensions import DependencyProvider
 
@@ -25,7 +26,8 @@ from deployer.engine import (
     ImageNotFound,
     PullDenied,
 )
-from deployer.settings import ConfigurationError, Host, Settings, load_settings
+from deployer.orchestrator import Node, Service, ServiceSpec, Task
+from deployer.settings import ConfigurationError, Host, Pool, Settings, load_settings
 from shared.runtime.db import Database, create_engine
 from shared.runtime.settings import settings_of
 
@@ -59,14 +61,7 @@ class DockerEngine:
     def __init__(self, host: Host, settings: Settings) -> None:
         self.host = host
         self.pids_limit = settings.pids_limit
-        tls = False
-        if host.tls is not None:
-            cert = (host.tls.client_cert, host.tls.client_key) if host.tls.client_cert else None
-            tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=host.tls.ca_cert, verify=host.tls.verify)
-        # An explicit API version: the client then does not call the engine when it is built.
-        options = dict(base_url=host.base_url, version=settings.docker_api_version, tls=tls)
-        self.api = docker.APIClient(timeout=settings.engine_timeout, **options)
-        self.probe = docker.APIClient(timeout=settings.ping_timeout, **options)
+        self.api, self.probe = _clients(host, settings)
 
     def close(self) -> None:
         self.api.close()
@@ -217,6 +212,182 @@ class DockerEngine:
         ]
 
 
+def _clients(host: Host, settings: Settings) -> tuple[docker.APIClient, docker.APIClient]:
+    """Two SDK clients of one engine: for calls (ENGINE_TIMEOUT) and for pings (PING_TIMEOUT)."""
+    tls: Any = False
+    if host.tls is not None:
+        cert = (host.tls.client_cert, host.tls.client_key) if host.tls.client_cert else None
+        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=host.tls.ca_cert, verify=host.tls.verify)
+    # An explicit API version: the client then does not call the engine when it is built.
+    options = dict(base_url=host.base_url, version=settings.docker_api_version, tls=tls)
+    return docker.APIClient(timeout=settings.engine_timeout, **options), docker.APIClient(
+        timeout=settings.ping_timeout, **options
+    )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class DockerSwarm:
+    """A swarm pool through its managers' Engine API (docker SDK): the first manager that answers
+    serves each call; a manager that fails to answer is passed over for the next."""
+
+    def __init__(self, pool: Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.managers = [(host, *_clients(host, settings)) for host in pool.managers]
+
+    def close(self) -> None:
+        for _, api, probe in self.managers:
+            api.close()
+            probe.close()
+
+    def _call(self, what: str, call: Callable[[docker.APIClient], Any], probe: bool = False) -> Any:
+        errors = []
+        for host, api, ping_client in self.managers:
+            try:
+                return call(ping_client if probe else api)
+            except docker_errors.NotFound as exc:
+                raise ContainerNotFound(f"{what}: {_explain(exc)}") from None
+            except docker_errors.APIError as exc:
+                message = _explain(exc)
+                # A manager that lost its quorum or is not a manager (any more): try the next.
+                if exc.status_code == 503 or "not a swarm manager" in message:
+                    errors.append(f"{host.name}: {message}")
+                    continue
+                raise EngineError(f"{what}: {message}") from None
+            except (docker_errors.DockerException, *UNREACHABLE) as exc:
+                errors.append(f"{host.name} ({host.base_url}): {_explain(exc)}")
+        raise EngineUnavailable(f"no manager of swarm pool {self.pool.name!r} answers: {'; '.join(errors)}")
+
+    def ping(self) -> None:
+        self._call("ping", lambda api: api.ping(), probe=True)
+        info = self._call("info", lambda api: api.info(), probe=True)
+        swarm = info.get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+            raise EngineUnavailable(f"swarm pool {self.pool.name!r}: the engine is not a manager of an active swarm")
+
+    def nodes(self) -> list[Node]:
+        found = []
+        for node in self._call("list nodes", lambda api: api.nodes()):
+            spec, description, status = node.get("Spec") or {}, node.get("Description") or {}, node.get("Status") or {}
+            resources = description.get("Resources") or {}
+            labels = spec.get("Labels") or {}
+            hostname = description.get("Hostname", "")
+            found.append(
+                Node(
+                    id=node["ID"],
+                    name=labels.get("imagehub.host") or hostname,
+                    hostname=hostname,
+                    role=spec.get("Role", ""),
+                    state=status.get("State", ""),
+                    availability=spec.get("Availability", ""),
+                    address=status.get("Addr", ""),
+                    cpus=(resources.get("NanoCPUs") or 0) / 1e9,
+                    memory=int(resources.get("MemoryBytes") or 0),
+                    labels=labels,
+                )
+            )
+        return sorted(found, key=lambda n: (n.name, n.id))
+
+    @staticmethod
+    def _service(data: dict[str, Any]) -> Service:
+        spec = data.get("Spec") or {}
+        labels = spec.get("Labels") or {}
+        container_labels = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Labels") or {}
+        update = data.get("UpdateStatus") or {}
+        return Service(
+            id=data["ID"],
+            name=spec.get("Name", ""),
+            version=int((data.get("Version") or {}).get("Index") or 0),
+            labels=labels,
+            replicas=int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas") or 0),
+            revision=_int(container_labels.get("imagehub.revision")),
+            update_state=update.get("State") or None,
+            update_message=update.get("Message") or "",
+            spec=spec,
+            previous_spec=data.get("PreviousSpec"),
+        )
+
+    def service(self, name: str) -> Service | None:
+        found = self._call("list services", lambda api: api.services(filters={"name": name}))
+        exact = [s for s in found if (s.get("Spec") or {}).get("Name") == name]  # the filter is a prefix match
+        return self._service(exact[0]) if exact else None
+
+    def services(self, labels: Mapping[str, str]) -> list[Service]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return [self._service(s) for s in self._call("list services", lambda api: api.services(filters=filters))]
+
+    def tasks(self, service_id: str) -> list[Task]:
+        found = []
+        for task in self._call("list tasks", lambda api: api.tasks(filters={"service": service_id})):
+            status = task.get("Status") or {}
+            container = status.get("ContainerStatus") or {}
+            labels = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Labels") or {}
+            found.append(
+                Task(
+                    id=task["ID"],
+                    slot=int(task.get("Slot") or 0),
+                    node_id=task.get("NodeID", ""),
+                    desired_state=task.get("DesiredState", ""),
+                    state=status.get("State", ""),
+                    error=status.get("Err", ""),
+                    message=status.get("Message", ""),
+                    container_id=container.get("ContainerID") or None,
+                    exit_code=container.get("ExitCode"),
+                    revision=_int(labels.get("imagehub.revision")),
+                    created_at=task.get("CreatedAt", ""),
+                )
+            )
+        return found
+
+    @staticmethod
+    def _auth_header(auth: Mapping[str, str] | None) -> dict[str, str]:
+        # The nodes pull with it: Swarm keeps it with the service for its tasks' pulls.
+        return {"X-Registry-Auth": docker_auth.encode_header(dict(auth)).decode()} if auth else {}
+
+    def create(self, spec: ServiceSpec, auth: Mapping[str, str] | None) -> str:
+        headers = self._auth_header(auth)
+        created = self._call(
+            f"create service {spec.name}",
+            lambda api: api._result(
+                api._post_json(api._url("/services/create"), data=spec.body(), headers=headers), True
+            ),
+        )
+        return str(created["ID"])
+
+    def update(self, service: Service, spec: ServiceSpec, auth: Mapping[str, str] | None) -> None:
+        headers = self._auth_header(auth)
+        url_params = {"version": service.version}
+        self._call(
+            f"update service {spec.name}",
+            lambda api: api._raise_for_status(
+                api._post_json(
+                    api._url("/services/{0}/update", service.id), data=spec.body(), headers=headers, params=url_params
+                )
+            ),
+        )
+
+    def remove(self, service_id: str) -> bool:
+        try:
+            self._call(f"remove service {service_id}", lambda api: api.remove_service(service_id))
+        except ContainerNotFound:
+            return False
+        return True
+
+    def task_logs(self, task_id: str, tail: int) -> str:
+        def read(api: docker.APIClient) -> str:
+            params = {"stdout": 1, "stderr": 1, "tail": tail}
+            response = api._get(api._url("/tasks/{0}/logs", task_id), params=params, stream=False)
+            api._raise_for_status(response)
+            return b"".join(api._multiplexed_buffer_helper(response)).decode(errors="replace")
+
+        return str(self._call(f"logs of task {task_id}", read))
+
+
 def http_ok(url: str, timeout: float) -> bool:
     """True if ``url`` answers GET with a 2xx or 3xx status (redirects are not followed)."""
     try:
@@ -242,15 +413,20 @@ class ResourcePools(DependencyProvider):
     def setup(self) -> None:
         self.settings = settings_of(self.container, load_settings)
         self.engines = {host.name: DockerEngine(host, self.settings) for host in self.settings.all_hosts()}
+        self.swarms = {
+            pool.name: DockerSwarm(pool, self.settings) for pool in self.settings.pools.values() if pool.is_swarm
+        }
 
     def stop(self) -> None:
         for engine in self.engines.values():
             engine.close()
+        for swarm in self.swarms.values():
+            swarm.close()
 
     kill = stop
 
     def get_dependency(self, worker_ctx: Any) -> "Pools":
-        return Pools(self.settings, self.engines)
+        return Pools(self.settings, self.engines, self.swarms)
 
 
 class PullCredentials(DependencyProvider):
@@ -272,9 +448,18 @@ class PullCredentials(DependencyProvider):
 
 
 class Pools:
-    def __init__(self, settings: Settings, engines: Mapping[str, DockerEngine]) -> None:
+    def __init__(
+        self, settings: Settings, engines: Mapping[str, DockerEngine], swarms: Mapping[str, DockerSwarm]
+    ) -> None:
         self.settings = settings
         self._engines = engines
+        self._swarms = swarms
+
+    def swarm(self, pool_name: str) -> DockerSwarm:
+        try:
+            return self._swarms[pool_name]
+        except KeyError:
+            raise EngineUnavailable(f"pool {pool_name} is not a swarm pool of the configuration") from None
 
     def engine(self, host_name: str) -> DockerEngine:
         try:

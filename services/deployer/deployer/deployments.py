@@ -111,8 +111,9 @@ def _check_room(
 ) -> None:
     """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now, beside
     the instances recorded and those promised to rollouts in progress (accepted, not yet placed):
-    of two requests racing for the last room, the second is refused here, not in its rollout."""
-    if count <= 0:
+    of two requests racing for the last room, the second is refused here, not in its rollout.
+    A swarm pool's scheduler judges its own nodes: a task no node can take fails the rollout."""
+    if count <= 0 or pool.is_swarm:
         return
     loads = capacity.host_loads(session, pool, reachability, deployment_id)
     promised = capacity.reserve_promised(session, pool, loads, exclude=deployment_id)
@@ -490,12 +491,30 @@ def list_revisions(rt: Runtime, tenant_id: str, deployment_id: str, page: int, p
 
 
 def list_pools(rt: Runtime) -> dict[str, Any]:
-    """Every pool with its hosts' reachability, capacity and free capacity."""
+    """Every pool with its hosts' (a swarm's: its nodes') reachability, capacity and free capacity."""
+    from deployer import pools as pools_module  # it imports this module, through the rollout
+
     pools = list(rt.settings.pools.values())
     reachability = ping_hosts(rt, [h for pool in pools for h in pool.hosts])
     items = []
     with rt.transaction() as session:
         for pool in pools:
+            if pool.is_swarm:
+                items.append(
+                    dict(
+                        {
+                            "name": pool.name,
+                            "kind": pool.kind,
+                            "network_mode": pool.network_mode,
+                            "shared_network_namespace": pool.shared_network_namespace,
+                            "default": pool.name == rt.settings.default_pool,
+                            "managers": [{"name": m.name, "base_url": m.base_url} for m in pool.managers],
+                            "hosts": [],
+                        },
+                        **pools_module.KINDS[pool.kind].describe(rt, pool),
+                    )
+                )
+                continue
             loads = {load.name: load for load in capacity.host_loads(session, pool, reachability)}
             counts = dict(
                 session.execute(
@@ -529,6 +548,7 @@ def list_pools(rt: Runtime) -> dict[str, Any]:
             items.append(
                 {
                     "name": pool.name,
+                    "kind": pool.kind,
                     "network_mode": pool.network_mode,
                     "shared_network_namespace": pool.shared_network_namespace,
                     "default": pool.name == rt.settings.default_pool,

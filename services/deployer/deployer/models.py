@@ -128,6 +128,9 @@ class Instance(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
     ports: Mapped[list]  # [{"container_port", "host_port"}], host ports as allocated
     port_domain: Mapped[str] = mapped_column(sa.String(130))  # where its host ports collide
+    # Where its ports answer when the pool reports it (a swarm node's address); None: its host's
+    # configured address.
+    address: Mapped[str | None] = mapped_column(sa.String(255))
     cpu: Mapped[float]
     memory: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime]

@@ -97,7 +97,11 @@ class Reconciler:
         containers, unreachable = self.survey()
         now = self.rt.now()
         with self.rt.transaction() as session:
-            live = {d.id: d for d in session.scalars(sa.select(Deployment).where(Deployment.deleted_at.is_(None)))}
+            live = {
+                d.id: d
+                for d in session.scalars(sa.select(Deployment).where(Deployment.deleted_at.is_(None)))
+                if not self.on_swarm(d.pool)
+            }
             rows: dict[str, list[Instance]] = {}
             for row in session.scalars(sa.select(Instance)):
                 rows.setdefault(row.deployment_id, []).append(row)
@@ -112,6 +116,11 @@ class Reconciler:
         for deployment in live.values():
             if deployment.pending_push is not None and deployment.operation is None:
                 autodeploy.start_safely(self.rt, deployment.id)
+
+    def on_swarm(self, pool_name: str) -> bool:
+        """A deployment of a swarm pool: ``deployer.swarm.SwarmReconciler``'s, not this pass's."""
+        pool = self.settings.pools.get(pool_name)
+        return pool is not None and pool.is_swarm
 
     def survey(self) -> tuple[dict[str, list[ContainerSummary]], dict[str, str]]:
         labels = {MANAGED: "true", DEPLOYER: self.settings.deployer_id}
@@ -292,4 +301,7 @@ class Reconciler:
 
 
 def reconcile(rt: Runtime) -> None:
-    Reconciler(rt).run()
+    """One pass over every pool, each by its kind (``deployer.pools``)."""
+    from deployer import pools  # it imports this module
+
+    pools.reconcile_all(rt)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.orm import Session
 
 from deployer import autodeploy, capacity, deployments, store
-from deployer.aggregate import DELETE, new_id, rolled_back_reason
+from deployer.aggregate import new_id, rolled_back_reason
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (
     DEPLOYER,
@@ -63,7 +63,6 @@ from deployer.placement import NoCapacity, NoFreePort, allocate_ports, place
 from deployer.runs import Aborted, Live, Plan, RolloutFailed, Run, Step, Target, container_name
 from deployer.runtime import Runtime
 from deployer.settings import Host
-from deployer.teardown import Teardown
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +76,11 @@ REASON_LOG_CHARS = 300
 
 
 def handle(rt: Runtime, request: Mapping[str, Any]) -> None:
-    """Carry out a ``rollout_requested`` event (already loaded with its schema)."""
-    if request["action"] == DELETE:
-        Teardown(rt, request["deployment_id"], request["operation_id"]).run()
-    else:
-        Rollout(rt, request["deployment_id"], request["operation_id"], request["revision"]).run()
+    """Carry out a ``rollout_requested`` event (already loaded with its schema) on the deployment's
+    kind of pool (``deployer.pools``)."""
+    from deployer import pools  # it imports this module
+
+    pools.handle(rt, request)
 
 
 class Rollout(Run):

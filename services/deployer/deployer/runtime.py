@@ -43,6 +43,7 @@ class Runtime:
     transaction: Callable  # () -> context manager: a session, committed on exit, rolled back on error
     engine: Callable  # host name -> Engine
     http_ok: Callable  # (url, timeout) -> True for a 2xx/3xx answer
+    swarm: Callable = lambda pool_name: None  # swarm pool name -> deployer.orchestrator.Swarm
     catalog: Any = None  # .get_tag(tenant_id, repository, tag), as the catalog's RPC
     # tenant_id -> docker auth_config for that tenant's pulls (deployer.credentials); None:
     # settings.registry_auth for every pull

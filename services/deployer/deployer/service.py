@@ -88,6 +88,7 @@ class _Deployer:
             settings=self.pools.settings,
             transaction=lambda: self.db.get_session(close_on_exit=True),
             engine=self.pools.engine,
+            swarm=self.pools.swarm,
             http_ok=http_ok,
             catalog=self.catalog,
             publish=self.dispatch,

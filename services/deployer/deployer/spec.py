@@ -372,7 +372,7 @@ def check_fits_pool(runtime: Mapping[str, Any], replicas: int | None, pool: Pool
             port["host_port"]
             and replicas
             and replicas > 1
-            and (pool.shared_network_namespace or len(pool.hosts) == 1 and not pool.is_swarm)
+            and (pool.shared_network_namespace or (len(pool.hosts) == 1 and not pool.is_swarm))
         ):
             problems.add(
                 f"ports[{index}].host_port",

@@ -24,7 +24,8 @@ def runtime_view(runtime: dict[str, Any]) -> dict[str, Any]:
 
 
 def instance_view(instance: Instance, settings: Settings) -> dict[str, Any]:
-    host = settings.host(instance.host)
+    host = settings.host(instance.host) if instance.address is None else None
+    address = instance.address or (host.address if host is not None else None)
     port = next((p["host_port"] for p in instance.ports if p.get("host_port")), None)
     return {
         "id": instance.id,
@@ -34,7 +35,7 @@ def instance_view(instance: Instance, settings: Settings) -> dict[str, Any]:
         "state": instance.state,
         "reason": instance.reason,
         "revision": instance.revision,
-        "address": f"{host.address}:{port}" if host is not None and port else None,
+        "address": f"{address}:{port}" if address and port else None,
         "ports": [dict(p) for p in instance.ports],
         "started_at": _iso(instance.started_at),
     }

@@ -229,4 +229,4 @@ class TestPoolsProvider:
         from deployer.engine import EngineUnavailable
 
         with pytest.raises(EngineUnavailable, match="host gone-1 is not in the configuration any more"):
-            Pools(settings, {}).engine("gone-1")
+            Pools(settings, {}, {}).engine("gone-1")
