@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import namedtuple
 
@@ -364,7 +365,9 @@ class Stack:
             service.stop(wait=False)
         for service in self.services.values():
             service.stop()
-        # Whatever a failed test left deployed: every container this stack's deployer made.
+        # Whatever a failed test left deployed: every swarm service this stack's deployer made...
+        remove_swarm_services(self.vhost)
+        # ...and every container.
         for sock in ENGINES:
             ids = subprocess.run(
                 ["docker", "-H", sock, "ps", "-aq", "--filter", f"label=imagehub.deployer={self.vhost}"],
@@ -387,6 +390,24 @@ class Stack:
         self.registry.stop()
         self.broker.delete_vhost(self.vhost)
         broker_access.remove(self.matrix, self.broker, self.broker_prefix)
+
+
+def remove_swarm_services(deployer_id):
+    """Remove the swarm services labelled with ``deployer_id`` as the deployer does (scaled to 0,
+    their tasks stopped and reaped, then removed: ``deployer.swarm.remove_service``)."""
+    from deployer.dependencies import DockerSwarm
+    from deployer.engine import DEPLOYER
+    from deployer.settings import Host, Pool
+    from deployer.swarm import remove_service
+
+    manager = Host(name="manager-1", pool="swarm", base_url=ENGINES[0], address="127.0.0.1", cpus=0, memory=0)
+    pool = Pool(name="swarm", network_mode="host", hosts=(), kind="swarm", managers=(manager,))
+    swarm = DockerSwarm(pool, "1.41", timeout=60, ping_timeout=5)
+    try:
+        for service in swarm.services({DEPLOYER: deployer_id}):
+            remove_service(swarm, service, 40, time.sleep, time.monotonic)
+    finally:
+        swarm.close()
 
 
 def _read(path):

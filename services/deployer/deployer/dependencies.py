@@ -61,7 +61,9 @@ class DockerEngine:
     def __init__(self, host: Host, settings: Settings) -> None:
         self.host = host
         self.pids_limit = settings.pids_limit
-        self.api, self.probe = _clients(host, settings)
+        self.api, self.probe = _clients(
+            host, settings.docker_api_version, settings.engine_timeout, settings.ping_timeout
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -212,17 +214,17 @@ class DockerEngine:
         ]
 
 
-def _clients(host: Host, settings: Settings) -> tuple[docker.APIClient, docker.APIClient]:
+def _clients(
+    host: Host, version: str, timeout: float, ping_timeout: float
+) -> tuple[docker.APIClient, docker.APIClient]:
     """Two SDK clients of one engine: for calls (ENGINE_TIMEOUT) and for pings (PING_TIMEOUT)."""
     tls: Any = False
     if host.tls is not None:
         cert = (host.tls.client_cert, host.tls.client_key) if host.tls.client_cert else None
         tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=host.tls.ca_cert, verify=host.tls.verify)
     # An explicit API version: the client then does not call the engine when it is built.
-    options = dict(base_url=host.base_url, version=settings.docker_api_version, tls=tls)
-    return docker.APIClient(timeout=settings.engine_timeout, **options), docker.APIClient(
-        timeout=settings.ping_timeout, **options
-    )
+    options = dict(base_url=host.base_url, version=version, tls=tls)
+    return docker.APIClient(timeout=timeout, **options), docker.APIClient(timeout=ping_timeout, **options)
 
 
 def _int(value: Any) -> int | None:
@@ -236,9 +238,9 @@ class DockerSwarm:
     """A swarm pool through its managers' Engine API (docker SDK): the first manager that answers
     serves each call; a manager that fails to answer is passed over for the next."""
 
-    def __init__(self, pool: Pool, settings: Settings) -> None:
+    def __init__(self, pool: Pool, version: str, timeout: float, ping_timeout: float) -> None:
         self.pool = pool
-        self.managers = [(host, *_clients(host, settings)) for host in pool.managers]
+        self.managers = [(host, *_clients(host, version, timeout, ping_timeout)) for host in pool.managers]
 
     def close(self) -> None:
         for _, api, probe in self.managers:
@@ -360,14 +362,19 @@ class DockerSwarm:
         return str(created["ID"])
 
     def update(self, service: Service, spec: ServiceSpec, auth: Mapping[str, str] | None) -> None:
-        headers = self._auth_header(auth)
-        url_params = {"version": service.version}
+        self._update(service, spec.body(), self._auth_header(auth))
+
+    def scale(self, service: Service, replicas: int) -> None:
+        body = dict(service.spec, Mode={"Replicated": {"Replicas": replicas}})
+        self._update(service, body, {})
+
+    def _update(self, service: Service, body: dict[str, Any], headers: dict[str, str]) -> None:
+        params = {"version": service.version}
+        url = ("/services/{0}/update", service.id)
         self._call(
-            f"update service {spec.name}",
+            f"update service {service.name}",
             lambda api: api._raise_for_status(
-                api._post_json(
-                    api._url("/services/{0}/update", service.id), data=spec.body(), headers=headers, params=url_params
-                )
+                api._post_json(api._url(*url), data=body, headers=headers, params=params)
             ),
         )
 
@@ -414,7 +421,11 @@ class ResourcePools(DependencyProvider):
         self.settings = settings_of(self.container, load_settings)
         self.engines = {host.name: DockerEngine(host, self.settings) for host in self.settings.all_hosts()}
         self.swarms = {
-            pool.name: DockerSwarm(pool, self.settings) for pool in self.settings.pools.values() if pool.is_swarm
+            pool.name: DockerSwarm(
+                pool, self.settings.docker_api_version, self.settings.engine_timeout, self.settings.ping_timeout
+            )
+            for pool in self.settings.pools.values()
+            if pool.is_swarm
         }
 
     def stop(self) -> None:

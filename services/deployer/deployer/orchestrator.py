@@ -108,6 +108,9 @@ class Swarm(Protocol):
     def update(self, service: Service, spec: ServiceSpec, auth: dict | None) -> None:
         """Replace the service's spec (at ``service.version``) with ``spec``."""
 
+    def scale(self, service: Service, replicas: int) -> None:
+        """Set the service's replica count, nothing else of its spec."""
+
     def remove(self, service_id: str) -> bool:
         """Remove the service (Swarm stops its tasks); False if it was gone."""
 

@@ -56,6 +56,7 @@ from deployer.orchestrator import (
     ROLLBACK_COMPLETED,
     ROLLBACK_PAUSED,
     ROLLBACK_STARTED,
+    TASK_ENDED,
     TASK_FAILED,
     UPDATE_PAUSED,
     UPDATING,
@@ -591,20 +592,42 @@ class SwarmTeardown(Run):
 
     def remove(self, swarm: Swarm) -> None:
         service = swarm.service(service_name(self.deployment_id))
-        if service is None:
-            return
-        swarm.remove(service.id)
-        deadline = self.rt.monotonic() + self.settings.stop_timeout + 30
-        while self.rt.monotonic() < deadline:
-            try:
-                left = [t for t in swarm.tasks(service.id) if t.state in ("running", "starting", "preparing")]
-            except ContainerNotFound:
-                return
-            if not left:
-                return
-            with self.locked():
-                pass
-            self.rt.sleep(POLL_SECONDS)
+        if service is not None:
+            remove_service(
+                swarm, service, self.settings.stop_timeout + 30, self.rt.sleep, self.rt.monotonic, self.heartbeat
+            )
+
+    def heartbeat(self) -> None:
+        with self.locked():
+            pass
+
+
+def remove_service(
+    swarm: Swarm,
+    service: Service,
+    timeout: float,
+    sleep: Callable[[float], Any],
+    clock: Callable[[], float],
+    heartbeat: Callable[[], None] = lambda: None,
+) -> None:
+    """Scale the service to 0, wait until Swarm has stopped every task (each gets SIGTERM, then
+    SIGKILL after its grace) and reaped them, then remove it: its containers go with it.
+
+    Removed while tasks run or are being reaped, the service's tasks vanish from the API while
+    their containers still stop, and Docker 20.10's manager can crash: its removal reads each
+    task and then updates it, and a task the reaper deleted in between is a nil pointer
+    (swarmkit ``SetServiceTasksRemove``). Once only ended tasks kept as history remain, nothing
+    else touches them."""
+    if service.replicas:
+        swarm.scale(service, 0)
+    deadline = clock() + timeout
+    while clock() < deadline:
+        tasks = swarm.tasks(service.id)
+        if all(t.state in TASK_ENDED and t.desired_state != "remove" for t in tasks):
+            break
+        heartbeat()
+        sleep(POLL_SECONDS)
+    swarm.remove(service.id)
 
 
 class SwarmReconciler:
