@@ -115,9 +115,11 @@ start_dockerd() { # start_dockerd NAME SOCKET
     extra=(--data-root "$VAR/$name/data" --exec-root "$VAR/$name/exec" --pidfile "$VAR/run/$name.pid")
     mkdir -p "$VAR/$name"
   fi
-  # No bridge, no iptables: containers use host networking and nothing leaves loopback.
+  # No bridge, no iptables: containers use host networking and nothing leaves loopback. No new
+  # privileges for any container: the deployer asks it of each container it runs, but a swarm
+  # service has no such option in the Engine API 1.41 (Docker 20.10).
   nohup dockerd --host "unix://$sock" --bridge=none --iptables=false --ip-forward=false \
-    --ip-masq=false "${extra[@]}" >>"$VAR/log/dockerd-$name.log" 2>&1 &
+    --ip-masq=false --no-new-privileges "${extra[@]}" >>"$VAR/log/dockerd-$name.log" 2>&1 &
   wait_for 60 "Docker engine $name" docker_up "$sock"
 }
 

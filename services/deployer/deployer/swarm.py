@@ -242,13 +242,17 @@ def _placement(runtime: Mapping[str, Any], fixed: set[int]) -> dict[str, Any]:
     return out
 
 
-def _task_reason(task: Task, logs: str) -> str:
-    what = task.error or task.message or task.state
+def _task_reason(task: Task, logs: str, node: str) -> str:
+    """A failed task in the engines pool's words: how its container ended, its last output."""
     if task.exit_code not in (None, 0):
-        what = f"task exited with code {task.exit_code}: {what}"
+        what = f"container exited with code {task.exit_code}"
+    elif task.state == "rejected":
+        what = f"task rejected: {task.error or task.message}"
+    else:
+        what = f"task {task.state}: {task.error or task.message}"
     if logs:
         what += f"; last output: {logs[-REASON_LOG_CHARS:]}"
-    return f"{what} (task {task.id[:12]}, slot {task.slot})"
+    return f"{what} (instance on {node}, slot {task.slot})"
 
 
 class SwarmRollout(Rollout):
@@ -372,7 +376,7 @@ class SwarmRollout(Rollout):
                         self.failure(ours, f"Swarm rolled the update back ({service.update_message})")
                     )
             elif replacing and service.update_state == UPDATE_PAUSED:
-                raise RolloutFailed(self.failure(ours, f"Swarm paused the update ({service.update_message})"))
+                raise RolloutFailed(self.failure(ours, f"Swarm paused the update: {service.update_message}"))
             else:
                 if not starting_said and any(t.state in ("starting", "running") for t in ours):
                     self.set_status(STARTING)
@@ -389,7 +393,7 @@ class SwarmRollout(Rollout):
                         if t.state in TASK_FAILED or (t.state == "complete" and t.desired_state != "shutdown")
                     ]
                     if failed:  # a new service has nothing to roll back to: its first failure ends it
-                        raise RolloutFailed(self.failure(failed, "the first task failed"))
+                        raise RolloutFailed(self.failure(failed, "the service is removed (nothing served before)"))
             pending = [t for t in ours if t.state == "pending" and t.error and t.desired_state == "running"]
             if pending:
                 pending_since = pending_since if pending_since is not None else self.rt.monotonic()
@@ -428,17 +432,19 @@ class SwarmRollout(Rollout):
             self._running_key, self._running_at = key, self.rt.monotonic()
         return float(self._running_at)
 
-    def failure(self, tasks: Iterable[Task], fallback: str) -> str:
-        """Why the revision failed: its last failed task's error and output, else ``fallback``."""
-        failed = [t for t in tasks if t.state in TASK_FAILED or (t.exit_code not in (None, 0))]
+    def failure(self, tasks: Iterable[Task], what: str) -> str:
+        """Why the revision failed: its last failed task (how it ended, its output, where), then
+        ``what`` Swarm did; ``what`` alone when no task failed."""
+        failed = [t for t in tasks if t.state in TASK_FAILED or t.exit_code not in (None, 0)]
         if not failed:
-            return fallback
+            return what
         task = max(failed, key=lambda t: t.created_at)
         try:
             output = " | ".join(self.swarm.task_logs(task.id, LOG_TAIL).strip().splitlines())
+            nodes = {n.id: n.name for n in self.swarm.nodes()}
         except EngineError:
-            output = ""
-        return f"{fallback}: {_task_reason(task, output)}" if fallback else _task_reason(task, output)
+            output, nodes = "", {}
+        return f"{_task_reason(task, output, nodes.get(task.node_id, task.node_id[:12]))}; {what}"
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -727,7 +733,10 @@ class SwarmReconciler:
             record_tasks(self.rt, pool, aggregate, operation_id, service, tasks, nodes, serving)
             if short:
                 failed = [t for t in tasks if t.revision == serving and t.state in TASK_FAILED]
-                why = f": {_task_reason(max(failed, key=lambda t: t.created_at), '')}" if failed else ""
+                last = max(failed, key=lambda t: t.created_at) if failed else None
+                node = nodes.get(last.node_id) if last else None
+                where = node.name if node is not None else ""
+                why = f": last failure: {_task_reason(last, '', where)}" if last else ""
                 events = aggregate.degrade(
                     operation_id,
                     now,
