@@ -17,27 +17,38 @@ from imagehub.common import (
 )
 
 
+def members(pool: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
+    """A pool's hosts (an engines pool) or nodes (a swarm), each with its state in a word:
+    ``yes``/``no`` for an engine that answers or not, ``ready/active``, ``down/drain``… for a node."""
+    if pool.get("kind") == "swarm":
+        return [(node, f"{node.get('state')}/{node.get('availability')}") for node in pool.get("nodes") or []]
+    return [(host, render.yes_no(host.get("reachable"))) for host in pool.get("hosts") or []]
+
+
 def pools_table(console: Console, result: Mapping[str, Any]) -> Table:
-    """One row per host; a pool's name on each of its hosts, so the rows grep well."""
+    """One row per host or swarm node; a pool's name on each row, so the rows grep well."""
     rows = []
     for pool in result.get("items") or []:
-        for host in pool.get("hosts") or []:
-            capacity, free = host.get("capacity") or {}, host.get("free") or {}
+        for member, state in members(pool):
+            capacity, free = member.get("capacity") or {}, member.get("free") or {}
             rows.append(
                 (
                     pool.get("name"),
-                    host.get("name"),
-                    host.get("address"),
-                    render.yes_no(host.get("reachable")),
+                    pool.get("kind", "engines"),
+                    member.get("name"),
+                    member.get("address"),
+                    state,
                     deployment_views.free_of_total(free.get("cpus"), capacity.get("cpus"), deployment_views.number),
                     deployment_views.free_of_total(
                         free.get("memory_bytes"), capacity.get("memory_bytes"), render.human_size
                     ),
-                    host.get("instances"),
+                    member.get("instances"),
                 )
             )
     return render.fitted_table(
-        console, ["POOL", "HOST", "ADDRESS", "REACHABLE", "CPUS FREE/TOTAL>", "MEMORY FREE/TOTAL>", "INSTANCES>"], rows
+        console,
+        ["POOL", "KIND", "HOST", "ADDRESS", "STATE", "CPUS FREE/TOTAL>", "MEMORY FREE/TOTAL>", "INSTANCES>"],
+        rows,
     )
 
 
@@ -45,6 +56,8 @@ def pool_notes(result: Mapping[str, Any]) -> list[str]:
     """Lines under the pools table: the default pool, and why a host is unreachable."""
     notes = [f"default pool: {pool.get('name')}" for pool in result.get("items") or [] if pool.get("default")]
     for pool in result.get("items") or []:
+        if pool.get("kind") == "swarm" and pool.get("reachable") is False:
+            notes.append(f"swarm pool {pool.get('name')}: no manager answers: {render.text(pool.get('error'))}")
         for host in pool.get("hosts") or []:
             if host.get("reachable") is False:
                 notes.append(f"{host.get('name')} is unreachable: {render.text(host.get('error'))}")
@@ -55,6 +68,6 @@ def pool_notes(result: Mapping[str, Any]) -> list[str]:
 @session_options()
 @click.pass_obj
 def pools(session: Session) -> None:
-    """List the resource pools: each host, whether it answers, and its free capacity."""
+    """List the resource pools: each host (a swarm's nodes), its state, and its free capacity."""
     result = session.deployer.list_pools()
     show_list(session, result, pools_table, "pools", "no resource pools", notes=pool_notes)

@@ -227,10 +227,18 @@ class DeploymentOut(Schema):
 
 class PoolOut(Schema):
     name = fields.String()
+    kind = fields.String(metadata={"description": "swarm (a Docker Swarm) or engines (a list of Docker engines)"})
     network_mode = fields.String()
     shared_network_namespace = fields.Boolean()
     default = fields.Boolean()
-    hosts = fields.List(fields.Dict())
+    hosts = fields.List(fields.Dict(), metadata={"description": "an engines pool's hosts (empty for a swarm)"})
+    managers = fields.List(fields.Dict(), metadata={"description": "a swarm pool's managers"})
+    nodes = fields.List(
+        fields.Dict(),
+        metadata={"description": "a swarm pool's nodes: state, availability, address, capacity, reserved, free"},
+    )
+    reachable = fields.Boolean(metadata={"description": "a swarm pool: whether a manager answered"})
+    error = fields.String(allow_none=True)
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:

@@ -681,16 +681,37 @@ class TestUndeploy:
 
 
 class TestPools:
-    def test_one_row_per_host_with_free_and_total_capacity(self, run, rpc):
+    def test_one_row_per_host_or_node_with_free_and_total_capacity(self, run, rpc):
+        gib = 1024**3
+        node = dict(
+            role="worker",
+            address="127.0.0.1",
+            capacity={"cpus": 2.0, "memory_bytes": 4 * gib},
+            free={"cpus": 1.75, "memory_bytes": 3 * gib},
+            instances=1,
+        )
         rpc.answer(
             "list_pools",
             {
                 "items": [
                     {
+                        "name": "swarm",
+                        "kind": "swarm",
+                        "network_mode": "host",
+                        "default": True,
+                        "hosts": [],
+                        "reachable": True,
+                        "nodes": [
+                            dict(node, name="local-1", state="ready", availability="active"),
+                            dict(node, name="local-2", state="down", availability="drain", instances=0),
+                        ],
+                    },
+                    {
                         "name": "default",
+                        "kind": "engines",
                         "network_mode": "host",
                         "shared_network_namespace": True,
-                        "default": True,
+                        "default": False,
                         "hosts": [
                             host("local-1"),
                             host(
@@ -702,11 +723,11 @@ class TestPools:
                                 error="Error while fetching server API version: connection refused",
                             ),
                         ],
-                    }
+                    },
                 ],
-                "total": 1,
+                "total": 2,
                 "page": 1,
-                "page_size": 1,
+                "page_size": 2,
             },
         )
 
@@ -715,12 +736,14 @@ class TestPools:
         assert result.exit_code == 0, result.output
         assert rpc.calls == [("deployer", "list_pools", (), {})]
         assert lines(result.stdout) == [
-            "POOL     HOST     ADDRESS    REACHABLE  CPUS FREE/TOTAL  MEMORY FREE/TOTAL  INSTANCES",
-            "default  local-1  127.0.0.1  yes                  1.5/2    3.5 GiB/4.0 GiB          2",
-            "default  local-2  127.0.0.1  no                     2/2    4.0 GiB/4.0 GiB          0",
-            "default pool: default",
+            "POOL     KIND     HOST     ADDRESS    STATE         CPUS FREE/TOTAL  MEMORY FREE/TOTAL  INSTANCES",
+            "swarm    swarm    local-1  127.0.0.1  ready/active           1.75/2    3.0 GiB/4.0 GiB          1",
+            "swarm    swarm    local-2  127.0.0.1  down/drain             1.75/2    3.0 GiB/4.0 GiB          0",
+            "default  engines  local-1  127.0.0.1  yes                     1.5/2    3.5 GiB/4.0 GiB          2",
+            "default  engines  local-2  127.0.0.1  no                        2/2    4.0 GiB/4.0 GiB          0",
+            "default pool: swarm",
             "local-2 is unreachable: Error while fetching server API version: connection refused",
-            "1 of 1 pools, page 1 of 1",
+            "2 of 2 pools, page 1 of 1",
         ]
 
     def test_json(self, run, rpc):
