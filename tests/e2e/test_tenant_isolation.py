@@ -448,11 +448,11 @@ def only_a_deployments(w, result):
 
 
 def pools(w, result):
-    hosts = [h for pool in result["items"] for h in pool["hosts"]]
-    assert [p["name"] for p in result["items"]] == ["default"]
-    # Exposed, by design: how many instances each host carries and what they reserve, counting every
-    # tenant's (here B's 2 and A's 1), without any name or ID.
-    assert sum(h["instances"] for h in hosts) == 3
+    members = [m for pool in result["items"] for m in pool["hosts"] + pool.get("nodes", [])]
+    assert [(p["name"], p["kind"]) for p in result["items"]] == [("swarm", "swarm"), ("engines", "engines")]
+    # Exposed, by design: how many instances each host (swarm node) carries and what they reserve,
+    # counting every tenant's (here B's 2 and A's 1, on the default pool), without any name or ID.
+    assert sum(m["instances"] for m in members) == 3
 
 
 def spec(**fields):

@@ -52,6 +52,33 @@ def ping_hosts(rt: Runtime, hosts: Iterable[Host]) -> dict[str, str | None]:
     return dict(rt.run_all(ping, list(hosts)))
 
 
+def check_swarm_fits(rt: Runtime, pool: Pool, runtime: Mapping[str, Any]) -> None:
+    """On a swarm pool, what ``spec.check_fits_pool`` checks against configured hosts: an instance
+    larger than every ready, active node is refused (``InvalidRequest``), as on an engines pool,
+    rather than left pending. A swarm that does not answer is not judged here: its rollout says."""
+    if not pool.is_swarm:
+        return
+    try:
+        nodes = [n for n in rt.swarm(pool.name).nodes() if n.state == "ready" and n.availability == "active"]
+    except EngineError:
+        return
+    if not nodes:
+        return
+    problems = specs.Problems()
+    cpus, memory = max(n.cpus for n in nodes), max(n.memory for n in nodes)
+    if runtime["cpu"] > cpus:
+        problems.add(
+            "cpu", f"{runtime['cpu']:g} is more than any node of pool {pool.name!r} has ({cpus:g} CPUs at most)"
+        )
+    if runtime["memory"] > memory:
+        problems.add(
+            "memory",
+            f"{format_memory(runtime['memory'])} is more than any node of pool {pool.name!r} has "
+            f"({format_memory(memory)} at most)",
+        )
+    problems.raise_if_any()
+
+
 def resolve_image(rt: Runtime, tenant_id: str, reference: Reference) -> tuple[dict[str, str], datetime | None]:
     """Pin a reference's tag to its digest through the catalogue. ``Forbidden``/``NotFound`` pass
     through.
@@ -156,8 +183,9 @@ def _view(rt: Runtime, deployment_id: str) -> dict[str, Any]:
 def create_deployment(rt: Runtime, tenant_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Record a deployment at revision 1 (status ``pending``) and start its rollout."""
     request = specs.check_create(spec, rt.settings)
-    image, pushed_at = resolve_image(rt, tenant_id, request.image)
     pool = rt.settings.pools[request.pool]
+    check_swarm_fits(rt, pool, request.runtime)
+    image, pushed_at = resolve_image(rt, tenant_id, request.image)
     reachability = ping_hosts(rt, pool.hosts)
     now = rt.now()
     try:
