@@ -139,8 +139,15 @@ def _check_room(
     """``Conflict`` unless ``count`` more instances of ``runtime`` fit in the pool now, beside
     the instances recorded and those promised to rollouts in progress (accepted, not yet placed):
     of two requests racing for the last room, the second is refused here, not in its rollout.
-    A swarm pool's scheduler judges its own nodes: a task no node can take fails the rollout."""
-    if count <= 0 or pool.is_swarm:
+    A swarm pool's scheduler judges its own nodes' room (a task no node can take fails the
+    rollout); fixed host ports are checked here against every instance recorded on the pool."""
+    if count <= 0:
+        return
+    if pool.is_swarm:
+        taken = sorted(specs.fixed_ports(runtime) & capacity.ports_in_domain(session, pool, pool.name))
+        if taken and pool.shared_network_namespace:
+            ports = ", ".join(str(p) for p in taken)
+            raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): host port {ports} is taken")
         return
     loads = capacity.host_loads(session, pool, reachability, deployment_id)
     promised = capacity.reserve_promised(session, pool, loads, exclude=deployment_id)
