@@ -147,7 +147,7 @@ def _check_room(
         taken = sorted(specs.fixed_ports(runtime) & capacity.ports_in_domain(session, pool, pool.name))
         if taken and pool.shared_network_namespace:
             ports = ", ".join(str(p) for p in taken)
-            raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): host port {ports} is taken")
+            raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): host port {ports} already in use")
         return
     loads = capacity.host_loads(session, pool, reachability, deployment_id)
     promised = capacity.reserve_promised(session, pool, loads, exclude=deployment_id)
