@@ -30,7 +30,7 @@ class TestMigration:
         engine = db.create_engine(db_url)
         try:
             with engine.connect() as connection:
-                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0005"
+                assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0006"
                 assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
                 indexes = {i["name"]: i for i in sa.inspect(connection).get_indexes("deployments")}
                 assert indexes["uq_deployments_tenant_id_name_live"]["unique"]
