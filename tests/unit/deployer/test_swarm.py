@@ -426,6 +426,34 @@ class TestUpdate:
             ("update", service.id),
         ]
 
+    def test_scale_to_zero_stops_every_task(self, world, fake):
+        deployment_id = serving(world, fake)
+        logic.scale_deployment(world.rt, "t1", deployment_id, 0)
+        world.drain()
+        service = fake.only()
+        got = get(world, deployment_id)
+        assert (got["status"], got["instances"], service.replicas, service.revision) == ("stopped", [], 0, 1)
+        assert live_tasks(fake, service) == []
+
+
+class TestPortsAcrossDeployments:
+    @pytest.fixture
+    def settings(self):
+        pools = dict(SWARM_CONFIG["POOLS"])
+        pools["swarm"] = dict(pools["swarm"], shared_network_namespace=False)
+        return load_settings(dict(SWARM_CONFIG, POOLS=pools, PORT_RANGE="20000-20000"))
+
+    def test_a_port_another_deployment_holds_is_not_handed_out_again(self, world, fake):
+        # Nodes with a network namespace each: Swarm may put both deployments' tasks on one node,
+        # and its scheduler knows nothing of host-network ports (see /work/notes/swarmunit.md).
+        first = serving(world, fake, name="a", replicas=1)
+        assert [p["host_port"] for i in get(world, first)["instances"] for p in i["ports"]] == [20000]
+        second = create(world, name="b", replicas=1)
+        world.drain()
+        got = get(world, second)
+        assert got["status"] == "failed", got["instances"]
+        assert got["reason"].startswith("port taken")
+
 
 # -- teardown --------------------------------------------------------------------------------------
 
@@ -451,6 +479,18 @@ class TestTeardown:
         logic.delete_deployment(world.rt, "t1", deployment_id)
         world.drain()
         assert get(world, deployment_id)["status"] == "deleted"
+
+    def test_an_unreachable_swarm_leaves_the_deployment_deleted_with_the_service_named(self, world, fake):
+        deployment_id = serving(world, fake)
+        fake.down = True
+        logic.delete_deployment(world.rt, "t1", deployment_id)
+        world.drain()
+        got = get(world, deployment_id)
+        assert got["status"] == "deleted"
+        assert got["reason"] == (
+            f"service ih-{deployment_id} may remain (no manager of swarm pool 'swarm' answers: manager-1: "
+            "connection refused); the reconciler reports it"
+        )
 
 
 # -- reconciler ------------------------------------------------------------------------------------
