@@ -35,11 +35,11 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from deployer import autodeploy, capacity, outbox
+from deployer import autodeploy, outbox, store
 from deployer import spec as specs
 from deployer.aggregate import RECONCILE, is_busy, rolled_back_reason
 from deployer.aggregate import Deployment as DeploymentAggregate
-from deployer.engine import DEPLOYER, DEPLOYMENT, REVISION, TENANT, ContainerNotFound, EngineError, EngineUnavailable
+from deployer.engine import DEPLOYER, DEPLOYMENT, REVISION, TENANT, EngineError, EngineUnavailable
 from deployer.models import (
     AUTO_DEPLOY,
     DEGRADED,
@@ -224,7 +224,10 @@ def service_spec(
         task_template=task_template,
         replicas=replicas,
         update_config=update,
-        rollback_config=dict(update, FailureAction="pause"),
+        # A rollback goes on when a task fails: the one it starts in a slot gets the ports of the
+        # revision it returns to, which the old task of that slot may still hold while it stops;
+        # that task's restart (RestartPolicy) binds them once the old one is gone.
+        rollback_config=dict(update, FailureAction="continue"),
     )
 
 
@@ -328,7 +331,8 @@ class SwarmRollout(Rollout):
         )
         held = {port for row in current.values() for port in row}
         with self.locked() as (session, _):
-            held |= capacity.ports_in_domain(session, self.pool, "")
+            # Every port recorded in the pool: Swarm, not the deployer, chooses a task's node.
+            held |= {p["host_port"] for i in store.pool_instances(session, self.pool.name) for p in i.ports}
         manager = self.pool.managers[0]
         chosen: dict[int, list[int]] = {}
         for slot in range(1, self.replicas + 1):
@@ -368,6 +372,7 @@ class SwarmRollout(Rollout):
                 raise RolloutFailed(f"service {self.service_name} was removed while it was rolled out")
             tasks = self.tasks_of(service)
             ours = [t for t in tasks if t.revision == target.number]
+            self.remember_failure(ours)
             if replacing and service.update_state in (ROLLBACK_STARTED, ROLLBACK_COMPLETED, ROLLBACK_PAUSED):
                 if service.update_state == ROLLBACK_STARTED:
                     pass  # wait for Swarm to finish returning to the previous spec
@@ -432,19 +437,29 @@ class SwarmRollout(Rollout):
             self._running_key, self._running_at = key, self.rt.monotonic()
         return float(self._running_at)
 
-    def failure(self, tasks: Iterable[Task], what: str) -> str:
-        """Why the revision failed: its last failed task (how it ended, its output, where), then
-        ``what`` Swarm did; ``what`` alone when no task failed."""
+    def remember_failure(self, tasks: Iterable[Task]) -> None:
+        """Keep why the revision's first failed task ended, read while Swarm still lists it (its
+        restarts can push it out of the task history before the update is judged)."""
+        if getattr(self, "first_failure", None) is not None:
+            return
         failed = [t for t in tasks if t.state in TASK_FAILED or t.exit_code not in (None, 0)]
-        if not failed:
-            return what
-        task = max(failed, key=lambda t: t.created_at)
+        if failed:
+            self.first_failure = self.explain(min(failed, key=lambda t: t.created_at))
+
+    def explain(self, task: Task) -> str:
         try:
             output = " | ".join(self.swarm.task_logs(task.id, LOG_TAIL).strip().splitlines())
             nodes = {n.id: n.name for n in self.swarm.nodes()}
         except EngineError:
             output, nodes = "", {}
-        return f"{_task_reason(task, output, nodes.get(task.node_id, task.node_id[:12]))}; {what}"
+        return _task_reason(task, output, nodes.get(task.node_id, task.node_id[:12]))
+
+    def failure(self, tasks: Iterable[Task], what: str) -> str:
+        """Why the revision failed: its first failed task (how it ended, its output, where), then
+        ``what`` Swarm did; ``what`` alone when no task failed."""
+        self.remember_failure(tasks)
+        first = getattr(self, "first_failure", None)
+        return f"{first}; {what}" if first else what
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -464,7 +479,7 @@ class SwarmRollout(Rollout):
         failed, serving = self.target, self.serving
         try:
             if serving is None:
-                self.on_swarm_quietly(lambda s: s.remove(self.service_name_id()))
+                self.on_swarm_quietly(self.remove_service)
                 status, reason = FAILED, cause
             elif failed.number == serving:
                 running = self.running_count(serving)
@@ -487,11 +502,16 @@ class SwarmRollout(Rollout):
             log.info("swarm rollout of %s stopped while failing: %s", self.deployment_id, exc)
             return False
 
-    def service_name_id(self) -> str:
-        service = self.swarm.service(self.service_name)
-        if service is None:
-            raise ContainerNotFound(self.service_name)
-        return service.id
+    def remove_service(self, swarm: Swarm) -> None:
+        service = swarm.service(self.service_name)
+        if service is not None:
+            remove_service(
+                swarm, service, self.settings.stop_timeout + 30, self.rt.sleep, self.rt.monotonic, self.heartbeat
+            )
+
+    def heartbeat(self) -> None:
+        with self.locked():
+            pass
 
     def on_swarm_quietly(self, call: Callable[[Swarm], Any]) -> None:
         try:

@@ -187,7 +187,7 @@ class TestServiceSpec:
             "MaxFailureRatio": 0,
             "Order": "start-first",
         }
-        assert spec.rollback_config == dict(spec.update_config, FailureAction="pause")
+        assert spec.rollback_config == dict(spec.update_config, FailureAction="continue")
         assert "MaxReplicas" not in spec.task_template["Placement"]
 
     def test_a_fixed_host_port_is_stop_first_and_one_task_per_node(self, settings):
