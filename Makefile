@@ -50,6 +50,7 @@ BENCH_TAGS ?= 100000
 bench: up
 	$(VENV)/bin/python -m bench.push_to_catalog
 	$(VENV)/bin/python -m bench.deploy_vs_docker_run
+	$(VENV)/bin/python -m bench.deploy_swarm
 	$(VENV)/bin/python -m bench.auto_deploy
 	$(VENV)/bin/python -m bench.resync
 	$(VENV)/bin/python -m bench.gateway
