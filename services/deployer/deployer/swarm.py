@@ -79,7 +79,7 @@ T = TypeVar("T")
 SWARM = "imagehub.swarm"  # on our services and their containers (the engines reconciler skips them)
 PORT_LABEL = "imagehub.port"  # imagehub.port.<slot>.<index> = host port
 NODE_LABEL = "imagehub.host"  # a node's name in the deployer's records
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1  # between two looks at the service and its tasks (two manager calls)
 HEARTBEAT_SECONDS = 1.0
 # A task pending with the scheduler's complaint (no node can take it) this long fails the rollout.
 PENDING_GRACE_SECONDS = 10.0
