@@ -158,6 +158,14 @@ def _check_room(
         raise Conflict(f"pool {pool.name!r} cannot take {count} more instance(s): {exc}{counted}") from None
 
 
+def _surge(serving: int | None, replicas: int, runtime: Mapping[str, Any]) -> int:
+    """Instances a rollout needs beyond those it replaces: all of them for a first revision, one
+    at a time for a start-first update, none for a stop-first one."""
+    if serving is None:
+        return replicas
+    return 0 if specs.update_strategy(runtime) == specs.STOP_FIRST else 1
+
+
 def _lock_or_conflict(
     rt: Runtime, session: Session, deployment: Deployment, operation: str, force: bool = False
 ) -> tuple[DeploymentAggregate, str]:
@@ -241,8 +249,9 @@ def _new_revision(
     reachability = ping_hosts(rt, pool.hosts)
     now = rt.now()
     with rt.transaction() as session:
-        # One surge instance at a time: the new one starts before an old one stops.
-        surge = 1 if deployment.serving_revision is not None else deployment.replicas
+        # One surge instance at a time: the new one starts before an old one stops (none when the
+        # old one stops first).
+        surge = _surge(deployment.serving_revision, deployment.replicas, runtime)
         _check_room(session, pool, reachability, deployment.id, min(surge, deployment.replicas), runtime)
         current, operation_id = _lock_or_conflict(rt, session, deployment, ROLLOUT)
         outgoing = current.start_revision(
@@ -336,7 +345,7 @@ def auto_update(rt: Runtime, deployment: Deployment, base: Revision, push: dict[
         if found is None or found.row.deleted_at is not None or found.row.pending_push != push:
             return None
         if refusal is None:
-            surge = 1 if found.serving_revision is not None else found.row.replicas
+            surge = _surge(found.serving_revision, found.row.replicas, runtime)
             try:
                 _check_room(session, pool, reachability, found.id, min(surge, found.row.replicas), runtime)
             except Conflict as exc:

@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.orm import Session
 
 from deployer import autodeploy, capacity, deployments, store
+from deployer import spec as specs
 from deployer.aggregate import new_id, rolled_back_reason
 from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (
@@ -174,8 +175,12 @@ class Rollout(Run):
         )
         runtime = self.target.runtime
         plan = Plan()
+        stop_first = specs.update_strategy(runtime) == specs.STOP_FIRST
         for _ in range(self.replicas - len(keep)):
             replaced = old.pop(0) if old else None
+            if stop_first and replaced is not None and replaced.host in loads:
+                # Stopped before its successor starts: its room and ports are the successor's.
+                loads[replaced.host].release(replaced.cpu, replaced.memory, _host_ports(replaced.ports))
             try:
                 host = place(
                     list(loads.values()),
@@ -188,7 +193,7 @@ class Rollout(Run):
             except NoCapacity as exc:
                 raise RolloutFailed(f"no room in pool {self.pool.name!r}: {exc}") from None
             plan.steps.append(Step(host=host, old=replaced))
-            if replaced is not None and replaced.host in loads:
+            if replaced is not None and replaced.host in loads and not stop_first:
                 loads[replaced.host].release(replaced.cpu, replaced.memory, _host_ports(replaced.ports))
         plan.removals = extras + old
         return plan
@@ -204,10 +209,14 @@ class Rollout(Run):
                 self.set_status(STARTING)
             else:  # nothing to pull: both steps said in one transaction, in their order
                 self.set_status(PULLING, STARTING)
+        stop_first = specs.update_strategy(self.target.runtime) == specs.STOP_FIRST
         for step in (s for s in plan.steps if s.old is not None):
+            if stop_first:  # a recreate: the old instance's ports and room go to its successor
+                self.retire([step.old])
             new = self.start(step.host)
             self.wait_healthy([new])
-            self.retire([step.old])
+            if not stop_first:
+                self.retire([step.old])
         additions = [self.start(step.host) for step in plan.steps if step.old is None]
         if additions:
             self.wait_healthy(additions)

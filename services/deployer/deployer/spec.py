@@ -4,7 +4,8 @@ Every problem is reported at once in one ``InvalidRequest`` whose message names 
 (``memory must be …; ports[0].host_port must be …``). What comes out is plain JSON-safe data:
 
 * the *runtime* of a revision: ``env``, ``command``, ``ports``, ``cpu``, ``memory`` (bytes),
-  ``restart_policy``, ``health`` — stored with each revision, so a rollback reuses it exactly;
+  ``restart_policy``, ``health``, ``update_strategy`` — stored with each revision, so a rollback
+  reuses it exactly;
 * the deployment's own fields: ``name``, ``image`` (a parsed reference), ``pool``, ``replicas``,
   ``auto_deploy``.
 """
@@ -26,6 +27,8 @@ NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_ENV = re.compile(r"PORT[0-9]*")  # handed out by the deployer
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+START_FIRST, STOP_FIRST = "start-first", "stop-first"
+UPDATE_STRATEGIES = (START_FIRST, STOP_FIRST)
 MIN_MEMORY = 6 * 1024**2  # Docker refuses less
 MIN_CPU = 0.01  # Docker's smallest --cpus
 MAX_PORTS = 16
@@ -44,9 +47,10 @@ CREATE_FIELDS = (
     "memory",
     "restart_policy",
     "health",
+    "update_strategy",
     "auto_deploy",
 )
-RUNTIME_FIELDS = ("env", "command", "ports", "cpu", "memory", "restart_policy", "health")
+RUNTIME_FIELDS = ("env", "command", "ports", "cpu", "memory", "restart_policy", "health", "update_strategy")
 # What update_deployment may change; ``tag`` is a shorthand for the same image at another tag.
 CHANGE_FIELDS = ("image", "tag") + RUNTIME_FIELDS + ("auto_deploy",)
 
@@ -312,6 +316,40 @@ def check_health(value: Any, settings: Settings, problems: Problems) -> dict[str
     return {"type": "http", "path": path, "port_index": port_index, "timeout": timeout} if ok else None
 
 
+def default_update_strategy(ports: Any) -> str:
+    """``stop-first`` when a port is fixed (the new instance could not bind it beside the old
+    one), else ``start-first``."""
+    fixed = any(isinstance(p, dict) and p.get("host_port") for p in ports or [])
+    return STOP_FIRST if fixed else START_FIRST
+
+
+def update_strategy(runtime: Mapping[str, Any]) -> str:
+    """A runtime's update strategy; a revision recorded before the field had the default."""
+    return str(runtime.get("update_strategy") or default_update_strategy(runtime.get("ports")))
+
+
+def check_update_strategy(value: Any, ports: list[dict[str, Any]] | None, problems: Problems) -> str | None:
+    """``start-first`` (the new instance healthy before the old one stops: no downtime) or
+    ``stop-first`` (the old one stops first: a recreate, each replaced instance down until its
+    successor starts); the default follows the ports. start-first with a fixed host port is
+    refused: the new instance would need the port the old one holds."""
+    if value is None:
+        return default_update_strategy(ports)
+    if value not in UPDATE_STRATEGIES:
+        problems.add("update_strategy", f"must be one of {', '.join(UPDATE_STRATEGIES)}, got {value!r}")
+        return None
+    fixed = sorted(fixed_ports({"ports": ports or []}))
+    if value == START_FIRST and fixed:
+        problems.add(
+            "update_strategy",
+            f"start-first cannot update an instance on fixed host port {', '.join(map(str, fixed))}: the new "
+            f"instance would need the port while the old one holds it; use stop-first (each replaced instance "
+            f"is down until its successor starts) or host_port 0",
+        )
+        return None
+    return str(value)
+
+
 def check_auto_deploy(value: Any, problems: Problems) -> dict[str, str] | None:
     """``{"policy": …}``; the policy's syntax is ``deployer.policy``'s."""
     if value is None:
@@ -337,14 +375,16 @@ def check_policy(value: Any, field: str, problems: Problems) -> str | None:
 
 
 def _check_runtime(values: Mapping[str, Any], settings: Settings, problems: Problems) -> dict[str, Any]:
+    ports = check_ports(values.get("ports"), problems)
     return {
         "env": check_env(values.get("env"), problems),
         "command": check_command(values.get("command"), problems),
-        "ports": check_ports(values.get("ports"), problems),
+        "ports": ports,
         "cpu": check_cpu(values.get("cpu"), settings, problems),
         "memory": check_memory(values.get("memory"), settings, problems),
         "restart_policy": check_restart_policy(values.get("restart_policy"), problems),
         "health": check_health(values.get("health"), settings, problems),
+        "update_strategy": check_update_strategy(values.get("update_strategy"), ports, problems),
     }
 
 
@@ -448,6 +488,11 @@ def check_changes(
         else:
             problems.add("tag", f"must be a tag of the deployment's repository, such as 'v1.2', got {changes['tag']!r}")
     merged = dict(current_runtime)
+    if "update_strategy" not in changes and update_strategy(current_runtime) == default_update_strategy(
+        current_runtime.get("ports")
+    ):
+        # The default, not a choice: it follows the new ports (a fixed port makes it stop-first).
+        merged.pop("update_strategy", None)
     merged.update({key: changes[key] for key in RUNTIME_FIELDS if key in changes})
     # Normalised values pass their own checks again unchanged (memory as bytes, command as list).
     runtime = _check_runtime(merged, settings, problems)
@@ -462,15 +507,17 @@ def fixed_ports(runtime: Mapping[str, Any]) -> set[int]:
 
 
 def check_rolling(old_runtime: Mapping[str, Any], new_runtime: Mapping[str, Any], replicas: int) -> None:
-    """A rolling update starts each new instance before stopping an old one: a fixed host port
-    in both the old and the new runtime would be needed twice at once."""
-    if not replicas:
+    """A start-first update starts each new instance before it stops an old one: a fixed host
+    port in both the old and the new runtime would be needed twice at once. (A runtime recorded
+    before update strategies existed can say start-first with a fixed port.)"""
+    if not replicas or update_strategy(new_runtime) == STOP_FIRST:
         return
     both = fixed_ports(old_runtime) & fixed_ports(new_runtime)
     if both:
         ports = ", ".join(str(p) for p in sorted(both))
         raise InvalidRequest(
-            f"ports host_port {ports} is fixed in the running revision and in the new one: a "
-            f"rolling update starts the new instance before it stops the old, so it would need "
-            f"the port twice; use host_port 0 (allocated per instance), or scale to 0 first"
+            f"update_strategy start-first: host_port {ports} is fixed in the running revision and in the new "
+            f"one, and a start-first update starts the new instance before it stops the old, so it would "
+            f"need the port twice; use update_strategy stop-first (each replaced instance is down until "
+            f"its successor starts), or host_port 0 (allocated per instance)"
         )

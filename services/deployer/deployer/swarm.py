@@ -109,10 +109,6 @@ def slot_ports(labels: Mapping[str, str], count: int) -> dict[int, list[int]]:
     return {slot: [row[i] for i in range(count)] for slot, row in found.items() if all(i in row for i in range(count))}
 
 
-def update_strategy(runtime: Mapping[str, Any]) -> str:
-    return str(runtime.get("update_strategy") or ("stop-first" if specs.fixed_ports(runtime) else "start-first"))
-
-
 def _seconds_ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
@@ -188,7 +184,7 @@ def service_spec(
     fixed = specs.fixed_ports(runtime)
     placement: dict[str, Any] = {"Preferences": [{"Spread": {"SpreadDescriptor": f"node.labels.{NODE_LABEL}"}}]}
     placement.update(_placement(runtime, fixed))
-    strategy = update_strategy(runtime)
+    strategy = specs.update_strategy(runtime)
     monitor = _seconds_ns(_monitor(runtime))
     update = {
         "Parallelism": 1,
@@ -327,7 +323,7 @@ class SwarmRollout(Rollout):
             return {}
         current = slot_ports(service.labels, len(wanted)) if service is not None else {}
         keep = service is not None and (
-            service.revision == target.number or update_strategy(target.runtime) == "stop-first"
+            service.revision == target.number or specs.update_strategy(target.runtime) == specs.STOP_FIRST
         )
         held = {port for row in current.values() for port in row}
         with self.locked() as (session, _):

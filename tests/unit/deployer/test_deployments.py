@@ -251,11 +251,46 @@ class TestUpdate:
         assert (updated["revision"], updated["auto_deploy"]) == (1, {"policy": "semver:patch"})
         assert not any(kind == ROLLOUT_REQUESTED for kind, _ in world.events[world.handled :])
 
-    def test_fixed_port_in_both_revisions_is_refused(self, world):
+    def test_a_fixed_port_is_updated_stop_first_on_the_same_port(self, world):
         created = create(world, replicas=1, ports=[{"host_port": 20500}])
         world.drain()
-        with pytest.raises(InvalidRequest, match="would need the port twice"):
-            logic.update_deployment(world.rt, "t1", created["id"], {"env": {"A": "1"}})
+        assert logic.get_deployment(world.rt, "t1", created["id"])["spec"]["update_strategy"] == "stop-first"
+        with pytest.raises(
+            InvalidRequest, match="update_strategy start-first cannot update an instance on fixed host port 20500"
+        ):
+            logic.update_deployment(
+                world.rt, "t1", created["id"], {"env": {"A": "1"}, "update_strategy": "start-first"}
+            )
+        logic.update_deployment(world.rt, "t1", created["id"], {"env": {"A": "1"}})
+        world.drain()
+        got = logic.get_deployment(world.rt, "t1", created["id"])
+        assert (got["status"], got["serving_revision"]) == ("running", 2)
+        assert [(i["revision"], i["ports"][0]["host_port"]) for i in got["instances"]] == [(2, 20500)]
+
+    def test_start_first_starts_the_new_instance_before_it_stops_the_old_and_stop_first_after(self, world):
+        """The engine's calls in order: start-first runs revision 2's container, then removes
+        revision 1's; stop-first removes revision 2's, then runs revision 3's."""
+        created = create(world, replicas=1, ports=[{}])
+        world.drain()
+
+        def run_and_remove(since):
+            calls = [call[0] for engine in world.engines.values() for call in engine.calls[since[engine.name] :]]
+            return [kind for kind in calls if kind in ("run", "stop", "remove")]
+
+        def mark():
+            return {name: len(engine.calls) for name, engine in world.engines.items()}
+
+        before = mark()
+        logic.update_deployment(world.rt, "t1", created["id"], {"env": {"A": "1"}})
+        world.drain()
+        start_first, before = run_and_remove(before), mark()
+        logic.update_deployment(world.rt, "t1", created["id"], {"env": {"A": "2"}, "update_strategy": "stop-first"})
+        world.drain()
+        stop_first = run_and_remove(before)
+        assert (start_first[0], stop_first[-1]) == ("run", "run"), (start_first, stop_first)
+        assert "run" not in stop_first[:-1] and start_first.count("run") == 1, (start_first, stop_first)
+        got = logic.get_deployment(world.rt, "t1", created["id"])
+        assert (got["status"], got["serving_revision"], got["spec"]["update_strategy"]) == ("running", 3, "stop-first")
 
 
 BROKEN = ["sh", "-c", "exit 3"]

@@ -24,6 +24,7 @@ class TestDefaults:
             "memory": 256 * 1024**2,
             "restart_policy": "unless-stopped",
             "health": {"type": "running", "seconds": 3},
+            "update_strategy": "start-first",
         }
         assert request.auto_deploy == {"policy": "never"}
 
@@ -214,12 +215,56 @@ class TestChanges:
                 changes, "t1/web", self.current(settings).runtime, settings.pools["default"], 2, settings
             )
 
-    def test_a_fixed_port_in_both_revisions_cannot_roll(self):
+    def test_a_fixed_port_in_both_revisions_cannot_roll_start_first(self):
         old = {"ports": [{"container_port": None, "host_port": 9000}]}
+        specs.check_rolling(old, old, 1)  # the default with a fixed port: stop-first
+        legacy = dict(old, update_strategy="start-first")
         with pytest.raises(InvalidRequest, match="host_port 9000 is fixed in the running revision and in the new one"):
-            specs.check_rolling(old, old, 1)
-        specs.check_rolling(old, old, 0)  # nothing runs: nothing to roll
+            specs.check_rolling(old, legacy, 1)
+        specs.check_rolling(old, legacy, 0)  # nothing runs: nothing to roll
         specs.check_rolling(old, {"ports": [{"container_port": None, "host_port": 0}]}, 1)
+
+    @pytest.mark.parametrize(
+        "ports, given, expected",
+        [
+            ([], None, "start-first"),
+            ([{"host_port": 0}], None, "start-first"),
+            ([{"host_port": 9000}], None, "stop-first"),
+            ([{}], "stop-first", "stop-first"),
+        ],
+    )
+    def test_the_update_strategy_defaults_by_the_ports(self, settings, ports, given, expected):
+        spec = {"name": "web", "image": "t1/web:v1", "ports": ports}
+        if given:
+            spec["update_strategy"] = given
+        assert specs.check_create(spec, settings).runtime["update_strategy"] == expected
+
+    @pytest.mark.parametrize(
+        "value, message",
+        [
+            ("blue-green", "update_strategy must be one of start-first, stop-first, got 'blue-green'"),
+            ("start-first", "update_strategy start-first cannot update an instance on fixed host port 9000"),
+        ],
+    )
+    def test_a_bad_update_strategy_is_refused_naming_the_field(self, settings, value, message):
+        spec = {"name": "web", "image": "t1/web:v1", "ports": [{"host_port": 9000}], "update_strategy": value}
+        with pytest.raises(InvalidRequest, match=message):
+            specs.check_create(spec, settings)
+
+    def test_a_changed_port_carries_a_default_strategy_along_but_keeps_a_chosen_one(self, settings):
+        pool = settings.pools["default"]
+        current = specs.check_create({"name": "w", "image": "t1/w:v1", "ports": [{}]}, settings).runtime
+        fixed = specs.check_changes({"ports": [{"host_port": 9000}]}, "t1/w", current, pool, 1, settings)
+        assert fixed.runtime["update_strategy"] == "stop-first"
+        chosen = dict(current, update_strategy="stop-first")
+        back = specs.check_changes({"ports": [{}]}, "t1/w", chosen, pool, 1, settings)
+        assert back.runtime["update_strategy"] == "stop-first"
+        default = specs.check_changes({"ports": [{}]}, "t1/w", fixed.runtime, pool, 1, settings)
+        assert default.runtime["update_strategy"] == "start-first"
+
+    def test_a_revision_recorded_before_the_field_reads_as_its_default(self):
+        assert specs.update_strategy({"ports": [{"host_port": 9000}]}) == "stop-first"
+        assert specs.update_strategy({"ports": []}) == "start-first"
 
 
 class TestValuesPastAnyMachine:
