@@ -30,6 +30,10 @@ def port_is_free(host: "Host", port: int) -> bool:
     if not host.is_loopback:
         return True
     with socket.socket() as sock:
+        # As a server binds: connections its predecessor on the port closed (TIME_WAIT, a minute)
+        # do not hold the port, a listener does. Without it a fixed port stays "taken" for a
+        # minute after its container stopped, and a stop-first update could never reuse it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host.address, port))
         except OSError:
