@@ -142,6 +142,26 @@ RUNTIME_OPTIONS = [
         callback=_health,
         help="running when up for SECONDS, or when PATH answers 2xx on the first port",
     ),
+    click.option(
+        "--update-strategy",
+        type=click.Choice(["start-first", "stop-first"]),
+        help="start-first: a new instance answers before an old one stops (the default); stop-first: "
+        "the old one stops first, each replaced instance is down until its successor starts (the "
+        "default with a fixed host port)",
+    ),
+    click.option(
+        "--constraint",
+        "constraints",
+        multiple=True,
+        metavar="CONSTRAINT",
+        help="swarm pools: run only on nodes where it holds, e.g. node.labels.imagehub.host==local-2 (repeat for more)",
+    ),
+    click.option(
+        "--max-per-node",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="swarm pools: at most N instances on one node",
+    ),
     click.option("--auto-deploy", metavar="POLICY", callback=_auto_deploy, help=f"on a push: {POLICIES}"),
     click.option(
         "--command",
@@ -159,7 +179,14 @@ def runtime_options(command: F) -> F:
 
 
 def given(**fields: Any) -> dict[str, Any]:
-    """The fields the user gave: the deployer applies its own defaults to the others."""
+    """The fields the user gave: the deployer applies its own defaults to the others. --constraint
+    and --max-per-node make the spec's ``placement``."""
+    constraints, per_node = fields.pop("constraints", ()), fields.pop("max_per_node", None)
+    if constraints or per_node is not None:
+        placement: dict[str, Any] = {"constraints": list(constraints)}
+        if per_node is not None:
+            placement["max_per_node"] = per_node
+        fields["placement"] = placement
     return {name: value for name, value in fields.items() if value is not None}
 
 

@@ -138,6 +138,20 @@ def pending_push_pairs(push: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     ]
 
 
+def strategy_pairs(spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """How a new revision replaces the instances, and where a swarm may place them (when set)."""
+    pairs: list[tuple[str, Any]] = []
+    if spec.get("update_strategy"):
+        pairs.append(("Update", spec["update_strategy"]))
+    placement = spec.get("placement") or {}
+    rules = list(placement.get("constraints") or [])
+    if placement.get("max_per_node"):
+        rules.append(f"at most {placement['max_per_node']} per node")
+    if rules:
+        pairs.append(("Placement", render.joined(rules)))
+    return pairs
+
+
 def deployment_view(deployment: Mapping[str, Any]) -> Group:
     """The image and settings shown are the newest revision's, which is not always the serving one."""
     spec = deployment.get("spec") or {}
@@ -157,6 +171,7 @@ def deployment_view(deployment: Mapping[str, Any]) -> Group:
         ("Memory", render.human_size(spec.get("memory_bytes"))),
         ("Restart", spec.get("restart_policy")),
         ("Health", health_text(spec.get("health"))),
+        *strategy_pairs(spec),
         ("Auto-deploy", (deployment.get("auto_deploy") or {}).get("policy")),
         *pending_push_pairs(deployment.get("pending_push")),
         ("Created", render.time_long(deployment.get("created_at"))),

@@ -134,11 +134,12 @@ def update(
     wait_timeout: float,
     **runtime: Any,
 ) -> None:
-    """Roll out a new revision with other settings, host by host.
+    """Roll out a new revision with other settings, one instance at a time.
 
-    Options left out keep their current values; --env and --port replace the whole set. A new
-    instance must pass its health check before an old one stops; if the new revision fails, the
-    previous one keeps serving (exit 1).
+    Options left out keep their current values; --env, --port and the placement options replace
+    the whole set. Start-first (the default), a new instance must pass its health check before an
+    old one stops; stop-first, the old one stops first. If the new revision fails, the previous one
+    keeps serving (exit 1).
     """
     if image is not None and tag is not None:
         raise click.UsageError("give --image or --tag, not both (put the tag in the image reference)")

@@ -34,6 +34,12 @@ MIN_CPU = 0.01  # Docker's smallest --cpus
 MAX_PORTS = 16
 MAX_ENV = 256
 MAX_HEALTH_SECONDS = 600
+MAX_CONSTRAINTS = 16
+# A Swarm placement constraint on a node's attributes or labels: `node.labels.zone==eu-1`.
+CONSTRAINT = re.compile(
+    r"(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[A-Za-z0-9_.-]{1,128})|engine\.labels\.[A-Za-z0-9_.-]{1,128})"
+    r"\s*(==|!=)\s*[A-Za-z0-9_.:/-]{1,128}"
+)
 
 CREATE_FIELDS = (
     "name",
@@ -48,9 +54,20 @@ CREATE_FIELDS = (
     "restart_policy",
     "health",
     "update_strategy",
+    "placement",
     "auto_deploy",
 )
-RUNTIME_FIELDS = ("env", "command", "ports", "cpu", "memory", "restart_policy", "health", "update_strategy")
+RUNTIME_FIELDS = (
+    "env",
+    "command",
+    "ports",
+    "cpu",
+    "memory",
+    "restart_policy",
+    "health",
+    "update_strategy",
+    "placement",
+)
 # What update_deployment may change; ``tag`` is a shorthand for the same image at another tag.
 CHANGE_FIELDS = ("image", "tag") + RUNTIME_FIELDS + ("auto_deploy",)
 
@@ -350,6 +367,43 @@ def check_update_strategy(value: Any, ports: list[dict[str, Any]] | None, proble
     return str(value)
 
 
+def check_placement(value: Any, settings: Settings, problems: Problems) -> dict[str, Any] | None:
+    """Where a swarm pool may run the tasks: ``constraints`` (Swarm's, on node attributes and
+    labels, all must hold) and ``max_per_node`` (at most that many tasks of the deployment on one
+    node). None: anywhere, spread over the nodes."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"constraints", "max_per_node"}:
+        problems.add("placement", f'must be {{"constraints": [...], "max_per_node": N}}, got {value!r}')
+        return None
+    constraints = value.get("constraints") or []
+    ok = True
+    if not isinstance(constraints, list) or len(constraints) > MAX_CONSTRAINTS:
+        problems.add("placement.constraints", f"must be a list of at most {MAX_CONSTRAINTS} constraints")
+        ok = False
+    else:
+        for index, item in enumerate(constraints):
+            if not isinstance(item, str) or not CONSTRAINT.fullmatch(item):
+                problems.add(
+                    f"placement.constraints[{index}]",
+                    f"must be '<node.id|node.hostname|node.role|node.labels.K|engine.labels.K> ==|!= <value>', "
+                    f"got {item!r}",
+                )
+                ok = False
+    per_node = value.get("max_per_node")
+    if per_node is not None and (not _is_int(per_node) or not 1 <= per_node <= settings.max_replicas):
+        problems.add(
+            "placement.max_per_node", f"must be a whole number from 1 to {settings.max_replicas}, got {per_node!r}"
+        )
+        ok = False
+    if not ok:
+        return None
+    placement: dict[str, Any] = {"constraints": [c.replace(" ", "") for c in constraints]}
+    if per_node is not None:
+        placement["max_per_node"] = per_node
+    return placement
+
+
 def check_auto_deploy(value: Any, problems: Problems) -> dict[str, str] | None:
     """``{"policy": …}``; the policy's syntax is ``deployer.policy``'s."""
     if value is None:
@@ -385,11 +439,18 @@ def _check_runtime(values: Mapping[str, Any], settings: Settings, problems: Prob
         "restart_policy": check_restart_policy(values.get("restart_policy"), problems),
         "health": check_health(values.get("health"), settings, problems),
         "update_strategy": check_update_strategy(values.get("update_strategy"), ports, problems),
+        "placement": check_placement(values.get("placement"), settings, problems),
     }
 
 
 def check_fits_pool(runtime: Mapping[str, Any], replicas: int | None, pool: Pool, problems: Problems) -> None:
-    """Rules that depend on the pool: capacity, network mode, fixed host ports."""
+    """Rules that depend on the pool: capacity, network mode, fixed host ports, placement."""
+    if runtime.get("placement") and not pool.is_swarm:
+        problems.add(
+            "placement",
+            f"is a swarm pool's (constraints on nodes, tasks per node); pool {pool.name!r} is a list of "
+            f"engines and places each instance on the host with the most room",
+        )
     if runtime["cpu"] is not None and pool.max_cpus is not None and runtime["cpu"] > pool.max_cpus:
         problems.add(
             "cpu",

@@ -78,6 +78,14 @@ class TestSpec:
             "semver:minor",
             "--command",
             "httpd -f -p '8080' -h /www",
+            "--update-strategy",
+            "stop-first",
+            "--constraint",
+            "node.labels.imagehub.host==local-2",
+            "--constraint",
+            "node.role!=manager",
+            "--max-per-node",
+            "1",
             "--no-wait",
         )
 
@@ -101,6 +109,11 @@ class TestSpec:
             "health": {"type": "http", "path": "/healthz"},
             "auto_deploy": {"policy": "semver:minor"},
             "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+            "update_strategy": "stop-first",
+            "placement": {
+                "constraints": ["node.labels.imagehub.host==local-2", "node.role!=manager"],
+                "max_per_node": 1,
+            },
         }
 
     def test_the_last_value_of_a_variable_wins_as_with_docker_run(self, run, rpc):

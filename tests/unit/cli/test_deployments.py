@@ -119,6 +119,8 @@ class TestDeployment:
                     "memory_bytes": 1024**3,
                     "restart_policy": "always",
                     "health": {"type": "http", "path": "/healthz", "port_index": 0, "timeout": 30.0},
+                    "update_strategy": "stop-first",
+                    "placement": {"constraints": ["node.labels.imagehub.host==local-2"], "max_per_node": 1},
                 },
                 auto_deploy={"policy": "glob:v*"},
                 instances=[
@@ -151,6 +153,8 @@ class TestDeployment:
             "│ Memory       1.0 GiB                                                                             │",
             "│ Restart      always                                                                              │",
             "│ Health       http GET /healthz on ports[0], answered within 30 s                                 │",
+            "│ Update       stop-first                                                                          │",
+            "│ Placement    node.labels.imagehub.host==local-2, at most 1 per node                              │",
             "│ Auto-deploy  glob:v*                                                                             │",
             "│ Created      2024-06-01 10:00:00 UTC                                                             │",
             "│ Updated      2024-06-01 10:00:00 UTC                                                             │",

@@ -3,8 +3,16 @@
 import pytest
 
 from deployer import spec as specs
+from deployer.settings import load_settings
 from shared.contracts.errors import InvalidRequest
-from tests.unit.deployer.conftest import web_spec
+from tests.unit.deployer.conftest import CONFIG, web_spec
+
+SWARM = {"kind": "swarm", "network_mode": "host", "managers": [{"name": "m-1", "base_url": "unix:///run/m.sock"}]}
+
+
+@pytest.fixture
+def with_swarm():
+    return load_settings(dict(CONFIG, POOLS=dict(CONFIG["POOLS"], swarm=SWARM)))
 
 
 def check(settings, **overrides):
@@ -25,6 +33,7 @@ class TestDefaults:
             "restart_policy": "unless-stopped",
             "health": {"type": "running", "seconds": 3},
             "update_strategy": "start-first",
+            "placement": None,
         }
         assert request.auto_deploy == {"policy": "never"}
 
@@ -261,6 +270,37 @@ class TestChanges:
         assert back.runtime["update_strategy"] == "stop-first"
         default = specs.check_changes({"ports": [{}]}, "t1/w", fixed.runtime, pool, 1, settings)
         assert default.runtime["update_strategy"] == "start-first"
+
+    def test_placement_constraints_and_tasks_per_node_for_a_swarm_pool(self, with_swarm):
+        settings = with_swarm
+        swarm = settings.pools["swarm"]
+        placement = {"constraints": ["node.labels.imagehub.host == local-2", "node.role!=manager"], "max_per_node": 2}
+        changes = specs.check_changes({"placement": placement}, "t1/w", {}, swarm, 1, settings)
+        assert changes.runtime["placement"] == {
+            "constraints": ["node.labels.imagehub.host==local-2", "node.role!=manager"],
+            "max_per_node": 2,
+        }
+
+    @pytest.mark.parametrize(
+        "placement, message",
+        [
+            ({"constraints": ["node.labels.zone ~= eu"]}, r"placement\.constraints\[0\] must be"),
+            ({"constraints": ["container.name==x"]}, r"placement\.constraints\[0\] must be"),
+            ({"constraints": "node.role==worker"}, "placement.constraints must be a list"),
+            ({"max_per_node": 0}, "placement.max_per_node must be a whole number from 1"),
+            ({"spread": "zone"}, "placement must be"),
+        ],
+    )
+    def test_a_bad_placement_is_refused_naming_the_field(self, with_swarm, placement, message):
+        settings = with_swarm
+        with pytest.raises(InvalidRequest, match=message):
+            specs.check_changes({"placement": placement}, "t1/w", {}, settings.pools["swarm"], 1, settings)
+
+    def test_an_engines_pool_refuses_placement(self, settings):
+        with pytest.raises(InvalidRequest, match="placement is a swarm pool's"):
+            specs.check_create(
+                {"name": "w", "image": "t1/w:v1", "placement": {"max_per_node": 1}, "pool": "default"}, settings
+            )
 
     def test_a_revision_recorded_before_the_field_reads_as_its_default(self):
         assert specs.update_strategy({"ports": [{"host_port": 9000}]}) == "stop-first"
