@@ -293,6 +293,25 @@ def test_a_fixed_host_port_is_updated_stop_first_on_both_kinds_of_pool(stack, te
     assert answers(f"127.0.0.1:{port}") == f"web v2 {tenant}"
 
 
+def test_placement_constraints_keep_the_tasks_on_the_nodes_they_name(stack, tenant, pushed, deploy):
+    repository = pushed("v1")
+    placement = {"constraints": ["node.labels.imagehub.host==local-2"], "max_per_node": 2}
+    created = deploy(dict(SMALL, name="pinned", image=f"{repository}:v1", replicas=2, placement=placement))
+    running = wait_running(stack, tenant, created["id"])
+    assert [i["host"] for i in running["instances"]] == ["local-2", "local-2"]
+    assert {sock: len(ids) for sock, ids in containers(stack, created["id"]).items()} == {MANAGER: 0, WORKER: 2}
+    assert [answers(i["address"]) for i in running["instances"]] == [f"web v1 {tenant}"] * 2
+    task_placement = service(created["id"])["Spec"]["TaskTemplate"]["Placement"]
+    assert (task_placement["Constraints"], task_placement["MaxReplicas"]) == (["node.labels.imagehub.host==local-2"], 2)
+    with pytest.raises(InvalidRequest, match="placement is a swarm pool's"):
+        stack.rpc(
+            "deployer",
+            "create_deployment",
+            tenant,
+            dict(SMALL, name="e", image=f"{repository}:v1", pool="engines", placement=placement),
+        )
+
+
 def test_another_tenant_and_bad_specs_are_refused(stack, tenant, pushed, deploy):
     repository = pushed("v1")
     created = deploy(dict(SMALL, name="web", image=f"{repository}:v1", replicas=1))
