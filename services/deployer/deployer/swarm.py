@@ -133,7 +133,7 @@ def _health(runtime: Mapping[str, Any]) -> dict[str, Any] | None:
 def _monitor(runtime: Mapping[str, Any]) -> float:
     """Seconds each new task is watched after it started before the update goes on."""
     health = runtime["health"]
-    return max(float(health["seconds"]), 1.0) if health["type"] == "running" else 2.0
+    return max(float(health["seconds"]), 1.0) if health["type"] == "running" else 1.0
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ class TestServiceSpec:
         }
         # The shell reads the URL back as one word: the port variable expanded, the path verbatim.
         assert shlex.split(check["Test"][1].split(" || ")[0])[-1] == "http://127.0.0.1:${PORT1}" + path
-        assert spec.update_config["Monitor"] == 2_000_000_000
+        assert spec.update_config["Monitor"] == 1_000_000_000
 
     def test_running_health_has_no_healthcheck_and_is_judged_by_the_update_monitor(self, settings):
         spec = build(settings, health={"type": "running", "seconds": 5})
