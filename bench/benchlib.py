@@ -8,7 +8,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
+
+import requests
 
 from shared.runtime.identity import IDENTITY_KEY, IdentifiedClusterRpcProxy
 
@@ -105,6 +108,19 @@ def developer_rpc(registry, tenant, var=VAR, timeout=30):
     with IdentifiedClusterRpcProxy({"AMQP_URI": gateway_uri}, timeout=20) as rpc:
         identity = rpc.auth.sign_in(name, password)["identity"]
     return IdentifiedClusterRpcProxy({"AMQP_URI": gateway_uri}, context_data={IDENTITY_KEY: identity}, timeout=timeout)
+
+
+def wait_http(address, deadline, failure=SystemExit):
+    """Return once ``http://address/`` answers 2xx, polling every 5 ms; ``failure`` (an exception
+    class) with the reason once ``time.monotonic()`` passes ``deadline``."""
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://{address}/", timeout=0.5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.005)
+    raise failure(f"{address} did not answer HTTP in time")
 
 
 def write_json(path, result):

@@ -35,7 +35,6 @@ from datetime import datetime
 
 import docker
 import docker.errors
-import requests
 
 import shared.contracts.errors
 from bench import benchlib
@@ -63,17 +62,6 @@ CLEANUP_TIMEOUT = 60.0
 
 class RoundFailed(Exception):
     pass
-
-
-def wait_http(address, deadline):
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://{address}/", timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.005)
-    raise RoundFailed(f"{address} did not answer HTTP in time")
 
 
 def docker_time(value):
@@ -222,7 +210,7 @@ class Bench:
         if deployment["status"] != "running":
             raise RoundFailed(f"{pool} deployment ended {deployment['status']}: {deployment.get('reason')}")
         address = deployment["instances"][0]["address"]
-        wait_http(address, deadline)
+        benchlib.wait_http(address, deadline, RoundFailed)
         elapsed = time.monotonic() - started
         breakdown = {f"status_{status}": ms for status, ms in seen.items()}
         if deployment["digest"] != self.digest:
@@ -304,7 +292,7 @@ class Bench:
         started = time.monotonic()
         sh(*command, timeout=SIDE_TIMEOUT)
         returned = time.monotonic() - started
-        wait_http(f"127.0.0.1:{port}", started + SIDE_TIMEOUT)
+        benchlib.wait_http(f"127.0.0.1:{port}", started + SIDE_TIMEOUT, RoundFailed)
         elapsed = time.monotonic() - started
         breakdown = {"cli_returned": round(returned * 1000, 1), "http": round(elapsed * 1000, 1)}
         breakdown.update(self.docker.task_breakdown(name, t0, HEALTH_TIMEOUT))

@@ -13,25 +13,12 @@ import sys
 import time
 import uuid
 
-import requests
-
 import shared.contracts.errors
 from bench import benchlib
 from bench.benchlib import sh
 from tests.support import free_port
 
 TERMINAL = {"running", "failed", "rollout_failed", "degraded", "stopped"}
-
-
-def wait_http(address, deadline):
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://{address}/", timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.005)
-    raise SystemExit(f"{address} did not answer in time")
 
 
 def main():
@@ -103,7 +90,7 @@ def main():
                 f"PORT={port}",
                 pinned,
             )
-            wait_http(f"127.0.0.1:{port}", time.monotonic() + 30)
+            benchlib.wait_http(f"127.0.0.1:{port}", time.monotonic() + 30)
             run_s.append(time.monotonic() - started)
             sh("docker", "-H", args.engine, "rm", "-f", name)
             print(

@@ -14,6 +14,7 @@ from deployer.aggregate import Deployment, LockLost
 from deployer.engine import EngineError
 from deployer.models import Instance
 from deployer.runtime import Runtime
+from deployer.settings import Pool
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,34 @@ class Run:
             claimed = deployment.claim_for_run()
             yield session, deployment
         self.operation_id = claimed
+
+    def claim_removal(self) -> Pool | None:
+        """A removal's first step (either kind of pool): the request claimed (``claimed``) and the
+        deployment's pool; None when the request is stale or another delivery claimed it."""
+        try:
+            with self.claimed() as (_, deployment):
+                return self.settings.pools[deployment.row.pool]
+        except Aborted:
+            log.info(
+                "delete of %s (operation %s) is stale or already under way: dropped",
+                self.deployment_id,
+                self.operation_id,
+            )
+            return None
+
+    def heartbeat(self) -> None:
+        """Prove the lock is still this run's, renewing it (``Aborted`` otherwise)."""
+        with self.locked():
+            pass
+
+    def finish_removal(self, reason: str | None) -> None:
+        """A removal's last step: ``deleted`` (``reason``: what may remain), unless it lost the lock."""
+        try:
+            with self.locked() as (_, deployment):
+                events = deployment.mark_deleted(self.operation_id, self.rt.now(), reason)
+        except Aborted:
+            return
+        self.publish(*events)
 
     def publish(self, *events: Any) -> None:
         """Send a committed transaction's events from the outbox (what fails is the relay's)."""

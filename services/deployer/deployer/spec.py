@@ -41,22 +41,6 @@ CONSTRAINT = re.compile(
     r"\s*(==|!=)\s*[A-Za-z0-9_.:/-]{1,128}"
 )
 
-CREATE_FIELDS = (
-    "name",
-    "image",
-    "pool",
-    "replicas",
-    "env",
-    "command",
-    "ports",
-    "cpu",
-    "memory",
-    "restart_policy",
-    "health",
-    "update_strategy",
-    "placement",
-    "auto_deploy",
-)
 RUNTIME_FIELDS = (
     "env",
     "command",
@@ -68,6 +52,7 @@ RUNTIME_FIELDS = (
     "update_strategy",
     "placement",
 )
+CREATE_FIELDS = ("name", "image", "pool", "replicas", *RUNTIME_FIELDS, "auto_deploy")
 # What update_deployment may change; ``tag`` is a shorthand for the same image at another tag.
 CHANGE_FIELDS = ("image", "tag") + RUNTIME_FIELDS + ("auto_deploy",)
 

@@ -499,15 +499,7 @@ class SwarmRollout(Rollout):
             return False
 
     def remove_service(self, swarm: Swarm) -> None:
-        service = swarm.service(self.service_name)
-        if service is not None:
-            remove_service(
-                swarm, service, self.settings.stop_timeout + 30, self.rt.sleep, self.rt.monotonic, self.heartbeat
-            )
-
-    def heartbeat(self) -> None:
-        with self.locked():
-            pass
+        remove_own_service(self, swarm)
 
     def on_swarm_quietly(self, call: Callable[[Swarm], Any]) -> None:
         try:
@@ -592,36 +584,26 @@ class SwarmTeardown(Run):
     """Remove a deleted deployment's service, and wait for Swarm to stop its tasks."""
 
     def run(self) -> None:
-        try:
-            with self.claimed() as (_, deployment):
-                pool = self.settings.pools[deployment.row.pool]
-        except Aborted:
-            log.info(
-                "delete of %s (operation %s) is stale or under way: dropped", self.deployment_id, self.operation_id
-            )
+        pool = self.claim_removal()
+        if pool is None:
             return
         reason = None
         try:
             self.remove(self.rt.swarm(pool.name))
         except EngineError as exc:
             reason = f"service {service_name(self.deployment_id)} may remain ({exc}); the reconciler reports it"
-        try:
-            with self.locked() as (_, deployment):
-                events = deployment.mark_deleted(self.operation_id, self.rt.now(), reason)
-        except Aborted:
-            return
-        self.publish(*events)
+        self.finish_removal(reason)
 
     def remove(self, swarm: Swarm) -> None:
-        service = swarm.service(service_name(self.deployment_id))
-        if service is not None:
-            remove_service(
-                swarm, service, self.settings.stop_timeout + 30, self.rt.sleep, self.rt.monotonic, self.heartbeat
-            )
+        remove_own_service(self, swarm)
 
-    def heartbeat(self) -> None:
-        with self.locked():
-            pass
+
+def remove_own_service(run: Run, swarm: Swarm) -> None:
+    """Remove ``run``'s deployment's service the safe way (``remove_service``), proving the
+    run still holds the lock while Swarm stops the tasks."""
+    service = swarm.service(service_name(run.deployment_id))
+    if service is not None:
+        remove_service(swarm, service, run.settings.stop_timeout + 30, run.rt.sleep, run.rt.monotonic, run.heartbeat)
 
 
 def remove_service(

@@ -3,7 +3,7 @@
 import logging
 
 from deployer.engine import DEPLOYER, DEPLOYMENT, EngineError
-from deployer.runs import Aborted, Live, Run
+from deployer.runs import Live, Run
 from deployer.settings import Host
 
 log = logging.getLogger(__name__)
@@ -13,15 +13,8 @@ class Teardown(Run):
     """Remove every container of a deleted deployment on every host of its pool, rows or not."""
 
     def run(self) -> None:
-        try:
-            with self.claimed() as (_, deployment):
-                pool = self.settings.pools[deployment.row.pool]
-        except Aborted:
-            log.info(
-                "delete of %s (operation %s) is stale or already under way: dropped",
-                self.deployment_id,
-                self.operation_id,
-            )
+        pool = self.claim_removal()
+        if pool is None:
             return
         labels = {DEPLOYER: self.settings.deployer_id, DEPLOYMENT: self.deployment_id}
 
@@ -55,9 +48,4 @@ class Teardown(Run):
                 f"containers may remain on unreachable host(s) {', '.join(sorted(unreachable))}; the "
                 f"reconciler removes them once the host answers"
             )
-        try:
-            with self.locked() as (_, deployment):
-                events = deployment.mark_deleted(self.operation_id, self.rt.now(), reason)
-        except Aborted:
-            return
-        self.publish(*events)
+        self.finish_removal(reason)
