@@ -52,6 +52,7 @@ from bench.resync import (
     cpu_seconds,
     create_vhost,
     log,
+    migrated_catalog_env,
     remove_throwaways,
 )
 from shared.contracts import topology
@@ -316,28 +317,15 @@ def main():
         db_url, database = catalog_database(args, dbname, workdir)
         db_created = bool(args.db_url)
         registry.start()
-        env = dict(
-            os.environ,
-            AMQP_URI=amqp_uri,
-            CATALOG_DB_URL=db_url,
-            REGISTRY_URL=registry.url,
-            REGISTRY_PUBLIC_HOST=registry.host,
-            REGISTRY_USERNAME="",
-            REGISTRY_PASSWORD="",
-            CATALOG_RESYNC_INTERVAL="0",
+        env = migrated_catalog_env(
+            amqp_uri,
+            db_url,
+            registry,
             CATALOG_LIBRARY_SYNC_INTERVAL="0",
             CATALOG_METRICS_PORT="0",
             WEBHOOK_METRICS_PORT="0",
             WEBHOOK_TOKEN=token,
             WEBHOOK_ADDRESS=f"127.0.0.1:{webhook_port}",
-        )
-        subprocess.run(
-            [sys.executable, "-m", "catalog.migrate"],
-            cwd=benchlib.ROOT,
-            env=env,
-            check=True,
-            timeout=120,
-            capture_output=True,
         )
         engine = create_engine(db_url)
         metadata.create_all(engine)

@@ -150,6 +150,31 @@ def catalog_database(args, dbname, workdir):
     return f"sqlite:///{workdir}/catalog.db", "SQLite"
 
 
+def migrated_catalog_env(amqp_uri, db_url, registry, **extra):
+    """The environment of a bench's own catalog — its vhost, its database (migrated here), its
+    registry with no credentials, no resync timer — plus ``extra``."""
+    env = dict(
+        os.environ,
+        AMQP_URI=amqp_uri,
+        CATALOG_DB_URL=db_url,
+        REGISTRY_URL=registry.url,
+        REGISTRY_PUBLIC_HOST=registry.host,
+        REGISTRY_USERNAME="",
+        REGISTRY_PASSWORD="",
+        CATALOG_RESYNC_INTERVAL="0",
+        **extra,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "catalog.migrate"],
+        cwd=benchlib.ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    return env
+
+
 def remove_throwaways(args, vhost, dbname, workdir):
     """What a bench made for itself: its vhost and its PostgreSQL database (None: not made) and
     its temp dir (unless ``--keep-workdir``); each failure said, and the rest still removed."""
@@ -594,26 +619,8 @@ def main():
         db_url, database = catalog_database(args, dbname, workdir)
         db_created = bool(args.db_url)
         registry.start()
-        env = dict(
-            os.environ,
-            AMQP_URI=amqp_uri,
-            CATALOG_DB_URL=db_url,
-            REGISTRY_URL=registry.url,
-            REGISTRY_PUBLIC_HOST=registry.host,
-            REGISTRY_USERNAME="",
-            REGISTRY_PASSWORD="",
-            CATALOG_RESYNC_INTERVAL="0",
-        )
-        if args.page_size:
-            env["CATALOG_RESYNC_PAGE_SIZE"] = str(args.page_size)
-        subprocess.run(
-            [sys.executable, "-m", "catalog.migrate"],
-            cwd=benchlib.ROOT,
-            env=env,
-            check=True,
-            timeout=120,
-            capture_output=True,
-        )
+        extra = {"CATALOG_RESYNC_PAGE_SIZE": str(args.page_size)} if args.page_size else {}
+        env = migrated_catalog_env(amqp_uri, db_url, registry, **extra)
         log(f"workdir {workdir}, vhost {vhost}, registry {registry.url}, catalog on {database}")
 
         tenants = [f"rsb{i:02d}" for i in range(min(args.tenants, args.repos))]

@@ -455,12 +455,7 @@ class Rollout(Run):
         False if the run lost its lock meanwhile."""
         failed, serving, failed_target = self.target.number, self.serving, self.target
         try:
-            lives = self.current()
-            if serving == failed:  # a scale or a restore: the healthy new ones stay
-                doomed = [i for i in lives if i.revision == failed and i.state != RUNNING]
-            else:
-                doomed = [i for i in lives if i.revision == failed]
-            self.retire(doomed)
+            self.remove_failed(failed, serving)
             status, reason = self.outcome(cause, failed_target, serving)
             now = self.rt.now()
             with self.locked() as (_, deployment):
@@ -472,14 +467,32 @@ class Rollout(Run):
             self.remove_containers([s for s in self.started if s.revision == failed])
             return False
 
+    def remove_failed(self, failed: int, serving: int | None) -> None:
+        """Remove the failed revision's new containers (a scale or a restore keeps its healthy ones)."""
+        lives = self.current()
+        if serving == failed:
+            doomed = [i for i in lives if i.revision == failed and i.state != RUNNING]
+        else:
+            doomed = [i for i in lives if i.revision == failed]
+        self.retire(doomed)
+
+    def running_count(self, number: int) -> int:
+        """Instances of revision ``number`` running (or on a host that does not answer)."""
+        return sum(1 for i in self.current() if i.revision == number and i.state in (RUNNING, UNKNOWN))
+
+    def nothing_served(self) -> None:
+        """A first revision failed: nothing is left to keep (its containers are already removed)."""
+
     def outcome(self, reason: str, failed: Target, serving: int | None) -> tuple[str, str]:
         """The status and reason after ``failed`` (a ``Target``) failed, topping the serving revision
-        back up first. A revision made by a policy is rolled back by that: ``rolled_back``."""
+        back up first. A revision made by a policy is rolled back by that: ``rolled_back``. The
+        steps that depend on the kind of pool (``nothing_served``, ``running_count``, ``restore``)
+        are methods a pool's rollout overrides."""
         if serving is None:
+            self.nothing_served()
             return FAILED, reason
         if failed.number == serving:
-            running = sum(1 for i in self.current() if i.revision == serving and i.state in (RUNNING, UNKNOWN))
-            return DEGRADED, f"{reason}; {running} of {self.replicas} instance(s) running"
+            return DEGRADED, f"{reason}; {self.running_count(serving)} of {self.replicas} instance(s) running"
         restored = self.restore(serving)
         if failed.trigger == AUTO_DEPLOY:
             status, message = ROLLED_BACK, rolled_back_reason(failed.number, failed.image, reason, serving)

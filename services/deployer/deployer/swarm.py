@@ -37,17 +37,13 @@ import sqlalchemy as sa
 
 from deployer import autodeploy, outbox, store
 from deployer import spec as specs
-from deployer.aggregate import RECONCILE, is_busy, rolled_back_reason
+from deployer.aggregate import RECONCILE, is_busy
 from deployer.aggregate import Deployment as DeploymentAggregate
 from deployer.engine import DEPLOYER, DEPLOYMENT, REVISION, TENANT, EngineError, EngineUnavailable
 from deployer.models import (
-    AUTO_DEPLOY,
     DEGRADED,
     DELETING,
-    FAILED,
     PULLING,
-    ROLLED_BACK,
-    ROLLOUT_FAILED,
     STARTING,
     Deployment,
     Instance,
@@ -71,6 +67,7 @@ from deployer.rollout import LOG_TAIL, REASON_LOG_CHARS, Rollout
 from deployer.runs import Aborted, RolloutFailed, Run, Target
 from deployer.runtime import Runtime
 from deployer.settings import Pool
+from deployer.units import format_memory
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +258,11 @@ class SwarmRollout(Rollout):
     service, then a watch of its tasks and update status until it serves, fails or is rolled back.
     """
 
+    def __init__(self, rt: Runtime, deployment_id: str, operation_id: str, revision_number: int) -> None:
+        super().__init__(rt, deployment_id, operation_id, revision_number)
+        self.first_failure: str | None = None  # why the revision's first failed task ended
+        self.running: tuple[tuple[str, ...], float] = ((), 0.0)  # the running tasks' IDs, since when
+
     def run(self) -> None:
         try:
             if not self.load():
@@ -279,7 +281,7 @@ class SwarmRollout(Rollout):
             return
         except RolloutFailed as exc:
             log.info("swarm rollout of %s revision %s failed: %s", self.deployment_id, self.number, exc)
-            if not self.fail_swarm(str(exc)):
+            if not self.fail(str(exc)):
                 return
         autodeploy.start_safely(self.rt, self.deployment_id)
 
@@ -429,14 +431,14 @@ class SwarmRollout(Rollout):
 
     def _running_since(self, live: list[Task]) -> float:
         key = tuple(sorted(t.id for t in live))
-        if getattr(self, "_running_key", None) != key:
-            self._running_key, self._running_at = key, self.rt.monotonic()
-        return float(self._running_at)
+        if self.running[0] != key:
+            self.running = (key, self.rt.monotonic())
+        return self.running[1]
 
     def remember_failure(self, tasks: Iterable[Task]) -> None:
         """Keep why the revision's first failed task ended, read while Swarm still lists it (its
         restarts can push it out of the task history before the update is judged)."""
-        if getattr(self, "first_failure", None) is not None:
+        if self.first_failure is not None:
             return
         failed = [t for t in tasks if t.state in TASK_FAILED or t.exit_code not in (None, 0)]
         if failed:
@@ -454,7 +456,7 @@ class SwarmRollout(Rollout):
         """Why the revision failed: its first failed task (how it ended, its output, where), then
         ``what`` Swarm did; ``what`` alone when no task failed."""
         self.remember_failure(tasks)
-        first = getattr(self, "first_failure", None)
+        first = self.first_failure
         return f"{first}; {what}" if first else what
 
     # -- recording -------------------------------------------------------------------------------
@@ -469,34 +471,14 @@ class SwarmRollout(Rollout):
 
     # -- failing ---------------------------------------------------------------------------------
 
-    def fail_swarm(self, cause: str) -> bool:
-        """Say why revision ``number`` failed, with the service left serving what served before
-        (Swarm's rollback, or ours), or removed when nothing ever served."""
-        failed, serving = self.target, self.serving
-        try:
-            if serving is None:
-                self.on_swarm_quietly(self.remove_service)
-                status, reason = FAILED, cause
-            elif failed.number == serving:
-                running = self.running_count(serving)
-                status, reason = DEGRADED, f"{cause}; {running} of {self.replicas} instance(s) running"
-            else:
-                restored = self.restore_serving(serving, cause)
-                if failed.trigger == AUTO_DEPLOY:
-                    status, reason = ROLLED_BACK, rolled_back_reason(failed.number, failed.image, cause, serving)
-                else:
-                    status = ROLLOUT_FAILED
-                    reason = f"revision {failed.number} failed: {cause}; revision {serving} is still serving"
-                if restored is not None:
-                    status = DEGRADED
-                    reason += f", but could not be brought back to {self.replicas} instance(s): {restored}"
-            with self.locked() as (_, deployment):
-                events = deployment.fail(self.operation_id, self.rt.now(), failed.number, status, reason, cause)
-            self.publish(*events)
-            return True
-        except Aborted as exc:
-            log.info("swarm rollout of %s stopped while failing: %s", self.deployment_id, exc)
-            return False
+    # The failure's outcome is ``Rollout.fail``'s; these are its steps on a swarm.
+
+    def remove_failed(self, failed: int, serving: int | None) -> None:
+        """Nothing to remove here: Swarm rolled the update back, or ``restore`` updates it back."""
+
+    def nothing_served(self) -> None:
+        """A first revision failed: its service goes (Swarm would restart its tasks for ever)."""
+        self.on_swarm_quietly(self.remove_service)
 
     def remove_service(self, swarm: Swarm) -> None:
         remove_own_service(self, swarm)
@@ -515,7 +497,7 @@ class SwarmRollout(Rollout):
             return 0
         return sum(1 for t in tasks if t.revision == number and t.state == "running" and t.desired_state == "running")
 
-    def restore_serving(self, serving: int, cause: str) -> str | None:
+    def restore(self, serving: int) -> str | None:
         """Make sure the service runs the serving revision again: Swarm's own rollback already did
         if the service says so; else update it back. None when it serves, else why not."""
         with self.locked() as (session, _):
@@ -775,8 +757,6 @@ def describe(rt: Runtime, pool: Pool) -> dict[str, Any]:
                         total[2] += 1
     except EngineError as exc:
         return dict(item, reachable=False, error=str(exc))
-    from deployer.units import format_memory
-
     for node in nodes:
         cpus, memory, ours = reserved.get(node.id, [0.0, 0.0, 0])
         item["nodes"].append(

@@ -41,5 +41,12 @@ def test_a_port_whose_server_closed_its_connections_is_free_again():
 
 
 def test_a_host_elsewhere_is_judged_by_its_engine():
-    remote = Host(name="prod-1", pool="p", base_url="tcp://10.0.0.1:2376", address="10.0.0.1", cpus=1, memory=1)
+    remote = Host(
+        name="prod-1",
+        pool="p",
+        base_url="tcp://prod-1.docker.example:2376",
+        address="prod-1.docker.example",
+        cpus=1,
+        memory=1,
+    )
     assert port_is_free(remote, 1) is True

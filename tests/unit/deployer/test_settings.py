@@ -52,14 +52,14 @@ class TestPools:
         swarm = {
             "kind": "swarm",
             "network_mode": "host",
-            "managers": [{"name": "m-1", "base_url": "tcp://10.1.0.1:2376"}],
+            "managers": [{"name": "m-1", "base_url": "tcp://manager-1.swarm.example:2377"}],
         }
         pool = load_settings(config(POOLS={"s": swarm}, DEFAULT_POOL="s")).pools["s"]
         assert (pool.is_swarm, pool.hosts, pool.max_cpus, [m.base_url for m in pool.managers]) == (
             True,
             (),
             None,
-            ["tcp://10.1.0.1:2376"],
+            ["tcp://manager-1.swarm.example:2377"],
         )
 
     @pytest.mark.parametrize(
