@@ -211,11 +211,17 @@ start_swarm() {
     docker -H "unix://$two" swarm leave --force >/dev/null
     second=""
   fi
-  # Nodes down for good (an earlier docker2 whose data is gone) are removed; docker2's own node,
-  # down only until it reconnects, is kept.
-  "${manager[@]}" node ls --format '{{.ID}} {{.Status}} {{.ManagerStatus}}' \
-    | awk -v keep="$second" '$2 == "Down" && $3 == "" && $1 != keep {print $1}' \
-    | xargs -r "${manager[@]}" node rm --force >/dev/null
+  # The swarm is this machine's two engines, and only one docker2 runs here (its socket is
+  # machine-wide), so any other worker is an earlier docker2 whose data is gone (a clone's own
+  # data root after another checkout's `make down`). It is removed whatever its status: a
+  # docker2 stopped seconds ago still reads Ready until the manager misses its heartbeats.
+  local stale
+  stale="$("${manager[@]}" node ls --format '{{.ID}} {{.ManagerStatus}}' \
+    | awk -v keep="$second" 'NF == 1 && $1 != keep {print $1}')"
+  if [ -n "$stale" ]; then
+    log "removing swarm node(s) of an earlier docker2: $(echo $stale)"
+    echo "$stale" | xargs -r "${manager[@]}" node rm --force >/dev/null
+  fi
   if [ -z "$second" ]; then
     log "joining engine docker2 to the swarm (advertising 127.0.0.2)"
     docker -H "unix://$two" swarm join --token "$("${manager[@]}" swarm join-token -q worker)" \

@@ -132,7 +132,8 @@ case "${1:-start}" in
     printf 'auth database      %s\n' "${AUTH_DB_URL:-sqlite:///var/auth.db}"
     printf 'catalog database   %s\n' "${CATALOG_DB_URL:-sqlite:///var/catalog.db}"
     printf 'deployer database  %s\n' "${DEPLOYER_DB_URL:-sqlite:///var/deployer.db}"
-    printf 'resource pool      default: unix:///var/run/docker.sock, unix://%s\n' "$DOCKER2_SOCK"
+    printf 'resource pools     swarm (default): manager unix:///var/run/docker.sock, nodes local-1 and local-2\n'
+    printf '                   engines: local-1 unix:///var/run/docker.sock, local-2 unix://%s\n' "$DOCKER2_SOCK"
     printf 'broker             vhost %s; users imagehub-<service|admin|gateway|platform>, AMQP URIs in %s/\n' "$BROKER_VHOST" "${BROKER_SECRETS#$ROOT/}"
     printf 'CLI                AMQP_URI="$(cat %s/admin.uri)" %s/bin/imagehub --help\n' "${BROKER_SECRETS#$ROOT/}" "$VENV"
     printf 'metrics            http://127.0.0.1:9101-9105/metrics  (auth, catalog, webhook, deployer, gateway; docs/operations.md)\n'
