@@ -103,6 +103,10 @@ def spec_field_verdict(field, value):
         return UNKNOWN if isinstance(value, dict) else BAD
     if field == "tag":
         return UNKNOWN if isinstance(value, str) else BAD
+    if field == "update_strategy":
+        return UNKNOWN if value in ("start-first", "stop-first") else BAD
+    if field == "placement":
+        return BAD  # the target's pool is a list of engines: placement is a swarm pool's
     return BAD  # not a field at all
 
 
@@ -119,8 +123,10 @@ SPEC_FIELDS = (
     "restart_policy",
     "health",
     "auto_deploy",
+    "update_strategy",
+    "placement",
 )
-CHANGE_FIELDS = ("image", "tag", "env", "command", "ports", "cpu", "memory", "restart_policy", "health", "auto_deploy")
+CHANGE_FIELDS = tuple(field for field in SPEC_FIELDS if field not in ("name", "pool", "replicas")) + ("tag",)
 
 spec_junk = st.one_of(
     junk,
@@ -161,6 +167,22 @@ spec_junk = st.one_of(
             [[]],
             "sh -c '",
             "",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "start-first",
+            "stop-first",
+            "recreate",
+            "START-FIRST",
+            {},
+            {"constraints": ["node.labels.imagehub.host==local-2"]},
+            {"constraints": "node.role==manager"},
+            {"constraints": ["node.role~=manager"]},
+            {"constraints": ["x"] * 100},
+            {"max_per_node": 0},
+            {"max_per_node": 2**70},
+            {"spread": "node.id"},
         ]
     ),
 )
