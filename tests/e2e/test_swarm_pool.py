@@ -8,8 +8,10 @@ import subprocess
 import threading
 import time
 
+import docker as docker_sdk
 import pytest
 import requests
+from docker import auth as docker_auth
 
 from shared.contracts.errors import Conflict, Forbidden, InvalidRequest
 from tests.e2e.stack import ENGINES
@@ -225,6 +227,69 @@ class TestOneServicePerDeployment:
         again = wait_running(stack, tenant, created["id"])
         assert [answers(i["address"]) for i in again["instances"]] == [f"web v1 {tenant}"] * 2
         assert service(created["id"])["Spec"]["Labels"]["imagehub.revision"] == "1"
+
+    def test_the_pull_credential_swarm_keeps_is_renewed_with_no_restart_and_a_new_task_pulls_with_it(
+        self, stack, tenant, pushed, deploy
+    ):
+        repository = pushed("v1")
+        created = deploy(dict(SMALL, name="web", image=f"{repository}:v1", replicas=1))
+        running = wait_running(stack, tenant, created["id"])
+        labels = service(created["id"])["Spec"]["Labels"]
+        assert time.time() + 200 < int(labels["imagehub.auth-until"]) <= time.time() + 301
+
+        # As Swarm would hold it ten minutes on: a credential the registry refuses, run out. Handed
+        # by hand, with nothing else of the spec changed (so no task is replaced).
+        api = docker_sdk.APIClient(base_url=MANAGER, version="1.41", timeout=30)
+        inspected = api.inspect_service(f"ih-{created['id']}")
+        bogus = docker_auth.encode_header({"username": f"{tenant}+deployer", "password": "expired"}).decode()
+        body = dict(inspected["Spec"], Labels=dict(labels, **{"imagehub.auth-until": str(int(time.time()) - 1)}))
+        api._raise_for_status(
+            api._post_json(
+                api._url("/services/{0}/update", inspected["ID"]),
+                data=body,
+                headers={"X-Registry-Auth": bogus},
+                params={"version": inspected["Version"]["Index"]},
+            )
+        )
+        renewed = wait_until(
+            lambda: (lambda until: until if until > time.time() + 200 else None)(
+                int(service(created["id"])["Spec"]["Labels"]["imagehub.auth-until"])
+            ),
+            timeout=30,
+            interval=0.5,
+            what="the reconciler renewing the service's credential",
+        )
+        assert renewed <= time.time() + 301
+        now = stack.rpc("deployer", "get_deployment", tenant, created["id"])
+        assert (now["status"], now["revision"], now["operation"]) == ("running", 1, None)
+        assert [i["container_id"] for i in now["instances"]] == [i["container_id"] for i in running["instances"]]
+
+        # No engine has the image any more, and the task dies: the one Swarm starts instead must
+        # pull, with the credential Swarm now holds (the bogus one would be refused by the registry).
+        image = service(created["id"])["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        for sock in ENGINES:
+            docker(sock, "rmi", "-f", image, check=False)  # absent from an engine that never ran it
+            gone = subprocess.run(["docker", "-H", sock, "image", "inspect", image], capture_output=True, timeout=30)
+            assert gone.returncode != 0, f"{image} is still on {sock}"
+        victim = running["instances"][0]
+        docker(MANAGER if victim["host"] == "local-1" else WORKER, "kill", victim["container_id"])
+        back = wait_until(
+            lambda: (
+                lambda d: (
+                    d
+                    if d["status"] == "running"
+                    and len(d["instances"]) == 1
+                    and d["instances"][0]["container_id"] != victim["container_id"]
+                    and answers(d["instances"][0]["address"]) == f"web v1 {tenant}"
+                    else None
+                )
+            )(stack.rpc("deployer", "get_deployment", tenant, created["id"])),
+            timeout=60,
+            interval=0.5,
+            what="a new task, its image pulled with the renewed credential, answering",
+        )
+        sock = MANAGER if back["instances"][0]["host"] == "local-1" else WORKER
+        assert docker(sock, "image", "inspect", "--format", "{{.Id}}", image).strip()  # pulled again
 
     def test_delete_leaves_no_service_and_no_container(self, stack, tenant, pushed):
         repository = pushed("v1")

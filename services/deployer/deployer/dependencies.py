@@ -368,6 +368,10 @@ class DockerSwarm:
         body = dict(service.spec, Mode={"Replicated": {"Replicas": replicas}})
         self._update(service, body, {})
 
+    def renew_auth(self, service: Service, labels: Mapping[str, str], auth: Mapping[str, str] | None) -> None:
+        # An update with no X-Registry-Auth keeps the credential the service has.
+        self._update(service, dict(service.spec, Labels=dict(labels)), self._auth_header(auth))
+
     def _update(self, service: Service, body: dict[str, Any], headers: dict[str, str]) -> None:
         params = {"version": service.version}
         url = ("/services/{0}/update", service.id)

@@ -111,6 +111,10 @@ class Swarm(Protocol):
     def scale(self, service: Service, replicas: int) -> None:
         """Set the service's replica count, nothing else of its spec."""
 
+    def renew_auth(self, service: Service, labels: dict, auth: dict | None) -> None:
+        """Hand the nodes a new pull credential for the service and set its labels, nothing else
+        of its spec (no task is replaced for that)."""
+
     def remove(self, service_id: str) -> bool:
         """Remove the service (Swarm stops its tasks); False if it was gone."""
 

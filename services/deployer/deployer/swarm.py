@@ -14,7 +14,13 @@ restarts what dies; the deployer
   records its running tasks as the deployment's instances;
 * reconciles its records with the services (``SwarmReconciler``): a service removed by hand is
   reported and created again; a service of this deployer with no deployment is reported, never
-  removed.
+  removed;
+* keeps the pull credential Swarm holds for each service valid: Swarm hands it to every later
+  pull of the service's tasks (a task rescheduled onto a node without the image, a node added), so
+  a short-lived robot credential would leave the service unable to heal once it expired. The
+  credential is given good for ``SERVICE_AUTH_SECONDS`` at least, the time is a service label
+  (``imagehub.auth-until``), and the reconciler renews it ``AUTH_RENEW_BEFORE`` seconds before
+  then: an update of the service's labels and credential only, which replaces no running task.
 
 Ports. Tasks use host networking. Each task of a slot listens on the ports the deployer chose for
 that slot and revision: they are service labels (``imagehub.port.<slot>.<index>``), and the env of
@@ -29,13 +35,13 @@ them. A fixed host port is the same for every slot, and at most one task per nod
 import logging
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from deployer import autodeploy, outbox, store
+from deployer import autodeploy, credentials, outbox, store
 from deployer import spec as specs
 from deployer.aggregate import RECONCILE, is_busy
 from deployer.aggregate import Deployment as DeploymentAggregate
@@ -76,6 +82,9 @@ T = TypeVar("T")
 SWARM = "imagehub.swarm"  # on our services and their containers (the engines reconciler skips them)
 PORT_LABEL = "imagehub.port"  # imagehub.port.<slot>.<index> = host port
 NODE_LABEL = "imagehub.host"  # a node's name in the deployer's records
+AUTH_UNTIL = "imagehub.auth-until"  # until when the service's pull credential is good (Unix time, s)
+SERVICE_AUTH_SECONDS = 300  # a credential handed to Swarm is good for at least this long
+AUTH_RENEW_BEFORE = 120  # the reconciler renews it this long before it runs out
 POLL_SECONDS = 0.1  # between two looks at the service and its tasks (two manager calls)
 HEARTBEAT_SECONDS = 1.0
 # A task pending with the scheduler's complaint (no node can take it) this long fails the rollout.
@@ -104,6 +113,18 @@ def slot_ports(labels: Mapping[str, str], count: int) -> dict[int, list[int]]:
         if slot.isdigit() and index.isdigit() and value.isdigit():
             found.setdefault(int(slot), {})[int(index)] = int(value)
     return {slot: [row[i] for i in range(count)] for slot, row in found.items() if all(i in row for i in range(count))}
+
+
+def without_auth(labels: Mapping[str, str]) -> dict[str, str]:
+    """A service's labels less the credential's time, which changes with every renewal."""
+    return {key: value for key, value in labels.items() if key != AUTH_UNTIL}
+
+
+def auth_due(labels: Mapping[str, str], now: float) -> bool:
+    """Whether the credential a service's label says is good until then must be renewed at
+    ``now``: within ``AUTH_RENEW_BEFORE`` of that time, past it, or with no (readable) time."""
+    until = labels.get(AUTH_UNTIL, "")
+    return not until.isdigit() or int(until) - now < AUTH_RENEW_BEFORE
 
 
 def _seconds_ns(seconds: float) -> int:
@@ -307,14 +328,33 @@ class SwarmRollout(Rollout):
             self.settings.stop_timeout,
             self.settings.pids_limit,
         )
-        auth = self.pull_auth()
+        auth, until = self.service_auth()
+        if until is not None:
+            spec = replace(spec, labels={**spec.labels, AUTH_UNTIL: str(int(until))})
         if service is None:
             self.on_swarm("create", lambda s: s.create(spec, auth))
             return True
-        if service.revision == target.number and service.replicas == self.replicas and service.labels == spec.labels:
+        if (
+            service.revision == target.number
+            and service.replicas == self.replicas
+            and without_auth(service.labels) == without_auth(spec.labels)
+        ):
             return False  # already asked for (a resumed run, a restore of a service Swarm keeps)
         self.on_swarm("update", lambda s: s.update(service, spec, auth))
         return service.revision != target.number
+
+    def service_auth(self) -> tuple[dict[str, str] | None, float | None]:
+        """The credential Swarm keeps for the service's pulls, and until when it is good."""
+        try:
+            return credentials.lasting(
+                self.rt.pull_auth,
+                self.settings.registry_auth,
+                self.tenant_id,
+                SERVICE_AUTH_SECONDS,
+                self.rt.now().timestamp(),
+            )
+        except credentials.CredentialsUnavailable as exc:
+            raise RolloutFailed(f"pull of {self.target.pull_ref} not attempted: {exc}") from None
 
     def choose_ports(self, service: Service | None, target: Target) -> dict[int, list[int]]:
         """Each slot's host ports for ``target``: kept from the current spec where the same
@@ -646,6 +686,7 @@ class SwarmReconciler:
                     "service %s carries this deployer's label but no deployment here has it: left alone", service.name
                 )
         nodes: dict[str, Node] | None = None
+        renewing = credentials.expire(self.rt.pull_auth)
         for deployment in live.values():
             if is_busy(deployment, now, self.settings.operation_stale_after) or deployment.status == DELETING:
                 continue
@@ -659,6 +700,8 @@ class SwarmReconciler:
                 service = found
                 nodes = nodes if nodes is not None else {n.id: n for n in swarm.nodes()}
                 self.check(pool, deployment, service, swarm.tasks(service.id), nodes, now)
+                if renewing and auth_due(service.labels, now.timestamp()):
+                    self.renew_auth(swarm, deployment, now)
             except EngineError as exc:
                 log.warning("deployment %s not reconciled: %s", deployment.id, exc)
             except Exception:
@@ -682,6 +725,40 @@ class SwarmReconciler:
                 operation_id, now, f"service {name} was removed outside imagehub; creating it again"
             )
         outbox.send(self.rt, events)
+
+    def renew_auth(self, swarm: Swarm, deployment: Deployment, now: datetime) -> None:
+        """Give the service a new credential good for ``SERVICE_AUTH_SECONDS``, under the
+        deployment's lock (a rollout's update of the service would otherwise race this one). Only
+        the credential and its label change: Swarm replaces no running task for that."""
+        with self.rt.transaction() as session:
+            operation_id = DeploymentAggregate.take_lock(
+                session, deployment.id, RECONCILE, now, self.settings.operation_stale_after
+            )
+        if operation_id is None:
+            return  # an RPC took it meanwhile: next pass
+        try:
+            service = swarm.service(service_name(deployment.id))  # its version now, under the lock
+            if service is None or service.revision != deployment.serving_revision:
+                return
+            auth, until = credentials.lasting(
+                self.rt.pull_auth,
+                self.settings.registry_auth,
+                deployment.tenant_id,
+                SERVICE_AUTH_SECONDS,
+                now.timestamp(),
+            )
+            labels = dict(service.labels)
+            if until is not None:
+                labels[AUTH_UNTIL] = str(int(until))
+            swarm.renew_auth(service, labels, auth)
+            log.info("deployment %s: pull credential of service %s renewed", deployment.id, service.name)
+        except credentials.CredentialsUnavailable as exc:
+            log.warning("deployment %s: pull credential not renewed: %s", deployment.id, exc)
+        finally:
+            with self.rt.transaction() as session:
+                current = DeploymentAggregate.get(session, deployment.id)
+                if current is not None:
+                    current.release_lock_of(operation_id)
 
     def check(
         self,

@@ -180,6 +180,13 @@ class FakeSwarm:
         row["version"] += 1
         self._scale_tasks(service.id, replicas)
 
+    def renew_auth(self, service, labels, auth):
+        self._check("renew_auth", service.id)
+        self.auths.append(auth)
+        row = self._current(service)
+        row.update(previous=row["spec"], spec=dict(copy.deepcopy(row["spec"]), Labels=dict(labels)))
+        row["version"] += 1  # no task is replaced: only the credential and the labels changed
+
     def remove(self, service_id):
         self._check("remove", service_id)
         if service_id not in self.services_by_id:

@@ -55,7 +55,27 @@ class TestRobotCredentials:
         now = [1_000_000.0]
         robot = RobotCredentials(lambda t, n, ttl: {"username": "u", "password": "p"}, clock=lambda: now[0])
         robot("t1")
-        assert robot._cache["t1"][1] == now[0] + credentials.CREDENTIAL_TTL - credentials.REFRESH_MARGIN
+        assert robot._cache["t1"][1] == now[0] + credentials.CREDENTIAL_TTL
+
+    def test_asked_to_last_longer_a_cached_one_too_close_to_expiry_is_replaced(self):
+        now = [1_000_000.0]
+        issue = Issuer(now)
+        robot = RobotCredentials(issue, clock=lambda: now[0])
+        robot("t1")
+        now[0] += 250  # 350 s left: enough for a pull, not for a service that must hold 400
+        assert robot("t1")["password"] == "pw-1"
+        assert robot("t1", fresh_for=400)["password"] == "pw-2"
+        assert robot("t1", fresh_for=400)["password"] == "pw-2"  # the new one has 600 s
+
+    def test_lasting_says_until_when_a_credential_is_good(self):
+        now = [1_000_000.0]
+        robot = RobotCredentials(Issuer(now), clock=lambda: now[0])
+        auth, until = credentials.lasting(robot, None, "t1", 300, now[0])
+        assert (auth["username"], until) == ("t1+deployer", now[0] + 300)
+        static = StaticCredentials({"username": "u", "password": "p"})
+        assert credentials.lasting(static, None, "t1", 300, now[0]) == ({"username": "u", "password": "p"}, None)
+        fallback = {"username": "platform", "password": "p"}
+        assert credentials.lasting(None, fallback, "t1", 300, now[0]) == (fallback, None)
 
     def test_a_failed_call_says_which_tenant_and_why_and_caches_nothing(self):
         now = [1_000_000.0]

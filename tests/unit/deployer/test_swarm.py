@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from deployer import credentials, swarm
 from deployer import deployments as logic
-from deployer import swarm
 from deployer.models import Revision
 from deployer.orchestrator import ServiceSpec
 from deployer.runs import Target
@@ -581,6 +581,116 @@ class TestReconciler:
         reconcile(world)
         assert get(world, deployment_id) == before
         assert world.events[published:] == []
+
+
+class Robot:
+    """Robot credentials as deployer.credentials hands them out: each good for 600 s from issue,
+    a new one when the cached one would not last ``fresh_for`` more seconds."""
+
+    expires = True
+
+    def __init__(self, clock):
+        self.clock, self.issued = clock, []
+
+    def __call__(self, tenant_id, fresh_for=60):
+        now = self.clock.now().timestamp()
+        if not self.issued or self.issued[-1][1] - now < fresh_for:
+            self.issued.append(
+                ({"username": f"{tenant_id}+deployer", "password": f"pw-{len(self.issued) + 1}"}, now + 600)
+            )
+        return self.issued[-1][0]
+
+
+class TestPullCredentialRenewal:
+    """Swarm keeps the credential a service was created or last updated with for every later pull
+    of its tasks: the reconciler renews it before it runs out, replacing no task."""
+
+    def until(self, fake):
+        return int(fake.only().labels[swarm.AUTH_UNTIL])
+
+    def test_the_service_says_until_when_its_credential_is_good(self, world, fake):
+        world.rt.pull_auth = Robot(world.clock)
+        asked = world.clock.now().timestamp()
+        serving(world, fake)
+        assert asked + swarm.SERVICE_AUTH_SECONDS - 1 <= self.until(fake) <= asked + swarm.SERVICE_AUTH_SECONDS + 5
+        assert fake.auths == [{"username": "t1+deployer", "password": "pw-1"}]
+
+    def test_renewed_before_it_runs_out_with_no_task_replaced_and_no_status_change(self, world, fake):
+        world.rt.pull_auth = Robot(world.clock)
+        deployment_id = serving(world, fake)
+        service = fake.only()
+        tasks = live_tasks(fake, service)
+        first = self.until(fake)
+        published = len(world.events)
+        world.clock.sleep(first - swarm.AUTH_RENEW_BEFORE - world.clock.now().timestamp() - 1)
+        reconcile(world)
+        assert fake.auths == [{"username": "t1+deployer", "password": "pw-1"}]  # not due yet
+        world.clock.sleep(2)
+        reconcile(world)
+        # pw-1, issued for 600 s, still has more than SERVICE_AUTH_SECONDS left: handed again.
+        assert fake.auths[-1] == {"username": "t1+deployer", "password": "pw-1"}
+        second = self.until(fake)
+        assert second == int(world.clock.now().timestamp()) + swarm.SERVICE_AUTH_SECONDS > first
+        world.clock.sleep(second - swarm.AUTH_RENEW_BEFORE - world.clock.now().timestamp() + 1)
+        reconcile(world)
+        assert fake.auths[-1] == {"username": "t1+deployer", "password": "pw-2"}  # pw-1 would not last
+        assert self.until(fake) == int(world.clock.now().timestamp()) + swarm.SERVICE_AUTH_SECONDS
+        assert live_tasks(fake, fake.only()) == tasks
+        assert swarm.without_auth(fake.only().labels) == swarm.without_auth(service.labels)
+        assert fake.only().spec["TaskTemplate"] == service.spec["TaskTemplate"]
+        got = get(world, deployment_id)
+        assert (got["status"], got["operation"]) == ("running", None)  # the lock is given back
+        assert world.events[published:] == []
+        reconcile(world)
+        assert len(fake.auths) == 3  # good for a while again
+
+    def test_a_service_with_no_time_label_is_renewed_at_once(self, world, fake):
+        world.rt.pull_auth = Robot(world.clock)
+        serving(world, fake)
+        row = fake.services_by_id[fake.only().id]
+        row["spec"]["Labels"] = swarm.without_auth(row["spec"]["Labels"])  # made before the label existed
+        reconcile(world)
+        assert [c[0] for c in fake.calls].count("renew_auth") == 1
+        assert swarm.AUTH_UNTIL in fake.only().labels
+
+    def test_a_busy_deployment_is_not_renewed_and_its_rollout_not_disturbed(self, world, fake):
+        world.rt.pull_auth = Robot(world.clock)
+        deployment_id = serving(world, fake)
+        world.clock.sleep(swarm.SERVICE_AUTH_SECONDS)
+        logic.update_deployment(world.rt, "t1", deployment_id, {"env": {"GREETING": "v2"}})
+        reconcile(world)  # the update is requested, not yet run: the deployment is locked
+        assert "renew_auth" not in [c[0] for c in fake.calls]
+        world.drain()
+        got = get(world, deployment_id)
+        assert (got["status"], got["serving_revision"]) == ("running", 2)
+        assert self.until(fake) == int(world.clock.now().timestamp()) + swarm.SERVICE_AUTH_SECONDS
+
+    def test_static_credentials_do_not_expire_and_are_never_renewed(self, world, fake):
+        world.rt.pull_auth = lambda tenant_id: {"username": "platform", "password": "x"}
+        serving(world, fake)
+        assert swarm.AUTH_UNTIL not in fake.only().labels
+        world.clock.sleep(3600)
+        reconcile(world)
+        assert "renew_auth" not in [c[0] for c in fake.calls]
+
+    def test_the_auth_service_not_answering_leaves_the_old_credential_and_the_deployment_running(self, world, fake):
+        robot = Robot(world.clock)
+        world.rt.pull_auth = robot
+        deployment_id = serving(world, fake)
+        world.clock.sleep(swarm.SERVICE_AUTH_SECONDS)
+
+        def unavailable(tenant_id, fresh_for=60):
+            raise credentials.CredentialsUnavailable("no registry credential for tenant t1: TimeoutError")
+
+        unavailable.expires = True
+        world.rt.pull_auth = unavailable
+        reconcile(world)
+        assert "renew_auth" not in [c[0] for c in fake.calls]
+        got = get(world, deployment_id)
+        assert (got["status"], got["operation"]) == ("running", None)
+        world.rt.pull_auth = robot
+        reconcile(world)  # tried again next pass
+        assert [c[0] for c in fake.calls].count("renew_auth") == 1
 
 
 # -- list_pools ------------------------------------------------------------------------------------
