@@ -7,10 +7,25 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from kombu.mixins import ConsumerMixin
 
 from shared.ops import broker_topology
 from shared.ops.broker_access import operator_management
 from tests.support import RegistryProcess, free_port
+
+# A nameko container the tests start in-process stops its queue consumers one after the other,
+# and each stops only when its kombu loop next wakes: ``drain_events`` waits up to
+# ``safety_interval`` (1 s) for a message. The catalog has two, so every test that stopped one
+# waited 2 s (tests/integration/catalog/test_rpc.py: 100 of its 125 s, in teardown). The same
+# loop, woken every 0.1 s instead; the services the e2e tests run as processes keep kombu's 1 s.
+_consume = ConsumerMixin.consume
+
+
+def _consume_waking_often(self, limit=None, timeout=None, safety_interval=0.1, **kwargs):
+    return _consume(self, limit=limit, timeout=timeout, safety_interval=safety_interval, **kwargs)
+
+
+ConsumerMixin.consume = _consume_waking_often  # type: ignore[method-assign]
 
 
 def _test_pg_url():
