@@ -291,6 +291,46 @@ class TestOneServicePerDeployment:
         sock = MANAGER if back["instances"][0]["host"] == "local-1" else WORKER
         assert docker(sock, "image", "inspect", "--format", "{{.Id}}", image).strip()  # pulled again
 
+    def test_a_service_left_behind_by_a_deleted_deployment_is_removed_by_the_reconciler(
+        self, stack, tenant, pushed, deploy
+    ):
+        repository = pushed("v1")
+        created = deploy(dict(SMALL, name="web", image=f"{repository}:v1", replicas=1))
+        wait_running(stack, tenant, created["id"])
+        spec = service(created["id"])["Spec"]
+        stack.rpc("deployer", "delete_deployment", tenant, created["id"])
+        settled(stack, tenant, created["id"], ("deleted",), timeout=90)
+        assert service(created["id"]) is None
+        # As a teardown that could not reach the swarm leaves it: the service, labelled as ours.
+        docker(
+            MANAGER,
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            f"ih-{created['id']}",
+            "--label",
+            f"imagehub.deployer={spec['Labels']['imagehub.deployer']}",
+            "--label",
+            f"imagehub.deployment={created['id']}",
+            "--container-label",
+            f"imagehub.deployment={created['id']}",
+            "--network",
+            "host",
+            "--no-resolve-image",
+            "--replicas",
+            "1",
+            spec["TaskTemplate"]["ContainerSpec"]["Image"],
+        )
+        assert service(created["id"]) is not None
+        wait_until(lambda: service(created["id"]) is None, timeout=60, interval=0.5, what="the leftover removed")
+        wait_until(
+            lambda: all_containers(created["id"]) == {MANAGER: [], WORKER: []},
+            timeout=30,
+            what="no container of the leftover on either engine",
+        )
+        assert stack.rpc("deployer", "get_deployment", tenant, created["id"])["status"] == "deleted"
+
     def test_delete_leaves_no_service_and_no_container(self, stack, tenant, pushed):
         repository = pushed("v1")
         created = stack.rpc(

@@ -13,8 +13,9 @@ restarts what dies; the deployer
 * follows its tasks and update status to the deployment's statuses (``SwarmRollout``), and
   records its running tasks as the deployment's instances;
 * reconciles its records with the services (``SwarmReconciler``): a service removed by hand is
-  reported and created again; a service of this deployer with no deployment is reported, never
-  removed;
+  reported and created again; a service left behind by a deleted deployment, or by a first
+  revision that failed, is removed (its teardown could not reach the swarm); a service of this
+  deployer with no deployment here at all is reported, never removed;
 * keeps the pull credential Swarm holds for each service valid: Swarm hands it to every later
   pull of the service's tasks (a task rescheduled onto a node without the image, a node added), so
   a short-lived robot credential would leave the service unable to heal once it expired. The
@@ -34,7 +35,8 @@ them. A fixed host port is the same for every slot, and at most one task per nod
 
 import logging
 import shlex
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -527,7 +529,7 @@ class SwarmRollout(Rollout):
         try:
             call(self.swarm)
         except EngineError as exc:
-            log.warning("service %s: %s (the reconciler reports it)", self.service_name, exc)
+            log.warning("service %s: %s (the reconciler removes it once the swarm answers)", self.service_name, exc)
 
     def running_count(self, number: int) -> int:
         try:
@@ -613,7 +615,10 @@ class SwarmTeardown(Run):
         try:
             self.remove(self.rt.swarm(pool.name))
         except EngineError as exc:
-            reason = f"service {service_name(self.deployment_id)} may remain ({exc}); the reconciler reports it"
+            reason = (
+                f"service {service_name(self.deployment_id)} may remain ({exc}); the reconciler removes it once "
+                f"the swarm answers"
+            )
         self.finish_removal(reason)
 
     def remove(self, swarm: Swarm) -> None:
@@ -685,22 +690,32 @@ class SwarmReconciler:
                 log.warning(
                     "service %s carries this deployer's label but no deployment here has it: left alone", service.name
                 )
+            elif deployment_id not in live:  # deleted: no RPC acts on it any more, no lock to take
+                self.remove_leftover(swarm, service, f"deployment {deployment_id} was deleted")
         nodes: dict[str, Node] | None = None
         renewing = credentials.expire(self.rt.pull_auth)
         for deployment in live.values():
             if is_busy(deployment, now, self.settings.operation_stale_after) or deployment.status == DELETING:
                 continue
-            if deployment.serving_revision is None:
-                continue
             try:
                 found = services.get(deployment.id)
+                if deployment.serving_revision is None:
+                    # A first revision failed and its service could not be removed then (a stale
+                    # operation is resume_stale's to take over, not this step's).
+                    if found is not None and deployment.operation is None:
+                        with self.holding(deployment, now) as held:
+                            if held:
+                                self.remove_leftover(
+                                    swarm, found, f"deployment {deployment.id} serves nothing ({deployment.status})"
+                                )
+                    continue
                 if found is None:
                     self.recreate(deployment, now)
                     continue
                 service = found
                 nodes = nodes if nodes is not None else {n.id: n for n in swarm.nodes()}
                 self.check(pool, deployment, service, swarm.tasks(service.id), nodes, now)
-                if renewing and auth_due(service.labels, now.timestamp()):
+                if renewing and deployment.operation is None and auth_due(service.labels, now.timestamp()):
                     self.renew_auth(swarm, deployment, now)
             except EngineError as exc:
                 log.warning("deployment %s not reconciled: %s", deployment.id, exc)
@@ -726,16 +741,50 @@ class SwarmReconciler:
             )
         outbox.send(self.rt, events)
 
-    def renew_auth(self, swarm: Swarm, deployment: Deployment, now: datetime) -> None:
-        """Give the service a new credential good for ``SERVICE_AUTH_SECONDS``, under the
-        deployment's lock (a rollout's update of the service would otherwise race this one). Only
-        the credential and its label change: Swarm replaces no running task for that."""
+    @contextmanager
+    def holding(self, deployment: Deployment, now: datetime) -> Iterator[bool]:
+        """The deployment's lock for a reconciler step that touches its service (a rollout's
+        update would otherwise race it): whether it was free, given back afterwards."""
         with self.rt.transaction() as session:
             operation_id = DeploymentAggregate.take_lock(
                 session, deployment.id, RECONCILE, now, self.settings.operation_stale_after
             )
         if operation_id is None:
-            return  # an RPC took it meanwhile: next pass
+            yield False  # an RPC took it meanwhile: next pass
+            return
+        try:
+            yield True
+        finally:
+            with self.rt.transaction() as session:
+                current = DeploymentAggregate.get(session, deployment.id)
+                if current is not None:
+                    current.release_lock_of(operation_id)
+
+    def remove_leftover(self, swarm: Swarm, service: Service, why: str) -> None:
+        """Remove a service nothing serves from any more, the safe way ``remove_service`` does,
+        one step a pass so that no pass waits on Swarm: scale it to 0, then remove it once its
+        tasks are stopped and reaped."""
+        try:
+            if service.replicas:
+                log.warning("service %s left behind (%s): scaling it to 0, then removing it", service.name, why)
+                swarm.scale(service, 0)
+                return
+            tasks = swarm.tasks(service.id)
+            if all(t.state in TASK_ENDED and t.desired_state != "remove" for t in tasks):
+                swarm.remove(service.id)
+                log.warning("service %s left behind (%s): removed", service.name, why)
+        except EngineError as exc:
+            log.warning("service %s left behind (%s) not removed yet: %s", service.name, why, exc)
+
+    def renew_auth(self, swarm: Swarm, deployment: Deployment, now: datetime) -> None:
+        """Give the service a new credential good for ``SERVICE_AUTH_SECONDS``, under the
+        deployment's lock. Only the credential and its label change: Swarm replaces no running
+        task for that."""
+        with self.holding(deployment, now) as held:
+            if held:
+                self._renew_auth(swarm, deployment, now)
+
+    def _renew_auth(self, swarm: Swarm, deployment: Deployment, now: datetime) -> None:
         try:
             service = swarm.service(service_name(deployment.id))  # its version now, under the lock
             if service is None or service.revision != deployment.serving_revision:
@@ -754,11 +803,6 @@ class SwarmReconciler:
             log.info("deployment %s: pull credential of service %s renewed", deployment.id, service.name)
         except credentials.CredentialsUnavailable as exc:
             log.warning("deployment %s: pull credential not renewed: %s", deployment.id, exc)
-        finally:
-            with self.rt.transaction() as session:
-                current = DeploymentAggregate.get(session, deployment.id)
-                if current is not None:
-                    current.release_lock_of(operation_id)
 
     def check(
         self,

@@ -489,8 +489,16 @@ class TestTeardown:
         assert got["status"] == "deleted"
         assert got["reason"] == (
             f"service ih-{deployment_id} may remain (no manager of swarm pool 'swarm' answers: manager-1: "
-            "connection refused); the reconciler reports it"
+            "connection refused); the reconciler removes it once the swarm answers"
         )
+        service = fake.only()
+        fake.down = False
+        reconcile(world)  # one step a pass: scaled to 0 first
+        assert fake.only().replicas == 0 and ("remove", service.id) not in fake.calls
+        for _ in range(6):  # the fake's tasks take a few looks to stop, then to be reaped
+            reconcile(world)
+        assert fake.services_by_id == {}
+        assert get(world, deployment_id)["status"] == "deleted"
 
 
 # -- reconciler ------------------------------------------------------------------------------------
@@ -519,6 +527,29 @@ class TestReconciler:
         world.drain()
         assert get(world, deployment_id)["status"] == "running"
         assert fake.only().revision == 1
+
+    def test_the_service_of_a_failed_first_revision_left_behind_is_removed(self, world, fake):
+        fake.fail[1] = 3
+        deployment_id = create(world)
+        world.drain()
+        assert get(world, deployment_id)["status"] == "failed" and fake.services_by_id == {}
+        # As if the swarm had not answered when the rollout removed it.
+        leftover = swarm.service_spec(
+            world.settings.pools["swarm"],
+            swarm.Identity("t1", deployment_id, world.settings.deployer_id),
+            Target(number=1, pull_ref=f"{PULL_HOST}/t1/web@{DIGEST_V1}", runtime=runtime(ports=[])),
+            2,
+            {},
+            10,
+            512,
+        )
+        fake.fail.clear()
+        fake.create(leftover, None)
+        for _ in range(8):
+            reconcile(world)
+        assert fake.services_by_id == {}
+        got = get(world, deployment_id)
+        assert (got["status"], got["operation"]) == ("failed", None)  # the lock was given back
 
     def test_a_service_of_this_deployer_without_a_deployment_is_left_alone(self, world, fake):
         deployment_id = serving(world, fake)
