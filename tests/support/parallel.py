@@ -9,6 +9,9 @@ pytest processes have no such thread, so the runner starts N of them itself:
   to the least loaded shard (LPT), weighed by the durations recorded in ``tests/durations.json``;
   a file not recorded yet weighs the median. ``--record`` rewrites that file from this run's
   shards (not from the exclusive phase, which is not dealt; a subtest's time counts in its parent's).
+  ``tests/k8s/test_images.py`` builds the service images first where they are not built yet (a
+  fresh machine, as CI's): that run's time is recorded apart, ``<file> (cold)``, and weighs it
+  when this machine has no base image yet (``scripts/base-image.sh``).
 * Each shard has its own ``--basetemp`` (pytest prunes old numbered temp dirs, which would remove
   a sibling's), its own ``DOCKER_CONFIG`` (``docker login`` state is per user otherwise), its own
   log and JUnit XML. Brokers vhosts, databases, registries and ports are per test already.
@@ -43,6 +46,8 @@ DURATIONS = ROOT / "tests" / "durations.json"
 EXCLUSIVE = "exclusive"
 DEFAULT_WEIGHT = 5.0
 NO_TESTS = 5  # pytest's exit status when it collected nothing
+BUILDS_IMAGES = "tests/k8s/test_images.py"  # builds the base and service images where they are missing
+COLD = " (cold)"  # the key suffix of a file's time in a run that had to build its images first
 
 
 @dataclass
@@ -141,6 +146,34 @@ def deal(files: dict[str, int], weights: dict[str, float], n: int) -> list[Shard
         lightest.files.append(path)
         lightest.weight += weights.get(path, default)
     return shards
+
+
+def images_built() -> bool:
+    """Whether the service images' base (``scripts/base-image.sh``) is on this machine's engine;
+    without it, ``BUILDS_IMAGES`` starts with a debootstrap and a build of every image."""
+    try:
+        found = subprocess.run(["docker", "images", "-q", "imagehub/base"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0 and bool(found.stdout.strip())
+
+
+def for_this_run(weights: dict[str, float], cold: bool) -> dict[str, float]:
+    """The weights to deal by: a file's cold time where this run must build its images and one
+    was recorded, its usual time otherwise."""
+    key = BUILDS_IMAGES + COLD
+    if cold and key in weights:
+        return {**weights, BUILDS_IMAGES: weights[key]}
+    return weights
+
+
+def to_record(by_file: dict[str, float], cold: bool) -> dict[str, float]:
+    """This run's times per file as ``--record`` writes them: a cold run's ``BUILDS_IMAGES`` under
+    its own key, so that a warm machine's deal is not thrown off by it (nor the reverse)."""
+    recorded = {f: round(t, 1) for f, t in sorted(by_file.items()) if f != "?"}
+    if cold and BUILDS_IMAGES in recorded:
+        recorded[BUILDS_IMAGES + COLD] = recorded.pop(BUILDS_IMAGES)
+    return recorded
 
 
 def start(shard: Shard, python: str, options: list[str], workdir: Path, marker: str) -> None:
@@ -260,9 +293,14 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     files = collected(start_collecting(args.python, selection, options, f"not {EXCLUSIVE}"))
     weights = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
-    shards = deal(files, weights, args.workers) if files else []
+    cold = BUILDS_IMAGES in files and not images_built()
+    shards = deal(files, for_this_run(weights, cold), args.workers) if files else []
     workdir = Path(tempfile.mkdtemp(prefix="imagehub-tests-"))
-    print(f"{sum(files.values())} tests in {len(files)} files, {len(shards)} shards; logs in {workdir}", flush=True)
+    builds = f"; {BUILDS_IMAGES} builds the images first" if cold else ""
+    print(
+        f"{sum(files.values())} tests in {len(files)} files, {len(shards)} shards{builds}; logs in {workdir}",
+        flush=True,
+    )
     for s in shards:
         start(s, args.python, options, workdir, f"not {EXCLUSIVE}")
     # Which files hold exclusive tests is found out meanwhile: the phase that runs them alone then
@@ -299,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n===== failures =====")
         print("\n".join(counts.problems))
     if args.record:
-        recorded = {f: round(t, 1) for f, t in sorted(counts.by_file.items()) if f != "?"}
+        recorded = to_record(counts.by_file, cold)
         DURATIONS.write_text(json.dumps({**weights, **recorded}, indent=1, sort_keys=True) + "\n")
         print(f"durations of {len(recorded)} files written to {DURATIONS.relative_to(ROOT)}")
     total = counts.passed + counts.failed + counts.errors + counts.skipped

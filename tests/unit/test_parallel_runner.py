@@ -4,15 +4,19 @@ counts JUnit results, and when a shard's run counts as finished."""
 import pytest
 
 from tests.support.parallel import (
+    BUILDS_IMAGES,
+    COLD,
     NO_TESTS,
     Counts,
     Shard,
     deal,
     files_of,
     finished,
+    for_this_run,
     marker_options,
     read_junit,
     split_args,
+    to_record,
 )
 
 
@@ -55,6 +59,20 @@ class TestDeal:
         shards = deal(files, weights, 2)
         assert [s.files for s in shards] == [["a.py", "d.py"], ["b.py", "c.py", "e.py"]]
         assert [s.weight for s in shards] == [15.0, 17.0]
+
+    def test_a_run_that_builds_the_images_weighs_their_test_by_its_cold_time(self):
+        weights = {BUILDS_IMAGES: 20.0, BUILDS_IMAGES + COLD: 300.0, "a.py": 100.0, "b.py": 100.0, "c.py": 100.0}
+        files = {BUILDS_IMAGES: 6, "a.py": 1, "b.py": 1, "c.py": 1}
+        warm = deal(files, for_this_run(weights, cold=False), 2)
+        cold = deal(files, for_this_run(weights, cold=True), 2)
+        assert sorted(len(s.files) for s in warm) == [2, 2]  # 20 s beside a 100 s file
+        assert sorted(sorted(s.files) for s in cold) == [["a.py", "b.py", "c.py"], [BUILDS_IMAGES]]  # 300 s alone
+        assert for_this_run({"a.py": 1.0}, cold=True) == {"a.py": 1.0}  # nothing cold recorded yet
+
+    def test_a_cold_runs_time_of_the_image_test_is_recorded_apart(self):
+        by_file = {BUILDS_IMAGES: 301.04, "a.py": 9.96, "?": 1.0}
+        assert to_record(by_file, cold=True) == {BUILDS_IMAGES + COLD: 301.0, "a.py": 10.0}
+        assert to_record(by_file, cold=False) == {BUILDS_IMAGES: 301.0, "a.py": 10.0}
 
     def test_an_unrecorded_file_weighs_the_median_and_no_shard_is_empty(self):
         shards = deal({"a.py": 1, "new.py": 1}, {"a.py": 8.0, "b.py": 2.0, "c.py": 4.0}, 5)
