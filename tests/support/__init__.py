@@ -109,21 +109,44 @@ def token_session(username=None, password=None):
 # Ports the tests' own servers listen on: under the kernel's ephemeral range (32768 and up), so no
 # outbound connection of any process takes one between its pick and its server's bind (a port the
 # kernel hands out with bind(0) is one it may give the next connect() too), and under the
-# deployer's PORT_RANGE (20000-29999). Picked at random: shards running at once rarely meet.
+# deployer's PORT_RANGE (20000-29999).
 FREE_PORTS = (10000, 19999)
+# Each of the parallel runner's pytest processes (IMAGEHUB_TEST_SHARD: shard1…, exclusive) picks
+# in a slice of its own, so two never pick the same port; and a process does not hand out a port
+# again for HELD_SECONDS, since its server binds it only later (an e2e stack picks nine before
+# starting anything: picked at random over the whole range, two of its services once got one port,
+# and the stack did not start).
+_SLICES = ("shard1", "shard2", "shard3", "shard4", "shard5", "shard6", "shard7", "shard8", "exclusive")
+HELD_SECONDS = 300
 _pick = random.Random()
+_handed_out: dict[int, float] = {}  # port -> when
+
+
+def port_slice(shard=None):
+    """The ports ``free_port`` picks from in the runner's process ``shard`` (the whole range when
+    the tests run outside it, or in a shard past the slices)."""
+    shard = shard if shard is not None else os.environ.get("IMAGEHUB_TEST_SHARD", "")
+    if shard not in _SLICES:
+        return FREE_PORTS
+    width = (FREE_PORTS[1] - FREE_PORTS[0] + 1) // len(_SLICES)
+    low = FREE_PORTS[0] + _SLICES.index(shard) * width
+    return low, low + width - 1
 
 
 def free_port():
+    low, high = port_slice()
     for _ in range(500):
-        port = _pick.randint(*FREE_PORTS)
+        port = _pick.randint(low, high)
+        if time.monotonic() - _handed_out.get(port, -HELD_SECONDS) < HELD_SECONDS:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    raise RuntimeError(f"no free port in {FREE_PORTS[0]}-{FREE_PORTS[1]} on 127.0.0.1")
+        _handed_out[port] = time.monotonic()
+        return port
+    raise RuntimeError(f"no free port in {low}-{high} on 127.0.0.1")
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
