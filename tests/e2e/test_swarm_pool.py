@@ -47,13 +47,24 @@ def node_id(sock):
 
 def settled(stack, tenant, deployment_id, statuses, timeout=120):
     """The deployment once its status is one of ``statuses`` with no operation left."""
-    return wait_until(
-        lambda: (lambda d: d if d["status"] in statuses and d["operation"] is None else None)(
-            stack.rpc("deployer", "get_deployment", tenant, deployment_id)
-        ),
+    return deployment_when(
+        stack,
+        tenant,
+        deployment_id,
+        lambda d: d["status"] in statuses and d["operation"] is None,
+        f"the deployment {' or '.join(statuses)}",
         timeout=timeout,
         interval=0.2,
-        what=f"the deployment {' or '.join(statuses)}",
+    )
+
+
+def deployment_when(stack, tenant, deployment_id, holds, what, timeout=60, interval=0.5):
+    """The deployment once ``holds(deployment)`` is true, looked at every ``interval`` s."""
+    return wait_until(
+        lambda: (lambda d: d if holds(d) else None)(stack.rpc("deployer", "get_deployment", tenant, deployment_id)),
+        timeout=timeout,
+        interval=interval,
+        what=what,
     )
 
 
@@ -202,20 +213,17 @@ class TestOneServicePerDeployment:
         sock = MANAGER if victim["host"] == "local-1" else WORKER
         docker(sock, "kill", victim["container_id"])
         # No call: Swarm starts another task in the slot; the reconciler records it.
-        back = wait_until(
-            lambda: (
-                lambda d: (
-                    d
-                    if d["status"] == "running"
-                    and len(d["instances"]) == 2
-                    and victim["container_id"] not in {i["container_id"] for i in d["instances"]}
-                    and all(answers(i["address"]) == f"web v1 {tenant}" for i in d["instances"])
-                    else None
-                )
-            )(stack.rpc("deployer", "get_deployment", tenant, created["id"])),
-            timeout=60,
-            interval=0.5,
-            what="the killed task replaced and recorded",
+        back = deployment_when(
+            stack,
+            tenant,
+            created["id"],
+            lambda d: (
+                d["status"] == "running"
+                and len(d["instances"]) == 2
+                and victim["container_id"] not in {i["container_id"] for i in d["instances"]}
+                and all(answers(i["address"]) == f"web v1 {tenant}" for i in d["instances"])
+            ),
+            "the killed task replaced and recorded",
         )
         assert back["revision"] == 1
 
@@ -273,20 +281,17 @@ class TestOneServicePerDeployment:
             assert gone.returncode != 0, f"{image} is still on {sock}"
         victim = running["instances"][0]
         docker(MANAGER if victim["host"] == "local-1" else WORKER, "kill", victim["container_id"])
-        back = wait_until(
-            lambda: (
-                lambda d: (
-                    d
-                    if d["status"] == "running"
-                    and len(d["instances"]) == 1
-                    and d["instances"][0]["container_id"] != victim["container_id"]
-                    and answers(d["instances"][0]["address"]) == f"web v1 {tenant}"
-                    else None
-                )
-            )(stack.rpc("deployer", "get_deployment", tenant, created["id"])),
-            timeout=60,
-            interval=0.5,
-            what="a new task, its image pulled with the renewed credential, answering",
+        back = deployment_when(
+            stack,
+            tenant,
+            created["id"],
+            lambda d: (
+                d["status"] == "running"
+                and len(d["instances"]) == 1
+                and d["instances"][0]["container_id"] != victim["container_id"]
+                and answers(d["instances"][0]["address"]) == f"web v1 {tenant}"
+            ),
+            "a new task, its image pulled with the renewed credential, answering",
         )
         sock = MANAGER if back["instances"][0]["host"] == "local-1" else WORKER
         assert docker(sock, "image", "inspect", "--format", "{{.Id}}", image).strip()  # pulled again
@@ -356,18 +361,15 @@ def test_a_drained_node_gives_its_task_to_the_other(stack, tenant, pushed, deplo
     worker = node_id(WORKER)
     docker(MANAGER, "node", "update", "--availability", "drain", worker)
     try:
-        moved = wait_until(
-            lambda: (
-                lambda d: (
-                    d
-                    if [i["host"] for i in d["instances"]] == ["local-1", "local-1"]
-                    and all(answers(i["address"]) == f"web v1 {tenant}" for i in d["instances"])
-                    else None
-                )
-            )(stack.rpc("deployer", "get_deployment", tenant, created["id"])),
-            timeout=60,
-            interval=0.5,
-            what="both tasks on local-1 after the drain",
+        moved = deployment_when(
+            stack,
+            tenant,
+            created["id"],
+            lambda d: (
+                [i["host"] for i in d["instances"]] == ["local-1", "local-1"]
+                and all(answers(i["address"]) == f"web v1 {tenant}" for i in d["instances"])
+            ),
+            "both tasks on local-1 after the drain",
         )
         assert moved["status"] == "running"
         assert {sock: len(ids) for sock, ids in containers(stack, created["id"]).items()} == {MANAGER: 2, WORKER: 0}

@@ -28,10 +28,9 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
-from deployer import autodeploy, capacity, deployments, store
+from deployer import autodeploy, capacity, credentials, deployments, store
 from deployer import spec as specs
 from deployer.aggregate import new_id, rolled_back_reason
-from deployer.credentials import CredentialsUnavailable
 from deployer.engine import (
     DEPLOYER,
     DEPLOYMENT,
@@ -265,9 +264,16 @@ class Rollout(Run):
             raise RolloutFailed(f"{what} of {self.target.pull_ref} on {host} failed: {exc}") from None
 
     def pull_auth(self) -> dict[str, str] | None:
+        return self.lasting_auth(credentials.REFRESH_MARGIN)[0]
+
+    def lasting_auth(self, seconds: float) -> tuple[dict[str, str] | None, float | None]:
+        """The tenant's pull credential good for ``seconds`` at least, and until when it is known
+        good (``credentials.lasting``); none to be had fails the rollout."""
         try:
-            return self.rt.pull_auth(self.tenant_id) if self.rt.pull_auth else self.settings.registry_auth
-        except CredentialsUnavailable as exc:
+            return credentials.lasting(
+                self.rt.pull_auth, self.settings.registry_auth, self.tenant_id, seconds, self.rt.now().timestamp()
+            )
+        except credentials.CredentialsUnavailable as exc:
             raise RolloutFailed(f"pull of {self.target.pull_ref} not attempted: {exc}") from None
 
     def start(self, host_name: str) -> Live:

@@ -330,7 +330,7 @@ class SwarmRollout(Rollout):
             self.settings.stop_timeout,
             self.settings.pids_limit,
         )
-        auth, until = self.service_auth()
+        auth, until = self.lasting_auth(SERVICE_AUTH_SECONDS)
         if until is not None:
             spec = replace(spec, labels={**spec.labels, AUTH_UNTIL: str(int(until))})
         if service is None:
@@ -344,19 +344,6 @@ class SwarmRollout(Rollout):
             return False  # already asked for (a resumed run, a restore of a service Swarm keeps)
         self.on_swarm("update", lambda s: s.update(service, spec, auth))
         return service.revision != target.number
-
-    def service_auth(self) -> tuple[dict[str, str] | None, float | None]:
-        """The credential Swarm keeps for the service's pulls, and until when it is good."""
-        try:
-            return credentials.lasting(
-                self.rt.pull_auth,
-                self.settings.registry_auth,
-                self.tenant_id,
-                SERVICE_AUTH_SECONDS,
-                self.rt.now().timestamp(),
-            )
-        except credentials.CredentialsUnavailable as exc:
-            raise RolloutFailed(f"pull of {self.target.pull_ref} not attempted: {exc}") from None
 
     def choose_ports(self, service: Service | None, target: Target) -> dict[int, list[int]]:
         """Each slot's host ports for ``target``: kept from the current spec where the same
@@ -781,28 +768,27 @@ class SwarmReconciler:
         deployment's lock. Only the credential and its label change: Swarm replaces no running
         task for that."""
         with self.holding(deployment, now) as held:
-            if held:
-                self._renew_auth(swarm, deployment, now)
-
-    def _renew_auth(self, swarm: Swarm, deployment: Deployment, now: datetime) -> None:
-        try:
+            if not held:
+                return
             service = swarm.service(service_name(deployment.id))  # its version now, under the lock
             if service is None or service.revision != deployment.serving_revision:
                 return
-            auth, until = credentials.lasting(
-                self.rt.pull_auth,
-                self.settings.registry_auth,
-                deployment.tenant_id,
-                SERVICE_AUTH_SECONDS,
-                now.timestamp(),
-            )
+            try:
+                auth, until = credentials.lasting(
+                    self.rt.pull_auth,
+                    self.settings.registry_auth,
+                    deployment.tenant_id,
+                    SERVICE_AUTH_SECONDS,
+                    now.timestamp(),
+                )
+            except credentials.CredentialsUnavailable as exc:
+                log.warning("deployment %s: pull credential not renewed: %s", deployment.id, exc)
+                return
             labels = dict(service.labels)
             if until is not None:
                 labels[AUTH_UNTIL] = str(int(until))
             swarm.renew_auth(service, labels, auth)
             log.info("deployment %s: pull credential of service %s renewed", deployment.id, service.name)
-        except credentials.CredentialsUnavailable as exc:
-            log.warning("deployment %s: pull credential not renewed: %s", deployment.id, exc)
 
     def check(
         self,

@@ -28,32 +28,23 @@ from deployer.orchestrator import Node, Service, Task
 # Tasks with a container that a removal would have to stop under the manager's feet.
 RUNNING_STATES = ("preparing", "ready", "starting", "running")
 
-NODES = (
-    Node(
-        id="node-a",
-        name="local-1",
+
+def _node(node_id, name, role, address):
+    return Node(
+        id=node_id,
+        name=name,
         hostname="vm",
-        role="manager",
+        role=role,
         state="ready",
         availability="active",
-        address="127.0.0.1",
+        address=address,
         cpus=2.0,
         memory=4 * 1024**3,
-        labels={"imagehub.host": "local-1"},
-    ),
-    Node(
-        id="node-b",
-        name="local-2",
-        hostname="vm",
-        role="worker",
-        state="ready",
-        availability="active",
-        address="127.0.0.2",
-        cpus=2.0,
-        memory=4 * 1024**3,
-        labels={"imagehub.host": "local-2"},
-    ),
-)
+        labels={"imagehub.host": name},
+    )
+
+
+NODES = (_node("node-a", "local-1", "manager", "127.0.0.1"), _node("node-b", "local-2", "worker", "127.0.0.2"))
 
 
 def _revision(body):
